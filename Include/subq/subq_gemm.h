@@ -1,0 +1,116 @@
+/*
+ * subq_gemm.h — dense GEMM: C = alpha * A * B + beta * C.
+ *
+ * Matrices are described by a base pointer and two element strides, so one
+ * call covers row-major, column-major, transposed views and padded rows:
+ *   A is m x k, element (i, p) at a[i * a_rs + p * a_cs]
+ *   B is k x n, element (p, j) at b[p * b_rs + j * b_cs]
+ *   C is m x n, element (i, j) at c[i * c_rs + j * c_cs]
+ * "op(A) = A^T" of BLAS is expressed by swapping A's strides: a row-major
+ * K x M array used transposed has a_rs = 1, a_cs = M. subq_sgemm below is the
+ * familiar row-major, transpose-flag form of the same operation.
+ *
+ * Types: A and B are each f32 or bf16 (uint16_t storage, the upper half of an
+ * IEEE f32); C is f32; accumulation is f32. With bf16 inputs the bf16 values
+ * are used exactly (converted to f32 without rounding).
+ *
+ * beta == 0 means C is written without being read (NaN/Inf in C do not
+ * propagate), as in BLAS. alpha == 0 or k == 0 scales C by beta.
+ *
+ * Threads: work is split over tiles of C, never over k, so results are bitwise
+ * identical for any thread count. ctx == NULL runs on the calling thread with
+ * the best ISA the host supports (capped by SUBQ_MAX_ISA).
+ *
+ * Errors (status + subq_last_error_message naming the argument):
+ *   SUBQ_ERR_INVALID_ARGUMENT — NULL args/pointers, m, n, k or batch < 0,
+ *     a stride < 1 for a dimension larger than one, C strides under which two
+ *     elements of C share an address, C overlapping A or B, dtypes other
+ *     than f32/bf16, index arithmetic that overflows int64;
+ *   SUBQ_ERR_UNSUPPORTED — struct_size larger than this library knows with a
+ *     non-zero unknown tail; SUBQ_ERR_OUT_OF_MEMORY — scratch allocation.
+ * Empty problems (m == 0 or n == 0 or batch == 0) succeed and touch nothing.
+ */
+#ifndef SUBQ_GEMM_H
+#define SUBQ_GEMM_H
+
+#include "subq_base.h"
+#include "subq_runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+SUBQ_ASSUME_NONNULL_BEGIN
+
+typedef struct subq_gemm_args {
+  size_t struct_size;          /* written by subq_gemm_args_default */
+  int64_t m, n, k;
+  float alpha, beta;           /* defaults 1 and 0 */
+  subq_dtype a_dtype;          /* SUBQ_DTYPE_F32 (default) or SUBQ_DTYPE_BF16 */
+  subq_dtype b_dtype;          /* SUBQ_DTYPE_F32 (default) or SUBQ_DTYPE_BF16 */
+  const void *SUBQ_NULLABLE a; int64_t a_rs, a_cs;
+  const void *SUBQ_NULLABLE b; int64_t b_rs, b_cs;
+  float *SUBQ_NULLABLE c;      int64_t c_rs, c_cs;
+  /* Strided batch: batch_count independent products; matrix t of A starts at
+   * a + t * a_bs (elements), likewise B and C. Default batch_count 1. A batch
+   * stride of 0 shares that operand across the batch (not allowed for C). */
+  int64_t batch_count;
+  int64_t a_bs, b_bs, c_bs;
+} subq_gemm_args;
+
+/* Zeroes the first struct_size bytes of p, then sets struct_size, alpha = 1,
+ * beta = 0, f32 dtypes and batch_count = 1. */
+SUBQ_API void subq_gemm_args_default(subq_gemm_args *p, size_t struct_size);
+
+/* C = alpha * A * B + beta * C (batched when batch_count > 1). See above. */
+SUBQ_API SUBQ_WARN_UNUSED subq_status subq_gemm(subq_context *SUBQ_NULLABLE ctx, const subq_gemm_args *args);
+
+/* Row-major convenience, as cblas_sgemm(CblasRowMajor, ...): A is m x k
+ * (k x m when trans_a) with leading dimension lda, B is k x n (n x k when
+ * trans_b) with ldb, C is m x n with ldc. Same errors as subq_gemm, plus
+ * lda/ldb/ldc smaller than the row length. */
+SUBQ_API SUBQ_WARN_UNUSED subq_status subq_sgemm(subq_context *SUBQ_NULLABLE ctx, bool trans_a, bool trans_b,
+                                                int64_t m, int64_t n, int64_t k, float alpha,
+                                                const float *SUBQ_NULLABLE a, int64_t lda,
+                                                const float *SUBQ_NULLABLE b, int64_t ldb, float beta,
+                                                float *SUBQ_NULLABLE c, int64_t ldc);
+
+/* ---- prepacked B (weights reused across calls) ---------------------------- */
+typedef struct subq_gemm_packed_b subq_gemm_packed_b;
+
+/* Packs the k x n matrix B (element (p, j) at b[p * b_rs + j * b_cs], dtype f32
+ * or bf16) into the micro-kernel layout of ctx's ISA path (or the host's best
+ * when ctx is NULL). A PyTorch Linear weight W[out][in] used as y = x W^T is
+ * B with k = in, n = out, b_rs = 1, b_cs = in. bf16 stays bf16 in the packed
+ * copy when the ISA path computes on bf16, else it is widened exactly to f32.
+ * The packed object is immutable and may be shared by threads and contexts
+ * whose ISA path equals the one it was packed for.
+ * Errors: as subq_gemm for the B arguments; SUBQ_ERR_OUT_OF_MEMORY. */
+SUBQ_API SUBQ_WARN_UNUSED subq_status subq_gemm_pack_b(subq_context *SUBQ_NULLABLE ctx, int64_t k, int64_t n,
+                                                      subq_dtype b_dtype, const void *b, int64_t b_rs, int64_t b_cs,
+                                                      subq_gemm_packed_b *SUBQ_NULLABLE *SUBQ_NONNULL out);
+/* Frees a packed B; NULL is a no-op. */
+SUBQ_API void subq_gemm_packed_b_destroy(subq_gemm_packed_b *SUBQ_NULLABLE packed);
+/* Bytes held by the packed copy. */
+SUBQ_API size_t subq_gemm_packed_b_size(const subq_gemm_packed_b *packed);
+/* C = alpha * A * B + beta * C with B prepacked. args->b, b_rs, b_cs,
+ * b_dtype and b_bs are ignored; args->k and args->n must equal the packed
+ * shape (B is shared across a batch). Errors: as subq_gemm;
+ * SUBQ_ERR_INVALID_ARGUMENT when the shape differs from the packed one or the
+ * packed ISA path is not allowed by ctx. */
+SUBQ_API SUBQ_WARN_UNUSED subq_status subq_gemm_packed(subq_context *SUBQ_NULLABLE ctx, const subq_gemm_args *args,
+                                                      const subq_gemm_packed_b *packed);
+
+/* ---- bf16 helpers ---------------------------------------------------------- */
+/* Converts n floats to bf16 with round-to-nearest-even (NaN stays NaN). */
+SUBQ_API SUBQ_WARN_UNUSED subq_status subq_f32_to_bf16(const float *src, uint16_t *dst, int64_t n);
+/* Widens n bf16 values to f32 exactly. */
+SUBQ_API SUBQ_WARN_UNUSED subq_status subq_bf16_to_f32(const uint16_t *src, float *dst, int64_t n);
+
+SUBQ_ASSUME_NONNULL_END
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SUBQ_GEMM_H */

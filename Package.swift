@@ -1,0 +1,38 @@
+// swift-tools-version: 6.2
+// SubQ: one C source tree (Sources/CSubQ, public headers in Include/) built by
+// SwiftPM and CMake alike. No unsafeFlags: per-ISA code uses in-source target
+// regions and runtime dispatch.
+import PackageDescription
+
+let package = Package(
+  name: "SubQ",
+  products: [
+    .library(name: "SubQ", targets: ["SubQ"]),
+    .library(name: "CSubQ", targets: ["CSubQ"]),
+  ],
+  traits: [
+    .trait(name: "NUMA", description: "Link hwloc and libnuma on Linux for topology and NUMA placement"),
+    .default(enabledTraits: ["NUMA"]),
+  ],
+  targets: [
+    .target(
+      name: "CSubQ",
+      path: ".",
+      sources: ["Sources/CSubQ"],
+      publicHeadersPath: "Include",
+      cSettings: [
+        .define("_GNU_SOURCE"),
+        .headerSearchPath("Sources/CSubQ"),
+        .define("SUBQ_HAVE_HWLOC", .when(platforms: [.linux], traits: ["NUMA"])),
+        .define("SUBQ_HAVE_NUMA", .when(platforms: [.linux], traits: ["NUMA"])),
+      ],
+      linkerSettings: [
+        .linkedLibrary("hwloc", .when(platforms: [.linux], traits: ["NUMA"])),
+        .linkedLibrary("numa", .when(platforms: [.linux], traits: ["NUMA"])),
+        .linkedLibrary("m"),
+      ]
+    ),
+    .target(name: "SubQ", dependencies: ["CSubQ"], path: "Sources/SubQ"),
+  ],
+  cLanguageStandard: .c11
+)

@@ -1,0 +1,46 @@
+/*
+ * subq_pool.h — the persistent worker pool behind a subq_context (internal).
+ */
+#ifndef SUBQ_POOL_H
+#define SUBQ_POOL_H
+
+#include "subq_parallel.h"
+
+typedef struct subq_pool subq_pool;
+
+/* Where participants live: contiguous per-node blocks, participant 0 first.
+ * Produced by the partition code from the topology; one node when NUMA is off. */
+typedef struct subq_pool_layout {
+  int32_t n_participants;
+  int32_t n_nodes;
+  const int32_t *node_of;          /* [n_participants] node index of each participant */
+  /* Optional per-worker binding: called on the worker thread itself before it
+   * takes any job. NULL = no binding. Returns SUBQ_OK or a status after subq_error. */
+  subq_status (*bind_worker)(void *bind_ctx, int32_t participant);
+  void *bind_ctx;
+} subq_pool_layout;
+
+typedef struct subq_pool_config {
+  uint32_t spin_us;
+  bool start_paused;
+  bool flush_denormals;
+} subq_pool_config;
+
+subq_status subq_pool_create(const subq_pool_layout *layout, const subq_pool_config *cfg, subq_pool **out);
+void subq_pool_destroy(subq_pool *pool);
+/* Runs phases with participant 0 = the calling thread. scratch[p] is given to participant p. */
+subq_status subq_pool_run(subq_pool *pool, const subq_phase *phases, int n_phases, void *const *scratch,
+                          size_t scratch_size);
+void subq_pool_pause(subq_pool *pool);
+void subq_pool_resume(subq_pool *pool);
+/* Whether the calling thread is currently executing a task of this pool. */
+bool subq_pool_is_current(const subq_pool *pool);
+/* Whether the pool was created in a process that has since forked (we are the child). */
+bool subq_pool_is_stale(const subq_pool *pool);
+
+/* Chunking rule shared by pool and executor paths: the items [begin, end) of a
+ * node split among np participants. Dynamic chunks of `grain` when there are
+ * at least 4 per participant, else one static range each. */
+int64_t subq_pool_pick_grain(int64_t n_items, int64_t grain_hint, int32_t n_participants);
+
+#endif /* SUBQ_POOL_H */

@@ -1,0 +1,34 @@
+/* subq_topology_internal.h — the topology snapshot (internal). */
+#ifndef SUBQ_TOPOLOGY_INTERNAL_H
+#define SUBQ_TOPOLOGY_INTERNAL_H
+
+#include <stdatomic.h>
+
+#include "subq_internal.h"
+
+typedef struct subq_topo_pu {
+  int32_t os_index;   /* OS CPU number (meaningless for synthetic topologies) */
+  int32_t core;       /* index into the core list */
+  int32_t node;       /* index into the node list */
+  int32_t package;
+  bool allowed;       /* in the process's cpuset */
+} subq_topo_pu;
+
+struct subq_topology {
+  atomic_int refs;
+  bool is_this_system;  /* false for synthetic / XML: never bind for real */
+  int32_t n_packages, n_nodes, n_cores, n_pus;
+  int32_t *node_os_index;  /* [n_nodes] */
+  subq_topo_pu *pus;       /* [n_pus], ordered by node, then core */
+  size_t cache[4];         /* [1..3] bytes: L1d, L2 per core; L3 per domain */
+  char source[96];         /* "sysfs", "hwloc", "synthetic:<desc>", "xml:<path>" */
+};
+
+/* Allocates an empty topology with refs = 1. */
+subq_topology *subq_topology_alloc(int32_t n_pus, int32_t n_nodes);
+/* Recomputes n_cores / n_packages from the PU list. */
+void subq_topology_finish(subq_topology *t);
+/* The discovery the default path uses (hwloc when built with it, else sysfs). */
+subq_status subq_topology_discover_sysfs(subq_topology **out);
+
+#endif

@@ -1,0 +1,273 @@
+/*
+ * test_pool.c — the worker pool and executor paths: every item runs exactly
+ * once, phases are ordered by barriers, errors propagate with their message,
+ * nested calls run inline, many small jobs, oversubscription, repeated
+ * create/destroy, host executors (including a shuffled sequential one) and
+ * fork safety. Run under TSan by the README's test command.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal/subq_context_internal.h"
+#include "internal/subq_parallel.h"
+#include "support/subq_test.h"
+
+#if defined(__SANITIZE_THREAD__)
+#define SUBQ_TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SUBQ_TEST_TSAN 1
+#endif
+#endif
+#ifndef SUBQ_TEST_TSAN
+#define SUBQ_TEST_TSAN 0
+#endif
+
+typedef struct count_arg {
+  atomic_int *hits;      /* per item */
+  int64_t n;
+  atomic_int *phase_done; /* items of the previous phase finished */
+  int64_t prev_n;
+  atomic_int order_violations;
+  atomic_int bad_scratch;
+} count_arg;
+
+static subq_status count_items(void *varg, int64_t b, int64_t e, const subq_task_info *info) {
+  count_arg *a = varg;
+  if (info->scratch_size >= 64) {
+    /* scratch must be private: write a pattern and read it back */
+    unsigned char *s = info->scratch;
+    for (int i = 0; i < 64; i++) s[i] = (unsigned char)(b + i);
+    for (int i = 0; i < 64; i++)
+      if (s[i] != (unsigned char)(b + i)) atomic_fetch_add(&a->bad_scratch, 1);
+  }
+  for (int64_t i = b; i < e; i++) {
+    if (a->phase_done && atomic_load(a->phase_done) != a->prev_n) atomic_fetch_add(&a->order_violations, 1);
+    atomic_fetch_add(&a->hits[i], 1);
+  }
+  return SUBQ_OK;
+}
+
+static subq_status count_done(void *varg, int64_t b, int64_t e, const subq_task_info *info) {
+  (void)info;
+  atomic_int *done = varg;
+  atomic_fetch_add(done, (int)(e - b));
+  return SUBQ_OK;
+}
+
+static void check_run(subq_context *ctx, int64_t n, int64_t grain, const char *what) {
+  atomic_int *hits = calloc((size_t)n + 1, sizeof(atomic_int));
+  atomic_int done = 0;
+  count_arg a = {hits, n, &done, n, 0, 0};
+  subq_phase ph[3] = {
+      {count_done, &done, n, grain},
+      {count_items, &a, n, grain},
+      {count_items, &a, n, 1},
+  };
+  CHECK_OK(subq_parallel_run(ctx, ph, 3, 256));
+  int bad = 0;
+  for (int64_t i = 0; i < n; i++) bad += atomic_load(&hits[i]) != 2;
+  CHECK_MSG(bad == 0, "%s: %d of %lld items not run exactly once per phase", what, bad, (long long)n);
+  CHECK_MSG(atomic_load(&a.order_violations) == 0, "%s: phase 2 started before phase 1 ended", what);
+  CHECK_MSG(atomic_load(&a.bad_scratch) == 0, "%s: scratch shared between participants", what);
+  free(hits);
+}
+
+static subq_status fail_at_7(void *varg, int64_t b, int64_t e, const subq_task_info *info) {
+  (void)varg, (void)info;
+  for (int64_t i = b; i < e; i++)
+    if (i == 7) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "item %lld refused", (long long)i);
+  return SUBQ_OK;
+}
+
+typedef struct nest_arg {
+  subq_context *ctx;
+  atomic_int inner_items;
+  atomic_int failures;
+} nest_arg;
+
+static subq_status nested(void *varg, int64_t b, int64_t e, const subq_task_info *info) {
+  (void)info;
+  nest_arg *a = varg;
+  for (int64_t i = b; i < e; i++) {
+    subq_phase inner = {count_done, &a->inner_items, 10, 1};
+    if (subq_parallel_run(a->ctx, &inner, 1, 32) != SUBQ_OK) atomic_fetch_add(&a->failures, 1);
+  }
+  return SUBQ_OK;
+}
+
+/* Host executors. */
+static int32_t seq_conc(void *c) {
+  (void)c;
+  return 3;
+}
+static void seq_shuffled(void *c, int64_t n, subq_task_fn fn, void *task_ctx) {
+  (void)c;
+  /* one thread, random order */
+  int64_t *order = malloc((size_t)n * sizeof *order);
+  for (int64_t i = 0; i < n; i++) order[i] = i;
+  subq_rng r = {(unsigned long long)n * 7919u};
+  for (int64_t i = n - 1; i > 0; i--) {
+    int64_t j = (int64_t)(subq_rng_next(&r) % (unsigned long long)(i + 1));
+    int64_t t = order[i];
+    order[i] = order[j], order[j] = t;
+  }
+  for (int64_t i = 0; i < n; i++) fn(task_ctx, order[i]);
+  free(order);
+}
+
+typedef struct thr_exec {
+  subq_task_fn fn;
+  void *task_ctx;
+  atomic_llong next;
+  int64_t n;
+} thr_exec;
+static void *thr_exec_main(void *v) {
+  thr_exec *t = v;
+  for (int64_t i; (i = atomic_fetch_add(&t->next, 1)) < t->n;) t->fn(t->task_ctx, i);
+  return NULL;
+}
+static void threaded_for(void *c, int64_t n, subq_task_fn fn, void *task_ctx) {
+  (void)c;
+  thr_exec t = {fn, task_ctx, 0, n};
+  pthread_t th[2];
+  for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, thr_exec_main, &t);
+  thr_exec_main(&t);
+  for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+}
+
+int main(void) {
+  /* ctx == NULL and every thread count, oversubscribed too (2-core box). */
+  check_run(NULL, 1000, 0, "NULL ctx");
+  const int counts[] = {1, 2, 3, 5, 8, 16};
+  for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+    subq_context_params p;
+    subq_context_params_default(&p, sizeof p);
+    p.n_threads = counts[i];
+    p.spin_us = 50;
+    subq_context *ctx = NULL;
+    CHECK_OK(subq_context_create(&p, &ctx));
+    if (!ctx) continue;
+    CHECK(subq_context_num_threads(ctx) == counts[i]);
+    char what[64];
+    snprintf(what, sizeof what, "%d threads", counts[i]);
+    check_run(ctx, 1, 0, what);
+    check_run(ctx, 7, 0, what);
+    check_run(ctx, 1000, 0, what);
+    check_run(ctx, 1000, 3, what);
+    check_run(ctx, 100003, 0, what);
+    /* many small jobs back to back */
+    atomic_int done = 0;
+    subq_phase small = {count_done, &done, 4, 1};
+    int fails = 0;
+    for (int j = 0; j < 2000; j++) fails += subq_parallel_run(ctx, &small, 1, 0) != SUBQ_OK;
+    CHECK(fails == 0);
+    CHECK(atomic_load(&done) == 8000);
+    /* the first failure is reported with its message, and the pool survives */
+    subq_phase bad = {fail_at_7, NULL, 100, 1};
+    CHECK_STATUS(subq_parallel_run(ctx, &bad, 1, 0), SUBQ_ERR_INVALID_ARGUMENT, "item 7 refused");
+    check_run(ctx, 1000, 0, "after a failure");
+    /* nested call from a task runs inline */
+    nest_arg na = {ctx, 0, 0};
+    subq_phase outer = {nested, &na, 20, 1};
+    CHECK_OK(subq_parallel_run(ctx, &outer, 1, 0));
+    CHECK(atomic_load(&na.inner_items) == 200);
+    CHECK(atomic_load(&na.failures) == 0);
+    /* pause / resume */
+    CHECK_OK(subq_context_pause(ctx));
+    check_run(ctx, 100, 0, "after pause");
+    CHECK_OK(subq_context_resume(ctx));
+    subq_context_destroy(ctx);
+  }
+
+  /* repeated create/destroy, also paused and no-spin */
+  for (int i = 0; i < 50; i++) {
+    subq_context_params p;
+    subq_context_params_default(&p, sizeof p);
+    p.n_threads = 1 + i % 4;
+    p.flags = (i & 1) ? SUBQ_CONTEXT_START_PAUSED : SUBQ_CONTEXT_NO_SPIN;
+    subq_context *ctx = NULL;
+    CHECK_OK(subq_context_create(&p, &ctx));
+    if (i % 3 == 0) check_run(ctx, 50, 0, "create/destroy");
+    subq_context_destroy(ctx);
+  }
+
+  /* host executors */
+  subq_executor ex = {sizeof(subq_executor), NULL, seq_conc, seq_shuffled};
+  subq_context *ectx = NULL;
+  CHECK_OK(subq_context_create_with_executor(NULL, &ex, &ectx));
+  check_run(ectx, 1000, 0, "shuffled executor");
+  subq_phase bad = {fail_at_7, NULL, 100, 1};
+  CHECK_STATUS(subq_parallel_run(ectx, &bad, 1, 0), SUBQ_ERR_INVALID_ARGUMENT, "item 7 refused");
+  subq_context_destroy(ectx);
+  ex.parallel_for = threaded_for;
+  CHECK_OK(subq_context_create_with_executor(NULL, &ex, &ectx));
+  check_run(ectx, 10000, 0, "threaded executor");
+  subq_context_destroy(ectx);
+
+  /* bad input */
+  subq_context *ctx = NULL;
+  subq_context_params p;
+  subq_context_params_default(&p, sizeof p);
+  CHECK_STATUS(subq_context_create(&p, NULL), SUBQ_ERR_INVALID_ARGUMENT, "out is NULL");
+  p.n_threads = -1;
+  CHECK_STATUS(subq_context_create(&p, &ctx), SUBQ_ERR_INVALID_ARGUMENT, "n_threads (-1)");
+  CHECK(ctx == NULL);
+  subq_context_params_default(&p, sizeof p);
+  p.numa = (subq_numa_mode)42;
+  CHECK_STATUS(subq_context_create(&p, &ctx), SUBQ_ERR_INVALID_ARGUMENT, "numa (42)");
+  subq_context_params_default(&p, sizeof p);
+  p.flags = 0x8000;
+  CHECK_STATUS(subq_context_create(&p, &ctx), SUBQ_ERR_INVALID_ARGUMENT, "unknown bits");
+  subq_context_params_default(&p, sizeof p);
+  p.max_isa = (subq_isa)77;
+  CHECK_STATUS(subq_context_create(&p, &ctx), SUBQ_ERR_INVALID_ARGUMENT, "max_isa (77)");
+  subq_context_params_default(&p, sizeof p);
+  p.struct_size = 8;
+  CHECK_STATUS(subq_context_create(&p, &ctx), SUBQ_ERR_INVALID_ARGUMENT, "struct_size 8");
+  /* a newer caller's struct with a non-zero unknown tail */
+  struct {
+    subq_context_params p;
+    uint64_t future;
+  } big;
+  subq_context_params_default(&big.p, sizeof big);
+  big.future = 1;
+  CHECK_STATUS(subq_context_create(&big.p, &ctx), SUBQ_ERR_UNSUPPORTED, "newer than this library");
+  big.future = 0;
+  CHECK_OK(subq_context_create(&big.p, &ctx));
+  subq_context_destroy(ctx);
+  ctx = NULL;
+  CHECK_STATUS(subq_context_create_with_executor(NULL, NULL, &ctx), SUBQ_ERR_INVALID_ARGUMENT, "ex is NULL");
+  subq_context_destroy(NULL);
+
+  /* fork: a context made before fork refuses work in the child */
+  p.n_threads = 2;
+  subq_context_params_default(&p, sizeof p);
+  p.n_threads = 2;
+  CHECK_OK(subq_context_create(&p, &ctx));
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    atomic_int done = 0;
+    subq_phase ph = {count_done, &done, 10, 1};
+    subq_status st = subq_parallel_run(ctx, &ph, 1, 0);
+    int ok = st == SUBQ_ERR_INVALID_STATE && strstr(subq_last_error_message(), "fork") != NULL;
+    subq_context_destroy(ctx); /* frees without joining */
+    subq_context *fresh = NULL;
+    subq_context_params q;
+    subq_context_params_default(&q, sizeof q);
+    q.n_threads = SUBQ_TEST_TSAN ? 1 : 2; /* TSan cannot start threads after a multi-threaded fork */
+    ok = ok && subq_context_create(&q, &fresh) == SUBQ_OK && subq_parallel_run(fresh, &ph, 1, 0) == SUBQ_OK;
+    subq_context_destroy(fresh);
+    _exit(ok ? 0 : 3);
+  }
+  int wst = 0;
+  waitpid(pid, &wst, 0);
+  CHECK_MSG(WIFEXITED(wst) && WEXITSTATUS(wst) == 0, "child after fork: status %d", wst);
+  check_run(ctx, 100, 0, "parent after fork");
+  subq_context_destroy(ctx);
+
+  return subq_test_finish("test_pool");
+}
