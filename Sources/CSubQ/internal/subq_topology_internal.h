@@ -31,4 +31,8 @@ void subq_topology_finish(subq_topology *t);
 /* The discovery the default path uses (hwloc when built with it, else sysfs). */
 subq_status subq_topology_discover_sysfs(subq_topology **out);
 
+/* This process's topology, discovered once and never freed; NULL if
+ * discovery failed. Use for cache sizes and core counts. */
+const subq_topology *subq_host_topology(void);
+
 #endif

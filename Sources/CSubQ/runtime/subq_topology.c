@@ -3,6 +3,7 @@
  */
 #include "internal/subq_topology_internal.h"
 
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,4 +207,16 @@ size_t subq_topology_describe(const subq_topology *t, char *buf, size_t cap) {
                    t->source, (int)t->n_packages, (int)subq_topology_num_nodes(t), (int)subq_topology_num_cores(t),
                    (int)subq_topology_num_pus(t), t->cache[1] >> 10, t->cache[2] >> 10, t->cache[3] >> 10);
   return n < 0 ? 0 : (size_t)n;
+}
+
+/* ---- the process topology, discovered once (cache sizes for blocking) ---- */
+static subq_topology *subq_host_topo;
+static pthread_once_t subq_host_topo_once = PTHREAD_ONCE_INIT;
+static void subq_host_topology_init(void) {
+  if (subq_topology_create(&subq_host_topo) != SUBQ_OK) subq_host_topo = NULL;
+  subq_clear_last_error();
+}
+const subq_topology *subq_host_topology(void) {
+  pthread_once(&subq_host_topo_once, subq_host_topology_init);
+  return subq_host_topo;
 }
