@@ -207,23 +207,34 @@ SUBQ_DOT_DRIVER(subq_f32wbf16_gemm_dot_ukernel_3x4__avx2, uint16_t, bf16)
 
 /* ---- small M: one row of A times rows of B ---------------------------------- */
 
-#define SUBQ_ROWS_BLOCK(NAME, NV, BT, LOADB)                                                                   \
+/* NV vectors of columns, k unrolled U ways into separate accumulators (U*NV
+ * = 8 chains hide the FMA latency), summed u = 0, 1, ... at the end. */
+#define SUBQ_ROWS_BLOCK(NAME, NV, U, BT, LOADB)                                                                \
   static inline void NAME(int64_t k, const float *a, const BT *b, int64_t ldb, float *c, int64_t c_cs,         \
                           float alpha, float beta) {                                                            \
-    __m256 acc[NV];                                                                                             \
-    for (int v = 0; v < NV; v++) acc[v] = _mm256_setzero_ps();                                                  \
-    for (int64_t p = 0; p < k; p++) {                                                                           \
+    __m256 acc[U][NV];                                                                                          \
+    for (int u = 0; u < U; u++)                                                                                 \
+      for (int v = 0; v < NV; v++) acc[u][v] = _mm256_setzero_ps();                                             \
+    int64_t p = 0;                                                                                              \
+    for (; p + U <= k; p += U)                                                                                  \
+      for (int u = 0; u < U; u++) {                                                                             \
+        const __m256 av = _mm256_broadcast_ss(a + p + u);                                                       \
+        const BT *bp = b + (p + u) * ldb;                                                                       \
+        for (int v = 0; v < NV; v++) acc[u][v] = _mm256_fmadd_ps(av, LOADB(bp + 8 * v), acc[u][v]);            \
+      }                                                                                                         \
+    for (; p < k; p++) {                                                                                        \
       const __m256 av = _mm256_broadcast_ss(a + p);                                                             \
-      const BT *bp = b + p * ldb;                                                                               \
-      for (int v = 0; v < NV; v++) acc[v] = _mm256_fmadd_ps(av, LOADB(bp + 8 * v), acc[v]);                     \
+      for (int v = 0; v < NV; v++) acc[0][v] = _mm256_fmadd_ps(av, LOADB(b + p * ldb + 8 * v), acc[0][v]);      \
     }                                                                                                           \
+    for (int u = 1; u < U; u++)                                                                                 \
+      for (int v = 0; v < NV; v++) acc[0][v] = _mm256_add_ps(acc[0][v], acc[u][v]);                             \
     const __m256 valpha = _mm256_set1_ps(alpha);                                                                \
     for (int v = 0; v < NV; v++) {                                                                              \
       if (c_cs == 1) {                                                                                          \
-        _mm256_storeu_ps(c + 8 * v, subq_avx2_out(acc[v], valpha, beta, c + 8 * v));                           \
+        _mm256_storeu_ps(c + 8 * v, subq_avx2_out(acc[0][v], valpha, beta, c + 8 * v));                        \
       } else {                                                                                                  \
         float t[8];                                                                                             \
-        _mm256_storeu_ps(t, acc[v]);                                                                            \
+        _mm256_storeu_ps(t, acc[0][v]);                                                                         \
         for (int l = 0; l < 8; l++) {                                                                           \
           float *cj = c + (8 * v + l) * c_cs;                                                                   \
           *cj = subq_gemm_out(t[l], alpha, beta, cj);                                                           \
@@ -232,14 +243,14 @@ SUBQ_DOT_DRIVER(subq_f32wbf16_gemm_dot_ukernel_3x4__avx2, uint16_t, bf16)
     }                                                                                                           \
   }
 
-SUBQ_ROWS_BLOCK(subq_avx2_rows_8_f32, 8, float, _mm256_loadu_ps)
-SUBQ_ROWS_BLOCK(subq_avx2_rows_4_f32, 4, float, _mm256_loadu_ps)
-SUBQ_ROWS_BLOCK(subq_avx2_rows_2_f32, 2, float, _mm256_loadu_ps)
-SUBQ_ROWS_BLOCK(subq_avx2_rows_1_f32, 1, float, _mm256_loadu_ps)
-SUBQ_ROWS_BLOCK(subq_avx2_rows_8_bf16, 8, uint16_t, subq_avx2_load_bf16)
-SUBQ_ROWS_BLOCK(subq_avx2_rows_4_bf16, 4, uint16_t, subq_avx2_load_bf16)
-SUBQ_ROWS_BLOCK(subq_avx2_rows_2_bf16, 2, uint16_t, subq_avx2_load_bf16)
-SUBQ_ROWS_BLOCK(subq_avx2_rows_1_bf16, 1, uint16_t, subq_avx2_load_bf16)
+SUBQ_ROWS_BLOCK(subq_avx2_rows_8_f32, 8, 1, float, _mm256_loadu_ps)
+SUBQ_ROWS_BLOCK(subq_avx2_rows_4_f32, 4, 2, float, _mm256_loadu_ps)
+SUBQ_ROWS_BLOCK(subq_avx2_rows_2_f32, 2, 4, float, _mm256_loadu_ps)
+SUBQ_ROWS_BLOCK(subq_avx2_rows_1_f32, 1, 8, float, _mm256_loadu_ps)
+SUBQ_ROWS_BLOCK(subq_avx2_rows_8_bf16, 8, 1, uint16_t, subq_avx2_load_bf16)
+SUBQ_ROWS_BLOCK(subq_avx2_rows_4_bf16, 4, 2, uint16_t, subq_avx2_load_bf16)
+SUBQ_ROWS_BLOCK(subq_avx2_rows_2_bf16, 2, 4, uint16_t, subq_avx2_load_bf16)
+SUBQ_ROWS_BLOCK(subq_avx2_rows_1_bf16, 1, 8, uint16_t, subq_avx2_load_bf16)
 
 #define SUBQ_ROWS_DRIVER(NAME, BT, SUF, WIDEN)                                                               \
   void NAME(int64_t w, int64_t k, const float *a, const void *bv, int64_t ldb, float *c, int64_t c_cs,       \
