@@ -2,7 +2,8 @@
  * gemm_probe.c — quick timing of subq_gemm for one shape (not a test).
  * Build: gcc -O2 -I Include -I Sources/CSubQ tools/gemm_probe.c build/libsubq_internal.a -lpthread -lm -o build/gemm_probe
  *        (add $(pkg-config --libs hwloc numa) when the build found them)
- * Run:   build/gemm_probe M N K [threads] [reps] [layout]   layout: nn (row-major B) | nt (B = W^T, Linear) | packed
+ * Run:   build/gemm_probe M N K [threads] [reps] [layout] [batch]
+ *        layout: nn (row-major B) | nt (B = W^T, Linear) | packed; batch: independent products (strided)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,9 +35,11 @@ int main(int argc, char **argv) {
   const long long m = atoll(argv[1]), n = atoll(argv[2]), k = atoll(argv[3]);
   const int threads = argc > 4 ? atoi(argv[4]) : 1, reps = argc > 5 ? atoi(argv[5]) : 7;
   const char *lay = argc > 6 ? argv[6] : "nn";
-  float *a = malloc((size_t)(m * k) * 4), *b = malloc((size_t)(k * n) * 4), *c = malloc((size_t)(m * n) * 4);
-  for (long long i = 0; i < m * k; i++) a[i] = (float)((i * 7) % 13) * 0.1f - 0.6f;
-  for (long long i = 0; i < k * n; i++) b[i] = (float)((i * 5) % 11) * 0.1f - 0.5f;
+  const long long batch = argc > 7 ? atoll(argv[7]) : 1;
+  float *a = malloc((size_t)(batch * m * k) * 4), *b = malloc((size_t)(batch * k * n) * 4),
+        *c = malloc((size_t)(batch * m * n) * 4);
+  for (long long i = 0; i < batch * m * k; i++) a[i] = (float)((i * 7) % 13) * 0.1f - 0.6f;
+  for (long long i = 0; i < batch * k * n; i++) b[i] = (float)((i * 5) % 11) * 0.1f - 0.5f;
   subq_context_params p;
   subq_context_params_default(&p, sizeof p);
   p.n_threads = threads;
@@ -46,6 +49,7 @@ int main(int argc, char **argv) {
   subq_gemm_args_default(&g, sizeof g);
   g.m = m, g.n = n, g.k = k, g.a = a, g.a_rs = k, g.a_cs = 1, g.c = c, g.c_rs = n, g.c_cs = 1;
   g.b = b;
+  g.batch_count = batch, g.a_bs = m * k, g.b_bs = k * n, g.c_bs = m * n;
   if (!strcmp(lay, "nn")) g.b_rs = n, g.b_cs = 1;
   else g.b_rs = 1, g.b_cs = k;
   subq_gemm_packed_b *pk = NULL;
@@ -62,11 +66,12 @@ int main(int argc, char **argv) {
   }
   qsort(t, (size_t)reps, sizeof *t, cmp);
   qsort(ct, (size_t)reps, sizeof *ct, cmp);
-  printf("%lldx%lldx%lld %s threads=%d: median %.3f ms min %.3f ms  %.1f GFLOP/s (best %.1f)\n", m, n, k, lay, threads,
-         t[reps / 2] * 1e3, t[0] * 1e3, 2.0 * m * n * k / t[reps / 2] / 1e9, 2.0 * m * n * k / t[0] / 1e9);
+  const double flops = 2.0 * (double)batch * (double)m * (double)n * (double)k;
+  printf("%lldx%lldx%lld %s batch=%lld threads=%d: median %.3f ms min %.3f ms  %.1f GFLOP/s (best %.1f)\n", m, n, k, lay, batch, threads,
+         t[reps / 2] * 1e3, t[0] * 1e3, flops / t[reps / 2] / 1e9, flops / t[0] / 1e9);
   /* caller-thread CPU time: with threads=1 this is the kernel's own speed even on a shared, loaded box */
   printf("  caller CPU time median %.3f ms: %.1f GFLOP per CPU-second of the caller\n", ct[reps / 2] * 1e3,
-         2.0 * m * n * k / ct[reps / 2] / 1e9 / threads);
+         flops / ct[reps / 2] / 1e9 / threads);
   subq_gemm_packed_b_destroy(pk);
   subq_context_destroy(ctx);
   return 0;

@@ -437,9 +437,8 @@ static void subq_pack_b_block(const subq_gemm_prob *pr, const void *b, int64_t p
     for (int64_t p = 0; p < kc; p++) {
       const float *row = src + p * pr->b_rs;
       float *d = dst + p * nr;
-      if (nr == 16) {
-        for (int64_t q = 0; q < nfull; q++)
-          for (int i = 0; i < 16; i++) d[q * kc * 16 + i] = row[q * 16 + i];
+      if (nr == 16) { /* constant-size copies compile to vector moves */
+        for (int64_t q = 0; q < nfull; q++) memcpy(d + q * kc * 16, row + q * 16, 16 * sizeof(float));
       } else {
         for (int64_t q = 0; q < nfull; q++) memcpy(d + q * kc * nr, row + q * nr, (size_t)nr * sizeof(float));
       }
