@@ -451,14 +451,14 @@ static void subq_pack_b_block(const subq_gemm_prob *pr, const void *b, int64_t p
 
 /* mc x nc of C from packed A (MR panels, kc deep) and B panels (panel stride bps). */
 static void subq_gemm_macro(const subq_gemm_impl *u, int64_t mc, int64_t nc, int64_t kc, const float *pa,
-                            const float *pb, int64_t bps, float *c, int64_t c_rs, int64_t c_cs, float alpha,
-                            float beta) {
+                            const float *pb, int64_t bps, int64_t ldb, float *c, int64_t c_rs, int64_t c_cs,
+                            float alpha, float beta) {
   const int64_t mr = u->mr, nr = u->nr;
   for (int64_t jr = 0; jr < nc; jr += nr) {
     const float *bp = pb + (jr / nr) * bps;
     const int64_t nn = SUBQ_MIN(nr, nc - jr);
     for (int64_t ir = 0; ir < mc; ir += mr)
-      u->gemm(kc, pa + ir * kc, bp, c + ir * c_rs + jr * c_cs, c_rs, c_cs, SUBQ_MIN(mr, mc - ir), nn, alpha, beta);
+      u->gemm(kc, pa + ir * kc, bp, ldb, c + ir * c_rs + jr * c_cs, c_rs, c_cs, SUBQ_MIN(mr, mc - ir), nn, alpha, beta);
   }
 }
 
@@ -511,17 +511,14 @@ static subq_status subq_gemm_private_items(void *arg, int64_t begin, int64_t end
     for (int64_t p0 = 0; p0 < pr->k; p0 += kcmax) {
       const int64_t kc = SUBQ_MIN(kcmax, pr->k - p0);
       subq_pack_a_block(pr, a, i0, mc, p0, kc, pa);
-      const float *bp;
-      int64_t bps;
+      const float beta = p0 == 0 ? pr->beta : 1.0f;
       if (pr->packed) {
-        bp = pr->packed->data + (j0 / u->nr) * pr->k * u->nr + p0 * u->nr;
-        bps = pr->k * u->nr;
+        subq_gemm_macro(u, mc, nc, kc, pa, pr->packed->data + (j0 / u->nr) * pr->k * u->nr + p0 * u->nr,
+                        pr->k * u->nr, u->nr, c, pr->c_rs, pr->c_cs, pr->alpha, beta);
       } else {
         subq_pack_b_block(pr, b, p0, kc, j0, nc, pb);
-        bp = pb;
-        bps = kc * u->nr;
+        subq_gemm_macro(u, mc, nc, kc, pa, pb, kc * u->nr, u->nr, c, pr->c_rs, pr->c_cs, pr->alpha, beta);
       }
-      subq_gemm_macro(u, mc, nc, kc, pa, bp, bps, c, pr->c_rs, pr->c_cs, pr->alpha, p0 == 0 ? pr->beta : 1.0f);
     }
   }
   return SUBQ_OK;
@@ -559,7 +556,7 @@ static subq_status subq_gemm_shared_compute(void *arg, int64_t begin, int64_t en
   for (int64_t it = begin; it < end; it++) {
     const int64_t i0 = (it / pl->n_jg) * pl->mc, jj = (it % pl->n_jg) * pl->bl.ng;
     const int64_t mc = SUBQ_MIN(pl->mc, pr->m - i0), nc = SUBQ_MIN(pl->bl.ng, pl->ncb - jj);
-    subq_gemm_macro(u, mc, nc, pl->kcb, pl->pa + i0 * pl->kcb, pl->pb + jj * pl->kcb, pl->kcb * u->nr,
+    subq_gemm_macro(u, mc, nc, pl->kcb, pl->pa + i0 * pl->kcb, pl->pb + jj * pl->kcb, pl->kcb * u->nr, u->nr,
                     pr->c + i0 * pr->c_rs + (pl->j0 + jj) * pr->c_cs, pr->c_rs, pr->c_cs, pr->alpha,
                     pl->p0 == 0 ? pr->beta : 1.0f);
   }

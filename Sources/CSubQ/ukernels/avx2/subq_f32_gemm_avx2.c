@@ -18,7 +18,7 @@ static inline __m256 subq_avx2_out(__m256 acc, __m256 valpha, float beta, const 
   return t;
 }
 
-void subq_f32_gemm_ukernel_6x16__avx2(int64_t kc, const float *a, const float *b, float *c, int64_t c_rs,
+void subq_f32_gemm_ukernel_6x16__avx2(int64_t kc, const float *a, const float *b, int64_t ldb, float *c, int64_t c_rs,
                                       int64_t c_cs, int64_t mr, int64_t nr, float alpha, float beta) {
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
@@ -35,51 +35,57 @@ void subq_f32_gemm_ukernel_6x16__avx2(int64_t kc, const float *a, const float *b
    * around 15 live ymm values. Accumulators stay in compiler-chosen registers
    * (ymm0-11, since 12-15 are clobbered); each step is 2 aligned B loads, 6
    * broadcasts and 12 FMAs, k in increasing order for every element. */
-#define SUBQ_K_STEP(ao, bo)                                      \
-  "vmovaps " #bo "(%[b]), %%ymm12\n\t"                           \
-  "vmovaps " #bo "+32(%[b]), %%ymm13\n\t"                        \
-  "vbroadcastss " #ao "(%[a]), %%ymm14\n\t"                      \
+#define SUBQ_K_STEP(ao)                                          \
+  "vmovups (%%r9), %%ymm12\n\t"                                   \
+  "vmovups 32(%%r9), %%ymm13\n\t"                                 \
+  "addq %%r10, %%r9\n\t"                                          \
+  "vbroadcastss " #ao "(%%r8), %%ymm14\n\t"                       \
   "vfmadd231ps %%ymm12, %%ymm14, %[c00]\n\t"                     \
   "vfmadd231ps %%ymm13, %%ymm14, %[c01]\n\t"                     \
-  "vbroadcastss " #ao "+4(%[a]), %%ymm15\n\t"                    \
+  "vbroadcastss " #ao "+4(%%r8), %%ymm15\n\t"                     \
   "vfmadd231ps %%ymm12, %%ymm15, %[c10]\n\t"                     \
   "vfmadd231ps %%ymm13, %%ymm15, %[c11]\n\t"                     \
-  "vbroadcastss " #ao "+8(%[a]), %%ymm14\n\t"                    \
+  "vbroadcastss " #ao "+8(%%r8), %%ymm14\n\t"                     \
   "vfmadd231ps %%ymm12, %%ymm14, %[c20]\n\t"                     \
   "vfmadd231ps %%ymm13, %%ymm14, %[c21]\n\t"                     \
-  "vbroadcastss " #ao "+12(%[a]), %%ymm15\n\t"                   \
+  "vbroadcastss " #ao "+12(%%r8), %%ymm15\n\t"                    \
   "vfmadd231ps %%ymm12, %%ymm15, %[c30]\n\t"                     \
   "vfmadd231ps %%ymm13, %%ymm15, %[c31]\n\t"                     \
-  "vbroadcastss " #ao "+16(%[a]), %%ymm14\n\t"                   \
+  "vbroadcastss " #ao "+16(%%r8), %%ymm14\n\t"                    \
   "vfmadd231ps %%ymm12, %%ymm14, %[c40]\n\t"                     \
   "vfmadd231ps %%ymm13, %%ymm14, %[c41]\n\t"                     \
-  "vbroadcastss " #ao "+20(%[a]), %%ymm15\n\t"                   \
+  "vbroadcastss " #ao "+20(%%r8), %%ymm15\n\t"                    \
   "vfmadd231ps %%ymm12, %%ymm15, %[c50]\n\t"                     \
   "vfmadd231ps %%ymm13, %%ymm15, %[c51]\n\t"
-#define SUBQ_K_OUTS                                                                                           \
-  [a] "+r"(a), [b] "+r"(b), [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11),               \
-      [c20] "+x"(c20), [c21] "+x"(c21), [c30] "+x"(c30), [c31] "+x"(c31), [c40] "+x"(c40), [c41] "+x"(c41),   \
-      [c50] "+x"(c50), [c51] "+x"(c51)
-  int64_t k4 = kc / 4, k1 = kc % 4;
-  if (k4 > 0)
-    __asm__ volatile(".p2align 5\n\t"
-                     "1:\n\t"
-                     "prefetcht0 384(%[a])\n\t" SUBQ_K_STEP(0, 0) SUBQ_K_STEP(24, 64)
-                     "prefetcht0 512(%[b])\n\t" SUBQ_K_STEP(48, 128) SUBQ_K_STEP(72, 192)
-                     "addq $96, %[a]\n\t"
-                     "addq $256, %[b]\n\t"
-                     "decq %[k]\n\t"
-                     "jnz 1b\n\t"
-                     : SUBQ_K_OUTS, [k] "+r"(k4)
-                     :
-                     : "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc");
-  for (; k1 > 0; k1--)
-    __asm__ volatile(SUBQ_K_STEP(0, 0) "addq $24, %[a]\n\t"
-                                       "addq $64, %[b]\n\t"
-                     : SUBQ_K_OUTS
-                     :
-                     : "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc");
-#undef SUBQ_K_OUTS
+  /* a, b, B row stride in bytes, k / 4, k % 4: read by the asm into r8-r11, rcx */
+  const int64_t args[5] = {(int64_t)(intptr_t)a, (int64_t)(intptr_t)b, ldb * (int64_t)sizeof(float), kc / 4, kc % 4};
+  __asm__ volatile("movq 0(%[args]), %%r8\n\t"
+                   "movq 8(%[args]), %%r9\n\t"
+                   "movq 16(%[args]), %%r10\n\t"
+                   "movq 24(%[args]), %%r11\n\t"
+                   "movq 32(%[args]), %%rcx\n\t"
+                   "testq %%r11, %%r11\n\t"
+                   "jz 2f\n\t"
+                   ".p2align 5\n\t"
+                   "1:\n\t"
+                   "prefetcht0 384(%%r8)\n\t"
+                   "prefetcht0 (%%r9,%%r10,8)\n\t" SUBQ_K_STEP(0) SUBQ_K_STEP(24) SUBQ_K_STEP(48) SUBQ_K_STEP(72)
+                   "addq $96, %%r8\n\t"
+                   "decq %%r11\n\t"
+                   "jnz 1b\n\t"
+                   "2:\n\t"
+                   "testq %%rcx, %%rcx\n\t"
+                   "jz 4f\n\t"
+                   "3:\n\t" SUBQ_K_STEP(0)
+                   "addq $24, %%r8\n\t"
+                   "decq %%rcx\n\t"
+                   "jnz 3b\n\t"
+                   "4:\n\t"
+                   : [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20),
+                     [c21] "+x"(c21), [c30] "+x"(c30), [c31] "+x"(c31), [c40] "+x"(c40), [c41] "+x"(c41),
+                     [c50] "+x"(c50), [c51] "+x"(c51)
+                   : [args] "r"(args)
+                   : "r8", "r9", "r10", "r11", "rcx", "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc");
 #undef SUBQ_K_STEP
 
   const __m256 valpha = _mm256_set1_ps(alpha);

@@ -15,7 +15,7 @@ static inline float32x4_t subq_neon_out(float32x4_t acc, float alpha, float beta
   return t;
 }
 
-void subq_f32_gemm_ukernel_8x12__neon(int64_t kc, const float *a, const float *b, float *c, int64_t c_rs,
+void subq_f32_gemm_ukernel_8x12__neon(int64_t kc, const float *a, const float *b, int64_t ldb, float *c, int64_t c_rs,
                                       int64_t c_cs, int64_t mr, int64_t nr, float alpha, float beta) {
   float32x4_t acc[8][3];
   for (int i = 0; i < 8; i++)
@@ -31,7 +31,7 @@ void subq_f32_gemm_ukernel_8x12__neon(int64_t kc, const float *a, const float *b
     SUBQ_ROW(4, a1, 0) SUBQ_ROW(5, a1, 1) SUBQ_ROW(6, a1, 2) SUBQ_ROW(7, a1, 3)
 #undef SUBQ_ROW
     a += 8;
-    b += 12;
+    b += ldb;
   }
   if (mr == 8 && nr == 12 && c_cs == 1) {
     for (int i = 0; i < 8; i++)

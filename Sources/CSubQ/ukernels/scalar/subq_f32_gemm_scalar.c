@@ -7,11 +7,11 @@
 
 #include "families/gemm/subq_gemm_ukernel.h"
 
-void subq_f32_gemm_ukernel_4x4__scalar(int64_t kc, const float *a, const float *b, float *c, int64_t c_rs,
+void subq_f32_gemm_ukernel_4x4__scalar(int64_t kc, const float *a, const float *b, int64_t ldb, float *c, int64_t c_rs,
                                        int64_t c_cs, int64_t mr, int64_t nr, float alpha, float beta) {
   float acc[4][4] = {{0}};
   for (int64_t p = 0; p < kc; p++) {
-    const float *ap = a + p * 4, *bp = b + p * 4;
+    const float *ap = a + p * 4, *bp = b + p * ldb;
     for (int i = 0; i < 4; i++)
       for (int j = 0; j < 4; j++) acc[i][j] = fmaf(ap[i], bp[j], acc[i][j]);
   }
