@@ -449,16 +449,46 @@ static void subq_pack_b_block(const subq_gemm_prob *pr, const void *b, int64_t p
   for (int64_t jr = 0; jr < nc; jr += nr) subq_pack_b_panel(pr, b, p0, kc, j0 + jr, nc - jr, dst + jr * kc);
 }
 
+/* Lines of a 2-D block (rows of row_bytes, stride apart) to pull into cache
+ * while the ukernels work: the next item's B, so that its packing does not
+ * wait on memory. */
+typedef struct subq_prefetch {
+  const char *base;
+  int64_t stride, rows, lines_per_row, next, total;
+  int64_t r, l; /* position of line `next` */
+} subq_prefetch;
+
+static void subq_prefetch_init(subq_prefetch *pf, const void *base, int64_t stride, int64_t rows, int64_t row_bytes) {
+  pf->base = base;
+  pf->stride = stride;
+  pf->rows = rows;
+  pf->lines_per_row = (row_bytes + 63) / 64;
+  pf->next = 0;
+  pf->r = pf->l = 0;
+  pf->total = base ? rows * pf->lines_per_row : 0;
+}
+
+static inline void subq_prefetch_some(subq_prefetch *pf, int64_t count) {
+  for (; count > 0 && pf->next < pf->total; count--, pf->next++) {
+    __builtin_prefetch(pf->base + pf->r * pf->stride + pf->l * 64, 0, 2);
+    if (++pf->l == pf->lines_per_row) pf->l = 0, pf->r++;
+  }
+}
+
 /* mc x nc of C from packed A (MR panels, kc deep) and B panels (panel stride bps). */
 static void subq_gemm_macro(const subq_gemm_impl *u, int64_t mc, int64_t nc, int64_t kc, const float *pa,
                             const float *pb, int64_t bps, int64_t ldb, float *c, int64_t c_rs, int64_t c_cs,
-                            float alpha, float beta) {
+                            float alpha, float beta, subq_prefetch *pf) {
   const int64_t mr = u->mr, nr = u->nr;
+  const int64_t calls = ((nc + nr - 1) / nr) * ((mc + mr - 1) / mr);
+  const int64_t per_call = pf && pf->total ? (pf->total + calls - 1) / calls : 0;
   for (int64_t jr = 0; jr < nc; jr += nr) {
     const float *bp = pb + (jr / nr) * bps;
     const int64_t nn = SUBQ_MIN(nr, nc - jr);
-    for (int64_t ir = 0; ir < mc; ir += mr)
+    for (int64_t ir = 0; ir < mc; ir += mr) {
       u->gemm(kc, pa + ir * kc, bp, ldb, c + ir * c_rs + jr * c_cs, c_rs, c_cs, SUBQ_MIN(mr, mc - ir), nn, alpha, beta);
+      if (per_call) subq_prefetch_some(pf, per_call);
+    }
   }
 }
 
@@ -514,10 +544,23 @@ static subq_status subq_gemm_private_items(void *arg, int64_t begin, int64_t end
       const float beta = p0 == 0 ? pr->beta : 1.0f;
       if (pr->packed) {
         subq_gemm_macro(u, mc, nc, kc, pa, pr->packed->data + (j0 / u->nr) * pr->k * u->nr + p0 * u->nr,
-                        pr->k * u->nr, u->nr, c, pr->c_rs, pr->c_cs, pr->alpha, beta);
+                        pr->k * u->nr, u->nr, c, pr->c_rs, pr->c_cs, pr->alpha, beta, NULL);
       } else {
         subq_pack_b_block(pr, b, p0, kc, j0, nc, pb);
-        subq_gemm_macro(u, mc, nc, kc, pa, pb, kc * u->nr, u->nr, c, pr->c_rs, pr->c_cs, pr->alpha, beta);
+        /* single k block: fetch the next item's B block meanwhile */
+        subq_prefetch pf;
+        subq_prefetch_init(&pf, NULL, 0, 0, 0);
+        if (kc == pr->k && it + 1 < end) {
+          const int64_t t2 = (it + 1) / (pl->n_ib * pl->n_jg), r2 = (it + 1) % (pl->n_ib * pl->n_jg);
+          const int64_t j2 = (r2 % pl->n_jg) * pl->bl.ng, nc2 = SUBQ_MIN(pl->bl.ng, pr->n - j2);
+          const int64_t es = (int64_t)subq_dtype_size(pr->bt);
+          const void *b2 = subq_offset(pr->b, pr->bt, t2 * pr->b_bs + j2 * pr->b_cs);
+          if (r2 / pl->n_jg == 0 && pr->b_cs == 1)
+            subq_prefetch_init(&pf, b2, pr->b_rs * es, pr->k, nc2 * es);
+          else if (r2 / pl->n_jg == 0 && pr->b_rs == 1)
+            subq_prefetch_init(&pf, b2, pr->b_cs * es, nc2, pr->k * es);
+        }
+        subq_gemm_macro(u, mc, nc, kc, pa, pb, kc * u->nr, u->nr, c, pr->c_rs, pr->c_cs, pr->alpha, beta, &pf);
       }
     }
   }
@@ -558,7 +601,7 @@ static subq_status subq_gemm_shared_compute(void *arg, int64_t begin, int64_t en
     const int64_t mc = SUBQ_MIN(pl->mc, pr->m - i0), nc = SUBQ_MIN(pl->bl.ng, pl->ncb - jj);
     subq_gemm_macro(u, mc, nc, pl->kcb, pl->pa + i0 * pl->kcb, pl->pb + jj * pl->kcb, pl->kcb * u->nr, u->nr,
                     pr->c + i0 * pr->c_rs + (pl->j0 + jj) * pr->c_cs, pr->c_rs, pr->c_cs, pr->alpha,
-                    pl->p0 == 0 ? pr->beta : 1.0f);
+                    pl->p0 == 0 ? pr->beta : 1.0f, NULL);
   }
   return SUBQ_OK;
 }
@@ -689,7 +732,8 @@ static subq_status subq_gemm_execute(subq_context *ctx, const subq_gemm_prob *pr
   if (pr->batch > 1 || pl.n_ib == 1 || pr->packed) {
     pl.n_jg = subq_ceil_div64(pr->n, pl.bl.ng);
     size_t scratch = (size_t)(pl.mc * pl.bl.kc + pl.bl.kc * pl.bl.ng) * sizeof(float) + 64;
-    subq_phase ph = {subq_gemm_private_items, &pl, pr->batch * pl.n_ib * pl.n_jg, 1};
+    /* claims of a few items let an item prefetch its successor's B */
+    subq_phase ph = {subq_gemm_private_items, &pl, pr->batch * pl.n_ib * pl.n_jg, 4};
     return subq_parallel_run(ctx, &ph, 1, scratch);
   }
 
