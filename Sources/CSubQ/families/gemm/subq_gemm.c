@@ -651,14 +651,12 @@ static subq_status subq_gemm_small_rows(void *arg, int64_t begin, int64_t end, c
     const int64_t nc = SUBQ_MIN(per_item, pr->n - j0);
     const float *a = pl->a32 + t * pl->a32_bs + i * pl->lda32;
     float *c = pr->c + t * pr->c_bs + i * pr->c_rs + j0 * pr->c_cs;
-    if (pr->packed) {
-      for (int64_t jr = 0; jr < nc; jr += u->nr)
-        rows(SUBQ_MIN(u->nr, nc - jr), pr->k, a, pr->packed->data + ((j0 + jr) / u->nr) * pr->k * u->nr, u->nr,
-             c + jr * pr->c_cs, pr->c_cs, pr->alpha, pr->beta);
-    } else {
-      rows(nc, pr->k, a, subq_offset(pr->b, pr->bt, t * pr->b_bs + j0 * pr->b_cs), pr->b_rs, c, pr->c_cs, pr->alpha,
-           pr->beta);
-    }
+    if (pr->packed) /* the item's panels stream side by side */
+      rows(nc, pr->k, a, pr->packed->data + (j0 / u->nr) * pr->k * u->nr, u->nr, u->nr, pr->k * u->nr, c, pr->c_cs,
+           pr->alpha, pr->beta);
+    else
+      rows(nc, pr->k, a, subq_offset(pr->b, pr->bt, t * pr->b_bs + j0 * pr->b_cs), pr->b_rs, nc, 0, c, pr->c_cs,
+           pr->alpha, pr->beta);
   }
   return SUBQ_OK;
 }

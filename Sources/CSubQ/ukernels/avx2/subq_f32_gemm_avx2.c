@@ -216,7 +216,7 @@ SUBQ_DOT_DRIVER(subq_f32wbf16_gemm_dot_ukernel_3x4__avx2, uint16_t, bf16)
 /* NV vectors of columns, k unrolled U ways into separate accumulators (U*NV
  * = 8 chains hide the FMA latency), summed u = 0, 1, ... at the end. */
 #define SUBQ_ROWS_BLOCK(NAME, NV, U, BT, LOADB)                                                                \
-  static inline void NAME(int64_t k, const float *a, const BT *b, int64_t ldb, float *c, int64_t c_cs,         \
+  static inline void NAME(int64_t k, const float *a, const BT *const *bq, int64_t ldb, float *c, int64_t c_cs, \
                           float alpha, float beta) {                                                            \
     __m256 acc[U][NV];                                                                                          \
     for (int u = 0; u < U; u++)                                                                                 \
@@ -225,12 +225,12 @@ SUBQ_DOT_DRIVER(subq_f32wbf16_gemm_dot_ukernel_3x4__avx2, uint16_t, bf16)
     for (; p + U <= k; p += U)                                                                                  \
       for (int u = 0; u < U; u++) {                                                                             \
         const __m256 av = _mm256_broadcast_ss(a + p + u);                                                       \
-        const BT *bp = b + (p + u) * ldb;                                                                       \
-        for (int v = 0; v < NV; v++) acc[u][v] = _mm256_fmadd_ps(av, LOADB(bp + 8 * v), acc[u][v]);            \
+        const int64_t o = (p + u) * ldb;                                                                        \
+        for (int v = 0; v < NV; v++) acc[u][v] = _mm256_fmadd_ps(av, LOADB(bq[v] + o), acc[u][v]);             \
       }                                                                                                         \
     for (; p < k; p++) {                                                                                        \
       const __m256 av = _mm256_broadcast_ss(a + p);                                                             \
-      for (int v = 0; v < NV; v++) acc[0][v] = _mm256_fmadd_ps(av, LOADB(b + p * ldb + 8 * v), acc[0][v]);      \
+      for (int v = 0; v < NV; v++) acc[0][v] = _mm256_fmadd_ps(av, LOADB(bq[v] + p * ldb), acc[0][v]);          \
     }                                                                                                           \
     for (int u = 1; u < U; u++)                                                                                 \
       for (int v = 0; v < NV; v++) acc[0][v] = _mm256_add_ps(acc[0][v], acc[u][v]);                             \
@@ -258,20 +258,28 @@ SUBQ_ROWS_BLOCK(subq_avx2_rows_4_bf16, 4, 2, uint16_t, subq_avx2_load_bf16)
 SUBQ_ROWS_BLOCK(subq_avx2_rows_2_bf16, 2, 4, uint16_t, subq_avx2_load_bf16)
 SUBQ_ROWS_BLOCK(subq_avx2_rows_1_bf16, 1, 8, uint16_t, subq_avx2_load_bf16)
 
-#define SUBQ_ROWS_DRIVER(NAME, BT, SUF, WIDEN)                                                               \
-  void NAME(int64_t w, int64_t k, const float *a, const void *bv, int64_t ldb, float *c, int64_t c_cs,       \
-            float alpha, float beta) {                                                                        \
-    const BT *b = (const BT *)bv;                                                                             \
-    int64_t j = 0;                                                                                            \
-    for (; j + 64 <= w; j += 64) subq_avx2_rows_8_##SUF(k, a, b + j, ldb, c + j * c_cs, c_cs, alpha, beta);  \
-    for (; j + 32 <= w; j += 32) subq_avx2_rows_4_##SUF(k, a, b + j, ldb, c + j * c_cs, c_cs, alpha, beta);  \
-    for (; j + 16 <= w; j += 16) subq_avx2_rows_2_##SUF(k, a, b + j, ldb, c + j * c_cs, c_cs, alpha, beta);  \
-    for (; j + 8 <= w; j += 8) subq_avx2_rows_1_##SUF(k, a, b + j, ldb, c + j * c_cs, c_cs, alpha, beta);    \
-    for (; j < w; j++) {                                                                                      \
-      float s = 0.0f;                                                                                         \
-      for (int64_t p = 0; p < k; p++) s = fmaf(a[p], WIDEN(b[p * ldb + j]), s);                               \
-      c[j * c_cs] = subq_gemm_out(s, alpha, beta, c + j * c_cs);                                              \
-    }                                                                                                         \
+#define SUBQ_ROWS_DRIVER(NAME, BT, SUF, WIDEN)                                                                \
+  void NAME(int64_t w, int64_t k, const float *a, const void *bv, int64_t ldb, int64_t pw, int64_t pstride,     \
+            float *c, int64_t c_cs, float alpha, float beta) {                                                  \
+    const BT *b = (const BT *)bv;                                                                               \
+    const BT *bq[8];                                                                                            \
+    int64_t j = 0;                                                                                              \
+    if (pw % 8 == 0 || pw >= w) {                                                                               \
+      for (int nv = 8; nv >= 1; nv /= 2)                                                                        \
+        for (; j + 8 * nv <= w; j += 8 * nv) {                                                                  \
+          for (int v = 0; v < nv; v++) bq[v] = b + ((j + 8 * v) / pw) * pstride + (j + 8 * v) % pw;            \
+          if (nv == 8) subq_avx2_rows_8_##SUF(k, a, bq, ldb, c + j * c_cs, c_cs, alpha, beta);                  \
+          else if (nv == 4) subq_avx2_rows_4_##SUF(k, a, bq, ldb, c + j * c_cs, c_cs, alpha, beta);             \
+          else if (nv == 2) subq_avx2_rows_2_##SUF(k, a, bq, ldb, c + j * c_cs, c_cs, alpha, beta);             \
+          else subq_avx2_rows_1_##SUF(k, a, bq, ldb, c + j * c_cs, c_cs, alpha, beta);                          \
+        }                                                                                                       \
+    }                                                                                                           \
+    for (; j < w; j++) {                                                                                        \
+      const BT *bj = b + (j / pw) * pstride + j % pw;                                                           \
+      float s = 0.0f;                                                                                           \
+      for (int64_t p = 0; p < k; p++) s = fmaf(a[p], WIDEN(bj[p * ldb]), s);                                    \
+      c[j * c_cs] = subq_gemm_out(s, alpha, beta, c + j * c_cs);                                                \
+    }                                                                                                           \
   }
 
 SUBQ_ROWS_DRIVER(subq_f32_gemm_rows_ukernel_1x64__avx2, float, f32, SUBQ_F32_ID)

@@ -95,17 +95,17 @@ SUBQ_DOT_DRIVER(subq_f32_gemm_dot_ukernel_3x4__neon, float, subq_neon_load_f32, 
 SUBQ_DOT_DRIVER(subq_f32wbf16_gemm_dot_ukernel_3x4__neon, uint16_t, subq_neon_load_bf16, subq_bf16_widen)
 
 #define SUBQ_ROWS_DRIVER(NAME, BT, LOADB, WIDEN)                                                          \
-  void NAME(int64_t w, int64_t k, const float *a, const void *bv, int64_t ldb, float *c, int64_t c_cs,    \
-            float alpha, float beta) {                                                                     \
+  void NAME(int64_t w, int64_t k, const float *a, const void *bv, int64_t ldb, int64_t pw, int64_t pstride, \
+            float *c, int64_t c_cs, float alpha, float beta) {                                             \
     const BT *b = (const BT *)bv;                                                                          \
     int64_t j = 0;                                                                                         \
-    for (; j + 16 <= w; j += 16) {                                                                         \
+    for (; j + 16 <= w && (pw % 4 == 0 || pw >= w); j += 16) {                                             \
       float32x4_t acc[4];                                                                                  \
-      for (int v = 0; v < 4; v++) acc[v] = vdupq_n_f32(0.0f);                                              \
-      for (int64_t p = 0; p < k; p++) {                                                                    \
-        const BT *bp = b + p * ldb + j;                                                                    \
-        for (int v = 0; v < 4; v++) acc[v] = vfmaq_n_f32(acc[v], LOADB(bp + 4 * v), a[p]);                 \
-      }                                                                                                    \
+      const BT *bq[4];                                                                                     \
+      for (int v = 0; v < 4; v++)                                                                          \
+        acc[v] = vdupq_n_f32(0.0f), bq[v] = b + ((j + 4 * v) / pw) * pstride + (j + 4 * v) % pw;           \
+      for (int64_t p = 0; p < k; p++)                                                                      \
+        for (int v = 0; v < 4; v++) acc[v] = vfmaq_n_f32(acc[v], LOADB(bq[v] + p * ldb), a[p]);            \
       for (int v = 0; v < 4; v++) {                                                                        \
         float t[4];                                                                                        \
         vst1q_f32(t, acc[v]);                                                                              \
@@ -117,7 +117,8 @@ SUBQ_DOT_DRIVER(subq_f32wbf16_gemm_dot_ukernel_3x4__neon, uint16_t, subq_neon_lo
     }                                                                                                      \
     for (; j < w; j++) {                                                                                   \
       float s = 0.0f;                                                                                      \
-      for (int64_t p = 0; p < k; p++) s = fmaf(a[p], WIDEN(b[p * ldb + j]), s);                            \
+      const BT *bj = b + (j / pw) * pstride + j % pw;                                                      \
+      for (int64_t p = 0; p < k; p++) s = fmaf(a[p], WIDEN(bj[p * ldb]), s);                               \
       c[j * c_cs] = subq_gemm_out(s, alpha, beta, c + j * c_cs);                                           \
     }                                                                                                      \
   }
