@@ -531,6 +531,7 @@ static subq_status subq_gemm_private_items(void *arg, int64_t begin, int64_t end
   const int64_t kcmax = pl->bl.kc;
   float *pa = info->scratch;
   float *pb = pa + pl->mc * kcmax;
+  int64_t packed_t = -1, packed_i0 = -1; /* A block already in pa (single k block only) */
   for (int64_t it = begin; it < end; it++) {
     const int64_t t = it / (pl->n_ib * pl->n_jg), rem = it % (pl->n_ib * pl->n_jg);
     const int64_t i0 = (rem / pl->n_jg) * pl->mc, j0 = (rem % pl->n_jg) * pl->bl.ng;
@@ -540,7 +541,12 @@ static subq_status subq_gemm_private_items(void *arg, int64_t begin, int64_t end
     float *c = pr->c + t * pr->c_bs + i0 * pr->c_rs + j0 * pr->c_cs;
     for (int64_t p0 = 0; p0 < pr->k; p0 += kcmax) {
       const int64_t kc = SUBQ_MIN(kcmax, pr->k - p0);
-      subq_pack_a_block(pr, a, i0, mc, p0, kc, pa);
+      const bool a_shared = pr->batch > 1 && pr->a_bs == 0;
+      if (kc != pr->k || i0 != packed_i0 || (t != packed_t && !a_shared)) {
+        subq_pack_a_block(pr, a, i0, mc, p0, kc, pa);
+        packed_t = kc == pr->k ? t : -1;
+        packed_i0 = kc == pr->k ? i0 : -1;
+      }
       const float beta = p0 == 0 ? pr->beta : 1.0f;
       if (pr->packed) {
         subq_gemm_macro(u, mc, nc, kc, pa, pr->packed->data + (j0 / u->nr) * pr->k * u->nr + p0 * u->nr,
