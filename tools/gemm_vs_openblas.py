@@ -12,6 +12,12 @@ ap.add_argument("--lib", default="build/libsubq.so")
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--reps", type=int, default=9)
 ap.add_argument("--only", default="")
+ap.add_argument("--block", type=int, default=3,
+                help="calls per library back to back in each rep (steady state, as in a decode loop); "
+                     "blocks alternate SubQ / OpenBLAS")
+ap.add_argument("--gap", type=float, default=0.15,
+                help="seconds idle before each timed call: OpenBLAS workers keep spinning for a while after a call "
+                     "(and SubQ's for spin_us), which would otherwise slow whichever library runs next")
 args = ap.parse_args()
 os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
 os.environ["SUBQ_NUM_THREADS"] = str(args.threads)
@@ -60,8 +66,11 @@ def bench(name, flops, bytes_b, subq_fn, blas_fn, check=None):
     ts, tb = [], []
     subq_fn(), blas_fn()
     for _ in range(args.reps):
-        t0 = time.perf_counter(); subq_fn(); t1 = time.perf_counter(); blas_fn(); t2 = time.perf_counter()
-        ts.append(t1 - t0); tb.append(t2 - t1)
+        for fn, out in ((subq_fn, ts), (blas_fn, tb)):
+            time.sleep(args.gap)
+            fn()  # wakes the library's workers
+            for _ in range(args.block):
+                t0 = time.perf_counter(); fn(); out.append(time.perf_counter() - t0)
     s, b = float(np.median(ts)), float(np.median(tb))
     extra = f" B {bytes_b / s / 1e9:6.1f} GB/s" if bytes_b else ""
     err = f" maxrelerr {check():.1e}" if check else ""

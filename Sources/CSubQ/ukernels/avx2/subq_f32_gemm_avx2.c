@@ -147,6 +147,8 @@ static inline float subq_avx2_hsum(__m256 v) {
       for (int q = 0; q < C; q++) acc[r][q] = _mm256_setzero_ps();                                                  \
     int64_t p = 0;                                                                                                  \
     for (; p + 8 <= k; p += 8) {                                                                                    \
+      /* stream the next C columns too: twice the memory parallelism */                                            \
+      for (int q = 0; q < C; q++) _mm_prefetch((const char *)(b + (C + q) * ldb + p), _MM_HINT_T0);                \
       __m256 bv[C];                                                                                                 \
       for (int q = 0; q < C; q++) bv[q] = LOADB(b + q * ldb + p);                                                   \
       for (int r = 0; r < R; r++) {                                                                                 \
