@@ -16,7 +16,7 @@
  *    caller's node first, then the others in topology order (wrapping); with
  *    fewer participants than nodes only the first n_threads nodes are used.
  *    Each used node gets one participant, the rest split proportionally to
- *    the nodes' slot counts (cumulative rounding, deterministic).
+ *    the nodes' slot counts (cumulative rounding to nearest, deterministic).
  *  - OFF: one group; participants are still spread over nodes as above for
  *    binding purposes when `bind` asks.
  *  - Binding: NODE when bind == NODE, or bind == NONE under ISOLATE /

@@ -162,7 +162,9 @@ subq_status subq_partition_compute(const subq_topology *t, const subq_partition_
     int64_t cum = 0, prev = 0;
     for (int32_t k = 0; k < n_use; k++) {
       cum += s.first[order[k] + 1] - s.first[order[k]];
-      int64_t upto = rest * cum / total_slots;
+      /* cumulative rounding to nearest: exact shares stay exact, ties favour
+       * earlier nodes (the caller's first) */
+      int64_t upto = (rest * cum + total_slots / 2) / total_slots;
       counts[k] = 1 + (int32_t)(upto - prev);
       prev = upto;
     }

@@ -288,7 +288,7 @@ int main(void) {
         /* proportional to slots 3:1 */
         subq_partition_request rq = base_req(8, SUBQ_NUMA_DISTRIBUTE, SUBQ_BIND_CORE);
         CHECK_OK(subq_partition_compute(t, &rq, "test", &p));
-        CHECK(p.n_groups == 2 && p.group_size[0] == 5 && p.group_size[1] == 3);
+        CHECK(p.n_groups == 2 && p.group_size[0] == 6 && p.group_size[1] == 2);
         CHECK(t->node_os_index[p.group_node[0]] == 0 && t->node_os_index[p.group_node[1]] == 2);
         /* core 2's first PU (OS 4) is disallowed: its slot is OS 5 */
         CHECK(t->pus[p.pu_of[0]].os_index == 0 && t->pus[p.pu_of[1]].os_index == 5 &&
