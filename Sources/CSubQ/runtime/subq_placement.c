@@ -97,6 +97,7 @@ static subq_status subq_rec_bind_area(void *vpl, void *addr, size_t len, int32_t
 static const subq_place_backend subq_recording_backend = {"recording", subq_rec_bind_thread, subq_rec_bind_area};
 
 /* ---- real backend --------------------------------------------------------------------- */
+#if defined(__linux__)
 /* The calling thread's own mask (a worker: what it inherited from the creator). */
 static cpu_set_t *subq_thread_mask(int *ncpu_out, size_t *size_out) {
   for (int ncpu = 1024; ncpu <= (1 << 16); ncpu *= 2) {
@@ -147,6 +148,14 @@ static subq_status subq_real_bind_thread(void *vpl, int32_t participant, int32_t
   CPU_FREE(inherited);
   return st;
 }
+
+#else
+/* No thread affinity API: record only (workers stay OS-scheduled). */
+static subq_status subq_real_bind_thread(void *vpl, int32_t participant, int32_t node, int32_t pu) {
+  subq_record_thread(vpl, participant, node, pu);
+  return SUBQ_OK;
+}
+#endif
 
 static subq_status subq_real_bind_area(void *vpl, void *addr, size_t len, int32_t node) {
   subq_placement_state *pl = vpl;
@@ -272,8 +281,9 @@ subq_status subq_placement_setup(subq_context *ctx, subq_pool_layout *layout) {
   req.caller_pu = -1;
   req.n_threads = p->n_threads;
   if (topo->is_this_system) {
-    /* The creator's mask is what workers inherit: place nothing outside it. */
     req.n_threads = ctx->n_threads;
+#if defined(__linux__)
+    /* The creator's mask is what workers inherit: place nothing outside it. */
     pl->usable = calloc((size_t)topo->n_pus, sizeof(bool));
     int ncpu = 0;
     size_t sz = 0;
@@ -290,6 +300,7 @@ subq_status subq_placement_setup(subq_context *ctx, subq_pool_layout *layout) {
     req.pu_usable = pl->usable;
     int cpu = sched_getcpu();
     req.caller_pu = cpu >= 0 ? subq_topology_pu_of_os(topo, cpu) : -1;
+#endif
     req.cpu_quota = subq_cgroup_cpu_limit();
   }
   subq_status st = subq_partition_compute(topo, &req, "subq_context_create", &pl->part);
