@@ -311,6 +311,44 @@ static void check_real(void) {
   CHECK(ctx == NULL);
 }
 
+/* ---- the numa_balancing warning: once per process, verbose >= 1, never a change ---- */
+static atomic_int balancing_warnings;
+static void count_balancing(void *user, subq_log_level level, const char *msg) {
+  (void)user;
+  if (level == SUBQ_LOG_WARN && strstr(msg, "numa_balancing")) atomic_fetch_add(&balancing_warnings, 1);
+}
+
+static int read_balancing(void) {
+  FILE *f = fopen("/proc/sys/kernel/numa_balancing", "r");
+  int v = -1;
+  if (f) {
+    if (fscanf(f, "%d", &v) != 1) v = -1;
+    fclose(f);
+  }
+  return v;
+}
+
+static void check_balancing_warning(void) {
+  const subq_topology *t = subq_host_topology();
+  if (!t || !t->is_this_system) return;
+  const int before = read_balancing();
+  subq_set_log_callback(count_balancing, NULL);
+  for (int i = 0; i < 3; i++) {
+    subq_context_params p;
+    subq_context_params_default(&p, sizeof p);
+    p.n_threads = 2;
+    p.numa = i == 0 ? SUBQ_NUMA_OFF : SUBQ_NUMA_ISOLATE;
+    p.verbose = 1;
+    subq_context *ctx = NULL;
+    CHECK_OK(subq_context_create(&p, &ctx));
+    subq_context_destroy(ctx);
+  }
+  subq_set_log_callback(NULL, NULL);
+  CHECK_MSG(atomic_load(&balancing_warnings) == (before == 1 ? 1 : 0), "numa_balancing=%d: %d warnings", before,
+            atomic_load(&balancing_warnings));
+  CHECK(read_balancing() == before); /* never changed */
+}
+
 /* ---- SUBQ_TOPOLOGY, in a child process (the variable is read once per process) ---- */
 static int env_child(void) {
   subq_topology *probe = NULL;
@@ -318,6 +356,7 @@ static int env_child(void) {
   subq_topology_release(probe);
   const char *v = getenv("SUBQ_TOPOLOGY");
   const bool valid = v && !strncmp(v, "synthetic:", 10);
+  const bool xml = v && !strncmp(v, "xml:", 4);
   subq_context *ctx = make_ctx(NULL, 4, SUBQ_NUMA_DISTRIBUTE, -1, SUBQ_BIND_NONE, 0);
   if (!ctx) return subq_test_finish("test_placement(env child)");
   char d[512];
@@ -325,6 +364,10 @@ static int env_child(void) {
   if (valid && st == SUBQ_OK) {
     CHECK_MSG(strstr(d, "topology=synthetic:pack:2 [numa] core:2 pu:1") && strstr(d, "placement=recording") &&
                   strstr(d, "nodes=2") && strstr(d, "per_node=2,2"),
+              "describe '%s'", d);
+  } else if (xml && st == SUBQ_OK) {
+    CHECK_MSG(strstr(d, "topology=xml:") && strstr(d, "placement=recording") && strstr(d, "nodes=2") &&
+                  strstr(d, "node_os=0,2"),
               "describe '%s'", d);
   } else {
     /* invalid or unusable: ignored, the process topology is used */
@@ -421,10 +464,14 @@ int main(int argc, char **argv) {
     }
     subq_topology_release(t);
     spawn_env_child(argv[0], "synthetic:pack:2 [numa] core:2 pu:1");
+    char xml_env[1100];
+    snprintf(xml_env, sizeof xml_env, "xml:%s", path);
+    spawn_env_child(argv[0], xml_env);
   }
   spawn_env_child(argv[0], "bogus");
 
   check_real();
+  check_balancing_warning();
 
   /* NULL / executor contexts have no placement */
   CHECK(subq_placement_log(NULL, NULL, 0) == 0);
