@@ -140,7 +140,10 @@ static subq_status subq_hwloc_snapshot(hwloc_topology_t topo, subq_topo_source k
   subq_topology_finish(t);
   hwloc_obj_t l3 = hwloc_get_obj_by_type(topo, HWLOC_OBJ_L3CACHE, 0);
   if (l3 && l3->attr) t->cache[3] = (size_t)l3->attr->cache.size;
-  t->is_this_system = kind == SUBQ_TOPO_SRC_SYSTEM && hwloc_topology_is_thissystem(topo);
+  /* HWLOC_SYNTHETIC PUs are never real CPUs, whatever HWLOC_THISSYSTEM says. */
+  const char *env_synthetic = getenv("HWLOC_SYNTHETIC");
+  t->is_this_system = kind == SUBQ_TOPO_SRC_SYSTEM && hwloc_topology_is_thissystem(topo) &&
+                      !(env_synthetic && *env_synthetic);
   if (t->is_this_system) {
     /* L1d/L2 are filtered out of the hwloc load (cost); sysfs has them. */
     size_t l3_size = t->cache[3];
