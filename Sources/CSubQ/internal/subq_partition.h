@@ -23,7 +23,8 @@
  *    DISTRIBUTE / MIRROR; CORE when bind == CORE (one slot per participant,
  *    wrapping when a node has fewer slots than participants).
  *  - n_threads == 0: slots over all usable PUs (physical cores unless
- *    use_smt), capped by cpu_quota when > 0.
+ *    use_smt; under ISOLATE those of the chosen node), capped by cpu_quota
+ *    when > 0.
  */
 #ifndef SUBQ_PARTITION_H
 #define SUBQ_PARTITION_H

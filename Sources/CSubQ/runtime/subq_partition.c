@@ -100,13 +100,6 @@ subq_status subq_partition_compute(const subq_topology *t, const subq_partition_
   const int32_t node_slots_of_caller =
       caller_node >= 0 && caller_node < t->n_nodes ? s.first[caller_node + 1] - s.first[caller_node] : 0;
 
-  int32_t n = req->n_threads;
-  if (n == 0) {
-    n = s.total;
-    if (req->cpu_quota > 0 && req->cpu_quota < n) n = req->cpu_quota;
-    if (n < 1) n = 1;
-  }
-
   /* Candidate nodes in use order. */
   order = calloc((size_t)t->n_nodes, sizeof(int32_t));
   counts = calloc((size_t)t->n_nodes, sizeof(int32_t));
@@ -151,6 +144,14 @@ subq_status subq_partition_compute(const subq_topology *t, const subq_partition_
       }
       /* OFF without binding needs no PU: one group, nodes unknown. */
     }
+  }
+
+  /* Default count: the slots placement may use (the ISOLATE node's only). */
+  int32_t n = req->n_threads;
+  if (n == 0) {
+    n = mode == SUBQ_NUMA_ISOLATE ? s.first[order[0] + 1] - s.first[order[0]] : s.total;
+    if (req->cpu_quota > 0 && req->cpu_quota < n) n = req->cpu_quota;
+    if (n < 1) n = 1;
   }
 
   /* Participants per used node. */

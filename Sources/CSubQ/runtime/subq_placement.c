@@ -281,7 +281,6 @@ subq_status subq_placement_setup(subq_context *ctx, subq_pool_layout *layout) {
   req.caller_pu = -1;
   req.n_threads = p->n_threads;
   if (topo->is_this_system) {
-    req.n_threads = ctx->n_threads;
 #if defined(__linux__)
     /* The creator's mask is what workers inherit: place nothing outside it. */
     pl->usable = calloc((size_t)topo->n_pus, sizeof(bool));

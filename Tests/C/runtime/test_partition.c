@@ -171,7 +171,8 @@ static void run_table(const subq_topology *t, const char *name) {
           check_invariants(t, &rq, &p, what);
           if (threads[k] == 0) {
             int slots = 0;
-            for (int32_t nd = 0; nd < t->n_nodes; nd++) slots += node_slots(t, nd, smt);
+            for (int32_t nd = 0; nd < t->n_nodes; nd++)
+              if (m != SUBQ_NUMA_ISOLATE || nd == p.nodes_used[0]) slots += node_slots(t, nd, smt);
             CHECK_MSG(p.n_participants == slots, "%s: default count %d, want %d", what, (int)p.n_participants, slots);
           }
           subq_partition_free(&p);

@@ -444,6 +444,10 @@ int main(int argc, char **argv) {
         subq_context *c0 = make_ctx(t, 0, SUBQ_NUMA_DISTRIBUTE, -1, SUBQ_BIND_NONE, 0);
         CHECK(c0 && subq_context_num_threads(c0) == subq_topology_num_cores(t));
         subq_context_destroy(c0);
+        /* ... and under ISOLATE the cores of the isolated node only */
+        c0 = make_ctx(t, 0, SUBQ_NUMA_ISOLATE, t->node_os_index[t->n_nodes - 1], SUBQ_BIND_NONE, 0);
+        CHECK(c0 && subq_context_num_threads(c0) == subq_topology_num_cores(t) / subq_topology_num_nodes(t));
+        subq_context_destroy(c0);
       }
       subq_topology_release(t);
     }
