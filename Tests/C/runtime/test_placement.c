@@ -190,6 +190,7 @@ typedef struct mask_arg {
   cpu_set_t masks[16];
   atomic_int seen[16];
   int32_t scratch_node[16];
+  int scratch_dirty[16];
 } mask_arg;
 
 static subq_status record_mask(void *varg, int64_t b, int64_t e, const subq_task_info *info) {
@@ -199,8 +200,11 @@ static subq_status record_mask(void *varg, int64_t b, int64_t e, const subq_task
   if (p < 0 || p >= 16) return SUBQ_OK;
   if (atomic_fetch_add(&m->seen[p], 1) == 0) {
     CPU_ZERO(&m->masks[p]);
-    pthread_getaffinity_np(pthread_self(), sizeof(cpu_set_t), &m->masks[p]);
+    sched_getaffinity(0, sizeof(cpu_set_t), &m->masks[p]); /* this thread's mask */
     m->scratch_node[p] = info->scratch ? subq_memory_node_of(info->scratch) : -2;
+    /* fresh scratch was zeroed by the owners' touch job */
+    const unsigned char *sc = info->scratch;
+    for (size_t i = 0; sc && i < info->scratch_size; i++) m->scratch_dirty[p] += sc[i] != 0;
   }
   return SUBQ_OK;
 }
@@ -253,6 +257,8 @@ static void check_real(void) {
       }
       CHECK_MSG(CPU_EQUAL(&ma->masks[q], &want), "%s: participant %d has %d CPUs, want %d", what, q,
                 CPU_COUNT(&ma->masks[q]), CPU_COUNT(&want));
+      CHECK_MSG(ma->scratch_dirty[q] == 0, "%s: participant %d got %d non-zero scratch bytes", what, q,
+                ma->scratch_dirty[q]);
       /* each participant's scratch lives on its node (first touched by it) */
       int32_t want_node = p && p->node_of[q] >= 0 ? t->node_os_index[p->node_of[q]]
                                                   : (t->n_nodes == 1 ? t->node_os_index[0] : -1);
