@@ -32,6 +32,7 @@ typedef struct bench_opts {
 typedef struct bench_result {
   char kernel[32];             /* "gemm", "peak_fma", "mem_read", "pool_kickoff", "pool_barrier" */
   char vars[96];               /* problem string, e.g. "b1m1n4096k4096:bf16:nt:packed" */
+  char params_json[256];       /* the same as a JSON object ("{}" when empty) */
   int32_t threads;
   char isa[16];
   subq_status status;          /* SUBQ_OK or the failing status */
@@ -73,6 +74,9 @@ int bench_failures(void);
 double bench_peak_gflops(const bench_opts *opts, int32_t threads, bool emit);
 /* GB/s read bandwidth (vectorised sum over >= 1 GiB) at `threads`. */
 double bench_peak_gbps(const bench_opts *opts, int32_t threads, bool emit);
+/* Measures (and emits, under their own section) the figures the % columns of
+ * opts->threads will need and that this run has not measured yet. */
+void bench_peak_prepare(const bench_opts *opts, bool need_bw);
 /* Runs the `peak` subcommand: FMA peak per thread count (with opts->isa), then
  * read bandwidth at 1 and N threads. */
 int bench_peak_main(const bench_opts *opts);

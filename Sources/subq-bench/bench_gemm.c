@@ -39,6 +39,7 @@ static void problem_default(gemm_problem *p) {
 }
 
 #define DIM_MAX ((int64_t)1 << 24)
+#define SMALL_M 16 /* up to this M, also report the B stream in GB/s */
 
 /* Parses "b2m4n8k16"; returns false with a reason. */
 static bool parse_dims(const char *s, gemm_problem *p, char *why, size_t cap) {
@@ -217,6 +218,11 @@ static void run_problem(const bench_opts *opts, const gemm_problem *p) {
     int32_t threads = opts->threads[ti];
     bench_result r;
     bench_result_init(&r, "gemm", vars, threads, "");
+    snprintf(r.params_json, sizeof r.params_json,
+             "{\"m\": %lld, \"n\": %lld, \"k\": %lld, \"batch\": %lld, \"dtype\": \"%s\", \"layout\": \"%s\", "
+             "\"packed\": %s}",
+             (long long)p->m, (long long)p->n, (long long)p->k, (long long)p->batch,
+             p->dtype == SUBQ_DTYPE_BF16 ? "bf16" : "f32", p->layout, p->packed ? "true" : "false");
     if (!A || !B || !C) {
       r.status = SUBQ_ERR_OUT_OF_MEMORY;
       snprintf(r.message, sizeof r.message, "cannot allocate the operands (%.1f MiB)",
@@ -271,7 +277,7 @@ static void run_problem(const bench_opts *opts, const gemm_problem *p) {
           double peak = bench_peak_gflops(opts, threads, false);
           if (peak > 0) r.pct_peak = 100.0 * r.gflops / peak;
         }
-        if (p->m <= 16) {
+        if (p->m <= SMALL_M) {
           /* Small M is bound by reading B: report the B stream. */
           double bbytes = p->packed ? (double)subq_gemm_packed_b_size(packed) : (double)(nb * ds);
           r.gbps = bbytes / sec * 1e-9;
@@ -310,6 +316,7 @@ void bench_gemm_list(void) {
 }
 
 int bench_gemm_suite(const bench_opts *opts) {
+  bench_peak_prepare(opts, true);
   bench_output_section(opts, "gemm (standard shapes)");
   for (size_t i = 0; i < sizeof k_suite / sizeof k_suite[0]; i++) {
     gemm_problem p;
@@ -428,6 +435,9 @@ int bench_gemm_main(const bench_opts *opts, int argc, char **argv) {
     if (elems > (double)((int64_t)1 << 33)) bench_usage_error("gemm: problem needs more than 2^33 elements of memory");
     list[n++] = flags;
   }
+  bool need_bw = false;
+  for (int i = 0; i < n; i++) need_bw |= list[i].m <= SMALL_M;
+  bench_peak_prepare(opts, need_bw);
   bench_output_section(opts, "gemm");
   for (int i = 0; i < n; i++) run_problem(opts, &list[i]);
   return 0;

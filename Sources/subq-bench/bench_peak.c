@@ -235,6 +235,8 @@ static double fma_case(const bench_opts *opts, int32_t threads, bool vec, bool e
   bench_result r;
   bench_result_init(&r, "peak_fma", "", threads, vec ? "avx2" : "scalar");
   snprintf(r.vars, sizeof r.vars, "%s", vec ? "12x8 fma chains" : "8 scalar mul+add chains");
+  snprintf(r.params_json, sizeof r.params_json, "{\"chains\": %d, \"lanes\": %d, \"iterations\": %lld}", vec ? 12 : 8,
+           vec ? 8 : 1, (long long)(vec ? PEAK_ITERS_VEC : PEAK_ITERS_SCALAR));
   memset(&job, 0, sizeof job);
   job.vec = vec;
   double work = (double)threads * (vec ? (double)PEAK_ITERS_VEC * 12 * 8 * 2 : (double)PEAK_ITERS_SCALAR * 8 * 2);
@@ -276,6 +278,7 @@ static double bw_case(const bench_opts *opts, int32_t threads, bool vec, bool em
   static peak_job job;
   bench_result r;
   bench_result_init(&r, "mem_read", "sum 1 GiB f32", threads, vec ? "avx2" : "scalar");
+  snprintf(r.params_json, sizeof r.params_json, "{\"bytes\": %zu}", BW_BYTES);
   float *buf = bw_buffer();
   if (!buf) {
     r.status = SUBQ_ERR_OUT_OF_MEMORY;
@@ -336,4 +339,20 @@ int bench_peak_main(const bench_opts *opts) {
   }
   bw_release();
   return 0;
+}
+
+void bench_peak_prepare(const bench_opts *opts, bool need_bw) {
+  if (opts->no_peak) return;
+  bool missing = false;
+  for (int i = 0; i < opts->n_threads; i++) {
+    bool have_p = false, have_b = false;
+    for (int j = 0; j < g_npeak; j++) have_p |= g_peak[j].threads == opts->threads[i];
+    for (int j = 0; j < g_nbw; j++) have_b |= g_bw[j].threads == opts->threads[i];
+    missing |= !have_p || (need_bw && !have_b);
+  }
+  if (!missing) return;
+  bench_output_section(opts, "peak (denominators of the % columns below)");
+  for (int i = 0; i < opts->n_threads; i++) bench_peak_gflops(opts, opts->threads[i], true);
+  if (need_bw)
+    for (int i = 0; i < opts->n_threads; i++) bench_peak_gbps(opts, opts->threads[i], true);
 }

@@ -44,6 +44,10 @@ static void pool_case_run(const bench_opts *opts, int32_t threads, bool spin) {
   bench_result_init(&rb, "pool_barrier", "", threads, "");
   snprintf(rk.vars, sizeof rk.vars, "%s:1 phase", mode);
   snprintf(rb.vars, sizeof rb.vars, "%s:%d phases", mode, POOL_PHASES);
+  snprintf(rk.params_json, sizeof rk.params_json, "{\"spin\": %s, \"phases\": 1, \"calls_per_rep\": %d}",
+           spin ? "true" : "false", POOL_CALLS);
+  snprintf(rb.params_json, sizeof rb.params_json, "{\"spin\": %s, \"phases\": %d, \"calls_per_rep\": %d}",
+           spin ? "true" : "false", POOL_PHASES, POOL_CALLS);
   subq_context *ctx = bench_context(opts, threads, spin ? 0u : SUBQ_CONTEXT_NO_SPIN, &rk);
   if (!ctx) {
     rb.status = rk.status;

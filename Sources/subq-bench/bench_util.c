@@ -46,6 +46,7 @@ void bench_result_init(bench_result *r, const char *kernel, const char *vars, in
   snprintf(r->kernel, sizeof r->kernel, "%s", kernel);
   snprintf(r->vars, sizeof r->vars, "%s", vars ? vars : "");
   snprintf(r->isa, sizeof r->isa, "%s", isa ? isa : "");
+  snprintf(r->params_json, sizeof r->params_json, "{}");
   r->threads = threads;
   r->status = SUBQ_OK;
   r->ms_min = r->ms_median = -1.0;
@@ -173,8 +174,9 @@ void bench_output_result(const bench_opts *opts, const bench_result *r) {
   if (opts->format == BENCH_JSON) {
     printf("%s  {\"kernel\": ", g_json_count++ ? ",\n" : "");
     json_str(r->kernel);
-    printf(", \"params\": ");
+    printf(", \"problem\": ");
     json_str(r->vars);
+    printf(", \"parameters\": %s", r->params_json);
     printf(", \"threads\": %d, \"isa\": ", (int)r->threads);
     json_str(r->isa);
     printf(", \"status\": ");
