@@ -257,12 +257,19 @@ def main():
             die(f"--threads wants counts in 1..256 such as 1,2 (got '{args.threads}')")
         threads = [int(t) for t in args.threads.split(",")]
 
+    for s_ in args.problem:
+        try:
+            parse_problem(s_)
+        except ValueError as e:
+            die(f"--problem '{s_}': {e}")
+    for f in args.batch:
+        if not os.path.isfile(f):
+            die(f"--batch: no such file '{f}'")
     if not args.in_venv:
         py, torch_ok = ensure_venv(args.no_torch)
         argv = [py, os.path.abspath(__file__), "--in-venv"] + (["--torch-ok"] if torch_ok else []) + sys.argv[1:]
         os.execv(py, argv)
 
-    binary = find_binary(args.bin)
     problems = []
     for f in args.batch:
         if not os.path.isfile(f):
@@ -273,6 +280,7 @@ def main():
             problems.append(parse_problem(s))
         except ValueError as e:
             die(f"--problem '{s}': {e}")
+    binary = find_binary(args.bin)
     if not problems:
         out = subprocess.run([binary, "list"], capture_output=True, text=True)
         problems = [parse_problem(l.strip()) for l in out.stdout.splitlines() if l.startswith("  ")]
