@@ -26,6 +26,7 @@ typedef struct bench_opts {
   double budget_s;             /* adaptive reps: timed seconds per case */
   bench_format format;
   bool no_peak;                /* skip the peak/bandwidth measurements and % columns */
+  bool flush;                  /* evict the caches (write 2 x L3) before every timed call */
 } bench_opts;
 
 /* One measured (or failed) case. Fields that do not apply are negative. */

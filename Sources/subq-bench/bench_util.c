@@ -55,12 +55,39 @@ void bench_result_init(bench_result *r, const char *kernel, const char *vars, in
 
 #define BENCH_MAX_REPS 200
 
+/* Cache eviction for --flush: touches every line of a buffer twice the L3
+ * size (at least 16 MiB), outside the timed region. */
+static unsigned char *g_flush_buf;
+static size_t g_flush_size;
+
+static void flush_caches(void) {
+  if (!g_flush_buf) {
+    size_t l3 = 0;
+    subq_topology *t = NULL;
+    if (subq_topology_create(&t) == SUBQ_OK && t) {
+      l3 = subq_topology_cache_size(t, 3);
+      subq_topology_release(t);
+    }
+    g_flush_size = l3 * 2 > ((size_t)16 << 20) ? l3 * 2 : ((size_t)16 << 20);
+    g_flush_buf = bench_alloc(g_flush_size);
+    if (!g_flush_buf) return;
+    memset(g_flush_buf, 1, g_flush_size);
+  }
+  unsigned acc = 0;
+  for (size_t i = 0; i < g_flush_size; i += 64) {
+    g_flush_buf[i] = (unsigned char)(g_flush_buf[i] + 1);
+    acc += g_flush_buf[i];
+  }
+  bench_sink += acc;
+}
+
 void bench_time(const bench_opts *opts, bench_body_fn body, void *arg, int min_reps, bench_result *r) {
   double t[BENCH_MAX_REPS];
   char msg[BENCH_MSG] = "";
   double first = 0.0;
   for (int w = 0; w < (opts->warmup > 0 ? opts->warmup : 1); w++) {
-    /* At least one untimed call: it also checks that the case runs at all. */
+    /* At least one untimed call: it also checks that the case runs at all and
+     * sizes the adaptive repetition count. */
     double t0 = bench_now_s();
     subq_status st = body(arg, msg, sizeof msg);
     first = bench_now_s() - t0;
@@ -80,6 +107,7 @@ void bench_time(const bench_opts *opts, bench_body_fn body, void *arg, int min_r
   if (reps > BENCH_MAX_REPS) reps = BENCH_MAX_REPS;
   if (reps < 1) reps = 1;
   for (int i = 0; i < reps; i++) {
+    if (opts->flush) flush_caches();
     double t0 = bench_now_s();
     subq_status st = body(arg, msg, sizeof msg);
     t[i] = bench_now_s() - t0;

@@ -31,7 +31,8 @@ static void usage(FILE *f) {
       "  --threads LIST  comma-separated thread counts, one case each (default 1,2[,cores])\n"
       "  --isa ISA       scalar | avx2 | auto (context max_isa; default auto)\n"
       "  --reps N        timed repetitions per case (default: adaptive, >= 3, ~1 s per case)\n"
-      "  --warmup N      untimed calls before timing (default 1)\n"
+      "  --warmup N      untimed calls before timing, 1..100 (default 1)\n"
+      "  --flush         evict the caches (write 2 x L3) before every timed call (not timed)\n"
       "  --json          one JSON array, one object per case\n"
       "  --csv           CSV with a header line\n"
       "  --no-peak       do not measure peak/bandwidth; leave the % columns empty\n"
@@ -107,7 +108,8 @@ static void machine_summary(const bench_opts *o) {
 #endif
   printf("threads:");
   for (int i = 0; i < o->n_threads; i++) printf("%s%d", i ? "," : " ", (int)o->threads[i]);
-  printf("; isa cap: %s; reps: %s\n", subq_isa_name(o->isa), o->reps > 0 ? "fixed" : "adaptive");
+  printf("; isa cap: %s; reps: %s; caches: %s\n", subq_isa_name(o->isa), o->reps > 0 ? "fixed" : "adaptive",
+         o->flush ? "flushed before each timed call" : "warm (not flushed)");
 }
 
 int main(int argc, char **argv) {
@@ -153,7 +155,7 @@ int main(int argc, char **argv) {
       o.reps = (int)v;
     } else if (IS("--warmup")) {
       const char *val = VALUE("--warmup");
-      if (!bench_parse_i64(val, 0, 100, &v)) bench_usage_error("--warmup: '%s' is not an integer in 0..100", val);
+      if (!bench_parse_i64(val, 1, 100, &v)) bench_usage_error("--warmup: '%s' is not an integer in 1..100", val);
       o.warmup = (int)v;
     } else if (!strcmp(a, "--json")) {
       if (o.format == BENCH_CSV) bench_usage_error("--json and --csv are exclusive");
@@ -163,6 +165,8 @@ int main(int argc, char **argv) {
       o.format = BENCH_CSV;
     } else if (!strcmp(a, "--no-peak")) {
       o.no_peak = true;
+    } else if (!strcmp(a, "--flush")) {
+      o.flush = true;
     } else if (!cmd && a[0] != '-') {
       cmd = a;
     } else if (!cmd) {
