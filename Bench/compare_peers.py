@@ -88,12 +88,13 @@ def read_batch(path):
 
 # ---- peer workers (child processes) ------------------------------------------------------------
 def time_calls(fn, reps):
-    fn()  # warm-up
     t0 = time.perf_counter()
-    fn()
-    first = time.perf_counter() - t0
+    fn()  # warm-up (timed only to size the repetitions)
+    warm = time.perf_counter() - t0
     if reps <= 0:
-        reps = max(3, min(50, int(1.0 / max(first, 1e-6))))
+        # About 1 s of timed calls, at least 3; when one call takes over 5 s
+        # (torch bf16 on CPUs without bf16 instructions) a single timed call.
+        reps = 1 if warm > 5.0 else max(3, min(50, int(1.0 / max(warm, 1e-6))))
     ts = []
     for _ in range(reps):
         t0 = time.perf_counter()
