@@ -83,10 +83,14 @@ void bench_peak_prepare(const bench_opts *opts, bool need_bw);
 int bench_peak_main(const bench_opts *opts);
 
 /* ---- kernels ---------------------------------------------------------------------- */
-int bench_gemm_main(const bench_opts *opts, int argc, char **argv); /* subcommand args after "gemm" */
+/* Parse a subcommand's own arguments (exit 2 on errors) before any output,
+ * then run it. */
+void bench_gemm_parse(int argc, char **argv);
+int bench_gemm_main(const bench_opts *opts);
 int bench_gemm_suite(const bench_opts *opts);                        /* the standard GEMM shapes */
 void bench_gemm_list(void);
-int bench_pool_main(const bench_opts *opts, int argc, char **argv);
+void bench_pool_parse(int argc, char **argv);
+int bench_pool_main(const bench_opts *opts);
 
 /* ---- helpers ---------------------------------------------------------------------- */
 /* Creates a context with n threads and opts->isa; on failure fills r. */

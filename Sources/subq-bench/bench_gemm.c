@@ -370,8 +370,11 @@ static bool flag_is(const char *a, const char *name) {
   return !strncmp(a, name, len) && (a[len] == '\0' || a[len] == '=');
 }
 
-int bench_gemm_main(const bench_opts *opts, int argc, char **argv) {
-  static gemm_problem list[MAX_PROBLEMS];
+static gemm_problem g_list[MAX_PROBLEMS];
+static int g_n = -1; /* problems parsed by bench_gemm_parse; 0 = the standard shapes */
+
+void bench_gemm_parse(int argc, char **argv) {
+  gemm_problem *list = g_list;
   int n = 0;
   gemm_problem flags;
   problem_default(&flags);
@@ -426,8 +429,8 @@ int bench_gemm_main(const bench_opts *opts, int argc, char **argv) {
   }
   if (any_flag || n == 0) {
     if (!have_m && !have_n && !have_k && n == 0 && !any_flag) {
-      /* bare "gemm": the standard shapes */
-      return bench_gemm_suite(opts);
+      g_n = 0; /* bare "gemm": the standard shapes */
+      return;
     }
     if (!have_m || !have_n || !have_k) bench_usage_error("gemm: --m, --n and --k are all required (or give problem strings)");
     if (n >= MAX_PROBLEMS) bench_usage_error("more than %d problems", MAX_PROBLEMS);
@@ -435,6 +438,13 @@ int bench_gemm_main(const bench_opts *opts, int argc, char **argv) {
     if (elems > (double)((int64_t)1 << 33)) bench_usage_error("gemm: problem needs more than 2^33 elements of memory");
     list[n++] = flags;
   }
+  g_n = n;
+}
+
+int bench_gemm_main(const bench_opts *opts) {
+  if (g_n <= 0) return bench_gemm_suite(opts);
+  gemm_problem *list = g_list;
+  int n = g_n;
   bool need_bw = false;
   for (int i = 0; i < n; i++) need_bw |= list[i].m <= SMALL_M;
   bench_peak_prepare(opts, need_bw);

@@ -81,7 +81,11 @@ static void pool_case_run(const bench_opts *opts, int32_t threads, bool spin) {
     rb.ms_median /= POOL_CALLS;
     if (rk.status == SUBQ_OK) {
       double per = (rb.ms_median - rk.ms_median) * 1e6 / (POOL_PHASES - 1);
-      rb.ns_per_op = per > 0 ? per : 0.0;
+      if (per > 0)
+        rb.ns_per_op = per;
+      else
+        snprintf(rb.message, sizeof rb.message, "T(%d phases) <= T(1 phase): too noisy to derive ns per barrier",
+                 POOL_PHASES);
     } else {
       rb.status = rk.status;
       snprintf(rb.message, sizeof rb.message, "kickoff case failed: %.200s", rk.message);
@@ -92,7 +96,9 @@ static void pool_case_run(const bench_opts *opts, int32_t threads, bool spin) {
   subq_context_destroy(ctx);
 }
 
-int bench_pool_main(const bench_opts *opts, int argc, char **argv) {
+static bool g_spin = true, g_nospin = true;
+
+void bench_pool_parse(int argc, char **argv) {
   bool spin = true, nospin = true;
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
@@ -108,6 +114,12 @@ int bench_pool_main(const bench_opts *opts, int argc, char **argv) {
     else if (!strcmp(v, "both")) spin = nospin = true;
     else bench_usage_error("--spin: '%s' is not on, off or both", v);
   }
+  g_spin = spin;
+  g_nospin = nospin;
+}
+
+int bench_pool_main(const bench_opts *opts) {
+  bool spin = g_spin, nospin = g_nospin;
   bench_output_section(opts, "pool: ns per kickoff (empty job) and per barrier (empty phases)");
   for (int i = 0; i < opts->n_threads; i++) {
     if (spin) pool_case_run(opts, opts->threads[i], true);

@@ -197,6 +197,10 @@ int main(int argc, char **argv) {
     return 0;
   }
 
+  /* Every argument is checked before the first line of output. */
+  if (!strcmp(cmd, "gemm")) bench_gemm_parse(n_rest, rest);
+  if (!strcmp(cmd, "pool")) bench_pool_parse(n_rest, rest);
+
   int rc = 0;
   double t0 = bench_now_s();
   machine_summary(&o);
@@ -204,13 +208,13 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "suite")) {
     if (!o.no_peak) rc |= bench_peak_main(&o);
     rc |= bench_gemm_suite(&o);
-    rc |= bench_pool_main(&o, 0, NULL);
+    rc |= bench_pool_main(&o);
   } else if (!strcmp(cmd, "peak")) {
     rc = bench_peak_main(&o);
   } else if (!strcmp(cmd, "gemm")) {
-    rc = bench_gemm_main(&o, n_rest, rest);
+    rc = bench_gemm_main(&o);
   } else if (!strcmp(cmd, "pool")) {
-    rc = bench_pool_main(&o, n_rest, rest);
+    rc = bench_pool_main(&o);
   }
   bench_output_end(&o);
   double elapsed = bench_now_s() - t0;
