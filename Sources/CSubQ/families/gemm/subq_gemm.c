@@ -341,8 +341,41 @@ static inline float subq_load_elem(const void *p, subq_dtype t, int64_t off) {
 
 /* rows x kc of a matrix (element (i, p) at x[i*rs + p*cs]) into one micro-panel
  * of `mr` rows: dst[p*mr + i], zero rows past `rows`. */
+/* Full f32 panels with the panel width a compile-time constant, so the copies
+ * vectorise (contiguous rows: one vector copy per k; contiguous k: MRC
+ * sequential streams). */
+#define SUBQ_PACK_FULL(MRC)                                                                                        \
+  static void subq_pack_full_##MRC(float *restrict dst, const float *restrict s, int64_t rs, int64_t cs,           \
+                                   int64_t kc) {                                                                   \
+    if (rs == 1) {                                                                                                 \
+      for (int64_t p = 0; p < kc; p++)                                                                             \
+        for (int i = 0; i < MRC; i++) dst[p * MRC + i] = s[p * cs + i];                                            \
+    } else if (cs == 1) {                                                                                          \
+      for (int64_t p = 0; p < kc; p++)                                                                             \
+        for (int i = 0; i < MRC; i++) dst[p * MRC + i] = s[i * rs + p];                                            \
+    } else {                                                                                                       \
+      for (int64_t p = 0; p < kc; p++)                                                                             \
+        for (int i = 0; i < MRC; i++) dst[p * MRC + i] = s[i * rs + p * cs];                                       \
+    }                                                                                                              \
+  }
+SUBQ_PACK_FULL(4)
+SUBQ_PACK_FULL(6)
+SUBQ_PACK_FULL(8)
+SUBQ_PACK_FULL(12)
+SUBQ_PACK_FULL(16)
+
 static void subq_pack_panel(float *dst, const void *x, subq_dtype t, int64_t rs, int64_t cs, int64_t rows,
                             int64_t kc, int64_t mr) {
+  if (t == SUBQ_DTYPE_F32 && rows == mr) {
+    switch (mr) {
+      case 4: subq_pack_full_4(dst, x, rs, cs, kc); return;
+      case 6: subq_pack_full_6(dst, x, rs, cs, kc); return;
+      case 8: subq_pack_full_8(dst, x, rs, cs, kc); return;
+      case 12: subq_pack_full_12(dst, x, rs, cs, kc); return;
+      case 16: subq_pack_full_16(dst, x, rs, cs, kc); return;
+      default: break;
+    }
+  }
   if (t == SUBQ_DTYPE_F32 && rs == 1) {
     const float *s = x;
     for (int64_t p = 0; p < kc; p++) {
@@ -392,16 +425,70 @@ static void subq_pack_b_panel(const subq_gemm_prob *pr, const void *b, int64_t p
                   SUBQ_MIN(nr, nc), kc, nr);
 }
 
+/* B block rows [p0, p0+kc) x cols [j0, j0+nc) into consecutive NR panels
+ * (panel q at dst + q * kc * NR). Rows of B contiguous in f32: one pass over
+ * k copying whole row segments (long sequential reads instead of one cache
+ * line per row and panel). */
+static void subq_pack_b_block(const subq_gemm_prob *pr, const void *b, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+                              float *dst) {
+  const int64_t nr = pr->impl->nr, nfull = nc / nr;
+  if (pr->bt == SUBQ_DTYPE_F32 && pr->b_cs == 1 && nfull > 1) {
+    const float *src = (const float *)b + p0 * pr->b_rs + j0;
+    for (int64_t p = 0; p < kc; p++) {
+      const float *row = src + p * pr->b_rs;
+      float *d = dst + p * nr;
+      if (nr == 16) { /* constant-size copies compile to vector moves */
+        for (int64_t q = 0; q < nfull; q++) memcpy(d + q * kc * 16, row + q * 16, 16 * sizeof(float));
+      } else {
+        for (int64_t q = 0; q < nfull; q++) memcpy(d + q * kc * nr, row + q * nr, (size_t)nr * sizeof(float));
+      }
+    }
+    if (nfull * nr < nc) subq_pack_b_panel(pr, b, p0, kc, j0 + nfull * nr, nc - nfull * nr, dst + nfull * kc * nr);
+    return;
+  }
+  for (int64_t jr = 0; jr < nc; jr += nr) subq_pack_b_panel(pr, b, p0, kc, j0 + jr, nc - jr, dst + jr * kc);
+}
+
+/* Lines of a 2-D block (rows of row_bytes, stride apart) to pull into cache
+ * while the ukernels work: the next item's B, so that its packing does not
+ * wait on memory. */
+typedef struct subq_prefetch {
+  const char *base;
+  int64_t stride, rows, lines_per_row, next, total;
+  int64_t r, l; /* position of line `next` */
+} subq_prefetch;
+
+static void subq_prefetch_init(subq_prefetch *pf, const void *base, int64_t stride, int64_t rows, int64_t row_bytes) {
+  pf->base = base;
+  pf->stride = stride;
+  pf->rows = rows;
+  pf->lines_per_row = (row_bytes + 63) / 64;
+  pf->next = 0;
+  pf->r = pf->l = 0;
+  pf->total = base ? rows * pf->lines_per_row : 0;
+}
+
+static inline void subq_prefetch_some(subq_prefetch *pf, int64_t count) {
+  for (; count > 0 && pf->next < pf->total; count--, pf->next++) {
+    __builtin_prefetch(pf->base + pf->r * pf->stride + pf->l * 64, 0, 2);
+    if (++pf->l == pf->lines_per_row) pf->l = 0, pf->r++;
+  }
+}
+
 /* mc x nc of C from packed A (MR panels, kc deep) and B panels (panel stride bps). */
 static void subq_gemm_macro(const subq_gemm_impl *u, int64_t mc, int64_t nc, int64_t kc, const float *pa,
-                            const float *pb, int64_t bps, float *c, int64_t c_rs, int64_t c_cs, float alpha,
-                            float beta) {
+                            const float *pb, int64_t bps, int64_t ldb, float *c, int64_t c_rs, int64_t c_cs,
+                            float alpha, float beta, subq_prefetch *pf) {
   const int64_t mr = u->mr, nr = u->nr;
+  const int64_t calls = ((nc + nr - 1) / nr) * ((mc + mr - 1) / mr);
+  const int64_t per_call = pf && pf->total ? (pf->total + calls - 1) / calls : 0;
   for (int64_t jr = 0; jr < nc; jr += nr) {
     const float *bp = pb + (jr / nr) * bps;
     const int64_t nn = SUBQ_MIN(nr, nc - jr);
-    for (int64_t ir = 0; ir < mc; ir += mr)
-      u->gemm(kc, pa + ir * kc, bp, c + ir * c_rs + jr * c_cs, c_rs, c_cs, SUBQ_MIN(mr, mc - ir), nn, alpha, beta);
+    for (int64_t ir = 0; ir < mc; ir += mr) {
+      u->gemm(kc, pa + ir * kc, bp, ldb, c + ir * c_rs + jr * c_cs, c_rs, c_cs, SUBQ_MIN(mr, mc - ir), nn, alpha, beta);
+      if (per_call) subq_prefetch_some(pf, per_call);
+    }
   }
 }
 
@@ -454,21 +541,34 @@ static subq_status subq_gemm_private_items(void *arg, int64_t begin, int64_t end
     for (int64_t p0 = 0; p0 < pr->k; p0 += kcmax) {
       const int64_t kc = SUBQ_MIN(kcmax, pr->k - p0);
       subq_pack_a_block(pr, a, i0, mc, p0, kc, pa);
-      const float *bp;
-      int64_t bps;
+      const float beta = p0 == 0 ? pr->beta : 1.0f;
       if (pr->packed) {
-        bp = pr->packed->data + (j0 / u->nr) * pr->k * u->nr + p0 * u->nr;
-        bps = pr->k * u->nr;
+        subq_gemm_macro(u, mc, nc, kc, pa, pr->packed->data + (j0 / u->nr) * pr->k * u->nr + p0 * u->nr,
+                        pr->k * u->nr, u->nr, c, pr->c_rs, pr->c_cs, pr->alpha, beta, NULL);
       } else {
-        for (int64_t jr = 0; jr < nc; jr += u->nr) subq_pack_b_panel(pr, b, p0, kc, j0 + jr, nc - jr, pb + jr * kc);
-        bp = pb;
-        bps = kc * u->nr;
+        subq_pack_b_block(pr, b, p0, kc, j0, nc, pb);
+        /* single k block: fetch the next item's B block meanwhile */
+        subq_prefetch pf;
+        subq_prefetch_init(&pf, NULL, 0, 0, 0);
+        if (kc == pr->k && it + 1 < end) {
+          const int64_t t2 = (it + 1) / (pl->n_ib * pl->n_jg), r2 = (it + 1) % (pl->n_ib * pl->n_jg);
+          const int64_t j2 = (r2 % pl->n_jg) * pl->bl.ng, nc2 = SUBQ_MIN(pl->bl.ng, pr->n - j2);
+          const int64_t es = (int64_t)subq_dtype_size(pr->bt);
+          const void *b2 = subq_offset(pr->b, pr->bt, t2 * pr->b_bs + j2 * pr->b_cs);
+          if (r2 / pl->n_jg == 0 && pr->b_cs == 1)
+            subq_prefetch_init(&pf, b2, pr->b_rs * es, pr->k, nc2 * es);
+          else if (r2 / pl->n_jg == 0 && pr->b_rs == 1)
+            subq_prefetch_init(&pf, b2, pr->b_cs * es, nc2, pr->k * es);
+        }
+        subq_gemm_macro(u, mc, nc, kc, pa, pb, kc * u->nr, u->nr, c, pr->c_rs, pr->c_cs, pr->alpha, beta, &pf);
       }
-      subq_gemm_macro(u, mc, nc, kc, pa, bp, bps, c, pr->c_rs, pr->c_cs, pr->alpha, p0 == 0 ? pr->beta : 1.0f);
     }
   }
   return SUBQ_OK;
 }
+
+/* B panels per pack item in shared mode. */
+#define SUBQ_GEMM_BPACK 4
 
 /* ---- shared mode: pack phase + compute phase per (NC, KC) block ---------------------- */
 
@@ -483,8 +583,9 @@ static subq_status subq_gemm_shared_pack(void *arg, int64_t begin, int64_t end, 
       subq_pack_panel(pl->pa + i0 * pl->kcb, subq_offset(pr->a, pr->at, i0 * pr->a_rs + pl->p0 * pr->a_cs), pr->at,
                       pr->a_rs, pr->a_cs, SUBQ_MIN(mr, pr->m - i0), pl->kcb, mr);
     } else {
-      const int64_t jr = (it - pl->n_apanels) * nr;
-      subq_pack_b_panel(pr, pr->b, pl->p0, pl->kcb, pl->j0 + jr, pl->ncb - jr, pl->pb + jr * pl->kcb);
+      const int64_t jr = (it - pl->n_apanels) * nr * SUBQ_GEMM_BPACK;
+      subq_pack_b_block(pr, pr->b, pl->p0, pl->kcb, pl->j0 + jr, SUBQ_MIN(nr * SUBQ_GEMM_BPACK, pl->ncb - jr),
+                        pl->pb + jr * pl->kcb);
     }
   }
   return SUBQ_OK;
@@ -498,9 +599,9 @@ static subq_status subq_gemm_shared_compute(void *arg, int64_t begin, int64_t en
   for (int64_t it = begin; it < end; it++) {
     const int64_t i0 = (it / pl->n_jg) * pl->mc, jj = (it % pl->n_jg) * pl->bl.ng;
     const int64_t mc = SUBQ_MIN(pl->mc, pr->m - i0), nc = SUBQ_MIN(pl->bl.ng, pl->ncb - jj);
-    subq_gemm_macro(u, mc, nc, pl->kcb, pl->pa + i0 * pl->kcb, pl->pb + jj * pl->kcb, pl->kcb * u->nr,
+    subq_gemm_macro(u, mc, nc, pl->kcb, pl->pa + i0 * pl->kcb, pl->pb + jj * pl->kcb, pl->kcb * u->nr, u->nr,
                     pr->c + i0 * pr->c_rs + (pl->j0 + jj) * pr->c_cs, pr->c_rs, pr->c_cs, pr->alpha,
-                    pl->p0 == 0 ? pr->beta : 1.0f);
+                    pl->p0 == 0 ? pr->beta : 1.0f, NULL);
   }
   return SUBQ_OK;
 }
@@ -550,20 +651,20 @@ static subq_status subq_gemm_small_rows(void *arg, int64_t begin, int64_t end, c
     const int64_t nc = SUBQ_MIN(per_item, pr->n - j0);
     const float *a = pl->a32 + t * pl->a32_bs + i * pl->lda32;
     float *c = pr->c + t * pr->c_bs + i * pr->c_rs + j0 * pr->c_cs;
-    if (pr->packed) {
-      for (int64_t jr = 0; jr < nc; jr += u->nr)
-        rows(SUBQ_MIN(u->nr, nc - jr), pr->k, a, pr->packed->data + ((j0 + jr) / u->nr) * pr->k * u->nr, u->nr,
-             c + jr * pr->c_cs, pr->c_cs, pr->alpha, pr->beta);
-    } else {
-      rows(nc, pr->k, a, subq_offset(pr->b, pr->bt, t * pr->b_bs + j0 * pr->b_cs), pr->b_rs, c, pr->c_cs, pr->alpha,
-           pr->beta);
-    }
+    if (pr->packed) /* the item's panels stream side by side */
+      rows(nc, pr->k, a, pr->packed->data + (j0 / u->nr) * pr->k * u->nr, u->nr, u->nr, pr->k * u->nr, c, pr->c_cs,
+           pr->alpha, pr->beta);
+    else
+      rows(nc, pr->k, a, subq_offset(pr->b, pr->bt, t * pr->b_bs + j0 * pr->b_cs), pr->b_rs, nc, 0, c, pr->c_cs,
+           pr->alpha, pr->beta);
   }
   return SUBQ_OK;
 }
 
-/* Rows of A at most this many use the dot-form (B columns contiguous) path. */
-#define SUBQ_GEMM_SMALL_M_DOT 6
+/* Rows of A at most this many use the dot-form (B columns contiguous) path:
+ * measured on Zen 3 (1 thread, B = W^T 4096 x 4096): m = 8: 42 vs 21 GFLOP/s
+ * for packing B; m = 16: 54 vs 34; beyond that packing wins (m = 32: 50). */
+#define SUBQ_GEMM_SMALL_M_DOT 16
 /* ... and the rows-form (B rows contiguous or prepacked) path. */
 #define SUBQ_GEMM_SMALL_M_ROWS 1
 
@@ -629,7 +730,8 @@ static subq_status subq_gemm_execute(subq_context *ctx, const subq_gemm_prob *pr
   if (pr->batch > 1 || pl.n_ib == 1 || pr->packed) {
     pl.n_jg = subq_ceil_div64(pr->n, pl.bl.ng);
     size_t scratch = (size_t)(pl.mc * pl.bl.kc + pl.bl.kc * pl.bl.ng) * sizeof(float) + 64;
-    subq_phase ph = {subq_gemm_private_items, &pl, pr->batch * pl.n_ib * pl.n_jg, 1};
+    /* claims of a few items let an item prefetch its successor's B */
+    subq_phase ph = {subq_gemm_private_items, &pl, pr->batch * pl.n_ib * pl.n_jg, 4};
     return subq_parallel_run(ctx, &ph, 1, scratch);
   }
 
@@ -654,7 +756,7 @@ static subq_status subq_gemm_execute(subq_context *ctx, const subq_gemm_prob *pr
         pl.ncb = SUBQ_MIN(ncmax, pr->n - j0);
         pl.p0 = p0;
         pl.kcb = SUBQ_MIN(pl.bl.kc, pr->k - p0);
-        pl.n_bpanels = subq_ceil_div64(pl.ncb, u->nr);
+        pl.n_bpanels = subq_ceil_div64(pl.ncb, u->nr * SUBQ_GEMM_BPACK); /* pack items of B */
         pl.n_jg = subq_ceil_div64(pl.ncb, pl.bl.ng);
         subq_phase ph[2] = {{subq_gemm_shared_pack, &pl, pl.n_apanels + pl.n_bpanels, 0},
                             {subq_gemm_shared_compute, &pl, pl.n_ib * pl.n_jg, 1}};

@@ -4,7 +4,9 @@
  * Packed layouts (written once by subq_gemm.c, read by every ISA):
  *   A micro-panel: MR rows x kc, element (i, p) at a[p * MR + i] (rows past the
  *     matrix edge are zero);
- *   B micro-panel: kc x NR, element (p, j) at b[p * NR + j] (zero-padded).
+ *   B micro-panel: kc x NR, element (p, j) at b[p * ldb + j] (zero-padded);
+ *     packed panels have ldb = NR (and are 32-byte aligned); the driver may
+ *     also pass full-width rows of a row-major f32 B in place (any ldb).
  * A gemm ukernel computes the MR x NR product of one A and one B micro-panel
  * over kc, k in increasing order, one f32 FMA chain per element of C, and
  * writes the top-left mr x nr corner of it to C:
@@ -15,8 +17,12 @@
  *   dot:  B columns contiguous (b_rs == 1): c[i, j] for m <= 3 rows of A
  *         (contiguous f32, row stride lda) and 4 or fewer columns of B (column
  *         stride ldb), each a dot product over k.
- *   rows: B rows contiguous (b_cs == 1, or a prepacked panel with ldb = NR):
- *         one row of A times a kc x w block of B (w <= 64), k in order.
+ *   rows: B rows contiguous (b_cs == 1, or prepacked panels): one row of A
+ *         times a k x w block of B (w <= 64), k in order; column j of row p
+ *         at b[(j / pw) * pstride + j % pw + p * ldb] (pw = w for a plain
+ *         row-major block; pw = NR, pstride = k * NR, ldb = NR for panels, so
+ *         several panels stream side by side). pw is a multiple of the
+ *         ukernel's vector width or >= w.
  * bf16 variants read B as bf16 and widen it exactly in registers.
  * Results are written with the alpha/beta rule above.
  */
@@ -25,12 +31,12 @@
 
 #include "internal/subq_isa.h"
 
-typedef void (*subq_f32_gemm_ukernel_fn)(int64_t kc, const float *a, const float *b, float *c, int64_t c_rs,
+typedef void (*subq_f32_gemm_ukernel_fn)(int64_t kc, const float *a, const float *b, int64_t ldb, float *c, int64_t c_rs,
                                           int64_t c_cs, int64_t mr, int64_t nr, float alpha, float beta);
 typedef void (*subq_f32_gemm_dot_fn)(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const void *b,
                                       int64_t ldb, float *c, int64_t c_rs, int64_t c_cs, float alpha, float beta);
-typedef void (*subq_f32_gemm_rows_fn)(int64_t w, int64_t k, const float *a, const void *b, int64_t ldb, float *c,
-                                       int64_t c_cs, float alpha, float beta);
+typedef void (*subq_f32_gemm_rows_fn)(int64_t w, int64_t k, const float *a, const void *b, int64_t ldb, int64_t pw,
+                                       int64_t pstride, float *c, int64_t c_cs, float alpha, float beta);
 
 /* Maximum register tile of any ukernel (sizes the edge buffers). */
 #define SUBQ_GEMM_MAX_MR 16
@@ -40,16 +46,16 @@ typedef void (*subq_f32_gemm_rows_fn)(int64_t w, int64_t k, const float *a, cons
 
 /* Prototypes of every entry of the impl list. */
 #define SUBQ_GEMM_UKERNEL(isa, gemm, mr, nr, dot_f32, dot_bf16, rows_f32, rows_bf16)                     \
-  void gemm(int64_t kc, const float *a, const float *b, float *c, int64_t c_rs, int64_t c_cs, int64_t mr_, \
-            int64_t nr_, float alpha, float beta);                                                          \
+  void gemm(int64_t kc, const float *a, const float *b, int64_t ldb, float *c, int64_t c_rs, int64_t c_cs,   \
+            int64_t mr_, int64_t nr_, float alpha, float beta);                                             \
   void dot_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const void *b, int64_t ldb,    \
                float *c, int64_t c_rs, int64_t c_cs, float alpha, float beta);                              \
   void dot_bf16(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const void *b, int64_t ldb,   \
                 float *c, int64_t c_rs, int64_t c_cs, float alpha, float beta);                             \
-  void rows_f32(int64_t w, int64_t k, const float *a, const void *b, int64_t ldb, float *c, int64_t c_cs,   \
-                float alpha, float beta);                                                                   \
-  void rows_bf16(int64_t w, int64_t k, const float *a, const void *b, int64_t ldb, float *c, int64_t c_cs,  \
-                 float alpha, float beta);
+  void rows_f32(int64_t w, int64_t k, const float *a, const void *b, int64_t ldb, int64_t pw,              \
+                int64_t pstride, float *c, int64_t c_cs, float alpha, float beta);                          \
+  void rows_bf16(int64_t w, int64_t k, const float *a, const void *b, int64_t ldb, int64_t pw,             \
+                 int64_t pstride, float *c, int64_t c_cs, float alpha, float beta);
 #include "families/gemm/subq_gemm_impls.inc"
 #undef SUBQ_GEMM_UKERNEL
 

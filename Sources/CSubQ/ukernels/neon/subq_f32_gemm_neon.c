@@ -15,7 +15,7 @@ static inline float32x4_t subq_neon_out(float32x4_t acc, float alpha, float beta
   return t;
 }
 
-void subq_f32_gemm_ukernel_8x12__neon(int64_t kc, const float *a, const float *b, float *c, int64_t c_rs,
+void subq_f32_gemm_ukernel_8x12__neon(int64_t kc, const float *a, const float *b, int64_t ldb, float *c, int64_t c_rs,
                                       int64_t c_cs, int64_t mr, int64_t nr, float alpha, float beta) {
   float32x4_t acc[8][3];
   for (int i = 0; i < 8; i++)
@@ -31,7 +31,7 @@ void subq_f32_gemm_ukernel_8x12__neon(int64_t kc, const float *a, const float *b
     SUBQ_ROW(4, a1, 0) SUBQ_ROW(5, a1, 1) SUBQ_ROW(6, a1, 2) SUBQ_ROW(7, a1, 3)
 #undef SUBQ_ROW
     a += 8;
-    b += 12;
+    b += ldb;
   }
   if (mr == 8 && nr == 12 && c_cs == 1) {
     for (int i = 0; i < 8; i++)
@@ -95,17 +95,17 @@ SUBQ_DOT_DRIVER(subq_f32_gemm_dot_ukernel_3x4__neon, float, subq_neon_load_f32, 
 SUBQ_DOT_DRIVER(subq_f32wbf16_gemm_dot_ukernel_3x4__neon, uint16_t, subq_neon_load_bf16, subq_bf16_widen)
 
 #define SUBQ_ROWS_DRIVER(NAME, BT, LOADB, WIDEN)                                                          \
-  void NAME(int64_t w, int64_t k, const float *a, const void *bv, int64_t ldb, float *c, int64_t c_cs,    \
-            float alpha, float beta) {                                                                     \
+  void NAME(int64_t w, int64_t k, const float *a, const void *bv, int64_t ldb, int64_t pw, int64_t pstride, \
+            float *c, int64_t c_cs, float alpha, float beta) {                                             \
     const BT *b = (const BT *)bv;                                                                          \
     int64_t j = 0;                                                                                         \
-    for (; j + 16 <= w; j += 16) {                                                                         \
+    for (; j + 16 <= w && (pw % 4 == 0 || pw >= w); j += 16) {                                             \
       float32x4_t acc[4];                                                                                  \
-      for (int v = 0; v < 4; v++) acc[v] = vdupq_n_f32(0.0f);                                              \
-      for (int64_t p = 0; p < k; p++) {                                                                    \
-        const BT *bp = b + p * ldb + j;                                                                    \
-        for (int v = 0; v < 4; v++) acc[v] = vfmaq_n_f32(acc[v], LOADB(bp + 4 * v), a[p]);                 \
-      }                                                                                                    \
+      const BT *bq[4];                                                                                     \
+      for (int v = 0; v < 4; v++)                                                                          \
+        acc[v] = vdupq_n_f32(0.0f), bq[v] = b + ((j + 4 * v) / pw) * pstride + (j + 4 * v) % pw;           \
+      for (int64_t p = 0; p < k; p++)                                                                      \
+        for (int v = 0; v < 4; v++) acc[v] = vfmaq_n_f32(acc[v], LOADB(bq[v] + p * ldb), a[p]);            \
       for (int v = 0; v < 4; v++) {                                                                        \
         float t[4];                                                                                        \
         vst1q_f32(t, acc[v]);                                                                              \
@@ -117,7 +117,8 @@ SUBQ_DOT_DRIVER(subq_f32wbf16_gemm_dot_ukernel_3x4__neon, uint16_t, subq_neon_lo
     }                                                                                                      \
     for (; j < w; j++) {                                                                                   \
       float s = 0.0f;                                                                                      \
-      for (int64_t p = 0; p < k; p++) s = fmaf(a[p], WIDEN(b[p * ldb + j]), s);                            \
+      const BT *bj = b + (j / pw) * pstride + j % pw;                                                      \
+      for (int64_t p = 0; p < k; p++) s = fmaf(a[p], WIDEN(bj[p * ldb]), s);                               \
       c[j * c_cs] = subq_gemm_out(s, alpha, beta, c + j * c_cs);                                           \
     }                                                                                                      \
   }

@@ -220,6 +220,9 @@ static void shapes_for_isa(subq_isa isa) {
       {1, 300, 1031, 1, LAY_ROW, LAY_COL, LAY_ROW, SUBQ_DTYPE_F32, SUBQ_DTYPE_F32, 1.0f, 0.0f, false, false, 0},
       {3, 257, 517, 1, LAY_ROW_PAD, LAY_COL_PAD, LAY_COL, SUBQ_DTYPE_F32, SUBQ_DTYPE_BF16, 1.0f, 1.0f, false, false, 0},
       {5, 67, 70, 1, LAY_COL, LAY_COL, LAY_ROW, SUBQ_DTYPE_BF16, SUBQ_DTYPE_BF16, -1.0f, 0.0f, false, false, 0},
+      {16, 130, 257, 1, LAY_ROW, LAY_COL, LAY_ROW, SUBQ_DTYPE_F32, SUBQ_DTYPE_F32, 1.0f, 0.0f, false, false, 0},
+      {13, 9, 33, 1, LAY_COL, LAY_COL_PAD, LAY_ROW_PAD, SUBQ_DTYPE_F32, SUBQ_DTYPE_BF16, 0.5f, 2.0f, false, false, 0},
+      {16, 70, 40, 3, LAY_ROW_PAD, LAY_COL, LAY_ROW, SUBQ_DTYPE_F32, SUBQ_DTYPE_F32, 1.0f, 0.0f, true, false, 0},
       {1, 301, 257, 1, LAY_ROW, LAY_ROW, LAY_ROW, SUBQ_DTYPE_F32, SUBQ_DTYPE_F32, 1.0f, 0.5f, false, false, 0},
       {1, 77, 100, 1, LAY_COL, LAY_ROW_PAD, LAY_ROW, SUBQ_DTYPE_F32, SUBQ_DTYPE_BF16, 1.0f, 0.0f, false, false, 0},
       /* batched, incl. shared operands */
@@ -279,7 +282,8 @@ static void determinism(void) {
       {100, 333, 1100, 1, LAY_COL, false}, /* private mode */
       {4, 1000, 517, 1, LAY_COL, false},   /* small M, dot form */
       {1, 1000, 300, 1, LAY_ROW, true},    /* small M, prepacked rows */
-      {64, 300, 64, 6, LAY_ROW, false},    /* batched */
+      {64, 300, 64, 6, LAY_ROW, false},    /* batched, prefetching the next item's B */
+      {16, 700, 300, 1, LAY_COL, false},   /* small M, 16 rows */
   };
   const int threads[] = {1, 2, 3, 5, 8};
   for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
