@@ -9,6 +9,7 @@ let package = Package(
   products: [
     .library(name: "SubQ", targets: ["SubQ"]),
     .library(name: "CSubQ", targets: ["CSubQ"]),
+    .executable(name: "subq-bench", targets: ["subq-bench"]),
   ],
   traits: [
     .trait(name: "NUMA", description: "Link hwloc and libnuma on Linux for topology and NUMA placement"),
@@ -33,6 +34,12 @@ let package = Package(
       ]
     ),
     .target(name: "SubQ", dependencies: ["CSubQ"], path: "Sources/SubQ"),
+    .executableTarget(
+      name: "subq-bench",
+      dependencies: ["CSubQ"],
+      path: "Sources/subq-bench",
+      cSettings: [.define("_GNU_SOURCE"), .headerSearchPath("../CSubQ")]
+    ),
   ],
   cLanguageStandard: .c11
 )
