@@ -33,6 +33,7 @@ let package = Package(
       ]
     ),
     .target(name: "SubQ", dependencies: ["CSubQ"], path: "Sources/SubQ"),
+    .testTarget(name: "SubQTests", dependencies: ["SubQ"], path: "Tests/SubQTests"),
   ],
   cLanguageStandard: .c11
 )
