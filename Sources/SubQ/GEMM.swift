@@ -114,7 +114,7 @@ public struct GEMMBatch: Sendable, Hashable {
 /// - A is `m × k`, element `(i, p)` at `a[i * aStrides.row + p * aStrides.column]`;
 ///   B is `k × n`, element `(p, j)` at `b[p * bStrides.row + j * bStrides.column]`;
 ///   C is `m × n`, element `(i, j)` at `c[i * cStrides.row + j * cStrides.column]`;
-///   `nil` strides mean contiguous row-major (`(k, 1)`, `(n, 1)`, `(n, 1)`).
+///   `nil` strides mean contiguous row-major (`(k, 1)`, `(n, 1)`, `(n, 1)`; a 0 leading dimension becomes 1).
 ///   BLAS's `op(A) = Aᵀ` is expressed by passing the stored matrix's strides ``MatrixStrides/transposed``.
 /// - A and B are each f32 (`Float`) or bf16 (`UInt16` bit patterns); C is f32; accumulation is f32.
 /// - `beta == 0` writes C without reading it (NaN/Inf in C do not propagate); `alpha == 0` or
@@ -171,9 +171,9 @@ public func gemm<A: GEMMInputElement, B: GEMMInputElement>(
   try checkShape(fn, m: m, n: n, k: k, batchCount: batch.count)
   let aType = try inputType(A.self, fn, "a")
   let bType = try inputType(B.self, fn, "b")
-  let aS = aStrides ?? .rowMajor(leadingDimension: k)
-  let bS = bStrides ?? .rowMajor(leadingDimension: n)
-  let cS = cStrides ?? .rowMajor(leadingDimension: n)
+  let aS = aStrides ?? .rowMajor(leadingDimension: max(1, k))
+  let bS = bStrides ?? .rowMajor(leadingDimension: max(1, n))
+  let cS = cStrides ?? .rowMajor(leadingDimension: max(1, n))
   let readsInputs = m > 0 && n > 0 && k > 0 && batch.count > 0
   let writesC = m > 0 && n > 0 && batch.count > 0
   try checkExtent(
@@ -218,7 +218,7 @@ public func gemm<A: GEMMInputElement, B: GEMMInputElement>(
 ///
 /// - A is stored `m × k` row-major (`k × m` when `transposeA`) with `lda` elements per stored row;
 ///   B is stored `k × n` (`n × k` when `transposeB`) with `ldb`; C is `m × n` with `ldc`.
-///   `nil` leading dimensions mean the stored row length (contiguous storage).
+///   `nil` leading dimensions mean the stored row length (contiguous storage; at least 1).
 /// - Semantics, determinism, thread-safety and library errors as ``gemm(m:n:k:alpha:a:aStrides:b:bStrides:beta:c:cStrides:batch:context:)-(_,_,_,_,Span<A>,_,Span<B>,_,_,_,_,_,_)``.
 /// - Throws: ``SubQError/Code/invalidArgument`` before any C call for negative sizes, a leading
 ///   dimension smaller than its stored row length, or a buffer shorter than
@@ -261,7 +261,7 @@ public func sgemm(
   // Stored shapes (rows × row length) of the three arrays.
   let aRows = transposeA ? k : m, aLen = transposeA ? m : k
   let bRows = transposeB ? n : k, bLen = transposeB ? k : n
-  let ldA = lda ?? aLen, ldB = ldb ?? bLen, ldC = ldc ?? n
+  let ldA = lda ?? max(1, aLen), ldB = ldb ?? max(1, bLen), ldC = ldc ?? max(1, n)
   let readsInputs = m > 0 && n > 0 && k > 0
   let writesC = m > 0 && n > 0
   try checkLeading(fn, "a", count: a.count, rows: aRows, rowLength: aLen, ld: ldA, ldName: "lda", touched: readsInputs)

@@ -57,7 +57,7 @@ public struct PackedB: ~Copyable, @unchecked Sendable {
     let fn = "PackedB"
     try checkShape(fn, m: 0, n: n, k: k, batchCount: 1)
     let type = try inputType(B.self, fn, "b")
-    let s = strides ?? .rowMajor(leadingDimension: n)
+    let s = strides ?? .rowMajor(leadingDimension: max(1, n))
     try checkExtent(
       fn, "b", count: b.count, rows: (k, "k"), cols: (n, "n"), strides: s, stridesName: "strides",
       batchCount: 1, batchStride: 0, batchStrideName: "", touched: k > 0 && n > 0)
@@ -171,8 +171,8 @@ func gemmPacked<A: GEMMInputElement>(
   let fn = "gemm(packedB:)"
   try checkShape(fn, m: m, n: n, k: k, batchCount: batch.count)
   let aType = try inputType(A.self, fn, "a")
-  let aS = aStrides ?? .rowMajor(leadingDimension: k)
-  let cS = cStrides ?? .rowMajor(leadingDimension: n)
+  let aS = aStrides ?? .rowMajor(leadingDimension: max(1, k))
+  let cS = cStrides ?? .rowMajor(leadingDimension: max(1, n))
   try checkExtent(
     fn, "a", count: a.count, rows: (m, "m"), cols: (k, "k"), strides: aS, stridesName: "aStrides",
     batchCount: batch.count, batchStride: batch.strideA, batchStrideName: "batch.strideA",
