@@ -18,6 +18,7 @@ let package = Package(
     .target(
       name: "CSubQ",
       path: ".",
+      exclude: ["Sources/CSubQ/families/gemm/subq_gemm_impls.inc"],
       sources: ["Sources/CSubQ"],
       publicHeadersPath: "Include",
       cSettings: [
