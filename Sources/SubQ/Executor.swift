@@ -30,10 +30,13 @@ public struct Executor: Sendable {
 
   /// An executor over Grand Central Dispatch: each phase runs through
   /// `DispatchQueue.concurrentPerform`, with as many participants as this process may use
-  /// processing units (its affinity mask, from ``Topology/create()``; 1 if that fails).
+  /// processing units (its affinity mask at first use, from ``Topology/create()``; 1 if that fails).
   public static var dispatch: Executor {
-    dispatch(maxConcurrency: max(1, (try? Topology.create().numPUs) ?? 1))
+    dispatch(maxConcurrency: processConcurrency)
   }
+
+  /// Allowed PUs of this process, discovered once (topology discovery is not free).
+  private static let processConcurrency: Int = max(1, (try? Topology.create().numPUs) ?? 1)
 
   /// An executor over `DispatchQueue.concurrentPerform` that tells SubQ it runs
   /// `maxConcurrency` participants at once.

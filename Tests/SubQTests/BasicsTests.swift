@@ -103,6 +103,12 @@ import Testing
       #expect(t.numNodes == 4)
       #expect(t.numCores == 16)
       #expect(t.numPUs == 32)
+      // A context placed on the synthetic machine (threads are never bound to synthetic PUs).
+      var p = Context.Parameters(threads: 4)
+      p.flags = [.noSpin]
+      p.topology = t
+      let ctx = try Context(p)
+      #expect(ctx.numThreads == 4)
     } catch {
       #expect(error.code == .unsupported, "\(error)")
       #expect(error.message.contains("subq_topology_create_synthetic"))
@@ -175,6 +181,17 @@ import Testing
     #expect(ctx.description.contains("isa=\(ctx.isa.name)"))
   }
 
+  /// Every flag is a bit the library knows (it rejects unknown bits).
+  @Test(arguments: [
+    Context.Flags.flat, .useSMT, .startPaused, .flushDenormals, .noSpin, [.flat, .useSMT, .startPaused, .flushDenormals, .noSpin],
+  ])
+  func flagsAreKnownToTheLibrary(flags: Context.Flags) throws {
+    var p = Context.Parameters(threads: 2)
+    p.flags = flags.union(.noSpin)
+    let ctx = try Context(p)
+    #expect(ctx.numThreads == 2)
+  }
+
   @Test func scalarCapIsExact() throws {
     let ctx = try Context(Context.Parameters(threads: 1, maxISA: .scalar))
     #expect(ctx.isa == .scalar)
@@ -199,21 +216,6 @@ import Testing
     p = Context.Parameters(threads: 1, maxISA: .unknown(777))
     expectSubQError(.invalidArgument, containing: ["max_isa"]) { _ = try Context(p) }
   }
-}
-
-/// A thread-safe counter for observing callbacks.
-final class Counter: @unchecked Sendable {
-  private var value = 0
-  private let lock = NSLockLike()
-  func add(_ n: Int = 1) { lock.withLock { value += n } }
-  var current: Int { lock.withLock { value } }
-}
-
-/// A tiny lock over a serial DispatchQueue (no Foundation dependency).
-import Dispatch
-final class NSLockLike: @unchecked Sendable {
-  private let q = DispatchQueue(label: "SubQTests.lock")
-  func withLock<R>(_ body: () -> R) -> R { q.sync(execute: body) }
 }
 
 @Suite(.serialized) struct ExecutorContextTests {

@@ -1,6 +1,13 @@
+import Dispatch
 import Testing
 
 @testable import SubQ
+
+/// Hands a buffer to concurrent test closures that write disjoint slices.
+struct SendableBuffer: @unchecked Sendable {
+  let buffer: UnsafeMutableBufferPointer<Float>
+  init(_ buffer: UnsafeMutableBufferPointer<Float>) { self.buffer = buffer }
+}
 
 /// Contexts per ISA path and thread count; creates pools, hence serialised.
 @Suite(.serialized) struct GEMMTests {
@@ -294,6 +301,38 @@ import Testing
     packed32.close()
   }
 
+  /// Concurrent calls on one context from several threads are serialised by the library and
+  /// each gets the same bits as a lone call.
+  @Test func concurrentCallsOnOneContext() throws {
+    let (m, n, k) = (40, 30, 50)
+    let a = randomFloats(m * k, seed: 44), b = randomFloats(k * n, seed: 45)
+    let ctx = try Self.context(threads: 2, isa: .auto)
+    var expected = [Float](repeating: 0, count: m * n)
+    var span = expected.mutableSpan
+    try gemm(m: m, n: n, k: k, a: a.span, b: b.span, c: &span, context: ctx)
+    _ = consume span
+    let callers = 6
+    let results = UnsafeMutableBufferPointer<Float>.allocate(capacity: callers * m * n)
+    defer { results.deallocate() }
+    results.initialize(repeating: .nan)
+    let failures = Counter()
+    let out = SendableBuffer(results)
+    DispatchQueue.concurrentPerform(iterations: callers) { t in
+      let slice = UnsafeMutableBufferPointer(rebasing: out.buffer[(t * m * n)..<((t + 1) * m * n)])
+      do {
+        try a.withUnsafeBufferPointer { ap in
+          try b.withUnsafeBufferPointer { bp in try gemm(m: m, n: n, k: k, a: ap, b: bp, c: slice, context: ctx) }
+        }
+      } catch {
+        failures.add()
+      }
+    }
+    #expect(failures.current == 0)
+    for t in 0..<callers {
+      #expect(sameBits(Array(results[(t * m * n)..<((t + 1) * m * n)]), expected), "caller \(t)")
+    }
+  }
+
   /// `deinit` and `close()` free the packed copy (checked per value, also in release builds).
   @Test func packedBLifetime() throws {
     let b = randomFloats(8 * 5, seed: 27)
@@ -517,6 +556,32 @@ import Testing
         }
       }
     }
+  }
+
+  /// C overlapping A is rejected by the library (only reachable through the unsafe overloads).
+  @Test func overlappingOutputRejected() {
+    var storage = randomFloats(64, seed: 43)
+    expectSubQError(.invalidArgument, containing: ["subq_gemm"]) {
+      try b.withUnsafeBufferPointer { bp in
+        try storage.withUnsafeMutableBufferPointer { all in
+          let aPart = UnsafeBufferPointer(rebasing: all[0..<12])
+          let cPart = UnsafeMutableBufferPointer(rebasing: all[8..<23])
+          try gemm(m: 3, n: 5, k: 4, a: aPart, b: bp, c: cPart)
+        }
+      }
+    }
+  }
+
+  /// A B packed for a higher ISA path cannot be used by a context capped below it.
+  @Test(.enabled(if: ISA.supported.count > 1)) func packedForAnotherISA() throws {
+    let high = try Context(Context.Parameters(threads: 1, maxISA: ISA.host))
+    let low = try Context(Context.Parameters(threads: 1, maxISA: .scalar))
+    try #require(high.isa != low.isa)
+    let packed = try PackedB(k: 4, n: 5, b: b.span, context: high)
+    var c = [Float](repeating: 0, count: 15)
+    var span = c.mutableSpan
+    expectSubQError(.invalidArgument) { try gemm(m: 3, a: a.span, packedB: packed, c: &span, context: low) }
+    try gemm(m: 3, a: a.span, packedB: packed, c: &span, context: high)
   }
 
   /// The thrown type is SubQError statically (typed throws), with the message read on this thread.

@@ -1,3 +1,4 @@
+import Dispatch
 import Testing
 
 @testable import SubQ
@@ -116,4 +117,18 @@ let hostISAs: [ISA] = ISA.supported
 struct Shape: Sendable, CustomTestStringConvertible {
   let m: Int, n: Int, k: Int
   var testDescription: String { "\(m)x\(n)x\(k)" }
+}
+
+/// A thread-safe counter for observing callbacks.
+final class Counter: @unchecked Sendable {
+  private var value = 0
+  private let lock = SerialLock()
+  func add(_ n: Int = 1) { lock.withLock { value += n } }
+  var current: Int { lock.withLock { value } }
+}
+
+/// A tiny lock over a serial DispatchQueue (no Foundation dependency).
+final class SerialLock: @unchecked Sendable {
+  private let q = DispatchQueue(label: "SubQTests.lock")
+  func withLock<R>(_ body: () -> R) -> R { q.sync(execute: body) }
 }
