@@ -341,8 +341,41 @@ static inline float subq_load_elem(const void *p, subq_dtype t, int64_t off) {
 
 /* rows x kc of a matrix (element (i, p) at x[i*rs + p*cs]) into one micro-panel
  * of `mr` rows: dst[p*mr + i], zero rows past `rows`. */
+/* Full f32 panels with the panel width a compile-time constant, so the copies
+ * vectorise (contiguous rows: one vector copy per k; contiguous k: MRC
+ * sequential streams). */
+#define SUBQ_PACK_FULL(MRC)                                                                                        \
+  static void subq_pack_full_##MRC(float *restrict dst, const float *restrict s, int64_t rs, int64_t cs,           \
+                                   int64_t kc) {                                                                   \
+    if (rs == 1) {                                                                                                 \
+      for (int64_t p = 0; p < kc; p++)                                                                             \
+        for (int i = 0; i < MRC; i++) dst[p * MRC + i] = s[p * cs + i];                                            \
+    } else if (cs == 1) {                                                                                          \
+      for (int64_t p = 0; p < kc; p++)                                                                             \
+        for (int i = 0; i < MRC; i++) dst[p * MRC + i] = s[i * rs + p];                                            \
+    } else {                                                                                                       \
+      for (int64_t p = 0; p < kc; p++)                                                                             \
+        for (int i = 0; i < MRC; i++) dst[p * MRC + i] = s[i * rs + p * cs];                                       \
+    }                                                                                                              \
+  }
+SUBQ_PACK_FULL(4)
+SUBQ_PACK_FULL(6)
+SUBQ_PACK_FULL(8)
+SUBQ_PACK_FULL(12)
+SUBQ_PACK_FULL(16)
+
 static void subq_pack_panel(float *dst, const void *x, subq_dtype t, int64_t rs, int64_t cs, int64_t rows,
                             int64_t kc, int64_t mr) {
+  if (t == SUBQ_DTYPE_F32 && rows == mr) {
+    switch (mr) {
+      case 4: subq_pack_full_4(dst, x, rs, cs, kc); return;
+      case 6: subq_pack_full_6(dst, x, rs, cs, kc); return;
+      case 8: subq_pack_full_8(dst, x, rs, cs, kc); return;
+      case 12: subq_pack_full_12(dst, x, rs, cs, kc); return;
+      case 16: subq_pack_full_16(dst, x, rs, cs, kc); return;
+      default: break;
+    }
+  }
   if (t == SUBQ_DTYPE_F32 && rs == 1) {
     const float *s = x;
     for (int64_t p = 0; p < kc; p++) {
@@ -390,6 +423,31 @@ static void subq_pack_b_panel(const subq_gemm_prob *pr, const void *b, int64_t p
   const int64_t nr = pr->impl->nr;
   subq_pack_panel(dst, subq_offset(b, pr->bt, p0 * pr->b_rs + j0 * pr->b_cs), pr->bt, pr->b_cs, pr->b_rs,
                   SUBQ_MIN(nr, nc), kc, nr);
+}
+
+/* B block rows [p0, p0+kc) x cols [j0, j0+nc) into consecutive NR panels
+ * (panel q at dst + q * kc * NR). Rows of B contiguous in f32: one pass over
+ * k copying whole row segments (long sequential reads instead of one cache
+ * line per row and panel). */
+static void subq_pack_b_block(const subq_gemm_prob *pr, const void *b, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+                              float *dst) {
+  const int64_t nr = pr->impl->nr, nfull = nc / nr;
+  if (pr->bt == SUBQ_DTYPE_F32 && pr->b_cs == 1 && nfull > 1) {
+    const float *src = (const float *)b + p0 * pr->b_rs + j0;
+    for (int64_t p = 0; p < kc; p++) {
+      const float *row = src + p * pr->b_rs;
+      float *d = dst + p * nr;
+      if (nr == 16) {
+        for (int64_t q = 0; q < nfull; q++)
+          for (int i = 0; i < 16; i++) d[q * kc * 16 + i] = row[q * 16 + i];
+      } else {
+        for (int64_t q = 0; q < nfull; q++) memcpy(d + q * kc * nr, row + q * nr, (size_t)nr * sizeof(float));
+      }
+    }
+    if (nfull * nr < nc) subq_pack_b_panel(pr, b, p0, kc, j0 + nfull * nr, nc - nfull * nr, dst + nfull * kc * nr);
+    return;
+  }
+  for (int64_t jr = 0; jr < nc; jr += nr) subq_pack_b_panel(pr, b, p0, kc, j0 + jr, nc - jr, dst + jr * kc);
 }
 
 /* mc x nc of C from packed A (MR panels, kc deep) and B panels (panel stride bps). */
@@ -460,7 +518,7 @@ static subq_status subq_gemm_private_items(void *arg, int64_t begin, int64_t end
         bp = pr->packed->data + (j0 / u->nr) * pr->k * u->nr + p0 * u->nr;
         bps = pr->k * u->nr;
       } else {
-        for (int64_t jr = 0; jr < nc; jr += u->nr) subq_pack_b_panel(pr, b, p0, kc, j0 + jr, nc - jr, pb + jr * kc);
+        subq_pack_b_block(pr, b, p0, kc, j0, nc, pb);
         bp = pb;
         bps = kc * u->nr;
       }
@@ -469,6 +527,9 @@ static subq_status subq_gemm_private_items(void *arg, int64_t begin, int64_t end
   }
   return SUBQ_OK;
 }
+
+/* B panels per pack item in shared mode. */
+#define SUBQ_GEMM_BPACK 4
 
 /* ---- shared mode: pack phase + compute phase per (NC, KC) block ---------------------- */
 
@@ -483,8 +544,9 @@ static subq_status subq_gemm_shared_pack(void *arg, int64_t begin, int64_t end, 
       subq_pack_panel(pl->pa + i0 * pl->kcb, subq_offset(pr->a, pr->at, i0 * pr->a_rs + pl->p0 * pr->a_cs), pr->at,
                       pr->a_rs, pr->a_cs, SUBQ_MIN(mr, pr->m - i0), pl->kcb, mr);
     } else {
-      const int64_t jr = (it - pl->n_apanels) * nr;
-      subq_pack_b_panel(pr, pr->b, pl->p0, pl->kcb, pl->j0 + jr, pl->ncb - jr, pl->pb + jr * pl->kcb);
+      const int64_t jr = (it - pl->n_apanels) * nr * SUBQ_GEMM_BPACK;
+      subq_pack_b_block(pr, pr->b, pl->p0, pl->kcb, pl->j0 + jr, SUBQ_MIN(nr * SUBQ_GEMM_BPACK, pl->ncb - jr),
+                        pl->pb + jr * pl->kcb);
     }
   }
   return SUBQ_OK;
@@ -654,7 +716,7 @@ static subq_status subq_gemm_execute(subq_context *ctx, const subq_gemm_prob *pr
         pl.ncb = SUBQ_MIN(ncmax, pr->n - j0);
         pl.p0 = p0;
         pl.kcb = SUBQ_MIN(pl.bl.kc, pr->k - p0);
-        pl.n_bpanels = subq_ceil_div64(pl.ncb, u->nr);
+        pl.n_bpanels = subq_ceil_div64(pl.ncb, u->nr * SUBQ_GEMM_BPACK); /* pack items of B */
         pl.n_jg = subq_ceil_div64(pl.ncb, pl.bl.ng);
         subq_phase ph[2] = {{subq_gemm_shared_pack, &pl, pl.n_apanels + pl.n_bpanels, 0},
                             {subq_gemm_shared_compute, &pl, pl.n_ib * pl.n_jg, 1}};

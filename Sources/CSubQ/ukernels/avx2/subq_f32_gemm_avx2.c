@@ -31,47 +31,57 @@ void subq_f32_gemm_ukernel_6x16__avx2(int64_t kc, const float *a, const float *b
       _mm_prefetch((const char *)(c + i * c_rs), _MM_HINT_T0);
       _mm_prefetch((const char *)(c + i * c_rs + 15), _MM_HINT_T0);
     }
-#define SUBQ_STEP(o)                                              \
-  do {                                                            \
-    const __m256 b0 = _mm256_load_ps(b + 16 * (o));               \
-    const __m256 b1 = _mm256_load_ps(b + 16 * (o) + 8);           \
-    __m256 av = _mm256_broadcast_ss(a + 6 * (o) + 0);             \
-    c00 = _mm256_fmadd_ps(av, b0, c00);                           \
-    c01 = _mm256_fmadd_ps(av, b1, c01);                           \
-    av = _mm256_broadcast_ss(a + 6 * (o) + 1);                    \
-    c10 = _mm256_fmadd_ps(av, b0, c10);                           \
-    c11 = _mm256_fmadd_ps(av, b1, c11);                           \
-    av = _mm256_broadcast_ss(a + 6 * (o) + 2);                    \
-    c20 = _mm256_fmadd_ps(av, b0, c20);                           \
-    c21 = _mm256_fmadd_ps(av, b1, c21);                           \
-    av = _mm256_broadcast_ss(a + 6 * (o) + 3);                    \
-    c30 = _mm256_fmadd_ps(av, b0, c30);                           \
-    c31 = _mm256_fmadd_ps(av, b1, c31);                           \
-    av = _mm256_broadcast_ss(a + 6 * (o) + 4);                    \
-    c40 = _mm256_fmadd_ps(av, b0, c40);                           \
-    c41 = _mm256_fmadd_ps(av, b1, c41);                           \
-    av = _mm256_broadcast_ss(a + 6 * (o) + 5);                    \
-    c50 = _mm256_fmadd_ps(av, b0, c50);                           \
-    c51 = _mm256_fmadd_ps(av, b1, c51);                           \
-  } while (0)
-  int64_t p = 0;
-  for (; p + 4 <= kc; p += 4) {
-    _mm_prefetch((const char *)(a + 6 * 16), _MM_HINT_T0);
-    _mm_prefetch((const char *)(b + 16 * 8), _MM_HINT_T0);
-    _mm_prefetch((const char *)(b + 16 * 8 + 16), _MM_HINT_T0);
-    SUBQ_STEP(0);
-    SUBQ_STEP(1);
-    SUBQ_STEP(2);
-    SUBQ_STEP(3);
-    a += 24;
-    b += 64;
-  }
-  for (; p < kc; p++) {
-    SUBQ_STEP(0);
-    a += 6;
-    b += 16;
-  }
-#undef SUBQ_STEP
+  /* The k loop is written in assembly: compilers spill or shuffle registers
+   * around 15 live ymm values. Accumulators stay in compiler-chosen registers
+   * (ymm0-11, since 12-15 are clobbered); each step is 2 aligned B loads, 6
+   * broadcasts and 12 FMAs, k in increasing order for every element. */
+#define SUBQ_K_STEP(ao, bo)                                      \
+  "vmovaps " #bo "(%[b]), %%ymm12\n\t"                           \
+  "vmovaps " #bo "+32(%[b]), %%ymm13\n\t"                        \
+  "vbroadcastss " #ao "(%[a]), %%ymm14\n\t"                      \
+  "vfmadd231ps %%ymm12, %%ymm14, %[c00]\n\t"                     \
+  "vfmadd231ps %%ymm13, %%ymm14, %[c01]\n\t"                     \
+  "vbroadcastss " #ao "+4(%[a]), %%ymm15\n\t"                    \
+  "vfmadd231ps %%ymm12, %%ymm15, %[c10]\n\t"                     \
+  "vfmadd231ps %%ymm13, %%ymm15, %[c11]\n\t"                     \
+  "vbroadcastss " #ao "+8(%[a]), %%ymm14\n\t"                    \
+  "vfmadd231ps %%ymm12, %%ymm14, %[c20]\n\t"                     \
+  "vfmadd231ps %%ymm13, %%ymm14, %[c21]\n\t"                     \
+  "vbroadcastss " #ao "+12(%[a]), %%ymm15\n\t"                   \
+  "vfmadd231ps %%ymm12, %%ymm15, %[c30]\n\t"                     \
+  "vfmadd231ps %%ymm13, %%ymm15, %[c31]\n\t"                     \
+  "vbroadcastss " #ao "+16(%[a]), %%ymm14\n\t"                   \
+  "vfmadd231ps %%ymm12, %%ymm14, %[c40]\n\t"                     \
+  "vfmadd231ps %%ymm13, %%ymm14, %[c41]\n\t"                     \
+  "vbroadcastss " #ao "+20(%[a]), %%ymm15\n\t"                   \
+  "vfmadd231ps %%ymm12, %%ymm15, %[c50]\n\t"                     \
+  "vfmadd231ps %%ymm13, %%ymm15, %[c51]\n\t"
+#define SUBQ_K_OUTS                                                                                           \
+  [a] "+r"(a), [b] "+r"(b), [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11),               \
+      [c20] "+x"(c20), [c21] "+x"(c21), [c30] "+x"(c30), [c31] "+x"(c31), [c40] "+x"(c40), [c41] "+x"(c41),   \
+      [c50] "+x"(c50), [c51] "+x"(c51)
+  int64_t k4 = kc / 4, k1 = kc % 4;
+  if (k4 > 0)
+    __asm__ volatile(".p2align 5\n\t"
+                     "1:\n\t"
+                     "prefetcht0 384(%[a])\n\t" SUBQ_K_STEP(0, 0) SUBQ_K_STEP(24, 64)
+                     "prefetcht0 512(%[b])\n\t" SUBQ_K_STEP(48, 128) SUBQ_K_STEP(72, 192)
+                     "addq $96, %[a]\n\t"
+                     "addq $256, %[b]\n\t"
+                     "decq %[k]\n\t"
+                     "jnz 1b\n\t"
+                     : SUBQ_K_OUTS, [k] "+r"(k4)
+                     :
+                     : "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc");
+  for (; k1 > 0; k1--)
+    __asm__ volatile(SUBQ_K_STEP(0, 0) "addq $24, %[a]\n\t"
+                                       "addq $64, %[b]\n\t"
+                     : SUBQ_K_OUTS
+                     :
+                     : "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc");
+#undef SUBQ_K_OUTS
+#undef SUBQ_K_STEP
+
   const __m256 valpha = _mm256_set1_ps(alpha);
   if (mr == 6 && nr == 16 && c_cs == 1) {
     float *r = c;
