@@ -34,11 +34,13 @@ public protocol GEMMInputElement: BitwiseCopyable {
   static var gemmInputType: GEMMInputType { get }
 }
 
+/// `Float` is the f32 GEMM input type.
 extension Float: GEMMInputElement {
   /// `Float` elements are f32.
   public static var gemmInputType: GEMMInputType { .f32 }
 }
 
+/// `UInt16` is the bf16 GEMM input type: each value is a bfloat16 bit pattern, not an integer.
 extension UInt16: GEMMInputElement {
   /// `UInt16` elements are bf16 bit patterns (not integers).
   public static var gemmInputType: GEMMInputType { .bf16 }
