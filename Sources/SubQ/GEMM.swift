@@ -156,7 +156,7 @@ public func gemm<A: GEMMInputElement, B: GEMMInputElement>(
   }
 }
 
-/// ``gemm(m:n:k:alpha:a:aStrides:b:bStrides:beta:c:cStrides:batch:context:)-(_,_,_,_,Span<A>,_,Span<B>,_,_,_,_,_,_)``
+/// The `Span` overload of `gemm(m:n:k:alpha:a:aStrides:b:bStrides:beta:c:cStrides:batch:context:)`
 /// over unsafe buffers (mmap'd or foreign memory). Same shapes, strides, semantics and errors; the
 /// buffers' counts bound what may be addressed, and the pointers are used only during the call.
 public func gemm<A: GEMMInputElement, B: GEMMInputElement>(
@@ -221,7 +221,7 @@ public func gemm<A: GEMMInputElement, B: GEMMInputElement>(
 /// - A is stored `m × k` row-major (`k × m` when `transposeA`) with `lda` elements per stored row;
 ///   B is stored `k × n` (`n × k` when `transposeB`) with `ldb`; C is `m × n` with `ldc`.
 ///   `nil` leading dimensions mean the stored row length (contiguous storage; at least 1).
-/// - Semantics, determinism, thread-safety and library errors as ``gemm(m:n:k:alpha:a:aStrides:b:bStrides:beta:c:cStrides:batch:context:)-(_,_,_,_,Span<A>,_,Span<B>,_,_,_,_,_,_)``.
+/// - Semantics, determinism, thread-safety and library errors as the `Span` overload of `gemm(m:n:k:alpha:a:aStrides:b:bStrides:beta:c:cStrides:batch:context:)`.
 /// - Throws: ``SubQError/Code/invalidArgument`` before any C call for negative sizes, a leading
 ///   dimension smaller than its stored row length, or a buffer shorter than
 ///   `(storedRows - 1) * ld + rowLength` elements.
@@ -246,7 +246,7 @@ public func sgemm(
   }
 }
 
-/// ``sgemm(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:context:)-(_,_,_,_,_,_,Span<Float>,_,Span<Float>,_,_,_,_,_)``
+/// The `Span` overload of `sgemm(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:context:)`
 /// over unsafe buffers. Same semantics and errors; pointers are used only during the call.
 public func sgemm(
   transposeA: Bool = false, transposeB: Bool = false,

@@ -36,7 +36,7 @@ public struct PackedB: ~Copyable, @unchecked Sendable {
     self.init(raw: made, k: k, n: n)
   }
 
-  /// ``init(k:n:b:strides:context:)-(_,_,Span<B>,_,_)`` over an unsafe buffer (mmap'd or foreign memory).
+  /// The `Span` initializer `init(k:n:b:strides:context:)` over an unsafe buffer (mmap'd or foreign memory).
   public init<B: GEMMInputElement>(
     k: Int, n: Int, b: UnsafeBufferPointer<B>, strides: MatrixStrides? = nil, context: Context? = nil
   ) throws(SubQError) {
@@ -119,7 +119,7 @@ enum PackedBRegistry {
 ///
 /// A is `m × k` with `aStrides` (`nil`: `(k, 1)`), f32 or bf16; C is `m × n` with `cStrides`
 /// (`nil`: `(n, 1)`). Semantics, determinism and thread-safety as
-/// ``gemm(m:n:k:alpha:a:aStrides:b:bStrides:beta:c:cStrides:batch:context:)-(_,_,_,_,Span<A>,_,Span<B>,_,_,_,_,_,_)``;
+/// the `Span` overload of `gemm(m:n:k:alpha:a:aStrides:b:bStrides:beta:c:cStrides:batch:context:)`;
 /// results are bitwise identical for any thread count, pool or executor of the same ISA path.
 /// - Throws: as that function; from the library ``SubQError/Code/invalidArgument`` when the packed
 ///   ISA path is not allowed by `context`.
