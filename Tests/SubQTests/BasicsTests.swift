@@ -115,11 +115,30 @@ import Testing
     }
   }
 
+  /// The asymmetric fixture of the C tests: 2 nodes with CPUs (plus a memory-only one), 4 allowed
+  /// cores, 6 allowed PUs. UNSUPPORTED in a build without hwloc.
+  @Test func xmlTopology() {
+    // <repo>/Tests/SubQTests/BasicsTests.swift -> <repo>/Tests/C/topologies/...
+    let testsDir = String(#filePath).split(separator: "/", omittingEmptySubsequences: false).dropLast(2)
+      .joined(separator: "/")
+    let path = testsDir + "/C/topologies/asym_memonly_disallowed.xml"
+    do {
+      let t = try Topology.xml(path: path)
+      #expect(t.numNodes == 2)
+      #expect(t.numCores == 4)
+      #expect(t.numPUs == 6)
+      #expect(t.description.contains("source=xml:"))
+    } catch {
+      #expect(error.code == .unsupported, "\(error)")
+    }
+  }
+
   @Test func invalidSyntheticAndXML() {
-    let e1 = #expect(throws: SubQError.self) { try Topology.synthetic("this is not hwloc syntax ###") }
+    let e1 = #expect(throws: SubQError.self) { try Topology.synthetic("pack:2 bogus:3") }
     #expect(e1?.code == .invalidArgument || e1?.code == .unsupported)
+    if e1?.code == .invalidArgument { #expect(e1?.message.contains("description") == true) }
     let e2 = #expect(throws: SubQError.self) { try Topology.xml(path: "/nonexistent/subq-topology.xml") }
-    #expect(e2?.code == .invalidArgument || e2?.code == .unsupported || e2?.code == .system)
+    #expect(e2?.code == .invalidArgument || e2?.code == .unsupported)
   }
 
   @Test func deinitReleasesAndContextRetains() throws {
