@@ -19,6 +19,7 @@ let package = Package(
     .target(
       name: "CSubQ",
       path: ".",
+      exclude: ["Sources/CSubQ/families/gemm/subq_gemm_impls.inc"],
       sources: ["Sources/CSubQ"],
       publicHeadersPath: "Include",
       cSettings: [
@@ -40,6 +41,7 @@ let package = Package(
       path: "Sources/subq-bench",
       cSettings: [.define("_GNU_SOURCE"), .headerSearchPath("../CSubQ")]
     ),
+    .testTarget(name: "SubQTests", dependencies: ["SubQ"], path: "Tests/SubQTests"),
   ],
   cLanguageStandard: .c11
 )
