@@ -4,6 +4,7 @@
  * cores, capped by the cgroup v2 CPU quota.
  */
 #include "internal/subq_context_internal.h"
+#include "internal/subq_partition.h"
 
 #include <sched.h>
 #include <stdio.h>
@@ -37,7 +38,7 @@ int32_t subq_allowed_cpu_count(void) {
 }
 
 /* Reads an integer from a sysfs file; -1 when absent. */
-static long subq_read_long(const char *path) {
+long subq_sysfs_long(const char *path) {
   FILE *f = fopen(path, "r");
   if (!f) return -1;
   long v = -1;
@@ -47,7 +48,7 @@ static long subq_read_long(const char *path) {
 }
 
 /* cgroup v2 cpu.max "quota period" -> ceil(quota / period); 0 when unlimited. */
-static int32_t subq_cgroup_cpu_limit(void) {
+int32_t subq_cgroup_cpu_limit(void) {
   FILE *f = fopen("/sys/fs/cgroup/cpu.max", "r");
   if (!f) return 0;
   char quota[32] = "";
@@ -77,9 +78,9 @@ int32_t subq_default_thread_count(bool use_smt) {
     }
     char path[128];
     snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/core_id", c);
-    long core = subq_read_long(path);
+    long core = subq_sysfs_long(path);
     snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/physical_package_id", c);
-    long pkg = subq_read_long(path);
+    long pkg = subq_sysfs_long(path);
     bool dup = false;
     if (core >= 0)
       for (int32_t i = 0; i < n_seen && !dup; i++) dup = seen[2 * i] == pkg && seen[2 * i + 1] == core;
