@@ -3,7 +3,8 @@
  * Build: gcc -O2 -I Include -I Sources/CSubQ tools/gemm_probe.c build/libsubq_internal.a -lpthread -lm -o build/gemm_probe
  *        (add $(pkg-config --libs hwloc numa) when the build found them)
  * Run:   build/gemm_probe M N K [threads] [reps] [layout] [batch]
- *        layout: nn (row-major B) | nt (B = W^T, Linear) | packed; batch: independent products (strided)
+ *        layout: nn (row-major B) | nt (B = W^T, Linear) | ntbf16 (nt with bf16 B) | packed;
+ *        batch: independent products (strided)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,12 @@ int main(int argc, char **argv) {
   g.batch_count = batch, g.a_bs = m * k, g.b_bs = k * n, g.c_bs = m * n;
   if (!strcmp(lay, "nn")) g.b_rs = n, g.b_cs = 1;
   else g.b_rs = 1, g.b_cs = k;
+  uint16_t *b16 = NULL;
+  if (!strcmp(lay, "ntbf16")) {
+    b16 = malloc((size_t)(batch * k * n) * 2);
+    if (subq_f32_to_bf16(b, b16, batch * k * n) != SUBQ_OK) return 1;
+    g.b = b16, g.b_dtype = SUBQ_DTYPE_BF16;
+  }
   subq_gemm_packed_b *pk = NULL;
   if (!strcmp(lay, "packed") && subq_gemm_pack_b(ctx, k, n, SUBQ_DTYPE_F32, b, 1, k, &pk) != SUBQ_OK) return 1;
   double *t = malloc(sizeof(double) * (size_t)reps), *ct = malloc(sizeof(double) * (size_t)reps);
