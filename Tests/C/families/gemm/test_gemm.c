@@ -455,7 +455,7 @@ static void errors(void) {
   g.c_cs = 0;
   CHECK_STATUS(subq_gemm_packed(NULL, &g, pk), SUBQ_ERR_INVALID_ARGUMENT, "c_cs");
   /* (under SUBQ_MAX_ISA=scalar the default path is scalar too: nothing to refuse) */
-  if (subq_context_isa(NULL) != SUBQ_ISA_SCALAR) {
+  if (subq_context_isa(NULLP) != SUBQ_ISA_SCALAR) {
     subq_context *sc = subq_test_context(SUBQ_ISA_SCALAR, 1);
     /* pk was packed for the best path; a scalar-only context must refuse it */
     CHECK_STATUS(subq_gemm_packed(sc, &g0, pk), SUBQ_ERR_INVALID_ARGUMENT, "ISA");
