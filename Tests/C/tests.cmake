@@ -54,3 +54,13 @@ if(SUBQ_BUILD_PYTHON)
   set_tests_properties(python_bindings PROPERTIES LABELS "python" TIMEOUT 900
     ENVIRONMENT "SUBQ_LIBRARY=$<TARGET_FILE:subq>;PYTHONPATH=${_subq_root}/bindings/python")
 endif()
+
+# ---- emulated runs (cross builds): tell the tests, so that they can avoid known
+# emulator limits (qemu-user before 8.1 aborts when a forked child of a
+# multi-threaded process starts threads). ----
+if(CMAKE_CROSSCOMPILING_EMULATOR)
+  get_property(_subq_all_tests DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}" PROPERTY TESTS)
+  foreach(_t IN LISTS _subq_all_tests)
+    set_property(TEST ${_t} APPEND PROPERTY ENVIRONMENT "SUBQ_TEST_EMULATOR=qemu")
+  endforeach()
+endif()
