@@ -23,7 +23,7 @@
 #   headers            ctest -L headers (each public header alone, C11/C++17, gcc/clang)
 #   exports            ctest -L exports (libsubq.so exports vs abi/exports.txt)
 #   install            ctest -L install (install-then-consume, shared and static)
-#   swift-build        swift build
+#   swift-build        no unsafeFlags in Package.swift; swift build
 #   swift-test         swift test (skipped when there is no Swift test target)
 #   swift-test-release swift test -c release (skipped likewise)
 #   python             pytest bindings/python/tests against the gcc build's libsubq.so
@@ -214,6 +214,11 @@ has_swift_tests() {
 }
 suite_swift_build() {
   [[ -n "$swift_bin" ]] || { echo "swift not found (install Swift 6.2+ and put it on PATH)"; return 1; }
+  # unsafeFlags would stop the package from being a versioned dependency
+  if grep -n 'unsafeFlags' "$root/Package.swift"; then
+    echo "Package.swift uses unsafeFlags (not allowed: see the runtime spec, section 3.1)"
+    return 1
+  fi
   "$swift_bin" --version
   "$swift_bin" build --scratch-path "$ci/swift"
 }
