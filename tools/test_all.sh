@@ -8,7 +8,8 @@
 #
 # Installs missing Debian packages with apt-get when run as root; otherwise
 # prints the apt-get command and exits 1 (SUBQ_SKIP_DEPS=1 skips that check).
-# Build trees go to build-ci/<suite>, logs to build-ci/logs/<suite>.log.
+# Build trees go to build-ci/<suite> (SwiftPM: .build/subq-ci, see below), logs to
+# build-ci/logs/<suite>.log.
 # Suites:
 #   gcc-build          gcc Release build of library, tests and bench with -Werror
 #   gcc-isa-scalar     ctest with SUBQ_MAX_ISA=scalar
@@ -59,8 +60,8 @@ subq_ensure_packages cmake ninja-build pkg-config gcc g++ libc6-dev binutils \
 
 ci="$root/build-ci"
 if [[ $clean -eq 1 ]]; then
-  echo "test_all: removing $ci"
-  rm -rf "$ci"
+  echo "test_all: removing $ci and .build/subq-ci"
+  rm -rf "$ci" "$root/.build/subq-ci"
 fi
 logs="$ci/logs"
 mkdir -p "$logs"
@@ -209,23 +210,28 @@ suite_label() { # label
 }
 
 # ---- Swift -----------------------------------------------------------------------------
+# SwiftPM's own scratch path for these suites. It must live under .build/: the
+# CSubQ target's path is the package root, and with any other scratch directory
+# inside the package (build-ci/swift was tried) SwiftPM 6.3.1 fails every
+# incremental build with "InternalError: unknown build description".
+swift_scratch="$root/.build/subq-ci"
 has_swift_tests() {
   [[ -d "$root/Tests/SubQTests" ]] && grep -q 'testTarget' "$root/Package.swift"
 }
 suite_swift_build() {
   [[ -n "$swift_bin" ]] || { echo "swift not found (install Swift 6.2+ and put it on PATH)"; return 1; }
   # unsafeFlags would stop the package from being a versioned dependency
-  if grep -n 'unsafeFlags' "$root/Package.swift"; then
+  if sed 's|//.*||' "$root/Package.swift" | grep -n 'unsafeFlags'; then
     echo "Package.swift uses unsafeFlags (not allowed: see the runtime spec, section 3.1)"
     return 1
   fi
   "$swift_bin" --version
-  "$swift_bin" build --scratch-path "$ci/swift"
+  "$swift_bin" build --scratch-path "$swift_scratch"
 }
 suite_swift_test() { # extra args...
   [[ -n "$swift_bin" ]] || { echo "swift not found (install Swift 6.2+ and put it on PATH)"; return 1; }
   has_swift_tests || skip "no Swift tests (Tests/SubQTests or its testTarget is absent)"
-  "$swift_bin" test --scratch-path "$ci/swift" "$@"
+  "$swift_bin" test --scratch-path "$swift_scratch" "$@"
 }
 
 # ---- Python ------------------------------------------------------------------------------
