@@ -10,7 +10,6 @@ set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)
 
 set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
-set(CMAKE_CXX_COMPILER aarch64-linux-gnu-g++)
 
 set(SUBQ_AARCH64_SYSROOT /usr/aarch64-linux-gnu)
 set(CMAKE_CROSSCOMPILING_EMULATOR "qemu-aarch64;-L;${SUBQ_AARCH64_SYSROOT}")
@@ -21,6 +20,7 @@ set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
-# Keep pkg-config from handing host (x86-64) hwloc/numa to the cross build.
+# Keep pkg-config from handing host (x86-64) hwloc/numa to the cross build
+# (with SUBQ_WITH_HWLOC/NUMA=AUTO they are then simply not found).
 set(ENV{PKG_CONFIG_LIBDIR} "${SUBQ_AARCH64_SYSROOT}/lib/pkgconfig:/usr/lib/aarch64-linux-gnu/pkgconfig")
 set(ENV{PKG_CONFIG_PATH} "")
