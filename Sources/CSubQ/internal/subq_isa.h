@@ -36,11 +36,11 @@
 
 #define SUBQ_PRAGMA(x) _Pragma(#x)
 #if defined(__clang__)
-#define SUBQ_ISA_BEGIN(target) \
-  SUBQ_PRAGMA(clang attribute push(__attribute__((target(target))), apply_to = function))
+#define SUBQ_ISA_BEGIN(isa_target) \
+  SUBQ_PRAGMA(clang attribute push(__attribute__((target(isa_target))), apply_to = function))
 #define SUBQ_ISA_END _Pragma("clang attribute pop")
 #elif defined(__GNUC__)
-#define SUBQ_ISA_BEGIN(target) _Pragma("GCC push_options") SUBQ_PRAGMA(GCC target(target))
+#define SUBQ_ISA_BEGIN(isa_target) _Pragma("GCC push_options") SUBQ_PRAGMA(GCC target(isa_target))
 #define SUBQ_ISA_END _Pragma("GCC pop_options")
 #endif
 #define SUBQ_ISA_BEGIN_AVX2 SUBQ_ISA_BEGIN(SUBQ_TARGET_AVX2)
