@@ -58,6 +58,14 @@ subq_ensure_packages cmake ninja-build pkg-config gcc g++ libc6-dev binutils \
   libnuma-dev libhwloc-dev libudev-dev hwloc-nox \
   qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 
+# Runs must not depend on the caller's SubQ settings; each suite sets what it tests.
+for v in SUBQ_MAX_ISA SUBQ_NUM_THREADS SUBQ_NUMA SUBQ_BIND SUBQ_SPIN_US SUBQ_TOPOLOGY SUBQ_LIBRARY; do
+  if [[ -n "${!v+x}" ]]; then
+    echo "test_all: ignoring $v=${!v} from the environment"
+    unset "$v"
+  fi
+done
+
 ci="$root/build-ci"
 if [[ $clean -eq 1 ]]; then
   echo "test_all: removing $ci and .build/subq-ci"
