@@ -156,6 +156,7 @@ suite_gcc_build() {
 suite_gcc_isa() { # isa
   local isa="$1"
   [[ -x "$gcc_dir/subq_isa_probe" ]] || { echo "gcc build missing (gcc-build failed?)"; return 1; }
+  cmake --build "$gcc_dir" --parallel "$jobs" # up to date unless sources changed since gcc-build (--only)
   local line host avx2 ctx_isa
   line="$("$gcc_dir/subq_isa_probe")"
   host="$(sed -nE 's/.*host=([a-z0-9]+).*/\1/p' <<<"$line")"
@@ -214,6 +215,7 @@ suite_aarch64() {
 # ---- packaging checks (from the gcc build) ---------------------------------------------
 suite_label() { # label
   [[ -f "$gcc_dir/CTestTestfile.cmake" ]] || { echo "gcc build missing (gcc-build failed?)"; return 1; }
+  cmake --build "$gcc_dir" --parallel "$jobs"
   ctest --test-dir "$gcc_dir" "${ctest_common[@]}" -L "^($1)\$"
 }
 
