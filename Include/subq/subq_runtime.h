@@ -108,7 +108,8 @@ typedef struct subq_context_params {
   uint32_t flags;              /* SUBQ_CONTEXT_* */
   subq_isa max_isa;            /* highest ISA path allowed; default SUBQ_ISA_AUTO (env SUBQ_MAX_ISA) */
   int32_t verbose;             /* 0 silent .. 3 (env SUBQ_VERBOSE); messages go to the log callback or stderr */
-  const subq_topology *SUBQ_NULLABLE topology; /* NULL = this process's topology */
+  const subq_topology *SUBQ_NULLABLE topology; /* NULL = this process's topology (tests: env
+                                                  SUBQ_TOPOLOGY=synthetic:<desc>|xml:<path>) */
 } subq_context_params;
 
 /* Writes defaults (environment variables applied here and only here) into the

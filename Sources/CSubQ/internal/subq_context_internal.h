@@ -18,7 +18,8 @@ struct subq_context {
   subq_topology *topology;      /* retained; may be NULL when never needed */
   void *placement;              /* NUMA placement state (subq_placement.c) */
   pthread_mutex_t call_lock;    /* one kernel call at a time */
-  void **scratch;               /* [n_scratch] */
+  void **scratch;               /* [n_scratch], carved from node-local arenas */
+  void *scratch_arena;          /* owner of the scratch memory (subq_scratch_arenas_create) */
   size_t scratch_size;          /* bytes each */
   int32_t n_scratch;
 };

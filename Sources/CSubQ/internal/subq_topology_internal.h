@@ -30,6 +30,27 @@ subq_topology *subq_topology_alloc(int32_t n_pus, int32_t n_nodes);
 void subq_topology_finish(subq_topology *t);
 /* The discovery the default path uses (hwloc when built with it, else sysfs). */
 subq_status subq_topology_discover_sysfs(subq_topology **out);
+/* L1d/L2/L3 sizes of one OS CPU from sysfs into t->cache (0 where unknown). */
+void subq_topology_sysfs_caches(subq_topology *t, int cpu);
+
+/* hwloc discovery (subq_topology_hwloc.c; only with SUBQ_HAVE_HWLOC).
+ * kind: SUBQ_TOPO_SRC_SYSTEM (this machine; hwloc's own HWLOC_SYNTHETIC /
+ * HWLOC_XMLFILE environment still applies), _SYNTHETIC (arg = description),
+ * _XML (arg = path). Synthetic and XML topologies never claim to be this
+ * system. `fn` names the public function in error messages. */
+typedef enum subq_topo_source {
+  SUBQ_TOPO_SRC_SYSTEM = 0,
+  SUBQ_TOPO_SRC_SYNTHETIC = 1,
+  SUBQ_TOPO_SRC_XML = 2
+} subq_topo_source;
+#if defined(SUBQ_HAVE_HWLOC)
+subq_status subq_topology_load_hwloc(subq_topo_source kind, const char *arg, const char *fn, subq_topology **out);
+#endif
+
+/* Topology index of the PU with OS index `cpu`, or -1. */
+int32_t subq_topology_pu_of_os(const subq_topology *t, int32_t cpu);
+/* Topology index of the node with OS index `os`, or -1. */
+int32_t subq_topology_node_of_os(const subq_topology *t, int32_t os);
 
 /* This process's topology, discovered once and never freed; NULL if
  * discovery failed. Use for cache sizes and core counts. */

@@ -5,6 +5,7 @@
  */
 #include "internal/subq_context_internal.h"
 #include "internal/subq_isa.h"
+#include "internal/subq_placement.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -190,7 +191,7 @@ subq_status subq_context_create_with_executor(const subq_context_params *params,
 void subq_context_destroy(subq_context *ctx) {
   if (!ctx) return;
   subq_pool_destroy(ctx->pool);
-  for (int32_t i = 0; i < ctx->n_scratch; i++) subq_free(ctx->scratch[i]);
+  subq_scratch_arenas_destroy(ctx->scratch_arena);
   free(ctx->scratch);
   subq_placement_teardown(ctx);
   subq_topology_release(ctx->topology);
@@ -232,6 +233,26 @@ size_t subq_context_describe(const subq_context *ctx, char *buf, size_t cap) {
 
 /* ---- running phases ------------------------------------------------------------- */
 
+/* First touch of fresh scratch: slot i is zeroed by participant i (pool:
+ * n items over n participants is one static item each, so every participant
+ * writes its own slot on its own node), never memset by the caller alone. */
+typedef struct subq_scratch_touch {
+  void **slots;
+  size_t bytes;
+} subq_scratch_touch;
+
+static subq_status subq_scratch_zero(void *varg, int64_t b, int64_t e, const subq_task_info *info) {
+  (void)info;
+  subq_scratch_touch *z = varg;
+  for (int64_t i = b; i < e; i++) memset(z->slots[i], 0, z->bytes);
+  return SUBQ_OK;
+}
+
+static void subq_scratch_zero_task(void *varg, int64_t t) {
+  subq_scratch_touch *z = varg;
+  memset(z->slots[t], 0, z->bytes);
+}
+
 /* Grows the context's per-participant scratch to `bytes` each. */
 static subq_status subq_scratch_reserve(subq_context *ctx, int32_t count, size_t bytes) {
   if (count <= ctx->n_scratch && bytes <= ctx->scratch_size) return SUBQ_OK;
@@ -239,17 +260,32 @@ static subq_status subq_scratch_reserve(subq_context *ctx, int32_t count, size_t
   size_t sz = SUBQ_MAX(bytes, ctx->scratch_size);
   void **arr = calloc((size_t)n, sizeof(void *));
   if (!arr) return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "scratch: out of memory");
-  for (int32_t i = 0; i < n; i++) {
-    arr[i] = sz ? subq_alloc(sz) : NULL;
-    if (sz && !arr[i]) {
-      for (int32_t j = 0; j < i; j++) subq_free(arr[j]);
+  void *arena = NULL;
+  subq_status st = subq_scratch_arenas_create(ctx, n, sz, arr, &arena);
+  if (st != SUBQ_OK) {
+    free(arr);
+    return st;
+  }
+  if (sz) {
+    subq_scratch_touch z = {arr, sz};
+    if (ctx->pool && n == ctx->n_threads) {
+      subq_phase touch = {subq_scratch_zero, &z, n, 1};
+      st = subq_pool_run(ctx->pool, &touch, 1, NULL, 0);
+    } else if (ctx->has_executor) {
+      ctx->executor.parallel_for(ctx->executor.ctx, n, subq_scratch_zero_task, &z);
+    } else {
+      subq_scratch_zero(&z, 0, n, NULL);
+    }
+    if (st != SUBQ_OK) {
+      subq_scratch_arenas_destroy(arena);
       free(arr);
-      return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "scratch: cannot allocate %d x %zu bytes", (int)n, sz);
+      return st;
     }
   }
-  for (int32_t i = 0; i < ctx->n_scratch; i++) subq_free(ctx->scratch[i]);
+  subq_scratch_arenas_destroy(ctx->scratch_arena);
   free(ctx->scratch);
   ctx->scratch = arr;
+  ctx->scratch_arena = arena;
   ctx->n_scratch = n;
   ctx->scratch_size = sz;
   return SUBQ_OK;

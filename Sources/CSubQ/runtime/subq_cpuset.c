@@ -4,6 +4,7 @@
  * cores, capped by the cgroup v2 CPU quota.
  */
 #include "internal/subq_context_internal.h"
+#include "internal/subq_partition.h"
 
 #include <sched.h>
 #include <stdio.h>
@@ -47,7 +48,7 @@ static long subq_read_long(const char *path) {
 }
 
 /* cgroup v2 cpu.max "quota period" -> ceil(quota / period); 0 when unlimited. */
-static int32_t subq_cgroup_cpu_limit(void) {
+int32_t subq_cgroup_cpu_limit(void) {
   FILE *f = fopen("/sys/fs/cgroup/cpu.max", "r");
   if (!f) return 0;
   char quota[32] = "";

@@ -57,7 +57,7 @@ static size_t subq_sysfs_size(const char *path) {
   return (size_t)v;
 }
 
-static void subq_sysfs_caches(subq_topology *t, int cpu) {
+void subq_topology_sysfs_caches(subq_topology *t, int cpu) {
   for (int idx = 0; idx < 8; idx++) {
     char path[160], type[32] = "";
     snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/cache/index%d/level", cpu, idx);
@@ -141,7 +141,7 @@ subq_status subq_topology_discover_sysfs(subq_topology **out) {
   free(keys);
   t->n_pus = n_pu;
   subq_topology_finish(t);
-  subq_sysfs_caches(t, 0);
+  subq_topology_sysfs_caches(t, 0);
   t->is_this_system = true;
   snprintf(t->source, sizeof t->source, "sysfs");
   *out = t;
@@ -150,19 +150,47 @@ subq_status subq_topology_discover_sysfs(subq_topology **out) {
 
 subq_status subq_topology_create(subq_topology **out) {
   if (!out) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "subq_topology_create: out is NULL");
+#if defined(SUBQ_HAVE_HWLOC)
+  subq_status st = subq_topology_load_hwloc(SUBQ_TOPO_SRC_SYSTEM, NULL, "subq_topology_create", out);
+  if (st == SUBQ_OK || st == SUBQ_ERR_OUT_OF_MEMORY) return st;
+  /* hwloc refused (version mismatch, load failure): sysfs still works. */
+  subq_log(SUBQ_LOG_INFO, "%s; falling back to sysfs discovery", subq_last_error_message());
+#endif
   return subq_topology_discover_sysfs(out);
 }
 
 subq_status subq_topology_create_synthetic(const char *description, subq_topology **out) {
   if (!description) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "subq_topology_create_synthetic: description is NULL");
   if (!out) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "subq_topology_create_synthetic: out is NULL");
+#if defined(SUBQ_HAVE_HWLOC)
+  return subq_topology_load_hwloc(SUBQ_TOPO_SRC_SYNTHETIC, description, "subq_topology_create_synthetic", out);
+#else
   return subq_error(SUBQ_ERR_UNSUPPORTED, "subq_topology_create_synthetic: this build has no hwloc");
+#endif
 }
 
 subq_status subq_topology_create_xml(const char *path, subq_topology **out) {
   if (!path) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "subq_topology_create_xml: path is NULL");
   if (!out) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "subq_topology_create_xml: out is NULL");
+#if defined(SUBQ_HAVE_HWLOC)
+  return subq_topology_load_hwloc(SUBQ_TOPO_SRC_XML, path, "subq_topology_create_xml", out);
+#else
   return subq_error(SUBQ_ERR_UNSUPPORTED, "subq_topology_create_xml: this build has no hwloc");
+#endif
+}
+
+int32_t subq_topology_pu_of_os(const subq_topology *t, int32_t cpu) {
+  if (!t || cpu < 0) return -1;
+  for (int32_t i = 0; i < t->n_pus; i++)
+    if (t->pus[i].os_index == cpu) return i;
+  return -1;
+}
+
+int32_t subq_topology_node_of_os(const subq_topology *t, int32_t os) {
+  if (!t || os < 0) return -1;
+  for (int32_t i = 0; i < t->n_nodes; i++)
+    if (t->node_os_index[i] == os) return i;
+  return -1;
 }
 
 subq_topology *subq_topology_retain(subq_topology *t) {
