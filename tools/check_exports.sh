@@ -30,7 +30,7 @@ while [[ $# -gt 0 ]]; do
     --update) update=1 ;;
     --list) list="$2"; shift ;;
     --include) include="$2"; shift ;;
-    -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     -*) echo "check_exports.sh: unknown option $1" >&2; exit 2 ;;
     *) lib="$1" ;;
   esac

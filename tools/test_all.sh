@@ -46,7 +46,7 @@ while [[ $# -gt 0 ]]; do
       only="$2"
       shift
       ;;
-    -h | --help) sed -n '2,36p' "$0"; exit 0 ;;
+    -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "test_all.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
