@@ -9,6 +9,7 @@ let package = Package(
   products: [
     .library(name: "SubQ", targets: ["SubQ"]),
     .library(name: "CSubQ", targets: ["CSubQ"]),
+    .executable(name: "subq-bench", targets: ["subq-bench"]),
   ],
   traits: [
     .trait(name: "NUMA", description: "Link hwloc and libnuma on Linux for topology and NUMA placement"),
@@ -18,6 +19,7 @@ let package = Package(
     .target(
       name: "CSubQ",
       path: ".",
+      exclude: ["Sources/CSubQ/families/gemm/subq_gemm_impls.inc"],
       sources: ["Sources/CSubQ"],
       publicHeadersPath: "Include",
       cSettings: [
@@ -33,6 +35,13 @@ let package = Package(
       ]
     ),
     .target(name: "SubQ", dependencies: ["CSubQ"], path: "Sources/SubQ"),
+    .executableTarget(
+      name: "subq-bench",
+      dependencies: ["CSubQ"],
+      path: "Sources/subq-bench",
+      cSettings: [.define("_GNU_SOURCE"), .headerSearchPath("../CSubQ")]
+    ),
+    .testTarget(name: "SubQTests", dependencies: ["SubQ"], path: "Tests/SubQTests"),
   ],
   cLanguageStandard: .c11
 )

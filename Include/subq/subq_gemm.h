@@ -15,7 +15,12 @@
  * are used exactly (converted to f32 without rounding).
  *
  * beta == 0 means C is written without being read (NaN/Inf in C do not
- * propagate), as in BLAS. alpha == 0 or k == 0 scales C by beta.
+ * propagate), as in BLAS. alpha == 0 or k == 0 scales C by beta (A and B are
+ * then not read).
+ *
+ * Accuracy: every element of C is one f32 FMA chain over k in increasing
+ * order, cut into blocks of a few hundred k (alpha applied per block), so
+ * |error| <= about (k + 8) * 2^-24 * (|alpha| sum_p |a_ip b_pj| + |beta c_ij|).
  *
  * Threads: work is split over tiles of C, never over k, so results are bitwise
  * identical for any thread count. ctx == NULL runs on the calling thread with
@@ -23,9 +28,12 @@
  *
  * Errors (status + subq_last_error_message naming the argument):
  *   SUBQ_ERR_INVALID_ARGUMENT — NULL args/pointers, m, n, k or batch < 0,
- *     a stride < 1 for a dimension larger than one, C strides under which two
- *     elements of C share an address, C overlapping A or B, dtypes other
- *     than f32/bf16, index arithmetic that overflows int64;
+ *     a stride < 1 for a dimension larger than one, a batch stride < 0 (or
+ *     c_bs < 1 with batch_count > 1), C strides under which two elements of C
+ *     (over the whole batch) share an address (checked exactly: interleaved
+ *     layouts such as C[m][batch][n] are fine), the byte range of C
+ *     overlapping that of A or B, dtypes other than f32/bf16, index
+ *     arithmetic that overflows int64. A, B may be NULL when k == 0;
  *   SUBQ_ERR_UNSUPPORTED — struct_size larger than this library knows with a
  *     non-zero unknown tail; SUBQ_ERR_OUT_OF_MEMORY — scratch allocation.
  * Empty problems (m == 0 or n == 0 or batch == 0) succeed and touch nothing.
@@ -82,7 +90,9 @@ typedef struct subq_gemm_packed_b subq_gemm_packed_b;
  * or bf16) into the micro-kernel layout of ctx's ISA path (or the host's best
  * when ctx is NULL). A PyTorch Linear weight W[out][in] used as y = x W^T is
  * B with k = in, n = out, b_rs = 1, b_cs = in. bf16 stays bf16 in the packed
- * copy when the ISA path computes on bf16, else it is widened exactly to f32.
+ * copy when the ISA path computes on bf16, else it is widened exactly to f32
+ * (so far no path computes on bf16: a packed copy is always f32; for decode
+ * with bf16 weights, subq_gemm on the unpacked bf16 B reads half the bytes).
  * The packed object is immutable and may be shared by threads and contexts
  * whose ISA path equals the one it was packed for.
  * Errors: as subq_gemm for the B arguments; SUBQ_ERR_OUT_OF_MEMORY. */
@@ -102,9 +112,11 @@ SUBQ_API SUBQ_WARN_UNUSED subq_status subq_gemm_packed(subq_context *SUBQ_NULLAB
                                                       const subq_gemm_packed_b *packed);
 
 /* ---- bf16 helpers ---------------------------------------------------------- */
-/* Converts n floats to bf16 with round-to-nearest-even (NaN stays NaN). */
+/* Converts n floats to bf16 with round-to-nearest-even (NaN stays NaN, quiet;
+ * values past the largest bf16 round to Inf). Errors: n < 0, NULL src/dst
+ * with n > 0, dst overlapping src. */
 SUBQ_API SUBQ_WARN_UNUSED subq_status subq_f32_to_bf16(const float *src, uint16_t *dst, int64_t n);
-/* Widens n bf16 values to f32 exactly. */
+/* Widens n bf16 values to f32 exactly. Errors as subq_f32_to_bf16. */
 SUBQ_API SUBQ_WARN_UNUSED subq_status subq_bf16_to_f32(const uint16_t *src, float *dst, int64_t n);
 
 SUBQ_ASSUME_NONNULL_END

@@ -57,6 +57,9 @@ static inline bool subq_add_size(size_t a, size_t b, size_t *out) { return !__bu
 void *subq_alloc(size_t bytes);
 void subq_free(void *p);
 
+/* Reads an integer from a sysfs (or cgroup) file; -1 when absent or unreadable. */
+long subq_sysfs_long(const char *path);
+
 /* Monotonic clock in nanoseconds. */
 uint64_t subq_now_ns(void);
 

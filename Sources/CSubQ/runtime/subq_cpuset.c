@@ -38,7 +38,7 @@ int32_t subq_allowed_cpu_count(void) {
 }
 
 /* Reads an integer from a sysfs file; -1 when absent. */
-static long subq_read_long(const char *path) {
+long subq_sysfs_long(const char *path) {
   FILE *f = fopen(path, "r");
   if (!f) return -1;
   long v = -1;
@@ -78,9 +78,9 @@ int32_t subq_default_thread_count(bool use_smt) {
     }
     char path[128];
     snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/core_id", c);
-    long core = subq_read_long(path);
+    long core = subq_sysfs_long(path);
     snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/physical_package_id", c);
-    long pkg = subq_read_long(path);
+    long pkg = subq_sysfs_long(path);
     bool dup = false;
     if (core >= 0)
       for (int32_t i = 0; i < n_seen && !dup; i++) dup = seen[2 * i] == pkg && seen[2 * i + 1] == core;

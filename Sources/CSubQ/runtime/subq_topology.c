@@ -34,15 +34,6 @@ void subq_topology_finish(subq_topology *t) {
   t->n_packages = max_pkg + 1;
 }
 
-static long subq_sysfs_long(const char *path) {
-  FILE *f = fopen(path, "r");
-  if (!f) return -1;
-  long v = -1;
-  if (fscanf(f, "%ld", &v) != 1) v = -1;
-  fclose(f);
-  return v;
-}
-
 /* "32K", "1024K", "32M" -> bytes */
 static size_t subq_sysfs_size(const char *path) {
   FILE *f = fopen(path, "r");

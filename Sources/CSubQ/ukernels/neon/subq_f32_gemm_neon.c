@@ -1,0 +1,129 @@
+/*
+ * subq_f32_gemm_neon.c — AArch64 Advanced SIMD GEMM micro-kernels.
+ * 8x12 register tile: 24 q accumulators, 3 B vectors, 2 A vectors (29 of 32).
+ * NEON is baseline on AArch64: no target region.
+ */
+#include "families/gemm/subq_gemm_ukernel.h"
+
+#if SUBQ_ARCH_ARM64
+#include <arm_neon.h>
+#include <math.h>
+
+static inline float32x4_t subq_neon_out(float32x4_t acc, float alpha, float beta, const float *c) {
+  float32x4_t t = vmulq_n_f32(acc, alpha);
+  if (beta != 0.0f) t = vaddq_f32(t, vmulq_n_f32(vld1q_f32(c), beta));
+  return t;
+}
+
+void subq_f32_gemm_ukernel_8x12__neon(int64_t kc, const float *a, const float *b, int64_t ldb, float *c, int64_t c_rs,
+                                      int64_t c_cs, int64_t mr, int64_t nr, float alpha, float beta) {
+  float32x4_t acc[8][3];
+  for (int i = 0; i < 8; i++)
+    for (int q = 0; q < 3; q++) acc[i][q] = vdupq_n_f32(0.0f);
+  for (int64_t p = 0; p < kc; p++) {
+    const float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4), b2 = vld1q_f32(b + 8);
+    const float32x4_t a0 = vld1q_f32(a), a1 = vld1q_f32(a + 4);
+#define SUBQ_ROW(i, av, lane)                               \
+  acc[i][0] = vfmaq_laneq_f32(acc[i][0], b0, av, lane);     \
+  acc[i][1] = vfmaq_laneq_f32(acc[i][1], b1, av, lane);     \
+  acc[i][2] = vfmaq_laneq_f32(acc[i][2], b2, av, lane);
+    SUBQ_ROW(0, a0, 0) SUBQ_ROW(1, a0, 1) SUBQ_ROW(2, a0, 2) SUBQ_ROW(3, a0, 3)
+    SUBQ_ROW(4, a1, 0) SUBQ_ROW(5, a1, 1) SUBQ_ROW(6, a1, 2) SUBQ_ROW(7, a1, 3)
+#undef SUBQ_ROW
+    a += 8;
+    b += ldb;
+  }
+  if (mr == 8 && nr == 12 && c_cs == 1) {
+    for (int i = 0; i < 8; i++)
+      for (int q = 0; q < 3; q++) {
+        float *r = c + i * c_rs + 4 * q;
+        vst1q_f32(r, subq_neon_out(acc[i][q], alpha, beta, r));
+      }
+    return;
+  }
+  float tile[8 * 12];
+  for (int i = 0; i < 8; i++)
+    for (int q = 0; q < 3; q++) vst1q_f32(tile + i * 12 + 4 * q, acc[i][q]);
+  for (int64_t i = 0; i < mr; i++)
+    for (int64_t j = 0; j < nr; j++) {
+      float *cij = c + i * c_rs + j * c_cs;
+      *cij = subq_gemm_out(tile[i * 12 + j], alpha, beta, cij);
+    }
+}
+
+static inline float32x4_t subq_neon_load_bf16(const uint16_t *p) {
+  return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16));
+}
+static inline float32x4_t subq_neon_load_f32(const float *p) { return vld1q_f32(p); }
+
+/* Fixed-order horizontal sum. */
+static inline float subq_neon_hsum(float32x4_t v) {
+  float32x2_t s = vadd_f32(vget_low_f32(v), vget_high_f32(v));
+  return vget_lane_f32(s, 0) + vget_lane_f32(s, 1);
+}
+
+#define SUBQ_F32_ID(x) (x)
+#define SUBQ_DOT_DRIVER(NAME, BT, LOADB, WIDEN)                                                                  \
+  void NAME(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const void *bv, int64_t ldb, float *c, \
+            int64_t c_rs, int64_t c_cs, float alpha, float beta) {                                              \
+    const BT *b = (const BT *)bv;                                                                                \
+    for (int64_t j0 = 0; j0 < n; j0 += 4) {                                                                      \
+      const int nc = (int)SUBQ_MIN(4, n - j0);                                                                   \
+      for (int64_t i0 = 0; i0 < m; i0 += 3) {                                                                    \
+        const int nr = (int)SUBQ_MIN(3, m - i0);                                                                 \
+        float32x4_t acc[3][4];                                                                                   \
+        for (int r = 0; r < 3; r++)                                                                              \
+          for (int q = 0; q < 4; q++) acc[r][q] = vdupq_n_f32(0.0f);                                             \
+        int64_t p = 0;                                                                                           \
+        for (; p + 4 <= k; p += 4)                                                                               \
+          for (int q = 0; q < nc; q++) {                                                                         \
+            const float32x4_t bq = LOADB(b + (j0 + q) * ldb + p);                                                \
+            for (int r = 0; r < nr; r++) acc[r][q] = vfmaq_f32(acc[r][q], vld1q_f32(a + (i0 + r) * lda + p), bq); \
+          }                                                                                                      \
+        for (int r = 0; r < nr; r++)                                                                             \
+          for (int q = 0; q < nc; q++) {                                                                         \
+            float s = subq_neon_hsum(acc[r][q]);                                                                 \
+            for (int64_t t = p; t < k; t++) s = fmaf(a[(i0 + r) * lda + t], WIDEN(b[(j0 + q) * ldb + t]), s);    \
+            float *cij = c + (i0 + r) * c_rs + (j0 + q) * c_cs;                                                  \
+            *cij = subq_gemm_out(s, alpha, beta, cij);                                                           \
+          }                                                                                                      \
+      }                                                                                                          \
+    }                                                                                                            \
+  }
+
+SUBQ_DOT_DRIVER(subq_f32_gemm_dot_ukernel_3x4__neon, float, subq_neon_load_f32, SUBQ_F32_ID)
+SUBQ_DOT_DRIVER(subq_f32wbf16_gemm_dot_ukernel_3x4__neon, uint16_t, subq_neon_load_bf16, subq_bf16_widen)
+
+#define SUBQ_ROWS_DRIVER(NAME, BT, LOADB, WIDEN)                                                          \
+  void NAME(int64_t w, int64_t k, const float *a, const void *bv, int64_t ldb, int64_t pw, int64_t pstride, \
+            float *c, int64_t c_cs, float alpha, float beta) {                                             \
+    const BT *b = (const BT *)bv;                                                                          \
+    int64_t j = 0;                                                                                         \
+    for (; j + 16 <= w && (pw % 4 == 0 || pw >= w); j += 16) {                                             \
+      float32x4_t acc[4];                                                                                  \
+      const BT *bq[4];                                                                                     \
+      for (int v = 0; v < 4; v++)                                                                          \
+        acc[v] = vdupq_n_f32(0.0f), bq[v] = b + ((j + 4 * v) / pw) * pstride + (j + 4 * v) % pw;           \
+      for (int64_t p = 0; p < k; p++)                                                                      \
+        for (int v = 0; v < 4; v++) acc[v] = vfmaq_n_f32(acc[v], LOADB(bq[v] + p * ldb), a[p]);            \
+      for (int v = 0; v < 4; v++) {                                                                        \
+        float t[4];                                                                                        \
+        vst1q_f32(t, acc[v]);                                                                              \
+        for (int l = 0; l < 4; l++) {                                                                      \
+          float *cj = c + (j + 4 * v + l) * c_cs;                                                          \
+          *cj = subq_gemm_out(t[l], alpha, beta, cj);                                                      \
+        }                                                                                                  \
+      }                                                                                                    \
+    }                                                                                                      \
+    for (; j < w; j++) {                                                                                   \
+      float s = 0.0f;                                                                                      \
+      const BT *bj = b + (j / pw) * pstride + j % pw;                                                      \
+      for (int64_t p = 0; p < k; p++) s = fmaf(a[p], WIDEN(bj[p * ldb]), s);                               \
+      c[j * c_cs] = subq_gemm_out(s, alpha, beta, c + j * c_cs);                                           \
+    }                                                                                                      \
+  }
+
+SUBQ_ROWS_DRIVER(subq_f32_gemm_rows_ukernel_1x64__neon, float, subq_neon_load_f32, SUBQ_F32_ID)
+SUBQ_ROWS_DRIVER(subq_f32wbf16_gemm_rows_ukernel_1x64__neon, uint16_t, subq_neon_load_bf16, subq_bf16_widen)
+
+#endif
