@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # check_headers.sh — public-header hygiene (runtime spec §2.1).
 #
-# Usage: tools/check_headers.sh [-I INCLUDE_DIR] HEADER...
+# Usage: tools/check_headers.sh [-I INCLUDE_DIR] [--no-compile] HEADER...
 #   HEADER is a path relative to INCLUDE_DIR (default: Include/ next to this
 #   script), e.g. subq.h or subq/subq_base.h.
 #
@@ -14,7 +14,8 @@
 #      named SUBQ_*;
 #   3. a translation unit that includes it alone, twice, compiles as C11 and as
 #      C++17 with -Wall -Wextra -Werror -pedantic, with gcc/g++ and, when
-#      found, with clang/clang++ adding -Wnullability-completeness.
+#      found, with clang/clang++ adding -Wnullability-completeness
+#      (--no-compile: checks 1 and 2 only).
 # clang is taken from $SUBQ_CLANG, else /opt/swift/usr/bin/clang, else `clang`
 # on PATH; without one the clang compiles are reported as skipped.
 # Exit status: 0 when every check passed, 1 otherwise.
@@ -22,13 +23,20 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 inc="$here/../Include"
-if [[ "${1:-}" == "-I" ]]; then
-  [[ $# -ge 2 ]] || { echo "check_headers.sh: -I needs a directory" >&2; exit 2; }
-  inc="$2"
-  shift 2
-fi
+compile=1
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    -I)
+      [[ $# -ge 2 ]] || { echo "check_headers.sh: -I needs a directory" >&2; exit 2; }
+      inc="$2"
+      shift 2
+      ;;
+    --no-compile) compile=0; shift ;;
+    *) break ;;
+  esac
+done
 if [[ $# -eq 0 ]]; then
-  echo "usage: $0 [-I INCLUDE_DIR] HEADER..." >&2
+  echo "usage: $0 [-I INCLUDE_DIR] [--no-compile] HEADER..." >&2
   exit 2
 fi
 inc="$(cd "$inc" && pwd)"
@@ -113,6 +121,7 @@ for h in "$@"; do
   fi
 
   # 3. compiles alone, included twice
+  [[ $compile -eq 1 ]] || continue
   printf '#include <%s>\n#include <%s>\nint subq_header_check_dummy;\n' "$h" "$h" >"$tmp/tu.c"
   cp "$tmp/tu.c" "$tmp/tu.cpp"
   compile() { # label, compiler args...

@@ -100,20 +100,14 @@ check_install_tree() { # kind prefix build-dir
     fail "$kind: installed include/ differs from the public headers in Include/ (+ = extra, e.g. internal headers):"
     sed 's/^/    /' "$work/headers.$kind.diff" >&2
   fi
-  local h inc
-  while IFS= read -r h; do
-    while IFS= read -r inc; do
-      case "$inc" in
-        stdint.h | stddef.h | stdbool.h) ;;
-        *)
-          if [[ ! -f "$(dirname "$prefix/include/$h")/$inc" && ! -f "$prefix/include/$inc" ]]; then
-            fail "$kind: installed $h includes '$inc' (only stdint.h, stddef.h, stdbool.h and SubQ headers allowed)"
-          fi
-          ;;
-      esac
-    done < <(sed -nE 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]([^>"]+)[>"].*/\1/p' "$prefix/include/$h")
-  done <"$work/headers.$kind"
-
+  # the same hygiene rules as the source headers (includes, guards, extern "C", ...)
+  local -a installed=()
+  mapfile -t installed < <(grep '\.h$' "$work/headers.$kind")
+  if [[ ${#installed[@]} -gt 0 ]] \
+    && ! bash "$src/tools/check_headers.sh" --no-compile -I "$prefix/include" "${installed[@]}" >"$work/headers.$kind.check" 2>&1; then
+    fail "$kind: installed headers break the public-header rules:"
+    sed 's/^/    /' "$work/headers.$kind.check" >&2
+  fi
 
   pc="$(find "$prefix" -name subq.pc -path '*/pkgconfig/*' | head -n1)"
   [[ -n "$pc" ]] || fail "$kind: subq.pc not installed"
