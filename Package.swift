@@ -1,6 +1,6 @@
 // swift-tools-version: 6.2
 // SubQ: one C source tree (Sources/CSubQ, public headers in Include/) built by
-// SwiftPM and CMake alike. No unsafeFlags: per-ISA code uses in-source target
+// SwiftPM and CMake alike, with no unsafe compiler flags: per-ISA code uses in-source target
 // regions and runtime dispatch.
 import PackageDescription
 

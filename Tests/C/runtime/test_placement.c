@@ -25,6 +25,11 @@
 
 extern char **environ;
 
+/* Set by ctest when a cross build runs under qemu-user (Tests/C/tests.cmake).
+ * qemu-user implements neither move_pages nor get_mempolicy (page nodes read
+ * -1) and cannot exec a foreign-architecture child without binfmt_misc. */
+static bool under_emulator(void) { return getenv("SUBQ_TEST_EMULATOR") != NULL; }
+
 static void fixture_path(const char *name, char *buf, size_t cap) {
   const char *file = __FILE__;
   const char *slash = strrchr(file, '/');
@@ -262,7 +267,7 @@ static void check_real(void) {
       /* each participant's scratch lives on its node (first touched by it) */
       int32_t want_node = p && p->node_of[q] >= 0 ? t->node_os_index[p->node_of[q]]
                                                   : (t->n_nodes == 1 ? t->node_os_index[0] : -1);
-      if (want_node >= 0)
+      if (want_node >= 0 && !under_emulator())
         CHECK_MSG(ma->scratch_node[q] == want_node, "%s: participant %d scratch on node %d, want %d", what, q,
                   (int)ma->scratch_node[q], (int)want_node);
     }
@@ -297,7 +302,8 @@ static void check_real(void) {
     memset(x, 1, 100);
     memset(y, 2, 5000);
     int32_t nd = subq_memory_node_of(y + 4000);
-    if (t->n_nodes == 1) CHECK_MSG(nd == t->node_os_index[0], "arena page on node %d", (int)nd);
+    if (under_emulator()) (void)nd;
+    else if (t->n_nodes == 1) CHECK_MSG(nd == t->node_os_index[0], "arena page on node %d", (int)nd);
     else CHECK(nd >= 0);
     subq_arena_destroy(a);
   }
@@ -389,6 +395,10 @@ static int env_child(void) {
 }
 
 static void spawn_env_child(const char *self, const char *value) {
+  if (under_emulator()) {
+    printf("test_placement: under an emulator: child with SUBQ_TOPOLOGY=%s skipped\n", value);
+    return;
+  }
   size_t n = 0;
   while (environ[n]) n++;
   char **env = calloc(n + 2, sizeof(char *));

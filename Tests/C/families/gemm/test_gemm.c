@@ -454,8 +454,12 @@ static void errors(void) {
   CHECK_OK(subq_gemm_packed(NULL, &g, pk));
   g.c_cs = 0;
   CHECK_STATUS(subq_gemm_packed(NULL, &g, pk), SUBQ_ERR_INVALID_ARGUMENT, "c_cs");
-  /* (under SUBQ_MAX_ISA=scalar the default path is scalar too: nothing to refuse) */
-  if (subq_context_isa(NULLP) != SUBQ_ISA_SCALAR) {
+  /* pk was packed (ctx == NULL) for the host's best path under SUBQ_MAX_ISA,
+   * which a default context also takes; with SUBQ_MAX_ISA=scalar that is scalar */
+  subq_context *dflt = subq_test_context(SUBQ_ISA_AUTO, 1);
+  const bool packed_above_scalar = dflt && subq_context_isa(dflt) != SUBQ_ISA_SCALAR;
+  subq_context_destroy(dflt);
+  if (packed_above_scalar) {
     subq_context *sc = subq_test_context(SUBQ_ISA_SCALAR, 1);
     /* pk was packed for the best path; a scalar-only context must refuse it */
     CHECK_STATUS(subq_gemm_packed(sc, &g0, pk), SUBQ_ERR_INVALID_ARGUMENT, "ISA");

@@ -1,0 +1,16 @@
+# SubQSanitize.cmake — SUBQ_SANITIZE=address,undefined | thread | empty (§3.6).
+# Applies to every target of the build (library, tests, bench), compile and link.
+set(_subq_allowed_sanitizers address undefined thread)
+if(SUBQ_SANITIZE)
+  string(REPLACE "," ";" _subq_san_list "${SUBQ_SANITIZE}")
+  foreach(_s IN LISTS _subq_san_list)
+    if(NOT _s IN_LIST _subq_allowed_sanitizers)
+      message(FATAL_ERROR "SUBQ_SANITIZE: unknown sanitizer '${_s}' (use address,undefined or thread)")
+    endif()
+  endforeach()
+  if("thread" IN_LIST _subq_san_list AND "address" IN_LIST _subq_san_list)
+    message(FATAL_ERROR "SUBQ_SANITIZE: thread and address cannot be combined; use two builds")
+  endif()
+  add_compile_options(-fsanitize=${SUBQ_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=${SUBQ_SANITIZE})
+endif()
