@@ -4,6 +4,7 @@
 #   ctest -L exports   nm -D of libsubq.so against abi/exports.txt
 #   ctest -L install   install into a temp prefix (shared and static), consume with
 #                      find_package(SubQ CONFIG) and pkg-config from C and C++
+#   ctest -L bench     subq-bench's command line on small real cases
 #   ctest -L python    the Python binding tests (only with -DSUBQ_BUILD_PYTHON=ON)
 # The header and install tests use host compilers and rebuild SubQ themselves, so
 # they are defined for native, non-sanitizer builds only.
@@ -39,6 +40,12 @@ if(NOT CMAKE_CROSSCOMPILING AND NOT SUBQ_SANITIZE)
     "${_subq_root}" "${CMAKE_CURRENT_BINARY_DIR}/consumer-work")
   set_tests_properties(install_consume PROPERTIES LABELS "install" TIMEOUT 1200
     ENVIRONMENT "CC=${CMAKE_C_COMPILER}" RUN_SERIAL TRUE)
+endif()
+
+# ---- subq-bench command line (real small cases, exit codes, JSON shape) ----
+if(TARGET subq-bench AND NOT CMAKE_CROSSCOMPILING)
+  add_test(NAME bench_cli COMMAND ${SUBQ_BASH} "${_subq_root}/tools/check_bench_cli.sh" "$<TARGET_FILE:subq-bench>")
+  set_tests_properties(bench_cli PROPERTIES LABELS "bench" TIMEOUT 300)
 endif()
 
 # ---- Python bindings ----

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# check_bench_cli.sh BENCH — smoke test of subq-bench's command line (ctest -L bench).
+# Runs small real cases (each GEMM row is checked against a float64 reference
+# by subq-bench itself) and asserts exit codes and output shape; bad command
+# lines must exit 2 with a message, never crash.
+set -uo pipefail
+bench="${1:?usage: check_bench_cli.sh path/to/subq-bench}"
+fails=0
+pass=0
+ok() { pass=$((pass + 1)); }
+bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+
+expect_rc() { # expect_rc RC ARGS...
+  local want=$1
+  shift
+  local out rc
+  out=$("$bench" "$@" 2>&1)
+  rc=$?
+  if [[ $rc -eq $want ]]; then ok; else bad "subq-bench $* exited $rc, wanted $want: $out"; fi
+  if [[ $want -eq 2 ]] && ! grep -q "subq-bench" <<<"$out"; then bad "subq-bench $*: no message"; fi
+}
+
+# real cases: 2 problems x 2 thread counts, every one "ok"
+json=$("$bench" gemm b1m7n9k5 b2m17n33k65:bf16:nt:packed --threads 1,2 --reps 2 --no-peak --json 2>/dev/null)
+rc=$?
+[[ $rc -eq 0 ]] && ok || bad "gemm --json exited $rc"
+n_ok=$(grep -c '"status": "ok"' <<<"$json")
+[[ $n_ok -eq 4 ]] && ok || bad "gemm --json: $n_ok cases with status ok, wanted 4: $json"
+[[ $(head -c1 <<<"$json") == "[" && $(tail -c2 <<<"$json" | head -c1) == "]" ]] && ok || bad "gemm --json is not one JSON array"
+for key in kernel problem parameters threads isa ms_min ms_median gflops gbps; do
+  grep -q "\"$key\":" <<<"$json" && ok || bad "gemm --json lacks \"$key\""
+done
+csv=$("$bench" gemm --m 3 --n 5 --k 7 --isa scalar --reps 1 --no-peak --threads 1 --csv 2>/dev/null)
+[[ $(wc -l <<<"$csv") -ge 2 ]] && grep -q "scalar" <<<"$csv" && ok || bad "gemm --csv --isa scalar: $csv"
+expect_rc 0 list
+expect_rc 0 pool --threads 2 --reps 1 --no-peak
+
+# bad command lines: exit 2 with a message
+expect_rc 2 --bogus
+expect_rc 2 gemm --m -3 --n 2 --k 2 --no-peak
+expect_rc 2 gemm --m 3 --n 2 --k x --no-peak
+expect_rc 2 gemm --m 3 --n 2 --k 2 --dtype f64 --no-peak
+expect_rc 2 gemm --m 3 --n 2 --k 2 --threads 0 --no-peak
+expect_rc 2 gemm --m 3 --n 2 --k 2 --isa sparc --no-peak
+expect_rc 2 gemm m3n2 --no-peak
+expect_rc 2 nosuchcommand
+
+echo "check_bench_cli: $pass passed, $fails failed"
+[[ $fails -eq 0 ]]
