@@ -98,25 +98,7 @@ static subq_status nested(void *varg, int64_t b, int64_t e, const subq_task_info
   return SUBQ_OK;
 }
 
-/* Host executors. */
-static int32_t seq_conc(void *c) {
-  (void)c;
-  return 3;
-}
-static void seq_shuffled(void *c, int64_t n, subq_task_fn fn, void *task_ctx) {
-  (void)c;
-  /* one thread, random order */
-  int64_t *order = malloc((size_t)n * sizeof *order);
-  for (int64_t i = 0; i < n; i++) order[i] = i;
-  subq_rng r = {(unsigned long long)n * 7919u};
-  for (int64_t i = n - 1; i > 0; i--) {
-    int64_t j = (int64_t)(subq_rng_next(&r) % (unsigned long long)(i + 1));
-    int64_t t = order[i];
-    order[i] = order[j], order[j] = t;
-  }
-  for (int64_t i = 0; i < n; i++) fn(task_ctx, order[i]);
-  free(order);
-}
+/* Host executors: shuffled sequential (support) and a real threaded one. */
 
 typedef struct thr_exec {
   subq_task_fn fn;
@@ -195,7 +177,7 @@ int main(void) {
   }
 
   /* host executors */
-  subq_executor ex = {sizeof(subq_executor), NULL, seq_conc, seq_shuffled};
+  subq_executor ex = subq_test_shuffled_executor();
   subq_context *ectx = NULL;
   CHECK_OK(subq_context_create_with_executor(NULL, &ex, &ectx));
   check_run(ectx, 1000, 0, "shuffled executor");

@@ -39,3 +39,30 @@ subq_context *subq_test_context(subq_isa isa, int n_threads) {
   CHECK_OK(subq_context_create(&p, &ctx));
   return ctx;
 }
+
+static int32_t subq_test_shuffled_concurrency(void *c) {
+  (void)c;
+  return 3;
+}
+
+static void subq_test_shuffled_for(void *c, int64_t n, subq_task_fn fn, void *task_ctx) {
+  (void)c;
+  int64_t *order = malloc((size_t)(n > 0 ? n : 1) * sizeof *order);
+  if (!order) {
+    for (int64_t i = 0; i < n; i++) fn(task_ctx, i);
+    return;
+  }
+  for (int64_t i = 0; i < n; i++) order[i] = i;
+  subq_rng r = {(unsigned long long)n * 7919u};
+  for (int64_t i = n - 1; i > 0; i--) {
+    int64_t j = (int64_t)(subq_rng_next(&r) % (unsigned long long)(i + 1)), t = order[i];
+    order[i] = order[j], order[j] = t;
+  }
+  for (int64_t i = 0; i < n; i++) fn(task_ctx, order[i]);
+  free(order);
+}
+
+subq_executor subq_test_shuffled_executor(void) {
+  subq_executor ex = {sizeof(subq_executor), NULL, subq_test_shuffled_concurrency, subq_test_shuffled_for};
+  return ex;
+}

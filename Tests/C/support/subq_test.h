@@ -67,4 +67,9 @@ int subq_test_isas(subq_isa *out);
 /* A context limited to `isa` with n_threads participants (fails the test on error). */
 subq_context *subq_test_context(subq_isa isa, int n_threads);
 
+/* A host executor that runs every task on the calling thread in a random
+ * order (seeded by the task count) while reporting a concurrency of 3. Every
+ * kernel must reproduce its pool bits exactly under it. */
+subq_executor subq_test_shuffled_executor(void);
+
 #endif

@@ -254,23 +254,6 @@ static void shapes_for_isa(subq_isa isa) {
 
 /* ---- determinism across thread counts and runners ------------------------------------ */
 
-static int32_t exec_conc(void *c) {
-  (void)c;
-  return 3;
-}
-static void exec_shuffled(void *c, int64_t n, subq_task_fn fn, void *task_ctx) {
-  (void)c;
-  int64_t *order = malloc((size_t)n * sizeof *order);
-  for (int64_t i = 0; i < n; i++) order[i] = i;
-  subq_rng r = {(unsigned long long)n * 31337u};
-  for (int64_t i = n - 1; i > 0; i--) {
-    int64_t j = (int64_t)(subq_rng_next(&r) % (unsigned long long)(i + 1)), t = order[i];
-    order[i] = order[j], order[j] = t;
-  }
-  for (int64_t i = 0; i < n; i++) fn(task_ctx, order[i]);
-  free(order);
-}
-
 static void determinism(void) {
   typedef struct {
     int64_t m, n, k, batch;
@@ -296,7 +279,7 @@ static void determinism(void) {
     for (int run = 0; run < 7; run++) {
       subq_context *ctx = NULL;
       if (run == 5) {
-        subq_executor ex = {sizeof(subq_executor), NULL, exec_conc, exec_shuffled};
+        subq_executor ex = subq_test_shuffled_executor();
         CHECK_OK(subq_context_create_with_executor(NULL, &ex, &ctx));
       } else if (run < 5) {
         ctx = subq_test_context(SUBQ_ISA_AUTO, threads[run]);
