@@ -45,6 +45,9 @@ void subq_set_error_text(const char *text);
 
 /* Logging (subq_log.c): honours the callback and SUBQ_VERBOSE. */
 void subq_log(subq_log_level level, const char *fmt, ...) SUBQ_PRINTF(2, 3);
+/* The same with an explicit verbosity (a context's `verbose`); the larger of it
+ * and SUBQ_VERBOSE decides what reaches stderr. */
+void subq_log_at(int verbose, subq_log_level level, const char *fmt, ...) SUBQ_PRINTF(3, 4);
 int subq_env_verbose(void);
 
 /* Checked arithmetic on sizes: return false on overflow. */

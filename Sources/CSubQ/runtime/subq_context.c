@@ -6,6 +6,7 @@
 #include "internal/subq_context_internal.h"
 #include "internal/subq_isa.h"
 #include "internal/subq_placement.h"
+#include "internal/subq_topology_internal.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -116,9 +117,11 @@ static subq_status subq_context_begin(const subq_context_params *params, subq_co
 
 static void subq_context_log_created(const subq_context *ctx) {
   if (ctx->params.verbose < 1 && subq_env_verbose() < 1) return;
-  char buf[512];
+  char buf[512], topo[256] = "";
   subq_context_describe(ctx, buf, sizeof buf);
-  subq_log(SUBQ_LOG_INFO, "context: %s", buf);
+  const subq_topology *t = ctx->topology ? ctx->topology : subq_host_topology();
+  if (t) subq_topology_describe(t, topo, sizeof topo);
+  subq_log_at(ctx->params.verbose, SUBQ_LOG_INFO, "context: %s; topology: %s", buf, t ? topo : "unknown");
 }
 
 subq_status subq_context_create(const subq_context_params *params, subq_context **out) {
@@ -390,7 +393,7 @@ subq_status subq_parallel_run(subq_context *ctx, const subq_phase *phases, int n
     }
   }
   if (ctx->params.verbose >= 2)
-    subq_log(SUBQ_LOG_DEBUG, "execute: %d phases, threads=%d, %.1f us", n_phases, (int)ctx->n_threads,
+    subq_log_at(ctx->params.verbose, SUBQ_LOG_DEBUG, "execute: %d phases, threads=%d, %.1f us", n_phases, (int)ctx->n_threads,
              (double)(subq_now_ns() - t0) / 1e3);
   subq_tls_running = outer;
   pthread_mutex_unlock(&ctx->call_lock);

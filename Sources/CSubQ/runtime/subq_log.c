@@ -28,17 +28,28 @@ void subq_set_log_callback(subq_log_fn fn, void *user) {
   subq_log_user = user;
 }
 
-void subq_log(subq_log_level level, const char *fmt, ...) {
+static void subq_log_va(int verbose, subq_log_level level, const char *fmt, va_list ap) {
   char buf[1024];
-  va_list ap;
-  va_start(ap, fmt);
   vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
   if (subq_log_cb) {
     subq_log_cb(subq_log_user, level, buf);
     return;
   }
-  /* Default sink: stderr when SUBQ_VERBOSE is set; 1 shows errors..info, 2+ adds debug. */
-  int verbose = subq_env_verbose();
+  /* Default sink: stderr when asked for; 1 shows errors..info, 2+ adds debug. */
   if (verbose > 0 && (int)level <= verbose + 1) fprintf(stderr, "subq: %s\n", buf);
+}
+
+void subq_log(subq_log_level level, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  subq_log_va(subq_env_verbose(), level, fmt, ap);
+  va_end(ap);
+}
+
+void subq_log_at(int verbose, subq_log_level level, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int env = subq_env_verbose();
+  subq_log_va(verbose > env ? verbose : env, level, fmt, ap);
+  va_end(ap);
 }
