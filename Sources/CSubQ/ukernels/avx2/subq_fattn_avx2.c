@@ -1,0 +1,179 @@
+/*
+ * subq_fattn_avx2.c — AVX2+FMA attention micro-kernels and the vector exp.
+ *   qk 4x2: 4 query rows x 2 keys, 8 ymm dot accumulators over dk (masked
+ *     tail for dk % 8), then horizontal sums;
+ *   pv 4x16: 4 rows x 16 dv lanes, 8 ymm accumulators, 4 broadcasts of p and
+ *     2 V loads per key, keys in increasing order (masked tail for dv % 8);
+ *   exp: subq_fattn_expf_scalar's algorithm on 8 lanes.
+ * Whole file in one target region.
+ */
+#include "families/fattn/subq_fattn_ukernel.h"
+
+#if SUBQ_ARCH_X86_64
+#include <immintrin.h>
+
+SUBQ_ISA_BEGIN_AVX2
+
+static inline __m256i subq_fattn_tail_mask(int64_t n) { /* lanes < n (0 < n <= 8) */
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), idx);
+}
+
+static inline float subq_fattn_hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+/* e^x on 8 lanes; see subq_fattn_ukernel.h for the contract. */
+static inline __m256 subq_fattn_exp8(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(SUBQ_FATTN_EXP_LO), hi = _mm256_set1_ps(SUBQ_FATTN_EXP_HI);
+  const __m256 xc = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+  const __m256 n = _mm256_floor_ps(_mm256_fmadd_ps(xc, _mm256_set1_ps(SUBQ_FATTN_LOG2E), _mm256_set1_ps(0.5f)));
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(SUBQ_FATTN_LN2_HI), xc);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(SUBQ_FATTN_LN2_LO), r);
+  __m256 p = _mm256_set1_ps(SUBQ_FATTN_P0);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SUBQ_FATTN_P1));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SUBQ_FATTN_P2));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SUBQ_FATTN_P3));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SUBQ_FATTN_P4));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SUBQ_FATTN_P5));
+  p = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+  __m256i ni = _mm256_cvtps_epi32(n);
+  const __m256i big = _mm256_cmpgt_epi32(ni, _mm256_set1_epi32(127));
+  ni = _mm256_min_epi32(ni, _mm256_set1_epi32(127));
+  p = _mm256_blendv_ps(p, _mm256_add_ps(p, p), _mm256_castsi256_ps(big));
+  const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ni, _mm256_set1_epi32(127)), 23));
+  __m256 y = _mm256_mul_ps(p, scale);
+  y = _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(x, lo, _CMP_LT_OQ));
+  y = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(x, hi, _CMP_GT_OQ));
+  return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+}
+
+void subq_fattn_exp__avx2(const float *src, float *dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, subq_fattn_exp8(_mm256_loadu_ps(src + i)));
+  if (i < n) {
+    const __m256i mk = subq_fattn_tail_mask(n - i);
+    _mm256_maskstore_ps(dst + i, mk, subq_fattn_exp8(_mm256_maskload_ps(src + i, mk)));
+  }
+}
+
+float subq_fattn_expsub__avx2(float *s, int64_t n, float m) {
+  const __m256 vm = _mm256_set1_ps(m);
+  __m256 sum = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 e = subq_fattn_exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
+    _mm256_storeu_ps(s + j, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  if (j < n) {
+    const __m256i mk = subq_fattn_tail_mask(n - j);
+    __m256 x = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), _mm256_maskload_ps(s + j, mk), _mm256_castsi256_ps(mk));
+    const __m256 e = subq_fattn_exp8(_mm256_sub_ps(x, vm));
+    _mm256_maskstore_ps(s + j, mk, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  return subq_fattn_hsum(sum);
+}
+
+/* Dot products of rb <= 4 packed q rows with 2 keys (k1 may equal k0 for a lone key). */
+static inline void subq_fattn_qk_block(int rb, int64_t dk, const float *q, int64_t ldq, const float *k0,
+                                       const float *k1, float out[4][2]) {
+  __m256 a00 = _mm256_setzero_ps(), a01 = _mm256_setzero_ps(), a10 = _mm256_setzero_ps(), a11 = _mm256_setzero_ps();
+  __m256 a20 = _mm256_setzero_ps(), a21 = _mm256_setzero_ps(), a30 = _mm256_setzero_ps(), a31 = _mm256_setzero_ps();
+  const float *q0 = q, *q1 = q + (rb > 1 ? ldq : 0), *q2 = q + (rb > 2 ? 2 * ldq : 0), *q3 = q + (rb > 3 ? 3 * ldq : 0);
+  int64_t d = 0;
+  for (; d + 8 <= dk; d += 8) {
+    const __m256 kv0 = _mm256_loadu_ps(k0 + d), kv1 = _mm256_loadu_ps(k1 + d);
+    __m256 qv = _mm256_loadu_ps(q0 + d);
+    a00 = _mm256_fmadd_ps(qv, kv0, a00), a01 = _mm256_fmadd_ps(qv, kv1, a01);
+    qv = _mm256_loadu_ps(q1 + d);
+    a10 = _mm256_fmadd_ps(qv, kv0, a10), a11 = _mm256_fmadd_ps(qv, kv1, a11);
+    qv = _mm256_loadu_ps(q2 + d);
+    a20 = _mm256_fmadd_ps(qv, kv0, a20), a21 = _mm256_fmadd_ps(qv, kv1, a21);
+    qv = _mm256_loadu_ps(q3 + d);
+    a30 = _mm256_fmadd_ps(qv, kv0, a30), a31 = _mm256_fmadd_ps(qv, kv1, a31);
+  }
+  if (d < dk) {
+    const __m256i mk = subq_fattn_tail_mask(dk - d);
+    const __m256 kv0 = _mm256_maskload_ps(k0 + d, mk), kv1 = _mm256_maskload_ps(k1 + d, mk);
+    __m256 qv = _mm256_maskload_ps(q0 + d, mk);
+    a00 = _mm256_fmadd_ps(qv, kv0, a00), a01 = _mm256_fmadd_ps(qv, kv1, a01);
+    qv = _mm256_maskload_ps(q1 + d, mk);
+    a10 = _mm256_fmadd_ps(qv, kv0, a10), a11 = _mm256_fmadd_ps(qv, kv1, a11);
+    qv = _mm256_maskload_ps(q2 + d, mk);
+    a20 = _mm256_fmadd_ps(qv, kv0, a20), a21 = _mm256_fmadd_ps(qv, kv1, a21);
+    qv = _mm256_maskload_ps(q3 + d, mk);
+    a30 = _mm256_fmadd_ps(qv, kv0, a30), a31 = _mm256_fmadd_ps(qv, kv1, a31);
+  }
+  out[0][0] = subq_fattn_hsum(a00), out[0][1] = subq_fattn_hsum(a01);
+  out[1][0] = subq_fattn_hsum(a10), out[1][1] = subq_fattn_hsum(a11);
+  out[2][0] = subq_fattn_hsum(a20), out[2][1] = subq_fattn_hsum(a21);
+  out[3][0] = subq_fattn_hsum(a30), out[3][1] = subq_fattn_hsum(a31);
+}
+
+void subq_fattn_qk_4x2__avx2(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *k,
+                            int64_t k_ss, float *s, int64_t lds) {
+  float out[4][2];
+  for (int64_t r = 0; r < nr; r += 4) {
+    const int rb = (int)SUBQ_MIN(4, nr - r);
+    for (int64_t j = 0; j < nk; j += 2) {
+      const int kb = (int)SUBQ_MIN(2, nk - j);
+      const float *k0 = k + j * k_ss, *k1 = kb > 1 ? k0 + k_ss : k0;
+      subq_fattn_qk_block(rb, dk, q + r * ldq, ldq, k0, k1, out);
+      for (int i = 0; i < rb; i++)
+        for (int c = 0; c < kb; c++) s[(r + i) * lds + j + c] = out[i][c];
+    }
+  }
+}
+
+/* acc rows += p rows * V over nk keys for a 16-lane (or narrower, masked) dv block. */
+static inline void subq_fattn_pv_block(int rb, int64_t nk, int64_t width, const float *p, int64_t ldp, const float *v,
+                                       int64_t v_ss, float *acc, int64_t ldacc) {
+  const float *p0 = p, *p1 = p + (rb > 1 ? ldp : 0), *p2 = p + (rb > 2 ? 2 * ldp : 0), *p3 = p + (rb > 3 ? 3 * ldp : 0);
+  float *c0 = acc, *c1 = acc + (rb > 1 ? ldacc : 0), *c2 = acc + (rb > 2 ? 2 * ldacc : 0),
+        *c3 = acc + (rb > 3 ? 3 * ldacc : 0);
+  /* width in 1..16: lanes 0..7 in the first vector, 8..15 in the second */
+  const __m256i m0 = subq_fattn_tail_mask(SUBQ_MIN(8, width));
+  const bool two = width > 8;
+  const __m256i m1 = two ? subq_fattn_tail_mask(width - 8) : _mm256_setzero_si256();
+  __m256 x00 = _mm256_loadu_ps(c0), x01 = two ? _mm256_loadu_ps(c0 + 8) : _mm256_setzero_ps();
+  __m256 x10 = _mm256_loadu_ps(c1), x11 = two ? _mm256_loadu_ps(c1 + 8) : _mm256_setzero_ps();
+  __m256 x20 = _mm256_loadu_ps(c2), x21 = two ? _mm256_loadu_ps(c2 + 8) : _mm256_setzero_ps();
+  __m256 x30 = _mm256_loadu_ps(c3), x31 = two ? _mm256_loadu_ps(c3 + 8) : _mm256_setzero_ps();
+  for (int64_t j = 0; j < nk; j++) {
+    const float s0 = p0[j], s1 = p1[j], s2 = p2[j], s3 = p3[j];
+    if (s0 == 0.0f && s1 == 0.0f && s2 == 0.0f && s3 == 0.0f) continue; /* masked: V not used */
+    const float *vj = v + j * v_ss;
+    const __m256 v0 = _mm256_maskload_ps(vj, m0), v1 = two ? _mm256_maskload_ps(vj + 8, m1) : _mm256_setzero_ps();
+    __m256 b = _mm256_set1_ps(s0);
+    x00 = _mm256_fmadd_ps(b, v0, x00), x01 = _mm256_fmadd_ps(b, v1, x01);
+    b = _mm256_set1_ps(s1);
+    x10 = _mm256_fmadd_ps(b, v0, x10), x11 = _mm256_fmadd_ps(b, v1, x11);
+    b = _mm256_set1_ps(s2);
+    x20 = _mm256_fmadd_ps(b, v0, x20), x21 = _mm256_fmadd_ps(b, v1, x21);
+    b = _mm256_set1_ps(s3);
+    x30 = _mm256_fmadd_ps(b, v0, x30), x31 = _mm256_fmadd_ps(b, v1, x31);
+  }
+  /* store in reverse row order so aliased rows (rb < 4) end with row 0's value */
+  if (rb > 3) { _mm256_storeu_ps(c3, x30); if (two) _mm256_storeu_ps(c3 + 8, x31); }
+  if (rb > 2) { _mm256_storeu_ps(c2, x20); if (two) _mm256_storeu_ps(c2 + 8, x21); }
+  if (rb > 1) { _mm256_storeu_ps(c1, x10); if (two) _mm256_storeu_ps(c1 + 8, x11); }
+  _mm256_storeu_ps(c0, x00);
+  if (two) _mm256_storeu_ps(c0 + 8, x01);
+}
+
+void subq_fattn_pv_4x16__avx2(int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp, const float *v,
+                              int64_t v_ss, float *acc, int64_t ldacc) {
+  for (int64_t r = 0; r < nr; r += 4) {
+    const int rb = (int)SUBQ_MIN(4, nr - r);
+    for (int64_t d = 0; d < dv; d += 16)
+      subq_fattn_pv_block(rb, nk, SUBQ_MIN(16, dv - d), p + r * ldp, ldp, v + d, v_ss, acc + r * ldacc + d, ldacc);
+  }
+}
+
+SUBQ_ISA_END
+#endif
