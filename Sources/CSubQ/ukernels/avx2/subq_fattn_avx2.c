@@ -148,7 +148,12 @@ static inline void subq_fattn_pv_block(int rb, int64_t nk, int64_t width, const 
     const float s0 = p0[j], s1 = p1[j], s2 = p2[j], s3 = p3[j];
     if (s0 == 0.0f && s1 == 0.0f && s2 == 0.0f && s3 == 0.0f) continue; /* masked: V not used */
     const float *vj = v + j * v_ss;
-    const __m256 v0 = _mm256_maskload_ps(vj, m0), v1 = two ? _mm256_maskload_ps(vj + 8, m1) : _mm256_setzero_ps();
+    __m256 v0, v1;
+    if (width == 16) {
+      v0 = _mm256_loadu_ps(vj), v1 = _mm256_loadu_ps(vj + 8);
+    } else {
+      v0 = _mm256_maskload_ps(vj, m0), v1 = two ? _mm256_maskload_ps(vj + 8, m1) : _mm256_setzero_ps();
+    }
     __m256 b = _mm256_set1_ps(s0);
     x00 = _mm256_fmadd_ps(b, v0, x00), x01 = _mm256_fmadd_ps(b, v1, x01);
     b = _mm256_set1_ps(s1);
