@@ -72,10 +72,10 @@ static void fattn_case_run(const bench_opts *opts, int32_t threads, bool decode)
       r.gflops = flops / sec * 1e-9;
       if (decode) {
         r.gbps = 2.0 * (double)kn * sizeof(float) / sec * 1e-9;
-        const double bw = bench_peak_gbps(opts, threads, false);
+        const double bw = opts->no_peak ? -1.0 : bench_peak_gbps(opts, threads, false);
         if (bw > 0) r.pct_bw = 100.0 * r.gbps / bw;
       } else {
-        const double peak = bench_peak_gflops(opts, threads, false);
+        const double peak = opts->no_peak ? -1.0 : bench_peak_gflops(opts, threads, false);
         if (peak > 0) r.pct_peak = 100.0 * r.gflops / peak;
       }
       bench_sink += o[0];

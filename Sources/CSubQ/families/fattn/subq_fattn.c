@@ -30,13 +30,14 @@ typedef struct subq_fattn_impl {
   subq_isa isa;
   const char *name;
   subq_fattn_qk_fn qk;
+  subq_fattn_qkt_fn qkt;
   subq_fattn_pv_fn pv;
   subq_fattn_expsub_fn expsub;
   subq_fattn_exp_fn exp;
 } subq_fattn_impl;
 
 static const subq_fattn_impl subq_fattn_impls[] = {
-#define SUBQ_FATTN_UKERNEL(isa, qk, pv, expsub, exp) {isa, #qk, qk, pv, expsub, exp},
+#define SUBQ_FATTN_UKERNEL(isa, qk, qkt, pv, expsub, exp) {isa, #qk, qk, qkt, pv, expsub, exp},
 #include "families/fattn/subq_fattn_impls.inc"
 #undef SUBQ_FATTN_UKERNEL
 };
@@ -272,6 +273,8 @@ static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const
   float *sp = qp + R * dk;                   /* R x BK */
   float *acc = sp + R * SUBQ_FATTN_BK;       /* R x ldacc */
   float *mrow = acc + R * ldacc, *lrow = mrow + R;
+  float *kt = lrow + R;                      /* dk x BK, K tile transposed (packed form) */
+  float *vt = kt + dk * SUBQ_FATTN_BK;       /* BK x ldacc, V tile copied contiguous (packed form) */
   for (int64_t it = begin; it < end; it++) {
     int64_t rest = it;
     const int64_t s = rest % pr->n_split;
@@ -299,7 +302,18 @@ static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const
     for (int64_t j0 = jlo; j0 < jhi; j0 += SUBQ_FATTN_BK) {
       const int64_t j1 = SUBQ_MIN(jhi, j0 + SUBQ_FATTN_BK), nk = j1 - j0;
       const bool full = (wr < 0 || j1 - 1 <= p0 + wr) && (wl < 0 || j0 >= p1 - wl);
-      u->qk(nr, nk, dk, qp, dk, kbase + j0 * a->k_ss, a->k_ss, sp, SUBQ_FATTN_BK);
+      if (u->qkt && nr >= SUBQ_FATTN_QKT_MIN_ROWS) {
+        const float *kt0 = kbase + j0 * a->k_ss;
+        for (int64_t j = 0; j < SUBQ_FATTN_BK; j++) {
+          if (j < nk)
+            for (int64_t d = 0; d < dk; d++) kt[d * SUBQ_FATTN_BK + j] = kt0[j * a->k_ss + d];
+          else
+            for (int64_t d = 0; d < dk; d++) kt[d * SUBQ_FATTN_BK + j] = 0.0f;
+        }
+        u->qkt(nr, nk, dk, qp, dk, kt, SUBQ_FATTN_BK, sp, SUBQ_FATTN_BK);
+      } else {
+        u->qk(nr, nk, dk, qp, dk, kbase + j0 * a->k_ss, a->k_ss, sp, SUBQ_FATTN_BK);
+      }
       for (int64_t r = 0; r < nr; r++) {
         float *sr = sp + r * SUBQ_FATTN_BK;
         if (a->softcap > 0.0f)
@@ -326,7 +340,13 @@ static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const
         lrow[r] = fmaf(alpha, lrow[r], sum);
         mrow[r] = mx;
       }
-      u->pv(nr, nk, dv, sp, SUBQ_FATTN_BK, vbase + j0 * a->v_ss, a->v_ss, acc, ldacc);
+      if (u->qkt && nr >= SUBQ_FATTN_QKT_MIN_ROWS) {
+        /* many rows reuse the tile: copy V contiguous (token strides of a few KiB alias in L1) */
+        for (int64_t j = 0; j < nk; j++) memcpy(vt + j * ldacc, vbase + (j0 + j) * a->v_ss, (size_t)dv * sizeof(float));
+        u->pv(nr, nk, dv, sp, SUBQ_FATTN_BK, vt, ldacc, acc, ldacc);
+      } else {
+        u->pv(nr, nk, dv, sp, SUBQ_FATTN_BK, vbase + j0 * a->v_ss, a->v_ss, acc, ldacc);
+      }
     }
     /* write out, or the split's partial state */
     for (int64_t r = 0; r < nr; r++) {
@@ -408,7 +428,8 @@ subq_status subq_fattn(subq_context *ctx, const subq_fattn_args *args) {
     return subq_parallel_run(ctx, &ph, 1, 0);
   }
   const size_t scratch =
-      ((size_t)pr.rows * (size_t)(a->dk + SUBQ_FATTN_BK + pr.ldacc + 2)) * sizeof(float) + SUBQ_CACHELINE;
+      ((size_t)pr.rows * (size_t)(a->dk + SUBQ_FATTN_BK + pr.ldacc + 2) + (size_t)(a->dk + pr.ldacc) * SUBQ_FATTN_BK) *
+          sizeof(float) + SUBQ_CACHELINE;
   const int64_t n_items = a->batch * a->hkv * pr.n_qt * pr.n_split;
   if (pr.n_split == 1) {
     subq_phase ph = {subq_fattn_items, &pr, n_items, 1};

@@ -5,6 +5,10 @@
  *   qk:  s[r * lds + j] = <q_r, k_j> for r < nr, j < nk; q_r at q + r * ldq
  *        (packed, already scaled), k_j at k + j * k_ss; dk >= 1, any value
  *        (vector paths handle dk % 8 != 0 with a masked tail).
+ *   qkt (optional, NULL on paths without it): the same product with the K tile
+ *        packed transposed, element (d, j) at kt[d * ldk + j] (ldk a multiple
+ *        of 16, keys past nk zero), one FMA chain over d per element; used for
+ *        tiles of >= SUBQ_FATTN_QKT_MIN_ROWS rows (prefill).
  *   pv:  acc[r * ldacc + d] += sum_j p[r * ldp + j] * v[j * v_ss + d] for
  *        r < nr, d < dv, j in increasing order, one FMA per (r, j, d).
  *        Masked columns carry p == 0 (V inside [0, Sk) is caller data).
@@ -28,6 +32,9 @@
 
 typedef void (*subq_fattn_qk_fn)(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *k,
                                  int64_t k_ss, float *s, int64_t lds);
+typedef void (*subq_fattn_qkt_fn)(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *kt,
+                                  int64_t ldk, float *s, int64_t lds);
+#define SUBQ_FATTN_QKT_MIN_ROWS 8
 typedef void (*subq_fattn_pv_fn)(int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp, const float *v,
                                  int64_t v_ss, float *acc, int64_t ldacc);
 typedef float (*subq_fattn_expsub_fn)(float *s, int64_t n, float m);
@@ -81,7 +88,9 @@ void subq_fattn_exp__scalar(const float *src, float *dst, int64_t n);
 #if SUBQ_ARCH_X86_64
 void subq_fattn_qk_4x2__avx2(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *k,
                             int64_t k_ss, float *s, int64_t lds);
-void subq_fattn_pv_4x16__avx2(int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp, const float *v,
+void subq_fattn_qkt_6x16__avx2(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *kt,
+                               int64_t ldk, float *s, int64_t lds);
+void subq_fattn_pv_6x16__avx2(int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp, const float *v,
                               int64_t v_ss, float *acc, int64_t ldacc);
 float subq_fattn_expsub__avx2(float *s, int64_t n, float m);
 void subq_fattn_exp__avx2(const float *src, float *dst, int64_t n);

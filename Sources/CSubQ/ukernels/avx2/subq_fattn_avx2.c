@@ -2,7 +2,7 @@
  * subq_fattn_avx2.c — AVX2+FMA attention micro-kernels and the vector exp.
  *   qk 4x2: 4 query rows x 2 keys, 8 ymm dot accumulators over dk (masked
  *     tail for dk % 8), then horizontal sums;
- *   pv 4x16: 4 rows x 16 dv lanes, 8 ymm accumulators, 4 broadcasts of p and
+ *   pv 6x16: 6 rows x 16 dv lanes, 12 ymm accumulators, 6 broadcasts of p and
  *     2 V loads per key, keys in increasing order (masked tail for dv % 8);
  *   exp: subq_fattn_expf_scalar's algorithm on 8 lanes.
  * Whole file in one target region.
@@ -130,51 +130,121 @@ void subq_fattn_qk_4x2__avx2(int64_t nr, int64_t nk, int64_t dk, const float *q,
   }
 }
 
-/* acc rows += p rows * V over nk keys for a 16-lane (or narrower, masked) dv block. */
+/* 6 rows x 16 keys from a transposed K tile: 12 accumulators, 2 K loads and
+ * 6 broadcasts per d, d in increasing order. */
+static inline void subq_fattn_qkt_block(int rb, int kb, int64_t dk, const float *q, int64_t ldq, const float *kt,
+                                        int64_t ldk, float *s, int64_t lds) {
+  const float *q0 = q, *q1 = q + (rb > 1 ? ldq : 0), *q2 = q + (rb > 2 ? 2 * ldq : 0);
+  const float *q3 = q + (rb > 3 ? 3 * ldq : 0), *q4 = q + (rb > 4 ? 4 * ldq : 0), *q5 = q + (rb > 5 ? 5 * ldq : 0);
+  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+  for (int64_t d = 0; d < dk; d++) {
+    const __m256 k0 = _mm256_loadu_ps(kt + d * ldk), k1 = _mm256_loadu_ps(kt + d * ldk + 8);
+    __m256 b = _mm256_broadcast_ss(q0 + d);
+    c00 = _mm256_fmadd_ps(b, k0, c00), c01 = _mm256_fmadd_ps(b, k1, c01);
+    b = _mm256_broadcast_ss(q1 + d);
+    c10 = _mm256_fmadd_ps(b, k0, c10), c11 = _mm256_fmadd_ps(b, k1, c11);
+    b = _mm256_broadcast_ss(q2 + d);
+    c20 = _mm256_fmadd_ps(b, k0, c20), c21 = _mm256_fmadd_ps(b, k1, c21);
+    b = _mm256_broadcast_ss(q3 + d);
+    c30 = _mm256_fmadd_ps(b, k0, c30), c31 = _mm256_fmadd_ps(b, k1, c31);
+    b = _mm256_broadcast_ss(q4 + d);
+    c40 = _mm256_fmadd_ps(b, k0, c40), c41 = _mm256_fmadd_ps(b, k1, c41);
+    b = _mm256_broadcast_ss(q5 + d);
+    c50 = _mm256_fmadd_ps(b, k0, c50), c51 = _mm256_fmadd_ps(b, k1, c51);
+  }
+  if (kb == 16) { /* s rows hold BK >= 16 floats: full stores */
+    _mm256_storeu_ps(s, c00), _mm256_storeu_ps(s + 8, c01);
+    if (rb > 1) _mm256_storeu_ps(s + lds, c10), _mm256_storeu_ps(s + lds + 8, c11);
+    if (rb > 2) _mm256_storeu_ps(s + 2 * lds, c20), _mm256_storeu_ps(s + 2 * lds + 8, c21);
+    if (rb > 3) _mm256_storeu_ps(s + 3 * lds, c30), _mm256_storeu_ps(s + 3 * lds + 8, c31);
+    if (rb > 4) _mm256_storeu_ps(s + 4 * lds, c40), _mm256_storeu_ps(s + 4 * lds + 8, c41);
+    if (rb > 5) _mm256_storeu_ps(s + 5 * lds, c50), _mm256_storeu_ps(s + 5 * lds + 8, c51);
+    return;
+  }
+  float tmp[6][16];
+  _mm256_storeu_ps(tmp[0], c00), _mm256_storeu_ps(tmp[0] + 8, c01);
+  _mm256_storeu_ps(tmp[1], c10), _mm256_storeu_ps(tmp[1] + 8, c11);
+  _mm256_storeu_ps(tmp[2], c20), _mm256_storeu_ps(tmp[2] + 8, c21);
+  _mm256_storeu_ps(tmp[3], c30), _mm256_storeu_ps(tmp[3] + 8, c31);
+  _mm256_storeu_ps(tmp[4], c40), _mm256_storeu_ps(tmp[4] + 8, c41);
+  _mm256_storeu_ps(tmp[5], c50), _mm256_storeu_ps(tmp[5] + 8, c51);
+  for (int i = 0; i < rb; i++)
+    for (int j = 0; j < kb; j++) s[i * lds + j] = tmp[i][j];
+}
+
+void subq_fattn_qkt_6x16__avx2(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *kt,
+                               int64_t ldk, float *s, int64_t lds) {
+  for (int64_t r = 0; r < nr; r += 6) {
+    const int rb = (int)SUBQ_MIN(6, nr - r);
+    for (int64_t j = 0; j < nk; j += 16)
+      subq_fattn_qkt_block(rb, (int)SUBQ_MIN(16, nk - j), dk, q + r * ldq, ldq, kt + j, ldk, s + r * lds + j, lds);
+  }
+}
+
+/* acc rows += p rows * V over nk keys for a 16-lane (or narrower, masked) dv
+ * block of rb <= 6 rows: 12 accumulators, p broadcast from memory (load port). */
 static inline void subq_fattn_pv_block(int rb, int64_t nk, int64_t width, const float *p, int64_t ldp, const float *v,
                                        int64_t v_ss, float *acc, int64_t ldacc) {
-  const float *p0 = p, *p1 = p + (rb > 1 ? ldp : 0), *p2 = p + (rb > 2 ? 2 * ldp : 0), *p3 = p + (rb > 3 ? 3 * ldp : 0);
-  float *c0 = acc, *c1 = acc + (rb > 1 ? ldacc : 0), *c2 = acc + (rb > 2 ? 2 * ldacc : 0),
-        *c3 = acc + (rb > 3 ? 3 * ldacc : 0);
+  const float *p0 = p, *p1 = p + (rb > 1 ? ldp : 0), *p2 = p + (rb > 2 ? 2 * ldp : 0);
+  const float *p3 = p + (rb > 3 ? 3 * ldp : 0), *p4 = p + (rb > 4 ? 4 * ldp : 0), *p5 = p + (rb > 5 ? 5 * ldp : 0);
+  float *c[6];
+  for (int i = 0; i < 6; i++) c[i] = acc + (rb > i ? i * ldacc : 0);
   /* width in 1..16: lanes 0..7 in the first vector, 8..15 in the second */
   const __m256i m0 = subq_fattn_tail_mask(SUBQ_MIN(8, width));
-  const bool two = width > 8;
+  const bool two = width > 8, full = width == 16;
   const __m256i m1 = two ? subq_fattn_tail_mask(width - 8) : _mm256_setzero_si256();
-  __m256 x00 = _mm256_loadu_ps(c0), x01 = two ? _mm256_loadu_ps(c0 + 8) : _mm256_setzero_ps();
-  __m256 x10 = _mm256_loadu_ps(c1), x11 = two ? _mm256_loadu_ps(c1 + 8) : _mm256_setzero_ps();
-  __m256 x20 = _mm256_loadu_ps(c2), x21 = two ? _mm256_loadu_ps(c2 + 8) : _mm256_setzero_ps();
-  __m256 x30 = _mm256_loadu_ps(c3), x31 = two ? _mm256_loadu_ps(c3 + 8) : _mm256_setzero_ps();
+#define SUBQ_LD2(i) _mm256_loadu_ps(c[i]), x##i##1 = two ? _mm256_loadu_ps(c[i] + 8) : _mm256_setzero_ps()
+  __m256 x00 = SUBQ_LD2(0);
+  __m256 x10 = SUBQ_LD2(1);
+  __m256 x20 = SUBQ_LD2(2);
+  __m256 x30 = SUBQ_LD2(3);
+  __m256 x40 = SUBQ_LD2(4);
+  __m256 x50 = SUBQ_LD2(5);
+#undef SUBQ_LD2
   for (int64_t j = 0; j < nk; j++) {
-    const float s0 = p0[j], s1 = p1[j], s2 = p2[j], s3 = p3[j];
-    if (s0 == 0.0f && s1 == 0.0f && s2 == 0.0f && s3 == 0.0f) continue; /* masked: V not used */
+    if (p0[j] == 0.0f && p1[j] == 0.0f && p2[j] == 0.0f && p3[j] == 0.0f && p4[j] == 0.0f && p5[j] == 0.0f)
+      continue; /* masked for every row: V not used */
     const float *vj = v + j * v_ss;
     __m256 v0, v1;
-    if (width == 16) {
+    if (full) {
       v0 = _mm256_loadu_ps(vj), v1 = _mm256_loadu_ps(vj + 8);
     } else {
       v0 = _mm256_maskload_ps(vj, m0), v1 = two ? _mm256_maskload_ps(vj + 8, m1) : _mm256_setzero_ps();
     }
-    __m256 b = _mm256_set1_ps(s0);
+    __m256 b = _mm256_broadcast_ss(p0 + j);
     x00 = _mm256_fmadd_ps(b, v0, x00), x01 = _mm256_fmadd_ps(b, v1, x01);
-    b = _mm256_set1_ps(s1);
+    b = _mm256_broadcast_ss(p1 + j);
     x10 = _mm256_fmadd_ps(b, v0, x10), x11 = _mm256_fmadd_ps(b, v1, x11);
-    b = _mm256_set1_ps(s2);
+    b = _mm256_broadcast_ss(p2 + j);
     x20 = _mm256_fmadd_ps(b, v0, x20), x21 = _mm256_fmadd_ps(b, v1, x21);
-    b = _mm256_set1_ps(s3);
+    b = _mm256_broadcast_ss(p3 + j);
     x30 = _mm256_fmadd_ps(b, v0, x30), x31 = _mm256_fmadd_ps(b, v1, x31);
+    b = _mm256_broadcast_ss(p4 + j);
+    x40 = _mm256_fmadd_ps(b, v0, x40), x41 = _mm256_fmadd_ps(b, v1, x41);
+    b = _mm256_broadcast_ss(p5 + j);
+    x50 = _mm256_fmadd_ps(b, v0, x50), x51 = _mm256_fmadd_ps(b, v1, x51);
   }
-  /* store in reverse row order so aliased rows (rb < 4) end with row 0's value */
-  if (rb > 3) { _mm256_storeu_ps(c3, x30); if (two) _mm256_storeu_ps(c3 + 8, x31); }
-  if (rb > 2) { _mm256_storeu_ps(c2, x20); if (two) _mm256_storeu_ps(c2 + 8, x21); }
-  if (rb > 1) { _mm256_storeu_ps(c1, x10); if (two) _mm256_storeu_ps(c1 + 8, x11); }
-  _mm256_storeu_ps(c0, x00);
-  if (two) _mm256_storeu_ps(c0 + 8, x01);
+  /* store in reverse row order so aliased rows (rb < 6) end with row 0's value */
+#define SUBQ_ST2(i)                         \
+  do {                                      \
+    _mm256_storeu_ps(c[i], x##i##0);        \
+    if (two) _mm256_storeu_ps(c[i] + 8, x##i##1); \
+  } while (0)
+  if (rb > 5) SUBQ_ST2(5);
+  if (rb > 4) SUBQ_ST2(4);
+  if (rb > 3) SUBQ_ST2(3);
+  if (rb > 2) SUBQ_ST2(2);
+  if (rb > 1) SUBQ_ST2(1);
+  SUBQ_ST2(0);
+#undef SUBQ_ST2
 }
 
-void subq_fattn_pv_4x16__avx2(int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp, const float *v,
+void subq_fattn_pv_6x16__avx2(int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp, const float *v,
                               int64_t v_ss, float *acc, int64_t ldacc) {
-  for (int64_t r = 0; r < nr; r += 4) {
-    const int rb = (int)SUBQ_MIN(4, nr - r);
+  for (int64_t r = 0; r < nr; r += 6) {
+    const int rb = (int)SUBQ_MIN(6, nr - r);
     for (int64_t d = 0; d < dv; d += 16)
       subq_fattn_pv_block(rb, nk, SUBQ_MIN(16, dv - d), p + r * ldp, ldp, v + d, v_ss, acc + r * ldacc + d, ldacc);
   }
