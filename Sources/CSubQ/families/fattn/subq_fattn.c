@@ -34,10 +34,14 @@ typedef struct subq_fattn_impl {
   subq_fattn_pv_fn pv;
   subq_fattn_expsub_fn expsub;
   subq_fattn_exp_fn exp;
+  subq_fattn_rowmax_fn rowmax;
+  subq_fattn_scale_fn scale;
+  subq_fattn_packk_fn packk;
 } subq_fattn_impl;
 
 static const subq_fattn_impl subq_fattn_impls[] = {
-#define SUBQ_FATTN_UKERNEL(isa, qk, qkt, pv, expsub, exp) {isa, #qk, qk, qkt, pv, expsub, exp},
+#define SUBQ_FATTN_UKERNEL(isa, qk, qkt, pv, expsub, exp, rowmax, scale, packk) \
+  {isa, #qk, qk, qkt, pv, expsub, exp, rowmax, scale, packk},
 #include "families/fattn/subq_fattn_impls.inc"
 #undef SUBQ_FATTN_UKERNEL
 };
@@ -303,13 +307,7 @@ static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const
       const int64_t j1 = SUBQ_MIN(jhi, j0 + SUBQ_FATTN_BK), nk = j1 - j0;
       const bool full = (wr < 0 || j1 - 1 <= p0 + wr) && (wl < 0 || j0 >= p1 - wl);
       if (u->qkt && nr >= SUBQ_FATTN_QKT_MIN_ROWS) {
-        const float *kt0 = kbase + j0 * a->k_ss;
-        for (int64_t j = 0; j < SUBQ_FATTN_BK; j++) {
-          if (j < nk)
-            for (int64_t d = 0; d < dk; d++) kt[d * SUBQ_FATTN_BK + j] = kt0[j * a->k_ss + d];
-          else
-            for (int64_t d = 0; d < dk; d++) kt[d * SUBQ_FATTN_BK + j] = 0.0f;
-        }
+        u->packk(nk, dk, kbase + j0 * a->k_ss, a->k_ss, kt, SUBQ_FATTN_BK);
         u->qkt(nr, nk, dk, qp, dk, kt, SUBQ_FATTN_BK, sp, SUBQ_FATTN_BK);
       } else {
         u->qk(nr, nk, dk, qp, dk, kbase + j0 * a->k_ss, a->k_ss, sp, SUBQ_FATTN_BK);
@@ -318,25 +316,21 @@ static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const
         float *sr = sp + r * SUBQ_FATTN_BK;
         if (a->softcap > 0.0f)
           for (int64_t j = 0; j < nk; j++) sr[j] = a->softcap * tanhf(sr[j]);
-        if (!full) {
+        if (!full) { /* allowed keys of this row: [pi - wl, pi + wr], clipped to the tile */
           const int64_t pi = t0 + r / G + pr->off;
-          for (int64_t j = 0; j < nk; j++) {
-            const int64_t jj = j0 + j;
-            if ((wl >= 0 && jj < pi - wl) || (wr >= 0 && jj > pi + wr)) sr[j] = -INFINITY;
-          }
+          const int64_t lo = wl >= 0 ? SUBQ_MIN(nk, SUBQ_MAX(0, pi - wl - j0)) : 0;
+          const int64_t hi = wr >= 0 ? SUBQ_MAX(lo, SUBQ_MIN(nk, pi + wr + 1 - j0)) : nk;
+          for (int64_t j = 0; j < lo; j++) sr[j] = -INFINITY;
+          for (int64_t j = hi; j < nk; j++) sr[j] = -INFINITY;
         }
-        float mx = mrow[r];
-        for (int64_t j = 0; j < nk; j++) mx = sr[j] > mx ? sr[j] : mx;
+        const float mx = u->rowmax(sr, nk, mrow[r]);
         if (mx == -INFINITY) { /* nothing allowed yet: this tile adds nothing */
           memset(sr, 0, (size_t)nk * sizeof(float));
           continue;
         }
         const float alpha = mrow[r] == -INFINITY ? 0.0f : subq_fattn_expf_scalar(mrow[r] - mx);
         const float sum = u->expsub(sr, nk, mx);
-        if (alpha != 1.0f) {
-          float *ar = acc + r * ldacc;
-          for (int64_t d = 0; d < dv; d++) ar[d] *= alpha;
-        }
+        if (alpha != 1.0f) u->scale(acc + r * ldacc, dv, alpha);
         lrow[r] = fmaf(alpha, lrow[r], sum);
         mrow[r] = mx;
       }

@@ -16,6 +16,10 @@
  *   expsub: s[j] = exp(s[j] - m) for j < n (m finite; s[j] = -inf gives +0),
  *        returns the sum of the results (fixed order for a given n).
  *   exp: dst[i] = exp(src[i]) (the public subq_fattn_expf).
+ *   rowmax: max(init, s[0..n)) (exact: order does not matter for max).
+ *   scale: x[d] *= alpha for d < n.
+ *   packk (with qkt): kt[d * ldk + j] = k[j * k_ss + d] for j < nk, 0 for
+ *        nk <= j < ldk (a plain copy: exact).
  * exp is subq_fattn_expf_scalar's algorithm (below) on every path: Cody-Waite
  * reduction x = n ln2 + r, |r| <= ln2/2, cephes degree-6 polynomial, 2^n by
  * exponent-field construction; < 2 ulp; x < -87.3365 (result below 2^-126)
@@ -39,6 +43,9 @@ typedef void (*subq_fattn_pv_fn)(int64_t nr, int64_t nk, int64_t dv, const float
                                  int64_t v_ss, float *acc, int64_t ldacc);
 typedef float (*subq_fattn_expsub_fn)(float *s, int64_t n, float m);
 typedef void (*subq_fattn_exp_fn)(const float *src, float *dst, int64_t n);
+typedef float (*subq_fattn_rowmax_fn)(const float *s, int64_t n, float init);
+typedef void (*subq_fattn_scale_fn)(float *x, int64_t n, float alpha);
+typedef void (*subq_fattn_packk_fn)(int64_t nk, int64_t dk, const float *k, int64_t k_ss, float *kt, int64_t ldk);
 
 #define SUBQ_FATTN_EXP_LO (-87.33654475f) /* ln(2^-126): below it the result flushes to +0 */
 #define SUBQ_FATTN_EXP_HI (88.72283935f)  /* ln(FLT_MAX) rounded: above it +inf */
@@ -84,6 +91,9 @@ void subq_fattn_pv__scalar(int64_t nr, int64_t nk, int64_t dv, const float *p, i
                            int64_t v_ss, float *acc, int64_t ldacc);
 float subq_fattn_expsub__scalar(float *s, int64_t n, float m);
 void subq_fattn_exp__scalar(const float *src, float *dst, int64_t n);
+float subq_fattn_rowmax__scalar(const float *s, int64_t n, float init);
+void subq_fattn_scale__scalar(float *x, int64_t n, float alpha);
+void subq_fattn_packk__scalar(int64_t nk, int64_t dk, const float *k, int64_t k_ss, float *kt, int64_t ldk);
 
 #if SUBQ_ARCH_X86_64
 void subq_fattn_qk_4x2__avx2(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *k,
@@ -94,6 +104,9 @@ void subq_fattn_pv_6x16__avx2(int64_t nr, int64_t nk, int64_t dv, const float *p
                               int64_t v_ss, float *acc, int64_t ldacc);
 float subq_fattn_expsub__avx2(float *s, int64_t n, float m);
 void subq_fattn_exp__avx2(const float *src, float *dst, int64_t n);
+float subq_fattn_rowmax__avx2(const float *s, int64_t n, float init);
+void subq_fattn_scale__avx2(float *x, int64_t n, float alpha);
+void subq_fattn_packk__avx2(int64_t nk, int64_t dk, const float *k, int64_t k_ss, float *kt, int64_t ldk);
 #endif
 
 #endif /* SUBQ_FATTN_UKERNEL_H */

@@ -79,6 +79,60 @@ float subq_fattn_expsub__avx2(float *s, int64_t n, float m) {
   return subq_fattn_hsum(sum);
 }
 
+float subq_fattn_rowmax__avx2(const float *s, int64_t n, float init) {
+  __m256 m = _mm256_set1_ps(init);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(s + j));
+  __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_max_ss(h, _mm_movehdup_ps(h));
+  float r = _mm_cvtss_f32(h);
+  for (; j < n; j++) r = s[j] > r ? s[j] : r;
+  return r;
+}
+
+void subq_fattn_scale__avx2(float *x, int64_t n, float alpha) {
+  const __m256 a = _mm256_set1_ps(alpha);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(a, _mm256_loadu_ps(x + i)));
+  for (; i < n; i++) x[i] *= alpha;
+}
+
+/* 8 keys x 8 dims transposed in registers; edges element by element. */
+void subq_fattn_packk__avx2(int64_t nk, int64_t dk, const float *k, int64_t k_ss, float *kt, int64_t ldk) {
+  int64_t j = 0;
+  for (; j + 8 <= nk; j += 8) {
+    int64_t d = 0;
+    for (; d + 8 <= dk; d += 8) {
+      __m256 r0 = _mm256_loadu_ps(k + (j + 0) * k_ss + d), r1 = _mm256_loadu_ps(k + (j + 1) * k_ss + d);
+      __m256 r2 = _mm256_loadu_ps(k + (j + 2) * k_ss + d), r3 = _mm256_loadu_ps(k + (j + 3) * k_ss + d);
+      __m256 r4 = _mm256_loadu_ps(k + (j + 4) * k_ss + d), r5 = _mm256_loadu_ps(k + (j + 5) * k_ss + d);
+      __m256 r6 = _mm256_loadu_ps(k + (j + 6) * k_ss + d), r7 = _mm256_loadu_ps(k + (j + 7) * k_ss + d);
+      __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+      __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+      __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+      __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+      __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+      __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+      __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+      __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+      float *o = kt + d * ldk + j;
+      _mm256_storeu_ps(o + 0 * ldk, _mm256_permute2f128_ps(u0, u4, 0x20));
+      _mm256_storeu_ps(o + 1 * ldk, _mm256_permute2f128_ps(u1, u5, 0x20));
+      _mm256_storeu_ps(o + 2 * ldk, _mm256_permute2f128_ps(u2, u6, 0x20));
+      _mm256_storeu_ps(o + 3 * ldk, _mm256_permute2f128_ps(u3, u7, 0x20));
+      _mm256_storeu_ps(o + 4 * ldk, _mm256_permute2f128_ps(u0, u4, 0x31));
+      _mm256_storeu_ps(o + 5 * ldk, _mm256_permute2f128_ps(u1, u5, 0x31));
+      _mm256_storeu_ps(o + 6 * ldk, _mm256_permute2f128_ps(u2, u6, 0x31));
+      _mm256_storeu_ps(o + 7 * ldk, _mm256_permute2f128_ps(u3, u7, 0x31));
+    }
+    for (; d < dk; d++)
+      for (int64_t jj = j; jj < j + 8; jj++) kt[d * ldk + jj] = k[jj * k_ss + d];
+  }
+  for (; j < ldk; j++)
+    for (int64_t d = 0; d < dk; d++) kt[d * ldk + j] = j < nk ? k[j * k_ss + d] : 0.0f;
+}
+
 /* Dot products of rb <= 4 packed q rows with 2 keys (k1 may equal k0 for a lone key). */
 static inline void subq_fattn_qk_block(int rb, int64_t dk, const float *q, int64_t ldq, const float *k0,
                                        const float *k1, float out[4][2]) {

@@ -43,3 +43,18 @@ float subq_fattn_expsub__scalar(float *s, int64_t n, float m) {
 void subq_fattn_exp__scalar(const float *src, float *dst, int64_t n) {
   for (int64_t i = 0; i < n; i++) dst[i] = subq_fattn_expf_scalar(src[i]);
 }
+
+float subq_fattn_rowmax__scalar(const float *s, int64_t n, float init) {
+  float m = init;
+  for (int64_t j = 0; j < n; j++) m = s[j] > m ? s[j] : m;
+  return m;
+}
+
+void subq_fattn_scale__scalar(float *x, int64_t n, float alpha) {
+  for (int64_t i = 0; i < n; i++) x[i] *= alpha;
+}
+
+void subq_fattn_packk__scalar(int64_t nk, int64_t dk, const float *k, int64_t k_ss, float *kt, int64_t ldk) {
+  for (int64_t j = 0; j < ldk; j++)
+    for (int64_t d = 0; d < dk; d++) kt[d * ldk + j] = j < nk ? k[j * k_ss + d] : 0.0f;
+}
