@@ -109,4 +109,15 @@ void subq_fattn_scale__avx2(float *x, int64_t n, float alpha);
 void subq_fattn_packk__avx2(int64_t nk, int64_t dk, const float *k, int64_t k_ss, float *kt, int64_t ldk);
 #endif
 
+#if SUBQ_ARCH_ARM64
+void subq_fattn_qk_4x2__neon(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *k,
+                             int64_t k_ss, float *s, int64_t lds);
+void subq_fattn_pv_4x16__neon(int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp, const float *v,
+                              int64_t v_ss, float *acc, int64_t ldacc);
+float subq_fattn_expsub__neon(float *s, int64_t n, float m);
+void subq_fattn_exp__neon(const float *src, float *dst, int64_t n);
+float subq_fattn_rowmax__neon(const float *s, int64_t n, float init);
+void subq_fattn_scale__neon(float *x, int64_t n, float alpha);
+#endif
+
 #endif /* SUBQ_FATTN_UKERNEL_H */
