@@ -239,6 +239,8 @@ static subq_status subq_fattn_validate(const char *fn, subq_context *ctx, const 
     const uintptr_t llo = (uintptr_t)g->lse, lhi = llo + (uintptr_t)bytes;
     if (olo < lhi && llo < ohi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps lse", fn);
     if (qlo < lhi && llo < qhi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: lse overlaps q", fn);
+    if (g->sk > 0 && klo < lhi && llo < khi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: lse overlaps k", fn);
+    if (g->sk > 0 && vlo < lhi && llo < vhi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: lse overlaps v", fn);
   }
 
   /* plan (shape and args only) */

@@ -380,6 +380,7 @@ static void bad_args(void) {
   BAD(a.o_bs = 0, "o_bs");
   BAD(a.out = (float *)p.qb, "out overlaps q");
   BAD(a.lse = p.ob + 3, "out overlaps lse");
+  BAD(a.lse = p.kb + 1, "lse overlaps k");
   BAD(a.q_bs = INT64_MAX / 2, "overflows");
   BAD((a.batch = INT64_MAX / 2, a.hq = 4), "overflows");
   {
