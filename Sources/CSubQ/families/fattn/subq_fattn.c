@@ -247,6 +247,10 @@ static subq_status subq_fattn_validate(const char *fn, subq_context *ctx, const 
   pr->impl = subq_fattn_pick(subq_context_isa_or_default(ctx));
   pr->g = g->hq / g->hkv;
   pr->off = g->align == SUBQ_FATTN_ALIGN_BOTTOM_RIGHT ? g->sk - g->sq : 0;
+  /* windows beyond sk + sq allow every key already (|p_i| <= sk + sq): clamp so
+   * position arithmetic cannot overflow */
+  if (g->window_left > g->sk + g->sq) g->window_left = g->sk + g->sq;
+  if (g->window_right > g->sk + g->sq) g->window_right = g->sk + g->sq;
   const float scale = g->scale != 0.0f ? g->scale : 1.0f / sqrtf((float)g->dk);
   pr->qscale = g->softcap > 0.0f ? scale / g->softcap : scale;
   pr->bt = SUBQ_MIN(g->sq, SUBQ_MAX(1, SUBQ_FATTN_ROWS / pr->g));

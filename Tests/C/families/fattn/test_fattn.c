@@ -405,6 +405,17 @@ static void bad_args(void) {
   bool zeros = true;
   for (size_t i = 0; i < p.osize; i++) zeros &= p.ob[i] == 0.0f;
   CHECK(zeros);
+  /* huge windows equal no mask, bit for bit */
+  {
+    float *o0 = malloc(p.osize * sizeof(float));
+    a = p.a;
+    CHECK_OK(subq_fattn(NULL, &a));
+    memcpy(o0, p.ob, p.osize * sizeof(float));
+    a.window_left = INT64_MAX, a.window_right = INT64_MAX;
+    CHECK_OK(subq_fattn(NULL, &a));
+    CHECK(memcmp(o0, p.ob, p.osize * sizeof(float)) == 0);
+    free(o0);
+  }
   float dummy[4];
   CHECK_STATUS(subq_fattn_expf(NULL, dummy, dummy, -1), SUBQ_ERR_INVALID_ARGUMENT, "n");
   CHECK_STATUS(subq_fattn_expf(NULL, NULL, dummy, 4), SUBQ_ERR_INVALID_ARGUMENT, "src");
