@@ -3,7 +3,8 @@
  *   qk 4x2: 4 query rows x 2 keys, 8 ymm dot accumulators over dk (masked
  *     tail for dk % 8), then horizontal sums;
  *   pv 6x16: 6 rows x 16 dv lanes, 12 ymm accumulators, 6 broadcasts of p and
- *     2 V loads per key, keys in increasing order (masked tail for dv % 8);
+ *     2 V loads per key (a 4-row, 8-accumulator block for the last <= 4 rows),
+ *     keys in increasing order (masked tail for dv % 8);
  *   exp: subq_fattn_expf_scalar's algorithm on 8 lanes.
  * Whole file in one target region.
  */
@@ -295,12 +296,61 @@ static inline void subq_fattn_pv_block(int rb, int64_t nk, int64_t width, const 
 #undef SUBQ_ST2
 }
 
+/* The same for rb <= 4 rows (decode: G heads of one token): 8 accumulators. */
+static inline void subq_fattn_pv_block4(int rb, int64_t nk, int64_t width, const float *p, int64_t ldp, const float *v,
+                                        int64_t v_ss, float *acc, int64_t ldacc) {
+  const float *p0 = p, *p1 = p + (rb > 1 ? ldp : 0), *p2 = p + (rb > 2 ? 2 * ldp : 0), *p3 = p + (rb > 3 ? 3 * ldp : 0);
+  float *c[4];
+  for (int i = 0; i < 4; i++) c[i] = acc + (rb > i ? i * ldacc : 0);
+  const __m256i m0 = subq_fattn_tail_mask(SUBQ_MIN(8, width));
+  const bool two = width > 8, full = width == 16;
+  const __m256i m1 = two ? subq_fattn_tail_mask(width - 8) : _mm256_setzero_si256();
+#define SUBQ_LD2(i) _mm256_loadu_ps(c[i]), x##i##1 = two ? _mm256_loadu_ps(c[i] + 8) : _mm256_setzero_ps()
+  __m256 x00 = SUBQ_LD2(0);
+  __m256 x10 = SUBQ_LD2(1);
+  __m256 x20 = SUBQ_LD2(2);
+  __m256 x30 = SUBQ_LD2(3);
+#undef SUBQ_LD2
+  for (int64_t j = 0; j < nk; j++) {
+    if (p0[j] == 0.0f && p1[j] == 0.0f && p2[j] == 0.0f && p3[j] == 0.0f) continue;
+    const float *vj = v + j * v_ss;
+    __m256 v0, v1;
+    if (full) {
+      v0 = _mm256_loadu_ps(vj), v1 = _mm256_loadu_ps(vj + 8);
+    } else {
+      v0 = _mm256_maskload_ps(vj, m0), v1 = two ? _mm256_maskload_ps(vj + 8, m1) : _mm256_setzero_ps();
+    }
+    __m256 b = _mm256_broadcast_ss(p0 + j);
+    x00 = _mm256_fmadd_ps(b, v0, x00), x01 = _mm256_fmadd_ps(b, v1, x01);
+    b = _mm256_broadcast_ss(p1 + j);
+    x10 = _mm256_fmadd_ps(b, v0, x10), x11 = _mm256_fmadd_ps(b, v1, x11);
+    b = _mm256_broadcast_ss(p2 + j);
+    x20 = _mm256_fmadd_ps(b, v0, x20), x21 = _mm256_fmadd_ps(b, v1, x21);
+    b = _mm256_broadcast_ss(p3 + j);
+    x30 = _mm256_fmadd_ps(b, v0, x30), x31 = _mm256_fmadd_ps(b, v1, x31);
+  }
+#define SUBQ_ST2(i)                                \
+  do {                                             \
+    _mm256_storeu_ps(c[i], x##i##0);               \
+    if (two) _mm256_storeu_ps(c[i] + 8, x##i##1);  \
+  } while (0)
+  if (rb > 3) SUBQ_ST2(3);
+  if (rb > 2) SUBQ_ST2(2);
+  if (rb > 1) SUBQ_ST2(1);
+  SUBQ_ST2(0);
+#undef SUBQ_ST2
+}
+
 void subq_fattn_pv_6x16__avx2(int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp, const float *v,
                               int64_t v_ss, float *acc, int64_t ldacc) {
   for (int64_t r = 0; r < nr; r += 6) {
     const int rb = (int)SUBQ_MIN(6, nr - r);
-    for (int64_t d = 0; d < dv; d += 16)
-      subq_fattn_pv_block(rb, nk, SUBQ_MIN(16, dv - d), p + r * ldp, ldp, v + d, v_ss, acc + r * ldacc + d, ldacc);
+    for (int64_t d = 0; d < dv; d += 16) {
+      if (rb <= 4)
+        subq_fattn_pv_block4(rb, nk, SUBQ_MIN(16, dv - d), p + r * ldp, ldp, v + d, v_ss, acc + r * ldacc + d, ldacc);
+      else
+        subq_fattn_pv_block(rb, nk, SUBQ_MIN(16, dv - d), p + r * ldp, ldp, v + d, v_ss, acc + r * ldacc + d, ldacc);
+    }
   }
 }
 
