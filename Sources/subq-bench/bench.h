@@ -89,6 +89,8 @@ void bench_gemm_parse(int argc, char **argv);
 int bench_gemm_main(const bench_opts *opts);
 int bench_gemm_suite(const bench_opts *opts);                        /* the standard GEMM shapes */
 void bench_gemm_list(void);
+int bench_fattn_main(const bench_opts *opts);                          /* subq-bench fattn */
+void bench_fattn_list(void);
 void bench_pool_parse(int argc, char **argv);
 int bench_pool_main(const bench_opts *opts);
 

@@ -25,6 +25,7 @@ static void usage(FILE *f) {
       "  peak            f32 FMA peak per thread count; memory read bandwidth (1 GiB, 1 and N threads)\n"
       "  gemm            GEMM; shapes from flags, problem strings or batch files; no shape = standard shapes\n"
       "  pool            ns per kickoff and per barrier of the worker pool, spin and no-spin\n"
+      "  fattn           fused attention (f32) at the spec anchor shapes: causal prefill, GQA split-K decode\n"
       "  list            print the commands and the standard gemm shapes\n"
       "\n"
       "options (all commands):\n"
@@ -185,14 +186,15 @@ int main(int argc, char **argv) {
   }
   if (!cmd) cmd = "suite";
   bool known = !strcmp(cmd, "suite") || !strcmp(cmd, "peak") || !strcmp(cmd, "gemm") || !strcmp(cmd, "pool") ||
-               !strcmp(cmd, "list");
-  if (!known) bench_usage_error("unknown command '%s' (suite, peak, gemm, pool, list)", cmd);
+               !strcmp(cmd, "fattn") || !strcmp(cmd, "list");
+  if (!known) bench_usage_error("unknown command '%s' (suite, peak, gemm, pool, fattn, list)", cmd);
   if (n_rest > 0 && strcmp(cmd, "gemm") && strcmp(cmd, "pool"))
     bench_usage_error("%s: unexpected argument '%s'", cmd, rest[0]);
 
   if (!strcmp(cmd, "list")) {
-    printf("commands: suite (default), peak, gemm, pool, list\n");
+    printf("commands: suite (default), peak, gemm, pool, fattn, list\n");
     bench_gemm_list();
+    bench_fattn_list();
     free(rest);
     return 0;
   }
@@ -215,6 +217,8 @@ int main(int argc, char **argv) {
     rc = bench_gemm_main(&o);
   } else if (!strcmp(cmd, "pool")) {
     rc = bench_pool_main(&o);
+  } else if (!strcmp(cmd, "fattn")) {
+    rc = bench_fattn_main(&o);
   }
   bench_output_end(&o);
   double elapsed = bench_now_s() - t0;

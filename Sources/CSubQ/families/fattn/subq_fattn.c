@@ -1,0 +1,461 @@
+/*
+ * subq_fattn.c — fused attention driver: validation, tiling, online softmax,
+ * split-K and merge phases.
+ *
+ * Written once for every ISA; only the micro-kernels of subq_fattn_impls.inc
+ * are per ISA. Work items are (batch, kv head, query tile[, KV split]): the G
+ * query heads of one kv head are stacked in the tile's rows (row r = token
+ * (r / G), head (r % G)), so each K/V tile is read once per group. Inside an
+ * item, KV tiles of SUBQ_FATTN_BK keys run in increasing order over the key
+ * range the mask allows (tiles outside it are never visited: a window of W
+ * keys costs O(Sq * W)); tiles entirely inside the mask skip per-element
+ * masking. Everything that decides what is summed (tile rows, KV tiles,
+ * splits) comes from the shape and args only, so results are bitwise
+ * identical for any thread count or executor.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "families/fattn/subq_fattn_ukernel.h"
+#include "internal/subq_internal.h"
+#include "internal/subq_isa.h"
+#include "internal/subq_parallel.h"
+#include "subq/subq_fattn.h"
+
+/* ---- the micro-kernel list ------------------------------------------------------ */
+
+typedef struct subq_fattn_impl {
+  subq_isa isa;
+  const char *name;
+  subq_fattn_qk_fn qk;
+  subq_fattn_qkt_fn qkt;
+  subq_fattn_pv_fn pv;
+  subq_fattn_expsub_fn expsub;
+  subq_fattn_exp_fn exp;
+  subq_fattn_rowmax_fn rowmax;
+  subq_fattn_scale_fn scale;
+  subq_fattn_packk_fn packk;
+} subq_fattn_impl;
+
+static const subq_fattn_impl subq_fattn_impls[] = {
+#define SUBQ_FATTN_UKERNEL(isa, qk, qkt, pv, expsub, exp, rowmax, scale, packk) \
+  {isa, #qk, qk, qkt, pv, expsub, exp, rowmax, scale, packk},
+#include "families/fattn/subq_fattn_impls.inc"
+#undef SUBQ_FATTN_UKERNEL
+};
+#define SUBQ_FATTN_N_IMPLS ((int)(sizeof subq_fattn_impls / sizeof subq_fattn_impls[0]))
+
+static const subq_fattn_impl *subq_fattn_pick(subq_isa chosen) {
+  for (int i = 0; i < SUBQ_FATTN_N_IMPLS; i++)
+    if (subq_isa_allows(chosen, subq_fattn_impls[i].isa)) return &subq_fattn_impls[i];
+  return &subq_fattn_impls[SUBQ_FATTN_N_IMPLS - 1];
+}
+
+/* ---- tiling constants (from the shape only) ------------------------------------- */
+
+#define SUBQ_FATTN_BK 64              /* keys per KV tile: S/P tile rows x 64 floats stays in L1 */
+#define SUBQ_FATTN_ROWS 64            /* target rows (G heads x tokens) per query tile */
+#define SUBQ_FATTN_AUTO_SPLIT 512     /* automatic KV split length */
+#define SUBQ_FATTN_SPLIT_ITEMS 64     /* split only when the shape has fewer items than this */
+
+/* ---- args ------------------------------------------------------------------------- */
+
+static void subq_fattn_fill_defaults(subq_fattn_args *d) {
+  memset(d, 0, sizeof *d);
+  d->struct_size = sizeof *d;
+  d->align = SUBQ_FATTN_ALIGN_BOTTOM_RIGHT;
+  d->window_left = -1;
+  d->window_right = -1;
+}
+
+void subq_fattn_args_default(subq_fattn_args *p, size_t struct_size) {
+  if (!p || struct_size == 0) return;
+  subq_fattn_args d;
+  subq_fattn_fill_defaults(&d);
+  memset(p, 0, struct_size);
+  memcpy(p, &d, SUBQ_MIN(struct_size, sizeof d));
+  if (struct_size >= sizeof(size_t)) memcpy(p, &struct_size, sizeof struct_size);
+}
+
+void subq_fattn_args_dense_bshd(subq_fattn_args *p) {
+  if (!p) return;
+  p->q_hs = p->dk, p->q_ss = p->hq * p->dk, p->q_bs = p->sq * p->q_ss;
+  p->k_hs = p->dk, p->k_ss = p->hkv * p->dk, p->k_bs = p->sk * p->k_ss;
+  p->v_hs = p->dv, p->v_ss = p->hkv * p->dv, p->v_bs = p->sk * p->v_ss;
+  p->o_hs = p->dv, p->o_ss = p->hq * p->dv, p->o_bs = p->sq * p->o_ss;
+}
+
+/* The validated problem plus the plan derived from it. */
+typedef struct subq_fattn_prob {
+  const char *fn;
+  subq_fattn_args a;
+  const subq_fattn_impl *impl;
+  int64_t g;          /* Hq / Hkv */
+  int64_t off;        /* key coordinate of query row 0 */
+  float qscale;       /* applied while packing Q: scale, or scale / softcap */
+  int64_t bt;         /* tokens per query tile */
+  int64_t n_qt;       /* query tiles per (b, kv head) */
+  int64_t split_len;  /* keys per split (Sk when unsplit) */
+  int64_t n_split;
+  int64_t rows;       /* max rows per tile = g * bt */
+  int64_t ldacc;      /* dv rounded up to 8 */
+  float *part;        /* split partials: per (b, h, i, split): m, l, acc[dv] */
+} subq_fattn_prob;
+
+/* Checks the strides of one [B][S][H][D] tensor: each >= 0 (and >= 1 where
+ * the extent exceeds one, except the batch stride of an input, which may be 0
+ * to share one tensor across the batch); dimensions of extent > 1 must nest
+ * without overlap (no two elements share an address); computes its byte range. */
+static subq_status subq_fattn_check_tensor(const char *fn, const char *name, const void *p, int64_t nb, int64_t *bs,
+                                           int64_t ns, int64_t *ss, int64_t nh, int64_t *hs, int64_t d, bool input,
+                                           uintptr_t *lo, uintptr_t *hi) {
+  static const char *suffix[3] = {"bs", "ss", "hs"};
+  int64_t *st[3] = {bs, ss, hs};
+  const int64_t ext[3] = {nb, ns, nh};
+  for (int i = 0; i < 3; i++) {
+    if (*st[i] < 0)
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s_%s (%lld) < 0", fn, name, suffix[i], (long long)*st[i]);
+    if (ext[i] <= 1) *st[i] = 0;
+  }
+  if (!p) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, name);
+  /* nesting: sort the dimensions of extent > 1 by stride; each stride must
+   * cover the span of the dimensions inside it (the head dim has span d) */
+  int idx[3], n = 0;
+  for (int i = 0; i < 3; i++) {
+    if (ext[i] <= 1) continue;
+    if (*st[i] == 0) {
+      if (input && i == 0) continue; /* broadcast batch */
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s_%s is 0 but its extent (%lld) is > 1", fn, name,
+                        suffix[i], (long long)ext[i]);
+    }
+    idx[n++] = i;
+  }
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && *st[idx[j]] < *st[idx[j - 1]]; j--) {
+      int t = idx[j];
+      idx[j] = idx[j - 1];
+      idx[j - 1] = t;
+    }
+  int64_t span = d; /* elements covered by the inner dimensions */
+  for (int i = 0; i < n; i++) {
+    const int dim = idx[i];
+    if (*st[dim] < span)
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT,
+                        "%s: %s_%s (%lld) makes elements of %s overlap (inner extent spans %lld elements)", fn, name,
+                        suffix[dim], (long long)*st[dim], name, (long long)span);
+    int64_t t;
+    if (!subq_mul_i64(ext[dim] - 1, *st[dim], &t) || !subq_add_i64(t, span, &span))
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of %s overflows int64", fn, name);
+  }
+  /* byte range (broadcast batch included) */
+  int64_t last = d - 1, t, bytes;
+  for (int i = 0; i < 3; i++)
+    if (!subq_mul_i64(ext[i] - 1, *st[i], &t) || !subq_add_i64(last, t, &last))
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of %s overflows int64", fn, name);
+  if (!subq_add_i64(last, 1, &t) || !subq_mul_i64(t, (int64_t)sizeof(float), &bytes) ||
+      (uint64_t)bytes > (uint64_t)PTRDIFF_MAX || (uintptr_t)p > UINTPTR_MAX - (uintptr_t)bytes)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of %s overflows int64", fn, name);
+  *lo = (uintptr_t)p;
+  *hi = (uintptr_t)p + (uintptr_t)bytes;
+  return SUBQ_OK;
+}
+
+static subq_status subq_fattn_validate(const char *fn, subq_context *ctx, const subq_fattn_args *args,
+                                       subq_fattn_prob *pr, bool *empty) {
+  *empty = false;
+  memset(pr, 0, sizeof *pr);
+  pr->fn = fn;
+  if (!args) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: args is NULL", fn);
+  subq_fattn_args *g = &pr->a;
+  subq_fattn_fill_defaults(g);
+  subq_status st = subq_read_struct(g, sizeof *g, args, args->struct_size, sizeof *g, fn);
+  if (st != SUBQ_OK) return st;
+#define SUBQ_NEG(f)                                                                                     \
+  if (g->f < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: " #f " (%lld) < 0", fn, (long long)g->f)
+  SUBQ_NEG(batch);
+  SUBQ_NEG(sq);
+  SUBQ_NEG(sk);
+#undef SUBQ_NEG
+  if (g->hq < 1) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: hq (%lld) < 1", fn, (long long)g->hq);
+  if (g->hkv < 1) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: hkv (%lld) < 1", fn, (long long)g->hkv);
+  if (g->hq % g->hkv)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: hq (%lld) is not a multiple of hkv (%lld)", fn,
+                      (long long)g->hq, (long long)g->hkv);
+  if (g->dk < 1 || g->dk > SUBQ_FATTN_MAX_HEAD_DIM)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: dk (%lld) is not in 1..%d", fn, (long long)g->dk,
+                      SUBQ_FATTN_MAX_HEAD_DIM);
+  if (g->dv < 1 || g->dv > SUBQ_FATTN_MAX_HEAD_DIM)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: dv (%lld) is not in 1..%d", fn, (long long)g->dv,
+                      SUBQ_FATTN_MAX_HEAD_DIM);
+  if (g->window_left < -1)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: window_left (%lld) < -1", fn, (long long)g->window_left);
+  if (g->window_right < -1)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: window_right (%lld) < -1", fn, (long long)g->window_right);
+  if (g->align != SUBQ_FATTN_ALIGN_BOTTOM_RIGHT && g->align != SUBQ_FATTN_ALIGN_TOP_LEFT)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: align (%d) is not a SUBQ_FATTN_ALIGN_* value", fn,
+                      (int)g->align);
+  if (!isfinite(g->scale))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: scale (%g) is not finite", fn, (double)g->scale);
+  if (!(g->softcap >= 0.0f) || isinf(g->softcap))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: softcap (%g) is not a finite value >= 0", fn,
+                      (double)g->softcap);
+  if (g->kv_split < -1)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: kv_split (%lld) < -1", fn, (long long)g->kv_split);
+  int64_t t;
+  if (!subq_mul_i64(g->batch, g->hq, &t) || !subq_mul_i64(t, g->sq, &t) ||
+      !subq_mul_i64(g->sk, g->hkv, &t) || !subq_mul_i64(t, g->batch, &t))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: batch * heads * sequence overflows int64", fn);
+  if (g->batch == 0 || g->sq == 0) {
+    *empty = true;
+    return SUBQ_OK;
+  }
+  uintptr_t qlo, qhi, klo = 0, khi = 0, vlo = 0, vhi = 0, olo, ohi;
+  if ((st = subq_fattn_check_tensor(fn, "q", g->q, g->batch, &g->q_bs, g->sq, &g->q_ss, g->hq, &g->q_hs, g->dk, true,
+                                    &qlo, &qhi)) != SUBQ_OK)
+    return st;
+  if (g->sk > 0) {
+    if ((st = subq_fattn_check_tensor(fn, "k", g->k, g->batch, &g->k_bs, g->sk, &g->k_ss, g->hkv, &g->k_hs, g->dk,
+                                      true, &klo, &khi)) != SUBQ_OK)
+      return st;
+    if ((st = subq_fattn_check_tensor(fn, "v", g->v, g->batch, &g->v_bs, g->sk, &g->v_ss, g->hkv, &g->v_hs, g->dv,
+                                      true, &vlo, &vhi)) != SUBQ_OK)
+      return st;
+  }
+  /* the out tensor's error names use "o" strides but the pointer is "out" */
+  if (!g->out) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out is NULL", fn);
+  if ((st = subq_fattn_check_tensor(fn, "o", g->out, g->batch, &g->o_bs, g->sq, &g->o_ss, g->hq, &g->o_hs, g->dv,
+                                    false, &olo, &ohi)) != SUBQ_OK)
+    return st;
+  if (olo < qhi && qlo < ohi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps q", fn);
+  if (g->sk > 0 && olo < khi && klo < ohi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps k", fn);
+  if (g->sk > 0 && olo < vhi && vlo < ohi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps v", fn);
+  if (g->lse) {
+    int64_t n, bytes;
+    if (!subq_mul_i64(g->batch * g->hq, g->sq, &n) || !subq_mul_i64(n, (int64_t)sizeof(float), &bytes) ||
+        (uintptr_t)g->lse > UINTPTR_MAX - (uintptr_t)bytes)
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of lse overflows int64", fn);
+    const uintptr_t llo = (uintptr_t)g->lse, lhi = llo + (uintptr_t)bytes;
+    if (olo < lhi && llo < ohi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps lse", fn);
+    if (qlo < lhi && llo < qhi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: lse overlaps q", fn);
+    if (g->sk > 0 && klo < lhi && llo < khi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: lse overlaps k", fn);
+    if (g->sk > 0 && vlo < lhi && llo < vhi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: lse overlaps v", fn);
+  }
+
+  /* plan (shape and args only) */
+  pr->impl = subq_fattn_pick(subq_context_isa_or_default(ctx));
+  pr->g = g->hq / g->hkv;
+  pr->off = g->align == SUBQ_FATTN_ALIGN_BOTTOM_RIGHT ? g->sk - g->sq : 0;
+  /* windows beyond sk + sq allow every key already (|p_i| <= sk + sq): clamp so
+   * position arithmetic cannot overflow */
+  if (g->window_left > g->sk + g->sq) g->window_left = g->sk + g->sq;
+  if (g->window_right > g->sk + g->sq) g->window_right = g->sk + g->sq;
+  const float scale = g->scale != 0.0f ? g->scale : 1.0f / sqrtf((float)g->dk);
+  pr->qscale = g->softcap > 0.0f ? scale / g->softcap : scale;
+  pr->bt = SUBQ_MIN(g->sq, SUBQ_MAX(1, SUBQ_FATTN_ROWS / pr->g));
+  pr->n_qt = (g->sq + pr->bt - 1) / pr->bt;
+  pr->rows = pr->g * pr->bt;
+  pr->ldacc = (g->dv + 7) / 8 * 8;
+  const int64_t items = g->batch * g->hkv * pr->n_qt;
+  int64_t len = g->sk;
+  if (g->kv_split > 0)
+    len = g->kv_split;
+  else if (g->kv_split == 0 && items < SUBQ_FATTN_SPLIT_ITEMS && g->sk > SUBQ_FATTN_AUTO_SPLIT)
+    len = SUBQ_FATTN_AUTO_SPLIT;
+  pr->split_len = SUBQ_MAX(1, len);
+  pr->n_split = g->sk > 0 ? (g->sk + pr->split_len - 1) / pr->split_len : 1;
+  if (!subq_mul_i64(items, pr->n_split, &t))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: kv_split (%lld) gives too many splits", fn,
+                      (long long)g->kv_split);
+  return SUBQ_OK;
+}
+
+/* ---- phase 1: one (b, kv head, query tile, split) item ---------------------------- */
+
+static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
+  const subq_fattn_prob *pr = arg;
+  const subq_fattn_args *a = &pr->a;
+  const subq_fattn_impl *u = pr->impl;
+  const int64_t G = pr->g, dk = a->dk, dv = a->dv, ldacc = pr->ldacc, R = pr->rows;
+  const int64_t wl = a->window_left, wr = a->window_right;
+  float *qp = info->scratch;                 /* R x dk */
+  float *sp = qp + R * dk;                   /* R x BK */
+  float *acc = sp + R * SUBQ_FATTN_BK;       /* R x ldacc */
+  float *mrow = acc + R * ldacc, *lrow = mrow + R;
+  float *kt = lrow + R;                      /* dk x BK, K tile transposed (packed form) */
+  float *vt = kt + dk * SUBQ_FATTN_BK;       /* BK x ldacc, V tile copied contiguous (packed form) */
+  for (int64_t it = begin; it < end; it++) {
+    int64_t rest = it;
+    const int64_t s = rest % pr->n_split;
+    rest /= pr->n_split;
+    const int64_t qt = pr->n_qt - 1 - rest % pr->n_qt; /* last (longest under causal) tiles first */
+    rest /= pr->n_qt;
+    const int64_t kh = rest % a->hkv, b = rest / a->hkv;
+    const int64_t t0 = qt * pr->bt, t1 = SUBQ_MIN(a->sq, t0 + pr->bt), nr = (t1 - t0) * G;
+    const int64_t p0 = t0 + pr->off, p1 = t1 - 1 + pr->off; /* key coordinates of first/last token */
+
+    /* pack Q (scaled), row r = token (r / G), head kh * G + r % G */
+    for (int64_t r = 0; r < nr; r++) {
+      const float *src = a->q + b * a->q_bs + (t0 + r / G) * a->q_ss + (kh * G + r % G) * a->q_hs;
+      for (int64_t d = 0; d < dk; d++) qp[r * dk + d] = src[d] * pr->qscale;
+      mrow[r] = -INFINITY;
+      lrow[r] = 0.0f;
+      memset(acc + r * ldacc, 0, (size_t)ldacc * sizeof(float));
+    }
+    /* key range: this split, clipped to what the mask allows for any row */
+    int64_t jlo = s * pr->split_len, jhi = SUBQ_MIN(a->sk, jlo + pr->split_len);
+    if (wl >= 0) jlo = SUBQ_MAX(jlo, p0 - wl);
+    if (wr >= 0) jhi = SUBQ_MIN(jhi, p1 + wr + 1);
+    const float *kbase = a->k + b * a->k_bs + kh * a->k_hs;
+    const float *vbase = a->v + b * a->v_bs + kh * a->v_hs;
+    for (int64_t j0 = jlo; j0 < jhi; j0 += SUBQ_FATTN_BK) {
+      const int64_t j1 = SUBQ_MIN(jhi, j0 + SUBQ_FATTN_BK), nk = j1 - j0;
+      const bool full = (wr < 0 || j1 - 1 <= p0 + wr) && (wl < 0 || j0 >= p1 - wl);
+      if (u->qkt && nr >= SUBQ_FATTN_QKT_MIN_ROWS) {
+        u->packk(nk, dk, kbase + j0 * a->k_ss, a->k_ss, kt, SUBQ_FATTN_BK);
+        u->qkt(nr, nk, dk, qp, dk, kt, SUBQ_FATTN_BK, sp, SUBQ_FATTN_BK);
+      } else {
+        u->qk(nr, nk, dk, qp, dk, kbase + j0 * a->k_ss, a->k_ss, sp, SUBQ_FATTN_BK);
+      }
+      for (int64_t r = 0; r < nr; r++) {
+        float *sr = sp + r * SUBQ_FATTN_BK;
+        if (a->softcap > 0.0f)
+          for (int64_t j = 0; j < nk; j++) sr[j] = a->softcap * tanhf(sr[j]);
+        if (!full) { /* allowed keys of this row: [pi - wl, pi + wr], clipped to the tile */
+          const int64_t pi = t0 + r / G + pr->off;
+          const int64_t lo = wl >= 0 ? SUBQ_MIN(nk, SUBQ_MAX(0, pi - wl - j0)) : 0;
+          const int64_t hi = wr >= 0 ? SUBQ_MAX(lo, SUBQ_MIN(nk, pi + wr + 1 - j0)) : nk;
+          for (int64_t j = 0; j < lo; j++) sr[j] = -INFINITY;
+          for (int64_t j = hi; j < nk; j++) sr[j] = -INFINITY;
+        }
+        const float mx = u->rowmax(sr, nk, mrow[r]);
+        if (mx == -INFINITY) { /* nothing allowed yet: this tile adds nothing */
+          memset(sr, 0, (size_t)nk * sizeof(float));
+          continue;
+        }
+        const float alpha = mrow[r] == -INFINITY ? 0.0f : subq_fattn_expf_scalar(mrow[r] - mx);
+        const float sum = u->expsub(sr, nk, mx);
+        if (alpha != 1.0f) u->scale(acc + r * ldacc, dv, alpha);
+        lrow[r] = fmaf(alpha, lrow[r], sum);
+        mrow[r] = mx;
+      }
+      if (u->qkt && nr >= SUBQ_FATTN_QKT_MIN_ROWS) {
+        /* many rows reuse the tile: copy V contiguous (token strides of a few KiB alias in L1) */
+        for (int64_t j = 0; j < nk; j++) memcpy(vt + j * ldacc, vbase + (j0 + j) * a->v_ss, (size_t)dv * sizeof(float));
+        u->pv(nr, nk, dv, sp, SUBQ_FATTN_BK, vt, ldacc, acc, ldacc);
+      } else {
+        u->pv(nr, nk, dv, sp, SUBQ_FATTN_BK, vbase + j0 * a->v_ss, a->v_ss, acc, ldacc);
+      }
+    }
+    /* write out, or the split's partial state */
+    for (int64_t r = 0; r < nr; r++) {
+      const int64_t tok = t0 + r / G, h = kh * G + r % G;
+      const float *ar = acc + r * ldacc;
+      if (pr->part) {
+        float *dst = pr->part + (((b * a->hq + h) * a->sq + tok) * pr->n_split + s) * (dv + 2);
+        dst[0] = mrow[r];
+        dst[1] = lrow[r];
+        memcpy(dst + 2, ar, (size_t)dv * sizeof(float));
+        continue;
+      }
+      float *o = a->out + b * a->o_bs + tok * a->o_ss + h * a->o_hs;
+      const float l = lrow[r];
+      if (l > 0.0f)
+        for (int64_t d = 0; d < dv; d++) o[d] = ar[d] / l;
+      else
+        memset(o, 0, (size_t)dv * sizeof(float));
+      if (a->lse) a->lse[(b * a->hq + h) * a->sq + tok] = l > 0.0f ? mrow[r] + logf(l) : -INFINITY;
+    }
+  }
+  return SUBQ_OK;
+}
+
+/* ---- phase 2: merge split partials in split order, one item per (b, h, token) ------- */
+
+static subq_status subq_fattn_merge(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
+  (void)info;
+  const subq_fattn_prob *pr = arg;
+  const subq_fattn_args *a = &pr->a;
+  const int64_t dv = a->dv, ns = pr->n_split;
+  for (int64_t it = begin; it < end; it++) {
+    const int64_t tok = it % a->sq, bh = it / a->sq, h = bh % a->hq, b = bh / a->hq;
+    const float *pp = pr->part + it * ns * (dv + 2);
+    float m = -INFINITY;
+    for (int64_t s = 0; s < ns; s++) m = pp[s * (dv + 2)] > m ? pp[s * (dv + 2)] : m;
+    float *o = a->out + b * a->o_bs + tok * a->o_ss + h * a->o_hs;
+    float l = 0.0f;
+    if (m != -INFINITY) {
+      for (int64_t d = 0; d < dv; d++) o[d] = 0.0f;
+      for (int64_t s = 0; s < ns; s++) {
+        const float *ps = pp + s * (dv + 2);
+        if (ps[0] == -INFINITY) continue; /* the split saw no allowed key */
+        const float w = subq_fattn_expf_scalar(ps[0] - m);
+        l = fmaf(w, ps[1], l);
+        for (int64_t d = 0; d < dv; d++) o[d] = fmaf(w, ps[2 + d], o[d]);
+      }
+    }
+    if (l > 0.0f)
+      for (int64_t d = 0; d < dv; d++) o[d] /= l;
+    else
+      memset(o, 0, (size_t)dv * sizeof(float));
+    if (a->lse) a->lse[it] = l > 0.0f ? m + logf(l) : -INFINITY;
+  }
+  return SUBQ_OK;
+}
+
+static subq_status subq_fattn_zero_rows(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
+  (void)info;
+  const subq_fattn_prob *pr = arg;
+  const subq_fattn_args *a = &pr->a;
+  for (int64_t it = begin; it < end; it++) {
+    const int64_t tok = it % a->sq, bh = it / a->sq, h = bh % a->hq, b = bh / a->hq;
+    memset(a->out + b * a->o_bs + tok * a->o_ss + h * a->o_hs, 0, (size_t)a->dv * sizeof(float));
+    if (a->lse) a->lse[it] = -INFINITY;
+  }
+  return SUBQ_OK;
+}
+
+subq_status subq_fattn(subq_context *ctx, const subq_fattn_args *args) {
+  subq_fattn_prob pr;
+  bool empty;
+  subq_status st = subq_fattn_validate("subq_fattn", ctx, args, &pr, &empty);
+  if (st != SUBQ_OK || empty) return st;
+  const subq_fattn_args *a = &pr.a;
+  const int64_t n_rows = a->batch * a->hq * a->sq;
+  if (a->sk == 0) {
+    subq_phase ph = {subq_fattn_zero_rows, &pr, n_rows, 0};
+    return subq_parallel_run(ctx, &ph, 1, 0);
+  }
+  const size_t scratch =
+      ((size_t)pr.rows * (size_t)(a->dk + SUBQ_FATTN_BK + pr.ldacc + 2) + (size_t)(a->dk + pr.ldacc) * SUBQ_FATTN_BK) *
+          sizeof(float) + SUBQ_CACHELINE;
+  const int64_t n_items = a->batch * a->hkv * pr.n_qt * pr.n_split;
+  if (pr.n_split == 1) {
+    subq_phase ph = {subq_fattn_items, &pr, n_items, 1};
+    return subq_parallel_run(ctx, &ph, 1, scratch);
+  }
+  size_t bytes;
+  if (!subq_mul_size((size_t)n_rows, (size_t)pr.n_split, &bytes) ||
+      !subq_mul_size(bytes, (size_t)(a->dv + 2) * sizeof(float), &bytes) || bytes > (size_t)PTRDIFF_MAX)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: split workspace of kv_split (%lld) overflows", pr.fn,
+                      (long long)a->kv_split);
+  pr.part = subq_alloc(bytes);
+  if (!pr.part) return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of split partials", pr.fn, bytes);
+  subq_phase ph[2] = {{subq_fattn_items, &pr, n_items, 1}, {subq_fattn_merge, &pr, n_rows, 16}};
+  st = subq_parallel_run(ctx, ph, 2, scratch);
+  subq_free(pr.part);
+  return st;
+}
+
+/* ---- exp, exposed for tests ------------------------------------------------------- */
+
+subq_status subq_fattn_expf(subq_context *ctx, const float *src, float *dst, int64_t n) {
+  const char *fn = "subq_fattn_expf";
+  if (n < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: n (%lld) < 0", fn, (long long)n);
+  if (n == 0) return SUBQ_OK;
+  if (!src) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: src is NULL", fn);
+  if (!dst) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: dst is NULL", fn);
+  subq_fattn_pick(subq_context_isa_or_default(ctx))->exp(src, dst, n);
+  return SUBQ_OK;
+}

@@ -1,0 +1,358 @@
+/*
+ * subq_fattn_avx2.c — AVX2+FMA attention micro-kernels and the vector exp.
+ *   qk 4x2: 4 query rows x 2 keys, 8 ymm dot accumulators over dk (masked
+ *     tail for dk % 8), then horizontal sums;
+ *   pv 6x16: 6 rows x 16 dv lanes, 12 ymm accumulators, 6 broadcasts of p and
+ *     2 V loads per key (a 4-row, 8-accumulator block for the last <= 4 rows),
+ *     keys in increasing order (masked tail for dv % 8);
+ *   exp: subq_fattn_expf_scalar's algorithm on 8 lanes.
+ * Whole file in one target region.
+ */
+#include "families/fattn/subq_fattn_ukernel.h"
+
+#if SUBQ_ARCH_X86_64
+#include <immintrin.h>
+
+SUBQ_ISA_BEGIN_AVX2
+
+static inline __m256i subq_fattn_tail_mask(int64_t n) { /* lanes < n (0 < n <= 8) */
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), idx);
+}
+
+static inline float subq_fattn_hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+/* e^x on 8 lanes; see subq_fattn_ukernel.h for the contract. */
+static inline __m256 subq_fattn_exp8(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(SUBQ_FATTN_EXP_LO), hi = _mm256_set1_ps(SUBQ_FATTN_EXP_HI);
+  const __m256 xc = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+  const __m256 n = _mm256_floor_ps(_mm256_fmadd_ps(xc, _mm256_set1_ps(SUBQ_FATTN_LOG2E), _mm256_set1_ps(0.5f)));
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(SUBQ_FATTN_LN2_HI), xc);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(SUBQ_FATTN_LN2_LO), r);
+  __m256 p = _mm256_set1_ps(SUBQ_FATTN_P0);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SUBQ_FATTN_P1));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SUBQ_FATTN_P2));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SUBQ_FATTN_P3));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SUBQ_FATTN_P4));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SUBQ_FATTN_P5));
+  p = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+  __m256i ni = _mm256_cvtps_epi32(n);
+  const __m256i big = _mm256_cmpgt_epi32(ni, _mm256_set1_epi32(127));
+  ni = _mm256_min_epi32(ni, _mm256_set1_epi32(127));
+  p = _mm256_blendv_ps(p, _mm256_add_ps(p, p), _mm256_castsi256_ps(big));
+  const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ni, _mm256_set1_epi32(127)), 23));
+  __m256 y = _mm256_mul_ps(p, scale);
+  y = _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(x, lo, _CMP_LT_OQ));
+  y = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(x, hi, _CMP_GT_OQ));
+  return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+}
+
+void subq_fattn_exp__avx2(const float *src, float *dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, subq_fattn_exp8(_mm256_loadu_ps(src + i)));
+  if (i < n) {
+    const __m256i mk = subq_fattn_tail_mask(n - i);
+    _mm256_maskstore_ps(dst + i, mk, subq_fattn_exp8(_mm256_maskload_ps(src + i, mk)));
+  }
+}
+
+float subq_fattn_expsub__avx2(float *s, int64_t n, float m) {
+  const __m256 vm = _mm256_set1_ps(m);
+  __m256 sum = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 e = subq_fattn_exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
+    _mm256_storeu_ps(s + j, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  if (j < n) {
+    const __m256i mk = subq_fattn_tail_mask(n - j);
+    __m256 x = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), _mm256_maskload_ps(s + j, mk), _mm256_castsi256_ps(mk));
+    const __m256 e = subq_fattn_exp8(_mm256_sub_ps(x, vm));
+    _mm256_maskstore_ps(s + j, mk, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  return subq_fattn_hsum(sum);
+}
+
+float subq_fattn_rowmax__avx2(const float *s, int64_t n, float init) {
+  __m256 m = _mm256_set1_ps(init);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(s + j));
+  __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_max_ss(h, _mm_movehdup_ps(h));
+  float r = _mm_cvtss_f32(h);
+  for (; j < n; j++) r = s[j] > r ? s[j] : r;
+  return r;
+}
+
+void subq_fattn_scale__avx2(float *x, int64_t n, float alpha) {
+  const __m256 a = _mm256_set1_ps(alpha);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(a, _mm256_loadu_ps(x + i)));
+  for (; i < n; i++) x[i] *= alpha;
+}
+
+/* 8 keys x 8 dims transposed in registers; edges element by element. */
+void subq_fattn_packk__avx2(int64_t nk, int64_t dk, const float *k, int64_t k_ss, float *kt, int64_t ldk) {
+  int64_t j = 0;
+  for (; j + 8 <= nk; j += 8) {
+    int64_t d = 0;
+    for (; d + 8 <= dk; d += 8) {
+      __m256 r0 = _mm256_loadu_ps(k + (j + 0) * k_ss + d), r1 = _mm256_loadu_ps(k + (j + 1) * k_ss + d);
+      __m256 r2 = _mm256_loadu_ps(k + (j + 2) * k_ss + d), r3 = _mm256_loadu_ps(k + (j + 3) * k_ss + d);
+      __m256 r4 = _mm256_loadu_ps(k + (j + 4) * k_ss + d), r5 = _mm256_loadu_ps(k + (j + 5) * k_ss + d);
+      __m256 r6 = _mm256_loadu_ps(k + (j + 6) * k_ss + d), r7 = _mm256_loadu_ps(k + (j + 7) * k_ss + d);
+      __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+      __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+      __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+      __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+      __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+      __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+      __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+      __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+      float *o = kt + d * ldk + j;
+      _mm256_storeu_ps(o + 0 * ldk, _mm256_permute2f128_ps(u0, u4, 0x20));
+      _mm256_storeu_ps(o + 1 * ldk, _mm256_permute2f128_ps(u1, u5, 0x20));
+      _mm256_storeu_ps(o + 2 * ldk, _mm256_permute2f128_ps(u2, u6, 0x20));
+      _mm256_storeu_ps(o + 3 * ldk, _mm256_permute2f128_ps(u3, u7, 0x20));
+      _mm256_storeu_ps(o + 4 * ldk, _mm256_permute2f128_ps(u0, u4, 0x31));
+      _mm256_storeu_ps(o + 5 * ldk, _mm256_permute2f128_ps(u1, u5, 0x31));
+      _mm256_storeu_ps(o + 6 * ldk, _mm256_permute2f128_ps(u2, u6, 0x31));
+      _mm256_storeu_ps(o + 7 * ldk, _mm256_permute2f128_ps(u3, u7, 0x31));
+    }
+    for (; d < dk; d++)
+      for (int64_t jj = j; jj < j + 8; jj++) kt[d * ldk + jj] = k[jj * k_ss + d];
+  }
+  for (; j < ldk; j++)
+    for (int64_t d = 0; d < dk; d++) kt[d * ldk + j] = j < nk ? k[j * k_ss + d] : 0.0f;
+}
+
+/* Dot products of rb <= 4 packed q rows with 2 keys (k1 may equal k0 for a lone key). */
+static inline void subq_fattn_qk_block(int rb, int64_t dk, const float *q, int64_t ldq, const float *k0,
+                                       const float *k1, float out[4][2]) {
+  __m256 a00 = _mm256_setzero_ps(), a01 = _mm256_setzero_ps(), a10 = _mm256_setzero_ps(), a11 = _mm256_setzero_ps();
+  __m256 a20 = _mm256_setzero_ps(), a21 = _mm256_setzero_ps(), a30 = _mm256_setzero_ps(), a31 = _mm256_setzero_ps();
+  const float *q0 = q, *q1 = q + (rb > 1 ? ldq : 0), *q2 = q + (rb > 2 ? 2 * ldq : 0), *q3 = q + (rb > 3 ? 3 * ldq : 0);
+  int64_t d = 0;
+  for (; d + 8 <= dk; d += 8) {
+    const __m256 kv0 = _mm256_loadu_ps(k0 + d), kv1 = _mm256_loadu_ps(k1 + d);
+    __m256 qv = _mm256_loadu_ps(q0 + d);
+    a00 = _mm256_fmadd_ps(qv, kv0, a00), a01 = _mm256_fmadd_ps(qv, kv1, a01);
+    qv = _mm256_loadu_ps(q1 + d);
+    a10 = _mm256_fmadd_ps(qv, kv0, a10), a11 = _mm256_fmadd_ps(qv, kv1, a11);
+    qv = _mm256_loadu_ps(q2 + d);
+    a20 = _mm256_fmadd_ps(qv, kv0, a20), a21 = _mm256_fmadd_ps(qv, kv1, a21);
+    qv = _mm256_loadu_ps(q3 + d);
+    a30 = _mm256_fmadd_ps(qv, kv0, a30), a31 = _mm256_fmadd_ps(qv, kv1, a31);
+  }
+  if (d < dk) {
+    const __m256i mk = subq_fattn_tail_mask(dk - d);
+    const __m256 kv0 = _mm256_maskload_ps(k0 + d, mk), kv1 = _mm256_maskload_ps(k1 + d, mk);
+    __m256 qv = _mm256_maskload_ps(q0 + d, mk);
+    a00 = _mm256_fmadd_ps(qv, kv0, a00), a01 = _mm256_fmadd_ps(qv, kv1, a01);
+    qv = _mm256_maskload_ps(q1 + d, mk);
+    a10 = _mm256_fmadd_ps(qv, kv0, a10), a11 = _mm256_fmadd_ps(qv, kv1, a11);
+    qv = _mm256_maskload_ps(q2 + d, mk);
+    a20 = _mm256_fmadd_ps(qv, kv0, a20), a21 = _mm256_fmadd_ps(qv, kv1, a21);
+    qv = _mm256_maskload_ps(q3 + d, mk);
+    a30 = _mm256_fmadd_ps(qv, kv0, a30), a31 = _mm256_fmadd_ps(qv, kv1, a31);
+  }
+  out[0][0] = subq_fattn_hsum(a00), out[0][1] = subq_fattn_hsum(a01);
+  out[1][0] = subq_fattn_hsum(a10), out[1][1] = subq_fattn_hsum(a11);
+  out[2][0] = subq_fattn_hsum(a20), out[2][1] = subq_fattn_hsum(a21);
+  out[3][0] = subq_fattn_hsum(a30), out[3][1] = subq_fattn_hsum(a31);
+}
+
+void subq_fattn_qk_4x2__avx2(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *k,
+                            int64_t k_ss, float *s, int64_t lds) {
+  float out[4][2];
+  for (int64_t r = 0; r < nr; r += 4) {
+    const int rb = (int)SUBQ_MIN(4, nr - r);
+    for (int64_t j = 0; j < nk; j += 2) {
+      const int kb = (int)SUBQ_MIN(2, nk - j);
+      const float *k0 = k + j * k_ss, *k1 = kb > 1 ? k0 + k_ss : k0;
+      subq_fattn_qk_block(rb, dk, q + r * ldq, ldq, k0, k1, out);
+      for (int i = 0; i < rb; i++)
+        for (int c = 0; c < kb; c++) s[(r + i) * lds + j + c] = out[i][c];
+    }
+  }
+}
+
+/* 6 rows x 16 keys from a transposed K tile: 12 accumulators, 2 K loads and
+ * 6 broadcasts per d, d in increasing order. */
+static inline void subq_fattn_qkt_block(int rb, int kb, int64_t dk, const float *q, int64_t ldq, const float *kt,
+                                        int64_t ldk, float *s, int64_t lds) {
+  const float *q0 = q, *q1 = q + (rb > 1 ? ldq : 0), *q2 = q + (rb > 2 ? 2 * ldq : 0);
+  const float *q3 = q + (rb > 3 ? 3 * ldq : 0), *q4 = q + (rb > 4 ? 4 * ldq : 0), *q5 = q + (rb > 5 ? 5 * ldq : 0);
+  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+  for (int64_t d = 0; d < dk; d++) {
+    const __m256 k0 = _mm256_loadu_ps(kt + d * ldk), k1 = _mm256_loadu_ps(kt + d * ldk + 8);
+    __m256 b = _mm256_broadcast_ss(q0 + d);
+    c00 = _mm256_fmadd_ps(b, k0, c00), c01 = _mm256_fmadd_ps(b, k1, c01);
+    b = _mm256_broadcast_ss(q1 + d);
+    c10 = _mm256_fmadd_ps(b, k0, c10), c11 = _mm256_fmadd_ps(b, k1, c11);
+    b = _mm256_broadcast_ss(q2 + d);
+    c20 = _mm256_fmadd_ps(b, k0, c20), c21 = _mm256_fmadd_ps(b, k1, c21);
+    b = _mm256_broadcast_ss(q3 + d);
+    c30 = _mm256_fmadd_ps(b, k0, c30), c31 = _mm256_fmadd_ps(b, k1, c31);
+    b = _mm256_broadcast_ss(q4 + d);
+    c40 = _mm256_fmadd_ps(b, k0, c40), c41 = _mm256_fmadd_ps(b, k1, c41);
+    b = _mm256_broadcast_ss(q5 + d);
+    c50 = _mm256_fmadd_ps(b, k0, c50), c51 = _mm256_fmadd_ps(b, k1, c51);
+  }
+  if (kb == 16) { /* s rows hold BK >= 16 floats: full stores */
+    _mm256_storeu_ps(s, c00), _mm256_storeu_ps(s + 8, c01);
+    if (rb > 1) _mm256_storeu_ps(s + lds, c10), _mm256_storeu_ps(s + lds + 8, c11);
+    if (rb > 2) _mm256_storeu_ps(s + 2 * lds, c20), _mm256_storeu_ps(s + 2 * lds + 8, c21);
+    if (rb > 3) _mm256_storeu_ps(s + 3 * lds, c30), _mm256_storeu_ps(s + 3 * lds + 8, c31);
+    if (rb > 4) _mm256_storeu_ps(s + 4 * lds, c40), _mm256_storeu_ps(s + 4 * lds + 8, c41);
+    if (rb > 5) _mm256_storeu_ps(s + 5 * lds, c50), _mm256_storeu_ps(s + 5 * lds + 8, c51);
+    return;
+  }
+  float tmp[6][16];
+  _mm256_storeu_ps(tmp[0], c00), _mm256_storeu_ps(tmp[0] + 8, c01);
+  _mm256_storeu_ps(tmp[1], c10), _mm256_storeu_ps(tmp[1] + 8, c11);
+  _mm256_storeu_ps(tmp[2], c20), _mm256_storeu_ps(tmp[2] + 8, c21);
+  _mm256_storeu_ps(tmp[3], c30), _mm256_storeu_ps(tmp[3] + 8, c31);
+  _mm256_storeu_ps(tmp[4], c40), _mm256_storeu_ps(tmp[4] + 8, c41);
+  _mm256_storeu_ps(tmp[5], c50), _mm256_storeu_ps(tmp[5] + 8, c51);
+  for (int i = 0; i < rb; i++)
+    for (int j = 0; j < kb; j++) s[i * lds + j] = tmp[i][j];
+}
+
+void subq_fattn_qkt_6x16__avx2(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *kt,
+                               int64_t ldk, float *s, int64_t lds) {
+  for (int64_t r = 0; r < nr; r += 6) {
+    const int rb = (int)SUBQ_MIN(6, nr - r);
+    for (int64_t j = 0; j < nk; j += 16)
+      subq_fattn_qkt_block(rb, (int)SUBQ_MIN(16, nk - j), dk, q + r * ldq, ldq, kt + j, ldk, s + r * lds + j, lds);
+  }
+}
+
+/* acc rows += p rows * V over nk keys for a 16-lane (or narrower, masked) dv
+ * block of rb <= 6 rows: 12 accumulators, p broadcast from memory (load port). */
+static inline void subq_fattn_pv_block(int rb, int64_t nk, int64_t width, const float *p, int64_t ldp, const float *v,
+                                       int64_t v_ss, float *acc, int64_t ldacc) {
+  const float *p0 = p, *p1 = p + (rb > 1 ? ldp : 0), *p2 = p + (rb > 2 ? 2 * ldp : 0);
+  const float *p3 = p + (rb > 3 ? 3 * ldp : 0), *p4 = p + (rb > 4 ? 4 * ldp : 0), *p5 = p + (rb > 5 ? 5 * ldp : 0);
+  float *c[6];
+  for (int i = 0; i < 6; i++) c[i] = acc + (rb > i ? i * ldacc : 0);
+  /* width in 1..16: lanes 0..7 in the first vector, 8..15 in the second */
+  const __m256i m0 = subq_fattn_tail_mask(SUBQ_MIN(8, width));
+  const bool two = width > 8, full = width == 16;
+  const __m256i m1 = two ? subq_fattn_tail_mask(width - 8) : _mm256_setzero_si256();
+#define SUBQ_LD2(i) _mm256_loadu_ps(c[i]), x##i##1 = two ? _mm256_loadu_ps(c[i] + 8) : _mm256_setzero_ps()
+  __m256 x00 = SUBQ_LD2(0);
+  __m256 x10 = SUBQ_LD2(1);
+  __m256 x20 = SUBQ_LD2(2);
+  __m256 x30 = SUBQ_LD2(3);
+  __m256 x40 = SUBQ_LD2(4);
+  __m256 x50 = SUBQ_LD2(5);
+#undef SUBQ_LD2
+  for (int64_t j = 0; j < nk; j++) {
+    if (p0[j] == 0.0f && p1[j] == 0.0f && p2[j] == 0.0f && p3[j] == 0.0f && p4[j] == 0.0f && p5[j] == 0.0f)
+      continue; /* masked for every row: V not used */
+    const float *vj = v + j * v_ss;
+    __m256 v0, v1;
+    if (full) {
+      v0 = _mm256_loadu_ps(vj), v1 = _mm256_loadu_ps(vj + 8);
+    } else {
+      v0 = _mm256_maskload_ps(vj, m0), v1 = two ? _mm256_maskload_ps(vj + 8, m1) : _mm256_setzero_ps();
+    }
+    __m256 b = _mm256_broadcast_ss(p0 + j);
+    x00 = _mm256_fmadd_ps(b, v0, x00), x01 = _mm256_fmadd_ps(b, v1, x01);
+    b = _mm256_broadcast_ss(p1 + j);
+    x10 = _mm256_fmadd_ps(b, v0, x10), x11 = _mm256_fmadd_ps(b, v1, x11);
+    b = _mm256_broadcast_ss(p2 + j);
+    x20 = _mm256_fmadd_ps(b, v0, x20), x21 = _mm256_fmadd_ps(b, v1, x21);
+    b = _mm256_broadcast_ss(p3 + j);
+    x30 = _mm256_fmadd_ps(b, v0, x30), x31 = _mm256_fmadd_ps(b, v1, x31);
+    b = _mm256_broadcast_ss(p4 + j);
+    x40 = _mm256_fmadd_ps(b, v0, x40), x41 = _mm256_fmadd_ps(b, v1, x41);
+    b = _mm256_broadcast_ss(p5 + j);
+    x50 = _mm256_fmadd_ps(b, v0, x50), x51 = _mm256_fmadd_ps(b, v1, x51);
+  }
+  /* store in reverse row order so aliased rows (rb < 6) end with row 0's value */
+#define SUBQ_ST2(i)                         \
+  do {                                      \
+    _mm256_storeu_ps(c[i], x##i##0);        \
+    if (two) _mm256_storeu_ps(c[i] + 8, x##i##1); \
+  } while (0)
+  if (rb > 5) SUBQ_ST2(5);
+  if (rb > 4) SUBQ_ST2(4);
+  if (rb > 3) SUBQ_ST2(3);
+  if (rb > 2) SUBQ_ST2(2);
+  if (rb > 1) SUBQ_ST2(1);
+  SUBQ_ST2(0);
+#undef SUBQ_ST2
+}
+
+/* The same for rb <= 4 rows (decode: G heads of one token): 8 accumulators. */
+static inline void subq_fattn_pv_block4(int rb, int64_t nk, int64_t width, const float *p, int64_t ldp, const float *v,
+                                        int64_t v_ss, float *acc, int64_t ldacc) {
+  const float *p0 = p, *p1 = p + (rb > 1 ? ldp : 0), *p2 = p + (rb > 2 ? 2 * ldp : 0), *p3 = p + (rb > 3 ? 3 * ldp : 0);
+  float *c[4];
+  for (int i = 0; i < 4; i++) c[i] = acc + (rb > i ? i * ldacc : 0);
+  const __m256i m0 = subq_fattn_tail_mask(SUBQ_MIN(8, width));
+  const bool two = width > 8, full = width == 16;
+  const __m256i m1 = two ? subq_fattn_tail_mask(width - 8) : _mm256_setzero_si256();
+#define SUBQ_LD2(i) _mm256_loadu_ps(c[i]), x##i##1 = two ? _mm256_loadu_ps(c[i] + 8) : _mm256_setzero_ps()
+  __m256 x00 = SUBQ_LD2(0);
+  __m256 x10 = SUBQ_LD2(1);
+  __m256 x20 = SUBQ_LD2(2);
+  __m256 x30 = SUBQ_LD2(3);
+#undef SUBQ_LD2
+  for (int64_t j = 0; j < nk; j++) {
+    if (p0[j] == 0.0f && p1[j] == 0.0f && p2[j] == 0.0f && p3[j] == 0.0f) continue;
+    const float *vj = v + j * v_ss;
+    __m256 v0, v1;
+    if (full) {
+      v0 = _mm256_loadu_ps(vj), v1 = _mm256_loadu_ps(vj + 8);
+    } else {
+      v0 = _mm256_maskload_ps(vj, m0), v1 = two ? _mm256_maskload_ps(vj + 8, m1) : _mm256_setzero_ps();
+    }
+    __m256 b = _mm256_broadcast_ss(p0 + j);
+    x00 = _mm256_fmadd_ps(b, v0, x00), x01 = _mm256_fmadd_ps(b, v1, x01);
+    b = _mm256_broadcast_ss(p1 + j);
+    x10 = _mm256_fmadd_ps(b, v0, x10), x11 = _mm256_fmadd_ps(b, v1, x11);
+    b = _mm256_broadcast_ss(p2 + j);
+    x20 = _mm256_fmadd_ps(b, v0, x20), x21 = _mm256_fmadd_ps(b, v1, x21);
+    b = _mm256_broadcast_ss(p3 + j);
+    x30 = _mm256_fmadd_ps(b, v0, x30), x31 = _mm256_fmadd_ps(b, v1, x31);
+  }
+#define SUBQ_ST2(i)                                \
+  do {                                             \
+    _mm256_storeu_ps(c[i], x##i##0);               \
+    if (two) _mm256_storeu_ps(c[i] + 8, x##i##1);  \
+  } while (0)
+  if (rb > 3) SUBQ_ST2(3);
+  if (rb > 2) SUBQ_ST2(2);
+  if (rb > 1) SUBQ_ST2(1);
+  SUBQ_ST2(0);
+#undef SUBQ_ST2
+}
+
+void subq_fattn_pv_6x16__avx2(int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp, const float *v,
+                              int64_t v_ss, float *acc, int64_t ldacc) {
+  for (int64_t r = 0; r < nr; r += 6) {
+    const int rb = (int)SUBQ_MIN(6, nr - r);
+    for (int64_t d = 0; d < dv; d += 16) {
+      if (rb <= 4)
+        subq_fattn_pv_block4(rb, nk, SUBQ_MIN(16, dv - d), p + r * ldp, ldp, v + d, v_ss, acc + r * ldacc + d, ldacc);
+      else
+        subq_fattn_pv_block(rb, nk, SUBQ_MIN(16, dv - d), p + r * ldp, ldp, v + d, v_ss, acc + r * ldacc + d, ldacc);
+    }
+  }
+}
+
+SUBQ_ISA_END
+#endif

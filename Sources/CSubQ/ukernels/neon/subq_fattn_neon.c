@@ -1,0 +1,158 @@
+/*
+ * subq_fattn_neon.c — AArch64 Advanced SIMD attention micro-kernels.
+ *   qk 4x2: 4 query rows x 2 keys, 8 q accumulators over dk (scalar tail for
+ *     dk % 4), then horizontal sums; no packed-K form yet (qkt NULL);
+ *   pv 4x16: 4 rows x 16 dv lanes (16 q accumulators), p by lane, keys in
+ *     increasing order, scalar columns for dv % 4;
+ *   exp: subq_fattn_expf_scalar's algorithm on 4 lanes.
+ * NEON is baseline on AArch64: no target region.
+ */
+#include "families/fattn/subq_fattn_ukernel.h"
+
+#if SUBQ_ARCH_ARM64
+#include <arm_neon.h>
+
+static inline float32x4_t subq_fattn_exp4(float32x4_t x) {
+  const float32x4_t lo = vdupq_n_f32(SUBQ_FATTN_EXP_LO), hi = vdupq_n_f32(SUBQ_FATTN_EXP_HI);
+  const float32x4_t xc = vminq_f32(vmaxq_f32(x, lo), hi);
+  const float32x4_t n = vrndmq_f32(vfmaq_f32(vdupq_n_f32(0.5f), xc, vdupq_n_f32(SUBQ_FATTN_LOG2E)));
+  float32x4_t r = vfmsq_f32(xc, n, vdupq_n_f32(SUBQ_FATTN_LN2_HI));
+  r = vfmsq_f32(r, n, vdupq_n_f32(SUBQ_FATTN_LN2_LO));
+  float32x4_t p = vdupq_n_f32(SUBQ_FATTN_P0);
+  p = vfmaq_f32(vdupq_n_f32(SUBQ_FATTN_P1), p, r);
+  p = vfmaq_f32(vdupq_n_f32(SUBQ_FATTN_P2), p, r);
+  p = vfmaq_f32(vdupq_n_f32(SUBQ_FATTN_P3), p, r);
+  p = vfmaq_f32(vdupq_n_f32(SUBQ_FATTN_P4), p, r);
+  p = vfmaq_f32(vdupq_n_f32(SUBQ_FATTN_P5), p, r);
+  p = vaddq_f32(vfmaq_f32(r, p, vmulq_f32(r, r)), vdupq_n_f32(1.0f));
+  int32x4_t ni = vcvtq_s32_f32(n);
+  const uint32x4_t big = vcgtq_s32(ni, vdupq_n_s32(127));
+  ni = vminq_s32(ni, vdupq_n_s32(127));
+  p = vbslq_f32(big, vaddq_f32(p, p), p);
+  const float32x4_t scale = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(ni, vdupq_n_s32(127)), 23));
+  float32x4_t y = vmulq_f32(p, scale);
+  y = vbslq_f32(vcltq_f32(x, lo), vdupq_n_f32(0.0f), y);
+  y = vbslq_f32(vcgtq_f32(x, hi), vdupq_n_f32(INFINITY), y);
+  return vbslq_f32(vceqq_f32(x, x), y, x); /* NaN stays NaN */
+}
+
+void subq_fattn_exp__neon(const float *src, float *dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) vst1q_f32(dst + i, subq_fattn_exp4(vld1q_f32(src + i)));
+  for (; i < n; i++) dst[i] = subq_fattn_expf_scalar(src[i]);
+}
+
+float subq_fattn_expsub__neon(float *s, int64_t n, float m) {
+  const float32x4_t vm = vdupq_n_f32(m);
+  float32x4_t sum = vdupq_n_f32(0.0f);
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const float32x4_t e = subq_fattn_exp4(vsubq_f32(vld1q_f32(s + j), vm));
+    vst1q_f32(s + j, e);
+    sum = vaddq_f32(sum, e);
+  }
+  float t = vaddvq_f32(sum);
+  for (; j < n; j++) {
+    const float e = subq_fattn_expf_scalar(s[j] - m);
+    s[j] = e;
+    t += e;
+  }
+  return t;
+}
+
+float subq_fattn_rowmax__neon(const float *s, int64_t n, float init) {
+  float32x4_t m = vdupq_n_f32(init);
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) m = vmaxq_f32(m, vld1q_f32(s + j));
+  float r = vmaxvq_f32(m);
+  for (; j < n; j++) r = s[j] > r ? s[j] : r;
+  return r;
+}
+
+void subq_fattn_scale__neon(float *x, int64_t n, float alpha) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) vst1q_f32(x + i, vmulq_n_f32(vld1q_f32(x + i), alpha));
+  for (; i < n; i++) x[i] *= alpha;
+}
+
+void subq_fattn_qk_4x2__neon(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *k,
+                             int64_t k_ss, float *s, int64_t lds) {
+  for (int64_t r = 0; r < nr; r += 4) {
+    const int rb = (int)SUBQ_MIN(4, nr - r);
+    const float *qr[4];
+    for (int i = 0; i < 4; i++) qr[i] = q + (r + (i < rb ? i : 0)) * ldq;
+    for (int64_t j = 0; j < nk; j += 2) {
+      const int kb = (int)SUBQ_MIN(2, nk - j);
+      const float *k0 = k + j * k_ss, *k1 = kb > 1 ? k0 + k_ss : k0;
+      float32x4_t acc[4][2];
+      for (int i = 0; i < 4; i++) acc[i][0] = acc[i][1] = vdupq_n_f32(0.0f);
+      int64_t d = 0;
+      for (; d + 4 <= dk; d += 4) {
+        const float32x4_t kv0 = vld1q_f32(k0 + d), kv1 = vld1q_f32(k1 + d);
+        for (int i = 0; i < 4; i++) {
+          const float32x4_t qv = vld1q_f32(qr[i] + d);
+          acc[i][0] = vfmaq_f32(acc[i][0], qv, kv0);
+          acc[i][1] = vfmaq_f32(acc[i][1], qv, kv1);
+        }
+      }
+      for (int i = 0; i < rb; i++)
+        for (int c = 0; c < kb; c++) {
+          float t = vaddvq_f32(acc[i][c]);
+          const float *kc = c ? k1 : k0;
+          for (int64_t dd = d; dd < dk; dd++) t = fmaf(qr[i][dd], kc[dd], t);
+          s[(r + i) * lds + j + c] = t;
+        }
+    }
+  }
+}
+
+void subq_fattn_pv_4x16__neon(int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp, const float *v,
+                              int64_t v_ss, float *acc, int64_t ldacc) {
+  for (int64_t r = 0; r < nr; r += 4) {
+    const int rb = (int)SUBQ_MIN(4, nr - r);
+    const float *pr[4];
+    float *ar[4];
+    for (int i = 0; i < 4; i++) {
+      pr[i] = p + (r + (i < rb ? i : 0)) * ldp;
+      ar[i] = acc + (r + (i < rb ? i : 0)) * ldacc;
+    }
+    int64_t d = 0;
+    for (; d + 16 <= dv; d += 16) {
+      float32x4_t x[4][4];
+      for (int i = 0; i < 4; i++)
+        for (int c = 0; c < 4; c++) x[i][c] = vld1q_f32(ar[i] + d + 4 * c);
+      for (int64_t j = 0; j < nk; j++) {
+        if (pr[0][j] == 0.0f && pr[1][j] == 0.0f && pr[2][j] == 0.0f && pr[3][j] == 0.0f) continue;
+        const float *vj = v + j * v_ss + d;
+        const float32x4_t v0 = vld1q_f32(vj), v1 = vld1q_f32(vj + 4), v2 = vld1q_f32(vj + 8), v3 = vld1q_f32(vj + 12);
+        for (int i = 0; i < 4; i++) {
+          const float pi = pr[i][j];
+          x[i][0] = vfmaq_n_f32(x[i][0], v0, pi);
+          x[i][1] = vfmaq_n_f32(x[i][1], v1, pi);
+          x[i][2] = vfmaq_n_f32(x[i][2], v2, pi);
+          x[i][3] = vfmaq_n_f32(x[i][3], v3, pi);
+        }
+      }
+      for (int i = rb - 1; i >= 0; i--)
+        for (int c = 0; c < 4; c++) vst1q_f32(ar[i] + d + 4 * c, x[i][c]);
+    }
+    for (; d + 4 <= dv; d += 4) {
+      float32x4_t x[4];
+      for (int i = 0; i < 4; i++) x[i] = vld1q_f32(ar[i] + d);
+      for (int64_t j = 0; j < nk; j++) {
+        if (pr[0][j] == 0.0f && pr[1][j] == 0.0f && pr[2][j] == 0.0f && pr[3][j] == 0.0f) continue;
+        const float32x4_t vv = vld1q_f32(v + j * v_ss + d);
+        for (int i = 0; i < 4; i++) x[i] = vfmaq_n_f32(x[i], vv, pr[i][j]);
+      }
+      for (int i = rb - 1; i >= 0; i--) vst1q_f32(ar[i] + d, x[i]);
+    }
+    for (; d < dv; d++)
+      for (int i = 0; i < rb; i++) {
+        float t = ar[i][d];
+        for (int64_t j = 0; j < nk; j++)
+          if (pr[i][j] != 0.0f) t = fmaf(pr[i][j], v[j * v_ss + d], t);
+        ar[i][d] = t;
+      }
+  }
+}
+#endif

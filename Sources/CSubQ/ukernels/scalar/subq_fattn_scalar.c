@@ -1,0 +1,60 @@
+/*
+ * subq_fattn_scalar.c — scalar attention micro-kernels (reference path and
+ * fallback on every architecture). FMAs are explicit (fmaf).
+ */
+#include "families/fattn/subq_fattn_ukernel.h"
+
+void subq_fattn_qk__scalar(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *k,
+                           int64_t k_ss, float *s, int64_t lds) {
+  for (int64_t r = 0; r < nr; r++) {
+    const float *qr = q + r * ldq;
+    for (int64_t j = 0; j < nk; j++) {
+      const float *kj = k + j * k_ss;
+      float acc = 0.0f;
+      for (int64_t d = 0; d < dk; d++) acc = fmaf(qr[d], kj[d], acc);
+      s[r * lds + j] = acc;
+    }
+  }
+}
+
+void subq_fattn_pv__scalar(int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp, const float *v,
+                           int64_t v_ss, float *acc, int64_t ldacc) {
+  for (int64_t r = 0; r < nr; r++) {
+    float *ar = acc + r * ldacc;
+    for (int64_t j = 0; j < nk; j++) {
+      const float pj = p[r * ldp + j];
+      if (pj == 0.0f) continue; /* masked or underflowed: adds exactly nothing */
+      const float *vj = v + j * v_ss;
+      for (int64_t d = 0; d < dv; d++) ar[d] = fmaf(pj, vj[d], ar[d]);
+    }
+  }
+}
+
+float subq_fattn_expsub__scalar(float *s, int64_t n, float m) {
+  float sum = 0.0f;
+  for (int64_t j = 0; j < n; j++) {
+    const float e = subq_fattn_expf_scalar(s[j] - m);
+    s[j] = e;
+    sum += e;
+  }
+  return sum;
+}
+
+void subq_fattn_exp__scalar(const float *src, float *dst, int64_t n) {
+  for (int64_t i = 0; i < n; i++) dst[i] = subq_fattn_expf_scalar(src[i]);
+}
+
+float subq_fattn_rowmax__scalar(const float *s, int64_t n, float init) {
+  float m = init;
+  for (int64_t j = 0; j < n; j++) m = s[j] > m ? s[j] : m;
+  return m;
+}
+
+void subq_fattn_scale__scalar(float *x, int64_t n, float alpha) {
+  for (int64_t i = 0; i < n; i++) x[i] *= alpha;
+}
+
+void subq_fattn_packk__scalar(int64_t nk, int64_t dk, const float *k, int64_t k_ss, float *kt, int64_t ldk) {
+  for (int64_t j = 0; j < ldk; j++)
+    for (int64_t d = 0; d < dk; d++) kt[d * ldk + j] = j < nk ? k[j * k_ss + d] : 0.0f;
+}
