@@ -11,5 +11,6 @@
 #include "subq/subq_base.h"
 #include "subq/subq_runtime.h"
 #include "subq/subq_gemm.h"
+#include "subq/subq_ssm.h"
 
 #endif /* SUBQ_H */
