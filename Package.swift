@@ -19,7 +19,7 @@ let package = Package(
     .target(
       name: "CSubQ",
       path: ".",
-      exclude: ["Sources/CSubQ/families/gemm/subq_gemm_impls.inc"],
+      exclude: ["Sources/CSubQ/families/gemm/subq_gemm_impls.inc", "Sources/CSubQ/families/ssm/subq_ssm_impls.inc"],
       sources: ["Sources/CSubQ"],
       publicHeadersPath: "Include",
       cSettings: [
