@@ -25,6 +25,8 @@ static void usage(FILE *f) {
       "  peak            f32 FMA peak per thread count; memory read bandwidth (1 GiB, 1 and N threads)\n"
       "  gemm            GEMM; shapes from flags, problem strings or batch files; no shape = standard shapes\n"
       "  pool            ns per kickoff and per barrier of the worker pool, spin and no-spin\n"
+      "  ssm             Mamba-1 selective scan; --l 1 times the decode step (ns/op = ns per channel x state x token)\n"
+      "  conv1d          causal depthwise conv1d + bias + SiLU (GB/s of x read + y written)\n"
       "  list            print the commands and the standard gemm shapes\n"
       "\n"
       "options (all commands):\n"
@@ -45,6 +47,9 @@ static void usage(FILE *f) {
       "  --layout nn|nt|tn|tt  A then B; t = stored transposed (nt: B = W^T of a Linear weight W[n][k])\n"
       "  --packed            prepack B once (subq_gemm_pack_b) and time subq_gemm_packed\n"
       "  PROBLEM             e.g. b1m1n4096k4096:bf16:nt:packed (also the batch-file line format)\n"
+      "\n"
+      "ssm options:    --b B --d D --n N --l L --g G   (default b1 d1536 n16 l1024 g1)\n"
+      "conv1d options: --b B --d D --w W --l L         (default b1 d1536 w4 l1024)\n"
       "\n"
       "pool options:\n"
       "  --spin on|off|both  (default both)\n"
@@ -185,13 +190,13 @@ int main(int argc, char **argv) {
   }
   if (!cmd) cmd = "suite";
   bool known = !strcmp(cmd, "suite") || !strcmp(cmd, "peak") || !strcmp(cmd, "gemm") || !strcmp(cmd, "pool") ||
-               !strcmp(cmd, "list");
-  if (!known) bench_usage_error("unknown command '%s' (suite, peak, gemm, pool, list)", cmd);
-  if (n_rest > 0 && strcmp(cmd, "gemm") && strcmp(cmd, "pool"))
+               !strcmp(cmd, "ssm") || !strcmp(cmd, "conv1d") || !strcmp(cmd, "list");
+  if (!known) bench_usage_error("unknown command '%s' (suite, peak, gemm, pool, ssm, conv1d, list)", cmd);
+  if (n_rest > 0 && strcmp(cmd, "gemm") && strcmp(cmd, "pool") && strcmp(cmd, "ssm") && strcmp(cmd, "conv1d"))
     bench_usage_error("%s: unexpected argument '%s'", cmd, rest[0]);
 
   if (!strcmp(cmd, "list")) {
-    printf("commands: suite (default), peak, gemm, pool, list\n");
+    printf("commands: suite (default), peak, gemm, pool, ssm, conv1d, list\n");
     bench_gemm_list();
     free(rest);
     return 0;
@@ -200,6 +205,8 @@ int main(int argc, char **argv) {
   /* Every argument is checked before the first line of output. */
   if (!strcmp(cmd, "gemm")) bench_gemm_parse(n_rest, rest);
   if (!strcmp(cmd, "pool")) bench_pool_parse(n_rest, rest);
+  if (!strcmp(cmd, "ssm")) bench_ssm_parse(n_rest, rest);
+  if (!strcmp(cmd, "conv1d")) bench_conv1d_parse(n_rest, rest);
 
   int rc = 0;
   double t0 = bench_now_s();
@@ -215,6 +222,10 @@ int main(int argc, char **argv) {
     rc = bench_gemm_main(&o);
   } else if (!strcmp(cmd, "pool")) {
     rc = bench_pool_main(&o);
+  } else if (!strcmp(cmd, "ssm")) {
+    rc = bench_ssm_main(&o);
+  } else if (!strcmp(cmd, "conv1d")) {
+    rc = bench_conv1d_main(&o);
   }
   bench_output_end(&o);
   double elapsed = bench_now_s() - t0;
