@@ -4,7 +4,7 @@
  * s6scan: 8 channels per vector (the 16-channel state block is two halves,
  * lanes outside the caller's range masked). Time runs in blocks of 64
  * tokens: one pass computes dt (bias, softplus) and dt*u per token, then for
- * each chunk of 8 states the chunk's 8 state vectors stay in registers for the
+ * each chunk of 4 states the chunk's 4 state vectors stay in registers for the
  * whole time block while y partials (one FMA chain over n ascending, carried
  * across chunks in a small buffer) accumulate; a last pass adds Dskip*u and
  * the SiLU gate. Per lane the arithmetic does not depend on the lane, the
@@ -13,8 +13,9 @@
  *
  * subq_vexp_avx2: Cephes-style range reduction x = n ln2 + r (ln2 split in
  * two, explicit FMAs), degree-6 polynomial for e^r on [-ln2/2, ln2/2],
- * 2^n added to the exponent field. Max error 2 ulp on [-87.3, 88.72]
- * (measured in test_ssm against exp() in double); exactly 0 below -87.3
+ * 2^n added to the exponent field. Max error 0.99 ulp on [-87.3, 88.7]
+ * (measured by test_ssm against exp() in double over 2^20 points; the test
+ * fails above 2 ulp); exactly 0 below -87.3
  * (including -inf; no denormals), +inf above 88.7228, NaN stays NaN.
  * Whole file in one target region.
  */
@@ -47,6 +48,30 @@ static inline __m256 subq_vexp_avx2(__m256 x) {
   y = _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), y);                                    /* < -87.3: 0 */
   y = _mm256_blendv_ps(y, _mm256_set1_ps(__builtin_inff()), _mm256_cmp_ps(x, hi, _CMP_GT_OQ)); /* overflow */
   return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));                          /* NaN */
+}
+
+/* The scan's decay exp(dt * A): the same reduction and polynomial (so the same
+ * bits on [-87.3, 88.3]) with fewer live constants, so that the state tile
+ * stays in registers: arguments above 88.3 are clamped (no inf), NaN stays
+ * NaN (max/min return their second operand for NaN), below -87.3 gives 0. */
+static inline __m256 subq_vexp_decay_avx2(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.3f);
+  const __m256 xc = _mm256_min_ps(_mm256_set1_ps(88.3f), _mm256_max_ps(lo, x));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), xc);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  __m256 y = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r);
+  y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
+  const __m256i e = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
+  y = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(y), e));
+  return _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), y);
 }
 
 /* log(x) for normal x > 0 (Cephes logf). */
@@ -91,7 +116,7 @@ static inline __m256 subq_vsilu_avx2(__m256 x) {
   const __m256 absx = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
   const __m256 e = subq_vexp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), absx));
   const __m256 d = _mm256_add_ps(_mm256_set1_ps(1.0f), e);
-  const __m256 pos = _mm256_div_ps(_mm256_set1_ps(1.0f), d), neg = _mm256_div_ps(e, d);
+  const __m256 pos = _mm256_div_ps(_mm256_set1_ps(1.0f), d), neg = _mm256_mul_ps(e, pos);
   const __m256 s = _mm256_blendv_ps(pos, neg, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
   return _mm256_mul_ps(x, s);
 }
@@ -115,6 +140,18 @@ static inline __m256i subq_lane_mask(int32_t lo, int32_t hi) { /* lanes [lo, hi)
 
 #define SUBQ_S6_TC 64
 
+/* Masked access only where lanes are missing: VMASKMOVPS stores are slow
+ * (microcoded) on AMD Zen, so full vectors use plain loads and stores. */
+static inline __m256 subq_ld(const float *p, __m256i m, bool full) {
+  return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m);
+}
+static inline void subq_st(float *p, __m256i m, bool full, __m256 v) {
+  if (full)
+    _mm256_storeu_ps(p, v);
+  else
+    _mm256_maskstore_ps(p, m, v);
+}
+
 void subq_f32_ssm_s6scan_ukernel_d16__avx2(const subq_s6scan_params *p) {
   const int64_t N = p->N;
   _Alignas(32) float dvb[SUBQ_S6_TC * 8], dub[SUBQ_S6_TC * 8], yb[SUBQ_S6_TC * 8];
@@ -123,25 +160,24 @@ void subq_f32_ssm_s6scan_ukernel_d16__avx2(const subq_s6scan_params *p) {
     const int32_t lo = SUBQ_MAX(p->lane0, o) - o, hi = SUBQ_MIN(p->lane0 + p->nl, o + 8) - o;
     if (lo >= hi) continue;
     const __m256i m = subq_lane_mask(lo, hi);
-    const __m256 bias = p->dt_bias ? _mm256_maskload_ps(p->dt_bias + o, m) : _mm256_setzero_ps();
-    const __m256 dsk = p->d_skip ? _mm256_maskload_ps(p->d_skip + o, m) : _mm256_setzero_ps();
+    const bool full = lo == 0 && hi == 8;
+    const __m256 bias = p->dt_bias ? subq_ld(p->dt_bias + o, m, full) : _mm256_setzero_ps();
+    const __m256 dsk = p->d_skip ? subq_ld(p->d_skip + o, m, full) : _mm256_setzero_ps();
     float *hh = p->h + o;
     for (int64_t t0 = 0; t0 < p->T; t0 += SUBQ_S6_TC) {
       const int64_t tc = SUBQ_MIN((int64_t)SUBQ_S6_TC, p->T - t0);
       for (int64_t t = 0; t < tc; t++) {
-        __m256 dv = _mm256_add_ps(_mm256_maskload_ps(p->dt + (t0 + t) * p->dt_ld + o, m), bias);
+        __m256 dv = _mm256_add_ps(subq_ld(p->dt + (t0 + t) * p->dt_ld + o, m, full), bias);
         if (p->softplus) dv = subq_vsoftplus_avx2(dv);
-        const __m256 uv = _mm256_maskload_ps(p->u + (t0 + t) * p->u_ld + o, m);
+        const __m256 uv = subq_ld(p->u + (t0 + t) * p->u_ld + o, m, full);
         _mm256_store_ps(dvb + t * 8, dv);
         _mm256_store_ps(dub + t * 8, _mm256_mul_ps(dv, uv));
         _mm256_store_ps(yb + t * 8, _mm256_setzero_ps());
       }
       int64_t n0 = 0;
-      for (; n0 + 8 <= N; n0 += 8) {
-        __m256 h0 = _mm256_maskload_ps(hh + (n0 + 0) * 16, m), h1 = _mm256_maskload_ps(hh + (n0 + 1) * 16, m);
-        __m256 h2 = _mm256_maskload_ps(hh + (n0 + 2) * 16, m), h3 = _mm256_maskload_ps(hh + (n0 + 3) * 16, m);
-        __m256 h4 = _mm256_maskload_ps(hh + (n0 + 4) * 16, m), h5 = _mm256_maskload_ps(hh + (n0 + 5) * 16, m);
-        __m256 h6 = _mm256_maskload_ps(hh + (n0 + 6) * 16, m), h7 = _mm256_maskload_ps(hh + (n0 + 7) * 16, m);
+      for (; n0 + 4 <= N; n0 += 4) {
+        __m256 h0 = subq_ld(hh + (n0 + 0) * 16, m, full), h1 = subq_ld(hh + (n0 + 1) * 16, m, full);
+        __m256 h2 = subq_ld(hh + (n0 + 2) * 16, m, full), h3 = subq_ld(hh + (n0 + 3) * 16, m, full);
         const float *ap = p->a + n0 * 16 + o;
         for (int64_t t = 0; t < tc; t++) {
           const __m256 dv = _mm256_load_ps(dvb + t * 8), du = _mm256_load_ps(dub + t * 8);
@@ -149,37 +185,34 @@ void subq_f32_ssm_s6scan_ukernel_d16__avx2(const subq_s6scan_params *p) {
           __m256 y = _mm256_load_ps(yb + t * 8);
 #define SUBQ_S6_STEP(j, h)                                                                                   \
   {                                                                                                          \
-    const __m256 a = subq_vexp_avx2(_mm256_mul_ps(dv, _mm256_loadu_ps(ap + (j) * 16)));                      \
+    const __m256 a = subq_vexp_decay_avx2(_mm256_mul_ps(dv, _mm256_load_ps(ap + (j) * 16)));                       \
     h = _mm256_fmadd_ps(a, h, _mm256_mul_ps(du, _mm256_broadcast_ss(br + (j))));                             \
     y = _mm256_fmadd_ps(h, _mm256_broadcast_ss(cr + (j)), y);                                                \
   }
           SUBQ_S6_STEP(0, h0) SUBQ_S6_STEP(1, h1) SUBQ_S6_STEP(2, h2) SUBQ_S6_STEP(3, h3)
-          SUBQ_S6_STEP(4, h4) SUBQ_S6_STEP(5, h5) SUBQ_S6_STEP(6, h6) SUBQ_S6_STEP(7, h7)
           _mm256_store_ps(yb + t * 8, y);
         }
-        _mm256_maskstore_ps(hh + (n0 + 0) * 16, m, h0), _mm256_maskstore_ps(hh + (n0 + 1) * 16, m, h1);
-        _mm256_maskstore_ps(hh + (n0 + 2) * 16, m, h2), _mm256_maskstore_ps(hh + (n0 + 3) * 16, m, h3);
-        _mm256_maskstore_ps(hh + (n0 + 4) * 16, m, h4), _mm256_maskstore_ps(hh + (n0 + 5) * 16, m, h5);
-        _mm256_maskstore_ps(hh + (n0 + 6) * 16, m, h6), _mm256_maskstore_ps(hh + (n0 + 7) * 16, m, h7);
+        subq_st(hh + (n0 + 0) * 16, m, full, h0), subq_st(hh + (n0 + 1) * 16, m, full, h1);
+        subq_st(hh + (n0 + 2) * 16, m, full, h2), subq_st(hh + (n0 + 3) * 16, m, full, h3);
       }
       for (; n0 < N; n0++) { /* tail states, one at a time: same per-lane operations */
-        __m256 h = _mm256_maskload_ps(hh + n0 * 16, m);
+        __m256 h = subq_ld(hh + n0 * 16, m, full);
         const __m256 av = _mm256_loadu_ps(p->a + n0 * 16 + o);
         for (int64_t t = 0; t < tc; t++) {
           const __m256 dv = _mm256_load_ps(dvb + t * 8), du = _mm256_load_ps(dub + t * 8);
           const float *br = p->b + (t0 + t) * p->b_ld + n0, *cr = p->c + (t0 + t) * p->c_ld + n0;
-          const __m256 a = subq_vexp_avx2(_mm256_mul_ps(dv, av));
+          const __m256 a = subq_vexp_decay_avx2(_mm256_mul_ps(dv, av));
           h = _mm256_fmadd_ps(a, h, _mm256_mul_ps(du, _mm256_broadcast_ss(br)));
           _mm256_store_ps(yb + t * 8, _mm256_fmadd_ps(h, _mm256_broadcast_ss(cr), _mm256_load_ps(yb + t * 8)));
         }
-        _mm256_maskstore_ps(hh + n0 * 16, m, h);
+        subq_st(hh + n0 * 16, m, full, h);
       }
 #undef SUBQ_S6_STEP
       for (int64_t t = 0; t < tc; t++) {
         __m256 y = _mm256_load_ps(yb + t * 8);
-        if (p->d_skip) y = _mm256_fmadd_ps(dsk, _mm256_maskload_ps(p->u + (t0 + t) * p->u_ld + o, m), y);
-        if (p->z) y = _mm256_mul_ps(y, subq_vsilu_avx2(_mm256_maskload_ps(p->z + (t0 + t) * p->z_ld + o, m)));
-        _mm256_maskstore_ps(p->y + (t0 + t) * p->y_ld + o, m, y);
+        if (p->d_skip) y = _mm256_fmadd_ps(dsk, subq_ld(p->u + (t0 + t) * p->u_ld + o, m, full), y);
+        if (p->z) y = _mm256_mul_ps(y, subq_vsilu_avx2(subq_ld(p->z + (t0 + t) * p->z_ld + o, m, full)));
+        subq_st(p->y + (t0 + t) * p->y_ld + o, m, full, y);
       }
     }
   }
@@ -188,40 +221,46 @@ void subq_f32_ssm_s6scan_ukernel_d16__avx2(const subq_s6scan_params *p) {
 void subq_f32_ssm_conv1d_ukernel_c64__avx2(int64_t T, int64_t nc, int32_t W, const float *x, int64_t x_ld,
                                            const float *w, const float *bias, const float *state_in,
                                            float *state_out, int64_t s_ld, float *y, int64_t y_ld, bool silu) {
-  for (int64_t c0 = 0; c0 < nc; c0 += 8) {
-    const __m256i m = subq_lane_mask(0, (int32_t)SUBQ_MIN((int64_t)8, nc - c0));
-    _Alignas(32) float wt[8][8];
-    memset(wt, 0, sizeof wt);
-    for (int32_t k = 0; k < W; k++)
-      for (int64_t l = 0; l < 8 && c0 + l < nc; l++) wt[k][l] = w[(c0 + l) * W + k];
-    __m256 wk[8];
-    for (int32_t k = 0; k < 8; k++) wk[k] = _mm256_load_ps(wt[k]);
-    const __m256 b = bias ? _mm256_maskload_ps(bias + c0, m) : _mm256_setzero_ps();
-    for (int64_t t = 0; t < T; t++) {
-      __m256 acc = b;
-      if (t >= W - 1) {
-        const float *xr = x + (t - (W - 1)) * x_ld + c0;
-        for (int32_t k = 0; k < W; k++) acc = _mm256_fmadd_ps(wk[k], _mm256_maskload_ps(xr + k * x_ld, m), acc);
-      } else {
-        for (int32_t k = 0; k < W; k++) {
-          const int64_t r = t + k - (W - 1);
-          const __m256 v = r >= 0 ? _mm256_maskload_ps(x + r * x_ld + c0, m)
-                                  : (state_in ? _mm256_maskload_ps(state_in + (W - 1 + r) * s_ld + c0, m)
-                                              : _mm256_setzero_ps());
-          acc = _mm256_fmadd_ps(wk[k], v, acc);
-        }
-      }
-      _mm256_maskstore_ps(y + t * y_ld + c0, m, silu ? subq_vsilu_avx2(acc) : acc);
-    }
-    if (state_out)
-      for (int32_t k = 0; k < W - 1; k++) { /* ascending k reads rows > k only: in place is safe */
-        const int64_t r = T + k - (W - 1);
-        const __m256 v = r >= 0 ? _mm256_maskload_ps(x + r * x_ld + c0, m)
-                                : (state_in ? _mm256_maskload_ps(state_in + (W - 1 + r) * s_ld + c0, m)
-                                            : _mm256_setzero_ps());
-        _mm256_maskstore_ps(state_out + k * s_ld + c0, m, v);
-      }
+  /* Weights repacked [chunk][k][8] (zero past nc); tokens outer, the <= 8
+   * chunks of 8 channels inner, so each row of x and y is touched once. */
+  _Alignas(32) float wt[SUBQ_CONV_BLOCK / 8][8][8], bt[SUBQ_CONV_BLOCK / 8][8];
+  memset(wt, 0, sizeof wt);
+  memset(bt, 0, sizeof bt);
+  const int64_t nch = (nc + 7) / 8;
+  for (int64_t ch = 0; ch < nc; ch++) {
+    for (int32_t k = 0; k < W; k++) wt[ch / 8][k][ch % 8] = w[ch * W + k];
+    if (bias) bt[ch / 8][ch % 8] = bias[ch];
   }
+  const __m256i mtail = subq_lane_mask(0, (int32_t)(nc - (nch - 1) * 8));
+  const __m256i mall = _mm256_set1_epi32(-1);
+  for (int64_t t = 0; t < T; t++)
+    for (int64_t q = 0; q < nch; q++) {
+      const bool full = q < nch - 1 || nc % 8 == 0;
+      const __m256i m = full ? mall : mtail;
+      const int64_t c0 = q * 8;
+      __m256 acc = _mm256_load_ps(bt[q]);
+      for (int32_t k = 0; k < W; k++) {
+        const int64_t r = t + k - (W - 1);
+        const __m256 v = r >= 0 ? subq_ld(x + r * x_ld + c0, m, full)
+                                : (state_in ? subq_ld(state_in + (W - 1 + r) * s_ld + c0, m, full)
+                                            : _mm256_setzero_ps());
+        acc = _mm256_fmadd_ps(_mm256_load_ps(wt[q][k]), v, acc);
+      }
+      subq_st(y + t * y_ld + c0, m, full, silu ? subq_vsilu_avx2(acc) : acc);
+    }
+  if (state_out)
+    for (int32_t k = 0; k < W - 1; k++) { /* ascending k reads rows > k only: in place is safe */
+      const int64_t r = T + k - (W - 1);
+      for (int64_t q = 0; q < nch; q++) {
+        const bool full = q < nch - 1 || nc % 8 == 0;
+      const __m256i m = full ? mall : mtail;
+        const int64_t c0 = q * 8;
+        const __m256 v = r >= 0 ? subq_ld(x + r * x_ld + c0, m, full)
+                                : (state_in ? subq_ld(state_in + (W - 1 + r) * s_ld + c0, m, full)
+                                            : _mm256_setzero_ps());
+        subq_st(state_out + k * s_ld + c0, m, full, v);
+      }
+    }
 }
 
 SUBQ_ISA_END
