@@ -150,12 +150,17 @@ static void scan_make(scan_data *s, const scan_case *k, unsigned long long seed)
   s->dtb = malloc((size_t)E * sizeof(float));
   s->a = malloc((size_t)(E * N) * sizeof(float));
   for (int64_t i = 0; i < BT * E; i++)
-    s->dt[i] = k->stress == 1 ? gauss(&r) + 3.0f : k->stress == 2 ? (k->softplus ? -14.0f : 1e-6f) : 0.5f * unif01(&r);
+    s->dt[i] = k->stress == 1   ? gauss(&r) + 3.0f
+               : k->stress == 2 ? (k->softplus ? -14.0f : 1e-6f)
+               : k->stress == 3 ? (i % 3 == 0 ? 30.0f : i % 3 == 1 ? -30.0f : gauss(&r))
+                                : 0.5f * unif01(&r);
+  if (k->stress == 3)
+    for (int64_t i = 0; i < BT * E; i++) s->z[i] = i % 4 == 0 ? 100.0f : i % 4 == 1 ? -100.0f : s->z[i];
   for (int64_t i = 0; i < E; i++) s->dtb[i] = k->stress ? 0.0f : 0.5f * unif01(&r);
   for (int64_t d = 0; d < E; d++)
     for (int64_t n = 0; n < N; n++) {
       float A = k->realistic ? -(float)(n + 1) : -0.5f * unif01(&r) - 1e-3f;
-      s->a[d * N + n] = k->a_log ? logf(-A) : A;
+      s->a[d * N + n] = k->a_log ? (k->stress == 3 && (d + n) % 5 == 0 ? 80.0f : logf(-A)) : A;
     }
   const int64_t sf = subq_ssm1_state_floats(E, N);
   s->h0_hf = gauss_buf(k->B * E * N, seed + 6);
@@ -454,6 +459,8 @@ int main(void) {
         {1, 50, 19, 16, 1, true, false, false, true, true, true, true, 1},
         {1, 50, 19, 16, 1, false, false, false, true, true, true, false, 2},
         {1, 4, 1536, 16, 1, true, true, true, true, true, true, true, 0},
+        {1, 40, 29, 16, 1, true, true, true, true, true, true, false, 3}, /* dt = +-30, z = +-100, A_log = 80 */
+        {1, 64, 1536, 16, 1, true, true, true, true, true, true, true, 0}, /* mamba-130m layer shape */
     };
     for (size_t j = 0; j < sizeof sc / sizeof sc[0]; j++) scan_vs_ref(isa, &sc[j], 1000 + j);
     scan_chunks(isa);
