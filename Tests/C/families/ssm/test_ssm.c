@@ -249,6 +249,41 @@ static void scan_chunks(subq_isa isa) {
     CHECK_MSG(memcmp(h1, h2, (size_t)(k.B * sf) * sizeof(float)) == 0, "scan chunked h split %d isa %d", sp,
               (int)isa);
   }
+  /* The same problem through padded row strides (ld > row length) and padded
+   * sequence strides: the same bits, and the padding of y is not written. */
+  {
+    const int64_t pad = 5, lde = E + pad, ldg = GN + 3, bse = T * lde + 7, bsg = T * ldg + 2;
+    float *pu = malloc((size_t)(k.B * bse) * sizeof(float)), *pdt = malloc((size_t)(k.B * bse) * sizeof(float));
+    float *pz = malloc((size_t)(k.B * bse) * sizeof(float)), *py = malloc((size_t)(k.B * bse) * sizeof(float));
+    float *pb = malloc((size_t)(k.B * bsg) * sizeof(float)), *pc = malloc((size_t)(k.B * bsg) * sizeof(float));
+    memset(py, 0x7f, (size_t)(k.B * bse) * sizeof(float));
+    for (int64_t b = 0; b < k.B; b++)
+      for (int64_t t = 0; t < T; t++) {
+        memcpy(pu + b * bse + t * lde, s.u + (b * T + t) * E, (size_t)E * sizeof(float));
+        memcpy(pdt + b * bse + t * lde, s.dt + (b * T + t) * E, (size_t)E * sizeof(float));
+        memcpy(pz + b * bse + t * lde, s.z + (b * T + t) * E, (size_t)E * sizeof(float));
+        memcpy(pb + b * bsg + t * ldg, s.b + (b * T + t) * GN, (size_t)GN * sizeof(float));
+        memcpy(pc + b * bsg + t * ldg, s.c + (b * T + t) * GN, (size_t)GN * sizeof(float));
+      }
+    subq_ssm1_args c = a;
+    c.u = pu, c.dt = pdt, c.z = pz, c.b = pb, c.c = pc, c.y = py, c.h_out = h2;
+    c.u_ld = c.dt_ld = c.z_ld = c.y_ld = lde, c.u_bs = c.dt_bs = c.z_bs = c.y_bs = bse;
+    c.b_ld = c.c_ld = ldg, c.b_bs = c.c_bs = bsg;
+    CHECK_OK(subq_ssm1_scan_f32(ctx, &c));
+    bool same = memcmp(h1, h2, (size_t)(k.B * sf) * sizeof(float)) == 0, pad_ok = true;
+    for (int64_t b = 0; b < k.B; b++)
+      for (int64_t t = 0; t < T; t++) {
+        same = same && memcmp(py + b * bse + t * lde, y1 + (b * T + t) * E, (size_t)E * sizeof(float)) == 0;
+        for (int64_t j = E; j < lde; j++) {
+          uint32_t bits;
+          memcpy(&bits, py + b * bse + t * lde + j, sizeof bits);
+          pad_ok = pad_ok && bits == 0x7f7f7f7fu;
+        }
+      }
+    CHECK_MSG(same, "scan with padded strides differs, isa %d", (int)isa);
+    CHECK_MSG(pad_ok, "scan wrote into y padding, isa %d", (int)isa);
+    free(pu), free(pdt), free(pz), free(py), free(pb), free(pc);
+  }
   free(y1), free(y2), free(h1), free(h2);
   scan_free(&s);
   subq_context_destroy(ctx);
