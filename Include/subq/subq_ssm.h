@@ -56,7 +56,8 @@
  *
  * Errors (status + subq_last_error_message naming the argument):
  *   SUBQ_ERR_INVALID_ARGUMENT — NULL args or a required pointer NULL, sizes
- *     < 0 (channels, d_state < 1 when batch * seqlen > 0), width outside
+ *     < 0 (for the scan also channels or d_state < 1 when batch * seqlen >
+ *     0; a conv1d with 0 channels is a no-op), width outside
  *     1..8, d_state > 256, n_groups < 1 or not dividing channels, unknown
  *     flags, ld smaller than the row length, bs < 0, seqlen != 1 for a step
  *     call, overlapping outputs and inputs (other than the allowed in-place
@@ -109,7 +110,9 @@ SUBQ_API SUBQ_WARN_UNUSED subq_status subq_conv1d_update_f32(subq_context *SUBQ_
 /* ---- Mamba-1 selective scan ----------------------------------------------- */
 
 #define SUBQ_SSM1_DT_SOFTPLUS 0x1u /* dt = softplus(dt + dt_bias) (default on) */
-#define SUBQ_SSM1_A_LOG 0x2u       /* `a` holds A_log; A = -exp(A_log) */
+#define SUBQ_SSM1_A_LOG 0x2u       /* `a` holds A_log; A = -exp(A_log), recomputed
+                                    * (one expf per element) on every call: pass A
+                                    * itself for decode steps */
 #define SUBQ_SSM1_MAX_D_STATE 256
 
 typedef struct subq_ssm1_args {
