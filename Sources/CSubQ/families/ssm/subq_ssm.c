@@ -96,7 +96,6 @@ typedef struct subq_conv_job {
 } subq_conv_job;
 
 static subq_status subq_conv_run(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
-  (void)info;
   const subq_conv_job *j = arg;
   const subq_conv1d_args *g = &j->g;
   for (int64_t it = begin; it < end; it++) {
@@ -105,7 +104,7 @@ static subq_status subq_conv_run(void *arg, int64_t begin, int64_t end, const su
     j->conv(g->seqlen, nc, g->width, g->x + b * g->x_bs + c0, g->x_ld, g->weight + c0 * g->width,
             g->bias ? g->bias + c0 : NULL, g->state_in ? g->state_in + b * g->state_bs + c0 : NULL,
             g->state_out ? g->state_out + b * g->state_bs + c0 : NULL, g->channels, g->y + b * g->y_bs + c0, g->y_ld,
-            (g->flags & SUBQ_CONV1D_SILU) != 0);
+            (g->flags & SUBQ_CONV1D_SILU) != 0, info->scratch);
   }
   return SUBQ_OK;
 }
@@ -170,7 +169,7 @@ static subq_status subq_conv1d_impl(subq_context *ctx, const subq_conv1d_args *a
   if (!subq_mul_i64(g.batch, job.n_blocks, &items))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: batch * channel blocks overflows int64", fn);
   const subq_phase ph = {subq_conv_run, &job, items, 1};
-  return subq_parallel_run(ctx, &ph, 1, 0);
+  return subq_parallel_run(ctx, &ph, 1, SUBQ_CONV_WORK_FLOATS * sizeof(float));
 }
 
 subq_status subq_conv1d_f32(subq_context *ctx, const subq_conv1d_args *args) {
@@ -211,7 +210,7 @@ static subq_status subq_scan_run(void *arg, int64_t begin, int64_t end, const su
   const subq_scan_job *j = arg;
   const subq_ssm1_args *g = &j->g;
   const int64_t N = g->d_state, blk = SUBQ_SSM_BLOCK * N;
-  float *apack = info->scratch, *hs = apack + blk; /* 2 * 16 * N floats */
+  float *work = info->scratch, *apack = work + SUBQ_S6_WORK_FLOATS, *hs = apack + blk; /* + 2 * 16 * N floats */
   for (int64_t it = begin; it < end; it++) {
     const int64_t bq = it / j->n_blocks, cb = it % j->n_blocks, c0 = cb * SUBQ_SSM_BLOCK;
     const int64_t nc = SUBQ_MIN((int64_t)SUBQ_SSM_BLOCK, g->channels - c0);
@@ -249,6 +248,7 @@ static subq_status subq_scan_run(void *arg, int64_t begin, int64_t end, const su
       p.d_skip = g->d_skip ? g->d_skip + c0 : NULL;
       p.h = h;
       p.y = g->y + bq * g->y_bs + c0, p.y_ld = g->y_ld;
+      p.work = work;
       j->impl->scan(&p);
       l0 = l1;
     }
@@ -329,7 +329,7 @@ static subq_status subq_ssm1_impl(subq_context *ctx, const subq_ssm1_args *args,
   if (!subq_mul_i64(g.batch, job.n_blocks, &items))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: batch * channel blocks overflows int64", fn);
   const subq_phase ph = {subq_scan_run, &job, items, 1};
-  return subq_parallel_run(ctx, &ph, 1, (size_t)(2 * SUBQ_SSM_BLOCK * N) * sizeof(float));
+  return subq_parallel_run(ctx, &ph, 1, (size_t)(SUBQ_S6_WORK_FLOATS + 2 * SUBQ_SSM_BLOCK * N) * sizeof(float));
 }
 
 subq_status subq_ssm1_scan_f32(subq_context *ctx, const subq_ssm1_args *args) {

@@ -15,7 +15,8 @@
  * conv1d: one sequence, channels [0, nc) with nc <= 64 (pointers at the
  *   first channel), T tokens; weights w[c * W + k]; state_in rows at
  *   state_in + k * s_ld (NULL: zeros); state_out (NULL: none; may equal
- *   state_in) written after every read of state_in.
+ *   state_in) written after every read of state_in. `work`:
+ *   SUBQ_CONV_WORK_FLOATS floats, 64-byte aligned.
  */
 #ifndef SUBQ_SSM_UKERNEL_H
 #define SUBQ_SSM_UKERNEL_H
@@ -40,17 +41,25 @@ typedef struct subq_s6scan_params {
   float *h;              /* [N][16] */
   float *y;
   int64_t y_ld;
+  float *work;           /* SUBQ_S6_WORK_FLOATS floats, 64-byte aligned (participant scratch) */
 } subq_s6scan_params;
+
+/* Scratch of the micro-kernels, from the participant's buffer (never the
+ * stack): the scan's per-time-block dt, dt*u and y partials (64 tokens x up to
+ * 16 lanes each); conv1d's repacked weights and bias (64 channels x 9 rows). */
+#define SUBQ_S6_TC 64
+#define SUBQ_S6_WORK_FLOATS (3 * SUBQ_S6_TC * 16)
+#define SUBQ_CONV_WORK_FLOATS (SUBQ_CONV_BLOCK * 9)
 
 typedef void (*subq_f32_s6scan_fn)(const subq_s6scan_params *p);
 typedef void (*subq_f32_conv1d_fn)(int64_t T, int64_t nc, int32_t W, const float *x, int64_t x_ld, const float *w,
                                    const float *bias, const float *state_in, float *state_out, int64_t s_ld,
-                                   float *y, int64_t y_ld, bool silu);
+                                   float *y, int64_t y_ld, bool silu, float *work);
 
 #define SUBQ_SSM_UKERNEL(isa, scan, conv)                                                                  \
   void scan(const subq_s6scan_params *p);                                                                  \
   void conv(int64_t T, int64_t nc, int32_t W, const float *x, int64_t x_ld, const float *w, const float *bias, \
-            const float *state_in, float *state_out, int64_t s_ld, float *y, int64_t y_ld, bool silu);
+            const float *state_in, float *state_out, int64_t s_ld, float *y, int64_t y_ld, bool silu, float *work);
 #include "families/ssm/subq_ssm_impls.inc"
 #undef SUBQ_SSM_UKERNEL
 

@@ -138,7 +138,6 @@ static inline __m256i subq_lane_mask(int32_t lo, int32_t hi) { /* lanes [lo, hi)
                           _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), idx));
 }
 
-#define SUBQ_S6_TC 64
 
 /* Masked access only where lanes are missing: VMASKMOVPS stores are slow
  * (microcoded) on AMD Zen, so full vectors use plain loads and stores. */
@@ -154,7 +153,7 @@ static inline void subq_st(float *p, __m256i m, bool full, __m256 v) {
 
 void subq_f32_ssm_s6scan_ukernel_d16__avx2(const subq_s6scan_params *p) {
   const int64_t N = p->N;
-  _Alignas(32) float dvb[SUBQ_S6_TC * 8], dub[SUBQ_S6_TC * 8], yb[SUBQ_S6_TC * 8];
+  float *dvb = p->work, *dub = dvb + SUBQ_S6_TC * 8, *yb = dub + SUBQ_S6_TC * 8; /* 32-byte aligned */
   for (int32_t half = 0; half < 2; half++) {
     const int32_t o = half * 8;
     const int32_t lo = SUBQ_MAX(p->lane0, o) - o, hi = SUBQ_MIN(p->lane0 + p->nl, o + 8) - o;
@@ -220,12 +219,14 @@ void subq_f32_ssm_s6scan_ukernel_d16__avx2(const subq_s6scan_params *p) {
 
 void subq_f32_ssm_conv1d_ukernel_c64__avx2(int64_t T, int64_t nc, int32_t W, const float *x, int64_t x_ld,
                                            const float *w, const float *bias, const float *state_in,
-                                           float *state_out, int64_t s_ld, float *y, int64_t y_ld, bool silu) {
-  /* Weights repacked [chunk][k][8] (zero past nc); tokens outer, the <= 8
-   * chunks of 8 channels inner, so each row of x and y is touched once. */
-  _Alignas(32) float wt[SUBQ_CONV_BLOCK / 8][8][8], bt[SUBQ_CONV_BLOCK / 8][8];
-  memset(wt, 0, sizeof wt);
-  memset(bt, 0, sizeof bt);
+                                           float *state_out, int64_t s_ld, float *y, int64_t y_ld, bool silu,
+                                           float *work) {
+  /* Weights repacked [chunk][k][8] (zero past nc) in the scratch; tokens
+   * outer, the <= 8 chunks of 8 channels inner, so each row of x and y is
+   * touched once. */
+  float(*wt)[8][8] = (float(*)[8][8])work;
+  float(*bt)[8] = (float(*)[8])(work + SUBQ_CONV_BLOCK * 8);
+  memset(work, 0, SUBQ_CONV_WORK_FLOATS * sizeof(float));
   const int64_t nch = (nc + 7) / 8;
   for (int64_t ch = 0; ch < nc; ch++) {
     for (int32_t k = 0; k < W; k++) wt[ch / 8][k][ch % 8] = w[ch * W + k];

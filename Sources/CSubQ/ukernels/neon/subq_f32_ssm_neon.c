@@ -100,11 +100,10 @@ static inline void subq_st4(float *p, int32_t lo, int32_t hi, float32x4_t v) {
   for (int32_t i = lo; i < hi; i++) p[i] = b[i];
 }
 
-#define SUBQ_S6_TC 64
 
 void subq_f32_ssm_s6scan_ukernel_d16__neon(const subq_s6scan_params *p) {
   const int64_t N = p->N;
-  float dvb[SUBQ_S6_TC * 4], dub[SUBQ_S6_TC * 4], yb[SUBQ_S6_TC * 4];
+  float *dvb = p->work, *dub = dvb + SUBQ_S6_TC * 4, *yb = dub + SUBQ_S6_TC * 4;
   for (int32_t q = 0; q < 4; q++) {
     const int32_t o = q * 4;
     const int32_t lo = SUBQ_MAX(p->lane0, o) - o, hi = SUBQ_MIN(p->lane0 + p->nl, o + 4) - o;
@@ -168,10 +167,11 @@ void subq_f32_ssm_s6scan_ukernel_d16__neon(const subq_s6scan_params *p) {
 
 void subq_f32_ssm_conv1d_ukernel_c64__neon(int64_t T, int64_t nc, int32_t W, const float *x, int64_t x_ld,
                                            const float *w, const float *bias, const float *state_in,
-                                           float *state_out, int64_t s_ld, float *y, int64_t y_ld, bool silu) {
-  float wt[SUBQ_CONV_BLOCK / 4][8][4], bt[SUBQ_CONV_BLOCK / 4][4];
-  memset(wt, 0, sizeof wt);
-  memset(bt, 0, sizeof bt);
+                                           float *state_out, int64_t s_ld, float *y, int64_t y_ld, bool silu,
+                                           float *work) {
+  float(*wt)[8][4] = (float(*)[8][4])work;
+  float(*bt)[4] = (float(*)[4])(work + SUBQ_CONV_BLOCK * 8);
+  memset(work, 0, SUBQ_CONV_WORK_FLOATS * sizeof(float));
   const int64_t nch = (nc + 3) / 4;
   for (int64_t ch = 0; ch < nc; ch++) {
     for (int32_t k = 0; k < W; k++) wt[ch / 4][k][ch % 4] = w[ch * W + k];

@@ -41,7 +41,9 @@ void subq_f32_ssm_s6scan_ukernel_d16__scalar(const subq_s6scan_params *p) {
 
 void subq_f32_ssm_conv1d_ukernel_c64__scalar(int64_t T, int64_t nc, int32_t W, const float *x, int64_t x_ld,
                                              const float *w, const float *bias, const float *state_in,
-                                             float *state_out, int64_t s_ld, float *y, int64_t y_ld, bool silu) {
+                                             float *state_out, int64_t s_ld, float *y, int64_t y_ld, bool silu,
+                                             float *work) {
+  (void)work;
   for (int64_t t = 0; t < T; t++)
     for (int64_t ch = 0; ch < nc; ch++) {
       float acc = bias ? bias[ch] : 0.0f;

@@ -289,7 +289,7 @@ static void scan_chunks(subq_isa isa) {
   subq_context_destroy(ctx);
 }
 
-/* Same bits for 1, 2, 3, 5, 7 threads, the shuffled executor and ctx == NULL. */
+/* Same bits for 1, 2, 3, 5, 7, 8 threads, the shuffled executor and ctx == NULL. */
 static void determinism(void) {
   const scan_case k = {3, 70, 200, 16, 1, true, false, true, true, true, true, true, 0};
   scan_data s;
@@ -297,13 +297,13 @@ static void determinism(void) {
   const int64_t n_y = k.B * k.T * k.E, n_h = k.B * subq_ssm1_state_floats(k.E, k.N);
   float *x = gauss_buf(n_y, 5), *w = gauss_buf(k.E * 4, 6);
   float *ref = NULL;
-  const int threads[] = {1, 2, 3, 5, 7};
-  for (int run = 0; run < 7; run++) {
+  const int threads[] = {1, 2, 3, 5, 7, 8};
+  for (int run = 0; run < 8; run++) {
     subq_context *ctx = NULL;
-    if (run == 5) {
+    if (run == 6) {
       subq_executor ex = subq_test_shuffled_executor();
       CHECK_OK(subq_context_create_with_executor(NULL, &ex, &ctx));
-    } else if (run < 5) {
+    } else if (run < 6) {
       ctx = subq_test_context(SUBQ_ISA_AUTO, threads[run]);
     }
     float *out = malloc((size_t)(2 * n_y + n_h + k.B * 3 * k.E) * sizeof(float));
