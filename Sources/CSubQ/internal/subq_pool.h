@@ -24,7 +24,10 @@ typedef struct subq_pool_config {
   uint32_t spin_us;
   bool start_paused;
   bool flush_denormals;
+  bool flat_barrier;       /* one barrier counter even with several nodes (SUBQ_CONTEXT_FLAT) */
 } subq_pool_config;
+/* Whether the pool's barrier arrives per node first (>= 2 nodes, not flat). */
+bool subq_pool_is_hierarchical(const subq_pool *pool);
 
 subq_status subq_pool_create(const subq_pool_layout *layout, const subq_pool_config *cfg, subq_pool **out);
 void subq_pool_destroy(subq_pool *pool);

@@ -138,13 +138,14 @@ subq_status subq_context_create(const subq_context_params *params, subq_context 
     return st;
   }
   if (ctx->n_threads > 1) {
-    subq_pool_config cfg;
+    subq_pool_config cfg = {0};
     /* Oversubscribed pools (more participants than allowed CPUs) never spin:
      * a spinning worker would steal the CPU the straggler needs. */
     bool no_spin = (p->flags & SUBQ_CONTEXT_NO_SPIN) || ctx->n_threads > subq_allowed_cpu_count();
     cfg.spin_us = no_spin ? 0 : p->spin_us;
     cfg.start_paused = (p->flags & SUBQ_CONTEXT_START_PAUSED) != 0;
     cfg.flush_denormals = (p->flags & SUBQ_CONTEXT_FLUSH_DENORMALS) != 0;
+    cfg.flat_barrier = (p->flags & SUBQ_CONTEXT_FLAT) != 0;
     st = subq_pool_create(&layout, &cfg, &ctx->pool);
     if (st != SUBQ_OK) {
       subq_context_destroy(ctx);
@@ -227,9 +228,10 @@ size_t subq_context_describe(const subq_context *ctx, char *buf, size_t cap) {
   if (!ctx) return 0;
   char place[256] = "";
   if (!ctx->has_executor) subq_placement_describe(ctx, place, sizeof place);
-  int n = snprintf(buf, buf ? cap : 0, "threads=%d isa=%s numa=%s runner=%s spin_us=%u%s%s", (int)ctx->n_threads,
+  int n = snprintf(buf, buf ? cap : 0, "threads=%d isa=%s numa=%s runner=%s%s spin_us=%u%s%s", (int)ctx->n_threads,
                    subq_isa_name(ctx->isa), subq_numa_name(ctx->params.numa),
                    ctx->has_executor ? "host-executor" : (ctx->pool ? "pool" : "caller"),
+                   ctx->pool ? (subq_pool_is_hierarchical(ctx->pool) ? " barrier=hierarchical" : " barrier=flat") : "",
                    (unsigned)ctx->params.spin_us, place[0] ? " " : "", place);
   return n < 0 ? 0 : (size_t)n;
 }

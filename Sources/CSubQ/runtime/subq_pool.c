@@ -118,7 +118,7 @@ typedef struct subq_job {
 struct subq_pool {
   _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint epoch;       /* bumped to start a job or to stop */
   _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint epoch_sleepers;
-  _Alignas(SUBQ_ATOMIC_SLOT) atomic_int bar_count;    /* barrier arrivals left */
+  _Alignas(SUBQ_ATOMIC_SLOT) atomic_int bar_count;    /* barrier: groups (nodes, or participants when flat) left */
   _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint bar_gen;     /* barrier generation */
   _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint bar_sleepers;
   _Alignas(SUBQ_ATOMIC_SLOT) atomic_int remaining;    /* workers still in the job */
@@ -135,6 +135,11 @@ struct subq_pool {
   int32_t *node_size;       /* [n_nodes] */
   uint64_t spin_ns;
   bool flush_denormals;
+  /* Hierarchical barrier (>= 2 nodes, not flat): each node's participants
+   * arrive on their node's counter; the node's last arrival joins bar_count. */
+  bool hierarchical;
+  int32_t bar_groups;       /* what bar_count is reset to */
+  subq_slot *node_count;    /* [n_nodes] arrivals left per node */
   unsigned fork_gen;
   pthread_t *threads;       /* [n], [0] unused */
   int32_t n_started;
@@ -190,10 +195,21 @@ static void subq_bump_and_wake(atomic_uint *word, atomic_uint *sleepers) {
   if (atomic_load(sleepers) != 0) subq_futex_wake_all(word);
 }
 
-static void subq_barrier(subq_pool *pool) {
+static void subq_barrier(subq_pool *pool, int32_t p) {
   unsigned gen = atomic_load_explicit(&pool->bar_gen, memory_order_acquire);
+  if (pool->hierarchical) {
+    /* Arrive on the node's own counter: only one participant per node touches
+     * the global one, so arrival traffic stays node-local. */
+    const int32_t nd = pool->node_of[p];
+    atomic_llong *nc = &pool->node_count[nd].value;
+    if (atomic_fetch_sub_explicit(nc, 1, memory_order_acq_rel) != 1) {
+      subq_wait_change(pool, &pool->bar_gen, &pool->bar_sleepers, gen, pool->spin_ns);
+      return;
+    }
+    atomic_store_explicit(nc, pool->node_size[nd], memory_order_relaxed);
+  }
   if (atomic_fetch_sub_explicit(&pool->bar_count, 1, memory_order_acq_rel) == 1) {
-    atomic_store_explicit(&pool->bar_count, pool->n, memory_order_relaxed);
+    atomic_store_explicit(&pool->bar_count, pool->bar_groups, memory_order_relaxed);
     subq_bump_and_wake(&pool->bar_gen, &pool->bar_sleepers);
   } else {
     subq_wait_change(pool, &pool->bar_gen, &pool->bar_sleepers, gen, pool->spin_ns);
@@ -242,7 +258,7 @@ static void subq_run_phase(subq_pool *pool, subq_job *job, int ph, int32_t p) {
 
 static void subq_run_job(subq_pool *pool, subq_job *job, int32_t p) {
   for (int ph = 0; ph < job->n_phases; ph++) {
-    if (ph > 0) subq_barrier(pool);
+    if (ph > 0) subq_barrier(pool, p);
     subq_run_phase(pool, job, ph, p);
   }
 }
@@ -315,7 +331,6 @@ subq_status subq_pool_create(const subq_pool_layout *layout, const subq_pool_con
   pool->fork_gen = atomic_load(&subq_fork_generation);
   pool->bind_worker = layout->bind_worker;
   pool->bind_ctx = layout->bind_ctx;
-  atomic_store(&pool->bar_count, n);
   atomic_store(&pool->paused, cfg->start_paused ? 1 : 0);
   pool->node_of = calloc((size_t)n, sizeof(int32_t));
   pool->node_rank = calloc((size_t)n, sizeof(int32_t));
@@ -333,6 +348,19 @@ subq_status subq_pool_create(const subq_pool_layout *layout, const subq_pool_con
     }
     pool->node_of[p] = nd;
     pool->node_rank[p] = pool->node_size[nd]++;
+  }
+  int32_t used_nodes = 0;
+  for (int32_t nd = 0; nd < nn; nd++) used_nodes += pool->node_size[nd] > 0;
+  pool->hierarchical = !cfg->flat_barrier && used_nodes >= 2;
+  pool->bar_groups = pool->hierarchical ? used_nodes : n;
+  atomic_store(&pool->bar_count, pool->bar_groups);
+  if (pool->hierarchical) {
+    pool->node_count = subq_alloc((size_t)nn * sizeof(subq_slot));
+    if (!pool->node_count) {
+      subq_pool_destroy(pool);
+      return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "thread pool: out of memory");
+    }
+    for (int32_t nd = 0; nd < nn; nd++) atomic_init(&pool->node_count[nd].value, pool->node_size[nd]);
   }
   subq_status st = subq_job_reserve(pool, 4);
   if (st != SUBQ_OK) {
@@ -383,6 +411,7 @@ void subq_pool_destroy(subq_pool *pool) {
   }
   subq_job *j = &pool->job_storage;
   subq_free(j->node_begin), subq_free(j->node_end), subq_free(j->grain), subq_free(j->dynamic), subq_free(j->cursor);
+  subq_free(pool->node_count);
   free(pool->node_of), free(pool->node_rank), free(pool->node_size), free(pool->threads);
   subq_free(pool);
 }
@@ -450,3 +479,5 @@ subq_status subq_pool_run(subq_pool *pool, const subq_phase *phases, int n_phase
   if (st != SUBQ_OK) subq_set_error_text(job->message);
   return st;
 }
+
+bool subq_pool_is_hierarchical(const subq_pool *pool) { return pool && pool->hierarchical; }

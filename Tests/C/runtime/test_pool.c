@@ -164,6 +164,54 @@ int main(void) {
     subq_context_destroy(ctx);
   }
 
+  /* Hierarchical barrier: several nodes (a synthetic topology), many phases;
+   * SUBQ_CONTEXT_FLAT keeps one counter. Both must order phases exactly. */
+  {
+    subq_topology *topo = NULL;
+    subq_status tst = subq_topology_create_synthetic("pack:2 numa:2 core:2 pu:1", &topo);
+    if (tst == SUBQ_ERR_UNSUPPORTED) {
+      printf("test_pool: hierarchical barrier skipped (built without hwloc)\n");
+    } else {
+      CHECK_OK(tst);
+      for (int flat = 0; flat < 2 && topo; flat++) {
+        subq_context_params p;
+        subq_context_params_default(&p, sizeof p);
+        p.n_threads = 6;
+        p.numa = SUBQ_NUMA_DISTRIBUTE;
+        p.topology = topo;
+        p.flags = flat ? SUBQ_CONTEXT_FLAT : 0;
+        subq_context *ctx = NULL;
+        CHECK_OK(subq_context_create(&p, &ctx));
+        if (!ctx) continue;
+        char desc[512];
+        subq_context_describe(ctx, desc, sizeof desc);
+        CHECK_MSG(strstr(desc, flat ? "barrier=flat" : "barrier=hierarchical") != NULL, "describe: %s", desc);
+        for (int rep = 0; rep < 20; rep++) check_run(ctx, 997, rep % 3, flat ? "flat barrier" : "hierarchical barrier");
+        /* 64 phases back to back: a counter of phases completed before each */
+        enum { NPH = 64 };
+        atomic_int done[NPH];
+        count_arg args[NPH];
+        subq_phase ph[2 * NPH];
+        atomic_int *hits = calloc(NPH * 50, sizeof(atomic_int));
+        for (int i = 0; i < NPH; i++) {
+          atomic_init(&done[i], 0);
+          args[i] = (count_arg){hits + i * 50, 50, i ? &done[i - 1] : NULL, 50, 0, 0};
+          ph[2 * i] = (subq_phase){count_items, &args[i], 50, 1};
+          ph[2 * i + 1] = (subq_phase){count_done, &done[i], 50, 7};
+        }
+        CHECK_OK(subq_parallel_run(ctx, ph, 2 * NPH, 0));
+        int viol = 0, wrong = 0;
+        for (int i = 0; i < NPH; i++) viol += atomic_load(&args[i].order_violations);
+        for (int i = 0; i < NPH * 50; i++) wrong += atomic_load(&hits[i]) != 1;
+        CHECK_MSG(viol == 0 && wrong == 0, "%s: %d ordering violations, %d items not run once",
+                  flat ? "flat" : "hierarchical", viol, wrong);
+        free(hits);
+        subq_context_destroy(ctx);
+      }
+      subq_topology_release(topo);
+    }
+  }
+
   /* repeated create/destroy, also paused and no-spin */
   for (int i = 0; i < 50; i++) {
     subq_context_params p;
