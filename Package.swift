@@ -19,7 +19,11 @@ let package = Package(
     .target(
       name: "CSubQ",
       path: ".",
-      exclude: ["Sources/CSubQ/families/gemm/subq_gemm_impls.inc", "Sources/CSubQ/families/fattn/subq_fattn_impls.inc"],
+      exclude: [
+        "Sources/CSubQ/families/gemm/subq_gemm_impls.inc",
+        "Sources/CSubQ/families/fattn/subq_fattn_impls.inc",
+        "Sources/CSubQ/families/ssm/subq_ssm_impls.inc",
+      ],
       sources: ["Sources/CSubQ"],
       publicHeadersPath: "Include",
       cSettings: [

@@ -12,5 +12,6 @@
 #include "subq/subq_runtime.h"
 #include "subq/subq_gemm.h"
 #include "subq/subq_fattn.h"
+#include "subq/subq_ssm.h"
 
 #endif /* SUBQ_H */

@@ -34,6 +34,11 @@ csv=$("$bench" gemm --m 3 --n 5 --k 7 --isa scalar --reps 1 --no-peak --threads 
 [[ $(wc -l <<<"$csv") -ge 2 ]] && grep -q "scalar" <<<"$csv" && ok || bad "gemm --csv --isa scalar: $csv"
 expect_rc 0 list
 expect_rc 0 pool --threads 2 --reps 1 --no-peak
+expect_rc 0 ssm --d 40 --n 16 --l 33 --threads 1,2 --reps 1 --no-peak
+expect_rc 0 ssm --b 2 --d 40 --n 4 --l 1 --isa scalar --threads 1 --reps 1 --no-peak
+expect_rc 0 conv1d --d 70 --w 3 --l 9 --threads 1,2 --reps 1 --no-peak
+json=$("$bench" ssm --d 24 --n 8 --l 5 --threads 1 --reps 1 --no-peak --json 2>/dev/null)
+grep -q '"status": "ok"' <<<"$json" && grep -q '"ns_per_op": [0-9]' <<<"$json" && ok || bad "ssm --json: $json"
 
 # bad command lines: exit 2 with a message
 expect_rc 2 --bogus
@@ -44,6 +49,10 @@ expect_rc 2 gemm --m 3 --n 2 --k 2 --threads 0 --no-peak
 expect_rc 2 gemm --m 3 --n 2 --k 2 --isa sparc --no-peak
 expect_rc 2 gemm m3n2 --no-peak
 expect_rc 2 nosuchcommand
+expect_rc 2 ssm --n 300 --no-peak
+expect_rc 2 ssm --d 30 --g 4 --no-peak
+expect_rc 2 conv1d --w 9 --no-peak
+expect_rc 2 conv1d --bogus 1 --no-peak
 
 echo "check_bench_cli: $pass passed, $fails failed"
 [[ $fails -eq 0 ]]

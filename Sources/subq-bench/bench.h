@@ -92,6 +92,10 @@ void bench_gemm_list(void);
 int bench_fattn_main(const bench_opts *opts);                          /* subq-bench fattn */
 void bench_fattn_list(void);
 void bench_pool_parse(int argc, char **argv);
+void bench_ssm_parse(int argc, char **argv);     /* ssm: Mamba-1 scan (--l 1: decode step) */
+int bench_ssm_main(const bench_opts *opts);
+void bench_conv1d_parse(int argc, char **argv);  /* conv1d: causal depthwise conv1d */
+int bench_conv1d_main(const bench_opts *opts);
 int bench_pool_main(const bench_opts *opts);
 
 /* ---- helpers ---------------------------------------------------------------------- */

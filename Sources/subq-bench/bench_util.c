@@ -224,7 +224,7 @@ void bench_output_result(const bench_opts *opts, const bench_result *r) {
     printf(", \"pct_bw\": ");
     json_num(r->pct_bw, 2);
     printf(", \"ns_per_op\": ");
-    json_num(r->ns_per_op, 1);
+    json_num(r->ns_per_op, 4);
     printf("}");
   } else if (opts->format == BENCH_CSV) {
     csv_str(r->kernel);
@@ -253,7 +253,7 @@ void bench_output_result(const bench_opts *opts, const bench_result *r) {
       fmt_num(d, sizeof d, r->pct_peak, 1);
       fmt_num(e, sizeof e, r->gbps, 2);
       fmt_num(f, sizeof f, r->pct_bw, 1);
-      fmt_num(g, sizeof g, r->ns_per_op, 0);
+      fmt_num(g, sizeof g, r->ns_per_op, r->ns_per_op >= 0 && r->ns_per_op < 10 ? 3 : 0);
       printf("%-14s %-32s %3d %-6s %5d %11s %11s %9s %6s %8s %6s %9s%s%s\n", r->kernel, r->vars, (int)r->threads, r->isa,
              r->reps, a, b, c, d, e, f, g, r->message[0] ? "  note: " : "", r->message);
     }

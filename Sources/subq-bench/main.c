@@ -26,6 +26,8 @@ static void usage(FILE *f) {
       "  gemm            GEMM; shapes from flags, problem strings or batch files; no shape = standard shapes\n"
       "  pool            ns per kickoff and per barrier of the worker pool, spin and no-spin\n"
       "  fattn           fused attention (f32) at the spec anchor shapes: causal prefill, GQA split-K decode\n"
+      "  ssm             Mamba-1 selective scan; --l 1 times the decode step (ns/op = ns per channel x state x token)\n"
+      "  conv1d          causal depthwise conv1d + bias + SiLU (GB/s of x read + y written)\n"
       "  list            print the commands and the standard gemm shapes\n"
       "\n"
       "options (all commands):\n"
@@ -46,6 +48,9 @@ static void usage(FILE *f) {
       "  --layout nn|nt|tn|tt  A then B; t = stored transposed (nt: B = W^T of a Linear weight W[n][k])\n"
       "  --packed            prepack B once (subq_gemm_pack_b) and time subq_gemm_packed\n"
       "  PROBLEM             e.g. b1m1n4096k4096:bf16:nt:packed (also the batch-file line format)\n"
+      "\n"
+      "ssm options:    --b B --d D --n N --l L --g G   (default b1 d1536 n16 l1024 g1)\n"
+      "conv1d options: --b B --d D --w W --l L         (default b1 d1536 w4 l1024)\n"
       "\n"
       "pool options:\n"
       "  --spin on|off|both  (default both)\n"
@@ -186,13 +191,13 @@ int main(int argc, char **argv) {
   }
   if (!cmd) cmd = "suite";
   bool known = !strcmp(cmd, "suite") || !strcmp(cmd, "peak") || !strcmp(cmd, "gemm") || !strcmp(cmd, "pool") ||
-               !strcmp(cmd, "fattn") || !strcmp(cmd, "list");
-  if (!known) bench_usage_error("unknown command '%s' (suite, peak, gemm, pool, fattn, list)", cmd);
-  if (n_rest > 0 && strcmp(cmd, "gemm") && strcmp(cmd, "pool"))
+               !strcmp(cmd, "fattn") || !strcmp(cmd, "ssm") || !strcmp(cmd, "conv1d") || !strcmp(cmd, "list");
+  if (!known) bench_usage_error("unknown command '%s' (suite, peak, gemm, pool, fattn, ssm, conv1d, list)", cmd);
+  if (n_rest > 0 && strcmp(cmd, "gemm") && strcmp(cmd, "pool") && strcmp(cmd, "ssm") && strcmp(cmd, "conv1d"))
     bench_usage_error("%s: unexpected argument '%s'", cmd, rest[0]);
 
   if (!strcmp(cmd, "list")) {
-    printf("commands: suite (default), peak, gemm, pool, fattn, list\n");
+    printf("commands: suite (default), peak, gemm, pool, fattn, ssm, conv1d, list\n");
     bench_gemm_list();
     bench_fattn_list();
     free(rest);
@@ -202,6 +207,8 @@ int main(int argc, char **argv) {
   /* Every argument is checked before the first line of output. */
   if (!strcmp(cmd, "gemm")) bench_gemm_parse(n_rest, rest);
   if (!strcmp(cmd, "pool")) bench_pool_parse(n_rest, rest);
+  if (!strcmp(cmd, "ssm")) bench_ssm_parse(n_rest, rest);
+  if (!strcmp(cmd, "conv1d")) bench_conv1d_parse(n_rest, rest);
 
   int rc = 0;
   double t0 = bench_now_s();
@@ -219,6 +226,10 @@ int main(int argc, char **argv) {
     rc = bench_pool_main(&o);
   } else if (!strcmp(cmd, "fattn")) {
     rc = bench_fattn_main(&o);
+  } else if (!strcmp(cmd, "ssm")) {
+    rc = bench_ssm_main(&o);
+  } else if (!strcmp(cmd, "conv1d")) {
+    rc = bench_conv1d_main(&o);
   }
   bench_output_end(&o);
   double elapsed = bench_now_s() - t0;

@@ -1,0 +1,380 @@
+/*
+ * subq_ssm.c — SSM family driver: causal depthwise conv1d and the Mamba-1
+ * selective scan. Validation, state set-up, the ordered impl list and the
+ * phase over (sequence, channel block) items; only the micro-kernels of
+ * subq_ssm_impls.inc are per ISA. Items come from the shape only and time is
+ * sequential inside an item, so results do not depend on the thread count.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "families/ssm/subq_ssm_ukernel.h"
+#include "internal/subq_internal.h"
+#include "internal/subq_isa.h"
+#include "internal/subq_parallel.h"
+#include "subq/subq_ssm.h"
+
+typedef struct subq_ssm_impl {
+  subq_isa isa;
+  const char *scan_name, *conv_name;
+  subq_f32_s6scan_fn scan;
+  subq_f32_conv1d_fn conv;
+} subq_ssm_impl;
+
+static const subq_ssm_impl subq_ssm_impls[] = {
+#define SUBQ_SSM_UKERNEL(isa, scan, conv) {isa, #scan, #conv, scan, conv},
+#include "families/ssm/subq_ssm_impls.inc"
+#undef SUBQ_SSM_UKERNEL
+};
+#define SUBQ_SSM_N_IMPLS ((int)(sizeof subq_ssm_impls / sizeof subq_ssm_impls[0]))
+
+static const subq_ssm_impl *subq_ssm_pick(subq_isa chosen) {
+  for (int i = 0; i < SUBQ_SSM_N_IMPLS; i++)
+    if (subq_isa_allows(chosen, subq_ssm_impls[i].isa)) return &subq_ssm_impls[i];
+  return &subq_ssm_impls[SUBQ_SSM_N_IMPLS - 1];
+}
+
+/* ---- shared validation -------------------------------------------------------------- */
+
+typedef struct subq_range {
+  uintptr_t lo, hi; /* [lo, hi) bytes; lo == hi: empty */
+} subq_range;
+
+static bool subq_ranges_overlap(subq_range a, subq_range b) { return a.lo < b.hi && b.lo < a.hi && a.lo < a.hi && b.lo < b.hi; }
+
+/* Token-major tensor of batch x rows x cols: defaults ld/bs, checks them and
+ * computes the byte range. */
+static subq_status subq_ssm_tensor(const char *fn, const char *name, const float *p, bool required, int64_t batch,
+                                   int64_t rows, int64_t cols, int64_t *ld, int64_t *bs, subq_range *r) {
+  r->lo = r->hi = 0;
+  if (!p) {
+    if (required) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, name);
+    return SUBQ_OK;
+  }
+  if (*ld == 0) *ld = cols;
+  if (*ld < cols)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s_ld (%lld) < row length %lld", fn, name, (long long)*ld,
+                      (long long)cols);
+  if (*bs < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s_bs (%lld) < 0", fn, name, (long long)*bs);
+  if (*bs == 0 && !subq_mul_i64(rows, *ld, bs))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of %s overflows int64", fn, name);
+  int64_t o1, o2, off, bytes;
+  if (!subq_mul_i64(batch - 1, *bs, &o1) || !subq_mul_i64(rows - 1, *ld, &o2) || !subq_add_i64(o1, o2, &off) ||
+      !subq_add_i64(off, cols, &off) || !subq_mul_i64(off, (int64_t)sizeof(float), &bytes) ||
+      (uint64_t)bytes > (uint64_t)PTRDIFF_MAX || (uintptr_t)p > UINTPTR_MAX - (uintptr_t)bytes)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of %s overflows int64", fn, name);
+  r->lo = (uintptr_t)p;
+  r->hi = (uintptr_t)p + (uintptr_t)bytes;
+  return SUBQ_OK;
+}
+
+/* A flat vector of n floats. */
+static subq_status subq_ssm_vec(const char *fn, const char *name, const float *p, bool required, int64_t n,
+                                subq_range *r) {
+  int64_t ld = 0, bs = 0;
+  return subq_ssm_tensor(fn, name, p, required, 1, 1, n, &ld, &bs, r);
+}
+
+/* ---- conv1d ------------------------------------------------------------------------ */
+
+void subq_conv1d_args_default(subq_conv1d_args *p, size_t struct_size) {
+  if (!p || struct_size == 0) return;
+  subq_conv1d_args d;
+  memset(&d, 0, sizeof d);
+  d.struct_size = sizeof d;
+  d.width = 4;
+  memset(p, 0, struct_size);
+  memcpy(p, &d, SUBQ_MIN(struct_size, sizeof d));
+  if (struct_size >= sizeof(size_t)) memcpy(p, &struct_size, sizeof struct_size);
+}
+
+typedef struct subq_conv_job {
+  subq_conv1d_args g;
+  int64_t n_blocks;
+  subq_f32_conv1d_fn conv;
+} subq_conv_job;
+
+static subq_status subq_conv_run(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
+  const subq_conv_job *j = arg;
+  const subq_conv1d_args *g = &j->g;
+  for (int64_t it = begin; it < end; it++) {
+    const int64_t b = it / j->n_blocks, c0 = (it % j->n_blocks) * SUBQ_CONV_BLOCK;
+    const int64_t nc = SUBQ_MIN((int64_t)SUBQ_CONV_BLOCK, g->channels - c0);
+    j->conv(g->seqlen, nc, g->width, g->x + b * g->x_bs + c0, g->x_ld, g->weight + c0 * g->width,
+            g->bias ? g->bias + c0 : NULL, g->state_in ? g->state_in + b * g->state_bs + c0 : NULL,
+            g->state_out ? g->state_out + b * g->state_bs + c0 : NULL, g->channels, g->y + b * g->y_bs + c0, g->y_ld,
+            (g->flags & SUBQ_CONV1D_SILU) != 0, info->scratch);
+  }
+  return SUBQ_OK;
+}
+
+static subq_status subq_conv1d_impl(subq_context *ctx, const subq_conv1d_args *args, bool step, const char *fn) {
+  if (!args) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: args is NULL", fn);
+  subq_conv1d_args g;
+  subq_conv1d_args_default(&g, sizeof g);
+  subq_status st = subq_read_struct(&g, sizeof g, args, args->struct_size, sizeof g, fn);
+  if (st != SUBQ_OK) return st;
+  if (g.batch < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: batch (%lld) < 0", fn, (long long)g.batch);
+  if (g.seqlen < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: seqlen (%lld) < 0", fn, (long long)g.seqlen);
+  if (g.channels < 0)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: channels (%lld) < 0", fn, (long long)g.channels);
+  if (g.width < 1 || g.width > 8)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: width (%d) is not in 1..8", fn, (int)g.width);
+  if (g.flags & ~SUBQ_CONV1D_SILU)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: flags (0x%x) has unknown bits", fn, (unsigned)g.flags);
+  if (step && g.seqlen != 1)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: seqlen (%lld) must be 1 for a decode update", fn,
+                      (long long)g.seqlen);
+  if (step && !g.state_out) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: state_out is NULL", fn);
+  if (g.batch == 0 || g.seqlen == 0 || g.channels == 0) return SUBQ_OK;
+  subq_range rx, rw, rb, rsi, rso, ry;
+  int64_t wn, srows = g.width - 1;
+  if (!subq_mul_i64(g.channels, g.width, &wn))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of weight overflows int64", fn);
+  if ((st = subq_ssm_tensor(fn, "x", g.x, true, g.batch, g.seqlen, g.channels, &g.x_ld, &g.x_bs, &rx)) ||
+      (st = subq_ssm_vec(fn, "weight", g.weight, true, wn, &rw)) ||
+      (st = subq_ssm_vec(fn, "bias", g.bias, false, g.channels, &rb)) ||
+      (st = subq_ssm_tensor(fn, "y", g.y, true, g.batch, g.seqlen, g.channels, &g.y_ld, &g.y_bs, &ry)))
+    return st;
+  if (srows > 0) {
+    if (g.state_bs < 0)
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: state_bs (%lld) < 0", fn, (long long)g.state_bs);
+    if (g.state_bs == 0 && !subq_mul_i64(srows, g.channels, &g.state_bs))
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of the state overflows int64", fn);
+    int64_t sbs = g.state_bs, sbs2 = g.state_bs, ld = g.channels, ld2 = g.channels;
+    if ((st = subq_ssm_tensor(fn, "state_in", g.state_in, false, g.batch, srows, g.channels, &ld, &sbs, &rsi)) ||
+        (st = subq_ssm_tensor(fn, "state_out", g.state_out, false, g.batch, srows, g.channels, &ld2, &sbs2, &rso)))
+      return st;
+  } else {
+    g.state_in = NULL, g.state_out = NULL; /* width 1 keeps no state */
+    rsi.lo = rsi.hi = rso.lo = rso.hi = 0;
+  }
+  const subq_range ins[] = {rx, rw, rb, rsi};
+  const char *in_names[] = {"x", "weight", "bias", "state_in"};
+  for (int i = 0; i < 4; i++) {
+    if (subq_ranges_overlap(ry, ins[i]))
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps %s", fn, in_names[i]);
+    if (i == 3 && g.state_out == g.state_in) continue;
+    if (subq_ranges_overlap(rso, ins[i]))
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: state_out overlaps %s", fn, in_names[i]);
+  }
+  if (subq_ranges_overlap(ry, rso)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps state_out", fn);
+
+  subq_conv_job job;
+  job.g = g;
+  job.n_blocks = (g.channels + SUBQ_CONV_BLOCK - 1) / SUBQ_CONV_BLOCK;
+  job.conv = subq_ssm_pick(subq_context_isa_or_default(ctx))->conv;
+  int64_t items;
+  if (!subq_mul_i64(g.batch, job.n_blocks, &items))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: batch * channel blocks overflows int64", fn);
+  const subq_phase ph = {subq_conv_run, &job, items, 1};
+  return subq_parallel_run(ctx, &ph, 1, SUBQ_CONV_WORK_FLOATS * sizeof(float));
+}
+
+subq_status subq_conv1d_f32(subq_context *ctx, const subq_conv1d_args *args) {
+  return subq_conv1d_impl(ctx, args, false, "subq_conv1d_f32");
+}
+subq_status subq_conv1d_update_f32(subq_context *ctx, const subq_conv1d_args *args) {
+  return subq_conv1d_impl(ctx, args, true, "subq_conv1d_update_f32");
+}
+
+/* ---- Mamba-1 selective scan ---------------------------------------------------------- */
+
+int64_t subq_ssm1_state_floats(int64_t channels, int64_t d_state) {
+  int64_t r;
+  if (channels < 1 || d_state < 1 || channels > INT64_MAX - 15) return 0;
+  if (!subq_mul_i64((channels + 15) / 16 * 16, d_state, &r)) return 0;
+  return r;
+}
+
+void subq_ssm1_args_default(subq_ssm1_args *p, size_t struct_size) {
+  if (!p || struct_size == 0) return;
+  subq_ssm1_args d;
+  memset(&d, 0, sizeof d);
+  d.struct_size = sizeof d;
+  d.n_groups = 1;
+  d.flags = SUBQ_SSM1_DT_SOFTPLUS;
+  memset(p, 0, struct_size);
+  memcpy(p, &d, SUBQ_MIN(struct_size, sizeof d));
+  if (struct_size >= sizeof(size_t)) memcpy(p, &struct_size, sizeof struct_size);
+}
+
+typedef struct subq_scan_job {
+  subq_ssm1_args g;
+  int64_t n_blocks, gsize, state_floats;
+  const subq_ssm_impl *impl;
+} subq_scan_job;
+
+static subq_status subq_scan_run(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
+  const subq_scan_job *j = arg;
+  const subq_ssm1_args *g = &j->g;
+  const int64_t N = g->d_state, blk = SUBQ_SSM_BLOCK * N;
+  float *work = info->scratch, *apack = work + SUBQ_S6_WORK_FLOATS, *hs = apack + blk; /* + 2 * 16 * N floats */
+  for (int64_t it = begin; it < end; it++) {
+    const int64_t bq = it / j->n_blocks, cb = it % j->n_blocks, c0 = cb * SUBQ_SSM_BLOCK;
+    const int64_t nc = SUBQ_MIN((int64_t)SUBQ_SSM_BLOCK, g->channels - c0);
+    for (int64_t n = 0; n < N; n++)
+      for (int64_t l = 0; l < SUBQ_SSM_BLOCK; l++) {
+        float a = 0.0f;
+        if (l < nc) {
+          a = g->a[(c0 + l) * N + n];
+          if (g->flags & SUBQ_SSM1_A_LOG) a = -expf(a);
+        }
+        apack[n * SUBQ_SSM_BLOCK + l] = a;
+      }
+    float *h = g->h_out ? g->h_out + bq * g->h_bs + cb * blk : hs;
+    const float *hin = g->h_in ? g->h_in + bq * g->h_bs + cb * blk : NULL;
+    if (!hin)
+      memset(h, 0, (size_t)blk * sizeof(float));
+    else if (hin != h)
+      memcpy(h, hin, (size_t)blk * sizeof(float));
+    for (int64_t n = 0; n < N; n++) /* padding lanes are zero */
+      for (int64_t l = nc; l < SUBQ_SSM_BLOCK; l++) h[n * SUBQ_SSM_BLOCK + l] = 0.0f;
+    /* one call per B/C group inside the block */
+    for (int64_t l0 = 0; l0 < nc;) {
+      const int64_t grp = (c0 + l0) / j->gsize;
+      const int64_t l1 = SUBQ_MIN(nc, (grp + 1) * j->gsize - c0);
+      subq_s6scan_params p;
+      p.T = g->seqlen, p.N = N, p.lane0 = (int32_t)l0, p.nl = (int32_t)(l1 - l0);
+      p.softplus = (g->flags & SUBQ_SSM1_DT_SOFTPLUS) != 0;
+      p.u = g->u + bq * g->u_bs + c0, p.u_ld = g->u_ld;
+      p.dt = g->dt + bq * g->dt_bs + c0, p.dt_ld = g->dt_ld;
+      p.z = g->z ? g->z + bq * g->z_bs + c0 : NULL, p.z_ld = g->z_ld;
+      p.b = g->b + bq * g->b_bs + grp * N, p.b_ld = g->b_ld;
+      p.c = g->c + bq * g->c_bs + grp * N, p.c_ld = g->c_ld;
+      p.a = apack;
+      p.dt_bias = g->dt_bias ? g->dt_bias + c0 : NULL;
+      p.d_skip = g->d_skip ? g->d_skip + c0 : NULL;
+      p.h = h;
+      p.y = g->y + bq * g->y_bs + c0, p.y_ld = g->y_ld;
+      p.work = work;
+      j->impl->scan(&p);
+      l0 = l1;
+    }
+  }
+  return SUBQ_OK;
+}
+
+static subq_status subq_ssm1_impl(subq_context *ctx, const subq_ssm1_args *args, bool step, const char *fn) {
+  if (!args) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: args is NULL", fn);
+  subq_ssm1_args g;
+  subq_ssm1_args_default(&g, sizeof g);
+  subq_status st = subq_read_struct(&g, sizeof g, args, args->struct_size, sizeof g, fn);
+  if (st != SUBQ_OK) return st;
+  if (g.batch < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: batch (%lld) < 0", fn, (long long)g.batch);
+  if (g.seqlen < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: seqlen (%lld) < 0", fn, (long long)g.seqlen);
+  if (g.channels < 0)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: channels (%lld) < 0", fn, (long long)g.channels);
+  if (g.d_state < 0 || g.d_state > SUBQ_SSM1_MAX_D_STATE)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: d_state (%lld) is not in 1..%d", fn, (long long)g.d_state,
+                      SUBQ_SSM1_MAX_D_STATE);
+  if (g.flags & ~(SUBQ_SSM1_DT_SOFTPLUS | SUBQ_SSM1_A_LOG))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: flags (0x%x) has unknown bits", fn, (unsigned)g.flags);
+  if (step && g.seqlen != 1)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: seqlen (%lld) must be 1 for a decode step", fn,
+                      (long long)g.seqlen);
+  if (step && !g.h_out) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: h_out is NULL", fn);
+  if (g.batch == 0 || g.seqlen == 0) return SUBQ_OK;
+  if (g.channels < 1) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: channels (%lld) < 1", fn, (long long)g.channels);
+  if (g.d_state < 1) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: d_state (%lld) is not in 1..%d", fn,
+                                       (long long)g.d_state, SUBQ_SSM1_MAX_D_STATE);
+  if (g.n_groups < 1 || g.channels % g.n_groups != 0)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: n_groups (%lld) must be >= 1 and divide channels (%lld)", fn,
+                      (long long)g.n_groups, (long long)g.channels);
+  const int64_t E = g.channels, N = g.d_state, sf = subq_ssm1_state_floats(E, N);
+  int64_t gn, en;
+  if (sf == 0 || !subq_mul_i64(g.n_groups, N, &gn) || !subq_mul_i64(E, N, &en))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of the state overflows int64", fn);
+  subq_range ru, rdt, rb, rc, rz, ra, rdb, rd, rhi, rho, ry;
+  if ((st = subq_ssm_tensor(fn, "u", g.u, true, g.batch, g.seqlen, E, &g.u_ld, &g.u_bs, &ru)) ||
+      (st = subq_ssm_tensor(fn, "dt", g.dt, true, g.batch, g.seqlen, E, &g.dt_ld, &g.dt_bs, &rdt)) ||
+      (st = subq_ssm_tensor(fn, "b", g.b, true, g.batch, g.seqlen, gn, &g.b_ld, &g.b_bs, &rb)) ||
+      (st = subq_ssm_tensor(fn, "c", g.c, true, g.batch, g.seqlen, gn, &g.c_ld, &g.c_bs, &rc)) ||
+      (st = subq_ssm_tensor(fn, "z", g.z, false, g.batch, g.seqlen, E, &g.z_ld, &g.z_bs, &rz)) ||
+      (st = subq_ssm_vec(fn, "a", g.a, true, en, &ra)) ||
+      (st = subq_ssm_vec(fn, "dt_bias", g.dt_bias, false, E, &rdb)) ||
+      (st = subq_ssm_vec(fn, "d_skip", g.d_skip, false, E, &rd)) ||
+      (st = subq_ssm_tensor(fn, "y", g.y, true, g.batch, g.seqlen, E, &g.y_ld, &g.y_bs, &ry)))
+    return st;
+  if (g.h_bs < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: h_bs (%lld) < 0", fn, (long long)g.h_bs);
+  if (g.h_bs == 0) g.h_bs = sf;
+  if (g.h_bs < sf && g.batch > 1)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: h_bs (%lld) < state floats %lld", fn, (long long)g.h_bs,
+                      (long long)sf);
+  {
+    int64_t ld = sf, bs = g.h_bs, ld2 = sf, bs2 = g.h_bs;
+    if ((st = subq_ssm_tensor(fn, "h_in", g.h_in, false, g.batch, 1, sf, &ld, &bs, &rhi)) ||
+        (st = subq_ssm_tensor(fn, "h_out", g.h_out, false, g.batch, 1, sf, &ld2, &bs2, &rho)))
+      return st;
+  }
+  const subq_range ins[] = {ru, rdt, rb, rc, rz, ra, rdb, rd, rhi};
+  const char *in_names[] = {"u", "dt", "b", "c", "z", "a", "dt_bias", "d_skip", "h_in"};
+  for (int i = 0; i < 9; i++) {
+    if (subq_ranges_overlap(ry, ins[i]))
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps %s", fn, in_names[i]);
+    if (i == 8 && g.h_out == g.h_in) continue;
+    if (subq_ranges_overlap(rho, ins[i]))
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: h_out overlaps %s", fn, in_names[i]);
+  }
+  if (subq_ranges_overlap(ry, rho)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps h_out", fn);
+
+  subq_scan_job job;
+  job.g = g;
+  job.n_blocks = (E + SUBQ_SSM_BLOCK - 1) / SUBQ_SSM_BLOCK;
+  job.gsize = E / g.n_groups;
+  job.state_floats = sf;
+  job.impl = subq_ssm_pick(subq_context_isa_or_default(ctx));
+  int64_t items;
+  if (!subq_mul_i64(g.batch, job.n_blocks, &items))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: batch * channel blocks overflows int64", fn);
+  const subq_phase ph = {subq_scan_run, &job, items, 1};
+  return subq_parallel_run(ctx, &ph, 1, (size_t)(SUBQ_S6_WORK_FLOATS + 2 * SUBQ_SSM_BLOCK * N) * sizeof(float));
+}
+
+subq_status subq_ssm1_scan_f32(subq_context *ctx, const subq_ssm1_args *args) {
+  return subq_ssm1_impl(ctx, args, false, "subq_ssm1_scan_f32");
+}
+subq_status subq_ssm1_step_f32(subq_context *ctx, const subq_ssm1_args *args) {
+  return subq_ssm1_impl(ctx, args, true, "subq_ssm1_step_f32");
+}
+
+/* ---- state layout conversion ----------------------------------------------------------- */
+
+static subq_status subq_ssm1_convert(int64_t batch, int64_t E, int64_t N, const float *src, float *dst, bool import,
+                                     const char *fn) {
+  if (batch < 0 || E < 0 || N < 0)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: batch, channels and d_state must be >= 0", fn);
+  if (batch == 0 || E == 0 || N == 0) return SUBQ_OK;
+  if (!src) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: src is NULL", fn);
+  if (!dst) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: dst is NULL", fn);
+  const int64_t sf = subq_ssm1_state_floats(E, N);
+  int64_t hf, sub, ld = 0, bs = 0, ld2 = 0, bs2 = 0;
+  if (sf == 0 || !subq_mul_i64(E, N, &hf) || !subq_mul_i64(sf, batch, &sub))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic overflows int64", fn);
+  subq_range rs, rd;
+  subq_status st;
+  if ((st = subq_ssm_tensor(fn, "src", src, true, batch, 1, import ? hf : sf, &ld, &bs, &rs)) ||
+      (st = subq_ssm_tensor(fn, "dst", dst, true, batch, 1, import ? sf : hf, &ld2, &bs2, &rd)))
+    return st;
+  if (subq_ranges_overlap(rs, rd)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: dst overlaps src", fn);
+  for (int64_t b = 0; b < batch; b++) {
+    const int64_t Ep = sf / N;
+    for (int64_t d = 0; d < Ep; d++)
+      for (int64_t n = 0; n < N; n++) {
+        const int64_t ho = b * hf + d * N + n, so = b * sf + (d / 16) * 16 * N + n * 16 + d % 16;
+        if (import)
+          dst[so] = d < E ? src[ho] : 0.0f;
+        else if (d < E)
+          dst[ho] = src[so];
+      }
+  }
+  return SUBQ_OK;
+}
+
+subq_status subq_ssm1_state_import(int64_t batch, int64_t channels, int64_t d_state, const float *src, float *dst) {
+  return subq_ssm1_convert(batch, channels, d_state, src, dst, true, "subq_ssm1_state_import");
+}
+subq_status subq_ssm1_state_export(int64_t batch, int64_t channels, int64_t d_state, const float *src, float *dst) {
+  return subq_ssm1_convert(batch, channels, d_state, src, dst, false, "subq_ssm1_state_export");
+}

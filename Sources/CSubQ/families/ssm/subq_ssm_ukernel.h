@@ -1,0 +1,71 @@
+/*
+ * subq_ssm_ukernel.h — micro-kernel contracts of the SSM family (internal).
+ *
+ * s6scan: one sequence, one block of 16 channels (the state layout's block),
+ *   lanes [lane0, lane0 + nl) of it (one B/C group), all T tokens in order.
+ *   Pointers u, dt, z, y, dt_bias, d_skip point at the block's channel 0;
+ *   b and c at the group's first state column of token 0. `a` is the block's
+ *   A packed [n][16] (A, not A_log). `h` is the block's state [n][16], read
+ *   and written in place; lanes outside the range are neither read nor
+ *   written, in h or in any activation.
+ *   Per token and lane: dt = dt + dt_bias (0 if NULL), softplus if asked;
+ *   du = dt * u; for n ascending: h = fma(exp(dt * A), h, du * B[n]),
+ *   y = fma(h, C[n], y) (y starts at 0); y = fma(Dskip, u, y) if d_skip;
+ *   y = y * silu(z) if z.
+ * conv1d: one sequence, channels [0, nc) with nc <= 64 (pointers at the
+ *   first channel), T tokens; weights w[c * W + k]; state_in rows at
+ *   state_in + k * s_ld (NULL: zeros); state_out (NULL: none; may equal
+ *   state_in) written after every read of state_in. `work`:
+ *   SUBQ_CONV_WORK_FLOATS floats, 64-byte aligned.
+ */
+#ifndef SUBQ_SSM_UKERNEL_H
+#define SUBQ_SSM_UKERNEL_H
+
+#include <stdbool.h>
+
+#include "internal/subq_isa.h"
+
+#define SUBQ_SSM_BLOCK 16
+#define SUBQ_CONV_BLOCK 64
+
+typedef struct subq_s6scan_params {
+  int64_t T, N;
+  int32_t lane0, nl;
+  bool softplus;
+  const float *u, *dt, *z;
+  int64_t u_ld, dt_ld, z_ld;
+  const float *b, *c;
+  int64_t b_ld, c_ld;
+  const float *a;        /* [N][16] */
+  const float *dt_bias, *d_skip;
+  float *h;              /* [N][16] */
+  float *y;
+  int64_t y_ld;
+  float *work;           /* SUBQ_S6_WORK_FLOATS floats, 64-byte aligned (participant scratch) */
+} subq_s6scan_params;
+
+/* Scratch of the micro-kernels, from the participant's buffer (never the
+ * stack): the scan's per-time-block dt, dt*u and y partials (64 tokens x up to
+ * 16 lanes each); conv1d's repacked weights and bias (64 channels x 9 rows). */
+#define SUBQ_S6_TC 64
+#define SUBQ_S6_WORK_FLOATS (3 * SUBQ_S6_TC * 16)
+#define SUBQ_CONV_WORK_FLOATS (SUBQ_CONV_BLOCK * 9)
+
+typedef void (*subq_f32_s6scan_fn)(const subq_s6scan_params *p);
+typedef void (*subq_f32_conv1d_fn)(int64_t T, int64_t nc, int32_t W, const float *x, int64_t x_ld, const float *w,
+                                   const float *bias, const float *state_in, float *state_out, int64_t s_ld,
+                                   float *y, int64_t y_ld, bool silu, float *work);
+
+#define SUBQ_SSM_UKERNEL(isa, scan, conv)                                                                  \
+  void scan(const subq_s6scan_params *p);                                                                  \
+  void conv(int64_t T, int64_t nc, int32_t W, const float *x, int64_t x_ld, const float *w, const float *bias, \
+            const float *state_in, float *state_out, int64_t s_ld, float *y, int64_t y_ld, bool silu, float *work);
+#include "families/ssm/subq_ssm_impls.inc"
+#undef SUBQ_SSM_UKERNEL
+
+/* Vector-exp building blocks exposed for tests (AVX2 build only). */
+#if SUBQ_ARCH_X86_64
+void subq_f32_vexp_u2__avx2(const float *x, float *y, int64_t n);
+#endif
+
+#endif

@@ -1,0 +1,268 @@
+/*
+ * subq_f32_ssm_avx2.c — AVX2+FMA SSM micro-kernels and subq's vector exp.
+ *
+ * s6scan: 8 channels per vector (the 16-channel state block is two halves,
+ * lanes outside the caller's range masked). Time runs in blocks of 64
+ * tokens: one pass computes dt (bias, softplus) and dt*u per token, then for
+ * each chunk of 4 states the chunk's 4 state vectors stay in registers for the
+ * whole time block while y partials (one FMA chain over n ascending, carried
+ * across chunks in a small buffer) accumulate; a last pass adds Dskip*u and
+ * the SiLU gate. Per lane the arithmetic does not depend on the lane, the
+ * block or the time blocking, so chunked prefill and decode steps give the
+ * same bits as one call.
+ *
+ * subq_vexp_avx2: Cephes-style range reduction x = n ln2 + r (ln2 split in
+ * two, explicit FMAs), degree-6 polynomial for e^r on [-ln2/2, ln2/2],
+ * 2^n added to the exponent field. Max error 0.99 ulp on [-87.3, 88.7]
+ * (measured by test_ssm against exp() in double over 2^20 points; the test
+ * fails above 2 ulp); exactly 0 below -87.3
+ * (including -inf; no denormals), +inf above 88.7228, NaN stays NaN.
+ * Whole file in one target region.
+ */
+#include "families/ssm/subq_ssm_ukernel.h"
+#include "internal/subq_internal.h"
+
+#if SUBQ_ARCH_X86_64
+#include <immintrin.h>
+#include <string.h>
+
+SUBQ_ISA_BEGIN_AVX2
+
+static inline __m256 subq_vexp_avx2(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.3f), hi = _mm256_set1_ps(88.72283f);
+  __m256 xc = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), xc);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  __m256 y = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r);
+  y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
+  const __m256i e = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
+  y = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(y), e));
+  y = _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), y);                                    /* < -87.3: 0 */
+  y = _mm256_blendv_ps(y, _mm256_set1_ps(__builtin_inff()), _mm256_cmp_ps(x, hi, _CMP_GT_OQ)); /* overflow */
+  return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));                          /* NaN */
+}
+
+/* The scan's decay exp(dt * A): the same reduction and polynomial (so the same
+ * bits on [-87.3, 88.3]) with fewer live constants, so that the state tile
+ * stays in registers: arguments above 88.3 are clamped (no inf), NaN stays
+ * NaN (max/min return their second operand for NaN), below -87.3 gives 0. */
+static inline __m256 subq_vexp_decay_avx2(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.3f);
+  const __m256 xc = _mm256_min_ps(_mm256_set1_ps(88.3f), _mm256_max_ps(lo, x));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), xc);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  __m256 y = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r);
+  y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
+  const __m256i e = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
+  y = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(y), e));
+  return _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), y);
+}
+
+/* log(x) for normal x > 0 (Cephes logf). */
+static inline __m256 subq_vlog_avx2(__m256 x) {
+  const __m256i bits = _mm256_castps_si256(x);
+  __m256 k = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127)));
+  __m256 m = _mm256_castsi256_ps(
+      _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x7fffff)), _mm256_set1_epi32(0x3f800000)));
+  const __m256 big = _mm256_cmp_ps(m, _mm256_set1_ps(1.41421356237f), _CMP_GT_OQ);
+  m = _mm256_blendv_ps(m, _mm256_mul_ps(m, _mm256_set1_ps(0.5f)), big);
+  k = _mm256_add_ps(k, _mm256_and_ps(big, _mm256_set1_ps(1.0f)));
+  const __m256 f = _mm256_sub_ps(m, _mm256_set1_ps(1.0f)), z = _mm256_mul_ps(f, f);
+  __m256 p = _mm256_set1_ps(7.0376836292e-2f);
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.1514610310e-1f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.1676998740e-1f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.2420140846e-1f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.4249322787e-1f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.6668057665e-1f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.0000714765e-1f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-2.4999993993e-1f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(3.3333331174e-1f));
+  __m256 y = _mm256_mul_ps(_mm256_mul_ps(p, f), z);
+  y = _mm256_fmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), y);
+  y = _mm256_fnmadd_ps(_mm256_set1_ps(0.5f), z, y);
+  __m256 r = _mm256_add_ps(f, y);
+  return _mm256_fmadd_ps(k, _mm256_set1_ps(0.693359375f), r);
+}
+
+/* softplus(x) = max(x, 0) + log1p(exp(-|x|)); log1p(e) = log(1 + e) * e / ((1 + e) - 1). */
+static inline __m256 subq_vsoftplus_avx2(__m256 x) {
+  const __m256 absx = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+  const __m256 e = subq_vexp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), absx));
+  const __m256 u = _mm256_add_ps(_mm256_set1_ps(1.0f), e), um1 = _mm256_sub_ps(u, _mm256_set1_ps(1.0f));
+  const __m256 is1 = _mm256_cmp_ps(um1, _mm256_setzero_ps(), _CMP_EQ_OQ);
+  const __m256 ratio = _mm256_div_ps(e, _mm256_blendv_ps(um1, _mm256_set1_ps(1.0f), is1));
+  const __m256 l = _mm256_blendv_ps(_mm256_mul_ps(subq_vlog_avx2(u), ratio), e, is1);
+  return _mm256_add_ps(_mm256_max_ps(x, _mm256_setzero_ps()), l);
+}
+
+/* silu(x) = x * sigmoid(x), sigmoid in the stable form. */
+static inline __m256 subq_vsilu_avx2(__m256 x) {
+  const __m256 absx = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+  const __m256 e = subq_vexp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), absx));
+  const __m256 d = _mm256_add_ps(_mm256_set1_ps(1.0f), e);
+  const __m256 pos = _mm256_div_ps(_mm256_set1_ps(1.0f), d), neg = _mm256_mul_ps(e, pos);
+  const __m256 s = _mm256_blendv_ps(pos, neg, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
+  return _mm256_mul_ps(x, s);
+}
+
+void subq_f32_vexp_u2__avx2(const float *x, float *y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, subq_vexp_avx2(_mm256_loadu_ps(x + i)));
+  if (i < n) {
+    float buf[8] = {0};
+    memcpy(buf, x + i, (size_t)(n - i) * sizeof(float));
+    _mm256_storeu_ps(buf, subq_vexp_avx2(_mm256_loadu_ps(buf)));
+    memcpy(y + i, buf, (size_t)(n - i) * sizeof(float));
+  }
+}
+
+static inline __m256i subq_lane_mask(int32_t lo, int32_t hi) { /* lanes [lo, hi) of 0..7 */
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_and_si256(_mm256_cmpgt_epi32(idx, _mm256_set1_epi32(lo - 1)),
+                          _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), idx));
+}
+
+
+/* Masked access only where lanes are missing: VMASKMOVPS stores are slow
+ * (microcoded) on AMD Zen, so full vectors use plain loads and stores. */
+static inline __m256 subq_ld(const float *p, __m256i m, bool full) {
+  return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m);
+}
+static inline void subq_st(float *p, __m256i m, bool full, __m256 v) {
+  if (full)
+    _mm256_storeu_ps(p, v);
+  else
+    _mm256_maskstore_ps(p, m, v);
+}
+
+void subq_f32_ssm_s6scan_ukernel_d16__avx2(const subq_s6scan_params *p) {
+  const int64_t N = p->N;
+  float *dvb = p->work, *dub = dvb + SUBQ_S6_TC * 8, *yb = dub + SUBQ_S6_TC * 8; /* 32-byte aligned */
+  for (int32_t half = 0; half < 2; half++) {
+    const int32_t o = half * 8;
+    const int32_t lo = SUBQ_MAX(p->lane0, o) - o, hi = SUBQ_MIN(p->lane0 + p->nl, o + 8) - o;
+    if (lo >= hi) continue;
+    const __m256i m = subq_lane_mask(lo, hi);
+    const bool full = lo == 0 && hi == 8;
+    const __m256 bias = p->dt_bias ? subq_ld(p->dt_bias + o, m, full) : _mm256_setzero_ps();
+    const __m256 dsk = p->d_skip ? subq_ld(p->d_skip + o, m, full) : _mm256_setzero_ps();
+    float *hh = p->h + o;
+    for (int64_t t0 = 0; t0 < p->T; t0 += SUBQ_S6_TC) {
+      const int64_t tc = SUBQ_MIN((int64_t)SUBQ_S6_TC, p->T - t0);
+      for (int64_t t = 0; t < tc; t++) {
+        __m256 dv = _mm256_add_ps(subq_ld(p->dt + (t0 + t) * p->dt_ld + o, m, full), bias);
+        if (p->softplus) dv = subq_vsoftplus_avx2(dv);
+        const __m256 uv = subq_ld(p->u + (t0 + t) * p->u_ld + o, m, full);
+        _mm256_store_ps(dvb + t * 8, dv);
+        _mm256_store_ps(dub + t * 8, _mm256_mul_ps(dv, uv));
+        _mm256_store_ps(yb + t * 8, _mm256_setzero_ps());
+      }
+      int64_t n0 = 0;
+      for (; n0 + 4 <= N; n0 += 4) {
+        __m256 h0 = subq_ld(hh + (n0 + 0) * 16, m, full), h1 = subq_ld(hh + (n0 + 1) * 16, m, full);
+        __m256 h2 = subq_ld(hh + (n0 + 2) * 16, m, full), h3 = subq_ld(hh + (n0 + 3) * 16, m, full);
+        const float *ap = p->a + n0 * 16 + o;
+        for (int64_t t = 0; t < tc; t++) {
+          const __m256 dv = _mm256_load_ps(dvb + t * 8), du = _mm256_load_ps(dub + t * 8);
+          const float *br = p->b + (t0 + t) * p->b_ld + n0, *cr = p->c + (t0 + t) * p->c_ld + n0;
+          __m256 y = _mm256_load_ps(yb + t * 8);
+#define SUBQ_S6_STEP(j, h)                                                                                   \
+  {                                                                                                          \
+    const __m256 a = subq_vexp_decay_avx2(_mm256_mul_ps(dv, _mm256_load_ps(ap + (j) * 16)));                       \
+    h = _mm256_fmadd_ps(a, h, _mm256_mul_ps(du, _mm256_broadcast_ss(br + (j))));                             \
+    y = _mm256_fmadd_ps(h, _mm256_broadcast_ss(cr + (j)), y);                                                \
+  }
+          SUBQ_S6_STEP(0, h0) SUBQ_S6_STEP(1, h1) SUBQ_S6_STEP(2, h2) SUBQ_S6_STEP(3, h3)
+          _mm256_store_ps(yb + t * 8, y);
+        }
+        subq_st(hh + (n0 + 0) * 16, m, full, h0), subq_st(hh + (n0 + 1) * 16, m, full, h1);
+        subq_st(hh + (n0 + 2) * 16, m, full, h2), subq_st(hh + (n0 + 3) * 16, m, full, h3);
+      }
+      for (; n0 < N; n0++) { /* tail states, one at a time: same per-lane operations */
+        __m256 h = subq_ld(hh + n0 * 16, m, full);
+        const __m256 av = _mm256_loadu_ps(p->a + n0 * 16 + o);
+        for (int64_t t = 0; t < tc; t++) {
+          const __m256 dv = _mm256_load_ps(dvb + t * 8), du = _mm256_load_ps(dub + t * 8);
+          const float *br = p->b + (t0 + t) * p->b_ld + n0, *cr = p->c + (t0 + t) * p->c_ld + n0;
+          const __m256 a = subq_vexp_decay_avx2(_mm256_mul_ps(dv, av));
+          h = _mm256_fmadd_ps(a, h, _mm256_mul_ps(du, _mm256_broadcast_ss(br)));
+          _mm256_store_ps(yb + t * 8, _mm256_fmadd_ps(h, _mm256_broadcast_ss(cr), _mm256_load_ps(yb + t * 8)));
+        }
+        subq_st(hh + n0 * 16, m, full, h);
+      }
+#undef SUBQ_S6_STEP
+      for (int64_t t = 0; t < tc; t++) {
+        __m256 y = _mm256_load_ps(yb + t * 8);
+        if (p->d_skip) y = _mm256_fmadd_ps(dsk, subq_ld(p->u + (t0 + t) * p->u_ld + o, m, full), y);
+        if (p->z) y = _mm256_mul_ps(y, subq_vsilu_avx2(subq_ld(p->z + (t0 + t) * p->z_ld + o, m, full)));
+        subq_st(p->y + (t0 + t) * p->y_ld + o, m, full, y);
+      }
+    }
+  }
+}
+
+void subq_f32_ssm_conv1d_ukernel_c64__avx2(int64_t T, int64_t nc, int32_t W, const float *x, int64_t x_ld,
+                                           const float *w, const float *bias, const float *state_in,
+                                           float *state_out, int64_t s_ld, float *y, int64_t y_ld, bool silu,
+                                           float *work) {
+  /* Weights repacked [chunk][k][8] (zero past nc) in the scratch; tokens
+   * outer, the <= 8 chunks of 8 channels inner, so each row of x and y is
+   * touched once. */
+  float(*wt)[8][8] = (float(*)[8][8])work;
+  float(*bt)[8] = (float(*)[8])(work + SUBQ_CONV_BLOCK * 8);
+  memset(work, 0, SUBQ_CONV_WORK_FLOATS * sizeof(float));
+  const int64_t nch = (nc + 7) / 8;
+  for (int64_t ch = 0; ch < nc; ch++) {
+    for (int32_t k = 0; k < W; k++) wt[ch / 8][k][ch % 8] = w[ch * W + k];
+    if (bias) bt[ch / 8][ch % 8] = bias[ch];
+  }
+  const __m256i mtail = subq_lane_mask(0, (int32_t)(nc - (nch - 1) * 8));
+  const __m256i mall = _mm256_set1_epi32(-1);
+  for (int64_t t = 0; t < T; t++)
+    for (int64_t q = 0; q < nch; q++) {
+      const bool full = q < nch - 1 || nc % 8 == 0;
+      const __m256i m = full ? mall : mtail;
+      const int64_t c0 = q * 8;
+      __m256 acc = _mm256_load_ps(bt[q]);
+      for (int32_t k = 0; k < W; k++) {
+        const int64_t r = t + k - (W - 1);
+        const __m256 v = r >= 0 ? subq_ld(x + r * x_ld + c0, m, full)
+                                : (state_in ? subq_ld(state_in + (W - 1 + r) * s_ld + c0, m, full)
+                                            : _mm256_setzero_ps());
+        acc = _mm256_fmadd_ps(_mm256_load_ps(wt[q][k]), v, acc);
+      }
+      subq_st(y + t * y_ld + c0, m, full, silu ? subq_vsilu_avx2(acc) : acc);
+    }
+  if (state_out)
+    for (int32_t k = 0; k < W - 1; k++) { /* ascending k reads rows > k only: in place is safe */
+      const int64_t r = T + k - (W - 1);
+      for (int64_t q = 0; q < nch; q++) {
+        const bool full = q < nch - 1 || nc % 8 == 0;
+      const __m256i m = full ? mall : mtail;
+        const int64_t c0 = q * 8;
+        const __m256 v = r >= 0 ? subq_ld(x + r * x_ld + c0, m, full)
+                                : (state_in ? subq_ld(state_in + (W - 1 + r) * s_ld + c0, m, full)
+                                            : _mm256_setzero_ps());
+        subq_st(state_out + k * s_ld + c0, m, full, v);
+      }
+    }
+}
+
+SUBQ_ISA_END
+#endif

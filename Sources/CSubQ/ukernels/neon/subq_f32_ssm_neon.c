@@ -1,0 +1,208 @@
+/*
+ * subq_f32_ssm_neon.c — AArch64 Advanced SIMD SSM micro-kernels.
+ *
+ * The same structure and per-lane operation order as the AVX2 file with
+ * 4 channels per vector (the 16-channel state block is four quarters):
+ * time blocks of 64 tokens, dt / dt*u precomputed per block, chunks of 4
+ * states kept in registers across the block, y partials carried in order.
+ * Partial quarters go through a zero-padded lane buffer, so the arithmetic of
+ * a lane never depends on its position. exp: the Cephes-style reduction and
+ * degree-6 polynomial of the AVX2 path (0 below -87.3).
+ * NEON is baseline on AArch64: no target region.
+ */
+#include "families/ssm/subq_ssm_ukernel.h"
+#include "internal/subq_internal.h"
+
+#if SUBQ_ARCH_ARM64
+#include <arm_neon.h>
+#include <string.h>
+
+static inline float32x4_t subq_vexp_core_neon(float32x4_t x, float32x4_t xc) {
+  const float32x4_t n = vrndnq_f32(vmulq_n_f32(xc, 1.44269504088896341f));
+  float32x4_t r = vfmsq_f32(xc, n, vdupq_n_f32(0.693359375f));
+  r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
+  float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
+  p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
+  float32x4_t y = vfmaq_f32(r, p, vmulq_f32(r, r));
+  y = vaddq_f32(y, vdupq_n_f32(1.0f));
+  const int32x4_t e = vshlq_n_s32(vcvtnq_s32_f32(n), 23);
+  y = vreinterpretq_f32_s32(vaddq_s32(vreinterpretq_s32_f32(y), e));
+  const uint32x4_t under = vcltq_f32(x, vdupq_n_f32(-87.3f));
+  return vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(y), under));
+}
+
+/* exp for the decay: arguments clamped to [-87.3, 88.3], 0 below -87.3. */
+static inline float32x4_t subq_vexp_neon(float32x4_t x) {
+  const float32x4_t xc = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-87.3f)), vdupq_n_f32(88.3f));
+  const float32x4_t y = subq_vexp_core_neon(x, xc);
+  const uint32x4_t nan = vmvnq_u32(vceqq_f32(x, x));
+  return vbslq_f32(nan, x, y);
+}
+
+static inline float32x4_t subq_vlog_neon(float32x4_t x) { /* normal x > 0 */
+  const int32x4_t bits = vreinterpretq_s32_f32(x);
+  float32x4_t k = vcvtq_f32_s32(vsubq_s32(vshrq_n_s32(bits, 23), vdupq_n_s32(127)));
+  float32x4_t m = vreinterpretq_f32_s32(vorrq_s32(vandq_s32(bits, vdupq_n_s32(0x7fffff)), vdupq_n_s32(0x3f800000)));
+  const uint32x4_t big = vcgtq_f32(m, vdupq_n_f32(1.41421356237f));
+  m = vbslq_f32(big, vmulq_n_f32(m, 0.5f), m);
+  k = vaddq_f32(k, vreinterpretq_f32_u32(vandq_u32(big, vreinterpretq_u32_f32(vdupq_n_f32(1.0f)))));
+  const float32x4_t f = vsubq_f32(m, vdupq_n_f32(1.0f)), z = vmulq_f32(f, f);
+  float32x4_t p = vdupq_n_f32(7.0376836292e-2f);
+  p = vfmaq_f32(vdupq_n_f32(-1.1514610310e-1f), p, f);
+  p = vfmaq_f32(vdupq_n_f32(1.1676998740e-1f), p, f);
+  p = vfmaq_f32(vdupq_n_f32(-1.2420140846e-1f), p, f);
+  p = vfmaq_f32(vdupq_n_f32(1.4249322787e-1f), p, f);
+  p = vfmaq_f32(vdupq_n_f32(-1.6668057665e-1f), p, f);
+  p = vfmaq_f32(vdupq_n_f32(2.0000714765e-1f), p, f);
+  p = vfmaq_f32(vdupq_n_f32(-2.4999993993e-1f), p, f);
+  p = vfmaq_f32(vdupq_n_f32(3.3333331174e-1f), p, f);
+  float32x4_t y = vmulq_f32(vmulq_f32(p, f), z);
+  y = vfmaq_f32(y, k, vdupq_n_f32(-2.12194440e-4f));
+  y = vfmsq_f32(y, vdupq_n_f32(0.5f), z);
+  const float32x4_t r = vaddq_f32(f, y);
+  return vfmaq_f32(r, k, vdupq_n_f32(0.693359375f));
+}
+
+static inline float32x4_t subq_vsoftplus_neon(float32x4_t x) {
+  const float32x4_t e = subq_vexp_neon(vnegq_f32(vabsq_f32(x)));
+  const float32x4_t u = vaddq_f32(vdupq_n_f32(1.0f), e), um1 = vsubq_f32(u, vdupq_n_f32(1.0f));
+  const uint32x4_t is1 = vceqq_f32(um1, vdupq_n_f32(0.0f));
+  const float32x4_t ratio = vdivq_f32(e, vbslq_f32(is1, vdupq_n_f32(1.0f), um1));
+  const float32x4_t l = vbslq_f32(is1, e, vmulq_f32(subq_vlog_neon(u), ratio));
+  return vaddq_f32(vmaxq_f32(x, vdupq_n_f32(0.0f)), l);
+}
+
+static inline float32x4_t subq_vsilu_neon(float32x4_t x) {
+  const float32x4_t e = subq_vexp_neon(vnegq_f32(vabsq_f32(x)));
+  const float32x4_t pos = vdivq_f32(vdupq_n_f32(1.0f), vaddq_f32(vdupq_n_f32(1.0f), e));
+  const float32x4_t s = vbslq_f32(vcltq_f32(x, vdupq_n_f32(0.0f)), vmulq_f32(e, pos), pos);
+  return vmulq_f32(x, s);
+}
+
+/* Lanes [lo, hi) of p (others 0); full vectors load directly. */
+static inline float32x4_t subq_ld4(const float *p, int32_t lo, int32_t hi) {
+  if (lo == 0 && hi == 4) return vld1q_f32(p);
+  float b[4] = {0, 0, 0, 0};
+  for (int32_t i = lo; i < hi; i++) b[i] = p[i];
+  return vld1q_f32(b);
+}
+static inline void subq_st4(float *p, int32_t lo, int32_t hi, float32x4_t v) {
+  if (lo == 0 && hi == 4) {
+    vst1q_f32(p, v);
+    return;
+  }
+  float b[4];
+  vst1q_f32(b, v);
+  for (int32_t i = lo; i < hi; i++) p[i] = b[i];
+}
+
+
+void subq_f32_ssm_s6scan_ukernel_d16__neon(const subq_s6scan_params *p) {
+  const int64_t N = p->N;
+  float *dvb = p->work, *dub = dvb + SUBQ_S6_TC * 4, *yb = dub + SUBQ_S6_TC * 4;
+  for (int32_t q = 0; q < 4; q++) {
+    const int32_t o = q * 4;
+    const int32_t lo = SUBQ_MAX(p->lane0, o) - o, hi = SUBQ_MIN(p->lane0 + p->nl, o + 4) - o;
+    if (lo >= hi) continue;
+    const float32x4_t bias = p->dt_bias ? subq_ld4(p->dt_bias + o, lo, hi) : vdupq_n_f32(0.0f);
+    const float32x4_t dsk = p->d_skip ? subq_ld4(p->d_skip + o, lo, hi) : vdupq_n_f32(0.0f);
+    float *hh = p->h + o;
+    for (int64_t t0 = 0; t0 < p->T; t0 += SUBQ_S6_TC) {
+      const int64_t tc = SUBQ_MIN((int64_t)SUBQ_S6_TC, p->T - t0);
+      for (int64_t t = 0; t < tc; t++) {
+        float32x4_t dv = vaddq_f32(subq_ld4(p->dt + (t0 + t) * p->dt_ld + o, lo, hi), bias);
+        if (p->softplus) dv = subq_vsoftplus_neon(dv);
+        const float32x4_t uv = subq_ld4(p->u + (t0 + t) * p->u_ld + o, lo, hi);
+        vst1q_f32(dvb + t * 4, dv);
+        vst1q_f32(dub + t * 4, vmulq_f32(dv, uv));
+        vst1q_f32(yb + t * 4, vdupq_n_f32(0.0f));
+      }
+      int64_t n0 = 0;
+      for (; n0 + 4 <= N; n0 += 4) {
+        float32x4_t h0 = subq_ld4(hh + (n0 + 0) * 16, lo, hi), h1 = subq_ld4(hh + (n0 + 1) * 16, lo, hi);
+        float32x4_t h2 = subq_ld4(hh + (n0 + 2) * 16, lo, hi), h3 = subq_ld4(hh + (n0 + 3) * 16, lo, hi);
+        const float *ap = p->a + n0 * 16 + o;
+        for (int64_t t = 0; t < tc; t++) {
+          const float32x4_t dv = vld1q_f32(dvb + t * 4), du = vld1q_f32(dub + t * 4);
+          const float *br = p->b + (t0 + t) * p->b_ld + n0, *cr = p->c + (t0 + t) * p->c_ld + n0;
+          float32x4_t y = vld1q_f32(yb + t * 4);
+#define SUBQ_S6_STEP(j, h)                                                     \
+  {                                                                            \
+    const float32x4_t a = subq_vexp_neon(vmulq_f32(dv, vld1q_f32(ap + (j) * 16))); \
+    h = vfmaq_f32(vmulq_n_f32(du, br[j]), a, h);                               \
+    y = vfmaq_n_f32(y, h, cr[j]);                                              \
+  }
+          SUBQ_S6_STEP(0, h0) SUBQ_S6_STEP(1, h1) SUBQ_S6_STEP(2, h2) SUBQ_S6_STEP(3, h3)
+#undef SUBQ_S6_STEP
+          vst1q_f32(yb + t * 4, y);
+        }
+        subq_st4(hh + (n0 + 0) * 16, lo, hi, h0), subq_st4(hh + (n0 + 1) * 16, lo, hi, h1);
+        subq_st4(hh + (n0 + 2) * 16, lo, hi, h2), subq_st4(hh + (n0 + 3) * 16, lo, hi, h3);
+      }
+      for (; n0 < N; n0++) {
+        float32x4_t h = subq_ld4(hh + n0 * 16, lo, hi);
+        const float32x4_t av = vld1q_f32(p->a + n0 * 16 + o);
+        for (int64_t t = 0; t < tc; t++) {
+          const float32x4_t dv = vld1q_f32(dvb + t * 4), du = vld1q_f32(dub + t * 4);
+          const float *br = p->b + (t0 + t) * p->b_ld + n0, *cr = p->c + (t0 + t) * p->c_ld + n0;
+          const float32x4_t a = subq_vexp_neon(vmulq_f32(dv, av));
+          h = vfmaq_f32(vmulq_n_f32(du, br[0]), a, h);
+          vst1q_f32(yb + t * 4, vfmaq_n_f32(vld1q_f32(yb + t * 4), h, cr[0]));
+        }
+        subq_st4(hh + n0 * 16, lo, hi, h);
+      }
+      for (int64_t t = 0; t < tc; t++) {
+        float32x4_t y = vld1q_f32(yb + t * 4);
+        if (p->d_skip) y = vfmaq_f32(y, dsk, subq_ld4(p->u + (t0 + t) * p->u_ld + o, lo, hi));
+        if (p->z) y = vmulq_f32(y, subq_vsilu_neon(subq_ld4(p->z + (t0 + t) * p->z_ld + o, lo, hi)));
+        subq_st4(p->y + (t0 + t) * p->y_ld + o, lo, hi, y);
+      }
+    }
+  }
+}
+
+void subq_f32_ssm_conv1d_ukernel_c64__neon(int64_t T, int64_t nc, int32_t W, const float *x, int64_t x_ld,
+                                           const float *w, const float *bias, const float *state_in,
+                                           float *state_out, int64_t s_ld, float *y, int64_t y_ld, bool silu,
+                                           float *work) {
+  float(*wt)[8][4] = (float(*)[8][4])work;
+  float(*bt)[4] = (float(*)[4])(work + SUBQ_CONV_BLOCK * 8);
+  memset(work, 0, SUBQ_CONV_WORK_FLOATS * sizeof(float));
+  const int64_t nch = (nc + 3) / 4;
+  for (int64_t ch = 0; ch < nc; ch++) {
+    for (int32_t k = 0; k < W; k++) wt[ch / 4][k][ch % 4] = w[ch * W + k];
+    if (bias) bt[ch / 4][ch % 4] = bias[ch];
+  }
+  for (int64_t t = 0; t < T; t++)
+    for (int64_t q = 0; q < nch; q++) {
+      const int32_t hi = (int32_t)SUBQ_MIN((int64_t)4, nc - q * 4);
+      const int64_t c0 = q * 4;
+      float32x4_t acc = vld1q_f32(bt[q]);
+      for (int32_t k = 0; k < W; k++) {
+        const int64_t r = t + k - (W - 1);
+        const float32x4_t v = r >= 0 ? subq_ld4(x + r * x_ld + c0, 0, hi)
+                                     : (state_in ? subq_ld4(state_in + (W - 1 + r) * s_ld + c0, 0, hi)
+                                                 : vdupq_n_f32(0.0f));
+        acc = vfmaq_f32(acc, vld1q_f32(wt[q][k]), v);
+      }
+      subq_st4(y + t * y_ld + c0, 0, hi, silu ? subq_vsilu_neon(acc) : acc);
+    }
+  if (state_out)
+    for (int32_t k = 0; k < W - 1; k++) { /* ascending k reads rows > k only: in place is safe */
+      const int64_t r = T + k - (W - 1);
+      for (int64_t q = 0; q < nch; q++) {
+        const int32_t hi = (int32_t)SUBQ_MIN((int64_t)4, nc - q * 4);
+        const int64_t c0 = q * 4;
+        const float32x4_t v = r >= 0 ? subq_ld4(x + r * x_ld + c0, 0, hi)
+                                     : (state_in ? subq_ld4(state_in + (W - 1 + r) * s_ld + c0, 0, hi)
+                                                 : vdupq_n_f32(0.0f));
+        subq_st4(state_out + k * s_ld + c0, 0, hi, v);
+      }
+    }
+}
+
+#endif

@@ -1,0 +1,510 @@
+/*
+ * test_ssm.c — causal conv1d and the Mamba-1 selective scan against float64
+ * oracles on every ISA path the host runs; chunked prefill and decode steps
+ * bitwise equal to one-shot prefill; bitwise determinism across thread counts
+ * and executors; every bad argument gives a status and a message; the AVX2
+ * vector exp against exp() in double (max ulp).
+ * Tolerance (mamba spec §10): |got - ref| <= 1e-4 |ref| + 1e-5 max|ref|.
+ */
+#include <float.h>
+#include <stdint.h>
+
+#include "families/ssm/subq_ssm_ukernel.h"
+#include "internal/subq_internal.h"
+#include "ref/subq_ref_ssm.h"
+#include "support/subq_test.h"
+
+static int n_cases;
+
+static float gauss(subq_rng *r) {
+  float u1 = 0.5f * (subq_rng_float(r) + 1.0f), u2 = subq_rng_float(r);
+  if (u1 < 1e-7f) u1 = 1e-7f;
+  return sqrtf(-2.0f * logf(u1)) * cosf(3.14159265f * u2);
+}
+static float unif01(subq_rng *r) { return 0.5f * (subq_rng_float(r) + 1.0f); }
+
+static float *gauss_buf(int64_t n, unsigned long long seed) {
+  subq_rng r = {seed};
+  float *p = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+  for (int64_t i = 0; i < n; i++) p[i] = gauss(&r);
+  return p;
+}
+
+/* Checks got (stride ld per row) against ref (dense rows x cols). */
+static bool close_enough(const char *what, const float *got, int64_t ld, const double *ref, int64_t rows, int64_t cols) {
+  double mx = 0.0;
+  for (int64_t i = 0; i < rows * cols; i++) mx = fmax(mx, fabs(ref[i]));
+  for (int64_t i = 0; i < rows; i++)
+    for (int64_t j = 0; j < cols; j++) {
+      const double r = ref[i * cols + j], g = got[i * ld + j];
+      if (!(fabs(g - r) <= 1e-4 * fabs(r) + 1e-5 * mx)) {
+        fprintf(stderr, "  %s[%lld][%lld]: got %.9g want %.9g (max|ref| %.3g)\n", what, (long long)i, (long long)j, g,
+                r, mx);
+        return false;
+      }
+    }
+  return true;
+}
+
+/* ---- conv1d ------------------------------------------------------------------------ */
+
+typedef struct conv_case {
+  int64_t B, T, C, ld;
+  int W;
+  bool bias, silu, state;
+} conv_case;
+
+static void conv_vs_ref(subq_isa isa, const conv_case *k) {
+  subq_context *ctx = subq_test_context(isa, 2);
+  const int64_t B = k->B, T = k->T, C = k->C, ld = k->ld, S = (k->W - 1) * C;
+  float *x = gauss_buf(B * T * ld, 1 + (unsigned)T), *w = gauss_buf(C * k->W, 2), *bias = gauss_buf(C, 3);
+  float *sin = gauss_buf(B * S + 1, 4), *sout = malloc((size_t)(B * S + 1) * sizeof(float));
+  float *y = malloc((size_t)(B * T * ld) * sizeof(float));
+  double *ry = malloc((size_t)(T * C) * sizeof(double)), *rs = malloc((size_t)(S + 1) * sizeof(double));
+  subq_conv1d_args a;
+  subq_conv1d_args_default(&a, sizeof a);
+  a.batch = B, a.seqlen = T, a.channels = C, a.width = k->W, a.flags = k->silu ? SUBQ_CONV1D_SILU : 0;
+  a.x = x, a.x_ld = ld, a.weight = w, a.bias = k->bias ? bias : NULL;
+  a.state_in = k->state ? sin : NULL, a.state_out = sout, a.y = y, a.y_ld = ld;
+  CHECK_OK(subq_conv1d_f32(ctx, &a));
+  for (int64_t b = 0; b < B; b++) {
+    /* the oracle wants dense x */
+    float *xd = malloc((size_t)(T * C) * sizeof(float));
+    for (int64_t t = 0; t < T; t++) memcpy(xd + t * C, x + (b * T + t) * ld, (size_t)C * sizeof(float));
+    subq_ref_conv1d(T, C, k->W, xd, w, k->bias ? bias : NULL, k->state ? sin + b * S : NULL, k->silu, ry, rs);
+    CHECK_MSG(close_enough("conv y", y + b * T * ld, ld, ry, T, C), "conv isa %d B%lld T%lld C%lld W%d", (int)isa,
+              (long long)B, (long long)T, (long long)C, k->W);
+    if (S) CHECK_MSG(close_enough("conv state", sout + b * S, C, rs, k->W - 1, C), "conv state isa %d T%lld W%d",
+                     (int)isa, (long long)T, k->W);
+    free(xd);
+  }
+  n_cases++;
+  free(x), free(w), free(bias), free(sin), free(sout), free(y), free(ry), free(rs);
+  subq_context_destroy(ctx);
+}
+
+/* One-shot vs chunked prefill vs decode steps, bitwise (same ISA). */
+static void conv_chunks(subq_isa isa) {
+  subq_context *ctx = subq_test_context(isa, 3);
+  const int64_t B = 2, T = 37, C = 77;
+  for (int W = 1; W <= 5; W++) {
+    const int64_t S = (W - 1) * C;
+    float *x = gauss_buf(B * T * C, 9), *w = gauss_buf(C * W, 10), *bias = gauss_buf(C, 11);
+    float *s0 = gauss_buf(B * S + 1, 12);
+    float *y1 = malloc((size_t)(B * T * C) * sizeof(float)), *y2 = malloc((size_t)(B * T * C) * sizeof(float));
+    float *st1 = malloc((size_t)(B * S + 1) * sizeof(float)), *st2 = malloc((size_t)(B * S + 1) * sizeof(float));
+    subq_conv1d_args a;
+    subq_conv1d_args_default(&a, sizeof a);
+    a.batch = B, a.seqlen = T, a.channels = C, a.width = W, a.flags = SUBQ_CONV1D_SILU;
+    a.x = x, a.x_bs = T * C, a.weight = w, a.bias = bias, a.state_in = s0, a.state_out = st1, a.y = y1,
+    a.y_bs = T * C;
+    CHECK_OK(subq_conv1d_f32(ctx, &a));
+    const int64_t splits[][8] = {{1, 36}, {W > 2 ? W - 2 : 1, 0}, {2, 2, 2, 2, 2, 2, 2, 0}, {5, 1, 1, 13, 0}};
+    for (int s = 0; s < 5; s++) {
+      memcpy(st2, s0, (size_t)(B * S + 1) * sizeof(float));
+      memset(y2, 0xff, (size_t)(B * T * C) * sizeof(float));
+      int64_t t0 = 0;
+      for (int piece = 0; t0 < T; piece++) {
+        int64_t len = s == 4 ? 1 : (piece < 8 && splits[s][piece] ? splits[s][piece] : T - t0);
+        if (len > T - t0) len = T - t0;
+        subq_conv1d_args c = a;
+        c.seqlen = len, c.x = x + t0 * C, c.y = y2 + t0 * C, c.state_in = st2, c.state_out = st2;
+        if (s == 4 && t0 >= 4)
+          CHECK_OK(subq_conv1d_update_f32(ctx, &c));
+        else
+          CHECK_OK(subq_conv1d_f32(ctx, &c));
+        t0 += len;
+      }
+      CHECK_MSG(memcmp(y1, y2, (size_t)(B * T * C) * sizeof(float)) == 0, "conv chunked y W%d split %d", W, s);
+      CHECK_MSG(memcmp(st1, st2, (size_t)(B * S) * sizeof(float)) == 0, "conv chunked state W%d split %d", W, s);
+    }
+    free(x), free(w), free(bias), free(s0), free(y1), free(y2), free(st1), free(st2);
+  }
+  subq_context_destroy(ctx);
+}
+
+/* ---- Mamba-1 scan ---------------------------------------------------------------------- */
+
+typedef struct scan_case {
+  int64_t B, T, E, N, G;
+  bool softplus, a_log, dt_bias, d_skip, z, h_in, realistic;
+  int stress; /* 0 normal, 1 large dt (decays underflow), 2 tiny dt */
+} scan_case;
+
+typedef struct scan_data {
+  scan_case k;
+  float *u, *dt, *b, *c, *z, *a, *dtb, *d, *h0, *h0_hf;
+} scan_data;
+
+static void scan_make(scan_data *s, const scan_case *k, unsigned long long seed) {
+  memset(s, 0, sizeof *s);
+  s->k = *k;
+  const int64_t BT = k->B * k->T, GN = k->G * k->N, E = k->E, N = k->N;
+  subq_rng r = {seed};
+  s->u = gauss_buf(BT * E, seed + 1);
+  s->b = gauss_buf(BT * GN, seed + 2);
+  s->c = gauss_buf(BT * GN, seed + 3);
+  s->z = gauss_buf(BT * E, seed + 4);
+  s->d = gauss_buf(E, seed + 5);
+  s->dt = malloc((size_t)(BT * E) * sizeof(float));
+  s->dtb = malloc((size_t)E * sizeof(float));
+  s->a = malloc((size_t)(E * N) * sizeof(float));
+  for (int64_t i = 0; i < BT * E; i++)
+    s->dt[i] = k->stress == 1   ? gauss(&r) + 3.0f
+               : k->stress == 2 ? (k->softplus ? -14.0f : 1e-6f)
+               : k->stress == 3 ? (i % 3 == 0 ? 30.0f : i % 3 == 1 ? -30.0f : gauss(&r))
+                                : 0.5f * unif01(&r);
+  if (k->stress == 3)
+    for (int64_t i = 0; i < BT * E; i++) s->z[i] = i % 4 == 0 ? 100.0f : i % 4 == 1 ? -100.0f : s->z[i];
+  for (int64_t i = 0; i < E; i++) s->dtb[i] = k->stress ? 0.0f : 0.5f * unif01(&r);
+  for (int64_t d = 0; d < E; d++)
+    for (int64_t n = 0; n < N; n++) {
+      float A = k->realistic ? -(float)(n + 1) : -0.5f * unif01(&r) - 1e-3f;
+      s->a[d * N + n] = k->a_log ? (k->stress == 3 && (d + n) % 5 == 0 ? 80.0f : logf(-A)) : A;
+    }
+  const int64_t sf = subq_ssm1_state_floats(E, N);
+  s->h0_hf = gauss_buf(k->B * E * N, seed + 6);
+  s->h0 = malloc((size_t)(k->B * sf) * sizeof(float));
+  CHECK_OK(subq_ssm1_state_import(k->B, E, N, s->h0_hf, s->h0));
+}
+
+static void scan_free(scan_data *s) {
+  free(s->u), free(s->dt), free(s->b), free(s->c), free(s->z), free(s->a), free(s->dtb), free(s->d), free(s->h0),
+      free(s->h0_hf);
+}
+
+static void scan_args(const scan_data *s, subq_ssm1_args *a, float *h_out, float *y) {
+  const scan_case *k = &s->k;
+  subq_ssm1_args_default(a, sizeof *a);
+  a->batch = k->B, a->seqlen = k->T, a->channels = k->E, a->d_state = k->N, a->n_groups = k->G;
+  a->flags = (k->softplus ? SUBQ_SSM1_DT_SOFTPLUS : 0) | (k->a_log ? SUBQ_SSM1_A_LOG : 0);
+  a->u = s->u, a->dt = s->dt, a->b = s->b, a->c = s->c, a->z = k->z ? s->z : NULL, a->a = s->a;
+  a->dt_bias = k->dt_bias ? s->dtb : NULL, a->d_skip = k->d_skip ? s->d : NULL;
+  a->h_in = k->h_in ? s->h0 : NULL, a->h_out = h_out, a->y = y;
+}
+
+static void scan_vs_ref(subq_isa isa, const scan_case *k, unsigned long long seed) {
+  subq_context *ctx = subq_test_context(isa, 2);
+  scan_data s;
+  scan_make(&s, k, seed);
+  const int64_t E = k->E, N = k->N, T = k->T, sf = subq_ssm1_state_floats(E, N), GN = k->G * N;
+  float *y = malloc((size_t)(k->B * T * E) * sizeof(float)), *h = malloc((size_t)(k->B * sf) * sizeof(float));
+  float *hhf = malloc((size_t)(k->B * E * N) * sizeof(float));
+  subq_ssm1_args a;
+  scan_args(&s, &a, h, y);
+  CHECK_OK(subq_ssm1_scan_f32(ctx, &a));
+  CHECK_OK(subq_ssm1_state_export(k->B, E, N, h, hhf));
+  double *rh = malloc((size_t)(E * N) * sizeof(double)), *ry = malloc((size_t)(T * E) * sizeof(double));
+  bool ok = true;
+  for (int64_t b = 0; b < k->B; b++) {
+    for (int64_t i = 0; i < E * N; i++) rh[i] = k->h_in ? s.h0_hf[b * E * N + i] : 0.0;
+    subq_ref_ssm1(T, E, N, k->G, k->softplus, k->a_log, s.u + b * T * E, s.dt + b * T * E, s.b + b * T * GN,
+                  s.c + b * T * GN, k->z ? s.z + b * T * E : NULL, s.a, k->dt_bias ? s.dtb : NULL,
+                  k->d_skip ? s.d : NULL, rh, ry);
+    ok = ok && close_enough("scan y", y + b * T * E, E, ry, T, E);
+    ok = ok && close_enough("scan h", hhf + b * E * N, N, rh, E, N);
+  }
+  for (int64_t i = 0; i < k->B * T * E; i++) ok = ok && isfinite(y[i]);
+  CHECK_MSG(ok, "scan isa %d B%lld T%lld E%lld N%lld G%lld sp%d alog%d z%d hin%d stress%d", (int)isa, (long long)k->B,
+            (long long)T, (long long)E, (long long)N, (long long)k->G, k->softplus, k->a_log, k->z, k->h_in,
+            k->stress);
+  n_cases++;
+  free(y), free(h), free(hhf), free(rh), free(ry);
+  scan_free(&s);
+  subq_context_destroy(ctx);
+}
+
+/* One-shot vs chunks (state passed in place) vs prefill + decode steps. */
+static void scan_chunks(subq_isa isa) {
+  subq_context *ctx = subq_test_context(isa, 2);
+  const scan_case k = {2, 41, 45, 16, 3, true, true, true, true, true, true, false, 0};
+  scan_data s;
+  scan_make(&s, &k, 77);
+  const int64_t E = k.E, T = k.T, sf = subq_ssm1_state_floats(E, k.N), GN = k.G * k.N;
+  float *y1 = malloc((size_t)(k.B * T * E) * sizeof(float)), *y2 = malloc((size_t)(k.B * T * E) * sizeof(float));
+  float *h1 = malloc((size_t)(k.B * sf) * sizeof(float)), *h2 = malloc((size_t)(k.B * sf) * sizeof(float));
+  subq_ssm1_args a;
+  scan_args(&s, &a, h1, y1);
+  CHECK_OK(subq_ssm1_scan_f32(ctx, &a));
+  const int64_t splits[][6] = {{1, 0}, {3, 0}, {17, 1, 1, 1, 0}, {40, 0}};
+  for (int sp = 0; sp < 5; sp++) {
+    memcpy(h2, s.h0, (size_t)(k.B * sf) * sizeof(float));
+    memset(y2, 0xff, (size_t)(k.B * T * E) * sizeof(float));
+    int64_t t0 = 0;
+    for (int piece = 0; t0 < T; piece++) {
+      int64_t len = sp == 4 ? 1 : (piece < 6 && splits[sp][piece] ? splits[sp][piece] : T - t0);
+      if (len > T - t0) len = T - t0;
+      subq_ssm1_args c = a;
+      c.seqlen = len, c.u_bs = c.dt_bs = c.z_bs = c.y_bs = T * E, c.b_bs = c.c_bs = T * GN;
+      c.u += t0 * E, c.dt += t0 * E, c.z += t0 * E, c.y = y2 + t0 * E, c.b += t0 * GN, c.c += t0 * GN;
+      c.h_in = h2, c.h_out = h2;
+      if (len == 1)
+        CHECK_OK(subq_ssm1_step_f32(ctx, &c));
+      else
+        CHECK_OK(subq_ssm1_scan_f32(ctx, &c));
+      t0 += len;
+    }
+    CHECK_MSG(memcmp(y1, y2, (size_t)(k.B * T * E) * sizeof(float)) == 0, "scan chunked y split %d isa %d", sp,
+              (int)isa);
+    CHECK_MSG(memcmp(h1, h2, (size_t)(k.B * sf) * sizeof(float)) == 0, "scan chunked h split %d isa %d", sp,
+              (int)isa);
+  }
+  /* The same problem through padded row strides (ld > row length) and padded
+   * sequence strides: the same bits, and the padding of y is not written. */
+  {
+    const int64_t pad = 5, lde = E + pad, ldg = GN + 3, bse = T * lde + 7, bsg = T * ldg + 2;
+    float *pu = malloc((size_t)(k.B * bse) * sizeof(float)), *pdt = malloc((size_t)(k.B * bse) * sizeof(float));
+    float *pz = malloc((size_t)(k.B * bse) * sizeof(float)), *py = malloc((size_t)(k.B * bse) * sizeof(float));
+    float *pb = malloc((size_t)(k.B * bsg) * sizeof(float)), *pc = malloc((size_t)(k.B * bsg) * sizeof(float));
+    memset(py, 0x7f, (size_t)(k.B * bse) * sizeof(float));
+    for (int64_t b = 0; b < k.B; b++)
+      for (int64_t t = 0; t < T; t++) {
+        memcpy(pu + b * bse + t * lde, s.u + (b * T + t) * E, (size_t)E * sizeof(float));
+        memcpy(pdt + b * bse + t * lde, s.dt + (b * T + t) * E, (size_t)E * sizeof(float));
+        memcpy(pz + b * bse + t * lde, s.z + (b * T + t) * E, (size_t)E * sizeof(float));
+        memcpy(pb + b * bsg + t * ldg, s.b + (b * T + t) * GN, (size_t)GN * sizeof(float));
+        memcpy(pc + b * bsg + t * ldg, s.c + (b * T + t) * GN, (size_t)GN * sizeof(float));
+      }
+    subq_ssm1_args c = a;
+    c.u = pu, c.dt = pdt, c.z = pz, c.b = pb, c.c = pc, c.y = py, c.h_out = h2;
+    c.u_ld = c.dt_ld = c.z_ld = c.y_ld = lde, c.u_bs = c.dt_bs = c.z_bs = c.y_bs = bse;
+    c.b_ld = c.c_ld = ldg, c.b_bs = c.c_bs = bsg;
+    CHECK_OK(subq_ssm1_scan_f32(ctx, &c));
+    bool same = memcmp(h1, h2, (size_t)(k.B * sf) * sizeof(float)) == 0, pad_ok = true;
+    for (int64_t b = 0; b < k.B; b++)
+      for (int64_t t = 0; t < T; t++) {
+        same = same && memcmp(py + b * bse + t * lde, y1 + (b * T + t) * E, (size_t)E * sizeof(float)) == 0;
+        for (int64_t j = E; j < lde; j++) {
+          uint32_t bits;
+          memcpy(&bits, py + b * bse + t * lde + j, sizeof bits);
+          pad_ok = pad_ok && bits == 0x7f7f7f7fu;
+        }
+      }
+    CHECK_MSG(same, "scan with padded strides differs, isa %d", (int)isa);
+    CHECK_MSG(pad_ok, "scan wrote into y padding, isa %d", (int)isa);
+    free(pu), free(pdt), free(pz), free(py), free(pb), free(pc);
+  }
+  free(y1), free(y2), free(h1), free(h2);
+  scan_free(&s);
+  subq_context_destroy(ctx);
+}
+
+/* Same bits for 1, 2, 3, 5, 7, 8 threads, the shuffled executor and ctx == NULL. */
+static void determinism(void) {
+  const scan_case k = {3, 70, 200, 16, 1, true, false, true, true, true, true, true, 0};
+  scan_data s;
+  scan_make(&s, &k, 99);
+  const int64_t n_y = k.B * k.T * k.E, n_h = k.B * subq_ssm1_state_floats(k.E, k.N);
+  float *x = gauss_buf(n_y, 5), *w = gauss_buf(k.E * 4, 6);
+  float *ref = NULL;
+  const int threads[] = {1, 2, 3, 5, 7, 8};
+  for (int run = 0; run < 8; run++) {
+    subq_context *ctx = NULL;
+    if (run == 6) {
+      subq_executor ex = subq_test_shuffled_executor();
+      CHECK_OK(subq_context_create_with_executor(NULL, &ex, &ctx));
+    } else if (run < 6) {
+      ctx = subq_test_context(SUBQ_ISA_AUTO, threads[run]);
+    }
+    float *out = malloc((size_t)(2 * n_y + n_h + k.B * 3 * k.E) * sizeof(float));
+    subq_ssm1_args a;
+    scan_args(&s, &a, out + n_y, out);
+    CHECK_OK(subq_ssm1_scan_f32(ctx, &a));
+    subq_conv1d_args c;
+    subq_conv1d_args_default(&c, sizeof c);
+    c.batch = k.B, c.seqlen = k.T, c.channels = k.E, c.flags = SUBQ_CONV1D_SILU, c.x = x, c.weight = w;
+    c.y = out + n_y + n_h, c.state_out = out + 2 * n_y + n_h;
+    CHECK_OK(subq_conv1d_f32(ctx, &c));
+    if (!ref)
+      ref = out;
+    else {
+      const int64_t tot = 2 * n_y + n_h + k.B * 3 * k.E;
+      int64_t bad = -1;
+      for (int64_t i = 0; i < tot && bad < 0; i++)
+        if (memcmp(ref + i, out + i, sizeof(float))) bad = i;
+      CHECK_MSG(bad < 0, "determinism run %d: first difference at %lld of %lld", run, (long long)bad, (long long)tot);
+      free(out);
+    }
+    subq_context_destroy(ctx);
+  }
+  free(ref), free(x), free(w);
+  scan_free(&s);
+}
+
+/* ---- errors -------------------------------------------------------------------------- */
+
+static void errors(void) {
+  float buf[4096];
+  memset(buf, 0, sizeof buf);
+  subq_conv1d_args c;
+  subq_conv1d_args_default(&c, sizeof c);
+  CHECK(c.width == 4 && c.struct_size == sizeof c);
+  c.batch = 1, c.seqlen = 4, c.channels = 8, c.x = buf, c.weight = buf + 100, c.y = buf + 200;
+  CHECK_OK(subq_conv1d_f32(NULL, &c));
+  CHECK_STATUS(subq_conv1d_f32(NULL, NULL), SUBQ_ERR_INVALID_ARGUMENT, "args");
+  subq_conv1d_args e = c;
+  e.x = NULL;
+  CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "x is NULL");
+  e = c, e.weight = NULL;
+  CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "weight");
+  e = c, e.y = NULL;
+  CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "y is NULL");
+  e = c, e.width = 9;
+  CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "width");
+  e = c, e.width = 0;
+  CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "width");
+  e = c, e.channels = -1;
+  CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "channels");
+  e = c, e.seqlen = -1;
+  CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "seqlen");
+  e = c, e.batch = -2;
+  CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "batch");
+  e = c, e.flags = 0x10;
+  CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "flags");
+  e = c, e.x_ld = 7;
+  CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "x_ld");
+  e = c, e.y_bs = -1;
+  CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "y_bs");
+  e = c, e.state_bs = -1;
+  CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "state_bs");
+  e = c, e.y = buf + 10;
+  CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "y overlaps x");
+  e = c, e.state_out = buf + 105;
+  CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "state_out overlaps weight");
+  e = c, e.x_ld = INT64_MAX / 2;
+  CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "overflows");
+  e = c, e.state_out = buf + 300;
+  CHECK_STATUS(subq_conv1d_update_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "seqlen");
+  e = c, e.seqlen = 1;
+  CHECK_STATUS(subq_conv1d_update_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "state_out is NULL");
+  e = c, e.struct_size = sizeof e + 8;
+  {
+    unsigned char big[sizeof(subq_conv1d_args) + 8];
+    memset(big, 0, sizeof big);
+    memcpy(big, &e, sizeof e);
+    big[sizeof e] = 1;
+    CHECK_STATUS(subq_conv1d_f32(NULL, (const subq_conv1d_args *)(void *)big), SUBQ_ERR_UNSUPPORTED, "");
+  }
+  e = c, e.batch = 0, e.x = NULL; /* empty: nothing read */
+  CHECK_OK(subq_conv1d_f32(NULL, &e));
+
+  subq_ssm1_args s;
+  subq_ssm1_args_default(&s, sizeof s);
+  CHECK(s.n_groups == 1 && s.flags == SUBQ_SSM1_DT_SOFTPLUS);
+  s.batch = 1, s.seqlen = 2, s.channels = 8, s.d_state = 4;
+  s.u = buf, s.dt = buf + 16, s.b = buf + 32, s.c = buf + 48, s.a = buf + 64, s.y = buf + 200;
+  CHECK_OK(subq_ssm1_scan_f32(NULL, &s));
+  CHECK_STATUS(subq_ssm1_scan_f32(NULL, NULL), SUBQ_ERR_INVALID_ARGUMENT, "args");
+  subq_ssm1_args f;
+#define BAD(stmt, fn, needle) \
+  f = s;                      \
+  stmt;                       \
+  CHECK_STATUS(fn(NULL, &f), SUBQ_ERR_INVALID_ARGUMENT, needle)
+  BAD(f.u = NULL, subq_ssm1_scan_f32, "u is NULL");
+  BAD(f.dt = NULL, subq_ssm1_scan_f32, "dt is NULL");
+  BAD(f.b = NULL, subq_ssm1_scan_f32, "b is NULL");
+  BAD(f.c = NULL, subq_ssm1_scan_f32, "c is NULL");
+  BAD(f.a = NULL, subq_ssm1_scan_f32, "a is NULL");
+  BAD(f.y = NULL, subq_ssm1_scan_f32, "y is NULL");
+  BAD(f.d_state = 257, subq_ssm1_scan_f32, "d_state");
+  BAD(f.d_state = 0, subq_ssm1_scan_f32, "d_state");
+  BAD(f.channels = 0, subq_ssm1_scan_f32, "channels");
+  BAD(f.channels = -3, subq_ssm1_scan_f32, "channels");
+  BAD(f.n_groups = 3, subq_ssm1_scan_f32, "n_groups");
+  BAD(f.n_groups = 0, subq_ssm1_scan_f32, "n_groups");
+  BAD(f.flags = 0x80, subq_ssm1_scan_f32, "flags");
+  BAD(f.u_ld = 4, subq_ssm1_scan_f32, "u_ld");
+  BAD(f.b_ld = 3, subq_ssm1_scan_f32, "b_ld");
+  BAD(f.z_bs = -1; f.z = buf + 300, subq_ssm1_scan_f32, "z_bs");
+  BAD(f.h_bs = -1, subq_ssm1_scan_f32, "h_bs");
+  BAD(f.y = buf + 20, subq_ssm1_scan_f32, "y overlaps dt");
+  BAD(f.h_out = buf + 60, subq_ssm1_scan_f32, "h_out overlaps");
+  BAD(f.h_in = buf + 1000; f.h_out = buf + 1010, subq_ssm1_scan_f32, "h_out overlaps h_in");
+  BAD(f.seqlen = INT64_MAX / 4, subq_ssm1_scan_f32, "overflows");
+  BAD(f.h_out = buf + 1000, subq_ssm1_step_f32, "seqlen");
+  BAD(f.seqlen = 1, subq_ssm1_step_f32, "h_out is NULL");
+#undef BAD
+  f = s, f.seqlen = 1, f.h_in = buf + 1000, f.h_out = buf + 1000;
+  CHECK_OK(subq_ssm1_step_f32(NULL, &f)); /* in place */
+  f = s, f.seqlen = 0, f.u = NULL;
+  CHECK_OK(subq_ssm1_scan_f32(NULL, &f));
+  CHECK(subq_ssm1_state_floats(17, 4) == 128 && subq_ssm1_state_floats(0, 4) == 0 &&
+        subq_ssm1_state_floats(INT64_MAX, 2) == 0);
+  CHECK_STATUS(subq_ssm1_state_import(1, 8, 4, buf, buf + 10), SUBQ_ERR_INVALID_ARGUMENT, "overlaps");
+  CHECK_STATUS(subq_ssm1_state_import(-1, 8, 4, buf, buf + 1000), SUBQ_ERR_INVALID_ARGUMENT, "batch");
+  CHECK_STATUS(subq_ssm1_state_export(1, 8, 4, buf, NULL), SUBQ_ERR_INVALID_ARGUMENT, "dst");
+}
+
+/* ---- the AVX2 vector exp against exp() in double ----------------------------------------- */
+
+#if SUBQ_ARCH_X86_64
+static double ulp_err(float got, double want) {
+  if (want == 0.0) return got == 0.0f ? 0.0 : INFINITY;
+  int e;
+  frexp(want, &e);
+  double ulp = ldexp(1.0, (e - 24 < -149 ? -149 : e - 24));
+  return fabs((double)got - want) / ulp;
+}
+
+static void vexp_accuracy(void) {
+  const int64_t n = 1 << 20;
+  float *x = malloc((size_t)n * sizeof(float)), *y = malloc((size_t)n * sizeof(float));
+  for (int64_t i = 0; i < n; i++) x[i] = -87.3f + (87.3f + 88.7f) * (float)i / (float)(n - 1);
+  subq_f32_vexp_u2__avx2(x, y, n);
+  double worst = 0.0;
+  float at = 0.0f;
+  for (int64_t i = 0; i < n; i++) {
+    const double e = ulp_err(y[i], exp((double)x[i]));
+    if (e > worst) worst = e, at = x[i];
+  }
+  printf("test_ssm: vexp max error %.3f ulp at x = %.9g\n", worst, at);
+  CHECK_MSG(worst <= 2.0, "vexp max ulp %.3f at %.9g", worst, at);
+  const float edge[] = {-87.31f, -100.0f, -1e30f, -INFINITY, 0.0f, -0.0f, 89.0f, INFINITY};
+  float out[8];
+  subq_f32_vexp_u2__avx2(edge, out, 8);
+  CHECK(out[0] == 0.0f && out[1] == 0.0f && out[2] == 0.0f && out[3] == 0.0f);
+  CHECK(out[4] == 1.0f && out[5] == 1.0f && isinf(out[6]) && isinf(out[7]));
+  free(x), free(y);
+}
+#endif
+
+int main(void) {
+  errors();
+  subq_isa isas[8];
+  const int n_isa = subq_test_isas(isas);
+  for (int i = 0; i < n_isa; i++) {
+    const subq_isa isa = isas[i];
+    const conv_case cc[] = {
+        {1, 1, 64, 64, 4, true, true, true},    {2, 3, 13, 13, 2, false, false, true},
+        {1, 63, 100, 131, 3, true, false, false}, {2, 130, 200, 200, 4, false, true, true},
+        {1, 2, 70, 70, 8, true, true, true},    {1, 5, 9, 9, 1, true, true, true},
+        {1, 151, 4128, 4200, 4, true, true, true},
+    };
+    for (size_t j = 0; j < sizeof cc / sizeof cc[0]; j++) conv_vs_ref(isa, &cc[j]);
+    conv_chunks(isa);
+    /* B, T, E, N, G, softplus, a_log, dt_bias, d_skip, z, h_in, realistic, stress */
+    const scan_case sc[] = {
+        {2, 1, 4, 8, 1, true, false, true, true, true, true, false, 0},
+        {2, 3, 4, 8, 2, true, true, true, true, true, false, false, 0},
+        {1, 63, 13, 1, 1, false, false, false, false, false, true, false, 0},
+        {2, 1000, 37, 16, 1, true, true, true, true, true, true, true, 0},
+        {1, 63, 21, 64, 3, true, false, true, false, true, true, false, 0},
+        {1, 20, 24, 128, 2, true, true, false, true, false, true, true, 0},
+        {1, 5, 40, 256, 1, true, false, true, true, true, true, false, 0},
+        {1, 50, 19, 16, 1, true, false, false, true, true, true, true, 1},
+        {1, 50, 19, 16, 1, false, false, false, true, true, true, false, 2},
+        {1, 4, 1536, 16, 1, true, true, true, true, true, true, true, 0},
+        {1, 40, 29, 16, 1, true, true, true, true, true, true, false, 3}, /* dt = +-30, z = +-100, A_log = 80 */
+        {1, 64, 1536, 16, 1, true, true, true, true, true, true, true, 0}, /* mamba-130m layer shape */
+    };
+    for (size_t j = 0; j < sizeof sc / sizeof sc[0]; j++) scan_vs_ref(isa, &sc[j], 1000 + j);
+    scan_chunks(isa);
+  }
+  determinism();
+#if SUBQ_ARCH_X86_64
+  for (int i = 0; i < n_isa; i++)
+    if (isas[i] == SUBQ_ISA_AVX2) vexp_accuracy();
+#endif
+  printf("test_ssm: %d cases on %d ISA paths\n", n_cases, n_isa);
+  return subq_test_finish("test_ssm");
+}
