@@ -9,9 +9,10 @@
  *              unpacked, items are column chunks;
  *   private  — batched or m <= MC: each item (matrix, row block, column
  *              group) packs its own A block and B group into its scratch;
- *   shared   — one large product: per (NC, KC) block a phase packs A and B
- *              into shared buffers, a second phase computes (row block,
- *              column group) tiles (BLIS loop order JC, PC, IC, JR, IR).
+ *   shared   — one large product: per (NC, KC) block A and B are packed
+ *              into shared buffers (two pairs), and (row block, column
+ *              group) tiles computed (BLIS loop order JC, PC, IC, JR, IR);
+ *              a phase computes one block and packs the next.
  * Every element of C sums k in increasing order: KC blocks in order, each one
  * FMA chain inside a micro-kernel, so results are bitwise identical for any
  * thread count or executor.
@@ -528,8 +529,7 @@ typedef struct subq_gemm_plan {
   int64_t mc;         /* rows per item (multiple of MR) */
   int64_t n_ib, n_jg; /* row blocks, column groups (per matrix / per NC block) */
   /* shared mode */
-  float *pa, *pb;     /* shared packed A (m x kc) and B (kc x nc block) */
-  int64_t j0, ncb, p0, kcb, n_apanels, n_bpanels;
+  int64_t n_apanels;  /* MR panels of A */
   /* small M */
   const float *a32;   /* contiguous f32 copy of A (or A itself) */
   int64_t lda32, a32_bs;
@@ -586,41 +586,65 @@ static subq_status subq_gemm_private_items(void *arg, int64_t begin, int64_t end
   return SUBQ_OK;
 }
 
-/* B panels per pack item in shared mode. */
+/* B panels, A panels per pack item in shared mode. */
 #define SUBQ_GEMM_BPACK 4
+#define SUBQ_GEMM_APACK 4
 
-/* ---- shared mode: pack phase + compute phase per (NC, KC) block ---------------------- */
+/* ---- shared mode: per phase, compute one (NC, KC) block and pack the next ------------ */
 
-static subq_status subq_gemm_shared_pack(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
-  (void)info;
-  const subq_gemm_plan *pl = arg;
+/* One (NC, KC) block of shared mode: its packed A (m x kc) and B (kc x nc). */
+typedef struct subq_gemm_sblock {
+  const subq_gemm_plan *pl;
+  float *pa, *pb;
+  int64_t j0, ncb, p0, kcb;
+  int64_t n_aitems, n_bitems, n_jg; /* pack items of A and B, column groups */
+} subq_gemm_sblock;
+
+/* A phase computes block `cmp` (items [0, n_cmp)) and packs block `pack`
+ * (the following items) into the other buffer pair: the packing of the next
+ * block fills the gaps at the end of the compute items, one barrier per block. */
+typedef struct subq_gemm_sphase {
+  const subq_gemm_sblock *cmp, *pack;
+  int64_t n_cmp;
+} subq_gemm_sphase;
+
+static void subq_gemm_shared_pack_item(const subq_gemm_sblock *bk, int64_t it) {
+  const subq_gemm_plan *pl = bk->pl;
   const subq_gemm_prob *pr = pl->pr;
   const int64_t mr = pr->impl->mr, nr = pr->impl->nr;
-  for (int64_t it = begin; it < end; it++) {
-    if (it < pl->n_apanels) {
-      const int64_t i0 = it * mr;
-      subq_pack_panel(pl->pa + i0 * pl->kcb, subq_offset(pr->a, pr->at, i0 * pr->a_rs + pl->p0 * pr->a_cs), pr->at,
-                      pr->a_rs, pr->a_cs, SUBQ_MIN(mr, pr->m - i0), pl->kcb, mr);
-    } else {
-      const int64_t jr = (it - pl->n_apanels) * nr * SUBQ_GEMM_BPACK;
-      subq_pack_b_block(pr, pr->b, pl->p0, pl->kcb, pl->j0 + jr, SUBQ_MIN(nr * SUBQ_GEMM_BPACK, pl->ncb - jr),
-                        pl->pb + jr * pl->kcb, pl->kcb * nr);
-    }
+  if (it < bk->n_bitems) {
+    const int64_t jr = it * nr * SUBQ_GEMM_BPACK;
+    subq_pack_b_block(pr, pr->b, bk->p0, bk->kcb, bk->j0 + jr, SUBQ_MIN(nr * SUBQ_GEMM_BPACK, bk->ncb - jr),
+                      bk->pb + jr * bk->kcb, bk->kcb * nr);
+    return;
   }
-  return SUBQ_OK;
+  const int64_t q0 = (it - bk->n_bitems) * SUBQ_GEMM_APACK, q1 = SUBQ_MIN(q0 + SUBQ_GEMM_APACK, pl->n_apanels);
+  for (int64_t q = q0; q < q1; q++) {
+    const int64_t i0 = q * mr;
+    subq_pack_panel(bk->pa + i0 * bk->kcb, subq_offset(pr->a, pr->at, i0 * pr->a_rs + bk->p0 * pr->a_cs), pr->at,
+                    pr->a_rs, pr->a_cs, SUBQ_MIN(mr, pr->m - i0), bk->kcb, mr);
+  }
 }
 
-static subq_status subq_gemm_shared_compute(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
-  (void)info;
-  const subq_gemm_plan *pl = arg;
+static void subq_gemm_shared_compute_item(const subq_gemm_sblock *bk, int64_t it) {
+  const subq_gemm_plan *pl = bk->pl;
   const subq_gemm_prob *pr = pl->pr;
   const subq_gemm_impl *u = pr->impl;
+  const int64_t i0 = (it / bk->n_jg) * pl->mc, jj = (it % bk->n_jg) * pl->bl.ng;
+  const int64_t mc = SUBQ_MIN(pl->mc, pr->m - i0), nc = SUBQ_MIN(pl->bl.ng, bk->ncb - jj);
+  subq_gemm_macro(u, mc, nc, bk->kcb, bk->pa + i0 * bk->kcb, bk->pb + jj * bk->kcb, bk->kcb * u->nr, u->nr,
+                  pr->c + i0 * pr->c_rs + (bk->j0 + jj) * pr->c_cs, pr->c_rs, pr->c_cs, pr->alpha,
+                  bk->p0 == 0 ? pr->beta : 1.0f, NULL);
+}
+
+static subq_status subq_gemm_shared_items(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
+  (void)info;
+  const subq_gemm_sphase *sp = arg;
   for (int64_t it = begin; it < end; it++) {
-    const int64_t i0 = (it / pl->n_jg) * pl->mc, jj = (it % pl->n_jg) * pl->bl.ng;
-    const int64_t mc = SUBQ_MIN(pl->mc, pr->m - i0), nc = SUBQ_MIN(pl->bl.ng, pl->ncb - jj);
-    subq_gemm_macro(u, mc, nc, pl->kcb, pl->pa + i0 * pl->kcb, pl->pb + jj * pl->kcb, pl->kcb * u->nr, u->nr,
-                    pr->c + i0 * pr->c_rs + (pl->j0 + jj) * pr->c_cs, pr->c_rs, pr->c_cs, pr->alpha,
-                    pl->p0 == 0 ? pr->beta : 1.0f, NULL);
+    if (it < sp->n_cmp)
+      subq_gemm_shared_compute_item(sp->cmp, it);
+    else
+      subq_gemm_shared_pack_item(sp->pack, it - sp->n_cmp);
   }
   return SUBQ_OK;
 }
@@ -765,37 +789,58 @@ static subq_status subq_gemm_execute(subq_context *ctx, const subq_gemm_prob *pr
     return subq_parallel_run(ctx, &ph, 1, scratch);
   }
 
-  /* shared mode */
+  /* shared mode: blocks in order (JC, then PC); phase q computes block q - 1
+   * and packs block q into buffer pair q % 2 */
   const int64_t ncmax = SUBQ_MIN(pl.bl.nc, subq_round_up(pr->n, u->nr));
   const int64_t m_pad = subq_round_up(pr->m, u->mr);
-  size_t a_bytes, b_bytes;
+  const int64_t n_jb = subq_ceil_div64(pr->n, ncmax), n_pb = subq_ceil_div64(pr->k, pl.bl.kc);
+  const int64_t nb = n_jb * n_pb;
+  size_t a_bytes, b_bytes, total;
   if (!subq_mul_size((size_t)m_pad, (size_t)pl.bl.kc * sizeof(float), &a_bytes) ||
-      !subq_mul_size((size_t)ncmax, (size_t)pl.bl.kc * sizeof(float), &b_bytes))
+      !subq_mul_size((size_t)ncmax, (size_t)pl.bl.kc * sizeof(float), &b_bytes) ||
+      !subq_add_size(a_bytes, 63, &a_bytes) || !subq_add_size((a_bytes & ~(size_t)63), b_bytes, &total) ||
+      !subq_add_size(total, 63, &total) || !subq_mul_size(total & ~(size_t)63, 2, &total) ||
+      nb >= INT32_MAX)
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: problem too large", pr->fn);
-  pl.pa = subq_alloc(a_bytes);
-  pl.pb = subq_alloc(b_bytes);
+  a_bytes &= ~(size_t)63;
+  const size_t pair = total / 2;
+  float *bufs = subq_alloc(total);
+  subq_gemm_sblock *bk = calloc((size_t)nb, sizeof *bk);
+  subq_gemm_sphase *sp = calloc((size_t)nb + 1, sizeof *sp);
+  subq_phase *ph = calloc((size_t)nb + 1, sizeof *ph);
   subq_status st = SUBQ_OK;
-  if (!pl.pa || !pl.pb) {
-    st = subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of packing buffers", pr->fn,
-                    a_bytes + b_bytes);
+  if (!bufs || !bk || !sp || !ph) {
+    st = subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of packing buffers", pr->fn, total);
   } else {
     pl.n_apanels = m_pad / u->mr;
-    for (int64_t j0 = 0; j0 < pr->n && st == SUBQ_OK; j0 += ncmax) {
-      for (int64_t p0 = 0; p0 < pr->k && st == SUBQ_OK; p0 += pl.bl.kc) {
-        pl.j0 = j0;
-        pl.ncb = SUBQ_MIN(ncmax, pr->n - j0);
-        pl.p0 = p0;
-        pl.kcb = SUBQ_MIN(pl.bl.kc, pr->k - p0);
-        pl.n_bpanels = subq_ceil_div64(pl.ncb, u->nr * SUBQ_GEMM_BPACK); /* pack items of B */
-        pl.n_jg = subq_ceil_div64(pl.ncb, pl.bl.ng);
-        subq_phase ph[2] = {{subq_gemm_shared_pack, &pl, pl.n_apanels + pl.n_bpanels, 0},
-                            {subq_gemm_shared_compute, &pl, pl.n_ib * pl.n_jg, 1}};
-        st = subq_parallel_run(ctx, ph, 2, 0);
+    int64_t q = 0;
+    for (int64_t j0 = 0; j0 < pr->n; j0 += ncmax)
+      for (int64_t p0 = 0; p0 < pr->k; p0 += pl.bl.kc, q++) {
+        char *base = (char *)bufs + (size_t)(q % 2) * pair;
+        bk[q].pl = &pl;
+        bk[q].pa = (float *)(void *)base;
+        bk[q].pb = (float *)(void *)(base + a_bytes);
+        bk[q].j0 = j0;
+        bk[q].ncb = SUBQ_MIN(ncmax, pr->n - j0);
+        bk[q].p0 = p0;
+        bk[q].kcb = SUBQ_MIN(pl.bl.kc, pr->k - p0);
+        bk[q].n_bitems = subq_ceil_div64(bk[q].ncb, u->nr * SUBQ_GEMM_BPACK);
+        bk[q].n_aitems = subq_ceil_div64(pl.n_apanels, SUBQ_GEMM_APACK);
+        bk[q].n_jg = subq_ceil_div64(bk[q].ncb, pl.bl.ng);
       }
+    for (q = 0; q <= nb; q++) {
+      sp[q].cmp = q > 0 ? &bk[q - 1] : NULL;
+      sp[q].pack = q < nb ? &bk[q] : NULL;
+      sp[q].n_cmp = q > 0 ? pl.n_ib * bk[q - 1].n_jg : 0;
+      ph[q] = (subq_phase){subq_gemm_shared_items, &sp[q], sp[q].n_cmp + (q < nb ? bk[q].n_bitems + bk[q].n_aitems : 0),
+                           1};
     }
+    st = subq_parallel_run(ctx, ph, (int)(nb + 1), 0);
   }
-  subq_free(pl.pa);
-  subq_free(pl.pb);
+  free(ph);
+  free(sp);
+  free(bk);
+  subq_free(bufs);
   return st;
 }
 
