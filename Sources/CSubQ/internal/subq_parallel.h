@@ -39,6 +39,8 @@ subq_status subq_parallel_run(subq_context *ctx, const subq_phase *phases, int n
 
 /* Number of participants a call on ctx will use (1 for NULL). */
 int32_t subq_parallel_width(const subq_context *ctx);
+/* Logging level for ctx's calls: the larger of its `verbose` and SUBQ_VERBOSE. */
+int subq_context_verbosity(const subq_context *ctx);
 /* The ISA path of ctx (NULL: host best under the global cap). */
 subq_isa subq_context_isa_or_default(const subq_context *ctx);
 

@@ -207,6 +207,10 @@ int32_t subq_context_num_threads(const subq_context *ctx) { return ctx ? ctx->n_
 subq_isa subq_context_isa(const subq_context *ctx) { return ctx ? ctx->isa : subq_isa_resolve(SUBQ_ISA_AUTO); }
 subq_isa subq_context_isa_or_default(const subq_context *ctx) { return ctx ? ctx->isa : subq_isa_resolve(SUBQ_ISA_AUTO); }
 int32_t subq_parallel_width(const subq_context *ctx) { return ctx ? ctx->n_threads : 1; }
+int subq_context_verbosity(const subq_context *ctx) {
+  const int env = subq_env_verbose();
+  return ctx && ctx->params.verbose > env ? ctx->params.verbose : env;
+}
 
 subq_status subq_context_pause(subq_context *ctx) {
   if (!ctx) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "subq_context_pause: ctx is NULL");

@@ -36,6 +36,12 @@ int main(void) {
   CHECK_MSG(strstr(g_last, "threads=2") && strstr(g_last, "isa=scalar") && strstr(g_last, "topology:") &&
                 strstr(g_last, "cores="),
             "context line: %s", g_last);
+  /* a kernel call on a verbose context logs its plan */
+  float a[6] = {1, 2, 3, 4, 5, 6}, b[6] = {1, 0, 0, 1, 1, 1}, c[4];
+  int before = g_count;
+  CHECK_OK(subq_sgemm(ctx, false, false, 2, 2, 3, 1.0f, a, 3, b, 2, 0.0f, c, 2));
+  CHECK_MSG(g_count > before && strstr(g_last, "subq_sgemm: m=2 n=2 k=3") && strstr(g_last, "mode="),
+            "plan line: %s", g_last);
   subq_context_destroy(ctx);
 
   p.verbose = 4;

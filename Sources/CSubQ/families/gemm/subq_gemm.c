@@ -754,6 +754,19 @@ static subq_status subq_gemm_run_small(subq_context *ctx, subq_gemm_plan *pl, bo
 
 /* ---- the driver ------------------------------------------------------------------------ */
 
+/* SUBQ_VERBOSE >= 1 (or the context's verbose): one line per call naming the plan. */
+static void subq_gemm_log_plan(subq_context *ctx, const subq_gemm_plan *pl, const char *mode) {
+  const int v = subq_context_verbosity(ctx);
+  if (v < 1) return;
+  const subq_gemm_prob *pr = pl->pr;
+  subq_log_at(v, SUBQ_LOG_INFO,
+              "%s: m=%lld n=%lld k=%lld batch=%lld a=%s b=%s%s impl=%s mode=%s kc=%lld mc=%lld nc=%lld threads=%d",
+              pr->fn, (long long)pr->m, (long long)pr->n, (long long)pr->k, (long long)pr->batch,
+              pr->at == SUBQ_DTYPE_BF16 ? "bf16" : "f32", pr->bt == SUBQ_DTYPE_BF16 ? "bf16" : "f32",
+              pr->packed ? "(prepacked)" : "", pr->impl->name, mode, (long long)pl->bl.kc, (long long)pl->bl.mc,
+              (long long)pl->bl.nc, (int)subq_parallel_width(ctx));
+}
+
 static subq_status subq_gemm_execute(subq_context *ctx, const subq_gemm_prob *pr) {
   if (pr->k == 0 || pr->alpha == 0.0f) {
     subq_phase ph = {subq_gemm_scale_rows, (void *)pr, pr->batch * pr->m, 0};
@@ -766,10 +779,14 @@ static subq_status subq_gemm_execute(subq_context *ctx, const subq_gemm_prob *pr
   pl.bl = subq_gemm_block_sizes(u, (double)pr->m * (double)pr->n * sizeof(float));
 
   /* small M: stream B once */
-  if (!pr->packed && pr->m <= SUBQ_GEMM_SMALL_M_DOT && (pr->b_rs == 1 || pr->k == 1))
+  if (!pr->packed && pr->m <= SUBQ_GEMM_SMALL_M_DOT && (pr->b_rs == 1 || pr->k == 1)) {
+    subq_gemm_log_plan(ctx, &pl, "small-m-dot");
     return subq_gemm_run_small(ctx, &pl, true);
-  if (pr->m <= SUBQ_GEMM_SMALL_M_ROWS && (pr->packed || pr->b_cs == 1 || pr->n == 1))
+  }
+  if (pr->m <= SUBQ_GEMM_SMALL_M_ROWS && (pr->packed || pr->b_cs == 1 || pr->n == 1)) {
+    subq_gemm_log_plan(ctx, &pl, "small-m-rows");
     return subq_gemm_run_small(ctx, &pl, false);
+  }
 
   /* row blocks of (nearly) equal height, a multiple of MR */
   const int64_t n_ib = subq_ceil_div64(pr->m, pl.bl.mc);
@@ -788,6 +805,7 @@ static subq_status subq_gemm_execute(subq_context *ctx, const subq_gemm_prob *pr
      * 126, 16: 130, 32: 132 (+ the padded panels: 135). */
     const int64_t grain = SUBQ_MAX(4, n_items / (4 * (int64_t)subq_parallel_width(ctx)));
     subq_phase ph = {subq_gemm_private_items, &pl, n_items, grain};
+    subq_gemm_log_plan(ctx, &pl, "private");
     return subq_parallel_run(ctx, &ph, 1, scratch);
   }
 
@@ -848,6 +866,7 @@ static subq_status subq_gemm_execute(subq_context *ctx, const subq_gemm_prob *pr
     for (q = 0; q < nph; q++)
       ph[q] = (subq_phase){subq_gemm_shared_items, &sp[q],
                            sp[q].n_cmp + (sp[q].pack ? sp[q].pack->n_bitems + sp[q].pack->n_aitems : 0), 1};
+    subq_gemm_log_plan(ctx, &pl, "shared");
     st = subq_parallel_run(ctx, ph, (int)nph, 0);
   }
   free(ph);
