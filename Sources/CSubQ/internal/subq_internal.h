@@ -58,6 +58,9 @@ static inline bool subq_add_size(size_t a, size_t b, size_t *out) { return !__bu
 
 /* 64-byte aligned allocation (NULL on failure or overflow); free with subq_free. */
 void *subq_alloc(size_t bytes);
+/* The same with a larger power-of-two alignment (e.g. SUBQ_ATOMIC_SLOT for arrays
+ * of padded atomics). */
+void *subq_alloc_aligned(size_t bytes, size_t align);
 void subq_free(void *p);
 
 /* Reads an integer from a sysfs (or cgroup) file; -1 when absent or unreadable. */

@@ -306,7 +306,7 @@ static subq_status subq_job_reserve(subq_pool *pool, int n_phases) {
   int64_t *nb = subq_alloc(n * sizeof(int64_t)), *ne = subq_alloc(n * sizeof(int64_t));
   int64_t *gr = subq_alloc(n * sizeof(int64_t));
   bool *dy = subq_alloc(n * sizeof(bool));
-  subq_slot *cu = subq_alloc(n * sizeof(subq_slot));
+  subq_slot *cu = subq_alloc_aligned(n * sizeof(subq_slot), SUBQ_ATOMIC_SLOT);
   if (!nb || !ne || !gr || !dy || !cu) {
     subq_free(nb), subq_free(ne), subq_free(gr), subq_free(dy), subq_free(cu);
     return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "thread pool: cannot allocate job state for %d phases", n_phases);
@@ -321,7 +321,7 @@ subq_status subq_pool_create(const subq_pool_layout *layout, const subq_pool_con
   pthread_once(&subq_atfork_once, subq_register_atfork);
   const int32_t n = layout->n_participants, nn = layout->n_nodes;
   if (n < 1 || nn < 1) return subq_error(SUBQ_ERR_INTERNAL, "thread pool: empty layout");
-  subq_pool *pool = subq_alloc(sizeof *pool);
+  subq_pool *pool = subq_alloc_aligned(sizeof *pool, SUBQ_ATOMIC_SLOT);
   if (!pool) return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "thread pool: out of memory");
   memset(pool, 0, sizeof *pool);
   pool->n = n;
@@ -355,7 +355,7 @@ subq_status subq_pool_create(const subq_pool_layout *layout, const subq_pool_con
   pool->bar_groups = pool->hierarchical ? used_nodes : n;
   atomic_store(&pool->bar_count, pool->bar_groups);
   if (pool->hierarchical) {
-    pool->node_count = subq_alloc((size_t)nn * sizeof(subq_slot));
+    pool->node_count = subq_alloc_aligned((size_t)nn * sizeof(subq_slot), SUBQ_ATOMIC_SLOT);
     if (!pool->node_count) {
       subq_pool_destroy(pool);
       return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "thread pool: out of memory");

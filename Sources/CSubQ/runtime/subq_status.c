@@ -48,13 +48,16 @@ size_t subq_dtype_size(subq_dtype dtype) {
   return 0;
 }
 
-void *subq_alloc(size_t bytes) {
+void *subq_alloc_aligned(size_t bytes, size_t align) {
   size_t rounded;
-  if (!subq_add_size(bytes, SUBQ_CACHELINE - 1, &rounded)) return NULL;
-  rounded &= ~(size_t)(SUBQ_CACHELINE - 1);
-  if (rounded == 0) rounded = SUBQ_CACHELINE;
-  return aligned_alloc(SUBQ_CACHELINE, rounded);
+  if (align < sizeof(void *) || (align & (align - 1))) return NULL;
+  if (!subq_add_size(bytes, align - 1, &rounded)) return NULL;
+  rounded &= ~(align - 1); /* aligned_alloc wants a multiple of the alignment */
+  if (rounded == 0) rounded = align;
+  return aligned_alloc(align, rounded);
 }
+
+void *subq_alloc(size_t bytes) { return subq_alloc_aligned(bytes, SUBQ_CACHELINE); }
 void subq_free(void *p) { free(p); }
 
 uint64_t subq_now_ns(void) {
