@@ -334,7 +334,7 @@ static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const
           memset(sr, 0, (size_t)nk * sizeof(float));
           continue;
         }
-        const float alpha = mrow[r] == -INFINITY ? 0.0f : subq_fattn_expf_scalar(mrow[r] - mx);
+        const float alpha = mrow[r] == -INFINITY ? 0.0f : subq_expf_u2(mrow[r] - mx);
         const float sum = u->expsub(sr, nk, mx);
         if (alpha != 1.0f) u->scale(acc + r * ldacc, dv, alpha);
         lrow[r] = fmaf(alpha, lrow[r], sum);
@@ -390,7 +390,7 @@ static subq_status subq_fattn_merge(void *arg, int64_t begin, int64_t end, const
       for (int64_t s = 0; s < ns; s++) {
         const float *ps = pp + s * (dv + 2);
         if (ps[0] == -INFINITY) continue; /* the split saw no allowed key */
-        const float w = subq_fattn_expf_scalar(ps[0] - m);
+        const float w = subq_expf_u2(ps[0] - m);
         l = fmaf(w, ps[1], l);
         for (int64_t d = 0; d < dv; d++) o[d] = fmaf(w, ps[2 + d], o[d]);
       }

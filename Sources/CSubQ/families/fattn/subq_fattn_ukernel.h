@@ -20,8 +20,9 @@
  *   scale: x[d] *= alpha for d < n.
  *   packk (with qkt): kt[d * ldk + j] = k[j * k_ss + d] for j < nk, 0 for
  *        nk <= j < ldk (a plain copy: exact).
- * exp is subq_fattn_expf_scalar's algorithm (below) on every path: Cody-Waite
- * reduction x = n ln2 + r, |r| <= ln2/2, cephes degree-6 polynomial, 2^n by
+ * exp is subq's shared exp on every path (internal/simd/subq_vexp*.h: scalar
+ * subq_expf_u2, AVX2 subq_vexp_f32_u2_avx2, NEON subq_vexp_f32_u2_neon, the
+ * same bits): Cody-Waite reduction, cephes degree-6 polynomial, 2^n by
  * exponent-field construction; < 2 ulp; x < -87.3365 (result below 2^-126)
  * flushes to +0.
  */
@@ -33,6 +34,7 @@
 
 #include "internal/subq_internal.h"
 #include "internal/subq_isa.h"
+#include "internal/simd/subq_vexp.h"
 
 typedef void (*subq_fattn_qk_fn)(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *k,
                                  int64_t k_ss, float *s, int64_t lds);
@@ -46,43 +48,6 @@ typedef void (*subq_fattn_exp_fn)(const float *src, float *dst, int64_t n);
 typedef float (*subq_fattn_rowmax_fn)(const float *s, int64_t n, float init);
 typedef void (*subq_fattn_scale_fn)(float *x, int64_t n, float alpha);
 typedef void (*subq_fattn_packk_fn)(int64_t nk, int64_t dk, const float *k, int64_t k_ss, float *kt, int64_t ldk);
-
-#define SUBQ_FATTN_EXP_LO (-87.33654475f) /* ln(2^-126): below it the result flushes to +0 */
-#define SUBQ_FATTN_EXP_HI (88.72283935f)  /* ln(FLT_MAX) rounded: above it +inf */
-#define SUBQ_FATTN_LOG2E 1.44269504088896341f
-#define SUBQ_FATTN_LN2_HI 0.693359375f
-#define SUBQ_FATTN_LN2_LO (-2.12194440e-4f)
-#define SUBQ_FATTN_P0 1.9875691500e-4f
-#define SUBQ_FATTN_P1 1.3981999507e-3f
-#define SUBQ_FATTN_P2 8.3334519073e-3f
-#define SUBQ_FATTN_P3 4.1665795894e-2f
-#define SUBQ_FATTN_P4 1.6666665459e-1f
-#define SUBQ_FATTN_P5 5.0000001201e-1f
-
-static inline float subq_fattn_expf_scalar(float x) {
-  if (x != x) return x;
-  if (x < SUBQ_FATTN_EXP_LO) return 0.0f;
-  if (x > SUBQ_FATTN_EXP_HI) return INFINITY;
-  const float n = floorf(fmaf(x, SUBQ_FATTN_LOG2E, 0.5f));
-  float r = fmaf(-n, SUBQ_FATTN_LN2_HI, x);
-  r = fmaf(-n, SUBQ_FATTN_LN2_LO, r);
-  float p = SUBQ_FATTN_P0;
-  p = fmaf(p, r, SUBQ_FATTN_P1);
-  p = fmaf(p, r, SUBQ_FATTN_P2);
-  p = fmaf(p, r, SUBQ_FATTN_P3);
-  p = fmaf(p, r, SUBQ_FATTN_P4);
-  p = fmaf(p, r, SUBQ_FATTN_P5);
-  p = fmaf(p, r * r, r) + 1.0f;
-  int32_t ni = (int32_t)n;
-  if (ni > 127) { /* x in (88.38, 88.72]: 2^128 is not a float, use 2^127 * 2 */
-    ni = 127;
-    p *= 2.0f;
-  }
-  const uint32_t bits = (uint32_t)(ni + 127) << 23;
-  float scale;
-  memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
-}
 
 /* Scalar path (also the reference and fallback). */
 void subq_fattn_qk__scalar(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *k,

@@ -1,11 +1,11 @@
 /*
- * subq_fattn_avx2.c — AVX2+FMA attention micro-kernels and the vector exp.
+ * subq_fattn_avx2.c — AVX2+FMA attention micro-kernels.
  *   qk 4x2: 4 query rows x 2 keys, 8 ymm dot accumulators over dk (masked
  *     tail for dk % 8), then horizontal sums;
  *   pv 6x16: 6 rows x 16 dv lanes, 12 ymm accumulators, 6 broadcasts of p and
  *     2 V loads per key (a 4-row, 8-accumulator block for the last <= 4 rows),
  *     keys in increasing order (masked tail for dv % 8);
- *   exp: subq_fattn_expf_scalar's algorithm on 8 lanes.
+ *   exp: the shared subq_vexp_f32_u2_avx2 (internal/simd/subq_vexp_avx2.h).
  * Whole file in one target region.
  */
 #include "families/fattn/subq_fattn_ukernel.h"
@@ -14,6 +14,8 @@
 #include <immintrin.h>
 
 SUBQ_ISA_BEGIN_AVX2
+
+#include "internal/simd/subq_vexp_avx2.h"
 
 static inline __m256i subq_fattn_tail_mask(int64_t n) { /* lanes < n (0 < n <= 8) */
   const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -27,37 +29,12 @@ static inline float subq_fattn_hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-/* e^x on 8 lanes; see subq_fattn_ukernel.h for the contract. */
-static inline __m256 subq_fattn_exp8(__m256 x) {
-  const __m256 lo = _mm256_set1_ps(SUBQ_FATTN_EXP_LO), hi = _mm256_set1_ps(SUBQ_FATTN_EXP_HI);
-  const __m256 xc = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
-  const __m256 n = _mm256_floor_ps(_mm256_fmadd_ps(xc, _mm256_set1_ps(SUBQ_FATTN_LOG2E), _mm256_set1_ps(0.5f)));
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(SUBQ_FATTN_LN2_HI), xc);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(SUBQ_FATTN_LN2_LO), r);
-  __m256 p = _mm256_set1_ps(SUBQ_FATTN_P0);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SUBQ_FATTN_P1));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SUBQ_FATTN_P2));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SUBQ_FATTN_P3));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SUBQ_FATTN_P4));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SUBQ_FATTN_P5));
-  p = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
-  __m256i ni = _mm256_cvtps_epi32(n);
-  const __m256i big = _mm256_cmpgt_epi32(ni, _mm256_set1_epi32(127));
-  ni = _mm256_min_epi32(ni, _mm256_set1_epi32(127));
-  p = _mm256_blendv_ps(p, _mm256_add_ps(p, p), _mm256_castsi256_ps(big));
-  const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ni, _mm256_set1_epi32(127)), 23));
-  __m256 y = _mm256_mul_ps(p, scale);
-  y = _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(x, lo, _CMP_LT_OQ));
-  y = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(x, hi, _CMP_GT_OQ));
-  return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
-}
-
 void subq_fattn_exp__avx2(const float *src, float *dst, int64_t n) {
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, subq_fattn_exp8(_mm256_loadu_ps(src + i)));
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, subq_vexp_f32_u2_avx2(_mm256_loadu_ps(src + i)));
   if (i < n) {
     const __m256i mk = subq_fattn_tail_mask(n - i);
-    _mm256_maskstore_ps(dst + i, mk, subq_fattn_exp8(_mm256_maskload_ps(src + i, mk)));
+    _mm256_maskstore_ps(dst + i, mk, subq_vexp_f32_u2_avx2(_mm256_maskload_ps(src + i, mk)));
   }
 }
 
@@ -66,14 +43,14 @@ float subq_fattn_expsub__avx2(float *s, int64_t n, float m) {
   __m256 sum = _mm256_setzero_ps();
   int64_t j = 0;
   for (; j + 8 <= n; j += 8) {
-    const __m256 e = subq_fattn_exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
+    const __m256 e = subq_vexp_f32_u2_avx2(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
     _mm256_storeu_ps(s + j, e);
     sum = _mm256_add_ps(sum, e);
   }
   if (j < n) {
     const __m256i mk = subq_fattn_tail_mask(n - j);
     __m256 x = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), _mm256_maskload_ps(s + j, mk), _mm256_castsi256_ps(mk));
-    const __m256 e = subq_fattn_exp8(_mm256_sub_ps(x, vm));
+    const __m256 e = subq_vexp_f32_u2_avx2(_mm256_sub_ps(x, vm));
     _mm256_maskstore_ps(s + j, mk, e);
     sum = _mm256_add_ps(sum, e);
   }

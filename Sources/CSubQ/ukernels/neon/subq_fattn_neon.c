@@ -4,7 +4,7 @@
  *     dk % 4), then horizontal sums; no packed-K form yet (qkt NULL);
  *   pv 4x16: 4 rows x 16 dv lanes (16 q accumulators), p by lane, keys in
  *     increasing order, scalar columns for dv % 4;
- *   exp: subq_fattn_expf_scalar's algorithm on 4 lanes.
+ *   exp: the shared subq_vexp_f32_u2_neon (internal/simd/subq_vexp_neon.h).
  * NEON is baseline on AArch64: no target region.
  */
 #include "families/fattn/subq_fattn_ukernel.h"
@@ -12,34 +12,13 @@
 #if SUBQ_ARCH_ARM64
 #include <arm_neon.h>
 
-static inline float32x4_t subq_fattn_exp4(float32x4_t x) {
-  const float32x4_t lo = vdupq_n_f32(SUBQ_FATTN_EXP_LO), hi = vdupq_n_f32(SUBQ_FATTN_EXP_HI);
-  const float32x4_t xc = vminq_f32(vmaxq_f32(x, lo), hi);
-  const float32x4_t n = vrndmq_f32(vfmaq_f32(vdupq_n_f32(0.5f), xc, vdupq_n_f32(SUBQ_FATTN_LOG2E)));
-  float32x4_t r = vfmsq_f32(xc, n, vdupq_n_f32(SUBQ_FATTN_LN2_HI));
-  r = vfmsq_f32(r, n, vdupq_n_f32(SUBQ_FATTN_LN2_LO));
-  float32x4_t p = vdupq_n_f32(SUBQ_FATTN_P0);
-  p = vfmaq_f32(vdupq_n_f32(SUBQ_FATTN_P1), p, r);
-  p = vfmaq_f32(vdupq_n_f32(SUBQ_FATTN_P2), p, r);
-  p = vfmaq_f32(vdupq_n_f32(SUBQ_FATTN_P3), p, r);
-  p = vfmaq_f32(vdupq_n_f32(SUBQ_FATTN_P4), p, r);
-  p = vfmaq_f32(vdupq_n_f32(SUBQ_FATTN_P5), p, r);
-  p = vaddq_f32(vfmaq_f32(r, p, vmulq_f32(r, r)), vdupq_n_f32(1.0f));
-  int32x4_t ni = vcvtq_s32_f32(n);
-  const uint32x4_t big = vcgtq_s32(ni, vdupq_n_s32(127));
-  ni = vminq_s32(ni, vdupq_n_s32(127));
-  p = vbslq_f32(big, vaddq_f32(p, p), p);
-  const float32x4_t scale = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(ni, vdupq_n_s32(127)), 23));
-  float32x4_t y = vmulq_f32(p, scale);
-  y = vbslq_f32(vcltq_f32(x, lo), vdupq_n_f32(0.0f), y);
-  y = vbslq_f32(vcgtq_f32(x, hi), vdupq_n_f32(INFINITY), y);
-  return vbslq_f32(vceqq_f32(x, x), y, x); /* NaN stays NaN */
-}
+#include "internal/simd/subq_vexp_neon.h"
+
 
 void subq_fattn_exp__neon(const float *src, float *dst, int64_t n) {
   int64_t i = 0;
-  for (; i + 4 <= n; i += 4) vst1q_f32(dst + i, subq_fattn_exp4(vld1q_f32(src + i)));
-  for (; i < n; i++) dst[i] = subq_fattn_expf_scalar(src[i]);
+  for (; i + 4 <= n; i += 4) vst1q_f32(dst + i, subq_vexp_f32_u2_neon(vld1q_f32(src + i)));
+  for (; i < n; i++) dst[i] = subq_expf_u2(src[i]);
 }
 
 float subq_fattn_expsub__neon(float *s, int64_t n, float m) {
@@ -47,13 +26,13 @@ float subq_fattn_expsub__neon(float *s, int64_t n, float m) {
   float32x4_t sum = vdupq_n_f32(0.0f);
   int64_t j = 0;
   for (; j + 4 <= n; j += 4) {
-    const float32x4_t e = subq_fattn_exp4(vsubq_f32(vld1q_f32(s + j), vm));
+    const float32x4_t e = subq_vexp_f32_u2_neon(vsubq_f32(vld1q_f32(s + j), vm));
     vst1q_f32(s + j, e);
     sum = vaddq_f32(sum, e);
   }
   float t = vaddvq_f32(sum);
   for (; j < n; j++) {
-    const float e = subq_fattn_expf_scalar(s[j] - m);
+    const float e = subq_expf_u2(s[j] - m);
     s[j] = e;
     t += e;
   }

@@ -33,7 +33,7 @@ void subq_fattn_pv__scalar(int64_t nr, int64_t nk, int64_t dv, const float *p, i
 float subq_fattn_expsub__scalar(float *s, int64_t n, float m) {
   float sum = 0.0f;
   for (int64_t j = 0; j < n; j++) {
-    const float e = subq_fattn_expf_scalar(s[j] - m);
+    const float e = subq_expf_u2(s[j] - m);
     s[j] = e;
     sum += e;
   }
@@ -41,7 +41,7 @@ float subq_fattn_expsub__scalar(float *s, int64_t n, float m) {
 }
 
 void subq_fattn_exp__scalar(const float *src, float *dst, int64_t n) {
-  for (int64_t i = 0; i < n; i++) dst[i] = subq_fattn_expf_scalar(src[i]);
+  for (int64_t i = 0; i < n; i++) dst[i] = subq_expf_u2(src[i]);
 }
 
 float subq_fattn_rowmax__scalar(const float *s, int64_t n, float init) {

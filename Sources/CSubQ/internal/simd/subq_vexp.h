@@ -1,0 +1,65 @@
+/*
+ * subq_vexp.h — subq's single-precision exp, written once: the shared
+ * constants and the scalar form. The AVX2 and NEON forms
+ * (subq_vexp_avx2.h, subq_vexp_neon.h) are the same algorithm lane by lane
+ * and give the same bits as subq_expf_u2.
+ *
+ * Algorithm: Cody-Waite reduction x = n ln2 + r, n = floor(x log2e + 1/2)
+ * (|r| <= ln2/2), ln2 split in two (hi part exact in 9 bits, explicit FMAs);
+ * cephes degree-6 polynomial for e^r; 2^n built in the exponent field and
+ * multiplied in (n = 128, x in (88.38, 88.72], as 2^127 * 2).
+ * Range: x < SUBQ_VEXP_LO = ln(2^-126) gives +0 (no denormals; -inf too),
+ * x > SUBQ_VEXP_HI (ln FLT_MAX rounded) gives +inf, NaN stays NaN.
+ *
+ * Accuracy, hence "u2": the measured max error is 0.99 ulp against exp() in
+ * double (test_fattn and test_ssm, 2^20 points each over [-87.3, 88.7]), but
+ * that is a sample, not an exhaustive or proven bound, so the name claims the
+ * bound the tests enforce: < 2 ulp.
+ *
+ * No ISA code here: usable from any translation unit.
+ */
+#ifndef SUBQ_VEXP_H
+#define SUBQ_VEXP_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define SUBQ_VEXP_LO (-87.33654475f) /* ln(2^-126): below it the result flushes to +0 */
+#define SUBQ_VEXP_HI (88.72283935f)  /* ln(FLT_MAX) rounded: above it +inf */
+#define SUBQ_VEXP_LOG2E 1.44269504088896341f
+#define SUBQ_VEXP_LN2_HI 0.693359375f
+#define SUBQ_VEXP_LN2_LO (-2.12194440e-4f)
+#define SUBQ_VEXP_P0 1.9875691500e-4f
+#define SUBQ_VEXP_P1 1.3981999507e-3f
+#define SUBQ_VEXP_P2 8.3334519073e-3f
+#define SUBQ_VEXP_P3 4.1665795894e-2f
+#define SUBQ_VEXP_P4 1.6666665459e-1f
+#define SUBQ_VEXP_P5 5.0000001201e-1f
+
+static inline float subq_expf_u2(float x) {
+  if (x != x) return x;
+  if (x < SUBQ_VEXP_LO) return 0.0f;
+  if (x > SUBQ_VEXP_HI) return INFINITY;
+  const float n = floorf(fmaf(x, SUBQ_VEXP_LOG2E, 0.5f));
+  float r = fmaf(-n, SUBQ_VEXP_LN2_HI, x);
+  r = fmaf(-n, SUBQ_VEXP_LN2_LO, r);
+  float p = SUBQ_VEXP_P0;
+  p = fmaf(p, r, SUBQ_VEXP_P1);
+  p = fmaf(p, r, SUBQ_VEXP_P2);
+  p = fmaf(p, r, SUBQ_VEXP_P3);
+  p = fmaf(p, r, SUBQ_VEXP_P4);
+  p = fmaf(p, r, SUBQ_VEXP_P5);
+  p = fmaf(p, r * r, r) + 1.0f;
+  int32_t ni = (int32_t)n;
+  if (ni > 127) { /* x in (88.38, 88.72]: 2^128 is not a float, use 2^127 * 2 */
+    ni = 127;
+    p *= 2.0f;
+  }
+  const uint32_t bits = (uint32_t)(ni + 127) << 23;
+  float scale;
+  memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+#endif /* SUBQ_VEXP_H */

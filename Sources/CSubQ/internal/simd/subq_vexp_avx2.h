@@ -1,0 +1,45 @@
+/*
+ * subq_vexp_avx2.h — subq_vexp.h's exp on 8 AVX2+FMA lanes (same bits as
+ * subq_expf_u2; see subq_vexp.h for the algorithm, range and the "u2").
+ * Include it INSIDE a SUBQ_ISA_BEGIN_AVX2 region, after every system header,
+ * so its static inline functions inherit the target (internal/subq_isa.h).
+ *
+ *   subq_vexp_f32_core_avx2(xc): e^xc for xc already in [SUBQ_VEXP_LO,
+ *     SUBQ_VEXP_HI] (NaN propagates); no range handling. For callers that
+ *     clamp themselves (the SSM decay) and keep fewer constants live.
+ *   subq_vexp_f32_u2_avx2(x): the full contract (flush, +inf, NaN).
+ */
+#ifndef SUBQ_VEXP_AVX2_H
+#define SUBQ_VEXP_AVX2_H
+
+#include "internal/simd/subq_vexp.h"
+
+static inline __m256 subq_vexp_f32_core_avx2(__m256 xc) {
+  const __m256 n =
+      _mm256_floor_ps(_mm256_fmadd_ps(xc, _mm256_set1_ps(SUBQ_VEXP_LOG2E), _mm256_set1_ps(0.5f)));
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(SUBQ_VEXP_LN2_HI), xc);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(SUBQ_VEXP_LN2_LO), r);
+  __m256 p = _mm256_set1_ps(SUBQ_VEXP_P0);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SUBQ_VEXP_P1));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SUBQ_VEXP_P2));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SUBQ_VEXP_P3));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SUBQ_VEXP_P4));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SUBQ_VEXP_P5));
+  p = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+  __m256i ni = _mm256_cvtps_epi32(n);
+  const __m256i big = _mm256_cmpgt_epi32(ni, _mm256_set1_epi32(127));
+  ni = _mm256_min_epi32(ni, _mm256_set1_epi32(127));
+  p = _mm256_blendv_ps(p, _mm256_add_ps(p, p), _mm256_castsi256_ps(big));
+  const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ni, _mm256_set1_epi32(127)), 23));
+  return _mm256_mul_ps(p, scale);
+}
+
+static inline __m256 subq_vexp_f32_u2_avx2(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(SUBQ_VEXP_LO), hi = _mm256_set1_ps(SUBQ_VEXP_HI);
+  __m256 y = subq_vexp_f32_core_avx2(_mm256_min_ps(_mm256_max_ps(x, lo), hi));
+  y = _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(x, lo, _CMP_LT_OQ));
+  y = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(x, hi, _CMP_GT_OQ));
+  return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q)); /* NaN stays NaN */
+}
+
+#endif /* SUBQ_VEXP_AVX2_H */

@@ -1,0 +1,42 @@
+/*
+ * subq_vexp_neon.h — subq_vexp.h's exp on 4 AArch64 Advanced SIMD lanes (same
+ * bits as subq_expf_u2; see subq_vexp.h for the algorithm, range and the
+ * "u2"). Include it after <arm_neon.h> (NEON is baseline: no target region).
+ *
+ *   subq_vexp_f32_core_neon(xc): e^xc for xc already in [SUBQ_VEXP_LO,
+ *     SUBQ_VEXP_HI] (NaN propagates); no range handling.
+ *   subq_vexp_f32_u2_neon(x): the full contract (flush, +inf, NaN).
+ */
+#ifndef SUBQ_VEXP_NEON_H
+#define SUBQ_VEXP_NEON_H
+
+#include "internal/simd/subq_vexp.h"
+
+static inline float32x4_t subq_vexp_f32_core_neon(float32x4_t xc) {
+  const float32x4_t n = vrndmq_f32(vfmaq_f32(vdupq_n_f32(0.5f), xc, vdupq_n_f32(SUBQ_VEXP_LOG2E)));
+  float32x4_t r = vfmsq_f32(xc, n, vdupq_n_f32(SUBQ_VEXP_LN2_HI));
+  r = vfmsq_f32(r, n, vdupq_n_f32(SUBQ_VEXP_LN2_LO));
+  float32x4_t p = vdupq_n_f32(SUBQ_VEXP_P0);
+  p = vfmaq_f32(vdupq_n_f32(SUBQ_VEXP_P1), p, r);
+  p = vfmaq_f32(vdupq_n_f32(SUBQ_VEXP_P2), p, r);
+  p = vfmaq_f32(vdupq_n_f32(SUBQ_VEXP_P3), p, r);
+  p = vfmaq_f32(vdupq_n_f32(SUBQ_VEXP_P4), p, r);
+  p = vfmaq_f32(vdupq_n_f32(SUBQ_VEXP_P5), p, r);
+  p = vaddq_f32(vfmaq_f32(r, p, vmulq_f32(r, r)), vdupq_n_f32(1.0f));
+  int32x4_t ni = vcvtq_s32_f32(n);
+  const uint32x4_t big = vcgtq_s32(ni, vdupq_n_s32(127));
+  ni = vminq_s32(ni, vdupq_n_s32(127));
+  p = vbslq_f32(big, vaddq_f32(p, p), p);
+  const float32x4_t scale = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(ni, vdupq_n_s32(127)), 23));
+  return vmulq_f32(p, scale);
+}
+
+static inline float32x4_t subq_vexp_f32_u2_neon(float32x4_t x) {
+  const float32x4_t lo = vdupq_n_f32(SUBQ_VEXP_LO), hi = vdupq_n_f32(SUBQ_VEXP_HI);
+  float32x4_t y = subq_vexp_f32_core_neon(vminq_f32(vmaxq_f32(x, lo), hi));
+  y = vbslq_f32(vcltq_f32(x, lo), vdupq_n_f32(0.0f), y);
+  y = vbslq_f32(vcgtq_f32(x, hi), vdupq_n_f32(INFINITY), y);
+  return vbslq_f32(vceqq_f32(x, x), y, x); /* NaN stays NaN */
+}
+
+#endif /* SUBQ_VEXP_NEON_H */
