@@ -1,5 +1,5 @@
 /*
- * subq_f32_ssm_avx2.c — AVX2+FMA SSM micro-kernels and subq's vector exp.
+ * subq_f32_ssm_avx2.c — AVX2+FMA SSM micro-kernels and the SSM's vector exp.
  *
  * s6scan: 8 channels per vector (the 16-channel state block is two halves,
  * lanes outside the caller's range masked). Time runs in blocks of 64
@@ -11,12 +11,12 @@
  * block or the time blocking, so chunked prefill and decode steps give the
  * same bits as one call.
  *
- * subq_vexp_avx2: Cephes-style range reduction x = n ln2 + r (ln2 split in
- * two, explicit FMAs), degree-6 polynomial for e^r on [-ln2/2, ln2/2],
- * 2^n added to the exponent field. Max error 0.99 ulp on [-87.3, 88.7]
- * (measured by test_ssm against exp() in double over 2^20 points; the test
- * fails above 2 ulp); exactly 0 below -87.3
- * (including -inf; no denormals), +inf above 88.7228, NaN stays NaN.
+ * exp: the shared subq_vexp_f32_u2_avx2 (internal/simd/subq_vexp_avx2.h:
+ * Cody-Waite reduction, degree-6 polynomial, 2^n in the exponent field;
+ * max error 0.99 ulp measured by test_ssm against exp() in double over 2^20
+ * points on [-87.3, 88.7], the test fails above 2 ulp), flushed to exactly 0
+ * below -87.3 (including -inf; no denormals); +inf above 88.7228, NaN stays
+ * NaN. The decay exp is the shared core with the same flush, clamped at 88.3.
  * Whole file in one target region.
  */
 #include "families/ssm/subq_ssm_ukernel.h"
@@ -28,50 +28,23 @@
 
 SUBQ_ISA_BEGIN_AVX2
 
+#include "internal/simd/subq_vexp_avx2.h"
+
+/* The family's exp: the shared one with the family's flush threshold (0
+ * below -87.3 rather than below ln(2^-126) = -87.3365; test_ssm checks it). */
 static inline __m256 subq_vexp_avx2(__m256 x) {
-  const __m256 lo = _mm256_set1_ps(-87.3f), hi = _mm256_set1_ps(88.72283f);
-  __m256 xc = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), xc);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-  __m256 y = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r);
-  y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
-  const __m256i e = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
-  y = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(y), e));
-  y = _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), y);                                    /* < -87.3: 0 */
-  y = _mm256_blendv_ps(y, _mm256_set1_ps(__builtin_inff()), _mm256_cmp_ps(x, hi, _CMP_GT_OQ)); /* overflow */
-  return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));                          /* NaN */
+  return _mm256_andnot_ps(_mm256_cmp_ps(x, _mm256_set1_ps(SUBQ_SSM_EXP_FLUSH), _CMP_LT_OQ), subq_vexp_f32_u2_avx2(x));
 }
 
-/* The scan's decay exp(dt * A): the same reduction and polynomial (so the same
- * bits on [-87.3, 88.3]) with fewer live constants, so that the state tile
- * stays in registers: arguments above 88.3 are clamped (no inf), NaN stays
- * NaN (max/min return their second operand for NaN), below -87.3 gives 0. */
+/* The scan's decay exp(dt * A): the shared core (so the same bits on
+ * [-87.3, 88.3]) without its +inf / NaN blends, so that fewer constants stay
+ * live and the state tile stays in registers: arguments above 88.3 are
+ * clamped (no inf), NaN stays NaN (max/min return their second operand for
+ * NaN and the core propagates it), below -87.3 gives 0. */
 static inline __m256 subq_vexp_decay_avx2(__m256 x) {
-  const __m256 lo = _mm256_set1_ps(-87.3f);
-  const __m256 xc = _mm256_min_ps(_mm256_set1_ps(88.3f), _mm256_max_ps(lo, x));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), xc);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-  __m256 y = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r);
-  y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
-  const __m256i e = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
-  y = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(y), e));
-  return _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), y);
+  const __m256 lo = _mm256_set1_ps(SUBQ_SSM_EXP_FLUSH);
+  const __m256 xc = _mm256_min_ps(_mm256_set1_ps(SUBQ_SSM_EXP_CLAMP), _mm256_max_ps(lo, x));
+  return _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), subq_vexp_f32_core_avx2(xc));
 }
 
 /* log(x) for normal x > 0 (Cephes logf). */

@@ -6,8 +6,8 @@
  * time blocks of 64 tokens, dt / dt*u precomputed per block, chunks of 4
  * states kept in registers across the block, y partials carried in order.
  * Partial quarters go through a zero-padded lane buffer, so the arithmetic of
- * a lane never depends on its position. exp: the Cephes-style reduction and
- * degree-6 polynomial of the AVX2 path (0 below -87.3).
+ * a lane never depends on its position. exp: the shared
+ * subq_vexp_f32_core_neon, as on AVX2 (0 below -87.3).
  * NEON is baseline on AArch64: no target region.
  */
 #include "families/ssm/subq_ssm_ukernel.h"
@@ -17,28 +17,17 @@
 #include <arm_neon.h>
 #include <string.h>
 
-static inline float32x4_t subq_vexp_core_neon(float32x4_t x, float32x4_t xc) {
-  const float32x4_t n = vrndnq_f32(vmulq_n_f32(xc, 1.44269504088896341f));
-  float32x4_t r = vfmsq_f32(xc, n, vdupq_n_f32(0.693359375f));
-  r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
-  float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
-  p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
-  p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
-  p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
-  p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
-  p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
-  float32x4_t y = vfmaq_f32(r, p, vmulq_f32(r, r));
-  y = vaddq_f32(y, vdupq_n_f32(1.0f));
-  const int32x4_t e = vshlq_n_s32(vcvtnq_s32_f32(n), 23);
-  y = vreinterpretq_f32_s32(vaddq_s32(vreinterpretq_s32_f32(y), e));
-  const uint32x4_t under = vcltq_f32(x, vdupq_n_f32(-87.3f));
-  return vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(y), under));
-}
+#include "internal/simd/subq_vexp_neon.h"
 
-/* exp for the decay: arguments clamped to [-87.3, 88.3], 0 below -87.3. */
+/* exp for the decay, softplus and SiLU: the shared core
+ * (internal/simd/subq_vexp_neon.h) on arguments clamped to [-87.3, 88.3],
+ * 0 below -87.3, NaN stays NaN. */
 static inline float32x4_t subq_vexp_neon(float32x4_t x) {
-  const float32x4_t xc = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-87.3f)), vdupq_n_f32(88.3f));
-  const float32x4_t y = subq_vexp_core_neon(x, xc);
+  const float32x4_t lo = vdupq_n_f32(SUBQ_SSM_EXP_FLUSH);
+  const float32x4_t xc = vminq_f32(vmaxq_f32(x, lo), vdupq_n_f32(SUBQ_SSM_EXP_CLAMP));
+  const uint32x4_t under = vcltq_f32(x, lo);
+  const float32x4_t y =
+      vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(subq_vexp_f32_core_neon(xc)), under));
   const uint32x4_t nan = vmvnq_u32(vceqq_f32(x, x));
   return vbslq_f32(nan, x, y);
 }
