@@ -24,14 +24,15 @@
 #include <stdbool.h>
 
 #include "internal/subq_isa.h"
+#include "internal/simd/subq_vexp.h"
 
 #define SUBQ_SSM_BLOCK 16
 #define SUBQ_CONV_BLOCK 64
 /* The family's exp (built on internal/simd/subq_vexp*.h) flushes to 0 below
  * SUBQ_SSM_EXP_FLUSH; the scan's decay exp also clamps above
  * SUBQ_SSM_EXP_CLAMP (no +inf). */
-#define SUBQ_SSM_EXP_FLUSH (-87.3f)
-#define SUBQ_SSM_EXP_CLAMP 88.3f
+#define SUBQ_SSM_EXP_FLUSH SUBQ_VEXP_MID_LO
+#define SUBQ_SSM_EXP_CLAMP SUBQ_VEXP_MID_HI
 
 typedef struct subq_s6scan_params {
   int64_t T, N;

@@ -27,6 +27,10 @@
 
 #define SUBQ_VEXP_LO (-87.33654475f) /* ln(2^-126): below it the result flushes to +0 */
 #define SUBQ_VEXP_HI (88.72283935f)  /* ln(FLT_MAX) rounded: above it +inf */
+/* Inside [MID_LO, MID_HI] n = floor(x log2e + 1/2) is in [-126, 127] and
+ * e^r >= 1 when n = -126, so the scaled result is normal without fix-ups. */
+#define SUBQ_VEXP_MID_LO (-87.3f)
+#define SUBQ_VEXP_MID_HI 88.3f
 #define SUBQ_VEXP_LOG2E 1.44269504088896341f
 #define SUBQ_VEXP_LN2_HI 0.693359375f
 #define SUBQ_VEXP_LN2_LO (-2.12194440e-4f)

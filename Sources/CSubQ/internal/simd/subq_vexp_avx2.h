@@ -7,6 +7,8 @@
  *   subq_vexp_f32_core_avx2(xc): e^xc for xc already in [SUBQ_VEXP_LO,
  *     SUBQ_VEXP_HI] (NaN propagates); no range handling. For callers that
  *     clamp themselves (the SSM decay) and keep fewer constants live.
+ *   subq_vexp_f32_core_mid_avx2(xc): the same bits for xc in
+ *     [SUBQ_VEXP_MID_LO, SUBQ_VEXP_MID_HI], cheaper.
  *   subq_vexp_f32_u2_avx2(x): the full contract (flush, +inf, NaN).
  */
 #ifndef SUBQ_VEXP_AVX2_H
@@ -14,24 +16,40 @@
 
 #include "internal/simd/subq_vexp.h"
 
-static inline __m256 subq_vexp_f32_core_avx2(__m256 xc) {
-  const __m256 n =
-      _mm256_floor_ps(_mm256_fmadd_ps(xc, _mm256_set1_ps(SUBQ_VEXP_LOG2E), _mm256_set1_ps(0.5f)));
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(SUBQ_VEXP_LN2_HI), xc);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(SUBQ_VEXP_LN2_LO), r);
+/* Reduction and polynomial: returns e^r, r = xc - n ln2; *n = the integral n. */
+static inline __m256 subq_vexp_f32_poly_avx2(__m256 xc, __m256 *n) {
+  *n = _mm256_floor_ps(_mm256_fmadd_ps(xc, _mm256_set1_ps(SUBQ_VEXP_LOG2E), _mm256_set1_ps(0.5f)));
+  __m256 r = _mm256_fnmadd_ps(*n, _mm256_set1_ps(SUBQ_VEXP_LN2_HI), xc);
+  r = _mm256_fnmadd_ps(*n, _mm256_set1_ps(SUBQ_VEXP_LN2_LO), r);
   __m256 p = _mm256_set1_ps(SUBQ_VEXP_P0);
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SUBQ_VEXP_P1));
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SUBQ_VEXP_P2));
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SUBQ_VEXP_P3));
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SUBQ_VEXP_P4));
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(SUBQ_VEXP_P5));
-  p = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+  return _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+}
+
+static inline __m256 subq_vexp_f32_core_avx2(__m256 xc) {
+  __m256 n;
+  __m256 p = subq_vexp_f32_poly_avx2(xc, &n);
   __m256i ni = _mm256_cvtps_epi32(n);
   const __m256i big = _mm256_cmpgt_epi32(ni, _mm256_set1_epi32(127));
   ni = _mm256_min_epi32(ni, _mm256_set1_epi32(127));
   p = _mm256_blendv_ps(p, _mm256_add_ps(p, p), _mm256_castsi256_ps(big));
   const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ni, _mm256_set1_epi32(127)), 23));
   return _mm256_mul_ps(p, scale);
+}
+
+/* The core for xc in [SUBQ_VEXP_MID_LO, SUBQ_VEXP_MID_HI] only: there
+ * n <= 127 and e^r >= 1 whenever n = -126, so e^r * 2^n is normal and adding
+ * n to the exponent field gives the same bits as the multiply, in fewer
+ * operations and constants (hot loops under register pressure). */
+static inline __m256 subq_vexp_f32_core_mid_avx2(__m256 xc) {
+  __m256 n;
+  const __m256 p = subq_vexp_f32_poly_avx2(xc, &n);
+  const __m256i e = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
+  return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), e));
 }
 
 static inline __m256 subq_vexp_f32_u2_avx2(__m256 x) {

@@ -5,6 +5,8 @@
  *
  *   subq_vexp_f32_core_neon(xc): e^xc for xc already in [SUBQ_VEXP_LO,
  *     SUBQ_VEXP_HI] (NaN propagates); no range handling.
+ *   subq_vexp_f32_core_mid_neon(xc): the same bits for xc in
+ *     [SUBQ_VEXP_MID_LO, SUBQ_VEXP_MID_HI], cheaper.
  *   subq_vexp_f32_u2_neon(x): the full contract (flush, +inf, NaN).
  */
 #ifndef SUBQ_VEXP_NEON_H
@@ -12,23 +14,38 @@
 
 #include "internal/simd/subq_vexp.h"
 
-static inline float32x4_t subq_vexp_f32_core_neon(float32x4_t xc) {
-  const float32x4_t n = vrndmq_f32(vfmaq_f32(vdupq_n_f32(0.5f), xc, vdupq_n_f32(SUBQ_VEXP_LOG2E)));
-  float32x4_t r = vfmsq_f32(xc, n, vdupq_n_f32(SUBQ_VEXP_LN2_HI));
-  r = vfmsq_f32(r, n, vdupq_n_f32(SUBQ_VEXP_LN2_LO));
+/* Reduction and polynomial: returns e^r, r = xc - n ln2; *n = the integral n. */
+static inline float32x4_t subq_vexp_f32_poly_neon(float32x4_t xc, float32x4_t *n) {
+  *n = vrndmq_f32(vfmaq_f32(vdupq_n_f32(0.5f), xc, vdupq_n_f32(SUBQ_VEXP_LOG2E)));
+  float32x4_t r = vfmsq_f32(xc, *n, vdupq_n_f32(SUBQ_VEXP_LN2_HI));
+  r = vfmsq_f32(r, *n, vdupq_n_f32(SUBQ_VEXP_LN2_LO));
   float32x4_t p = vdupq_n_f32(SUBQ_VEXP_P0);
   p = vfmaq_f32(vdupq_n_f32(SUBQ_VEXP_P1), p, r);
   p = vfmaq_f32(vdupq_n_f32(SUBQ_VEXP_P2), p, r);
   p = vfmaq_f32(vdupq_n_f32(SUBQ_VEXP_P3), p, r);
   p = vfmaq_f32(vdupq_n_f32(SUBQ_VEXP_P4), p, r);
   p = vfmaq_f32(vdupq_n_f32(SUBQ_VEXP_P5), p, r);
-  p = vaddq_f32(vfmaq_f32(r, p, vmulq_f32(r, r)), vdupq_n_f32(1.0f));
+  return vaddq_f32(vfmaq_f32(r, p, vmulq_f32(r, r)), vdupq_n_f32(1.0f));
+}
+
+static inline float32x4_t subq_vexp_f32_core_neon(float32x4_t xc) {
+  float32x4_t n;
+  float32x4_t p = subq_vexp_f32_poly_neon(xc, &n);
   int32x4_t ni = vcvtq_s32_f32(n);
   const uint32x4_t big = vcgtq_s32(ni, vdupq_n_s32(127));
   ni = vminq_s32(ni, vdupq_n_s32(127));
   p = vbslq_f32(big, vaddq_f32(p, p), p);
   const float32x4_t scale = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(ni, vdupq_n_s32(127)), 23));
   return vmulq_f32(p, scale);
+}
+
+/* The core for xc in [SUBQ_VEXP_MID_LO, SUBQ_VEXP_MID_HI] only (see
+ * subq_vexp_avx2.h): exponent-field add, same bits, fewer operations. */
+static inline float32x4_t subq_vexp_f32_core_mid_neon(float32x4_t xc) {
+  float32x4_t n;
+  const float32x4_t p = subq_vexp_f32_poly_neon(xc, &n);
+  const int32x4_t e = vshlq_n_s32(vcvtq_s32_f32(n), 23);
+  return vreinterpretq_f32_s32(vaddq_s32(vreinterpretq_s32_f32(p), e));
 }
 
 static inline float32x4_t subq_vexp_f32_u2_neon(float32x4_t x) {

@@ -36,7 +36,7 @@ static inline __m256 subq_vexp_avx2(__m256 x) {
   return _mm256_andnot_ps(_mm256_cmp_ps(x, _mm256_set1_ps(SUBQ_SSM_EXP_FLUSH), _CMP_LT_OQ), subq_vexp_f32_u2_avx2(x));
 }
 
-/* The scan's decay exp(dt * A): the shared core (so the same bits on
+/* The scan's decay exp(dt * A): the shared mid-range core (the same bits on
  * [-87.3, 88.3]) without its +inf / NaN blends, so that fewer constants stay
  * live and the state tile stays in registers: arguments above 88.3 are
  * clamped (no inf), NaN stays NaN (max/min return their second operand for
@@ -44,7 +44,7 @@ static inline __m256 subq_vexp_avx2(__m256 x) {
 static inline __m256 subq_vexp_decay_avx2(__m256 x) {
   const __m256 lo = _mm256_set1_ps(SUBQ_SSM_EXP_FLUSH);
   const __m256 xc = _mm256_min_ps(_mm256_set1_ps(SUBQ_SSM_EXP_CLAMP), _mm256_max_ps(lo, x));
-  return _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), subq_vexp_f32_core_avx2(xc));
+  return _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), subq_vexp_f32_core_mid_avx2(xc));
 }
 
 /* log(x) for normal x > 0 (Cephes logf). */

@@ -7,7 +7,7 @@
  * states kept in registers across the block, y partials carried in order.
  * Partial quarters go through a zero-padded lane buffer, so the arithmetic of
  * a lane never depends on its position. exp: the shared
- * subq_vexp_f32_core_neon, as on AVX2 (0 below -87.3).
+ * subq_vexp_f32_core_mid_neon, as on AVX2 (0 below -87.3).
  * NEON is baseline on AArch64: no target region.
  */
 #include "families/ssm/subq_ssm_ukernel.h"
@@ -19,7 +19,7 @@
 
 #include "internal/simd/subq_vexp_neon.h"
 
-/* exp for the decay, softplus and SiLU: the shared core
+/* exp for the decay, softplus and SiLU: the shared mid-range core
  * (internal/simd/subq_vexp_neon.h) on arguments clamped to [-87.3, 88.3],
  * 0 below -87.3, NaN stays NaN. */
 static inline float32x4_t subq_vexp_neon(float32x4_t x) {
@@ -27,7 +27,7 @@ static inline float32x4_t subq_vexp_neon(float32x4_t x) {
   const float32x4_t xc = vminq_f32(vmaxq_f32(x, lo), vdupq_n_f32(SUBQ_SSM_EXP_CLAMP));
   const uint32x4_t under = vcltq_f32(x, lo);
   const float32x4_t y =
-      vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(subq_vexp_f32_core_neon(xc)), under));
+      vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(subq_vexp_f32_core_mid_neon(xc)), under));
   const uint32x4_t nan = vmvnq_u32(vceqq_f32(x, x));
   return vbslq_f32(nan, x, y);
 }
