@@ -4,8 +4,9 @@
  * (subq_vexp_avx2.h, subq_vexp_neon.h) are the same algorithm lane by lane
  * and give the same bits as subq_expf_u2.
  *
- * Algorithm: Cody-Waite reduction x = n ln2 + r, n = floor(x log2e + 1/2)
- * (|r| <= ln2/2), ln2 split in two (hi part exact in 9 bits, explicit FMAs);
+ * Algorithm: Cody-Waite reduction x = n ln2 + r, n = x log2e rounded to
+ * nearest even (|r| <= ln2/2 up to rounding), ln2 split in two (hi part
+ * exact in 9 bits, explicit FMAs);
  * cephes degree-6 polynomial for e^r; 2^n built in the exponent field and
  * multiplied in (n = 128, x in (88.38, 88.72], as 2^127 * 2).
  * Range: x < SUBQ_VEXP_LO = ln(2^-126) gives +0 (no denormals; -inf too),
@@ -27,7 +28,7 @@
 
 #define SUBQ_VEXP_LO (-87.33654475f) /* ln(2^-126): below it the result flushes to +0 */
 #define SUBQ_VEXP_HI (88.72283935f)  /* ln(FLT_MAX) rounded: above it +inf */
-/* Inside [MID_LO, MID_HI] n = floor(x log2e + 1/2) is in [-126, 127] and
+/* Inside [MID_LO, MID_HI] n = rint(x log2e) is in [-126, 127] and
  * e^r >= 1 when n = -126, so the scaled result is normal without fix-ups. */
 #define SUBQ_VEXP_MID_LO (-87.3f)
 #define SUBQ_VEXP_MID_HI 88.3f
@@ -45,7 +46,7 @@ static inline float subq_expf_u2(float x) {
   if (x != x) return x;
   if (x < SUBQ_VEXP_LO) return 0.0f;
   if (x > SUBQ_VEXP_HI) return INFINITY;
-  const float n = floorf(fmaf(x, SUBQ_VEXP_LOG2E, 0.5f));
+  const float n = rintf(x * SUBQ_VEXP_LOG2E); /* nearest, ties to even (default mode) */
   float r = fmaf(-n, SUBQ_VEXP_LN2_HI, x);
   r = fmaf(-n, SUBQ_VEXP_LN2_LO, r);
   float p = SUBQ_VEXP_P0;

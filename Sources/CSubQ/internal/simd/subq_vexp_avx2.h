@@ -18,7 +18,8 @@
 
 /* Reduction and polynomial: returns e^r, r = xc - n ln2; *n = the integral n. */
 static inline __m256 subq_vexp_f32_poly_avx2(__m256 xc, __m256 *n) {
-  *n = _mm256_floor_ps(_mm256_fmadd_ps(xc, _mm256_set1_ps(SUBQ_VEXP_LOG2E), _mm256_set1_ps(0.5f)));
+  *n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(SUBQ_VEXP_LOG2E)),
+                       _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m256 r = _mm256_fnmadd_ps(*n, _mm256_set1_ps(SUBQ_VEXP_LN2_HI), xc);
   r = _mm256_fnmadd_ps(*n, _mm256_set1_ps(SUBQ_VEXP_LN2_LO), r);
   __m256 p = _mm256_set1_ps(SUBQ_VEXP_P0);

@@ -16,7 +16,7 @@
 
 /* Reduction and polynomial: returns e^r, r = xc - n ln2; *n = the integral n. */
 static inline float32x4_t subq_vexp_f32_poly_neon(float32x4_t xc, float32x4_t *n) {
-  *n = vrndmq_f32(vfmaq_f32(vdupq_n_f32(0.5f), xc, vdupq_n_f32(SUBQ_VEXP_LOG2E)));
+  *n = vrndnq_f32(vmulq_n_f32(xc, SUBQ_VEXP_LOG2E));
   float32x4_t r = vfmsq_f32(xc, *n, vdupq_n_f32(SUBQ_VEXP_LN2_HI));
   r = vfmsq_f32(r, *n, vdupq_n_f32(SUBQ_VEXP_LN2_LO));
   float32x4_t p = vdupq_n_f32(SUBQ_VEXP_P0);
