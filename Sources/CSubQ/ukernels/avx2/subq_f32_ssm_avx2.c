@@ -32,7 +32,7 @@ SUBQ_ISA_BEGIN_AVX2
 
 /* The family's exp: the shared one with the family's flush threshold (0
  * below -87.3 rather than below ln(2^-126) = -87.3365; test_ssm checks it). */
-static inline __m256 subq_vexp_avx2(__m256 x) {
+static inline __m256 subq_ssm_exp_avx2(__m256 x) {
   return _mm256_andnot_ps(_mm256_cmp_ps(x, _mm256_set1_ps(SUBQ_SSM_EXP_FLUSH), _CMP_LT_OQ), subq_vexp_f32_u2_avx2(x));
 }
 
@@ -41,7 +41,7 @@ static inline __m256 subq_vexp_avx2(__m256 x) {
  * live and the state tile stays in registers: arguments above 88.3 are
  * clamped (no inf), NaN stays NaN (max/min return their second operand for
  * NaN and the core propagates it), below -87.3 gives 0. */
-static inline __m256 subq_vexp_decay_avx2(__m256 x) {
+static inline __m256 subq_ssm_exp_decay_avx2(__m256 x) {
   const __m256 lo = _mm256_set1_ps(SUBQ_SSM_EXP_FLUSH);
   const __m256 xc = _mm256_min_ps(_mm256_set1_ps(SUBQ_SSM_EXP_CLAMP), _mm256_max_ps(lo, x));
   return _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), subq_vexp_f32_core_mid_avx2(xc));
@@ -76,7 +76,7 @@ static inline __m256 subq_vlog_avx2(__m256 x) {
 /* softplus(x) = max(x, 0) + log1p(exp(-|x|)); log1p(e) = log(1 + e) * e / ((1 + e) - 1). */
 static inline __m256 subq_vsoftplus_avx2(__m256 x) {
   const __m256 absx = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
-  const __m256 e = subq_vexp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), absx));
+  const __m256 e = subq_ssm_exp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), absx));
   const __m256 u = _mm256_add_ps(_mm256_set1_ps(1.0f), e), um1 = _mm256_sub_ps(u, _mm256_set1_ps(1.0f));
   const __m256 is1 = _mm256_cmp_ps(um1, _mm256_setzero_ps(), _CMP_EQ_OQ);
   const __m256 ratio = _mm256_div_ps(e, _mm256_blendv_ps(um1, _mm256_set1_ps(1.0f), is1));
@@ -87,7 +87,7 @@ static inline __m256 subq_vsoftplus_avx2(__m256 x) {
 /* silu(x) = x * sigmoid(x), sigmoid in the stable form. */
 static inline __m256 subq_vsilu_avx2(__m256 x) {
   const __m256 absx = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
-  const __m256 e = subq_vexp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), absx));
+  const __m256 e = subq_ssm_exp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), absx));
   const __m256 d = _mm256_add_ps(_mm256_set1_ps(1.0f), e);
   const __m256 pos = _mm256_div_ps(_mm256_set1_ps(1.0f), d), neg = _mm256_mul_ps(e, pos);
   const __m256 s = _mm256_blendv_ps(pos, neg, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
@@ -96,11 +96,11 @@ static inline __m256 subq_vsilu_avx2(__m256 x) {
 
 void subq_f32_vexp_u2__avx2(const float *x, float *y, int64_t n) {
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, subq_vexp_avx2(_mm256_loadu_ps(x + i)));
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, subq_ssm_exp_avx2(_mm256_loadu_ps(x + i)));
   if (i < n) {
     float buf[8] = {0};
     memcpy(buf, x + i, (size_t)(n - i) * sizeof(float));
-    _mm256_storeu_ps(buf, subq_vexp_avx2(_mm256_loadu_ps(buf)));
+    _mm256_storeu_ps(buf, subq_ssm_exp_avx2(_mm256_loadu_ps(buf)));
     memcpy(y + i, buf, (size_t)(n - i) * sizeof(float));
   }
 }
@@ -157,7 +157,7 @@ void subq_f32_ssm_s6scan_ukernel_d16__avx2(const subq_s6scan_params *p) {
           __m256 y = _mm256_load_ps(yb + t * 8);
 #define SUBQ_S6_STEP(j, h)                                                                                   \
   {                                                                                                          \
-    const __m256 a = subq_vexp_decay_avx2(_mm256_mul_ps(dv, _mm256_load_ps(ap + (j) * 16)));                       \
+    const __m256 a = subq_ssm_exp_decay_avx2(_mm256_mul_ps(dv, _mm256_load_ps(ap + (j) * 16)));                       \
     h = _mm256_fmadd_ps(a, h, _mm256_mul_ps(du, _mm256_broadcast_ss(br + (j))));                             \
     y = _mm256_fmadd_ps(h, _mm256_broadcast_ss(cr + (j)), y);                                                \
   }
@@ -173,7 +173,7 @@ void subq_f32_ssm_s6scan_ukernel_d16__avx2(const subq_s6scan_params *p) {
         for (int64_t t = 0; t < tc; t++) {
           const __m256 dv = _mm256_load_ps(dvb + t * 8), du = _mm256_load_ps(dub + t * 8);
           const float *br = p->b + (t0 + t) * p->b_ld + n0, *cr = p->c + (t0 + t) * p->c_ld + n0;
-          const __m256 a = subq_vexp_decay_avx2(_mm256_mul_ps(dv, av));
+          const __m256 a = subq_ssm_exp_decay_avx2(_mm256_mul_ps(dv, av));
           h = _mm256_fmadd_ps(a, h, _mm256_mul_ps(du, _mm256_broadcast_ss(br)));
           _mm256_store_ps(yb + t * 8, _mm256_fmadd_ps(h, _mm256_broadcast_ss(cr), _mm256_load_ps(yb + t * 8)));
         }

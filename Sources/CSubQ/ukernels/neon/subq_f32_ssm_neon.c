@@ -22,7 +22,7 @@
 /* exp for the decay, softplus and SiLU: the shared mid-range core
  * (internal/simd/subq_vexp_neon.h) on arguments clamped to [-87.3, 88.3],
  * 0 below -87.3, NaN stays NaN. */
-static inline float32x4_t subq_vexp_neon(float32x4_t x) {
+static inline float32x4_t subq_ssm_exp_neon(float32x4_t x) {
   const float32x4_t lo = vdupq_n_f32(SUBQ_SSM_EXP_FLUSH);
   const float32x4_t xc = vminq_f32(vmaxq_f32(x, lo), vdupq_n_f32(SUBQ_SSM_EXP_CLAMP));
   const uint32x4_t under = vcltq_f32(x, lo);
@@ -57,7 +57,7 @@ static inline float32x4_t subq_vlog_neon(float32x4_t x) { /* normal x > 0 */
 }
 
 static inline float32x4_t subq_vsoftplus_neon(float32x4_t x) {
-  const float32x4_t e = subq_vexp_neon(vnegq_f32(vabsq_f32(x)));
+  const float32x4_t e = subq_ssm_exp_neon(vnegq_f32(vabsq_f32(x)));
   const float32x4_t u = vaddq_f32(vdupq_n_f32(1.0f), e), um1 = vsubq_f32(u, vdupq_n_f32(1.0f));
   const uint32x4_t is1 = vceqq_f32(um1, vdupq_n_f32(0.0f));
   const float32x4_t ratio = vdivq_f32(e, vbslq_f32(is1, vdupq_n_f32(1.0f), um1));
@@ -66,7 +66,7 @@ static inline float32x4_t subq_vsoftplus_neon(float32x4_t x) {
 }
 
 static inline float32x4_t subq_vsilu_neon(float32x4_t x) {
-  const float32x4_t e = subq_vexp_neon(vnegq_f32(vabsq_f32(x)));
+  const float32x4_t e = subq_ssm_exp_neon(vnegq_f32(vabsq_f32(x)));
   const float32x4_t pos = vdivq_f32(vdupq_n_f32(1.0f), vaddq_f32(vdupq_n_f32(1.0f), e));
   const float32x4_t s = vbslq_f32(vcltq_f32(x, vdupq_n_f32(0.0f)), vmulq_f32(e, pos), pos);
   return vmulq_f32(x, s);
@@ -121,7 +121,7 @@ void subq_f32_ssm_s6scan_ukernel_d16__neon(const subq_s6scan_params *p) {
           float32x4_t y = vld1q_f32(yb + t * 4);
 #define SUBQ_S6_STEP(j, h)                                                     \
   {                                                                            \
-    const float32x4_t a = subq_vexp_neon(vmulq_f32(dv, vld1q_f32(ap + (j) * 16))); \
+    const float32x4_t a = subq_ssm_exp_neon(vmulq_f32(dv, vld1q_f32(ap + (j) * 16))); \
     h = vfmaq_f32(vmulq_n_f32(du, br[j]), a, h);                               \
     y = vfmaq_n_f32(y, h, cr[j]);                                              \
   }
@@ -138,7 +138,7 @@ void subq_f32_ssm_s6scan_ukernel_d16__neon(const subq_s6scan_params *p) {
         for (int64_t t = 0; t < tc; t++) {
           const float32x4_t dv = vld1q_f32(dvb + t * 4), du = vld1q_f32(dub + t * 4);
           const float *br = p->b + (t0 + t) * p->b_ld + n0, *cr = p->c + (t0 + t) * p->c_ld + n0;
-          const float32x4_t a = subq_vexp_neon(vmulq_f32(dv, av));
+          const float32x4_t a = subq_ssm_exp_neon(vmulq_f32(dv, av));
           h = vfmaq_f32(vmulq_n_f32(du, br[0]), a, h);
           vst1q_f32(yb + t * 4, vfmaq_n_f32(vld1q_f32(yb + t * 4), h, cr[0]));
         }
