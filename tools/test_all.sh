@@ -28,7 +28,8 @@
 #   swift-test         swift test (skipped when there is no Swift test target)
 #   swift-test-release swift test -c release (skipped likewise)
 #   python             pytest bindings/python/tests against the gcc build's libsubq.so
-#                      (skipped when the directory or pytest is absent)
+#                      and a pip install of the package (numpy/pytest installed with pip when
+#                      missing; skipped only when python3 is absent or pip cannot install them)
 # Prints a summary table and, last, "suites: N passed, N failed"; exits 1 when
 # any suite failed.
 set -euo pipefail
@@ -146,7 +147,8 @@ configure_build() { # build-dir cmake-args...
 # ---- gcc -------------------------------------------------------------------------
 gcc_dir="$ci/gcc"
 suite_gcc_build() {
-  configure_build "$gcc_dir" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc -DCMAKE_C_FLAGS=-Werror
+  configure_build "$gcc_dir" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc -DCMAKE_C_FLAGS=-Werror \
+    -DCMAKE_CXX_COMPILER=g++ -DCMAKE_CXX_FLAGS=-Werror
   # The ISA probe: what the built library reports for the host and a context.
   gcc -std=c11 -Wall -Wextra -Werror -pedantic -I "$root/Include" "$root/tools/subq_isa_probe.c" \
     -L "$gcc_dir" -lsubq -Wl,-rpath,"$gcc_dir" -o "$gcc_dir/subq_isa_probe"
@@ -186,7 +188,7 @@ suite_clang() {
 # ---- sanitizers (Debug with -O1: assertions on, tolerable speed) ---------------------
 suite_asan() {
   configure_build "$ci/asan-ubsan" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=gcc -DCMAKE_C_FLAGS=-Werror \
-    "-DCMAKE_C_FLAGS_DEBUG=-g -O1" -DSUBQ_SANITIZE=address,undefined -DSUBQ_BUILD_BENCH=OFF
+    -DCMAKE_CXX_COMPILER=g++ -DCMAKE_CXX_FLAGS=-Werror "-DCMAKE_CXX_FLAGS_DEBUG=-g -O1" "-DCMAKE_C_FLAGS_DEBUG=-g -O1" -DSUBQ_SANITIZE=address,undefined -DSUBQ_BUILD_BENCH=OFF
   ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:check_initialization_order=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$ci/asan-ubsan" "${ctest_common[@]}" -LE "$packaging_labels"
@@ -247,10 +249,22 @@ suite_swift_test() { # extra args...
 # ---- Python ------------------------------------------------------------------------------
 suite_python() {
   [[ -d "$root/bindings/python/tests" ]] || skip "no Python tests (bindings/python/tests is absent)"
-  python3 -c 'import pytest' 2>/dev/null || skip "pytest is not importable by python3 (pip install pytest)"
+  command -v python3 >/dev/null || skip "python3 not found (the Python bindings are tested when it is present)"
+  if ! python3 -c 'import numpy, pytest' 2>/dev/null; then
+    echo "installing numpy and pytest for python3 (pip)"
+    python3 -m pip install --quiet numpy pytest ||
+      skip "numpy/pytest are missing and pip could not install them (python3 -m pip install numpy pytest)"
+  fi
   [[ -e "$gcc_dir/libsubq.so" ]] || { echo "gcc build missing (gcc-build failed?)"; return 1; }
   SUBQ_LIBRARY="$gcc_dir/libsubq.so" PYTHONPATH="$root/bindings/python${PYTHONPATH:+:$PYTHONPATH}" \
-    python3 -m pytest -q "$root/bindings/python/tests"
+    python3 -m pytest -q -p no:cacheprovider "$root/bindings/python/tests"
+  # The package installs with pip (no compile step) and finds the library given by SUBQ_LIBRARY.
+  local tmp
+  tmp="$(mktemp -d)"
+  python3 -m pip install --quiet --no-deps --target "$tmp" "$root/bindings/python"
+  (cd "$tmp" && SUBQ_LIBRARY="$gcc_dir" PYTHONPATH="$tmp" python3 -c \
+    'import subq, numpy as np; a = np.eye(3, dtype=np.float32); assert (subq.gemm(a, a) == a).all(); print("pip-installed subq", subq.version(), "from", subq.library_path)')
+  rm -rf "$tmp"
 }
 
 run_suite gcc-build suite_gcc_build

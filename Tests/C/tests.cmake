@@ -6,6 +6,7 @@
 #                      find_package(SubQ CONFIG) and pkg-config from C and C++
 #   ctest -L bench     subq-bench's command line on small real cases
 #   ctest -L python    the Python binding tests (only with -DSUBQ_BUILD_PYTHON=ON)
+#   ctest -L cpp       bindings/cpp/subq.hpp's test program (C++20; native builds with a C++ compiler)
 # The header and install tests use host compilers and rebuild SubQ themselves, so
 # they are defined for native, non-sanitizer builds only.
 set(_subq_root "${CMAKE_CURRENT_LIST_DIR}/../..")
@@ -46,6 +47,24 @@ endif()
 if(TARGET subq-bench AND NOT CMAKE_CROSSCOMPILING)
   add_test(NAME bench_cli COMMAND ${SUBQ_BASH} "${_subq_root}/tools/check_bench_cli.sh" "$<TARGET_FILE:subq-bench>")
   set_tests_properties(bench_cli PROPERTIES LABELS "bench" TIMEOUT 300)
+endif()
+
+# ---- C++ header-only bindings ----
+if(NOT CMAKE_CROSSCOMPILING)
+  include(CheckLanguage)
+  check_language(CXX)
+  if(CMAKE_CXX_COMPILER)
+    enable_language(CXX)
+    add_executable(test_cpp_bindings "${_subq_root}/bindings/cpp/test_subq_hpp.cpp")
+    target_compile_features(test_cpp_bindings PRIVATE cxx_std_20)
+    target_include_directories(test_cpp_bindings PRIVATE "${_subq_root}/bindings/cpp")
+    target_compile_options(test_cpp_bindings PRIVATE -Wall -Wextra -pedantic)
+    target_link_libraries(test_cpp_bindings PRIVATE subq)
+    add_test(NAME cpp_bindings COMMAND test_cpp_bindings)
+    set_tests_properties(cpp_bindings PROPERTIES LABELS "cpp" TIMEOUT 120)
+  else()
+    message(STATUS "no C++ compiler: the subq.hpp test (ctest -L cpp) is not defined")
+  endif()
 endif()
 
 # ---- Python bindings ----

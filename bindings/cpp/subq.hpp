@@ -1,0 +1,331 @@
+// subq.hpp — header-only C++20 wrapper over SubQ's C ABI (Include/subq.h).
+//
+//   subq::context ctx{2};                                   // 2 participants
+//   std::vector<float> a(m * k), b(k * n), c(m * n);
+//   subq::gemm(&ctx, subq::matrix<const float>{a, m, k},
+//                    subq::matrix<const float>{b, k, n},
+//                    subq::matrix<float>{c, m, n});         // throws subq::error on failure
+//
+// * Every failing C call throws subq::error carrying the subq_status and the
+//   library's message (subq_last_error_message(), read on the same thread).
+// * Handles are move-only RAII owners (context, packed_b).
+// * Views are std::span based; matrix<T> adds a shape and element strides and
+//   checks that every element it describes lies inside its span before any C
+//   call (so a short buffer is an exception, not an out-of-bounds read).
+// * Templates over float and subq::bf16 where the C API takes both.
+// * Thread-safety as the C API: a context serialises calls made on it; objects
+//   here add no shared state of their own.
+#ifndef SUBQ_HPP
+#define SUBQ_HPP
+
+#include <subq.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace subq {
+
+// ---- errors -------------------------------------------------------------------------------
+class error : public std::runtime_error {
+ public:
+  error(subq_status status, const std::string& message)
+      : std::runtime_error(std::string(subq_status_string(status)) + ": " + message), status_(status) {}
+  subq_status status() const noexcept { return status_; }
+
+ private:
+  subq_status status_;
+};
+
+inline void check(subq_status s) {
+  if (s != SUBQ_OK) throw error(s, subq_last_error_message());
+}
+
+[[noreturn]] inline void invalid(const std::string& message) { throw error(SUBQ_ERR_INVALID_ARGUMENT, message); }
+
+// ---- version --------------------------------------------------------------------------------
+inline const char* version() noexcept { return subq_version_string(); }
+// True when the loaded library serves this header (same major, minor not older).
+inline bool version_compatible() noexcept {
+  const uint32_t v = subq_version();
+  return (v >> 16) == SUBQ_VERSION_MAJOR && ((v >> 8) & 0xFFu) >= SUBQ_VERSION_MINOR;
+}
+
+// ---- element types ----------------------------------------------------------------------------
+// bf16 storage (the upper half of an IEEE f32), layout-compatible with uint16_t.
+struct bf16 {
+  uint16_t bits;
+};
+static_assert(sizeof(bf16) == 2 && std::is_standard_layout_v<bf16>);
+
+template <class T>
+constexpr subq_dtype dtype_of() {
+  using U = std::remove_const_t<T>;
+  if constexpr (std::is_same_v<U, float>) return SUBQ_DTYPE_F32;
+  else if constexpr (std::is_same_v<U, bf16>) return SUBQ_DTYPE_BF16;
+  else static_assert(!sizeof(U), "subq: element type must be float or subq::bf16");
+}
+
+inline void to_bf16(std::span<const float> src, std::span<bf16> dst) {
+  if (src.size() != dst.size()) invalid("subq::to_bf16: src and dst sizes differ");
+  check(subq_f32_to_bf16(src.data(), reinterpret_cast<uint16_t*>(dst.data()), static_cast<int64_t>(src.size())));
+}
+inline void from_bf16(std::span<const bf16> src, std::span<float> dst) {
+  if (src.size() != dst.size()) invalid("subq::from_bf16: src and dst sizes differ");
+  check(subq_bf16_to_f32(reinterpret_cast<const uint16_t*>(src.data()), dst.data(),
+                         static_cast<int64_t>(src.size())));
+}
+
+// ---- views ------------------------------------------------------------------------------------
+namespace detail {
+// Largest element offset a view touches + 1, or throws (negative strides, overflow).
+inline std::size_t extent(const char* what, std::initializer_list<std::pair<int64_t, int64_t>> dims) {
+  int64_t last = 0;
+  for (auto [n, stride] : dims) {
+    if (n < 0) invalid(std::string(what) + ": negative dimension");
+    if (n == 0) return 0;
+    if (stride < 0) invalid(std::string(what) + ": negative stride");
+    int64_t t;
+    if (__builtin_mul_overflow(n - 1, stride, &t) || __builtin_add_overflow(last, t, &last))
+      invalid(std::string(what) + ": extent overflows int64");
+  }
+  return static_cast<std::size_t>(last) + 1;
+}
+inline void fits(const char* what, std::size_t need, std::size_t have) {
+  if (need > have)
+    invalid(std::string(what) + ": view needs " + std::to_string(need) + " elements, span has " +
+            std::to_string(have));
+}
+}  // namespace detail
+
+// rows x cols matrix, element (i, j) at data[i * rs + j * cs]; row-major by default.
+template <class T>
+struct matrix {
+  std::span<T> data;
+  int64_t rows = 0, cols = 0, rs = 0, cs = 1;
+  matrix(std::span<T> d, int64_t r, int64_t c) : data(d), rows(r), cols(c), rs(c), cs(1) {}
+  matrix(std::span<T> d, int64_t r, int64_t c, int64_t row_stride, int64_t col_stride)
+      : data(d), rows(r), cols(c), rs(row_stride), cs(col_stride) {}
+  // The transpose as a view (no copy).
+  matrix transposed() const { return matrix(data, cols, rows, cs, rs); }
+  void check_fits(const char* what) const {
+    detail::fits(what, detail::extent(what, {{rows, rs}, {cols, cs}}), data.size());
+  }
+};
+
+// ---- context ----------------------------------------------------------------------------------
+class context {
+ public:
+  struct options {
+    int32_t threads = 0;  // participants incl. the caller; 0 = physical cores
+    subq_numa_mode numa = SUBQ_NUMA_OFF;
+    subq_isa max_isa = SUBQ_ISA_AUTO;
+  };
+  context() : context(options{}) {}
+  explicit context(int32_t threads) : context(options{threads}) {}
+  explicit context(const options& o) {
+    subq_context_params p;
+    subq_context_params_default(&p, sizeof p);
+    p.n_threads = o.threads;
+    p.numa = o.numa;
+    if (o.max_isa != SUBQ_ISA_AUTO) p.max_isa = o.max_isa;
+    subq_context* c = nullptr;
+    check(subq_context_create(&p, &c));
+    h_ = c;
+  }
+  context(const context&) = delete;
+  context& operator=(const context&) = delete;
+  context(context&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+  context& operator=(context&& o) noexcept {
+    if (this != &o) {
+      subq_context_destroy(h_);
+      h_ = std::exchange(o.h_, nullptr);
+    }
+    return *this;
+  }
+  ~context() { subq_context_destroy(h_); }
+
+  subq_context* get() const noexcept { return h_; }
+  explicit operator bool() const noexcept { return h_ != nullptr; }
+  int32_t threads() const { return subq_context_num_threads(live()); }
+  subq_isa isa() const { return subq_context_isa(live()); }
+  std::string describe() const {
+    std::string s(subq_context_describe(live(), nullptr, 0) + 1, '\0');
+    s.resize(subq_context_describe(h_, s.data(), s.size()));
+    return s;
+  }
+
+ private:
+  subq_context* live() const {
+    if (!h_) throw error(SUBQ_ERR_INVALID_STATE, "subq::context: used after move");
+    return h_;
+  }
+  subq_context* h_ = nullptr;
+};
+
+inline subq_context* raw(context* c) noexcept { return c ? c->get() : nullptr; }
+
+// ---- GEMM -------------------------------------------------------------------------------------
+// c = alpha * a * b + beta * c; a, b float or bf16; c float. ctx == nullptr runs on the calling thread.
+template <class TA, class TB>
+void gemm(context* ctx, const matrix<const TA>& a, const matrix<const TB>& b, const matrix<float>& c,
+          float alpha = 1.0f, float beta = 0.0f) {
+  if (a.cols != b.rows || a.rows != c.rows || b.cols != c.cols)
+    invalid("subq::gemm: shapes do not chain: a " + std::to_string(a.rows) + "x" + std::to_string(a.cols) + ", b " +
+            std::to_string(b.rows) + "x" + std::to_string(b.cols) + ", c " + std::to_string(c.rows) + "x" +
+            std::to_string(c.cols));
+  a.check_fits("subq::gemm: a");
+  b.check_fits("subq::gemm: b");
+  c.check_fits("subq::gemm: c");
+  subq_gemm_args p;
+  subq_gemm_args_default(&p, sizeof p);
+  p.m = a.rows, p.n = b.cols, p.k = a.cols;
+  p.alpha = alpha, p.beta = beta;
+  p.a_dtype = dtype_of<TA>(), p.b_dtype = dtype_of<TB>();
+  p.a = a.data.data(), p.a_rs = a.rs, p.a_cs = a.cs;
+  p.b = b.data.data(), p.b_rs = b.rs, p.b_cs = b.cs;
+  p.c = c.data.data(), p.c_rs = c.rs, p.c_cs = c.cs;
+  check(subq_gemm(raw(ctx), &p));
+}
+
+// A k x n right-hand operand packed once for ctx's micro-kernels (weights).
+class packed_b {
+ public:
+  template <class T>
+  packed_b(context* ctx, const matrix<const T>& b) : k_(b.rows), n_(b.cols) {
+    b.check_fits("subq::packed_b: b");
+    subq_gemm_packed_b* h = nullptr;
+    check(subq_gemm_pack_b(raw(ctx), b.rows, b.cols, dtype_of<T>(), b.data.data(), b.rs, b.cs, &h));
+    h_ = h;
+  }
+  packed_b(const packed_b&) = delete;
+  packed_b& operator=(const packed_b&) = delete;
+  packed_b(packed_b&& o) noexcept : h_(std::exchange(o.h_, nullptr)), k_(o.k_), n_(o.n_) {}
+  packed_b& operator=(packed_b&& o) noexcept {
+    if (this != &o) {
+      subq_gemm_packed_b_destroy(h_);
+      h_ = std::exchange(o.h_, nullptr);
+      k_ = o.k_, n_ = o.n_;
+    }
+    return *this;
+  }
+  ~packed_b() { subq_gemm_packed_b_destroy(h_); }
+
+  int64_t k() const noexcept { return k_; }
+  int64_t n() const noexcept { return n_; }
+  std::size_t bytes() const { return subq_gemm_packed_b_size(live()); }
+  const subq_gemm_packed_b* get() const noexcept { return h_; }
+
+  // c = alpha * a * B + beta * c.
+  template <class TA>
+  void multiply(context* ctx, const matrix<const TA>& a, const matrix<float>& c, float alpha = 1.0f,
+                float beta = 0.0f) const {
+    if (a.cols != k_ || c.rows != a.rows || c.cols != n_) invalid("subq::packed_b::multiply: shapes do not chain");
+    a.check_fits("subq::packed_b::multiply: a");
+    c.check_fits("subq::packed_b::multiply: c");
+    subq_gemm_args p;
+    subq_gemm_args_default(&p, sizeof p);
+    p.m = a.rows, p.n = n_, p.k = k_;
+    p.alpha = alpha, p.beta = beta;
+    p.a_dtype = dtype_of<TA>();
+    p.a = a.data.data(), p.a_rs = a.rs, p.a_cs = a.cs;
+    p.c = c.data.data(), p.c_rs = c.rs, p.c_cs = c.cs;
+    check(subq_gemm_packed(raw(ctx), &p, live()));
+  }
+
+ private:
+  const subq_gemm_packed_b* live() const {
+    if (!h_) throw error(SUBQ_ERR_INVALID_STATE, "subq::packed_b: used after move");
+    return h_;
+  }
+  subq_gemm_packed_b* h_ = nullptr;
+  int64_t k_ = 0, n_ = 0;
+};
+
+// ---- fused attention --------------------------------------------------------------------------
+// Dense BSHD tensors: q [b][sq][hq][dk], k [b][sk][hkv][dk], v [b][sk][hkv][dv], out [b][sq][hq][dv].
+struct attention_shape {
+  int64_t batch = 1, sq = 0, sk = 0, hq = 1, hkv = 1, dk = 0, dv = 0;
+};
+struct attention_options {
+  bool causal = false;
+  int64_t window_left = -1, window_right = -1;  // flash-attn window_size; -1 = unbounded
+  float softcap = 0.0f, scale = 0.0f;           // 0 = off / 1/sqrt(dk)
+};
+
+inline void attention(context* ctx, const attention_shape& s, std::span<const float> q, std::span<const float> k,
+                      std::span<const float> v, std::span<float> out, const attention_options& o = {}) {
+  auto need = [](const char* what, std::initializer_list<int64_t> dims) {
+    int64_t n = 1;
+    for (int64_t d : dims) {
+      if (d < 0) invalid(std::string("subq::attention: ") + what + ": negative dimension");
+      if (__builtin_mul_overflow(n, d, &n)) invalid(std::string("subq::attention: ") + what + ": size overflows");
+    }
+    return static_cast<std::size_t>(n);
+  };
+  detail::fits("subq::attention: q", need("q", {s.batch, s.sq, s.hq, s.dk}), q.size());
+  detail::fits("subq::attention: k", need("k", {s.batch, s.sk, s.hkv, s.dk}), k.size());
+  detail::fits("subq::attention: v", need("v", {s.batch, s.sk, s.hkv, s.dv}), v.size());
+  detail::fits("subq::attention: out", need("out", {s.batch, s.sq, s.hq, s.dv}), out.size());
+  subq_fattn_args p;
+  subq_fattn_args_default(&p, sizeof p);
+  p.batch = s.batch, p.hq = s.hq, p.hkv = s.hkv, p.sq = s.sq, p.sk = s.sk, p.dk = s.dk, p.dv = s.dv;
+  subq_fattn_args_dense_bshd(&p);
+  p.q = q.data(), p.k = k.data(), p.v = v.data(), p.out = out.data();
+  p.window_left = o.window_left;
+  p.window_right = o.causal && (o.window_right < 0 || o.window_right > 0) ? 0 : o.window_right;
+  p.softcap = o.softcap, p.scale = o.scale;
+  check(subq_fattn(raw(ctx), &p));
+}
+
+// ---- Mamba ----------------------------------------------------------------------------------------
+// The C args structs are the full interface (strides, optional tensors); these
+// give defaults-initialised structs and throwing calls.
+template <class Args>
+Args make_args();
+template <>
+inline subq_conv1d_args make_args<subq_conv1d_args>() {
+  subq_conv1d_args a;
+  subq_conv1d_args_default(&a, sizeof a);
+  return a;
+}
+template <>
+inline subq_ssm1_args make_args<subq_ssm1_args>() {
+  subq_ssm1_args a;
+  subq_ssm1_args_default(&a, sizeof a);
+  return a;
+}
+template <>
+inline subq_fattn_args make_args<subq_fattn_args>() {
+  subq_fattn_args a;
+  subq_fattn_args_default(&a, sizeof a);
+  return a;
+}
+template <>
+inline subq_gemm_args make_args<subq_gemm_args>() {
+  subq_gemm_args a;
+  subq_gemm_args_default(&a, sizeof a);
+  return a;
+}
+
+inline void conv1d(context* ctx, const subq_conv1d_args& a) { check(subq_conv1d_f32(raw(ctx), &a)); }
+inline void conv1d_update(context* ctx, const subq_conv1d_args& a) { check(subq_conv1d_update_f32(raw(ctx), &a)); }
+inline void ssm1_scan(context* ctx, const subq_ssm1_args& a) { check(subq_ssm1_scan_f32(raw(ctx), &a)); }
+inline void ssm1_step(context* ctx, const subq_ssm1_args& a) { check(subq_ssm1_step_f32(raw(ctx), &a)); }
+inline void attention(context* ctx, const subq_fattn_args& a) { check(subq_fattn(raw(ctx), &a)); }
+
+// Floats of one sequence's Mamba-1 state in SubQ's layout.
+inline int64_t ssm1_state_floats(int64_t channels, int64_t d_state) {
+  const int64_t n = subq_ssm1_state_floats(channels, d_state);
+  if (n <= 0) invalid("subq::ssm1_state_floats: channels and d_state must be >= 1 (and not overflow)");
+  return n;
+}
+
+}  // namespace subq
+
+#endif  // SUBQ_HPP

@@ -1,0 +1,41 @@
+"""subq — Python bindings over libsubq's C ABI (ctypes; NumPy zero-copy).
+
+    import numpy as np, subq
+    a = np.random.rand(256, 512).astype(np.float32)
+    b = np.random.rand(512, 128).astype(np.float32)
+    c = subq.gemm(a, b)                      # float32 (256, 128)
+    with subq.Context(threads=2) as ctx:
+        o = subq.attention(q, k, v, causal=True, ctx=ctx)
+"""
+from ._lib import SubQError, library_path
+from ._lib import RUNTIME_MAJOR, RUNTIME_MINOR, RUNTIME_PATCH
+from ._arrays import BF16Array
+from .context import Context, default_context
+from .gemm import PackedB, from_bf16, gemm, to_bf16
+from .attention import attention
+from .mamba import (conv1d, conv1d_update, ssm1_scan, ssm1_state_export, ssm1_state_floats, ssm1_state_import,
+                    ssm1_state_zeros, ssm1_step)
+from . import _lib as _l
+
+__version__ = "%d.%d.%d" % (RUNTIME_MAJOR, RUNTIME_MINOR, RUNTIME_PATCH)
+
+
+def version() -> str:
+    """Version string of the loaded libsubq."""
+    return _l.subq_version_string().decode()
+
+
+def build_info() -> str:
+    return _l.subq_build_info().decode()
+
+
+def host_isa() -> str:
+    """Best ISA path of this CPU ('avx2', 'neon', ...)."""
+    return _l.subq_isa_name(_l.subq_host_isa()).decode()
+
+
+__all__ = [
+    "SubQError", "BF16Array", "Context", "default_context", "PackedB", "gemm", "to_bf16", "from_bf16",
+    "attention", "conv1d", "conv1d_update", "ssm1_scan", "ssm1_step", "ssm1_state_zeros", "ssm1_state_floats",
+    "ssm1_state_import", "ssm1_state_export", "version", "build_info", "host_isa", "library_path",
+]

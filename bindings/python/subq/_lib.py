@@ -1,0 +1,252 @@
+"""Loading libsubq, the version check, status -> exception, and the C prototypes.
+
+Only the public C ABI (Include/subq.h) is used. Structs mirror the headers field
+for field; every args struct starts with size_t struct_size and is filled by the
+library's defaults getter, so fields this module does not know keep their
+defaults (runtime.md 2.5).
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+
+# The C ABI version this module was written against (SUBQ_VERSION_MAJOR/MINOR).
+ABI_MAJOR = 0
+ABI_MINOR = 1
+
+# subq_status values (fixed forever; appended only).
+OK = 0
+STATUS_NAMES = {
+    0: "ok",
+    1: "invalid argument",
+    2: "out of memory",
+    3: "unsupported",
+    4: "invalid state",
+    5: "buffer too small",
+    6: "aborted",
+    7: "system",
+    8: "internal",
+}
+
+# subq_dtype
+DTYPE_F32 = 1
+DTYPE_BF16 = 2
+DTYPE_F16 = 3
+DTYPE_I8 = 4
+DTYPE_I32 = 5
+
+
+class SubQError(RuntimeError):
+    """A SubQ call failed: `status` is the subq_status code, `message` the
+    library's subq_last_error_message() text naming the offending argument."""
+
+    def __init__(self, status: int, message: str):
+        self.status = int(status)
+        self.status_name = STATUS_NAMES.get(self.status, "unknown status %d" % self.status)
+        self.message = message
+        super().__init__("%s: %s" % (self.status_name, message) if message else self.status_name)
+
+
+def _candidates():
+    env = os.environ.get("SUBQ_LIBRARY")
+    if env:
+        if os.path.isdir(env):
+            yield os.path.join(env, "libsubq.so")
+        else:
+            yield env
+        return  # an explicit choice is never second-guessed
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in ("libsubq.so", "libsubq.dylib"):
+        p = os.path.join(here, name)
+        if os.path.exists(p):
+            yield p
+    found = ctypes.util.find_library("subq")
+    if found:
+        yield found
+    yield "libsubq.so.0"
+
+
+def _load():
+    errors = []
+    for path in _candidates():
+        try:
+            return ctypes.CDLL(path), path
+        except OSError as e:  # try the next candidate, report all at the end
+            errors.append("%s: %s" % (path, e))
+    raise ImportError(
+        "subq: cannot load libsubq (set SUBQ_LIBRARY to the library file or its build directory). Tried:\n  "
+        + "\n  ".join(errors)
+    )
+
+
+lib, library_path = _load()
+
+c_int64_p = ctypes.POINTER(ctypes.c_int64)
+c_float_p = ctypes.POINTER(ctypes.c_float)
+
+
+def _fn(name, restype, *argtypes):
+    f = getattr(lib, name)
+    f.restype = restype
+    f.argtypes = list(argtypes)
+    return f
+
+
+# ---- base -------------------------------------------------------------------------------------
+subq_version = _fn("subq_version", ctypes.c_uint32)
+subq_version_string = _fn("subq_version_string", ctypes.c_char_p)
+subq_build_info = _fn("subq_build_info", ctypes.c_char_p)
+subq_last_error_message = _fn("subq_last_error_message", ctypes.c_char_p)
+subq_clear_last_error = _fn("subq_clear_last_error", None)
+subq_status_string = _fn("subq_status_string", ctypes.c_char_p, ctypes.c_int32)
+subq_isa_name = _fn("subq_isa_name", ctypes.c_char_p, ctypes.c_int32)
+subq_isa_from_name = _fn("subq_isa_from_name", ctypes.c_int32, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int32))
+subq_host_isa = _fn("subq_host_isa", ctypes.c_int32)
+
+_v = subq_version()
+RUNTIME_MAJOR, RUNTIME_MINOR, RUNTIME_PATCH = (_v >> 16) & 0xFFFF, (_v >> 8) & 0xFF, _v & 0xFF
+if RUNTIME_MAJOR != ABI_MAJOR or RUNTIME_MINOR < ABI_MINOR:
+    raise ImportError(
+        "subq: %s is libsubq %d.%d.%d but these bindings need %d.x with x >= %d"
+        % (library_path, RUNTIME_MAJOR, RUNTIME_MINOR, RUNTIME_PATCH, ABI_MAJOR, ABI_MINOR)
+    )
+
+# ctypes releases the GIL during the call; the message is thread-local in C, so
+# check() reads it right after the call on the same OS thread.
+
+
+def check(status: int) -> None:
+    if status != OK:
+        msg = subq_last_error_message()
+        raise SubQError(status, msg.decode("utf-8", "replace") if msg else "")
+
+
+# ---- runtime ----------------------------------------------------------------------------------
+class ContextParams(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("n_threads", ctypes.c_int32),
+        ("numa", ctypes.c_int32),
+        ("numa_node", ctypes.c_int32),
+        ("bind", ctypes.c_int32),
+        ("spin_us", ctypes.c_uint32),
+        ("flags", ctypes.c_uint32),
+        ("max_isa", ctypes.c_int32),
+        ("verbose", ctypes.c_int32),
+        ("topology", ctypes.c_void_p),
+    ]
+
+
+subq_context_params_default = _fn("subq_context_params_default", None, ctypes.POINTER(ContextParams), ctypes.c_size_t)
+subq_context_create = _fn("subq_context_create", ctypes.c_int32, ctypes.POINTER(ContextParams),
+                          ctypes.POINTER(ctypes.c_void_p))
+subq_context_destroy = _fn("subq_context_destroy", None, ctypes.c_void_p)
+subq_context_num_threads = _fn("subq_context_num_threads", ctypes.c_int32, ctypes.c_void_p)
+subq_context_isa = _fn("subq_context_isa", ctypes.c_int32, ctypes.c_void_p)
+subq_context_describe = _fn("subq_context_describe", ctypes.c_size_t, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t)
+
+# ---- GEMM -------------------------------------------------------------------------------------
+class GemmArgs(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("m", ctypes.c_int64), ("n", ctypes.c_int64), ("k", ctypes.c_int64),
+        ("alpha", ctypes.c_float), ("beta", ctypes.c_float),
+        ("a_dtype", ctypes.c_int32), ("b_dtype", ctypes.c_int32),
+        ("a", ctypes.c_void_p), ("a_rs", ctypes.c_int64), ("a_cs", ctypes.c_int64),
+        ("b", ctypes.c_void_p), ("b_rs", ctypes.c_int64), ("b_cs", ctypes.c_int64),
+        ("c", ctypes.c_void_p), ("c_rs", ctypes.c_int64), ("c_cs", ctypes.c_int64),
+        ("batch_count", ctypes.c_int64),
+        ("a_bs", ctypes.c_int64), ("b_bs", ctypes.c_int64), ("c_bs", ctypes.c_int64),
+    ]
+
+
+subq_gemm_args_default = _fn("subq_gemm_args_default", None, ctypes.POINTER(GemmArgs), ctypes.c_size_t)
+subq_gemm = _fn("subq_gemm", ctypes.c_int32, ctypes.c_void_p, ctypes.POINTER(GemmArgs))
+subq_gemm_pack_b = _fn("subq_gemm_pack_b", ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
+                       ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
+                       ctypes.POINTER(ctypes.c_void_p))
+subq_gemm_packed_b_destroy = _fn("subq_gemm_packed_b_destroy", None, ctypes.c_void_p)
+subq_gemm_packed_b_size = _fn("subq_gemm_packed_b_size", ctypes.c_size_t, ctypes.c_void_p)
+subq_gemm_packed = _fn("subq_gemm_packed", ctypes.c_int32, ctypes.c_void_p, ctypes.POINTER(GemmArgs), ctypes.c_void_p)
+subq_f32_to_bf16 = _fn("subq_f32_to_bf16", ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
+subq_bf16_to_f32 = _fn("subq_bf16_to_f32", ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
+
+# ---- fused attention --------------------------------------------------------------------------
+class FattnArgs(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("batch", ctypes.c_int64), ("hq", ctypes.c_int64), ("hkv", ctypes.c_int64),
+        ("sq", ctypes.c_int64), ("sk", ctypes.c_int64), ("dk", ctypes.c_int64), ("dv", ctypes.c_int64),
+        ("scale", ctypes.c_float), ("softcap", ctypes.c_float),
+        ("align", ctypes.c_int32),
+        ("window_left", ctypes.c_int64), ("window_right", ctypes.c_int64),
+        ("q", ctypes.c_void_p), ("q_bs", ctypes.c_int64), ("q_ss", ctypes.c_int64), ("q_hs", ctypes.c_int64),
+        ("k", ctypes.c_void_p), ("k_bs", ctypes.c_int64), ("k_ss", ctypes.c_int64), ("k_hs", ctypes.c_int64),
+        ("v", ctypes.c_void_p), ("v_bs", ctypes.c_int64), ("v_ss", ctypes.c_int64), ("v_hs", ctypes.c_int64),
+        ("out", ctypes.c_void_p), ("o_bs", ctypes.c_int64), ("o_ss", ctypes.c_int64), ("o_hs", ctypes.c_int64),
+        ("lse", ctypes.c_void_p),
+        ("kv_split", ctypes.c_int64),
+    ]
+
+
+subq_fattn_args_default = _fn("subq_fattn_args_default", None, ctypes.POINTER(FattnArgs), ctypes.c_size_t)
+subq_fattn = _fn("subq_fattn", ctypes.c_int32, ctypes.c_void_p, ctypes.POINTER(FattnArgs))
+subq_fattn_expf = _fn("subq_fattn_expf", ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                      ctypes.c_int64)
+
+# ---- Mamba (conv1d, Mamba-1 scan) -------------------------------------------------------------
+class Conv1dArgs(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("batch", ctypes.c_int64), ("seqlen", ctypes.c_int64), ("channels", ctypes.c_int64),
+        ("width", ctypes.c_int32), ("flags", ctypes.c_uint32),
+        ("x", ctypes.c_void_p), ("x_ld", ctypes.c_int64), ("x_bs", ctypes.c_int64),
+        ("weight", ctypes.c_void_p),
+        ("bias", ctypes.c_void_p),
+        ("state_in", ctypes.c_void_p),
+        ("state_out", ctypes.c_void_p),
+        ("state_bs", ctypes.c_int64),
+        ("y", ctypes.c_void_p), ("y_ld", ctypes.c_int64), ("y_bs", ctypes.c_int64),
+    ]
+
+
+class Ssm1Args(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("batch", ctypes.c_int64), ("seqlen", ctypes.c_int64),
+        ("channels", ctypes.c_int64), ("d_state", ctypes.c_int64), ("n_groups", ctypes.c_int64),
+        ("flags", ctypes.c_uint32),
+        ("u", ctypes.c_void_p), ("u_ld", ctypes.c_int64), ("u_bs", ctypes.c_int64),
+        ("dt", ctypes.c_void_p), ("dt_ld", ctypes.c_int64), ("dt_bs", ctypes.c_int64),
+        ("b", ctypes.c_void_p), ("b_ld", ctypes.c_int64), ("b_bs", ctypes.c_int64),
+        ("c", ctypes.c_void_p), ("c_ld", ctypes.c_int64), ("c_bs", ctypes.c_int64),
+        ("z", ctypes.c_void_p), ("z_ld", ctypes.c_int64), ("z_bs", ctypes.c_int64),
+        ("a", ctypes.c_void_p),
+        ("dt_bias", ctypes.c_void_p),
+        ("d_skip", ctypes.c_void_p),
+        ("h_in", ctypes.c_void_p),
+        ("h_out", ctypes.c_void_p),
+        ("h_bs", ctypes.c_int64),
+        ("y", ctypes.c_void_p), ("y_ld", ctypes.c_int64), ("y_bs", ctypes.c_int64),
+    ]
+
+
+subq_conv1d_args_default = _fn("subq_conv1d_args_default", None, ctypes.POINTER(Conv1dArgs), ctypes.c_size_t)
+subq_conv1d_f32 = _fn("subq_conv1d_f32", ctypes.c_int32, ctypes.c_void_p, ctypes.POINTER(Conv1dArgs))
+subq_conv1d_update_f32 = _fn("subq_conv1d_update_f32", ctypes.c_int32, ctypes.c_void_p, ctypes.POINTER(Conv1dArgs))
+subq_ssm1_args_default = _fn("subq_ssm1_args_default", None, ctypes.POINTER(Ssm1Args), ctypes.c_size_t)
+subq_ssm1_scan_f32 = _fn("subq_ssm1_scan_f32", ctypes.c_int32, ctypes.c_void_p, ctypes.POINTER(Ssm1Args))
+subq_ssm1_step_f32 = _fn("subq_ssm1_step_f32", ctypes.c_int32, ctypes.c_void_p, ctypes.POINTER(Ssm1Args))
+subq_ssm1_state_floats = _fn("subq_ssm1_state_floats", ctypes.c_int64, ctypes.c_int64, ctypes.c_int64)
+subq_ssm1_state_import = _fn("subq_ssm1_state_import", ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
+                             ctypes.c_void_p, ctypes.c_void_p)
+subq_ssm1_state_export = _fn("subq_ssm1_state_export", ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
+                             ctypes.c_void_p, ctypes.c_void_p)
+
+
+def new_args(struct_type, default_fn):
+    """An args struct filled by the library's defaults getter."""
+    s = struct_type()
+    default_fn(ctypes.byref(s), ctypes.sizeof(s))
+    return s

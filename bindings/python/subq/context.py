@@ -1,0 +1,99 @@
+"""Context: SubQ's thread pool, NUMA mode and ISA cap."""
+from __future__ import annotations
+
+import ctypes
+import threading
+import weakref
+
+from . import _lib
+
+_NUMA = {"off": 0, "isolate": 1, "distribute": 2, "inherit": 3, "mirror": 4}
+
+
+def _isa_value(isa):
+    if isa is None:
+        return None
+    if isinstance(isa, int):
+        return isa
+    out = ctypes.c_int32()
+    _lib.check(_lib.subq_isa_from_name(str(isa).encode(), ctypes.byref(out)))
+    return out.value
+
+
+class Context:
+    """A SubQ context: a persistent worker pool (the calling thread is participant 0).
+
+    threads: participants incl. the caller; 0 = the physical cores SubQ may use.
+    numa: 'off' | 'isolate' | 'distribute' | 'inherit' | 'mirror'.
+    isa: highest ISA path allowed ('scalar', 'avx2', 'neon', ...; None = best).
+    Calls from several Python threads on one context are serialised by the
+    library; use one context per thread to run them concurrently.
+    Close it with close() or a with-block; it is also closed when collected.
+    """
+
+    def __init__(self, threads: int = 0, numa: str = "off", isa=None, numa_node: int = -1):
+        if numa not in _NUMA:
+            raise ValueError("Context: numa must be one of %s, got %r" % (sorted(_NUMA), numa))
+        p = _lib.new_args(_lib.ContextParams, _lib.subq_context_params_default)
+        p.n_threads = int(threads)
+        p.numa = _NUMA[numa]
+        p.numa_node = int(numa_node)
+        v = _isa_value(isa)
+        if v is not None:
+            p.max_isa = v
+        h = ctypes.c_void_p()
+        _lib.check(_lib.subq_context_create(ctypes.byref(p), ctypes.byref(h)))
+        self._h = h.value
+        self._finalizer = weakref.finalize(self, _lib.subq_context_destroy, self._h)
+
+    @property
+    def handle(self):
+        if self._h is None:
+            raise ValueError("Context: used after close()")
+        return self._h
+
+    @property
+    def threads(self) -> int:
+        return _lib.subq_context_num_threads(self.handle)
+
+    @property
+    def isa(self) -> str:
+        return _lib.subq_isa_name(_lib.subq_context_isa(self.handle)).decode()
+
+    def describe(self) -> str:
+        n = _lib.subq_context_describe(self.handle, None, 0)
+        buf = ctypes.create_string_buffer(n + 1)
+        _lib.subq_context_describe(self.handle, buf, n + 1)
+        return buf.value.decode()
+
+    def close(self) -> None:
+        if self._h is not None:
+            self._finalizer()
+            self._h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return "Context(closed)" if self._h is None else "Context(threads=%d, isa=%s)" % (self.threads, self.isa)
+
+
+_default = None
+_default_lock = threading.Lock()
+
+
+def default_context() -> Context:
+    """The process-wide context every call uses when ctx is not given
+    (all physical cores; SUBQ_NUM_THREADS / SUBQ_MAX_ISA / SUBQ_NUMA apply)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Context()
+        return _default
+
+
+def handle_of(ctx):
+    return (ctx if ctx is not None else default_context()).handle

@@ -1,0 +1,142 @@
+"""Dense GEMM (f32 / bf16 inputs, f32 output) and prepacked weights."""
+from __future__ import annotations
+
+import ctypes
+import weakref
+
+import numpy as np
+
+from . import _lib
+from ._arrays import BF16Array, as_array, elem_strides, output, ptr, typed
+from .context import handle_of
+
+
+def _operand(x, name):
+    a, dt = typed(x, name, "f32|bf16")
+    if a.ndim not in (2, 3):
+        raise ValueError("%s: expected a 2-D matrix or a 3-D batch of matrices, got %d dims" % (name, a.ndim))
+    return a, dt, elem_strides(a, name, unit_inner=False)
+
+
+def gemm(a, b, out=None, *, alpha: float = 1.0, beta: float = 0.0, ctx=None):
+    """out = alpha * a @ b + beta * out.
+
+    a: (M, K) or (batch, M, K); b: (K, N) or (batch, K, N) (a 2-D b is shared
+    by the whole batch); float32 or bf16 (subq.BF16Array); any strides (a.T
+    is a free view). out: float32 (M, N) / (batch, M, N), allocated when None
+    (then beta must be 0). Returns out."""
+    A, adt, ast = _operand(a, "a")
+    B, bdt, bst = _operand(b, "b")
+    batched = A.ndim == 3 or B.ndim == 3
+    if A.ndim == 3 and B.ndim == 3 and A.shape[0] != B.shape[0]:
+        raise ValueError("gemm: batch sizes differ: a has %d, b has %d" % (A.shape[0], B.shape[0]))
+    batch = A.shape[0] if A.ndim == 3 else (B.shape[0] if B.ndim == 3 else 1)
+    m, k = A.shape[-2:]
+    k2, n = B.shape[-2:]
+    if k != k2:
+        raise ValueError("gemm: inner dimensions differ: a is %s, b is %s" % (A.shape, B.shape))
+    shape = (batch, m, n) if batched else (m, n)
+    if out is None and beta != 0:
+        raise ValueError("gemm: beta != 0 needs out=")
+    C = output(out, shape, "out")
+    cst = elem_strides(C, "out", unit_inner=False)
+    p = _lib.new_args(_lib.GemmArgs, _lib.subq_gemm_args_default)
+    p.m, p.n, p.k = m, n, k
+    p.alpha, p.beta = alpha, beta
+    p.a_dtype, p.b_dtype = adt, bdt
+    p.a, p.a_rs, p.a_cs = ptr(A), ast[-2], ast[-1]
+    p.b, p.b_rs, p.b_cs = ptr(B), bst[-2], bst[-1]
+    p.c, p.c_rs, p.c_cs = ptr(C), cst[-2], cst[-1]
+    p.batch_count = batch
+    p.a_bs = ast[0] if A.ndim == 3 else 0
+    p.b_bs = bst[0] if B.ndim == 3 else 0
+    p.c_bs = cst[0] if batched else 0
+    _lib.check(_lib.subq_gemm(handle_of(ctx), ctypes.byref(p)))
+    return C
+
+
+class PackedB:
+    """A K x N right-hand matrix packed once for the micro-kernels of a
+    context's ISA path and reused across calls (weights). From a PyTorch
+    Linear weight W[out][in], use PackedB(W.T) (a free view): y = x @ W.T."""
+
+    def __init__(self, b, *, ctx=None):
+        B, bdt = typed(b, "b", "f32|bf16")
+        if B.ndim != 2:
+            raise ValueError("PackedB: b must be 2-D (K, N), got %d dims" % B.ndim)
+        st = elem_strides(B, "b", unit_inner=False)
+        h = ctypes.c_void_p()
+        self.k, self.n = B.shape
+        _lib.check(_lib.subq_gemm_pack_b(handle_of(ctx), self.k, self.n, bdt, ptr(B), st[0], st[1], ctypes.byref(h)))
+        self._h = h.value
+        self._finalizer = weakref.finalize(self, _lib.subq_gemm_packed_b_destroy, self._h)
+
+    @property
+    def nbytes(self) -> int:
+        return _lib.subq_gemm_packed_b_size(self._handle())
+
+    def _handle(self):
+        if self._h is None:
+            raise ValueError("PackedB: used after close()")
+        return self._h
+
+    def matmul(self, a, out=None, *, alpha: float = 1.0, beta: float = 0.0, ctx=None):
+        """out = alpha * a @ B + beta * out with a (M, K) or (batch, M, K)."""
+        A, adt = typed(a, "a", "f32|bf16")
+        if A.ndim not in (2, 3):
+            raise ValueError("PackedB.matmul: a must be 2-D or 3-D, got %d dims" % A.ndim)
+        ast = elem_strides(A, "a", unit_inner=False)
+        if A.shape[-1] != self.k:
+            raise ValueError("PackedB.matmul: a has %d columns, the packed B has K = %d" % (A.shape[-1], self.k))
+        batch = A.shape[0] if A.ndim == 3 else 1
+        m = A.shape[-2]
+        shape = (batch, m, self.n) if A.ndim == 3 else (m, self.n)
+        if out is None and beta != 0:
+            raise ValueError("PackedB.matmul: beta != 0 needs out=")
+        C = output(out, shape, "out")
+        cst = elem_strides(C, "out", unit_inner=False)
+        p = _lib.new_args(_lib.GemmArgs, _lib.subq_gemm_args_default)
+        p.m, p.n, p.k = m, self.n, self.k
+        p.alpha, p.beta = alpha, beta
+        p.a_dtype = adt
+        p.a, p.a_rs, p.a_cs = ptr(A), ast[-2], ast[-1]
+        p.c, p.c_rs, p.c_cs = ptr(C), cst[-2], cst[-1]
+        p.batch_count = batch
+        p.a_bs = ast[0] if A.ndim == 3 else 0
+        p.c_bs = cst[0] if A.ndim == 3 else 0
+        _lib.check(_lib.subq_gemm_packed(handle_of(ctx), ctypes.byref(p), self._handle()))
+        return C
+
+    __call__ = matmul
+
+    def close(self) -> None:
+        if self._h is not None:
+            self._finalizer()
+            self._h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def to_bf16(x) -> BF16Array:
+    """float32 -> bf16 (round to nearest even, NaN kept) as a new BF16Array."""
+    X = np.ascontiguousarray(as_array(x, "x"))
+    if X.dtype != np.float32:
+        raise ValueError("to_bf16: x must be float32, got %s" % X.dtype)
+    bits = np.empty(X.shape, dtype=np.uint16)
+    _lib.check(_lib.subq_f32_to_bf16(ptr(X), ptr(bits), X.size))
+    return BF16Array(bits)
+
+
+def from_bf16(x) -> np.ndarray:
+    """bf16 (BF16Array or uint16 bits) -> float32 (exact) as a new array."""
+    bits = x.bits if isinstance(x, BF16Array) else as_array(x, "x")
+    if bits.dtype != np.uint16:
+        raise ValueError("from_bf16: expected a BF16Array or uint16 bits, got %s" % bits.dtype)
+    bits = np.ascontiguousarray(bits)
+    out = np.empty(bits.shape, dtype=np.float32)
+    _lib.check(_lib.subq_bf16_to_f32(ptr(bits), ptr(out), bits.size))
+    return out
