@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+
+@testable import SubQ
+
+/// The tiny random checkpoints of tools/make_tiny_models.py against transformers 5.23's logits.
+@Suite struct ModelTests {
+  struct Golden {
+    let prompt: [Int]
+    let greedy: [Int]
+    let logits: [Float]  // [prompt.count, vocab]
+  }
+
+  static func golden(_ name: String) throws -> Golden {
+    let dir = modelsDirectory.appendingPathComponent(name)
+    let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("prompt.json"))) as! [String: Any]
+    let npy = try NPY.readFloat32(Data(contentsOf: dir.appendingPathComponent("logits.npy")))
+    return Golden(prompt: meta["prompt"] as! [Int], greedy: meta["greedy"] as! [Int], logits: npy.values)
+  }
+
+  static let supported = ["llama", "llama3-tied", "mistral", "mamba"]
+
+  @Test(arguments: supported, [1, 2])
+  func logitsMatchTransformers(name: String, threads: Int) throws {
+    let g = try Self.golden(name)
+    let ctx = try Context(.init(threads: threads))
+    let model = try Model.load(directory: modelsDirectory.appendingPathComponent(name), context: ctx)
+    let s = try model.makeSession(capacity: g.prompt.count + g.greedy.count)
+    let logits = try s.forward(g.prompt, allLogits: true)
+    #expect(logits.count == g.logits.count)
+    let scale = max(1, g.logits.map { abs($0) }.max()!)
+    var worst: Float = 0
+    for i in 0..<logits.count { worst = max(worst, abs(logits[i] - g.logits[i])) }
+    #expect(worst <= 1e-4 * scale, "\(name): max |Δlogit| = \(worst), scale \(scale)")
+  }
+
+  @Test(arguments: supported)
+  func greedyContinuationMatchesAndDecodeEqualsPrefill(name: String) throws {
+    let g = try Self.golden(name)
+    let model = try Model.load(directory: modelsDirectory.appendingPathComponent(name), context: try Context(.init(threads: 2)))
+    let vocab = model.config.vocabSize
+    // prefill, then one token per step through the cache / state
+    let s = try model.makeSession(capacity: g.prompt.count + g.greedy.count)
+    var last = try s.forward(g.prompt)
+    var got: [Int] = []
+    var stepLogits: [[Float]] = []
+    for _ in 0..<g.greedy.count {
+      let next = last.withUnsafeBufferPointer { Sampler.argmax($0) }
+      got.append(next)
+      last = try s.forward([next])
+      stepLogits.append(last)
+    }
+    #expect(got == g.greedy, "\(name): greedy \(got), transformers \(g.greedy)")
+    // one long prefill over prompt + generated tokens gives the same rows (rel. 1e-5)
+    let whole = try model.makeSession(capacity: g.prompt.count + g.greedy.count)
+    let all = try whole.forward(g.prompt + got, allLogits: true)
+    for (j, row) in stepLogits.enumerated().dropLast() {
+      let r = g.prompt.count + j
+      let ref = Array(all[(r * vocab)..<((r + 1) * vocab)])
+      let scale = max(1, ref.map { abs($0) }.max()!)
+      let d = zip(row, ref).map { abs($0 - $1) }.max()!
+      #expect(d <= 1e-5 * scale, "\(name): decode step \(j) differs from prefill by \(d)")
+    }
+  }
+
+  @Test func badCheckpointsAndTokensGiveClearErrors() throws {
+    let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("subq-model-\(getpid())")
+    try? FileManager.default.removeItem(at: tmp)
+    try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: tmp) }
+    let src = modelsDirectory.appendingPathComponent("llama")
+    // a config that lies about the width
+    var cfg = try String(contentsOf: src.appendingPathComponent("config.json"), encoding: .utf8)
+    cfg = cfg.replacingOccurrences(of: "\"intermediate_size\": 96", with: "\"intermediate_size\": 97")
+    try cfg.write(to: tmp.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
+    try FileManager.default.copyItem(at: src.appendingPathComponent("model.safetensors"), to: tmp.appendingPathComponent("model.safetensors"))
+    do {
+      _ = try Model.load(directory: tmp)
+      Issue.record("a mis-shaped checkpoint loaded")
+    } catch {
+      #expect(error.message.contains("mlp.gate_proj.weight") && error.message.contains("[96, 64]"), "\(error)")
+    }
+    // a truncated weights file
+    try FileManager.default.removeItem(at: tmp.appendingPathComponent("model.safetensors"))
+    try FileManager.default.copyItem(at: src.appendingPathComponent("config.json"), to: tmp.appendingPathComponent("config2.json"))
+    let bytes = try Data(contentsOf: src.appendingPathComponent("model.safetensors"))
+    try bytes.prefix(bytes.count - 100).write(to: tmp.appendingPathComponent("model.safetensors"))
+    #expect(throws: SubQError.self) { try Model.load(directory: tmp) }
+    // token ids and capacity
+    let model = try Model.load(directory: src)
+    let s = try model.makeSession(capacity: 4)
+    #expect(throws: SubQError.self) { try s.forward([256]) }
+    #expect(throws: SubQError.self) { try s.forward([-1]) }
+    #expect(throws: SubQError.self) { try s.forward([1, 2, 3, 4, 5]) }
+    #expect(throws: SubQError.self) { try s.forward([]) }
+  }
+}
