@@ -45,7 +45,10 @@ let package = Package(
       path: "Sources/subq-bench",
       cSettings: [.define("_GNU_SOURCE"), .headerSearchPath("../CSubQ")]
     ),
-    .testTarget(name: "SubQTests", dependencies: ["SubQ"], path: "Tests/SubQTests"),
+    .testTarget(
+      name: "SubQTests", dependencies: ["SubQ"], path: "Tests/SubQTests",
+      exclude: ["Fixtures"]  // read by path (#filePath), see TokenizerTests.swift
+    ),
   ],
   cLanguageStandard: .c11
 )
