@@ -10,10 +10,14 @@ let package = Package(
     .library(name: "SubQ", targets: ["SubQ"]),
     .library(name: "CSubQ", targets: ["CSubQ"]),
     .executable(name: "subq-bench", targets: ["subq-bench"]),
+    .executable(name: "subq-run", targets: ["subq-run"]),
   ],
   traits: [
     .trait(name: "NUMA", description: "Link hwloc and libnuma on Linux for topology and NUMA placement"),
     .default(enabledTraits: ["NUMA"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
   ],
   targets: [
     .target(
@@ -44,6 +48,11 @@ let package = Package(
       dependencies: ["CSubQ"],
       path: "Sources/subq-bench",
       cSettings: [.define("_GNU_SOURCE"), .headerSearchPath("../CSubQ")]
+    ),
+    .executableTarget(
+      name: "subq-run",
+      dependencies: ["SubQ", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      path: "Sources/subq-run"
     ),
     .testTarget(
       name: "SubQTests", dependencies: ["SubQ"], path: "Tests/SubQTests",

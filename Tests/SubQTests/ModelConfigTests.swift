@@ -60,7 +60,8 @@ let modelsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
     #expect(message(#"{"model_type": "gpt2"}"#).contains("model_type 'gpt2' is not supported"))
     #expect(message(#"{"hidden_size": 3}"#).contains("missing key 'model_type'"))
     #expect(message("[1, 2]").contains("top level is not a JSON object"))
-    #expect(message("{").contains("not valid JSON"))
+    #expect(message("{").contains("invalid JSON at byte 1"))
+    #expect(message(String(repeating: "[", count: 100_000)).contains("invalid JSON"))  // depth-capped, no stack overflow
     let base = #""model_type": "llama", "vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 1, "intermediate_size": 16"#
     #expect(message("{\(base), \"num_attention_heads\": 3}").contains("not a multiple of num_attention_heads"))
     #expect(message("{\(base), \"num_attention_heads\": 4, \"num_key_value_heads\": 3}").contains("num_key_value_heads"))

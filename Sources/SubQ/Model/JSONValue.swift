@@ -1,61 +1,13 @@
 import Foundation
 
-/// A parsed JSON document (config.json and friends), with the lenient number forms Hugging Face
-/// files contain: bare `Infinity`, `-Infinity` and `NaN` tokens (Python's json module writes them)
-/// and `{"__float__": "Infinity"}` (transformers 5.x). Objects keep no key order.
-///
-/// Thread-safety: a plain value, `Sendable`.
-public enum JSONValue: Sendable, Equatable {
-  case null
-  case bool(Bool)
-  case number(Double)
-  case string(String)
-  case array([JSONValue])
-  case object([String: JSONValue])
-
-  /// Parses `data` as UTF-8 JSON. Throws a `SubQError` (`invalidArgument`) naming `source`.
-  public static func parse(_ data: Data, source: String) throws(SubQError) -> JSONValue {
-    let cleaned = quoteNonFiniteTokens(data)
-    let any: Any
-    do {
-      any = try JSONSerialization.jsonObject(with: cleaned, options: [.fragmentsAllowed])
-    } catch {
-      throw .invalidArgument("\(source): not valid JSON (\(error.localizedDescription))")
-    }
-    return JSONValue(foundation: any)
-  }
-
-  init(foundation any: Any) {
-    switch any {
-    case is NSNull: self = .null
-    case let s as String:
-      switch s {
-      case Self.infToken: self = .number(.infinity)
-      case Self.negInfToken: self = .number(-.infinity)
-      case Self.nanToken: self = .number(.nan)
-      default: self = .string(s)
-      }
-    case let n as NSNumber:
-      // JSONSerialization yields NSNumber for both booleans and numbers; booleans carry the
-      // Objective-C type "c" (checked on Linux and Darwin), numbers from JSON never do.
-      if String(cString: n.objCType) == "c" {
-        self = .bool(n.boolValue)
-      } else {
-        self = .number(n.doubleValue)
-      }
-    case let a as [Any]: self = .array(a.map(JSONValue.init(foundation:)))
-    case let d as [String: Any]:
-      if d.count == 1, let f = d["__float__"] as? String {  // transformers 5.x non-finite floats
-        switch f {
-        case "Infinity", "inf": self = .number(.infinity); return
-        case "-Infinity", "-inf": self = .number(-.infinity); return
-        case "NaN", "nan": self = .number(.nan); return
-        default: break
-        }
-      }
-      self = .object(d.mapValues(JSONValue.init(foundation:)))
-    default: self = .null
-    }
+/// Reading Hugging Face config files with the strict JSON parser of Tokenizer/JSON.swift, plus the
+/// lenient number forms those files contain: bare `Infinity`, `-Infinity` and `NaN` tokens
+/// (Python's json module writes them) and `{"__float__": "Infinity"}` (transformers 5.x).
+enum ConfigJSON {
+  /// Parses `data`; throws a `SubQError` (`invalidArgument`) naming `source`.
+  static func parse(_ data: Data, source: String) throws(SubQError) -> JSONValue {
+    let cleaned = [UInt8](quoteNonFiniteTokens(data))
+    return try cleaned.withUnsafeBufferPointer { (b) throws(SubQError) in try parseJSON(b, context: source) }
   }
 
   // Sentinels that cannot occur in real configs (they contain control characters).
@@ -105,24 +57,53 @@ public enum JSONValue: Sendable, Equatable {
     return Data(out)
   }
 
-  // MARK: accessors
+}
 
-  public subscript(key: String) -> JSONValue? {
-    if case .object(let d) = self { return d[key] }
-    return nil
+extension JSONValue {
+  /// A number (ints widened; the non-finite forms above included), else nil.
+  var double: Double? {
+    switch self {
+    case .int(let i): return Double(i)
+    case .double(let d): return d
+    case .string(let s):
+      switch s {
+      case ConfigJSON.infToken: return .infinity
+      case ConfigJSON.negInfToken: return -.infinity
+      case ConfigJSON.nanToken: return .nan
+      default: return nil
+      }
+    case .object(let m) where m.count == 1 && m[0].0 == "__float__":
+      switch m[0].1 {
+      case .string("Infinity"), .string("inf"): return .infinity
+      case .string("-Infinity"), .string("-inf"): return -.infinity
+      case .string("NaN"), .string("nan"): return .nan
+      default: return nil
+      }
+    default: return nil
+    }
   }
 
-  public var isNull: Bool { if case .null = self { return true } else { return false } }
-  public var double: Double? { if case .number(let d) = self { return d } else { return nil } }
-  public var string: String? { if case .string(let s) = self { return s } else { return nil } }
-  public var bool: Bool? { if case .bool(let b) = self { return b } else { return nil } }
-  public var array: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
-  public var object: [String: JSONValue]? { if case .object(let o) = self { return o } else { return nil } }
+  /// An exact integer: written as one, or a float with no fractional part within ±2^53.
+  var int: Int? {
+    switch self {
+    case .int(let i): return Int(exactly: i)
+    case .double(let d) where d.isFinite && d == d.rounded() && abs(d) <= 9_007_199_254_740_992: return Int(d)
+    default: return nil
+    }
+  }
 
-  /// An exact integer (a JSON number with no fractional part within ±2^53).
-  public var int: Int? {
-    guard case .number(let d) = self, d.isFinite, d == d.rounded(), abs(d) <= 9_007_199_254_740_992 else { return nil }
-    return Int(d)
+  var string: String? {
+    if case .string(let s) = self, double == nil { return s }
+    return nil
+  }
+  var bool: Bool? { if case .bool(let b) = self { return b } else { return nil } }
+  var array: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
+  /// Object members as a dictionary (the last of repeated keys wins, as in `subscript(key:)`).
+  var dictionary: [String: JSONValue]? {
+    guard case .object(let m) = self else { return nil }
+    var d: [String: JSONValue] = [:]
+    for (k, v) in m { d[k] = v }
+    return d
   }
 }
 
@@ -132,7 +113,7 @@ struct JSONObjectReader {
   let source: String
 
   init(_ value: JSONValue, source: String) throws(SubQError) {
-    guard let o = value.object else { throw .invalidArgument("\(source): the top level is not a JSON object") }
+    guard let o = value.dictionary else { throw .invalidArgument("\(source): the top level is not a JSON object") }
     object = o
     self.source = source
   }

@@ -96,7 +96,7 @@ public struct ModelConfig: Sendable, Equatable {
   /// Parses config.json bytes; `source` names the file in errors.
   public static func parse(_ data: Data, source: String = "config.json") throws(SubQError) -> ModelConfig {
     guard data.count <= 16 << 20 else { throw .invalidArgument("\(source): \(data.count) bytes is too large for a config") }
-    let r = try JSONObjectReader(JSONValue.parse(data, source: source), source: source)
+    let r = try JSONObjectReader(ConfigJSON.parse(data, source: source), source: source)
     guard let type = try r.string("model_type") else { throw .invalidArgument("\(source): missing key 'model_type'") }
     guard let arch = Architecture(rawValue: type) else {
       let known = Architecture.allCases.map(\.rawValue).joined(separator: ", ")
@@ -149,13 +149,13 @@ public struct ModelConfig: Sendable, Equatable {
     // rope_scaling (None for the default). `type` is an old alias of `rope_type`.
     var params: [String: JSONValue] = [:]
     if let p = r.object["rope_parameters"], !p.isNull {
-      guard let o = p.object else { throw .invalidArgument("\(r.source): 'rope_parameters' is not an object") }
+      guard let o = p.dictionary else { throw .invalidArgument("\(r.source): 'rope_parameters' is not an object") }
       params = o
     } else if let p = r.object["rope_scaling"], !p.isNull {
-      guard let o = p.object else { throw .invalidArgument("\(r.source): 'rope_scaling' is not an object") }
+      guard let o = p.dictionary else { throw .invalidArgument("\(r.source): 'rope_scaling' is not an object") }
       params = o
     }
-    let pr = try JSONObjectReader(.object(params), source: "\(r.source): rope parameters")
+    let pr = try JSONObjectReader(.object(params.map { ($0.key, $0.value) }), source: "\(r.source): rope parameters")
     let topTheta = try r.double("rope_theta", default: 10000)
     let theta = try pr.double("rope_theta", default: topTheta)
     guard theta.isFinite, theta > 1 else { throw .invalidArgument("\(r.source): rope_theta \(theta) must be > 1") }
