@@ -11,7 +11,8 @@ let modelsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
   @Test func parsesEveryCommittedCheckpoint() throws {
     let llama = try ModelConfig.load(directory: modelsDirectory.appendingPathComponent("llama"))
     #expect(llama.architecture == .llama)
-    #expect(llama.vocabSize == 256 && llama.hiddenSize == 64 && llama.numLayers == 2)
+    #expect(llama.vocabSize == 888 && llama.hiddenSize == 64 && llama.numLayers == 2)
+    #expect(llama.bosTokenIds == [1] && llama.eosTokenIds == [2])
     #expect(llama.normEps == 1e-5 && !llama.tieWordEmbeddings)
     let t = try #require(llama.transformer)
     #expect(t.numHeads == 4 && t.numKVHeads == 2 && t.headDim == 16 && t.intermediateSize == 96)

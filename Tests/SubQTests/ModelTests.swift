@@ -6,6 +6,7 @@ import Testing
 /// The tiny random checkpoints of tools/make_tiny_models.py against transformers 5.23's logits.
 @Suite struct ModelTests {
   struct Golden {
+    let text: String
     let prompt: [Int]
     let greedy: [Int]
     let logits: [Float]  // [prompt.count, vocab]
@@ -15,7 +16,7 @@ import Testing
     let dir = modelsDirectory.appendingPathComponent(name)
     let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("prompt.json"))) as! [String: Any]
     let npy = try NPY.readFloat32(Data(contentsOf: dir.appendingPathComponent("logits.npy")))
-    return Golden(prompt: meta["prompt"] as! [Int], greedy: meta["greedy"] as! [Int], logits: npy.values)
+    return Golden(text: meta["text"] as! String, prompt: meta["prompt"] as! [Int], greedy: meta["greedy"] as! [Int], logits: npy.values)
   }
 
   static let supported = ["llama", "llama3-tied", "mistral", "mamba"]
@@ -63,6 +64,42 @@ import Testing
     }
   }
 
+  @Test(arguments: supported)
+  func generatorFromTextMatchesTransformers(name: String) throws {
+    let g = try Self.golden(name)
+    let dir = modelsDirectory.appendingPathComponent(name)
+    let tok = try Tokenizer(contentsOfFile: dir.appendingPathComponent("tokenizer.json").path)
+    let ids = tok.encode(g.text).map(Int.init)
+    #expect(ids == g.prompt, "\(name): tokenizer ids differ from the tokenizers package's")
+    let model = try Model.load(directory: dir, context: try Context(.init(threads: 2)))
+    var opts = Generator.Options()
+    opts.maxNewTokens = g.greedy.count
+    opts.stopTokens = []
+    opts.prefillChunk = 5  // several prefill chunks through the cache / state
+    let gen = Generator(model: model, options: opts)
+    var streamed: [Int] = []
+    let r = try gen.generate(prompt: ids, promptLogits: true) { streamed.append($0); return true }
+    #expect(r.tokens == g.greedy && streamed == g.greedy && r.stopReason == .maxTokens)
+    let scale = max(1, g.logits.map { abs($0) }.max()!)
+    let d = zip(r.promptLogits!, g.logits).map { abs($0 - $1) }.max()!
+    #expect(d <= 1e-4 * scale, "\(name): chunked-prefill logits differ by \(d)")
+    #expect(r.prefillTokens == ids.count && r.decodeTokens == g.greedy.count - 1)
+    // seeded sampling is reproducible; a stop token ends generation
+    opts.temperature = 0.8
+    opts.topK = 40
+    opts.seed = 7
+    let a = try Generator(model: model, options: opts).generate(prompt: ids).tokens
+    let b = try Generator(model: model, options: opts).generate(prompt: ids).tokens
+    #expect(a == b)
+    opts.stopTokens = [a[2]]
+    let c = try Generator(model: model, options: opts).generate(prompt: ids)
+    #expect(c.tokens == Array(a.prefix(3)) && c.stopReason == .stopToken(a[2]))
+    opts.maxNewTokens = 3
+    opts.stopTokens = []
+    let stop = try Generator(model: model, options: opts).generate(prompt: ids) { _ in false }
+    #expect(stop.tokens.count == 1 && stop.stopReason == .callback)
+  }
+
   @Test func badCheckpointsAndTokensGiveClearErrors() throws {
     let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("subq-model-\(getpid())")
     try? FileManager.default.removeItem(at: tmp)
@@ -72,6 +109,7 @@ import Testing
     // a config that lies about the width
     var cfg = try String(contentsOf: src.appendingPathComponent("config.json"), encoding: .utf8)
     cfg = cfg.replacingOccurrences(of: "\"intermediate_size\": 96", with: "\"intermediate_size\": 97")
+    #expect(cfg.contains("\"intermediate_size\": 97"))
     try cfg.write(to: tmp.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
     try FileManager.default.copyItem(at: src.appendingPathComponent("model.safetensors"), to: tmp.appendingPathComponent("model.safetensors"))
     do {
@@ -89,7 +127,7 @@ import Testing
     // token ids and capacity
     let model = try Model.load(directory: src)
     let s = try model.makeSession(capacity: 4)
-    #expect(throws: SubQError.self) { try s.forward([256]) }
+    #expect(throws: SubQError.self) { try s.forward([model.config.vocabSize]) }
     #expect(throws: SubQError.self) { try s.forward([-1]) }
     #expect(throws: SubQError.self) { try s.forward([1, 2, 3, 4, 5]) }
     #expect(throws: SubQError.self) { try s.forward([]) }
