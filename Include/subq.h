@@ -13,5 +13,6 @@
 #include "subq/subq_gemm.h"
 #include "subq/subq_fattn.h"
 #include "subq/subq_ssm.h"
+#include "subq/subq_nn.h"
 
 #endif /* SUBQ_H */
