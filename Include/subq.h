@@ -14,5 +14,6 @@
 #include "subq/subq_fattn.h"
 #include "subq/subq_ssm.h"
 #include "subq/subq_safetensors.h"
+#include "subq/subq_nn.h"
 
 #endif /* SUBQ_H */

@@ -97,6 +97,8 @@ int bench_ssm_main(const bench_opts *opts);
 void bench_conv1d_parse(int argc, char **argv);  /* conv1d: causal depthwise conv1d */
 int bench_conv1d_main(const bench_opts *opts);
 int bench_pool_main(const bench_opts *opts);
+void bench_nn_parse(int argc, char **argv);      /* nn: RMSNorm, add+RMSNorm, SwiGLU, RoPE */
+int bench_nn_main(const bench_opts *opts);
 
 /* ---- helpers ---------------------------------------------------------------------- */
 /* Creates a context with n threads and opts->isa; on failure fills r. */

@@ -28,6 +28,7 @@ static void usage(FILE *f) {
       "  fattn           fused attention (f32) at the spec anchor shapes: causal prefill, GQA split-K decode\n"
       "  ssm             Mamba-1 selective scan; --l 1 times the decode step (ns/op = ns per channel x state x token)\n"
       "  conv1d          causal depthwise conv1d + bias + SiLU (GB/s of x read + y written)\n"
+      "  nn              RMSNorm, add+RMSNorm, SwiGLU, RoPE of a Llama block (GB/s, % of read bandwidth)\n"
       "  list            print the commands and the standard gemm shapes\n"
       "\n"
       "options (all commands):\n"
@@ -191,13 +192,15 @@ int main(int argc, char **argv) {
   }
   if (!cmd) cmd = "suite";
   bool known = !strcmp(cmd, "suite") || !strcmp(cmd, "peak") || !strcmp(cmd, "gemm") || !strcmp(cmd, "pool") ||
-               !strcmp(cmd, "fattn") || !strcmp(cmd, "ssm") || !strcmp(cmd, "conv1d") || !strcmp(cmd, "list");
-  if (!known) bench_usage_error("unknown command '%s' (suite, peak, gemm, pool, fattn, ssm, conv1d, list)", cmd);
-  if (n_rest > 0 && strcmp(cmd, "gemm") && strcmp(cmd, "pool") && strcmp(cmd, "ssm") && strcmp(cmd, "conv1d"))
+               !strcmp(cmd, "fattn") || !strcmp(cmd, "ssm") || !strcmp(cmd, "conv1d") || !strcmp(cmd, "nn") ||
+               !strcmp(cmd, "list");
+  if (!known) bench_usage_error("unknown command '%s' (suite, peak, gemm, pool, fattn, ssm, conv1d, nn, list)", cmd);
+  if (n_rest > 0 && strcmp(cmd, "gemm") && strcmp(cmd, "pool") && strcmp(cmd, "ssm") && strcmp(cmd, "conv1d") &&
+      strcmp(cmd, "nn"))
     bench_usage_error("%s: unexpected argument '%s'", cmd, rest[0]);
 
   if (!strcmp(cmd, "list")) {
-    printf("commands: suite (default), peak, gemm, pool, fattn, ssm, conv1d, list\n");
+    printf("commands: suite (default), peak, gemm, pool, fattn, ssm, conv1d, nn, list\n");
     bench_gemm_list();
     bench_fattn_list();
     free(rest);
@@ -209,6 +212,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "pool")) bench_pool_parse(n_rest, rest);
   if (!strcmp(cmd, "ssm")) bench_ssm_parse(n_rest, rest);
   if (!strcmp(cmd, "conv1d")) bench_conv1d_parse(n_rest, rest);
+  if (!strcmp(cmd, "nn")) bench_nn_parse(n_rest, rest);
 
   int rc = 0;
   double t0 = bench_now_s();
@@ -230,6 +234,8 @@ int main(int argc, char **argv) {
     rc = bench_ssm_main(&o);
   } else if (!strcmp(cmd, "conv1d")) {
     rc = bench_conv1d_main(&o);
+  } else if (!strcmp(cmd, "nn")) {
+    rc = bench_nn_main(&o);
   }
   bench_output_end(&o);
   double elapsed = bench_now_s() - t0;
