@@ -14,6 +14,7 @@
  * identical for any thread count or executor.
  */
 #include <float.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,7 +202,8 @@ static subq_status subq_fattn_validate(const char *fn, subq_context *ctx, const 
   if (!args) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: args is NULL", fn);
   subq_fattn_args *g = &pr->a;
   subq_fattn_fill_defaults(g);
-  subq_status st = subq_read_struct(g, sizeof *g, args, args->struct_size, sizeof *g, fn);
+  /* callers built before the dtype fields were appended pass the shorter 0.1 layout */
+  subq_status st = subq_read_struct(g, sizeof *g, args, args->struct_size, offsetof(subq_fattn_args, q_dtype), fn);
   if (st != SUBQ_OK) return st;
   if (cache) { /* K/V come from the cache: the args' K/V fields are not read */
     g->sk = 0, g->k = g->v = NULL, g->kv_dtype = cache->dtype;
