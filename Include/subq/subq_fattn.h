@@ -14,7 +14,8 @@
  * repeat_kv; GQA and MQA read K/V once per group, never repeated).
  *
  * Score pipeline per query row i and key j: s = scale * <q_i, k_j>; if
- * softcap > 0, s = softcap * tanh(s / softcap); then the mask. Query row i sits
+ * softcap > 0, s = softcap * tanh(s / softcap); plus the optional additive
+ * mask tensor (args->mask); then the window mask. Query row i sits
  * at key coordinate p_i = i + off, off = Sk - Sq (BOTTOM_RIGHT, the default:
  * the queries are the newest tokens) or 0 (TOP_LEFT). Key j is allowed iff
  *   0 <= j < Sk and (wl < 0 or j >= p_i - wl) and (wr < 0 or j <= p_i + wr)
@@ -102,6 +103,14 @@ typedef struct subq_fattn_args {
   subq_dtype q_dtype;
   subq_dtype kv_dtype;
   subq_dtype out_dtype;
+  /* Optional additive f32 bias ("attention mask"), NULL = none: element
+   * (b, h, i, j) for query head h, query row i, key j at
+   * mask[b * mask_bs + h * mask_hs + i * mask_ss + j] (keys contiguous), added
+   * after scale and soft-cap and before the window mask; -inf excludes a key.
+   * A stride of 0 broadcasts that dimension ((B or 1, Hq or 1, Sq or 1, Sk)).
+   * Not supported by subq_fattn_kv (error). */
+  const float *SUBQ_NULLABLE mask;
+  int64_t mask_bs, mask_hs, mask_ss;
 } subq_fattn_args;
 
 /* Zeroes the first struct_size bytes of p, then sets struct_size, align =
@@ -224,7 +233,7 @@ SUBQ_API SUBQ_WARN_UNUSED subq_status subq_kv_cache_get_info(const subq_kv_cache
  * Used fields of args: batch (== the cache's), hq, hkv, dk, dv (== the
  * cache's), sq, scale, softcap, window_left/right, align (must be
  * BOTTOM_RIGHT), q, out and lse (as in subq_fattn; q_dtype and out_dtype
- * honoured), kv_split (splits count from each sequence's first needed key).
+ * honoured; mask must be NULL), kv_split (splits count from each sequence's first needed key).
  * sk, k, v, their strides and kv_dtype are ignored. 16-bit caches are read
  * directly by the micro-kernels (nothing is widened in bulk).
  * Errors: those of subq_fattn for the used fields, NULL cache, a mismatch of

@@ -240,6 +240,11 @@ static subq_status subq_fattn_validate(const char *fn, subq_context *ctx, const 
                       (double)g->softcap);
   if (g->kv_split < -1)
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: kv_split (%lld) < -1", fn, (long long)g->kv_split);
+  if (cache && g->mask)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: mask is not supported over a cache (use the window)", fn);
+  if (g->mask && (g->mask_bs < 0 || g->mask_hs < 0 || g->mask_ss < 0))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: a mask stride (mask_bs %lld, mask_hs %lld, mask_ss %lld) is < 0",
+                      fn, (long long)g->mask_bs, (long long)g->mask_hs, (long long)g->mask_ss);
   pr->qh = subq_fattn_hcode(g->q_dtype), pr->kvh = subq_fattn_hcode(g->kv_dtype), pr->oh = subq_fattn_hcode(g->out_dtype);
   if (pr->qh == -2)
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: q_dtype (%d) is not F32, BF16 or F16", fn, (int)g->q_dtype);
@@ -304,6 +309,18 @@ static subq_status subq_fattn_validate(const char *fn, subq_context *ctx, const 
   if (olo < qhi && qlo < ohi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps q", fn);
   if (g->sk > 0 && olo < khi && klo < ohi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps k", fn);
   if (g->sk > 0 && olo < vhi && vlo < ohi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps v", fn);
+  if (g->mask && g->sk > 0) { /* addressed range of the bias: index arithmetic and overlap with out */
+    int64_t last = g->sk - 1, t2, bytes;
+    const int64_t ext[3] = {g->batch, g->hq, g->sq}, st3[3] = {g->mask_bs, g->mask_hs, g->mask_ss};
+    for (int i = 0; i < 3; i++)
+      if (!subq_mul_i64(ext[i] - 1, st3[i], &t2) || !subq_add_i64(last, t2, &last))
+        return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of mask overflows int64", fn);
+    if (!subq_add_i64(last, 1, &t2) || !subq_mul_i64(t2, (int64_t)sizeof(float), &bytes) ||
+        (uintptr_t)g->mask > UINTPTR_MAX - (uintptr_t)bytes)
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of mask overflows int64", fn);
+    const uintptr_t mlo = (uintptr_t)g->mask, mhi = mlo + (uintptr_t)bytes;
+    if (olo < mhi && mlo < ohi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps mask", fn);
+  }
   if (g->lse) {
     int64_t n, bytes;
     if (!subq_mul_i64(g->batch * g->hq, g->sq, &n) || !subq_mul_i64(n, (int64_t)sizeof(float), &bytes) ||
@@ -461,6 +478,10 @@ static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const
         float *sr = sp + r * SUBQ_FATTN_BK;
         if (a->softcap > 0.0f)
           for (int64_t j = 0; j < nk; j++) sr[j] = a->softcap * tanhf(sr[j]);
+        if (a->mask) { /* additive bias, after soft-cap, before the window mask */
+          const float *mr = a->mask + b * a->mask_bs + (kh * G + r % G) * a->mask_hs + (t0 + r / G) * a->mask_ss + j0;
+          for (int64_t j = 0; j < nk; j++) sr[j] += mr[j];
+        }
         if (!full) { /* allowed keys of this row: [pi - wl, pi + wr], clipped to the tile */
           const int64_t pi = t0 + r / G + off;
           const int64_t lo = wl >= 0 ? SUBQ_MIN(nk, SUBQ_MAX(0, pi - wl - j0)) : 0;

@@ -519,6 +519,7 @@ static void bad_args(void) {
   BAD(a.out = NULL, "out is NULL");
   BAD(a.q_dtype = 9, "q_dtype");
   BAD(a.out = q, "out overlaps q");
+  BAD(a.mask = q, "mask is not supported over a cache");
   subq_kv_cache_destroy(c);
   /* a ring that no longer holds what the queries may see */
   ca.mode = SUBQ_KV_RING, ca.capacity = 8;
