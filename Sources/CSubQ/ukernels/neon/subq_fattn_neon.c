@@ -4,7 +4,8 @@
  *     dk % 4), then horizontal sums; no packed-K form yet (qkt NULL);
  *   pv 4x16: 4 rows x 16 dv lanes (16 q accumulators), p by lane, keys in
  *     increasing order, scalar columns for dv % 4;
- *   exp: the shared subq_vexp_f32_u2_neon (internal/simd/subq_vexp_neon.h).
+ *   exp: the shared subq_vexp_f32_u2_neon (internal/simd/subq_vexp_neon.h);
+ *   widen: 16-bit K/V tiles to f32 scratch (no direct 16-bit qk/pv yet).
  * NEON is baseline on AArch64: no target region.
  */
 #include "families/fattn/subq_fattn_ukernel.h"
@@ -134,4 +135,19 @@ void subq_fattn_pv_4x16__neon(int64_t nr, int64_t nk, int64_t dv, const float *p
       }
   }
 }
+/* 16-bit rows to f32: FCVTL (f16, exact) or a 16-bit left shift (bf16). */
+void subq_fattn_widen__neon(int dt, int64_t n, int64_t d_len, const uint16_t *src, int64_t ss, float *dst, int64_t ldd) {
+  for (int64_t j = 0; j < n; j++) {
+    const uint16_t *sr = src + j * ss;
+    float *dr = dst + j * ldd;
+    int64_t d = 0;
+    if (dt == SUBQ_FATTN_H_F16) {
+      for (; d + 4 <= d_len; d += 4) vst1q_f32(dr + d, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(sr + d))));
+    } else {
+      for (; d + 4 <= d_len; d += 4) vst1q_f32(dr + d, vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(sr + d), 16)));
+    }
+    for (; d < d_len; d++) dr[d] = subq_fattn_h_to_f32(dt, sr[d]);
+  }
+}
+
 #endif
