@@ -23,6 +23,7 @@ let package = Package(
         "Sources/CSubQ/families/gemm/subq_gemm_impls.inc",
         "Sources/CSubQ/families/fattn/subq_fattn_impls.inc",
         "Sources/CSubQ/families/ssm/subq_ssm_impls.inc",
+        "Sources/CSubQ/families/ssm/subq_ssm2_impls.inc",
       ],
       sources: ["Sources/CSubQ"],
       publicHeadersPath: "Include",
