@@ -43,7 +43,7 @@ static const subq_ssm2_impl *subq_ssm2_pick(subq_isa chosen) {
   return &subq_ssm2_impls[SUBQ_SSM2_N_IMPLS - 1];
 }
 
-#define SUBQ_SSD_DEFAULT_CHUNK 64
+#define SUBQ_SSD_DEFAULT_CHUNK 32
 #define SUBQ_SSD_EXP_FLUSH (-87.3f) /* exp below this is 0 (no denormals), as the Mamba-1 scan */
 
 static int64_t subq_round16(int64_t n) { return (n + 15) / 16 * 16; }
@@ -412,7 +412,7 @@ static subq_status subq_ssm2_impl_call(subq_context *ctx, const subq_ssm2_args *
   const int64_t Q = job.Q;
   /* scratch: recurrence and chunked layouts (float offsets, 16-float aligned) */
   int64_t o = 0;
-  job.rec_scratch_off[0] = o, o += subq_round16(SUBQ_SSD_REC_WORK_FLOATS);
+  job.rec_scratch_off[0] = o, o += subq_round16(SUBQ_SSD_REC_WORK_FLOATS(P));
   job.rec_scratch_off[1] = o, o += subq_round16(2 * SUBQ_SSD_TC);
   job.rec_scratch_off[2] = o, o += subq_round16(P);
   job.rec_scratch_off[3] = o, o += subq_round16(N * P);

@@ -8,10 +8,13 @@
  *   the head's channel 0 of token 0; b, c at the group's state column 0 of
  *   token 0; S is the head's state [N][P] (p innermost), read and written in
  *   place; d_skip is P floats or NULL. Per token and p (any p order):
- *   xd = dtv * x; for n ascending in tiles: S = fma(decay, S, xd * B[n]);
- *   the tile's sum acc = fma(S, C[n], acc) (acc from 0) is added to y; then
+ *   xd = dtv * x; for n ascending in tiles of 8: S = fma(decay, S, xd * B[n]);
+ *   a whole tile's sum is (S·C over states 0-3, one mul then fmas) + (the
+ *   same over states 4-7) (two chains: half the latency), a last partial
+ *   tile one chain; y starts at 0 and adds the tile sums in order; then
  *   y = fma(Dskip, x, y). A given ISA computes the same bits for a token
- *   whatever T and the token's position in the call are.
+ *   whatever T and the token's position in the call are (the scalar kernel
+ *   follows the same order).
  * gemm: for i < M, j < Nc: acc = sum_k A(i,k) * B[k][j] over k < K
  *   ascending (the first term a product, then one fma per k), with
  *   A(i,k) = A[i * a_rs + k * a_cs], rows of B at ldb, rows of C at ldc;
@@ -31,10 +34,10 @@
 
 #include "internal/subq_isa.h"
 
-#define SUBQ_SSD_TC 64 /* tokens per recurrence call (time block) */
-/* Scratch of the recurrence ukernel: per time block xd and y partials for
- * one p-vector of up to 8 lanes. */
-#define SUBQ_SSD_REC_WORK_FLOATS (2 * SUBQ_SSD_TC * 8)
+#define SUBQ_SSD_TC 32 /* tokens per recurrence call (time block) */
+/* Scratch of the recurrence ukernel for head_dim P: per time block xd and y
+ * partials of every p-vector (P rounded up to 8 lanes). */
+#define SUBQ_SSD_REC_WORK_FLOATS(P) (2 * SUBQ_SSD_TC * (((P) + 7) / 8 * 8))
 
 typedef struct subq_ssd_rec_params {
   int64_t T, N, P;
@@ -47,7 +50,7 @@ typedef struct subq_ssd_rec_params {
   float *S;
   float *y;
   int64_t y_ld;
-  float *work; /* SUBQ_SSD_REC_WORK_FLOATS, 64-byte aligned */
+  float *work; /* SUBQ_SSD_REC_WORK_FLOATS(P), 64-byte aligned */
 } subq_ssd_rec_params;
 
 typedef void (*subq_f32_ssd_rec_fn)(const subq_ssd_rec_params *p);

@@ -249,53 +249,74 @@ void subq_f32_ssm_conv1d_ukernel_c64__avx2(int64_t T, int64_t nc, int32_t W, con
  */
 
 void subq_f32_ssd_rec_ukernel_p8__avx2(const subq_ssd_rec_params *p) {
-  const int64_t N = p->N, P = p->P, T = p->T;
-  float *xdb = p->work, *yb = xdb + SUBQ_SSD_TC * 8; /* 32-byte aligned */
-  for (int64_t p0 = 0; p0 < P; p0 += 8) {
-    const int32_t np = (int32_t)SUBQ_MIN((int64_t)8, P - p0);
-    const __m256i m = subq_lane_mask(0, np);
-    const bool full = np == 8;
+  const int64_t N = p->N, P = p->P, T = p->T, npb = (P + 7) / 8;
+  /* xd and y partials [p-block][t][8]: the p-blocks are the inner loop of a
+   * state tile, so the tile's B and C values of the block's tokens are read
+   * from L1 once per p-block */
+  float *xdb = p->work, *yb = xdb + npb * SUBQ_SSD_TC * 8; /* 32-byte aligned */
+  const __m256i mt = subq_lane_mask(0, (int32_t)(P - (npb - 1) * 8));
+  const bool ft = P % 8 == 0;
+#define SUBQ_PB_MASK(pb) ((pb) < npb - 1 ? _mm256_set1_epi32(-1) : mt)
+#define SUBQ_PB_FULL(pb) ((pb) < npb - 1 || ft)
+  for (int64_t pb = 0; pb < npb; pb++) {
+    const __m256i m = SUBQ_PB_MASK(pb);
+    const bool full = SUBQ_PB_FULL(pb);
     for (int64_t t = 0; t < T; t++) {
-      const __m256 xv = subq_ld(p->x + t * p->x_ld + p0, m, full);
-      _mm256_store_ps(xdb + t * 8, _mm256_mul_ps(_mm256_broadcast_ss(p->dtv + t), xv));
-      _mm256_store_ps(yb + t * 8, _mm256_setzero_ps());
+      const __m256 xv = subq_ld(p->x + t * p->x_ld + pb * 8, m, full);
+      _mm256_store_ps(xdb + (pb * SUBQ_SSD_TC + t) * 8, _mm256_mul_ps(_mm256_broadcast_ss(p->dtv + t), xv));
+      _mm256_store_ps(yb + (pb * SUBQ_SSD_TC + t) * 8, _mm256_setzero_ps());
     }
-    float *sp = p->S + p0;
-    int64_t n0 = 0;
-    for (; n0 + 8 <= N; n0 += 8) {
-      __m256 s0 = subq_ld(sp + (n0 + 0) * P, m, full), s1 = subq_ld(sp + (n0 + 1) * P, m, full);
-      __m256 s2 = subq_ld(sp + (n0 + 2) * P, m, full), s3 = subq_ld(sp + (n0 + 3) * P, m, full);
-      __m256 s4 = subq_ld(sp + (n0 + 4) * P, m, full), s5 = subq_ld(sp + (n0 + 5) * P, m, full);
-      __m256 s6 = subq_ld(sp + (n0 + 6) * P, m, full), s7 = subq_ld(sp + (n0 + 7) * P, m, full);
+  }
+  int64_t n0 = 0;
+  for (; n0 + 8 <= N; n0 += 8) {
+    for (int64_t pb = 0; pb < npb; pb++) {
+      const __m256i m = SUBQ_PB_MASK(pb);
+      const bool full = SUBQ_PB_FULL(pb);
+      float *sp = p->S + n0 * P + pb * 8;
+      const float *xdp = xdb + pb * SUBQ_SSD_TC * 8;
+      float *ybp = yb + pb * SUBQ_SSD_TC * 8;
+      __m256 s0 = subq_ld(sp + 0 * P, m, full), s1 = subq_ld(sp + 1 * P, m, full);
+      __m256 s2 = subq_ld(sp + 2 * P, m, full), s3 = subq_ld(sp + 3 * P, m, full);
+      __m256 s4 = subq_ld(sp + 4 * P, m, full), s5 = subq_ld(sp + 5 * P, m, full);
+      __m256 s6 = subq_ld(sp + 6 * P, m, full), s7 = subq_ld(sp + 7 * P, m, full);
       for (int64_t t = 0; t < T; t++) {
-        const __m256 a = _mm256_broadcast_ss(p->decay + t), xd = _mm256_load_ps(xdb + t * 8);
+        const __m256 a = _mm256_broadcast_ss(p->decay + t), xd = _mm256_load_ps(xdp + t * 8);
         const float *br = p->b + t * p->b_ld + n0, *cr = p->c + t * p->c_ld + n0;
         __m256 acc;
 #define SUBQ_SSD_UPD(j, s) s = _mm256_fmadd_ps(a, s, _mm256_mul_ps(xd, _mm256_broadcast_ss(br + (j))))
+        __m256 acc2;
         SUBQ_SSD_UPD(0, s0);
         acc = _mm256_mul_ps(s0, _mm256_broadcast_ss(cr));
-#define SUBQ_SSD_STEP(j, s) \
+        SUBQ_SSD_UPD(4, s4);
+        acc2 = _mm256_mul_ps(s4, _mm256_broadcast_ss(cr + 4));
+#define SUBQ_SSD_STEP(j, s, acc) \
   SUBQ_SSD_UPD(j, s);       \
   acc = _mm256_fmadd_ps(s, _mm256_broadcast_ss(cr + (j)), acc)
-        SUBQ_SSD_STEP(1, s1);
-        SUBQ_SSD_STEP(2, s2);
-        SUBQ_SSD_STEP(3, s3);
-        SUBQ_SSD_STEP(4, s4);
-        SUBQ_SSD_STEP(5, s5);
-        SUBQ_SSD_STEP(6, s6);
-        SUBQ_SSD_STEP(7, s7);
+        SUBQ_SSD_STEP(1, s1, acc);
+        SUBQ_SSD_STEP(5, s5, acc2);
+        SUBQ_SSD_STEP(2, s2, acc);
+        SUBQ_SSD_STEP(6, s6, acc2);
+        SUBQ_SSD_STEP(3, s3, acc);
+        SUBQ_SSD_STEP(7, s7, acc2);
+        acc = _mm256_add_ps(acc, acc2);
 #undef SUBQ_SSD_STEP
 #undef SUBQ_SSD_UPD
-        _mm256_store_ps(yb + t * 8, _mm256_add_ps(_mm256_load_ps(yb + t * 8), acc));
+        _mm256_store_ps(ybp + t * 8, _mm256_add_ps(_mm256_load_ps(ybp + t * 8), acc));
       }
-      subq_st(sp + (n0 + 0) * P, m, full, s0), subq_st(sp + (n0 + 1) * P, m, full, s1);
-      subq_st(sp + (n0 + 2) * P, m, full, s2), subq_st(sp + (n0 + 3) * P, m, full, s3);
-      subq_st(sp + (n0 + 4) * P, m, full, s4), subq_st(sp + (n0 + 5) * P, m, full, s5);
-      subq_st(sp + (n0 + 6) * P, m, full, s6), subq_st(sp + (n0 + 7) * P, m, full, s7);
+      subq_st(sp + 0 * P, m, full, s0), subq_st(sp + 1 * P, m, full, s1);
+      subq_st(sp + 2 * P, m, full, s2), subq_st(sp + 3 * P, m, full, s3);
+      subq_st(sp + 4 * P, m, full, s4), subq_st(sp + 5 * P, m, full, s5);
+      subq_st(sp + 6 * P, m, full, s6), subq_st(sp + 7 * P, m, full, s7);
     }
-    if (n0 < N) { /* a last partial tile: the states stay in memory, same per-lane operations */
+  }
+  for (int64_t pb = 0; pb < npb; pb++) {
+    const __m256i m = SUBQ_PB_MASK(pb);
+    const bool full = SUBQ_PB_FULL(pb);
+    const float *xdp = xdb + pb * SUBQ_SSD_TC * 8;
+    float *ybp = yb + pb * SUBQ_SSD_TC * 8, *sp = p->S + pb * 8;
+    if (n0 < N) /* a last partial tile: the states stay in memory, same per-lane operations */
       for (int64_t t = 0; t < T; t++) {
-        const __m256 a = _mm256_broadcast_ss(p->decay + t), xd = _mm256_load_ps(xdb + t * 8);
+        const __m256 a = _mm256_broadcast_ss(p->decay + t), xd = _mm256_load_ps(xdp + t * 8);
         const float *br = p->b + t * p->b_ld, *cr = p->c + t * p->c_ld;
         __m256 acc = _mm256_setzero_ps();
         for (int64_t n = n0; n < N; n++) {
@@ -305,16 +326,17 @@ void subq_f32_ssd_rec_ukernel_p8__avx2(const subq_ssd_rec_params *p) {
                         : _mm256_fmadd_ps(s, _mm256_broadcast_ss(cr + n), acc);
           subq_st(sp + n * P, m, full, s);
         }
-        _mm256_store_ps(yb + t * 8, _mm256_add_ps(_mm256_load_ps(yb + t * 8), acc));
+        _mm256_store_ps(ybp + t * 8, _mm256_add_ps(_mm256_load_ps(ybp + t * 8), acc));
       }
-    }
     for (int64_t t = 0; t < T; t++) {
-      __m256 y = _mm256_load_ps(yb + t * 8);
+      __m256 y = _mm256_load_ps(ybp + t * 8);
       if (p->d_skip)
-        y = _mm256_fmadd_ps(subq_ld(p->d_skip + p0, m, full), subq_ld(p->x + t * p->x_ld + p0, m, full), y);
-      subq_st(p->y + t * p->y_ld + p0, m, full, y);
+        y = _mm256_fmadd_ps(subq_ld(p->d_skip + pb * 8, m, full), subq_ld(p->x + t * p->x_ld + pb * 8, m, full), y);
+      subq_st(p->y + t * p->y_ld + pb * 8, m, full, y);
     }
   }
+#undef SUBQ_PB_MASK
+#undef SUBQ_PB_FULL
 }
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -418,7 +440,10 @@ void subq_f32_gated_rmsnorm_ukernel__avx2(int64_t width, int64_t gs, float eps, 
       const __m256i m = subq_lane_mask(0, nl);
       const bool full = nl == 8;
       __m256 v = subq_ld(y + i, m, full);
-      if (gate_first) v = _mm256_mul_ps(v, subq_vsilu_avx2(subq_ld(z + i, m, full)));
+      if (gate_first) {
+        v = _mm256_mul_ps(v, subq_vsilu_avx2(subq_ld(z + i, m, full)));
+        subq_st(out + i, m, full, v); /* the gated value, read back by the second pass */
+      }
       ss = _mm256_fmadd_ps(v, v, ss);
     }
     float lanes[8];
@@ -430,12 +455,10 @@ void subq_f32_gated_rmsnorm_ukernel__avx2(int64_t width, int64_t gs, float eps, 
       const int32_t nl = (int32_t)SUBQ_MIN((int64_t)8, g1 - i);
       const __m256i m = subq_lane_mask(0, nl);
       const bool full = nl == 8;
-      const __m256 g = z ? subq_vsilu_avx2(subq_ld(z + i, m, full)) : _mm256_set1_ps(1.0f);
-      __m256 v = subq_ld(y + i, m, full);
-      if (gate_first) v = _mm256_mul_ps(v, g);
+      __m256 v = gate_first ? subq_ld(out + i, m, full) : subq_ld(y + i, m, full);
       v = _mm256_mul_ps(v, r);
       if (weight) v = _mm256_mul_ps(subq_ld(weight + i, m, full), v);
-      if (z && norm_before_gate) v = _mm256_mul_ps(v, g);
+      if (z && norm_before_gate) v = _mm256_mul_ps(v, subq_vsilu_avx2(subq_ld(z + i, m, full)));
       subq_st(out + i, m, full, v);
     }
   }

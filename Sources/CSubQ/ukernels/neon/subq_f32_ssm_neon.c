@@ -217,10 +217,15 @@ void subq_f32_ssd_rec_ukernel_p4__neon(const subq_ssd_rec_params *p) {
         const float *br = p->b + t * p->b_ld + n0, *cr = p->c + t * p->c_ld + n0;
         s[0] = vfmaq_f32(vmulq_n_f32(xd, br[0]), a, s[0]);
         float32x4_t acc = vmulq_n_f32(s[0], cr[0]);
-        for (int j = 1; j < 8; j++) {
+        s[4] = vfmaq_f32(vmulq_n_f32(xd, br[4]), a, s[4]);
+        float32x4_t acc2 = vmulq_n_f32(s[4], cr[4]);
+        for (int j = 1; j < 4; j++) {
           s[j] = vfmaq_f32(vmulq_n_f32(xd, br[j]), a, s[j]);
           acc = vfmaq_n_f32(acc, s[j], cr[j]);
+          s[j + 4] = vfmaq_f32(vmulq_n_f32(xd, br[j + 4]), a, s[j + 4]);
+          acc2 = vfmaq_n_f32(acc2, s[j + 4], cr[j + 4]);
         }
+        acc = vaddq_f32(acc, acc2);
         vst1q_f32(yb + t * 4, vaddq_f32(vld1q_f32(yb + t * 4), acc));
       }
       for (int j = 0; j < 8; j++) subq_st4(sp + (n0 + j) * P, 0, np, s[j]);
@@ -290,19 +295,20 @@ void subq_f32_gated_rmsnorm_ukernel__neon(int64_t width, int64_t gs, float eps, 
     for (int64_t i = g0; i < g1; i += 4) {
       const int32_t nl = (int32_t)SUBQ_MIN((int64_t)4, g1 - i);
       float32x4_t v = subq_ld4(y + i, 0, nl);
-      if (gate_first) v = vmulq_f32(v, subq_vsilu_neon(subq_ld4(z + i, 0, nl)));
+      if (gate_first) {
+        v = vmulq_f32(v, subq_vsilu_neon(subq_ld4(z + i, 0, nl)));
+        subq_st4(out + i, 0, nl, v); /* the gated value, read back by the second pass */
+      }
       ss = vfmaq_f32(ss, v, v);
     }
     const float sum = ((vgetq_lane_f32(ss, 0) + vgetq_lane_f32(ss, 1)) + vgetq_lane_f32(ss, 2)) + vgetq_lane_f32(ss, 3);
     const float r = 1.0f / sqrtf(sum / (float)gs + eps);
     for (int64_t i = g0; i < g1; i += 4) {
       const int32_t nl = (int32_t)SUBQ_MIN((int64_t)4, g1 - i);
-      const float32x4_t g = z ? subq_vsilu_neon(subq_ld4(z + i, 0, nl)) : vdupq_n_f32(1.0f);
-      float32x4_t v = subq_ld4(y + i, 0, nl);
-      if (gate_first) v = vmulq_f32(v, g);
+      float32x4_t v = gate_first ? subq_ld4(out + i, 0, nl) : subq_ld4(y + i, 0, nl);
       v = vmulq_n_f32(v, r);
       if (weight) v = vmulq_f32(subq_ld4(weight + i, 0, nl), v);
-      if (z && norm_before_gate) v = vmulq_f32(v, g);
+      if (z && norm_before_gate) v = vmulq_f32(v, subq_vsilu_neon(subq_ld4(z + i, 0, nl)));
       subq_st4(out + i, 0, nl, v);
     }
   }

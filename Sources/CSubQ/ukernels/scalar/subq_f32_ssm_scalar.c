@@ -76,13 +76,17 @@ void subq_f32_ssd_rec_ukernel__scalar(const subq_ssd_rec_params *p) {
       const float xd = dv * xr[pp];
       float y = 0.0f;
       for (int64_t n0 = 0; n0 < N; n0 += 8) { /* the SIMD kernels' state tiles */
-        float acc = 0.0f;
+        float acc = 0.0f, acc2 = 0.0f;
+        const bool whole = n0 + 8 <= N; /* whole tiles sum states 0-3 and 4-7 in two chains */
         for (int64_t n = n0; n < n0 + 8 && n < N; n++) {
           float *s = &p->S[n * P + pp];
           *s = fmaf(a, *s, xd * br[n]);
-          acc = n == n0 ? *s * cr[n] : fmaf(*s, cr[n], acc);
+          if (whole && n >= n0 + 4)
+            acc2 = n == n0 + 4 ? *s * cr[n] : fmaf(*s, cr[n], acc2);
+          else
+            acc = n == n0 ? *s * cr[n] : fmaf(*s, cr[n], acc);
         }
-        y = y + acc;
+        y = y + (whole ? acc + acc2 : acc);
       }
       yr[pp] = p->d_skip ? fmaf(p->d_skip[pp], xr[pp], y) : y;
     }
@@ -108,17 +112,17 @@ void subq_f32_gated_rmsnorm_ukernel__scalar(int64_t width, int64_t gs, float eps
                                             const float *y, const float *z, const float *weight, float *out) {
   for (int64_t g0 = 0; g0 < width; g0 += gs) {
     float ss = 0.0f;
-    for (int64_t i = g0; i < g0 + gs; i++) {
-      const float v = z && !norm_before_gate ? y[i] * subq_silu_scalar(z[i]) : y[i];
+    const bool gate_first = z && !norm_before_gate;
+    for (int64_t i = g0; i < g0 + gs; i++) { /* reads y[i] before writing out[i]: out may equal y */
+      const float v = gate_first ? y[i] * subq_silu_scalar(z[i]) : y[i];
+      if (gate_first) out[i] = v; /* the gated value, read back below */
       ss = fmaf(v, v, ss);
     }
     const float r = 1.0f / sqrtf(ss / (float)gs + eps);
-    for (int64_t i = g0; i < g0 + gs; i++) { /* reads y[i] before writing out[i]: out may equal y */
-      const float g = z ? subq_silu_scalar(z[i]) : 1.0f;
-      float v = z && !norm_before_gate ? y[i] * g : y[i];
-      v = v * r;
+    for (int64_t i = g0; i < g0 + gs; i++) {
+      float v = (gate_first ? out[i] : y[i]) * r;
       if (weight) v = weight[i] * v;
-      if (z && norm_before_gate) v = v * g;
+      if (z && norm_before_gate) v = v * subq_silu_scalar(z[i]);
       out[i] = v;
     }
   }

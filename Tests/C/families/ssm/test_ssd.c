@@ -381,6 +381,29 @@ static void ssd_determinism(void) {
     }
     subq_context_destroy(ctx);
   }
+  /* the recurrence gives the same bits on every ISA path (shared dt code, the
+   * same mul / fma sequence per element) */
+  {
+    subq_isa isas[8];
+    const int n_isa = subq_test_isas(isas);
+    float *r0 = NULL;
+    for (int i = 0; i < n_isa; i++) {
+      subq_context *ctx = subq_test_context(isas[i], 2);
+      float *out = malloc((size_t)(nY + nH) * sizeof(float));
+      subq_ssm2_args a;
+      ssd_args(&s, &a, SUBQ_SSM2_ALGO_RECURRENT, out + nY, out);
+      CHECK_OK(subq_ssm2_scan_f32(ctx, &a));
+      if (!r0) {
+        r0 = out;
+      } else {
+        CHECK_MSG(memcmp(r0, out, (size_t)(nY + nH) * sizeof(float)) == 0, "recurrence differs between ISA %d and %d",
+                  (int)isas[0], (int)isas[i]);
+        free(out);
+      }
+      subq_context_destroy(ctx);
+    }
+    free(r0);
+  }
   free(ref);
   ssd_free(&s);
 }
