@@ -28,6 +28,7 @@ let package = Package(
         "Sources/CSubQ/families/fattn/subq_fattn_impls.inc",
         "Sources/CSubQ/families/ssm/subq_ssm_impls.inc",
         "Sources/CSubQ/families/nn/subq_nn_impls.inc",
+        "Sources/CSubQ/families/ssm/subq_ssm2_impls.inc",
       ],
       sources: ["Sources/CSubQ"],
       publicHeadersPath: "Include",

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "families/ssm/subq_ssm_internal.h"
 #include "families/ssm/subq_ssm_ukernel.h"
 #include "internal/subq_internal.h"
 #include "internal/subq_isa.h"
@@ -37,16 +38,12 @@ static const subq_ssm_impl *subq_ssm_pick(subq_isa chosen) {
 
 /* ---- shared validation -------------------------------------------------------------- */
 
-typedef struct subq_range {
-  uintptr_t lo, hi; /* [lo, hi) bytes; lo == hi: empty */
-} subq_range;
-
-static bool subq_ranges_overlap(subq_range a, subq_range b) { return a.lo < b.hi && b.lo < a.hi && a.lo < a.hi && b.lo < b.hi; }
+bool subq_ranges_overlap(subq_range a, subq_range b) { return a.lo < b.hi && b.lo < a.hi && a.lo < a.hi && b.lo < b.hi; }
 
 /* Token-major tensor of batch x rows x cols: defaults ld/bs, checks them and
  * computes the byte range. */
-static subq_status subq_ssm_tensor(const char *fn, const char *name, const float *p, bool required, int64_t batch,
-                                   int64_t rows, int64_t cols, int64_t *ld, int64_t *bs, subq_range *r) {
+subq_status subq_ssm_tensor(const char *fn, const char *name, const float *p, bool required, int64_t batch,
+                            int64_t rows, int64_t cols, int64_t *ld, int64_t *bs, subq_range *r) {
   r->lo = r->hi = 0;
   if (!p) {
     if (required) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, name);
@@ -70,8 +67,8 @@ static subq_status subq_ssm_tensor(const char *fn, const char *name, const float
 }
 
 /* A flat vector of n floats. */
-static subq_status subq_ssm_vec(const char *fn, const char *name, const float *p, bool required, int64_t n,
-                                subq_range *r) {
+subq_status subq_ssm_vec(const char *fn, const char *name, const float *p, bool required, int64_t n,
+                         subq_range *r) {
   int64_t ld = 0, bs = 0;
   return subq_ssm_tensor(fn, name, p, required, 1, 1, n, &ld, &bs, r);
 }
