@@ -785,18 +785,27 @@ static subq_status open_sharded(const char *fn, const char *dir, const char *ind
   }
   int64_t total = 0;
   for (int32_t fi = 0; fi < n_files; fi++) total += files[fi].n_tensors;
-  if (total != (int64_t)nw) { /* some mapped tensor is missing from its shard: find it for the message */
-    for (i = 0; i < nw; i++) {
-      const st_file *f = &files[wm[i].file];
-      bool found = false;
-      for (int64_t j = 0; j < f->n_tensors && !found; j++) found = strcmp(f->tensors[j].name, wm[i].name) == 0;
-      if (!found) {
-        show(nb, sizeof nb, wm[i].name, strlen(wm[i].name));
-        st = st_err(fn, index_path, SUBQ_ERR_INVALID_ARGUMENT, "weight_map: tensor '%s' is not in its shard %s", nb,
-                    short_path(f->path));
-        goto done;
-      }
+  if (total != (int64_t)nw) {
+    /* Every shard tensor is mapped to its shard, so some mapped tensor is missing from its
+     * shard: find the first by name (sorted shard names + binary search, n log n). */
+    const char **have = malloc((total ? (size_t)total : 1) * sizeof *have);
+    if (!have) {
+      st = st_err(fn, index_path, SUBQ_ERR_OUT_OF_MEMORY, "out of memory");
+      goto done;
     }
+    int64_t k = 0;
+    for (int32_t fi = 0; fi < n_files; fi++)
+      for (int64_t j = 0; j < files[fi].n_tensors; j++) have[k++] = files[fi].tensors[j].name;
+    qsort(have, (size_t)total, sizeof *have, str_cmp);
+    for (i = 0; i < nw; i++) {
+      if (bsearch(&wm[i].name, have, (size_t)total, sizeof *have, str_cmp)) continue;
+      show(nb, sizeof nb, wm[i].name, strlen(wm[i].name));
+      st = st_err(fn, index_path, SUBQ_ERR_INVALID_ARGUMENT, "weight_map: tensor '%s' is not in its shard %s", nb,
+                  short_path(files[wm[i].file].path));
+      free(have);
+      goto done;
+    }
+    free(have);
     st = st_err(fn, index_path, SUBQ_ERR_INTERNAL, "tensor count mismatch (%lld in shards, %u mapped)",
                 (long long)total, nw);
     goto done;
