@@ -200,19 +200,16 @@ int main(int argc, char **argv) {
   if (!cmd) cmd = "suite";
   bool known = !strcmp(cmd, "suite") || !strcmp(cmd, "peak") || !strcmp(cmd, "gemm") || !strcmp(cmd, "pool") ||
                !strcmp(cmd, "fattn") || !strcmp(cmd, "ssm") || !strcmp(cmd, "conv1d") || !strcmp(cmd, "nn") ||
-               !strcmp(cmd, "list");
-  if (!known) bench_usage_error("unknown command '%s' (suite, peak, gemm, pool, fattn, ssm, conv1d, nn, list)", cmd);
+               !strcmp(cmd, "ssd") || !strcmp(cmd, "ssd-step") || !strcmp(cmd, "gated-rmsnorm") || !strcmp(cmd, "list");
+  if (!known)
+    bench_usage_error("unknown command '%s' (suite, peak, gemm, pool, fattn, ssm, conv1d, nn, ssd, ssd-step, "
+                      "gated-rmsnorm, list)", cmd);
   if (n_rest > 0 && strcmp(cmd, "gemm") && strcmp(cmd, "pool") && strcmp(cmd, "ssm") && strcmp(cmd, "conv1d") &&
-      strcmp(cmd, "nn"))
+      strcmp(cmd, "nn") && strcmp(cmd, "ssd") && strcmp(cmd, "ssd-step") && strcmp(cmd, "gated-rmsnorm"))
     bench_usage_error("%s: unexpected argument '%s'", cmd, rest[0]);
 
   if (!strcmp(cmd, "list")) {
-    printf("commands: suite (default), peak, gemm, pool, fattn, ssm, conv1d, nn, list\n");
-               !strcmp(cmd, "fattn") || !strcmp(cmd, "ssm") || !strcmp(cmd, "conv1d") || !strcmp(cmd, "ssd") || !strcmp(cmd, "ssd-step") ||
-               !strcmp(cmd, "gated-rmsnorm") || !strcmp(cmd, "list");
-  if (!known) bench_usage_error("unknown command '%s' (suite, peak, gemm, pool, fattn, ssm, conv1d, ssd, ssd-step, gated-rmsnorm, list)", cmd);
-      strcmp(cmd, "ssd") && strcmp(cmd, "ssd-step") && strcmp(cmd, "gated-rmsnorm"))
-    printf("commands: suite (default), peak, gemm, pool, fattn, ssm, conv1d, ssd, ssd-step, gated-rmsnorm, list\n");
+    printf("commands: suite (default), peak, gemm, pool, fattn, ssm, conv1d, nn, ssd, ssd-step, gated-rmsnorm, list\n");
     bench_gemm_list();
     bench_fattn_list();
     free(rest);
