@@ -97,6 +97,9 @@ TEST_TEXTS = [
     "\u2581already\u2581metaspace \u2581 x",
     "<0x41> looks like a byte token",
 ]
+# Long texts: one pre-token of several hundred bytes for the SentencePiece pipelines (no pre-tokenizer).
+TEST_TEXTS.append(" ".join(TRAIN_TEXT[:8]))
+TEST_TEXTS.append("  ".join(t for t in TEST_TEXTS[4:34] if "<" not in t) * 2)
 
 SPECIALS_SP = ["<unk>", "<s>", "</s>"]
 

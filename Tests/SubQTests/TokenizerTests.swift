@@ -147,6 +147,25 @@ func loadFixture(_ name: String, forceRegex: Bool = false) throws -> (Tokenizer,
   }
 }
 
+@Suite struct TokenizerMetaspaceCutTests {
+  /// Long SentencePiece words are cut before each "▁"; the result equals the whole word's BPE.
+  @Test(arguments: ["llama2", "sp_unk"])
+  func cutsBeforeMetaspaceAreExact(name: String) throws {
+    let (tok, exp) = try loadFixture(name)
+    #expect(tok.model.cutsBeforeMetaspace)
+    let long = exp.cases.map(\.text).filter { !$0.contains("<") }.joined(separator: "  ")
+    #expect(long.utf8.count > 2000)
+    var whole: [Int32] = []
+    var s = BPEScratch()
+    tok.normalizer!.apply(Array(long.utf8)).withUnsafeBufferPointer { tok.model.tokenize($0, into: &whole, &s) }
+    #expect(tok.encode(long, addSpecialTokens: false) == whole)
+  }
+
+  @Test func byteLevelVocabulariesAreNotCut() throws {
+    #expect(try !loadFixture("gpt2").0.model.cutsBeforeMetaspace)
+  }
+}
+
 @Suite struct TokenizerScannerTests {
   /// The hand-written GPT-2 / Llama-3 scanners against the same regexes run by Swift Regex.
   @Test(arguments: [KnownPattern.gpt2Source, KnownPattern.llama3Source, KnownPattern.qwen2Source])
