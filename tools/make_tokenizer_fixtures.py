@@ -342,7 +342,7 @@ def record(name, tok, string_merges=False):
     decodes = [{"ids": r, "text": tok.decode(r, skip_special_tokens=False)} for r in id_runs]
     with open(os.path.join(OUT, name + ".expected.json"), "w", encoding="utf-8") as f:
         json.dump({"tokenizers_version": tokenizers.__version__, "cases": cases, "decodes": decodes}, f,
-                  ensure_ascii=False, indent=0)
+                  ensure_ascii=False)
     print(f"{name}: vocab {n}, {sum(len(c['ids']) for c in cases)} test ids")
 
 
