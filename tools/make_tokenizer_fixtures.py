@@ -97,6 +97,9 @@ TEST_TEXTS = [
     "\u2581already\u2581metaspace \u2581 x",
     "<0x41> looks like a byte token",
 ]
+# Long texts: one pre-token of several hundred bytes for the SentencePiece pipelines (no pre-tokenizer).
+TEST_TEXTS.append(" ".join(TRAIN_TEXT[:8]))
+TEST_TEXTS.append("  ".join(t for t in TEST_TEXTS[4:34] if "<" not in t) * 2)
 
 SPECIALS_SP = ["<unk>", "<s>", "</s>"]
 
@@ -263,6 +266,42 @@ def sp_unk():
     return sp_common(t)
 
 
+def bpe_affix():
+    # OpenAI-GPT/CLIP-like word BPE: end_of_word_suffix, lowercasing and stripping normalizers,
+    # WhitespaceSplit, the BPEDecoder and BERT's post-processor.
+    norm = normalizers.Sequence([normalizers.NFC(), normalizers.Lowercase(), normalizers.Strip()])
+    t = Tokenizer(models.BPE(unk_token="<unk>", end_of_word_suffix="</w>"))
+    t.normalizer = norm
+    t.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    t.train_from_iterator(
+        TRAIN_TEXT * 3, trainer(600, ["<unk>", "[CLS]", "[SEP]"], end_of_word_suffix="</w>", limit_alphabet=80)
+    )
+    t.decoder = decoders.BPEDecoder(suffix="</w>")
+    t.post_processor = processors.BertProcessing(("[SEP]", t.token_to_id("[SEP]")), ("[CLS]", t.token_to_id("[CLS]")))
+    return t
+
+
+def split_behaviors():
+    # Every Split behavior, String and Regex patterns, invert, and a continuing_subword_prefix; no decoder.
+    pre = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(" ", behavior="merged_with_next"),
+            pre_tokenizers.Split(Regex("[0-9]"), behavior="contiguous"),
+            pre_tokenizers.Split("-", behavior="merged_with_previous"),
+            pre_tokenizers.Split(Regex("[.,;:!?]"), behavior="removed"),
+            pre_tokenizers.Split(Regex("[a-z]+"), behavior="isolated", invert=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    t = Tokenizer(models.BPE(continuing_subword_prefix="##"))
+    t.pre_tokenizer = pre
+    t.train_from_iterator(
+        TRAIN_TEXT * 3,
+        trainer(700, ["<|sep|>"], continuing_subword_prefix="##", initial_alphabet=pre_tokenizers.ByteLevel.alphabet()),
+    )
+    return t
+
+
 def to_string_merges(js):
     """Rewrites the merges in the old "a b" string format (tokenizers < 0.20 wrote them so)."""
     d = json.loads(js)
@@ -303,7 +342,7 @@ def record(name, tok, string_merges=False):
     decodes = [{"ids": r, "text": tok.decode(r, skip_special_tokens=False)} for r in id_runs]
     with open(os.path.join(OUT, name + ".expected.json"), "w", encoding="utf-8") as f:
         json.dump({"tokenizers_version": tokenizers.__version__, "cases": cases, "decodes": decodes}, f,
-                  ensure_ascii=False, indent=0)
+                  ensure_ascii=False)
     print(f"{name}: vocab {n}, {sum(len(c['ids']) for c in cases)} test ids")
 
 
@@ -317,6 +356,8 @@ def main():
     record("mistral", mistral())
     record("metaspace_split", metaspace_split(), string_merges=True)
     record("sp_unk", sp_unk())
+    record("bpe_affix", bpe_affix())
+    record("split_behaviors", split_behaviors())
 
 
 if __name__ == "__main__":

@@ -16,6 +16,10 @@ struct BPEModel: Sendable {
   let suffix: [UInt8]?
   /// Model tokens in id order: (id, bytes).
   let tokens: [(Int32, [UInt8])]
+  /// "▁" is a token and no token has "▁" after its start, so no merge (nor an ignore_merges lookup)
+  /// can span the start of a "▁": a word may be cut before each "▁" without changing the result.
+  /// SentencePiece pipelines feed whole sentences as one word; the cuts let them use the cache.
+  let cutsBeforeMetaspace: Bool
 
   init(_ m: JSONValue, _ r: JSONReader) throws(SubQError) {
     _ = try r.object(m, "model")
@@ -40,6 +44,12 @@ struct BPEModel: Sendable {
     }
     self.vocab = vocab
     self.tokens = tokens
+    let meta: [UInt8] = [0xE2, 0x96, 0x81]
+    cutsBeforeMetaspace =
+      vocab.find(meta) != nil
+      && !tokens.contains { t in
+        t.1.count > 3 && t.1.withUnsafeBufferPointer { b in !findAll(UnsafeBufferPointer(rebasing: b[1...]), meta).isEmpty }
+      }
 
     prefix = try r.optionalString(m["continuing_subword_prefix"], "model.continuing_subword_prefix").map { Array($0.utf8) }
     suffix = try r.optionalString(m["end_of_word_suffix"], "model.end_of_word_suffix").map { Array($0.utf8) }

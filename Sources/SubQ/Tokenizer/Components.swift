@@ -25,6 +25,9 @@ enum ByteLevelAlphabet {
     }
   }()
 
+  /// `encoded` as pairs: [2b] the first UTF-8 byte, [2b + 1] the second or 0 (all are 1 or 2 bytes long).
+  static let flat: [UInt8] = encoded.flatMap { $0.count == 1 ? [$0[0], 0] : $0 }
+
   /// Scalar value → byte, for the 256 mapped characters (-1 elsewhere); all are below U+0144.
   static let decoded: [Int16] = {
     var t = [Int16](repeating: -1, count: 0x144)
@@ -221,17 +224,19 @@ func parseStringPattern(_ v: JSONValue?, _ path: String, _ r: JSONReader) throws
 
 /// Pre-tokens: ranges of one byte buffer; `first` marks the piece that starts the original input.
 struct Pieces {
-  var buf: [UInt8] = []
-  var starts: [Int] = []
-  var ends: [Int] = []
-  var first: [Bool] = []
-
-  mutating func append(_ s: Int, _ e: Int, _ f: Bool) {
-    starts.append(s)
-    ends.append(e)
-    first.append(f)
+  struct Piece {
+    var start: Int
+    var end: Int
+    var first: Bool
   }
-  var count: Int { starts.count }
+  var buf: [UInt8] = []
+  var items: [Piece] = []
+
+  @inline(__always)
+  mutating func append(_ s: Int, _ e: Int, _ f: Bool) { items.append(Piece(start: s, end: e, first: f)) }
+  var count: Int { items.count }
+  var starts: [Int] { items.map(\.start) }
+  var ends: [Int] { items.map(\.end) }
 }
 
 enum SplitBehavior: String, Sendable {
@@ -342,31 +347,56 @@ indirect enum PreTokenizer: Sendable {
 
     case .byteLevel(let addPrefixSpace, let useRegex):
       var ends: [Int] = []
-      let alphabet = ByteLevelAlphabet.encoded
       var text: [UInt8] = []
+      var cuts: [Int] = []
       for k in 0..<input.count {
-        let s = input.starts[k]
-        let e = input.ends[k]
+        let s = input.items[k].start
+        let e = input.items[k].end
+        // The piece itself, or a copy with the prefix space.
+        let prefixed = addPrefixSpace && !(e > s && input.buf[s] == 0x20)
         text.removeAll(keepingCapacity: true)
-        if addPrefixSpace && !(e > s && input.buf[s] == 0x20) { text.append(0x20) }
-        text.append(contentsOf: input.buf[s..<e])
-        text.withUnsafeBufferPointer { t in
-          var cuts: [Int]  // byte offsets of the pre-token boundaries
+        if prefixed {
+          text.append(0x20)
+          text.append(contentsOf: input.buf[s..<e])
+        }
+        (prefixed ? text : input.buf).withUnsafeBufferPointer { whole in
+          let t = prefixed ? whole : UnsafeBufferPointer(rebasing: whole[s..<e])
+          cuts.removeAll(keepingCapacity: true)
           if useRegex {
             scratch.load(t, 0..<t.count)
             ends.removeAll(keepingCapacity: true)
             KnownPattern.gpt2.scan(scratch, into: &ends)
-            cuts = ends.map { Int(scratch.offsets[$0]) }
-          } else {
-            cuts = t.isEmpty ? [] : [t.count]
+            for x in ends { cuts.append(Int(scratch.offsets[x])) }
+          } else if !t.isEmpty {
+            cuts.append(t.count)
           }
-          var prev = 0
-          for c in cuts {
-            let start = out.buf.count
-            for b in t[prev..<c] { out.buf.append(contentsOf: alphabet[Int(b)]) }
-            out.append(start, out.buf.count, input.first[k] && prev == 0)
-            prev = c
+          // Map every byte to its alphabet character (1 or 2 UTF-8 bytes), pre-token by pre-token.
+          let base = out.buf.count
+          out.buf.append(contentsOf: repeatElement(0, count: 2 * t.count))
+          var w = base
+          let first = input.items[k].first
+          ByteLevelAlphabet.flat.withUnsafeBufferPointer { flat in
+            out.buf.withUnsafeMutableBufferPointer { ob in
+              var prev = 0
+              for c in cuts {
+                let start = w
+                for i in prev..<c {
+                  let b = Int(t[i])
+                  let lo = flat[2 * b + 1]
+                  ob[w] = flat[2 * b]
+                  if lo != 0 {
+                    ob[w + 1] = lo
+                    w += 2
+                  } else {
+                    w += 1
+                  }
+                }
+                out.items.append(Pieces.Piece(start: start, end: w, first: first && prev == 0))
+                prev = c
+              }
+            }
           }
+          out.buf.removeSubrange(w...)
         }
       }
       return out
@@ -375,13 +405,13 @@ indirect enum PreTokenizer: Sendable {
       // rep is empty only for the internal prefix-space step of the regex fallback.
       let space: [UInt8] = rep.isEmpty ? [0x20] : rep
       for k in 0..<input.count {
-        let s = input.starts[k]
-        let e = input.ends[k]
+        let s = input.items[k].start
+        let e = input.items[k].end
         var t = rep.isEmpty ? Array(input.buf[s..<e]) : replaceAll(Array(input.buf[s..<e]), [0x20], rep)
         let startsWithRep = t.count >= space.count && Array(t[0..<space.count]) == space
         switch scheme {
         case .always: if !startsWithRep { t = space + t }
-        case .first: if !startsWithRep && input.first[k] { t = space + t }
+        case .first: if !startsWithRep && input.items[k].first { t = space + t }
         case .never: break
         }
         let base = out.buf.count
@@ -396,9 +426,9 @@ indirect enum PreTokenizer: Sendable {
             prev = h + rep.count
           }
           if prev < t.count { marks.append((prev, t.count, false)) }
-          emitSplit(marks, .mergedWithNext, base: base, first: input.first[k], into: &out)
+          emitSplit(marks, .mergedWithNext, base: base, first: input.items[k].first, into: &out)
         } else if !t.isEmpty {
-          out.append(base, base + t.count, input.first[k])
+          out.append(base, base + t.count, input.items[k].first)
         }
       }
       return out
@@ -406,18 +436,18 @@ indirect enum PreTokenizer: Sendable {
     case .whitespaceSplit:
       out.buf = input.buf
       for k in 0..<input.count {
-        let s = input.starts[k]
+        let s = input.items[k].start
         input.buf.withUnsafeBufferPointer { b in
           var runStart = -1
-          forEachScalar(UnsafeBufferPointer(rebasing: b[s..<input.ends[k]])) { v, a, e in
+          forEachScalar(UnsafeBufferPointer(rebasing: b[s..<input.items[k].end])) { v, a, e in
             if isWhiteSpace(v) {
-              if runStart >= 0 { out.append(s + runStart, s + a, input.first[k] && runStart == 0) }
+              if runStart >= 0 { out.append(s + runStart, s + a, input.items[k].first && runStart == 0) }
               runStart = -1
             } else if runStart < 0 {
               runStart = a
             }
           }
-          if runStart >= 0 { out.append(s + runStart, input.ends[k], input.first[k] && runStart == 0) }
+          if runStart >= 0 { out.append(s + runStart, input.items[k].end, input.items[k].first && runStart == 0) }
         }
       }
       return out
@@ -426,8 +456,8 @@ indirect enum PreTokenizer: Sendable {
       out.buf = input.buf
       var ends: [Int] = []
       for k in 0..<input.count {
-        let s = input.starts[k]
-        let e = input.ends[k]
+        let s = input.items[k].start
+        let e = input.items[k].end
         if s == e { continue }
         var marks: [(Int, Int, Bool)] = []
         input.buf.withUnsafeBufferPointer { b in
@@ -462,7 +492,7 @@ indirect enum PreTokenizer: Sendable {
           }
           if prev < t.count { marks.append((prev, t.count, invert)) }
         }
-        emitSplit(marks, behavior, base: s, first: input.first[k], into: &out)
+        emitSplit(marks, behavior, base: s, first: input.items[k].first, into: &out)
       }
       return out
     }

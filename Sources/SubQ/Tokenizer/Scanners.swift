@@ -20,6 +20,8 @@ enum ScalarClass {
   static let other: UInt8 = 32  // none of \s, \p{L}, \p{N}
 
   static let ascii: [UInt8] = (0..<128).map { classify(UInt32($0)) }
+  /// Classes of the Basic Multilingual Plane, computed once (64 KiB); other planes are classified per call.
+  static let bmp: [UInt8] = (0..<0x10000).map { classify(UInt32($0)) }
 
   static func classify(_ v: UInt32) -> UInt8 {
     guard let s = Unicode.Scalar(v) else { return other }
@@ -39,7 +41,7 @@ enum ScalarClass {
 
   @inline(__always)
   static func of(_ v: UInt32) -> UInt8 {
-    v < 128 ? ascii[Int(v)] : classify(v)
+    v < 128 ? ascii[Int(v)] : v < 0x10000 ? bmp[Int(v)] : classify(v)
   }
 }
 
@@ -52,36 +54,55 @@ struct ScalarRun {
 
   /// Decodes valid UTF-8 `bytes[range]`; offsets are relative to `range.lowerBound`.
   mutating func load(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) {
+    let cap = range.count + 1
+    // Sized to the byte count (an upper bound), within the capacity kept from earlier pieces.
     scalars.removeAll(keepingCapacity: true)
     classes.removeAll(keepingCapacity: true)
     offsets.removeAll(keepingCapacity: true)
-    var i = range.lowerBound
+    scalars.append(contentsOf: repeatElement(0, count: cap))
+    classes.append(contentsOf: repeatElement(0, count: cap))
+    offsets.append(contentsOf: repeatElement(0, count: cap))
     let base = range.lowerBound
     let end = range.upperBound
-    while i < end {
-      let b0 = UInt32(bytes[i])
-      var v: UInt32
-      var n: Int
-      if b0 < 0x80 {
-        v = b0
-        n = 1
-      } else if b0 < 0xE0 {
-        v = (b0 & 0x1F) << 6 | (UInt32(bytes[i + 1]) & 0x3F)
-        n = 2
-      } else if b0 < 0xF0 {
-        v = (b0 & 0x0F) << 12 | (UInt32(bytes[i + 1]) & 0x3F) << 6 | (UInt32(bytes[i + 2]) & 0x3F)
-        n = 3
-      } else {
-        v = (b0 & 0x07) << 18 | (UInt32(bytes[i + 1]) & 0x3F) << 12 | (UInt32(bytes[i + 2]) & 0x3F) << 6
-          | (UInt32(bytes[i + 3]) & 0x3F)
-        n = 4
+    var k = 0
+    scalars.withUnsafeMutableBufferPointer { sc in
+      classes.withUnsafeMutableBufferPointer { cl in
+        offsets.withUnsafeMutableBufferPointer { of in
+          let ascii = ScalarClass.ascii
+          var i = base
+          while i < end {
+            let b0 = UInt32(bytes[i])
+            of[k] = Int32(i - base)
+            if b0 < 0x80 {
+              sc[k] = b0
+              cl[k] = ascii[Int(b0)]
+              i += 1
+            } else {
+              let v: UInt32
+              if b0 < 0xE0 {
+                v = (b0 & 0x1F) << 6 | (UInt32(bytes[i + 1]) & 0x3F)
+                i += 2
+              } else if b0 < 0xF0 {
+                v = (b0 & 0x0F) << 12 | (UInt32(bytes[i + 1]) & 0x3F) << 6 | (UInt32(bytes[i + 2]) & 0x3F)
+                i += 3
+              } else {
+                v = (b0 & 0x07) << 18 | (UInt32(bytes[i + 1]) & 0x3F) << 12 | (UInt32(bytes[i + 2]) & 0x3F) << 6
+                  | (UInt32(bytes[i + 3]) & 0x3F)
+                i += 4
+              }
+              sc[k] = v
+              cl[k] = ScalarClass.of(v)
+            }
+            k += 1
+          }
+          of[k] = Int32(end - base)
+        }
       }
-      scalars.append(v)
-      classes.append(ScalarClass.of(v))
-      offsets.append(Int32(i - base))
-      i += n
     }
-    offsets.append(Int32(end - base))
+    // Scanners see exactly k scalars; offsets keeps the end offset at index k.
+    scalars.removeSubrange(k...)
+    classes.removeSubrange(k...)
+    offsets.removeSubrange((k + 1)...)
   }
 }
 

@@ -214,28 +214,51 @@ public final class Tokenizer: Sendable {
     }
     pieces.buf.withUnsafeBufferPointer { b in
       for k in 0..<pieces.count {
-        let w = UnsafeBufferPointer(rebasing: b[pieces.starts[k]..<pieces.ends[k]])
-        if w.count > EncodeState.maxCachedLength {
-          model.tokenize(w, into: &ids, &st.scratch)
-          continue
-        }
-        if let hit = st.cache.find(w) {
-          let start = Int(hit >> 16)
-          ids.append(contentsOf: st.cached[start..<(start + Int(hit & 0xFFFF))])
-          continue
-        }
-        let before = ids.count
-        model.tokenize(w, into: &ids, &st.scratch)
-        if st.cache.count >= EncodeState.maxCacheEntries {
-          st.cache.removeAll()
-          st.cached.removeAll(keepingCapacity: true)
-        }
-        let n = ids.count - before
-        if n <= 0xFFFF {
-          st.cache.insert(w, UInt64(st.cached.count) << 16 | UInt64(n))
-          st.cached.append(contentsOf: ids[before...])
+        let s = pieces.items[k].start
+        let e = pieces.items[k].end
+        if model.cutsBeforeMetaspace && e - s > EncodeState.maxCachedLength {
+          // Cut before each "▁" (exact, see BPEModel.cutsBeforeMetaspace).
+          var a = s
+          var i = s + 1
+          while i + 2 < e {
+            if b[i] == 0xE2 && b[i + 1] == 0x96 && b[i + 2] == 0x81 {
+              tokenizeWord(UnsafeBufferPointer(rebasing: b[a..<i]), into: &ids, &st)
+              a = i
+              i += 3
+            } else {
+              i += 1
+            }
+          }
+          tokenizeWord(UnsafeBufferPointer(rebasing: b[a..<e]), into: &ids, &st)
+        } else {
+          tokenizeWord(UnsafeBufferPointer(rebasing: b[s..<e]), into: &ids, &st)
         }
       }
+    }
+  }
+
+  /// One word through the cache and the model.
+  @inline(__always)
+  private func tokenizeWord(_ w: UnsafeBufferPointer<UInt8>, into ids: inout [Int32], _ st: inout EncodeState) {
+    if w.count > EncodeState.maxCachedLength {
+      model.tokenize(w, into: &ids, &st.scratch)
+      return
+    }
+    if let hit = st.cache.find(w) {
+      let start = Int(hit >> 16)
+      ids.append(contentsOf: st.cached[start..<(start + Int(hit & 0xFFFF))])
+      return
+    }
+    let before = ids.count
+    model.tokenize(w, into: &ids, &st.scratch)
+    if st.cache.count >= EncodeState.maxCacheEntries {
+      st.cache.removeAll()
+      st.cached.removeAll(keepingCapacity: true)
+    }
+    let n = ids.count - before
+    if n <= 0xFFFF {
+      st.cache.insert(w, UInt64(st.cached.count) << 16 | UInt64(n))
+      st.cached.append(contentsOf: ids[before...])
     }
   }
 
