@@ -206,6 +206,16 @@ static void subq_ssd_item_chunked(const subq_ssd_job *j, int64_t s, int64_t h, i
     const float *bm = g->b + subq_ssd_row(j, s, t0, g->b_ld, g->b_bs) + grp * N;
     const float *xm = g->x + subq_ssd_row(j, s, t0, g->x_ld, g->x_bs) + h * P;
     float *ym = g->y + subq_ssd_row(j, s, t0, g->y_ld, g->y_bs) + h * P;
+    if (c + 1 < nch) { /* the next chunk's rows of x and y: strided rows the hardware prefetchers miss */
+      const int64_t qn = SUBQ_MIN(Q, T - t0 - Q);
+      const float *xn = xm + Q * g->x_ld;
+      float *yn = ym + Q * g->y_ld;
+      for (int64_t i = 0; i < qn; i++)
+        for (int64_t p = 0; p < P; p += 16) {
+          __builtin_prefetch(xn + i * g->x_ld + p, 0, 3);
+          __builtin_prefetch(yn + i * g->y_ld + p, 1, 3);
+        }
+    }
     for (int64_t i = 0; i < q; i++) {
       /* lrow[j] = prod_{k=j+1..i} e_k: the previous row times e_i, then 1 on the diagonal */
       for (int64_t jj = 0; jj < i; jj++) {
