@@ -374,6 +374,13 @@ static subq_status subq_ssm2_impl_call(subq_context *ctx, const subq_ssm2_args *
   job.d_per_channel = (g.flags & SUBQ_SSM2_D_PER_CHANNEL) != 0;
   job.force_rec = step;
   const int64_t Q = job.Q;
+  {
+    int64_t bound; /* every scratch size below is at most P * (N + 2Q + 2TC + 64) + Q * (Q + 5) floats */
+    if (!subq_mul_i64(P, N + 2 * Q + 2 * SUBQ_SSD_TC + 64, &bound) || !subq_add_i64(bound, Q * (Q + 5) + 256, &bound) ||
+        !subq_mul_i64(bound, (int64_t)sizeof(float), &bound))
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: the scratch size for head_dim %lld overflows int64", fn,
+                        (long long)P);
+  }
   /* scratch: recurrence and chunked layouts (float offsets, 16-float aligned) */
   int64_t o = 0;
   job.rec_scratch_off[0] = o, o += subq_round16(SUBQ_SSD_REC_WORK_FLOATS(P));
