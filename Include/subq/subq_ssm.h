@@ -43,6 +43,17 @@
  * (seqlen 1) runs the same arithmetic as prefill, so prefill(k) followed by
  * m steps equals prefill(k + m) bitwise (for one ISA path).
  *
+ * Variable length (spec §6; conv1d, Mamba-1 and Mamba-2 alike): with
+ * cu_seqlens (batch + 1 int32 offsets, cu_seqlens[0] >= 0, non-decreasing)
+ * sequence s is rows cu_seqlens[s] .. cu_seqlens[s+1]-1 of every activation
+ * tensor (their *_bs are ignored, seqlen is ignored); state_slots (NULL =
+ * identity) picks each sequence's row of the state pools (n_slots rows, 0 =
+ * batch; slots in [0, n_slots), distinct when states are written);
+ * has_initial_state[s] == 0 starts s from a zero state even when the pool
+ * holds one. A sequence of length 0 touches nothing, its state included.
+ * Nothing crosses a boundary: a packed call equals one call per sequence,
+ * bitwise. Decode steps / updates take lengths <= 1.
+ *
  * Accuracy (f32 everywhere, explicit FMAs): the vector exp used by the SIMD
  * paths has a measured maximum error of 0.99 ulp on [-87.3, 88.7] (tests
  * fail above 2 ulp; 0 below -87.3, no
@@ -95,6 +106,11 @@ typedef struct subq_conv1d_args {
   float *SUBQ_NULLABLE state_out;                      /* conv state or NULL; may equal state_in */
   int64_t state_bs;                                    /* 0 = (width - 1) * channels */
   float *SUBQ_NULLABLE y;        int64_t y_ld, y_bs;   /* (seqlen, channels) per sequence */
+  /* packed variable-length batches (see "Variable length" below) */
+  const int32_t *SUBQ_NULLABLE cu_seqlens;             /* (batch + 1) or NULL */
+  const int32_t *SUBQ_NULLABLE state_slots;            /* (batch) or NULL = identity */
+  const uint8_t *SUBQ_NULLABLE has_initial_state;      /* (batch) or NULL = all 1 */
+  int64_t n_slots;                                     /* rows of the state pools; 0 = batch */
 } subq_conv1d_args;
 
 /* Zeroes the first struct_size bytes of p, then sets struct_size and width = 4. */
@@ -135,6 +151,11 @@ typedef struct subq_ssm1_args {
   float *SUBQ_NULLABLE h_out;                          /* SSM state or NULL; may equal h_in */
   int64_t h_bs;                                        /* 0 = subq_ssm1_state_floats(channels, d_state) */
   float *SUBQ_NULLABLE y;        int64_t y_ld, y_bs;   /* (seqlen, channels) */
+  /* packed variable-length batches (see "Variable length" below) */
+  const int32_t *SUBQ_NULLABLE cu_seqlens;             /* (batch + 1) or NULL */
+  const int32_t *SUBQ_NULLABLE state_slots;            /* (batch) or NULL = identity */
+  const uint8_t *SUBQ_NULLABLE has_initial_state;      /* (batch) or NULL = all 1 */
+  int64_t n_slots;                                     /* rows of the state pools; 0 = batch */
 } subq_ssm1_args;
 
 /* Zeroes the first struct_size bytes of p, then sets struct_size,
@@ -196,14 +217,9 @@ SUBQ_API SUBQ_WARN_UNUSED subq_status subq_ssm1_state_export(int64_t batch, int6
  * within 5-15 %). Callers that need prefill(k) + steps == prefill(k + m)
  * bitwise ask for RECURRENT.
  *
- * Variable length (spec §6): with cu_seqlens (batch + 1 int32 offsets,
- * non-decreasing, cu_seqlens[0] >= 0) sequence s is rows
- * cu_seqlens[s] .. cu_seqlens[s+1]-1 of x, dt, B, C and y (their *_bs are
- * ignored; seqlen is ignored). state_slots (batch int32, NULL = identity)
- * picks the state row of each sequence in h_in / h_out (slots in
- * [0, n_slots), n_slots 0 = batch, no two sequences share a slot);
- * has_initial_state[s] == 0 (NULL = all 1) starts s from zeros. A sequence
- * of length 0 leaves its state untouched. Nothing crosses a boundary.
+ * Variable length: cu_seqlens, state_slots, has_initial_state and n_slots
+ * as described at the top of this header (x, dt, B, C, y are the packed
+ * tensors; h_in / h_out the state pools).
  *
  * Threads: items are (sequence, head) (plus (sequence, group, chunk) for the
  * C·B^T phase of CHUNKED), time is sequential inside an item: results are

@@ -206,6 +206,16 @@ static void subq_ssd_item_chunked(const subq_ssd_job *j, int64_t s, int64_t h, i
     const float *bm = g->b + subq_ssd_row(j, s, t0, g->b_ld, g->b_bs) + grp * N;
     const float *xm = g->x + subq_ssd_row(j, s, t0, g->x_ld, g->x_bs) + h * P;
     float *ym = g->y + subq_ssd_row(j, s, t0, g->y_ld, g->y_bs) + h * P;
+    if (c + 1 < nch) { /* the next chunk's rows of x and y: strided rows the hardware prefetchers miss */
+      const int64_t qn = SUBQ_MIN(Q, T - t0 - Q);
+      const float *xn = xm + Q * g->x_ld;
+      float *yn = ym + Q * g->y_ld;
+      for (int64_t i = 0; i < qn; i++)
+        for (int64_t p = 0; p < P; p += 16) {
+          __builtin_prefetch(xn + i * g->x_ld + p, 0, 3);
+          __builtin_prefetch(yn + i * g->y_ld + p, 1, 3);
+        }
+    }
     for (int64_t i = 0; i < q; i++) {
       /* lrow[j] = prod_{k=j+1..i} e_k: the previous row times e_i, then 1 on the diagonal */
       for (int64_t jj = 0; jj < i; jj++) {
@@ -307,30 +317,9 @@ static subq_status subq_ssm2_impl_call(subq_context *ctx, const subq_ssm2_args *
                       (double)g.dt_max);
   if (g.n_slots < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: n_slots (%lld) < 0", fn, (long long)g.n_slots);
   if (step && !g.h_out) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: h_out is NULL", fn);
-  if (step && !g.cu_seqlens && g.seqlen != 1)
-    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: seqlen (%lld) must be 1 for a decode step", fn,
-                      (long long)g.seqlen);
   if (g.batch == 0) return SUBQ_OK;
-  /* sequences */
-  int64_t total_rows = 0, max_len = 0;
-  if (g.cu_seqlens) {
-    if (g.cu_seqlens[0] < 0)
-      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: cu_seqlens[0] (%d) < 0", fn, (int)g.cu_seqlens[0]);
-    for (int64_t s = 0; s < g.batch; s++) {
-      const int64_t len = (int64_t)g.cu_seqlens[s + 1] - g.cu_seqlens[s];
-      if (len < 0)
-        return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: cu_seqlens decreases at %lld", fn, (long long)s + 1);
-      if (step && len > 1)
-        return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: sequence %lld has %lld tokens; a decode step takes <= 1",
-                          fn, (long long)s, (long long)len);
-      max_len = SUBQ_MAX(max_len, len);
-    }
-    total_rows = g.cu_seqlens[g.batch];
-  } else {
-    if (!subq_mul_i64(g.batch, g.seqlen, &total_rows))
-      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: batch * seqlen overflows int64", fn);
-    max_len = g.seqlen;
-  }
+  int64_t tb, tr, max_len;
+  if ((st = subq_ssm_seqs_check(fn, g.batch, g.seqlen, g.cu_seqlens, step, &tb, &tr, &max_len))) return st;
   if (max_len == 0) return SUBQ_OK;
   const int64_t H = g.n_heads, P = g.head_dim, N = g.d_state, G = g.n_groups;
   const int64_t sf = subq_ssm2_state_floats(H, P, N);
@@ -338,7 +327,6 @@ static subq_status subq_ssm2_impl_call(subq_context *ctx, const subq_ssm2_args *
   if (sf == 0 || !subq_mul_i64(H, P, &E) || !subq_mul_i64(G, N, &gn))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of the state overflows int64", fn);
   /* activations: uniform (batch, seqlen) or packed (1, total rows) */
-  const int64_t tb = g.cu_seqlens ? 1 : g.batch, tr = g.cu_seqlens ? g.cu_seqlens[g.batch] : g.seqlen;
   subq_range rx, rdt, rb, rc, ra, rdb, rd, rhi, rho, ry;
   if (g.cu_seqlens) g.x_bs = g.dt_bs = g.b_bs = g.c_bs = g.y_bs = 0;
   if ((st = subq_ssm_tensor(fn, "x", g.x, true, tb, tr, E, &g.x_ld, &g.x_bs, &rx)) ||
@@ -350,7 +338,6 @@ static subq_status subq_ssm2_impl_call(subq_context *ctx, const subq_ssm2_args *
       (st = subq_ssm_vec(fn, "d_skip", g.d_skip, false, (g.flags & SUBQ_SSM2_D_PER_CHANNEL) ? E : H, &rd)) ||
       (st = subq_ssm_tensor(fn, "y", g.y, true, tb, tr, E, &g.y_ld, &g.y_bs, &ry)))
     return st;
-  (void)total_rows;
   /* state pools */
   const int64_t n_slots = g.n_slots ? g.n_slots : g.batch;
   if (g.h_bs < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: h_bs (%lld) < 0", fn, (long long)g.h_bs);
@@ -364,30 +351,7 @@ static subq_status subq_ssm2_impl_call(subq_context *ctx, const subq_ssm2_args *
         (st = subq_ssm_tensor(fn, "h_out", g.h_out, false, n_slots, 1, sf, &ld2, &bs2, &rho)))
       return st;
   }
-  if (g.state_slots) {
-    unsigned char *seen = g.h_out ? calloc((size_t)(n_slots + 7) / 8, 1) : NULL;
-    if (g.h_out && !seen) return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: cannot allocate the slot check", fn);
-    for (int64_t s = 0; s < g.batch; s++) {
-      const int64_t sl = g.state_slots[s];
-      if (sl < 0 || sl >= n_slots) {
-        free(seen);
-        return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: state_slots[%lld] (%lld) is not in [0, %lld)", fn,
-                          (long long)s, (long long)sl, (long long)n_slots);
-      }
-      if (seen) {
-        if (seen[sl / 8] & (1u << (sl % 8))) {
-          free(seen);
-          return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: state_slots[%lld] (%lld) is used twice", fn, (long long)s,
-                            (long long)sl);
-        }
-        seen[sl / 8] |= (unsigned char)(1u << (sl % 8));
-      }
-    }
-    free(seen);
-  } else if (g.batch > n_slots) {
-    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: batch (%lld) > n_slots (%lld) without state_slots", fn,
-                      (long long)g.batch, (long long)n_slots);
-  }
+  if ((st = subq_ssm_slots_check(fn, g.batch, g.state_slots, n_slots, g.h_out != NULL))) return st;
   const subq_range ins[] = {rx, rdt, rb, rc, ra, rdb, rd, rhi};
   const char *in_names[] = {"x", "dt", "b", "c", "a", "dt_bias", "d_skip", "h_in"};
   for (int i = 0; i < 8; i++) {
@@ -410,6 +374,13 @@ static subq_status subq_ssm2_impl_call(subq_context *ctx, const subq_ssm2_args *
   job.d_per_channel = (g.flags & SUBQ_SSM2_D_PER_CHANNEL) != 0;
   job.force_rec = step;
   const int64_t Q = job.Q;
+  {
+    int64_t bound; /* every scratch size below is at most P * (N + 2Q + 2TC + 64) + Q * (Q + 5) floats */
+    if (!subq_mul_i64(P, N + 2 * Q + 2 * SUBQ_SSD_TC + 64, &bound) || !subq_add_i64(bound, Q * (Q + 5) + 256, &bound) ||
+        !subq_mul_i64(bound, (int64_t)sizeof(float), &bound))
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: the scratch size for head_dim %lld overflows int64", fn,
+                        (long long)P);
+  }
   /* scratch: recurrence and chunked layouts (float offsets, 16-float aligned) */
   int64_t o = 0;
   job.rec_scratch_off[0] = o, o += subq_round16(SUBQ_SSD_REC_WORK_FLOATS(P));

@@ -25,4 +25,16 @@ SUBQ_INTERNAL subq_status subq_ssm_tensor(const char *fn, const char *name, cons
 SUBQ_INTERNAL subq_status subq_ssm_vec(const char *fn, const char *name, const float *p, bool required, int64_t n,
                                        subq_range *r);
 
+/* The sequences of a call (mamba spec §6). Without cu: batch x seqlen
+ * (step: seqlen must be 1). With cu (batch + 1 int32 offsets): cu[0] >= 0,
+ * non-decreasing (step: lengths <= 1). Returns the rows of the activation
+ * tensors as (tb tensors of tr rows): (batch, seqlen) or (1, cu[batch]) and
+ * the longest sequence. */
+SUBQ_INTERNAL subq_status subq_ssm_seqs_check(const char *fn, int64_t batch, int64_t seqlen, const int32_t *cu,
+                                              bool step, int64_t *tb, int64_t *tr, int64_t *max_len);
+/* state_slots (NULL = identity, then batch <= n_slots) in [0, n_slots),
+ * distinct when the call writes states. */
+SUBQ_INTERNAL subq_status subq_ssm_slots_check(const char *fn, int64_t batch, const int32_t *slots, int64_t n_slots,
+                                               bool writes);
+
 #endif

@@ -54,7 +54,7 @@ static bool close_tol(const char *what, const float *got, int64_t ld, const doub
 typedef struct ssd_case {
   int64_t B, T, H, P, N, G;
   bool a_log, dt_bias, d_skip, d_pc, h_in, clamp;
-  int stress;    /* 0 normal, 1 large dt (decays underflow), 2 tiny dt (long memory) */
+  int stress;    /* 0 normal, 1 large dt (decays underflow), 2 tiny dt (long memory), 3 dt = +-30, A_log = 80 */
   int64_t chunk; /* 0 = default */
 } ssd_case;
 
@@ -78,11 +78,15 @@ static void ssd_make(ssd_data *s, const ssd_case *k, unsigned long long seed) {
   s->dtb = malloc((size_t)k->H * sizeof(float));
   s->a = malloc((size_t)k->H * sizeof(float));
   for (int64_t i = 0; i < BT * k->H; i++)
-    s->dt[i] = k->stress == 1 ? gauss(&r) + 3.0f : k->stress == 2 ? -14.0f : gauss(&r) - (k->dt_bias ? 0.0f : 4.0f);
+    s->dt[i] = k->stress == 1   ? gauss(&r) + 3.0f
+               : k->stress == 2 ? -14.0f
+               : k->stress == 3 ? (i % 3 == 0 ? 30.0f : i % 3 == 1 ? -30.0f : gauss(&r))
+                                : gauss(&r) - (k->dt_bias ? 0.0f : 4.0f);
   for (int64_t h = 0; h < k->H; h++) {
     s->dtb[h] = unif01(&r) - 4.0f;
     const float u = unif01(&r);
     s->a[h] = k->a_log ? u : -expf(u);
+    if (k->stress == 3 && k->a_log && h % 2 == 0) s->a[h] = 80.0f; /* A = -exp(80) ~ -5.5e34: decays of 0 */
   }
   s->h0_hf = gauss_buf(k->B * s->sf, seed + 5);
   s->h0 = malloc((size_t)(k->B * s->sf) * sizeof(float));
@@ -578,6 +582,7 @@ int main(void) {
         {1, 100, 2, 11, 16, 2, false, false, true, false, true, false, 2, 37},
         {1, 65, 8, 16, 8, 4, true, true, true, false, false, false, 0, 256},
         {1, 40, 48, 64, 128, 1, true, true, true, false, true, false, 0, 0}, /* the benchmark head shape */
+        {1, 70, 4, 10, 16, 2, true, false, true, false, true, false, 3, 16}, /* numerics edges (spec #14) */
     };
     for (size_t j = 0; j < sizeof sc / sizeof sc[0]; j++) ssd_vs_ref(isa, &sc[j], 2000 + j);
     ssd_chunks(isa);
