@@ -76,8 +76,10 @@ static void rms_vs_ref(subq_isa isa, const rms_case *k, unsigned long long seed)
     else wd[i] = wf[i];
   }
   float *x0 = malloc((size_t)n * sizeof(float)), *res0 = malloc((size_t)n * sizeof(float));
+  float *gate0 = malloc((size_t)n * sizeof(float));
   memcpy(x0, x, (size_t)n * sizeof(float));
   memcpy(res0, res, (size_t)n * sizeof(float));
+  memcpy(gate0, gate, (size_t)n * sizeof(float));
   float *y = malloc((size_t)n * sizeof(float)), *sum = malloc((size_t)n * sizeof(float));
   for (int64_t i = 0; i < n; i++) y[i] = sum[i] = -7.0f; /* padding must survive */
   subq_rmsnorm_args a;
@@ -88,7 +90,8 @@ static void rms_vs_ref(subq_isa isa, const rms_case *k, unsigned long long seed)
   a.x = x, a.x_ld = ld, a.residual = k->res ? res : NULL, a.residual_ld = ld;
   a.gate = k->gate ? gate : NULL, a.gate_ld = ld;
   a.sum_out = k->sum ? (k->inplace ? x : sum) : NULL, a.sum_ld = ld;
-  a.y = k->inplace && !k->sum ? x : y, a.y_ld = ld;
+  /* in place: sum_out over x; else y over the gate (gated cases) or over x */
+  a.y = k->inplace && !k->sum ? (k->gate ? gate : x) : y, a.y_ld = ld;
   CHECK_OK(subq_rmsnorm(ctx, &a));
   const float *yo = a.y, *so = a.sum_out;
   double *ref = malloc((size_t)C * sizeof(double));
@@ -103,7 +106,7 @@ static void rms_vs_ref(subq_isa isa, const rms_case *k, unsigned long long seed)
    * mean(x^2) ~ eps) check that eps enters as specified. */
   const double rel = 1.5e-6;
   for (int64_t r = 0; r < R && ok; r++) {
-    subq_ref_rmsnorm_row(C, grp, (double)1e-5f, x0 + r * ld, k->res ? res0 + r * ld : NULL, k->gate ? gate + r * ld : NULL,
+    subq_ref_rmsnorm_row(C, grp, (double)1e-5f, x0 + r * ld, k->res ? res0 + r * ld : NULL, k->gate ? gate0 + r * ld : NULL,
                          k->wdt ? wd : NULL, ref);
     for (int64_t c = 0; c < C && ok; c++) {
       const double g = yo[r * ld + c], e = ref[c];
@@ -127,7 +130,7 @@ static void rms_vs_ref(subq_isa isa, const rms_case *k, unsigned long long seed)
             subq_isa_name(isa), (long long)R, (long long)C, (long long)k->group, (long long)k->pad, (int)k->wdt,
             k->res, k->gate, k->sum, k->inplace);
   n_cases++;
-  free(ref), free(x), free(res), free(gate), free(wf), free(w16), free(wd), free(x0), free(res0), free(y), free(sum);
+  free(ref), free(x), free(res), free(gate), free(gate0), free(wf), free(w16), free(wd), free(x0), free(res0), free(y), free(sum);
   subq_context_destroy(ctx);
 }
 
