@@ -76,8 +76,10 @@ static void rms_vs_ref(subq_isa isa, const rms_case *k, unsigned long long seed)
     else wd[i] = wf[i];
   }
   float *x0 = malloc((size_t)n * sizeof(float)), *res0 = malloc((size_t)n * sizeof(float));
+  float *gate0 = malloc((size_t)n * sizeof(float));
   memcpy(x0, x, (size_t)n * sizeof(float));
   memcpy(res0, res, (size_t)n * sizeof(float));
+  memcpy(gate0, gate, (size_t)n * sizeof(float));
   float *y = malloc((size_t)n * sizeof(float)), *sum = malloc((size_t)n * sizeof(float));
   for (int64_t i = 0; i < n; i++) y[i] = sum[i] = -7.0f; /* padding must survive */
   subq_rmsnorm_args a;
@@ -88,7 +90,8 @@ static void rms_vs_ref(subq_isa isa, const rms_case *k, unsigned long long seed)
   a.x = x, a.x_ld = ld, a.residual = k->res ? res : NULL, a.residual_ld = ld;
   a.gate = k->gate ? gate : NULL, a.gate_ld = ld;
   a.sum_out = k->sum ? (k->inplace ? x : sum) : NULL, a.sum_ld = ld;
-  a.y = k->inplace && !k->sum ? x : y, a.y_ld = ld;
+  /* in place: sum_out over x; else y over the gate (gated cases) or over x */
+  a.y = k->inplace && !k->sum ? (k->gate ? gate : x) : y, a.y_ld = ld;
   CHECK_OK(subq_rmsnorm(ctx, &a));
   const float *yo = a.y, *so = a.sum_out;
   double *ref = malloc((size_t)C * sizeof(double));
@@ -103,7 +106,7 @@ static void rms_vs_ref(subq_isa isa, const rms_case *k, unsigned long long seed)
    * mean(x^2) ~ eps) check that eps enters as specified. */
   const double rel = 1.5e-6;
   for (int64_t r = 0; r < R && ok; r++) {
-    subq_ref_rmsnorm_row(C, grp, (double)1e-5f, x0 + r * ld, k->res ? res0 + r * ld : NULL, k->gate ? gate + r * ld : NULL,
+    subq_ref_rmsnorm_row(C, grp, (double)1e-5f, x0 + r * ld, k->res ? res0 + r * ld : NULL, k->gate ? gate0 + r * ld : NULL,
                          k->wdt ? wd : NULL, ref);
     for (int64_t c = 0; c < C && ok; c++) {
       const double g = yo[r * ld + c], e = ref[c];
@@ -127,7 +130,7 @@ static void rms_vs_ref(subq_isa isa, const rms_case *k, unsigned long long seed)
             subq_isa_name(isa), (long long)R, (long long)C, (long long)k->group, (long long)k->pad, (int)k->wdt,
             k->res, k->gate, k->sum, k->inplace);
   n_cases++;
-  free(ref), free(x), free(res), free(gate), free(wf), free(w16), free(wd), free(x0), free(res0), free(y), free(sum);
+  free(ref), free(x), free(res), free(gate), free(gate0), free(wf), free(w16), free(wd), free(x0), free(res0), free(y), free(sum);
   subq_context_destroy(ctx);
 }
 
@@ -234,18 +237,21 @@ static void check_inv_freq(const char *what, const subq_rope_params *p, const ui
   CHECK_OK(subq_rope_inv_freq(p, inv));
   subq_ref_rope_inv_freq(p->rot_dim, p->theta, type, p->factor, p->low_freq_factor, p->high_freq_factor,
                          p->original_max_position_embeddings, ref);
-  int64_t worst = 0, exact = 0;
+  /* f32 emulation of HF vs the formula in double: a handful of f32
+   * roundings (power, reciprocal, wavelength, smoothing), each 2^-24, and the
+   * f32 exponent 2i/D (relative error 2^-24 times ln(theta) * 2i/D <= 13).
+   * (Plain loops, one reduction each: aarch64 gcc 12 ICEs vectorising the
+   * fused form.) */
   double worst_rel = 0.0;
   for (int64_t i = 0; i < half; i++) {
-    /* f32 emulation of HF vs the formula in double: a handful of f32
-     * roundings (power, reciprocal, wavelength, smoothing), each 2^-24, and the
-     * f32 exponent 2i/D (relative error 2^-24 times ln(theta) * 2i/D <= 13). */
-    worst_rel = fmax(worst_rel, fabs(inv[i] - ref[i]) / ref[i]);
-    if (torch_bits) {
-      const int64_t d = ulp_diff(inv[i], bits_f32(torch_bits[i]));
-      worst = d > worst ? d : worst;
-      exact += d == 0;
-    }
+    const double e = fabs(inv[i] - ref[i]) / ref[i];
+    if (e > worst_rel) worst_rel = e;
+  }
+  int64_t worst = 0, exact = 0;
+  for (int64_t i = 0; torch_bits && i < half; i++) {
+    const int64_t d = ulp_diff(inv[i], bits_f32(torch_bits[i]));
+    if (d > worst) worst = d;
+    if (d == 0) exact++;
   }
   CHECK_MSG(worst_rel < 1.5e-6, "%s: inv_freq vs float64 formula: max relative %.3g", what, worst_rel);
   if (torch_bits) /* torch's powf is a <= 1 ulp SLEEF/libm pow; ours is correctly rounded */
@@ -317,8 +323,11 @@ static void rope_freqs(void) {
     for (int k = 0; k < 2; k++) {
       CHECK_OK(subq_rope_table_cos_sin(t, pos[k], c, s));
       double worst = 0.0;
-      for (int i = 0; i < 64; i++)
-        worst = fmax(worst, fmax(fabs(c[i] - bits_f32(gc[k][i])), fabs(s[i] - bits_f32(gs[k][i]))));
+      for (int i = 0; i < 64; i++) {
+        const double dc = fabs(c[i] - bits_f32(gc[k][i])), ds = fabs(s[i] - bits_f32(gs[k][i]));
+        if (dc > worst) worst = dc;
+        if (ds > worst) worst = ds;
+      }
       CHECK_MSG(worst <= 1.2e-7, "cos/sin at %lld vs PyTorch: max diff %.3g (cached %d)", (long long)pos[k], worst,
                 cached);
     }
