@@ -157,6 +157,10 @@ void subq_fattn_exp__neon(const float *src, float *dst, int64_t n);
 float subq_fattn_rowmax__neon(const float *s, int64_t n, float init);
 void subq_fattn_scale__neon(float *x, int64_t n, float alpha);
 void subq_fattn_widen__neon(int dt, int64_t n, int64_t d_len, const uint16_t *src, int64_t ss, float *dst, int64_t ldd);
+void subq_fattn_qkh_4x2__neon(int dt, int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq,
+                              const uint16_t *k, int64_t k_ss, float *s, int64_t lds);
+void subq_fattn_pvh_4x16__neon(int dt, int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp,
+                               const uint16_t *v, int64_t v_ss, float *acc, int64_t ldacc);
 #endif
 
 #endif /* SUBQ_FATTN_UKERNEL_H */

@@ -426,46 +426,97 @@ void subq_fattn_qkh_4x2__avx2(int dt, int64_t nr, int64_t nk, int64_t dk, const 
     subq_fattn_qkh_impl(SUBQ_FATTN_H_BF16, nr, nk, dk, q, ldq, k, k_ss, s, lds);
 }
 
-/* subq_fattn_pv_block / _block4 with 16-bit values: RB rows (4 or 6) x 16 lanes. */
-SUBQ_FATTN_INLINE void subq_fattn_pvh_block(int dt, int RB, int rb, int64_t nk, int64_t width, const float *p,
-                                            int64_t ldp, const uint16_t *v, int64_t v_ss, float *acc, int64_t ldacc) {
-  const float *pr[6];
-  float *c[6];
-  for (int i = 0; i < 6; i++) pr[i] = p + (rb > i ? i * ldp : 0), c[i] = acc + (rb > i ? i * ldacc : 0);
-  const bool two = width > 8, full = width == 16;
-  __m256 x[6][2];
-  for (int i = 0; i < RB; i++) {
-    x[i][0] = _mm256_loadu_ps(c[i]);
-    x[i][1] = two ? _mm256_loadu_ps(c[i] + 8) : _mm256_setzero_ps();
+/* subq_fattn_pv_block4 / _block with 16-bit values: rb <= 4 (or <= 6) rows x
+ * 16 lanes in named accumulators (8 or 12 ymm; arrays would be spilled). */
+#define SUBQ_PVH_ROW(i) __m256 x##i##0 = _mm256_loadu_ps(c[i]), x##i##1 = two ? _mm256_loadu_ps(c[i] + 8) : _mm256_setzero_ps()
+#define SUBQ_PVH_FMA(i)                                                       \
+  do {                                                                        \
+    const __m256 b = _mm256_broadcast_ss(p##i + j);                           \
+    x##i##0 = _mm256_fmadd_ps(b, v0, x##i##0), x##i##1 = _mm256_fmadd_ps(b, v1, x##i##1); \
+  } while (0)
+#define SUBQ_PVH_ST(i)                                    \
+  do {                                                    \
+    if (full) {                                           \
+      _mm256_storeu_ps(c[i], x##i##0);                    \
+      _mm256_storeu_ps(c[i] + 8, x##i##1);                \
+    } else {                                              \
+      _mm256_maskstore_ps(c[i], m0, x##i##0);             \
+      if (two) _mm256_maskstore_ps(c[i] + 8, m1, x##i##1); \
+    }                                                     \
+  } while (0)
+#define SUBQ_PVH_LOADV()                                                      \
+  const uint16_t *vj = v + j * v_ss;                                          \
+  __m256 v0, v1;                                                              \
+  if (full) {                                                                 \
+    v0 = subq_fattn_ldh(dt, vj), v1 = subq_fattn_ldh(dt, vj + 8);             \
+  } else {                                                                    \
+    v0 = subq_fattn_ldh_n(dt, vj, SUBQ_MIN(8, width));                        \
+    v1 = two ? subq_fattn_ldh_n(dt, vj + 8, width - 8) : _mm256_setzero_ps(); \
   }
+
+SUBQ_FATTN_INLINE void subq_fattn_pvh_block4(int dt, int rb, int64_t nk, int64_t width, const float *p, int64_t ldp,
+                                             const uint16_t *v, int64_t v_ss, float *acc, int64_t ldacc) {
+  const float *p0 = p, *p1 = p + (rb > 1 ? ldp : 0), *p2 = p + (rb > 2 ? 2 * ldp : 0), *p3 = p + (rb > 3 ? 3 * ldp : 0);
+  float *c[4];
+  for (int i = 0; i < 4; i++) c[i] = acc + (rb > i ? i * ldacc : 0);
+  const bool two = width > 8, full = width == 16;
+  SUBQ_PVH_ROW(0);
+  SUBQ_PVH_ROW(1);
+  SUBQ_PVH_ROW(2);
+  SUBQ_PVH_ROW(3);
   for (int64_t j = 0; j < nk; j++) {
-    bool all0 = true;
-    for (int i = 0; i < RB; i++) all0 &= pr[i][j] == 0.0f;
-    if (all0) continue; /* masked for every row: V not read */
-    const uint16_t *vj = v + j * v_ss;
-    __m256 v0, v1;
-    if (full) {
-      v0 = subq_fattn_ldh(dt, vj), v1 = subq_fattn_ldh(dt, vj + 8);
-    } else {
-      v0 = subq_fattn_ldh_n(dt, vj, SUBQ_MIN(8, width));
-      v1 = two ? subq_fattn_ldh_n(dt, vj + 8, width - 8) : _mm256_setzero_ps();
-    }
-    for (int i = 0; i < RB; i++) {
-      const __m256 b = _mm256_broadcast_ss(pr[i] + j);
-      x[i][0] = _mm256_fmadd_ps(b, v0, x[i][0]), x[i][1] = _mm256_fmadd_ps(b, v1, x[i][1]);
-    }
+    if (p0[j] == 0.0f && p1[j] == 0.0f && p2[j] == 0.0f && p3[j] == 0.0f) continue; /* V not read */
+    SUBQ_PVH_LOADV();
+    SUBQ_PVH_FMA(0);
+    SUBQ_PVH_FMA(1);
+    SUBQ_PVH_FMA(2);
+    SUBQ_PVH_FMA(3);
   }
   const __m256i m0 = subq_fattn_tail_mask(SUBQ_MIN(8, width));
   const __m256i m1 = two ? subq_fattn_tail_mask(width - 8) : _mm256_setzero_si256();
-  for (int i = rb - 1; i >= 0; i--) { /* only the real rows; lanes past width untouched */
-    if (full) {
-      _mm256_storeu_ps(c[i], x[i][0]), _mm256_storeu_ps(c[i] + 8, x[i][1]);
-    } else {
-      _mm256_maskstore_ps(c[i], m0, x[i][0]);
-      if (two) _mm256_maskstore_ps(c[i] + 8, m1, x[i][1]);
-    }
-  }
+  if (rb > 3) SUBQ_PVH_ST(3); /* only the real rows: aliased ones are never stored */
+  if (rb > 2) SUBQ_PVH_ST(2);
+  if (rb > 1) SUBQ_PVH_ST(1);
+  SUBQ_PVH_ST(0);
 }
+
+SUBQ_FATTN_INLINE void subq_fattn_pvh_block6(int dt, int rb, int64_t nk, int64_t width, const float *p, int64_t ldp,
+                                             const uint16_t *v, int64_t v_ss, float *acc, int64_t ldacc) {
+  const float *p0 = p, *p1 = p + (rb > 1 ? ldp : 0), *p2 = p + (rb > 2 ? 2 * ldp : 0);
+  const float *p3 = p + (rb > 3 ? 3 * ldp : 0), *p4 = p + (rb > 4 ? 4 * ldp : 0), *p5 = p + (rb > 5 ? 5 * ldp : 0);
+  float *c[6];
+  for (int i = 0; i < 6; i++) c[i] = acc + (rb > i ? i * ldacc : 0);
+  const bool two = width > 8, full = width == 16;
+  SUBQ_PVH_ROW(0);
+  SUBQ_PVH_ROW(1);
+  SUBQ_PVH_ROW(2);
+  SUBQ_PVH_ROW(3);
+  SUBQ_PVH_ROW(4);
+  SUBQ_PVH_ROW(5);
+  for (int64_t j = 0; j < nk; j++) {
+    if (p0[j] == 0.0f && p1[j] == 0.0f && p2[j] == 0.0f && p3[j] == 0.0f && p4[j] == 0.0f && p5[j] == 0.0f)
+      continue;
+    SUBQ_PVH_LOADV();
+    SUBQ_PVH_FMA(0);
+    SUBQ_PVH_FMA(1);
+    SUBQ_PVH_FMA(2);
+    SUBQ_PVH_FMA(3);
+    SUBQ_PVH_FMA(4);
+    SUBQ_PVH_FMA(5);
+  }
+  const __m256i m0 = subq_fattn_tail_mask(SUBQ_MIN(8, width));
+  const __m256i m1 = two ? subq_fattn_tail_mask(width - 8) : _mm256_setzero_si256();
+  if (rb > 5) SUBQ_PVH_ST(5);
+  if (rb > 4) SUBQ_PVH_ST(4);
+  if (rb > 3) SUBQ_PVH_ST(3);
+  if (rb > 2) SUBQ_PVH_ST(2);
+  if (rb > 1) SUBQ_PVH_ST(1);
+  SUBQ_PVH_ST(0);
+}
+#undef SUBQ_PVH_ROW
+#undef SUBQ_PVH_FMA
+#undef SUBQ_PVH_ST
+#undef SUBQ_PVH_LOADV
 
 SUBQ_FATTN_INLINE void subq_fattn_pvh_impl(int dt, int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp,
                                            const uint16_t *v, int64_t v_ss, float *acc, int64_t ldacc) {
@@ -473,11 +524,11 @@ SUBQ_FATTN_INLINE void subq_fattn_pvh_impl(int dt, int64_t nr, int64_t nk, int64
     const int rb = (int)SUBQ_MIN(6, nr - r);
     for (int64_t d = 0; d < dv; d += 16) {
       if (rb <= 4)
-        subq_fattn_pvh_block(dt, 4, rb, nk, SUBQ_MIN(16, dv - d), p + r * ldp, ldp, v + d, v_ss, acc + r * ldacc + d,
-                             ldacc);
+        subq_fattn_pvh_block4(dt, rb, nk, SUBQ_MIN(16, dv - d), p + r * ldp, ldp, v + d, v_ss, acc + r * ldacc + d,
+                              ldacc);
       else
-        subq_fattn_pvh_block(dt, 6, rb, nk, SUBQ_MIN(16, dv - d), p + r * ldp, ldp, v + d, v_ss, acc + r * ldacc + d,
-                             ldacc);
+        subq_fattn_pvh_block6(dt, rb, nk, SUBQ_MIN(16, dv - d), p + r * ldp, ldp, v + d, v_ss, acc + r * ldacc + d,
+                              ldacc);
     }
   }
 }
