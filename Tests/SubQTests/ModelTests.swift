@@ -19,7 +19,7 @@ import Testing
     return Golden(text: meta["text"] as! String, prompt: meta["prompt"] as! [Int], greedy: meta["greedy"] as! [Int], logits: npy.values)
   }
 
-  static let supported = ["llama", "llama3-tied", "mistral", "mamba"]
+  static let supported = ["llama", "llama3-tied", "mistral", "mamba", "mamba2"]
 
   @Test(arguments: supported, [1, 2])
   func logitsMatchTransformers(name: String, threads: Int) throws {
@@ -33,6 +33,11 @@ import Testing
     var worst: Float = 0
     for i in 0..<logits.count { worst = max(worst, abs(logits[i] - g.logits[i])) }
     #expect(worst <= 1e-4 * scale, "\(name): max |Δlogit| = \(worst), scale \(scale)")
+    // the same through pieces of 3 tokens: Mistral's cache is then a ring of W - 1 + 3 = 6 slots
+    let small = try model.makeSession(capacity: g.prompt.count + g.greedy.count, maxChunk: 3)
+    let chunked = try small.forward(g.prompt, allLogits: true)
+    let d = zip(chunked, g.logits).map { abs($0 - $1) }.max()!
+    #expect(d <= 1e-4 * scale, "\(name): logits through 3-token pieces differ by \(d)")
   }
 
   @Test(arguments: supported)
@@ -40,8 +45,9 @@ import Testing
     let g = try Self.golden(name)
     let model = try Model.load(directory: modelsDirectory.appendingPathComponent(name), context: try Context(.init(threads: 2)))
     let vocab = model.config.vocabSize
-    // prefill, then one token per step through the cache / state
-    let s = try model.makeSession(capacity: g.prompt.count + g.greedy.count)
+    // prefill, then one token per step through the cache / state (maxChunk 4: Mistral's ring
+    // holds 7 positions and wraps during the prompt and the decode)
+    let s = try model.makeSession(capacity: g.prompt.count + g.greedy.count, maxChunk: 4)
     var last = try s.forward(g.prompt)
     var got: [Int] = []
     var stepLogits: [[Float]] = []

@@ -105,22 +105,50 @@ final class Linear: @unchecked Sendable {
   let outFeatures: Int
   let bias: FloatBuffer?
 
-  init(_ ck: Checkpoint, _ name: String, out: Int, in inF: Int, bias: Bool, context: Context?) throws(SubQError) {
-    let t = try ck.tensor(name + ".weight", [out, inF])
+  convenience init(_ ck: Checkpoint, _ name: String, out: Int, in inF: Int, bias: Bool, context: Context?) throws(SubQError) {
+    try self.init(ck, parts: [(name, out)], in: inF, bias: bias, context: context)
+  }
+
+  /// Several Linear layers over the same input fused into one (rows concatenated in `parts`
+  /// order: q|k|v, gate|up), so one GEMM computes them all.
+  init(_ ck: Checkpoint, parts: [(String, Int)], in inF: Int, bias: Bool, context: Context?) throws(SubQError) {
+    let out = parts.reduce(0) { $0 + $1.1 }
     var h: OpaquePointer?
-    // B = Wᵀ: k = in, n = out, element (p, j) at W[j][p] -> b_rs = 1, b_cs = in.
-    switch t.dtype {
-    case .f32, .bf16:
-      try SubQError.check(subq_gemm_pack_b(context?.raw, Int64(inF), Int64(out), t.dtype == .f32 ? .f32 : .bf16, t.data, 1, Int64(inF), &h))
-    default:
-      let wide = FloatBuffer(count: t.count)
-      try ck.widen(t, into: wide.base)
+    if parts.count == 1 {
+      let t = try ck.tensor(parts[0].0 + ".weight", [out, inF])
+      // B = Wᵀ: k = in, n = out, element (p, j) at W[j][p] -> b_rs = 1, b_cs = in.
+      switch t.dtype {
+      case .f32, .bf16:
+        try SubQError.check(
+          subq_gemm_pack_b(context?.raw, Int64(inF), Int64(out), t.dtype == .f32 ? .f32 : .bf16, t.data, 1, Int64(inF), &h))
+      default:
+        let wide = FloatBuffer(count: t.count)
+        try ck.widen(t, into: wide.base)
+        try SubQError.check(subq_gemm_pack_b(context?.raw, Int64(inF), Int64(out), .f32, wide.base, 1, Int64(inF), &h))
+      }
+    } else {
+      let wide = FloatBuffer(count: out * inF)
+      var row = 0
+      for (name, n) in parts {
+        try ck.widen(try ck.tensor(name + ".weight", [n, inF]), into: wide.base + row * inF)
+        row += n
+      }
       try SubQError.check(subq_gemm_pack_b(context?.raw, Int64(inF), Int64(out), .f32, wide.base, 1, Int64(inF), &h))
     }
     packed = h!
     inFeatures = inF
     outFeatures = out
-    self.bias = bias ? try ck.floats(name + ".bias", [out]) : nil
+    if bias {
+      let b = FloatBuffer(count: out)
+      var row = 0
+      for (name, n) in parts {
+        try ck.widen(try ck.tensor(name + ".bias", [n]), into: b.base + row)
+        row += n
+      }
+      self.bias = b
+    } else {
+      self.bias = nil
+    }
   }
 
   deinit { subq_gemm_packed_b_destroy(packed) }

@@ -68,13 +68,15 @@ struct MambaBody: ModelBody, @unchecked Sendable {
     }
   }
 
-  func makeState(capacity: Int) throws(SubQError) -> AnyObject {
+  func makeState(capacity: Int, maxChunk: Int) throws(SubQError) -> AnyObject {
     State(
       layers: config.numLayers, convFloats: (m.convKernel - 1) * m.intermediateSize,
       ssmFloats: Int(subq_ssm1_state_floats(Int64(m.intermediateSize), Int64(m.stateSize))))
   }
 
-  func forward(_ tokens: [Int], start: Int, state: AnyObject, allLogits: Bool, context: Context?) throws(SubQError) -> [Float] {
+  func forward(
+    _ tokens: [Int], start: Int, state: AnyObject, allLogits: Bool, wantLogits: Bool, context: Context?
+  ) throws(SubQError) -> [Float] {
     let st = state as! State
     let t = tokens.count, h = config.hiddenSize, e = m.intermediateSize, n = m.stateSize, r = m.timeStepRank
     let dbl = r + 2 * n
@@ -82,9 +84,9 @@ struct MambaBody: ModelBody, @unchecked Sendable {
     let x = FloatBuffer(count: t * h), hn = FloatBuffer(count: t * h)
     let xz = FloatBuffer(count: t * 2 * e), xc = FloatBuffer(count: t * e), xd = FloatBuffer(count: t * dbl)
     let dt = FloatBuffer(count: t * e), y = FloatBuffer(count: t * e)
-    embed.gather(tokens, into: x.base)
+    try embed.gather(tokens, into: x.base, context: context)
     for (li, L) in layers.enumerated() {
-      Ops.rmsnorm(x.base, xStride: h, rows: t, n: h, weight: L.norm.base, eps: eps, into: hn.base, yStride: h)
+      try Ops.rmsnorm(x.base, xStride: h, rows: t, n: h, weight: L.norm.base, eps: eps, into: hn.base, yStride: h, context: context)
       try L.inProj.apply(hn.base, xStride: h, rows: t, into: xz.base, outStride: 2 * e, context: context)
       var c = subq_conv1d_args()
       subq_conv1d_args_default(&c, MemoryLayout<subq_conv1d_args>.size)
@@ -124,7 +126,11 @@ struct MambaBody: ModelBody, @unchecked Sendable {
       try SubQError.check(subq_ssm1_scan_f32(context?.raw, &s))
       try L.outProj.apply(y.base, xStride: e, rows: t, into: x.base, outStride: h, accumulate: true, context: context)
     }
-    Ops.rmsnorm(x.base, xStride: h, rows: t, n: h, weight: finalNorm.base, eps: eps, into: hn.base, yStride: h)
-    return try embed.logits(hn.base, rows: t, allLogits: allLogits, context: context)
+    guard wantLogits else { return [] }
+    let first = allLogits ? 0 : t - 1
+    try Ops.rmsnorm(
+      x.base + first * h, xStride: h, rows: t - first, n: h, weight: finalNorm.base, eps: eps, into: hn.base, yStride: h,
+      context: context)
+    return try embed.logits(hn.base, rows: t - first, allLogits: true, context: context)
   }
 }
