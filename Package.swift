@@ -10,10 +10,14 @@ let package = Package(
     .library(name: "SubQ", targets: ["SubQ"]),
     .library(name: "CSubQ", targets: ["CSubQ"]),
     .executable(name: "subq-bench", targets: ["subq-bench"]),
+    .executable(name: "subq-run", targets: ["subq-run"]),
   ],
   traits: [
     .trait(name: "NUMA", description: "Link hwloc and libnuma on Linux for topology and NUMA placement"),
     .default(enabledTraits: ["NUMA"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
   ],
   targets: [
     .target(
@@ -23,6 +27,8 @@ let package = Package(
         "Sources/CSubQ/families/gemm/subq_gemm_impls.inc",
         "Sources/CSubQ/families/fattn/subq_fattn_impls.inc",
         "Sources/CSubQ/families/ssm/subq_ssm_impls.inc",
+        "Sources/CSubQ/families/nn/subq_nn_impls.inc",
+        "Sources/CSubQ/families/ssm/subq_ssm2_impls.inc",
       ],
       sources: ["Sources/CSubQ"],
       publicHeadersPath: "Include",
@@ -45,7 +51,15 @@ let package = Package(
       path: "Sources/subq-bench",
       cSettings: [.define("_GNU_SOURCE"), .headerSearchPath("../CSubQ")]
     ),
-    .testTarget(name: "SubQTests", dependencies: ["SubQ"], path: "Tests/SubQTests"),
+    .executableTarget(
+      name: "subq-run",
+      dependencies: ["SubQ", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      path: "Sources/subq-run"
+    ),
+    .testTarget(
+      name: "SubQTests", dependencies: ["SubQ"], path: "Tests/SubQTests",
+      exclude: ["Fixtures"]  // read by path (#filePath), see TokenizerTests.swift
+    ),
   ],
   cLanguageStandard: .c11
 )

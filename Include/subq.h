@@ -13,5 +13,7 @@
 #include "subq/subq_gemm.h"
 #include "subq/subq_fattn.h"
 #include "subq/subq_ssm.h"
+#include "subq/subq_safetensors.h"
+#include "subq/subq_nn.h"
 
 #endif /* SUBQ_H */

@@ -96,7 +96,15 @@ void bench_ssm_parse(int argc, char **argv);     /* ssm: Mamba-1 scan (--l 1: de
 int bench_ssm_main(const bench_opts *opts);
 void bench_conv1d_parse(int argc, char **argv);  /* conv1d: causal depthwise conv1d */
 int bench_conv1d_main(const bench_opts *opts);
+void bench_ssd_parse(int argc, char **argv);            /* ssd: Mamba-2 SSD scan */
+int bench_ssd_main(const bench_opts *opts);
+void bench_ssd_step_parse(int argc, char **argv);       /* ssd-step: Mamba-2 decode step */
+int bench_ssd_step_main(const bench_opts *opts);
+void bench_gated_rmsnorm_parse(int argc, char **argv);  /* gated-rmsnorm: grouped gated RMSNorm */
+int bench_gated_rmsnorm_main(const bench_opts *opts);
 int bench_pool_main(const bench_opts *opts);
+void bench_nn_parse(int argc, char **argv);      /* nn: RMSNorm, add+RMSNorm, SwiGLU, RoPE */
+int bench_nn_main(const bench_opts *opts);
 
 /* ---- helpers ---------------------------------------------------------------------- */
 /* Creates a context with n threads and opts->isa; on failure fills r. */

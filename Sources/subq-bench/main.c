@@ -25,9 +25,13 @@ static void usage(FILE *f) {
       "  peak            f32 FMA peak per thread count; memory read bandwidth (1 GiB, 1 and N threads)\n"
       "  gemm            GEMM; shapes from flags, problem strings or batch files; no shape = standard shapes\n"
       "  pool            ns per kickoff and per barrier of the worker pool, spin and no-spin\n"
-      "  fattn           fused attention (f32) at the spec anchor shapes: causal prefill, GQA split-K decode\n"
+      "  fattn           fused attention at the spec anchor shapes: causal prefill (f32, bf16), GQA split-K decode (f32; KV cache f32/f16/bf16)\n"
       "  ssm             Mamba-1 selective scan; --l 1 times the decode step (ns/op = ns per channel x state x token)\n"
       "  conv1d          causal depthwise conv1d + bias + SiLU (GB/s of x read + y written)\n"
+      "  nn              RMSNorm, add+RMSNorm, SwiGLU, RoPE of a Llama block (GB/s, % of read bandwidth)\n"
+      "  ssd             Mamba-2 SSD scan, recurrent / chunked / auto (GFLOP/s at 5 flops per token x head x p x n)\n"
+      "  ssd-step        Mamba-2 decode step (GB/s of the state read + written)\n"
+      "  gated-rmsnorm   grouped gated RMSNorm of Mamba-2 (GB/s of y, z read + out written)\n"
       "  list            print the commands and the standard gemm shapes\n"
       "\n"
       "options (all commands):\n"
@@ -51,6 +55,10 @@ static void usage(FILE *f) {
       "\n"
       "ssm options:    --b B --d D --n N --l L --g G   (default b1 d1536 n16 l1024 g1)\n"
       "conv1d options: --b B --d D --w W --l L         (default b1 d1536 w4 l1024)\n"
+      "ssd options:    --b B --h H --p P --n N --g G --l L --algo auto|rec|chunked|all --chunk Q\n"
+      "                (default b1 h48 p64 n128 g1 l512 all, chunk 0 = library default)\n"
+      "ssd-step options: --b B --h H --p P --n N --g G (default b1 h48 p64 n128 g1)\n"
+      "gated-rmsnorm options: --rows R --width W --g G (default rows 512 width 3072 g1)\n"
       "\n"
       "pool options:\n"
       "  --spin on|off|both  (default both)\n"
@@ -191,13 +199,17 @@ int main(int argc, char **argv) {
   }
   if (!cmd) cmd = "suite";
   bool known = !strcmp(cmd, "suite") || !strcmp(cmd, "peak") || !strcmp(cmd, "gemm") || !strcmp(cmd, "pool") ||
-               !strcmp(cmd, "fattn") || !strcmp(cmd, "ssm") || !strcmp(cmd, "conv1d") || !strcmp(cmd, "list");
-  if (!known) bench_usage_error("unknown command '%s' (suite, peak, gemm, pool, fattn, ssm, conv1d, list)", cmd);
-  if (n_rest > 0 && strcmp(cmd, "gemm") && strcmp(cmd, "pool") && strcmp(cmd, "ssm") && strcmp(cmd, "conv1d"))
+               !strcmp(cmd, "fattn") || !strcmp(cmd, "ssm") || !strcmp(cmd, "conv1d") || !strcmp(cmd, "nn") ||
+               !strcmp(cmd, "ssd") || !strcmp(cmd, "ssd-step") || !strcmp(cmd, "gated-rmsnorm") || !strcmp(cmd, "list");
+  if (!known)
+    bench_usage_error("unknown command '%s' (suite, peak, gemm, pool, fattn, ssm, conv1d, nn, ssd, ssd-step, "
+                      "gated-rmsnorm, list)", cmd);
+  if (n_rest > 0 && strcmp(cmd, "gemm") && strcmp(cmd, "pool") && strcmp(cmd, "ssm") && strcmp(cmd, "conv1d") &&
+      strcmp(cmd, "nn") && strcmp(cmd, "ssd") && strcmp(cmd, "ssd-step") && strcmp(cmd, "gated-rmsnorm"))
     bench_usage_error("%s: unexpected argument '%s'", cmd, rest[0]);
 
   if (!strcmp(cmd, "list")) {
-    printf("commands: suite (default), peak, gemm, pool, fattn, ssm, conv1d, list\n");
+    printf("commands: suite (default), peak, gemm, pool, fattn, ssm, conv1d, nn, ssd, ssd-step, gated-rmsnorm, list\n");
     bench_gemm_list();
     bench_fattn_list();
     free(rest);
@@ -209,6 +221,10 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "pool")) bench_pool_parse(n_rest, rest);
   if (!strcmp(cmd, "ssm")) bench_ssm_parse(n_rest, rest);
   if (!strcmp(cmd, "conv1d")) bench_conv1d_parse(n_rest, rest);
+  if (!strcmp(cmd, "nn")) bench_nn_parse(n_rest, rest);
+  if (!strcmp(cmd, "ssd")) bench_ssd_parse(n_rest, rest);
+  if (!strcmp(cmd, "ssd-step")) bench_ssd_step_parse(n_rest, rest);
+  if (!strcmp(cmd, "gated-rmsnorm")) bench_gated_rmsnorm_parse(n_rest, rest);
 
   int rc = 0;
   double t0 = bench_now_s();
@@ -230,6 +246,14 @@ int main(int argc, char **argv) {
     rc = bench_ssm_main(&o);
   } else if (!strcmp(cmd, "conv1d")) {
     rc = bench_conv1d_main(&o);
+  } else if (!strcmp(cmd, "nn")) {
+    rc = bench_nn_main(&o);
+  } else if (!strcmp(cmd, "ssd")) {
+    rc = bench_ssd_main(&o);
+  } else if (!strcmp(cmd, "ssd-step")) {
+    rc = bench_ssd_step_main(&o);
+  } else if (!strcmp(cmd, "gated-rmsnorm")) {
+    rc = bench_gated_rmsnorm_main(&o);
   }
   bench_output_end(&o);
   double elapsed = bench_now_s() - t0;

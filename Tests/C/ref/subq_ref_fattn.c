@@ -30,6 +30,7 @@ void subq_ref_fattn(const subq_fattn_args *a, double *out, double *lse, double *
           for (int64_t d = 0; d < a->dk; d++) dot += (double)q[d] * (double)k[d];
           double x = scale * dot;
           if (a->softcap > 0.0f) x = (double)a->softcap * tanh(x / (double)a->softcap);
+          if (a->mask) x += (double)a->mask[b * a->mask_bs + h * a->mask_hs + i * a->mask_ss + j];
           s[j] = x;
           if (x > m) m = x;
         }

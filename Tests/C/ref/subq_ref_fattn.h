@@ -8,7 +8,8 @@
 
 /* Naive attention in float64 on the f32 inputs args describes (the same
  * pointers and strides subq_fattn reads; args->out and args->lse are ignored):
- * S = scale * Q K^T, soft-cap, mask (align, window_left/right), row softmax,
+ * S = scale * Q K^T, soft-cap, additive mask tensor (args->mask), window mask
+ * (align, window_left/right), row softmax,
  * O = P V. A row with no allowed key gives 0 and lse = -inf.
  * out: dense [B][Sq][Hq][DV]; lse (optional): [B][Hq][Sq];
  * mag (optional): [B][Sq][Hq][DV], sum_j p_ij |v_jd|, the scale of rounding errors. */

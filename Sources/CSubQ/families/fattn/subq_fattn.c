@@ -14,11 +14,13 @@
  * identical for any thread count or executor.
  */
 #include <float.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "families/fattn/subq_fattn_ukernel.h"
+#include "families/fattn/subq_kvcache.h"
 #include "internal/subq_internal.h"
 #include "internal/subq_isa.h"
 #include "internal/subq_parallel.h"
@@ -37,11 +39,14 @@ typedef struct subq_fattn_impl {
   subq_fattn_rowmax_fn rowmax;
   subq_fattn_scale_fn scale;
   subq_fattn_packk_fn packk;
+  subq_fattn_widen_fn widen;
+  subq_fattn_qkh_fn qkh;
+  subq_fattn_pvh_fn pvh;
 } subq_fattn_impl;
 
 static const subq_fattn_impl subq_fattn_impls[] = {
-#define SUBQ_FATTN_UKERNEL(isa, qk, qkt, pv, expsub, exp, rowmax, scale, packk) \
-  {isa, #qk, qk, qkt, pv, expsub, exp, rowmax, scale, packk},
+#define SUBQ_FATTN_UKERNEL(isa, qk, qkt, pv, expsub, exp, rowmax, scale, packk, widen, qkh, pvh) \
+  {isa, #qk, qk, qkt, pv, expsub, exp, rowmax, scale, packk, widen, qkh, pvh},
 #include "families/fattn/subq_fattn_impls.inc"
 #undef SUBQ_FATTN_UKERNEL
 };
@@ -68,6 +73,7 @@ static void subq_fattn_fill_defaults(subq_fattn_args *d) {
   d->align = SUBQ_FATTN_ALIGN_BOTTOM_RIGHT;
   d->window_left = -1;
   d->window_right = -1;
+  d->q_dtype = d->kv_dtype = d->out_dtype = SUBQ_DTYPE_F32;
 }
 
 void subq_fattn_args_default(subq_fattn_args *p, size_t struct_size) {
@@ -92,25 +98,50 @@ typedef struct subq_fattn_prob {
   const char *fn;
   subq_fattn_args a;
   const subq_fattn_impl *impl;
+  const subq_kv_cache *cache; /* NULL: K/V are args->k / args->v */
+  int qh, kvh, oh;            /* 16-bit type (SUBQ_FATTN_H_*) of q, k/v, out; -1 = f32 */
+  size_t qes, kes, oes;       /* bytes per element */
+  const unsigned char *k, *v; /* K/V base and element strides (cache storage or args) */
+  int64_t k_bs, k_ss, k_hs, v_bs, v_ss, v_hs;
   int64_t g;          /* Hq / Hkv */
-  int64_t off;        /* key coordinate of query row 0 */
   float qscale;       /* applied while packing Q: scale, or scale / softcap */
   int64_t bt;         /* tokens per query tile */
   int64_t n_qt;       /* query tiles per (b, kv head) */
-  int64_t split_len;  /* keys per split (Sk when unsplit) */
+  int64_t split_len;  /* keys per split (the whole range when unsplit) */
   int64_t n_split;
   int64_t rows;       /* max rows per tile = g * bt */
   int64_t ldacc;      /* dv rounded up to 8 */
   float *part;        /* split partials: per (b, h, i, split): m, l, acc[dv] */
 } subq_fattn_prob;
 
-/* Checks the strides of one [B][S][H][D] tensor: each >= 0 (and >= 1 where
- * the extent exceeds one, except the batch stride of an input, which may be 0
- * to share one tensor across the batch); dimensions of extent > 1 must nest
- * without overlap (no two elements share an address); computes its byte range. */
+/* 16-bit code of a dtype for the kernels (-1 = f32); -2 = not supported. */
+static int subq_fattn_hcode(subq_dtype dt) {
+  if (dt == SUBQ_DTYPE_F32 || dt == 0) return -1;
+  if (dt == SUBQ_DTYPE_BF16) return SUBQ_FATTN_H_BF16;
+  if (dt == SUBQ_DTYPE_F16) return SUBQ_FATTN_H_F16;
+  return -2;
+}
+
+/* Keys of sequence b: positions [base, end) may be visited (base = the first
+ * key any query can see; with a cache, also >= the oldest held position). */
+static inline void subq_fattn_seq(const subq_fattn_prob *pr, int64_t b, int64_t *base, int64_t *end) {
+  if (!pr->cache) {
+    *base = 0, *end = pr->a.sk;
+    return;
+  }
+  const int64_t e = pr->cache->end[b], wl = pr->a.window_left;
+  *end = e;
+  *base = wl >= 0 ? SUBQ_MAX(0, e - pr->a.sq - wl) : 0;
+}
+
+/* Checks the strides of one [B][S][H][D] tensor of es-byte elements: each >= 0
+ * (and >= 1 where the extent exceeds one, except the batch stride of an input,
+ * which may be 0 to share one tensor across the batch); dimensions of extent
+ * > 1 must nest without overlap (no two elements share an address); computes
+ * its byte range. */
 static subq_status subq_fattn_check_tensor(const char *fn, const char *name, const void *p, int64_t nb, int64_t *bs,
-                                           int64_t ns, int64_t *ss, int64_t nh, int64_t *hs, int64_t d, bool input,
-                                           uintptr_t *lo, uintptr_t *hi) {
+                                           int64_t ns, int64_t *ss, int64_t nh, int64_t *hs, int64_t d, size_t es,
+                                           bool input, uintptr_t *lo, uintptr_t *hi) {
   static const char *suffix[3] = {"bs", "ss", "hs"};
   int64_t *st[3] = {bs, ss, hs};
   const int64_t ext[3] = {nb, ns, nh};
@@ -154,7 +185,7 @@ static subq_status subq_fattn_check_tensor(const char *fn, const char *name, con
   for (int i = 0; i < 3; i++)
     if (!subq_mul_i64(ext[i] - 1, *st[i], &t) || !subq_add_i64(last, t, &last))
       return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of %s overflows int64", fn, name);
-  if (!subq_add_i64(last, 1, &t) || !subq_mul_i64(t, (int64_t)sizeof(float), &bytes) ||
+  if (!subq_add_i64(last, 1, &t) || !subq_mul_i64(t, (int64_t)es, &bytes) ||
       (uint64_t)bytes > (uint64_t)PTRDIFF_MAX || (uintptr_t)p > UINTPTR_MAX - (uintptr_t)bytes)
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of %s overflows int64", fn, name);
   *lo = (uintptr_t)p;
@@ -163,15 +194,21 @@ static subq_status subq_fattn_check_tensor(const char *fn, const char *name, con
 }
 
 static subq_status subq_fattn_validate(const char *fn, subq_context *ctx, const subq_fattn_args *args,
-                                       subq_fattn_prob *pr, bool *empty) {
+                                       const subq_kv_cache *cache, subq_fattn_prob *pr, bool *empty) {
   *empty = false;
   memset(pr, 0, sizeof *pr);
   pr->fn = fn;
+  pr->cache = cache;
   if (!args) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: args is NULL", fn);
   subq_fattn_args *g = &pr->a;
   subq_fattn_fill_defaults(g);
-  subq_status st = subq_read_struct(g, sizeof *g, args, args->struct_size, sizeof *g, fn);
+  /* callers built before the dtype fields were appended pass the shorter 0.1 layout */
+  subq_status st = subq_read_struct(g, sizeof *g, args, args->struct_size, offsetof(subq_fattn_args, q_dtype), fn);
   if (st != SUBQ_OK) return st;
+  if (cache) { /* K/V come from the cache: the args' K/V fields are not read */
+    g->sk = 0, g->k = g->v = NULL, g->kv_dtype = cache->dtype;
+    g->k_bs = g->k_ss = g->k_hs = g->v_bs = g->v_ss = g->v_hs = 0;
+  }
 #define SUBQ_NEG(f)                                                                                     \
   if (g->f < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: " #f " (%lld) < 0", fn, (long long)g->f)
   SUBQ_NEG(batch);
@@ -203,34 +240,87 @@ static subq_status subq_fattn_validate(const char *fn, subq_context *ctx, const 
                       (double)g->softcap);
   if (g->kv_split < -1)
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: kv_split (%lld) < -1", fn, (long long)g->kv_split);
+  if (cache && g->mask)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: mask is not supported over a cache (use the window)", fn);
+  if (g->mask && (g->mask_bs < 0 || g->mask_hs < 0 || g->mask_ss < 0))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: a mask stride (mask_bs %lld, mask_hs %lld, mask_ss %lld) is < 0",
+                      fn, (long long)g->mask_bs, (long long)g->mask_hs, (long long)g->mask_ss);
+  pr->qh = subq_fattn_hcode(g->q_dtype), pr->kvh = subq_fattn_hcode(g->kv_dtype), pr->oh = subq_fattn_hcode(g->out_dtype);
+  if (pr->qh == -2)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: q_dtype (%d) is not F32, BF16 or F16", fn, (int)g->q_dtype);
+  if (pr->kvh == -2)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: kv_dtype (%d) is not F32, BF16 or F16", fn, (int)g->kv_dtype);
+  if (pr->oh == -2)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out_dtype (%d) is not F32, BF16 or F16", fn,
+                      (int)g->out_dtype);
+  pr->qes = pr->qh < 0 ? sizeof(float) : sizeof(uint16_t);
+  pr->kes = pr->kvh < 0 ? sizeof(float) : sizeof(uint16_t);
+  pr->oes = pr->oh < 0 ? sizeof(float) : sizeof(uint16_t);
   int64_t t;
   if (!subq_mul_i64(g->batch, g->hq, &t) || !subq_mul_i64(t, g->sq, &t) ||
       !subq_mul_i64(g->sk, g->hkv, &t) || !subq_mul_i64(t, g->batch, &t))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: batch * heads * sequence overflows int64", fn);
+  if (cache) {
+    if (g->batch != cache->batch || g->hkv != cache->hkv || g->dk != cache->dk || g->dv != cache->dv)
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT,
+                        "%s: args (batch %lld, hkv %lld, dk %lld, dv %lld) do not match the cache (batch %lld, hkv "
+                        "%lld, dk %lld, dv %lld)",
+                        fn, (long long)g->batch, (long long)g->hkv, (long long)g->dk, (long long)g->dv,
+                        (long long)cache->batch, (long long)cache->hkv, (long long)cache->dk, (long long)cache->dv);
+    if (g->align != SUBQ_FATTN_ALIGN_BOTTOM_RIGHT)
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT,
+                        "%s: align must be BOTTOM_RIGHT over a cache (queries are the newest positions)", fn);
+    for (int64_t b = 0; b < g->batch; b++) {
+      const int64_t e = cache->end[b], f = cache->first[b];
+      if (e < g->sq)
+        return subq_error(SUBQ_ERR_INVALID_ARGUMENT,
+                          "%s: sequence %lld holds %lld positions, fewer than sq (%lld): append the new K/V first", fn,
+                          (long long)b, (long long)e, (long long)g->sq);
+      const int64_t need = g->window_left >= 0 ? SUBQ_MAX(0, e - g->sq - g->window_left) : 0;
+      if (need < f)
+        return subq_error(SUBQ_ERR_INVALID_ARGUMENT,
+                          "%s: the ring cache of sequence %lld no longer holds position %lld that its queries may see "
+                          "(oldest held %lld; window_left %lld, sq %lld)",
+                          fn, (long long)b, (long long)need, (long long)f, (long long)g->window_left,
+                          (long long)g->sq);
+    }
+  }
   if (g->batch == 0 || g->sq == 0) {
     *empty = true;
     return SUBQ_OK;
   }
   uintptr_t qlo, qhi, klo = 0, khi = 0, vlo = 0, vhi = 0, olo, ohi;
-  if ((st = subq_fattn_check_tensor(fn, "q", g->q, g->batch, &g->q_bs, g->sq, &g->q_ss, g->hq, &g->q_hs, g->dk, true,
-                                    &qlo, &qhi)) != SUBQ_OK)
+  if ((st = subq_fattn_check_tensor(fn, "q", g->q, g->batch, &g->q_bs, g->sq, &g->q_ss, g->hq, &g->q_hs, g->dk,
+                                    pr->qes, true, &qlo, &qhi)) != SUBQ_OK)
     return st;
   if (g->sk > 0) {
     if ((st = subq_fattn_check_tensor(fn, "k", g->k, g->batch, &g->k_bs, g->sk, &g->k_ss, g->hkv, &g->k_hs, g->dk,
-                                      true, &klo, &khi)) != SUBQ_OK)
+                                      pr->kes, true, &klo, &khi)) != SUBQ_OK)
       return st;
     if ((st = subq_fattn_check_tensor(fn, "v", g->v, g->batch, &g->v_bs, g->sk, &g->v_ss, g->hkv, &g->v_hs, g->dv,
-                                      true, &vlo, &vhi)) != SUBQ_OK)
+                                      pr->kes, true, &vlo, &vhi)) != SUBQ_OK)
       return st;
   }
   /* the out tensor's error names use "o" strides but the pointer is "out" */
   if (!g->out) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out is NULL", fn);
   if ((st = subq_fattn_check_tensor(fn, "o", g->out, g->batch, &g->o_bs, g->sq, &g->o_ss, g->hq, &g->o_hs, g->dv,
-                                    false, &olo, &ohi)) != SUBQ_OK)
+                                    pr->oes, false, &olo, &ohi)) != SUBQ_OK)
     return st;
   if (olo < qhi && qlo < ohi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps q", fn);
   if (g->sk > 0 && olo < khi && klo < ohi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps k", fn);
   if (g->sk > 0 && olo < vhi && vlo < ohi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps v", fn);
+  if (g->mask && g->sk > 0) { /* addressed range of the bias: index arithmetic and overlap with out */
+    int64_t last = g->sk - 1, t2, bytes;
+    const int64_t ext[3] = {g->batch, g->hq, g->sq}, st3[3] = {g->mask_bs, g->mask_hs, g->mask_ss};
+    for (int i = 0; i < 3; i++)
+      if (!subq_mul_i64(ext[i] - 1, st3[i], &t2) || !subq_add_i64(last, t2, &last))
+        return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of mask overflows int64", fn);
+    if (!subq_add_i64(last, 1, &t2) || !subq_mul_i64(t2, (int64_t)sizeof(float), &bytes) ||
+        (uintptr_t)g->mask > UINTPTR_MAX - (uintptr_t)bytes)
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of mask overflows int64", fn);
+    const uintptr_t mlo = (uintptr_t)g->mask, mhi = mlo + (uintptr_t)bytes;
+    if (olo < mhi && mlo < ohi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps mask", fn);
+  }
   if (g->lse) {
     int64_t n, bytes;
     if (!subq_mul_i64(g->batch * g->hq, g->sq, &n) || !subq_mul_i64(n, (int64_t)sizeof(float), &bytes) ||
@@ -243,14 +333,33 @@ static subq_status subq_fattn_validate(const char *fn, subq_context *ctx, const 
     if (g->sk > 0 && vlo < lhi && llo < vhi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: lse overlaps v", fn);
   }
 
-  /* plan (shape and args only) */
+  /* K/V source */
+  if (cache) {
+    pr->k = cache->k, pr->v = cache->v;
+    pr->k_ss = cache->dk, pr->k_hs = cache->capacity * cache->dk, pr->k_bs = cache->hkv * pr->k_hs;
+    pr->v_ss = cache->dv, pr->v_hs = cache->capacity * cache->dv, pr->v_bs = cache->hkv * pr->v_hs;
+  } else {
+    pr->k = (const unsigned char *)g->k, pr->v = (const unsigned char *)g->v;
+    pr->k_bs = g->k_bs, pr->k_ss = g->k_ss, pr->k_hs = g->k_hs;
+    pr->v_bs = g->v_bs, pr->v_ss = g->v_ss, pr->v_hs = g->v_hs;
+  }
+
+  /* plan (shape, args and cache positions only) */
+  int64_t span = g->sk, pmax = g->sk; /* longest key range of a sequence; largest key position */
+  if (cache) {
+    span = 0, pmax = 0;
+    for (int64_t b = 0; b < g->batch; b++) {
+      int64_t lo, hi;
+      subq_fattn_seq(pr, b, &lo, &hi);
+      span = SUBQ_MAX(span, hi - lo), pmax = SUBQ_MAX(pmax, hi);
+    }
+  }
   pr->impl = subq_fattn_pick(subq_context_isa_or_default(ctx));
   pr->g = g->hq / g->hkv;
-  pr->off = g->align == SUBQ_FATTN_ALIGN_BOTTOM_RIGHT ? g->sk - g->sq : 0;
-  /* windows beyond sk + sq allow every key already (|p_i| <= sk + sq): clamp so
-   * position arithmetic cannot overflow */
-  if (g->window_left > g->sk + g->sq) g->window_left = g->sk + g->sq;
-  if (g->window_right > g->sk + g->sq) g->window_right = g->sk + g->sq;
+  /* windows beyond pmax + sq allow every key already (|p_i| <= pmax + sq):
+   * clamp so position arithmetic cannot overflow */
+  if (g->window_left > pmax + g->sq) g->window_left = pmax + g->sq;
+  if (g->window_right > pmax + g->sq) g->window_right = pmax + g->sq;
   const float scale = g->scale != 0.0f ? g->scale : 1.0f / sqrtf((float)g->dk);
   pr->qscale = g->softcap > 0.0f ? scale / g->softcap : scale;
   pr->bt = SUBQ_MIN(g->sq, SUBQ_MAX(1, SUBQ_FATTN_ROWS / pr->g));
@@ -258,17 +367,36 @@ static subq_status subq_fattn_validate(const char *fn, subq_context *ctx, const 
   pr->rows = pr->g * pr->bt;
   pr->ldacc = (g->dv + 7) / 8 * 8;
   const int64_t items = g->batch * g->hkv * pr->n_qt;
-  int64_t len = g->sk;
+  int64_t len = span;
   if (g->kv_split > 0)
     len = g->kv_split;
-  else if (g->kv_split == 0 && items < SUBQ_FATTN_SPLIT_ITEMS && g->sk > SUBQ_FATTN_AUTO_SPLIT)
+  else if (g->kv_split == 0 && items < SUBQ_FATTN_SPLIT_ITEMS && span > SUBQ_FATTN_AUTO_SPLIT)
     len = SUBQ_FATTN_AUTO_SPLIT;
   pr->split_len = SUBQ_MAX(1, len);
-  pr->n_split = g->sk > 0 ? (g->sk + pr->split_len - 1) / pr->split_len : 1;
+  pr->n_split = span > 0 ? (span + pr->split_len - 1) / pr->split_len : 1;
   if (!subq_mul_i64(items, pr->n_split, &t))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: kv_split (%lld) gives too many splits", fn,
                       (long long)g->kv_split);
   return SUBQ_OK;
+}
+
+/* Writes one output row: acc / l (0 when l == 0) in out's dtype. */
+static void subq_fattn_store(const subq_fattn_prob *pr, int64_t b, int64_t tok, int64_t h, const float *acc, float l) {
+  const subq_fattn_args *a = &pr->a;
+  const int64_t dv = a->dv, at = b * a->o_bs + tok * a->o_ss + h * a->o_hs;
+  if (pr->oh < 0) {
+    float *o = a->out + at;
+    if (l > 0.0f)
+      for (int64_t d = 0; d < dv; d++) o[d] = acc[d] / l;
+    else
+      memset(o, 0, (size_t)dv * sizeof(float));
+    return;
+  }
+  uint16_t *o = (uint16_t *)(void *)a->out + at;
+  for (int64_t d = 0; d < dv; d++) {
+    const float x = l > 0.0f ? acc[d] / l : 0.0f;
+    o[d] = pr->oh == SUBQ_FATTN_H_F16 ? subq_fattn_f32_to_f16(x) : subq_fattn_f32_to_bf16(x);
+  }
 }
 
 /* ---- phase 1: one (b, kv head, query tile, split) item ---------------------------- */
@@ -279,12 +407,15 @@ static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const
   const subq_fattn_impl *u = pr->impl;
   const int64_t G = pr->g, dk = a->dk, dv = a->dv, ldacc = pr->ldacc, R = pr->rows;
   const int64_t wl = a->window_left, wr = a->window_right;
+  const int kvh = pr->kvh;
+  const int64_t ring = pr->cache && pr->cache->mode == SUBQ_KV_RING ? pr->cache->capacity : 0;
   float *qp = info->scratch;                 /* R x dk */
   float *sp = qp + R * dk;                   /* R x BK */
   float *acc = sp + R * SUBQ_FATTN_BK;       /* R x ldacc */
   float *mrow = acc + R * ldacc, *lrow = mrow + R;
   float *kt = lrow + R;                      /* dk x BK, K tile transposed (packed form) */
   float *vt = kt + dk * SUBQ_FATTN_BK;       /* BK x ldacc, V tile copied contiguous (packed form) */
+  float *kw = vt + ldacc * SUBQ_FATTN_BK;    /* BK x dk, 16-bit K tile widened (when not read directly) */
   for (int64_t it = begin; it < end; it++) {
     int64_t rest = it;
     const int64_t s = rest % pr->n_split;
@@ -293,37 +424,66 @@ static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const
     rest /= pr->n_qt;
     const int64_t kh = rest % a->hkv, b = rest / a->hkv;
     const int64_t t0 = qt * pr->bt, t1 = SUBQ_MIN(a->sq, t0 + pr->bt), nr = (t1 - t0) * G;
-    const int64_t p0 = t0 + pr->off, p1 = t1 - 1 + pr->off; /* key coordinates of first/last token */
+    int64_t base, kend;
+    subq_fattn_seq(pr, b, &base, &kend);
+    const int64_t off = a->align == SUBQ_FATTN_ALIGN_BOTTOM_RIGHT ? kend - a->sq : 0;
+    const int64_t p0 = t0 + off, p1 = t1 - 1 + off; /* key coordinates of first/last token */
 
     /* pack Q (scaled), row r = token (r / G), head kh * G + r % G */
     for (int64_t r = 0; r < nr; r++) {
-      const float *src = a->q + b * a->q_bs + (t0 + r / G) * a->q_ss + (kh * G + r % G) * a->q_hs;
-      for (int64_t d = 0; d < dk; d++) qp[r * dk + d] = src[d] * pr->qscale;
+      const int64_t at = b * a->q_bs + (t0 + r / G) * a->q_ss + (kh * G + r % G) * a->q_hs;
+      if (pr->qh < 0) {
+        const float *src = a->q + at;
+        for (int64_t d = 0; d < dk; d++) qp[r * dk + d] = src[d] * pr->qscale;
+      } else {
+        const uint16_t *src = (const uint16_t *)(const void *)a->q + at;
+        for (int64_t d = 0; d < dk; d++) qp[r * dk + d] = subq_fattn_h_to_f32(pr->qh, src[d]) * pr->qscale;
+      }
       mrow[r] = -INFINITY;
       lrow[r] = 0.0f;
       memset(acc + r * ldacc, 0, (size_t)ldacc * sizeof(float));
     }
     /* key range: this split, clipped to what the mask allows for any row */
-    int64_t jlo = s * pr->split_len, jhi = SUBQ_MIN(a->sk, jlo + pr->split_len);
+    int64_t jlo = base + s * pr->split_len, jhi = SUBQ_MIN(kend, jlo + pr->split_len);
     if (wl >= 0) jlo = SUBQ_MAX(jlo, p0 - wl);
     if (wr >= 0) jhi = SUBQ_MIN(jhi, p1 + wr + 1);
-    const float *kbase = a->k + b * a->k_bs + kh * a->k_hs;
-    const float *vbase = a->v + b * a->v_bs + kh * a->v_hs;
-    for (int64_t j0 = jlo; j0 < jhi; j0 += SUBQ_FATTN_BK) {
-      const int64_t j1 = SUBQ_MIN(jhi, j0 + SUBQ_FATTN_BK), nk = j1 - j0;
+    const unsigned char *kbase = pr->k + (size_t)(b * pr->k_bs + kh * pr->k_hs) * pr->kes;
+    const unsigned char *vbase = pr->v + (size_t)(b * pr->v_bs + kh * pr->v_hs) * pr->kes;
+    for (int64_t j0 = jlo; j0 < jhi;) {
+      int64_t j1 = SUBQ_MIN(jhi, j0 + SUBQ_FATTN_BK);
+      if (ring) j1 = SUBQ_MIN(j1, (j0 / ring + 1) * ring); /* a tile never wraps: its slots are contiguous */
+      const int64_t nk = j1 - j0, slot = ring ? j0 % ring : j0;
       const bool full = (wr < 0 || j1 - 1 <= p0 + wr) && (wl < 0 || j0 >= p1 - wl);
-      if (u->qkt && nr >= SUBQ_FATTN_QKT_MIN_ROWS) {
-        u->packk(nk, dk, kbase + j0 * a->k_ss, a->k_ss, kt, SUBQ_FATTN_BK);
+      const bool packed = u->qkt && nr >= SUBQ_FATTN_QKT_MIN_ROWS;
+      const void *ktile = kbase + (size_t)(slot * pr->k_ss) * pr->kes;
+      const void *vtile = vbase + (size_t)(slot * pr->v_ss) * pr->kes;
+      if (kvh < 0) {
+        if (packed) {
+          u->packk(nk, dk, ktile, pr->k_ss, kt, SUBQ_FATTN_BK);
+          u->qkt(nr, nk, dk, qp, dk, kt, SUBQ_FATTN_BK, sp, SUBQ_FATTN_BK);
+        } else {
+          u->qk(nr, nk, dk, qp, dk, ktile, pr->k_ss, sp, SUBQ_FATTN_BK);
+        }
+      } else if (packed) { /* widen into L1 scratch, then the f32 packed path */
+        u->widen(kvh, nk, dk, ktile, pr->k_ss, kw, dk);
+        u->packk(nk, dk, kw, dk, kt, SUBQ_FATTN_BK);
         u->qkt(nr, nk, dk, qp, dk, kt, SUBQ_FATTN_BK, sp, SUBQ_FATTN_BK);
+      } else if (u->qkh) {
+        u->qkh(kvh, nr, nk, dk, qp, dk, ktile, pr->k_ss, sp, SUBQ_FATTN_BK);
       } else {
-        u->qk(nr, nk, dk, qp, dk, kbase + j0 * a->k_ss, a->k_ss, sp, SUBQ_FATTN_BK);
+        u->widen(kvh, nk, dk, ktile, pr->k_ss, kw, dk);
+        u->qk(nr, nk, dk, qp, dk, kw, dk, sp, SUBQ_FATTN_BK);
       }
       for (int64_t r = 0; r < nr; r++) {
         float *sr = sp + r * SUBQ_FATTN_BK;
         if (a->softcap > 0.0f)
           for (int64_t j = 0; j < nk; j++) sr[j] = a->softcap * tanhf(sr[j]);
+        if (a->mask) { /* additive bias, after soft-cap, before the window mask */
+          const float *mr = a->mask + b * a->mask_bs + (kh * G + r % G) * a->mask_hs + (t0 + r / G) * a->mask_ss + j0;
+          for (int64_t j = 0; j < nk; j++) sr[j] += mr[j];
+        }
         if (!full) { /* allowed keys of this row: [pi - wl, pi + wr], clipped to the tile */
-          const int64_t pi = t0 + r / G + pr->off;
+          const int64_t pi = t0 + r / G + off;
           const int64_t lo = wl >= 0 ? SUBQ_MIN(nk, SUBQ_MAX(0, pi - wl - j0)) : 0;
           const int64_t hi = wr >= 0 ? SUBQ_MAX(lo, SUBQ_MIN(nk, pi + wr + 1 - j0)) : nk;
           for (int64_t j = 0; j < lo; j++) sr[j] = -INFINITY;
@@ -340,13 +500,22 @@ static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const
         lrow[r] = fmaf(alpha, lrow[r], sum);
         mrow[r] = mx;
       }
-      if (u->qkt && nr >= SUBQ_FATTN_QKT_MIN_ROWS) {
-        /* many rows reuse the tile: copy V contiguous (token strides of a few KiB alias in L1) */
-        for (int64_t j = 0; j < nk; j++) memcpy(vt + j * ldacc, vbase + (j0 + j) * a->v_ss, (size_t)dv * sizeof(float));
-        u->pv(nr, nk, dv, sp, SUBQ_FATTN_BK, vt, ldacc, acc, ldacc);
+      if (kvh < 0) {
+        if (packed) {
+          /* many rows reuse the tile: copy V contiguous (token strides of a few KiB alias in L1) */
+          for (int64_t j = 0; j < nk; j++)
+            memcpy(vt + j * ldacc, (const float *)vtile + j * pr->v_ss, (size_t)dv * sizeof(float));
+          u->pv(nr, nk, dv, sp, SUBQ_FATTN_BK, vt, ldacc, acc, ldacc);
+        } else {
+          u->pv(nr, nk, dv, sp, SUBQ_FATTN_BK, vtile, pr->v_ss, acc, ldacc);
+        }
+      } else if (!packed && u->pvh) {
+        u->pvh(kvh, nr, nk, dv, sp, SUBQ_FATTN_BK, vtile, pr->v_ss, acc, ldacc);
       } else {
-        u->pv(nr, nk, dv, sp, SUBQ_FATTN_BK, vbase + j0 * a->v_ss, a->v_ss, acc, ldacc);
+        u->widen(kvh, nk, dv, vtile, pr->v_ss, vt, ldacc);
+        u->pv(nr, nk, dv, sp, SUBQ_FATTN_BK, vt, ldacc, acc, ldacc);
       }
+      j0 = j1;
     }
     /* write out, or the split's partial state */
     for (int64_t r = 0; r < nr; r++) {
@@ -359,12 +528,8 @@ static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const
         memcpy(dst + 2, ar, (size_t)dv * sizeof(float));
         continue;
       }
-      float *o = a->out + b * a->o_bs + tok * a->o_ss + h * a->o_hs;
       const float l = lrow[r];
-      if (l > 0.0f)
-        for (int64_t d = 0; d < dv; d++) o[d] = ar[d] / l;
-      else
-        memset(o, 0, (size_t)dv * sizeof(float));
+      subq_fattn_store(pr, b, tok, h, ar, l);
       if (a->lse) a->lse[(b * a->hq + h) * a->sq + tok] = l > 0.0f ? mrow[r] + logf(l) : -INFINITY;
     }
   }
@@ -378,12 +543,12 @@ static subq_status subq_fattn_merge(void *arg, int64_t begin, int64_t end, const
   const subq_fattn_prob *pr = arg;
   const subq_fattn_args *a = &pr->a;
   const int64_t dv = a->dv, ns = pr->n_split;
+  float o[SUBQ_FATTN_MAX_HEAD_DIM];
   for (int64_t it = begin; it < end; it++) {
     const int64_t tok = it % a->sq, bh = it / a->sq, h = bh % a->hq, b = bh / a->hq;
     const float *pp = pr->part + it * ns * (dv + 2);
     float m = -INFINITY;
     for (int64_t s = 0; s < ns; s++) m = pp[s * (dv + 2)] > m ? pp[s * (dv + 2)] : m;
-    float *o = a->out + b * a->o_bs + tok * a->o_ss + h * a->o_hs;
     float l = 0.0f;
     if (m != -INFINITY) {
       for (int64_t d = 0; d < dv; d++) o[d] = 0.0f;
@@ -395,10 +560,7 @@ static subq_status subq_fattn_merge(void *arg, int64_t begin, int64_t end, const
         for (int64_t d = 0; d < dv; d++) o[d] = fmaf(w, ps[2 + d], o[d]);
       }
     }
-    if (l > 0.0f)
-      for (int64_t d = 0; d < dv; d++) o[d] /= l;
-    else
-      memset(o, 0, (size_t)dv * sizeof(float));
+    subq_fattn_store(pr, b, tok, h, o, l);
     if (a->lse) a->lse[it] = l > 0.0f ? m + logf(l) : -INFINITY;
   }
   return SUBQ_OK;
@@ -410,42 +572,59 @@ static subq_status subq_fattn_zero_rows(void *arg, int64_t begin, int64_t end, c
   const subq_fattn_args *a = &pr->a;
   for (int64_t it = begin; it < end; it++) {
     const int64_t tok = it % a->sq, bh = it / a->sq, h = bh % a->hq, b = bh / a->hq;
-    memset(a->out + b * a->o_bs + tok * a->o_ss + h * a->o_hs, 0, (size_t)a->dv * sizeof(float));
+    memset((unsigned char *)a->out + (size_t)(b * a->o_bs + tok * a->o_ss + h * a->o_hs) * pr->oes, 0,
+           (size_t)a->dv * pr->oes);
     if (a->lse) a->lse[it] = -INFINITY;
   }
   return SUBQ_OK;
 }
 
-subq_status subq_fattn(subq_context *ctx, const subq_fattn_args *args) {
-  subq_fattn_prob pr;
-  bool empty;
-  subq_status st = subq_fattn_validate("subq_fattn", ctx, args, &pr, &empty);
-  if (st != SUBQ_OK || empty) return st;
-  const subq_fattn_args *a = &pr.a;
+static subq_status subq_fattn_run(subq_context *ctx, subq_fattn_prob *pr) {
+  const subq_fattn_args *a = &pr->a;
   const int64_t n_rows = a->batch * a->hq * a->sq;
-  if (a->sk == 0) {
-    subq_phase ph = {subq_fattn_zero_rows, &pr, n_rows, 0};
+  if (!pr->cache && a->sk == 0) {
+    subq_phase ph = {subq_fattn_zero_rows, pr, n_rows, 0};
     return subq_parallel_run(ctx, &ph, 1, 0);
   }
-  const size_t scratch =
-      ((size_t)pr.rows * (size_t)(a->dk + SUBQ_FATTN_BK + pr.ldacc + 2) + (size_t)(a->dk + pr.ldacc) * SUBQ_FATTN_BK) *
-          sizeof(float) + SUBQ_CACHELINE;
-  const int64_t n_items = a->batch * a->hkv * pr.n_qt * pr.n_split;
-  if (pr.n_split == 1) {
-    subq_phase ph = {subq_fattn_items, &pr, n_items, 1};
+  const size_t scratch = ((size_t)pr->rows * (size_t)(a->dk + SUBQ_FATTN_BK + pr->ldacc + 2) +
+                          (size_t)(2 * a->dk + pr->ldacc) * SUBQ_FATTN_BK) *
+                             sizeof(float) +
+                         SUBQ_CACHELINE;
+  const int64_t n_items = a->batch * a->hkv * pr->n_qt * pr->n_split;
+  if (pr->n_split == 1) {
+    subq_phase ph = {subq_fattn_items, pr, n_items, 1};
     return subq_parallel_run(ctx, &ph, 1, scratch);
   }
   size_t bytes;
-  if (!subq_mul_size((size_t)n_rows, (size_t)pr.n_split, &bytes) ||
+  if (!subq_mul_size((size_t)n_rows, (size_t)pr->n_split, &bytes) ||
       !subq_mul_size(bytes, (size_t)(a->dv + 2) * sizeof(float), &bytes) || bytes > (size_t)PTRDIFF_MAX)
-    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: split workspace of kv_split (%lld) overflows", pr.fn,
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: split workspace of kv_split (%lld) overflows", pr->fn,
                       (long long)a->kv_split);
-  pr.part = subq_alloc(bytes);
-  if (!pr.part) return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of split partials", pr.fn, bytes);
-  subq_phase ph[2] = {{subq_fattn_items, &pr, n_items, 1}, {subq_fattn_merge, &pr, n_rows, 16}};
-  st = subq_parallel_run(ctx, ph, 2, scratch);
-  subq_free(pr.part);
+  pr->part = subq_alloc(bytes);
+  if (!pr->part)
+    return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of split partials", pr->fn, bytes);
+  subq_phase ph[2] = {{subq_fattn_items, pr, n_items, 1}, {subq_fattn_merge, pr, n_rows, 16}};
+  subq_status st = subq_parallel_run(ctx, ph, 2, scratch);
+  subq_free(pr->part);
+  pr->part = NULL;
   return st;
+}
+
+subq_status subq_fattn(subq_context *ctx, const subq_fattn_args *args) {
+  subq_fattn_prob pr;
+  bool empty;
+  subq_status st = subq_fattn_validate("subq_fattn", ctx, args, NULL, &pr, &empty);
+  if (st != SUBQ_OK || empty) return st;
+  return subq_fattn_run(ctx, &pr);
+}
+
+subq_status subq_fattn_kv(subq_context *ctx, const subq_fattn_args *args, const subq_kv_cache *cache) {
+  if (!cache) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "subq_fattn_kv: cache is NULL");
+  subq_fattn_prob pr;
+  bool empty;
+  subq_status st = subq_fattn_validate("subq_fattn_kv", ctx, args, cache, &pr, &empty);
+  if (st != SUBQ_OK || empty) return st;
+  return subq_fattn_run(ctx, &pr);
 }
 
 /* ---- exp, exposed for tests ------------------------------------------------------- */

@@ -20,6 +20,12 @@
  *   scale: x[d] *= alpha for d < n.
  *   packk (with qkt): kt[d * ldk + j] = k[j * k_ss + d] for j < nk, 0 for
  *        nk <= j < ldk (a plain copy: exact).
+ *   widen (16-bit K/V caches and inputs): dst[j * ldd + d] = (float)src[j * ss + d]
+ *        for j < n, d < d_len, src bf16 (dt 0) or f16 (dt 1) bits; exact.
+ *   qkh / pvh (optional, NULL where the driver widens a tile into scratch
+ *        instead): qk / pv with 16-bit K / V read directly (widened in
+ *        registers), dt as for widen; the same sums in the same order as the
+ *        f32 kernels on the widened values.
  * exp is subq's shared exp on every path (internal/simd/subq_vexp*.h: scalar
  * subq_expf_u2, AVX2 subq_vexp_f32_u2_avx2, NEON subq_vexp_f32_u2_neon, the
  * same bits): Cody-Waite reduction, cephes degree-6 polynomial, 2^n by
@@ -49,6 +55,66 @@ typedef float (*subq_fattn_rowmax_fn)(const float *s, int64_t n, float init);
 typedef void (*subq_fattn_scale_fn)(float *x, int64_t n, float alpha);
 typedef void (*subq_fattn_packk_fn)(int64_t nk, int64_t dk, const float *k, int64_t k_ss, float *kt, int64_t ldk);
 
+/* 16-bit element types of the K/V kernels (index into qkh/pvh tables). */
+#define SUBQ_FATTN_H_BF16 0
+#define SUBQ_FATTN_H_F16 1
+typedef void (*subq_fattn_widen_fn)(int dt, int64_t n, int64_t d_len, const uint16_t *src, int64_t ss, float *dst,
+                                    int64_t ldd);
+typedef void (*subq_fattn_qkh_fn)(int dt, int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq,
+                                  const uint16_t *k, int64_t k_ss, float *s, int64_t lds);
+typedef void (*subq_fattn_pvh_fn)(int dt, int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp,
+                                  const uint16_t *v, int64_t v_ss, float *acc, int64_t ldacc);
+
+/* Exact bf16/f16 -> f32 and round-to-nearest-even f32 -> bf16/f16 (NaN stays a
+ * quiet NaN; magnitudes past the largest finite value become Inf). */
+static inline float subq_fattn_bf16_to_f32(uint16_t h) {
+  const uint32_t u = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+static inline float subq_fattn_f16_to_f32(uint16_t h) {
+  const uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+  uint32_t u;
+  if (e == 0) {
+    const float f = (float)m * 0x1p-24f; /* zero or subnormal: exact */
+    memcpy(&u, &f, sizeof u);
+    u |= sign;
+  } else if (e == 31) {
+    u = sign | 0x7f800000u | (m << 13);
+  } else {
+    u = sign | ((e + 112u) << 23) | (m << 13);
+  }
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+static inline uint16_t subq_fattn_f32_to_bf16(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return (uint16_t)(u >> 16);
+}
+static inline uint16_t subq_fattn_f32_to_f16(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  const uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+  u &= 0x7fffffffu;
+  if (u > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);
+  if (u >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* >= 65520 rounds to Inf */
+  if (u < 0x38800000u) { /* below 2^-14: subnormal f16 (units of 2^-24), RNE via rint */
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return (uint16_t)(sign | (uint16_t)rintf(f * 0x1p24f));
+  }
+  u += 0x0fffu + ((u >> 13) & 1u);
+  return (uint16_t)(sign | (uint16_t)((u >> 13) - (112u << 10)));
+}
+static inline float subq_fattn_h_to_f32(int dt, uint16_t h) {
+  return dt == SUBQ_FATTN_H_F16 ? subq_fattn_f16_to_f32(h) : subq_fattn_bf16_to_f32(h);
+}
+
 /* Scalar path (also the reference and fallback). */
 void subq_fattn_qk__scalar(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *k,
                            int64_t k_ss, float *s, int64_t lds);
@@ -59,6 +125,8 @@ void subq_fattn_exp__scalar(const float *src, float *dst, int64_t n);
 float subq_fattn_rowmax__scalar(const float *s, int64_t n, float init);
 void subq_fattn_scale__scalar(float *x, int64_t n, float alpha);
 void subq_fattn_packk__scalar(int64_t nk, int64_t dk, const float *k, int64_t k_ss, float *kt, int64_t ldk);
+void subq_fattn_widen__scalar(int dt, int64_t n, int64_t d_len, const uint16_t *src, int64_t ss, float *dst,
+                              int64_t ldd);
 
 #if SUBQ_ARCH_X86_64
 void subq_fattn_qk_4x2__avx2(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *k,
@@ -72,6 +140,11 @@ void subq_fattn_exp__avx2(const float *src, float *dst, int64_t n);
 float subq_fattn_rowmax__avx2(const float *s, int64_t n, float init);
 void subq_fattn_scale__avx2(float *x, int64_t n, float alpha);
 void subq_fattn_packk__avx2(int64_t nk, int64_t dk, const float *k, int64_t k_ss, float *kt, int64_t ldk);
+void subq_fattn_widen__avx2(int dt, int64_t n, int64_t d_len, const uint16_t *src, int64_t ss, float *dst, int64_t ldd);
+void subq_fattn_qkh_4x2__avx2(int dt, int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq,
+                              const uint16_t *k, int64_t k_ss, float *s, int64_t lds);
+void subq_fattn_pvh_6x16__avx2(int dt, int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp,
+                               const uint16_t *v, int64_t v_ss, float *acc, int64_t ldacc);
 #endif
 
 #if SUBQ_ARCH_ARM64
@@ -83,6 +156,11 @@ float subq_fattn_expsub__neon(float *s, int64_t n, float m);
 void subq_fattn_exp__neon(const float *src, float *dst, int64_t n);
 float subq_fattn_rowmax__neon(const float *s, int64_t n, float init);
 void subq_fattn_scale__neon(float *x, int64_t n, float alpha);
+void subq_fattn_widen__neon(int dt, int64_t n, int64_t d_len, const uint16_t *src, int64_t ss, float *dst, int64_t ldd);
+void subq_fattn_qkh_4x2__neon(int dt, int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq,
+                              const uint16_t *k, int64_t k_ss, float *s, int64_t lds);
+void subq_fattn_pvh_4x16__neon(int dt, int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp,
+                               const uint16_t *v, int64_t v_ss, float *acc, int64_t ldacc);
 #endif
 
 #endif /* SUBQ_FATTN_UKERNEL_H */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "families/ssm/subq_ssm_internal.h"
 #include "families/ssm/subq_ssm_ukernel.h"
 #include "internal/subq_internal.h"
 #include "internal/subq_isa.h"
@@ -37,16 +38,12 @@ static const subq_ssm_impl *subq_ssm_pick(subq_isa chosen) {
 
 /* ---- shared validation -------------------------------------------------------------- */
 
-typedef struct subq_range {
-  uintptr_t lo, hi; /* [lo, hi) bytes; lo == hi: empty */
-} subq_range;
-
-static bool subq_ranges_overlap(subq_range a, subq_range b) { return a.lo < b.hi && b.lo < a.hi && a.lo < a.hi && b.lo < b.hi; }
+bool subq_ranges_overlap(subq_range a, subq_range b) { return a.lo < b.hi && b.lo < a.hi && a.lo < a.hi && b.lo < b.hi; }
 
 /* Token-major tensor of batch x rows x cols: defaults ld/bs, checks them and
  * computes the byte range. */
-static subq_status subq_ssm_tensor(const char *fn, const char *name, const float *p, bool required, int64_t batch,
-                                   int64_t rows, int64_t cols, int64_t *ld, int64_t *bs, subq_range *r) {
+subq_status subq_ssm_tensor(const char *fn, const char *name, const float *p, bool required, int64_t batch,
+                            int64_t rows, int64_t cols, int64_t *ld, int64_t *bs, subq_range *r) {
   r->lo = r->hi = 0;
   if (!p) {
     if (required) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, name);
@@ -70,10 +67,58 @@ static subq_status subq_ssm_tensor(const char *fn, const char *name, const float
 }
 
 /* A flat vector of n floats. */
-static subq_status subq_ssm_vec(const char *fn, const char *name, const float *p, bool required, int64_t n,
-                                subq_range *r) {
+subq_status subq_ssm_vec(const char *fn, const char *name, const float *p, bool required, int64_t n,
+                         subq_range *r) {
   int64_t ld = 0, bs = 0;
   return subq_ssm_tensor(fn, name, p, required, 1, 1, n, &ld, &bs, r);
+}
+
+subq_status subq_ssm_seqs_check(const char *fn, int64_t batch, int64_t seqlen, const int32_t *cu, bool step,
+                                int64_t *tb, int64_t *tr, int64_t *max_len) {
+  if (!cu) {
+    if (step && seqlen != 1)
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: seqlen (%lld) must be 1 for a decode step", fn,
+                        (long long)seqlen);
+    *tb = batch, *tr = seqlen, *max_len = batch > 0 ? seqlen : 0;
+    return SUBQ_OK;
+  }
+  if (cu[0] < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: cu_seqlens[0] (%d) < 0", fn, (int)cu[0]);
+  int64_t mx = 0;
+  for (int64_t s = 0; s < batch; s++) {
+    const int64_t len = (int64_t)cu[s + 1] - cu[s];
+    if (len < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: cu_seqlens decreases at %lld", fn, (long long)s + 1);
+    if (step && len > 1)
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: sequence %lld has %lld tokens; a decode step takes <= 1", fn,
+                        (long long)s, (long long)len);
+    mx = SUBQ_MAX(mx, len);
+  }
+  *tb = 1, *tr = cu[batch], *max_len = mx;
+  return SUBQ_OK;
+}
+
+subq_status subq_ssm_slots_check(const char *fn, int64_t batch, const int32_t *slots, int64_t n_slots, bool writes) {
+  if (!slots) {
+    if (batch > n_slots)
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: batch (%lld) > n_slots (%lld) without state_slots", fn,
+                        (long long)batch, (long long)n_slots);
+    return SUBQ_OK;
+  }
+  unsigned char *seen = writes ? calloc((size_t)(n_slots + 7) / 8, 1) : NULL;
+  if (writes && !seen) return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: cannot allocate the slot check", fn);
+  subq_status st = SUBQ_OK;
+  for (int64_t s = 0; s < batch && st == SUBQ_OK; s++) {
+    const int64_t sl = slots[s];
+    if (sl < 0 || sl >= n_slots)
+      st = subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: state_slots[%lld] (%lld) is not in [0, %lld)", fn, (long long)s,
+                      (long long)sl, (long long)n_slots);
+    else if (seen && (seen[sl / 8] & (1u << (sl % 8))))
+      st = subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: state_slots[%lld] (%lld) is used twice", fn, (long long)s,
+                      (long long)sl);
+    else if (seen)
+      seen[sl / 8] |= (unsigned char)(1u << (sl % 8));
+  }
+  free(seen);
+  return st;
 }
 
 /* ---- conv1d ------------------------------------------------------------------------ */
@@ -101,9 +146,15 @@ static subq_status subq_conv_run(void *arg, int64_t begin, int64_t end, const su
   for (int64_t it = begin; it < end; it++) {
     const int64_t b = it / j->n_blocks, c0 = (it % j->n_blocks) * SUBQ_CONV_BLOCK;
     const int64_t nc = SUBQ_MIN((int64_t)SUBQ_CONV_BLOCK, g->channels - c0);
-    j->conv(g->seqlen, nc, g->width, g->x + b * g->x_bs + c0, g->x_ld, g->weight + c0 * g->width,
-            g->bias ? g->bias + c0 : NULL, g->state_in ? g->state_in + b * g->state_bs + c0 : NULL,
-            g->state_out ? g->state_out + b * g->state_bs + c0 : NULL, g->channels, g->y + b * g->y_bs + c0, g->y_ld,
+    const int64_t T = g->cu_seqlens ? (int64_t)g->cu_seqlens[b + 1] - g->cu_seqlens[b] : g->seqlen;
+    if (T == 0) continue; /* an empty sequence touches nothing */
+    const int64_t xo = g->cu_seqlens ? (int64_t)g->cu_seqlens[b] * g->x_ld : b * g->x_bs;
+    const int64_t yo = g->cu_seqlens ? (int64_t)g->cu_seqlens[b] * g->y_ld : b * g->y_bs;
+    const int64_t sl = g->state_slots ? g->state_slots[b] : b;
+    const bool use_in = g->state_in && (!g->has_initial_state || g->has_initial_state[b]);
+    j->conv(T, nc, g->width, g->x + xo + c0, g->x_ld, g->weight + c0 * g->width, g->bias ? g->bias + c0 : NULL,
+            use_in ? g->state_in + sl * g->state_bs + c0 : NULL,
+            g->state_out ? g->state_out + sl * g->state_bs + c0 : NULL, g->channels, g->y + yo + c0, g->y_ld,
             (g->flags & SUBQ_CONV1D_SILU) != 0, info->scratch);
   }
   return SUBQ_OK;
@@ -123,19 +174,25 @@ static subq_status subq_conv1d_impl(subq_context *ctx, const subq_conv1d_args *a
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: width (%d) is not in 1..8", fn, (int)g.width);
   if (g.flags & ~SUBQ_CONV1D_SILU)
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: flags (0x%x) has unknown bits", fn, (unsigned)g.flags);
-  if (step && g.seqlen != 1)
+  if (step && g.seqlen != 1 && !g.cu_seqlens)
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: seqlen (%lld) must be 1 for a decode update", fn,
                       (long long)g.seqlen);
   if (step && !g.state_out) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: state_out is NULL", fn);
-  if (g.batch == 0 || g.seqlen == 0 || g.channels == 0) return SUBQ_OK;
+  if (g.n_slots < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: n_slots (%lld) < 0", fn, (long long)g.n_slots);
+  if (g.batch == 0 || g.channels == 0) return SUBQ_OK;
+  int64_t tb, tr, max_len;
+  if ((st = subq_ssm_seqs_check(fn, g.batch, g.seqlen, g.cu_seqlens, step, &tb, &tr, &max_len))) return st;
+  if (max_len == 0) return SUBQ_OK;
+  if (g.cu_seqlens) g.x_bs = g.y_bs = 0;
+  const int64_t n_slots = g.n_slots ? g.n_slots : g.batch;
   subq_range rx, rw, rb, rsi, rso, ry;
   int64_t wn, srows = g.width - 1;
   if (!subq_mul_i64(g.channels, g.width, &wn))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of weight overflows int64", fn);
-  if ((st = subq_ssm_tensor(fn, "x", g.x, true, g.batch, g.seqlen, g.channels, &g.x_ld, &g.x_bs, &rx)) ||
+  if ((st = subq_ssm_tensor(fn, "x", g.x, true, tb, tr, g.channels, &g.x_ld, &g.x_bs, &rx)) ||
       (st = subq_ssm_vec(fn, "weight", g.weight, true, wn, &rw)) ||
       (st = subq_ssm_vec(fn, "bias", g.bias, false, g.channels, &rb)) ||
-      (st = subq_ssm_tensor(fn, "y", g.y, true, g.batch, g.seqlen, g.channels, &g.y_ld, &g.y_bs, &ry)))
+      (st = subq_ssm_tensor(fn, "y", g.y, true, tb, tr, g.channels, &g.y_ld, &g.y_bs, &ry)))
     return st;
   if (srows > 0) {
     if (g.state_bs < 0)
@@ -143,9 +200,10 @@ static subq_status subq_conv1d_impl(subq_context *ctx, const subq_conv1d_args *a
     if (g.state_bs == 0 && !subq_mul_i64(srows, g.channels, &g.state_bs))
       return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of the state overflows int64", fn);
     int64_t sbs = g.state_bs, sbs2 = g.state_bs, ld = g.channels, ld2 = g.channels;
-    if ((st = subq_ssm_tensor(fn, "state_in", g.state_in, false, g.batch, srows, g.channels, &ld, &sbs, &rsi)) ||
-        (st = subq_ssm_tensor(fn, "state_out", g.state_out, false, g.batch, srows, g.channels, &ld2, &sbs2, &rso)))
+    if ((st = subq_ssm_tensor(fn, "state_in", g.state_in, false, n_slots, srows, g.channels, &ld, &sbs, &rsi)) ||
+        (st = subq_ssm_tensor(fn, "state_out", g.state_out, false, n_slots, srows, g.channels, &ld2, &sbs2, &rso)))
       return st;
+    if ((st = subq_ssm_slots_check(fn, g.batch, g.state_slots, n_slots, g.state_out != NULL))) return st;
   } else {
     g.state_in = NULL, g.state_out = NULL; /* width 1 keeps no state */
     rsi.lo = rsi.hi = rso.lo = rso.hi = 0;
@@ -223,8 +281,12 @@ static subq_status subq_scan_run(void *arg, int64_t begin, int64_t end, const su
         }
         apack[n * SUBQ_SSM_BLOCK + l] = a;
       }
-    float *h = g->h_out ? g->h_out + bq * g->h_bs + cb * blk : hs;
-    const float *hin = g->h_in ? g->h_in + bq * g->h_bs + cb * blk : NULL;
+    const int64_t T = g->cu_seqlens ? (int64_t)g->cu_seqlens[bq + 1] - g->cu_seqlens[bq] : g->seqlen;
+    if (T == 0) continue; /* an empty sequence touches nothing */
+    const int64_t sl = g->state_slots ? g->state_slots[bq] : bq;
+    const bool use_in = g->h_in && (!g->has_initial_state || g->has_initial_state[bq]);
+    float *h = g->h_out ? g->h_out + sl * g->h_bs + cb * blk : hs;
+    const float *hin = use_in ? g->h_in + sl * g->h_bs + cb * blk : NULL;
     if (!hin)
       memset(h, 0, (size_t)blk * sizeof(float));
     else if (hin != h)
@@ -236,18 +298,20 @@ static subq_status subq_scan_run(void *arg, int64_t begin, int64_t end, const su
       const int64_t grp = (c0 + l0) / j->gsize;
       const int64_t l1 = SUBQ_MIN(nc, (grp + 1) * j->gsize - c0);
       subq_s6scan_params p;
-      p.T = g->seqlen, p.N = N, p.lane0 = (int32_t)l0, p.nl = (int32_t)(l1 - l0);
+#define SUBQ_ROW(ld, bs) (g->cu_seqlens ? (int64_t)g->cu_seqlens[bq] * (ld) : bq * (bs))
+      p.T = T, p.N = N, p.lane0 = (int32_t)l0, p.nl = (int32_t)(l1 - l0);
       p.softplus = (g->flags & SUBQ_SSM1_DT_SOFTPLUS) != 0;
-      p.u = g->u + bq * g->u_bs + c0, p.u_ld = g->u_ld;
-      p.dt = g->dt + bq * g->dt_bs + c0, p.dt_ld = g->dt_ld;
-      p.z = g->z ? g->z + bq * g->z_bs + c0 : NULL, p.z_ld = g->z_ld;
-      p.b = g->b + bq * g->b_bs + grp * N, p.b_ld = g->b_ld;
-      p.c = g->c + bq * g->c_bs + grp * N, p.c_ld = g->c_ld;
+      p.u = g->u + SUBQ_ROW(g->u_ld, g->u_bs) + c0, p.u_ld = g->u_ld;
+      p.dt = g->dt + SUBQ_ROW(g->dt_ld, g->dt_bs) + c0, p.dt_ld = g->dt_ld;
+      p.z = g->z ? g->z + SUBQ_ROW(g->z_ld, g->z_bs) + c0 : NULL, p.z_ld = g->z_ld;
+      p.b = g->b + SUBQ_ROW(g->b_ld, g->b_bs) + grp * N, p.b_ld = g->b_ld;
+      p.c = g->c + SUBQ_ROW(g->c_ld, g->c_bs) + grp * N, p.c_ld = g->c_ld;
       p.a = apack;
       p.dt_bias = g->dt_bias ? g->dt_bias + c0 : NULL;
       p.d_skip = g->d_skip ? g->d_skip + c0 : NULL;
       p.h = h;
-      p.y = g->y + bq * g->y_bs + c0, p.y_ld = g->y_ld;
+      p.y = g->y + SUBQ_ROW(g->y_ld, g->y_bs) + c0, p.y_ld = g->y_ld;
+#undef SUBQ_ROW
       p.work = work;
       j->impl->scan(&p);
       l0 = l1;
@@ -271,11 +335,17 @@ static subq_status subq_ssm1_impl(subq_context *ctx, const subq_ssm1_args *args,
                       SUBQ_SSM1_MAX_D_STATE);
   if (g.flags & ~(SUBQ_SSM1_DT_SOFTPLUS | SUBQ_SSM1_A_LOG))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: flags (0x%x) has unknown bits", fn, (unsigned)g.flags);
-  if (step && g.seqlen != 1)
+  if (step && g.seqlen != 1 && !g.cu_seqlens)
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: seqlen (%lld) must be 1 for a decode step", fn,
                       (long long)g.seqlen);
   if (step && !g.h_out) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: h_out is NULL", fn);
-  if (g.batch == 0 || g.seqlen == 0) return SUBQ_OK;
+  if (g.n_slots < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: n_slots (%lld) < 0", fn, (long long)g.n_slots);
+  if (g.batch == 0) return SUBQ_OK;
+  int64_t tb, tr, max_len;
+  if ((st = subq_ssm_seqs_check(fn, g.batch, g.seqlen, g.cu_seqlens, step, &tb, &tr, &max_len))) return st;
+  if (max_len == 0) return SUBQ_OK;
+  if (g.cu_seqlens) g.u_bs = g.dt_bs = g.b_bs = g.c_bs = g.z_bs = g.y_bs = 0;
+  const int64_t n_slots = g.n_slots ? g.n_slots : g.batch;
   if (g.channels < 1) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: channels (%lld) < 1", fn, (long long)g.channels);
   if (g.d_state < 1) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: d_state (%lld) is not in 1..%d", fn,
                                        (long long)g.d_state, SUBQ_SSM1_MAX_D_STATE);
@@ -287,27 +357,28 @@ static subq_status subq_ssm1_impl(subq_context *ctx, const subq_ssm1_args *args,
   if (sf == 0 || !subq_mul_i64(g.n_groups, N, &gn) || !subq_mul_i64(E, N, &en))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of the state overflows int64", fn);
   subq_range ru, rdt, rb, rc, rz, ra, rdb, rd, rhi, rho, ry;
-  if ((st = subq_ssm_tensor(fn, "u", g.u, true, g.batch, g.seqlen, E, &g.u_ld, &g.u_bs, &ru)) ||
-      (st = subq_ssm_tensor(fn, "dt", g.dt, true, g.batch, g.seqlen, E, &g.dt_ld, &g.dt_bs, &rdt)) ||
-      (st = subq_ssm_tensor(fn, "b", g.b, true, g.batch, g.seqlen, gn, &g.b_ld, &g.b_bs, &rb)) ||
-      (st = subq_ssm_tensor(fn, "c", g.c, true, g.batch, g.seqlen, gn, &g.c_ld, &g.c_bs, &rc)) ||
-      (st = subq_ssm_tensor(fn, "z", g.z, false, g.batch, g.seqlen, E, &g.z_ld, &g.z_bs, &rz)) ||
+  if ((st = subq_ssm_tensor(fn, "u", g.u, true, tb, tr, E, &g.u_ld, &g.u_bs, &ru)) ||
+      (st = subq_ssm_tensor(fn, "dt", g.dt, true, tb, tr, E, &g.dt_ld, &g.dt_bs, &rdt)) ||
+      (st = subq_ssm_tensor(fn, "b", g.b, true, tb, tr, gn, &g.b_ld, &g.b_bs, &rb)) ||
+      (st = subq_ssm_tensor(fn, "c", g.c, true, tb, tr, gn, &g.c_ld, &g.c_bs, &rc)) ||
+      (st = subq_ssm_tensor(fn, "z", g.z, false, tb, tr, E, &g.z_ld, &g.z_bs, &rz)) ||
       (st = subq_ssm_vec(fn, "a", g.a, true, en, &ra)) ||
       (st = subq_ssm_vec(fn, "dt_bias", g.dt_bias, false, E, &rdb)) ||
       (st = subq_ssm_vec(fn, "d_skip", g.d_skip, false, E, &rd)) ||
-      (st = subq_ssm_tensor(fn, "y", g.y, true, g.batch, g.seqlen, E, &g.y_ld, &g.y_bs, &ry)))
+      (st = subq_ssm_tensor(fn, "y", g.y, true, tb, tr, E, &g.y_ld, &g.y_bs, &ry)))
     return st;
   if (g.h_bs < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: h_bs (%lld) < 0", fn, (long long)g.h_bs);
   if (g.h_bs == 0) g.h_bs = sf;
-  if (g.h_bs < sf && g.batch > 1)
+  if (g.h_bs < sf && n_slots > 1)
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: h_bs (%lld) < state floats %lld", fn, (long long)g.h_bs,
                       (long long)sf);
   {
     int64_t ld = sf, bs = g.h_bs, ld2 = sf, bs2 = g.h_bs;
-    if ((st = subq_ssm_tensor(fn, "h_in", g.h_in, false, g.batch, 1, sf, &ld, &bs, &rhi)) ||
-        (st = subq_ssm_tensor(fn, "h_out", g.h_out, false, g.batch, 1, sf, &ld2, &bs2, &rho)))
+    if ((st = subq_ssm_tensor(fn, "h_in", g.h_in, false, n_slots, 1, sf, &ld, &bs, &rhi)) ||
+        (st = subq_ssm_tensor(fn, "h_out", g.h_out, false, n_slots, 1, sf, &ld2, &bs2, &rho)))
       return st;
   }
+  if ((st = subq_ssm_slots_check(fn, g.batch, g.state_slots, n_slots, g.h_out != NULL))) return st;
   const subq_range ins[] = {ru, rdt, rb, rc, rz, ra, rdb, rd, rhi};
   const char *in_names[] = {"u", "dt", "b", "c", "z", "a", "dt_bias", "d_skip", "h_in"};
   for (int i = 0; i < 9; i++) {

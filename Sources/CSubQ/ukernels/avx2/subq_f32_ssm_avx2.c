@@ -19,11 +19,13 @@
  * NaN. The decay exp is the shared core with the same flush, clamped at 88.3.
  * Whole file in one target region.
  */
+#include "families/ssm/subq_ssm2_ukernel.h"
 #include "families/ssm/subq_ssm_ukernel.h"
 #include "internal/subq_internal.h"
 
 #if SUBQ_ARCH_X86_64
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 SUBQ_ISA_BEGIN_AVX2
@@ -235,6 +237,231 @@ void subq_f32_ssm_conv1d_ukernel_c64__avx2(int64_t T, int64_t nc, int32_t W, con
         subq_st(state_out + k * s_ld + c0, m, full, v);
       }
     }
+}
+
+/* ---- Mamba-2 (SSD) -------------------------------------------------------------------
+ * rec: 8 head_dim lanes per vector (tail lanes masked); per time block the
+ * dt*x vectors are precomputed, then each tile of 8 states x 8 lanes stays in
+ * 8 registers for the whole block: per token and state one mul (dt*x*B), two
+ * FMAs (decay, y). Tile sums are added to the y partials in tile order.
+ * gemm: 6 rows x 16 columns of C in 12 accumulators, A broadcast, B rows
+ * loaded (masked past Nc); one FMA per k in k order, as the scalar kernel.
+ */
+
+void subq_f32_ssd_rec_ukernel_p8__avx2(const subq_ssd_rec_params *p) {
+  const int64_t N = p->N, P = p->P, T = p->T, npb = (P + 7) / 8;
+  /* xd and y partials [p-block][t][8]: the p-blocks are the inner loop of a
+   * state tile, so the tile's B and C values of the block's tokens are read
+   * from L1 once per p-block */
+  float *xdb = p->work, *yb = xdb + npb * SUBQ_SSD_TC * 8; /* 32-byte aligned */
+  const __m256i mt = subq_lane_mask(0, (int32_t)(P - (npb - 1) * 8));
+  const bool ft = P % 8 == 0;
+#define SUBQ_PB_MASK(pb) ((pb) < npb - 1 ? _mm256_set1_epi32(-1) : mt)
+#define SUBQ_PB_FULL(pb) ((pb) < npb - 1 || ft)
+  for (int64_t pb = 0; pb < npb; pb++) {
+    const __m256i m = SUBQ_PB_MASK(pb);
+    const bool full = SUBQ_PB_FULL(pb);
+    for (int64_t t = 0; t < T; t++) {
+      const __m256 xv = subq_ld(p->x + t * p->x_ld + pb * 8, m, full);
+      _mm256_store_ps(xdb + (pb * SUBQ_SSD_TC + t) * 8, _mm256_mul_ps(_mm256_broadcast_ss(p->dtv + t), xv));
+      _mm256_store_ps(yb + (pb * SUBQ_SSD_TC + t) * 8, _mm256_setzero_ps());
+    }
+  }
+  int64_t n0 = 0;
+  for (; n0 + 8 <= N; n0 += 8) {
+    for (int64_t pb = 0; pb < npb; pb++) {
+      const __m256i m = SUBQ_PB_MASK(pb);
+      const bool full = SUBQ_PB_FULL(pb);
+      float *sp = p->S + n0 * P + pb * 8;
+      const float *xdp = xdb + pb * SUBQ_SSD_TC * 8;
+      float *ybp = yb + pb * SUBQ_SSD_TC * 8;
+      __m256 s0 = subq_ld(sp + 0 * P, m, full), s1 = subq_ld(sp + 1 * P, m, full);
+      __m256 s2 = subq_ld(sp + 2 * P, m, full), s3 = subq_ld(sp + 3 * P, m, full);
+      __m256 s4 = subq_ld(sp + 4 * P, m, full), s5 = subq_ld(sp + 5 * P, m, full);
+      __m256 s6 = subq_ld(sp + 6 * P, m, full), s7 = subq_ld(sp + 7 * P, m, full);
+      for (int64_t t = 0; t < T; t++) {
+        const __m256 a = _mm256_broadcast_ss(p->decay + t), xd = _mm256_load_ps(xdp + t * 8);
+        const float *br = p->b + t * p->b_ld + n0, *cr = p->c + t * p->c_ld + n0;
+        __m256 acc;
+#define SUBQ_SSD_UPD(j, s) s = _mm256_fmadd_ps(a, s, _mm256_mul_ps(xd, _mm256_broadcast_ss(br + (j))))
+        __m256 acc2;
+        SUBQ_SSD_UPD(0, s0);
+        acc = _mm256_mul_ps(s0, _mm256_broadcast_ss(cr));
+        SUBQ_SSD_UPD(4, s4);
+        acc2 = _mm256_mul_ps(s4, _mm256_broadcast_ss(cr + 4));
+#define SUBQ_SSD_STEP(j, s, acc) \
+  SUBQ_SSD_UPD(j, s);       \
+  acc = _mm256_fmadd_ps(s, _mm256_broadcast_ss(cr + (j)), acc)
+        SUBQ_SSD_STEP(1, s1, acc);
+        SUBQ_SSD_STEP(5, s5, acc2);
+        SUBQ_SSD_STEP(2, s2, acc);
+        SUBQ_SSD_STEP(6, s6, acc2);
+        SUBQ_SSD_STEP(3, s3, acc);
+        SUBQ_SSD_STEP(7, s7, acc2);
+        acc = _mm256_add_ps(acc, acc2);
+#undef SUBQ_SSD_STEP
+#undef SUBQ_SSD_UPD
+        _mm256_store_ps(ybp + t * 8, _mm256_add_ps(_mm256_load_ps(ybp + t * 8), acc));
+      }
+      subq_st(sp + 0 * P, m, full, s0), subq_st(sp + 1 * P, m, full, s1);
+      subq_st(sp + 2 * P, m, full, s2), subq_st(sp + 3 * P, m, full, s3);
+      subq_st(sp + 4 * P, m, full, s4), subq_st(sp + 5 * P, m, full, s5);
+      subq_st(sp + 6 * P, m, full, s6), subq_st(sp + 7 * P, m, full, s7);
+    }
+  }
+  for (int64_t pb = 0; pb < npb; pb++) {
+    const __m256i m = SUBQ_PB_MASK(pb);
+    const bool full = SUBQ_PB_FULL(pb);
+    const float *xdp = xdb + pb * SUBQ_SSD_TC * 8;
+    float *ybp = yb + pb * SUBQ_SSD_TC * 8, *sp = p->S + pb * 8;
+    if (n0 < N) /* a last partial tile: the states stay in memory, same per-lane operations */
+      for (int64_t t = 0; t < T; t++) {
+        const __m256 a = _mm256_broadcast_ss(p->decay + t), xd = _mm256_load_ps(xdp + t * 8);
+        const float *br = p->b + t * p->b_ld, *cr = p->c + t * p->c_ld;
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t n = n0; n < N; n++) {
+          __m256 s = subq_ld(sp + n * P, m, full);
+          s = _mm256_fmadd_ps(a, s, _mm256_mul_ps(xd, _mm256_broadcast_ss(br + n)));
+          acc = n == n0 ? _mm256_mul_ps(s, _mm256_broadcast_ss(cr + n))
+                        : _mm256_fmadd_ps(s, _mm256_broadcast_ss(cr + n), acc);
+          subq_st(sp + n * P, m, full, s);
+        }
+        _mm256_store_ps(ybp + t * 8, _mm256_add_ps(_mm256_load_ps(ybp + t * 8), acc));
+      }
+    for (int64_t t = 0; t < T; t++) {
+      __m256 y = _mm256_load_ps(ybp + t * 8);
+      if (p->d_skip)
+        y = _mm256_fmadd_ps(subq_ld(p->d_skip + pb * 8, m, full), subq_ld(p->x + t * p->x_ld + pb * 8, m, full), y);
+      subq_st(p->y + t * p->y_ld + pb * 8, m, full, y);
+    }
+  }
+#undef SUBQ_PB_MASK
+#undef SUBQ_PB_FULL
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define SUBQ_UNROLL _Pragma("GCC unroll 8")
+#else
+#define SUBQ_UNROLL _Pragma("unroll")
+#endif
+
+static inline __attribute__((always_inline)) void subq_ssd_gemm_tile(const int MR, const int NV, int64_t K,
+                                                                     const float *A, int64_t a_rs, int64_t a_cs,
+                                                                     const float *B, int64_t ldb, float *C,
+                                                                     int64_t ldc, const float *rs, float beta,
+                                                                     __m256i m0, __m256i m1, bool f0, bool f1) {
+  __m256 acc[6][2];
+  {
+    const __m256 b0 = subq_ld(B, m0, f0), b1 = NV > 1 ? subq_ld(B + 8, m1, f1) : _mm256_setzero_ps();
+    SUBQ_UNROLL for (int r = 0; r < MR; r++) {
+      const __m256 av = _mm256_broadcast_ss(A + r * a_rs);
+      acc[r][0] = _mm256_mul_ps(av, b0);
+      if (NV > 1) acc[r][1] = _mm256_mul_ps(av, b1);
+    }
+  }
+  for (int64_t k = 1; k < K; k++) {
+    const float *br = B + k * ldb, *ak = A + k * a_cs;
+    const __m256 b0 = subq_ld(br, m0, f0), b1 = NV > 1 ? subq_ld(br + 8, m1, f1) : _mm256_setzero_ps();
+    SUBQ_UNROLL for (int r = 0; r < MR; r++) {
+      const __m256 av = _mm256_broadcast_ss(ak + r * a_rs);
+      acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
+      if (NV > 1) acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
+    }
+  }
+  const __m256 vb = _mm256_set1_ps(beta);
+  SUBQ_UNROLL for (int r = 0; r < MR; r++) {
+    if (rs) {
+      const __m256 sc = _mm256_broadcast_ss(rs + r);
+      acc[r][0] = _mm256_mul_ps(acc[r][0], sc);
+      if (NV > 1) acc[r][1] = _mm256_mul_ps(acc[r][1], sc);
+    }
+    if (beta != 0.0f) {
+      acc[r][0] = _mm256_fmadd_ps(vb, subq_ld(C + r * ldc, m0, f0), acc[r][0]);
+      if (NV > 1) acc[r][1] = _mm256_fmadd_ps(vb, subq_ld(C + r * ldc + 8, m1, f1), acc[r][1]);
+    }
+    subq_st(C + r * ldc, m0, f0, acc[r][0]);
+    if (NV > 1) subq_st(C + r * ldc + 8, m1, f1, acc[r][1]);
+  }
+}
+
+void subq_f32_ssd_gemm_ukernel_6x16__avx2(int64_t M, int64_t Nc, int64_t K, const float *A, int64_t a_rs,
+                                          int64_t a_cs, const float *B, int64_t ldb, float *C, int64_t ldc,
+                                          const float *row_scale, float beta, int64_t k_tri) {
+  if (K < 1) { /* no terms: acc = 0 */
+    for (int64_t i = 0; i < M; i++)
+      for (int64_t j = 0; j < Nc; j++) {
+        float acc = 0.0f;
+        if (row_scale) acc = acc * row_scale[i];
+        C[i * ldc + j] = beta != 0.0f ? fmaf(beta, C[i * ldc + j], acc) : acc;
+      }
+    return;
+  }
+  for (int64_t i0 = 0; i0 < M; i0 += 6) {
+    const int mr = (int)SUBQ_MIN((int64_t)6, M - i0);
+    const int64_t kl = k_tri >= 0 ? SUBQ_MIN(K, k_tri + i0 + mr) : K;
+    const float *ai = A + i0 * a_rs, *rs = row_scale ? row_scale + i0 : NULL;
+    for (int64_t j0 = 0; j0 < Nc; j0 += 16) {
+      const int64_t nc = SUBQ_MIN((int64_t)16, Nc - j0);
+      const int nv = nc > 8 ? 2 : 1;
+      const bool f0 = nc >= 8, f1 = nc >= 16;
+      const __m256i m0 = subq_lane_mask(0, (int32_t)SUBQ_MIN((int64_t)8, nc));
+      const __m256i m1 = subq_lane_mask(0, (int32_t)(nc > 8 ? nc - 8 : 0));
+      float *cij = C + i0 * ldc + j0;
+      const float *bj = B + j0;
+#define SUBQ_SSD_TILE(R)                                                                            \
+  case R:                                                                                           \
+    if (nv == 2)                                                                                    \
+      subq_ssd_gemm_tile(R, 2, kl, ai, a_rs, a_cs, bj, ldb, cij, ldc, rs, beta, m0, m1, f0, f1);     \
+    else                                                                                            \
+      subq_ssd_gemm_tile(R, 1, kl, ai, a_rs, a_cs, bj, ldb, cij, ldc, rs, beta, m0, m1, f0, f1);     \
+    break;
+      switch (mr) {
+        SUBQ_SSD_TILE(1)
+        SUBQ_SSD_TILE(2)
+        SUBQ_SSD_TILE(3)
+        SUBQ_SSD_TILE(4)
+        SUBQ_SSD_TILE(5)
+        default:
+        SUBQ_SSD_TILE(6)
+      }
+#undef SUBQ_SSD_TILE
+    }
+  }
+}
+
+void subq_f32_gated_rmsnorm_ukernel__avx2(int64_t width, int64_t gs, float eps, bool norm_before_gate,
+                                          const float *y, const float *z, const float *weight, float *out) {
+  const bool gate_first = z && !norm_before_gate;
+  for (int64_t g0 = 0; g0 < width; g0 += gs) {
+    const int64_t g1 = g0 + gs;
+    __m256 ss = _mm256_setzero_ps();
+    for (int64_t i = g0; i < g1; i += 8) {
+      const int32_t nl = (int32_t)SUBQ_MIN((int64_t)8, g1 - i);
+      const __m256i m = subq_lane_mask(0, nl);
+      const bool full = nl == 8;
+      __m256 v = subq_ld(y + i, m, full);
+      if (gate_first) {
+        v = _mm256_mul_ps(v, subq_vsilu_avx2(subq_ld(z + i, m, full)));
+        subq_st(out + i, m, full, v); /* the gated value, read back by the second pass */
+      }
+      ss = _mm256_fmadd_ps(v, v, ss);
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, ss);
+    float sum = 0.0f;
+    for (int l = 0; l < 8; l++) sum += lanes[l];
+    const __m256 r = _mm256_set1_ps(1.0f / sqrtf(sum / (float)gs + eps));
+    for (int64_t i = g0; i < g1; i += 8) {
+      const int32_t nl = (int32_t)SUBQ_MIN((int64_t)8, g1 - i);
+      const __m256i m = subq_lane_mask(0, nl);
+      const bool full = nl == 8;
+      __m256 v = gate_first ? subq_ld(out + i, m, full) : subq_ld(y + i, m, full);
+      v = _mm256_mul_ps(v, r);
+      if (weight) v = _mm256_mul_ps(subq_ld(weight + i, m, full), v);
+      if (z && norm_before_gate) v = _mm256_mul_ps(v, subq_vsilu_avx2(subq_ld(z + i, m, full)));
+      subq_st(out + i, m, full, v);
+    }
+  }
 }
 
 SUBQ_ISA_END

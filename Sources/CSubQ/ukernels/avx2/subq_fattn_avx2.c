@@ -5,7 +5,10 @@
  *   pv 6x16: 6 rows x 16 dv lanes, 12 ymm accumulators, 6 broadcasts of p and
  *     2 V loads per key (a 4-row, 8-accumulator block for the last <= 4 rows),
  *     keys in increasing order (masked tail for dv % 8);
- *   exp: the shared subq_vexp_f32_u2_avx2 (internal/simd/subq_vexp_avx2.h).
+ *   exp: the shared subq_vexp_f32_u2_avx2 (internal/simd/subq_vexp_avx2.h);
+ *   qkh / pvh: the same blocks with bf16 / f16 K / V widened in registers
+ *     (F16C VCVTPH2PS, or a 16-bit shift for bf16), for decode over 16-bit
+ *     caches; widen: 16-bit tiles to f32 for the packed prefill path.
  * Whole file in one target region.
  */
 #include "families/fattn/subq_fattn_ukernel.h"
@@ -329,6 +332,213 @@ void subq_fattn_pv_6x16__avx2(int64_t nr, int64_t nk, int64_t dv, const float *p
         subq_fattn_pv_block(rb, nk, SUBQ_MIN(16, dv - d), p + r * ldp, ldp, v + d, v_ss, acc + r * ldacc + d, ldacc);
     }
   }
+}
+
+/* ---- 16-bit K/V (bf16, f16) widened in registers --------------------------------- */
+
+#define SUBQ_FATTN_INLINE static inline __attribute__((always_inline))
+
+/* 8 elements to f32: VCVTPH2PS (f16) or zero-extend and shift left 16 (bf16); exact. */
+SUBQ_FATTN_INLINE __m256 subq_fattn_cvth(int dt, __m128i h) {
+  if (dt == SUBQ_FATTN_H_F16) return _mm256_cvtph_ps(h);
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+SUBQ_FATTN_INLINE __m256 subq_fattn_ldh(int dt, const uint16_t *p) {
+  return subq_fattn_cvth(dt, _mm_loadu_si128((const __m128i *)(const void *)p));
+}
+/* n < 8 elements (zeros after): no 16-bit masked load in AVX2, so via a stack copy */
+SUBQ_FATTN_INLINE __m256 subq_fattn_ldh_n(int dt, const uint16_t *p, int64_t n) {
+  uint16_t t[8] = {0};
+  memcpy(t, p, (size_t)n * sizeof(uint16_t));
+  return subq_fattn_cvth(dt, _mm_loadu_si128((const __m128i *)(void *)t));
+}
+
+void subq_fattn_widen__avx2(int dt, int64_t n, int64_t d_len, const uint16_t *src, int64_t ss, float *dst, int64_t ldd) {
+  for (int64_t j = 0; j < n; j++) {
+    const uint16_t *sr = src + j * ss;
+    float *dr = dst + j * ldd;
+    int64_t d = 0;
+    if (dt == SUBQ_FATTN_H_F16) {
+      for (; d + 8 <= d_len; d += 8) _mm256_storeu_ps(dr + d, subq_fattn_ldh(SUBQ_FATTN_H_F16, sr + d));
+    } else {
+      for (; d + 8 <= d_len; d += 8) _mm256_storeu_ps(dr + d, subq_fattn_ldh(SUBQ_FATTN_H_BF16, sr + d));
+    }
+    for (; d < d_len; d++) dr[d] = subq_fattn_h_to_f32(dt, sr[d]);
+  }
+}
+
+/* subq_fattn_qk_block with 16-bit keys. */
+SUBQ_FATTN_INLINE void subq_fattn_qkh_block(int dt, int rb, int64_t dk, const float *q, int64_t ldq, const uint16_t *k0,
+                                            const uint16_t *k1, float out[4][2]) {
+  __m256 a00 = _mm256_setzero_ps(), a01 = _mm256_setzero_ps(), a10 = _mm256_setzero_ps(), a11 = _mm256_setzero_ps();
+  __m256 a20 = _mm256_setzero_ps(), a21 = _mm256_setzero_ps(), a30 = _mm256_setzero_ps(), a31 = _mm256_setzero_ps();
+  const float *q0 = q, *q1 = q + (rb > 1 ? ldq : 0), *q2 = q + (rb > 2 ? 2 * ldq : 0), *q3 = q + (rb > 3 ? 3 * ldq : 0);
+  int64_t d = 0;
+  for (; d + 8 <= dk; d += 8) {
+    const __m256 kv0 = subq_fattn_ldh(dt, k0 + d), kv1 = subq_fattn_ldh(dt, k1 + d);
+    __m256 qv = _mm256_loadu_ps(q0 + d);
+    a00 = _mm256_fmadd_ps(qv, kv0, a00), a01 = _mm256_fmadd_ps(qv, kv1, a01);
+    qv = _mm256_loadu_ps(q1 + d);
+    a10 = _mm256_fmadd_ps(qv, kv0, a10), a11 = _mm256_fmadd_ps(qv, kv1, a11);
+    qv = _mm256_loadu_ps(q2 + d);
+    a20 = _mm256_fmadd_ps(qv, kv0, a20), a21 = _mm256_fmadd_ps(qv, kv1, a21);
+    qv = _mm256_loadu_ps(q3 + d);
+    a30 = _mm256_fmadd_ps(qv, kv0, a30), a31 = _mm256_fmadd_ps(qv, kv1, a31);
+  }
+  if (d < dk) {
+    const __m256i mk = subq_fattn_tail_mask(dk - d);
+    const __m256 kv0 = subq_fattn_ldh_n(dt, k0 + d, dk - d), kv1 = subq_fattn_ldh_n(dt, k1 + d, dk - d);
+    __m256 qv = _mm256_maskload_ps(q0 + d, mk);
+    a00 = _mm256_fmadd_ps(qv, kv0, a00), a01 = _mm256_fmadd_ps(qv, kv1, a01);
+    qv = _mm256_maskload_ps(q1 + d, mk);
+    a10 = _mm256_fmadd_ps(qv, kv0, a10), a11 = _mm256_fmadd_ps(qv, kv1, a11);
+    qv = _mm256_maskload_ps(q2 + d, mk);
+    a20 = _mm256_fmadd_ps(qv, kv0, a20), a21 = _mm256_fmadd_ps(qv, kv1, a21);
+    qv = _mm256_maskload_ps(q3 + d, mk);
+    a30 = _mm256_fmadd_ps(qv, kv0, a30), a31 = _mm256_fmadd_ps(qv, kv1, a31);
+  }
+  out[0][0] = subq_fattn_hsum(a00), out[0][1] = subq_fattn_hsum(a01);
+  out[1][0] = subq_fattn_hsum(a10), out[1][1] = subq_fattn_hsum(a11);
+  out[2][0] = subq_fattn_hsum(a20), out[2][1] = subq_fattn_hsum(a21);
+  out[3][0] = subq_fattn_hsum(a30), out[3][1] = subq_fattn_hsum(a31);
+}
+
+SUBQ_FATTN_INLINE void subq_fattn_qkh_impl(int dt, int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq,
+                                           const uint16_t *k, int64_t k_ss, float *s, int64_t lds) {
+  float out[4][2];
+  for (int64_t r = 0; r < nr; r += 4) {
+    const int rb = (int)SUBQ_MIN(4, nr - r);
+    for (int64_t j = 0; j < nk; j += 2) {
+      const int kb = (int)SUBQ_MIN(2, nk - j);
+      const uint16_t *k0 = k + j * k_ss, *k1 = kb > 1 ? k0 + k_ss : k0;
+      subq_fattn_qkh_block(dt, rb, dk, q + r * ldq, ldq, k0, k1, out);
+      for (int i = 0; i < rb; i++)
+        for (int c = 0; c < kb; c++) s[(r + i) * lds + j + c] = out[i][c];
+    }
+  }
+}
+
+void subq_fattn_qkh_4x2__avx2(int dt, int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq,
+                              const uint16_t *k, int64_t k_ss, float *s, int64_t lds) {
+  if (dt == SUBQ_FATTN_H_F16)
+    subq_fattn_qkh_impl(SUBQ_FATTN_H_F16, nr, nk, dk, q, ldq, k, k_ss, s, lds);
+  else
+    subq_fattn_qkh_impl(SUBQ_FATTN_H_BF16, nr, nk, dk, q, ldq, k, k_ss, s, lds);
+}
+
+/* subq_fattn_pv_block4 / _block with 16-bit values: rb <= 4 (or <= 6) rows x
+ * 16 lanes in named accumulators (8 or 12 ymm; arrays would be spilled). */
+#define SUBQ_PVH_ROW(i) __m256 x##i##0 = _mm256_loadu_ps(c[i]), x##i##1 = two ? _mm256_loadu_ps(c[i] + 8) : _mm256_setzero_ps()
+#define SUBQ_PVH_FMA(i)                                                       \
+  do {                                                                        \
+    const __m256 b = _mm256_broadcast_ss(p##i + j);                           \
+    x##i##0 = _mm256_fmadd_ps(b, v0, x##i##0), x##i##1 = _mm256_fmadd_ps(b, v1, x##i##1); \
+  } while (0)
+#define SUBQ_PVH_ST(i)                                    \
+  do {                                                    \
+    if (full) {                                           \
+      _mm256_storeu_ps(c[i], x##i##0);                    \
+      _mm256_storeu_ps(c[i] + 8, x##i##1);                \
+    } else {                                              \
+      _mm256_maskstore_ps(c[i], m0, x##i##0);             \
+      if (two) _mm256_maskstore_ps(c[i] + 8, m1, x##i##1); \
+    }                                                     \
+  } while (0)
+#define SUBQ_PVH_LOADV()                                                      \
+  const uint16_t *vj = v + j * v_ss;                                          \
+  __m256 v0, v1;                                                              \
+  if (full) {                                                                 \
+    v0 = subq_fattn_ldh(dt, vj), v1 = subq_fattn_ldh(dt, vj + 8);             \
+  } else {                                                                    \
+    v0 = subq_fattn_ldh_n(dt, vj, SUBQ_MIN(8, width));                        \
+    v1 = two ? subq_fattn_ldh_n(dt, vj + 8, width - 8) : _mm256_setzero_ps(); \
+  }
+
+SUBQ_FATTN_INLINE void subq_fattn_pvh_block4(int dt, int rb, int64_t nk, int64_t width, const float *p, int64_t ldp,
+                                             const uint16_t *v, int64_t v_ss, float *acc, int64_t ldacc) {
+  const float *p0 = p, *p1 = p + (rb > 1 ? ldp : 0), *p2 = p + (rb > 2 ? 2 * ldp : 0), *p3 = p + (rb > 3 ? 3 * ldp : 0);
+  float *c[4];
+  for (int i = 0; i < 4; i++) c[i] = acc + (rb > i ? i * ldacc : 0);
+  const bool two = width > 8, full = width == 16;
+  SUBQ_PVH_ROW(0);
+  SUBQ_PVH_ROW(1);
+  SUBQ_PVH_ROW(2);
+  SUBQ_PVH_ROW(3);
+  for (int64_t j = 0; j < nk; j++) {
+    if (p0[j] == 0.0f && p1[j] == 0.0f && p2[j] == 0.0f && p3[j] == 0.0f) continue; /* V not read */
+    SUBQ_PVH_LOADV();
+    SUBQ_PVH_FMA(0);
+    SUBQ_PVH_FMA(1);
+    SUBQ_PVH_FMA(2);
+    SUBQ_PVH_FMA(3);
+  }
+  const __m256i m0 = subq_fattn_tail_mask(SUBQ_MIN(8, width));
+  const __m256i m1 = two ? subq_fattn_tail_mask(width - 8) : _mm256_setzero_si256();
+  if (rb > 3) SUBQ_PVH_ST(3); /* only the real rows: aliased ones are never stored */
+  if (rb > 2) SUBQ_PVH_ST(2);
+  if (rb > 1) SUBQ_PVH_ST(1);
+  SUBQ_PVH_ST(0);
+}
+
+SUBQ_FATTN_INLINE void subq_fattn_pvh_block6(int dt, int rb, int64_t nk, int64_t width, const float *p, int64_t ldp,
+                                             const uint16_t *v, int64_t v_ss, float *acc, int64_t ldacc) {
+  const float *p0 = p, *p1 = p + (rb > 1 ? ldp : 0), *p2 = p + (rb > 2 ? 2 * ldp : 0);
+  const float *p3 = p + (rb > 3 ? 3 * ldp : 0), *p4 = p + (rb > 4 ? 4 * ldp : 0), *p5 = p + (rb > 5 ? 5 * ldp : 0);
+  float *c[6];
+  for (int i = 0; i < 6; i++) c[i] = acc + (rb > i ? i * ldacc : 0);
+  const bool two = width > 8, full = width == 16;
+  SUBQ_PVH_ROW(0);
+  SUBQ_PVH_ROW(1);
+  SUBQ_PVH_ROW(2);
+  SUBQ_PVH_ROW(3);
+  SUBQ_PVH_ROW(4);
+  SUBQ_PVH_ROW(5);
+  for (int64_t j = 0; j < nk; j++) {
+    if (p0[j] == 0.0f && p1[j] == 0.0f && p2[j] == 0.0f && p3[j] == 0.0f && p4[j] == 0.0f && p5[j] == 0.0f)
+      continue;
+    SUBQ_PVH_LOADV();
+    SUBQ_PVH_FMA(0);
+    SUBQ_PVH_FMA(1);
+    SUBQ_PVH_FMA(2);
+    SUBQ_PVH_FMA(3);
+    SUBQ_PVH_FMA(4);
+    SUBQ_PVH_FMA(5);
+  }
+  const __m256i m0 = subq_fattn_tail_mask(SUBQ_MIN(8, width));
+  const __m256i m1 = two ? subq_fattn_tail_mask(width - 8) : _mm256_setzero_si256();
+  if (rb > 5) SUBQ_PVH_ST(5);
+  if (rb > 4) SUBQ_PVH_ST(4);
+  if (rb > 3) SUBQ_PVH_ST(3);
+  if (rb > 2) SUBQ_PVH_ST(2);
+  if (rb > 1) SUBQ_PVH_ST(1);
+  SUBQ_PVH_ST(0);
+}
+#undef SUBQ_PVH_ROW
+#undef SUBQ_PVH_FMA
+#undef SUBQ_PVH_ST
+#undef SUBQ_PVH_LOADV
+
+SUBQ_FATTN_INLINE void subq_fattn_pvh_impl(int dt, int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp,
+                                           const uint16_t *v, int64_t v_ss, float *acc, int64_t ldacc) {
+  for (int64_t r = 0; r < nr; r += 6) {
+    const int rb = (int)SUBQ_MIN(6, nr - r);
+    for (int64_t d = 0; d < dv; d += 16) {
+      if (rb <= 4)
+        subq_fattn_pvh_block4(dt, rb, nk, SUBQ_MIN(16, dv - d), p + r * ldp, ldp, v + d, v_ss, acc + r * ldacc + d,
+                              ldacc);
+      else
+        subq_fattn_pvh_block6(dt, rb, nk, SUBQ_MIN(16, dv - d), p + r * ldp, ldp, v + d, v_ss, acc + r * ldacc + d,
+                              ldacc);
+    }
+  }
+}
+
+void subq_fattn_pvh_6x16__avx2(int dt, int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp,
+                               const uint16_t *v, int64_t v_ss, float *acc, int64_t ldacc) {
+  if (dt == SUBQ_FATTN_H_F16)
+    subq_fattn_pvh_impl(SUBQ_FATTN_H_F16, nr, nk, dv, p, ldp, v, v_ss, acc, ldacc);
+  else
+    subq_fattn_pvh_impl(SUBQ_FATTN_H_BF16, nr, nk, dv, p, ldp, v, v_ss, acc, ldacc);
 }
 
 SUBQ_ISA_END

@@ -10,11 +10,13 @@
  * subq_vexp_f32_core_mid_neon, as on AVX2 (0 below -87.3).
  * NEON is baseline on AArch64: no target region.
  */
+#include "families/ssm/subq_ssm2_ukernel.h"
 #include "families/ssm/subq_ssm_ukernel.h"
 #include "internal/subq_internal.h"
 
 #if SUBQ_ARCH_ARM64
 #include <arm_neon.h>
+#include <math.h>
 #include <string.h>
 
 #include "internal/simd/subq_vexp_neon.h"
@@ -192,6 +194,124 @@ void subq_f32_ssm_conv1d_ukernel_c64__neon(int64_t T, int64_t nc, int32_t W, con
         subq_st4(state_out + k * s_ld + c0, 0, hi, v);
       }
     }
+}
+
+/* ---- Mamba-2 (SSD): the AVX2 kernels' structure with 4 head_dim lanes --------------- */
+
+void subq_f32_ssd_rec_ukernel_p4__neon(const subq_ssd_rec_params *p) {
+  const int64_t N = p->N, P = p->P, T = p->T;
+  float *xdb = p->work, *yb = xdb + SUBQ_SSD_TC * 4;
+  for (int64_t p0 = 0; p0 < P; p0 += 4) {
+    const int32_t np = (int32_t)SUBQ_MIN((int64_t)4, P - p0);
+    for (int64_t t = 0; t < T; t++) {
+      vst1q_f32(xdb + t * 4, vmulq_n_f32(subq_ld4(p->x + t * p->x_ld + p0, 0, np), p->dtv[t]));
+      vst1q_f32(yb + t * 4, vdupq_n_f32(0.0f));
+    }
+    float *sp = p->S + p0;
+    int64_t n0 = 0;
+    for (; n0 + 8 <= N; n0 += 8) {
+      float32x4_t s[8];
+      for (int j = 0; j < 8; j++) s[j] = subq_ld4(sp + (n0 + j) * P, 0, np);
+      for (int64_t t = 0; t < T; t++) {
+        const float32x4_t a = vdupq_n_f32(p->decay[t]), xd = vld1q_f32(xdb + t * 4);
+        const float *br = p->b + t * p->b_ld + n0, *cr = p->c + t * p->c_ld + n0;
+        s[0] = vfmaq_f32(vmulq_n_f32(xd, br[0]), a, s[0]);
+        float32x4_t acc = vmulq_n_f32(s[0], cr[0]);
+        s[4] = vfmaq_f32(vmulq_n_f32(xd, br[4]), a, s[4]);
+        float32x4_t acc2 = vmulq_n_f32(s[4], cr[4]);
+        for (int j = 1; j < 4; j++) {
+          s[j] = vfmaq_f32(vmulq_n_f32(xd, br[j]), a, s[j]);
+          acc = vfmaq_n_f32(acc, s[j], cr[j]);
+          s[j + 4] = vfmaq_f32(vmulq_n_f32(xd, br[j + 4]), a, s[j + 4]);
+          acc2 = vfmaq_n_f32(acc2, s[j + 4], cr[j + 4]);
+        }
+        acc = vaddq_f32(acc, acc2);
+        vst1q_f32(yb + t * 4, vaddq_f32(vld1q_f32(yb + t * 4), acc));
+      }
+      for (int j = 0; j < 8; j++) subq_st4(sp + (n0 + j) * P, 0, np, s[j]);
+    }
+    if (n0 < N)
+      for (int64_t t = 0; t < T; t++) {
+        const float32x4_t a = vdupq_n_f32(p->decay[t]), xd = vld1q_f32(xdb + t * 4);
+        const float *br = p->b + t * p->b_ld, *cr = p->c + t * p->c_ld;
+        float32x4_t acc = vdupq_n_f32(0.0f);
+        for (int64_t n = n0; n < N; n++) {
+          float32x4_t sv = subq_ld4(sp + n * P, 0, np);
+          sv = vfmaq_f32(vmulq_n_f32(xd, br[n]), a, sv);
+          acc = n == n0 ? vmulq_n_f32(sv, cr[n]) : vfmaq_n_f32(acc, sv, cr[n]);
+          subq_st4(sp + n * P, 0, np, sv);
+        }
+        vst1q_f32(yb + t * 4, vaddq_f32(vld1q_f32(yb + t * 4), acc));
+      }
+    for (int64_t t = 0; t < T; t++) {
+      float32x4_t y = vld1q_f32(yb + t * 4);
+      if (p->d_skip) y = vfmaq_f32(y, subq_ld4(p->d_skip + p0, 0, np), subq_ld4(p->x + t * p->x_ld + p0, 0, np));
+      subq_st4(p->y + t * p->y_ld + p0, 0, np, y);
+    }
+  }
+}
+
+void subq_f32_ssd_gemm_ukernel_6x8__neon(int64_t M, int64_t Nc, int64_t K, const float *A, int64_t a_rs,
+                                         int64_t a_cs, const float *B, int64_t ldb, float *C, int64_t ldc,
+                                         const float *row_scale, float beta, int64_t k_tri) {
+  for (int64_t i0 = 0; i0 < M; i0 += 6) {
+    const int64_t mr = SUBQ_MIN((int64_t)6, M - i0);
+    const int64_t kl = K < 1 ? 0 : k_tri >= 0 ? SUBQ_MIN(K, k_tri + i0 + mr) : K;
+    for (int64_t j0 = 0; j0 < Nc; j0 += 8) {
+      const int32_t n0 = (int32_t)SUBQ_MIN((int64_t)4, Nc - j0), n1 = (int32_t)SUBQ_MAX((int64_t)0, SUBQ_MIN((int64_t)4, Nc - j0 - 4));
+      float32x4_t acc[6][2];
+      for (int64_t r = 0; r < mr; r++) acc[r][0] = acc[r][1] = vdupq_n_f32(0.0f);
+      for (int64_t k = 0; k < kl; k++) {
+        const float32x4_t b0 = subq_ld4(B + k * ldb + j0, 0, n0), b1 = subq_ld4(B + k * ldb + j0 + 4, 0, n1);
+        for (int64_t r = 0; r < mr; r++) {
+          const float av = A[(i0 + r) * a_rs + k * a_cs];
+          if (k == 0) {
+            acc[r][0] = vmulq_n_f32(b0, av), acc[r][1] = vmulq_n_f32(b1, av);
+          } else {
+            acc[r][0] = vfmaq_n_f32(acc[r][0], b0, av), acc[r][1] = vfmaq_n_f32(acc[r][1], b1, av);
+          }
+        }
+      }
+      for (int64_t r = 0; r < mr; r++) {
+        float *cr = C + (i0 + r) * ldc + j0;
+        if (row_scale) acc[r][0] = vmulq_n_f32(acc[r][0], row_scale[i0 + r]), acc[r][1] = vmulq_n_f32(acc[r][1], row_scale[i0 + r]);
+        if (beta != 0.0f) {
+          acc[r][0] = vfmaq_n_f32(acc[r][0], subq_ld4(cr, 0, n0), beta);
+          acc[r][1] = vfmaq_n_f32(acc[r][1], subq_ld4(cr + 4, 0, n1), beta);
+        }
+        subq_st4(cr, 0, n0, acc[r][0]);
+        if (n1 > 0) subq_st4(cr + 4, 0, n1, acc[r][1]);
+      }
+    }
+  }
+}
+
+void subq_f32_gated_rmsnorm_ukernel__neon(int64_t width, int64_t gs, float eps, bool norm_before_gate,
+                                          const float *y, const float *z, const float *weight, float *out) {
+  const bool gate_first = z && !norm_before_gate;
+  for (int64_t g0 = 0; g0 < width; g0 += gs) {
+    const int64_t g1 = g0 + gs;
+    float32x4_t ss = vdupq_n_f32(0.0f);
+    for (int64_t i = g0; i < g1; i += 4) {
+      const int32_t nl = (int32_t)SUBQ_MIN((int64_t)4, g1 - i);
+      float32x4_t v = subq_ld4(y + i, 0, nl);
+      if (gate_first) {
+        v = vmulq_f32(v, subq_vsilu_neon(subq_ld4(z + i, 0, nl)));
+        subq_st4(out + i, 0, nl, v); /* the gated value, read back by the second pass */
+      }
+      ss = vfmaq_f32(ss, v, v);
+    }
+    const float sum = ((vgetq_lane_f32(ss, 0) + vgetq_lane_f32(ss, 1)) + vgetq_lane_f32(ss, 2)) + vgetq_lane_f32(ss, 3);
+    const float r = 1.0f / sqrtf(sum / (float)gs + eps);
+    for (int64_t i = g0; i < g1; i += 4) {
+      const int32_t nl = (int32_t)SUBQ_MIN((int64_t)4, g1 - i);
+      float32x4_t v = gate_first ? subq_ld4(out + i, 0, nl) : subq_ld4(y + i, 0, nl);
+      v = vmulq_n_f32(v, r);
+      if (weight) v = vmulq_f32(subq_ld4(weight + i, 0, nl), v);
+      if (z && norm_before_gate) v = vmulq_f32(v, subq_vsilu_neon(subq_ld4(z + i, 0, nl)));
+      subq_st4(out + i, 0, nl, v);
+    }
+  }
 }
 
 #endif

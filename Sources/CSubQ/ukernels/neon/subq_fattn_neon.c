@@ -4,7 +4,9 @@
  *     dk % 4), then horizontal sums; no packed-K form yet (qkt NULL);
  *   pv 4x16: 4 rows x 16 dv lanes (16 q accumulators), p by lane, keys in
  *     increasing order, scalar columns for dv % 4;
- *   exp: the shared subq_vexp_f32_u2_neon (internal/simd/subq_vexp_neon.h).
+ *   exp: the shared subq_vexp_f32_u2_neon (internal/simd/subq_vexp_neon.h);
+ *   qkh / pvh: the same with bf16 / f16 K / V widened in registers (decode
+ *     over 16-bit caches); widen: 16-bit tiles to f32 for the prefill path.
  * NEON is baseline on AArch64: no target region.
  */
 #include "families/fattn/subq_fattn_ukernel.h"
@@ -134,4 +136,129 @@ void subq_fattn_pv_4x16__neon(int64_t nr, int64_t nk, int64_t dv, const float *p
       }
   }
 }
+/* 16-bit rows to f32: FCVTL (f16, exact) or a 16-bit left shift (bf16). */
+void subq_fattn_widen__neon(int dt, int64_t n, int64_t d_len, const uint16_t *src, int64_t ss, float *dst, int64_t ldd) {
+  for (int64_t j = 0; j < n; j++) {
+    const uint16_t *sr = src + j * ss;
+    float *dr = dst + j * ldd;
+    int64_t d = 0;
+    if (dt == SUBQ_FATTN_H_F16) {
+      for (; d + 4 <= d_len; d += 4) vst1q_f32(dr + d, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(sr + d))));
+    } else {
+      for (; d + 4 <= d_len; d += 4) vst1q_f32(dr + d, vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(sr + d), 16)));
+    }
+    for (; d < d_len; d++) dr[d] = subq_fattn_h_to_f32(dt, sr[d]);
+  }
+}
+
+/* ---- 16-bit K/V widened in registers: FCVTL (f16) or a 16-bit left shift (bf16) ---- */
+
+#define SUBQ_FATTN_NEON_INLINE static inline __attribute__((always_inline))
+
+SUBQ_FATTN_NEON_INLINE float32x4_t subq_fattn_ldh4(int dt, const uint16_t *p) {
+  if (dt == SUBQ_FATTN_H_F16) return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
+  return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16));
+}
+
+/* subq_fattn_qk_4x2__neon with 16-bit keys. */
+SUBQ_FATTN_NEON_INLINE void subq_fattn_qkh_impl(int dt, int64_t nr, int64_t nk, int64_t dk, const float *q,
+                                                int64_t ldq, const uint16_t *k, int64_t k_ss, float *s, int64_t lds) {
+  for (int64_t r = 0; r < nr; r += 4) {
+    const int rb = (int)SUBQ_MIN(4, nr - r);
+    const float *qr[4];
+    for (int i = 0; i < 4; i++) qr[i] = q + (r + (i < rb ? i : 0)) * ldq;
+    for (int64_t j = 0; j < nk; j += 2) {
+      const int kb = (int)SUBQ_MIN(2, nk - j);
+      const uint16_t *k0 = k + j * k_ss, *k1 = kb > 1 ? k0 + k_ss : k0;
+      float32x4_t acc[4][2];
+      for (int i = 0; i < 4; i++) acc[i][0] = acc[i][1] = vdupq_n_f32(0.0f);
+      int64_t d = 0;
+      for (; d + 4 <= dk; d += 4) {
+        const float32x4_t kv0 = subq_fattn_ldh4(dt, k0 + d), kv1 = subq_fattn_ldh4(dt, k1 + d);
+        for (int i = 0; i < 4; i++) {
+          const float32x4_t qv = vld1q_f32(qr[i] + d);
+          acc[i][0] = vfmaq_f32(acc[i][0], qv, kv0);
+          acc[i][1] = vfmaq_f32(acc[i][1], qv, kv1);
+        }
+      }
+      for (int i = 0; i < rb; i++)
+        for (int c = 0; c < kb; c++) {
+          float t = vaddvq_f32(acc[i][c]);
+          const uint16_t *kc = c ? k1 : k0;
+          for (int64_t dd = d; dd < dk; dd++) t = fmaf(qr[i][dd], subq_fattn_h_to_f32(dt, kc[dd]), t);
+          s[(r + i) * lds + j + c] = t;
+        }
+    }
+  }
+}
+
+void subq_fattn_qkh_4x2__neon(int dt, int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq,
+                              const uint16_t *k, int64_t k_ss, float *s, int64_t lds) {
+  if (dt == SUBQ_FATTN_H_F16)
+    subq_fattn_qkh_impl(SUBQ_FATTN_H_F16, nr, nk, dk, q, ldq, k, k_ss, s, lds);
+  else
+    subq_fattn_qkh_impl(SUBQ_FATTN_H_BF16, nr, nk, dk, q, ldq, k, k_ss, s, lds);
+}
+
+/* subq_fattn_pv_4x16__neon with 16-bit values. */
+SUBQ_FATTN_NEON_INLINE void subq_fattn_pvh_impl(int dt, int64_t nr, int64_t nk, int64_t dv, const float *p,
+                                                int64_t ldp, const uint16_t *v, int64_t v_ss, float *acc,
+                                                int64_t ldacc) {
+  for (int64_t r = 0; r < nr; r += 4) {
+    const int rb = (int)SUBQ_MIN(4, nr - r);
+    const float *pr[4];
+    float *ar[4];
+    for (int i = 0; i < 4; i++) {
+      pr[i] = p + (r + (i < rb ? i : 0)) * ldp;
+      ar[i] = acc + (r + (i < rb ? i : 0)) * ldacc;
+    }
+    int64_t d = 0;
+    for (; d + 16 <= dv; d += 16) {
+      float32x4_t x[4][4];
+      for (int i = 0; i < 4; i++)
+        for (int c = 0; c < 4; c++) x[i][c] = vld1q_f32(ar[i] + d + 4 * c);
+      for (int64_t j = 0; j < nk; j++) {
+        if (pr[0][j] == 0.0f && pr[1][j] == 0.0f && pr[2][j] == 0.0f && pr[3][j] == 0.0f) continue;
+        const uint16_t *vj = v + j * v_ss + d;
+        const float32x4_t v0 = subq_fattn_ldh4(dt, vj), v1 = subq_fattn_ldh4(dt, vj + 4);
+        const float32x4_t v2 = subq_fattn_ldh4(dt, vj + 8), v3 = subq_fattn_ldh4(dt, vj + 12);
+        for (int i = 0; i < 4; i++) {
+          const float pi = pr[i][j];
+          x[i][0] = vfmaq_n_f32(x[i][0], v0, pi);
+          x[i][1] = vfmaq_n_f32(x[i][1], v1, pi);
+          x[i][2] = vfmaq_n_f32(x[i][2], v2, pi);
+          x[i][3] = vfmaq_n_f32(x[i][3], v3, pi);
+        }
+      }
+      for (int i = rb - 1; i >= 0; i--)
+        for (int c = 0; c < 4; c++) vst1q_f32(ar[i] + d + 4 * c, x[i][c]);
+    }
+    for (; d + 4 <= dv; d += 4) {
+      float32x4_t x[4];
+      for (int i = 0; i < 4; i++) x[i] = vld1q_f32(ar[i] + d);
+      for (int64_t j = 0; j < nk; j++) {
+        if (pr[0][j] == 0.0f && pr[1][j] == 0.0f && pr[2][j] == 0.0f && pr[3][j] == 0.0f) continue;
+        const float32x4_t vv = subq_fattn_ldh4(dt, v + j * v_ss + d);
+        for (int i = 0; i < 4; i++) x[i] = vfmaq_n_f32(x[i], vv, pr[i][j]);
+      }
+      for (int i = rb - 1; i >= 0; i--) vst1q_f32(ar[i] + d, x[i]);
+    }
+    for (; d < dv; d++)
+      for (int i = 0; i < rb; i++) {
+        float t = ar[i][d];
+        for (int64_t j = 0; j < nk; j++)
+          if (pr[i][j] != 0.0f) t = fmaf(pr[i][j], subq_fattn_h_to_f32(dt, v[j * v_ss + d]), t);
+        ar[i][d] = t;
+      }
+  }
+}
+
+void subq_fattn_pvh_4x16__neon(int dt, int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp,
+                               const uint16_t *v, int64_t v_ss, float *acc, int64_t ldacc) {
+  if (dt == SUBQ_FATTN_H_F16)
+    subq_fattn_pvh_impl(SUBQ_FATTN_H_F16, nr, nk, dv, p, ldp, v, v_ss, acc, ldacc);
+  else
+    subq_fattn_pvh_impl(SUBQ_FATTN_H_BF16, nr, nk, dv, p, ldp, v, v_ss, acc, ldacc);
+}
+
 #endif

@@ -1,10 +1,12 @@
 /*
  * subq_f32_ssm_scalar.c — portable SSM micro-kernels (the fallback path):
- * libm expf/log1pf, explicit fmaf, the operation order of the contract in
- * subq_ssm_ukernel.h.
+ * libm expf/log1pf, explicit fmaf, the operation order of the contracts in
+ * subq_ssm_ukernel.h and subq_ssm2_ukernel.h (Mamba-2: the recurrence in the
+ * AVX2 kernel's order, tiles of 8 states; the GEMM in k order).
  */
 #include <math.h>
 
+#include "families/ssm/subq_ssm2_ukernel.h"
 #include "families/ssm/subq_ssm_ukernel.h"
 
 static float subq_softplus_scalar(float x) { return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x))); }
@@ -60,4 +62,68 @@ void subq_f32_ssm_conv1d_ukernel_c64__scalar(int64_t T, int64_t nc, int32_t W, c
       for (int64_t ch = 0; ch < nc; ch++)
         state_out[k * s_ld + ch] = r >= 0 ? x[r * x_ld + ch] : (state_in ? state_in[(W - 1 + r) * s_ld + ch] : 0.0f);
     }
+}
+
+/* ---- Mamba-2 ------------------------------------------------------------------------ */
+
+void subq_f32_ssd_rec_ukernel__scalar(const subq_ssd_rec_params *p) {
+  const int64_t N = p->N, P = p->P;
+  for (int64_t t = 0; t < p->T; t++) {
+    const float *xr = p->x + t * p->x_ld, *br = p->b + t * p->b_ld, *cr = p->c + t * p->c_ld;
+    const float a = p->decay[t], dv = p->dtv[t];
+    float *yr = p->y + t * p->y_ld;
+    for (int64_t pp = 0; pp < P; pp++) {
+      const float xd = dv * xr[pp];
+      float y = 0.0f;
+      for (int64_t n0 = 0; n0 < N; n0 += 8) { /* the SIMD kernels' state tiles */
+        float acc = 0.0f, acc2 = 0.0f;
+        const bool whole = n0 + 8 <= N; /* whole tiles sum states 0-3 and 4-7 in two chains */
+        for (int64_t n = n0; n < n0 + 8 && n < N; n++) {
+          float *s = &p->S[n * P + pp];
+          *s = fmaf(a, *s, xd * br[n]);
+          if (whole && n >= n0 + 4)
+            acc2 = n == n0 + 4 ? *s * cr[n] : fmaf(*s, cr[n], acc2);
+          else
+            acc = n == n0 ? *s * cr[n] : fmaf(*s, cr[n], acc);
+        }
+        y = y + (whole ? acc + acc2 : acc);
+      }
+      yr[pp] = p->d_skip ? fmaf(p->d_skip[pp], xr[pp], y) : y;
+    }
+  }
+}
+
+void subq_f32_ssd_gemm_ukernel__scalar(int64_t M, int64_t Nc, int64_t K, const float *A, int64_t a_rs, int64_t a_cs,
+                                       const float *B, int64_t ldb, float *C, int64_t ldc, const float *row_scale,
+                                       float beta, int64_t k_tri) {
+  for (int64_t i = 0; i < M; i++) {
+    const int64_t kl = k_tri >= 0 && k_tri + i + 1 < K ? k_tri + i + 1 : K;
+    for (int64_t j = 0; j < Nc; j++) {
+      float acc = kl > 0 ? A[i * a_rs] * B[j] : 0.0f;
+      for (int64_t k = 1; k < kl; k++) acc = fmaf(A[i * a_rs + k * a_cs], B[k * ldb + j], acc);
+      if (row_scale) acc = acc * row_scale[i];
+      if (beta != 0.0f) acc = fmaf(beta, C[i * ldc + j], acc);
+      C[i * ldc + j] = acc;
+    }
+  }
+}
+
+void subq_f32_gated_rmsnorm_ukernel__scalar(int64_t width, int64_t gs, float eps, bool norm_before_gate,
+                                            const float *y, const float *z, const float *weight, float *out) {
+  for (int64_t g0 = 0; g0 < width; g0 += gs) {
+    float ss = 0.0f;
+    const bool gate_first = z && !norm_before_gate;
+    for (int64_t i = g0; i < g0 + gs; i++) { /* reads y[i] before writing out[i]: out may equal y */
+      const float v = gate_first ? y[i] * subq_silu_scalar(z[i]) : y[i];
+      if (gate_first) out[i] = v; /* the gated value, read back below */
+      ss = fmaf(v, v, ss);
+    }
+    const float r = 1.0f / sqrtf(ss / (float)gs + eps);
+    for (int64_t i = g0; i < g0 + gs; i++) {
+      float v = (gate_first ? out[i] : y[i]) * r;
+      if (weight) v = weight[i] * v;
+      if (z && norm_before_gate) v = v * subq_silu_scalar(z[i]);
+      out[i] = v;
+    }
+  }
 }

@@ -58,3 +58,9 @@ void subq_fattn_packk__scalar(int64_t nk, int64_t dk, const float *k, int64_t k_
   for (int64_t j = 0; j < ldk; j++)
     for (int64_t d = 0; d < dk; d++) kt[d * ldk + j] = j < nk ? k[j * k_ss + d] : 0.0f;
 }
+
+void subq_fattn_widen__scalar(int dt, int64_t n, int64_t d_len, const uint16_t *src, int64_t ss, float *dst,
+                              int64_t ldd) {
+  for (int64_t j = 0; j < n; j++)
+    for (int64_t d = 0; d < d_len; d++) dst[j * ldd + d] = subq_fattn_h_to_f32(dt, src[j * ss + d]);
+}

@@ -344,6 +344,62 @@ static void exp_accuracy(subq_isa isa) {
   subq_context_destroy(ctx);
 }
 
+/* The optional additive mask tensor: full (B, Hq, Sq, Sk), and broadcast over
+ * B, H and Sq via zero strides (a [B,1,1,Sk] padding mask), with -inf entries,
+ * combined with causal / window masks, soft-cap and split-K; rows the bias
+ * masks entirely are exact zeros with lse -inf. */
+static void mask_tensor(subq_isa isa) {
+  subq_context *ctx = subq_test_context(isa, 2);
+  static const struct {
+    int64_t B, hq, hkv, sq, sk, d;
+    int bcast; /* bit 0: batch, 1: head, 2: query row broadcast */
+    int mi;    /* window mask */
+    int64_t split;
+  } cs[] = {
+      {2, 4, 2, 33, 70, 40, 0, 0, 0},  {2, 4, 2, 33, 70, 64, 1, 1, 0}, {1, 6, 3, 50, 50, 32, 2, 3, 0},
+      {2, 4, 1, 1, 900, 64, 6, 1, 100}, {3, 2, 2, 20, 20, 16, 7, 7, 0}, {1, 8, 2, 70, 130, 24, 4, 0, 0},
+  };
+  for (int c = 0; c < (int)(sizeof cs / sizeof cs[0]); c++) {
+    problem p;
+    problem_make(&p, cs[c].B, cs[c].hq, cs[c].hkv, cs[c].sq, cs[c].sk, cs[c].d, cs[c].d, LAY_BSHD, 300 + (unsigned)c);
+    const int64_t nb = cs[c].bcast & 1 ? 1 : cs[c].B, nh = cs[c].bcast & 2 ? 1 : cs[c].hq;
+    const int64_t ns = cs[c].bcast & 4 ? 1 : cs[c].sq, sk = cs[c].sk;
+    const size_t n = (size_t)(nb * nh * ns * sk);
+    float *m = malloc(n * sizeof(float));
+    subq_rng r = {77 + (unsigned long long)c};
+    for (size_t i = 0; i < n; i++) {
+      const float u = subq_rng_float(&r);
+      m[i] = u > 0.8f ? -INFINITY : 2.0f * u; /* ~10% of keys excluded */
+    }
+    /* query row 0 of head 0, batch 0 excluded from every key: exact zeros (unless broadcast over rows) */
+    for (int64_t j = 0; j < sk; j++) m[j] = -INFINITY;
+    p.a.mask = m;
+    p.a.mask_ss = cs[c].bcast & 4 ? 0 : sk;
+    p.a.mask_hs = cs[c].bcast & 2 ? 0 : ns * sk;
+    p.a.mask_bs = cs[c].bcast & 1 ? 0 : nh * ns * sk;
+    const mask_case *mc = &masks[cs[c].mi];
+    p.a.align = mc->align, p.a.window_left = mc->wl, p.a.window_right = mc->wr, p.a.softcap = mc->softcap;
+    p.a.kv_split = cs[c].split;
+    float *lse = malloc((size_t)(cs[c].B * cs[c].hq * cs[c].sq) * sizeof(float));
+    p.a.lse = lse;
+    for (size_t i = 0; i < p.osize; i++) p.ob[i] = NAN;
+    char what[160];
+    snprintf(what, sizeof what, "%s mask case %d (bcast %d, %s, split %lld)", subq_isa_name(isa), c, cs[c].bcast,
+             mc->name, (long long)cs[c].split);
+    subq_status st = subq_fattn(ctx, &p.a);
+    CHECK_MSG(st == SUBQ_OK, "%s: %s", what, subq_last_error_message());
+    if (st == SUBQ_OK) {
+      compare(what, &p.a, p.ob, lse);
+      bool zeros = lse[0] == -INFINITY;
+      for (int64_t d = 0; d < cs[c].d; d++) zeros &= out_at(&p.a, p.ob, 0, 0, 0, d) == 0.0f;
+      CHECK_MSG(zeros, "%s: the row the bias excludes entirely is not exact zeros / lse -inf", what);
+    }
+    free(m), free(lse);
+    problem_free(&p);
+  }
+  subq_context_destroy(ctx);
+}
+
 static void bad_args(void) {
   problem p;
   problem_make(&p, 2, 4, 2, 8, 8, 16, 16, LAY_BSHD, 5);
@@ -385,6 +441,14 @@ static void bad_args(void) {
   BAD(a.lse = p.ob + 3, "out overlaps lse");
   BAD(a.lse = p.kb + 1, "lse overlaps k");
   BAD(a.q_bs = INT64_MAX / 2, "overflows");
+  {
+    float mk[8 * 8] = {0};
+    BAD((a.mask = mk, a.mask_ss = -8), "mask stride");
+    BAD((a.mask = mk, a.mask_hs = INT64_MAX / 2), "index arithmetic of mask");
+    BAD((a.mask = p.ob, a.mask_ss = 8), "out overlaps mask");
+    a = p.a, a.mask = mk, a.mask_ss = 8; /* (1, 1, Sq, Sk) */
+    CHECK_OK(subq_fattn(NULL, &a));
+  }
   BAD((a.batch = INT64_MAX / 2, a.hq = 4), "overflows");
   {
     /* a newer caller's struct: unknown non-zero tail -> UNSUPPORTED, zero tail -> fine */
@@ -440,6 +504,7 @@ int main(void) {
     exp_accuracy(isas[i]);
     shapes_for_isa(isas[i]);
     masked_rows(isas[i]);
+    mask_tensor(isas[i]);
   }
   splits_and_determinism();
   bad_args();

@@ -289,6 +289,104 @@ static void scan_chunks(subq_isa isa) {
   subq_context_destroy(ctx);
 }
 
+/* Packed variable-length batches == one call per sequence, bitwise: conv1d
+ * and the Mamba-1 scan, permuted slots, mixed has_initial_state, lengths 0,
+ * 1 and longer; unused slots and empty sequences' slots untouched; a packed
+ * decode step / update (lengths <= 1). */
+static void varlen_m1(subq_isa isa) {
+  subq_context *ctx = subq_test_context(isa, 3);
+  const int32_t lens[] = {0, 1, 5, 70, 3, 2, 0, 17};
+  const int64_t ns = 8, n_slots = 11, E = 37, N = 16, G = 1, W = 4, S = (W - 1) * E;
+  const int32_t slots[] = {3, 0, 10, 7, 1, 5, 9, 2};
+  const uint8_t has_init[] = {1, 0, 1, 1, 0, 1, 1, 0};
+  int32_t cu[9];
+  cu[0] = 0;
+  for (int s = 0; s < ns; s++) cu[s + 1] = cu[s] + lens[s];
+  const int64_t R = cu[ns], sf = subq_ssm1_state_floats(E, N), GN = G * N;
+  float *u = gauss_buf(R * E, 1), *dt = gauss_buf(R * E, 2), *b = gauss_buf(R * GN, 3), *c = gauss_buf(R * GN, 4);
+  float *z = gauss_buf(R * E, 5), *A = gauss_buf(E * N, 6), *D = gauss_buf(E, 7), *w = gauss_buf(E * W, 8);
+  float *bias = gauss_buf(E, 9), *hpool0 = gauss_buf(n_slots * sf, 10), *cpool0 = gauss_buf(n_slots * S, 11);
+  for (int64_t i = 0; i < E * N; i++) A[i] = -fabsf(A[i]) - 0.01f;
+  for (int64_t i = 0; i < R * E; i++) dt[i] = 0.1f * dt[i];
+  float *hpool = malloc((size_t)(n_slots * sf) * 4), *cpool = malloc((size_t)(n_slots * S) * 4);
+  float *y = malloc((size_t)(R * E + 1) * 4), *yc = malloc((size_t)(R * E + 1) * 4);
+  float *ys = malloc((size_t)(R * E + 1) * 4), *hs = malloc((size_t)sf * 4), *cs = malloc((size_t)S * 4);
+  for (int step = 0; step < 2; step++) {
+    const int32_t cu1[] = {0, 1, 1, 2, 3, 3, 4, 5, 5};
+    const int32_t *cuu = step ? cu1 : cu;
+    memcpy(hpool, hpool0, (size_t)(n_slots * sf) * 4), memcpy(cpool, cpool0, (size_t)(n_slots * S) * 4);
+    subq_conv1d_args ca;
+    subq_conv1d_args_default(&ca, sizeof ca);
+    ca.batch = ns, ca.channels = E, ca.width = (int32_t)W, ca.flags = SUBQ_CONV1D_SILU;
+    ca.x = u, ca.weight = w, ca.bias = bias, ca.state_in = cpool, ca.state_out = cpool, ca.y = yc;
+    ca.cu_seqlens = cuu, ca.state_slots = slots, ca.has_initial_state = has_init, ca.n_slots = n_slots;
+    CHECK_OK(step ? subq_conv1d_update_f32(ctx, &ca) : subq_conv1d_f32(ctx, &ca));
+    subq_ssm1_args sa;
+    subq_ssm1_args_default(&sa, sizeof sa);
+    sa.batch = ns, sa.channels = E, sa.d_state = N, sa.n_groups = G;
+    sa.u = u, sa.dt = dt, sa.b = b, sa.c = c, sa.z = z, sa.a = A, sa.d_skip = D, sa.h_in = hpool, sa.h_out = hpool,
+    sa.y = y;
+    sa.cu_seqlens = cuu, sa.state_slots = slots, sa.has_initial_state = has_init, sa.n_slots = n_slots;
+    CHECK_OK(step ? subq_ssm1_step_f32(ctx, &sa) : subq_ssm1_scan_f32(ctx, &sa));
+    for (int s = 0; s < ns; s++) {
+      const int64_t r0 = cuu[s], len = cuu[s + 1] - cuu[s];
+      if (len == 0) {
+        CHECK_MSG(memcmp(hpool + slots[s] * sf, hpool0 + slots[s] * sf, (size_t)sf * 4) == 0 &&
+                      memcmp(cpool + slots[s] * S, cpool0 + slots[s] * S, (size_t)S * 4) == 0,
+                  "varlen: empty sequence %d touched its state (step %d)", s, step);
+        continue;
+      }
+      subq_conv1d_args co = ca;
+      co.batch = 1, co.seqlen = len, co.cu_seqlens = NULL, co.state_slots = NULL, co.has_initial_state = NULL,
+      co.n_slots = 0;
+      co.x = u + r0 * E, co.y = ys, co.state_in = has_init[s] ? cpool0 + slots[s] * S : NULL, co.state_out = cs;
+      CHECK_OK(subq_conv1d_f32(ctx, &co));
+      CHECK_MSG(memcmp(ys, yc + r0 * E, (size_t)(len * E) * 4) == 0 && memcmp(cs, cpool + slots[s] * S, (size_t)S * 4) == 0,
+                "varlen conv1d seq %d step %d isa %d", s, step, (int)isa);
+      subq_ssm1_args so = sa;
+      so.batch = 1, so.seqlen = len, so.cu_seqlens = NULL, so.state_slots = NULL, so.has_initial_state = NULL,
+      so.n_slots = 0;
+      so.u = u + r0 * E, so.dt = dt + r0 * E, so.z = z + r0 * E, so.b = b + r0 * GN, so.c = c + r0 * GN;
+      so.h_in = has_init[s] ? hpool0 + slots[s] * sf : NULL, so.h_out = hs, so.y = ys;
+      CHECK_OK(subq_ssm1_scan_f32(ctx, &so));
+      CHECK_MSG(memcmp(ys, y + r0 * E, (size_t)(len * E) * 4) == 0 && memcmp(hs, hpool + slots[s] * sf, (size_t)sf * 4) == 0,
+                "varlen ssm1 seq %d step %d isa %d", s, step, (int)isa);
+    }
+    const int unused[] = {4, 6, 8};
+    for (int k = 0; k < 3; k++)
+      CHECK_MSG(memcmp(hpool + unused[k] * sf, hpool0 + unused[k] * sf, (size_t)sf * 4) == 0 &&
+                    memcmp(cpool + unused[k] * S, cpool0 + unused[k] * S, (size_t)S * 4) == 0,
+                "varlen: unused slot %d touched", unused[k]);
+    n_cases++;
+  }
+  /* bad packed arguments */
+  {
+    const int32_t cu_bad[] = {0, 3, 2}, slots_dup[] = {1, 1};
+    subq_ssm1_args sa;
+    subq_ssm1_args_default(&sa, sizeof sa);
+    sa.batch = 2, sa.channels = E, sa.d_state = N, sa.u = u, sa.dt = dt, sa.b = b, sa.c = c, sa.a = A, sa.y = y;
+    sa.cu_seqlens = cu_bad;
+    CHECK_STATUS(subq_ssm1_scan_f32(NULL, &sa), SUBQ_ERR_INVALID_ARGUMENT, "cu_seqlens decreases");
+    sa.cu_seqlens = cu, sa.h_out = hpool, sa.n_slots = n_slots, sa.state_slots = slots_dup;
+    CHECK_STATUS(subq_ssm1_scan_f32(NULL, &sa), SUBQ_ERR_INVALID_ARGUMENT, "used twice");
+    sa.state_slots = NULL, sa.n_slots = 1;
+    CHECK_STATUS(subq_ssm1_scan_f32(NULL, &sa), SUBQ_ERR_INVALID_ARGUMENT, "n_slots");
+    sa.n_slots = -1;
+    CHECK_STATUS(subq_ssm1_scan_f32(NULL, &sa), SUBQ_ERR_INVALID_ARGUMENT, "n_slots");
+    sa.n_slots = 0, sa.cu_seqlens = cu, sa.batch = 3; /* lengths 0, 1, 5 */
+    CHECK_STATUS(subq_ssm1_step_f32(NULL, &sa), SUBQ_ERR_INVALID_ARGUMENT, "decode step takes <= 1");
+    subq_conv1d_args ca;
+    subq_conv1d_args_default(&ca, sizeof ca);
+    ca.batch = 2, ca.channels = E, ca.x = u, ca.weight = w, ca.y = yc, ca.cu_seqlens = cu_bad;
+    CHECK_STATUS(subq_conv1d_f32(NULL, &ca), SUBQ_ERR_INVALID_ARGUMENT, "cu_seqlens decreases");
+    ca.cu_seqlens = cu, ca.state_out = cpool, ca.n_slots = n_slots, ca.state_slots = slots_dup;
+    CHECK_STATUS(subq_conv1d_f32(NULL, &ca), SUBQ_ERR_INVALID_ARGUMENT, "used twice");
+  }
+  free(u), free(dt), free(b), free(c), free(z), free(A), free(D), free(w), free(bias), free(hpool0), free(cpool0);
+  free(hpool), free(cpool), free(y), free(yc), free(ys), free(hs), free(cs);
+  subq_context_destroy(ctx);
+}
+
 /* Same bits for 1, 2, 3, 5, 7, 8 threads, the shuffled executor and ctx == NULL. */
 static void determinism(void) {
   const scan_case k = {3, 70, 200, 16, 1, true, false, true, true, true, true, true, 0};
@@ -499,6 +597,7 @@ int main(void) {
     };
     for (size_t j = 0; j < sizeof sc / sizeof sc[0]; j++) scan_vs_ref(isa, &sc[j], 1000 + j);
     scan_chunks(isa);
+    varlen_m1(isa);
   }
   determinism();
 #if SUBQ_ARCH_X86_64

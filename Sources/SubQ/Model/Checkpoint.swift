@@ -1,0 +1,182 @@
+internal import CSubQ
+import Foundation
+
+/// A Hugging Face checkpoint's tensors (model.safetensors or shards), memory-mapped through
+/// `subq_safetensors`, with lookups that check names, ranks and shapes against the config.
+final class Checkpoint: @unchecked Sendable {
+  let raw: OpaquePointer
+  let directory: String
+
+  init(directory: URL) throws(SubQError) {
+    var h: OpaquePointer?
+    try SubQError.check(subq_safetensors_open_dir(directory.path, 0, &h))
+    raw = h!
+    self.directory = directory.path
+  }
+
+  deinit { subq_safetensors_destroy(raw) }
+
+  struct Tensor {
+    let name: String
+    let dtype: subq_safetensors_dtype
+    let shape: [Int]
+    let data: UnsafeRawPointer
+    var count: Int { shape.reduce(1, *) }
+  }
+
+  func has(_ name: String) -> Bool { subq_safetensors_find(raw, name) >= 0 }
+
+  /// The tensor `name`, which must have exactly `shape` and a float dtype (F32, BF16 or F16).
+  func tensor(_ name: String, _ shape: [Int]) throws(SubQError) -> Tensor {
+    var p: UnsafePointer<subq_safetensors_tensor>?
+    guard subq_safetensors_find(raw, name) >= 0 else {
+      throw .invalidArgument("\(directory): tensor '\(name)' is missing")
+    }
+    try SubQError.check(subq_safetensors_get(raw, name, &p))
+    let t = p!.pointee
+    let got = withUnsafeBytes(of: t.shape) { Array($0.bindMemory(to: Int64.self).prefix(Int(t.rank))).map(Int.init) }
+    guard got == shape else {
+      throw .invalidArgument("\(directory): tensor '\(name)' has shape \(got), the config implies \(shape)")
+    }
+    switch t.dtype {
+    case .f32, .bf16, .f16: break
+    default:
+      throw .invalidArgument("\(directory): tensor '\(name)' has dtype \(String(cString: subq_safetensors_dtype_name(t.dtype))); F32, BF16 or F16 expected")
+    }
+    return Tensor(name: name, dtype: t.dtype, shape: got, data: t.data)
+  }
+
+  /// The shape of `name` (nil when absent), for inferring sizes the config leaves implicit.
+  func shape(_ name: String) -> [Int]? {
+    var p: UnsafePointer<subq_safetensors_tensor>?
+    guard subq_safetensors_find(raw, name) >= 0, subq_safetensors_get(raw, name, &p) == .ok, let t = p?.pointee else {
+      return nil
+    }
+    return withUnsafeBytes(of: t.shape) { Array($0.bindMemory(to: Int64.self).prefix(Int(t.rank))).map(Int.init) }
+  }
+
+  /// The tensor widened to f32 (a copy).
+  func floats(_ name: String, _ shape: [Int]) throws(SubQError) -> FloatBuffer {
+    let t = try tensor(name, shape)
+    let out = FloatBuffer(count: t.count)
+    try widen(t, into: out.base)
+    return out
+  }
+
+  func widen(_ t: Tensor, into dst: UnsafeMutablePointer<Float>) throws(SubQError) {
+    let n = t.count
+    switch t.dtype {
+    case .f32: dst.update(from: t.data.assumingMemoryBound(to: Float.self), count: n)
+    case .bf16: try SubQError.check(subq_bf16_to_f32(t.data.assumingMemoryBound(to: UInt16.self), dst, Int64(n)))
+    case .f16:
+      let src = t.data.assumingMemoryBound(to: UInt16.self)
+      for i in 0..<n { dst[i] = Float(Float16(bitPattern: src[i])) }
+    default: throw .invalidArgument("\(directory): tensor '\(t.name)': unsupported dtype")
+    }
+  }
+}
+
+/// A 64-byte aligned float array owned by Swift (activations, converted weights).
+final class FloatBuffer: @unchecked Sendable {
+  let base: UnsafeMutablePointer<Float>
+  let count: Int
+
+  init(count: Int) {
+    self.count = count
+    let raw = UnsafeMutableRawPointer.allocate(byteCount: max(1, count) * 4, alignment: 64)
+    base = raw.bindMemory(to: Float.self, capacity: max(1, count))
+    base.initialize(repeating: 0, count: max(1, count))
+  }
+
+  deinit { base.deallocate() }
+
+  subscript(i: Int) -> Float {
+    get { base[i] }
+    set { base[i] = newValue }
+  }
+
+  var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: base, count: count) }
+}
+
+/// y = x Wᵀ (+ b) for a PyTorch Linear weight W [out][in], packed once for the GEMM micro-kernels.
+final class Linear: @unchecked Sendable {
+  let packed: OpaquePointer
+  let inFeatures: Int
+  let outFeatures: Int
+  let bias: FloatBuffer?
+
+  convenience init(_ ck: Checkpoint, _ name: String, out: Int, in inF: Int, bias: Bool, context: Context?) throws(SubQError) {
+    try self.init(ck, parts: [(name, out)], in: inF, bias: bias, context: context)
+  }
+
+  /// Several Linear layers over the same input fused into one (rows concatenated in `parts`
+  /// order: q|k|v, gate|up), so one GEMM computes them all.
+  init(_ ck: Checkpoint, parts: [(String, Int)], in inF: Int, bias: Bool, context: Context?) throws(SubQError) {
+    let out = parts.reduce(0) { $0 + $1.1 }
+    var h: OpaquePointer?
+    if parts.count == 1 {
+      let t = try ck.tensor(parts[0].0 + ".weight", [out, inF])
+      // B = Wᵀ: k = in, n = out, element (p, j) at W[j][p] -> b_rs = 1, b_cs = in.
+      switch t.dtype {
+      case .f32, .bf16:
+        try SubQError.check(
+          subq_gemm_pack_b(context?.raw, Int64(inF), Int64(out), t.dtype == .f32 ? .f32 : .bf16, t.data, 1, Int64(inF), &h))
+      default:
+        let wide = FloatBuffer(count: t.count)
+        try ck.widen(t, into: wide.base)
+        try SubQError.check(subq_gemm_pack_b(context?.raw, Int64(inF), Int64(out), .f32, wide.base, 1, Int64(inF), &h))
+      }
+    } else {
+      let wide = FloatBuffer(count: out * inF)
+      var row = 0
+      for (name, n) in parts {
+        try ck.widen(try ck.tensor(name + ".weight", [n, inF]), into: wide.base + row * inF)
+        row += n
+      }
+      try SubQError.check(subq_gemm_pack_b(context?.raw, Int64(inF), Int64(out), .f32, wide.base, 1, Int64(inF), &h))
+    }
+    packed = h!
+    inFeatures = inF
+    outFeatures = out
+    if bias {
+      let b = FloatBuffer(count: out)
+      var row = 0
+      for (name, n) in parts {
+        try ck.widen(try ck.tensor(name + ".bias", [n]), into: b.base + row)
+        row += n
+      }
+      self.bias = b
+    } else {
+      self.bias = nil
+    }
+  }
+
+  deinit { subq_gemm_packed_b_destroy(packed) }
+
+  /// out[r][j] (= or +=) sum_p x[r][p] W[j][p] (+ b[j]) for `rows` rows; x rows `xStride` apart,
+  /// out rows `outStride` apart.
+  func apply(
+    _ x: UnsafePointer<Float>, xStride: Int, rows: Int, into out: UnsafeMutablePointer<Float>, outStride: Int,
+    accumulate: Bool = false, context: Context?
+  ) throws(SubQError) {
+    var a = subq_gemm_args()
+    subq_gemm_args_default(&a, MemoryLayout<subq_gemm_args>.size)
+    a.m = Int64(rows)
+    a.n = Int64(outFeatures)
+    a.k = Int64(inFeatures)
+    a.a = UnsafeRawPointer(x)
+    a.a_rs = Int64(xStride)
+    a.a_cs = 1
+    a.c = out
+    a.c_rs = Int64(outStride)
+    a.c_cs = 1
+    a.beta = accumulate ? 1 : 0
+    try SubQError.check(subq_gemm_packed(context?.raw, &a, packed))
+    if let b = bias {
+      for r in 0..<rows {
+        let row = out + r * outStride
+        for j in 0..<outFeatures { row[j] += b[j] }
+      }
+    }
+  }
+}

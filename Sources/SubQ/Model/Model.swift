@@ -1,0 +1,142 @@
+internal import CSubQ
+import Foundation
+
+/// A Hugging Face causal language model loaded for inference with SubQ kernels.
+///
+/// `Model.load(directory:)` reads config.json and the safetensors weights (memory-mapped), checks
+/// every tensor's name and shape against the config, and packs the matrices once for the GEMM
+/// micro-kernels of the context's ISA path. A model is immutable after loading: any number of
+/// ``Session``s (each with its own KV cache or recurrent state) may use it, one call at a time per
+/// session. Architectures: llama, mistral, mamba, mamba2.
+public final class Model: @unchecked Sendable {
+  public let config: ModelConfig
+  let context: Context?
+  let body: any ModelBody
+
+  init(config: ModelConfig, context: Context?, body: any ModelBody) {
+    self.config = config
+    self.context = context
+    self.body = body
+  }
+
+  /// Loads `directory` (config.json + model.safetensors or shards). `progress(done, total)` is
+  /// called after each packed tensor group.
+  public static func load(
+    directory: URL, context: Context? = nil, progress: ((Int, Int) -> Void)? = nil
+  ) throws(SubQError) -> Model {
+    let config = try ModelConfig.load(directory: directory)
+    let ck = try Checkpoint(directory: directory)
+    let body: any ModelBody
+    switch config.architecture {
+    case .llama, .mistral: body = try TransformerBody(config: config, checkpoint: ck, context: context, progress: progress)
+    case .mamba: body = try MambaBody(config: config, checkpoint: ck, context: context, progress: progress)
+    case .mamba2: body = try Mamba2Body(config: config, checkpoint: ck, context: context, progress: progress)
+    }
+    return Model(config: config, context: context, body: body)
+  }
+
+  /// A fresh decoding state for up to `capacity` tokens (prompt + generated). `forward` runs
+  /// longer inputs in pieces of at most `maxChunk` tokens (bounding activation memory and the
+  /// ring KV caches of sliding-window layers, which hold window + maxChunk positions).
+  public func makeSession(capacity: Int, maxChunk: Int = 512) throws(SubQError) -> Session {
+    guard capacity >= 1 else { throw .invalidArgument("Model.makeSession: capacity must be >= 1") }
+    guard maxChunk >= 1 else { throw .invalidArgument("Model.makeSession: maxChunk must be >= 1") }
+    let chunk = min(maxChunk, capacity)
+    return Session(model: self, state: try body.makeState(capacity: capacity, maxChunk: chunk), capacity: capacity, maxChunk: chunk)
+  }
+}
+
+/// One sequence's decoding state (KV caches or recurrent states) and position.
+/// Not thread-safe: one call at a time.
+public final class Session: @unchecked Sendable {
+  public let model: Model
+  let state: AnyObject
+  public let capacity: Int
+  public let maxChunk: Int
+  /// Tokens consumed so far (the position of the next token).
+  public private(set) var position = 0
+
+  init(model: Model, state: AnyObject, capacity: Int, maxChunk: Int) {
+    self.model = model
+    self.state = state
+    self.capacity = capacity
+    self.maxChunk = maxChunk
+  }
+
+  /// Runs `tokens` (a prefill chunk or one decode token) and returns logits: every position's
+  /// row ([tokens.count × vocab], row-major) when `allLogits`, else the last position's row.
+  public func forward(_ tokens: [Int], allLogits: Bool = false) throws(SubQError) -> [Float] {
+    guard !tokens.isEmpty else { throw .invalidArgument("Session.forward: no tokens") }
+    guard tokens.count <= capacity - position else {
+      throw .invalidArgument("Session.forward: \(tokens.count) tokens at position \(position) exceed the capacity \(capacity)")
+    }
+    let v = model.config.vocabSize
+    for t in tokens where t < 0 || t >= v {
+      throw .invalidArgument("Session.forward: token id \(t) is outside the vocabulary [0, \(v))")
+    }
+    var out: [Float] = []
+    var i = 0
+    while i < tokens.count {
+      let piece = Array(tokens[i..<min(tokens.count, i + maxChunk)])
+      let last = i + piece.count == tokens.count
+      let logits = try model.body.forward(
+        piece, start: position, state: state, allLogits: allLogits, wantLogits: allLogits || last, context: model.context)
+      if allLogits || last { out += logits }
+      position += piece.count
+      i += piece.count
+    }
+    return out
+  }
+}
+
+/// An architecture's weights and forward pass.
+protocol ModelBody: Sendable {
+  func makeState(capacity: Int, maxChunk: Int) throws(SubQError) -> AnyObject
+  /// Runs one piece (at most maxChunk tokens) at positions start...; returns the logits of
+  /// every row (allLogits), of the last row, or nothing when !wantLogits.
+  func forward(
+    _ tokens: [Int], start: Int, state: AnyObject, allLogits: Bool, wantLogits: Bool, context: Context?
+  ) throws(SubQError) -> [Float]
+}
+
+/// Token embeddings (read in place from the mapped checkpoint, any float dtype) and the output head.
+struct EmbeddingAndHead: @unchecked Sendable {
+  let checkpoint: Checkpoint  // keeps the mapping that `table` points into alive
+  let table: Checkpoint.Tensor
+  let hidden: Int
+  let vocab: Int
+  let head: Linear
+
+  init(_ ck: Checkpoint, embeddingName: String, vocab: Int, hidden: Int, tied: Bool, context: Context?) throws(SubQError) {
+    checkpoint = ck
+    table = try ck.tensor(embeddingName, [vocab, hidden])
+    self.vocab = vocab
+    self.hidden = hidden
+    // Tied checkpoints may omit lm_head.weight (save_pretrained drops the tied copy).
+    if !tied && !ck.has("lm_head.weight") {
+      throw .invalidArgument("\(ck.directory): tensor 'lm_head.weight' is missing and tie_word_embeddings is false")
+    }
+    let headName = tied ? String(embeddingName.dropLast(".weight".count)) : "lm_head"
+    head = try Linear(ck, headName, out: vocab, in: hidden, bias: false, context: context)
+  }
+
+  func gather(_ tokens: [Int], into x: UnsafeMutablePointer<Float>, context: Context?) throws(SubQError) {
+    let ids = tokens.map(Int64.init)
+    let dtype: subq_dtype = table.dtype == .f32 ? .f32 : (table.dtype == .bf16 ? .bf16 : .f16)
+    let status = ids.withUnsafeBufferPointer { p in
+      subq_embedding(context?.raw, dtype, table.data, Int64(vocab), Int64(hidden), 0, p.baseAddress, Int64(ids.count), x, Int64(hidden))
+    }
+    try SubQError.check(status)
+  }
+
+  /// Logits of the normed hidden rows (all rows, or only the last).
+  func logits(_ xn: UnsafePointer<Float>, rows: Int, allLogits: Bool, context: Context?) throws(SubQError) -> [Float] {
+    let first = allLogits ? 0 : rows - 1
+    let n = rows - first
+    var out = [Float](repeating: 0, count: n * vocab)
+    try out.withUnsafeMutableBufferPointer { (o) throws(SubQError) in
+      try head.apply(xn + first * hidden, xStride: hidden, rows: n, into: o.baseAddress!, outStride: vocab, context: context)
+    }
+    return out
+  }
+}

@@ -1,0 +1,244 @@
+import Foundation
+
+/// The architecture and hyper-parameters of a Hugging Face checkpoint, read from its config.json
+/// as transformers 4.x and 5.x write it.
+///
+/// Only what the forward pass needs is kept; init-only keys are ignored. Values the weights also
+/// determine (vocabulary size, widths) are cross-checked against tensor shapes at load time.
+///
+/// Thread-safety: a plain value, `Sendable`.
+public struct ModelConfig: Sendable, Equatable {
+  /// `model_type` values the runner knows.
+  public enum Architecture: String, Sendable, CaseIterable {
+    case llama, mistral, mamba, mamba2
+  }
+
+  public var architecture: Architecture
+  public var vocabSize: Int
+  public var hiddenSize: Int
+  public var numLayers: Int
+  /// RMSNorm epsilon (`rms_norm_eps` or, for Mamba, `layer_norm_epsilon`).
+  public var normEps: Double
+  public var tieWordEmbeddings: Bool
+  public var bosTokenIds: [Int]
+  public var eosTokenIds: [Int]
+
+  public var transformer: Transformer?
+  public var mamba: Mamba?
+  public var mamba2: Mamba2?
+
+  /// Llama / Mistral.
+  public struct Transformer: Sendable, Equatable {
+    public var intermediateSize: Int
+    public var numHeads: Int
+    public var numKVHeads: Int
+    public var headDim: Int
+    public var rope: RoPE
+    /// Mistral's sliding window W (keys incl. self); nil = full causal attention.
+    public var slidingWindow: Int?
+    public var attentionBias: Bool
+    public var mlpBias: Bool
+    public var maxPositionEmbeddings: Int
+  }
+
+  /// Rotary embedding parameters (rope_theta + rope_scaling, or v5 rope_parameters).
+  public struct RoPE: Sendable, Equatable {
+    public enum Scaling: Sendable, Equatable {
+      case none
+      case linear(factor: Double)
+      case llama3(factor: Double, lowFreqFactor: Double, highFreqFactor: Double, originalMaxPositions: Int)
+    }
+    public var theta: Double
+    public var scaling: Scaling
+    /// Rotated dims = Int(headDim * partialRotaryFactor).
+    public var partialRotaryFactor: Double
+  }
+
+  /// Mamba-1 (`MambaForCausalLM`).
+  public struct Mamba: Sendable, Equatable {
+    public var stateSize: Int
+    public var intermediateSize: Int
+    public var convKernel: Int
+    public var timeStepRank: Int
+    public var useBias: Bool
+    public var useConvBias: Bool
+  }
+
+  /// Mamba-2 (`Mamba2ForCausalLM`).
+  public struct Mamba2: Sendable, Equatable {
+    public var numHeads: Int
+    public var headDim: Int
+    public var stateSize: Int
+    public var nGroups: Int
+    public var convKernel: Int
+    public var chunkSize: Int
+    public var timeStepLimit: (Double, Double)
+    public var useBias: Bool
+    public var useConvBias: Bool
+
+    public static func == (a: Mamba2, b: Mamba2) -> Bool {
+      a.numHeads == b.numHeads && a.headDim == b.headDim && a.stateSize == b.stateSize && a.nGroups == b.nGroups
+        && a.convKernel == b.convKernel && a.chunkSize == b.chunkSize && a.timeStepLimit == b.timeStepLimit
+        && a.useBias == b.useBias && a.useConvBias == b.useConvBias
+    }
+  }
+
+  /// Reads `directory/config.json`.
+  public static func load(directory: URL) throws(SubQError) -> ModelConfig {
+    let url = directory.appendingPathComponent("config.json")
+    let data: Data
+    do { data = try Data(contentsOf: url) } catch {
+      throw .invalidArgument("\(url.path): cannot read (\(error.localizedDescription))")
+    }
+    return try parse(data, source: url.lastPathComponent)
+  }
+
+  /// Parses config.json bytes; `source` names the file in errors.
+  public static func parse(_ data: Data, source: String = "config.json") throws(SubQError) -> ModelConfig {
+    guard data.count <= 16 << 20 else { throw .invalidArgument("\(source): \(data.count) bytes is too large for a config") }
+    let r = try JSONObjectReader(ConfigJSON.parse(data, source: source), source: source)
+    guard let type = try r.string("model_type") else { throw .invalidArgument("\(source): missing key 'model_type'") }
+    guard let arch = Architecture(rawValue: type) else {
+      let known = Architecture.allCases.map(\.rawValue).joined(separator: ", ")
+      throw .invalidArgument("\(source): model_type '\(type)' is not supported (supported: \(known))")
+    }
+    switch arch {
+    case .llama, .mistral: return try parseTransformer(r, arch)
+    case .mamba: return try parseMamba(r)
+    case .mamba2: return try parseMamba2(r)
+    }
+  }
+
+  static func parseTransformer(_ r: JSONObjectReader, _ arch: Architecture) throws(SubQError) -> ModelConfig {
+    let hidden = try r.positive("hidden_size")
+    let heads = try r.positive("num_attention_heads", limit: 4096)
+    let kvHeads = try r.positive("num_key_value_heads", default: heads, limit: 4096)
+    guard heads % kvHeads == 0 else {
+      throw .invalidArgument("\(r.source): num_attention_heads (\(heads)) is not a multiple of num_key_value_heads (\(kvHeads))")
+    }
+    let headDim: Int
+    if r.has("head_dim") { headDim = try r.positive("head_dim", limit: 256) } else {
+      guard hidden % heads == 0 else {
+        throw .invalidArgument("\(r.source): hidden_size (\(hidden)) is not a multiple of num_attention_heads (\(heads)) and head_dim is absent")
+      }
+      headDim = hidden / heads
+    }
+    if let act = try r.string("hidden_act"), act != "silu" {
+      throw .invalidArgument("\(r.source): hidden_act '\(act)' is not supported (silu only)")
+    }
+    var window: Int? = nil
+    if arch == .mistral, r.has("sliding_window") {
+      window = try r.positive("sliding_window", limit: 1 << 30)
+    }
+    let t = Transformer(
+      intermediateSize: try r.positive("intermediate_size"), numHeads: heads, numKVHeads: kvHeads, headDim: headDim,
+      rope: try parseRoPE(r, headDim: headDim), slidingWindow: window,
+      attentionBias: try r.bool("attention_bias", default: false), mlpBias: try r.bool("mlp_bias", default: false),
+      maxPositionEmbeddings: try r.int("max_position_embeddings", default: 4096))
+    var c = ModelConfig(
+      architecture: arch, vocabSize: try r.positive("vocab_size", limit: 1 << 24), hiddenSize: hidden,
+      numLayers: try r.positive("num_hidden_layers", limit: 4096), normEps: try r.double("rms_norm_eps", default: 1e-6),
+      tieWordEmbeddings: try r.bool("tie_word_embeddings", default: false),
+      bosTokenIds: try r.intList("bos_token_id"), eosTokenIds: try r.intList("eos_token_id"))
+    c.transformer = t
+    return c
+  }
+
+  static func parseRoPE(_ r: JSONObjectReader, headDim: Int) throws(SubQError) -> RoPE {
+    // v5: rope_parameters holds rope_type, rope_theta and the scaling keys; v4: rope_theta +
+    // rope_scaling (None for the default). `type` is an old alias of `rope_type`.
+    var params: [String: JSONValue] = [:]
+    if let p = r.object["rope_parameters"], !p.isNull {
+      guard let o = p.dictionary else { throw .invalidArgument("\(r.source): 'rope_parameters' is not an object") }
+      params = o
+    } else if let p = r.object["rope_scaling"], !p.isNull {
+      guard let o = p.dictionary else { throw .invalidArgument("\(r.source): 'rope_scaling' is not an object") }
+      params = o
+    }
+    let pr = try JSONObjectReader(.object(params.map { ($0.key, $0.value) }), source: "\(r.source): rope parameters")
+    let topTheta = try r.double("rope_theta", default: 10000)
+    let theta = try pr.double("rope_theta", default: topTheta)
+    guard theta.isFinite, theta > 1 else { throw .invalidArgument("\(r.source): rope_theta \(theta) must be > 1") }
+    let topPartial = try r.double("partial_rotary_factor", default: 1)
+    let partial = try pr.double("partial_rotary_factor", default: topPartial)
+    guard partial > 0, partial <= 1, Int(Double(headDim) * partial) % 2 == 0 else {
+      throw .invalidArgument("\(r.source): partial_rotary_factor \(partial) must be in (0, 1] and rotate an even number of dims")
+    }
+    let ropeType = try pr.string("rope_type")
+    let legacyType = try pr.string("type")
+    let type = ropeType ?? legacyType ?? "default"
+    let scaling: RoPE.Scaling
+    switch type {
+    case "default": scaling = .none
+    case "linear":
+      let f = try pr.double("factor", default: .nan)
+      guard f.isFinite, f > 0 else { throw .invalidArgument("\(r.source): linear rope scaling needs factor > 0") }
+      scaling = .linear(factor: f)
+    case "llama3":
+      let f = try pr.double("factor", default: .nan)
+      let lo = try pr.double("low_freq_factor", default: 1)
+      let hi = try pr.double("high_freq_factor", default: 4)
+      let l0 = try pr.int("original_max_position_embeddings", default: 8192)
+      guard f.isFinite, f > 0, lo > 0, hi > lo, l0 > 0 else {
+        throw .invalidArgument("\(r.source): llama3 rope scaling needs factor > 0, 0 < low_freq_factor < high_freq_factor, original_max_position_embeddings > 0")
+      }
+      scaling = .llama3(factor: f, lowFreqFactor: lo, highFreqFactor: hi, originalMaxPositions: l0)
+    default:
+      throw .invalidArgument("\(r.source): rope_type '\(type)' is not supported (default, linear, llama3)")
+    }
+    return RoPE(theta: theta, scaling: scaling, partialRotaryFactor: partial)
+  }
+
+  static func parseMamba(_ r: JSONObjectReader) throws(SubQError) -> ModelConfig {
+    let hidden = try r.positive("hidden_size")
+    let expand = try r.positive("expand", default: 2, limit: 64)
+    let inter = try r.positive("intermediate_size", default: expand * hidden)
+    var rank = (hidden + 15) / 16
+    if let v = r.object["time_step_rank"], !v.isNull, v.string != "auto" {
+      guard let i = v.int, i >= 1, i <= 1 << 20 else { throw .invalidArgument("\(r.source): 'time_step_rank' must be a positive integer or \"auto\"") }
+      rank = i
+    }
+    if let act = try r.string("hidden_act"), act != "silu" {
+      throw .invalidArgument("\(r.source): hidden_act '\(act)' is not supported (silu only)")
+    }
+    var c = ModelConfig(
+      architecture: .mamba, vocabSize: try r.positive("vocab_size", limit: 1 << 24), hiddenSize: hidden,
+      numLayers: try r.positive("num_hidden_layers", limit: 4096), normEps: try r.double("layer_norm_epsilon", default: 1e-5),
+      tieWordEmbeddings: try r.bool("tie_word_embeddings", default: true),
+      bosTokenIds: try r.intList("bos_token_id"), eosTokenIds: try r.intList("eos_token_id"))
+    c.mamba = Mamba(
+      stateSize: try r.positive("state_size", default: 16, limit: 256), intermediateSize: inter,
+      convKernel: try r.positive("conv_kernel", default: 4, limit: 8), timeStepRank: rank,
+      useBias: try r.bool("use_bias", default: false), useConvBias: try r.bool("use_conv_bias", default: true))
+    return c
+  }
+
+  static func parseMamba2(_ r: JSONObjectReader) throws(SubQError) -> ModelConfig {
+    let hidden = try r.positive("hidden_size")
+    let heads = try r.positive("num_heads", limit: 1 << 16)
+    let headDim = try r.positive("head_dim", default: 64, limit: 1 << 12)
+    let expand = try r.positive("expand", default: 2, limit: 64)
+    guard hidden * expand == heads * headDim else {
+      throw .invalidArgument("\(r.source): hidden_size * expand (\(hidden * expand)) != num_heads * head_dim (\(heads * headDim))")
+    }
+    let groups = try r.positive("n_groups", default: 8, limit: 1 << 12)
+    guard heads % groups == 0 else { throw .invalidArgument("\(r.source): num_heads (\(heads)) is not a multiple of n_groups (\(groups))") }
+    var limit = (0.0, Double.infinity)
+    if let v = r.object["time_step_limit"], !v.isNull {
+      guard let a = v.array, a.count == 2, let lo = a[0].double, let hi = a[1].double, lo >= 0, hi >= lo else {
+        throw .invalidArgument("\(r.source): 'time_step_limit' must be [lo, hi] with 0 <= lo <= hi")
+      }
+      limit = (lo, hi)
+    }
+    var c = ModelConfig(
+      architecture: .mamba2, vocabSize: try r.positive("vocab_size", default: 32768, limit: 1 << 24), hiddenSize: hidden,
+      numLayers: try r.positive("num_hidden_layers", limit: 4096), normEps: try r.double("layer_norm_epsilon", default: 1e-5),
+      tieWordEmbeddings: try r.bool("tie_word_embeddings", default: false),
+      bosTokenIds: try r.intList("bos_token_id"), eosTokenIds: try r.intList("eos_token_id"))
+    c.mamba2 = Mamba2(
+      numHeads: heads, headDim: headDim, stateSize: try r.positive("state_size", default: 128, limit: 256), nGroups: groups,
+      convKernel: try r.positive("conv_kernel", default: 4, limit: 8), chunkSize: try r.positive("chunk_size", default: 256),
+      timeStepLimit: limit, useBias: try r.bool("use_bias", default: false), useConvBias: try r.bool("use_conv_bias", default: true))
+    return c
+  }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import Testing
+
+@testable import SubQ
+
+/// The committed tiny checkpoints (tools/make_tiny_models.py).
+let modelsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+  .appendingPathComponent("Models")
+
+@Suite struct ModelConfigTests {
+  @Test func parsesEveryCommittedCheckpoint() throws {
+    let llama = try ModelConfig.load(directory: modelsDirectory.appendingPathComponent("llama"))
+    #expect(llama.architecture == .llama)
+    #expect(llama.vocabSize == 888 && llama.hiddenSize == 64 && llama.numLayers == 2)
+    #expect(llama.bosTokenIds == [1] && llama.eosTokenIds == [2])
+    #expect(llama.normEps == 1e-5 && !llama.tieWordEmbeddings)
+    let t = try #require(llama.transformer)
+    #expect(t.numHeads == 4 && t.numKVHeads == 2 && t.headDim == 16 && t.intermediateSize == 96)
+    #expect(t.rope.theta == 10000 && t.rope.scaling == .none && t.slidingWindow == nil)
+
+    let l3 = try ModelConfig.load(directory: modelsDirectory.appendingPathComponent("llama3-tied"))
+    #expect(l3.tieWordEmbeddings)
+    #expect(l3.transformer?.attentionBias == true)
+    #expect(l3.transformer?.rope == .init(theta: 500000, scaling: .llama3(factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 16), partialRotaryFactor: 1))
+
+    let mistral = try ModelConfig.load(directory: modelsDirectory.appendingPathComponent("mistral"))
+    #expect(mistral.architecture == .mistral && mistral.transformer?.slidingWindow == 4)
+
+    let mamba = try ModelConfig.load(directory: modelsDirectory.appendingPathComponent("mamba"))
+    #expect(mamba.architecture == .mamba && mamba.tieWordEmbeddings)
+    #expect(mamba.mamba == .init(stateSize: 16, intermediateSize: 128, convKernel: 4, timeStepRank: 4, useBias: false, useConvBias: true))
+
+    let m2 = try ModelConfig.load(directory: modelsDirectory.appendingPathComponent("mamba2"))
+    let c2 = try #require(m2.mamba2)
+    #expect(c2.numHeads == 8 && c2.headDim == 16 && c2.nGroups == 2 && c2.chunkSize == 8 && c2.stateSize == 16)
+    #expect(c2.timeStepLimit.0 == 0 && c2.timeStepLimit.1 == .infinity)  // {"__float__": "Infinity"}
+  }
+
+  @Test func transformers4Forms() throws {
+    // v4: rope_theta + rope_scaling with the old `type` key; bare Infinity (Python json) in mamba2.
+    let v4 = #"{"model_type": "llama", "vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,"#
+      + #" "intermediate_size": 16, "rope_theta": 5e5, "rope_scaling": {"type": "linear", "factor": 2.0}, "eos_token_id": [2, 3]}"#
+    let c = try ModelConfig.parse(Data(v4.utf8))
+    #expect(c.transformer?.rope == .init(theta: 5e5, scaling: .linear(factor: 2), partialRotaryFactor: 1))
+    #expect(c.transformer?.numKVHeads == 2 && c.transformer?.headDim == 4)
+    #expect(c.eosTokenIds == [2, 3] && c.normEps == 1e-6)
+    let m2 = #"{"model_type": "mamba2", "hidden_size": 64, "num_heads": 8, "head_dim": 16, "n_groups": 1,"#
+      + #" "num_hidden_layers": 1, "time_step_limit": [0.0, Infinity], "note": "Infinity stays a string here"}"#
+    let c2 = try ModelConfig.parse(Data(m2.utf8))
+    #expect(c2.mamba2?.timeStepLimit.1 == .infinity)
+    #expect(c2.vocabSize == 32768 && c2.mamba2?.stateSize == 128)  // class defaults
+  }
+
+  @Test func rejectsWhatItCannotRun() {
+    func message(_ json: String) -> String {
+      do {
+        _ = try ModelConfig.parse(Data(json.utf8))
+        return "parsed"
+      } catch { return error.message }
+    }
+    #expect(message(#"{"model_type": "gpt2"}"#).contains("model_type 'gpt2' is not supported"))
+    #expect(message(#"{"hidden_size": 3}"#).contains("missing key 'model_type'"))
+    #expect(message("[1, 2]").contains("top level is not a JSON object"))
+    #expect(message("{").contains("invalid JSON at byte 1"))
+    #expect(message(String(repeating: "[", count: 100_000)).contains("invalid JSON"))  // depth-capped, no stack overflow
+    let base = #""model_type": "llama", "vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 1, "intermediate_size": 16"#
+    #expect(message("{\(base), \"num_attention_heads\": 3}").contains("not a multiple of num_attention_heads"))
+    #expect(message("{\(base), \"num_attention_heads\": 4, \"num_key_value_heads\": 3}").contains("num_key_value_heads"))
+    #expect(message("{\(base), \"num_attention_heads\": 2, \"hidden_act\": \"gelu\"}").contains("hidden_act 'gelu'"))
+    #expect(message("{\(base), \"num_attention_heads\": 2, \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4}}").contains("rope_type 'yarn'"))
+    #expect(message("{\(base), \"num_attention_heads\": -2}").contains("'num_attention_heads' = -2"))
+    #expect(message("{\(base), \"num_attention_heads\": 2.5}").contains("not an integer"))
+    #expect(message("{\(base), \"num_attention_heads\": 99999999999999999999}").contains("not an integer"))
+    #expect(message(#"{"model_type": "mamba2", "hidden_size": 64, "num_heads": 7, "head_dim": 16, "num_hidden_layers": 1}"#).contains("num_heads * head_dim"))
+  }
+}
+
+@Suite struct SamplerTests {
+  @Test func greedyIsArgmaxLowestIndexOnTies() throws {
+    var s = try Sampler()
+    let logits: [Float] = [0.5, 2, -1, 2, .nan]
+    #expect(logits.withUnsafeBufferPointer { s.sample($0) } == 1)
+    #expect(logits.withUnsafeBufferPointer { s.sample($0, validVocab: 1) } == 0)
+  }
+
+  @Test func seededSamplingIsReproducibleAndFollowsTheDistribution() throws {
+    let logits: [Float] = [log(0.5), log(0.3), log(0.2)]
+    var a = try Sampler(temperature: 1, seed: 42)
+    var b = try Sampler(temperature: 1, seed: 42)
+    var counts = [0, 0, 0]
+    for _ in 0..<20000 {
+      let x = logits.withUnsafeBufferPointer { a.sample($0) }
+      #expect(x == logits.withUnsafeBufferPointer { b.sample($0) })
+      counts[x] += 1
+    }
+    // 20000 draws: each frequency within 4 standard deviations (< 0.015) of its probability
+    #expect(abs(Double(counts[0]) / 20000 - 0.5) < 0.015)
+    #expect(abs(Double(counts[1]) / 20000 - 0.3) < 0.015)
+    #expect(abs(Double(counts[2]) / 20000 - 0.2) < 0.015)
+  }
+
+  @Test func topKAndTopPCutTheTail() throws {
+    let logits: [Float] = [log(0.5), log(0.3), log(0.15), log(0.05)]
+    var k = try Sampler(temperature: 1, topK: 2, seed: 1)
+    var p = try Sampler(temperature: 1, topP: 0.75, seed: 2)  // 0.5 + 0.3 passes 0.75: two tokens
+    for _ in 0..<2000 {
+      #expect(logits.withUnsafeBufferPointer { k.sample($0) } < 2)
+      #expect(logits.withUnsafeBufferPointer { p.sample($0) } < 2)
+    }
+    #expect(throws: SubQError.self) { try Sampler(temperature: -1) }
+    #expect(throws: SubQError.self) { try Sampler(topP: 0) }
+  }
+}
+
+@Suite struct NPYTests {
+  @Test func headerIsWhatNumPyReads() throws {
+    let d = try NPY.encode(float32: [1, 2, 3, 4, 5, 6], shape: [2, 3])
+    #expect(Array(d.prefix(8)) == [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0])
+    let hl = Int(d[8]) | Int(d[9]) << 8
+    #expect((10 + hl) % 64 == 0 && d.count == 10 + hl + 24)
+    let header = String(decoding: d[10..<(10 + hl)], as: UTF8.self)
+    #expect(header.hasPrefix("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }") && header.hasSuffix("\n"))
+    let back = try NPY.readFloat32(d)
+    #expect(back.shape == [2, 3] && back.values == [1, 2, 3, 4, 5, 6])
+    #expect(throws: SubQError.self) { try NPY.encode(float32: [1], shape: [2]) }
+    #expect(throws: SubQError.self) { try NPY.readFloat32(Data(d.prefix(20))) }
+  }
+}

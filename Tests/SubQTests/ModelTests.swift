@@ -1,0 +1,141 @@
+import Foundation
+import Testing
+
+@testable import SubQ
+
+/// The tiny random checkpoints of tools/make_tiny_models.py against transformers 5.23's logits.
+@Suite struct ModelTests {
+  struct Golden {
+    let text: String
+    let prompt: [Int]
+    let greedy: [Int]
+    let logits: [Float]  // [prompt.count, vocab]
+  }
+
+  static func golden(_ name: String) throws -> Golden {
+    let dir = modelsDirectory.appendingPathComponent(name)
+    let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("prompt.json"))) as! [String: Any]
+    let npy = try NPY.readFloat32(Data(contentsOf: dir.appendingPathComponent("logits.npy")))
+    return Golden(text: meta["text"] as! String, prompt: meta["prompt"] as! [Int], greedy: meta["greedy"] as! [Int], logits: npy.values)
+  }
+
+  static let supported = ["llama", "llama3-tied", "mistral", "mamba", "mamba2"]
+
+  @Test(arguments: supported, [1, 2])
+  func logitsMatchTransformers(name: String, threads: Int) throws {
+    let g = try Self.golden(name)
+    let ctx = try Context(.init(threads: threads))
+    let model = try Model.load(directory: modelsDirectory.appendingPathComponent(name), context: ctx)
+    let s = try model.makeSession(capacity: g.prompt.count + g.greedy.count)
+    let logits = try s.forward(g.prompt, allLogits: true)
+    #expect(logits.count == g.logits.count)
+    let scale = max(1, g.logits.map { abs($0) }.max()!)
+    var worst: Float = 0
+    for i in 0..<logits.count { worst = max(worst, abs(logits[i] - g.logits[i])) }
+    #expect(worst <= 1e-4 * scale, "\(name): max |Δlogit| = \(worst), scale \(scale)")
+    // the same through pieces of 3 tokens: Mistral's cache is then a ring of W - 1 + 3 = 6 slots
+    let small = try model.makeSession(capacity: g.prompt.count + g.greedy.count, maxChunk: 3)
+    let chunked = try small.forward(g.prompt, allLogits: true)
+    let d = zip(chunked, g.logits).map { abs($0 - $1) }.max()!
+    #expect(d <= 1e-4 * scale, "\(name): logits through 3-token pieces differ by \(d)")
+  }
+
+  @Test(arguments: supported)
+  func greedyContinuationMatchesAndDecodeEqualsPrefill(name: String) throws {
+    let g = try Self.golden(name)
+    let model = try Model.load(directory: modelsDirectory.appendingPathComponent(name), context: try Context(.init(threads: 2)))
+    let vocab = model.config.vocabSize
+    // prefill, then one token per step through the cache / state (maxChunk 4: Mistral's ring
+    // holds 7 positions and wraps during the prompt and the decode)
+    let s = try model.makeSession(capacity: g.prompt.count + g.greedy.count, maxChunk: 4)
+    var last = try s.forward(g.prompt)
+    var got: [Int] = []
+    var stepLogits: [[Float]] = []
+    for _ in 0..<g.greedy.count {
+      let next = last.withUnsafeBufferPointer { Sampler.argmax($0) }
+      got.append(next)
+      last = try s.forward([next])
+      stepLogits.append(last)
+    }
+    #expect(got == g.greedy, "\(name): greedy \(got), transformers \(g.greedy)")
+    // one long prefill over prompt + generated tokens gives the same rows (rel. 1e-5)
+    let whole = try model.makeSession(capacity: g.prompt.count + g.greedy.count)
+    let all = try whole.forward(g.prompt + got, allLogits: true)
+    for (j, row) in stepLogits.enumerated().dropLast() {
+      let r = g.prompt.count + j
+      let ref = Array(all[(r * vocab)..<((r + 1) * vocab)])
+      let scale = max(1, ref.map { abs($0) }.max()!)
+      let d = zip(row, ref).map { abs($0 - $1) }.max()!
+      #expect(d <= 1e-5 * scale, "\(name): decode step \(j) differs from prefill by \(d)")
+    }
+  }
+
+  @Test(arguments: supported)
+  func generatorFromTextMatchesTransformers(name: String) throws {
+    let g = try Self.golden(name)
+    let dir = modelsDirectory.appendingPathComponent(name)
+    let tok = try Tokenizer(contentsOfFile: dir.appendingPathComponent("tokenizer.json").path)
+    let ids = tok.encode(g.text).map(Int.init)
+    #expect(ids == g.prompt, "\(name): tokenizer ids differ from the tokenizers package's")
+    let model = try Model.load(directory: dir, context: try Context(.init(threads: 2)))
+    var opts = Generator.Options()
+    opts.maxNewTokens = g.greedy.count
+    opts.stopTokens = []
+    opts.prefillChunk = 5  // several prefill chunks through the cache / state
+    let gen = Generator(model: model, options: opts)
+    var streamed: [Int] = []
+    let r = try gen.generate(prompt: ids, promptLogits: true) { streamed.append($0); return true }
+    #expect(r.tokens == g.greedy && streamed == g.greedy && r.stopReason == .maxTokens)
+    let scale = max(1, g.logits.map { abs($0) }.max()!)
+    let d = zip(r.promptLogits!, g.logits).map { abs($0 - $1) }.max()!
+    #expect(d <= 1e-4 * scale, "\(name): chunked-prefill logits differ by \(d)")
+    #expect(r.prefillTokens == ids.count && r.decodeTokens == g.greedy.count - 1)
+    // seeded sampling is reproducible; a stop token ends generation
+    opts.temperature = 0.8
+    opts.topK = 40
+    opts.seed = 7
+    let a = try Generator(model: model, options: opts).generate(prompt: ids).tokens
+    let b = try Generator(model: model, options: opts).generate(prompt: ids).tokens
+    #expect(a == b)
+    opts.stopTokens = [a[2]]
+    let c = try Generator(model: model, options: opts).generate(prompt: ids)
+    #expect(c.tokens == Array(a.prefix(3)) && c.stopReason == .stopToken(a[2]))
+    opts.maxNewTokens = 3
+    opts.stopTokens = []
+    let stop = try Generator(model: model, options: opts).generate(prompt: ids) { _ in false }
+    #expect(stop.tokens.count == 1 && stop.stopReason == .callback)
+  }
+
+  @Test func badCheckpointsAndTokensGiveClearErrors() throws {
+    let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("subq-model-\(getpid())")
+    try? FileManager.default.removeItem(at: tmp)
+    try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: tmp) }
+    let src = modelsDirectory.appendingPathComponent("llama")
+    // a config that lies about the width
+    var cfg = try String(contentsOf: src.appendingPathComponent("config.json"), encoding: .utf8)
+    cfg = cfg.replacingOccurrences(of: "\"intermediate_size\": 96", with: "\"intermediate_size\": 97")
+    #expect(cfg.contains("\"intermediate_size\": 97"))
+    try cfg.write(to: tmp.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
+    try FileManager.default.copyItem(at: src.appendingPathComponent("model.safetensors"), to: tmp.appendingPathComponent("model.safetensors"))
+    do {
+      _ = try Model.load(directory: tmp)
+      Issue.record("a mis-shaped checkpoint loaded")
+    } catch {
+      #expect(error.message.contains("mlp.gate_proj.weight") && error.message.contains("[96, 64]"), "\(error)")
+    }
+    // a truncated weights file
+    try FileManager.default.removeItem(at: tmp.appendingPathComponent("model.safetensors"))
+    try FileManager.default.copyItem(at: src.appendingPathComponent("config.json"), to: tmp.appendingPathComponent("config2.json"))
+    let bytes = try Data(contentsOf: src.appendingPathComponent("model.safetensors"))
+    try bytes.prefix(bytes.count - 100).write(to: tmp.appendingPathComponent("model.safetensors"))
+    #expect(throws: SubQError.self) { try Model.load(directory: tmp) }
+    // token ids and capacity
+    let model = try Model.load(directory: src)
+    let s = try model.makeSession(capacity: 4)
+    #expect(throws: SubQError.self) { try s.forward([model.config.vocabSize]) }
+    #expect(throws: SubQError.self) { try s.forward([-1]) }
+    #expect(throws: SubQError.self) { try s.forward([1, 2, 3, 4, 5]) }
+    #expect(throws: SubQError.self) { try s.forward([]) }
+  }
+}

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Builds the tiny random-weight checkpoints the runner tests load, with transformers' logits.
+
+Run by hand (not by CI); needs torch, transformers (5.23 was used), safetensors:
+  python3 tools/make_tiny_models.py [--out Tests/Models]
+
+For each architecture it writes Tests/Models/<name>/ with
+  config.json, model.safetensors      as save_pretrained writes them (f32 weights)
+  tokenizer.json                      a copy of one of the trained tokenizer fixtures
+                                      (Tests/SubQTests/Fixtures/tokenizers, tools/make_tokenizer_fixtures.py)
+  prompt.json                         {"text": prompt text, "prompt": [ids], "greedy": [ids], ...}
+  logits.npy                          float32 [len(prompt), vocab]: logits of every prompt position
+                                      from one forward pass (no cache) in float32
+The greedy continuation comes from generate(do_sample=False) (prefill, then one token per step
+through the cache), so a runner that matches it exercises its decode path too.
+Weights are initialised with a larger std than the default so that every block moves the
+logits visibly (a wrong RoPE, mask or gate then fails the 1e-4 comparison).
+"""
+import argparse
+import json
+import os
+
+import shutil
+
+import numpy as np
+import tokenizers
+import torch
+import transformers
+from transformers import (LlamaConfig, LlamaForCausalLM, Mamba2Config, Mamba2ForCausalLM, MambaConfig,
+                          MambaForCausalLM, MistralConfig, MistralForCausalLM)
+
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "SubQTests", "Fixtures", "tokenizers")
+TEXT = {
+    "llama": "The quick brown fox jumps over the lazy dog, again and again.",
+    "llama3-tied": "It's a truth universally acknowledged: 1234 numbers, \"quotes\" and déjà vu — with emoji 🎉 too.",
+    "mistral": "Hello world, hello there!",
+    "mamba": "Whitespace   runs\tand tabs\nnew lines, the of and to in is that.",
+    "mamba2": "Café déjà vu, naïve résumé; 日本語のテキスト.",
+}
+
+
+def tokenizer_for(fixture):
+    path = os.path.join(FIXTURES, fixture + ".json")
+    tok = tokenizers.Tokenizer.from_file(path)
+    return tok, path, tok.get_vocab_size(with_added_tokens=True)
+
+
+def prompt_for(name, tok):
+    return [int(i) for i in tok.encode(TEXT[name]).ids]
+
+
+def perturb(model, std, seed):
+    """Re-draw every floating parameter except the Mamba ones whose init carries meaning
+    (A_log, D, dt biases) and norm weights (kept near 1, with noise)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if any(k in name for k in ("A_log", ".D", "dt_bias", "dt_proj.bias")):
+                continue
+            if "norm" in name:
+                p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=g))
+            elif name.endswith(".bias"):
+                p.copy_(0.1 * torch.randn(p.shape, generator=g))
+            else:
+                p.copy_(std * torch.randn(p.shape, generator=g))
+
+
+def build(name, model, out_dir, tok_path, prompt, n_new):
+    model.eval()
+    d = os.path.join(out_dir, name)
+    os.makedirs(d, exist_ok=True)
+    model.save_pretrained(d, safe_serialization=True)
+    shutil.copyfile(tok_path, os.path.join(d, "tokenizer.json"))
+    ids = torch.tensor([prompt])
+    with torch.no_grad():
+        logits = model(ids, use_cache=False).logits[0].float().numpy()
+        # An explicit all-ones mask: generate would otherwise treat prompt tokens equal to
+        # pad_token_id (a BOS id 0, say) as left padding and shift the positions.
+        gen = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n_new, do_sample=False,
+                             min_new_tokens=n_new, eos_token_id=None, output_scores=True,
+                             return_dict_in_generate=True)
+    greedy = [int(x) for x in gen.sequences[0, len(prompt):]]
+    # top-1 minus top-2 logit per generated step: a runner within 1e-4 of these logits must pick
+    # the same tokens only where the margin is clearly larger than that
+    margins = [float(torch.topk(s_[0].float(), 2).values.diff().abs()) for s_ in gen.scores]
+    np.save(os.path.join(d, "logits.npy"), logits.astype(np.float32))
+    with open(os.path.join(d, "prompt.json"), "w") as f:
+        json.dump({"text": TEXT[name], "prompt": prompt, "greedy": greedy, "transformers": transformers.__version__,
+                   "torch": torch.__version__, "max_abs_logit": float(np.abs(logits).max()),
+                   "greedy_margins": margins}, f, indent=1)
+    for junk in ("generation_config.json",):
+        p = os.path.join(d, junk)
+        if os.path.exists(p):
+            os.remove(p)
+    print("%-16s prompt %d tokens, greedy %s, min margin %.2e, max|logit| %.3f, files %s"
+          % (name, len(prompt), greedy, min(margins), np.abs(logits).max(), sorted(os.listdir(d))))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "Tests", "Models"))
+    args = ap.parse_args()
+    torch.manual_seed(0)
+
+    def common(vocab, tok):
+        # bos/eos as the tokenizer defines them; pad = eos (none of these models has a pad token)
+        ids = {t: tok.token_to_id(t) for t in ("<s>", "</s>", "<|begin_of_text|>", "<|end_of_text|>", "<|endoftext|>")}
+        bos = ids["<s>"] if ids["<s>"] is not None else (ids["<|begin_of_text|>"] if ids["<|begin_of_text|>"] is not None else ids["<|endoftext|>"])
+        eos = ids["</s>"] if ids["</s>"] is not None else (ids["<|end_of_text|>"] if ids["<|end_of_text|>"] is not None else ids["<|endoftext|>"])
+        return dict(vocab_size=vocab, bos_token_id=bos, eos_token_id=eos, pad_token_id=eos)
+
+    tok, tp, v = tokenizer_for("llama2")
+    llama = LlamaConfig(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+                        num_key_value_heads=2, head_dim=16, max_position_embeddings=256, rms_norm_eps=1e-5,
+                        rope_theta=10000.0, tie_word_embeddings=False, **common(v, tok))
+    m = LlamaForCausalLM(llama)
+    perturb(m, 0.15, 1)
+    build("llama", m, args.out, tp, prompt_for("llama", tok), 8)
+
+    tok, tp, v = tokenizer_for("llama3")
+    llama3 = LlamaConfig(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=1, head_dim=16, max_position_embeddings=256, rms_norm_eps=1e-5,
+                         rope_theta=500000.0, tie_word_embeddings=True, attention_bias=True,
+                         rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                       "high_freq_factor": 4.0, "original_max_position_embeddings": 16},
+                         **common(v, tok))
+    m = LlamaForCausalLM(llama3)
+    perturb(m, 0.15, 2)
+    build("llama3-tied", m, args.out, tp, prompt_for("llama3-tied", tok), 8)
+
+    tok, tp, v = tokenizer_for("mistral")
+    mistral = MistralConfig(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+                            num_key_value_heads=2, head_dim=16, max_position_embeddings=256, rms_norm_eps=1e-5,
+                            sliding_window=4, tie_word_embeddings=False, **common(v, tok))
+    m = MistralForCausalLM(mistral)
+    perturb(m, 0.15, 3)
+    build("mistral", m, args.out, tp, prompt_for("mistral", tok), 8)
+
+    # Mamba checkpoints pad the vocabulary (50280 rows for 50277 tokens): pad to a multiple of 16 here too.
+    tok, tp, v = tokenizer_for("neox")
+    mamba = MambaConfig(hidden_size=64, state_size=16, num_hidden_layers=2, expand=2, conv_kernel=4,
+                        time_step_rank="auto", use_bias=False, use_conv_bias=True, layer_norm_epsilon=1e-5,
+                        tie_word_embeddings=True, **common((v + 15) // 16 * 16, tok))
+    m = MambaForCausalLM(mamba)
+    perturb(m, 0.15, 4)
+    build("mamba", m, args.out, tp, prompt_for("mamba", tok), 8)
+
+    tok, tp, v = tokenizer_for("gpt2")
+    mamba2 = Mamba2Config(hidden_size=64, num_heads=8, head_dim=16, expand=2, state_size=16, n_groups=2,
+                          num_hidden_layers=2, conv_kernel=4, chunk_size=8, use_bias=False, use_conv_bias=True,
+                          layer_norm_epsilon=1e-5, tie_word_embeddings=False, **common((v + 15) // 16 * 16, tok))
+    m = Mamba2ForCausalLM(mamba2)
+    perturb(m, 0.15, 5)
+    build("mamba2", m, args.out, tp, prompt_for("mamba2", tok), 8)
+
+
+if __name__ == "__main__":
+    main()
