@@ -5,6 +5,7 @@
  * subq_ssm_impls.inc are per ISA. Items come from the shape only and time is
  * sequential inside an item, so results do not depend on the thread count.
  */
+#include <stddef.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,7 +165,8 @@ static subq_status subq_conv1d_impl(subq_context *ctx, const subq_conv1d_args *a
   if (!args) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: args is NULL", fn);
   subq_conv1d_args g;
   subq_conv1d_args_default(&g, sizeof g);
-  subq_status st = subq_read_struct(&g, sizeof g, args, args->struct_size, sizeof g, fn);
+  /* 0.1 callers end at y_bs: the varlen fields appended later take their defaults. */
+  subq_status st = subq_read_struct(&g, sizeof g, args, args->struct_size, offsetof(subq_conv1d_args, cu_seqlens), fn);
   if (st != SUBQ_OK) return st;
   if (g.batch < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: batch (%lld) < 0", fn, (long long)g.batch);
   if (g.seqlen < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: seqlen (%lld) < 0", fn, (long long)g.seqlen);
@@ -324,7 +326,8 @@ static subq_status subq_ssm1_impl(subq_context *ctx, const subq_ssm1_args *args,
   if (!args) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: args is NULL", fn);
   subq_ssm1_args g;
   subq_ssm1_args_default(&g, sizeof g);
-  subq_status st = subq_read_struct(&g, sizeof g, args, args->struct_size, sizeof g, fn);
+  /* 0.1 callers end at y_bs: the varlen fields appended later take their defaults. */
+  subq_status st = subq_read_struct(&g, sizeof g, args, args->struct_size, offsetof(subq_ssm1_args, cu_seqlens), fn);
   if (st != SUBQ_OK) return st;
   if (g.batch < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: batch (%lld) < 0", fn, (long long)g.batch);
   if (g.seqlen < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: seqlen (%lld) < 0", fn, (long long)g.seqlen);

@@ -485,6 +485,20 @@ static void errors(void) {
   }
   e = c, e.batch = 0, e.x = NULL; /* empty: nothing read */
   CHECK_OK(subq_conv1d_f32(NULL, &e));
+  /* A caller built against 0.1 (struct ending at y_bs, before the varlen fields) keeps working,
+   * with the missing fields at their defaults; anything shorter than that is refused. */
+  {
+    float y_new[32], y_old[32];
+    e = c, e.y = y_new;
+    CHECK_OK(subq_conv1d_f32(NULL, &e));
+    unsigned char old[offsetof(subq_conv1d_args, cu_seqlens)];
+    e = c, e.y = y_old, e.struct_size = sizeof old;
+    memcpy(old, &e, sizeof old);
+    CHECK_OK(subq_conv1d_f32(NULL, (const subq_conv1d_args *)(void *)old));
+    CHECK(memcmp(y_new, y_old, sizeof y_new) == 0);
+    e.struct_size = offsetof(subq_conv1d_args, y_bs);
+    CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "struct_size");
+  }
 
   subq_ssm1_args s;
   subq_ssm1_args_default(&s, sizeof s);
@@ -493,6 +507,17 @@ static void errors(void) {
   s.u = buf, s.dt = buf + 16, s.b = buf + 32, s.c = buf + 48, s.a = buf + 64, s.y = buf + 200;
   CHECK_OK(subq_ssm1_scan_f32(NULL, &s));
   CHECK_STATUS(subq_ssm1_scan_f32(NULL, NULL), SUBQ_ERR_INVALID_ARGUMENT, "args");
+  {
+    float y_new[16], y_old[16];
+    subq_ssm1_args o = s;
+    o.y = y_new;
+    CHECK_OK(subq_ssm1_scan_f32(NULL, &o));
+    unsigned char old[offsetof(subq_ssm1_args, cu_seqlens)]; /* the 0.1 layout */
+    o.y = y_old, o.struct_size = sizeof old;
+    memcpy(old, &o, sizeof old);
+    CHECK_OK(subq_ssm1_scan_f32(NULL, (const subq_ssm1_args *)(void *)old));
+    CHECK(memcmp(y_new, y_old, sizeof y_new) == 0);
+  }
   subq_ssm1_args f;
 #define BAD(stmt, fn, needle) \
   f = s;                      \

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Whole-model speed: subq-run against transformers on the same random-weight checkpoints, side by side.
+
+    python3 Bench/bench_models.py [--run PATH] [--bench PATH] [--threads 2] [--models mamba130m,tinyllama]
+                                  [--prompt 512] [--new 32] [--reps 3] [--dir bench-results/models]
+
+Needs torch, transformers and safetensors in the running Python (for instance the .venv-bench of
+Bench/compare_peers.py plus `pip install transformers safetensors`); the checkpoints are created
+on first use under --dir (random weights, seeded):
+  mamba130m   MambaForCausalLM, mamba-130m's shape (24 layers, 768 wide, vocab 50280), f32
+  tinyllama   LlamaForCausalLM, TinyLlama-1.1B's shape (22 layers, 2048 wide, 32/4 heads, FFN 5632), bf16
+For each model and repetition it runs, one after the other, subq-run (prefill of --prompt random
+token ids, then --new greedy tokens) and transformers (a cached prefill forward, then greedy decode
+steps with the cache), and reports medians: prefill and decode tokens/s, and the decode bound =
+measured read bandwidth (subq-bench peak, same thread count, same run) / bytes of weights read per
+token. Not part of the tests.
+"""
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+
+
+def make_checkpoint(name, path):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM, MambaConfig, MambaForCausalLM
+
+    torch.manual_seed(0)
+    if name == "mamba130m":
+        cfg = MambaConfig(hidden_size=768, num_hidden_layers=24, vocab_size=50280, state_size=16, expand=2,
+                          conv_kernel=4, tie_word_embeddings=True, bos_token_id=0, eos_token_id=0, pad_token_id=0)
+        model = MambaForCausalLM(cfg).to(torch.float32)
+    elif name == "tinyllama":
+        cfg = LlamaConfig(hidden_size=2048, num_hidden_layers=22, num_attention_heads=32, num_key_value_heads=4,
+                          intermediate_size=5632, vocab_size=32000, max_position_embeddings=2048, rms_norm_eps=1e-5,
+                          rope_theta=10000.0, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2)
+        model = LlamaForCausalLM(cfg).to(torch.bfloat16)
+    else:
+        raise SystemExit("unknown model %r" % name)
+    model.save_pretrained(path, safe_serialization=True)
+
+
+def weight_bytes(path):
+    """Bytes of every tensor in the checkpoint (what one decode token reads, up to the embedding row)."""
+    from safetensors import safe_open
+
+    total = 0
+    for f in os.listdir(path):
+        if f.endswith(".safetensors"):
+            with safe_open(os.path.join(path, f), "np") as st:
+                for k in st.keys():
+                    t = st.get_slice(k)
+                    n = 1
+                    for d in t.get_shape():
+                        n *= d
+                    total += n * {"F32": 4, "BF16": 2, "F16": 2}[t.get_dtype()]
+    return total
+
+
+def read_bandwidth(bench, threads):
+    out = subprocess.run([bench, "peak", "--threads", str(threads), "--json"], capture_output=True, text=True,
+                         check=True).stdout
+    rows = [r for r in json.loads(out) if r["kernel"] == "mem_read" and r["threads"] == threads]
+    r = rows[0]
+    return r["parameters"]["bytes"] / (r["ms_median"] * 1e-3) / 1e9
+
+
+SUMMARY = re.compile(r"prefill: (\d+) tokens in ([\d.]+) s \(([\d.]+) tok/s\); decode: (\d+) tokens in ([\d.]+) s "
+                     r"\(([\d.]+) tok/s\)")
+
+
+def run_subq(run, path, ids, new, threads):
+    cmd = [run, path, "--tokens", ",".join(map(str, ids)), "--max-tokens", str(new + 1), "--threads", str(threads),
+           "--quiet", "--prefill-chunk", str(len(ids))]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    m = SUMMARY.search(p.stderr)
+    if p.returncode != 0 or not m:
+        raise SystemExit("subq-run failed (%d): %s" % (p.returncode, p.stderr[-2000:]))
+    return float(m.group(3)), float(m.group(6))
+
+
+def run_transformers(model, ids, new):
+    import torch
+
+    x = torch.tensor([ids])
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        out = model(x, use_cache=True)
+        t1 = time.perf_counter()
+        past = out.past_key_values if hasattr(out, "past_key_values") and out.past_key_values is not None else None
+        cache_params = getattr(out, "cache_params", None)
+        tok = out.logits[:, -1:].argmax(-1)
+        t2 = time.perf_counter()
+        for i in range(new):
+            pos = len(ids) + i
+            if cache_params is not None:
+                out = model(tok, cache_params=cache_params, use_cache=True,
+                            cache_position=torch.tensor([pos]))
+                cache_params = out.cache_params
+            else:
+                out = model(tok, past_key_values=past, use_cache=True)
+                past = out.past_key_values
+            tok = out.logits[:, -1:].argmax(-1)
+        t3 = time.perf_counter()
+    return len(ids) / (t1 - t0), new / (t3 - t2)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", default=os.path.join(ROOT, ".build", "release", "subq-run"))
+    ap.add_argument("--bench", default=os.path.join(ROOT, "build", "subq-bench"))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--models", default="mamba130m,tinyllama")
+    ap.add_argument("--prompt", type=int, default=512)
+    ap.add_argument("--new", type=int, default=32)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--dir", default=os.path.join(ROOT, "bench-results", "models"))
+    ap.add_argument("--no-transformers", action="store_true")
+    args = ap.parse_args()
+    import torch
+    import transformers
+
+    torch.set_num_threads(args.threads)
+    print("subq-run %s vs transformers %s / torch %s, %d threads, prompt %d, %d new tokens, %d reps (medians)"
+          % (args.run, transformers.__version__, torch.__version__, args.threads, args.prompt, args.new, args.reps))
+    for name in args.models.split(","):
+        path = os.path.join(args.dir, name)
+        if not os.path.exists(os.path.join(path, "config.json")):
+            print("creating %s ..." % path, flush=True)
+            make_checkpoint(name, path)
+        wb = weight_bytes(path)
+        bw = read_bandwidth(args.bench, args.threads)
+        bound = bw * 1e9 / wb
+        with open(os.path.join(path, "config.json")) as f:
+            vocab = json.load(f)["vocab_size"]
+        import random
+
+        random.seed(1)
+        ids = [random.randrange(3, vocab) for _ in range(args.prompt)]
+        hf = None
+        if not args.no_transformers:
+            from transformers import AutoModelForCausalLM
+
+            hf = AutoModelForCausalLM.from_pretrained(path, dtype="auto").eval()
+        sp, sd, tp, td = [], [], [], []
+        for _ in range(args.reps):
+            a, b = run_subq(args.run, path, ids, args.new, args.threads)
+            sp.append(a)
+            sd.append(b)
+            if hf is not None:
+                a, b = run_transformers(hf, ids, args.new)
+                tp.append(a)
+                td.append(b)
+        med = statistics.median
+        print("\n%s: %.1f MB of weights; read bandwidth %.1f GB/s -> decode bound %.1f tok/s" % (name, wb / 1e6, bw, bound))
+        print("  %-14s %12s %12s" % ("", "prefill t/s", "decode t/s"))
+        print("  %-14s %12.1f %12.2f   (decode %.0f%% of the bound)" % ("subq", med(sp), med(sd), 100 * med(sd) / bound))
+        if tp:
+            print("  %-14s %12.1f %12.2f" % ("transformers", med(tp), med(td)))
+            print("  %-14s %11.2fx %11.2fx" % ("subq / hf", med(sp) / med(tp), med(sd) / med(td)))
+        del hf
+
+
+if __name__ == "__main__":
+    main()
