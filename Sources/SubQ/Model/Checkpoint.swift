@@ -76,6 +76,19 @@ final class Checkpoint: @unchecked Sendable {
   }
 }
 
+/// A 64-byte aligned array of 16-bit values (bf16 / f16 bits) owned by Swift.
+final class HalfBuffer: @unchecked Sendable {
+  let base: UnsafeMutablePointer<UInt16>
+  let count: Int
+
+  init(count: Int) {
+    self.count = count
+    base = UnsafeMutableRawPointer.allocate(byteCount: max(1, count) * 2, alignment: 64).bindMemory(to: UInt16.self, capacity: max(1, count))
+  }
+
+  deinit { base.deallocate() }
+}
+
 /// A 64-byte aligned float array owned by Swift (activations, converted weights).
 final class FloatBuffer: @unchecked Sendable {
   let base: UnsafeMutablePointer<Float>
@@ -99,11 +112,21 @@ final class FloatBuffer: @unchecked Sendable {
 }
 
 /// y = x Wᵀ (+ b) for a PyTorch Linear weight W [out][in], packed once for the GEMM micro-kernels.
+///
+/// Decode-sized calls (at most `rowMajorMaxRows` rows) read the weights in their own row-major
+/// layout and dtype instead (the mapped tensor, or an owned copy for fused layers): a GEMV is
+/// bound by the bytes it reads, and the packed copy is f32 even for bf16 checkpoints.
 final class Linear: @unchecked Sendable {
   let packed: OpaquePointer
   let inFeatures: Int
   let outFeatures: Int
   let bias: FloatBuffer?
+  /// W [out][in] in its checkpoint dtype (f32 or bf16), or nil (f16: packed path only).
+  let rowMajor: UnsafeRawPointer?
+  let rowMajorDType: subq_dtype
+  /// Owns `rowMajor` when it is not the mapped tensor (fused parts); keeps it alive.
+  private let owned: AnyObject?
+  static let rowMajorMaxRows = 4
 
   convenience init(_ ck: Checkpoint, _ name: String, out: Int, in inF: Int, bias: Bool, context: Context?) throws(SubQError) {
     try self.init(ck, parts: [(name, out)], in: inF, bias: bias, context: context)
@@ -114,27 +137,51 @@ final class Linear: @unchecked Sendable {
   init(_ ck: Checkpoint, parts: [(String, Int)], in inF: Int, bias: Bool, context: Context?) throws(SubQError) {
     let out = parts.reduce(0) { $0 + $1.1 }
     var h: OpaquePointer?
+    var rowMajor: UnsafeRawPointer? = nil
+    var rowMajorDType = subq_dtype.f32
+    var owned: AnyObject? = nil
     if parts.count == 1 {
       let t = try ck.tensor(parts[0].0 + ".weight", [out, inF])
       // B = Wᵀ: k = in, n = out, element (p, j) at W[j][p] -> b_rs = 1, b_cs = in.
       switch t.dtype {
       case .f32, .bf16:
+        rowMajorDType = t.dtype == .f32 ? .f32 : .bf16
+        rowMajor = t.data
+        owned = ck
         try SubQError.check(
-          subq_gemm_pack_b(context?.raw, Int64(inF), Int64(out), t.dtype == .f32 ? .f32 : .bf16, t.data, 1, Int64(inF), &h))
+          subq_gemm_pack_b(context?.raw, Int64(inF), Int64(out), rowMajorDType, t.data, 1, Int64(inF), &h))
       default:
         let wide = FloatBuffer(count: t.count)
         try ck.widen(t, into: wide.base)
         try SubQError.check(subq_gemm_pack_b(context?.raw, Int64(inF), Int64(out), .f32, wide.base, 1, Int64(inF), &h))
       }
     } else {
+      let tensors = try parts.map { (name, n) throws(SubQError) in try ck.tensor(name + ".weight", [n, inF]) }
       let wide = FloatBuffer(count: out * inF)
       var row = 0
-      for (name, n) in parts {
-        try ck.widen(try ck.tensor(name + ".weight", [n, inF]), into: wide.base + row * inF)
+      for (t, (_, n)) in zip(tensors, parts) {
+        try ck.widen(t, into: wide.base + row * inF)
         row += n
       }
       try SubQError.check(subq_gemm_pack_b(context?.raw, Int64(inF), Int64(out), .f32, wide.base, 1, Int64(inF), &h))
+      if tensors.allSatisfy({ $0.dtype == .bf16 }) {
+        let copy = HalfBuffer(count: out * inF)
+        var off = 0
+        for t in tensors {
+          copy.base.advanced(by: off).update(from: t.data.assumingMemoryBound(to: UInt16.self), count: t.count)
+          off += t.count
+        }
+        rowMajor = UnsafeRawPointer(copy.base)
+        rowMajorDType = .bf16
+        owned = copy
+      } else if tensors.allSatisfy({ $0.dtype == .f32 }) {
+        rowMajor = UnsafeRawPointer(wide.base)
+        owned = wide
+      }
     }
+    self.rowMajor = rowMajor
+    self.rowMajorDType = rowMajorDType
+    self.owned = owned
     packed = h!
     inFeatures = inF
     outFeatures = out
@@ -171,7 +218,15 @@ final class Linear: @unchecked Sendable {
     a.c_rs = Int64(outStride)
     a.c_cs = 1
     a.beta = accumulate ? 1 : 0
-    try SubQError.check(subq_gemm_packed(context?.raw, &a, packed))
+    if rows <= Linear.rowMajorMaxRows, let w = rowMajor {
+      a.b_dtype = rowMajorDType
+      a.b = w
+      a.b_rs = 1
+      a.b_cs = Int64(inFeatures)
+      try SubQError.check(subq_gemm(context?.raw, &a))
+    } else {
+      try SubQError.check(subq_gemm_packed(context?.raw, &a, packed))
+    }
     if let b = bias {
       for r in 0..<rows {
         let row = out + r * outStride
