@@ -24,7 +24,8 @@
 #   headers            ctest -L headers (each public header alone, C11/C++17, gcc/clang)
 #   exports            ctest -L exports (libsubq.so exports vs abi/exports.txt)
 #   install            ctest -L install (install-then-consume, shared and static)
-#   swift-build        no unsafeFlags in Package.swift; swift build
+#   swift-build        no unsafeFlags in Package.swift; swift build; subq-run's command line
+#                      on the tiny checkpoints (tools/check_subq_run.sh)
 #   swift-test         swift test (skipped when there is no Swift test target)
 #   swift-test-release swift test -c release (skipped likewise)
 #   python             pytest bindings/python/tests against the gcc build's libsubq.so
@@ -239,6 +240,8 @@ suite_swift_build() {
   fi
   "$swift_bin" --version
   "$swift_bin" build --scratch-path "$swift_scratch"
+  # the runner's command line on the committed tiny checkpoints
+  bash "$root/tools/check_subq_run.sh" "$("$swift_bin" build --scratch-path "$swift_scratch" --show-bin-path)/subq-run"
 }
 suite_swift_test() { # extra args...
   [[ -n "$swift_bin" ]] || { echo "swift not found (install Swift 6.2+ and put it on PATH)"; return 1; }

@@ -62,6 +62,9 @@ struct SubQRun: ParsableCommand {
   @Flag(help: "No progress bar while loading.")
   var quiet = false
 
+  @Flag(name: .customLong("print-ids"), help: "Print the generated token ids (space-separated) instead of text.")
+  var printIDs = false
+
   mutating func validate() throws {
     guard (prompt == nil) != (tokens == nil) else { throw ValidationError("give exactly one of --prompt and --tokens") }
     guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be >= 0") }
@@ -116,8 +119,8 @@ struct SubQRun: ParsableCommand {
     if let tokenizer { opts.validVocab = min(tokenizer.vocabularySize, m.config.vocabSize) }
     let gen = Generator(model: m, options: opts)
 
-    var decoder = tokenizer?.makeStreamingDecoder()
-    if let tokenizer, prompt != nil { out(tokenizer.decode(promptIDs.map(Int32.init))) }
+    var decoder = printIDs ? nil : tokenizer?.makeStreamingDecoder()
+    if !printIDs, let tokenizer, prompt != nil { out(tokenizer.decode(promptIDs.map(Int32.init))) }
     let result = try gen.generate(prompt: promptIDs, promptLogits: logits != nil) { id in
       if decoder != nil {
         if let text = decoder!.next(Int32(id)) { out(text) }

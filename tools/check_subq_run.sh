@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# check_subq_run.sh SUBQ_RUN — the subq-run command line on the committed tiny checkpoints:
+# greedy ids from a text prompt and from --tokens equal transformers' (Tests/Models/*/prompt.json),
+# --logits writes a [tokens, vocab] float32 .npy, and bad input exits 1 with a message.
+set -euo pipefail
+run="$1"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+fail() { echo "check_subq_run: $*" >&2; exit 1; }
+field() { # file key -> the JSON list as "a b c" (the files are written by tools/make_tiny_models.py)
+  tr -d '\n' <"$1" | sed -E "s/.*\"$2\": *\[([^]]*)\].*/\1/" | tr -d ' ' | tr ',' ' '
+}
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+for m in llama llama3-tied mistral mamba mamba2; do
+  dir="$root/Tests/Models/$m"
+  want="$(field "$dir/prompt.json" greedy)"
+  n=$(wc -w <<<"$want")
+  text="$(tr -d '\n' <"$dir/prompt.json" | sed -E 's/.*"text": *"(([^"\\]|\\.)*)".*/\1/')"
+  ids="$(field "$dir/prompt.json" prompt | tr ' ' ',')"
+  got="$("$run" "$dir" --tokens "$ids" --max-tokens "$n" --threads 2 --print-ids --quiet --logits "$tmp/l.npy" 2>"$tmp/err" | xargs)"
+  [[ "$got" == "$want" ]] || fail "$m --tokens: got '$got', want '$want'"
+  grep -q "prefill: .* tok/s); decode: .* tok/s)" "$tmp/err" || fail "$m: no summary line"
+  [[ "$(head -c 6 "$tmp/l.npy" | tail -c 5)" == "NUMPY" ]] || fail "$m: --logits did not write a .npy"
+  # the text prompt goes through tokenizer.json (JSON escapes in the text are only \" here)
+  if [[ "$text" != *\\* ]]; then
+    got="$("$run" "$dir" --prompt "$text" --max-tokens "$n" --print-ids --quiet 2>/dev/null | xargs)"
+    [[ "$got" == "$want" ]] || fail "$m --prompt: got '$got', want '$want'"
+  fi
+  echo "subq-run $m: greedy $got"
+done
+if "$run" "$root/Tests/Models/does-not-exist" --tokens 1 2>"$tmp/err"; then fail "a missing model directory succeeded"; fi
+grep -q "config.json" "$tmp/err" || fail "missing-directory message: $(cat "$tmp/err")"
+if "$run" "$root/Tests/Models/llama" --tokens 1,x 2>"$tmp/err"; then fail "a bad --tokens succeeded"; fi
+grep -q "'x' is not a token id" "$tmp/err" || fail "bad --tokens message: $(cat "$tmp/err")"
+if "$run" "$root/Tests/Models/llama" --tokens 999999 2>"$tmp/err"; then fail "an out-of-vocabulary id succeeded"; fi
+grep -q "outside the vocabulary" "$tmp/err" || fail "out-of-vocabulary message: $(cat "$tmp/err")"
+echo "check_subq_run: ok"
