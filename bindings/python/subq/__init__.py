@@ -15,6 +15,7 @@ from .gemm import PackedB, from_bf16, gemm, to_bf16
 from .attention import attention
 from .mamba import (conv1d, conv1d_update, ssm1_scan, ssm1_state_export, ssm1_state_floats, ssm1_state_import,
                     ssm1_state_zeros, ssm1_step)
+from .nn import RopeTable, add, embedding, rmsnorm, silu, swiglu
 from . import _lib as _l
 
 __version__ = "%d.%d.%d" % (RUNTIME_MAJOR, RUNTIME_MINOR, RUNTIME_PATCH)
@@ -37,5 +38,6 @@ def host_isa() -> str:
 __all__ = [
     "SubQError", "BF16Array", "Context", "default_context", "PackedB", "gemm", "to_bf16", "from_bf16",
     "attention", "conv1d", "conv1d_update", "ssm1_scan", "ssm1_step", "ssm1_state_zeros", "ssm1_state_floats",
-    "ssm1_state_import", "ssm1_state_export", "version", "build_info", "host_isa", "library_path",
+    "ssm1_state_import", "ssm1_state_export",
+    "rmsnorm", "swiglu", "silu", "add", "embedding", "RopeTable", "version", "build_info", "host_isa", "library_path",
 ]

@@ -187,6 +187,9 @@ class FattnArgs(ctypes.Structure):
         ("out", ctypes.c_void_p), ("o_bs", ctypes.c_int64), ("o_ss", ctypes.c_int64), ("o_hs", ctypes.c_int64),
         ("lse", ctypes.c_void_p),
         ("kv_split", ctypes.c_int64),
+        ("q_dtype", ctypes.c_int32), ("kv_dtype", ctypes.c_int32), ("out_dtype", ctypes.c_int32),
+        ("mask", ctypes.c_void_p), ("mask_bs", ctypes.c_int64), ("mask_hs", ctypes.c_int64),
+        ("mask_ss", ctypes.c_int64),
     ]
 
 
@@ -208,6 +211,8 @@ class Conv1dArgs(ctypes.Structure):
         ("state_out", ctypes.c_void_p),
         ("state_bs", ctypes.c_int64),
         ("y", ctypes.c_void_p), ("y_ld", ctypes.c_int64), ("y_bs", ctypes.c_int64),
+        ("cu_seqlens", ctypes.c_void_p), ("state_slots", ctypes.c_void_p),
+        ("has_initial_state", ctypes.c_void_p), ("n_slots", ctypes.c_int64),
     ]
 
 
@@ -229,6 +234,8 @@ class Ssm1Args(ctypes.Structure):
         ("h_out", ctypes.c_void_p),
         ("h_bs", ctypes.c_int64),
         ("y", ctypes.c_void_p), ("y_ld", ctypes.c_int64), ("y_bs", ctypes.c_int64),
+        ("cu_seqlens", ctypes.c_void_p), ("state_slots", ctypes.c_void_p),
+        ("has_initial_state", ctypes.c_void_p), ("n_slots", ctypes.c_int64),
     ]
 
 
@@ -243,6 +250,64 @@ subq_ssm1_state_import = _fn("subq_ssm1_state_import", ctypes.c_int32, ctypes.c_
                              ctypes.c_void_p, ctypes.c_void_p)
 subq_ssm1_state_export = _fn("subq_ssm1_state_export", ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
                              ctypes.c_void_p, ctypes.c_void_p)
+
+
+# ---- nn (RMSNorm, RoPE, elementwise, embedding) -----------------------------------------------
+class RmsnormArgs(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("rows", ctypes.c_int64), ("cols", ctypes.c_int64), ("group_size", ctypes.c_int64),
+        ("eps", ctypes.c_float), ("weight_dtype", ctypes.c_int32),
+        ("weight", ctypes.c_void_p),
+        ("x", ctypes.c_void_p), ("x_ld", ctypes.c_int64),
+        ("residual", ctypes.c_void_p), ("residual_ld", ctypes.c_int64),
+        ("gate", ctypes.c_void_p), ("gate_ld", ctypes.c_int64),
+        ("sum_out", ctypes.c_void_p), ("sum_ld", ctypes.c_int64),
+        ("y", ctypes.c_void_p), ("y_ld", ctypes.c_int64),
+    ]
+
+
+class RopeParams(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("rot_dim", ctypes.c_int64),
+        ("theta", ctypes.c_double),
+        ("type", ctypes.c_int32),
+        ("factor", ctypes.c_double), ("low_freq_factor", ctypes.c_double), ("high_freq_factor", ctypes.c_double),
+        ("original_max_position_embeddings", ctypes.c_double),
+        ("attention_scaling", ctypes.c_double),
+        ("cached_positions", ctypes.c_int64),
+    ]
+
+
+class RopeArgs(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("tokens", ctypes.c_int64), ("head_dim", ctypes.c_int64),
+        ("table", ctypes.c_void_p), ("positions", ctypes.c_void_p),
+        ("q", ctypes.c_void_p), ("q_heads", ctypes.c_int64), ("q_token_stride", ctypes.c_int64),
+        ("q_head_stride", ctypes.c_int64),
+        ("k", ctypes.c_void_p), ("k_heads", ctypes.c_int64), ("k_token_stride", ctypes.c_int64),
+        ("k_head_stride", ctypes.c_int64),
+    ]
+
+
+_i64, _vp, _i32 = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int32
+subq_rmsnorm_args_default = _fn("subq_rmsnorm_args_default", None, ctypes.POINTER(RmsnormArgs), ctypes.c_size_t)
+subq_rmsnorm = _fn("subq_rmsnorm", _i32, _vp, ctypes.POINTER(RmsnormArgs))
+subq_rope_params_default = _fn("subq_rope_params_default", None, ctypes.POINTER(RopeParams), ctypes.c_size_t)
+subq_rope_inv_freq = _fn("subq_rope_inv_freq", _i32, ctypes.POINTER(RopeParams), _vp)
+subq_rope_table_create = _fn("subq_rope_table_create", _i32, _vp, ctypes.POINTER(RopeParams),
+                             ctypes.POINTER(ctypes.c_void_p))
+subq_rope_table_destroy = _fn("subq_rope_table_destroy", None, _vp)
+subq_rope_table_rot_dim = _fn("subq_rope_table_rot_dim", _i64, _vp)
+subq_rope_table_cos_sin = _fn("subq_rope_table_cos_sin", _i32, _vp, _i64, _vp, _vp)
+subq_rope_args_default = _fn("subq_rope_args_default", None, ctypes.POINTER(RopeArgs), ctypes.c_size_t)
+subq_rope = _fn("subq_rope", _i32, _vp, ctypes.POINTER(RopeArgs))
+subq_swiglu = _fn("subq_swiglu", _i32, _vp, _i64, _i64, _vp, _i64, _vp, _i64, _vp, _i64)
+subq_silu = _fn("subq_silu", _i32, _vp, _i64, _i64, _vp, _i64, _vp, _i64)
+subq_add = _fn("subq_add", _i32, _vp, _i64, _i64, _vp, _i64, _vp, _i64, _vp, _i64)
+subq_embedding = _fn("subq_embedding", _i32, _vp, _i32, _vp, _i64, _i64, _i64, _vp, _i64, _vp, _i64)
 
 
 def new_args(struct_type, default_fn):
