@@ -16,6 +16,8 @@ from .attention import attention
 from .mamba import (conv1d, conv1d_update, ssm1_scan, ssm1_state_export, ssm1_state_floats, ssm1_state_import,
                     ssm1_state_zeros, ssm1_step)
 from .nn import RopeTable, add, embedding, rmsnorm, silu, swiglu
+from .mamba2 import (gated_rmsnorm, ssd_scan, ssd_step, ssm2_state_export, ssm2_state_floats, ssm2_state_import,
+                     ssm2_state_zeros)
 from . import _lib as _l
 
 __version__ = "%d.%d.%d" % (RUNTIME_MAJOR, RUNTIME_MINOR, RUNTIME_PATCH)
@@ -39,5 +41,7 @@ __all__ = [
     "SubQError", "BF16Array", "Context", "default_context", "PackedB", "gemm", "to_bf16", "from_bf16",
     "attention", "conv1d", "conv1d_update", "ssm1_scan", "ssm1_step", "ssm1_state_zeros", "ssm1_state_floats",
     "ssm1_state_import", "ssm1_state_export",
-    "rmsnorm", "swiglu", "silu", "add", "embedding", "RopeTable", "version", "build_info", "host_isa", "library_path",
+    "rmsnorm", "swiglu", "silu", "add", "embedding", "RopeTable",
+    "ssd_scan", "ssd_step", "ssm2_state_zeros", "ssm2_state_floats", "ssm2_state_import", "ssm2_state_export",
+    "gated_rmsnorm", "version", "build_info", "host_isa", "library_path",
 ]

@@ -315,3 +315,52 @@ def new_args(struct_type, default_fn):
     s = struct_type()
     default_fn(ctypes.byref(s), ctypes.sizeof(s))
     return s
+
+
+# ---- Mamba-2 (SSD scan, grouped gated RMSNorm) ------------------------------------------------
+class Ssm2Args(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("batch", ctypes.c_int64), ("seqlen", ctypes.c_int64),
+        ("n_heads", ctypes.c_int64), ("head_dim", ctypes.c_int64),
+        ("d_state", ctypes.c_int64), ("n_groups", ctypes.c_int64),
+        ("flags", ctypes.c_uint32), ("algo", ctypes.c_int32),
+        ("chunk", ctypes.c_int64),
+        ("dt_min", ctypes.c_float), ("dt_max", ctypes.c_float),
+        ("x", ctypes.c_void_p), ("x_ld", ctypes.c_int64), ("x_bs", ctypes.c_int64),
+        ("dt", ctypes.c_void_p), ("dt_ld", ctypes.c_int64), ("dt_bs", ctypes.c_int64),
+        ("b", ctypes.c_void_p), ("b_ld", ctypes.c_int64), ("b_bs", ctypes.c_int64),
+        ("c", ctypes.c_void_p), ("c_ld", ctypes.c_int64), ("c_bs", ctypes.c_int64),
+        ("a", ctypes.c_void_p),
+        ("dt_bias", ctypes.c_void_p),
+        ("d_skip", ctypes.c_void_p),
+        ("h_in", ctypes.c_void_p),
+        ("h_out", ctypes.c_void_p),
+        ("h_bs", ctypes.c_int64),
+        ("y", ctypes.c_void_p), ("y_ld", ctypes.c_int64), ("y_bs", ctypes.c_int64),
+        ("cu_seqlens", ctypes.c_void_p), ("state_slots", ctypes.c_void_p),
+        ("has_initial_state", ctypes.c_void_p), ("n_slots", ctypes.c_int64),
+    ]
+
+
+class GatedRmsnormArgs(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("rows", ctypes.c_int64), ("width", ctypes.c_int64), ("group_size", ctypes.c_int64),
+        ("eps", ctypes.c_float), ("flags", ctypes.c_uint32),
+        ("y", ctypes.c_void_p), ("y_ld", ctypes.c_int64),
+        ("z", ctypes.c_void_p), ("z_ld", ctypes.c_int64),
+        ("weight", ctypes.c_void_p),
+        ("out", ctypes.c_void_p), ("out_ld", ctypes.c_int64),
+    ]
+
+
+subq_ssm2_args_default = _fn("subq_ssm2_args_default", None, ctypes.POINTER(Ssm2Args), ctypes.c_size_t)
+subq_ssm2_scan_f32 = _fn("subq_ssm2_scan_f32", _i32, _vp, ctypes.POINTER(Ssm2Args))
+subq_ssm2_step_f32 = _fn("subq_ssm2_step_f32", _i32, _vp, ctypes.POINTER(Ssm2Args))
+subq_ssm2_state_floats = _fn("subq_ssm2_state_floats", _i64, _i64, _i64, _i64)
+subq_ssm2_state_import = _fn("subq_ssm2_state_import", _i32, _i64, _i64, _i64, _i64, _vp, _vp)
+subq_ssm2_state_export = _fn("subq_ssm2_state_export", _i32, _i64, _i64, _i64, _i64, _vp, _vp)
+subq_gated_rmsnorm_args_default = _fn("subq_gated_rmsnorm_args_default", None, ctypes.POINTER(GatedRmsnormArgs),
+                                      ctypes.c_size_t)
+subq_gated_rmsnorm_f32 = _fn("subq_gated_rmsnorm_f32", _i32, _vp, ctypes.POINTER(GatedRmsnormArgs))
