@@ -12,7 +12,7 @@ from ._lib import RUNTIME_MAJOR, RUNTIME_MINOR, RUNTIME_PATCH
 from ._arrays import BF16Array
 from .context import Context, default_context
 from .gemm import PackedB, from_bf16, gemm, to_bf16
-from .attention import attention
+from .attention import KVCache, attention, attention_kv
 from .mamba import (conv1d, conv1d_update, ssm1_scan, ssm1_state_export, ssm1_state_floats, ssm1_state_import,
                     ssm1_state_zeros, ssm1_step)
 from .nn import RopeTable, add, embedding, rmsnorm, silu, swiglu
@@ -39,7 +39,8 @@ def host_isa() -> str:
 
 __all__ = [
     "SubQError", "BF16Array", "Context", "default_context", "PackedB", "gemm", "to_bf16", "from_bf16",
-    "attention", "conv1d", "conv1d_update", "ssm1_scan", "ssm1_step", "ssm1_state_zeros", "ssm1_state_floats",
+    "attention", "KVCache", "attention_kv",
+    "conv1d", "conv1d_update", "ssm1_scan", "ssm1_step", "ssm1_state_zeros", "ssm1_state_floats",
     "ssm1_state_import", "ssm1_state_export",
     "rmsnorm", "swiglu", "silu", "add", "embedding", "RopeTable",
     "ssd_scan", "ssd_step", "ssm2_state_zeros", "ssm2_state_floats", "ssm2_state_import", "ssm2_state_export",

@@ -364,3 +364,25 @@ subq_ssm2_state_export = _fn("subq_ssm2_state_export", _i32, _i64, _i64, _i64, _
 subq_gated_rmsnorm_args_default = _fn("subq_gated_rmsnorm_args_default", None, ctypes.POINTER(GatedRmsnormArgs),
                                       ctypes.c_size_t)
 subq_gated_rmsnorm_f32 = _fn("subq_gated_rmsnorm_f32", _i32, _vp, ctypes.POINTER(GatedRmsnormArgs))
+
+
+# ---- KV cache ---------------------------------------------------------------------------------
+class KvCacheArgs(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("dtype", ctypes.c_int32), ("mode", ctypes.c_int32),
+        ("batch", ctypes.c_int64), ("hkv", ctypes.c_int64),
+        ("dk", ctypes.c_int64), ("dv", ctypes.c_int64),
+        ("capacity", ctypes.c_int64),
+    ]
+
+
+subq_kv_cache_args_default = _fn("subq_kv_cache_args_default", None, ctypes.POINTER(KvCacheArgs), ctypes.c_size_t)
+subq_kv_cache_create = _fn("subq_kv_cache_create", _i32, ctypes.POINTER(KvCacheArgs), ctypes.POINTER(ctypes.c_void_p))
+subq_kv_cache_destroy = _fn("subq_kv_cache_destroy", None, _vp)
+subq_kv_cache_append = _fn("subq_kv_cache_append", _i32, _vp, _vp, _i64, _i64, _i64, _vp, _i64, _i64, _i64,
+                           _vp, _i64, _i64, _i64)
+subq_kv_cache_truncate = _fn("subq_kv_cache_truncate", _i32, _vp, _i64, _i64)
+subq_kv_cache_reset = _fn("subq_kv_cache_reset", None, _vp)
+subq_kv_cache_positions = _fn("subq_kv_cache_positions", _i32, _vp, _i64, c_int64_p, c_int64_p)
+subq_fattn_kv = _fn("subq_fattn_kv", _i32, _vp, ctypes.POINTER(FattnArgs), _vp)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ctypes
+import weakref
 
 import numpy as np
 
@@ -83,4 +84,121 @@ def attention(q, k, v, *, causal: bool = False, window=None, softcap: float = 0.
     p.lse = ptr(lse)
     p.kv_split = int(kv_split)
     _lib.check(_lib.subq_fattn(handle_of(ctx), ctypes.byref(p)))
+    return (O, lse) if return_lse else O
+
+
+_KV_DTYPES = {"f32": _lib.DTYPE_F32, "bf16": _lib.DTYPE_BF16, "f16": _lib.DTYPE_F16}
+_KV_MODES = {"linear": 0, "ring": 1}
+
+
+class KVCache:
+    """One layer's K/V for `batch` sequences (subq_kv_cache), stored as
+    dtype 'f32' | 'bf16' | 'f16' (appends round f32 to nearest even).
+
+    mode 'linear' keeps every position up to `capacity` (appending past it
+    raises); 'ring' keeps the last `capacity` positions (sliding-window
+    layers: capacity >= window_left + tokens per call). Positions are
+    absolute, so masks stay exact after a ring wraps. Append the new tokens'
+    K/V, then attend with attention_kv(q, cache). close() frees it (also freed
+    when collected)."""
+
+    def __init__(self, batch: int, hkv: int, dk: int, capacity: int, *, dv=None, dtype: str = "f32",
+                 mode: str = "linear"):
+        if dtype not in _KV_DTYPES:
+            raise ValueError("KVCache: dtype must be one of %s, got %r" % (sorted(_KV_DTYPES), dtype))
+        if mode not in _KV_MODES:
+            raise ValueError("KVCache: mode must be one of %s, got %r" % (sorted(_KV_MODES), mode))
+        p = _lib.new_args(_lib.KvCacheArgs, _lib.subq_kv_cache_args_default)
+        p.dtype, p.mode = _KV_DTYPES[dtype], _KV_MODES[mode]
+        p.batch, p.hkv, p.dk, p.dv, p.capacity = batch, hkv, dk, dk if dv is None else dv, capacity
+        h = ctypes.c_void_p()
+        _lib.check(_lib.subq_kv_cache_create(ctypes.byref(p), ctypes.byref(h)))
+        self.batch, self.hkv, self.dk, self.dv, self.capacity = p.batch, p.hkv, p.dk, p.dv, p.capacity
+        self.dtype, self.mode = dtype, mode
+        self._h = h.value
+        self._finalizer = weakref.finalize(self, _lib.subq_kv_cache_destroy, self._h)
+
+    @property
+    def handle(self):
+        if self._h is None:
+            raise ValueError("KVCache: used after close()")
+        return self._h
+
+    def append(self, k, v, *, b0: int = 0, ctx=None) -> None:
+        """Appends the same number of new tokens to sequences b0 .. b0 + nb - 1.
+        k: (nb, n_new, hkv, dk), v: (nb, n_new, hkv, dv) float32 (3-D without
+        nb for one sequence); rows contiguous, any outer strides."""
+        K, ks = _bshd(k, "k", "bshd")
+        V, vs = _bshd(v, "v", "bshd")
+        if K.shape[:3] != V.shape[:3]:
+            raise ValueError("KVCache.append: k %s and v %s differ in (batch, tokens, heads)" % (K.shape, V.shape))
+        if K.shape[2:] != (self.hkv, self.dk) or V.shape[3] != self.dv:
+            raise ValueError("KVCache.append: k/v heads and dims %s/%s do not match the cache (hkv=%d, dk=%d, dv=%d)"
+                             % (K.shape[2:], V.shape[2:], self.hkv, self.dk, self.dv))
+        nb, n = K.shape[:2]
+        _lib.check(_lib.subq_kv_cache_append(handle_of(ctx), self.handle, int(b0), nb,
+                                             n, ptr(K), ks[0], ks[1], ks[2], ptr(V), vs[0], vs[1], vs[2]))
+
+    def positions(self, b: int = 0):
+        """(first, end): the absolute positions [first, end) sequence b holds."""
+        first, end = ctypes.c_int64(), ctypes.c_int64()
+        _lib.check(_lib.subq_kv_cache_positions(self.handle, int(b), ctypes.byref(first), ctypes.byref(end)))
+        return first.value, end.value
+
+    def truncate(self, b: int, end: int) -> None:
+        """Drops the positions >= end of sequence b."""
+        _lib.check(_lib.subq_kv_cache_truncate(self.handle, int(b), int(end)))
+
+    def reset(self) -> None:
+        """Empties every sequence (positions restart at 0)."""
+        _lib.subq_kv_cache_reset(self.handle)
+
+    def close(self) -> None:
+        if self._h is not None:
+            self._finalizer()
+            self._h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        if self._h is None:
+            return "KVCache(closed)"
+        return "KVCache(batch=%d, hkv=%d, dk=%d, dv=%d, capacity=%d, dtype=%s, mode=%s)" % (
+            self.batch, self.hkv, self.dk, self.dv, self.capacity, self.dtype, self.mode)
+
+
+def attention_kv(q, cache: KVCache, *, causal: bool = True, window=None, softcap: float = 0.0, scale=None,
+                 out=None, return_lse: bool = False, kv_split: int = 0, ctx=None):
+    """Attention of the newest queries over a KVCache (subq_fattn_kv): q
+    (B, Sq, Hq, DK) float32 (3-D without B for a batch-1 cache) are the last
+    Sq positions of each sequence (append their K/V first). causal and
+    window=(left, right) use absolute positions. Returns out (B, Sq, Hq, DV)
+    (and lse (B, Hq, Sq) when return_lse)."""
+    squeeze = np.ndim(q) == 3
+    Q, qs = _bshd(q, "q", "bshd")
+    b, sq, hq, dk = Q.shape
+    if b != cache.batch:
+        raise ValueError("attention_kv: q batch %d != cache batch %d" % (b, cache.batch))
+    oshape = (b, sq, hq, cache.dv)
+    O = output(out, oshape[1:] if squeeze else oshape, "out")
+    Ov = O[None] if squeeze else O
+    os_ = elem_strides(Ov, "out")
+    lse = np.empty((b, hq, sq), dtype=np.float32) if return_lse else None
+    p = _lib.new_args(_lib.FattnArgs, _lib.subq_fattn_args_default)
+    p.batch, p.hq, p.hkv, p.sq, p.sk, p.dk, p.dv = b, hq, cache.hkv, sq, 0, dk, cache.dv
+    p.scale = 0.0 if scale is None else float(scale)
+    p.softcap = float(softcap)
+    wl, wr = (-1, -1) if window is None else (int(window[0]), int(window[1]))
+    if causal:
+        wr = 0 if wr < 0 else min(wr, 0)
+    p.window_left, p.window_right = wl, wr
+    p.q, p.q_bs, p.q_ss, p.q_hs = ptr(Q), qs[0], qs[1], qs[2]
+    p.out, p.o_bs, p.o_ss, p.o_hs = ptr(Ov), os_[0], os_[1], os_[2]
+    p.lse = ptr(lse)
+    p.kv_split = int(kv_split)
+    _lib.check(_lib.subq_fattn_kv(handle_of(ctx), ctypes.byref(p), cache.handle))
     return (O, lse) if return_lse else O
