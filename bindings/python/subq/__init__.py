@@ -18,6 +18,7 @@ from .mamba import (conv1d, conv1d_update, ssm1_scan, ssm1_state_export, ssm1_st
 from .nn import RopeTable, add, embedding, rmsnorm, silu, swiglu
 from .mamba2 import (gated_rmsnorm, ssd_scan, ssd_step, ssm2_state_export, ssm2_state_floats, ssm2_state_import,
                      ssm2_state_zeros)
+from .safetensors import SafetensorsFile, TensorInfo
 from . import _lib as _l
 
 __version__ = "%d.%d.%d" % (RUNTIME_MAJOR, RUNTIME_MINOR, RUNTIME_PATCH)
@@ -44,5 +45,5 @@ __all__ = [
     "ssm1_state_import", "ssm1_state_export",
     "rmsnorm", "swiglu", "silu", "add", "embedding", "RopeTable",
     "ssd_scan", "ssd_step", "ssm2_state_zeros", "ssm2_state_floats", "ssm2_state_import", "ssm2_state_export",
-    "gated_rmsnorm", "version", "build_info", "host_isa", "library_path",
+    "gated_rmsnorm", "SafetensorsFile", "TensorInfo", "version", "build_info", "host_isa", "library_path",
 ]

@@ -386,3 +386,35 @@ subq_kv_cache_truncate = _fn("subq_kv_cache_truncate", _i32, _vp, _i64, _i64)
 subq_kv_cache_reset = _fn("subq_kv_cache_reset", None, _vp)
 subq_kv_cache_positions = _fn("subq_kv_cache_positions", _i32, _vp, _i64, c_int64_p, c_int64_p)
 subq_fattn_kv = _fn("subq_fattn_kv", _i32, _vp, ctypes.POINTER(FattnArgs), _vp)
+
+
+# ---- safetensors ------------------------------------------------------------------------------
+class SafetensorsTensor(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("name", ctypes.c_char_p), ("name_len", ctypes.c_size_t),
+        ("dtype", ctypes.c_int32), ("rank", ctypes.c_int32),
+        ("shape", ctypes.c_int64 * 8),
+        ("n_elements", ctypes.c_int64), ("n_bytes", ctypes.c_int64),
+        ("data", ctypes.c_void_p),
+        ("file_index", ctypes.c_int32), ("data_alignment", ctypes.c_uint32),
+        ("file_offset", ctypes.c_int64),
+    ]
+
+
+_tp = ctypes.POINTER(ctypes.POINTER(SafetensorsTensor))
+subq_safetensors_dtype_name = _fn("subq_safetensors_dtype_name", ctypes.c_char_p, _i32)
+subq_safetensors_open = _fn("subq_safetensors_open", _i32, ctypes.c_char_p, ctypes.c_uint32,
+                            ctypes.POINTER(ctypes.c_void_p))
+subq_safetensors_open_dir = _fn("subq_safetensors_open_dir", _i32, ctypes.c_char_p, ctypes.c_uint32,
+                                ctypes.POINTER(ctypes.c_void_p))
+subq_safetensors_destroy = _fn("subq_safetensors_destroy", None, _vp)
+subq_safetensors_count = _fn("subq_safetensors_count", _i64, _vp)
+subq_safetensors_tensor_at = _fn("subq_safetensors_tensor_at", _i32, _vp, _i64, _tp)
+subq_safetensors_get = _fn("subq_safetensors_get", _i32, _vp, ctypes.c_char_p, _tp)
+subq_safetensors_find = _fn("subq_safetensors_find", _i64, _vp, ctypes.c_char_p)
+subq_safetensors_file_count = _fn("subq_safetensors_file_count", _i32, _vp)
+subq_safetensors_file_path = _fn("subq_safetensors_file_path", ctypes.c_char_p, _vp, _i32)
+subq_safetensors_metadata_count = _fn("subq_safetensors_metadata_count", _i64, _vp, _i32)
+subq_safetensors_metadata_at = _fn("subq_safetensors_metadata_at", _i32, _vp, _i32, _i64,
+                                   ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_char_p))
