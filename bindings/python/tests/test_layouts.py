@@ -1,5 +1,5 @@
 """The ctypes structs mirror the C headers field for field: a C probe compiled
-against Include/ prints sizeof and every offsetof, compared with ctypes."""
+against Include/ prints sizeof and every offsetof and member size, compared with ctypes."""
 import ctypes
 import math
 import os
@@ -28,7 +28,8 @@ def test_struct_layouts_match_the_c_headers(tmp_path):
     for cname, st in STRUCTS.items():
         lines.append('printf("%s sizeof %%zu\\n", sizeof(%s));' % (cname, cname))
         for f in st._fields_:
-            lines.append('printf("%s %s %%zu\\n", offsetof(%s, %s));' % (cname, f[0], cname, f[0]))
+            lines.append('printf("%s %s %%zu %%zu\\n", offsetof(%s, %s), sizeof(((%s *)0)->%s));'
+                         % (cname, f[0], cname, f[0], cname, f[0]))
     lines.append("return 0; }")
     src = tmp_path / "probe.c"
     src.write_text("\n".join(lines))
@@ -36,12 +37,13 @@ def test_struct_layouts_match_the_c_headers(tmp_path):
     subprocess.run([cc, "-std=c11", "-I", INCLUDE, str(src), "-o", str(exe)], check=True)
     got = {}
     for line in subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.splitlines():
-        s, f, v = line.split()
-        got[(s, f)] = int(v)
+        s, f, *v = line.split()
+        got[(s, f)] = tuple(int(x) for x in v)
     for cname, st in STRUCTS.items():
-        assert ctypes.sizeof(st) == got[(cname, "sizeof")], cname
+        assert (ctypes.sizeof(st),) == got[(cname, "sizeof")], cname
         for f in st._fields_:
-            assert getattr(st, f[0]).offset == got[(cname, f[0])], (cname, f[0])
+            d = getattr(st, f[0])
+            assert (d.offset, d.size) == got[(cname, f[0])], (cname, f[0])
 
 
 def test_defaults_land_in_the_documented_fields():
