@@ -7,14 +7,23 @@ import weakref
 import numpy as np
 
 from . import _lib
-from ._arrays import elem_strides, f32, output, ptr
+from ._arrays import BF16Array, as_array, elem_strides, f32, output, ptr, typed
 from .context import handle_of
 
 _ALIGN = {"bottom_right": 0, "top_left": 1}
 
 
-def _bshd(x, name, layout):
-    a = f32(x, name)
+def _typed16(x, name):
+    """(array, subq dtype): float32, float16, or bf16 (subq.BF16Array / ml_dtypes) as its uint16 bits."""
+    if not isinstance(x, BF16Array):
+        a = as_array(x, name)
+        if a.dtype == np.float16:
+            return a, _lib.DTYPE_F16
+    return typed(x, name, "f32|bf16")
+
+
+def _bshd(x, name, layout, sixteen=False):
+    a, dt = _typed16(x, name) if sixteen else (f32(x, name), _lib.DTYPE_F32)
     if a.ndim == 3:
         a = a[None]
     if a.ndim != 4:
@@ -24,12 +33,29 @@ def _bshd(x, name, layout):
     elif layout != "bshd":
         raise ValueError("attention: layout must be 'bshd' or 'bhsd', got %r" % (layout,))
     st = elem_strides(a, name)
-    return a, st
+    return (a, st, dt) if sixteen else (a, st)
+
+
+_OUT_DTYPES = {"f32": (_lib.DTYPE_F32, np.float32), "bf16": (_lib.DTYPE_BF16, np.uint16),
+               "f16": (_lib.DTYPE_F16, np.float16)}
+
+
+def _mask_view(mask, b, hq, sq, sk):
+    """(array, (bs, hs, ss)) of an additive f32 mask broadcastable to (B, Hq, Sq, Sk); size-1 dims broadcast."""
+    M = f32(mask, "mask")
+    if not 1 <= M.ndim <= 4:
+        raise ValueError("mask: expected (B, Hq, Sq, Sk) or fewer leading dims, got %d dims" % M.ndim)
+    M = M.reshape((1,) * (4 - M.ndim) + M.shape) if M.ndim < 4 else M
+    for i, (n, want, nm) in enumerate(zip(M.shape, (b, hq, sq, sk), ("batch", "heads", "queries", "keys"))):
+        if n != want and not (n == 1 and i < 3):
+            raise ValueError("mask: %s dimension is %d, expected %d%s" % (nm, n, want, "" if i == 3 else " or 1"))
+    st = elem_strides(M, "mask")
+    return M, tuple(0 if M.shape[i] == 1 else st[i] for i in range(3))
 
 
 def attention(q, k, v, *, causal: bool = False, window=None, softcap: float = 0.0, scale=None,
               align: str = "bottom_right", layout: str = "bshd", out=None, return_lse: bool = False,
-              kv_split: int = 0, ctx=None):
+              kv_split: int = 0, mask=None, out_dtype: str = "f32", ctx=None):
     """softmax(scale * q k^T (+ softcap) + mask) v without materialising scores.
 
     q: (B, Sq, Hq, DK), k: (B, Sk, Hkv, DK), v: (B, Sk, Hkv, DV) float32 (3-D
@@ -39,12 +65,22 @@ def attention(q, k, v, *, causal: bool = False, window=None, softcap: float = 0.
     causal: keys j <= p_i; window=(left, right) as flash-attn window_size
     (-1 = unbounded; HF sliding_window W is (W - 1, 0)); align: where the
     queries sit ('bottom_right': the newest Sq of Sk keys, as with a KV cache).
+    q, k, v may also be float16 or bf16 (subq.BF16Array; k and v of one
+    dtype): widened exactly, arithmetic in f32. mask: an additive float32
+    bias broadcastable to (B, Hq, Sq, Sk) (leading dims of size 1 broadcast;
+    -inf excludes a key), added after scale/softcap. out_dtype: 'f32' |
+    'bf16' (out is a subq.BF16Array) | 'f16' (float16), rounded once.
     Returns out (same layout as q, DV wide), and lse (B, Hq, Sq) when
     return_lse. Fully masked rows give zeros (lse -inf)."""
     squeeze = np.ndim(q) == 3
-    Q, qs = _bshd(q, "q", layout)
-    K, ks = _bshd(k, "k", layout)
-    V, vs = _bshd(v, "v", layout)
+    Q, qs, qdt = _bshd(q, "q", layout, True)
+    K, ks, kdt = _bshd(k, "k", layout, True)
+    V, vs, vdt = _bshd(v, "v", layout, True)
+    if kdt != vdt:
+        raise ValueError("attention: k and v must have one dtype")
+    if out_dtype not in _OUT_DTYPES:
+        raise ValueError("attention: out_dtype must be one of %s, got %r" % (sorted(_OUT_DTYPES), out_dtype))
+    odt, onp = _OUT_DTYPES[out_dtype]
     b, sq, hq, dk = Q.shape
     if K.shape[0] != b or V.shape[0] != b:
         raise ValueError("attention: batch sizes differ (q %d, k %d, v %d)" % (b, K.shape[0], V.shape[0]))
@@ -60,7 +96,7 @@ def attention(q, k, v, *, causal: bool = False, window=None, softcap: float = 0.
         oshape = (b, sq, hq, dv)
     if squeeze:
         oshape = oshape[1:]
-    O = output(out, oshape, "out")
+    O = output(out.bits if isinstance(out, BF16Array) else out, oshape, "out", onp)
     Ov = O[None] if squeeze else O
     if layout == "bhsd":
         Ov = Ov.transpose(0, 2, 1, 3)
@@ -83,7 +119,13 @@ def attention(q, k, v, *, causal: bool = False, window=None, softcap: float = 0.
     p.out, p.o_bs, p.o_ss, p.o_hs = ptr(Ov), os_[0], os_[1], os_[2]
     p.lse = ptr(lse)
     p.kv_split = int(kv_split)
+    p.q_dtype, p.kv_dtype, p.out_dtype = qdt, kdt, odt
+    if mask is not None:
+        M, (p.mask_bs, p.mask_hs, p.mask_ss) = _mask_view(mask, b, hq, sq, sk)
+        p.mask = ptr(M)
     _lib.check(_lib.subq_fattn(handle_of(ctx), ctypes.byref(p)))
+    if out_dtype == "bf16":
+        O = BF16Array(O)
     return (O, lse) if return_lse else O
 
 
@@ -172,19 +214,23 @@ class KVCache:
 
 
 def attention_kv(q, cache: KVCache, *, causal: bool = True, window=None, softcap: float = 0.0, scale=None,
-                 out=None, return_lse: bool = False, kv_split: int = 0, ctx=None):
+                 out=None, return_lse: bool = False, kv_split: int = 0, out_dtype: str = "f32", ctx=None):
     """Attention of the newest queries over a KVCache (subq_fattn_kv): q
     (B, Sq, Hq, DK) float32 (3-D without B for a batch-1 cache) are the last
     Sq positions of each sequence (append their K/V first). causal and
     window=(left, right) use absolute positions. Returns out (B, Sq, Hq, DV)
-    (and lse (B, Hq, Sq) when return_lse)."""
+    (and lse (B, Hq, Sq) when return_lse). q and out_dtype may be 16-bit
+    as in attention()."""
     squeeze = np.ndim(q) == 3
-    Q, qs = _bshd(q, "q", "bshd")
+    Q, qs, qdt = _bshd(q, "q", "bshd", True)
+    if out_dtype not in _OUT_DTYPES:
+        raise ValueError("attention_kv: out_dtype must be one of %s, got %r" % (sorted(_OUT_DTYPES), out_dtype))
+    odt, onp = _OUT_DTYPES[out_dtype]
     b, sq, hq, dk = Q.shape
     if b != cache.batch:
         raise ValueError("attention_kv: q batch %d != cache batch %d" % (b, cache.batch))
     oshape = (b, sq, hq, cache.dv)
-    O = output(out, oshape[1:] if squeeze else oshape, "out")
+    O = output(out.bits if isinstance(out, BF16Array) else out, oshape[1:] if squeeze else oshape, "out", onp)
     Ov = O[None] if squeeze else O
     os_ = elem_strides(Ov, "out")
     lse = np.empty((b, hq, sq), dtype=np.float32) if return_lse else None
@@ -200,5 +246,8 @@ def attention_kv(q, cache: KVCache, *, causal: bool = True, window=None, softcap
     p.out, p.o_bs, p.o_ss, p.o_hs = ptr(Ov), os_[0], os_[1], os_[2]
     p.lse = ptr(lse)
     p.kv_split = int(kv_split)
+    p.q_dtype, p.out_dtype = qdt, odt
     _lib.check(_lib.subq_fattn_kv(handle_of(ctx), ctypes.byref(p), cache.handle))
+    if out_dtype == "bf16":
+        O = BF16Array(O)
     return (O, lse) if return_lse else O

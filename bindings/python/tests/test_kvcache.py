@@ -82,3 +82,15 @@ def test_kvcache_bad_inputs(rng):
         subq.attention_kv(rng.standard_normal((2, 1, 2, 8)).astype(np.float32), cache)
     with pytest.raises(subq.SubQError):  # 5 queries but the sequence holds 3 positions
         subq.attention_kv(rng.standard_normal((1, 5, 2, 8)).astype(np.float32), cache)
+
+
+def test_bf16_queries_and_output_over_cache(ctx, rng):
+    q = subq.to_bf16(rng.standard_normal((1, 3, 4, 32)).astype(np.float32))
+    k = rng.standard_normal((1, 3, 2, 32)).astype(np.float32)
+    v = rng.standard_normal((1, 3, 2, 32)).astype(np.float32)
+    cache = subq.KVCache(1, 2, 32, 8)
+    cache.append(k, v, ctx=ctx)
+    o = subq.attention_kv(q, cache, out_dtype="bf16", ctx=ctx)
+    ref = subq.attention(subq.from_bf16(q), k, v, causal=True, ctx=ctx)
+    assert isinstance(o, subq.BF16Array)
+    assert np.all(np.abs(subq.from_bf16(o) - ref) <= 2 ** -8 * np.abs(ref) + 1e-6)
