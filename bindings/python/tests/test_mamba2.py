@@ -133,3 +133,35 @@ def test_gated_rmsnorm_bad_inputs(rng):
         subq.gated_rmsnorm(y, y[:, :6])
     with pytest.raises(ValueError, match="weight"):
         subq.gated_rmsnorm(y, None, np.ones(3, np.float32))
+
+
+@pytest.mark.parametrize("algo", ["recurrent", "chunked"])
+def test_ssd_varlen_equals_one_call_per_sequence(ctx, rng, algo):
+    lens = [5, 0, 21, 1]
+    total = sum(lens)
+    x, dt, A, B, C = make(rng, 1, total, 4, 8, 2, 16)
+    x, dt, B, C = x[0], dt[0], B[0], C[0]
+    cu = np.concatenate([[0], np.cumsum(lens)]).astype(np.int32)
+    slots = np.array([3, 0, 5, 1], np.int32)
+    has_init = np.array([True, True, False, True])
+    pool = rng.standard_normal((6, 4, 16, 8)).astype(np.float32)
+    pool_out = pool.copy()
+    y = subq.ssd_scan(x, dt, A, B, C, algo=algo, state=pool, state_out=pool_out, cu_seqlens=cu, state_slots=slots,
+                      has_initial_state=has_init, ctx=ctx)
+    for s, (a, e) in enumerate(zip(cu[:-1], cu[1:])):
+        if a == e:
+            assert np.array_equal(pool_out[slots[s]], pool[slots[s]])  # empty sequence: state untouched
+            continue
+        h0 = pool[slots[s]][None] if has_init[s] else None
+        h1 = np.empty((1, 4, 16, 8), np.float32)
+        ys = subq.ssd_scan(x[a:e], dt[a:e], A, B[a:e], C[a:e], algo=algo, state=h0, state_out=h1, ctx=ctx)
+        assert np.array_equal(y[a:e], ys) and np.array_equal(pool_out[slots[s]], h1[0])
+    with pytest.raises(ValueError, match="int32"):
+        subq.ssd_scan(x, dt, A, B, C, cu_seqlens=cu.astype(np.int64))
+    with pytest.raises(ValueError, match="state_slots"):
+        subq.ssd_scan(x, dt, A, B, C, cu_seqlens=cu, state_slots=slots[:2])
+    with pytest.raises(ValueError, match="need cu_seqlens"):
+        subq.ssd_scan(x, dt, A, B, C, state_slots=slots)
+    with pytest.raises(subq.SubQError, match="slot"):
+        subq.ssd_scan(x, dt, A, B, C, state=pool, state_out=pool_out, cu_seqlens=cu,
+                      state_slots=np.array([3, 0, 9, 1], np.int32))
