@@ -15,7 +15,7 @@ import numpy as np
 from . import _lib
 from ._arrays import check_shape, elem_strides, f32, output, ptr
 from .context import handle_of
-from .mamba import _opt_vec, _state
+from .mamba import _opt_vec, _set_varlen, _state, _varlen
 
 DT_SOFTPLUS = 0x1
 A_LOG = 0x2
@@ -76,21 +76,6 @@ def ssm2_state_export(state) -> np.ndarray:
     return out
 
 
-def _int_vec(x, n, dtype, name):
-    """A 1-D array of exactly `dtype` (ndarrays are never converted; sequences are)."""
-    if x is None:
-        return None
-    a = x if isinstance(x, np.ndarray) else np.asarray(x, dtype=dtype)
-    if dtype == np.uint8 and a.dtype == np.bool_:
-        a = a.view(np.uint8)  # same bytes, 0 / 1
-    if a.dtype != dtype:
-        raise ValueError("%s: dtype %s is not %s; convert it explicitly" % (name, a.dtype, np.dtype(dtype)))
-    if a.ndim != 1 or (n is not None and a.shape[0] != n) or not a.flags.c_contiguous:
-        raise ValueError("%s: must be a C-contiguous 1-D array%s, got shape %s"
-                         % (name, "" if n is None else " of %d" % n, a.shape))
-    return a
-
-
 def _ssd(step, x, dt, A, B, C, D, dt_bias, dt_softplus, a_is_log, dt_limit, algo, chunk, state, state_out, out,
          ctx, cu_seqlens=None, state_slots=None, has_initial_state=None):
     if step:  # one token: (batch, H, P) etc. viewed as L = 1
@@ -103,15 +88,8 @@ def _ssd(step, x, dt, A, B, C, D, dt_bias, dt_softplus, a_is_log, dt_limit, algo
         squeeze = np.ndim(x) == 3
         X, xs = _heads(x, 4, "x")
     b, l, nh, hp = X.shape
-    CU = _int_vec(cu_seqlens, None, np.int32, "cu_seqlens")
-    if CU is not None:
-        if not squeeze:
-            raise ValueError("ssd_scan: with cu_seqlens, x is the packed (total_tokens, H, P) tensor (no batch dim)")
-        if CU.shape[0] < 1:
-            raise ValueError("cu_seqlens: needs n_sequences + 1 >= 1 entries")
-    elif state_slots is not None or has_initial_state is not None:
-        raise ValueError("ssd_scan: state_slots and has_initial_state need cu_seqlens")
-    n_seq = CU.shape[0] - 1 if CU is not None else b
+    CU, SL, HI, n_seq, pool = _varlen("ssd_scan", squeeze, b, cu_seqlens, state_slots, has_initial_state, state,
+                                      state_out)
     Av = _opt_vec(A, nh, "A")
     if Av is None:
         raise ValueError("ssd: A is required")
@@ -141,13 +119,7 @@ def _ssd(step, x, dt, A, B, C, D, dt_bias, dt_softplus, a_is_log, dt_limit, algo
         check_shape(Dv, (nh * hp,) if flags & D_PER_CHANNEL else (nh,), "D")
         elem_strides(Dv, "D")
     DTB = _opt_vec(dt_bias, nh, "dt_bias")
-    SL = _int_vec(state_slots, n_seq, np.int32, "state_slots")
-    HI = _int_vec(has_initial_state, n_seq, np.uint8, "has_initial_state")
-    pool = None
-    if CU is not None:  # state pools: any number of rows, picked by state_slots
-        pools = [a for a in (state, state_out) if a is not None]
-        pool = np.shape(pools[0])[0] if pools else n_seq
-    sshape = ((pool if pool is not None else b), nh, n, hp)
+    sshape = (pool, nh, n, hp)
     S = _state(state, sshape, "state", writable=step and state_out is None)
     So = _state(state_out, sshape, "state_out", writable=True)
     if step:
@@ -172,10 +144,7 @@ def _ssd(step, x, dt, A, B, C, D, dt_bias, dt_softplus, a_is_log, dt_limit, algo
     p.a, p.dt_bias, p.d_skip = ptr(Av), ptr(DTB), ptr(Dv)
     p.h_in, p.h_out, p.h_bs = ptr(S), ptr(So), 0
     p.y, p.y_ld, p.y_bs = ptr(Yv), ys[1], ys[0]
-    if CU is not None:
-        p.batch = n_seq
-        p.cu_seqlens, p.state_slots, p.has_initial_state = ptr(CU), ptr(SL), ptr(HI)
-        p.n_slots = pool
+    _set_varlen(p, CU, SL, HI, n_seq, pool)
     fn = _lib.subq_ssm2_step_f32 if step else _lib.subq_ssm2_scan_f32
     _lib.check(fn(handle_of(ctx), ctypes.byref(p)))
     return Y
