@@ -42,7 +42,8 @@ def _heads(x, nd, name):
 def ssm2_state_floats(n_heads: int, head_dim: int, d_state: int) -> int:
     n = _lib.subq_ssm2_state_floats(n_heads, head_dim, d_state)
     if n <= 0:
-        raise ValueError("ssm2_state_floats: invalid n_heads=%d, head_dim=%d, d_state=%d" % (n_heads, head_dim, d_state))
+        raise ValueError("ssm2_state_floats: invalid n_heads=%d, head_dim=%d, d_state=%d"
+                         % (n_heads, head_dim, d_state))
     return n
 
 
