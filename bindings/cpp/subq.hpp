@@ -8,7 +8,8 @@
 //
 // * Every failing C call throws subq::error carrying the subq_status and the
 //   library's message (subq_last_error_message(), read on the same thread).
-// * Handles are move-only RAII owners (context, packed_b).
+// * Handles are move-only RAII owners (context, packed_b, rope_table, kv_cache,
+//   safetensors).
 // * Views are std::span based; matrix<T> adds a shape and element strides and
 //   checks that every element it describes lies inside its span before any C
 //   call (so a short buffer is an exception, not an out-of-bounds read).
@@ -313,6 +314,43 @@ inline subq_gemm_args make_args<subq_gemm_args>() {
   return a;
 }
 
+template <>
+inline subq_rmsnorm_args make_args<subq_rmsnorm_args>() {
+  subq_rmsnorm_args a;
+  subq_rmsnorm_args_default(&a, sizeof a);
+  return a;
+}
+template <>
+inline subq_rope_params make_args<subq_rope_params>() {
+  subq_rope_params a;
+  subq_rope_params_default(&a, sizeof a);
+  return a;
+}
+template <>
+inline subq_rope_args make_args<subq_rope_args>() {
+  subq_rope_args a;
+  subq_rope_args_default(&a, sizeof a);
+  return a;
+}
+template <>
+inline subq_ssm2_args make_args<subq_ssm2_args>() {
+  subq_ssm2_args a;
+  subq_ssm2_args_default(&a, sizeof a);
+  return a;
+}
+template <>
+inline subq_gated_rmsnorm_args make_args<subq_gated_rmsnorm_args>() {
+  subq_gated_rmsnorm_args a;
+  subq_gated_rmsnorm_args_default(&a, sizeof a);
+  return a;
+}
+template <>
+inline subq_kv_cache_args make_args<subq_kv_cache_args>() {
+  subq_kv_cache_args a;
+  subq_kv_cache_args_default(&a, sizeof a);
+  return a;
+}
+
 inline void conv1d(context* ctx, const subq_conv1d_args& a) { check(subq_conv1d_f32(raw(ctx), &a)); }
 inline void conv1d_update(context* ctx, const subq_conv1d_args& a) { check(subq_conv1d_update_f32(raw(ctx), &a)); }
 inline void ssm1_scan(context* ctx, const subq_ssm1_args& a) { check(subq_ssm1_scan_f32(raw(ctx), &a)); }
@@ -325,6 +363,220 @@ inline int64_t ssm1_state_floats(int64_t channels, int64_t d_state) {
   if (n <= 0) invalid("subq::ssm1_state_floats: channels and d_state must be >= 1 (and not overflow)");
   return n;
 }
+
+// Floats of one sequence's Mamba-2 state (n_heads * d_state * head_dim).
+inline int64_t ssm2_state_floats(int64_t n_heads, int64_t head_dim, int64_t d_state) {
+  const int64_t n = subq_ssm2_state_floats(n_heads, head_dim, d_state);
+  if (n <= 0) invalid("subq::ssm2_state_floats: n_heads, head_dim and d_state must be >= 1 (and not overflow)");
+  return n;
+}
+inline void ssm2_scan(context* ctx, const subq_ssm2_args& a) { check(subq_ssm2_scan_f32(raw(ctx), &a)); }
+inline void ssm2_step(context* ctx, const subq_ssm2_args& a) { check(subq_ssm2_step_f32(raw(ctx), &a)); }
+inline void gated_rmsnorm(context* ctx, const subq_gated_rmsnorm_args& a) {
+  check(subq_gated_rmsnorm_f32(raw(ctx), &a));
+}
+
+// ---- nn: RMSNorm, elementwise, embedding, RoPE ------------------------------------------------
+inline void rmsnorm(context* ctx, const subq_rmsnorm_args& a) { check(subq_rmsnorm(raw(ctx), &a)); }
+
+namespace detail {
+inline void rows_fit(const char* what, std::size_t have, int64_t rows, int64_t cols, int64_t ld) {
+  if (rows < 0 || cols < 0) invalid(std::string(what) + ": negative size");
+  fits(what, extent(what, {{rows, ld == 0 ? cols : ld}, {cols, 1}}), have);
+}
+}  // namespace detail
+
+// Row-major (rows, cols) tensors with row stride ld (0 = cols); out may be an input (same span and ld).
+inline void swiglu(context* ctx, int64_t rows, int64_t cols, std::span<const float> gate, int64_t gate_ld,
+                   std::span<const float> up, int64_t up_ld, std::span<float> out, int64_t out_ld) {
+  detail::rows_fit("subq::swiglu: gate", gate.size(), rows, cols, gate_ld);
+  detail::rows_fit("subq::swiglu: up", up.size(), rows, cols, up_ld);
+  detail::rows_fit("subq::swiglu: out", out.size(), rows, cols, out_ld);
+  check(subq_swiglu(raw(ctx), rows, cols, gate.data(), gate_ld, up.data(), up_ld, out.data(), out_ld));
+}
+inline void silu(context* ctx, int64_t rows, int64_t cols, std::span<const float> x, int64_t x_ld,
+                 std::span<float> y, int64_t y_ld) {
+  detail::rows_fit("subq::silu: x", x.size(), rows, cols, x_ld);
+  detail::rows_fit("subq::silu: y", y.size(), rows, cols, y_ld);
+  check(subq_silu(raw(ctx), rows, cols, x.data(), x_ld, y.data(), y_ld));
+}
+inline void add(context* ctx, int64_t rows, int64_t cols, std::span<const float> a, int64_t a_ld,
+                std::span<const float> b, int64_t b_ld, std::span<float> out, int64_t out_ld) {
+  detail::rows_fit("subq::add: a", a.size(), rows, cols, a_ld);
+  detail::rows_fit("subq::add: b", b.size(), rows, cols, b_ld);
+  detail::rows_fit("subq::add: out", out.size(), rows, cols, out_ld);
+  check(subq_add(raw(ctx), rows, cols, a.data(), a_ld, b.data(), b_ld, out.data(), out_ld));
+}
+
+// out[t] = table[ids[t]] widened to f32; table (vocab, dim) packed, float or bf16; out (ids.size(), dim) packed.
+template <class T>
+void embedding(context* ctx, std::span<const T> table, int64_t vocab, int64_t dim, std::span<const int64_t> ids,
+               std::span<float> out) {
+  detail::rows_fit("subq::embedding: table", table.size(), vocab, dim, 0);
+  detail::rows_fit("subq::embedding: out", out.size(), static_cast<int64_t>(ids.size()), dim, 0);
+  check(subq_embedding(raw(ctx), dtype_of<T>(), table.data(), vocab, dim, 0, ids.data(),
+                       static_cast<int64_t>(ids.size()), out.data(), 0));
+}
+
+// An immutable RoPE schedule with cached cos/sin (subq_rope_table).
+class rope_table {
+ public:
+  explicit rope_table(const subq_rope_params& p, context* ctx = nullptr) {
+    subq_rope_table* t = nullptr;
+    check(subq_rope_table_create(raw(ctx), &p, &t));
+    h_ = t;
+  }
+  rope_table(const rope_table&) = delete;
+  rope_table& operator=(const rope_table&) = delete;
+  rope_table(rope_table&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+  rope_table& operator=(rope_table&& o) noexcept {
+    if (this != &o) {
+      subq_rope_table_destroy(h_);
+      h_ = std::exchange(o.h_, nullptr);
+    }
+    return *this;
+  }
+  ~rope_table() { subq_rope_table_destroy(h_); }
+
+  const subq_rope_table* get() const noexcept { return h_; }
+  int64_t rot_dim() const { return subq_rope_table_rot_dim(live()); }
+  // cos and sin (rot_dim / 2 each) at one position.
+  void cos_sin(int64_t position, std::span<float> cos_out, std::span<float> sin_out) const {
+    const auto half = static_cast<std::size_t>(rot_dim() / 2);
+    detail::fits("subq::rope_table::cos_sin: cos_out", half, cos_out.size());
+    detail::fits("subq::rope_table::cos_sin: sin_out", half, sin_out.size());
+    check(subq_rope_table_cos_sin(h_, position, cos_out.data(), sin_out.data()));
+  }
+  // Rotates q / k in place: a's table is set to this table (the rest as given).
+  void apply(context* ctx, subq_rope_args a) const {
+    a.table = live();
+    check(subq_rope(raw(ctx), &a));
+  }
+
+ private:
+  const subq_rope_table* live() const {
+    if (!h_) throw error(SUBQ_ERR_INVALID_STATE, "subq::rope_table: used after move");
+    return h_;
+  }
+  subq_rope_table* h_ = nullptr;
+};
+
+// ---- KV cache ---------------------------------------------------------------------------------
+// One layer's K/V (subq_kv_cache); K/V given as [nb][n_new][hkv][d] views by element strides.
+class kv_cache {
+ public:
+  explicit kv_cache(const subq_kv_cache_args& a) {
+    subq_kv_cache* c = nullptr;
+    check(subq_kv_cache_create(&a, &c));
+    h_ = c;
+  }
+  kv_cache(const kv_cache&) = delete;
+  kv_cache& operator=(const kv_cache&) = delete;
+  kv_cache(kv_cache&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+  kv_cache& operator=(kv_cache&& o) noexcept {
+    if (this != &o) {
+      subq_kv_cache_destroy(h_);
+      h_ = std::exchange(o.h_, nullptr);
+    }
+    return *this;
+  }
+  ~kv_cache() { subq_kv_cache_destroy(h_); }
+
+  subq_kv_cache* get() const noexcept { return h_; }
+  // Appends n_new dense [nb][n_new][hkv][dk] / [..][dv] tokens to sequences b0 .. b0 + nb - 1.
+  void append(context* ctx, int64_t b0, int64_t nb, int64_t n_new, std::span<const float> k,
+              std::span<const float> v) {
+    subq_kv_cache_info info{};
+    info.struct_size = sizeof info;
+    check(subq_kv_cache_get_info(live(), &info));
+    detail::fits("subq::kv_cache::append: k", detail::extent("k", {{nb, n_new * info.hkv * info.dk},
+                                                                  {n_new * info.hkv * info.dk, 1}}), k.size());
+    detail::fits("subq::kv_cache::append: v", detail::extent("v", {{nb, n_new * info.hkv * info.dv},
+                                                                  {n_new * info.hkv * info.dv, 1}}), v.size());
+    check(subq_kv_cache_append(raw(ctx), h_, b0, nb, n_new, k.data(), n_new * info.hkv * info.dk,
+                               info.hkv * info.dk, info.dk, v.data(), n_new * info.hkv * info.dv,
+                               info.hkv * info.dv, info.dv));
+  }
+  // Positions [first, end) held by sequence b.
+  std::pair<int64_t, int64_t> positions(int64_t b) const {
+    int64_t first = 0, end = 0;
+    check(subq_kv_cache_positions(live(), b, &first, &end));
+    return {first, end};
+  }
+  void truncate(int64_t b, int64_t end) { check(subq_kv_cache_truncate(live(), b, end)); }
+  void reset() { subq_kv_cache_reset(live()); }
+  // Attention of the newest a.sq queries per sequence over the cache (subq_fattn_kv).
+  void attend(context* ctx, const subq_fattn_args& a) const { check(subq_fattn_kv(raw(ctx), &a, live())); }
+
+ private:
+  subq_kv_cache* live() const {
+    if (!h_) throw error(SUBQ_ERR_INVALID_STATE, "subq::kv_cache: used after move");
+    return h_;
+  }
+  subq_kv_cache* h_ = nullptr;
+};
+
+// ---- safetensors ------------------------------------------------------------------------------
+// A read-only safetensors file or model directory; tensor data pointers live as long as the owner.
+class safetensors {
+ public:
+  struct dir_tag {};
+  explicit safetensors(const std::string& file, uint32_t flags = 0) {
+    subq_safetensors* h = nullptr;
+    check(subq_safetensors_open(file.c_str(), flags, &h));
+    h_ = h;
+  }
+  safetensors(dir_tag, const std::string& dir, uint32_t flags = 0) {
+    subq_safetensors* h = nullptr;
+    check(subq_safetensors_open_dir(dir.c_str(), flags, &h));
+    h_ = h;
+  }
+  safetensors(const safetensors&) = delete;
+  safetensors& operator=(const safetensors&) = delete;
+  safetensors(safetensors&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+  safetensors& operator=(safetensors&& o) noexcept {
+    if (this != &o) {
+      subq_safetensors_destroy(h_);
+      h_ = std::exchange(o.h_, nullptr);
+    }
+    return *this;
+  }
+  ~safetensors() { subq_safetensors_destroy(h_); }
+
+  const subq_safetensors* get() const noexcept { return h_; }
+  int64_t size() const { return subq_safetensors_count(live()); }
+  const subq_safetensors_tensor& at(int64_t index) const {
+    const subq_safetensors_tensor* t = nullptr;
+    check(subq_safetensors_tensor_at(live(), index, &t));
+    return *t;
+  }
+  const subq_safetensors_tensor& operator[](const std::string& name) const {
+    const subq_safetensors_tensor* t = nullptr;
+    check(subq_safetensors_get(live(), name.c_str(), &t));
+    return *t;
+  }
+  bool contains(const std::string& name) const { return subq_safetensors_find(live(), name.c_str()) >= 0; }
+  // The tensor's elements as a span of T; throws when its dtype is not the one T stands for.
+  template <class T>
+  std::span<const T> data(const std::string& name, subq_safetensors_dtype want) const {
+    const auto& t = (*this)[name];
+    if (t.dtype != want || subq_safetensors_dtype_bits(want) != static_cast<int32_t>(8 * sizeof(T)))
+      invalid("subq::safetensors::data: tensor '" + name + "' is " + subq_safetensors_dtype_name(t.dtype) +
+              ", not " + subq_safetensors_dtype_name(want));
+    return {static_cast<const T*>(t.data), static_cast<std::size_t>(t.n_elements)};
+  }
+  // __metadata__ value of `key` in file `file`, or nullptr.
+  const char* metadata(const std::string& key, int32_t file = 0) const {
+    return subq_safetensors_metadata_find(live(), file, key.c_str());
+  }
+
+ private:
+  const subq_safetensors* live() const {
+    if (!h_) throw error(SUBQ_ERR_INVALID_STATE, "subq::safetensors: used after move");
+    return h_;
+  }
+  subq_safetensors* h_ = nullptr;
+};
 
 }  // namespace subq
 

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -141,6 +143,193 @@ int main() {
   ca.width = 9;
   expect_error([&] { subq::conv1d(&ctx, ca); }, SUBQ_ERR_INVALID_ARGUMENT, "width");
   EXPECT(subq::ssm1_state_floats(17, 4) == 32 * 4);
+
+  // RMSNorm with the fused residual add: y = w * s / sqrt(mean(s^2) + eps), s = x + r.
+  {
+    const int64_t rows = 3, cols = 19;
+    auto xr = randn(rows * cols, 6), rr = randn(rows * cols, 7), wr = randn(cols, 8);
+    std::vector<float> yr(rows * cols), sr(rows * cols);
+    auto ra = subq::make_args<subq_rmsnorm_args>();
+    ra.rows = rows, ra.cols = cols, ra.eps = 1e-5f, ra.weight = wr.data();
+    ra.x = xr.data(), ra.residual = rr.data(), ra.sum_out = sr.data(), ra.y = yr.data();
+    subq::rmsnorm(&ctx, ra);
+    std::vector<double> yref(rows * cols), sref(rows * cols);
+    for (int64_t i = 0; i < rows; ++i) {
+      double ss = 0;
+      for (int64_t j = 0; j < cols; ++j) {
+        sref[i * cols + j] = (double)xr[i * cols + j] + rr[i * cols + j];
+        ss += sref[i * cols + j] * sref[i * cols + j];
+      }
+      for (int64_t j = 0; j < cols; ++j) yref[i * cols + j] = wr[j] * sref[i * cols + j] / std::sqrt(ss / cols + 1e-5);
+    }
+    EXPECT(max_err(yr, yref) < 1e-5);
+    EXPECT(max_err(sr, sref) < 1e-6);
+    ra.group_size = 4;  // does not divide 19
+    expect_error([&] { subq::rmsnorm(&ctx, ra); }, SUBQ_ERR_INVALID_ARGUMENT, "group_size");
+  }
+
+  // Elementwise ops and the embedding gather.
+  {
+    auto g = randn(2 * 9, 9), u = randn(2 * 9, 10);
+    std::vector<float> out(2 * 9), sl(2 * 9), sum(2 * 9);
+    subq::swiglu(&ctx, 2, 9, g, 0, u, 0, out, 0);
+    subq::silu(&ctx, 2, 9, g, 0, sl, 0);
+    subq::add(&ctx, 2, 9, g, 0, u, 0, sum, 0);
+    std::vector<double> r1(18), r2(18), r3(18);
+    for (int i = 0; i < 18; ++i) {
+      const double si = g[i] / (1.0 + std::exp(-(double)g[i]));
+      r1[i] = si * u[i], r2[i] = si, r3[i] = (double)g[i] + u[i];
+    }
+    EXPECT(max_err(out, r1) < 1e-5 && max_err(sl, r2) < 1e-6 && max_err(sum, r3) < 1e-6);
+    expect_error([&] { subq::silu(&ctx, 3, 9, g, 0, sl, 0); }, SUBQ_ERR_INVALID_ARGUMENT, "span has");
+
+    auto table = randn(10 * 6, 11);
+    std::vector<subq::bf16> tb(table.size());
+    subq::to_bf16(table, tb);
+    std::vector<float> tw(table.size());
+    subq::from_bf16(tb, tw);
+    std::vector<int64_t> ids{9, 0, 4};
+    std::vector<float> emb(3 * 6), embb(3 * 6);
+    subq::embedding<float>(&ctx, table, 10, 6, ids, emb);
+    subq::embedding<subq::bf16>(&ctx, tb, 10, 6, ids, embb);
+    for (int t = 0; t < 3; ++t)
+      for (int d = 0; d < 6; ++d) {
+        EXPECT(emb[t * 6 + d] == table[ids[t] * 6 + d]);
+        EXPECT(embb[t * 6 + d] == tw[ids[t] * 6 + d]);
+      }
+    ids[1] = 10;
+    expect_error([&] { subq::embedding<float>(&ctx, table, 10, 6, ids, emb); }, SUBQ_ERR_INVALID_ARGUMENT,
+                 "ids[1] (10)");
+  }
+
+  // RoPE: a moved table rotates q in place like the double-precision formula.
+  {
+    auto rp = subq::make_args<subq_rope_params>();
+    rp.rot_dim = 8, rp.theta = 100.0, rp.cached_positions = 4;
+    subq::rope_table t0(rp, &ctx);
+    subq::rope_table table = std::move(t0);
+    EXPECT(table.rot_dim() == 8);
+    expect_error([&] { (void)t0.rot_dim(); }, SUBQ_ERR_INVALID_STATE, "after move");
+    const int64_t tokens = 3, heads = 2, hd = 10;
+    auto qr = randn(tokens * heads * hd, 12);
+    auto q0 = qr;
+    std::vector<int64_t> pos{0, 7, 2};
+    auto args = subq::make_args<subq_rope_args>();
+    args.tokens = tokens, args.head_dim = hd, args.positions = pos.data(), args.q = qr.data(), args.q_heads = heads;
+    table.apply(&ctx, args);
+    std::vector<double> qref(q0.begin(), q0.end());
+    for (int64_t t = 0; t < tokens; ++t)
+      for (int64_t h = 0; h < heads; ++h)
+        for (int i = 0; i < 4; ++i) {
+          const double ang = pos[t] * std::pow(100.0, -2.0 * i / 8), c = std::cos(ang), sn = std::sin(ang);
+          const double a = q0[(t * heads + h) * hd + i], b = q0[(t * heads + h) * hd + i + 4];
+          qref[(t * heads + h) * hd + i] = a * c - b * sn;
+          qref[(t * heads + h) * hd + i + 4] = b * c + a * sn;
+        }
+    EXPECT(max_err(qr, qref) < 1e-5);
+    std::vector<float> cs(4), sn(4);
+    table.cos_sin(0, cs, sn);
+    EXPECT(cs[0] == 1.0f && sn[3] == 0.0f);
+    rp.rot_dim = 7;
+    expect_error([&] { subq::rope_table bad(rp); }, SUBQ_ERR_INVALID_ARGUMENT, "rot_dim");
+  }
+
+  // KV cache: prefill 4 tokens, decode 1, each step equal to attention over the full K/V.
+  {
+    auto ka = subq::make_args<subq_kv_cache_args>();
+    ka.batch = 1, ka.hkv = 2, ka.dk = 16, ka.dv = 16, ka.capacity = 5;
+    subq::kv_cache cache(ka);
+    std::vector<float> full(5 * 4 * 16), step(4 * 16);
+    subq::attention(&ctx, {1, 5, 5, 4, 2, 16, 16}, q, kk, vv, full, {.causal = true});
+    cache.append(&ctx, 0, 1, 4, std::span<const float>(kk).first(4 * 32), std::span<const float>(vv).first(4 * 32));
+    cache.append(&ctx, 0, 1, 1, std::span<const float>(kk).subspan(4 * 32), std::span<const float>(vv).subspan(4 * 32));
+    EXPECT((cache.positions(0) == std::pair<int64_t, int64_t>{0, 5}));
+    auto fa = subq::make_args<subq_fattn_args>();
+    fa.batch = 1, fa.hq = 4, fa.hkv = 2, fa.sq = 1, fa.dk = 16, fa.dv = 16, fa.window_right = 0;
+    fa.q = q.data() + 4 * 64, fa.q_bs = 64, fa.q_ss = 64, fa.q_hs = 16;
+    fa.out = step.data(), fa.o_bs = 64, fa.o_ss = 64, fa.o_hs = 16;
+    cache.attend(&ctx, fa);
+    std::vector<double> last(full.begin() + 4 * 64, full.end());
+    EXPECT(max_err(step, last) < 1e-5);
+    expect_error([&] { cache.append(&ctx, 0, 1, 1, kk, vv); }, SUBQ_ERR_INVALID_ARGUMENT, "full");
+    cache.truncate(0, 2);
+    EXPECT(cache.positions(0).second == 2);
+    cache.reset();
+    EXPECT(cache.positions(0).second == 0);
+    subq::kv_cache moved_cache = std::move(cache);
+    expect_error([&] { cache.reset(); }, SUBQ_ERR_INVALID_STATE, "after move");
+    ka.capacity = 0;
+    expect_error([&] { subq::kv_cache bad(ka); }, SUBQ_ERR_INVALID_ARGUMENT, "capacity");
+  }
+
+  // Mamba-2 SSD scan (recurrent) against a double recurrence, then the gated norm.
+  {
+    const int64_t L = 6, H = 2, P = 3, N = 4;
+    auto xs = randn(L * H * P, 13), dts = randn(L * H, 14), bs = randn(L * N, 15), cs = randn(L * N, 16);
+    std::vector<float> A{-0.5f, -1.5f}, ys(L * H * P), hs(subq::ssm2_state_floats(H, P, N));
+    auto sa = subq::make_args<subq_ssm2_args>();
+    sa.batch = 1, sa.seqlen = L, sa.n_heads = H, sa.head_dim = P, sa.d_state = N;
+    sa.algo = SUBQ_SSM2_ALGO_RECURRENT;
+    sa.x = xs.data(), sa.dt = dts.data(), sa.b = bs.data(), sa.c = cs.data(), sa.a = A.data();
+    sa.h_out = hs.data(), sa.y = ys.data();
+    subq::ssm2_scan(&ctx, sa);
+    std::vector<double> st(H * N * P, 0.0), yref(L * H * P);
+    for (int64_t t = 0; t < L; ++t)
+      for (int64_t h = 0; h < H; ++h) {
+        const double d = std::log1p(std::exp((double)dts[t * H + h])), a = std::exp(d * A[h]);
+        for (int64_t p2 = 0; p2 < P; ++p2) {
+          double yy = 0;
+          for (int64_t n2 = 0; n2 < N; ++n2) {
+            double& sv = st[(h * N + n2) * P + p2];
+            sv = a * sv + d * xs[(t * H + h) * P + p2] * bs[t * N + n2];
+            yy += cs[t * N + n2] * sv;
+          }
+          yref[(t * H + h) * P + p2] = yy;
+        }
+      }
+    EXPECT(max_err(ys, yref) < 1e-4);
+    EXPECT(max_err(hs, st) < 1e-4);
+    sa.d_state = 300;
+    expect_error([&] { subq::ssm2_scan(&ctx, sa); }, SUBQ_ERR_INVALID_ARGUMENT, "d_state");
+
+    auto ga = subq::make_args<subq_gated_rmsnorm_args>();
+    std::vector<float> go(L * H * P);
+    ga.rows = L, ga.width = H * P, ga.y = ys.data(), ga.out = go.data();
+    subq::gated_rmsnorm(&ctx, ga);
+    std::vector<double> gref(go.size());
+    for (int64_t t = 0; t < L; ++t) {
+      double ss = 0;
+      for (int64_t j = 0; j < H * P; ++j) ss += (double)ys[t * H * P + j] * ys[t * H * P + j];
+      for (int64_t j = 0; j < H * P; ++j) gref[t * H * P + j] = ys[t * H * P + j] / std::sqrt(ss / (H * P) + 1e-5);
+    }
+    EXPECT(max_err(go, gref) < 1e-5);
+  }
+
+  // safetensors: a file written here, read back without a copy.
+  {
+    const char* path = "test_subq_hpp.safetensors";
+    const std::string header =
+        R"({"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}})";
+    std::string padded = header + std::string((8 - header.size() % 8) % 8, ' ');
+    const float wv[4] = {1.5f, -2.0f, 3.25f, 0.0f};
+    {
+      std::ofstream f(path, std::ios::binary);
+      uint64_t len = padded.size();  // little-endian on every host SubQ supports
+      f.write(reinterpret_cast<const char*>(&len), 8);
+      f.write(padded.data(), static_cast<std::streamsize>(padded.size()));
+      f.write(reinterpret_cast<const char*>(wv), sizeof wv);
+    }
+    subq::safetensors st(path);
+    EXPECT(st.size() == 1 && st.contains("w") && !st.contains("v"));
+    EXPECT(st["w"].rank == 2 && st["w"].shape[0] == 2 && st.at(0).dtype == SUBQ_SAFETENSORS_F32);
+    auto wspan = st.data<float>("w", SUBQ_SAFETENSORS_F32);
+    EXPECT(wspan.size() == 4 && std::memcmp(wspan.data(), wv, sizeof wv) == 0);
+    EXPECT(st.metadata("format") && std::string(st.metadata("format")) == "pt" && !st.metadata("nope"));
+    expect_error([&] { (void)st.data<uint16_t>("w", SUBQ_SAFETENSORS_BF16); }, SUBQ_ERR_INVALID_ARGUMENT, "F32");
+    expect_error([&] { (void)st["v"]; }, SUBQ_ERR_INVALID_ARGUMENT, "'v'");
+    expect_error([&] { subq::safetensors missing("no_such_file.safetensors"); }, SUBQ_ERR_SYSTEM, "no_such_file");
+    std::remove(path);
+  }
 
   if (failures) std::fprintf(stderr, "%d check(s) failed\n", failures);
   else std::printf("subq.hpp: all checks passed\n");

@@ -12,9 +12,13 @@ from ._lib import RUNTIME_MAJOR, RUNTIME_MINOR, RUNTIME_PATCH
 from ._arrays import BF16Array
 from .context import Context, default_context
 from .gemm import PackedB, from_bf16, gemm, to_bf16
-from .attention import attention
+from .attention import KVCache, attention, attention_kv
 from .mamba import (conv1d, conv1d_update, ssm1_scan, ssm1_state_export, ssm1_state_floats, ssm1_state_import,
                     ssm1_state_zeros, ssm1_step)
+from .nn import RopeTable, add, embedding, rmsnorm, silu, swiglu
+from .mamba2 import (gated_rmsnorm, ssd_scan, ssd_step, ssm2_state_export, ssm2_state_floats, ssm2_state_import,
+                     ssm2_state_zeros)
+from .safetensors import SafetensorsFile, TensorInfo
 from . import _lib as _l
 
 __version__ = "%d.%d.%d" % (RUNTIME_MAJOR, RUNTIME_MINOR, RUNTIME_PATCH)
@@ -36,6 +40,10 @@ def host_isa() -> str:
 
 __all__ = [
     "SubQError", "BF16Array", "Context", "default_context", "PackedB", "gemm", "to_bf16", "from_bf16",
-    "attention", "conv1d", "conv1d_update", "ssm1_scan", "ssm1_step", "ssm1_state_zeros", "ssm1_state_floats",
-    "ssm1_state_import", "ssm1_state_export", "version", "build_info", "host_isa", "library_path",
+    "attention", "KVCache", "attention_kv",
+    "conv1d", "conv1d_update", "ssm1_scan", "ssm1_step", "ssm1_state_zeros", "ssm1_state_floats",
+    "ssm1_state_import", "ssm1_state_export",
+    "rmsnorm", "swiglu", "silu", "add", "embedding", "RopeTable",
+    "ssd_scan", "ssd_step", "ssm2_state_zeros", "ssm2_state_floats", "ssm2_state_import", "ssm2_state_export",
+    "gated_rmsnorm", "SafetensorsFile", "TensorInfo", "version", "build_info", "host_isa", "library_path",
 ]

@@ -83,6 +83,10 @@ def elem_strides(a, name, unit_inner=True):
     if a.ctypes.data % item:
         raise ValueError("%s: data pointer is not aligned to its %d-byte elements" % (name, item))
     st = [0] * a.ndim
+    if a.size == 0:  # nothing is read or written: packed strides (NumPy may report 0)
+        for i in range(a.ndim - 1, -1, -1):
+            st[i] = 1 if i == a.ndim - 1 else st[i + 1] * max(a.shape[i + 1], 1)
+        return st
     # Size-1 dimensions get the packed stride: NumPy leaves arbitrary values
     # there and the C side validates strides against extents.
     for i in range(a.ndim - 1, -1, -1):

@@ -187,6 +187,9 @@ class FattnArgs(ctypes.Structure):
         ("out", ctypes.c_void_p), ("o_bs", ctypes.c_int64), ("o_ss", ctypes.c_int64), ("o_hs", ctypes.c_int64),
         ("lse", ctypes.c_void_p),
         ("kv_split", ctypes.c_int64),
+        ("q_dtype", ctypes.c_int32), ("kv_dtype", ctypes.c_int32), ("out_dtype", ctypes.c_int32),
+        ("mask", ctypes.c_void_p), ("mask_bs", ctypes.c_int64), ("mask_hs", ctypes.c_int64),
+        ("mask_ss", ctypes.c_int64),
     ]
 
 
@@ -208,6 +211,8 @@ class Conv1dArgs(ctypes.Structure):
         ("state_out", ctypes.c_void_p),
         ("state_bs", ctypes.c_int64),
         ("y", ctypes.c_void_p), ("y_ld", ctypes.c_int64), ("y_bs", ctypes.c_int64),
+        ("cu_seqlens", ctypes.c_void_p), ("state_slots", ctypes.c_void_p),
+        ("has_initial_state", ctypes.c_void_p), ("n_slots", ctypes.c_int64),
     ]
 
 
@@ -229,6 +234,8 @@ class Ssm1Args(ctypes.Structure):
         ("h_out", ctypes.c_void_p),
         ("h_bs", ctypes.c_int64),
         ("y", ctypes.c_void_p), ("y_ld", ctypes.c_int64), ("y_bs", ctypes.c_int64),
+        ("cu_seqlens", ctypes.c_void_p), ("state_slots", ctypes.c_void_p),
+        ("has_initial_state", ctypes.c_void_p), ("n_slots", ctypes.c_int64),
     ]
 
 
@@ -245,8 +252,169 @@ subq_ssm1_state_export = _fn("subq_ssm1_state_export", ctypes.c_int32, ctypes.c_
                              ctypes.c_void_p, ctypes.c_void_p)
 
 
+# ---- nn (RMSNorm, RoPE, elementwise, embedding) -----------------------------------------------
+class RmsnormArgs(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("rows", ctypes.c_int64), ("cols", ctypes.c_int64), ("group_size", ctypes.c_int64),
+        ("eps", ctypes.c_float), ("weight_dtype", ctypes.c_int32),
+        ("weight", ctypes.c_void_p),
+        ("x", ctypes.c_void_p), ("x_ld", ctypes.c_int64),
+        ("residual", ctypes.c_void_p), ("residual_ld", ctypes.c_int64),
+        ("gate", ctypes.c_void_p), ("gate_ld", ctypes.c_int64),
+        ("sum_out", ctypes.c_void_p), ("sum_ld", ctypes.c_int64),
+        ("y", ctypes.c_void_p), ("y_ld", ctypes.c_int64),
+    ]
+
+
+class RopeParams(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("rot_dim", ctypes.c_int64),
+        ("theta", ctypes.c_double),
+        ("type", ctypes.c_int32),
+        ("factor", ctypes.c_double), ("low_freq_factor", ctypes.c_double), ("high_freq_factor", ctypes.c_double),
+        ("original_max_position_embeddings", ctypes.c_double),
+        ("attention_scaling", ctypes.c_double),
+        ("cached_positions", ctypes.c_int64),
+    ]
+
+
+class RopeArgs(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("tokens", ctypes.c_int64), ("head_dim", ctypes.c_int64),
+        ("table", ctypes.c_void_p), ("positions", ctypes.c_void_p),
+        ("q", ctypes.c_void_p), ("q_heads", ctypes.c_int64), ("q_token_stride", ctypes.c_int64),
+        ("q_head_stride", ctypes.c_int64),
+        ("k", ctypes.c_void_p), ("k_heads", ctypes.c_int64), ("k_token_stride", ctypes.c_int64),
+        ("k_head_stride", ctypes.c_int64),
+    ]
+
+
+_i64, _vp, _i32 = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int32
+subq_rmsnorm_args_default = _fn("subq_rmsnorm_args_default", None, ctypes.POINTER(RmsnormArgs), ctypes.c_size_t)
+subq_rmsnorm = _fn("subq_rmsnorm", _i32, _vp, ctypes.POINTER(RmsnormArgs))
+subq_rope_params_default = _fn("subq_rope_params_default", None, ctypes.POINTER(RopeParams), ctypes.c_size_t)
+subq_rope_inv_freq = _fn("subq_rope_inv_freq", _i32, ctypes.POINTER(RopeParams), _vp)
+subq_rope_table_create = _fn("subq_rope_table_create", _i32, _vp, ctypes.POINTER(RopeParams),
+                             ctypes.POINTER(ctypes.c_void_p))
+subq_rope_table_destroy = _fn("subq_rope_table_destroy", None, _vp)
+subq_rope_table_rot_dim = _fn("subq_rope_table_rot_dim", _i64, _vp)
+subq_rope_table_cos_sin = _fn("subq_rope_table_cos_sin", _i32, _vp, _i64, _vp, _vp)
+subq_rope_args_default = _fn("subq_rope_args_default", None, ctypes.POINTER(RopeArgs), ctypes.c_size_t)
+subq_rope = _fn("subq_rope", _i32, _vp, ctypes.POINTER(RopeArgs))
+subq_swiglu = _fn("subq_swiglu", _i32, _vp, _i64, _i64, _vp, _i64, _vp, _i64, _vp, _i64)
+subq_silu = _fn("subq_silu", _i32, _vp, _i64, _i64, _vp, _i64, _vp, _i64)
+subq_add = _fn("subq_add", _i32, _vp, _i64, _i64, _vp, _i64, _vp, _i64, _vp, _i64)
+subq_embedding = _fn("subq_embedding", _i32, _vp, _i32, _vp, _i64, _i64, _i64, _vp, _i64, _vp, _i64)
+
+
 def new_args(struct_type, default_fn):
     """An args struct filled by the library's defaults getter."""
     s = struct_type()
     default_fn(ctypes.byref(s), ctypes.sizeof(s))
     return s
+
+
+# ---- Mamba-2 (SSD scan, grouped gated RMSNorm) ------------------------------------------------
+class Ssm2Args(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("batch", ctypes.c_int64), ("seqlen", ctypes.c_int64),
+        ("n_heads", ctypes.c_int64), ("head_dim", ctypes.c_int64),
+        ("d_state", ctypes.c_int64), ("n_groups", ctypes.c_int64),
+        ("flags", ctypes.c_uint32), ("algo", ctypes.c_int32),
+        ("chunk", ctypes.c_int64),
+        ("dt_min", ctypes.c_float), ("dt_max", ctypes.c_float),
+        ("x", ctypes.c_void_p), ("x_ld", ctypes.c_int64), ("x_bs", ctypes.c_int64),
+        ("dt", ctypes.c_void_p), ("dt_ld", ctypes.c_int64), ("dt_bs", ctypes.c_int64),
+        ("b", ctypes.c_void_p), ("b_ld", ctypes.c_int64), ("b_bs", ctypes.c_int64),
+        ("c", ctypes.c_void_p), ("c_ld", ctypes.c_int64), ("c_bs", ctypes.c_int64),
+        ("a", ctypes.c_void_p),
+        ("dt_bias", ctypes.c_void_p),
+        ("d_skip", ctypes.c_void_p),
+        ("h_in", ctypes.c_void_p),
+        ("h_out", ctypes.c_void_p),
+        ("h_bs", ctypes.c_int64),
+        ("y", ctypes.c_void_p), ("y_ld", ctypes.c_int64), ("y_bs", ctypes.c_int64),
+        ("cu_seqlens", ctypes.c_void_p), ("state_slots", ctypes.c_void_p),
+        ("has_initial_state", ctypes.c_void_p), ("n_slots", ctypes.c_int64),
+    ]
+
+
+class GatedRmsnormArgs(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("rows", ctypes.c_int64), ("width", ctypes.c_int64), ("group_size", ctypes.c_int64),
+        ("eps", ctypes.c_float), ("flags", ctypes.c_uint32),
+        ("y", ctypes.c_void_p), ("y_ld", ctypes.c_int64),
+        ("z", ctypes.c_void_p), ("z_ld", ctypes.c_int64),
+        ("weight", ctypes.c_void_p),
+        ("out", ctypes.c_void_p), ("out_ld", ctypes.c_int64),
+    ]
+
+
+subq_ssm2_args_default = _fn("subq_ssm2_args_default", None, ctypes.POINTER(Ssm2Args), ctypes.c_size_t)
+subq_ssm2_scan_f32 = _fn("subq_ssm2_scan_f32", _i32, _vp, ctypes.POINTER(Ssm2Args))
+subq_ssm2_step_f32 = _fn("subq_ssm2_step_f32", _i32, _vp, ctypes.POINTER(Ssm2Args))
+subq_ssm2_state_floats = _fn("subq_ssm2_state_floats", _i64, _i64, _i64, _i64)
+subq_ssm2_state_import = _fn("subq_ssm2_state_import", _i32, _i64, _i64, _i64, _i64, _vp, _vp)
+subq_ssm2_state_export = _fn("subq_ssm2_state_export", _i32, _i64, _i64, _i64, _i64, _vp, _vp)
+subq_gated_rmsnorm_args_default = _fn("subq_gated_rmsnorm_args_default", None, ctypes.POINTER(GatedRmsnormArgs),
+                                      ctypes.c_size_t)
+subq_gated_rmsnorm_f32 = _fn("subq_gated_rmsnorm_f32", _i32, _vp, ctypes.POINTER(GatedRmsnormArgs))
+
+
+# ---- KV cache ---------------------------------------------------------------------------------
+class KvCacheArgs(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("dtype", ctypes.c_int32), ("mode", ctypes.c_int32),
+        ("batch", ctypes.c_int64), ("hkv", ctypes.c_int64),
+        ("dk", ctypes.c_int64), ("dv", ctypes.c_int64),
+        ("capacity", ctypes.c_int64),
+    ]
+
+
+subq_kv_cache_args_default = _fn("subq_kv_cache_args_default", None, ctypes.POINTER(KvCacheArgs), ctypes.c_size_t)
+subq_kv_cache_create = _fn("subq_kv_cache_create", _i32, ctypes.POINTER(KvCacheArgs), ctypes.POINTER(ctypes.c_void_p))
+subq_kv_cache_destroy = _fn("subq_kv_cache_destroy", None, _vp)
+subq_kv_cache_append = _fn("subq_kv_cache_append", _i32, _vp, _vp, _i64, _i64, _i64, _vp, _i64, _i64, _i64,
+                           _vp, _i64, _i64, _i64)
+subq_kv_cache_truncate = _fn("subq_kv_cache_truncate", _i32, _vp, _i64, _i64)
+subq_kv_cache_reset = _fn("subq_kv_cache_reset", None, _vp)
+subq_kv_cache_positions = _fn("subq_kv_cache_positions", _i32, _vp, _i64, c_int64_p, c_int64_p)
+subq_fattn_kv = _fn("subq_fattn_kv", _i32, _vp, ctypes.POINTER(FattnArgs), _vp)
+
+
+# ---- safetensors ------------------------------------------------------------------------------
+class SafetensorsTensor(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("name", ctypes.c_char_p), ("name_len", ctypes.c_size_t),
+        ("dtype", ctypes.c_int32), ("rank", ctypes.c_int32),
+        ("shape", ctypes.c_int64 * 8),
+        ("n_elements", ctypes.c_int64), ("n_bytes", ctypes.c_int64),
+        ("data", ctypes.c_void_p),
+        ("file_index", ctypes.c_int32), ("data_alignment", ctypes.c_uint32),
+        ("file_offset", ctypes.c_int64),
+    ]
+
+
+_tp = ctypes.POINTER(ctypes.POINTER(SafetensorsTensor))
+subq_safetensors_dtype_name = _fn("subq_safetensors_dtype_name", ctypes.c_char_p, _i32)
+subq_safetensors_open = _fn("subq_safetensors_open", _i32, ctypes.c_char_p, ctypes.c_uint32,
+                            ctypes.POINTER(ctypes.c_void_p))
+subq_safetensors_open_dir = _fn("subq_safetensors_open_dir", _i32, ctypes.c_char_p, ctypes.c_uint32,
+                                ctypes.POINTER(ctypes.c_void_p))
+subq_safetensors_destroy = _fn("subq_safetensors_destroy", None, _vp)
+subq_safetensors_count = _fn("subq_safetensors_count", _i64, _vp)
+subq_safetensors_tensor_at = _fn("subq_safetensors_tensor_at", _i32, _vp, _i64, _tp)
+subq_safetensors_get = _fn("subq_safetensors_get", _i32, _vp, ctypes.c_char_p, _tp)
+subq_safetensors_find = _fn("subq_safetensors_find", _i64, _vp, ctypes.c_char_p)
+subq_safetensors_file_count = _fn("subq_safetensors_file_count", _i32, _vp)
+subq_safetensors_file_path = _fn("subq_safetensors_file_path", ctypes.c_char_p, _vp, _i32)
+subq_safetensors_metadata_count = _fn("subq_safetensors_metadata_count", _i64, _vp, _i32)
+subq_safetensors_metadata_at = _fn("subq_safetensors_metadata_at", _i32, _vp, _i32, _i64,
+                                   ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_char_p))

@@ -40,22 +40,29 @@ def _opt_vec(x, n, name):
     return a
 
 
-def conv1d(x, weight, bias=None, *, silu: bool = False, state=None, state_out=None, out=None, ctx=None):
+def conv1d(x, weight, bias=None, *, silu: bool = False, state=None, state_out=None, out=None, cu_seqlens=None,
+           state_slots=None, has_initial_state=None, ctx=None):
     """Causal depthwise conv1d (prefill). x: (B, L, C); weight: (C, W), W in
     1..8 (PyTorch conv1d.weight squeezed); bias: (C,) or None; state: the conv
     state (B, W-1, C) before x, or None for zeros; state_out: an array to
-    receive the new state (may be `state` itself). Returns y (x's shape)."""
+    receive the new state (may be `state` itself). Returns y (x's shape).
+    Packed variable-length batches: cu_seqlens (int32, n_seq + 1 offsets)
+    splits x (total, C) into sequences; state / state_out are then pools
+    (n_slots, W-1, C) whose rows state_slots (int32; default identity)
+    picks; has_initial_state (uint8/bool) 0 starts a sequence from zeros."""
     squeeze = np.ndim(x) == 2
     X, xs = _seq(x, "x")
     b, l, c = X.shape
+    CU, SL, HI, n_seq, pool = _varlen("conv1d", squeeze, b, cu_seqlens, state_slots, has_initial_state, state,
+                                      state_out)
     Wt = f32(weight, "weight")
     if Wt.ndim != 2 or Wt.shape[0] != c:
         raise ValueError("conv1d: weight must be (channels=%d, width), got %s" % (c, Wt.shape))
     Wt = Wt if Wt.flags.c_contiguous else _need_contig("weight")
     w = Wt.shape[1]
     Bv = _opt_vec(bias, c, "bias")
-    S = _state(state, (b, w - 1, c), "state")
-    So = _state(state_out, (b, w - 1, c), "state_out", writable=True)
+    S = _state(state, (pool, w - 1, c), "state")
+    So = _state(state_out, (pool, w - 1, c), "state_out", writable=True)
     Y = output(out, X.shape[1:] if squeeze else X.shape, "out")
     Yv = Y[None] if squeeze else Y
     ys = elem_strides(Yv, "out")
@@ -67,6 +74,7 @@ def conv1d(x, weight, bias=None, *, silu: bool = False, state=None, state_out=No
     p.state_in, p.state_out = ptr(S), ptr(So)
     p.state_bs = 0
     p.y, p.y_ld, p.y_bs = ptr(Yv), ys[1], ys[0]
+    _set_varlen(p, CU, SL, HI, n_seq, pool)
     _lib.check(_lib.subq_conv1d_f32(handle_of(ctx), ctypes.byref(p)))
     return Y
 
@@ -97,6 +105,48 @@ def conv1d_update(x, weight, state, bias=None, *, silu: bool = False, out=None, 
     p.y, p.y_ld, p.y_bs = ptr(Y), c, ys[0]
     _lib.check(_lib.subq_conv1d_update_f32(handle_of(ctx), ctypes.byref(p)))
     return Y
+
+
+def _int_vec(x, n, dtype, name):
+    """A 1-D array of exactly `dtype` (ndarrays are never converted; sequences are)."""
+    if x is None:
+        return None
+    a = x if isinstance(x, np.ndarray) else np.asarray(x, dtype=dtype)
+    if dtype == np.uint8 and a.dtype == np.bool_:
+        a = a.view(np.uint8)  # same bytes, 0 / 1
+    if a.dtype != dtype:
+        raise ValueError("%s: dtype %s is not %s; convert it explicitly" % (name, a.dtype, np.dtype(dtype)))
+    if a.ndim != 1 or (n is not None and a.shape[0] != n) or not a.flags.c_contiguous:
+        raise ValueError("%s: must be a C-contiguous 1-D array%s, got shape %s"
+                         % (name, "" if n is None else " of %d" % n, a.shape))
+    return a
+
+
+def _varlen(fn, squeeze, b, cu_seqlens, state_slots, has_initial_state, state, state_out):
+    """(cu_seqlens, state_slots, has_initial_state arrays, n_seq, state pool rows) of a packed
+    variable-length call, or (None, None, None, b, b) without cu_seqlens."""
+    CU = _int_vec(cu_seqlens, None, np.int32, "cu_seqlens")
+    if CU is None:
+        if state_slots is not None or has_initial_state is not None:
+            raise ValueError("%s: state_slots and has_initial_state need cu_seqlens" % fn)
+        return None, None, None, b, b
+    if not squeeze:
+        raise ValueError("%s: with cu_seqlens, activations are the packed (total_tokens, ...) tensors (no batch dim)"
+                         % fn)
+    if CU.shape[0] < 1:
+        raise ValueError("cu_seqlens: needs n_sequences + 1 >= 1 entries")
+    n_seq = CU.shape[0] - 1
+    SL = _int_vec(state_slots, n_seq, np.int32, "state_slots")
+    HI = _int_vec(has_initial_state, n_seq, np.uint8, "has_initial_state")
+    pools = [a for a in (state, state_out) if a is not None]  # pools: any number of rows, picked by state_slots
+    return CU, SL, HI, n_seq, (np.shape(pools[0])[0] if pools else n_seq)
+
+
+def _set_varlen(p, CU, SL, HI, n_seq, pool):
+    if CU is not None:
+        p.batch = n_seq
+        p.cu_seqlens, p.state_slots, p.has_initial_state = ptr(CU), ptr(SL), ptr(HI)
+        p.n_slots = pool
 
 
 def _need_contig(name):
@@ -149,7 +199,8 @@ def ssm1_state_export(state, channels: int, d_state: int) -> np.ndarray:
     return out
 
 
-def _ssm1(step, u, dt, A, B, C, D, z, dt_bias, dt_softplus, a_is_log, n_groups, state, state_out, out, ctx):
+def _ssm1(step, u, dt, A, B, C, D, z, dt_bias, dt_softplus, a_is_log, n_groups, state, state_out, out, ctx,
+          cu_seqlens=None, state_slots=None, has_initial_state=None):
     squeeze = np.ndim(u) == 2 and not step
     if step:
         U = f32(u, "u")
@@ -159,6 +210,8 @@ def _ssm1(step, u, dt, A, B, C, D, z, dt_bias, dt_softplus, a_is_log, n_groups, 
     else:
         U, _ = _seq(u, "u")
     b, l, c = U.shape
+    CU, SL, HI, n_seq, pool = _varlen("ssm1_scan", squeeze, b, cu_seqlens, state_slots, has_initial_state, state,
+                                      state_out)
     Av = f32(A, "A")
     if Av.ndim != 2 or Av.shape[0] != c or not Av.flags.c_contiguous:
         raise ValueError("ssm1: A must be C-contiguous (channels=%d, d_state), got %s" % (c, Av.shape))
@@ -185,8 +238,8 @@ def _ssm1(step, u, dt, A, B, C, D, z, dt_bias, dt_softplus, a_is_log, n_groups, 
     Dv = _opt_vec(D, c, "D")
     DTB = _opt_vec(dt_bias, c, "dt_bias")
     sf = ssm1_state_floats(c, n)
-    S = _state(state, (b, sf), "state", writable=step and state_out is None)
-    So = _state(state_out, (b, sf), "state_out", writable=True)
+    S = _state(state, (pool, sf), "state", writable=step and state_out is None)
+    So = _state(state_out, (pool, sf), "state_out", writable=True)
     if step:
         if S is None:
             raise ValueError("ssm1_step: state is required (it is updated in place unless state_out is given)")
@@ -208,18 +261,24 @@ def _ssm1(step, u, dt, A, B, C, D, z, dt_bias, dt_softplus, a_is_log, n_groups, 
     p.a, p.dt_bias, p.d_skip = ptr(Av), ptr(DTB), ptr(Dv)
     p.h_in, p.h_out, p.h_bs = ptr(S), ptr(So), 0
     p.y, p.y_ld, p.y_bs = ptr(Yv), ys[1], ys[0]
+    _set_varlen(p, CU, SL, HI, n_seq, pool)
     fn = _lib.subq_ssm1_step_f32 if step else _lib.subq_ssm1_scan_f32
     _lib.check(fn(handle_of(ctx), ctypes.byref(p)))
     return Y
 
 
 def ssm1_scan(u, dt, A, B, C, *, D=None, z=None, dt_bias=None, dt_softplus: bool = True, a_is_log: bool = False,
-              n_groups: int = 1, state=None, state_out=None, out=None, ctx=None):
+              n_groups: int = 1, state=None, state_out=None, out=None, cu_seqlens=None, state_slots=None,
+              has_initial_state=None, ctx=None):
     """Mamba-1 selective scan (prefill). u, dt, z: (B, L, C); B, C: (B, L,
     n_groups * d_state); A: (C, d_state) (A_log when a_is_log); D, dt_bias:
     (C,). state / state_out: SubQ-layout states (see ssm1_state_zeros), None
-    = zeros / not written; state_out may be state. Returns y like u."""
-    return _ssm1(False, u, dt, A, B, C, D, z, dt_bias, dt_softplus, a_is_log, n_groups, state, state_out, out, ctx)
+    = zeros / not written; state_out may be state. Returns y like u.
+    Packed variable-length batches (u etc. (total, ...)): cu_seqlens,
+    state_slots, has_initial_state as for conv1d, over state pools
+    (n_slots, ssm1_state_floats)."""
+    return _ssm1(False, u, dt, A, B, C, D, z, dt_bias, dt_softplus, a_is_log, n_groups, state, state_out, out, ctx,
+                 cu_seqlens, state_slots, has_initial_state)
 
 
 def ssm1_step(u, dt, A, B, C, state, *, D=None, z=None, dt_bias=None, dt_softplus: bool = True,

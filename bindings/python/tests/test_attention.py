@@ -88,3 +88,44 @@ def test_attention_bad_inputs(rng):
         subq.attention(q[:, :, :2], k, k, window=(-5, 0))
     with pytest.raises(ValueError, match="innermost stride"):
         subq.attention(q[..., ::2], k[..., ::2], k[..., ::2])
+
+
+def test_16bit_inputs_and_outputs(ctx, rng):
+    q = rng.standard_normal((2, 7, 4, 24)).astype(np.float32)
+    k = rng.standard_normal((2, 9, 2, 24)).astype(np.float32)
+    v = rng.standard_normal((2, 9, 2, 24)).astype(np.float32)
+    qb, kb, vb = subq.to_bf16(q), subq.to_bf16(k), subq.to_bf16(v)
+    wq, wk, wv = subq.from_bf16(qb), subq.from_bf16(kb), subq.from_bf16(vb)  # exact widening
+    ref = naive(wq, wk, wv, causal=True)
+    close(subq.attention(qb, kb, vb, causal=True, ctx=ctx), ref)
+    ob = subq.attention(qb, kb, vb, causal=True, out_dtype="bf16", ctx=ctx)
+    assert isinstance(ob, subq.BF16Array) and ob.shape == (2, 7, 4, 24)
+    assert np.all(np.abs(subq.from_bf16(ob) - ref) <= 2 ** -8 * np.abs(ref) + 1e-6)  # one RNE rounding
+    qh, kh, vh = q.astype(np.float16), k.astype(np.float16), v.astype(np.float16)
+    oh = subq.attention(qh, kh, vh, out_dtype="f16", ctx=ctx)
+    rh = naive(*(x.astype(np.float32) for x in (qh, kh, vh)))
+    assert oh.dtype == np.float16 and np.all(np.abs(oh - rh) <= 2 ** -11 * np.abs(rh) + 1e-4)
+    close(subq.attention(q, kb, vb, ctx=ctx), naive(q, wk, wv))  # f32 q over bf16 K/V
+    with pytest.raises(ValueError, match="one dtype"):
+        subq.attention(q, kb, vh)
+    with pytest.raises(ValueError, match="out_dtype"):
+        subq.attention(q, k, v, out_dtype="f64")
+
+
+def test_additive_mask(ctx, rng):
+    b, sq, sk, hq, d = 2, 5, 8, 4, 16
+    q = rng.standard_normal((b, sq, hq, d)).astype(np.float32)
+    k = rng.standard_normal((b, sk, 2, d)).astype(np.float32)
+    v = rng.standard_normal((b, sk, 2, d)).astype(np.float32)
+    bias = rng.standard_normal((b, 1, sq, sk)).astype(np.float32)  # broadcast over heads
+    bias[:, :, :, 3] = -np.inf
+    kr, vr = k.repeat(2, axis=2).astype(np.float64), v.repeat(2, axis=2).astype(np.float64)
+    s = np.einsum("bqhd,bkhd->bhqk", q.astype(np.float64), kr) / np.sqrt(d) + bias
+    p = np.exp(s - s.max(-1, keepdims=True))
+    ref = np.einsum("bhqk,bkhd->bqhd", p / p.sum(-1, keepdims=True), vr)
+    close(subq.attention(q, k, v, mask=bias, ctx=ctx), ref)
+    close(subq.attention(q, k, v, mask=np.zeros((1, sq, sk), np.float32), ctx=ctx), naive(q, k, v))  # 3-D, broadcast
+    with pytest.raises(ValueError, match="keys dimension"):
+        subq.attention(q, k, v, mask=bias[..., :4])
+    with pytest.raises(ValueError, match="heads dimension"):
+        subq.attention(q, k, v, mask=np.zeros((b, 3, sq, sk), np.float32))

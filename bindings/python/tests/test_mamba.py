@@ -115,3 +115,42 @@ def test_mamba_bad_inputs(rng):
         subq.ssm1_step(x[:, 0], x[:, 0], A, B[:, 0], B[:, 0], None)
     with pytest.raises(ValueError, match="float32"):
         subq.ssm1_scan(x.astype(np.float64), x, A, B, B)
+
+
+def test_conv1d_and_ssm1_varlen_equal_one_call_per_sequence(ctx, rng):
+    lens, c, n, width = [4, 0, 19, 1], 12, 8, 4
+    total = sum(lens)
+    cu = np.concatenate([[0], np.cumsum(lens)]).astype(np.int32)
+    slots = np.array([2, 0, 4, 1], np.int32)
+    has_init = np.array([1, 1, 0, 1], np.uint8)
+    x = rng.standard_normal((total, c)).astype(np.float32)
+    w = rng.standard_normal((c, width)).astype(np.float32)
+    cpool = rng.standard_normal((5, width - 1, c)).astype(np.float32)
+    cpool_out = cpool.copy()
+    y = subq.conv1d(x, w, silu=True, state=cpool, state_out=cpool_out, cu_seqlens=cu, state_slots=slots,
+                    has_initial_state=has_init, ctx=ctx)
+    dt = rng.standard_normal((total, c)).astype(np.float32)
+    A = -np.exp(rng.standard_normal((c, n))).astype(np.float32)
+    B = rng.standard_normal((total, n)).astype(np.float32)
+    C = rng.standard_normal((total, n)).astype(np.float32)
+    sf = subq.ssm1_state_floats(c, n)
+    spool = subq.ssm1_state_import(rng.standard_normal((5, c, n)).astype(np.float32))
+    spool_out = spool.copy()
+    ys = subq.ssm1_scan(y, dt, A, B, C, state=spool, state_out=spool_out, cu_seqlens=cu, state_slots=slots,
+                        has_initial_state=has_init, ctx=ctx)
+    for s, (a, e) in enumerate(zip(cu[:-1], cu[1:])):
+        k = slots[s]
+        if a == e:  # empty sequence: its states untouched
+            assert np.array_equal(cpool_out[k], cpool[k]) and np.array_equal(spool_out[k], spool[k])
+            continue
+        c1 = np.empty((1, width - 1, c), np.float32)
+        y1 = subq.conv1d(x[a:e], w, silu=True, state=cpool[k][None] if has_init[s] else None, state_out=c1, ctx=ctx)
+        assert np.array_equal(y[a:e], y1) and np.array_equal(cpool_out[k], c1[0])
+        s1 = np.empty((1, sf), np.float32)
+        z1 = subq.ssm1_scan(y1, dt[a:e], A, B[a:e], C[a:e], state=spool[k][None] if has_init[s] else None,
+                            state_out=s1, ctx=ctx)
+        assert np.array_equal(ys[a:e], z1) and np.array_equal(spool_out[k], s1[0])
+    with pytest.raises(ValueError, match="no batch dim"):
+        subq.conv1d(x[None], w, cu_seqlens=cu)
+    with pytest.raises(ValueError, match="has_initial_state"):
+        subq.ssm1_scan(y, dt, A, B, C, cu_seqlens=cu, has_initial_state=np.ones(4, np.int64))

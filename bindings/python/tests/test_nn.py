@@ -1,0 +1,172 @@
+import numpy as np
+import pytest
+
+import subq
+
+
+def silu64(x):
+    return x / (1.0 + np.exp(-x))
+
+
+def close(x, r, rtol=2e-6, atol=1e-6):
+    assert x.shape == r.shape, (x.shape, r.shape)
+    assert np.all(np.abs(x - r) <= atol + rtol * np.abs(r)), np.abs(x - r).max()
+
+
+def rms_ref(x, w, eps, residual=None, gate=None, group=0):
+    s = x.astype(np.float64) + (0 if residual is None else residual)
+    v = s * (1 if gate is None else silu64(gate.astype(np.float64)))
+    cols = x.shape[-1]
+    g = group or cols
+    vg = v.reshape(v.shape[:-1] + (cols // g, g))
+    y = (vg / np.sqrt((vg ** 2).mean(-1, keepdims=True) + eps)).reshape(v.shape)
+    return (y if w is None else y * w), s
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 7), (2, 5, 129), (257,)])
+def test_rmsnorm_plain(ctx, rng, shape):
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal(shape[-1]).astype(np.float32)
+    close(subq.rmsnorm(x, w, eps=1e-5, ctx=ctx), rms_ref(x, w, 1e-5)[0])
+    close(subq.rmsnorm(x, None, ctx=ctx), rms_ref(x, None, 1e-6)[0])
+
+
+def test_rmsnorm_residual_gate_groups(ctx, rng):
+    x = rng.standard_normal((5, 48)).astype(np.float32)
+    res = rng.standard_normal((5, 48)).astype(np.float32)
+    gate = rng.standard_normal((5, 48)).astype(np.float32)
+    w = rng.standard_normal(48).astype(np.float32)
+    y, s = subq.rmsnorm(x, w, residual=res, gate=gate, group_size=16, sum_out=True, ctx=ctx)
+    ry, rs = rms_ref(x, w, 1e-6, res, gate, 16)
+    close(y, ry)
+    close(s, rs)
+    # in place: the new residual stream written over x, y over res
+    x2, r2 = x.copy(), res.copy()
+    y2, s2 = subq.rmsnorm(x2, w, residual=r2, sum_out=x2, out=r2, ctx=ctx)
+    assert y2 is r2 and s2 is x2
+    close(s2, x.astype(np.float64) + res)
+    close(y2, rms_ref(x, w, 1e-6, res)[0])
+
+
+def test_rmsnorm_bf16_f16_weight_and_views(ctx, rng):
+    wide = rng.standard_normal((4, 3, 40)).astype(np.float32)
+    x = wide[:, :, 8:40]  # a column slice of a wider projection: one row stride
+    w = rng.standard_normal(32).astype(np.float32)
+    wb = subq.to_bf16(w)
+    close(subq.rmsnorm(x, wb, ctx=ctx), rms_ref(x, subq.from_bf16(wb).astype(np.float64), 1e-6)[0])
+    wh = w.astype(np.float16)
+    close(subq.rmsnorm(x, wh, ctx=ctx), rms_ref(x, wh.astype(np.float64), 1e-6)[0])
+
+
+def test_rmsnorm_bad_inputs(rng):
+    x = rng.standard_normal((3, 12)).astype(np.float32)
+    with pytest.raises(ValueError, match="float32"):
+        subq.rmsnorm(x.astype(np.float64))
+    with pytest.raises(ValueError, match="weight"):
+        subq.rmsnorm(x, np.ones(11, np.float32))
+    with pytest.raises(ValueError, match="innermost stride"):
+        subq.rmsnorm(x[:, ::2])
+    with pytest.raises(ValueError, match="collapse"):
+        subq.rmsnorm(rng.standard_normal((2, 3, 8)).astype(np.float32)[:, :2])
+    with pytest.raises(subq.SubQError, match="group_size"):
+        subq.rmsnorm(x, group_size=5)
+    with pytest.raises(subq.SubQError, match="eps"):
+        subq.rmsnorm(x, eps=-1.0)
+    with pytest.raises(ValueError, match="read-only"):
+        ro = np.empty_like(x)
+        ro.flags.writeable = False
+        subq.rmsnorm(x, out=ro)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 33), (2, 3, 100)])
+def test_elementwise(ctx, rng, shape):
+    a = rng.standard_normal(shape).astype(np.float32) * 4
+    b = rng.standard_normal(shape).astype(np.float32)
+    a64 = a.astype(np.float64)
+    close(subq.silu(a, ctx=ctx), silu64(a64))
+    close(subq.add(a, b, ctx=ctx), a64 + b)
+    close(subq.swiglu(a, b, ctx=ctx), silu64(a64) * b)
+    fused = np.concatenate([a, b], axis=-1)
+    close(subq.swiglu(fused, ctx=ctx), silu64(a64) * b)  # [gate | up] halves as views
+    c = a.copy()
+    assert subq.silu(c, out=c, ctx=ctx) is c
+    close(c, silu64(a64))
+
+
+def test_elementwise_bad_inputs(rng):
+    a = rng.standard_normal((3, 4)).astype(np.float32)
+    with pytest.raises(ValueError, match="differ in shape"):
+        subq.add(a, a[:, :3])
+    with pytest.raises(ValueError, match="even"):
+        subq.swiglu(a[:, :3])
+    with pytest.raises(ValueError, match="out"):
+        subq.silu(a, out=np.empty((3, 5), np.float32))
+    with pytest.raises(ValueError, match="float32"):
+        subq.silu(a.astype(np.float16))
+
+
+def test_embedding(ctx, rng):
+    table = rng.standard_normal((50, 24)).astype(np.float32)
+    ids = np.array([[0, 49, 7], [7, 3, 1]], dtype=np.int64)
+    close(subq.embedding(table, ids, ctx=ctx), table[ids].astype(np.float64), 0, 0)
+    tb = subq.to_bf16(table)
+    close(subq.embedding(tb, ids, ctx=ctx), subq.from_bf16(tb)[ids].astype(np.float64), 0, 0)
+    th = table.astype(np.float16)
+    close(subq.embedding(th, [3, 4], ctx=ctx), th[[3, 4]].astype(np.float64), 0, 0)
+    assert subq.embedding(table, np.zeros(0, np.int64), ctx=ctx).shape == (0, 24)
+    with pytest.raises(subq.SubQError, match=r"ids\[1\] \(50\)"):
+        subq.embedding(table, [1, 50])
+    with pytest.raises(ValueError, match="int64"):
+        subq.embedding(table, np.array([1, 2], np.int32))
+
+
+def rope_ref(x, pos, rot, theta, scaling=1.0):
+    x = x.astype(np.float64).copy()
+    inv = 1.0 / theta ** (np.arange(0, rot, 2) / rot)
+    ang = pos[:, None] * inv[None]
+    c, s = np.cos(ang)[:, None] * scaling, np.sin(ang)[:, None] * scaling
+    h = rot // 2
+    a, b = x[..., :h].copy(), x[..., h:rot].copy()
+    x[..., :h] = a * c - b * s
+    x[..., h:rot] = b * c + a * s
+    return x
+
+
+@pytest.mark.parametrize("tokens,hq,hkv,d,rot", [(1, 1, 1, 2, 2), (9, 4, 2, 64, 64), (5, 3, 1, 80, 40)])
+def test_rope(ctx, rng, tokens, hq, hkv, d, rot):
+    qkv = rng.standard_normal((tokens, hq + 2 * hkv, d)).astype(np.float32)
+    q, k = qkv[:, :hq], qkv[:, hq:hq + hkv]  # views of a fused projection: rotated in place
+    q0, k0 = q.copy(), k.copy()
+    pos = np.arange(100, 100 + tokens, dtype=np.int64)[::-1].copy()
+    with subq.RopeTable(rot, 10000.0, cached_positions=50, ctx=ctx) as t:
+        assert t.rot_dim == rot
+        t.apply(q, k, pos, ctx=ctx)
+        close(q, rope_ref(q0, pos, rot, 10000.0), 2e-5, 2e-5)
+        close(k, rope_ref(k0, pos, rot, 10000.0), 2e-5, 2e-5)
+        assert np.array_equal(qkv[:, hq + hkv:], qkv[:, hq + hkv:])
+        c, s = t.cos_sin(3)
+        close(c, np.cos(3 * (1.0 / 10000.0 ** (np.arange(0, rot, 2) / rot))), 1e-5, 1e-6)
+        assert t.inv_freq().shape == (rot // 2,)
+    with pytest.raises(ValueError, match="after close"):
+        t.apply(q, None, pos)
+
+
+def test_rope_linear_scaling_and_bad_inputs(ctx, rng):
+    q = rng.standard_normal((3, 2, 16)).astype(np.float32)
+    pos = np.array([0, 5, 70], np.int64)
+    t = subq.RopeTable(16, 500.0, rope_type="linear", factor=2.0, attention_scaling=0.5)
+    q0 = q.copy()
+    t.apply(q, None, pos, ctx=ctx)
+    close(q, rope_ref(q0, pos / 2.0, 16, 500.0, 0.5), 2e-5, 2e-5)
+    with pytest.raises(subq.SubQError, match="rot_dim"):
+        subq.RopeTable(7)
+    with pytest.raises(ValueError, match="rope_type"):
+        subq.RopeTable(8, rope_type="yarn")
+    with pytest.raises(ValueError, match="positions"):
+        t.apply(q, None, [0, 1])
+    with pytest.raises(subq.SubQError, match="position"):
+        t.apply(q, None, np.array([0, -1, 2], np.int64))
+    with pytest.raises(subq.SubQError, match="head_dim"):
+        t.apply(q[:, :, :8], None, pos)
+    t.close()
+    t.close()  # idempotent
