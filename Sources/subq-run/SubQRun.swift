@@ -59,6 +59,9 @@ struct SubQRun: ParsableCommand {
   @Flag(name: .customLong("no-special"), help: "Do not add the tokenizer's special tokens (BOS) to a text prompt.")
   var noSpecial = false
 
+  @Option(name: .customLong("kv-cache"), help: "KV-cache element type of attention layers: f32, bf16, f16.")
+  var kvCache = "f32"
+
   @Flag(help: "No progress bar while loading.")
   var quiet = false
 
@@ -116,6 +119,10 @@ struct SubQRun: ParsableCommand {
     opts.topP = topP
     opts.seed = seed
     opts.prefillChunk = prefillChunk
+    guard let kv = KVStorage(rawValue: kvCache) else {
+      throw SubQError(code: .invalidArgument, message: "--kv-cache '\(kvCache)': expected f32, bf16 or f16")
+    }
+    opts.kvStorage = kv
     if let tokenizer { opts.validVocab = min(tokenizer.vocabularySize, m.config.vocabSize) }
     let gen = Generator(model: m, options: opts)
 

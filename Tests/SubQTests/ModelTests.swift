@@ -106,6 +106,21 @@ import Testing
     #expect(stop.tokens.count == 1 && stop.stopReason == .callback)
   }
 
+  @Test(arguments: ["llama", "mistral"], [KVStorage.bf16, .f16])
+  func sixteenBitKVCaches(name: String, kv: KVStorage) throws {
+    let g = try Self.golden(name)
+    let model = try Model.load(directory: modelsDirectory.appendingPathComponent(name), context: try Context(.init(threads: 2)))
+    let s = try model.makeSession(capacity: g.prompt.count, maxChunk: 3, kvStorage: kv)
+    let logits = try s.forward(g.prompt, allLogits: true)
+    let scale = max(1, g.logits.map { abs($0) }.max()!)
+    let d = zip(logits, g.logits).map { abs($0 - $1) }.max()!
+    // K and V rounded once to 8 (bf16) or 11 (f16) significant bits: the logits move by about
+    // that relative amount, far above f32 noise, far below a real error (which moves them by O(1))
+    // (measured: bf16 6–7.5e-3, f16 0.7–0.9e-3 of the largest logit)
+    let tol: Float = kv == .bf16 ? 3e-2 : 4e-3
+    #expect(d <= tol * scale && d > 1e-7, "\(name) \(kv): max |Δlogit| = \(d)")
+  }
+
   @Test func badCheckpointsAndTokensGiveClearErrors() throws {
     let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("subq-model-\(getpid())")
     try? FileManager.default.removeItem(at: tmp)

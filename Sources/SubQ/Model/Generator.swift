@@ -17,6 +17,8 @@ public final class Generator {
     public var prefillChunk = 512
     /// Logits at or beyond this index are never sampled (padded vocabularies); nil = all.
     public var validVocab: Int? = nil
+    /// KV-cache element type of attention layers.
+    public var kvStorage: KVStorage = .f32
     public init() {}
   }
 
@@ -54,7 +56,9 @@ public final class Generator {
     guard options.maxNewTokens >= 0 else { throw .invalidArgument("Generator.generate: maxNewTokens must be >= 0") }
     guard options.prefillChunk >= 0 else { throw .invalidArgument("Generator.generate: prefillChunk must be >= 0") }
     var sampler = try Sampler(temperature: options.temperature, topK: options.topK, topP: options.topP, seed: options.seed)
-    let session = try model.makeSession(capacity: prompt.count + max(options.maxNewTokens, 1))
+    let session = try model.makeSession(
+      capacity: prompt.count + max(options.maxNewTokens, 1), maxChunk: max(1, options.prefillChunk == 0 ? prompt.count : options.prefillChunk),
+      kvStorage: options.kvStorage)
     let vocab = model.config.vocabSize
     let clock = ContinuousClock()
 

@@ -68,7 +68,7 @@ struct MambaBody: ModelBody, @unchecked Sendable {
     }
   }
 
-  func makeState(capacity: Int, maxChunk: Int) throws(SubQError) -> AnyObject {
+  func makeState(capacity: Int, maxChunk: Int, kvStorage: KVStorage) throws(SubQError) -> AnyObject {
     State(
       layers: config.numLayers, convFloats: (m.convKernel - 1) * m.intermediateSize,
       ssmFloats: Int(subq_ssm1_state_floats(Int64(m.intermediateSize), Int64(m.stateSize))))

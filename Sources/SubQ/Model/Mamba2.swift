@@ -67,7 +67,7 @@ struct Mamba2Body: ModelBody, @unchecked Sendable {
     }
   }
 
-  func makeState(capacity: Int, maxChunk: Int) throws(SubQError) -> AnyObject {
+  func makeState(capacity: Int, maxChunk: Int, kvStorage: KVStorage) throws(SubQError) -> AnyObject {
     State(
       layers: config.numLayers, convFloats: (m.convKernel - 1) * convChannels,
       ssmFloats: Int(subq_ssm2_state_floats(Int64(m.numHeads), Int64(m.headDim), Int64(m.stateSize))))

@@ -38,12 +38,20 @@ public final class Model: @unchecked Sendable {
   /// A fresh decoding state for up to `capacity` tokens (prompt + generated). `forward` runs
   /// longer inputs in pieces of at most `maxChunk` tokens (bounding activation memory and the
   /// ring KV caches of sliding-window layers, which hold window + maxChunk positions).
-  public func makeSession(capacity: Int, maxChunk: Int = 512) throws(SubQError) -> Session {
+  public func makeSession(capacity: Int, maxChunk: Int = 512, kvStorage: KVStorage = .f32) throws(SubQError) -> Session {
     guard capacity >= 1 else { throw .invalidArgument("Model.makeSession: capacity must be >= 1") }
     guard maxChunk >= 1 else { throw .invalidArgument("Model.makeSession: maxChunk must be >= 1") }
     let chunk = min(maxChunk, capacity)
-    return Session(model: self, state: try body.makeState(capacity: capacity, maxChunk: chunk), capacity: capacity, maxChunk: chunk)
+    let state = try body.makeState(capacity: capacity, maxChunk: chunk, kvStorage: kvStorage)
+    return Session(model: self, state: state, capacity: capacity, maxChunk: chunk)
   }
+}
+
+/// Element type of attention layers' KV caches (f32 is exact; bf16 / f16 halve the cache's
+/// memory and decode traffic, with the rounding of one conversion per stored value). Recurrent
+/// states (Mamba) are always f32.
+public enum KVStorage: String, Sendable, CaseIterable {
+  case f32, bf16, f16
 }
 
 /// One sequence's decoding state (KV caches or recurrent states) and position.
@@ -91,7 +99,7 @@ public final class Session: @unchecked Sendable {
 
 /// An architecture's weights and forward pass.
 protocol ModelBody: Sendable {
-  func makeState(capacity: Int, maxChunk: Int) throws(SubQError) -> AnyObject
+  func makeState(capacity: Int, maxChunk: Int, kvStorage: KVStorage) throws(SubQError) -> AnyObject
   /// Runs one piece (at most maxChunk tokens) at positions start...; returns the logits of
   /// every row (allLogits), of the last row, or nothing when !wantLogits.
   func forward(

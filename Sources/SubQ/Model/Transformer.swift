@@ -20,8 +20,6 @@ struct TransformerBody: ModelBody, @unchecked Sendable {
   let layers: [Layer]
   let finalNorm: FloatBuffer
   let ropeParams: ModelConfig.RoPE
-  /// Storage type of the KV caches.
-  let kvDType: subq_dtype
 
   init(config: ModelConfig, checkpoint ck: Checkpoint, context: Context?, progress: ((Int, Int) -> Void)?) throws(SubQError) {
     self.config = config
@@ -50,7 +48,6 @@ struct TransformerBody: ModelBody, @unchecked Sendable {
     self.layers = layers
     finalNorm = try ck.floats("model.norm.weight", [h])
     ropeParams = t.rope
-    kvDType = .f32
   }
 
   /// Per-layer KV caches and the RoPE table for the session's positions.
@@ -64,10 +61,14 @@ struct TransformerBody: ModelBody, @unchecked Sendable {
     deinit { for c in caches { subq_kv_cache_destroy(c) } }
   }
 
-  func makeState(capacity: Int, maxChunk: Int) throws(SubQError) -> AnyObject {
+  func makeState(capacity: Int, maxChunk: Int, kvStorage: KVStorage) throws(SubQError) -> AnyObject {
     var a = subq_kv_cache_args()
     subq_kv_cache_args_default(&a, MemoryLayout<subq_kv_cache_args>.size)
-    a.dtype = kvDType
+    switch kvStorage {
+    case .f32: a.dtype = .f32
+    case .bf16: a.dtype = .bf16
+    case .f16: a.dtype = .f16
+    }
     a.batch = 1
     a.hkv = Int64(t.numKVHeads)
     a.dk = Int64(t.headDim)
