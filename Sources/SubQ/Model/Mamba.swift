@@ -58,18 +58,8 @@ struct MambaBody: ModelBody, @unchecked Sendable {
     finalNorm = try ck.floats("backbone.norm_f.weight", [h])
   }
 
-  /// Per-layer conv states ((W-1) × E) and SSM states (SubQ's blocked layout).
-  final class State {
-    let conv: [FloatBuffer]
-    let ssm: [FloatBuffer]
-    init(layers: Int, convFloats: Int, ssmFloats: Int) {
-      conv = (0..<layers).map { _ in FloatBuffer(count: convFloats) }
-      ssm = (0..<layers).map { _ in FloatBuffer(count: ssmFloats) }
-    }
-  }
-
   func makeState(capacity: Int, maxChunk: Int, kvStorage: KVStorage) throws(SubQError) -> AnyObject {
-    State(
+    RecurrentState(
       layers: config.numLayers, convFloats: (m.convKernel - 1) * m.intermediateSize,
       ssmFloats: Int(subq_ssm1_state_floats(Int64(m.intermediateSize), Int64(m.stateSize))))
   }
@@ -77,7 +67,7 @@ struct MambaBody: ModelBody, @unchecked Sendable {
   func forward(
     _ tokens: [Int], start: Int, state: AnyObject, allLogits: Bool, wantLogits: Bool, context: Context?
   ) throws(SubQError) -> [Float] {
-    let st = state as! State
+    let st = state as! RecurrentState
     let t = tokens.count, h = config.hiddenSize, e = m.intermediateSize, n = m.stateSize, r = m.timeStepRank
     let dbl = r + 2 * n
     let eps = Float(config.normEps)
@@ -88,22 +78,9 @@ struct MambaBody: ModelBody, @unchecked Sendable {
     for (li, L) in layers.enumerated() {
       try Ops.rmsnorm(x.base, xStride: h, rows: t, n: h, weight: L.norm.base, eps: eps, into: hn.base, yStride: h, context: context)
       try L.inProj.apply(hn.base, xStride: h, rows: t, into: xz.base, outStride: 2 * e, context: context)
-      var c = subq_conv1d_args()
-      subq_conv1d_args_default(&c, MemoryLayout<subq_conv1d_args>.size)
-      c.batch = 1
-      c.seqlen = Int64(t)
-      c.channels = Int64(e)
-      c.width = Int32(m.convKernel)
-      c.flags = UInt32(SUBQ_CONV1D_SILU)
-      c.x = UnsafePointer(xz.base)
-      c.x_ld = Int64(2 * e)
-      c.weight = UnsafePointer(L.convWeight.base)
-      c.bias = L.convBias.map { UnsafePointer($0.base) }
-      c.state_in = UnsafePointer(st.conv[li].base)
-      c.state_out = st.conv[li].base
-      c.y = xc.base
-      c.y_ld = Int64(e)
-      try SubQError.check(subq_conv1d_f32(context?.raw, &c))
+      try st.conv1d(
+        layer: li, tokens: t, channels: e, width: m.convKernel, x: xz.base, xStride: 2 * e, weight: L.convWeight,
+        bias: L.convBias, into: xc.base, context: context)
       try L.xProj.apply(xc.base, xStride: e, rows: t, into: xd.base, outStride: dbl, context: context)
       try L.dtProj.apply(xd.base, xStride: dbl, rows: t, into: dt.base, outStride: e, context: context)
       var s = subq_ssm1_args()
@@ -127,10 +104,6 @@ struct MambaBody: ModelBody, @unchecked Sendable {
       try L.outProj.apply(y.base, xStride: e, rows: t, into: x.base, outStride: h, accumulate: true, context: context)
     }
     guard wantLogits else { return [] }
-    let first = allLogits ? 0 : t - 1
-    try Ops.rmsnorm(
-      x.base + first * h, xStride: h, rows: t - first, n: h, weight: finalNorm.base, eps: eps, into: hn.base, yStride: h,
-      context: context)
-    return try embed.logits(hn.base, rows: t - first, allLogits: true, context: context)
+    return try embed.finish(x.base, rows: t, norm: finalNorm, eps: eps, scratch: hn.base, allLogits: allLogits, context: context)
   }
 }

@@ -58,17 +58,8 @@ struct Mamba2Body: ModelBody, @unchecked Sendable {
     finalNorm = try ck.floats("backbone.norm_f.weight", [h])
   }
 
-  final class State {
-    let conv: [FloatBuffer]
-    let ssm: [FloatBuffer]
-    init(layers: Int, convFloats: Int, ssmFloats: Int) {
-      conv = (0..<layers).map { _ in FloatBuffer(count: convFloats) }
-      ssm = (0..<layers).map { _ in FloatBuffer(count: ssmFloats) }
-    }
-  }
-
   func makeState(capacity: Int, maxChunk: Int, kvStorage: KVStorage) throws(SubQError) -> AnyObject {
-    State(
+    RecurrentState(
       layers: config.numLayers, convFloats: (m.convKernel - 1) * convChannels,
       ssmFloats: Int(subq_ssm2_state_floats(Int64(m.numHeads), Int64(m.headDim), Int64(m.stateSize))))
   }
@@ -76,7 +67,7 @@ struct Mamba2Body: ModelBody, @unchecked Sendable {
   func forward(
     _ tokens: [Int], start: Int, state: AnyObject, allLogits: Bool, wantLogits: Bool, context: Context?
   ) throws(SubQError) -> [Float] {
-    let st = state as! State
+    let st = state as! RecurrentState
     let t = tokens.count, h = config.hiddenSize, e = inner, gn = m.nGroups * m.stateSize, w = projWidth
     let eps = Float(config.normEps)
     let x = FloatBuffer(count: t * h), hn = FloatBuffer(count: t * h)
@@ -86,22 +77,9 @@ struct Mamba2Body: ModelBody, @unchecked Sendable {
       try Ops.rmsnorm(x.base, xStride: h, rows: t, n: h, weight: L.norm.base, eps: eps, into: hn.base, yStride: h, context: context)
       try L.inProj.apply(hn.base, xStride: h, rows: t, into: zx.base, outStride: w, context: context)
       // conv1d + SiLU over [x | B | C] (columns e ..< 2e + 2GN of the projection)
-      var c = subq_conv1d_args()
-      subq_conv1d_args_default(&c, MemoryLayout<subq_conv1d_args>.size)
-      c.batch = 1
-      c.seqlen = Int64(t)
-      c.channels = Int64(convChannels)
-      c.width = Int32(m.convKernel)
-      c.flags = UInt32(SUBQ_CONV1D_SILU)
-      c.x = UnsafePointer(zx.base + e)
-      c.x_ld = Int64(w)
-      c.weight = UnsafePointer(L.convWeight.base)
-      c.bias = L.convBias.map { UnsafePointer($0.base) }
-      c.state_in = UnsafePointer(st.conv[li].base)
-      c.state_out = st.conv[li].base
-      c.y = xbc.base
-      c.y_ld = Int64(convChannels)
-      try SubQError.check(subq_conv1d_f32(context?.raw, &c))
+      try st.conv1d(
+        layer: li, tokens: t, channels: convChannels, width: m.convKernel, x: zx.base + e, xStride: w,
+        weight: L.convWeight, bias: L.convBias, into: xbc.base, context: context)
       var s = subq_ssm2_args()
       subq_ssm2_args_default(&s, MemoryLayout<subq_ssm2_args>.size)
       s.batch = 1
@@ -130,10 +108,6 @@ struct Mamba2Body: ModelBody, @unchecked Sendable {
       try L.outProj.apply(y.base, xStride: e, rows: t, into: x.base, outStride: h, accumulate: true, context: context)
     }
     guard wantLogits else { return [] }
-    let first = allLogits ? 0 : t - 1
-    try Ops.rmsnorm(
-      x.base + first * h, xStride: h, rows: t - first, n: h, weight: finalNorm.base, eps: eps, into: hn.base, yStride: h,
-      context: context)
-    return try embed.logits(hn.base, rows: t - first, allLogits: true, context: context)
+    return try embed.finish(x.base, rows: t, norm: finalNorm, eps: eps, scratch: hn.base, allLogits: allLogits, context: context)
   }
 }

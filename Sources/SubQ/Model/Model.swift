@@ -107,6 +107,40 @@ protocol ModelBody: Sendable {
   ) throws(SubQError) -> [Float]
 }
 
+/// Per-layer conv states ((W-1) × channels) and SSM states of the Mamba architectures.
+final class RecurrentState {
+  let conv: [FloatBuffer]
+  let ssm: [FloatBuffer]
+  init(layers: Int, convFloats: Int, ssmFloats: Int) {
+    conv = (0..<layers).map { _ in FloatBuffer(count: convFloats) }
+    ssm = (0..<layers).map { _ in FloatBuffer(count: ssmFloats) }
+  }
+
+  /// Causal conv1d + bias + SiLU of `tokens` rows (`channels` wide, `xStride` apart) through
+  /// layer `layer`'s conv state, into y (rows `channels` apart).
+  func conv1d(
+    layer: Int, tokens: Int, channels: Int, width: Int, x: UnsafePointer<Float>, xStride: Int, weight: FloatBuffer,
+    bias: FloatBuffer?, into y: UnsafeMutablePointer<Float>, context: Context?
+  ) throws(SubQError) {
+    var c = subq_conv1d_args()
+    subq_conv1d_args_default(&c, MemoryLayout<subq_conv1d_args>.size)
+    c.batch = 1
+    c.seqlen = Int64(tokens)
+    c.channels = Int64(channels)
+    c.width = Int32(width)
+    c.flags = UInt32(SUBQ_CONV1D_SILU)
+    c.x = x
+    c.x_ld = Int64(xStride)
+    c.weight = UnsafePointer(weight.base)
+    c.bias = bias.map { UnsafePointer($0.base) }
+    c.state_in = UnsafePointer(conv[layer].base)
+    c.state_out = conv[layer].base
+    c.y = y
+    c.y_ld = Int64(channels)
+    try SubQError.check(subq_conv1d_f32(context?.raw, &c))
+  }
+}
+
 /// Token embeddings (read in place from the mapped checkpoint, any float dtype) and the output head.
 struct EmbeddingAndHead: @unchecked Sendable {
   let checkpoint: Checkpoint  // keeps the mapping that `table` points into alive
@@ -135,6 +169,19 @@ struct EmbeddingAndHead: @unchecked Sendable {
       subq_embedding(context?.raw, dtype, table.data, Int64(vocab), Int64(hidden), 0, p.baseAddress, Int64(ids.count), x, Int64(hidden))
     }
     try SubQError.check(status)
+  }
+
+  /// The model's last step: the final RMSNorm of the residual rows x (all, or only the last when
+  /// !allLogits) into scratch `xn`, then their logits.
+  func finish(
+    _ x: UnsafePointer<Float>, rows: Int, norm: FloatBuffer, eps: Float, scratch xn: UnsafeMutablePointer<Float>,
+    allLogits: Bool, context: Context?
+  ) throws(SubQError) -> [Float] {
+    let first = allLogits ? 0 : rows - 1
+    try Ops.rmsnorm(
+      x + first * hidden, xStride: hidden, rows: rows - first, n: hidden, weight: norm.base, eps: eps, into: xn,
+      yStride: hidden, context: context)
+    return try logits(xn, rows: rows - first, allLogits: true, context: context)
   }
 
   /// Logits of the normed hidden rows (all rows, or only the last).

@@ -140,10 +140,6 @@ struct TransformerBody: ModelBody, @unchecked Sendable {
       try L.down.apply(gu.base, xStride: 2 * inter, rows: n, into: x.base, outStride: h, accumulate: true, context: context)
     }
     guard wantLogits else { return [] }
-    let first = allLogits ? 0 : n - 1
-    try Ops.rmsnorm(
-      x.base + first * h, xStride: h, rows: n - first, n: h, weight: finalNorm.base, eps: eps, into: hn.base, yStride: h,
-      context: context)
-    return try embed.logits(hn.base, rows: n - first, allLogits: true, context: context)
+    return try embed.finish(x.base, rows: n, norm: finalNorm, eps: eps, scratch: hn.base, allLogits: allLogits, context: context)
   }
 }
