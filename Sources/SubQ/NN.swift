@@ -27,13 +27,6 @@ private func nnSizes(_ fn: String, _ rows: Int, _ cols: Int) throws(SubQError) {
   if rows < 0 || cols < 0 { throw .invalidArgument("\(fn): rows (\(rows)) and cols (\(cols)) must be >= 0") }
 }
 
-private func withOptionalSpan<T, R>(
-  _ s: Span<T>?, _ body: (UnsafeBufferPointer<T>?) throws(SubQError) -> R
-) throws(SubQError) -> R {
-  if let s { return try s.withUnsafeBufferPointer { (p) throws(SubQError) in try body(p) } }
-  return try body(nil)
-}
-
 // MARK: - RMSNorm
 
 /// RMSNorm of `rows` rows (`subq_rmsnorm`): per row and per group of `groupSize` columns

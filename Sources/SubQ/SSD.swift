@@ -96,8 +96,8 @@ public func ssdScanPacked(
   let rows = n > 0 ? Int(cuSeqlens[n]) : 0
   let shape = SSDShape(batch: n, rows: max(0, rows), seqlen: 0, heads: heads, headDim: headDim, dState: dState, groups: groups)
   try cuSeqlens.withUnsafeBufferPointer { (cu) throws(SubQError) in
-    try withOptionalBuffer(stateSlots) { (sl) throws(SubQError) in
-      try withOptionalBuffer(hasInitialState) { (hi) throws(SubQError) in
+    try withOptionalSpan(stateSlots) { (sl) throws(SubQError) in
+      try withOptionalSpan(hasInitialState) { (hi) throws(SubQError) in
         try ssdCall(
           fn, step: step, shape, cu: cu.baseAddress, slots: sl?.baseAddress, hasInit: hi?.baseAddress,
           slotCount: slotCount, x: x, dt: dt, a: a, aForm: aForm, b: b, c: c, dtBias: dtBias, dSkip: dSkip,
@@ -139,16 +139,6 @@ private func needCount(_ fn: String, _ name: String, _ have: Int, _ a: Int, _ b:
   if have < p { throw .invalidArgument("\(fn): \(name) holds \(have) elements, needs \(p)") }
 }
 
-private func withOptionalBuffer<T>(
-  _ s: Span<T>?, _ body: (UnsafeBufferPointer<T>?) throws(SubQError) -> Void
-) throws(SubQError) {
-  if let s {
-    try s.withUnsafeBufferPointer { (p) throws(SubQError) in try body(p) }
-  } else {
-    try body(nil)
-  }
-}
-
 private func ssdCall(
   _ fn: String, step: Bool, _ s: SSDShape, cu: UnsafePointer<Int32>?, slots: UnsafePointer<Int32>?,
   hasInit: UnsafePointer<UInt8>?, slotCount: Int,
@@ -180,8 +170,8 @@ private func ssdCall(
   try a.withUnsafeBufferPointer { (ap) throws(SubQError) in
   try b.withUnsafeBufferPointer { (bp) throws(SubQError) in
   try c.withUnsafeBufferPointer { (cp) throws(SubQError) in
-  try withOptionalBuffer(dtBias) { (dbp) throws(SubQError) in
-  try withOptionalBuffer(dSkip) { (dsp) throws(SubQError) in
+  try withOptionalSpan(dtBias) { (dbp) throws(SubQError) in
+  try withOptionalSpan(dSkip) { (dsp) throws(SubQError) in
   try state.withUnsafeMutableBufferPointer { (hp) throws(SubQError) in
   try y.withUnsafeMutableBufferPointer { (yp) throws(SubQError) in
     var args = subq_ssm2_args()
@@ -273,8 +263,8 @@ public func gatedRMSNorm(
 ) throws(SubQError) {
   try normCheck("gatedRMSNorm", rows, width, groupSize, y.count, z?.count, weight?.count, out.count)
   try y.withUnsafeBufferPointer { (yp) throws(SubQError) in
-    try withOptionalBuffer(z) { (zp) throws(SubQError) in
-      try withOptionalBuffer(weight) { (wp) throws(SubQError) in
+    try withOptionalSpan(z) { (zp) throws(SubQError) in
+      try withOptionalSpan(weight) { (wp) throws(SubQError) in
         try out.withUnsafeMutableBufferPointer { (op) throws(SubQError) in
           try normRun(rows, width, groupSize, eps, normBeforeGate, yp.baseAddress, zp?.baseAddress, wp?.baseAddress,
                       op.baseAddress, context)
@@ -291,8 +281,8 @@ public func gatedRMSNormInPlace(
   y: inout MutableSpan<Float>, z: Span<Float>?, weight: Span<Float>?, context: Context? = nil
 ) throws(SubQError) {
   try normCheck("gatedRMSNormInPlace", rows, width, groupSize, y.count, z?.count, weight?.count, y.count)
-  try withOptionalBuffer(z) { (zp) throws(SubQError) in
-    try withOptionalBuffer(weight) { (wp) throws(SubQError) in
+  try withOptionalSpan(z) { (zp) throws(SubQError) in
+    try withOptionalSpan(weight) { (wp) throws(SubQError) in
       try y.withUnsafeMutableBufferPointer { (yp) throws(SubQError) in
         try normRun(rows, width, groupSize, eps, normBeforeGate, UnsafePointer(yp.baseAddress), zp?.baseAddress,
                     wp?.baseAddress, yp.baseAddress, context)

@@ -46,7 +46,7 @@ public func causalConv1d(
   context: Context? = nil
 ) throws(SubQError) {
   try conv1dCall(
-    "causalConv1d", step: false, batch: batch, seqlen: seqlen, channels: channels, width: width, x: x,
+    "causalConv1d", step: false, VarlenRows(batch: batch, seqlen: seqlen), channels: channels, width: width, x: x,
     weight: weight, bias: bias, activation: activation, state: &state, y: &y, context: context)
 }
 
@@ -61,8 +61,79 @@ public func causalConv1dUpdate(
   context: Context? = nil
 ) throws(SubQError) {
   try conv1dCall(
-    "causalConv1dUpdate", step: true, batch: batch, seqlen: 1, channels: channels, width: width, x: x,
+    "causalConv1dUpdate", step: true, VarlenRows(batch: batch, seqlen: 1), channels: channels, width: width, x: x,
     weight: weight, bias: bias, activation: activation, state: &state, y: &y, context: context)
+}
+
+/// Packed variable-length form of ``causalConv1d(batch:seqlen:channels:width:x:weight:bias:activation:state:y:context:)``
+/// (`cu_seqlens` in `subq_conv1d_args`): sequence `s` is rows `cuSeqlens[s] ..< cuSeqlens[s+1]` of
+/// `x` and `y` (`[rows][channels]`, `cuSeqlens.count - 1` sequences). `stateSlots[s]` (default
+/// `s`) picks its state among `slotCount` states `[slotCount][width - 1][channels]`;
+/// `hasInitialState[s] == 0` starts it from zeros. A sequence of length 0 leaves its state
+/// untouched. Equals one call per sequence bitwise. With `step: true` it is the decode update
+/// (every length ≤ 1). Errors as the uniform call, plus decreasing offsets and out-of-range or
+/// repeated slots.
+public func causalConv1dPacked(
+  cuSeqlens: Span<Int32>, stateSlots: Span<Int32>? = nil, hasInitialState: Span<UInt8>? = nil, slotCount: Int,
+  channels: Int, width: Int = 4,
+  x: Span<Float>, weight: Span<Float>, bias: Span<Float>? = nil,
+  activation: Conv1dActivation = .none, step: Bool = false,
+  state: inout MutableSpan<Float>, y: inout MutableSpan<Float>,
+  context: Context? = nil
+) throws(SubQError) {
+  let fn = "causalConv1dPacked"
+  try withVarlen(fn, cuSeqlens, stateSlots, hasInitialState, slotCount) { (rows) throws(SubQError) in
+    try conv1dCall(
+      fn, step: step, rows, channels: channels, width: width, x: x, weight: weight, bias: bias,
+      activation: activation, state: &state, y: &y, context: context)
+  }
+}
+
+/// The sequences of a call: `batch` sequences of `seqlen` rows each, or packed ones (`cu` set:
+/// `rows` in all, states picked by `slots` among `slotCount`).
+private struct VarlenRows {
+  var batch: Int, seqlen: Int, rows: Int, slotCount: Int
+  var cu: UnsafePointer<Int32>? = nil
+  var slots: UnsafePointer<Int32>? = nil
+  var hasInit: UnsafePointer<UInt8>? = nil
+
+  init(batch: Int, seqlen: Int) {
+    self.batch = batch
+    self.seqlen = seqlen
+    let (r, o) = max(0, batch).multipliedReportingOverflow(by: max(0, seqlen))
+    self.rows = o ? Int.max : r
+    self.slotCount = batch
+  }
+}
+
+/// Validates the packed-batch spans and calls `body` with their pointers.
+private func withVarlen(
+  _ fn: String, _ cuSeqlens: Span<Int32>, _ stateSlots: Span<Int32>?, _ hasInitialState: Span<UInt8>?,
+  _ slotCount: Int, _ body: (VarlenRows) throws(SubQError) -> Void
+) throws(SubQError) {
+  let n = cuSeqlens.count - 1
+  if n < 0 { throw .invalidArgument("\(fn): cuSeqlens is empty") }
+  // Every sequence's state is written, so the slots are distinct: at least one slot per sequence.
+  if slotCount < n { throw .invalidArgument("\(fn): slotCount (\(slotCount)) is smaller than the \(n) sequences") }
+  if let stateSlots, stateSlots.count < n {
+    throw .invalidArgument("\(fn): stateSlots holds \(stateSlots.count) entries, needs \(n)")
+  }
+  if let hasInitialState, hasInitialState.count < n {
+    throw .invalidArgument("\(fn): hasInitialState holds \(hasInitialState.count) entries, needs \(n)")
+  }
+  var v = VarlenRows(batch: n, seqlen: 0)
+  v.rows = n > 0 ? max(0, Int(cuSeqlens[n])) : 0
+  v.slotCount = slotCount
+  try cuSeqlens.withUnsafeBufferPointer { (cu) throws(SubQError) in
+    try withOptionalSpan(stateSlots) { (sl) throws(SubQError) in
+      try withOptionalSpan(hasInitialState) { (hi) throws(SubQError) in
+        v.cu = cu.baseAddress
+        v.slots = sl?.baseAddress
+        v.hasInit = hi?.baseAddress
+        try body(v)
+      }
+    }
+  }
 }
 
 private func need(_ fn: String, _ name: String, _ have: Int, _ want: (Int, Int, Int)) throws(SubQError) -> Int {
@@ -74,32 +145,36 @@ private func need(_ fn: String, _ name: String, _ have: Int, _ want: (Int, Int, 
 }
 
 private func conv1dCall(
-  _ fn: String, step: Bool, batch: Int, seqlen: Int, channels: Int, width: Int,
+  _ fn: String, step: Bool, _ v: VarlenRows, channels: Int, width: Int,
   x: Span<Float>, weight: Span<Float>, bias: Span<Float>?, activation: Conv1dActivation,
   state: inout MutableSpan<Float>, y: inout MutableSpan<Float>, context: Context?
 ) throws(SubQError) {
-  if batch < 0 || seqlen < 0 || channels < 0 {
-    throw .invalidArgument("\(fn): batch (\(batch)), seqlen (\(seqlen)) and channels (\(channels)) must be >= 0")
+  if v.batch < 0 || v.seqlen < 0 || channels < 0 {
+    throw .invalidArgument("\(fn): batch (\(v.batch)), seqlen (\(v.seqlen)) and channels (\(channels)) must be >= 0")
   }
   if width < 1 || width > 8 { throw .invalidArgument("\(fn): width (\(width)) is not in 1...8") }
-  let active = batch > 0 && seqlen > 0 && channels > 0
+  let active = v.batch > 0 && v.rows > 0 && channels > 0
   if active {
-    _ = try need(fn, "x", x.count, (batch, seqlen, channels))
-    _ = try need(fn, "y", y.count, (batch, seqlen, channels))
+    _ = try need(fn, "x", x.count, (v.rows, channels, 1))
+    _ = try need(fn, "y", y.count, (v.rows, channels, 1))
     _ = try need(fn, "weight", weight.count, (channels, width, 1))
     if let bias { _ = try need(fn, "bias", bias.count, (channels, 1, 1)) }
-    _ = try need(fn, "state", state.count, (batch, width - 1, channels))
+    _ = try need(fn, "state", state.count, (v.slotCount, width - 1, channels))
   }
   try x.withUnsafeBufferPointer { (x) throws(SubQError) in
     try weight.withUnsafeBufferPointer { (w) throws(SubQError) in
-      try withOptional(bias) { (b) throws(SubQError) in
+      try withOptionalSpan(bias) { (b) throws(SubQError) in
         try state.withUnsafeMutableBufferPointer { (s) throws(SubQError) in
           try y.withUnsafeMutableBufferPointer { (yb) throws(SubQError) in
             var a = subq_conv1d_args()
             subq_conv1d_args_default(&a, MemoryLayout<subq_conv1d_args>.size)
-            a.batch = Int64(batch)
-            a.seqlen = Int64(seqlen)
+            a.batch = Int64(v.batch)
+            a.seqlen = Int64(v.seqlen)
             a.channels = Int64(channels)
+            a.cu_seqlens = v.cu
+            a.state_slots = v.slots
+            a.has_initial_state = v.hasInit
+            a.n_slots = v.cu != nil ? Int64(v.slotCount) : 0
             a.width = Int32(width)
             a.flags = activation == .silu ? UInt32(SUBQ_CONV1D_SILU) : 0
             a.x = x.baseAddress
@@ -117,17 +192,6 @@ private func conv1dCall(
         }
       }
     }
-  }
-}
-
-/// Calls `body` with the span's buffer, or with `nil`.
-private func withOptional(
-  _ s: Span<Float>?, _ body: (UnsafeBufferPointer<Float>?) throws(SubQError) -> Void
-) throws(SubQError) {
-  if let s {
-    try s.withUnsafeBufferPointer { (p) throws(SubQError) in try body(p) }
-  } else {
-    try body(nil)
   }
 }
 
@@ -170,7 +234,7 @@ public func selectiveScan(
   context: Context? = nil
 ) throws(SubQError) {
   try scanCall(
-    "selectiveScan", step: false, batch: batch, seqlen: seqlen, channels: channels, dState: dState,
+    "selectiveScan", step: false, VarlenRows(batch: batch, seqlen: seqlen), channels: channels, dState: dState,
     groups: groups, u: u, dt: dt, a: a, aForm: aForm, b: b, c: c, z: z, dtBias: dtBias, dSkip: dSkip,
     softplus: softplus, state: &state, y: &y, context: context)
 }
@@ -188,50 +252,80 @@ public func selectiveScanStep(
   context: Context? = nil
 ) throws(SubQError) {
   try scanCall(
-    "selectiveScanStep", step: true, batch: batch, seqlen: 1, channels: channels, dState: dState,
+    "selectiveScanStep", step: true, VarlenRows(batch: batch, seqlen: 1), channels: channels, dState: dState,
     groups: groups, u: u, dt: dt, a: a, aForm: aForm, b: b, c: c, z: z, dtBias: dtBias, dSkip: dSkip,
     softplus: softplus, state: &state, y: &y, context: context)
 }
 
+/// Packed variable-length form of ``selectiveScan(batch:seqlen:channels:dState:groups:u:dt:a:aForm:b:c:z:dtBias:dSkip:softplus:state:y:context:)``
+/// (`cu_seqlens` in `subq_ssm1_args`): sequence `s` is rows `cuSeqlens[s] ..< cuSeqlens[s+1]` of
+/// `u`, `dt`, `z`, `y` (`[rows][channels]`) and `b`, `c` (`[rows][groups·dState]`).
+/// `stateSlots[s]` (default `s`) picks its state among `slotCount` states of
+/// ``ssm1StateCount(channels:dState:)`` floats; `hasInitialState[s] == 0` starts it from zeros. A
+/// sequence of length 0 leaves its state untouched. Equals one call per sequence bitwise. With
+/// `step: true` it is the decode step (every length ≤ 1). Errors as the uniform call, plus
+/// decreasing offsets and out-of-range or repeated slots.
+public func selectiveScanPacked(
+  cuSeqlens: Span<Int32>, stateSlots: Span<Int32>? = nil, hasInitialState: Span<UInt8>? = nil, slotCount: Int,
+  channels: Int, dState: Int, groups: Int = 1,
+  u: Span<Float>, dt: Span<Float>, a: Span<Float>, aForm: SSM1AForm = .a,
+  b: Span<Float>, c: Span<Float>,
+  z: Span<Float>? = nil, dtBias: Span<Float>? = nil, dSkip: Span<Float>? = nil,
+  softplus: Bool = true, step: Bool = false,
+  state: inout MutableSpan<Float>, y: inout MutableSpan<Float>,
+  context: Context? = nil
+) throws(SubQError) {
+  let fn = "selectiveScanPacked"
+  try withVarlen(fn, cuSeqlens, stateSlots, hasInitialState, slotCount) { (rows) throws(SubQError) in
+    try scanCall(
+      fn, step: step, rows, channels: channels, dState: dState, groups: groups, u: u, dt: dt, a: a, aForm: aForm,
+      b: b, c: c, z: z, dtBias: dtBias, dSkip: dSkip, softplus: softplus, state: &state, y: &y, context: context)
+  }
+}
+
 private func scanCall(
-  _ fn: String, step: Bool, batch: Int, seqlen: Int, channels: Int, dState: Int, groups: Int,
+  _ fn: String, step: Bool, _ v: VarlenRows, channels: Int, dState: Int, groups: Int,
   u: Span<Float>, dt: Span<Float>, a: Span<Float>, aForm: SSM1AForm, b: Span<Float>, c: Span<Float>,
   z: Span<Float>?, dtBias: Span<Float>?, dSkip: Span<Float>?, softplus: Bool,
   state: inout MutableSpan<Float>, y: inout MutableSpan<Float>, context: Context?
 ) throws(SubQError) {
-  if batch < 0 || seqlen < 0 || channels < 0 || dState < 0 || groups < 0 {
+  if v.batch < 0 || v.seqlen < 0 || channels < 0 || dState < 0 || groups < 0 {
     throw .invalidArgument(
-      "\(fn): batch (\(batch)), seqlen (\(seqlen)), channels (\(channels)), dState (\(dState)) and groups (\(groups)) must be >= 0")
+      "\(fn): batch (\(v.batch)), seqlen (\(v.seqlen)), channels (\(channels)), dState (\(dState)) and groups (\(groups)) must be >= 0")
   }
-  if batch > 0 && seqlen > 0 && channels > 0 && dState > 0 && groups > 0 {
-    _ = try need(fn, "u", u.count, (batch, seqlen, channels))
-    _ = try need(fn, "dt", dt.count, (batch, seqlen, channels))
-    _ = try need(fn, "y", y.count, (batch, seqlen, channels))
-    if let z { _ = try need(fn, "z", z.count, (batch, seqlen, channels)) }
+  if v.batch > 0 && v.rows > 0 && channels > 0 && dState > 0 && groups > 0 {
+    _ = try need(fn, "u", u.count, (v.rows, channels, 1))
+    _ = try need(fn, "dt", dt.count, (v.rows, channels, 1))
+    _ = try need(fn, "y", y.count, (v.rows, channels, 1))
+    if let z { _ = try need(fn, "z", z.count, (v.rows, channels, 1)) }
     let (gn, o) = groups.multipliedReportingOverflow(by: dState)
     if o { throw .invalidArgument("\(fn): groups * dState overflows Int") }
-    _ = try need(fn, "b", b.count, (batch, seqlen, gn))
-    _ = try need(fn, "c", c.count, (batch, seqlen, gn))
+    _ = try need(fn, "b", b.count, (v.rows, gn, 1))
+    _ = try need(fn, "c", c.count, (v.rows, gn, 1))
     _ = try need(fn, "a", a.count, (channels, dState, 1))
     if let dtBias { _ = try need(fn, "dtBias", dtBias.count, (channels, 1, 1)) }
     if let dSkip { _ = try need(fn, "dSkip", dSkip.count, (channels, 1, 1)) }
-    _ = try need(fn, "state", state.count, (batch, ssm1StateCount(channels: channels, dState: dState), 1))
+    _ = try need(fn, "state", state.count, (v.slotCount, ssm1StateCount(channels: channels, dState: dState), 1))
   }
   try u.withUnsafeBufferPointer { (u) throws(SubQError) in
   try dt.withUnsafeBufferPointer { (dtp) throws(SubQError) in
   try a.withUnsafeBufferPointer { (ap) throws(SubQError) in
   try b.withUnsafeBufferPointer { (bp) throws(SubQError) in
   try c.withUnsafeBufferPointer { (cp) throws(SubQError) in
-  try withOptional(z) { (zp) throws(SubQError) in
-  try withOptional(dtBias) { (dbp) throws(SubQError) in
-  try withOptional(dSkip) { (dsp) throws(SubQError) in
+  try withOptionalSpan(z) { (zp) throws(SubQError) in
+  try withOptionalSpan(dtBias) { (dbp) throws(SubQError) in
+  try withOptionalSpan(dSkip) { (dsp) throws(SubQError) in
   try state.withUnsafeMutableBufferPointer { (hp) throws(SubQError) in
   try y.withUnsafeMutableBufferPointer { (yp) throws(SubQError) in
     var args = subq_ssm1_args()
     subq_ssm1_args_default(&args, MemoryLayout<subq_ssm1_args>.size)
-    args.batch = Int64(batch)
-    args.seqlen = Int64(seqlen)
+    args.batch = Int64(v.batch)
+    args.seqlen = Int64(v.seqlen)
     args.channels = Int64(channels)
+    args.cu_seqlens = v.cu
+    args.state_slots = v.slots
+    args.has_initial_state = v.hasInit
+    args.n_slots = v.cu != nil ? Int64(v.slotCount) : 0
     args.d_state = Int64(dState)
     args.n_groups = Int64(groups)
     args.flags = (softplus ? UInt32(SUBQ_SSM1_DT_SOFTPLUS) : 0) | (aForm == .aLog ? UInt32(SUBQ_SSM1_A_LOG) : 0)

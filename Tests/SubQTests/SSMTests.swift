@@ -160,6 +160,102 @@ private func expectNear(_ got: [Float], _ ref: [Double], _ what: String) {
     #expect(sameBits(state, st2), "\(isa): state after steps differs")
   }
 
+  /// Packed variable-length conv1d and scan (prefill and decode step) equal one call per
+  /// sequence bitwise, through permuted slots, an empty sequence (its slot untouched) and a
+  /// sequence started from zeros by `hasInitialState`.
+  @Test(arguments: hostISAs)
+  func packedEqualsPerSequence(isa: ISA) throws {
+    let (ch, n, w) = (40, 6, 4), cu: [Int32] = [0, 7, 7, 30], slots: [Int32] = [3, 0, 1], hasInit: [UInt8] = [1, 1, 0]
+    let rows = Int(cu[3]), nSlots = 4
+    let ctx = try Self.context(isa, threads: 3)
+    let x = randomFloats(rows * ch, seed: 1), weight = randomFloats(ch * w, seed: 2), bias = randomFloats(ch, seed: 3)
+    let dt = randomFloats(rows * ch, seed: 4), a = randomFloats(ch * n, seed: 5).map { -abs($0) - 0.1 }
+    let b = randomFloats(rows * n, seed: 6), c = randomFloats(rows * n, seed: 7), z = randomFloats(rows * ch, seed: 8)
+    let cs = conv1dStateCount(channels: ch, width: w), hs = ssm1StateCount(channels: ch, dState: n)
+    let cpool0 = randomFloats(nSlots * cs, seed: 9), hpool0 = randomFloats(nSlots * hs, seed: 10)
+    for step in [false, true] {
+      // One token per sequence for the step (lengths <= 1): rows 0, -, 7 of the prefill data.
+      let cuS: [Int32] = step ? [0, 1, 1, 2] : cu
+      let pick: (Int) -> Range<Int> = { s in step ? (s == 0 ? 0..<1 : s == 2 ? 7..<8 : 0..<0) : Int(cu[s])..<Int(cu[s + 1]) }
+      let take: ([Float], Int) -> [Float] = { v, width in (0..<3).flatMap { s in Array(v[(pick(s).lowerBound * width)..<(pick(s).upperBound * width)]) } }
+      let px = take(x, ch), pdt = take(dt, ch), pz = take(z, ch), pb = take(b, n), pc = take(c, n)
+      let prow = Int(cuS[3])
+      var cpool = cpool0, hpool = hpool0
+      var yc = [Float](repeating: 0, count: prow * ch), ys = yc
+      do {
+        var cps = cpool.mutableSpan, ycs = yc.mutableSpan
+        try causalConv1dPacked(
+          cuSeqlens: cuS.span, stateSlots: slots.span, hasInitialState: hasInit.span, slotCount: nSlots, channels: ch,
+          width: w, x: px.span, weight: weight.span, bias: bias.span, activation: .silu, step: step, state: &cps,
+          y: &ycs, context: ctx)
+        var hps = hpool.mutableSpan, yss = ys.mutableSpan
+        try selectiveScanPacked(
+          cuSeqlens: cuS.span, stateSlots: slots.span, hasInitialState: hasInit.span, slotCount: nSlots, channels: ch,
+          dState: n, u: px.span, dt: pdt.span, a: a.span, b: pb.span, c: pc.span, z: pz.span, step: step,
+          state: &hps, y: &yss, context: ctx)
+      }
+      for s in 0..<3 {
+        let sl = Int(slots[s]), r0 = Int(cuS[s]), r1 = Int(cuS[s + 1]), len = r1 - r0
+        var cst = hasInit[s] != 0 ? Array(cpool0[(sl * cs)..<((sl + 1) * cs)]) : [Float](repeating: 0, count: cs)
+        var hst = hasInit[s] != 0 ? Array(hpool0[(sl * hs)..<((sl + 1) * hs)]) : [Float](repeating: 0, count: hs)
+        if len == 0 {
+          cst = Array(cpool0[(sl * cs)..<((sl + 1) * cs)])
+          hst = Array(hpool0[(sl * hs)..<((sl + 1) * hs)])
+        } else {
+          var y1 = [Float](repeating: 0, count: len * ch), y2 = y1
+          var cstS = cst.mutableSpan, y1s = y1.mutableSpan
+          try causalConv1d(
+            batch: 1, seqlen: len, channels: ch, width: w, x: Array(px[(r0 * ch)..<(r1 * ch)]).span,
+            weight: weight.span, bias: bias.span, activation: .silu, state: &cstS, y: &y1s, context: ctx)
+          var hstS = hst.mutableSpan, y2s = y2.mutableSpan
+          try selectiveScan(
+            batch: 1, seqlen: len, channels: ch, dState: n, u: Array(px[(r0 * ch)..<(r1 * ch)]).span,
+            dt: Array(pdt[(r0 * ch)..<(r1 * ch)]).span, a: a.span, b: Array(pb[(r0 * n)..<(r1 * n)]).span,
+            c: Array(pc[(r0 * n)..<(r1 * n)]).span, z: Array(pz[(r0 * ch)..<(r1 * ch)]).span, state: &hstS,
+            y: &y2s, context: ctx)
+          _ = consume cstS
+          _ = consume y1s
+          _ = consume hstS
+          _ = consume y2s
+          #expect(sameBits(y1, Array(yc[(r0 * ch)..<(r1 * ch)])), "\(isa) step \(step): conv y of sequence \(s)")
+          #expect(sameBits(y2, Array(ys[(r0 * ch)..<(r1 * ch)])), "\(isa) step \(step): scan y of sequence \(s)")
+        }
+        #expect(sameBits(cst, Array(cpool[(sl * cs)..<((sl + 1) * cs)])), "\(isa) step \(step): conv state \(s)")
+        #expect(sameBits(hst, Array(hpool[(sl * hs)..<((sl + 1) * hs)])), "\(isa) step \(step): scan state \(s)")
+      }
+      // The slot no sequence names (2) is untouched.
+      #expect(sameBits(Array(cpool[(2 * cs)..<(3 * cs)]), Array(cpool0[(2 * cs)..<(3 * cs)])))
+      #expect(sameBits(Array(hpool[(2 * hs)..<(3 * hs)]), Array(hpool0[(2 * hs)..<(3 * hs)])))
+    }
+    expectSubQError(.invalidArgument, containing: ["selectiveScanPacked", "slotCount"]) {
+      var hpm = hpool0
+      var hp = hpm.mutableSpan
+      var y = [Float](repeating: 0, count: rows * ch)
+      var yy = y.mutableSpan
+      try selectiveScanPacked(
+        cuSeqlens: cu.span, slotCount: 2, channels: ch, dState: n, u: x.span, dt: dt.span, a: a.span, b: b.span,
+        c: c.span, state: &hp, y: &yy)
+    }
+    expectSubQError(.invalidArgument, containing: ["causalConv1dPacked", "x holds"]) {
+      var cpm = cpool0
+      var cp = cpm.mutableSpan
+      var y = [Float](repeating: 0, count: rows * ch)
+      var yy = y.mutableSpan
+      try causalConv1dPacked(
+        cuSeqlens: cu.span, slotCount: 4, channels: ch, width: w, x: Array(x[0..<10]).span, weight: weight.span,
+        state: &cp, y: &yy)
+    }
+    expectSubQError(.invalidArgument, containing: ["cu_seqlens"]) {
+      var cpm = cpool0
+      var cp = cpm.mutableSpan
+      var y = [Float](repeating: 0, count: rows * ch)
+      var yy = y.mutableSpan
+      let bad: [Int32] = [0, 9, 4, 30]
+      try causalConv1dPacked(
+        cuSeqlens: bad.span, slotCount: 4, channels: ch, width: w, x: x.span, weight: weight.span, state: &cp, y: &yy)
+    }
+  }
+
   /// Short buffers are refused in Swift before any C call; library checks surface as SubQError.
   @Test func errors() throws {
     let small = [Float](repeating: 0, count: 4)
