@@ -11,7 +11,7 @@ from ._lib import SubQError, library_path
 from ._lib import RUNTIME_MAJOR, RUNTIME_MINOR, RUNTIME_PATCH
 from ._arrays import BF16Array
 from .context import Context, default_context
-from .gemm import PackedB, from_bf16, gemm, to_bf16
+from .gemm import PackedB, from_bf16, from_f16, gemm, to_bf16, to_f16
 from .attention import KVCache, attention, attention_kv
 from .mamba import (conv1d, conv1d_update, ssm1_scan, ssm1_state_export, ssm1_state_floats, ssm1_state_import,
                     ssm1_state_zeros, ssm1_step)

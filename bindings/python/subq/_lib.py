@@ -171,6 +171,8 @@ subq_gemm_packed_b_size = _fn("subq_gemm_packed_b_size", ctypes.c_size_t, ctypes
 subq_gemm_packed = _fn("subq_gemm_packed", ctypes.c_int32, ctypes.c_void_p, ctypes.POINTER(GemmArgs), ctypes.c_void_p)
 subq_f32_to_bf16 = _fn("subq_f32_to_bf16", ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
 subq_bf16_to_f32 = _fn("subq_bf16_to_f32", ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
+subq_f32_to_f16 = _fn("subq_f32_to_f16", ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
+subq_f16_to_f32 = _fn("subq_f16_to_f32", ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
 
 # ---- fused attention --------------------------------------------------------------------------
 class FattnArgs(ctypes.Structure):

@@ -140,3 +140,25 @@ def from_bf16(x) -> np.ndarray:
     out = np.empty(bits.shape, dtype=np.float32)
     _lib.check(_lib.subq_bf16_to_f32(ptr(bits), ptr(out), bits.size))
     return out
+
+
+def to_f16(x) -> np.ndarray:
+    """float32 -> IEEE half (round to nearest even, overflow to Inf, subnormals exact, NaN kept)
+    as a new numpy float16 array, through the library's converter (the one its f16 KV caches
+    and weights use; F16C where the CPU has it)."""
+    X = np.ascontiguousarray(as_array(x, "x"))
+    if X.dtype != np.float32:
+        raise ValueError("to_f16: x must be float32, got %s" % X.dtype)
+    out = np.empty(X.shape, dtype=np.float16)
+    _lib.check(_lib.subq_f32_to_f16(ptr(X), ptr(out), X.size))
+    return out
+
+
+def from_f16(x) -> np.ndarray:
+    """IEEE half (numpy float16) -> float32 (exact) as a new array."""
+    X = np.ascontiguousarray(as_array(x, "x"))
+    if X.dtype != np.float16:
+        raise ValueError("from_f16: x must be float16, got %s" % X.dtype)
+    out = np.empty(X.shape, dtype=np.float32)
+    _lib.check(_lib.subq_f16_to_f32(ptr(X), ptr(out), X.size))
+    return out

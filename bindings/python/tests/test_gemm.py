@@ -104,3 +104,26 @@ def test_torch_tensors_through_dlpack(rng):
     out = torch.zeros(8, 5)
     subq.gemm(a, b, out=out)  # writes into the tensor's memory
     assert torch.allclose(out, a @ b, atol=1e-5)
+
+
+def test_f16_conversions_match_numpy(rng):
+    # Normal, subnormal, overflowing, tie and special values: the library's rounding equals
+    # NumPy's astype(float16) (both round to nearest even) bit for bit, NaN aside.
+    x = np.concatenate([
+        rng.standard_normal(4099).astype(np.float32) * 100,
+        np.array([0.0, -0.0, 1e-8, -3e-6, 6.1e-5, 65504.0, 65520.0, 1e6, -1e6, np.inf, -np.inf,
+                  1.0 + 2.0 ** -11, 1.0 + 3 * 2.0 ** -11], dtype=np.float32)])
+    h = subq.to_f16(x)
+    assert h.dtype == np.float16 and h.shape == x.shape
+    with np.errstate(over="ignore"):  # the overflow to Inf is the point
+        ref = x.astype(np.float16)
+    assert np.array_equal(h.view(np.uint16), ref.view(np.uint16))
+    back = subq.from_f16(h)
+    assert back.dtype == np.float32
+    assert np.array_equal(back, h.astype(np.float32))
+    n = subq.from_f16(subq.to_f16(np.array([np.nan], dtype=np.float32)))
+    assert np.isnan(n[0])
+    with pytest.raises(ValueError, match="float32"):
+        subq.to_f16(np.zeros(3))
+    with pytest.raises(ValueError, match="float16"):
+        subq.from_f16(np.zeros(3, dtype=np.float32))
