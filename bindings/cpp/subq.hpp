@@ -63,13 +63,20 @@ struct bf16 {
   uint16_t bits;
 };
 static_assert(sizeof(bf16) == 2 && std::is_standard_layout_v<bf16>);
+// IEEE binary16 storage, layout-compatible with uint16_t (the attention inputs and KV caches
+// take it; convert with to_f16 / from_f16).
+struct f16 {
+  uint16_t bits;
+};
+static_assert(sizeof(f16) == 2 && std::is_standard_layout_v<f16>);
 
 template <class T>
 constexpr subq_dtype dtype_of() {
   using U = std::remove_const_t<T>;
   if constexpr (std::is_same_v<U, float>) return SUBQ_DTYPE_F32;
   else if constexpr (std::is_same_v<U, bf16>) return SUBQ_DTYPE_BF16;
-  else static_assert(!sizeof(U), "subq: element type must be float or subq::bf16");
+  else if constexpr (std::is_same_v<U, f16>) return SUBQ_DTYPE_F16;
+  else static_assert(!sizeof(U), "subq: element type must be float, subq::bf16 or subq::f16");
 }
 
 inline void to_bf16(std::span<const float> src, std::span<bf16> dst) {
@@ -80,6 +87,16 @@ inline void from_bf16(std::span<const bf16> src, std::span<float> dst) {
   if (src.size() != dst.size()) invalid("subq::from_bf16: src and dst sizes differ");
   check(subq_bf16_to_f32(reinterpret_cast<const uint16_t*>(src.data()), dst.data(),
                          static_cast<int64_t>(src.size())));
+}
+// Round to nearest even, overflow to Inf, subnormals exact, NaN kept (subq_f32_to_f16).
+inline void to_f16(std::span<const float> src, std::span<f16> dst) {
+  if (src.size() != dst.size()) invalid("subq::to_f16: src and dst sizes differ");
+  check(subq_f32_to_f16(src.data(), reinterpret_cast<uint16_t*>(dst.data()), static_cast<int64_t>(src.size())));
+}
+inline void from_f16(std::span<const f16> src, std::span<float> dst) {
+  if (src.size() != dst.size()) invalid("subq::from_f16: src and dst sizes differ");
+  check(subq_f16_to_f32(reinterpret_cast<const uint16_t*>(src.data()), dst.data(),
+                        static_cast<int64_t>(src.size())));
 }
 
 // ---- views ------------------------------------------------------------------------------------
@@ -259,8 +276,15 @@ struct attention_options {
   float softcap = 0.0f, scale = 0.0f;           // 0 = off / 1/sqrt(dk)
 };
 
-inline void attention(context* ctx, const attention_shape& s, std::span<const float> q, std::span<const float> k,
-                      std::span<const float> v, std::span<float> out, const attention_options& o = {}) {
+// out = softmax(scale * Q K^T (+ soft-cap) + mask) V over dense BSHD tensors. Q, K/V (one type
+// for both) and out are each float, bf16 or f16 (accumulation is f32; a 16-bit out is rounded
+// once). `mask`, when not empty, is an additive f32 bias [batch][hq][sq][sk] (-inf excludes a
+// key); a head-shared mask is [batch][sq][sk] with `mask_per_head = false`. Throws subq::error
+// for short spans (before any C call) and for everything the library refuses.
+template <class TQ, class TKV, class TO>
+inline void attention(context* ctx, const attention_shape& s, std::span<const TQ> q, std::span<const TKV> k,
+                      std::span<const TKV> v, std::span<TO> out, const attention_options& o = {},
+                      std::span<const float> mask = {}, bool mask_per_head = true) {
   auto need = [](const char* what, std::initializer_list<int64_t> dims) {
     int64_t n = 1;
     for (int64_t d : dims) {
@@ -273,15 +297,32 @@ inline void attention(context* ctx, const attention_shape& s, std::span<const fl
   detail::fits("subq::attention: k", need("k", {s.batch, s.sk, s.hkv, s.dk}), k.size());
   detail::fits("subq::attention: v", need("v", {s.batch, s.sk, s.hkv, s.dv}), v.size());
   detail::fits("subq::attention: out", need("out", {s.batch, s.sq, s.hq, s.dv}), out.size());
+  if (!mask.empty())
+    detail::fits("subq::attention: mask", need("mask", {s.batch, mask_per_head ? s.hq : 1, s.sq, s.sk}), mask.size());
   subq_fattn_args p;
   subq_fattn_args_default(&p, sizeof p);
   p.batch = s.batch, p.hq = s.hq, p.hkv = s.hkv, p.sq = s.sq, p.sk = s.sk, p.dk = s.dk, p.dv = s.dv;
   subq_fattn_args_dense_bshd(&p);
-  p.q = q.data(), p.k = k.data(), p.v = v.data(), p.out = out.data();
+  // The C struct's pointers are typed float; q_dtype / kv_dtype / out_dtype say what they hold.
+  p.q = reinterpret_cast<const float*>(q.data()), p.k = reinterpret_cast<const float*>(k.data());
+  p.v = reinterpret_cast<const float*>(v.data()), p.out = reinterpret_cast<float*>(out.data());
+  p.q_dtype = dtype_of<TQ>(), p.kv_dtype = dtype_of<TKV>(), p.out_dtype = dtype_of<TO>();
   p.window_left = o.window_left;
   p.window_right = o.causal && (o.window_right < 0 || o.window_right > 0) ? 0 : o.window_right;
   p.softcap = o.softcap, p.scale = o.scale;
+  if (!mask.empty()) {
+    p.mask = mask.data();
+    p.mask_ss = s.sk;
+    p.mask_hs = mask_per_head ? s.sq * s.sk : 0;
+    p.mask_bs = (mask_per_head ? s.hq : 1) * s.sq * s.sk;
+  }
   check(subq_fattn(raw(ctx), &p));
+}
+// The all-f32 form (spans convert implicitly from vectors and arrays).
+inline void attention(context* ctx, const attention_shape& s, std::span<const float> q, std::span<const float> k,
+                      std::span<const float> v, std::span<float> out, const attention_options& o = {},
+                      std::span<const float> mask = {}, bool mask_per_head = true) {
+  attention<float, float, float>(ctx, s, q, k, v, out, o, mask, mask_per_head);
 }
 
 // ---- Mamba ----------------------------------------------------------------------------------------

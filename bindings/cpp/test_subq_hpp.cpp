@@ -3,6 +3,7 @@
 #include "subq.hpp"
 
 #include <cmath>
+#include <limits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -132,6 +133,46 @@ int main() {
   EXPECT(max_err(o, oref) < 1e-5);
   expect_error([&] { subq::attention(&ctx, {1, 5, 5, 3, 2, 16, 16}, q, kk, vv, o); }, SUBQ_ERR_INVALID_ARGUMENT,
                "hq");
+
+  // Typed attention: bf16 queries, f16 K/V, bf16 output equal the f32 call on the rounded
+  // inputs up to the output's one rounding.
+  {
+    std::vector<subq::bf16> qb(q.size()), ob(o.size());
+    std::vector<subq::f16> kh(kk.size()), vh(vv.size());
+    subq::to_bf16(q, qb), subq::to_f16(kk, kh), subq::to_f16(vv, vh);
+    std::vector<float> qr(q.size()), kr(kk.size()), vr(vv.size()), of(o.size()), obf(o.size());
+    subq::from_bf16(qb, qr), subq::from_f16(kh, kr), subq::from_f16(vh, vr);
+    subq::attention(&ctx, s, qr, kr, vr, of, {.causal = true});
+    subq::attention<subq::bf16, subq::f16, subq::bf16>(&ctx, s, qb, kh, vh, ob, {.causal = true});
+    subq::from_bf16(ob, obf);
+    double worst = 0;
+    for (std::size_t i = 0; i < of.size(); ++i)
+      worst = std::fmax(worst, std::fabs((double)obf[i] - of[i]) / (std::fabs((double)of[i]) + 1e-30));
+    EXPECT(worst <= 1.0 / 256);  // bf16 keeps 8 significant bits: half an ulp is 2^-9 relative
+    EXPECT(kr != kk && qr != q);  // the rounding happened (the comparison is not vacuous)
+    // f16 round trip of a value that f16 holds exactly, and overflow to Inf.
+    std::vector<float> two{0.333251953125f, 1e6f}, back(2);
+    std::vector<subq::f16> h2(2);
+    subq::to_f16(two, h2), subq::from_f16(h2, back);
+    EXPECT(back[0] == two[0] && std::isinf(back[1]));
+  }
+  // Additive mask: -inf above the diagonal makes a non-causal call equal the causal one, per
+  // head and shared by the heads.
+  {
+    const float ninf = -std::numeric_limits<float>::infinity();
+    std::vector<float> mh(4 * 5 * 5, 0.0f), ms(5 * 5, 0.0f), om(o.size()), os(o.size());
+    for (int h = 0; h < 4; ++h)
+      for (int i = 0; i < 5; ++i)
+        for (int j = i + 1; j < 5; ++j) mh[(h * 5 + i) * 5 + j] = ninf;
+    for (int i = 0; i < 5; ++i)
+      for (int j = i + 1; j < 5; ++j) ms[i * 5 + j] = ninf;
+    subq::attention(&ctx, s, q, kk, vv, om, {}, mh);
+    subq::attention(&ctx, s, q, kk, vv, os, {}, ms, /*mask_per_head=*/false);
+    EXPECT(max_err(om, oref) < 1e-5 && max_err(os, oref) < 1e-5);
+    std::vector<float> mshort(10);
+    expect_error([&] { subq::attention(&ctx, s, q, kk, vv, om, {}, mshort); }, SUBQ_ERR_INVALID_ARGUMENT,
+                 "mask");
+  }
 
   // conv1d through the C args struct: width 1 with weight 2 and bias 1 is y = 2x + 1.
   std::vector<float> x{1, 2, 3, 4, 5, 6}, w{2, 2}, bias{1, 1}, y(6);
