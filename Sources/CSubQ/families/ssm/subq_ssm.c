@@ -274,15 +274,17 @@ static subq_status subq_scan_run(void *arg, int64_t begin, int64_t end, const su
   for (int64_t it = begin; it < end; it++) {
     const int64_t bq = it / j->n_blocks, cb = it % j->n_blocks, c0 = cb * SUBQ_SSM_BLOCK;
     const int64_t nc = SUBQ_MIN((int64_t)SUBQ_SSM_BLOCK, g->channels - c0);
-    for (int64_t n = 0; n < N; n++)
-      for (int64_t l = 0; l < SUBQ_SSM_BLOCK; l++) {
-        float a = 0.0f;
-        if (l < nc) {
-          a = g->a[(c0 + l) * N + n];
-          if (g->flags & SUBQ_SSM1_A_LOG) a = -expf(a);
-        }
-        apack[n * SUBQ_SSM_BLOCK + l] = a;
-      }
+    /* The kernels take A log2(e) (their decay is 2^(dt * A log2(e))), packed
+     * [n][16]; channel-major reads, padding lanes 0. */
+    if (nc < SUBQ_SSM_BLOCK) memset(apack, 0, (size_t)blk * sizeof(float));
+    const bool a_log = (g->flags & SUBQ_SSM1_A_LOG) != 0;
+    for (int64_t l = 0; l < nc; l++) {
+      const float *ar = g->a + (c0 + l) * N;
+      if (a_log)
+        for (int64_t n = 0; n < N; n++) apack[n * SUBQ_SSM_BLOCK + l] = -expf(ar[n]) * SUBQ_VEXP_LOG2E;
+      else
+        for (int64_t n = 0; n < N; n++) apack[n * SUBQ_SSM_BLOCK + l] = ar[n] * SUBQ_VEXP_LOG2E;
+    }
     const int64_t T = g->cu_seqlens ? (int64_t)g->cu_seqlens[bq + 1] - g->cu_seqlens[bq] : g->seqlen;
     if (T == 0) continue; /* an empty sequence touches nothing */
     const int64_t sl = g->state_slots ? g->state_slots[bq] : bq;

@@ -5,11 +5,12 @@
  *   lanes [lane0, lane0 + nl) of it (one B/C group), all T tokens in order.
  *   Pointers u, dt, z, y, dt_bias, d_skip point at the block's channel 0;
  *   b and c at the group's first state column of token 0. `a` is the block's
- *   A packed [n][16] (A, not A_log). `h` is the block's state [n][16], read
+ *   A * log2(e) packed [n][16] (not A_log). `h` is the block's state [n][16], read
  *   and written in place; lanes outside the range are neither read nor
  *   written, in h or in any activation.
  *   Per token and lane: dt = dt + dt_bias (0 if NULL), softplus if asked;
- *   du = dt * u; for n ascending: h = fma(exp(dt * A), h, du * B[n]),
+ *   du = dt * u; for n ascending: h = fma(exp2(dt * a[n]), h, du * B[n])
+ *   (exp2 = subq_exp2f_decay's bits on every path),
  *   y = fma(h, C[n], y) (y starts at 0); y = fma(Dskip, u, y) if d_skip;
  *   y = y * silu(z) if z.
  * conv1d: one sequence, channels [0, nc) with nc <= 64 (pointers at the
@@ -72,6 +73,7 @@ typedef void (*subq_f32_conv1d_fn)(int64_t T, int64_t nc, int32_t W, const float
 /* Vector-exp building blocks exposed for tests (AVX2 build only). */
 #if SUBQ_ARCH_X86_64
 void subq_f32_vexp_u2__avx2(const float *x, float *y, int64_t n);
+void subq_f32_vexp2_decay__avx2(const float *x, float *y, int64_t n);
 #endif
 
 #endif

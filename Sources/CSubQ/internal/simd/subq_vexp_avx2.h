@@ -61,4 +61,20 @@ static inline __m256 subq_vexp_f32_u2_avx2(__m256 x) {
   return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q)); /* NaN stays NaN */
 }
 
+/* subq_exp2f_decay on 8 lanes (same bits; see subq_vexp.h). */
+static inline __m256 subq_vexp2_f32_decay_avx2(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(SUBQ_VEXP2_LO);
+  const __m256 keep = _mm256_cmp_ps(x, lo, _CMP_NLT_UQ); /* x >= lo or NaN */
+  const __m256 xc = _mm256_min_ps(_mm256_set1_ps(SUBQ_VEXP2_HI), _mm256_max_ps(lo, x)); /* NaN stays */
+  const __m256 n = _mm256_round_ps(xc, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 r = _mm256_sub_ps(xc, n), r2 = _mm256_mul_ps(r, r);
+  const __m256 p01 = _mm256_fmadd_ps(_mm256_set1_ps(SUBQ_VEXP2_C1), r, _mm256_set1_ps(1.0f));
+  const __m256 p23 = _mm256_fmadd_ps(_mm256_set1_ps(SUBQ_VEXP2_C3), r, _mm256_set1_ps(SUBQ_VEXP2_C2));
+  const __m256 p45 = _mm256_fmadd_ps(_mm256_set1_ps(SUBQ_VEXP2_C5), r, _mm256_set1_ps(SUBQ_VEXP2_C4));
+  const __m256 p = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(SUBQ_VEXP2_C6), r2, p45), r2, p23),
+                                   r2, p01);
+  const __m256i e = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
+  return _mm256_and_ps(keep, _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), e)));
+}
+
 #endif /* SUBQ_VEXP_AVX2_H */

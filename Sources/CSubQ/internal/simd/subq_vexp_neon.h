@@ -56,4 +56,23 @@ static inline float32x4_t subq_vexp_f32_u2_neon(float32x4_t x) {
   return vbslq_f32(vceqq_f32(x, x), y, x); /* NaN stays NaN */
 }
 
+/* subq_exp2f_decay on 4 lanes (same bits; see subq_vexp.h). */
+static inline float32x4_t subq_vexp2_f32_decay_neon(float32x4_t x) {
+  const float32x4_t lo = vdupq_n_f32(SUBQ_VEXP2_LO);
+  const uint32x4_t under = vcltq_f32(x, lo); /* false for NaN */
+  const uint32x4_t nan = vmvnq_u32(vceqq_f32(x, x));
+  const float32x4_t xc = vminq_f32(vmaxq_f32(x, lo), vdupq_n_f32(SUBQ_VEXP2_HI));
+  const float32x4_t n = vrndnq_f32(xc);
+  const float32x4_t r = vsubq_f32(xc, n), r2 = vmulq_f32(r, r);
+  const float32x4_t p01 = vfmaq_f32(vdupq_n_f32(1.0f), vdupq_n_f32(SUBQ_VEXP2_C1), r);
+  const float32x4_t p23 = vfmaq_f32(vdupq_n_f32(SUBQ_VEXP2_C2), vdupq_n_f32(SUBQ_VEXP2_C3), r);
+  const float32x4_t p45 = vfmaq_f32(vdupq_n_f32(SUBQ_VEXP2_C4), vdupq_n_f32(SUBQ_VEXP2_C5), r);
+  const float32x4_t p = vfmaq_f32(p01, vfmaq_f32(p23, vfmaq_f32(p45, vdupq_n_f32(SUBQ_VEXP2_C6), r2), r2), r2);
+  const int32x4_t e = vshlq_n_s32(vcvtq_s32_f32(n), 23);
+  const float32x4_t y = vreinterpretq_f32_s32(vaddq_s32(vreinterpretq_s32_f32(p), e));
+  /* vmaxq/vminq return NaN for a NaN operand and vcvtq gives 0 for NaN, so
+   * y is NaN there already; the select keeps the input's payload. */
+  return vbslq_f32(nan, x, vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(y), under)));
+}
+
 #endif /* SUBQ_VEXP_NEON_H */

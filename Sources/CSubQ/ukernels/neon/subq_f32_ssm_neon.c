@@ -123,7 +123,7 @@ void subq_f32_ssm_s6scan_ukernel_d16__neon(const subq_s6scan_params *p) {
           float32x4_t y = vld1q_f32(yb + t * 4);
 #define SUBQ_S6_STEP(j, h)                                                     \
   {                                                                            \
-    const float32x4_t a = subq_ssm_exp_neon(vmulq_f32(dv, vld1q_f32(ap + (j) * 16))); \
+    const float32x4_t a = subq_vexp2_f32_decay_neon(vmulq_f32(dv, vld1q_f32(ap + (j) * 16))); \
     h = vfmaq_f32(vmulq_n_f32(du, br[j]), a, h);                               \
     y = vfmaq_n_f32(y, h, cr[j]);                                              \
   }
@@ -140,7 +140,7 @@ void subq_f32_ssm_s6scan_ukernel_d16__neon(const subq_s6scan_params *p) {
         for (int64_t t = 0; t < tc; t++) {
           const float32x4_t dv = vld1q_f32(dvb + t * 4), du = vld1q_f32(dub + t * 4);
           const float *br = p->b + (t0 + t) * p->b_ld + n0, *cr = p->c + (t0 + t) * p->c_ld + n0;
-          const float32x4_t a = subq_ssm_exp_neon(vmulq_f32(dv, av));
+          const float32x4_t a = subq_vexp2_f32_decay_neon(vmulq_f32(dv, av));
           h = vfmaq_f32(vmulq_n_f32(du, br[0]), a, h);
           vst1q_f32(yb + t * 4, vfmaq_n_f32(vld1q_f32(yb + t * 4), h, cr[0]));
         }

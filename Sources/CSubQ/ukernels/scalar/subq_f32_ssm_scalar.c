@@ -1,6 +1,7 @@
 /*
  * subq_f32_ssm_scalar.c — portable SSM micro-kernels (the fallback path):
- * libm expf/log1pf, explicit fmaf, the operation order of the contracts in
+ * libm expf/log1pf (the scan's decay: subq_exp2f_decay, the vector paths'
+ * bits), explicit fmaf, the operation order of the contracts in
  * subq_ssm_ukernel.h and subq_ssm2_ukernel.h (Mamba-2: the recurrence in the
  * AVX2 kernel's order, tiles of 8 states; the GEMM in k order).
  */
@@ -29,7 +30,7 @@ void subq_f32_ssm_s6scan_ukernel_d16__scalar(const subq_s6scan_params *p) {
       const float uv = u[l], du = dv * uv;
       float acc = 0.0f;
       for (int64_t n = 0; n < N; n++) {
-        const float a = expf(dv * p->a[n * SUBQ_SSM_BLOCK + l]);
+        const float a = subq_exp2f_decay(dv * p->a[n * SUBQ_SSM_BLOCK + l]); /* a = A log2(e) */
         float *h = &p->h[n * SUBQ_SSM_BLOCK + l];
         *h = fmaf(a, *h, du * b[n]);
         acc = fmaf(*h, c[n], acc);

@@ -558,6 +558,56 @@ static void errors(void) {
   CHECK_STATUS(subq_ssm1_state_export(1, 8, 4, buf, NULL), SUBQ_ERR_INVALID_ARGUMENT, "dst");
 }
 
+/* ---- the scan's decay 2^x: the scalar twin against exp2() in double, and the
+ * AVX2 path bitwise equal to it ------------------------------------------------------------- */
+
+static double ulp_err2(float got, double want) {
+  if (want == 0.0) return got == 0.0f ? 0.0 : INFINITY;
+  int e;
+  frexp(want, &e);
+  return fabs((double)got - want) / ldexp(1.0, (e - 24 < -149 ? -149 : e - 24));
+}
+
+static void exp2_decay_accuracy(bool avx2) {
+  const int64_t n = 1 << 20;
+  float *x = malloc((size_t)n * sizeof(float)), *y = malloc((size_t)n * sizeof(float));
+  for (int64_t i = 0; i < n; i++) x[i] = -126.0f + 127.0f * (float)i / (float)(n - 1); /* [-126, 1] */
+  double worst = 0.0;
+  float at = 0.0f;
+  for (int64_t i = 0; i < n; i++) {
+    y[i] = subq_exp2f_decay(x[i]);
+    const double e = ulp_err2(y[i], exp2((double)x[i]));
+    if (e > worst) worst = e, at = x[i];
+  }
+  printf("test_ssm: exp2 decay max error %.3f ulp at x = %.9g\n", worst, at);
+  CHECK_MSG(worst <= 2.0, "exp2 decay max ulp %.3f at %.9g", worst, at);
+  const float edge[] = {-126.0f, -126.01f, -1e30f, -INFINITY, 0.0f, -0.0f, 200.0f, NAN, -125.5f, -0.5f, 0.5f};
+  const int ne = (int)(sizeof edge / sizeof edge[0]);
+  float out[16];
+  for (int i = 0; i < ne; i++) out[i] = subq_exp2f_decay(edge[i]);
+  CHECK(out[0] == 0x1p-126f && out[1] == 0.0f && out[2] == 0.0f && out[3] == 0.0f);
+  CHECK(out[4] == 1.0f && out[5] == 1.0f && out[6] == subq_exp2f_decay(127.0f) && isfinite(out[6]) && isnan(out[7]));
+  CHECK(isnormal(out[8]) && fabs(out[9] - 0.70710678) < 1e-7 && fabs(out[10] - 1.41421356) < 2e-7);
+#if SUBQ_ARCH_X86_64
+  if (avx2) {
+    float *v = malloc((size_t)n * sizeof(float));
+    subq_f32_vexp2_decay__avx2(x, v, n);
+    int64_t bad = -1;
+    for (int64_t i = 0; i < n && bad < 0; i++)
+      if (memcmp(v + i, y + i, sizeof(float))) bad = i;
+    CHECK_MSG(bad < 0, "AVX2 exp2 decay differs from the scalar twin at x = %.9g", bad < 0 ? 0.0 : (double)x[bad]);
+    float vo[16];
+    subq_f32_vexp2_decay__avx2(edge, vo, ne); /* the first 8 through the vector body */
+    for (int i = 0; i < 8; i++)
+      CHECK_MSG(isnan(out[i]) ? isnan(vo[i]) : memcmp(&vo[i], &out[i], sizeof(float)) == 0, "edge %d", i);
+    free(v);
+  }
+#else
+  (void)avx2;
+#endif
+  free(x), free(y);
+}
+
 /* ---- the AVX2 vector exp against exp() in double ----------------------------------------- */
 
 #if SUBQ_ARCH_X86_64
@@ -625,6 +675,9 @@ int main(void) {
     varlen_m1(isa);
   }
   determinism();
+  bool has_avx2 = false;
+  for (int i = 0; i < n_isa; i++) has_avx2 = has_avx2 || isas[i] == SUBQ_ISA_AVX2;
+  exp2_decay_accuracy(has_avx2);
 #if SUBQ_ARCH_X86_64
   for (int i = 0; i < n_isa; i++)
     if (isas[i] == SUBQ_ISA_AVX2) vexp_accuracy();
