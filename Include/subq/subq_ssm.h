@@ -133,6 +133,9 @@ SUBQ_API SUBQ_WARN_UNUSED subq_status subq_conv1d_update_f32(subq_context *SUBQ_
 #define SUBQ_SSM1_A_LOG 0x2u       /* `a` holds A_log; A = -exp(A_log), recomputed
                                     * (one expf per element) on every call: pass A
                                     * itself for decode steps */
+#define SUBQ_SSM1_A_PACKED 0x4u    /* `a` holds subq_ssm1_pack_a's output: no
+                                    * per-call packing (decode steps); excludes
+                                    * SUBQ_SSM1_A_LOG */
 #define SUBQ_SSM1_MAX_D_STATE 256
 
 typedef struct subq_ssm1_args {
@@ -147,7 +150,7 @@ typedef struct subq_ssm1_args {
   const float *SUBQ_NULLABLE b;  int64_t b_ld, b_bs;   /* (seqlen, n_groups * d_state) */
   const float *SUBQ_NULLABLE c;  int64_t c_ld, c_bs;   /* (seqlen, n_groups * d_state) */
   const float *SUBQ_NULLABLE z;  int64_t z_ld, z_bs;   /* (seqlen, channels) gate or NULL */
-  const float *SUBQ_NULLABLE a;                        /* (channels, d_state): A or A_log */
+  const float *SUBQ_NULLABLE a;                        /* (channels, d_state): A or A_log; or packed (A_PACKED) */
   const float *SUBQ_NULLABLE dt_bias;                  /* (channels) or NULL */
   const float *SUBQ_NULLABLE d_skip;                   /* (channels) or NULL */
   const float *SUBQ_NULLABLE h_in;                     /* SSM state or NULL (zeros) */
@@ -175,6 +178,17 @@ SUBQ_API SUBQ_WARN_UNUSED subq_status subq_ssm1_step_f32(subq_context *SUBQ_NULL
 /* Floats of one sequence's Mamba-1 state: ceil(channels / 16) * 16 * d_state
  * (0 when an argument is < 1 or the product overflows). */
 SUBQ_API int64_t subq_ssm1_state_floats(int64_t channels, int64_t d_state);
+
+/* Packs A once for SUBQ_SSM1_A_PACKED: dst (subq_ssm1_state_floats(channels,
+ * d_state) floats, the state's layout [channels / 16][d_state][16], padding
+ * lanes 0) receives A * log2(e) in f32, with A = a, or A = -exp(a) when
+ * a_is_log (a = A_log, (channels, d_state) row-major). A scan or step given
+ * the packed A (flag SUBQ_SSM1_A_PACKED) gives bitwise the results of one
+ * given `a` itself, without repacking A on every call (a decode step of
+ * mamba-130m's 1536 x 16 A spends about a third of its time packing).
+ * Errors: NULL pointers, sizes < 1, d_state > 256, overflow, overlap. */
+SUBQ_API SUBQ_WARN_UNUSED subq_status subq_ssm1_pack_a(int64_t channels, int64_t d_state, const float *a,
+                                                      bool a_is_log, float *dst);
 
 /* Converts `batch` states from the HF / mamba_ssm layout (batch, channels,
  * d_state), contiguous, into SubQ's layout (packed, h_bs = state floats),

@@ -151,6 +151,7 @@ private func ssdCall(
     throw .invalidArgument(
       "\(fn): batch (\(s.batch)), seqlen (\(s.seqlen)), heads (\(s.heads)), headDim (\(s.headDim)), dState (\(s.dState)), groups (\(s.groups)) and slotCount (\(slotCount)) must be >= 0")
   }
+  if aForm == .packed { throw .invalidArgument("\(fn): aForm .packed is Mamba-1 only (use .a or .aLog)") }
   if s.batch > 0 && s.rows > 0 && s.heads > 0 && s.headDim > 0 && s.dState > 0 && s.groups > 0 {
     let (e, o1) = s.heads.multipliedReportingOverflow(by: s.headDim)
     let (gn, o2) = s.groups.multipliedReportingOverflow(by: s.dState)

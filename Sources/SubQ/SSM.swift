@@ -203,6 +203,30 @@ public enum SSM1AForm: Sendable, Hashable {
   case a
   /// `a` holds A_log; A = −exp(A_log) is computed in f32 (Mamba checkpoints' `A_log`).
   case aLog
+  /// `a` holds ``ssm1PackA(channels:dState:a:aForm:into:)``'s output (Mamba-1 only): A packed
+  /// once for the kernels, so decode steps do not repack it on every call. Same results bitwise.
+  case packed
+}
+
+/// Packs Mamba-1's A once (`subq_ssm1_pack_a`): `a` is `[channels][dState]` A or A_log
+/// (`aForm` `.a` or `.aLog`); `dst` receives ``ssm1StateCount(channels:dState:)`` floats to pass
+/// to the scan with `aForm: .packed`.
+/// - Throws: ``SubQError/Code/invalidArgument`` for sizes < 1, `dState` > 256, short buffers or
+///   `aForm: .packed`.
+public func ssm1PackA(
+  channels: Int, dState: Int, a: Span<Float>, aForm: SSM1AForm = .a, into dst: inout MutableSpan<Float>
+) throws(SubQError) {
+  let fn = "ssm1PackA"
+  if aForm == .packed { throw .invalidArgument("\(fn): aForm must be .a or .aLog") }
+  if channels < 1 || dState < 1 { throw .invalidArgument("\(fn): channels (\(channels)) and dState (\(dState)) must be >= 1") }
+  _ = try need(fn, "a", a.count, (channels, dState, 1))
+  _ = try need(fn, "dst", dst.count, (ssm1StateCount(channels: channels, dState: dState), 1, 1))
+  try a.withUnsafeBufferPointer { (ap) throws(SubQError) in
+    try dst.withUnsafeMutableBufferPointer { (dp) throws(SubQError) in
+      try SubQError.check(
+        subq_ssm1_pack_a(Int64(channels), Int64(dState), ap.baseAddress!, aForm == .aLog, dp.baseAddress!))
+    }
+  }
 }
 
 /// Mamba-1 selective scan (S6) over `seqlen` tokens of `batch` sequences, the state updated in
@@ -302,7 +326,11 @@ private func scanCall(
     if o { throw .invalidArgument("\(fn): groups * dState overflows Int") }
     _ = try need(fn, "b", b.count, (v.rows, gn, 1))
     _ = try need(fn, "c", c.count, (v.rows, gn, 1))
-    _ = try need(fn, "a", a.count, (channels, dState, 1))
+    if aForm == .packed {
+      _ = try need(fn, "a", a.count, (ssm1StateCount(channels: channels, dState: dState), 1, 1))
+    } else {
+      _ = try need(fn, "a", a.count, (channels, dState, 1))
+    }
     if let dtBias { _ = try need(fn, "dtBias", dtBias.count, (channels, 1, 1)) }
     if let dSkip { _ = try need(fn, "dSkip", dSkip.count, (channels, 1, 1)) }
     _ = try need(fn, "state", state.count, (v.slotCount, ssm1StateCount(channels: channels, dState: dState), 1))
@@ -329,6 +357,7 @@ private func scanCall(
     args.d_state = Int64(dState)
     args.n_groups = Int64(groups)
     args.flags = (softplus ? UInt32(SUBQ_SSM1_DT_SOFTPLUS) : 0) | (aForm == .aLog ? UInt32(SUBQ_SSM1_A_LOG) : 0)
+      | (aForm == .packed ? UInt32(SUBQ_SSM1_A_PACKED) : 0)
     args.u = u.baseAddress
     args.dt = dtp.baseAddress
     args.a = ap.baseAddress

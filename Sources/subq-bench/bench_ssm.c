@@ -87,13 +87,20 @@ int bench_ssm_main(const bench_opts *opts) {
   float *A = bench_alloc((size_t)(c->d * c->n) * 4), *dtb = bench_alloc((size_t)c->d * 4);
   float *D = bench_alloc((size_t)c->d * 4), *h = bench_alloc((size_t)(c->b * sf) * 4);
   int rc = 0;
-  for (int ti = 0; ti < opts->n_threads; ti++) {
+  /* Each case twice: A passed per call (packed by the call) and A packed once
+   * (subq_ssm1_pack_a + SUBQ_SSM1_A_PACKED, what the runner does). */
+  float *Ap = bench_alloc((size_t)sf * 4);
+  for (int ti = 0; ti < opts->n_threads * 2; ti++) {
+    const bool packed = ti % 2 == 1;
+    const int nthr = opts->threads[ti / 2];
+    char pvars[112];
+    snprintf(pvars, sizeof pvars, "%s%s", vars, packed ? ":packedA" : "");
     bench_result r;
-    bench_result_init(&r, "ssm", vars, opts->threads[ti], "");
+    bench_result_init(&r, "ssm", pvars, nthr, "");
     snprintf(r.params_json, sizeof r.params_json,
              "{\"batch\": %lld, \"channels\": %lld, \"d_state\": %lld, \"seqlen\": %lld, \"groups\": %lld}",
              (long long)c->b, (long long)c->d, (long long)c->n, (long long)c->l, (long long)c->g);
-    if (!u || !dt || !z || !y || !B || !C || !A || !dtb || !D || !h) {
+    if (!u || !dt || !z || !y || !B || !C || !A || !dtb || !D || !h || !Ap) {
       r.status = SUBQ_ERR_OUT_OF_MEMORY;
       snprintf(r.message, sizeof r.message, "cannot allocate the operands");
       bench_output_result(opts, &r);
@@ -105,10 +112,17 @@ int bench_ssm_main(const bench_opts *opts) {
     fill(D, c->d, 7, 2.0f, 0.0f);
     for (int64_t d = 0; d < c->d; d++)
       for (int64_t n = 0; n < c->n; n++) A[d * c->n + n] = -(float)(n + 1);
+    if (subq_ssm1_pack_a(c->d, c->n, A, false, Ap) != SUBQ_OK) {
+      r.status = SUBQ_ERR_INVALID_ARGUMENT;
+      snprintf(r.message, sizeof r.message, "%s", subq_last_error_message());
+      bench_output_result(opts, &r);
+      rc = 1;
+      continue;
+    }
     memset(h, 0, (size_t)(c->b * sf) * 4);
     ssm_body body;
     memset(&body, 0, sizeof body);
-    body.ctx = bench_context(opts, opts->threads[ti], 0, &r);
+    body.ctx = bench_context(opts, nthr, 0, &r);
     if (!body.ctx) {
       bench_output_result(opts, &r);
       continue;
@@ -116,7 +130,8 @@ int bench_ssm_main(const bench_opts *opts) {
     subq_ssm1_args *a = &body.a;
     subq_ssm1_args_default(a, sizeof *a);
     a->batch = c->b, a->seqlen = c->l, a->channels = c->d, a->d_state = c->n, a->n_groups = c->g;
-    a->u = u, a->dt = dt, a->b = B, a->c = C, a->z = z, a->a = A, a->dt_bias = dtb, a->d_skip = D;
+    a->u = u, a->dt = dt, a->b = B, a->c = C, a->z = z, a->a = packed ? Ap : A, a->dt_bias = dtb, a->d_skip = D;
+    if (packed) a->flags |= SUBQ_SSM1_A_PACKED;
     a->h_in = h, a->h_out = h, a->y = y;
     bench_time(opts, ssm_body_run, &body, 3, &r);
     if (r.status == SUBQ_OK) {
@@ -129,7 +144,7 @@ int bench_ssm_main(const bench_opts *opts) {
     subq_context_destroy(body.ctx);
   }
   bench_free(u), bench_free(dt), bench_free(z), bench_free(y), bench_free(B), bench_free(C), bench_free(A);
-  bench_free(dtb), bench_free(D), bench_free(h);
+  bench_free(dtb), bench_free(D), bench_free(h), bench_free(Ap);
   return rc;
 }
 

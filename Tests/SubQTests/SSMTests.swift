@@ -256,6 +256,37 @@ private func expectNear(_ got: [Float], _ ref: [Double], _ what: String) {
     }
   }
 
+  /// A packed once (`ssm1PackA`, `aForm: .packed`) reproduces the scan given A_log, bitwise.
+  @Test(arguments: hostISAs)
+  func packedAMatchesALog(isa: ISA) throws {
+    let (t, e, n) = (9, 21, 4)
+    let ctx = try Self.context(isa)
+    let u = randomFloats(t * e, seed: 1), dt = randomFloats(t * e, seed: 2), z = randomFloats(t * e, seed: 3)
+    let b = randomFloats(t * n, seed: 4), c = randomFloats(t * n, seed: 5)
+    let aLog = randomFloats(e * n, seed: 6).map { abs($0) }
+    var packed = [Float](repeating: .nan, count: ssm1StateCount(channels: e, dState: n))
+    var ps = packed.mutableSpan
+    try ssm1PackA(channels: e, dState: n, a: aLog.span, aForm: .aLog, into: &ps)
+    _ = consume ps
+    var outs: [[Float]] = []
+    for form in [SSM1AForm.aLog, .packed] {
+      var h = [Float](repeating: 0, count: ssm1StateCount(channels: e, dState: n)), y = [Float](repeating: 0, count: t * e)
+      var hs = h.mutableSpan, ys = y.mutableSpan
+      try selectiveScan(
+        batch: 1, seqlen: t, channels: e, dState: n, u: u.span, dt: dt.span, a: (form == .packed ? packed : aLog).span,
+        aForm: form, b: b.span, c: c.span, z: z.span, state: &hs, y: &ys, context: ctx)
+      _ = consume hs
+      _ = consume ys
+      outs.append(y + h)
+    }
+    #expect(sameBits(outs[0], outs[1]), "\(isa): packed A differs from A_log")
+    #expect(outs[0].allSatisfy { $0.isFinite })
+    expectSubQError(.invalidArgument, containing: ["ssm1PackA", "aForm"]) {
+      var d = packed.mutableSpan
+      try ssm1PackA(channels: e, dState: n, a: aLog.span, aForm: .packed, into: &d)
+    }
+  }
+
   /// Short buffers are refused in Swift before any C call; library checks surface as SubQError.
   @Test func errors() throws {
     let small = [Float](repeating: 0, count: 4)

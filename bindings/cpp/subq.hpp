@@ -29,6 +29,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace subq {
 
@@ -403,6 +404,17 @@ inline int64_t ssm1_state_floats(int64_t channels, int64_t d_state) {
   const int64_t n = subq_ssm1_state_floats(channels, d_state);
   if (n <= 0) invalid("subq::ssm1_state_floats: channels and d_state must be >= 1 (and not overflow)");
   return n;
+}
+
+// Mamba-1's A (or A_log when a_is_log), (channels, d_state) row-major, packed once for
+// SUBQ_SSM1_A_PACKED (subq_ssm1_pack_a): set args.a to the result's data and add the flag.
+inline std::vector<float> ssm1_pack_a(int64_t channels, int64_t d_state, std::span<const float> a,
+                                      bool a_is_log = false) {
+  const int64_t sf = ssm1_state_floats(channels, d_state);
+  detail::fits("subq::ssm1_pack_a: a", detail::extent("a", {{channels, d_state}, {d_state, 1}}), a.size());
+  std::vector<float> out(static_cast<std::size_t>(sf));
+  check(subq_ssm1_pack_a(channels, d_state, a.data(), a_is_log, out.data()));
+  return out;
 }
 
 // Floats of one sequence's Mamba-2 state (n_heads * d_state * head_dim).

@@ -184,6 +184,24 @@ int main() {
   ca.width = 9;
   expect_error([&] { subq::conv1d(&ctx, ca); }, SUBQ_ERR_INVALID_ARGUMENT, "width");
   EXPECT(subq::ssm1_state_floats(17, 4) == 32 * 4);
+  // Mamba-1 with A packed once: the bits of A passed per call (17 channels: a padded block).
+  {
+    const int64_t T = 6, E = 17, N = 4;
+    auto u = randn(T * E, 20), dt = randn(T * E, 21), bm = randn(T * N, 22), cm = randn(T * N, 23);
+    std::vector<float> A(E * N), y1(T * E), y2(T * E), h1(32 * N, 0.0f), h2(32 * N, 0.0f);
+    for (std::size_t i = 0; i < A.size(); ++i) A[i] = -0.25f - 0.01f * (float)i;
+    auto sa = subq::make_args<subq_ssm1_args>();
+    sa.batch = 1, sa.seqlen = T, sa.channels = E, sa.d_state = N;
+    sa.u = u.data(), sa.dt = dt.data(), sa.b = bm.data(), sa.c = cm.data(), sa.a = A.data();
+    sa.h_out = h1.data(), sa.y = y1.data();
+    subq::ssm1_scan(&ctx, sa);
+    const auto ap = subq::ssm1_pack_a(E, N, A);
+    sa.a = ap.data(), sa.flags |= SUBQ_SSM1_A_PACKED, sa.h_out = h2.data(), sa.y = y2.data();
+    subq::ssm1_scan(&ctx, sa);
+    EXPECT(y1 == y2 && h1 == h2);
+    expect_error([&] { subq::ssm1_pack_a(E, N, std::span<const float>(A.data(), 10)); }, SUBQ_ERR_INVALID_ARGUMENT,
+                 "span has");
+  }
 
   // RMSNorm with the fused residual add: y = w * s / sqrt(mean(s^2) + eps), s = x + r.
   {

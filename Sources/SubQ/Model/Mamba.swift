@@ -12,7 +12,7 @@ struct MambaBody: ModelBody, @unchecked Sendable {
     let xProj: Linear
     let dtProj: Linear
     let dtBias: FloatBuffer
-    let a: FloatBuffer  // A = -exp(A_log), (E, N), computed once in f32
+    let a: FloatBuffer  // A = -exp(A_log) times log2(e), packed once for the scan (subq_ssm1_pack_a)
     let d: FloatBuffer
     let outProj: Linear
   }
@@ -37,8 +37,8 @@ struct MambaBody: ModelBody, @unchecked Sendable {
     for i in 0..<config.numLayers {
       let p = "backbone.layers.\(i)."
       let aLog = try ck.floats(p + "mixer.A_log", [e, n])
-      let a = FloatBuffer(count: e * n)
-      for j in 0..<(e * n) { a[j] = -expf(aLog[j]) }
+      let a = FloatBuffer(count: Int(subq_ssm1_state_floats(Int64(e), Int64(n))))
+      try SubQError.check(subq_ssm1_pack_a(Int64(e), Int64(n), UnsafePointer(aLog.base), true, a.base))
       let conv = try ck.floats(p + "mixer.conv1d.weight", [e, 1, w])
       layers.append(
         Layer(
@@ -95,6 +95,7 @@ struct MambaBody: ModelBody, @unchecked Sendable {
       s.c = UnsafePointer(xd.base + r + n); s.c_ld = Int64(dbl)
       s.z = UnsafePointer(xz.base + e); s.z_ld = Int64(2 * e)
       s.a = UnsafePointer(L.a.base)
+      s.flags |= UInt32(SUBQ_SSM1_A_PACKED)
       s.dt_bias = UnsafePointer(L.dtBias.base)
       s.d_skip = UnsafePointer(L.d.base)
       s.h_in = UnsafePointer(st.ssm[li].base)

@@ -13,7 +13,7 @@ from ._arrays import BF16Array
 from .context import Context, default_context
 from .gemm import PackedB, from_bf16, from_f16, gemm, to_bf16, to_f16
 from .attention import KVCache, attention, attention_kv
-from .mamba import (conv1d, conv1d_update, ssm1_scan, ssm1_state_export, ssm1_state_floats, ssm1_state_import,
+from .mamba import (PackedA, conv1d, conv1d_update, ssm1_pack_a, ssm1_scan, ssm1_state_export, ssm1_state_floats, ssm1_state_import,
                     ssm1_state_zeros, ssm1_step)
 from .nn import RopeTable, add, embedding, rmsnorm, silu, swiglu
 from .mamba2 import (gated_rmsnorm, ssd_scan, ssd_step, ssm2_state_export, ssm2_state_floats, ssm2_state_import,

@@ -248,6 +248,8 @@ subq_ssm1_args_default = _fn("subq_ssm1_args_default", None, ctypes.POINTER(Ssm1
 subq_ssm1_scan_f32 = _fn("subq_ssm1_scan_f32", ctypes.c_int32, ctypes.c_void_p, ctypes.POINTER(Ssm1Args))
 subq_ssm1_step_f32 = _fn("subq_ssm1_step_f32", ctypes.c_int32, ctypes.c_void_p, ctypes.POINTER(Ssm1Args))
 subq_ssm1_state_floats = _fn("subq_ssm1_state_floats", ctypes.c_int64, ctypes.c_int64, ctypes.c_int64)
+subq_ssm1_pack_a = _fn("subq_ssm1_pack_a", ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p,
+                       ctypes.c_bool, ctypes.c_void_p)
 subq_ssm1_state_import = _fn("subq_ssm1_state_import", ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
                              ctypes.c_void_p, ctypes.c_void_p)
 subq_ssm1_state_export = _fn("subq_ssm1_state_export", ctypes.c_int32, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,

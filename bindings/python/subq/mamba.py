@@ -19,6 +19,7 @@ from .context import handle_of
 SILU = 0x1
 DT_SOFTPLUS = 0x1
 A_LOG = 0x2
+A_PACKED = 0x4
 
 
 def _seq(x, name):
@@ -199,6 +200,28 @@ def ssm1_state_export(state, channels: int, d_state: int) -> np.ndarray:
     return out
 
 
+class PackedA:
+    """Mamba-1's A packed once for the kernels (subq_ssm1_pack_a): pass it as A to
+    ssm1_scan / ssm1_step to skip the per-call packing (decode steps); results are
+    bitwise those of the unpacked A."""
+
+    def __init__(self, A, *, a_is_log: bool = False):
+        Av = f32(A, "A")
+        if Av.ndim != 2 or not Av.flags.c_contiguous:
+            raise ValueError("ssm1_pack_a: A must be C-contiguous (channels, d_state), got %s" % (Av.shape,))
+        self.channels, self.d_state = int(Av.shape[0]), int(Av.shape[1])
+        self.data = np.empty(ssm1_state_floats(self.channels, self.d_state), dtype=np.float32)
+        _lib.check(_lib.subq_ssm1_pack_a(self.channels, self.d_state, ptr(Av), bool(a_is_log), ptr(self.data)))
+
+    def __repr__(self):
+        return "subq.PackedA(channels=%d, d_state=%d)" % (self.channels, self.d_state)
+
+
+def ssm1_pack_a(A, *, a_is_log: bool = False) -> PackedA:
+    """Packs A (or A_log when a_is_log), (channels, d_state), once: see PackedA."""
+    return PackedA(A, a_is_log=a_is_log)
+
+
 def _ssm1(step, u, dt, A, B, C, D, z, dt_bias, dt_softplus, a_is_log, n_groups, state, state_out, out, ctx,
           cu_seqlens=None, state_slots=None, has_initial_state=None):
     squeeze = np.ndim(u) == 2 and not step
@@ -212,10 +235,18 @@ def _ssm1(step, u, dt, A, B, C, D, z, dt_bias, dt_softplus, a_is_log, n_groups, 
     b, l, c = U.shape
     CU, SL, HI, n_seq, pool = _varlen("ssm1_scan", squeeze, b, cu_seqlens, state_slots, has_initial_state, state,
                                       state_out)
-    Av = f32(A, "A")
-    if Av.ndim != 2 or Av.shape[0] != c or not Av.flags.c_contiguous:
-        raise ValueError("ssm1: A must be C-contiguous (channels=%d, d_state), got %s" % (c, Av.shape))
-    n = Av.shape[1]
+    packed = isinstance(A, PackedA)
+    if packed:
+        if A.channels != c:
+            raise ValueError("ssm1: PackedA has %d channels, u has %d" % (A.channels, c))
+        if a_is_log:
+            raise ValueError("ssm1: a_is_log applies when packing (ssm1_pack_a), not to a PackedA")
+        Av, n = A.data, A.d_state
+    else:
+        Av = f32(A, "A")
+        if Av.ndim != 2 or Av.shape[0] != c or not Av.flags.c_contiguous:
+            raise ValueError("ssm1: A must be C-contiguous (channels=%d, d_state), got %s" % (c, Av.shape))
+        n = Av.shape[1]
 
     def seq_in(x, width, name):
         if x is None:
@@ -251,7 +282,7 @@ def _ssm1(step, u, dt, A, B, C, D, z, dt_bias, dt_softplus, a_is_log, n_groups, 
     ys = elem_strides(Yv, "out")
     p = _lib.new_args(_lib.Ssm1Args, _lib.subq_ssm1_args_default)
     p.batch, p.seqlen, p.channels, p.d_state, p.n_groups = b, l, c, n, n_groups
-    p.flags = (DT_SOFTPLUS if dt_softplus else 0) | (A_LOG if a_is_log else 0)
+    p.flags = (DT_SOFTPLUS if dt_softplus else 0) | (A_LOG if a_is_log else 0) | (A_PACKED if packed else 0)
     p.u, p.u_ld, p.u_bs = ptr(U), Us[1], Us[0]
     p.dt, p.dt_ld, p.dt_bs = ptr(DT), dts[1], dts[0]
     p.b, p.b_ld, p.b_bs = ptr(Bm), bs[1], bs[0]

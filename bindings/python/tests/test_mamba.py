@@ -99,6 +99,22 @@ def test_ssm1_scan_chunks_and_steps(ctx, rng, l, c, n, g):
                             n_groups=g, ctx=ctx)
         assert np.array_equal(yt, y[:, -1])
         assert np.array_equal(s, s1)
+    # A packed once (from A and from A_log) gives the bits of the same A passed per call, prefill and step
+    for Af, is_log in ((A, False), (np.log(-A), True)):
+        pa = subq.ssm1_pack_a(Af, a_is_log=is_log)
+        assert (pa.channels, pa.d_state) == (c, n)
+        kw = dict(D=D, z=z, dt_bias=dtb, n_groups=g, ctx=ctx)
+        sr, sp = subq.ssm1_state_zeros(b, c, n), subq.ssm1_state_zeros(b, c, n)
+        yr = subq.ssm1_scan(u, dt, Af, B, C, a_is_log=is_log, state=s0, state_out=sr, **kw)
+        yp = subq.ssm1_scan(u, dt, pa, B, C, state=s0, state_out=sp, **kw)
+        assert np.array_equal(yp, yr) and np.array_equal(sp, sr)
+        kw1 = dict(D=D, z=z[:, 0], dt_bias=dtb, n_groups=g, ctx=ctx)
+        st, st2 = s0.copy(), s0.copy()
+        assert np.array_equal(subq.ssm1_step(u[:, 0], dt[:, 0], pa, B[:, 0], C[:, 0], st, **kw1),
+                              subq.ssm1_step(u[:, 0], dt[:, 0], Af, B[:, 0], C[:, 0], st2, a_is_log=is_log, **kw1))
+        assert np.array_equal(st, st2)
+    with pytest.raises(ValueError, match="channels"):
+        subq.ssm1_scan(u[..., :-1], dt[..., :-1], subq.ssm1_pack_a(A), B, C, n_groups=g, ctx=ctx)
 
 
 def test_mamba_bad_inputs(rng):

@@ -260,6 +260,41 @@ void subq_ssm1_args_default(subq_ssm1_args *p, size_t struct_size) {
   if (struct_size >= sizeof(size_t)) memcpy(p, &struct_size, sizeof struct_size);
 }
 
+/* The kernels take A log2(e) (their decay is 2^(dt * A log2(e))), packed
+ * [n][16] per block of 16 channels; a = the block's first channel row,
+ * channel-major reads, padding lanes 0. */
+static void subq_ssm1_pack_block(const float *a, int64_t N, int64_t nc, bool a_log, float *out) {
+  if (nc < SUBQ_SSM_BLOCK) memset(out, 0, (size_t)(SUBQ_SSM_BLOCK * N) * sizeof(float));
+  for (int64_t l = 0; l < nc; l++) {
+    const float *ar = a + l * N;
+    if (a_log)
+      for (int64_t n = 0; n < N; n++) out[n * SUBQ_SSM_BLOCK + l] = -expf(ar[n]) * SUBQ_VEXP_LOG2E;
+    else
+      for (int64_t n = 0; n < N; n++) out[n * SUBQ_SSM_BLOCK + l] = ar[n] * SUBQ_VEXP_LOG2E;
+  }
+}
+
+subq_status subq_ssm1_pack_a(int64_t channels, int64_t d_state, const float *a, bool a_is_log, float *dst) {
+  static const char fn[] = "subq_ssm1_pack_a";
+  if (channels < 1) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: channels (%lld) < 1", fn, (long long)channels);
+  if (d_state < 1 || d_state > SUBQ_SSM1_MAX_D_STATE)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: d_state (%lld) is not in 1..%d", fn, (long long)d_state,
+                      SUBQ_SSM1_MAX_D_STATE);
+  const int64_t sf = subq_ssm1_state_floats(channels, d_state);
+  int64_t en;
+  if (sf == 0 || !subq_mul_i64(channels, d_state, &en))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: channels * d_state overflows int64", fn);
+  subq_range ra, rd;
+  subq_status st;
+  if ((st = subq_ssm_vec(fn, "a", a, true, en, &ra)) || (st = subq_ssm_vec(fn, "dst", dst, true, sf, &rd))) return st;
+  if (subq_ranges_overlap(ra, rd)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: dst overlaps a", fn);
+  const int64_t blk = SUBQ_SSM_BLOCK * d_state;
+  for (int64_t c0 = 0; c0 < channels; c0 += SUBQ_SSM_BLOCK)
+    subq_ssm1_pack_block(a + c0 * d_state, d_state, SUBQ_MIN((int64_t)SUBQ_SSM_BLOCK, channels - c0), a_is_log,
+                         dst + (c0 / SUBQ_SSM_BLOCK) * blk);
+  return SUBQ_OK;
+}
+
 typedef struct subq_scan_job {
   subq_ssm1_args g;
   int64_t n_blocks, gsize, state_floats;
@@ -274,17 +309,11 @@ static subq_status subq_scan_run(void *arg, int64_t begin, int64_t end, const su
   for (int64_t it = begin; it < end; it++) {
     const int64_t bq = it / j->n_blocks, cb = it % j->n_blocks, c0 = cb * SUBQ_SSM_BLOCK;
     const int64_t nc = SUBQ_MIN((int64_t)SUBQ_SSM_BLOCK, g->channels - c0);
-    /* The kernels take A log2(e) (their decay is 2^(dt * A log2(e))), packed
-     * [n][16]; channel-major reads, padding lanes 0. */
-    if (nc < SUBQ_SSM_BLOCK) memset(apack, 0, (size_t)blk * sizeof(float));
-    const bool a_log = (g->flags & SUBQ_SSM1_A_LOG) != 0;
-    for (int64_t l = 0; l < nc; l++) {
-      const float *ar = g->a + (c0 + l) * N;
-      if (a_log)
-        for (int64_t n = 0; n < N; n++) apack[n * SUBQ_SSM_BLOCK + l] = -expf(ar[n]) * SUBQ_VEXP_LOG2E;
-      else
-        for (int64_t n = 0; n < N; n++) apack[n * SUBQ_SSM_BLOCK + l] = ar[n] * SUBQ_VEXP_LOG2E;
-    }
+    const float *ablk = apack;
+    if (g->flags & SUBQ_SSM1_A_PACKED)
+      ablk = g->a + cb * blk;
+    else
+      subq_ssm1_pack_block(g->a + c0 * N, N, nc, (g->flags & SUBQ_SSM1_A_LOG) != 0, apack);
     const int64_t T = g->cu_seqlens ? (int64_t)g->cu_seqlens[bq + 1] - g->cu_seqlens[bq] : g->seqlen;
     if (T == 0) continue; /* an empty sequence touches nothing */
     const int64_t sl = g->state_slots ? g->state_slots[bq] : bq;
@@ -310,7 +339,7 @@ static subq_status subq_scan_run(void *arg, int64_t begin, int64_t end, const su
       p.z = g->z ? g->z + SUBQ_ROW(g->z_ld, g->z_bs) + c0 : NULL, p.z_ld = g->z_ld;
       p.b = g->b + SUBQ_ROW(g->b_ld, g->b_bs) + grp * N, p.b_ld = g->b_ld;
       p.c = g->c + SUBQ_ROW(g->c_ld, g->c_bs) + grp * N, p.c_ld = g->c_ld;
-      p.a = apack;
+      p.a = ablk;
       p.dt_bias = g->dt_bias ? g->dt_bias + c0 : NULL;
       p.d_skip = g->d_skip ? g->d_skip + c0 : NULL;
       p.h = h;
@@ -338,8 +367,12 @@ static subq_status subq_ssm1_impl(subq_context *ctx, const subq_ssm1_args *args,
   if (g.d_state < 0 || g.d_state > SUBQ_SSM1_MAX_D_STATE)
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: d_state (%lld) is not in 1..%d", fn, (long long)g.d_state,
                       SUBQ_SSM1_MAX_D_STATE);
-  if (g.flags & ~(SUBQ_SSM1_DT_SOFTPLUS | SUBQ_SSM1_A_LOG))
+  if (g.flags & ~(SUBQ_SSM1_DT_SOFTPLUS | SUBQ_SSM1_A_LOG | SUBQ_SSM1_A_PACKED))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: flags (0x%x) has unknown bits", fn, (unsigned)g.flags);
+  if ((g.flags & SUBQ_SSM1_A_LOG) && (g.flags & SUBQ_SSM1_A_PACKED))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT,
+                      "%s: flags: SUBQ_SSM1_A_LOG and SUBQ_SSM1_A_PACKED exclude each other (pack A_log with "
+                      "subq_ssm1_pack_a(..., a_is_log = true, ...))", fn);
   if (step && g.seqlen != 1 && !g.cu_seqlens)
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: seqlen (%lld) must be 1 for a decode step", fn,
                       (long long)g.seqlen);
@@ -367,7 +400,7 @@ static subq_status subq_ssm1_impl(subq_context *ctx, const subq_ssm1_args *args,
       (st = subq_ssm_tensor(fn, "b", g.b, true, tb, tr, gn, &g.b_ld, &g.b_bs, &rb)) ||
       (st = subq_ssm_tensor(fn, "c", g.c, true, tb, tr, gn, &g.c_ld, &g.c_bs, &rc)) ||
       (st = subq_ssm_tensor(fn, "z", g.z, false, tb, tr, E, &g.z_ld, &g.z_bs, &rz)) ||
-      (st = subq_ssm_vec(fn, "a", g.a, true, en, &ra)) ||
+      (st = subq_ssm_vec(fn, "a", g.a, true, (g.flags & SUBQ_SSM1_A_PACKED) ? sf : en, &ra)) ||
       (st = subq_ssm_vec(fn, "dt_bias", g.dt_bias, false, E, &rdb)) ||
       (st = subq_ssm_vec(fn, "d_skip", g.d_skip, false, E, &rd)) ||
       (st = subq_ssm_tensor(fn, "y", g.y, true, tb, tr, E, &g.y_ld, &g.y_bs, &ry)))

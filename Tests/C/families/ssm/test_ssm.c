@@ -214,6 +214,51 @@ static void scan_vs_ref(subq_isa isa, const scan_case *k, unsigned long long see
   subq_context_destroy(ctx);
 }
 
+/* A packed once (subq_ssm1_pack_a, flag SUBQ_SSM1_A_PACKED) gives the bits
+ * of A passed per call, from A and from A_log, prefill and decode step;
+ * channels not a multiple of 16 exercise the padding lanes. */
+static void scan_packed_a(subq_isa isa) {
+  subq_context *ctx = subq_test_context(isa, 2);
+  for (int alog = 0; alog < 2; alog++) {
+    const scan_case k = {2, 13, 37, 5, 1, true, alog != 0, true, true, true, true, false, 0};
+    scan_data s;
+    scan_make(&s, &k, 91 + (unsigned)alog);
+    const int64_t E = k.E, T = k.T, sf = subq_ssm1_state_floats(E, k.N), ny = k.B * T * E;
+    float *y1 = malloc((size_t)ny * sizeof(float)), *y2 = malloc((size_t)ny * sizeof(float));
+    float *h1 = malloc((size_t)(k.B * sf) * sizeof(float)), *h2 = malloc((size_t)(k.B * sf) * sizeof(float));
+    float *ap = malloc((size_t)sf * sizeof(float));
+    memset(ap, 0xff, (size_t)sf * sizeof(float)); /* the padding lanes must be written */
+    CHECK_OK(subq_ssm1_pack_a(E, k.N, s.a, alog != 0, ap));
+    for (int step = 0; step < 2; step++) {
+      subq_ssm1_args a;
+      scan_args(&s, &a, h1, y1);
+      if (step) a.seqlen = 1, a.u_bs = a.dt_bs = a.z_bs = a.y_bs = E, a.b_bs = a.c_bs = k.N; /* first tokens */
+      CHECK_OK(step ? subq_ssm1_step_f32(ctx, &a) : subq_ssm1_scan_f32(ctx, &a));
+      subq_ssm1_args b = a;
+      b.a = ap, b.flags = (a.flags & ~SUBQ_SSM1_A_LOG) | SUBQ_SSM1_A_PACKED, b.h_out = h2, b.y = y2;
+      CHECK_OK(step ? subq_ssm1_step_f32(ctx, &b) : subq_ssm1_scan_f32(ctx, &b));
+      const int64_t nyc = step ? k.B * E : ny;
+      CHECK_MSG(memcmp(y1, y2, (size_t)nyc * sizeof(float)) == 0 && memcmp(h1, h2, (size_t)(k.B * sf) * 4) == 0,
+                "packed A isa %d a_log %d step %d", (int)isa, alog, step);
+      n_cases++;
+    }
+    subq_ssm1_args e;
+    scan_args(&s, &e, h2, y2);
+    e.a = ap, e.flags |= SUBQ_SSM1_A_PACKED | SUBQ_SSM1_A_LOG;
+    CHECK_STATUS(subq_ssm1_scan_f32(ctx, &e), SUBQ_ERR_INVALID_ARGUMENT, "exclude each other");
+    free(y1), free(y2), free(h1), free(h2), free(ap);
+    scan_free(&s);
+  }
+  float buf[64];
+  CHECK_STATUS(subq_ssm1_pack_a(0, 4, buf, false, buf + 32), SUBQ_ERR_INVALID_ARGUMENT, "channels");
+  CHECK_STATUS(subq_ssm1_pack_a(2, 257, buf, false, buf + 32), SUBQ_ERR_INVALID_ARGUMENT, "d_state");
+  CHECK_STATUS(subq_ssm1_pack_a(2, 2, NULL, false, buf + 32), SUBQ_ERR_INVALID_ARGUMENT, "a");
+  CHECK_STATUS(subq_ssm1_pack_a(2, 2, buf, false, NULL), SUBQ_ERR_INVALID_ARGUMENT, "dst");
+  CHECK_STATUS(subq_ssm1_pack_a(2, 2, buf, false, buf + 2), SUBQ_ERR_INVALID_ARGUMENT, "overlaps");
+  CHECK_STATUS(subq_ssm1_pack_a(INT64_MAX, 2, buf, false, buf + 32), SUBQ_ERR_INVALID_ARGUMENT, "overflows");
+  subq_context_destroy(ctx);
+}
+
 /* One-shot vs chunks (state passed in place) vs prefill + decode steps. */
 static void scan_chunks(subq_isa isa) {
   subq_context *ctx = subq_test_context(isa, 2);
@@ -672,6 +717,7 @@ int main(void) {
     };
     for (size_t j = 0; j < sizeof sc / sizeof sc[0]; j++) scan_vs_ref(isa, &sc[j], 1000 + j);
     scan_chunks(isa);
+    scan_packed_a(isa);
     varlen_m1(isa);
   }
   determinism();
