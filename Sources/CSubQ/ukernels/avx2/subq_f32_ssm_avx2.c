@@ -66,10 +66,17 @@ static inline __m256 subq_vlog_avx2(__m256 x) {
   return _mm256_fmadd_ps(k, _mm256_set1_ps(0.693359375f), r);
 }
 
+/* subq_ssm_exp_avx2 for x <= 0 (and NaN): the same bits (the mid-range core
+ * equals the full core there) without the +inf / NaN blends. */
+static inline __m256 subq_ssm_exp_nonpos_avx2(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(SUBQ_SSM_EXP_FLUSH);
+  return _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), subq_vexp_f32_core_mid_avx2(_mm256_max_ps(lo, x)));
+}
+
 /* softplus(x) = max(x, 0) + log1p(exp(-|x|)); log1p(e) = log(1 + e) * e / ((1 + e) - 1). */
 static inline __m256 subq_vsoftplus_avx2(__m256 x) {
   const __m256 absx = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
-  const __m256 e = subq_ssm_exp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), absx));
+  const __m256 e = subq_ssm_exp_nonpos_avx2(_mm256_sub_ps(_mm256_setzero_ps(), absx));
   const __m256 u = _mm256_add_ps(_mm256_set1_ps(1.0f), e), um1 = _mm256_sub_ps(u, _mm256_set1_ps(1.0f));
   const __m256 is1 = _mm256_cmp_ps(um1, _mm256_setzero_ps(), _CMP_EQ_OQ);
   const __m256 ratio = _mm256_div_ps(e, _mm256_blendv_ps(um1, _mm256_set1_ps(1.0f), is1));
@@ -80,7 +87,7 @@ static inline __m256 subq_vsoftplus_avx2(__m256 x) {
 /* silu(x) = x * sigmoid(x), sigmoid in the stable form. */
 static inline __m256 subq_vsilu_avx2(__m256 x) {
   const __m256 absx = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
-  const __m256 e = subq_ssm_exp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), absx));
+  const __m256 e = subq_ssm_exp_nonpos_avx2(_mm256_sub_ps(_mm256_setzero_ps(), absx));
   const __m256 d = _mm256_add_ps(_mm256_set1_ps(1.0f), e);
   const __m256 pos = _mm256_div_ps(_mm256_set1_ps(1.0f), d), neg = _mm256_mul_ps(e, pos);
   const __m256 s = _mm256_blendv_ps(pos, neg, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
@@ -189,6 +196,22 @@ void subq_f32_ssm_s6scan_ukernel_d16__avx2(const subq_s6scan_params *p) {
   }
 }
 
+/* conv1d over tokens [t0, T) whose taps all lie in x, chunks [0, nfull) of 8
+ * channels; W is a constant at each call site, so the taps unroll. */
+static inline void subq_conv1d_interior_avx2(int32_t W, int64_t t0, int64_t T, int64_t nfull, const float *x,
+                                             int64_t x_ld, float (*wt)[8][8], float (*bt)[8], float *y,
+                                             int64_t y_ld, bool silu) {
+  for (int64_t t = t0; t < T; t++) {
+    const float *xr = x + (t - (W - 1)) * x_ld;
+    float *yr = y + t * y_ld;
+    for (int64_t q = 0; q < nfull; q++) {
+      __m256 acc = _mm256_load_ps(bt[q]);
+      for (int32_t k = 0; k < W; k++) acc = _mm256_fmadd_ps(_mm256_load_ps(wt[q][k]), _mm256_loadu_ps(xr + k * x_ld + q * 8), acc);
+      _mm256_storeu_ps(yr + q * 8, silu ? subq_vsilu_avx2(acc) : acc);
+    }
+  }
+}
+
 void subq_f32_ssm_conv1d_ukernel_c64__avx2(int64_t T, int64_t nc, int32_t W, const float *x, int64_t x_ld,
                                            const float *w, const float *bias, const float *state_in,
                                            float *state_out, int64_t s_ld, float *y, int64_t y_ld, bool silu,
@@ -206,8 +229,19 @@ void subq_f32_ssm_conv1d_ukernel_c64__avx2(int64_t T, int64_t nc, int32_t W, con
   }
   const __m256i mtail = subq_lane_mask(0, (int32_t)(nc - (nch - 1) * 8));
   const __m256i mall = _mm256_set1_epi32(-1);
+  /* Interior tokens (every tap inside x) of the full chunks: the taps
+   * unrolled for the width, no per-tap branch; the same FMA order (k
+   * ascending from the bias) as the general loop below, so the same bits. */
+  const int64_t nfull = nc / 8, t_in = SUBQ_MIN(T, (int64_t)(W - 1));
+  switch (W) {
+#define SUBQ_CONV_INTERIOR(WW)                                                                                    case WW:                                                                                                          subq_conv1d_interior_avx2(WW, t_in, T, nfull, x, x_ld, wt, bt, y, y_ld, silu);                                 break;
+    SUBQ_CONV_INTERIOR(1) SUBQ_CONV_INTERIOR(2) SUBQ_CONV_INTERIOR(3) SUBQ_CONV_INTERIOR(4)
+    SUBQ_CONV_INTERIOR(5) SUBQ_CONV_INTERIOR(6) SUBQ_CONV_INTERIOR(7) SUBQ_CONV_INTERIOR(8)
+#undef SUBQ_CONV_INTERIOR
+    default: break;
+  }
   for (int64_t t = 0; t < T; t++)
-    for (int64_t q = 0; q < nch; q++) {
+    for (int64_t q = t >= t_in ? nfull : 0; q < nch; q++) {
       const bool full = q < nch - 1 || nc % 8 == 0;
       const __m256i m = full ? mall : mtail;
       const int64_t c0 = q * 8;
