@@ -206,11 +206,11 @@ static subq_status subq_la_tensor(const char *fn, const char *name, const void *
 typedef struct subq_la_job {
   subq_linattn_args g;
   const subq_la_impl *impl;
-  int64_t H, dk, dv, D, C, sf, S_floats; /* S_floats = H * D * dv (offset of s) */
+  int64_t H, dk, dv, D, C, sf, S_floats, ldS; /* S_floats = H * D * dv (offset of s) */
   float scale, sq;
   bool denom, taylor, map_is_dot; /* map_is_dot: Phi == the dot rows (D == dk) */
   /* scratch offsets in floats */
-  int64_t o_qd, o_kd, o_kdt, o_a, o_phq, o_phkt, o_o, o_z, o_g, o_qp, o_kpt, o_S, o_s, o_dec;
+  int64_t o_qd, o_kd, o_qdt, o_kdt, o_a, o_phq, o_phkt, o_o, o_z, o_g, o_qp, o_kpt, o_S, o_s, o_dec, o_v, o_ev;
 } subq_la_job;
 
 static const float *subq_la_row(const float *p, int64_t bs, int64_t ss, int64_t hs, int64_t b, int64_t t,
@@ -218,14 +218,14 @@ static const float *subq_la_row(const float *p, int64_t bs, int64_t ss, int64_t 
   return p + b * bs + t * ss + h * hs;
 }
 
-/* The head's state S (D x dv) and s (D or NULL): in state_out or scratch,
+/* The head's state S (D x dv) and s (D or NULL) for decode: in state_out,
  * loaded from state_in or zeroed. */
-static void subq_la_state(const subq_la_job *j, int64_t b, int64_t h, float *scratch, float **S, float **s) {
+static void subq_la_state(const subq_la_job *j, int64_t b, int64_t h, float **S, float **s) {
   const subq_linattn_args *g = &j->g;
   const int64_t D = j->D, dv = j->dv, so = h * D * dv, zo = j->S_floats + h * D;
-  float *base = g->state_out ? g->state_out + b * g->state_bs : NULL;
-  *S = base ? base + so : scratch + j->o_S;
-  *s = j->denom ? (base ? base + zo : scratch + j->o_s) : NULL;
+  float *base = g->state_out + b * g->state_bs;
+  *S = base + so;
+  *s = j->denom ? base + zo : NULL;
   const float *in = g->state_in ? g->state_in + b * g->state_bs : NULL;
   if (!in) {
     memset(*S, 0, (size_t)(D * dv) * sizeof(float));
@@ -234,6 +234,31 @@ static void subq_la_state(const subq_la_job *j, int64_t b, int64_t h, float *scr
     if (in + so != *S) memcpy(*S, in + so, (size_t)(D * dv) * sizeof(float));
     if (*s && in + zo != *s) memcpy(*s, in + zo, (size_t)D * sizeof(float));
   }
+}
+
+/* Prefill works on an aligned scratch copy of the state, rows padded to
+ * ldS = round8(dv) floats (caller states may sit at any float offset:
+ * unaligned GEMM panels cost ~30 %). */
+static void subq_la_state_in(const subq_la_job *j, int64_t b, int64_t h, float *scr, float **S, float **s) {
+  const subq_linattn_args *g = &j->g;
+  const int64_t D = j->D, dv = j->dv, ld = j->ldS;
+  *S = scr + j->o_S;
+  *s = j->denom ? scr + j->o_s : NULL;
+  const float *in = g->state_in ? g->state_in + b * g->state_bs : NULL;
+  memset(*S, 0, (size_t)(D * ld) * sizeof(float));
+  if (*s) memset(*s, 0, (size_t)D * sizeof(float));
+  if (!in) return;
+  for (int64_t d = 0; d < D; d++) memcpy(*S + d * ld, in + h * D * dv + d * dv, (size_t)dv * sizeof(float));
+  if (*s) memcpy(*s, in + j->S_floats + h * D, (size_t)D * sizeof(float));
+}
+
+static void subq_la_state_out(const subq_la_job *j, int64_t b, int64_t h, const float *S, const float *s) {
+  const subq_linattn_args *g = &j->g;
+  if (!g->state_out) return;
+  const int64_t D = j->D, dv = j->dv, ld = j->ldS;
+  float *out = g->state_out + b * g->state_bs;
+  for (int64_t d = 0; d < D; d++) memcpy(out + h * D * dv + d * dv, S + d * ld, (size_t)dv * sizeof(float));
+  if (s) memcpy(out + j->S_floats + h * D, s, (size_t)D * sizeof(float));
 }
 
 /* Writes c output rows from O (c x dv) and z (c) per the normalisation. */
@@ -249,7 +274,7 @@ static void subq_la_write(const subq_la_job *j, int64_t b, int64_t h, int64_t t0
       for (int64_t d = 0; d < dv; d++) o[d] = r[d] * inv;
     } else if (g->normalize == SUBQ_LINATTN_NORM_RMSNORM) {
       float ss = 0.0f;
-      for (int64_t d = 0; d < dv; d++) ss = fmaf(r[d], r[d], ss);
+      for (int64_t d = 0; d < dv; d++) ss += r[d] * r[d];
       const float inv = 1.0f / sqrtf(ss / (float)dv + g->norm_eps);
       if (g->norm_weight)
         for (int64_t d = 0; d < dv; d++) o[d] = (r[d] * inv) * g->norm_weight[d];
@@ -261,32 +286,96 @@ static void subq_la_write(const subq_la_job *j, int64_t b, int64_t h, int64_t t0
   }
 }
 
-/* Dot rows of c tokens into Qd, Kd (c x dk) and KdT (dk x C); Phi(Q) rows
- * (c x D, ld D) and Phi(K)^T (D x C) for Taylor (else they alias Qd, KdT). */
-static void subq_la_load(const subq_la_job *j, int64_t b, int64_t h, int64_t t0, int64_t c, float *scr, bool need_q,
-                         bool need_k) {
-  const subq_linattn_args *g = &j->g;
-  const int64_t dk = j->dk, C = j->C;
-  float *Qd = scr + j->o_qd, *Kd = scr + j->o_kd, *KdT = scr + j->o_kdt;
-  float *PhQ = scr + j->o_phq, *PhKT = scr + j->o_phkt;
-  for (int64_t i = 0; i < c; i++) {
-    if (need_q) {
-      subq_la_dotrow(g->feature_map, dk, j->scale, j->sq, true, subq_la_row(g->q, g->q_bs, g->q_ss, g->q_hs, b, t0 + i, h),
-                     Qd + i * dk);
-      if (j->taylor) subq_la_taylor(dk, Qd + i * dk, PhQ + i * j->D, 1);
-    }
-    if (need_k) {
-      float *kr = Kd + i * dk;
-      subq_la_dotrow(g->feature_map, dk, j->scale, j->sq, false,
-                     subq_la_row(g->k, g->k_bs, g->k_ss, g->k_hs, b, t0 + i, h), kr);
-      for (int64_t d = 0; d < dk; d++) KdT[d * C + i] = kr[d];
-      if (j->taylor) subq_la_taylor(dk, kr, PhKT + i, C);
+/* Sum of n floats in a fixed order (8 interleaved partial sums, then a
+ * fixed tree): vectorisable without reassociation, the same bits on every
+ * path. */
+static float subq_la_sum(const float *x, int64_t n) {
+  float acc[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; l++) acc[l] += x[i + l];
+  for (int l = 0; i < n; i++, l++) acc[l] += x[i];
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+/* Touches the cache lines of rows [t0, t0 + n) of one head's tensor so that
+ * the next chunk's strided rows (one line per token, often one page per
+ * token) are in flight while this chunk computes. */
+static void subq_la_prefetch(const float *p, int64_t bs, int64_t ss, int64_t hs, int64_t b, int64_t t0, int64_t n,
+                             int64_t h, int64_t w, bool write) {
+  for (int64_t i = 0; i < n; i++) {
+    const char *r = (const char *)subq_la_row(p, bs, ss, hs, b, t0 + i, h);
+    for (int64_t o = 0; o < w * 4; o += 64) {
+      if (write)
+        __builtin_prefetch(r + o, 1, 3);
+      else
+        __builtin_prefetch(r + o, 0, 3);
     }
   }
 }
 
-static const float *subq_la_phq(const subq_la_job *j, float *scr) { return scr + (j->taylor ? j->o_phq : j->o_qd); }
-static int64_t subq_la_phq_ld(const subq_la_job *j) { return j->taylor ? j->D : j->dk; }
+/* Taylor features of c scaled rows given transposed (XT: dk x c, row stride
+ * ldx) into P (D x c, row stride ldp): rows [1, x~, x~_i^2 / sqrt2, x~_i x~_j
+ * (i < j)], each a vector op over the tokens. The same values as
+ * subq_la_taylor. */
+static void subq_la_taylor_t(int64_t dk, int64_t c, const float *XT, int64_t ldx, float *P, int64_t ldp) {
+  const float r2 = 0.70710678118654752f;
+  int64_t n = 0;
+  for (int64_t t = 0; t < c; t++) P[t] = 1.0f;
+  n = 1;
+  for (int64_t i = 0; i < dk; i++, n++) memcpy(P + n * ldp, XT + i * ldx, (size_t)c * sizeof(float));
+  for (int64_t i = 0; i < dk; i++, n++) {
+    const float *x = XT + i * ldx;
+    float *p = P + n * ldp;
+    for (int64_t t = 0; t < c; t++) p[t] = (x[t] * x[t]) * r2;
+  }
+  for (int64_t i = 0; i < dk; i++)
+    for (int64_t jj = i + 1; jj < dk; jj++, n++) {
+      const float *x = XT + i * ldx, *y = XT + jj * ldx;
+      float *p = P + n * ldp;
+      for (int64_t t = 0; t < c; t++) p[t] = x[t] * y[t];
+    }
+}
+
+/* Loads c tokens of one head: transposed dot rows QdT, KdT (dk x C), the
+ * transposed features PhQT, PhKT (D x C; Taylor only, else they alias the
+ * dot rows) and V (c x dv, dense). Prefetches the next chunk's rows. */
+static void subq_la_load(const subq_la_job *j, int64_t b, int64_t h, int64_t t0, int64_t c, float *scr, bool need_q,
+                         bool need_k) {
+  const subq_linattn_args *g = &j->g;
+  const int64_t dk = j->dk, dv = j->dv, C = j->C;
+  float *QdT = scr + j->o_qdt, *KdT = scr + j->o_kdt, *tmp = scr + j->o_qd, *Vc = scr + j->o_v;
+  const int64_t tn = t0 + c, nn = SUBQ_MIN(C, g->seqlen - tn);
+  if (nn > 0) {
+    if (need_q) {
+      subq_la_prefetch(g->q, g->q_bs, g->q_ss, g->q_hs, b, tn, nn, h, dk, false);
+      subq_la_prefetch(g->out, g->o_bs, g->o_ss, g->o_hs, b, tn, nn, h, dv, true);
+    }
+    if (need_k) {
+      subq_la_prefetch(g->k, g->k_bs, g->k_ss, g->k_hs, b, tn, nn, h, dk, false);
+      subq_la_prefetch(g->v, g->v_bs, g->v_ss, g->v_hs, b, tn, nn, h, dv, false);
+    }
+  }
+  for (int64_t i = 0; i < c; i++) {
+    if (need_q) {
+      subq_la_dotrow(g->feature_map, dk, j->scale, j->sq, true, subq_la_row(g->q, g->q_bs, g->q_ss, g->q_hs, b, t0 + i, h),
+                     tmp);
+      for (int64_t d = 0; d < dk; d++) QdT[d * C + i] = tmp[d];
+    }
+    if (need_k) {
+      subq_la_dotrow(g->feature_map, dk, j->scale, j->sq, false,
+                     subq_la_row(g->k, g->k_bs, g->k_ss, g->k_hs, b, t0 + i, h), tmp);
+      for (int64_t d = 0; d < dk; d++) KdT[d * C + i] = tmp[d];
+      memcpy(Vc + i * dv, subq_la_row(g->v, g->v_bs, g->v_ss, g->v_hs, b, t0 + i, h), (size_t)dv * sizeof(float));
+    }
+  }
+  if (j->taylor) {
+    if (need_q) subq_la_taylor_t(dk, c, QdT, C, scr + j->o_phq, C);
+    if (need_k) subq_la_taylor_t(dk, c, KdT, C, scr + j->o_phkt, C);
+  }
+}
+
+static float *subq_la_phqt(const subq_la_job *j, float *scr) { return scr + (j->taylor ? j->o_phq : j->o_qdt); }
 static float *subq_la_phkt(const subq_la_job *j, float *scr) { return scr + (j->taylor ? j->o_phkt : j->o_kdt); }
 
 /* Inclusive cumulative log gates of the chunk, in double: G[i] (scalar) or
@@ -310,17 +399,15 @@ static void subq_la_intra(const subq_la_job *j, int64_t c, float *scr, const dou
   const int64_t dk = j->dk, C = j->C;
   const int32_t gate = j->g.gate;
   float *A = scr + j->o_a;
-  const float *Qd = scr + j->o_qd, *Kd = scr + j->o_kd;
+  const float *QdT = scr + j->o_qdt, *KdT = scr + j->o_kdt;
   if (gate != SUBQ_LINATTN_GATE_PER_KEY) {
-    j->impl->gemm(c, c, dk, Qd, dk, scr + j->o_kdt, C, A, C, false, -1);
+    j->impl->gemm(c, c, dk, QdT, 1, C, KdT, C, A, C, false, -1);
     for (int64_t i = 0; i < c; i++) {
       float *ai = A + i * C;
-      for (int64_t jj = 0; jj <= i; jj++) {
-        float s = ai[jj];
-        if (j->taylor) s = 1.0f + s + 0.5f * (s * s);
-        if (gate == SUBQ_LINATTN_GATE_SCALAR) s *= expf((float)(G[i] - G[jj]));
-        ai[jj] = s;
-      }
+      if (j->taylor)
+        for (int64_t jj = 0; jj <= i; jj++) ai[jj] = 1.0f + ai[jj] + 0.5f * (ai[jj] * ai[jj]);
+      if (gate == SUBQ_LINATTN_GATE_SCALAR)
+        for (int64_t jj = 0; jj <= i; jj++) ai[jj] *= expf((float)(G[i] - G[jj]));
       for (int64_t jj = i + 1; jj < c; jj++) ai[jj] = 0.0f;
     }
     return;
@@ -335,17 +422,17 @@ static void subq_la_intra(const subq_la_job *j, int64_t c, float *scr, const dou
     if (n > 0) {
       for (int64_t i = 0; i < rows; i++)
         for (int64_t d = 0; d < dk; d++)
-          Qp[i * dk + d] = Qd[(n + i) * dk + d] * expf((float)(G[(n + i) * dk + d] - Gn[d]));
-      for (int64_t jj = 0; jj < n; jj++)
-        for (int64_t d = 0; d < dk; d++) KpT[d * C + jj] = Kd[jj * dk + d] * expf((float)(Gn[d] - G[jj * dk + d]));
-      j->impl->gemm(rows, n, dk, Qp, dk, KpT, C, A + n * C, C, false, -1);
+          Qp[i * dk + d] = QdT[d * C + n + i] * expf((float)(G[(n + i) * dk + d] - Gn[d]));
+      for (int64_t d = 0; d < dk; d++)
+        for (int64_t jj = 0; jj < n; jj++) KpT[d * C + jj] = KdT[d * C + jj] * expf((float)(Gn[d] - G[jj * dk + d]));
+      j->impl->gemm(rows, n, dk, Qp, dk, 1, KpT, C, A + n * C, C, false, -1);
     }
     for (int64_t i = n; i < n + rows; i++) {
       float *ai = A + i * C;
       for (int64_t jj = n; jj <= i; jj++) {
         float s = 0.0f;
         for (int64_t d = 0; d < dk; d++)
-          s = fmaf(Qd[i * dk + d] * Kd[jj * dk + d], expf((float)(G[i * dk + d] - G[jj * dk + d])), s);
+          s += (QdT[d * C + i] * KdT[d * C + jj]) * expf((float)(G[i * dk + d] - G[jj * dk + d]));
         ai[jj] = s;
       }
       for (int64_t jj = i + 1; jj < c; jj++) ai[jj] = 0.0f;
@@ -353,44 +440,47 @@ static void subq_la_intra(const subq_la_job *j, int64_t c, float *scr, const dou
   }
 }
 
+/* z[i] += Phi(q_i) . s for the c columns of PhT (D x C). */
+static void subq_la_zstate(int64_t D, int64_t c, int64_t C, const float *PhT, const float *s, float *z) {
+  for (int64_t d = 0; d < D; d++) {
+    const float sd = s[d], *p = PhT + d * C;
+    for (int64_t i = 0; i < c; i++) z[i] += p[i] * sd;
+  }
+}
+
 static void subq_la_item_causal(const subq_la_job *j, int64_t b, int64_t h, float *scr) {
   const subq_linattn_args *g = &j->g;
   const int64_t T = g->seqlen, C = j->C, D = j->D, dv = j->dv, dk = j->dk;
   const bool gated = g->gate != SUBQ_LINATTN_GATE_NONE, pk = g->gate == SUBQ_LINATTN_GATE_PER_KEY;
+  const int64_t ldS = j->ldS;
   float *S, *s;
-  subq_la_state(j, b, h, scr, &S, &s);
-  float *A = scr + j->o_a, *O = scr + j->o_o, *z = scr + j->o_z, *dec = scr + j->o_dec;
+  subq_la_state_in(j, b, h, scr, &S, &s);
+  float *A = scr + j->o_a, *O = scr + j->o_o, *z = scr + j->o_z, *dec = scr + j->o_dec, *ev = scr + j->o_ev;
+  const float *V = scr + j->o_v;
   double *G = (double *)(void *)(scr + j->o_g);
   for (int64_t t0 = 0; t0 < T; t0 += C) {
     const int64_t c = SUBQ_MIN(C, T - t0);
-    const float *V = subq_la_row(g->v, g->v_bs, g->v_ss, g->v_hs, b, t0, h);
     subq_la_load(j, b, h, t0, c, scr, true, true);
     if (gated) subq_la_gates(j, b, h, t0, c, G);
     /* intra */
     subq_la_intra(j, c, scr, G);
-    j->impl->gemm(c, dv, c, A, C, V, g->v_ss, O, dv, false, 0);
-    /* inter: Phi(Q) (scaled by e^{G_i}) times the entering state */
-    float *PhQ = (float *)subq_la_phq(j, scr);
-    const int64_t pld = subq_la_phq_ld(j);
-    if (gated)
-      for (int64_t i = 0; i < c; i++) {
-        float *pr = PhQ + i * pld;
-        if (pk)
-          for (int64_t d = 0; d < D; d++) pr[d] *= expf((float)G[i * dk + d]);
-        else {
-          const float e = expf((float)G[i]);
-          for (int64_t d = 0; d < D; d++) pr[d] *= e;
-        }
-      }
-    j->impl->gemm(c, dv, D, PhQ, pld, S, dv, O, dv, true, -1);
+    j->impl->gemm(c, dv, c, A, C, 1, V, dv, O, dv, false, 0);
     if (s)
-      for (int64_t i = 0; i < c; i++) {
-        const float *ai = A + i * C, *pr = PhQ + i * pld;
-        float zi = 0.0f;
-        for (int64_t jj = 0; jj <= i; jj++) zi += ai[jj];
-        for (int64_t d = 0; d < D; d++) zi = fmaf(pr[d], s[d], zi);
-        z[i] = zi;
+      for (int64_t i = 0; i < c; i++) z[i] = subq_la_sum(A + i * C, i + 1);
+    /* inter: Phi(Q) (scaled by e^{G_i}) times the entering state */
+    float *PhQT = subq_la_phqt(j, scr);
+    if (gated) {
+      if (pk) {
+        for (int64_t d = 0; d < D; d++)
+          for (int64_t i = 0; i < c; i++) PhQT[d * C + i] *= expf((float)G[i * dk + d]);
+      } else {
+        for (int64_t i = 0; i < c; i++) ev[i] = expf((float)G[i]);
+        for (int64_t d = 0; d < D; d++)
+          for (int64_t i = 0; i < c; i++) PhQT[d * C + i] *= ev[i];
       }
+    }
+    j->impl->gemm(c, dv, D, PhQT, 1, C, S, ldS, O, dv, true, -1);
+    if (s) subq_la_zstate(D, c, C, PhQT, s, z);
     subq_la_write(j, b, h, t0, c, O, z);
     /* state update: decay, then Phi(K)^T V with Phi(K) ⊙ e^{Gamma - G_j} */
     float *PhKT = subq_la_phkt(j, scr);
@@ -403,69 +493,60 @@ static void subq_la_item_causal(const subq_la_job *j, int64_t b, int64_t h, floa
         }
       } else {
         const double Gl = G[c - 1];
-        for (int64_t jj = 0; jj < c; jj++) z[jj] = expf((float)(Gl - G[jj])); /* z is free again */
+        for (int64_t jj = 0; jj < c; jj++) ev[jj] = expf((float)(Gl - G[jj]));
         for (int64_t d = 0; d < D; d++) {
           dec[d] = expf((float)Gl);
-          for (int64_t jj = 0; jj < c; jj++) PhKT[d * C + jj] *= z[jj];
+          for (int64_t jj = 0; jj < c; jj++) PhKT[d * C + jj] *= ev[jj];
         }
       }
       for (int64_t d = 0; d < D; d++) {
-        float *sd = S + d * dv;
+        float *sd = S + d * ldS;
         for (int64_t e = 0; e < dv; e++) sd[e] *= dec[d];
         if (s) s[d] *= dec[d];
       }
     }
-    j->impl->gemm(D, dv, c, PhKT, C, V, g->v_ss, S, dv, true, -1);
+    j->impl->gemm(D, dv, c, PhKT, C, 1, V, dv, S, ldS, true, -1);
     if (s)
-      for (int64_t d = 0; d < D; d++) {
-        float acc = s[d];
-        for (int64_t jj = 0; jj < c; jj++) acc += PhKT[d * C + jj];
-        s[d] = acc;
-      }
+      for (int64_t d = 0; d < D; d++) s[d] += subq_la_sum(PhKT + d * C, c);
   }
+  subq_la_state_out(j, b, h, S, s);
 }
 
 /* Non-causal: S_total = S_in + Phi(K)^T V over every token, then out_t from
  * Phi(q_t) S_total (and s_total). */
 static void subq_la_item_full(const subq_la_job *j, int64_t b, int64_t h, float *scr) {
   const subq_linattn_args *g = &j->g;
-  const int64_t T = g->seqlen, C = j->C, D = j->D, dv = j->dv;
+  const int64_t T = g->seqlen, C = j->C, D = j->D, dv = j->dv, ldS = j->ldS;
   float *S, *s;
-  subq_la_state(j, b, h, scr, &S, &s);
+  subq_la_state_in(j, b, h, scr, &S, &s);
   float *O = scr + j->o_o, *z = scr + j->o_z;
   for (int64_t t0 = 0; t0 < T; t0 += C) {
     const int64_t c = SUBQ_MIN(C, T - t0);
     subq_la_load(j, b, h, t0, c, scr, false, true);
     const float *PhKT = subq_la_phkt(j, scr);
-    j->impl->gemm(D, dv, c, PhKT, C, subq_la_row(g->v, g->v_bs, g->v_ss, g->v_hs, b, t0, h), g->v_ss, S, dv, true, -1);
+    j->impl->gemm(D, dv, c, PhKT, C, 1, scr + j->o_v, dv, S, ldS, true, -1);
     if (s)
-      for (int64_t d = 0; d < D; d++) {
-        float acc = s[d];
-        for (int64_t jj = 0; jj < c; jj++) acc += PhKT[d * C + jj];
-        s[d] = acc;
-      }
+      for (int64_t d = 0; d < D; d++) s[d] += subq_la_sum(PhKT + d * C, c);
   }
   for (int64_t t0 = 0; t0 < T; t0 += C) {
     const int64_t c = SUBQ_MIN(C, T - t0);
     subq_la_load(j, b, h, t0, c, scr, true, false);
-    const float *PhQ = subq_la_phq(j, scr);
-    const int64_t pld = subq_la_phq_ld(j);
-    j->impl->gemm(c, dv, D, PhQ, pld, S, dv, O, dv, false, -1);
-    if (s)
-      for (int64_t i = 0; i < c; i++) {
-        float zi = 0.0f;
-        for (int64_t d = 0; d < D; d++) zi = fmaf(PhQ[i * pld + d], s[d], zi);
-        z[i] = zi;
-      }
+    const float *PhQT = subq_la_phqt(j, scr);
+    j->impl->gemm(c, dv, D, PhQT, 1, C, S, ldS, O, dv, false, -1);
+    if (s) {
+      for (int64_t i = 0; i < c; i++) z[i] = 0.0f;
+      subq_la_zstate(D, c, C, PhQT, s, z);
+    }
     subq_la_write(j, b, h, t0, c, O, z);
   }
+  subq_la_state_out(j, b, h, S, s);
 }
 
 static void subq_la_item_decode(const subq_la_job *j, int64_t b, int64_t h, float *scr) {
   const subq_linattn_args *g = &j->g;
   const int64_t D = j->D, dk = j->dk;
   float *S, *s;
-  subq_la_state(j, b, h, scr, &S, &s);
+  subq_la_state(j, b, h, &S, &s);
   float *phq = scr + j->o_phq, *phk = scr + j->o_phkt, *dec = scr + j->o_dec, *y = scr + j->o_o, *z = scr + j->o_z;
   float *tq = scr + j->o_qd, *tk = scr + j->o_kd;
   subq_la_dotrow(g->feature_map, dk, j->scale, j->sq, true, subq_la_row(g->q, g->q_bs, g->q_ss, g->q_hs, b, 0, h), tq);
@@ -487,8 +568,8 @@ static void subq_la_item_decode(const subq_la_job *j, int64_t b, int64_t h, floa
   if (s) {
     float zi = 0.0f;
     for (int64_t d = 0; d < D; d++) {
-      s[d] = decay ? fmaf(decay[d], s[d], phk[d]) : s[d] + phk[d];
-      zi = fmaf(phq[d], s[d], zi);
+      s[d] = decay ? decay[d] * s[d] + phk[d] : s[d] + phk[d];
+      zi += phq[d] * s[d];
     }
     z[0] = zi;
   }
@@ -627,17 +708,21 @@ static subq_status subq_la_call(subq_context *ctx, const subq_linattn_args *args
   int64_t o = 0;
   job.o_qd = o, o += subq_la_r16(C * dk);
   job.o_kd = o, o += subq_la_r16(C * dk);
+  job.o_qdt = o, o += subq_la_r16(dk * C);
   job.o_kdt = o, o += subq_la_r16(dk * C);
+  job.o_ev = o, o += subq_la_r16(C);
   job.o_a = o, o += subq_la_r16(C * C);
   job.o_phq = o, o += subq_la_r16(C * D);
   job.o_phkt = o, o += subq_la_r16(D * C);
   job.o_o = o, o += subq_la_r16(C * dv);
+  job.o_v = o, o += subq_la_r16(C * dv);
   job.o_z = o, o += subq_la_r16(C);
   job.o_g = o, o += subq_la_r16(2 * C * dk); /* doubles */
   job.o_qp = o, o += subq_la_r16(SUBQ_LA_SUB * dk);
   job.o_kpt = o, o += subq_la_r16(dk * C);
   job.o_dec = o, o += subq_la_r16(D);
-  job.o_S = o, o += subq_la_r16(D * dv);
+  job.ldS = (dv + 7) / 8 * 8;
+  job.o_S = o, o += subq_la_r16(D * job.ldS);
   job.o_s = o, o += subq_la_r16(D);
   int64_t items;
   if (!subq_mul_i64(B, H, &items))

@@ -42,7 +42,7 @@ static inline void subq_la_st(float *p, __m256i m, bool full, __m256 v) {
 }
 
 static inline __attribute__((always_inline)) void subq_la_tile(const int MR, const int NV, int64_t K, const float *A,
-                                                               int64_t lda, const float *B, int64_t ldb, float *C,
+                                                               int64_t a_rs, int64_t a_cs, const float *B, int64_t ldb, float *C,
                                                                int64_t ldc, bool accumulate, __m256i m0, __m256i m1,
                                                                bool f0, bool f1) {
   __m256 acc[6][2];
@@ -56,10 +56,10 @@ static inline __attribute__((always_inline)) void subq_la_tile(const int MR, con
     }
   }
   for (int64_t k = 0; k < K; k++) {
-    const float *br = B + k * ldb, *ak = A + k;
+    const float *br = B + k * ldb, *ak = A + k * a_cs;
     const __m256 b0 = subq_la_ld(br, m0, f0), b1 = NV > 1 ? subq_la_ld(br + 8, m1, f1) : _mm256_setzero_ps();
     SUBQ_LA_UNROLL for (int r = 0; r < MR; r++) {
-      const __m256 av = _mm256_broadcast_ss(ak + r * lda);
+      const __m256 av = _mm256_broadcast_ss(ak + r * a_rs);
       acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
       if (NV > 1) acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
     }
@@ -70,14 +70,14 @@ static inline __attribute__((always_inline)) void subq_la_tile(const int MR, con
   }
 }
 
-void subq_f32_linattn_gemm_ukernel_6x16__avx2(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                                              const float *B, int64_t ldb, float *C, int64_t ldc, bool accumulate,
+void subq_f32_linattn_gemm_ukernel_6x16__avx2(int64_t M, int64_t N, int64_t K, const float *A, int64_t a_rs,
+                                              int64_t a_cs, const float *B, int64_t ldb, float *C, int64_t ldc, bool accumulate,
                                               int64_t k_tri) {
   for (int64_t i0 = 0; i0 < M; i0 += 6) {
     const int mr = (int)SUBQ_MIN((int64_t)6, M - i0);
     /* rows i0..i0+mr-1 need k <= k_tri + i; terms beyond a row's limit are zero in A */
     const int64_t kl = k_tri >= 0 ? SUBQ_MIN(K, k_tri + i0 + mr) : K;
-    const float *ai = A + i0 * lda;
+    const float *ai = A + i0 * a_rs;
     for (int64_t j0 = 0; j0 < N; j0 += 16) {
       const int64_t nc = SUBQ_MIN((int64_t)16, N - j0);
       const int nv = nc > 8 ? 2 : 1;
@@ -89,9 +89,9 @@ void subq_f32_linattn_gemm_ukernel_6x16__avx2(int64_t M, int64_t N, int64_t K, c
 #define SUBQ_LA_TILE(R)                                                                       \
   case R:                                                                                     \
     if (nv == 2)                                                                              \
-      subq_la_tile(R, 2, kl, ai, lda, bj, ldb, cij, ldc, accumulate, m0, m1, f0, f1);         \
+      subq_la_tile(R, 2, kl, ai, a_rs, a_cs, bj, ldb, cij, ldc, accumulate, m0, m1, f0, f1);         \
     else                                                                                      \
-      subq_la_tile(R, 1, kl, ai, lda, bj, ldb, cij, ldc, accumulate, m0, m1, f0, f1);         \
+      subq_la_tile(R, 1, kl, ai, a_rs, a_cs, bj, ldb, cij, ldc, accumulate, m0, m1, f0, f1);         \
     break;
       switch (mr) {
         SUBQ_LA_TILE(1)

@@ -30,7 +30,7 @@ static inline void subq_la_st4(float *p, int n, float32x4_t v) {
 }
 
 static inline __attribute__((always_inline)) void subq_la_tile_neon(const int MR, int64_t K, const float *A,
-                                                                    int64_t lda, const float *B, int64_t ldb,
+                                                                    int64_t a_rs, int64_t a_cs, const float *B, int64_t ldb,
                                                                     float *C, int64_t ldc, bool accumulate, int n0,
                                                                     int n1) {
   float32x4_t acc[6][2];
@@ -40,11 +40,11 @@ static inline __attribute__((always_inline)) void subq_la_tile_neon(const int MR
   }
   const bool full = n0 == 4 && n1 == 4;
   for (int64_t k = 0; k < K; k++) {
-    const float *br = B + k * ldb, *ak = A + k;
+    const float *br = B + k * ldb, *ak = A + k * a_cs;
     const float32x4_t b0 = full ? vld1q_f32(br) : subq_la_ld4(br, n0);
     const float32x4_t b1 = full ? vld1q_f32(br + 4) : (n1 > 0 ? subq_la_ld4(br + 4, n1) : vdupq_n_f32(0.0f));
     for (int r = 0; r < MR; r++) {
-      const float a = ak[r * lda];
+      const float a = ak[r * a_rs];
       acc[r][0] = vfmaq_n_f32(acc[r][0], b0, a);
       acc[r][1] = vfmaq_n_f32(acc[r][1], b1, a);
     }
@@ -55,25 +55,25 @@ static inline __attribute__((always_inline)) void subq_la_tile_neon(const int MR
   }
 }
 
-void subq_f32_linattn_gemm_ukernel_6x8__neon(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                                             const float *B, int64_t ldb, float *C, int64_t ldc, bool accumulate,
+void subq_f32_linattn_gemm_ukernel_6x8__neon(int64_t M, int64_t N, int64_t K, const float *A, int64_t a_rs,
+                                             int64_t a_cs, const float *B, int64_t ldb, float *C, int64_t ldc, bool accumulate,
                                              int64_t k_tri) {
   for (int64_t i0 = 0; i0 < M; i0 += 6) {
     const int mr = (int)SUBQ_MIN((int64_t)6, M - i0);
     const int64_t kl = k_tri >= 0 ? SUBQ_MIN(K, k_tri + i0 + mr) : K;
-    const float *ai = A + i0 * lda;
+    const float *ai = A + i0 * a_rs;
     for (int64_t j0 = 0; j0 < N; j0 += 8) {
       const int nc = (int)SUBQ_MIN((int64_t)8, N - j0);
       const int n0 = nc < 4 ? nc : 4, n1 = nc > 4 ? nc - 4 : 0;
       float *cij = C + i0 * ldc + j0;
       const float *bj = B + j0;
       switch (mr) {
-        case 1: subq_la_tile_neon(1, kl, ai, lda, bj, ldb, cij, ldc, accumulate, n0, n1); break;
-        case 2: subq_la_tile_neon(2, kl, ai, lda, bj, ldb, cij, ldc, accumulate, n0, n1); break;
-        case 3: subq_la_tile_neon(3, kl, ai, lda, bj, ldb, cij, ldc, accumulate, n0, n1); break;
-        case 4: subq_la_tile_neon(4, kl, ai, lda, bj, ldb, cij, ldc, accumulate, n0, n1); break;
-        case 5: subq_la_tile_neon(5, kl, ai, lda, bj, ldb, cij, ldc, accumulate, n0, n1); break;
-        default: subq_la_tile_neon(6, kl, ai, lda, bj, ldb, cij, ldc, accumulate, n0, n1); break;
+        case 1: subq_la_tile_neon(1, kl, ai, a_rs, a_cs, bj, ldb, cij, ldc, accumulate, n0, n1); break;
+        case 2: subq_la_tile_neon(2, kl, ai, a_rs, a_cs, bj, ldb, cij, ldc, accumulate, n0, n1); break;
+        case 3: subq_la_tile_neon(3, kl, ai, a_rs, a_cs, bj, ldb, cij, ldc, accumulate, n0, n1); break;
+        case 4: subq_la_tile_neon(4, kl, ai, a_rs, a_cs, bj, ldb, cij, ldc, accumulate, n0, n1); break;
+        case 5: subq_la_tile_neon(5, kl, ai, a_rs, a_cs, bj, ldb, cij, ldc, accumulate, n0, n1); break;
+        default: subq_la_tile_neon(6, kl, ai, a_rs, a_cs, bj, ldb, cij, ldc, accumulate, n0, n1); break;
       }
     }
   }

@@ -10,8 +10,8 @@
 #include "families/linattn/subq_linattn_ukernel.h"
 #include "internal/subq_internal.h"
 
-void subq_f32_linattn_gemm_ukernel__scalar(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                                           const float *B, int64_t ldb, float *C, int64_t ldc, bool accumulate,
+void subq_f32_linattn_gemm_ukernel__scalar(int64_t M, int64_t N, int64_t K, const float *A, int64_t a_rs,
+                                           int64_t a_cs, const float *B, int64_t ldb, float *C, int64_t ldc, bool accumulate,
                                            int64_t k_tri) {
   for (int64_t i = 0; i < M; i++) {
     const int64_t kl = k_tri >= 0 ? SUBQ_MIN(K, k_tri + i + 1) : K;
@@ -19,7 +19,7 @@ void subq_f32_linattn_gemm_ukernel__scalar(int64_t M, int64_t N, int64_t K, cons
     if (!accumulate)
       for (int64_t j = 0; j < N; j++) ci[j] = 0.0f;
     for (int64_t k = 0; k < kl; k++) {
-      const float a = A[i * lda + k];
+      const float a = A[i * a_rs + k * a_cs];
       const float *bk = B + k * ldb;
       for (int64_t j = 0; j < N; j++) ci[j] = fmaf(a, bk[j], ci[j]);
     }
