@@ -728,7 +728,10 @@ static subq_status subq_la_call(subq_context *ctx, const subq_linattn_args *args
   if (!subq_mul_i64(B, H, &items))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: batch * n_heads overflows int64", fn);
   subq_la_run_arg ra = {&job, decode ? 2 : g.causal ? 0 : 1};
-  const subq_phase ph = {subq_la_run, &ra, items, 1};
+  /* Decode: one claim of all items = the pool's static split, contiguous (b, h)
+   * ranges per participant, the same every step: each head's state stays with
+   * one worker (and its L2) across tokens. */
+  const subq_phase ph = {subq_la_run, &ra, items, decode ? items : 1};
   return subq_parallel_run(ctx, &ph, 1, (size_t)o * sizeof(float));
 }
 
