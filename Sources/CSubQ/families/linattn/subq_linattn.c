@@ -349,11 +349,11 @@ static void subq_la_load(const subq_la_job *j, int64_t b, int64_t h, int64_t t0,
   if (nn > 0) {
     if (need_q) {
       subq_la_prefetch(g->q, g->q_bs, g->q_ss, g->q_hs, b, tn, nn, h, dk, false);
-      subq_la_prefetch(g->out, g->o_bs, g->o_ss, g->o_hs, b, tn, nn, h, dv, true);
+      if (!need_k) subq_la_prefetch(g->out, g->o_bs, g->o_ss, g->o_hs, b, tn, nn, h, dv, true);
     }
     if (need_k) {
       subq_la_prefetch(g->k, g->k_bs, g->k_ss, g->k_hs, b, tn, nn, h, dk, false);
-      subq_la_prefetch(g->v, g->v_bs, g->v_ss, g->v_hs, b, tn, nn, h, dv, false);
+      if (!need_q) subq_la_prefetch(g->v, g->v_bs, g->v_ss, g->v_hs, b, tn, nn, h, dv, false);
     }
   }
   for (int64_t i = 0; i < c; i++) {
@@ -465,6 +465,10 @@ static void subq_la_item_causal(const subq_la_job *j, int64_t b, int64_t h, floa
     /* intra */
     subq_la_intra(j, c, scr, G);
     j->impl->gemm(c, dv, c, A, C, 1, V, dv, O, dv, false, 0);
+    /* the next chunk's v and out rows, spread over the chunk (a burst of
+     * hundreds of prefetches stalls on the miss buffers) */
+    const int64_t tn = t0 + c, nn = SUBQ_MIN(C, T - tn);
+    if (nn > 0) subq_la_prefetch(g->v, g->v_bs, g->v_ss, g->v_hs, b, tn, nn, h, dv, false);
     if (s)
       for (int64_t i = 0; i < c; i++) z[i] = subq_la_sum(A + i * C, i + 1);
     /* inter: Phi(Q) (scaled by e^{G_i}) times the entering state */
@@ -482,6 +486,7 @@ static void subq_la_item_causal(const subq_la_job *j, int64_t b, int64_t h, floa
     j->impl->gemm(c, dv, D, PhQT, 1, C, S, ldS, O, dv, true, -1);
     if (s) subq_la_zstate(D, c, C, PhQT, s, z);
     subq_la_write(j, b, h, t0, c, O, z);
+    if (nn > 0) subq_la_prefetch(g->out, g->o_bs, g->o_ss, g->o_hs, b, tn, nn, h, dv, true);
     /* state update: decay, then Phi(K)^T V with Phi(K) ⊙ e^{Gamma - G_j} */
     float *PhKT = subq_la_phkt(j, scr);
     if (gated) {
