@@ -41,7 +41,8 @@ expect_rc 0 nn --t 7 --d 96 --hd 32 --kv 1 --threads 1,2 --reps 1 --no-peak
 expect_rc 0 linattn --l 100 --h 2 --threads 1,2 --reps 1 --no-peak
 expect_rc 0 linattn --l 70 --h 2 --dk 32 --dv 60 --map identity --chunk 16 --isa scalar --threads 1 --reps 1 --no-peak
 expect_rc 0 linattn-step --pos 1,70 --h 2 --threads 1,2 --reps 1 --no-peak
-expect_rc 0 linattn-hybrid --l 64,130 --threads 1 --reps 1 --no-peak
+expect_rc 0 linattn-hybrid --l 64,130 --parts --threads 1 --reps 1 --no-peak
+expect_rc 0 linattn-hybrid --l 100 --no-full --threads 2 --reps 1 --no-peak
 json=$("$bench" ssm --d 24 --n 8 --l 5 --threads 1 --reps 1 --no-peak --json 2>/dev/null)
 grep -q '"status": "ok"' <<<"$json" && grep -q '"ns_per_op": [0-9]' <<<"$json" && ok || bad "ssm --json: $json"
 

@@ -7,7 +7,7 @@
  *   subq-bench linattn-step [--b B] [--h H] [--dk K] [--dv V] [--pos LIST]
  *       default b1 h16 dk16 dv64, pos 1024,65536: the state is first built by a
  *       prefill of `pos` tokens, then one decode step is timed (in place)
- *   subq-bench linattn-hybrid [--l LIST]   default 2048,8192,32768
+ *   subq-bench linattn-hybrid [--l LIST] [--no-full] [--parts]   default 2048,8192,32768
  *       per T, d_model 1024 (16 heads x 64): the hybrid = BASED linear attention
  *       (dk 16, dv 64) + sliding-window attention (subq_fattn, window (128, 0))
  *       + BaseConv's gated short conv (subq_conv1d_f32 width 3 + SiLU on 2048
@@ -34,13 +34,14 @@
 typedef struct la_bench_cfg {
   int64_t b, h, dk, dv, l, chunk;
   int32_t map;
+  bool no_full, parts;
   int64_t list[LA_MAX_LIST];
   int n_list;
 } la_bench_cfg;
 
-static la_bench_cfg g_la = {1, 16, 16, 64, 8192, 0, SUBQ_LINATTN_FMAP_TAYLOR2, {0}, 0};
-static la_bench_cfg g_step = {1, 16, 16, 64, 0, 0, SUBQ_LINATTN_FMAP_TAYLOR2, {1024, 65536}, 2};
-static la_bench_cfg g_hyb = {1, 16, 16, 64, 0, 0, SUBQ_LINATTN_FMAP_TAYLOR2, {2048, 8192, 32768}, 3};
+static la_bench_cfg g_la = {1, 16, 16, 64, 8192, 0, SUBQ_LINATTN_FMAP_TAYLOR2, false, false, {0}, 0};
+static la_bench_cfg g_step = {1, 16, 16, 64, 0, 0, SUBQ_LINATTN_FMAP_TAYLOR2, false, false, {1024, 65536}, 2};
+static la_bench_cfg g_hyb = {1, 16, 16, 64, 0, 0, SUBQ_LINATTN_FMAP_TAYLOR2, false, false, {2048, 8192, 32768}, 3};
 
 static void parse_list(const char *cmd, const char *flag, const char *s, la_bench_cfg *c) {
   c->n_list = 0;
@@ -61,6 +62,14 @@ static void parse_list(const char *cmd, const char *flag, const char *s, la_benc
 static void parse_la(const char *cmd, int argc, char **argv, la_bench_cfg *c, int kind) {
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
+    if (kind == 2 && !strcmp(a, "--no-full")) {
+      c->no_full = true;
+      continue;
+    }
+    if (kind == 2 && !strcmp(a, "--parts")) {
+      c->parts = true;
+      continue;
+    }
     if (i + 1 >= argc) bench_usage_error("%s: %s needs a value", cmd, a);
     const char *v = argv[i + 1];
     int64_t *dst = NULL, lo = 1, hi = 4096;
@@ -89,7 +98,7 @@ static void parse_la(const char *cmd, int argc, char **argv, la_bench_cfg *c, in
       bench_usage_error("%s: unknown argument '%s' (%s)", cmd, a,
                         kind == 0   ? "--b, --h, --dk, --dv, --l, --map, --chunk"
                         : kind == 1 ? "--b, --h, --dk, --dv, --pos"
-                                    : "--l");
+                                    : "--l, --no-full, --parts");
     if (!bench_parse_i64(v, lo, hi, dst))
       bench_usage_error("%s: %s: '%s' is not an integer in %lld..%lld", cmd, a, v, (long long)lo, (long long)hi);
     i++;
@@ -134,7 +143,7 @@ typedef struct la_body {
   subq_conv1d_args cv;
   float *gate, *conv_y;
   int64_t conv_n;
-  int kind; /* 0 linattn prefill, 1 decode step, 2 hybrid, 3 full attention */
+  int kind; /* 0 linattn prefill, 1 decode step, 2 hybrid, 3 full attention; hybrid parts: 4 SWA, 5 conv */
 } la_body;
 
 static subq_status la_body_run(void *arg, char *msg, size_t cap) {
@@ -142,8 +151,8 @@ static subq_status la_body_run(void *arg, char *msg, size_t cap) {
   subq_status st = SUBQ_OK;
   if (b->kind == 0 || b->kind == 2) st = subq_linattn_prefill_f32(b->ctx, &b->a);
   if (b->kind == 1) st = subq_linattn_decode_f32(b->ctx, &b->a);
-  if (st == SUBQ_OK && b->kind >= 2) st = subq_fattn(b->ctx, &b->f);
-  if (st == SUBQ_OK && b->kind == 2) {
+  if (st == SUBQ_OK && b->kind >= 2 && b->kind <= 4) st = subq_fattn(b->ctx, &b->f);
+  if (st == SUBQ_OK && (b->kind == 2 || b->kind == 5)) {
     st = subq_conv1d_f32(b->ctx, &b->cv);
     for (int64_t i = 0; st == SUBQ_OK && i < b->conv_n; i++) b->conv_y[i] *= b->gate[i]; /* silu(conv) * u2 */
   }
@@ -300,15 +309,19 @@ int bench_linattn_hybrid_main(const bench_opts *opts) {
     float *u2 = bench_alloc((size_t)(T * 2 * DM) * 4), *cy = bench_alloc((size_t)(T * 2 * DM) * 4);
     float *w = bench_alloc((size_t)(2 * DM * 3) * 4);
     double hybrid_ms = -1.0;
-    for (int kind = 2; kind <= 3; kind++) {
+    static const int kinds[5] = {2, 3, 0, 4, 5};
+    static const char *const kname[6] = {"linattn", "", "hybrid", "full", "swa", "shortconv"};
+    for (int ki = 0; ki < 5; ki++) {
+      const int kind = kinds[ki];
+      if ((kind == 3 && g_hyb.no_full) || (ki >= 2 && !g_hyb.parts)) continue;
       char vars[96];
-      snprintf(vars, sizeof vars, "l%lld:%s", (long long)T, kind == 2 ? "hybrid" : "full");
+      snprintf(vars, sizeof vars, "l%lld:%s", (long long)T, kname[kind]);
       for (int ti = 0; ti < opts->n_threads; ti++) {
         bench_result r;
-        bench_result_init(&r, kind == 2 ? "linattn_hybrid" : "full_attention", vars, opts->threads[ti], "");
+        bench_result_init(&r, kind == 3 ? "full_attention" : "linattn_hybrid", vars, opts->threads[ti], "");
         snprintf(r.params_json, sizeof r.params_json,
                  "{\"seqlen\": %lld, \"heads\": %lld, \"head_dim\": %lld, \"window\": %lld, \"layer\": \"%s\"}",
-                 (long long)T, (long long)H, (long long)HD, (long long)WIN, kind == 2 ? "hybrid" : "full");
+                 (long long)T, (long long)H, (long long)HD, (long long)WIN, kname[kind]);
         if (!q || !k || !qa || !ka || !v || !o1 || !o2 || !u1 || !u2 || !cy || !w) {
           oom(opts, &r), rc = 1;
           continue;
@@ -327,7 +340,7 @@ int bench_linattn_hybrid_main(const bench_opts *opts) {
         subq_fattn_args_default(&body.f, sizeof body.f);
         body.f.batch = 1, body.f.hq = H, body.f.hkv = H, body.f.sq = T, body.f.sk = T, body.f.dk = HD, body.f.dv = HD;
         body.f.window_right = 0;
-        if (kind == 2) body.f.window_left = WIN;
+        if (kind != 3) body.f.window_left = WIN;
         subq_fattn_args_dense_bshd(&body.f);
         body.f.q = qa, body.f.k = ka, body.f.v = v, body.f.out = o2;
         subq_conv1d_args_default(&body.cv, sizeof body.cv);
@@ -339,10 +352,12 @@ int bench_linattn_hybrid_main(const bench_opts *opts) {
         if (kind == 3 && T > 8192) once.warmup = 0, once.reps = 1;
         bench_time(&once, la_body_run, &body, 3, &r);
         if (r.status == SUBQ_OK) {
-          if (kind == 2) {
+          if (kind == 2 || kind == 0) {
             if (!la_check(o1, T * DM, v, T * DM, r.message, sizeof r.message)) r.status = SUBQ_ERR_INTERNAL, rc = 1;
+          }
+          if (kind == 2) {
             if (ti == opts->n_threads - 1) hybrid_ms = r.ms_median;
-          } else if (hybrid_ms > 0 && ti == opts->n_threads - 1) {
+          } else if (kind == 3 && hybrid_ms > 0 && ti == opts->n_threads - 1) {
             r.ns_per_op = hybrid_ms / r.ms_median * 1e3;
           }
           bench_sink += o1[0] + o2[0] + cy[0];

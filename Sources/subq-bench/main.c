@@ -65,7 +65,7 @@ static void usage(FILE *f) {
       "linattn options: --b B --h H --dk K --dv V --l L --map taylor|identity|elu1 --chunk C\n"
       "                (default b1 h16 dk16 dv64 l8192 taylor, chunk 0 = 64)\n"
       "linattn-step options: --b B --h H --dk K --dv V --pos LIST (default b1 h16 dk16 dv64 pos 1024,65536)\n"
-      "linattn-hybrid options: --l LIST (default 2048,8192,32768)\n"
+      "linattn-hybrid options: --l LIST (default 2048,8192,32768) --no-full (skip full attention) --parts (time each mixer too)\n"
       "\n"
       "pool options:\n"
       "  --spin on|off|both  (default both)\n"
