@@ -47,6 +47,8 @@ static const subq_la_impl *subq_la_pick(subq_isa chosen) {
 }
 
 #define SUBQ_LA_SUB 16 /* per-key gates: sub-block rows (spec §5, fla chunk_gla BC) */
+#define SUBQ_LA_MAX_GROUP 8 /* prefill items advanced in lock-step per participant */
+#define SUBQ_LA_GROUP_BYTES (192 * 1024) /* their states together stay in L2 */
 
 static int64_t subq_la_r16(int64_t n) { return (n + 15) / 16 * 16; }
 
@@ -206,7 +208,7 @@ static subq_status subq_la_tensor(const char *fn, const char *name, const void *
 typedef struct subq_la_job {
   subq_linattn_args g;
   const subq_la_impl *impl;
-  int64_t H, dk, dv, D, C, sf, S_floats, ldS; /* S_floats = H * D * dv (offset of s) */
+  int64_t H, dk, dv, D, C, sf, S_floats, ldS, slot_floats, group; /* S_floats = H * D * dv (offset of s) */
   float scale, sq;
   bool denom, taylor, map_is_dot; /* map_is_dot: Phi == the dot rows (D == dk) */
   /* scratch offsets in floats */
@@ -239,11 +241,12 @@ static void subq_la_state(const subq_la_job *j, int64_t b, int64_t h, float **S,
 /* Prefill works on an aligned scratch copy of the state, rows padded to
  * ldS = round8(dv) floats (caller states may sit at any float offset:
  * unaligned GEMM panels cost ~30 %). */
-static void subq_la_state_in(const subq_la_job *j, int64_t b, int64_t h, float *scr, float **S, float **s) {
+static void subq_la_state_in(const subq_la_job *j, int64_t b, int64_t h, float *scr, int64_t slot, float **S,
+                             float **s) {
   const subq_linattn_args *g = &j->g;
   const int64_t D = j->D, dv = j->dv, ld = j->ldS;
-  *S = scr + j->o_S;
-  *s = j->denom ? scr + j->o_s : NULL;
+  *S = scr + j->o_S + slot * j->slot_floats;
+  *s = j->denom ? *S + D * ld : NULL;
   const float *in = g->state_in ? g->state_in + b * g->state_bs : NULL;
   memset(*S, 0, (size_t)(D * ld) * sizeof(float));
   if (*s) memset(*s, 0, (size_t)D * sizeof(float));
@@ -448,17 +451,17 @@ static void subq_la_zstate(int64_t D, int64_t c, int64_t C, const float *PhT, co
   }
 }
 
-static void subq_la_item_causal(const subq_la_job *j, int64_t b, int64_t h, float *scr) {
+/* One chunk [t0, t0 + c) of one (sequence, head) with its state S, s. */
+static void subq_la_chunk_causal(const subq_la_job *j, int64_t b, int64_t h, int64_t t0, float *scr, float *S,
+                                 float *s) {
   const subq_linattn_args *g = &j->g;
   const int64_t T = g->seqlen, C = j->C, D = j->D, dv = j->dv, dk = j->dk;
   const bool gated = g->gate != SUBQ_LINATTN_GATE_NONE, pk = g->gate == SUBQ_LINATTN_GATE_PER_KEY;
   const int64_t ldS = j->ldS;
-  float *S, *s;
-  subq_la_state_in(j, b, h, scr, &S, &s);
   float *A = scr + j->o_a, *O = scr + j->o_o, *z = scr + j->o_z, *dec = scr + j->o_dec, *ev = scr + j->o_ev;
   const float *V = scr + j->o_v;
   double *G = (double *)(void *)(scr + j->o_g);
-  for (int64_t t0 = 0; t0 < T; t0 += C) {
+  {
     const int64_t c = SUBQ_MIN(C, T - t0);
     subq_la_load(j, b, h, t0, c, scr, true, true);
     if (gated) subq_la_gates(j, b, h, t0, c, G);
@@ -514,7 +517,6 @@ static void subq_la_item_causal(const subq_la_job *j, int64_t b, int64_t h, floa
     if (s)
       for (int64_t d = 0; d < D; d++) s[d] += subq_la_sum(PhKT + d * C, c);
   }
-  subq_la_state_out(j, b, h, S, s);
 }
 
 /* Non-causal: S_total = S_in + Phi(K)^T V over every token, then out_t from
@@ -523,7 +525,7 @@ static void subq_la_item_full(const subq_la_job *j, int64_t b, int64_t h, float 
   const subq_linattn_args *g = &j->g;
   const int64_t T = g->seqlen, C = j->C, D = j->D, dv = j->dv, ldS = j->ldS;
   float *S, *s;
-  subq_la_state_in(j, b, h, scr, &S, &s);
+  subq_la_state_in(j, b, h, scr, 0, &S, &s);
   float *O = scr + j->o_o, *z = scr + j->o_z;
   for (int64_t t0 = 0; t0 < T; t0 += C) {
     const int64_t c = SUBQ_MIN(C, T - t0);
@@ -590,11 +592,25 @@ static subq_status subq_la_run(void *arg, int64_t begin, int64_t end, const subq
   const subq_la_run_arg *ra = arg;
   const subq_la_job *j = ra->j;
   float *scr = info->scratch;
+  if (ra->mode == 0) {
+    /* Causal prefill: up to `group` items of the range advance chunk by chunk
+     * in lock-step, each with its own state slot. Neighbouring heads share the
+     * cache lines and pages of their strided token rows, so one TLB walk and
+     * one line fill serve several heads. Each item's arithmetic is the same
+     * whatever its group: results do not depend on the split. */
+    float *S[SUBQ_LA_MAX_GROUP], *s[SUBQ_LA_MAX_GROUP];
+    for (int64_t i0 = begin; i0 < end; i0 += j->group) {
+      const int64_t n = SUBQ_MIN(j->group, end - i0);
+      for (int64_t k = 0; k < n; k++) subq_la_state_in(j, (i0 + k) / j->H, (i0 + k) % j->H, scr, k, &S[k], &s[k]);
+      for (int64_t t0 = 0; t0 < j->g.seqlen; t0 += j->C)
+        for (int64_t k = 0; k < n; k++) subq_la_chunk_causal(j, (i0 + k) / j->H, (i0 + k) % j->H, t0, scr, S[k], s[k]);
+      for (int64_t k = 0; k < n; k++) subq_la_state_out(j, (i0 + k) / j->H, (i0 + k) % j->H, S[k], s[k]);
+    }
+    return SUBQ_OK;
+  }
   for (int64_t it = begin; it < end; it++) {
     const int64_t b = it / j->H, h = it % j->H;
-    if (ra->mode == 0)
-      subq_la_item_causal(j, b, h, scr);
-    else if (ra->mode == 1)
+    if (ra->mode == 1)
       subq_la_item_full(j, b, h, scr);
     else
       subq_la_item_decode(j, b, h, scr);
@@ -727,16 +743,20 @@ static subq_status subq_la_call(subq_context *ctx, const subq_linattn_args *args
   job.o_kpt = o, o += subq_la_r16(dk * C);
   job.o_dec = o, o += subq_la_r16(D);
   job.ldS = (dv + 7) / 8 * 8;
-  job.o_S = o, o += subq_la_r16(D * job.ldS);
-  job.o_s = o, o += subq_la_r16(D);
+  job.slot_floats = subq_la_r16(D * job.ldS + D);
+  job.group = SUBQ_MAX((int64_t)1, SUBQ_MIN((int64_t)SUBQ_LA_MAX_GROUP,
+                                            (int64_t)SUBQ_LA_GROUP_BYTES / (job.slot_floats * (int64_t)sizeof(float))));
+  if (decode || !g.causal) job.group = 1;
+  job.o_S = o, o += job.group * job.slot_floats;
   int64_t items;
   if (!subq_mul_i64(B, H, &items))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: batch * n_heads overflows int64", fn);
   subq_la_run_arg ra = {&job, decode ? 2 : g.causal ? 0 : 1};
   /* Decode: one claim of all items = the pool's static split, contiguous (b, h)
    * ranges per participant, the same every step: each head's state stays with
-   * one worker (and its L2) across tokens. */
-  const subq_phase ph = {subq_la_run, &ra, items, decode ? items : 1};
+   * one worker (and its L2) across tokens. Prefill: claims of `group` items,
+   * which subq_la_run advances in lock-step. */
+  const subq_phase ph = {subq_la_run, &ra, items, decode ? items : job.group};
   return subq_parallel_run(ctx, &ph, 1, (size_t)o * sizeof(float));
 }
 
