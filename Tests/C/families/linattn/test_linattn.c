@@ -352,6 +352,48 @@ static void test_determinism(void) {
     }
 }
 
+/* state_in without state_out, state_out without state_in, separate in and out
+ * buffers: the same outputs and states as in place. */
+static void test_state_plumbing(void) {
+  const la_case k = {2, 70, 3, 16, 24, SUBQ_LINATTN_FMAP_TAYLOR2, SUBQ_LINATTN_NORM_DENOM, 0, true, true, false, 1, 16};
+  la_data s;
+  la_make(&s, &k, 4242);
+  const int64_t nO = k.B * k.T * k.H * k.dv, nS = k.B * s.sf;
+  float *o1 = malloc((size_t)nO * 4), *o2 = malloc((size_t)nO * 4), *s1 = malloc((size_t)nS * 4),
+        *s2 = malloc((size_t)nS * 4), *z = calloc((size_t)nS, 4);
+  subq_linattn_args a;
+  memcpy(s1, s.s0, (size_t)nS * 4);
+  la_args(&s, &a, 0, k.T, s1, s1, o1);
+  CHECK_OK(subq_linattn_prefill_f32(NULL, &a));
+  la_args(&s, &a, 0, k.T, s.s0, NULL, o2);
+  CHECK_OK(subq_linattn_prefill_f32(NULL, &a));
+  CHECK(memcmp(o1, o2, (size_t)nO * 4) == 0);
+  la_args(&s, &a, 0, k.T, s.s0, s2, o2);
+  CHECK_OK(subq_linattn_prefill_f32(NULL, &a));
+  CHECK(memcmp(o1, o2, (size_t)nO * 4) == 0 && memcmp(s1, s2, (size_t)nS * 4) == 0);
+  /* zero start: NULL state_in equals an explicit zero state */
+  la_args(&s, &a, 0, k.T, z, s1, o1);
+  CHECK_OK(subq_linattn_prefill_f32(NULL, &a));
+  la_args(&s, &a, 0, k.T, NULL, s2, o2);
+  CHECK_OK(subq_linattn_prefill_f32(NULL, &a));
+  CHECK(memcmp(o1, o2, (size_t)nO * 4) == 0 && memcmp(s1, s2, (size_t)nS * 4) == 0);
+  /* decode: separate in / out buffers, and NULL state_in */
+  la_args(&s, &a, 5, 1, s.s0, s1, o1);
+  CHECK_OK(subq_linattn_decode_f32(NULL, &a));
+  memcpy(s2, s.s0, (size_t)nS * 4);
+  la_args(&s, &a, 5, 1, s2, s2, o2);
+  CHECK_OK(subq_linattn_decode_f32(NULL, &a));
+  CHECK(memcmp(o1, o2, (size_t)(k.B * k.H * k.dv) * 4) == 0 && memcmp(s1, s2, (size_t)nS * 4) == 0);
+  la_args(&s, &a, 5, 1, NULL, s1, o1);
+  CHECK_OK(subq_linattn_decode_f32(NULL, &a));
+  memset(s2, 0, (size_t)nS * 4);
+  la_args(&s, &a, 5, 1, s2, s2, o2);
+  CHECK_OK(subq_linattn_decode_f32(NULL, &a));
+  CHECK(memcmp(o1, o2, (size_t)(k.B * k.H * k.dv) * 4) == 0 && memcmp(s1, s2, (size_t)nS * 4) == 0);
+  free(o1), free(o2), free(s1), free(s2), free(z);
+  la_free(&s);
+}
+
 /* ---- bad inputs ---------------------------------------------------------------------------- */
 
 static void bad_reset(subq_linattn_args *a, float *q, float *k, float *v, float *o) {
@@ -478,6 +520,7 @@ static void test_bad_inputs(void) {
 int main(void) {
   test_feature_map();
   test_bad_inputs();
+  test_state_plumbing();
   subq_isa isas[8];
   const int n_isa = subq_test_isas(isas);
   const int TA = SUBQ_LINATTN_FMAP_TAYLOR2, ID = SUBQ_LINATTN_FMAP_IDENTITY, EL = SUBQ_LINATTN_FMAP_ELU1;
