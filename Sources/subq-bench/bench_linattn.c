@@ -3,6 +3,7 @@
  * BASED (Taylor map 153) linear attention and its place in a BASED-style
  * hybrid layer.
  *   subq-bench linattn [--b B] [--h H] [--dk K] [--dv V] [--l L] [--map taylor|identity|elu1] [--chunk C]
+ *                      [--gate none|scalar|perkey] [--norm denom|none]   (gates g = logsigmoid(x) / 16)
  *       default b1 h16 dk16 dv64 l8192 taylor (the issue's BASED prefill shape), DENOM
  *   subq-bench linattn-step [--b B] [--h H] [--dk K] [--dv V] [--pos LIST]
  *       default b1 h16 dk16 dv64, pos 1024,65536: the state is first built by a
@@ -35,13 +36,17 @@ typedef struct la_bench_cfg {
   int64_t b, h, dk, dv, l, chunk;
   int32_t map;
   bool no_full, parts;
+  int32_t gate, norm;
   int64_t list[LA_MAX_LIST];
   int n_list;
 } la_bench_cfg;
 
-static la_bench_cfg g_la = {1, 16, 16, 64, 8192, 0, SUBQ_LINATTN_FMAP_TAYLOR2, false, false, {0}, 0};
-static la_bench_cfg g_step = {1, 16, 16, 64, 0, 0, SUBQ_LINATTN_FMAP_TAYLOR2, false, false, {1024, 65536}, 2};
-static la_bench_cfg g_hyb = {1, 16, 16, 64, 0, 0, SUBQ_LINATTN_FMAP_TAYLOR2, false, false, {2048, 8192, 32768}, 3};
+static la_bench_cfg g_la = {1, 16, 16, 64, 8192, 0, SUBQ_LINATTN_FMAP_TAYLOR2, false, false, SUBQ_LINATTN_GATE_NONE,
+                            SUBQ_LINATTN_NORM_DENOM, {0}, 0};
+static la_bench_cfg g_step = {1, 16, 16, 64, 0, 0, SUBQ_LINATTN_FMAP_TAYLOR2, false, false, SUBQ_LINATTN_GATE_NONE,
+                              SUBQ_LINATTN_NORM_DENOM, {1024, 65536}, 2};
+static la_bench_cfg g_hyb = {1, 16, 16, 64, 0, 0, SUBQ_LINATTN_FMAP_TAYLOR2, false, false, SUBQ_LINATTN_GATE_NONE,
+                             SUBQ_LINATTN_NORM_DENOM, {2048, 8192, 32768}, 3};
 
 static void parse_list(const char *cmd, const char *flag, const char *s, la_bench_cfg *c) {
   c->n_list = 0;
@@ -73,6 +78,21 @@ static void parse_la(const char *cmd, int argc, char **argv, la_bench_cfg *c, in
     if (i + 1 >= argc) bench_usage_error("%s: %s needs a value", cmd, a);
     const char *v = argv[i + 1];
     int64_t *dst = NULL, lo = 1, hi = 4096;
+    if (kind == 0 && !strcmp(a, "--gate")) {
+      if (!strcmp(v, "none")) c->gate = SUBQ_LINATTN_GATE_NONE;
+      else if (!strcmp(v, "scalar")) c->gate = SUBQ_LINATTN_GATE_SCALAR;
+      else if (!strcmp(v, "perkey")) c->gate = SUBQ_LINATTN_GATE_PER_KEY;
+      else bench_usage_error("%s: --gate: '%s' is not none, scalar or perkey", cmd, v);
+      i++;
+      continue;
+    }
+    if (kind == 0 && !strcmp(a, "--norm")) {
+      if (!strcmp(v, "none")) c->norm = SUBQ_LINATTN_NORM_NONE;
+      else if (!strcmp(v, "denom")) c->norm = SUBQ_LINATTN_NORM_DENOM;
+      else bench_usage_error("%s: --norm: '%s' is not none or denom", cmd, v);
+      i++;
+      continue;
+    }
     if (kind == 0 && !strcmp(a, "--map")) {
       if (!strcmp(v, "taylor")) c->map = SUBQ_LINATTN_FMAP_TAYLOR2;
       else if (!strcmp(v, "identity")) c->map = SUBQ_LINATTN_FMAP_IDENTITY;
@@ -96,13 +116,15 @@ static void parse_la(const char *cmd, int argc, char **argv, la_bench_cfg *c, in
     }
     if (!dst)
       bench_usage_error("%s: unknown argument '%s' (%s)", cmd, a,
-                        kind == 0   ? "--b, --h, --dk, --dv, --l, --map, --chunk"
+                        kind == 0   ? "--b, --h, --dk, --dv, --l, --map, --chunk, --gate, --norm"
                         : kind == 1 ? "--b, --h, --dk, --dv, --pos"
                                     : "--l, --no-full, --parts");
     if (!bench_parse_i64(v, lo, hi, dst))
       bench_usage_error("%s: %s: '%s' is not an integer in %lld..%lld", cmd, a, v, (long long)lo, (long long)hi);
     i++;
   }
+  if (c->gate == SUBQ_LINATTN_GATE_PER_KEY && c->map == SUBQ_LINATTN_FMAP_TAYLOR2)
+    bench_usage_error("%s: --gate perkey needs --map identity or elu1", cmd);
   if (c->map == SUBQ_LINATTN_FMAP_TAYLOR2 && c->dk > SUBQ_LINATTN_MAX_TAYLOR_DK)
     bench_usage_error("%s: --dk (%lld) > %d with the Taylor map", cmd, (long long)c->dk, SUBQ_LINATTN_MAX_TAYLOR_DK);
   if ((double)c->b * (double)c->h * (double)(c->dk + c->dv) * (double)(kind == 0 ? c->l : 1) > 4e8)
@@ -164,7 +186,7 @@ static void la_args_fill(subq_linattn_args *a, const la_bench_cfg *c, int64_t T,
                          float *out, float *state) {
   subq_linattn_args_default(a, sizeof *a);
   a->batch = c->b, a->seqlen = T, a->n_heads = c->h, a->dim_qk = c->dk, a->dim_v = c->dv;
-  a->feature_map = c->map, a->chunk = c->chunk;
+  a->feature_map = c->map, a->chunk = c->chunk, a->gate = c->gate, a->normalize = c->norm;
   subq_linattn_args_dense(a);
   a->q = q, a->k = k, a->v = v, a->out = out, a->state_in = state, a->state_out = state;
 }
@@ -187,9 +209,13 @@ int bench_linattn_main(const bench_opts *opts) {
   bench_output_section(opts, "linattn: causal linear attention prefill, chunked (GFLOP/s of the chunked algorithm)");
   float *q = bench_alloc((size_t)nqk * 4), *k = bench_alloc((size_t)nqk * 4), *v = bench_alloc((size_t)nv * 4);
   float *o = bench_alloc((size_t)nv * 4), *st = bench_alloc((size_t)(c->b * sf) * 4);
+  const int64_t ng = c->b * T * c->h * (c->gate == SUBQ_LINATTN_GATE_PER_KEY ? c->dk : 1);
+  float *gt = c->gate ? bench_alloc((size_t)ng * 4) : NULL;
+  const char *gaten = c->gate == SUBQ_LINATTN_GATE_SCALAR ? ":gs" : c->gate == SUBQ_LINATTN_GATE_PER_KEY ? ":gk" : "";
   char vars[96];
-  snprintf(vars, sizeof vars, "b%lldh%lldk%lldv%lldl%lld:%s:c%lld", (long long)c->b, (long long)c->h,
-           (long long)c->dk, (long long)c->dv, (long long)T, mapn, (long long)C);
+  snprintf(vars, sizeof vars, "b%lldh%lldk%lldv%lldl%lld:%s:c%lld%s%s", (long long)c->b, (long long)c->h,
+           (long long)c->dk, (long long)c->dv, (long long)T, mapn, (long long)C, gaten,
+           c->norm == SUBQ_LINATTN_NORM_NONE ? ":nonorm" : "");
   int rc = 0;
   for (int ti = 0; ti < opts->n_threads; ti++) {
     bench_result r;
@@ -199,11 +225,15 @@ int bench_linattn_main(const bench_opts *opts) {
              "\"feature_dim\": %lld, \"chunk\": %lld}",
              (long long)c->b, (long long)c->h, (long long)c->dk, (long long)c->dv, (long long)T, mapn, (long long)D,
              (long long)C);
-    if (!q || !k || !v || !o || !st) {
+    if (!q || !k || !v || !o || !st || (c->gate && !gt)) {
       oom(opts, &r), rc = 1;
       continue;
     }
     la_fill(q, nqk, 1), la_fill(k, nqk, 2), la_fill(v, nv, 3);
+    if (gt) { /* g = logsigmoid(x) / 16, the GLA layers' gate (spec §5) */
+      la_fill(gt, ng, 4);
+      for (int64_t i = 0; i < ng; i++) gt[i] = -log1pf(expf(-gt[i])) / 16.0f;
+    }
     la_body body;
     memset(&body, 0, sizeof body);
     body.ctx = bench_context(opts, opts->threads[ti], 0, &r);
@@ -212,19 +242,21 @@ int bench_linattn_main(const bench_opts *opts) {
       continue;
     }
     la_args_fill(&body.a, c, T, q, k, v, o, NULL);
+    body.a.log_gate = gt;
     body.a.state_out = st; /* from zero each call, final state written */
     bench_time(opts, la_body_run, &body, 3, &r);
     if (r.status == SUBQ_OK) {
       const double cbar = (double)(C + 1) / 2.0, per = 2.0 * (2.0 * (double)(D * c->dv) + (double)D + cbar * (double)(c->dk + c->dv));
       r.gflops = per * (double)(c->b * T * c->h) / (r.ms_median * 1e-3) * 1e-9;
-      if (c->map == SUBQ_LINATTN_FMAP_TAYLOR2 && !la_check(o, nv, v, nv, r.message, sizeof r.message))
+      if (c->map == SUBQ_LINATTN_FMAP_TAYLOR2 && c->norm == SUBQ_LINATTN_NORM_DENOM &&
+          !la_check(o, nv, v, nv, r.message, sizeof r.message))
         r.status = SUBQ_ERR_INTERNAL, rc = 1;
       for (int64_t i = 0; i < nv; i += 997) bench_sink += o[i];
     }
     bench_output_result(opts, &r);
     subq_context_destroy(body.ctx);
   }
-  bench_free(q), bench_free(k), bench_free(v), bench_free(o), bench_free(st);
+  bench_free(q), bench_free(k), bench_free(v), bench_free(o), bench_free(st), bench_free(gt);
   return rc;
 }
 

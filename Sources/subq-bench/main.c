@@ -63,6 +63,7 @@ static void usage(FILE *f) {
       "ssd-step options: --b B --h H --p P --n N --g G (default b1 h48 p64 n128 g1)\n"
       "gated-rmsnorm options: --rows R --width W --g G (default rows 512 width 3072 g1)\n"
       "linattn options: --b B --h H --dk K --dv V --l L --map taylor|identity|elu1 --chunk C\n"
+      "                --gate none|scalar|perkey --norm denom|none\n"
       "                (default b1 h16 dk16 dv64 l8192 taylor, chunk 0 = 64)\n"
       "linattn-step options: --b B --h H --dk K --dv V --pos LIST (default b1 h16 dk16 dv64 pos 1024,65536)\n"
       "linattn-hybrid options: --l LIST (default 2048,8192,32768) --no-full (skip full attention) --parts (time each mixer too)\n"

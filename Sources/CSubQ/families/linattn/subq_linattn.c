@@ -47,6 +47,7 @@ static const subq_la_impl *subq_la_pick(subq_isa chosen) {
 }
 
 #define SUBQ_LA_SUB 16 /* per-key gates: sub-block rows (spec §5, fla chunk_gla BC) */
+#define SUBQ_LA_SPAN_MAX 30.0 /* per-key gates: largest in-block log decay folded into the GEMM (e^30 ~ 1e13) */
 #define SUBQ_LA_MAX_GROUP 8 /* prefill items advanced in lock-step per participant */
 #define SUBQ_LA_GROUP_BYTES (192 * 1024) /* their states together stay in L2 */
 
@@ -415,29 +416,36 @@ static void subq_la_intra(const subq_la_job *j, int64_t c, float *scr, const dou
     }
     return;
   }
-  /* per-key gates: 16-row sub-blocks; off-diagonal blocks share the reference
-   * row n (first row of the block): q' = q e^{G_i - G_n}, k' = k e^{G_n - G_j},
-   * both factors <= 1; diagonal blocks use the exact per-dimension exponents. */
+  /* per-key gates: 16-row sub-blocks with the reference row n (the block's
+   * first): q' = q e^{G_i - G_n} (<= 1), k' = k e^{G_n - G_j}, A = q' k'^T by
+   * GEMM. For earlier rows j < n the k factors are <= 1. The block's own rows
+   * (j >= n) have factors up to e^{span}, span = max_d (G_n - G_{last}): when
+   * span <= SUBQ_LA_SPAN_MAX the diagonal block joins the GEMM (no overflow,
+   * no denormal q factor, and the product e^{G_i-G_n} e^{G_n-G_j} = e^{G_i-G_j}
+   * <= 1); otherwise (strong decay) it uses the exact per-pair exponents. */
   float *Qp = scr + j->o_qp, *KpT = scr + j->o_kpt;
   for (int64_t n = 0; n < c; n += SUBQ_LA_SUB) {
-    const int64_t rows = SUBQ_MIN((int64_t)SUBQ_LA_SUB, c - n);
+    const int64_t rows = SUBQ_MIN((int64_t)SUBQ_LA_SUB, c - n), last = n + rows - 1;
     const double *Gn = G + n * dk;
-    if (n > 0) {
-      for (int64_t i = 0; i < rows; i++)
-        for (int64_t d = 0; d < dk; d++)
-          Qp[i * dk + d] = QdT[d * C + n + i] * expf((float)(G[(n + i) * dk + d] - Gn[d]));
+    double span = 0.0;
+    for (int64_t d = 0; d < dk; d++) span = fmax(span, Gn[d] - G[last * dk + d]);
+    const bool fold = span <= SUBQ_LA_SPAN_MAX; /* NaN-free: gates were checked <= 0 */
+    const int64_t ncols = fold ? n + rows : n;
+    for (int64_t i = 0; i < rows; i++)
       for (int64_t d = 0; d < dk; d++)
-        for (int64_t jj = 0; jj < n; jj++) KpT[d * C + jj] = KdT[d * C + jj] * expf((float)(Gn[d] - G[jj * dk + d]));
-      j->impl->gemm(rows, n, dk, Qp, dk, 1, KpT, C, A + n * C, C, false, -1);
-    }
+        Qp[i * dk + d] = QdT[d * C + n + i] * expf((float)(G[(n + i) * dk + d] - Gn[d]));
+    for (int64_t d = 0; d < dk; d++)
+      for (int64_t jj = 0; jj < ncols; jj++) KpT[d * C + jj] = KdT[d * C + jj] * expf((float)(Gn[d] - G[jj * dk + d]));
+    if (ncols > 0) j->impl->gemm(rows, ncols, dk, Qp, dk, 1, KpT, C, A + n * C, C, false, -1);
     for (int64_t i = n; i < n + rows; i++) {
       float *ai = A + i * C;
-      for (int64_t jj = n; jj <= i; jj++) {
-        float s = 0.0f;
-        for (int64_t d = 0; d < dk; d++)
-          s += (QdT[d * C + i] * KdT[d * C + jj]) * expf((float)(G[i * dk + d] - G[jj * dk + d]));
-        ai[jj] = s;
-      }
+      if (!fold)
+        for (int64_t jj = n; jj <= i; jj++) {
+          float s = 0.0f;
+          for (int64_t d = 0; d < dk; d++)
+            s += (QdT[d * C + i] * KdT[d * C + jj]) * expf((float)(G[i * dk + d] - G[jj * dk + d]));
+          ai[jj] = s;
+        }
       for (int64_t jj = i + 1; jj < c; jj++) ai[jj] = 0.0f;
     }
   }
