@@ -41,8 +41,10 @@
  *   PER_KEY  g (b, t, h, dk): S_t = diag(a_t) S_{t-1} + phi(k_t) v_t^T (GLA);
  *            maps with D == dk only (IDENTITY, ELU1).
  *   The denominator state decays the same way: s_t = a_t s_{t-1} + phi(k_t).
- *   Kernels only ever form exp of non-positive numbers (no overflow however
- *   strong the decay). Gates need causal = 1.
+ *   Kernels form exp of non-positive numbers only, except per-key factors
+ *   inside a 16-token block whose log decay spans at most 30 (e^30 ~ 1e13;
+ *   stronger blocks use exact per-pair exponents): no overflow however strong
+ *   the decay. Gates need causal = 1.
  *
  * State (per sequence, f32, the spec layout): S [H][D][dv] (dv contiguous)
  * followed, with normalize DENOM only, by s [H][D]; subq_linattn_state_floats
@@ -52,8 +54,9 @@
  *
  * Tensors: element (b, t, h, d) of q at q[b * q_bs + t * q_ss + h * q_hs + d]
  * (the head dim is contiguous), likewise k, v, out and log_gate (its d is the
- * key dim for PER_KEY, absent for SCALAR). subq_linattn_args_dense sets the
- * strides of dense [B][T][H][*] tensors.
+ * key dim for PER_KEY, absent for SCALAR). A tensor whose three strides are
+ * all 0 is taken as dense [B][T][H][*] (subq_linattn_args_dense writes the
+ * same strides). Input strides may be 0 (broadcast); out's must separate rows.
  *
  * Algorithm: per (sequence, head) item the tokens run in chunks of `chunk`
  * (default 64): intra-chunk weights as a C x C product of dk-dim rows and

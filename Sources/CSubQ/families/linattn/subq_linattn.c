@@ -4,8 +4,10 @@
  * decode step (linear_attention spec §1-§5, §8).
  *
  * Work items are (sequence, head); each runs its tokens in chunks with the
- * head's state S [D][dv] (and s [D]) kept hot in L1/L2 (in state_out when
- * given, else in the participant's scratch). Per chunk of c tokens:
+ * head's state S [D][dv] (and s [D]) kept hot in L1/L2 (prefill: an aligned
+ * scratch copy, written back to state_out at the end; decode: in state_out).
+ * Up to `group` items of a claim advance chunk by chunk in lock-step. Per
+ * chunk of c tokens:
  *   A = tril(kappa(Q, K) ⊙ decay)      c x c from dk-dim dots (GEMM), then
  *                                      the Taylor polynomial 1 + s + s^2/2
  *                                      and the gate weights elementwise;
@@ -14,7 +16,9 @@
  *   S = exp(Gamma) S + Phi~(K)^T V,  s likewise  (Phi~(K) = Phi(K) ⊙ exp(Gamma - G)).
  * Only the c real rows enter any product (no padded rows: phi(0) != 0).
  * Gate cumulative sums are kept in double so that exp(G_i - G_j) is exact to
- * f32 rounding however long the chunk; every exponent formed is <= 0.
+ * f32 rounding however long the chunk; every exponent formed is <= 0, except
+ * the per-key in-block k factors, bounded by SUBQ_LA_SPAN_MAX (see
+ * subq_la_intra).
  */
 #include <float.h>
 #include <math.h>
