@@ -38,6 +38,13 @@ expect_rc 0 ssm --d 40 --n 16 --l 33 --threads 1,2 --reps 1 --no-peak
 expect_rc 0 ssm --b 2 --d 40 --n 4 --l 1 --isa scalar --threads 1 --reps 1 --no-peak
 expect_rc 0 conv1d --d 70 --w 3 --l 9 --threads 1,2 --reps 1 --no-peak
 expect_rc 0 nn --t 7 --d 96 --hd 32 --kv 1 --threads 1,2 --reps 1 --no-peak
+expect_rc 0 linattn --l 100 --h 2 --threads 1,2 --reps 1 --no-peak
+expect_rc 0 linattn --l 70 --h 2 --dk 32 --dv 60 --map identity --chunk 16 --isa scalar --threads 1 --reps 1 --no-peak
+expect_rc 0 linattn --l 90 --h 2 --dk 32 --dv 32 --map identity --gate perkey --norm none --threads 1 --reps 1 --no-peak
+expect_rc 0 linattn --l 90 --h 2 --gate scalar --threads 2 --reps 1 --no-peak
+expect_rc 0 linattn-step --pos 1,70 --h 2 --threads 1,2 --reps 1 --no-peak
+expect_rc 0 linattn-hybrid --l 64,130 --parts --threads 1 --reps 1 --no-peak
+expect_rc 0 linattn-hybrid --l 100 --no-full --threads 2 --reps 1 --no-peak
 json=$("$bench" ssm --d 24 --n 8 --l 5 --threads 1 --reps 1 --no-peak --json 2>/dev/null)
 grep -q '"status": "ok"' <<<"$json" && grep -q '"ns_per_op": [0-9]' <<<"$json" && ok || bad "ssm --json: $json"
 
@@ -55,6 +62,11 @@ expect_rc 2 ssm --d 30 --g 4 --no-peak
 expect_rc 2 conv1d --w 9 --no-peak
 expect_rc 2 conv1d --bogus 1 --no-peak
 expect_rc 2 nn --hd 3 --no-peak
+expect_rc 2 linattn --dk 40 --no-peak
+expect_rc 2 linattn --map cosine --no-peak
+expect_rc 2 linattn --gate perkey --no-peak
+expect_rc 2 linattn-step --pos 1,x --no-peak
+expect_rc 2 linattn-hybrid --h 4 --no-peak
 expect_rc 2 nn --d 96 --hd 32 --kv 4 --no-peak
 
 echo "check_bench_cli: $pass passed, $fails failed"

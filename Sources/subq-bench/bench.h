@@ -103,6 +103,12 @@ int bench_ssd_step_main(const bench_opts *opts);
 void bench_gated_rmsnorm_parse(int argc, char **argv);  /* gated-rmsnorm: grouped gated RMSNorm */
 int bench_gated_rmsnorm_main(const bench_opts *opts);
 int bench_pool_main(const bench_opts *opts);
+void bench_linattn_parse(int argc, char **argv);         /* linattn: BASED / linear attention prefill */
+int bench_linattn_main(const bench_opts *opts);
+void bench_linattn_step_parse(int argc, char **argv);    /* linattn-step: decode step at given positions */
+int bench_linattn_step_main(const bench_opts *opts);
+void bench_linattn_hybrid_parse(int argc, char **argv);  /* linattn-hybrid: BASED-style hybrid vs full attention */
+int bench_linattn_hybrid_main(const bench_opts *opts);
 void bench_nn_parse(int argc, char **argv);      /* nn: RMSNorm, add+RMSNorm, SwiGLU, RoPE */
 int bench_nn_main(const bench_opts *opts);
 

@@ -32,6 +32,9 @@ static void usage(FILE *f) {
       "  ssd             Mamba-2 SSD scan, recurrent / chunked / auto (GFLOP/s at 5 flops per token x head x p x n)\n"
       "  ssd-step        Mamba-2 decode step (GB/s of the state read + written)\n"
       "  gated-rmsnorm   grouped gated RMSNorm of Mamba-2 (GB/s of y, z read + out written)\n"
+      "  linattn         BASED Taylor / linear attention chunked prefill (GFLOP/s of the chunked algorithm)\n"
+      "  linattn-step    linear attention decode step after a prefill of --pos tokens (GB/s of the state)\n"
+      "  linattn-hybrid  BASED-style hybrid (linear + SWA 128 + short conv) vs full causal attention per T\n"
       "  list            print the commands and the standard gemm shapes\n"
       "\n"
       "options (all commands):\n"
@@ -59,6 +62,11 @@ static void usage(FILE *f) {
       "                (default b1 h48 p64 n128 g1 l512 all, chunk 0 = library default)\n"
       "ssd-step options: --b B --h H --p P --n N --g G (default b1 h48 p64 n128 g1)\n"
       "gated-rmsnorm options: --rows R --width W --g G (default rows 512 width 3072 g1)\n"
+      "linattn options: --b B --h H --dk K --dv V --l L --map taylor|identity|elu1 --chunk C\n"
+      "                --gate none|scalar|perkey --norm denom|none\n"
+      "                (default b1 h16 dk16 dv64 l8192 taylor, chunk 0 = 64)\n"
+      "linattn-step options: --b B --h H --dk K --dv V --pos LIST (default b1 h16 dk16 dv64 pos 1024,65536)\n"
+      "linattn-hybrid options: --l LIST (default 2048,8192,32768) --no-full (skip full attention) --parts (time each mixer too)\n"
       "\n"
       "pool options:\n"
       "  --spin on|off|both  (default both)\n"
@@ -200,16 +208,18 @@ int main(int argc, char **argv) {
   if (!cmd) cmd = "suite";
   bool known = !strcmp(cmd, "suite") || !strcmp(cmd, "peak") || !strcmp(cmd, "gemm") || !strcmp(cmd, "pool") ||
                !strcmp(cmd, "fattn") || !strcmp(cmd, "ssm") || !strcmp(cmd, "conv1d") || !strcmp(cmd, "nn") ||
-               !strcmp(cmd, "ssd") || !strcmp(cmd, "ssd-step") || !strcmp(cmd, "gated-rmsnorm") || !strcmp(cmd, "list");
+               !strcmp(cmd, "ssd") || !strcmp(cmd, "ssd-step") || !strcmp(cmd, "gated-rmsnorm") || !strcmp(cmd, "list") ||
+               !strcmp(cmd, "linattn") || !strcmp(cmd, "linattn-step") || !strcmp(cmd, "linattn-hybrid");
   if (!known)
     bench_usage_error("unknown command '%s' (suite, peak, gemm, pool, fattn, ssm, conv1d, nn, ssd, ssd-step, "
-                      "gated-rmsnorm, list)", cmd);
+                      "gated-rmsnorm, linattn, linattn-step, linattn-hybrid, list)", cmd);
   if (n_rest > 0 && strcmp(cmd, "gemm") && strcmp(cmd, "pool") && strcmp(cmd, "ssm") && strcmp(cmd, "conv1d") &&
-      strcmp(cmd, "nn") && strcmp(cmd, "ssd") && strcmp(cmd, "ssd-step") && strcmp(cmd, "gated-rmsnorm"))
+      strcmp(cmd, "nn") && strcmp(cmd, "ssd") && strcmp(cmd, "ssd-step") && strcmp(cmd, "gated-rmsnorm") &&
+      strcmp(cmd, "linattn") && strcmp(cmd, "linattn-step") && strcmp(cmd, "linattn-hybrid"))
     bench_usage_error("%s: unexpected argument '%s'", cmd, rest[0]);
 
   if (!strcmp(cmd, "list")) {
-    printf("commands: suite (default), peak, gemm, pool, fattn, ssm, conv1d, nn, ssd, ssd-step, gated-rmsnorm, list\n");
+    printf("commands: suite (default), peak, gemm, pool, fattn, ssm, conv1d, nn, ssd, ssd-step, gated-rmsnorm, linattn, linattn-step, linattn-hybrid, list\n");
     bench_gemm_list();
     bench_fattn_list();
     free(rest);
@@ -225,6 +235,9 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "ssd")) bench_ssd_parse(n_rest, rest);
   if (!strcmp(cmd, "ssd-step")) bench_ssd_step_parse(n_rest, rest);
   if (!strcmp(cmd, "gated-rmsnorm")) bench_gated_rmsnorm_parse(n_rest, rest);
+  if (!strcmp(cmd, "linattn")) bench_linattn_parse(n_rest, rest);
+  if (!strcmp(cmd, "linattn-step")) bench_linattn_step_parse(n_rest, rest);
+  if (!strcmp(cmd, "linattn-hybrid")) bench_linattn_hybrid_parse(n_rest, rest);
 
   int rc = 0;
   double t0 = bench_now_s();
@@ -254,6 +267,12 @@ int main(int argc, char **argv) {
     rc = bench_ssd_step_main(&o);
   } else if (!strcmp(cmd, "gated-rmsnorm")) {
     rc = bench_gated_rmsnorm_main(&o);
+  } else if (!strcmp(cmd, "linattn")) {
+    rc = bench_linattn_main(&o);
+  } else if (!strcmp(cmd, "linattn-step")) {
+    rc = bench_linattn_step_main(&o);
+  } else if (!strcmp(cmd, "linattn-hybrid")) {
+    rc = bench_linattn_hybrid_main(&o);
   }
   bench_output_end(&o);
   double elapsed = bench_now_s() - t0;
