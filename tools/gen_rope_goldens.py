@@ -57,3 +57,33 @@ for pos in (1000, 131071):
     cs, sn = cos_sin(a, [pos])
     show("llama3 D128 pos %d cos[0..63]" % pos, cs[0, :64])
     show("llama3 D128 pos %d sin[0..63]" % pos, sn[0, :64])
+
+
+# YaRN: computed by transformers' own _compute_yarn_parameters on a LlamaConfig (the goldens are
+# HF's, not a transcription). Needs transformers (>= 5) in addition to torch.
+def yarn(head_dim, theta, max_pos, **rope):
+    from transformers import LlamaConfig
+    from transformers.modeling_rope_utils import _compute_yarn_parameters
+
+    cfg = LlamaConfig(hidden_size=head_dim * 2, num_attention_heads=2, head_dim=head_dim, max_position_embeddings=max_pos,
+                      rope_parameters=dict(rope_type="yarn", rope_theta=theta, **rope))
+    inv, attention_factor = _compute_yarn_parameters(cfg, "cpu")
+    return inv, attention_factor
+
+
+try:
+    import transformers
+except ImportError:
+    transformers = None
+if transformers is not None:
+    print("transformers", transformers.__version__)
+    y1, af1 = yarn(128, 10000.0, 8192, factor=4.0, original_max_position_embeddings=2048)
+    show("yarn D128 theta1e4 f4 L2048 (beta 32/1, truncate): inv_freq[64]; attention_factor %r" % af1, y1)
+    y2, af2 = yarn(64, 10000.0, 65536, factor=16.0, original_max_position_embeddings=4096, beta_fast=16.0,
+                   beta_slow=2.0, truncate=False)
+    show("yarn D64 theta1e4 f16 L4096 beta 16/2 no truncate: inv_freq[32]; attention_factor %r" % af2, y2)
+    y3, af3 = yarn(96, 1e6, 4096, factor=40.0, original_max_position_embeddings=4096, mscale=1.0,
+                   mscale_all_dim=0.707)
+    show("yarn D96 theta1e6 f40 L4096 mscale 1 mscale_all_dim 0.707: inv_freq[48]; attention_factor %r" % af3, y3)
+    y4, af4 = yarn(32, 10000.0, 256, factor=None, original_max_position_embeddings=64)
+    show("yarn D32 theta1e4 factor None (256 / 64) L64: inv_freq[16]; attention_factor %r" % af4, y4)

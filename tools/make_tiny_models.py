@@ -2,7 +2,7 @@
 """Builds the tiny random-weight checkpoints the runner tests load, with transformers' logits.
 
 Run by hand (not by CI); needs torch, transformers (5.23 was used), safetensors:
-  python3 tools/make_tiny_models.py [--out Tests/Models]
+  python3 tools/make_tiny_models.py [--out Tests/Models] [--only NAME ...]
 
 For each architecture it writes Tests/Models/<name>/ with
   config.json, model.safetensors      as save_pretrained writes them (f32 weights)
@@ -36,7 +36,11 @@ TEXT = {
     "mistral": "Hello world, hello there!",
     "mamba": "Whitespace   runs\tand tabs\nnew lines, the of and to in is that.",
     "mamba2": "Café déjà vu, naïve résumé; 日本語のテキスト.",
+    # long enough (> 32 tokens) that positions pass the yarn model's original_max_position_embeddings
+    "llama-yarn": "Once upon a time, in a small village by the sea, there lived an old fisherman who told stories "
+                  "about the stars, the tides and the long winter nights.",
 }
+ONLY = None  # --only: the names to write (every model is still constructed, so the RNG use is unchanged)
 
 
 def tokenizer_for(fixture):
@@ -66,6 +70,8 @@ def perturb(model, std, seed):
 
 
 def build(name, model, out_dir, tok_path, prompt, n_new):
+    if ONLY and name not in ONLY:
+        return
     model.eval()
     d = os.path.join(out_dir, name)
     os.makedirs(d, exist_ok=True)
@@ -99,7 +105,10 @@ def build(name, model, out_dir, tok_path, prompt, n_new):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "Tests", "Models"))
+    ap.add_argument("--only", nargs="+", help="write only these models")
     args = ap.parse_args()
+    global ONLY
+    ONLY = set(args.only) if args.only else None
     torch.manual_seed(0)
 
     def common(vocab, tok):
@@ -152,6 +161,20 @@ def main():
     m = Mamba2ForCausalLM(mamba2)
     perturb(m, 0.15, 5)
     build("mamba2", m, args.out, tp, prompt_for("mamba2", tok), 8)
+
+    # YaRN (v5 rope_parameters): factor 4 over an original context of 32 (max 128, so HF's implicit
+    # factor agrees), head_dim 32: correction range [0, 3] of 16 frequencies, attention_factor
+    # inferred (0.1 ln 4 + 1). The prompt runs past position 32.
+    tok, tp, v = tokenizer_for("llama2")
+    yarn = LlamaConfig(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=2,
+                       num_key_value_heads=1, head_dim=32, max_position_embeddings=128, rms_norm_eps=1e-5,
+                       tie_word_embeddings=False,
+                       rope_parameters={"rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0,
+                                        "original_max_position_embeddings": 32},
+                       **common(v, tok))
+    m = LlamaForCausalLM(yarn)
+    perturb(m, 0.15, 6)
+    build("llama-yarn", m, args.out, tp, prompt_for("llama-yarn", tok), 8)
 
 
 if __name__ == "__main__":

@@ -104,7 +104,8 @@ SUBQ_API SUBQ_WARN_UNUSED subq_status subq_rmsnorm(subq_context *SUBQ_NULLABLE c
 typedef SUBQ_ENUM(subq_rope_type) {
   SUBQ_ROPE_DEFAULT SUBQ_SWIFT_NAME(default) = 0, /* inv_freq[i] = 1 / theta^(2i / rot_dim) */
   SUBQ_ROPE_LINEAR SUBQ_SWIFT_NAME(linear) = 1,   /* default / factor */
-  SUBQ_ROPE_LLAMA3 SUBQ_SWIFT_NAME(llama3) = 2    /* Llama 3.1 wavelength-banded scaling */
+  SUBQ_ROPE_LLAMA3 SUBQ_SWIFT_NAME(llama3) = 2,   /* Llama 3.1 wavelength-banded scaling */
+  SUBQ_ROPE_YARN SUBQ_SWIFT_NAME(yarn) = 3        /* YaRN ramp between default and default / factor */
 } subq_rope_type;
 
 typedef struct subq_rope_params {
@@ -112,18 +113,26 @@ typedef struct subq_rope_params {
   int64_t rot_dim;               /* D' = int(head_dim * partial_rotary_factor): even, 2..65536 */
   double theta;                  /* rope_theta, > 0; default 10000 */
   subq_rope_type type;           /* default SUBQ_ROPE_DEFAULT */
-  double factor;                 /* LINEAR, LLAMA3: > 0 (default 1) */
+  double factor;                 /* LINEAR, LLAMA3, YARN: > 0 (default 1) */
   double low_freq_factor;        /* LLAMA3: default 1 */
   double high_freq_factor;       /* LLAMA3: default 4, > low_freq_factor */
-  double original_max_position_embeddings; /* LLAMA3: default 8192, > 0 */
-  double attention_scaling;      /* multiplies cos and sin (HF attention_scaling); default 1 */
+  double original_max_position_embeddings; /* LLAMA3, YARN: default 8192, > 0 */
+  double attention_scaling;      /* multiplies cos and sin (HF attention_scaling); default 1.
+                                  * YARN does not set it: pass HF's attention_factor, or
+                                  * subq_rope_yarn_attention_factor when the config infers it. */
   int64_t cached_positions;      /* cos/sin tabulated for positions [0, n) at creation
                                   * (n * rot_dim floats); later positions are computed
                                   * per call, with the same bits. Default 0. */
+  /* ---- appended in 0.2 (callers with the older, shorter struct get the defaults) ---- */
+  double beta_fast;              /* YARN: rotations bounding the extrapolated (kept) band; default 32 */
+  double beta_slow;              /* YARN: rotations bounding the interpolated (divided) band; default 1 */
+  int32_t yarn_truncate;         /* YARN: nonzero (default 1) rounds the correction range
+                                  * outwards to whole dims (HF truncate) */
 } subq_rope_params;
 
 /* Defaults: theta 10000, DEFAULT type, factor 1, low 1, high 4, original 8192,
- * attention_scaling 1, rot_dim 0 (must be set), cached_positions 0. */
+ * attention_scaling 1, rot_dim 0 (must be set), cached_positions 0,
+ * beta_fast 32, beta_slow 1, yarn_truncate 1. */
 SUBQ_API void subq_rope_params_default(subq_rope_params *p, size_t struct_size);
 
 /* Writes the rot_dim / 2 inverse frequencies of p into inv_freq, computed as
@@ -132,9 +141,26 @@ SUBQ_API void subq_rope_params_default(subq_rope_params *p, size_t struct_size);
  * LINEAR inv / (float)factor; for LLAMA3, with f32 arithmetic in HF's order:
  * wavelen = (float)(2 pi) / inv; wavelen > L0/lo: inv / f; wavelen < L0/hi:
  * inv; otherwise s = ((float)L0 / wavelen - lo) / (hi - lo) and
- * inv = (1 - s) * inv / f + s * inv. Errors: NULL pointers, invalid params
+ * inv = (1 - s) * inv / f + s * inv. For YARN (HF _compute_yarn_parameters),
+ * with pw = (float)theta^e as above and h = rot_dim / 2:
+ *   extrap = 1 / pw, interp = 1 / ((float)factor * pw)             (f32)
+ *   c(b) = rot_dim * log(L0 / (b * 2 * pi)) / (2 * log(theta))      (double)
+ *   low = c(beta_fast), high = c(beta_slow), floor / ceil when yarn_truncate;
+ *   low = max(low, 0), high = min(high, rot_dim - 1); high += 0.001 if equal
+ *   ramp = clamp((float)i - (float)low) / (float)(high - low), 0, 1)  (f32)
+ *   ef = 1 - ramp; inv = interp * (1 - ef) + extrap * ef             (f32,
+ * one rounding per operation), so dims below low keep the default frequency,
+ * dims above high are divided by factor. Errors: NULL pointers, invalid params
  * (as subq_rope_table_create). */
 SUBQ_API SUBQ_WARN_UNUSED subq_status subq_rope_inv_freq(const subq_rope_params *p, float *inv_freq);
+
+/* HF's inferred YaRN attention_factor (used when a config gives none), in
+ * double: with m(s, k) = s <= 1 ? 1 : 0.1 * k * ln(s) + 1, returns
+ * m(factor, mscale) / m(factor, mscale_all_dim) when both mscale and
+ * mscale_all_dim are nonzero, else m(factor, 1). 0 means "not given" (HF's
+ * truthiness test). Pass the result as attention_scaling. Pure; returns NaN
+ * when factor is not finite and > 0 or an mscale is not finite. */
+SUBQ_API double subq_rope_yarn_attention_factor(double factor, double mscale, double mscale_all_dim);
 
 /* An immutable table of the schedule (inv_freq, attention scaling) and the
  * cached cos/sin rows. */
@@ -142,7 +168,10 @@ typedef struct subq_rope_table subq_rope_table;
 
 /* Builds a table (on ctx's threads when cached_positions is large). Errors:
  * rot_dim odd or outside 2..65536, theta / factor / original_max_position_embeddings
- * not finite and > 0, high_freq_factor <= low_freq_factor (LLAMA3),
+ * not finite and > 0, high_freq_factor <= low_freq_factor (LLAMA3), beta_fast /
+ * beta_slow not finite and > 0 (YARN; beta_fast < beta_slow is accepted, as HF
+ * only warns), original_max_position_embeddings / (2 pi beta) not giving a
+ * finite log (YARN),
  * attention_scaling not finite, cached_positions < 0 or its table above 2^40
  * bytes, unknown type; SUBQ_ERR_OUT_OF_MEMORY. *out is NULL on error. */
 SUBQ_API SUBQ_WARN_UNUSED subq_status subq_rope_table_create(subq_context *SUBQ_NULLABLE ctx,

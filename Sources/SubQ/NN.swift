@@ -143,6 +143,12 @@ public enum RoPEScaling: Sendable, Hashable {
   /// Llama 3.1 wavelength-banded scaling (`rope_scaling` with `rope_type: "llama3"`).
   case llama3(factor: Double, lowFreqFactor: Double = 1, highFreqFactor: Double = 4,
               originalMaxPositionEmbeddings: Double = 8192)
+  /// YaRN (`rope_type: "yarn"`): a linear ramp over the correction dims of `betaFast` /
+  /// `betaSlow` from the default frequencies to default / `factor`; `truncate` rounds the range
+  /// outwards to whole dims. Pass HF's `attention_factor` as `attentionScaling`
+  /// (``RoPETable/yarnAttentionFactor(factor:mscale:mscaleAllDim:)`` when the config infers it).
+  case yarn(factor: Double, originalMaxPositionEmbeddings: Double, betaFast: Double = 32, betaSlow: Double = 1,
+            truncate: Bool = true)
 }
 
 /// Rotary position embedding tables (`subq_rope_table`): the inverse frequencies HF computes in
@@ -193,8 +199,22 @@ public final class RoPETable: @unchecked Sendable {
       p.low_freq_factor = lo
       p.high_freq_factor = hi
       p.original_max_position_embeddings = l0
+    case .yarn(let f, let l0, let betaFast, let betaSlow, let truncate):
+      p.type = .yarn
+      p.factor = f
+      p.original_max_position_embeddings = l0
+      p.beta_fast = betaFast
+      p.beta_slow = betaSlow
+      p.yarn_truncate = truncate ? 1 : 0
     }
     return p
+  }
+
+  /// HF's inferred YaRN `attention_factor` (`subq_rope_yarn_attention_factor`): with
+  /// m(s, k) = s <= 1 ? 1 : 0.1 k ln(s) + 1, m(factor, mscale) / m(factor, mscaleAllDim) when both
+  /// are nonzero, else m(factor, 1). NaN for a factor not finite and > 0.
+  public static func yarnAttentionFactor(factor: Double, mscale: Double = 0, mscaleAllDim: Double = 0) -> Double {
+    subq_rope_yarn_attention_factor(factor, mscale, mscaleAllDim)
   }
 
   /// The `rotDim / 2` inverse frequencies of a schedule, exactly as HF computes them in float32

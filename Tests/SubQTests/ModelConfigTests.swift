@@ -23,6 +23,9 @@ let modelsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
     #expect(l3.transformer?.attentionBias == true)
     #expect(l3.transformer?.rope == .init(theta: 500000, scaling: .llama3(factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 16), partialRotaryFactor: 1))
 
+    let yarn = try ModelConfig.load(directory: modelsDirectory.appendingPathComponent("llama-yarn"))
+    #expect(yarn.transformer?.rope == .init(theta: 10000, scaling: .yarn(factor: 4, originalMaxPositions: 32, betaFast: 32, betaSlow: 1, truncate: true, attentionFactor: 0.1 * log(4.0) + 1), partialRotaryFactor: 1))
+
     let mistral = try ModelConfig.load(directory: modelsDirectory.appendingPathComponent("mistral"))
     #expect(mistral.architecture == .mistral && mistral.transformer?.slidingWindow == 4)
 
@@ -51,6 +54,38 @@ let modelsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
     #expect(c2.vocabSize == 32768 && c2.mamba2?.stateSize == 128)  // class defaults
   }
 
+  @Test func yarnForms() throws {
+    func rope(_ extra: String) throws -> ModelConfig.RoPE.Scaling? {
+      let json = #"{"model_type": "llama", "vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,"#
+        + #" "intermediate_size": 16, "max_position_embeddings": 8192, "# + extra + "}"
+      return try ModelConfig.parse(Data(json.utf8)).transformer?.rope.scaling
+    }
+    // v4 rope_scaling with the old `type` key; attention_factor inferred from factor alone
+    #expect(try rope(#""rope_scaling": {"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 2048}"#)
+      == .yarn(factor: 4, originalMaxPositions: 2048, betaFast: 32, betaSlow: 1, truncate: true, attentionFactor: 0.1 * log(4.0) + 1))
+    // v5: factor absent = max_position_embeddings / original; betas 0 = defaults (HF's `or`);
+    // truncate null = false (HF's truthiness)
+    #expect(try rope(#""rope_parameters": {"rope_type": "yarn", "rope_theta": 1e6, "original_max_position_embeddings": 1024, "beta_fast": 0, "beta_slow": null, "truncate": null}"#)
+      == .yarn(factor: 8, originalMaxPositions: 1024, betaFast: 32, betaSlow: 1, truncate: false, attentionFactor: 0.1 * log(8.0) + 1))
+    // given attention_factor, betas and truncate; mscale / mscale_all_dim (DeepSeek-V3 form)
+    #expect(try rope(#""rope_parameters": {"rope_type": "yarn", "factor": 16, "original_max_position_embeddings": 512, "attention_factor": 0.5, "beta_fast": 16, "beta_slow": 2, "truncate": false}"#)
+      == .yarn(factor: 16, originalMaxPositions: 512, betaFast: 16, betaSlow: 2, truncate: false, attentionFactor: 0.5))
+    let ds = try rope(#""rope_parameters": {"rope_type": "yarn", "factor": 40, "original_max_position_embeddings": 4096, "mscale": 1.0, "mscale_all_dim": 0.707}"#)
+    #expect(ds == .yarn(factor: 40, originalMaxPositions: 4096, betaFast: 32, betaSlow: 1, truncate: true, attentionFactor: 1.0857263992561355))
+    // a top-level original_max_position_embeddings wins (HF standardize_rope_params); absent
+    // everywhere = max_position_embeddings, so the implicit factor is 1
+    #expect(try rope(#""original_max_position_embeddings": 4096, "rope_parameters": {"rope_type": "yarn", "factor": 2, "original_max_position_embeddings": 1024}"#)
+      == .yarn(factor: 2, originalMaxPositions: 4096, betaFast: 32, betaSlow: 1, truncate: true, attentionFactor: 0.1 * log(2.0) + 1))
+    #expect(try rope(#""rope_parameters": {"rope_type": "yarn"}"#)
+      == .yarn(factor: 1, originalMaxPositions: 8192, betaFast: 32, betaSlow: 1, truncate: true, attentionFactor: 1))
+    for bad in [#"{"rope_type": "yarn", "factor": -1}"#, #"{"rope_type": "yarn", "factor": 4, "beta_fast": -3}"#,
+                #"{"rope_type": "yarn", "factor": 4, "original_max_position_embeddings": 0}"#,
+                #"{"rope_type": "yarn", "factor": 4, "truncate": "yes"}"#,
+                #"{"rope_type": "yarn", "factor": 4, "attention_factor": -1}"#] {
+      #expect(throws: SubQError.self) { try rope(#""rope_parameters": "# + bad) }
+    }
+  }
+
   @Test func rejectsWhatItCannotRun() {
     func message(_ json: String) -> String {
       do {
@@ -67,7 +102,7 @@ let modelsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
     #expect(message("{\(base), \"num_attention_heads\": 3}").contains("not a multiple of num_attention_heads"))
     #expect(message("{\(base), \"num_attention_heads\": 4, \"num_key_value_heads\": 3}").contains("num_key_value_heads"))
     #expect(message("{\(base), \"num_attention_heads\": 2, \"hidden_act\": \"gelu\"}").contains("hidden_act 'gelu'"))
-    #expect(message("{\(base), \"num_attention_heads\": 2, \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4}}").contains("rope_type 'yarn'"))
+    #expect(message("{\(base), \"num_attention_heads\": 2, \"rope_scaling\": {\"rope_type\": \"longrope\", \"factor\": 4}}").contains("rope_type 'longrope'"))
     #expect(message("{\(base), \"num_attention_heads\": -2}").contains("'num_attention_heads' = -2"))
     #expect(message("{\(base), \"num_attention_heads\": 2.5}").contains("not an integer"))
     #expect(message("{\(base), \"num_attention_heads\": 99999999999999999999}").contains("not an integer"))

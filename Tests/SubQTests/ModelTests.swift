@@ -19,7 +19,7 @@ import Testing
     return Golden(text: meta["text"] as! String, prompt: meta["prompt"] as! [Int], greedy: meta["greedy"] as! [Int], logits: npy.values)
   }
 
-  static let supported = ["llama", "llama3-tied", "mistral", "mamba", "mamba2"]
+  static let supported = ["llama", "llama3-tied", "mistral", "mamba", "mamba2", "llama-yarn"]
 
   @Test(arguments: supported, [1, 2])
   func logitsMatchTransformers(name: String, threads: Int) throws {
@@ -119,6 +119,34 @@ import Testing
     // (measured: bf16 6–7.5e-3, f16 0.7–0.9e-3 of the largest logit)
     let tol: Float = kv == .bf16 ? 3e-2 : 4e-3
     #expect(d <= tol * scale && d > 1e-7, "\(name) \(kv): max |Δlogit| = \(d)")
+  }
+
+  /// The llama-yarn goldens see both halves of YaRN: the same weights with the default schedule,
+  /// or with the YaRN frequencies but attention_factor 1, miss transformers' logits by far more
+  /// than the 1e-4 that logitsMatchTransformers allows.
+  @Test func yarnGoldensDependOnFrequenciesAndAttentionFactor() throws {
+    let src = modelsDirectory.appendingPathComponent("llama-yarn")
+    let g = try Self.golden("llama-yarn")
+    let cfg = try String(contentsOf: src.appendingPathComponent("config.json"), encoding: .utf8)
+    #expect(cfg.contains("\"rope_type\": \"yarn\""))
+    let variants = [
+      "default rope": cfg.replacingOccurrences(of: "\"rope_type\": \"yarn\"", with: "\"rope_type\": \"default\""),
+      "attention_factor 1": cfg.replacingOccurrences(of: "\"rope_type\": \"yarn\"", with: "\"rope_type\": \"yarn\", \"attention_factor\": 1.0"),
+    ]
+    let scale = max(1, g.logits.map { abs($0) }.max()!)
+    for (what, text) in variants {
+      #expect(text != cfg)
+      let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("subq-yarn-\(getpid())")
+      try? FileManager.default.removeItem(at: tmp)
+      try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+      defer { try? FileManager.default.removeItem(at: tmp) }
+      try text.write(to: tmp.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
+      try FileManager.default.copyItem(at: src.appendingPathComponent("model.safetensors"), to: tmp.appendingPathComponent("model.safetensors"))
+      let model = try Model.load(directory: tmp, context: try Context(.init(threads: 2)))
+      let logits = try model.makeSession(capacity: g.prompt.count).forward(g.prompt, allLogits: true)
+      let d = zip(logits, g.logits).map { abs($0 - $1) }.max()!
+      #expect(d > 1e-2 * scale, "llama-yarn with \(what): max |Δlogit| only \(d)")
+    }
   }
 
   /// Writes `dir/model.safetensors` holding `src`'s tensors converted by `convert` (f32 -> bytes, dtype).

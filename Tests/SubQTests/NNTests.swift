@@ -165,6 +165,31 @@ private func silu(_ x: Double) -> Double { x / (1 + exp(-x)) }
     #expect(throws: SubQError.self) { _ = try RoPETable(rotDim: 7) }
   }
 
+  /// YaRN frequencies equal transformers 5.23's _compute_yarn_parameters (tools/gen_rope_goldens.py,
+  /// bits at a kept, a ramped and a divided index), the inferred attention factor is HF's, and the
+  /// table scales cos/sin by the attentionScaling given.
+  @Test func ropeYarnMatchesTransformers() throws {
+    let inv = try RoPETable.inverseFrequencies(
+      rotDim: 128, theta: 10000, scaling: .yarn(factor: 4, originalMaxPositionEmbeddings: 2048))
+    #expect(inv.count == 64)
+    #expect(inv[1].bitPattern == 0x3f5d_afd7 && inv[20].bitPattern == 0x3d4a_b1de && inv[63].bitPattern == 0x37f2_2ce2)
+    let nt = try RoPETable.inverseFrequencies(
+      rotDim: 64, theta: 10000,
+      scaling: .yarn(factor: 16, originalMaxPositionEmbeddings: 4096, betaFast: 16, betaSlow: 2, truncate: false))
+    #expect(nt[12].bitPattern == 0x3d01_86e3 && nt[19].bitPattern == 0x3a63_a0c6 && nt[31].bitPattern == 0x370b_d472)
+    let af = RoPETable.yarnAttentionFactor(factor: 4)
+    #expect(af == 1.138629436111989)
+    #expect(RoPETable.yarnAttentionFactor(factor: 40, mscale: 1, mscaleAllDim: 0.707) == 1.0857263992561355)
+    #expect(RoPETable.yarnAttentionFactor(factor: 0).isNaN)
+    let s = RoPEScaling.yarn(factor: 4, originalMaxPositionEmbeddings: 2048)
+    let scaled = try RoPETable(rotDim: 128, scaling: s, attentionScaling: af).cosSin(position: 4000)
+    let plain = try RoPETable(rotDim: 128, scaling: s).cosSin(position: 4000)
+    #expect(scaled.cos == plain.cos.map { $0 * Float(af) } && scaled.sin == plain.sin.map { $0 * Float(af) })
+    #expect(throws: SubQError.self) {
+      _ = try RoPETable(rotDim: 8, scaling: .yarn(factor: 4, originalMaxPositionEmbeddings: 64, betaFast: 0))
+    }
+  }
+
   /// SwiGLU (separate and fused rows), SiLU and add against Double; every ISA path gives the same bits.
   @Test func elementwiseMatchesReferenceOnEveryPath() throws {
     let (rows, cols) = (3, 131)

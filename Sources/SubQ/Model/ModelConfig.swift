@@ -1,3 +1,4 @@
+internal import CSubQ
 import Foundation
 
 /// The architecture and hyper-parameters of a Hugging Face checkpoint, read from its config.json
@@ -47,6 +48,10 @@ public struct ModelConfig: Sendable, Equatable {
       case none
       case linear(factor: Double)
       case llama3(factor: Double, lowFreqFactor: Double, highFreqFactor: Double, originalMaxPositions: Int)
+      /// YaRN (`rope_type: "yarn"`); `attentionFactor` multiplies cos and sin (given, or HF's
+      /// value inferred from factor / mscale / mscale_all_dim).
+      case yarn(factor: Double, originalMaxPositions: Int, betaFast: Double, betaSlow: Double, truncate: Bool,
+                attentionFactor: Double)
     }
     public var theta: Double
     public var scaling: Scaling
@@ -126,15 +131,16 @@ public struct ModelConfig: Sendable, Equatable {
     if let act = try r.string("hidden_act"), act != "silu" {
       throw .invalidArgument("\(r.source): hidden_act '\(act)' is not supported (silu only)")
     }
+    let maxPositions = try r.int("max_position_embeddings", default: 4096)
     var window: Int? = nil
     if arch == .mistral, r.has("sliding_window") {
       window = try r.positive("sliding_window", limit: 1 << 30)
     }
     let t = Transformer(
       intermediateSize: try r.positive("intermediate_size"), numHeads: heads, numKVHeads: kvHeads, headDim: headDim,
-      rope: try parseRoPE(r, headDim: headDim), slidingWindow: window,
+      rope: try parseRoPE(r, headDim: headDim, maxPositions: maxPositions), slidingWindow: window,
       attentionBias: try r.bool("attention_bias", default: false), mlpBias: try r.bool("mlp_bias", default: false),
-      maxPositionEmbeddings: try r.int("max_position_embeddings", default: 4096))
+      maxPositionEmbeddings: maxPositions)
     var c = ModelConfig(
       architecture: arch, vocabSize: try r.positive("vocab_size", limit: 1 << 24), hiddenSize: hidden,
       numLayers: try r.positive("num_hidden_layers", limit: 4096), normEps: try r.double("rms_norm_eps", default: 1e-6),
@@ -144,7 +150,7 @@ public struct ModelConfig: Sendable, Equatable {
     return c
   }
 
-  static func parseRoPE(_ r: JSONObjectReader, headDim: Int) throws(SubQError) -> RoPE {
+  static func parseRoPE(_ r: JSONObjectReader, headDim: Int, maxPositions: Int = 4096) throws(SubQError) -> RoPE {
     // v5: rope_parameters holds rope_type, rope_theta and the scaling keys; v4: rope_theta +
     // rope_scaling (None for the default). `type` is an old alias of `rope_type`.
     var params: [String: JSONValue] = [:]
@@ -183,8 +189,46 @@ public struct ModelConfig: Sendable, Equatable {
         throw .invalidArgument("\(r.source): llama3 rope scaling needs factor > 0, 0 < low_freq_factor < high_freq_factor, original_max_position_embeddings > 0")
       }
       scaling = .llama3(factor: f, lowFreqFactor: lo, highFreqFactor: hi, originalMaxPositions: l0)
+    case "yarn":
+      // As transformers 5.23 (standardize_rope_params, _compute_yarn_parameters): a top-level
+      // original_max_position_embeddings wins (Phi-3 style), then the parameters', then
+      // max_position_embeddings; factor absent or null = max_position_embeddings / original;
+      // beta_fast / beta_slow null or 0 = 32 / 1; truncate absent = true, null = false (HF's
+      // truthiness); attention_factor absent = get_mscale(factor[, mscale, mscale_all_dim]).
+      var l0 = try pr.int("original_max_position_embeddings", default: maxPositions)
+      if let top = try r.optionalInt("original_max_position_embeddings") { l0 = top }
+      guard l0 > 0, maxPositions > 0 else {
+        throw .invalidArgument("\(r.source): yarn rope scaling needs original_max_position_embeddings > 0")
+      }
+      let f = try pr.double("factor", default: Double(maxPositions) / Double(l0))
+      var betaFast = try pr.double("beta_fast", default: 32)
+      var betaSlow = try pr.double("beta_slow", default: 1)
+      if betaFast == 0 { betaFast = 32 }
+      if betaSlow == 0 { betaSlow = 1 }
+      var truncate = true
+      if let t = pr.object["truncate"] {
+        if t.isNull {
+          truncate = false
+        } else if let b = t.bool {
+          truncate = b
+        } else {
+          throw .invalidArgument("\(r.source): yarn 'truncate' is not a boolean")
+        }
+      }
+      let mscale = try pr.double("mscale", default: 0), mscaleAll = try pr.double("mscale_all_dim", default: 0)
+      guard f.isFinite, f > 0, betaFast.isFinite, betaFast > 0, betaSlow.isFinite, betaSlow > 0,
+        mscale.isFinite, mscaleAll.isFinite
+      else {
+        throw .invalidArgument("\(r.source): yarn rope scaling needs finite factor > 0, beta_fast > 0, beta_slow > 0, mscale, mscale_all_dim")
+      }
+      let af = try pr.double("attention_factor", default: subq_rope_yarn_attention_factor(f, mscale, mscaleAll))
+      guard af.isFinite, af >= 0 else {
+        throw .invalidArgument("\(r.source): yarn attention_factor \(af) must be finite and >= 0")
+      }
+      scaling = .yarn(factor: f, originalMaxPositions: l0, betaFast: betaFast, betaSlow: betaSlow, truncate: truncate,
+                      attentionFactor: af)
     default:
-      throw .invalidArgument("\(r.source): rope_type '\(type)' is not supported (default, linear, llama3)")
+      throw .invalidArgument("\(r.source): rope_type '\(type)' is not supported (default, linear, llama3, yarn)")
     }
     return RoPE(theta: theta, scaling: scaling, partialRotaryFactor: partial)
   }

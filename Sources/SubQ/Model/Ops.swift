@@ -58,6 +58,14 @@ final class RotaryTable: @unchecked Sendable {
       p.low_freq_factor = lo
       p.high_freq_factor = hi
       p.original_max_position_embeddings = Double(l0)
+    case .yarn(let f, let l0, let betaFast, let betaSlow, let truncate, let af):
+      p.type = .yarn
+      p.factor = f
+      p.original_max_position_embeddings = Double(l0)
+      p.beta_fast = betaFast
+      p.beta_slow = betaSlow
+      p.yarn_truncate = truncate ? 1 : 0
+      p.attention_scaling = af
     }
     p.cached_positions = Int64(positions)
     var h: OpaquePointer?

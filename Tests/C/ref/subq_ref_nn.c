@@ -42,6 +42,22 @@ void subq_ref_rope_inv_freq(int64_t rot_dim, double theta, int type, double fact
   }
 }
 
+void subq_ref_rope_yarn_inv_freq(int64_t rot_dim, double theta, double factor, double L0, double beta_fast,
+                                 double beta_slow, int truncate, double *inv) {
+  const double pi = 3.14159265358979323846, d = (double)rot_dim;
+  /* The YaRN paper's correction dims: the dim whose wavelength makes `beta` turns over L0. */
+  double low = d * log(L0 / (2.0 * pi * beta_fast)) / (2.0 * log(theta));
+  double high = d * log(L0 / (2.0 * pi * beta_slow)) / (2.0 * log(theta));
+  if (truncate) low = floor(low), high = ceil(high);
+  low = fmax(low, 0.0), high = fmin(high, d - 1.0);
+  if (low == high) high += 0.001;
+  for (int64_t i = 0; i < rot_dim / 2; i++) {
+    const double f = pow(theta, -(double)(2 * i) / d);
+    const double ramp = fmin(fmax(((double)i - low) / (high - low), 0.0), 1.0);
+    inv[i] = f / factor * ramp + f * (1.0 - ramp); /* ramp 0: extrapolate (keep), 1: interpolate */
+  }
+}
+
 void subq_ref_rope_row(int64_t head_dim, int64_t rot_dim, const float *x, const double *angles, double scale,
                        double *y) {
   const int64_t h = rot_dim / 2;

@@ -21,6 +21,12 @@ void subq_ref_rmsnorm_row(int64_t cols, int64_t group, double eps, const float *
 void subq_ref_rope_inv_freq(int64_t rot_dim, double theta, int type, double factor, double lo, double hi, double L0,
                             double *inv);
 
+/* YaRN inverse frequencies in double (HF _compute_yarn_parameters' formula):
+ * a linear ramp over the correction dims of beta_fast / beta_slow blending
+ * the default frequency (below) into default / factor (above). */
+void subq_ref_rope_yarn_inv_freq(int64_t rot_dim, double theta, double factor, double L0, double beta_fast,
+                                 double beta_slow, int truncate, double *inv);
+
 /* One head row of head_dim values rotated at angles[i] (rot_dim / 2 of them),
  * dims >= rot_dim copied. */
 void subq_ref_rope_row(int64_t head_dim, int64_t rot_dim, const float *x, const double *angles, double scale,

@@ -15,7 +15,7 @@ from .gemm import PackedB, from_bf16, from_f16, gemm, to_bf16, to_f16
 from .attention import KVCache, attention, attention_kv
 from .mamba import (PackedA, conv1d, conv1d_update, ssm1_pack_a, ssm1_scan, ssm1_state_export, ssm1_state_floats, ssm1_state_import,
                     ssm1_state_zeros, ssm1_step)
-from .nn import RopeTable, add, embedding, rmsnorm, silu, swiglu
+from .nn import RopeTable, add, embedding, rmsnorm, silu, swiglu, yarn_attention_factor
 from .mamba2 import (gated_rmsnorm, ssd_scan, ssd_step, ssm2_state_export, ssm2_state_floats, ssm2_state_import,
                      ssm2_state_zeros)
 from .safetensors import SafetensorsFile, TensorInfo
@@ -43,7 +43,7 @@ __all__ = [
     "attention", "KVCache", "attention_kv",
     "conv1d", "conv1d_update", "ssm1_scan", "ssm1_step", "ssm1_state_zeros", "ssm1_state_floats",
     "ssm1_state_import", "ssm1_state_export",
-    "rmsnorm", "swiglu", "silu", "add", "embedding", "RopeTable",
+    "rmsnorm", "swiglu", "silu", "add", "embedding", "RopeTable", "yarn_attention_factor",
     "ssd_scan", "ssd_step", "ssm2_state_zeros", "ssm2_state_floats", "ssm2_state_import", "ssm2_state_export",
     "gated_rmsnorm", "SafetensorsFile", "TensorInfo", "version", "build_info", "host_isa", "library_path",
 ]

@@ -281,6 +281,8 @@ class RopeParams(ctypes.Structure):
         ("original_max_position_embeddings", ctypes.c_double),
         ("attention_scaling", ctypes.c_double),
         ("cached_positions", ctypes.c_int64),
+        # appended in 0.2
+        ("beta_fast", ctypes.c_double), ("beta_slow", ctypes.c_double), ("yarn_truncate", ctypes.c_int32),
     ]
 
 
@@ -306,6 +308,8 @@ subq_rope_table_create = _fn("subq_rope_table_create", _i32, _vp, ctypes.POINTER
 subq_rope_table_destroy = _fn("subq_rope_table_destroy", None, _vp)
 subq_rope_table_rot_dim = _fn("subq_rope_table_rot_dim", _i64, _vp)
 subq_rope_table_cos_sin = _fn("subq_rope_table_cos_sin", _i32, _vp, _i64, _vp, _vp)
+subq_rope_yarn_attention_factor = _fn("subq_rope_yarn_attention_factor", ctypes.c_double, ctypes.c_double,
+                                      ctypes.c_double, ctypes.c_double)
 subq_rope_args_default = _fn("subq_rope_args_default", None, ctypes.POINTER(RopeArgs), ctypes.c_size_t)
 subq_rope = _fn("subq_rope", _i32, _vp, ctypes.POINTER(RopeArgs))
 subq_swiglu = _fn("subq_swiglu", _i32, _vp, _i64, _i64, _vp, _i64, _vp, _i64, _vp, _i64)

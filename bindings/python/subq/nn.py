@@ -17,7 +17,7 @@ from . import _lib
 from ._arrays import BF16Array, as_array, check_shape, elem_strides, f32, output, ptr, typed
 from .context import handle_of
 
-_ROPE_TYPES = {"default": 0, "linear": 1, "llama3": 2}
+_ROPE_TYPES = {"default": 0, "linear": 1, "llama3": 2, "yarn": 3}
 
 
 def _rows(a, name):
@@ -161,24 +161,44 @@ def embedding(table, ids, *, out=None, ctx=None):
     return O
 
 
+def yarn_attention_factor(factor: float, mscale: float = 0.0, mscale_all_dim: float = 0.0) -> float:
+    """HF's inferred YaRN attention_factor (subq_rope_yarn_attention_factor):
+    get_mscale(factor, mscale) / get_mscale(factor, mscale_all_dim) when both
+    are nonzero, else get_mscale(factor); 0 means not given. ValueError for a
+    factor that is not finite and > 0 or a non-finite mscale."""
+    v = _lib.subq_rope_yarn_attention_factor(float(factor), float(mscale), float(mscale_all_dim))
+    if v != v:
+        raise ValueError("yarn_attention_factor: factor (%r) must be finite and > 0, mscale (%r) and "
+                         "mscale_all_dim (%r) finite" % (factor, mscale, mscale_all_dim))
+    return v
+
+
 class RopeTable:
     """A rotary-embedding schedule (subq_rope_table): HF's inv_freq and
     attention scaling, with cos/sin cached for positions [0, cached_positions).
 
-    rope_type: 'default' | 'linear' | 'llama3' (factor, low/high_freq_factor,
-    original_max_position_embeddings as in HF's rope_scaling). Immutable and
+    rope_type: 'default' | 'linear' | 'llama3' | 'yarn' (factor, low/high_freq_factor,
+    original_max_position_embeddings, beta_fast, beta_slow, truncate as in HF's
+    rope_parameters). attention_scaling multiplies cos and sin; None (the
+    default) is 1, or for 'yarn' HF's inferred attention_factor from factor,
+    mscale and mscale_all_dim (yarn_attention_factor). Immutable and
     shareable across threads; close() frees it (also freed when collected)."""
 
     def __init__(self, rot_dim: int, theta: float = 10000.0, *, rope_type: str = "default", factor: float = 1.0,
                  low_freq_factor: float = 1.0, high_freq_factor: float = 4.0,
-                 original_max_position_embeddings: float = 8192.0, attention_scaling: float = 1.0,
-                 cached_positions: int = 0, ctx=None):
+                 original_max_position_embeddings: float = 8192.0, attention_scaling: float | None = None,
+                 beta_fast: float = 32.0, beta_slow: float = 1.0, truncate: bool = True, mscale: float = 0.0,
+                 mscale_all_dim: float = 0.0, cached_positions: int = 0, ctx=None):
         if rope_type not in _ROPE_TYPES:
             raise ValueError("RopeTable: rope_type must be one of %s, got %r" % (sorted(_ROPE_TYPES), rope_type))
+        if attention_scaling is None:
+            attention_scaling = (yarn_attention_factor(factor, mscale, mscale_all_dim) if rope_type == "yarn"
+                                 else 1.0)
         p = _lib.new_args(_lib.RopeParams, _lib.subq_rope_params_default)
         p.rot_dim, p.theta, p.type = int(rot_dim), float(theta), _ROPE_TYPES[rope_type]
         p.factor, p.low_freq_factor, p.high_freq_factor = float(factor), float(low_freq_factor), float(high_freq_factor)
         p.original_max_position_embeddings = float(original_max_position_embeddings)
+        p.beta_fast, p.beta_slow, p.yarn_truncate = float(beta_fast), float(beta_slow), 1 if truncate else 0
         p.attention_scaling = float(attention_scaling)
         p.cached_positions = int(cached_positions)
         self._params = p

@@ -161,7 +161,7 @@ def test_rope_linear_scaling_and_bad_inputs(ctx, rng):
     with pytest.raises(subq.SubQError, match="rot_dim"):
         subq.RopeTable(7)
     with pytest.raises(ValueError, match="rope_type"):
-        subq.RopeTable(8, rope_type="yarn")
+        subq.RopeTable(8, rope_type="longrope")
     with pytest.raises(ValueError, match="positions"):
         t.apply(q, None, [0, 1])
     with pytest.raises(subq.SubQError, match="position"):
@@ -170,3 +170,92 @@ def test_rope_linear_scaling_and_bad_inputs(ctx, rng):
         t.apply(q[:, :, :8], None, pos)
     t.close()
     t.close()  # idempotent
+
+
+def yarn_inv_freq_f32(rot, theta, factor, orig, beta_fast=32.0, beta_slow=1.0, truncate=True):
+    """NumPy transcription of transformers' _compute_yarn_parameters in float32, one rounding
+    per torch op (the power rounded once from float64, as the C library documents)."""
+    import math
+    f32 = np.float32
+    e = np.arange(0, rot, 2).astype(f32) / f32(rot)
+    pw = (float(f32(theta)) ** e.astype(np.float64)).astype(f32)
+    extrap = f32(1) / pw
+    interp = f32(1) / (f32(factor) * pw)
+
+    def corr(b):
+        return (rot * math.log(orig / (b * 2 * math.pi))) / (2 * math.log(theta))
+
+    low, high = corr(beta_fast), corr(beta_slow)
+    if truncate:
+        low, high = math.floor(low), math.ceil(high)
+    low, high = max(low, 0), min(high, rot - 1)
+    if low == high:
+        high += 0.001
+    ramp = np.clip((np.arange(rot // 2).astype(f32) - f32(low)) / f32(high - low), f32(0), f32(1))
+    ef = f32(1) - ramp
+    return interp * (f32(1) - ef) + extrap * ef
+
+
+# transformers 5.23 _compute_yarn_parameters, D128 theta 1e4 factor 4 original 2048 (Tests/C golden)
+HF_YARN_D128_F4 = [
+    0x3f800000, 0x3f5dafd7, 0x3f3ff911, 0x3f263de0, 0x3f0ff59a, 0x3ef953cf, 0x3ed7e89b, 0x3ebaf81b, 0x3ea1e89b,
+    0x3e8c3504, 0x3e72d423, 0x3e5247ed, 0x3e361887, 0x3e1db040, 0x3e088d77, 0x3dec7fd6, 0x3dcccccd, 0x3dac076d,
+    0x3d905d16, 0x3d720c44, 0x3d4ab1de, 0x3d298ae9, 0x3d0da2d4, 0x3cec5439, 0x3cc4e182, 0x3ca3c30a, 0x3c87fbeb,
+    0x3c616bd4, 0x3c3a7753, 0x3c19e76a, 0x3bfd710f, 0x3bd01e92, 0x3baa64c3, 0x3b8b0ac1, 0x3b62113a, 0x3b36ffb6,
+    0x3b136a16, 0x3aec29b4, 0x3abbed46, 0x3a9460f4, 0x3a681cbb, 0x3a33770f, 0x3a1b690d, 0x3a06946f, 0x39e91528,
+    0x39c9d75c, 0x39aec98e, 0x39975c0e, 0x3983126f, 0x396301e2, 0x3944948c, 0x392a3b44, 0x39136a16, 0x38ff4fac,
+    0x38dd1725, 0x38bf74d7, 0x38a5cb60, 0x388f9272, 0x3878a815, 0x385753e4, 0x383a7753, 0x38217916, 0x380bd472,
+    0x37f22ce2]
+
+
+def test_rope_yarn(ctx, rng):
+    t = subq.RopeTable(128, 10000.0, rope_type="yarn", factor=4.0, original_max_position_embeddings=2048)
+    inv = t.inv_freq()
+    hf = np.array(HF_YARN_D128_F4, np.uint32).view(np.float32)
+    ulps = np.abs(inv.view(np.int32).astype(np.int64) - hf.view(np.int32).astype(np.int64))
+    assert ulps.max() <= 1 and (ulps == 0).sum() >= 48, (ulps.max(), (ulps == 0).sum())
+    assert np.array_equal(inv.view(np.uint32), yarn_inv_freq_f32(128, 1e4, 4.0, 2048).view(np.uint32))
+    for kw in (dict(rot=64, theta=1e4, factor=16.0, orig=4096, beta_fast=16.0, beta_slow=2.0, truncate=False),
+               dict(rot=96, theta=1e6, factor=40.0, orig=4096),
+               dict(rot=32, theta=1e4, factor=4.0, orig=64, beta_fast=2.0, beta_slow=2.0, truncate=False)):
+        u = subq.RopeTable(kw["rot"], kw["theta"], rope_type="yarn", factor=kw["factor"],
+                           original_max_position_embeddings=kw["orig"], beta_fast=kw.get("beta_fast", 32.0),
+                           beta_slow=kw.get("beta_slow", 1.0), truncate=kw.get("truncate", True))
+        assert np.array_equal(u.inv_freq().view(np.uint32), yarn_inv_freq_f32(**kw).view(np.uint32)), kw
+    # attention_factor inferred as HF does (get_mscale), and applied to cos/sin
+    assert abs(subq.yarn_attention_factor(4.0) - 1.138629436111989) < 1e-15
+    assert abs(subq.yarn_attention_factor(40.0, 1.0, 0.707) - 1.0857263992561355) < 1e-15
+    assert subq.yarn_attention_factor(0.5) == 1.0
+    with pytest.raises(ValueError, match="factor"):
+        subq.yarn_attention_factor(0.0)
+    one = subq.RopeTable(128, 10000.0, rope_type="yarn", factor=4.0, original_max_position_embeddings=2048,
+                         attention_scaling=1.0)
+    c1, s1 = one.cos_sin(3000)
+    c, s = t.cos_sin(3000)
+    af = np.float32(1.138629436111989)
+    assert np.array_equal(c, c1 * af) and np.array_equal(s, s1 * af)
+    # apply vs float64 rotation with the transcribed frequencies
+    q = rng.standard_normal((4, 2, 128)).astype(np.float32)
+    q0, pos = q.copy(), np.array([0, 63, 64, 5000], np.int64)
+    t.apply(q, None, pos, ctx=ctx)
+    ang = (pos.astype(np.float32)[:, None] * inv[None]).astype(np.float64)  # HF's f32 angle
+    c, s = np.cos(ang)[:, None] * 1.138629436111989, np.sin(ang)[:, None] * 1.138629436111989
+    a, b = q0[..., :64].astype(np.float64), q0[..., 64:].astype(np.float64)
+    close(q, np.concatenate([a * c - b * s, b * c + a * s], -1), 1e-4, 1e-5)
+    with pytest.raises(subq.SubQError, match="beta_fast"):
+        subq.RopeTable(8, rope_type="yarn", factor=4.0, beta_fast=0.0)
+    with pytest.raises(subq.SubQError, match="beta_slow"):
+        subq.RopeTable(8, rope_type="yarn", factor=4.0, beta_slow=float("nan"))
+
+
+def test_rope_params_old_struct_size():
+    """A caller with the 0.1 subq_rope_params (ending at cached_positions) keeps working."""
+    import ctypes
+    from subq import _lib
+    p = _lib.new_args(_lib.RopeParams, _lib.subq_rope_params_default)
+    p.rot_dim, p.type, p.factor, p.original_max_position_embeddings = 128, 3, 4.0, 2048.0
+    p.beta_fast = 1e300  # beyond the old size: must be ignored (defaults 32 / 1 / truncate)
+    p.struct_size = _lib.RopeParams.beta_fast.offset
+    out = np.empty(64, np.float32)
+    _lib.check(_lib.subq_rope_inv_freq(ctypes.byref(p), out.ctypes.data))
+    assert np.array_equal(out.view(np.uint32), yarn_inv_freq_f32(128, 1e4, 4.0, 2048).view(np.uint32))

@@ -9,6 +9,7 @@
  * than they do).
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -427,6 +428,9 @@ void subq_rope_params_default(subq_rope_params *p, size_t struct_size) {
   d.high_freq_factor = 4.0;
   d.original_max_position_embeddings = 8192.0;
   d.attention_scaling = 1.0;
+  d.beta_fast = 32.0;
+  d.beta_slow = 1.0;
+  d.yarn_truncate = 1;
   memset(p, 0, struct_size);
   memcpy(p, &d, SUBQ_MIN(struct_size, sizeof d));
   if (struct_size >= sizeof(size_t)) memcpy(p, &struct_size, sizeof struct_size);
@@ -434,17 +438,37 @@ void subq_rope_params_default(subq_rope_params *p, size_t struct_size) {
 
 static bool subq_nn_pos_finite(double v) { return isfinite(v) && v > 0.0; }
 
+/* HF find_correction_dim, in double with Python's operation order:
+ * (dim * log(L0 / (beta * 2 * pi))) / (2 * log(base)). */
+static double subq_rope_yarn_correction_dim(const subq_rope_params *g, double beta) {
+  const double pi = 3.14159265358979323846;
+  return ((double)g->rot_dim * log(g->original_max_position_embeddings / (beta * 2.0 * pi))) / (2.0 * log(g->theta));
+}
+
+static double subq_rope_yarn_mscale(double scale, double mscale) {
+  return scale <= 1.0 ? 1.0 : 0.1 * mscale * log(scale) + 1.0;
+}
+
+double subq_rope_yarn_attention_factor(double factor, double mscale, double mscale_all_dim) {
+  if (!subq_nn_pos_finite(factor) || !isfinite(mscale) || !isfinite(mscale_all_dim)) return NAN;
+  if (mscale != 0.0 && mscale_all_dim != 0.0)
+    return subq_rope_yarn_mscale(factor, mscale) / subq_rope_yarn_mscale(factor, mscale_all_dim);
+  return subq_rope_yarn_mscale(factor, 1.0);
+}
+
 static subq_status subq_rope_read_params(const char *fn, const subq_rope_params *in, subq_rope_params *g) {
   if (!in) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: params is NULL", fn);
   subq_rope_params_default(g, sizeof *g);
-  subq_status st = subq_read_struct(g, sizeof *g, in, in->struct_size, sizeof *g, fn);
+  /* min_size: the 0.1 layout (through cached_positions); later fields keep their defaults. */
+  subq_status st = subq_read_struct(g, sizeof *g, in, in->struct_size, offsetof(subq_rope_params, beta_fast), fn);
   if (st != SUBQ_OK) return st;
   if (g->rot_dim < 2 || g->rot_dim > SUBQ_NN_MAX_ROT_DIM || g->rot_dim % 2 != 0)
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: rot_dim (%lld) is not an even number in 2..%d", fn,
                       (long long)g->rot_dim, SUBQ_NN_MAX_ROT_DIM);
   if (!subq_nn_pos_finite(g->theta))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: theta (%g) is not a finite value > 0", fn, g->theta);
-  if (g->type != SUBQ_ROPE_DEFAULT && g->type != SUBQ_ROPE_LINEAR && g->type != SUBQ_ROPE_LLAMA3)
+  if (g->type != SUBQ_ROPE_DEFAULT && g->type != SUBQ_ROPE_LINEAR && g->type != SUBQ_ROPE_LLAMA3 &&
+      g->type != SUBQ_ROPE_YARN)
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: type (%d) is not a known subq_rope_type", fn, (int)g->type);
   if (g->type != SUBQ_ROPE_DEFAULT && !subq_nn_pos_finite(g->factor))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: factor (%g) is not a finite value > 0", fn, g->factor);
@@ -458,6 +482,23 @@ static subq_status subq_rope_read_params(const char *fn, const subq_rope_params 
     if (!subq_nn_pos_finite(g->original_max_position_embeddings))
       return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: original_max_position_embeddings (%g) is not a finite value > 0",
                         fn, g->original_max_position_embeddings);
+  }
+  if (g->type == SUBQ_ROPE_YARN) {
+    if (!subq_nn_pos_finite(g->original_max_position_embeddings))
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: original_max_position_embeddings (%g) is not a finite value > 0",
+                        fn, g->original_max_position_embeddings);
+    if (!subq_nn_pos_finite(g->beta_fast))
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: beta_fast (%g) is not a finite value > 0", fn, g->beta_fast);
+    if (!subq_nn_pos_finite(g->beta_slow))
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: beta_slow (%g) is not a finite value > 0", fn, g->beta_slow);
+    /* An infinite correction dim (L0 / (2 pi beta) overflowing or reaching 0) makes the ramp NaN
+     * (HF raises in math.floor / math.log then). */
+    const double cf = subq_rope_yarn_correction_dim(g, g->beta_fast), cs = subq_rope_yarn_correction_dim(g, g->beta_slow);
+    if (!isfinite(cf) || !isfinite(cs))
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT,
+                        "%s: beta_fast (%g) / beta_slow (%g) give no finite correction range for "
+                        "original_max_position_embeddings %g", fn, g->beta_fast, g->beta_slow,
+                        g->original_max_position_embeddings);
   }
   if (!isfinite(g->attention_scaling))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: attention_scaling (%g) is not finite", fn, g->attention_scaling);
@@ -497,6 +538,23 @@ static void subq_rope_compute_inv_freq(const subq_rope_params *g, float *inv) {
         const float s = (L0f / wavelen - lof) / span;
         inv[i] = (1.0f - s) * base_inv / f + s * base_inv;
       }
+    }
+  } else if (g->type == SUBQ_ROPE_YARN) {
+    /* Correction range in double (Python floats); HF's min/max keep ints as ints, which
+     * the f32 casts below treat the same. */
+    double low = subq_rope_yarn_correction_dim(g, g->beta_fast), high = subq_rope_yarn_correction_dim(g, g->beta_slow);
+    if (g->yarn_truncate) low = floor(low), high = ceil(high);
+    if (low < 0.0) low = 0.0;
+    if (high > (double)(g->rot_dim - 1)) high = (double)(g->rot_dim - 1);
+    if (low == high) high += 0.001;
+    const float f = (float)g->factor, lowf = (float)low, span = (float)(high - low);
+    for (int64_t i = 0; i < half; i++) {
+      const float pw = (float)pow((double)base, (double)((float)(2 * i) / dim)); /* as above */
+      const float extrap = 1.0f / pw, interp = 1.0f / (f * pw);
+      float ramp = ((float)i - lowf) / span;
+      ramp = ramp < 0.0f ? 0.0f : (ramp > 1.0f ? 1.0f : ramp);
+      const float ef = 1.0f - ramp;
+      inv[i] = interp * (1.0f - ef) + extrap * ef;
     }
   }
 }

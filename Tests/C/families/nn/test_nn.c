@@ -230,13 +230,48 @@ static const uint32_t torch_sin_131071[64] = {
     0x3e80f776, 0x3e52e288, 0x3e2c34d4, 0x3e0c81e3, 0x3de529bc, 0x3dbacfd7, 0x3d98405d, 0x3d78215c, 0x3d4a2c41,
     0x3d24b74d};
 
+/* YaRN inverse frequencies from transformers 5.23's own _compute_yarn_parameters on a
+ * LlamaConfig (tools/gen_rope_goldens.py), f32 bit patterns. */
+/* HF yarn D128 theta1e4 f4 L2048 (beta 32/1, truncate); inv_freq[64]; attention_factor 1.138629436111989 */
+static const uint32_t hf_yarn_d128_f4[64] = {
+    0x3f800000, 0x3f5dafd7, 0x3f3ff911, 0x3f263de0, 0x3f0ff59a, 0x3ef953cf, 0x3ed7e89b, 0x3ebaf81b, 0x3ea1e89b,
+    0x3e8c3504, 0x3e72d423, 0x3e5247ed, 0x3e361887, 0x3e1db040, 0x3e088d77, 0x3dec7fd6, 0x3dcccccd, 0x3dac076d,
+    0x3d905d16, 0x3d720c44, 0x3d4ab1de, 0x3d298ae9, 0x3d0da2d4, 0x3cec5439, 0x3cc4e182, 0x3ca3c30a, 0x3c87fbeb,
+    0x3c616bd4, 0x3c3a7753, 0x3c19e76a, 0x3bfd710f, 0x3bd01e92, 0x3baa64c3, 0x3b8b0ac1, 0x3b62113a, 0x3b36ffb6,
+    0x3b136a16, 0x3aec29b4, 0x3abbed46, 0x3a9460f4, 0x3a681cbb, 0x3a33770f, 0x3a1b690d, 0x3a06946f, 0x39e91528,
+    0x39c9d75c, 0x39aec98e, 0x39975c0e, 0x3983126f, 0x396301e2, 0x3944948c, 0x392a3b44, 0x39136a16, 0x38ff4fac,
+    0x38dd1725, 0x38bf74d7, 0x38a5cb60, 0x388f9272, 0x3878a815, 0x385753e4, 0x383a7753, 0x38217916, 0x380bd472,
+    0x37f22ce2};
+/* HF yarn D64 theta1e4 f16 L4096 beta 16/2 no truncate; inv_freq[32]; attention_factor 1.2772588722239782 */
+static const uint32_t hf_yarn_d64_f16_b16_2_notrunc[32] = {
+    0x3f800000, 0x3f3ff911, 0x3f0ff59a, 0x3ed7e89b, 0x3ea1e89b, 0x3e72d423, 0x3e361887, 0x3e088d77, 0x3dcccccd,
+    0x3d99940d, 0x3d6655c2, 0x3d2cba15, 0x3d0186e3, 0x3cbf4004, 0x3c790721, 0x3c1e64b7, 0x3bc30932, 0x3b64bd99,
+    0x3af76b00, 0x3a63a0c6, 0x397c823e, 0x391b690d, 0x38e91528, 0x38aec98e, 0x3883126f, 0x3844948c, 0x38136a16,
+    0x37dd1725, 0x37a5cb60, 0x3778a815, 0x373a7753, 0x370bd472};
+/* HF yarn D96 theta1e6 f40 L4096 mscale 1 mscale_all_dim 0.707; inv_freq[48]; attention_factor 1.0857263992561355 */
+static const uint32_t hf_yarn_d96_f40_mscale[48] = {
+    0x3f800000, 0x3f3ff911, 0x3f0ff59a, 0x3ed7e89b, 0x3ea1e89b, 0x3e72d425, 0x3e361887, 0x3e088d78, 0x3dcccccc,
+    0x3d99940d, 0x3d6655c4, 0x3d1fc5b9, 0x3cdc321b, 0x3c968dc3, 0x3c4bf285, 0x3c088d77, 0x3bb43958, 0x3b697067,
+    0x3b136a16, 0x3ab3a2cc, 0x3a4f3e38, 0x39d99312, 0x393a7751, 0x380bd473, 0x37d1b717, 0x379d43a6, 0x376bdced,
+    0x3730df51, 0x3704a2b5, 0x36c6ecd9, 0x36952c42, 0x365fba54, 0x3627c5a9, 0x35fb9f6c, 0x35bcb0c4, 0x358d7f72,
+    0x35543784, 0x351f23e6, 0x34eead32, 0x34b2fb72, 0x348637c0, 0x34494c52, 0x3416f3cd, 0x33e2658b, 0x33a9c600,
+    0x337e9fd3, 0x333ef0fc, 0x330f2f8c};
+/* HF yarn D32 theta1e4 factor None (256 / 64) L64; inv_freq[16]; attention_factor 1.138629436111989 */
+static const uint32_t hf_yarn_d32_factor_none[16] = {
+    0x3f800000, 0x3ef4bb1f, 0x3e62ac0c, 0x3dc84e2e, 0x3d23d70a, 0x3c6655c2, 0x3c0186e3, 0x3b91ad39, 0x3b23d70a,
+    0x3ab8449c, 0x3a4f3e38, 0x39e91528, 0x3983126f, 0x39136a16, 0x38a5cb60, 0x383a7753};
+
 static void check_inv_freq(const char *what, const subq_rope_params *p, const uint32_t *torch_bits, int type) {
   const int64_t half = p->rot_dim / 2;
   float *inv = malloc((size_t)half * sizeof(float));
   double *ref = malloc((size_t)half * sizeof(double));
   CHECK_OK(subq_rope_inv_freq(p, inv));
-  subq_ref_rope_inv_freq(p->rot_dim, p->theta, type, p->factor, p->low_freq_factor, p->high_freq_factor,
-                         p->original_max_position_embeddings, ref);
+  if (type == 3)
+    subq_ref_rope_yarn_inv_freq(p->rot_dim, p->theta, p->factor, p->original_max_position_embeddings, p->beta_fast,
+                                p->beta_slow, p->yarn_truncate, ref);
+  else
+    subq_ref_rope_inv_freq(p->rot_dim, p->theta, type, p->factor, p->low_freq_factor, p->high_freq_factor,
+                           p->original_max_position_embeddings, ref);
   /* f32 emulation of HF vs the formula in double: a handful of f32
    * roundings (power, reciprocal, wavelength, smoothing), each 2^-24, and the
    * f32 exponent 2i/D (relative error 2^-24 times ln(theta) * 2i/D <= 13).
@@ -253,7 +288,11 @@ static void check_inv_freq(const char *what, const subq_rope_params *p, const ui
     if (d > worst) worst = d;
     if (d == 0) exact++;
   }
-  CHECK_MSG(worst_rel < 1.5e-6, "%s: inv_freq vs float64 formula: max relative %.3g", what, worst_rel);
+  /* YaRN adds the f32 ramp ((i - low) / span, rounded low and span: ~3 roundings
+   * of a value <= 1) whose error the blend scales by (extrap - interp) / inv
+   * <= factor - 1. */
+  const double tol = type == 3 ? 1.5e-6 + 3.0 * 0x1p-24 * (p->factor - 1.0) : 1.5e-6;
+  CHECK_MSG(worst_rel < tol, "%s: inv_freq vs float64 formula: max relative %.3g", what, worst_rel);
   if (torch_bits) /* torch's powf is a <= 1 ulp SLEEF/libm pow; ours is correctly rounded */
     CHECK_MSG(worst <= 1 && exact >= half * 3 / 4, "%s: inv_freq vs PyTorch: max %lld ulp, %lld of %lld exact", what,
               (long long)worst, (long long)exact, (long long)half);
@@ -334,6 +373,98 @@ static void rope_freqs(void) {
     subq_rope_table_destroy(t);
     n_cases++;
   }
+}
+
+/* YaRN against transformers' own _compute_yarn_parameters, the float64 formula
+ * and the band structure; HF's inferred attention_factor. */
+static void rope_yarn(void) {
+  subq_rope_params p;
+  subq_rope_params_default(&p, sizeof p);
+  CHECK(p.beta_fast == 32.0 && p.beta_slow == 1.0 && p.yarn_truncate == 1);
+  p.rot_dim = 128, p.theta = 10000.0, p.type = SUBQ_ROPE_YARN, p.factor = 4.0, p.original_max_position_embeddings = 2048;
+  check_inv_freq("yarn D128 f4 L2048", &p, hf_yarn_d128_f4, 3);
+  {
+    /* truncated range [floor(c(32)), ceil(c(1))] = [16, 41] for these params: dims up to 16
+     * keep the default frequency bit for bit, dims from 41 on are default / factor. */
+    float inv[64], raw[64];
+    subq_rope_params d = p;
+    d.type = SUBQ_ROPE_DEFAULT;
+    CHECK_OK(subq_rope_inv_freq(&p, inv));
+    CHECK_OK(subq_rope_inv_freq(&d, raw));
+    bool bands = true;
+    for (int i = 0; i < 64; i++) {
+      const float div = 1.0f / (4.0f * (1.0f / raw[i]));
+      if (i <= 16) bands &= f32_bits(inv[i]) == f32_bits(raw[i]);
+      if (i >= 41) bands &= fabsf(inv[i] - div) <= div * 2.5e-7f;
+      if (i > 16 && i < 41) bands &= inv[i] < raw[i] && inv[i] > div;
+    }
+    CHECK_MSG(bands, "yarn D128: dims 0..16 kept, 17..40 ramped, 41..63 divided");
+  }
+  p.rot_dim = 64, p.factor = 16.0, p.original_max_position_embeddings = 4096, p.beta_fast = 16.0, p.beta_slow = 2.0;
+  p.yarn_truncate = 0;
+  check_inv_freq("yarn D64 f16 beta 16/2 no truncate", &p, hf_yarn_d64_f16_b16_2_notrunc, 3);
+  subq_rope_params_default(&p, sizeof p);
+  p.rot_dim = 96, p.theta = 1e6, p.type = SUBQ_ROPE_YARN, p.factor = 40.0, p.original_max_position_embeddings = 4096;
+  check_inv_freq("yarn D96 theta1e6 f40", &p, hf_yarn_d96_f40_mscale, 3);
+  p.rot_dim = 32, p.theta = 10000.0, p.factor = 4.0, p.original_max_position_embeddings = 64;
+  check_inv_freq("yarn D32 f4 L64", &p, hf_yarn_d32_factor_none, 3);
+  /* beta_fast == beta_slow with truncate off: low == high, HF's +0.001 step. */
+  p.rot_dim = 64, p.beta_fast = p.beta_slow = 2.0, p.yarn_truncate = 0;
+  check_inv_freq("yarn low == high", &p, NULL, 3);
+  /* beta_fast < beta_slow (HF warns, computes): a reversed ramp, still the formula. */
+  p.beta_fast = 1.0, p.beta_slow = 32.0, p.yarn_truncate = 1;
+  check_inv_freq("yarn reversed betas", &p, NULL, 3);
+
+  /* attention_factor: the first three printed by tools/gen_rope_goldens.py (HF), the rest
+   * HF get_mscale by hand: factor <= 1 gives 1, one mscale alone falls back to m(factor, 1). */
+  const struct { double f, m, mad, want; } af[] = {
+      {4.0, 0.0, 0.0, 1.138629436111989},    {16.0, 0.0, 0.0, 1.2772588722239782},
+      {40.0, 1.0, 0.707, 1.0857263992561355}, {1.0, 0.0, 0.0, 1.0},
+      {0.5, 2.0, 1.0, 1.0},                  {40.0, 1.0, 0.0, 1.3688879454113936},
+  };
+  for (size_t i = 0; i < sizeof af / sizeof af[0]; i++) {
+    const double got = subq_rope_yarn_attention_factor(af[i].f, af[i].m, af[i].mad);
+    CHECK_MSG(fabs(got - af[i].want) <= 4e-16 * af[i].want, "yarn attention factor (%g, %g, %g): %.17g, HF %.17g",
+              af[i].f, af[i].m, af[i].mad, got, af[i].want);
+  }
+  CHECK(isnan(subq_rope_yarn_attention_factor(0.0, 0.0, 0.0)) && isnan(subq_rope_yarn_attention_factor(4.0, NAN, 1.0)));
+
+  /* cos/sin carry attention_scaling: one table with HF's factor vs the unscaled one. */
+  subq_rope_params_default(&p, sizeof p);
+  p.rot_dim = 32, p.type = SUBQ_ROPE_YARN, p.factor = 4.0, p.original_max_position_embeddings = 64;
+  p.attention_scaling = subq_rope_yarn_attention_factor(4.0, 0.0, 0.0);
+  subq_rope_table *t = NULL, *u = NULL;
+  CHECK_OK(subq_rope_table_create(NULL, &p, &t));
+  p.attention_scaling = 1.0;
+  CHECK_OK(subq_rope_table_create(NULL, &p, &u));
+  float c[16], s[16], c1[16], s1[16];
+  CHECK_OK(subq_rope_table_cos_sin(t, 200, c, s));
+  CHECK_OK(subq_rope_table_cos_sin(u, 200, c1, s1));
+  bool scaled = true;
+  const float sc = (float)1.138629436111989;
+  for (int i = 0; i < 16; i++) scaled &= f32_bits(c[i]) == f32_bits(c1[i] * sc) && f32_bits(s[i]) == f32_bits(s1[i] * sc);
+  CHECK_MSG(scaled, "yarn table: cos/sin times (float)attention_factor");
+  subq_rope_table_destroy(t), subq_rope_table_destroy(u);
+
+  /* A caller built against the 0.1 header (struct ends at cached_positions) is accepted and
+   * gets the YaRN defaults (beta 32 / 1, truncate). */
+  {
+    unsigned char old[offsetof(subq_rope_params, beta_fast)];
+    subq_rope_params o;
+    subq_rope_params_default(&o, sizeof o);
+    o.rot_dim = 128, o.type = SUBQ_ROPE_YARN, o.factor = 4.0, o.original_max_position_embeddings = 2048;
+    o.struct_size = sizeof old;
+    memcpy(old, &o, sizeof old);
+    float inv[64];
+    CHECK_OK(subq_rope_inv_freq((const subq_rope_params *)(const void *)old, inv));
+    bool same = true;
+    for (int i = 0; i < 64; i++) same &= f32_bits(inv[i]) == hf_yarn_d128_f4[i] || ulp_diff(inv[i], bits_f32(hf_yarn_d128_f4[i])) <= 1;
+    CHECK_MSG(same, "0.1-sized subq_rope_params: YaRN defaults");
+    subq_rope_params_default((subq_rope_params *)(void *)old, sizeof old);
+    memcpy(&o, old, sizeof old);
+    CHECK(o.struct_size == sizeof old && o.theta == 10000.0);
+  }
+  n_cases++;
 }
 
 /* ---- RoPE application ----------------------------------------------------------------------- */
@@ -678,7 +809,7 @@ static void determinism(void) {
     } else if (run < 5) {
       ctx = subq_test_context(SUBQ_ISA_AUTO, threads[run]);
     }
-    float *out = malloc(out_floats * sizeof(float));
+    float *out = calloc(out_floats, sizeof(float)); /* the f16 tail fills only half of its n floats */
     subq_rmsnorm_args a;
     subq_rmsnorm_args_default(&a, sizeof a);
     a.rows = R, a.cols = C, a.eps = 1e-5f, a.weight = w, a.x = x, a.residual = res, a.sum_out = out, a.y = out + n;
@@ -848,6 +979,25 @@ static void errors(void) {
   CHECK_STATUS(subq_rope_inv_freq(&q, inv), SUBQ_ERR_INVALID_ARGUMENT, "cached_positions (-1)");
   q = p, q.cached_positions = INT64_MAX / 4;
   CHECK_STATUS(subq_rope_table_create(NULL, &q, &t), SUBQ_ERR_INVALID_ARGUMENT, "above 2^40 bytes");
+  q = p, q.type = SUBQ_ROPE_YARN, q.beta_fast = 0.0;
+  CHECK_STATUS(subq_rope_inv_freq(&q, inv), SUBQ_ERR_INVALID_ARGUMENT, "subq_rope_inv_freq: beta_fast (0)");
+  q = p, q.type = SUBQ_ROPE_YARN, q.beta_fast = NAN;
+  CHECK_STATUS(subq_rope_table_create(NULL, &q, &t), SUBQ_ERR_INVALID_ARGUMENT, "subq_rope_table_create: beta_fast (nan)");
+  q = p, q.type = SUBQ_ROPE_YARN, q.beta_slow = -1.0;
+  CHECK_STATUS(subq_rope_inv_freq(&q, inv), SUBQ_ERR_INVALID_ARGUMENT, "beta_slow (-1)");
+  q = p, q.type = SUBQ_ROPE_YARN, q.beta_slow = INFINITY;
+  CHECK_STATUS(subq_rope_inv_freq(&q, inv), SUBQ_ERR_INVALID_ARGUMENT, "beta_slow (inf)");
+  q = p, q.type = SUBQ_ROPE_YARN, q.factor = -4.0;
+  CHECK_STATUS(subq_rope_inv_freq(&q, inv), SUBQ_ERR_INVALID_ARGUMENT, "factor (-4)");
+  q = p, q.type = SUBQ_ROPE_YARN, q.original_max_position_embeddings = 0.0;
+  CHECK_STATUS(subq_rope_inv_freq(&q, inv), SUBQ_ERR_INVALID_ARGUMENT, "original_max_position_embeddings (0)");
+  q = p, q.type = SUBQ_ROPE_YARN, q.beta_fast = 1e-320;
+  CHECK_STATUS(subq_rope_inv_freq(&q, inv), SUBQ_ERR_INVALID_ARGUMENT, "no finite correction range");
+  q = p, q.type = SUBQ_ROPE_YARN, q.beta_fast = 1e-320;
+  q.type = SUBQ_ROPE_DEFAULT; /* YaRN fields are not checked for other types */
+  CHECK_OK(subq_rope_inv_freq(&q, inv));
+  q = p, q.struct_size = offsetof(subq_rope_params, beta_fast) - 1;
+  CHECK_STATUS(subq_rope_inv_freq(&q, inv), SUBQ_ERR_INVALID_ARGUMENT, "struct_size");
   CHECK_OK(subq_rope_table_create(NULL, &p, &t));
   float c[32], s[32];
   CHECK_STATUS(subq_rope_table_cos_sin(t, -1, c, s), SUBQ_ERR_INVALID_ARGUMENT, "position (-1) < 0");
@@ -898,6 +1048,7 @@ static void errors(void) {
 int main(void) {
   errors();
   rope_freqs();
+  rope_yarn();
   subq_isa isas[8];
   const int n_isa = subq_test_isas(isas);
   for (int i = 0; i < n_isa; i++) {
