@@ -290,3 +290,18 @@ def test_library_errors_surface_as_subqerror(rng):
     with pytest.raises(SubQError, match="subq_linattn_decode_f32: log_gate"):
         st = subq.linattn_state_zeros(1, 2, 8, 12)
         subq.linattn_decode(q[:, 0], k[:, 0], v[:, 0], st, gate="scalar", log_gate=np.full((1, 2), 1.0, np.float32))
+
+
+def test_decode_with_state_out_and_out(ctx, rng):
+    """decode(state, state_out=other) leaves state alone; out= is written in place."""
+    B, H, dk, dv = 3, 2, 8, 12
+    q, k, v, g = make(rng, B, 7, H, dk, dv, "per_key")
+    kw = dict(feature_map="elu1", gate="per_key", ctx=ctx)
+    st = subq.linattn_state_zeros(B, H, dk, dv, feature_map="elu1")
+    subq.linattn_prefill(q[:, :6], k[:, :6], v[:, :6], log_gate=g[:, :6], state_out=st, **kw)
+    before, st2, o = st.copy(), np.empty_like(st), np.empty((B, H, dv), np.float32)
+    got = subq.linattn_decode(q[:, 6], k[:, 6], v[:, 6], st, log_gate=g[:, 6], state_out=st2, out=o, **kw)
+    assert got is o and np.array_equal(st, before)
+    ro, rs = reference(q, k, v, fmap="elu1", gate="per_key", log_gate=g)
+    assert_close(o, ro[:, 6])
+    assert_close(st2, rs, "state")
