@@ -392,6 +392,12 @@ inline subq_kv_cache_args make_args<subq_kv_cache_args>() {
   subq_kv_cache_args_default(&a, sizeof a);
   return a;
 }
+template <>
+inline subq_linattn_args make_args<subq_linattn_args>() {
+  subq_linattn_args a;
+  subq_linattn_args_default(&a, sizeof a);
+  return a;
+}
 
 inline void conv1d(context* ctx, const subq_conv1d_args& a) { check(subq_conv1d_f32(raw(ctx), &a)); }
 inline void conv1d_update(context* ctx, const subq_conv1d_args& a) { check(subq_conv1d_update_f32(raw(ctx), &a)); }
@@ -427,6 +433,36 @@ inline void ssm2_scan(context* ctx, const subq_ssm2_args& a) { check(subq_ssm2_s
 inline void ssm2_step(context* ctx, const subq_ssm2_args& a) { check(subq_ssm2_step_f32(raw(ctx), &a)); }
 inline void gated_rmsnorm(context* ctx, const subq_gated_rmsnorm_args& a) {
   check(subq_gated_rmsnorm_f32(raw(ctx), &a));
+}
+
+// ---- linear attention (subq_linattn.h) -----------------------------------------------------------
+// make_args<subq_linattn_args>() gives the defaults (Taylor map, DENOM, causal, eps 1e-6); set the
+// shape fields, the pointers (strides all 0 = dense [B][T][H][*]) and call prefill / decode.
+// D of feature_map for dim_qk (Taylor: 1 + dk + dk(dk+1)/2).
+inline int64_t linattn_feature_dim(int32_t feature_map, int64_t dim_qk) {
+  const int64_t n = subq_linattn_feature_dim(feature_map, dim_qk);
+  if (n <= 0) invalid("subq::linattn_feature_dim: unknown feature_map or dim_qk out of its range");
+  return n;
+}
+// Floats of one sequence's state for a's shape fields (H * D * dv, + H * D with DENOM).
+inline int64_t linattn_state_floats(const subq_linattn_args& a) {
+  const int64_t n = subq_linattn_state_floats(&a);
+  if (n <= 0)
+    invalid("subq::linattn_state_floats: n_heads, dim_qk, dim_v or feature_map invalid (or the size overflows)");
+  return n;
+}
+inline void linattn_prefill(context* ctx, const subq_linattn_args& a) {
+  check(subq_linattn_prefill_f32(raw(ctx), &a));
+}
+inline void linattn_decode(context* ctx, const subq_linattn_args& a) { check(subq_linattn_decode_f32(raw(ctx), &a)); }
+// phi of `rows` dense rows of dim_qk floats into rows x D (out.size() checked first).
+inline void linattn_feature_map(int32_t feature_map, int64_t dim_qk, float scale, bool is_query, int64_t rows,
+                                std::span<const float> x, std::span<float> out) {
+  const int64_t d = linattn_feature_dim(feature_map, dim_qk);
+  detail::fits("subq::linattn_feature_map: x", detail::extent("x", {{rows, dim_qk}, {dim_qk, 1}}), x.size());
+  detail::fits("subq::linattn_feature_map: out", detail::extent("out", {{rows, d}, {d, 1}}), out.size());
+  if (rows == 0) return;
+  check(subq_linattn_feature_map_f32(feature_map, dim_qk, scale, is_query, rows, x.data(), dim_qk, out.data(), d));
 }
 
 // ---- nn: RMSNorm, elementwise, embedding, RoPE ------------------------------------------------

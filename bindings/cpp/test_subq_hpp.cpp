@@ -364,6 +364,52 @@ int main() {
     EXPECT(max_err(go, gref) < 1e-5);
   }
 
+  // Linear attention: identity map, no normalisation, causal, against a naive double loop
+  // (out_t = sum_{j<=t} scale (q_t . k_j) v_j); then one decode token continues the state.
+  {
+    const int64_t T = 5, H = 2, dk = 3, dv = 4;
+    const float scale = 0.5f;
+    auto qs = randn((T + 1) * H * dk, 21), ks = randn((T + 1) * H * dk, 22), vs = randn((T + 1) * H * dv, 23);
+    auto la = subq::make_args<subq_linattn_args>();
+    EXPECT(la.feature_map == SUBQ_LINATTN_FMAP_TAYLOR2 && la.normalize == SUBQ_LINATTN_NORM_DENOM && la.causal == 1);
+    la.batch = 1, la.seqlen = T, la.n_heads = H, la.dim_qk = dk, la.dim_v = dv, la.scale = scale;
+    la.feature_map = SUBQ_LINATTN_FMAP_IDENTITY, la.normalize = SUBQ_LINATTN_NORM_NONE;
+    EXPECT(subq::linattn_state_floats(la) == H * dk * dv);
+    EXPECT(subq::linattn_feature_dim(SUBQ_LINATTN_FMAP_TAYLOR2, 16) == 153);
+    std::vector<float> state(static_cast<std::size_t>(subq::linattn_state_floats(la)), -1.0f), os(T * H * dv);
+    la.q = qs.data(), la.k = ks.data(), la.v = vs.data(), la.out = os.data(), la.state_out = state.data();
+    subq::linattn_prefill(&ctx, la);
+    std::vector<double> ref((T + 1) * H * dv, 0.0);
+    for (int64_t t = 0; t <= T; ++t)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t j = 0; j <= t; ++j) {
+          double dot = 0;
+          for (int64_t d = 0; d < dk; ++d) dot += (double)qs[(t * H + h) * dk + d] * ks[(j * H + h) * dk + d];
+          for (int64_t e = 0; e < dv; ++e) ref[(t * H + h) * dv + e] += scale * dot * vs[(j * H + h) * dv + e];
+        }
+    EXPECT(max_err(os, std::vector<double>(ref.begin(), ref.begin() + T * H * dv)) < 1e-5);
+    auto da = la;  // token T from the prefill's state, updated in place
+    da.seqlen = 1, da.q = qs.data() + T * H * dk, da.k = ks.data() + T * H * dk, da.v = vs.data() + T * H * dv;
+    std::vector<float> od(H * dv);
+    da.out = od.data(), da.state_in = state.data(), da.state_out = state.data();
+    subq::linattn_decode(&ctx, da);
+    EXPECT(max_err(od, std::vector<double>(ref.begin() + T * H * dv, ref.end())) < 1e-5);
+    std::vector<float> phi(2 * 153);
+    subq::linattn_feature_map(SUBQ_LINATTN_FMAP_TAYLOR2, 16, 0.0f, true, 2, std::span<const float>(qs).first(32), phi);
+    EXPECT(phi[0] == 1.0f && phi[153] == 1.0f);
+    expect_error(
+        [&] { subq::linattn_feature_map(SUBQ_LINATTN_FMAP_TAYLOR2, 16, 0.0f, true, 2, qs, std::span(phi).first(200)); },
+        SUBQ_ERR_INVALID_ARGUMENT, "span has 200");
+    expect_error([&] { subq::linattn_decode(&ctx, la); }, SUBQ_ERR_INVALID_ARGUMENT, "seqlen (5) must be 1");
+    std::vector<float> lg(T * H, 0.5f);  // log gates must be <= 0
+    la.gate = SUBQ_LINATTN_GATE_SCALAR, la.log_gate = lg.data();
+    expect_error([&] { subq::linattn_prefill(&ctx, la); }, SUBQ_ERR_INVALID_ARGUMENT, "log_gate");
+    la.causal = 0;
+    expect_error([&] { subq::linattn_prefill(&ctx, la); }, SUBQ_ERR_INVALID_ARGUMENT, "gate needs causal == 1");
+    la.dim_v = 0;
+    expect_error([&] { (void)subq::linattn_state_floats(la); }, SUBQ_ERR_INVALID_ARGUMENT, "linattn_state_floats");
+  }
+
   // safetensors: a file written here, read back without a copy.
   {
     const char* path = "test_subq_hpp.safetensors";

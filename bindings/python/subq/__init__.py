@@ -18,6 +18,8 @@ from .mamba import (PackedA, conv1d, conv1d_update, ssm1_pack_a, ssm1_scan, ssm1
 from .nn import RopeTable, add, embedding, rmsnorm, silu, swiglu, yarn_attention_factor
 from .mamba2 import (gated_rmsnorm, ssd_scan, ssd_step, ssm2_state_export, ssm2_state_floats, ssm2_state_import,
                      ssm2_state_zeros)
+from .linattn import (linattn_decode, linattn_feature_dim, linattn_feature_map, linattn_prefill,
+                      linattn_state_floats, linattn_state_zeros)
 from .safetensors import SafetensorsFile, TensorInfo
 from . import _lib as _l
 
@@ -45,5 +47,7 @@ __all__ = [
     "ssm1_state_import", "ssm1_state_export",
     "rmsnorm", "swiglu", "silu", "add", "embedding", "RopeTable", "yarn_attention_factor",
     "ssd_scan", "ssd_step", "ssm2_state_zeros", "ssm2_state_floats", "ssm2_state_import", "ssm2_state_export",
-    "gated_rmsnorm", "SafetensorsFile", "TensorInfo", "version", "build_info", "host_isa", "library_path",
+    "gated_rmsnorm", "linattn_prefill", "linattn_decode", "linattn_state_floats", "linattn_state_zeros",
+    "linattn_feature_dim", "linattn_feature_map", "SafetensorsFile", "TensorInfo", "version", "build_info",
+    "host_isa", "library_path",
 ]

@@ -426,3 +426,35 @@ subq_safetensors_file_path = _fn("subq_safetensors_file_path", ctypes.c_char_p, 
 subq_safetensors_metadata_count = _fn("subq_safetensors_metadata_count", _i64, _vp, _i32)
 subq_safetensors_metadata_at = _fn("subq_safetensors_metadata_at", _i32, _vp, _i32, _i64,
                                    ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_char_p))
+
+
+# ---- linear attention -------------------------------------------------------------------------
+class LinattnArgs(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("batch", ctypes.c_int64), ("seqlen", ctypes.c_int64), ("n_heads", ctypes.c_int64),
+        ("dim_qk", ctypes.c_int64), ("dim_v", ctypes.c_int64),
+        ("feature_map", ctypes.c_int32), ("normalize", ctypes.c_int32),
+        ("gate", ctypes.c_int32), ("causal", ctypes.c_int32),
+        ("scale", ctypes.c_float), ("eps", ctypes.c_float), ("norm_eps", ctypes.c_float),
+        ("chunk", ctypes.c_int64),
+        ("q", ctypes.c_void_p), ("q_bs", ctypes.c_int64), ("q_ss", ctypes.c_int64), ("q_hs", ctypes.c_int64),
+        ("k", ctypes.c_void_p), ("k_bs", ctypes.c_int64), ("k_ss", ctypes.c_int64), ("k_hs", ctypes.c_int64),
+        ("v", ctypes.c_void_p), ("v_bs", ctypes.c_int64), ("v_ss", ctypes.c_int64), ("v_hs", ctypes.c_int64),
+        ("log_gate", ctypes.c_void_p), ("g_bs", ctypes.c_int64), ("g_ss", ctypes.c_int64), ("g_hs", ctypes.c_int64),
+        ("norm_weight", ctypes.c_void_p),
+        ("state_in", ctypes.c_void_p),
+        ("state_out", ctypes.c_void_p),
+        ("state_bs", ctypes.c_int64),
+        ("out", ctypes.c_void_p), ("o_bs", ctypes.c_int64), ("o_ss", ctypes.c_int64), ("o_hs", ctypes.c_int64),
+    ]
+
+
+subq_linattn_args_default = _fn("subq_linattn_args_default", None, ctypes.POINTER(LinattnArgs), ctypes.c_size_t)
+subq_linattn_args_dense = _fn("subq_linattn_args_dense", None, ctypes.POINTER(LinattnArgs))
+subq_linattn_feature_dim = _fn("subq_linattn_feature_dim", _i64, _i32, _i64)
+subq_linattn_state_floats = _fn("subq_linattn_state_floats", _i64, ctypes.POINTER(LinattnArgs))
+subq_linattn_feature_map_f32 = _fn("subq_linattn_feature_map_f32", _i32, _i32, _i64, ctypes.c_float, ctypes.c_bool,
+                                   _i64, _vp, _i64, _vp, _i64)
+subq_linattn_prefill_f32 = _fn("subq_linattn_prefill_f32", _i32, _vp, ctypes.POINTER(LinattnArgs))
+subq_linattn_decode_f32 = _fn("subq_linattn_decode_f32", _i32, _vp, ctypes.POINTER(LinattnArgs))

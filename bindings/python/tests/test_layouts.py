@@ -15,7 +15,7 @@ STRUCTS = {
     "subq_conv1d_args": _lib.Conv1dArgs, "subq_ssm1_args": _lib.Ssm1Args, "subq_ssm2_args": _lib.Ssm2Args,
     "subq_gated_rmsnorm_args": _lib.GatedRmsnormArgs, "subq_rmsnorm_args": _lib.RmsnormArgs,
     "subq_rope_params": _lib.RopeParams, "subq_rope_args": _lib.RopeArgs, "subq_kv_cache_args": _lib.KvCacheArgs,
-    "subq_safetensors_tensor": _lib.SafetensorsTensor,
+    "subq_safetensors_tensor": _lib.SafetensorsTensor, "subq_linattn_args": _lib.LinattnArgs,
 }
 INCLUDE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "Include")
 
@@ -60,3 +60,6 @@ def test_defaults_land_in_the_documented_fields():
     assert n.eps == pytest.approx(1e-6) and n.weight_dtype == 1
     assert _lib.new_args(_lib.KvCacheArgs, _lib.subq_kv_cache_args_default).dtype == 1
     assert _lib.new_args(_lib.Conv1dArgs, _lib.subq_conv1d_args_default).width == 4
+    la = _lib.new_args(_lib.LinattnArgs, _lib.subq_linattn_args_default)
+    assert (la.feature_map, la.normalize, la.gate, la.causal, la.scale, la.chunk) == (2, 1, 0, 1, 0.0, 0)
+    assert la.eps == pytest.approx(1e-6) and la.norm_eps == pytest.approx(1e-5)
