@@ -131,8 +131,8 @@ SUBQ_API SUBQ_WARN_UNUSED subq_status subq_conv1d_update_f32(subq_context *SUBQ_
 
 #define SUBQ_SSM1_DT_SOFTPLUS 0x1u /* dt = softplus(dt + dt_bias) (default on) */
 #define SUBQ_SSM1_A_LOG 0x2u       /* `a` holds A_log; A = -exp(A_log), recomputed
-                                    * (one expf per element) on every call: pass A
-                                    * itself for decode steps */
+                                    * (one expf per element) on every call: for
+                                    * decode steps pack it once (SUBQ_SSM1_A_PACKED) */
 #define SUBQ_SSM1_A_PACKED 0x4u    /* `a` holds subq_ssm1_pack_a's output: no
                                     * per-call packing (decode steps); excludes
                                     * SUBQ_SSM1_A_LOG */
