@@ -21,25 +21,14 @@
 
 SUBQ_ISA_BEGIN_AVX2
 
+#include "internal/simd/subq_avx2_lanes.h"
+
 #if defined(__clang__)
 #define SUBQ_LA_UNROLL _Pragma("unroll")
 #else
 #define SUBQ_LA_UNROLL _Pragma("GCC unroll 8")
 #endif
 
-static inline __m256i subq_la_mask(int32_t n) { /* lanes [0, n) of 0..7 */
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-/* Masked access only where lanes are missing (VMASKMOVPS stores are slow on Zen). */
-static inline __m256 subq_la_ld(const float *p, __m256i m, bool full) {
-  return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m);
-}
-static inline void subq_la_st(float *p, __m256i m, bool full, __m256 v) {
-  if (full)
-    _mm256_storeu_ps(p, v);
-  else
-    _mm256_maskstore_ps(p, m, v);
-}
 
 static inline __attribute__((always_inline)) void subq_la_tile(const int MR, const int NV, int64_t K, const float *A,
                                                                int64_t a_rs, int64_t a_cs, const float *B, int64_t ldb, float *C,
@@ -48,8 +37,8 @@ static inline __attribute__((always_inline)) void subq_la_tile(const int MR, con
   __m256 acc[6][2];
   SUBQ_LA_UNROLL for (int r = 0; r < MR; r++) {
     if (accumulate) {
-      acc[r][0] = subq_la_ld(C + r * ldc, m0, f0);
-      if (NV > 1) acc[r][1] = subq_la_ld(C + r * ldc + 8, m1, f1);
+      acc[r][0] = subq_avx2_ld(C + r * ldc, m0, f0);
+      if (NV > 1) acc[r][1] = subq_avx2_ld(C + r * ldc + 8, m1, f1);
     } else {
       acc[r][0] = _mm256_setzero_ps();
       if (NV > 1) acc[r][1] = _mm256_setzero_ps();
@@ -57,7 +46,7 @@ static inline __attribute__((always_inline)) void subq_la_tile(const int MR, con
   }
   for (int64_t k = 0; k < K; k++) {
     const float *br = B + k * ldb, *ak = A + k * a_cs;
-    const __m256 b0 = subq_la_ld(br, m0, f0), b1 = NV > 1 ? subq_la_ld(br + 8, m1, f1) : _mm256_setzero_ps();
+    const __m256 b0 = subq_avx2_ld(br, m0, f0), b1 = NV > 1 ? subq_avx2_ld(br + 8, m1, f1) : _mm256_setzero_ps();
     SUBQ_LA_UNROLL for (int r = 0; r < MR; r++) {
       const __m256 av = _mm256_broadcast_ss(ak + r * a_rs);
       acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
@@ -65,8 +54,8 @@ static inline __attribute__((always_inline)) void subq_la_tile(const int MR, con
     }
   }
   SUBQ_LA_UNROLL for (int r = 0; r < MR; r++) {
-    subq_la_st(C + r * ldc, m0, f0, acc[r][0]);
-    if (NV > 1) subq_la_st(C + r * ldc + 8, m1, f1, acc[r][1]);
+    subq_avx2_st(C + r * ldc, m0, f0, acc[r][0]);
+    if (NV > 1) subq_avx2_st(C + r * ldc + 8, m1, f1, acc[r][1]);
   }
 }
 
@@ -82,8 +71,8 @@ void subq_f32_linattn_gemm_ukernel_6x16__avx2(int64_t M, int64_t N, int64_t K, c
       const int64_t nc = SUBQ_MIN((int64_t)16, N - j0);
       const int nv = nc > 8 ? 2 : 1;
       const bool f0 = nc >= 8, f1 = nc >= 16;
-      const __m256i m0 = subq_la_mask((int32_t)SUBQ_MIN((int64_t)8, nc));
-      const __m256i m1 = subq_la_mask((int32_t)(nc > 8 ? nc - 8 : 0));
+      const __m256i m0 = subq_avx2_lanes(0, (int32_t)SUBQ_MIN((int64_t)8, nc));
+      const __m256i m1 = subq_avx2_lanes(0, (int32_t)(nc > 8 ? nc - 8 : 0));
       float *cij = C + i0 * ldc + j0;
       const float *bj = B + j0;
 #define SUBQ_LA_TILE(R)                                                                       \
@@ -117,8 +106,8 @@ void subq_f32_linattn_step_ukernel__avx2(int64_t D, int64_t dv, const float *phi
     __m256 vv[4], acc[4];
     for (int u = 0; u < 4; u++) {
       const int64_t n = SUBQ_MAX((int64_t)0, SUBQ_MIN((int64_t)8, nc - 8 * u));
-      m[u] = subq_la_mask((int32_t)n), f[u] = n == 8;
-      vv[u] = u < nv ? subq_la_ld(v + j0 + 8 * u, m[u], f[u]) : _mm256_setzero_ps();
+      m[u] = subq_avx2_lanes(0, (int32_t)n), f[u] = n == 8;
+      vv[u] = u < nv ? subq_avx2_ld(v + j0 + 8 * u, m[u], f[u]) : _mm256_setzero_ps();
       acc[u] = _mm256_setzero_ps();
     }
     if (nv == 4 && f[3]) { /* full 32-column block: no masks, fully unrolled */
@@ -139,14 +128,14 @@ void subq_f32_linattn_step_ukernel__avx2(int64_t D, int64_t dv, const float *phi
         const __m256 pk = _mm256_broadcast_ss(phik + d), pq = _mm256_broadcast_ss(phiq + d);
         const __m256 a = decay ? _mm256_broadcast_ss(decay + d) : _mm256_set1_ps(1.0f);
         for (int u = 0; u < nv; u++) {
-          __m256 s = subq_la_ld(sd + 8 * u, m[u], f[u]);
+          __m256 s = subq_avx2_ld(sd + 8 * u, m[u], f[u]);
           s = decay ? _mm256_fmadd_ps(pk, vv[u], _mm256_mul_ps(a, s)) : _mm256_fmadd_ps(pk, vv[u], s);
-          subq_la_st(sd + 8 * u, m[u], f[u], s);
+          subq_avx2_st(sd + 8 * u, m[u], f[u], s);
           acc[u] = _mm256_fmadd_ps(pq, s, acc[u]);
         }
       }
     }
-    for (int u = 0; u < nv; u++) subq_la_st(y + j0 + 8 * u, m[u], f[u], acc[u]);
+    for (int u = 0; u < nv; u++) subq_avx2_st(y + j0 + 8 * u, m[u], f[u], acc[u]);
   }
 }
 

@@ -32,6 +32,7 @@
 
 SUBQ_ISA_BEGIN_AVX2
 
+#include "internal/simd/subq_avx2_lanes.h"
 #include "internal/simd/subq_vexp_avx2.h"
 
 /* The family's exp: the shared one with the family's flush threshold (0
@@ -111,25 +112,6 @@ void subq_f32_vexp_u2__avx2(const float *x, float *y, int64_t n) {
   }
 }
 
-static inline __m256i subq_lane_mask(int32_t lo, int32_t hi) { /* lanes [lo, hi) of 0..7 */
-  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_and_si256(_mm256_cmpgt_epi32(idx, _mm256_set1_epi32(lo - 1)),
-                          _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), idx));
-}
-
-
-/* Masked access only where lanes are missing: VMASKMOVPS stores are slow
- * (microcoded) on AMD Zen, so full vectors use plain loads and stores. */
-static inline __m256 subq_ld(const float *p, __m256i m, bool full) {
-  return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m);
-}
-static inline void subq_st(float *p, __m256i m, bool full, __m256 v) {
-  if (full)
-    _mm256_storeu_ps(p, v);
-  else
-    _mm256_maskstore_ps(p, m, v);
-}
-
 void subq_f32_ssm_s6scan_ukernel_d16__avx2(const subq_s6scan_params *p) {
   const int64_t N = p->N;
   float *dvb = p->work, *dub = dvb + SUBQ_S6_TC * 8, *yb = dub + SUBQ_S6_TC * 8; /* 32-byte aligned */
@@ -137,25 +119,25 @@ void subq_f32_ssm_s6scan_ukernel_d16__avx2(const subq_s6scan_params *p) {
     const int32_t o = half * 8;
     const int32_t lo = SUBQ_MAX(p->lane0, o) - o, hi = SUBQ_MIN(p->lane0 + p->nl, o + 8) - o;
     if (lo >= hi) continue;
-    const __m256i m = subq_lane_mask(lo, hi);
+    const __m256i m = subq_avx2_lanes(lo, hi);
     const bool full = lo == 0 && hi == 8;
-    const __m256 bias = p->dt_bias ? subq_ld(p->dt_bias + o, m, full) : _mm256_setzero_ps();
-    const __m256 dsk = p->d_skip ? subq_ld(p->d_skip + o, m, full) : _mm256_setzero_ps();
+    const __m256 bias = p->dt_bias ? subq_avx2_ld(p->dt_bias + o, m, full) : _mm256_setzero_ps();
+    const __m256 dsk = p->d_skip ? subq_avx2_ld(p->d_skip + o, m, full) : _mm256_setzero_ps();
     float *hh = p->h + o;
     for (int64_t t0 = 0; t0 < p->T; t0 += SUBQ_S6_TC) {
       const int64_t tc = SUBQ_MIN((int64_t)SUBQ_S6_TC, p->T - t0);
       for (int64_t t = 0; t < tc; t++) {
-        __m256 dv = _mm256_add_ps(subq_ld(p->dt + (t0 + t) * p->dt_ld + o, m, full), bias);
+        __m256 dv = _mm256_add_ps(subq_avx2_ld(p->dt + (t0 + t) * p->dt_ld + o, m, full), bias);
         if (p->softplus) dv = subq_vsoftplus_avx2(dv);
-        const __m256 uv = subq_ld(p->u + (t0 + t) * p->u_ld + o, m, full);
+        const __m256 uv = subq_avx2_ld(p->u + (t0 + t) * p->u_ld + o, m, full);
         _mm256_store_ps(dvb + t * 8, dv);
         _mm256_store_ps(dub + t * 8, _mm256_mul_ps(dv, uv));
         _mm256_store_ps(yb + t * 8, _mm256_setzero_ps());
       }
       int64_t n0 = 0;
       for (; n0 + 4 <= N; n0 += 4) {
-        __m256 h0 = subq_ld(hh + (n0 + 0) * 16, m, full), h1 = subq_ld(hh + (n0 + 1) * 16, m, full);
-        __m256 h2 = subq_ld(hh + (n0 + 2) * 16, m, full), h3 = subq_ld(hh + (n0 + 3) * 16, m, full);
+        __m256 h0 = subq_avx2_ld(hh + (n0 + 0) * 16, m, full), h1 = subq_avx2_ld(hh + (n0 + 1) * 16, m, full);
+        __m256 h2 = subq_avx2_ld(hh + (n0 + 2) * 16, m, full), h3 = subq_avx2_ld(hh + (n0 + 3) * 16, m, full);
         const float *ap = p->a + n0 * 16 + o;
         for (int64_t t = 0; t < tc; t++) {
           const __m256 dv = _mm256_load_ps(dvb + t * 8), du = _mm256_load_ps(dub + t * 8);
@@ -170,11 +152,11 @@ void subq_f32_ssm_s6scan_ukernel_d16__avx2(const subq_s6scan_params *p) {
           SUBQ_S6_STEP(0, h0) SUBQ_S6_STEP(1, h1) SUBQ_S6_STEP(2, h2) SUBQ_S6_STEP(3, h3)
           _mm256_store_ps(yb + t * 8, y);
         }
-        subq_st(hh + (n0 + 0) * 16, m, full, h0), subq_st(hh + (n0 + 1) * 16, m, full, h1);
-        subq_st(hh + (n0 + 2) * 16, m, full, h2), subq_st(hh + (n0 + 3) * 16, m, full, h3);
+        subq_avx2_st(hh + (n0 + 0) * 16, m, full, h0), subq_avx2_st(hh + (n0 + 1) * 16, m, full, h1);
+        subq_avx2_st(hh + (n0 + 2) * 16, m, full, h2), subq_avx2_st(hh + (n0 + 3) * 16, m, full, h3);
       }
       for (; n0 < N; n0++) { /* tail states, one at a time: same per-lane operations */
-        __m256 h = subq_ld(hh + n0 * 16, m, full);
+        __m256 h = subq_avx2_ld(hh + n0 * 16, m, full);
         const __m256 av = _mm256_loadu_ps(p->a + n0 * 16 + o);
         for (int64_t t = 0; t < tc; t++) {
           const __m256 dv = _mm256_load_ps(dvb + t * 8), du = _mm256_load_ps(dub + t * 8);
@@ -183,14 +165,14 @@ void subq_f32_ssm_s6scan_ukernel_d16__avx2(const subq_s6scan_params *p) {
           h = _mm256_fmadd_ps(a, h, _mm256_mul_ps(du, _mm256_broadcast_ss(br)));
           _mm256_store_ps(yb + t * 8, _mm256_fmadd_ps(h, _mm256_broadcast_ss(cr), _mm256_load_ps(yb + t * 8)));
         }
-        subq_st(hh + n0 * 16, m, full, h);
+        subq_avx2_st(hh + n0 * 16, m, full, h);
       }
 #undef SUBQ_S6_STEP
       for (int64_t t = 0; t < tc; t++) {
         __m256 y = _mm256_load_ps(yb + t * 8);
-        if (p->d_skip) y = _mm256_fmadd_ps(dsk, subq_ld(p->u + (t0 + t) * p->u_ld + o, m, full), y);
-        if (p->z) y = _mm256_mul_ps(y, subq_vsilu_avx2(subq_ld(p->z + (t0 + t) * p->z_ld + o, m, full)));
-        subq_st(p->y + (t0 + t) * p->y_ld + o, m, full, y);
+        if (p->d_skip) y = _mm256_fmadd_ps(dsk, subq_avx2_ld(p->u + (t0 + t) * p->u_ld + o, m, full), y);
+        if (p->z) y = _mm256_mul_ps(y, subq_vsilu_avx2(subq_avx2_ld(p->z + (t0 + t) * p->z_ld + o, m, full)));
+        subq_avx2_st(p->y + (t0 + t) * p->y_ld + o, m, full, y);
       }
     }
   }
@@ -227,7 +209,7 @@ void subq_f32_ssm_conv1d_ukernel_c64__avx2(int64_t T, int64_t nc, int32_t W, con
     for (int32_t k = 0; k < W; k++) wt[ch / 8][k][ch % 8] = w[ch * W + k];
     if (bias) bt[ch / 8][ch % 8] = bias[ch];
   }
-  const __m256i mtail = subq_lane_mask(0, (int32_t)(nc - (nch - 1) * 8));
+  const __m256i mtail = subq_avx2_lanes(0, (int32_t)(nc - (nch - 1) * 8));
   const __m256i mall = _mm256_set1_epi32(-1);
   /* Interior tokens (every tap inside x) of the full chunks: the taps
    * unrolled for the width, no per-tap branch; the same FMA order (k
@@ -248,12 +230,12 @@ void subq_f32_ssm_conv1d_ukernel_c64__avx2(int64_t T, int64_t nc, int32_t W, con
       __m256 acc = _mm256_load_ps(bt[q]);
       for (int32_t k = 0; k < W; k++) {
         const int64_t r = t + k - (W - 1);
-        const __m256 v = r >= 0 ? subq_ld(x + r * x_ld + c0, m, full)
-                                : (state_in ? subq_ld(state_in + (W - 1 + r) * s_ld + c0, m, full)
+        const __m256 v = r >= 0 ? subq_avx2_ld(x + r * x_ld + c0, m, full)
+                                : (state_in ? subq_avx2_ld(state_in + (W - 1 + r) * s_ld + c0, m, full)
                                             : _mm256_setzero_ps());
         acc = _mm256_fmadd_ps(_mm256_load_ps(wt[q][k]), v, acc);
       }
-      subq_st(y + t * y_ld + c0, m, full, silu ? subq_vsilu_avx2(acc) : acc);
+      subq_avx2_st(y + t * y_ld + c0, m, full, silu ? subq_vsilu_avx2(acc) : acc);
     }
   if (state_out)
     for (int32_t k = 0; k < W - 1; k++) { /* ascending k reads rows > k only: in place is safe */
@@ -262,10 +244,10 @@ void subq_f32_ssm_conv1d_ukernel_c64__avx2(int64_t T, int64_t nc, int32_t W, con
         const bool full = q < nch - 1 || nc % 8 == 0;
       const __m256i m = full ? mall : mtail;
         const int64_t c0 = q * 8;
-        const __m256 v = r >= 0 ? subq_ld(x + r * x_ld + c0, m, full)
-                                : (state_in ? subq_ld(state_in + (W - 1 + r) * s_ld + c0, m, full)
+        const __m256 v = r >= 0 ? subq_avx2_ld(x + r * x_ld + c0, m, full)
+                                : (state_in ? subq_avx2_ld(state_in + (W - 1 + r) * s_ld + c0, m, full)
                                             : _mm256_setzero_ps());
-        subq_st(state_out + k * s_ld + c0, m, full, v);
+        subq_avx2_st(state_out + k * s_ld + c0, m, full, v);
       }
     }
 }
@@ -285,7 +267,7 @@ void subq_f32_ssd_rec_ukernel_p8__avx2(const subq_ssd_rec_params *p) {
    * state tile, so the tile's B and C values of the block's tokens are read
    * from L1 once per p-block */
   float *xdb = p->work, *yb = xdb + npb * SUBQ_SSD_TC * 8; /* 32-byte aligned */
-  const __m256i mt = subq_lane_mask(0, (int32_t)(P - (npb - 1) * 8));
+  const __m256i mt = subq_avx2_lanes(0, (int32_t)(P - (npb - 1) * 8));
   const bool ft = P % 8 == 0;
 #define SUBQ_PB_MASK(pb) ((pb) < npb - 1 ? _mm256_set1_epi32(-1) : mt)
 #define SUBQ_PB_FULL(pb) ((pb) < npb - 1 || ft)
@@ -293,7 +275,7 @@ void subq_f32_ssd_rec_ukernel_p8__avx2(const subq_ssd_rec_params *p) {
     const __m256i m = SUBQ_PB_MASK(pb);
     const bool full = SUBQ_PB_FULL(pb);
     for (int64_t t = 0; t < T; t++) {
-      const __m256 xv = subq_ld(p->x + t * p->x_ld + pb * 8, m, full);
+      const __m256 xv = subq_avx2_ld(p->x + t * p->x_ld + pb * 8, m, full);
       _mm256_store_ps(xdb + (pb * SUBQ_SSD_TC + t) * 8, _mm256_mul_ps(_mm256_broadcast_ss(p->dtv + t), xv));
       _mm256_store_ps(yb + (pb * SUBQ_SSD_TC + t) * 8, _mm256_setzero_ps());
     }
@@ -306,10 +288,10 @@ void subq_f32_ssd_rec_ukernel_p8__avx2(const subq_ssd_rec_params *p) {
       float *sp = p->S + n0 * P + pb * 8;
       const float *xdp = xdb + pb * SUBQ_SSD_TC * 8;
       float *ybp = yb + pb * SUBQ_SSD_TC * 8;
-      __m256 s0 = subq_ld(sp + 0 * P, m, full), s1 = subq_ld(sp + 1 * P, m, full);
-      __m256 s2 = subq_ld(sp + 2 * P, m, full), s3 = subq_ld(sp + 3 * P, m, full);
-      __m256 s4 = subq_ld(sp + 4 * P, m, full), s5 = subq_ld(sp + 5 * P, m, full);
-      __m256 s6 = subq_ld(sp + 6 * P, m, full), s7 = subq_ld(sp + 7 * P, m, full);
+      __m256 s0 = subq_avx2_ld(sp + 0 * P, m, full), s1 = subq_avx2_ld(sp + 1 * P, m, full);
+      __m256 s2 = subq_avx2_ld(sp + 2 * P, m, full), s3 = subq_avx2_ld(sp + 3 * P, m, full);
+      __m256 s4 = subq_avx2_ld(sp + 4 * P, m, full), s5 = subq_avx2_ld(sp + 5 * P, m, full);
+      __m256 s6 = subq_avx2_ld(sp + 6 * P, m, full), s7 = subq_avx2_ld(sp + 7 * P, m, full);
       for (int64_t t = 0; t < T; t++) {
         const __m256 a = _mm256_broadcast_ss(p->decay + t), xd = _mm256_load_ps(xdp + t * 8);
         const float *br = p->b + t * p->b_ld + n0, *cr = p->c + t * p->c_ld + n0;
@@ -334,10 +316,10 @@ void subq_f32_ssd_rec_ukernel_p8__avx2(const subq_ssd_rec_params *p) {
 #undef SUBQ_SSD_UPD
         _mm256_store_ps(ybp + t * 8, _mm256_add_ps(_mm256_load_ps(ybp + t * 8), acc));
       }
-      subq_st(sp + 0 * P, m, full, s0), subq_st(sp + 1 * P, m, full, s1);
-      subq_st(sp + 2 * P, m, full, s2), subq_st(sp + 3 * P, m, full, s3);
-      subq_st(sp + 4 * P, m, full, s4), subq_st(sp + 5 * P, m, full, s5);
-      subq_st(sp + 6 * P, m, full, s6), subq_st(sp + 7 * P, m, full, s7);
+      subq_avx2_st(sp + 0 * P, m, full, s0), subq_avx2_st(sp + 1 * P, m, full, s1);
+      subq_avx2_st(sp + 2 * P, m, full, s2), subq_avx2_st(sp + 3 * P, m, full, s3);
+      subq_avx2_st(sp + 4 * P, m, full, s4), subq_avx2_st(sp + 5 * P, m, full, s5);
+      subq_avx2_st(sp + 6 * P, m, full, s6), subq_avx2_st(sp + 7 * P, m, full, s7);
     }
   }
   for (int64_t pb = 0; pb < npb; pb++) {
@@ -351,19 +333,19 @@ void subq_f32_ssd_rec_ukernel_p8__avx2(const subq_ssd_rec_params *p) {
         const float *br = p->b + t * p->b_ld, *cr = p->c + t * p->c_ld;
         __m256 acc = _mm256_setzero_ps();
         for (int64_t n = n0; n < N; n++) {
-          __m256 s = subq_ld(sp + n * P, m, full);
+          __m256 s = subq_avx2_ld(sp + n * P, m, full);
           s = _mm256_fmadd_ps(a, s, _mm256_mul_ps(xd, _mm256_broadcast_ss(br + n)));
           acc = n == n0 ? _mm256_mul_ps(s, _mm256_broadcast_ss(cr + n))
                         : _mm256_fmadd_ps(s, _mm256_broadcast_ss(cr + n), acc);
-          subq_st(sp + n * P, m, full, s);
+          subq_avx2_st(sp + n * P, m, full, s);
         }
         _mm256_store_ps(ybp + t * 8, _mm256_add_ps(_mm256_load_ps(ybp + t * 8), acc));
       }
     for (int64_t t = 0; t < T; t++) {
       __m256 y = _mm256_load_ps(ybp + t * 8);
       if (p->d_skip)
-        y = _mm256_fmadd_ps(subq_ld(p->d_skip + pb * 8, m, full), subq_ld(p->x + t * p->x_ld + pb * 8, m, full), y);
-      subq_st(p->y + t * p->y_ld + pb * 8, m, full, y);
+        y = _mm256_fmadd_ps(subq_avx2_ld(p->d_skip + pb * 8, m, full), subq_avx2_ld(p->x + t * p->x_ld + pb * 8, m, full), y);
+      subq_avx2_st(p->y + t * p->y_ld + pb * 8, m, full, y);
     }
   }
 #undef SUBQ_PB_MASK
@@ -383,7 +365,7 @@ static inline __attribute__((always_inline)) void subq_ssd_gemm_tile(const int M
                                                                      __m256i m0, __m256i m1, bool f0, bool f1) {
   __m256 acc[6][2];
   {
-    const __m256 b0 = subq_ld(B, m0, f0), b1 = NV > 1 ? subq_ld(B + 8, m1, f1) : _mm256_setzero_ps();
+    const __m256 b0 = subq_avx2_ld(B, m0, f0), b1 = NV > 1 ? subq_avx2_ld(B + 8, m1, f1) : _mm256_setzero_ps();
     SUBQ_UNROLL for (int r = 0; r < MR; r++) {
       const __m256 av = _mm256_broadcast_ss(A + r * a_rs);
       acc[r][0] = _mm256_mul_ps(av, b0);
@@ -392,7 +374,7 @@ static inline __attribute__((always_inline)) void subq_ssd_gemm_tile(const int M
   }
   for (int64_t k = 1; k < K; k++) {
     const float *br = B + k * ldb, *ak = A + k * a_cs;
-    const __m256 b0 = subq_ld(br, m0, f0), b1 = NV > 1 ? subq_ld(br + 8, m1, f1) : _mm256_setzero_ps();
+    const __m256 b0 = subq_avx2_ld(br, m0, f0), b1 = NV > 1 ? subq_avx2_ld(br + 8, m1, f1) : _mm256_setzero_ps();
     SUBQ_UNROLL for (int r = 0; r < MR; r++) {
       const __m256 av = _mm256_broadcast_ss(ak + r * a_rs);
       acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
@@ -407,11 +389,11 @@ static inline __attribute__((always_inline)) void subq_ssd_gemm_tile(const int M
       if (NV > 1) acc[r][1] = _mm256_mul_ps(acc[r][1], sc);
     }
     if (beta != 0.0f) {
-      acc[r][0] = _mm256_fmadd_ps(vb, subq_ld(C + r * ldc, m0, f0), acc[r][0]);
-      if (NV > 1) acc[r][1] = _mm256_fmadd_ps(vb, subq_ld(C + r * ldc + 8, m1, f1), acc[r][1]);
+      acc[r][0] = _mm256_fmadd_ps(vb, subq_avx2_ld(C + r * ldc, m0, f0), acc[r][0]);
+      if (NV > 1) acc[r][1] = _mm256_fmadd_ps(vb, subq_avx2_ld(C + r * ldc + 8, m1, f1), acc[r][1]);
     }
-    subq_st(C + r * ldc, m0, f0, acc[r][0]);
-    if (NV > 1) subq_st(C + r * ldc + 8, m1, f1, acc[r][1]);
+    subq_avx2_st(C + r * ldc, m0, f0, acc[r][0]);
+    if (NV > 1) subq_avx2_st(C + r * ldc + 8, m1, f1, acc[r][1]);
   }
 }
 
@@ -435,8 +417,8 @@ void subq_f32_ssd_gemm_ukernel_6x16__avx2(int64_t M, int64_t Nc, int64_t K, cons
       const int64_t nc = SUBQ_MIN((int64_t)16, Nc - j0);
       const int nv = nc > 8 ? 2 : 1;
       const bool f0 = nc >= 8, f1 = nc >= 16;
-      const __m256i m0 = subq_lane_mask(0, (int32_t)SUBQ_MIN((int64_t)8, nc));
-      const __m256i m1 = subq_lane_mask(0, (int32_t)(nc > 8 ? nc - 8 : 0));
+      const __m256i m0 = subq_avx2_lanes(0, (int32_t)SUBQ_MIN((int64_t)8, nc));
+      const __m256i m1 = subq_avx2_lanes(0, (int32_t)(nc > 8 ? nc - 8 : 0));
       float *cij = C + i0 * ldc + j0;
       const float *bj = B + j0;
 #define SUBQ_SSD_TILE(R)                                                                            \
@@ -468,12 +450,12 @@ void subq_f32_gated_rmsnorm_ukernel__avx2(int64_t width, int64_t gs, float eps, 
     __m256 ss = _mm256_setzero_ps();
     for (int64_t i = g0; i < g1; i += 8) {
       const int32_t nl = (int32_t)SUBQ_MIN((int64_t)8, g1 - i);
-      const __m256i m = subq_lane_mask(0, nl);
+      const __m256i m = subq_avx2_lanes(0, nl);
       const bool full = nl == 8;
-      __m256 v = subq_ld(y + i, m, full);
+      __m256 v = subq_avx2_ld(y + i, m, full);
       if (gate_first) {
-        v = _mm256_mul_ps(v, subq_vsilu_avx2(subq_ld(z + i, m, full)));
-        subq_st(out + i, m, full, v); /* the gated value, read back by the second pass */
+        v = _mm256_mul_ps(v, subq_vsilu_avx2(subq_avx2_ld(z + i, m, full)));
+        subq_avx2_st(out + i, m, full, v); /* the gated value, read back by the second pass */
       }
       ss = _mm256_fmadd_ps(v, v, ss);
     }
@@ -484,13 +466,13 @@ void subq_f32_gated_rmsnorm_ukernel__avx2(int64_t width, int64_t gs, float eps, 
     const __m256 r = _mm256_set1_ps(1.0f / sqrtf(sum / (float)gs + eps));
     for (int64_t i = g0; i < g1; i += 8) {
       const int32_t nl = (int32_t)SUBQ_MIN((int64_t)8, g1 - i);
-      const __m256i m = subq_lane_mask(0, nl);
+      const __m256i m = subq_avx2_lanes(0, nl);
       const bool full = nl == 8;
-      __m256 v = gate_first ? subq_ld(out + i, m, full) : subq_ld(y + i, m, full);
+      __m256 v = gate_first ? subq_avx2_ld(out + i, m, full) : subq_avx2_ld(y + i, m, full);
       v = _mm256_mul_ps(v, r);
-      if (weight) v = _mm256_mul_ps(subq_ld(weight + i, m, full), v);
-      if (z && norm_before_gate) v = _mm256_mul_ps(v, subq_vsilu_avx2(subq_ld(z + i, m, full)));
-      subq_st(out + i, m, full, v);
+      if (weight) v = _mm256_mul_ps(subq_avx2_ld(weight + i, m, full), v);
+      if (z && norm_before_gate) v = _mm256_mul_ps(v, subq_vsilu_avx2(subq_avx2_ld(z + i, m, full)));
+      subq_avx2_st(out + i, m, full, v);
     }
   }
 }
