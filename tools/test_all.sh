@@ -17,6 +17,9 @@
 #   gcc-isa-native     ctest with SUBQ_MAX_ISA=native
 #                      (each ISA suite first proves the cap takes effect)
 #   clang              Swift's clang: build with -Werror + ctest
+#   gcc-O0             gcc Debug build at -O0 + ctest: intrinsics stay separate instructions,
+#                      so an aligned load on caller memory faults here even where -O1 and up
+#                      fold it into an unaligned-tolerant VEX operand
 #   asan-ubsan         -DSUBQ_SANITIZE=address,undefined build + ctest
 #   tsan               -DSUBQ_SANITIZE=thread build + ctest -L runtime
 #   aarch64-qemu       cross build with cmake/toolchains/aarch64-linux-gnu.cmake,
@@ -186,6 +189,14 @@ suite_clang() {
   ctest --test-dir "$ci/clang" "${ctest_common[@]}" -LE "$packaging_labels"
 }
 
+# ---- unoptimised (the Swift debug build once caught an aligned AVX load on a
+# caller's 16-byte aligned array that every optimised C build had folded away) ----
+suite_gcc_o0() {
+  configure_build "$ci/gcc-O0" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=gcc -DCMAKE_C_FLAGS=-Werror \
+    -DCMAKE_CXX_COMPILER=g++ -DCMAKE_CXX_FLAGS=-Werror "-DCMAKE_C_FLAGS_DEBUG=-g -O0" -DSUBQ_BUILD_BENCH=OFF
+  ctest --test-dir "$ci/gcc-O0" "${ctest_common[@]}" -LE "$packaging_labels"
+}
+
 # ---- sanitizers (Debug with -O1: assertions on, tolerable speed) ---------------------
 suite_asan() {
   configure_build "$ci/asan-ubsan" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=gcc -DCMAKE_C_FLAGS=-Werror \
@@ -275,6 +286,7 @@ run_suite gcc-isa-scalar suite_gcc_isa scalar
 run_suite gcc-isa-avx2 suite_gcc_isa avx2
 run_suite gcc-isa-native suite_gcc_isa native
 run_suite clang suite_clang
+run_suite gcc-O0 suite_gcc_o0
 run_suite asan-ubsan suite_asan
 run_suite tsan suite_tsan
 run_suite aarch64-qemu suite_aarch64

@@ -184,7 +184,7 @@ SUBQ_API int64_t subq_ssm1_state_floats(int64_t channels, int64_t d_state);
  * lanes 0) receives A * log2(e) in f32, with A = a, or A = -exp(a) when
  * a_is_log (a = A_log, (channels, d_state) row-major). A scan or step given
  * the packed A (flag SUBQ_SSM1_A_PACKED) gives bitwise the results of one
- * given `a` itself, without repacking A on every call (a decode step of
+ * given `a` itself (dst needs only float alignment), without repacking A on every call (a decode step of
  * mamba-130m's 1536 x 16 A spends about a third of its time packing).
  * Errors: NULL pointers, sizes < 1, d_state > 256, overflow, overlap. */
 SUBQ_API SUBQ_WARN_UNUSED subq_status subq_ssm1_pack_a(int64_t channels, int64_t d_state, const float *a,

@@ -5,7 +5,8 @@
  *   lanes [lane0, lane0 + nl) of it (one B/C group), all T tokens in order.
  *   Pointers u, dt, z, y, dt_bias, d_skip point at the block's channel 0;
  *   b and c at the group's first state column of token 0. `a` is the block's
- *   A * log2(e) packed [n][16] (not A_log). `h` is the block's state [n][16], read
+ *   A * log2(e) packed [n][16] (not A_log); any float alignment (with
+ *   SUBQ_SSM1_A_PACKED it is the caller's memory). `h` is the block's state [n][16], read
  *   and written in place; lanes outside the range are neither read nor
  *   written, in h or in any activation.
  *   Per token and lane: dt = dt + dt_bias (0 if NULL), softplus if asked;

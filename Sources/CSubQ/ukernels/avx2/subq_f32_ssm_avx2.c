@@ -145,7 +145,7 @@ void subq_f32_ssm_s6scan_ukernel_d16__avx2(const subq_s6scan_params *p) {
           __m256 y = _mm256_load_ps(yb + t * 8);
 #define SUBQ_S6_STEP(j, h)                                                                                   \
   {                                                                                                          \
-    const __m256 a = subq_vexp2_f32_decay_avx2(_mm256_mul_ps(dv, _mm256_load_ps(ap + (j) * 16)));                       \
+    const __m256 a = subq_vexp2_f32_decay_avx2(_mm256_mul_ps(dv, _mm256_loadu_ps(ap + (j) * 16)));                       \
     h = _mm256_fmadd_ps(a, h, _mm256_mul_ps(du, _mm256_broadcast_ss(br + (j))));                             \
     y = _mm256_fmadd_ps(h, _mm256_broadcast_ss(cr + (j)), y);                                                \
   }

@@ -240,6 +240,15 @@ static void scan_packed_a(subq_isa isa) {
       const int64_t nyc = step ? k.B * E : ny;
       CHECK_MSG(memcmp(y1, y2, (size_t)nyc * sizeof(float)) == 0 && memcmp(h1, h2, (size_t)(k.B * sf) * 4) == 0,
                 "packed A isa %d a_log %d step %d", (int)isa, alog, step);
+      /* The packed A is the caller's memory: any float alignment (a Swift or
+       * NumPy array is 16-byte aligned at best) gives the same bits. */
+      float *apu = malloc((size_t)(sf + 1) * sizeof(float));
+      memcpy(apu + 1, ap, (size_t)sf * sizeof(float));
+      b.a = apu + 1, b.h_out = h2, b.y = y2;
+      memset(y2, 0, (size_t)ny * sizeof(float));
+      CHECK_OK(step ? subq_ssm1_step_f32(ctx, &b) : subq_ssm1_scan_f32(ctx, &b));
+      CHECK_MSG(memcmp(y1, y2, (size_t)nyc * sizeof(float)) == 0, "misaligned packed A isa %d step %d", (int)isa, step);
+      free(apu);
       n_cases++;
     }
     subq_ssm1_args e;
