@@ -145,6 +145,30 @@ SUBQ_API SUBQ_WARN_UNUSED subq_status subq_monarch_forward(subq_context *SUBQ_NU
                                                           const subq_monarch_weights *w,
                                                           const subq_monarch_args *args);
 
+/* ---- dense <-> Monarch (fp64) --------------------------------------------------------- */
+/* Projects the dense m x n matrix M (row-major, row stride ldm elements; complex:
+ * interleaved re/im doubles, 2 per element, strides in elements) onto the Monarch
+ * matrices of desc (dtype is ignored): W1 (k*q*p elements), W2 (l*s*r) minimise
+ * |M - dense(W1, W2)|_F. Per (i, j) the s x p sub-block (rows c*l + j, columns
+ * i*p..) gets its best rank-rho(i,j) approximation, rho = |T(i,j)| (truncated SVD,
+ * balanced split sqrt(sigma) into W2 columns and W1 rows; factors are unique only
+ * up to sign/phase per singular triple). Power iteration for rho = 1, one-sided
+ * Jacobi otherwise, all in fp64, no LAPACK. BLOCKDIAG copies the diagonal blocks.
+ * resid_fro2 (optional) receives |M - dense(W1, W2)|_F^2, summed from the
+ * per-block residuals computed directly (no cancellation). Single-threaded;
+ * reentrant. Cost O(m n min(s, p)) per power step / Jacobi sweep.
+ * Errors: SUBQ_ERR_INVALID_ARGUMENT — desc as subq_monarch_desc_check, m != l*s,
+ * n != k*p, ldm < n, NULL M/w1/w2, overflow; SUBQ_ERR_OUT_OF_MEMORY. */
+SUBQ_API SUBQ_WARN_UNUSED subq_status subq_monarch_project_f64(const double *M, int64_t m, int64_t n, int64_t ldm,
+                                                              const subq_monarch_desc *desc, bool is_complex,
+                                                              double *w1, double *SUBQ_NULLABLE w2,
+                                                              double *SUBQ_NULLABLE resid_fro2);
+/* The dense m x n matrix of (W1, W2) (layouts as above) into M with row stride
+ * ldm >= n (elements; complex interleaved). Errors as subq_monarch_project_f64. */
+SUBQ_API SUBQ_WARN_UNUSED subq_status subq_monarch_to_dense_f64(const subq_monarch_desc *desc, bool is_complex,
+                                                               const double *w1, const double *SUBQ_NULLABLE w2,
+                                                               double *M, int64_t ldm);
+
 SUBQ_ASSUME_NONNULL_END
 
 #ifdef __cplusplus
