@@ -145,6 +145,35 @@ SUBQ_API SUBQ_WARN_UNUSED subq_status subq_monarch_forward(subq_context *SUBQ_NU
                                                           const subq_monarch_weights *w,
                                                           const subq_monarch_args *args);
 
+/* ---- backward -------------------------------------------------------------------------- */
+typedef struct subq_monarch_backward_args {
+  size_t struct_size;          /* written by subq_monarch_backward_args_default */
+  int64_t tokens;              /* T >= 0 */
+  const float *SUBQ_NULLABLE x;      int64_t ldx;   /* forward input [T][n] (needed for grad_w1, grad_w2) */
+  const float *SUBQ_NULLABLE grad_y; int64_t ldgy;  /* dL/dy [T][m] */
+  float *SUBQ_NULLABLE grad_x;       int64_t ldgx;  /* dL/dx [T][n], or NULL */
+  float *SUBQ_NULLABLE grad_w1;      /* dL/dW1 [k][q][p] (f32 whatever the weight dtype), or NULL */
+  float *SUBQ_NULLABLE grad_w2;      /* dL/dW2 [l][s][r], or NULL (must be NULL for BLOCKDIAG) */
+  float *SUBQ_NULLABLE grad_bias;    /* dL/dbias [m] = sum over tokens of grad_y, or NULL */
+} subq_monarch_backward_args;
+
+/* Zeroes the first struct_size bytes of p and sets struct_size. */
+SUBQ_API void subq_monarch_backward_args_default(subq_monarch_backward_args *p, size_t struct_size);
+
+/* Gradients of y = M x + bias (spec §7): with dZ_j[c] = g[c*l + j] (P2^T),
+ * dW2[j] = dZ_j^T V_j, dV_j = dZ_j W2[j], dU[t*l + j] = dV_j[t] (P1^T),
+ * dW1[i] = dU_i^T X_i, dX_i = dU_i W1[i], dbias = sum_tok g. V is recomputed from
+ * x (stage 1 of the forward, same bits). Each output element is one f32 FMA chain
+ * (weight gradients: one chain per block of 256 tokens, blocks added in token
+ * order), outputs are overwritten, so results are bitwise identical for any
+ * thread count. Allocates about 4 T k q + T m floats of workspace per call.
+ * Errors: as subq_monarch_forward for each non-NULL operand (NULL x when grad_w1
+ * or grad_w2 is asked, ld* smaller than the row, outputs overlapping inputs or
+ * each other), grad_w2 for BLOCKDIAG; SUBQ_ERR_OUT_OF_MEMORY. */
+SUBQ_API SUBQ_WARN_UNUSED subq_status subq_monarch_backward(subq_context *SUBQ_NULLABLE ctx,
+                                                           const subq_monarch_weights *w,
+                                                           const subq_monarch_backward_args *args);
+
 /* ---- dense <-> Monarch (fp64) --------------------------------------------------------- */
 /* Projects the dense m x n matrix M (row-major, row stride ldm elements; complex:
  * interleaved re/im doubles, 2 per element, strides in elements) onto the Monarch

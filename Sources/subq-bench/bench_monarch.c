@@ -4,11 +4,12 @@
  *   subq-bench monarch                       the standard cases (below)
  *   subq-bench monarch --n N --blocks B --tokens T [--dtype f32|bf16] [--dense]
  *   subq-bench monarch --project --n N --blocks B   (fp64 projection of N x N, 1 thread)
+ *   subq-bench monarch --backward --n N --blocks B --tokens T   (all four gradients)
  * Square blocks: k = l = B, q = p = s = r = N / B. Standard cases: n 4096 with
  * 64 blocks and 1024 tokens (spec §9 anchor; with the dense 4096 x 4096 GEMM on
  * the same tokens for the ratio), and the decode shapes n 1024 / 16384 with
  * sqrt(n) blocks and 1 token (GB/s of the packed weight read, % of the
- * measured read bandwidth), and the projection of a 4096 x 4096 matrix onto 64
+ * measured read bandwidth), the backward pass at the same shapes, and the projection of a 4096 x 4096 matrix onto 64
  * blocks (GB/s column = bytes of M per second). GFLOP/s counts 2 (kqp + lsr) per token; every case
  * checks token 0 and the last token against a float64 evaluation.
  */
@@ -24,18 +25,23 @@ typedef struct monarch_cfg {
   subq_dtype dtype;
   bool dense;
   bool project; /* time subq_monarch_project_f64 of an n x n matrix instead */
+  bool backward; /* time subq_monarch_backward (grad x, W1, W2, bias) instead */
 } monarch_cfg;
 
 static monarch_cfg g_cfgs[8];
 static int g_ncfg;
 
 void bench_monarch_parse(int argc, char **argv) {
-  monarch_cfg c = {0, 0, 0, SUBQ_DTYPE_F32, false, false};
+  monarch_cfg c = {0, 0, 0, SUBQ_DTYPE_F32, false, false, false};
   bool any = false;
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--dense")) {
       c.dense = true;
+      continue;
+    }
+    if (!strcmp(a, "--backward")) {
+      c.backward = true;
       continue;
     }
     if (!strcmp(a, "--project")) {
@@ -66,10 +72,13 @@ void bench_monarch_parse(int argc, char **argv) {
     if ((double)c.n * (double)c.tokens > 1e9) bench_usage_error("monarch: n * tokens is too large");
     g_cfgs[g_ncfg++] = c;
   } else {
-    g_cfgs[g_ncfg++] = (monarch_cfg){4096, 64, 1024, SUBQ_DTYPE_F32, true, false};
-    g_cfgs[g_ncfg++] = (monarch_cfg){1024, 32, 1, SUBQ_DTYPE_F32, false, false};
-    g_cfgs[g_ncfg++] = (monarch_cfg){16384, 128, 1, SUBQ_DTYPE_F32, false, false};
-    g_cfgs[g_ncfg++] = (monarch_cfg){4096, 64, 1, SUBQ_DTYPE_F32, false, true};
+    g_cfgs[g_ncfg++] = (monarch_cfg){4096, 64, 1024, SUBQ_DTYPE_F32, true, false, false};
+    g_cfgs[g_ncfg++] = (monarch_cfg){1024, 32, 1, SUBQ_DTYPE_F32, false, false, false};
+    g_cfgs[g_ncfg++] = (monarch_cfg){16384, 128, 1, SUBQ_DTYPE_F32, false, false, false};
+    g_cfgs[g_ncfg++] = (monarch_cfg){4096, 64, 1024, SUBQ_DTYPE_F32, false, false, true};
+    g_cfgs[g_ncfg++] = (monarch_cfg){1024, 32, 1, SUBQ_DTYPE_F32, false, false, true};
+    g_cfgs[g_ncfg++] = (monarch_cfg){16384, 128, 1, SUBQ_DTYPE_F32, false, false, true};
+    g_cfgs[g_ncfg++] = (monarch_cfg){4096, 64, 1, SUBQ_DTYPE_F32, false, true, false};
   }
 }
 
@@ -85,7 +94,8 @@ typedef struct monarch_body {
   subq_context *ctx;
   const subq_monarch_weights *w;
   subq_monarch_args a;
-  bool dense;
+  subq_monarch_backward_args ba;
+  bool dense, backward;
   const float *x, *wd;
   float *y;
   int64_t n, T;
@@ -95,7 +105,8 @@ static subq_status monarch_body_run(void *arg, char *msg, size_t cap) {
   monarch_body *b = arg;
   subq_status st = b->dense ? subq_sgemm(b->ctx, false, true, b->T, b->n, b->n, 1.0f, b->x, b->n, b->wd, b->n, 0.0f,
                                          b->y, b->n)
-                            : subq_monarch_forward(b->ctx, b->w, &b->a);
+                 : b->backward ? subq_monarch_backward(b->ctx, b->w, &b->ba)
+                               : subq_monarch_forward(b->ctx, b->w, &b->a);
   if (st != SUBQ_OK) snprintf(msg, cap, "%s", subq_last_error_message());
   return st;
 }
@@ -132,8 +143,8 @@ static bool monarch_check(const monarch_cfg *c, const float *w1, const float *w2
 static int run_cfg(const bench_opts *opts, const monarch_cfg *c) {
   const int64_t n = c->n, B = c->blocks, b = n / B, T = c->tokens, np = B * b * b;
   char vars[96];
-  snprintf(vars, sizeof vars, "n%lldb%lldt%lld:%s", (long long)n, (long long)B, (long long)T,
-           c->dtype == SUBQ_DTYPE_BF16 ? "bf16" : "f32");
+  snprintf(vars, sizeof vars, "n%lldb%lldt%lld:%s%s", (long long)n, (long long)B, (long long)T,
+           c->dtype == SUBQ_DTYPE_BF16 ? "bf16" : "f32", c->backward ? ":backward" : "");
   float *w1 = bench_alloc((size_t)np * 4), *w2 = bench_alloc((size_t)np * 4);
   uint16_t *h1 = bench_alloc((size_t)np * 2), *h2 = bench_alloc((size_t)np * 2);
   float *x = bench_alloc((size_t)(T * n) * 4), *y = bench_alloc((size_t)(T * n) * 4);
@@ -180,18 +191,49 @@ static int run_cfg(const bench_opts *opts, const monarch_cfg *c) {
       body.w = w;
       subq_monarch_args_default(&body.a, sizeof body.a);
       body.a.tokens = T, body.a.x = x, body.a.ldx = n, body.a.y = y, body.a.ldy = n;
-      bench_time(opts, monarch_body_run, &body, 3, &r);
-      if (r.status == SUBQ_OK && (!monarch_check(c, w1, w2, x, y, 0, r.message, sizeof r.message) ||
+      float *gx = NULL, *gw = NULL;
+      if (c->backward) {
+        /* dL/dy = x (any data), all four gradients */
+        gx = bench_alloc((size_t)(T * n) * 4), gw = bench_alloc((size_t)(2 * np + n) * 4);
+        body.backward = true;
+        subq_monarch_backward_args_default(&body.ba, sizeof body.ba);
+        body.ba.tokens = T, body.ba.x = x, body.ba.ldx = n, body.ba.grad_y = x, body.ba.ldgy = n;
+        body.ba.grad_x = gx, body.ba.ldgx = n, body.ba.grad_w1 = gw, body.ba.grad_w2 = gw ? gw + np : NULL;
+        body.ba.grad_bias = gw ? gw + 2 * np : NULL;
+      }
+      if (c->backward && (!gx || !gw)) {
+        r.status = SUBQ_ERR_OUT_OF_MEMORY;
+        snprintf(r.message, sizeof r.message, "cannot allocate the gradients");
+      } else {
+        bench_time(opts, monarch_body_run, &body, 3, &r);
+      }
+      if (c->backward && r.status == SUBQ_OK) {
+        /* check grad_bias = sum of grad_y over tokens for a few columns */
+        for (int64_t col = 0; col < n; col += n / 7) {
+          double ref = 0;
+          for (int64_t t = 0; t < T; t++) ref += x[t * n + col];
+          if (fabs(ref - gw[2 * np + col]) > 1e-4 * (1.0 + fabs(ref))) {
+            r.status = SUBQ_ERR_INTERNAL;
+            snprintf(r.message, sizeof r.message, "grad_bias[%lld] = %g, want %g", (long long)col,
+                     (double)gw[2 * np + col], ref);
+          }
+        }
+        bench_sink += gx[0] + gw[0] + gw[np];
+      }
+      bench_free(gx), bench_free(gw);
+      if (!c->backward && r.status == SUBQ_OK && (!monarch_check(c, w1, w2, x, y, 0, r.message, sizeof r.message) ||
                                   !monarch_check(c, w1, w2, x, y, T - 1, r.message, sizeof r.message)))
         r.status = SUBQ_ERR_INTERNAL;
       if (r.status == SUBQ_OK) {
         const double sec = r.ms_median * 1e-3;
-        r.gflops = 4.0 * (double)np * (double)T / sec * 1e-9;
+        /* backward: dX path + both weight gradients = 2x the forward (the
+         * recomputed stage 1 is not counted) */
+        r.gflops = (c->backward ? 8.0 : 4.0) * (double)np * (double)T / sec * 1e-9;
         if (!opts->no_peak) {
           const double peak = bench_peak_gflops(opts, opts->threads[ti], false);
           if (peak > 0) r.pct_peak = 100.0 * r.gflops / peak;
         }
-        if (T <= 8) {
+        if (T <= 8 && !c->backward) {
           r.gbps = (double)(2 * np) * 4.0 / sec * 1e-9; /* packed weights are f32 */
           if (!opts->no_peak) {
             const double bw = bench_peak_gbps(opts, opts->threads[ti], false);

@@ -60,7 +60,7 @@ static void usage(FILE *f) {
       "                (default b1 h48 p64 n128 g1 l512 all, chunk 0 = library default)\n"
       "ssd-step options: --b B --h H --p P --n N --g G (default b1 h48 p64 n128 g1)\n"
       "gated-rmsnorm options: --rows R --width W --g G (default rows 512 width 3072 g1)\n"
-      "monarch options: --n N --blocks B --tokens T [--dtype f32|bf16] [--dense] [--project]  (square blocks N/B)\n"
+      "monarch options: --n N --blocks B --tokens T [--dtype f32|bf16] [--dense] [--backward] [--project]  (square blocks N/B)\n"
       "\n"
       "pool options:\n"
       "  --spin on|off|both  (default both)\n"
