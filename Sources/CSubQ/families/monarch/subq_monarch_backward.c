@@ -259,15 +259,13 @@ subq_status subq_monarch_backward(subq_context *ctx, const subq_monarch_weights 
   if (!bd) ok = ok && subq_mul_size((size_t)(l * s), (size_t)subq_rup(r, nr) * sizeof(float), &w2b) &&
                 subq_mul_size((size_t)T, (size_t)N * sizeof(float), &tb) &&
                 subq_mul_size((size_t)T, (size_t)m * sizeof(float), &zb) && tb < SIZE_MAX / 8 && zb < SIZE_MAX / 8;
-  ok = ok && subq_add_size(w1b, w2b, &tot) && subq_add_size(tot, 4 * (tb + 64) + zb + 64, &tot);
+  ok = ok && subq_add_size(4 * (tb + 64), zb + 64, &tot);
   if (!ok) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: workspace size overflows", fn);
   char *ws = subq_alloc(tot + 256);
   if (!ws) return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of workspace", fn, tot);
   char *cur = ws;
 #define SUBQ_TAKE(ptr, bytes) (ptr = (float *)(void *)cur, cur += ((bytes) + 63) & ~(size_t)63)
-  SUBQ_TAKE(b.w1n, w1b);
   if (!bd) {
-    SUBQ_TAKE(b.w2n, w2b);
     if (a.grad_w2) {
       SUBQ_TAKE(b.u, tb);
       SUBQ_TAKE(b.v, tb);
@@ -286,10 +284,40 @@ subq_status subq_monarch_backward(subq_context *ctx, const subq_monarch_weights 
   b.n_dw1 = a.grad_w1 ? k : 0;
   b.n_dw2 = a.grad_w2 ? l : 0;
   b.n_db = a.grad_bias ? subq_monarch_ceil_div(m, SUBQ_MBWD_BIAS_COLS) : 0;
+  /* backward panels: B(a, e) = W1[i][a][e] (K = q, N = p); B(c, t) = W2[j][c][t];
+   * made once per weights object (w is logically const: the cache is atomic) */
+  subq_monarch_weights *wm = (subq_monarch_weights *)(uintptr_t)w;
+  float *panels = atomic_load_explicit(&wm->bwd_panels, memory_order_acquire);
+  if (!panels && (a.grad_x || need_du)) {
+    float *mine = subq_alloc(w1b + w2b + 64);
+    if (!mine) {
+      subq_free(ws);
+      return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of backward panels", fn, w1b + w2b);
+    }
+    b.w1n = mine;
+    b.w2n = bd ? NULL : mine + w1b / sizeof(float);
+    subq_phase pp = {subq_mbwd_panels, &b, k + (bd ? 0 : l), 1};
+    st = subq_parallel_run(ctx, &pp, 1, 0);
+    if (st != SUBQ_OK) {
+      subq_free(mine);
+      subq_free(ws);
+      return st;
+    }
+    float *expected = NULL;
+    if (atomic_compare_exchange_strong_explicit(&wm->bwd_panels, &expected, mine, memory_order_acq_rel,
+                                                memory_order_acquire)) {
+      panels = mine;
+    } else {
+      subq_free(mine);
+      panels = expected;
+    }
+  }
+  if (panels) {
+    b.w1n = panels;
+    b.w2n = bd ? NULL : panels + w1b / sizeof(float);
+  }
   subq_phase ph[6];
   int nph = 0;
-  /* backward panels: B(a, e) = W1[i][a][e] (K = q, N = p); B(c, t) = W2[j][c][t] */
-  if (a.grad_x || need_du) ph[nph++] = (subq_phase){subq_mbwd_panels, &b, k + (bd ? 0 : l), 1};
   if (b.u) ph[nph++] = (subq_phase){subq_mbwd_s1, &b, k * b.n_tiles, 0};
   if (b.dz) ph[nph++] = (subq_phase){subq_mbwd_blockmajor, &b, T, 0};
   if (need_du) {

@@ -5,6 +5,8 @@
 #ifndef SUBQ_MONARCH_INTERNAL_H
 #define SUBQ_MONARCH_INTERNAL_H
 
+#include <stdatomic.h>
+
 #include "families/monarch/subq_monarch_ukernel.h"
 #include "internal/subq_internal.h"
 
@@ -39,6 +41,10 @@ struct subq_monarch_weights {
   /* non-NULL: stage 2 through lanes->fn (l >= lanes->lw); w2p then holds, per group
    * g of lw blocks, w[g][c / mc][t][c % mc][lam] = W2[g*lw + lam][c][t] (c padded to mc) */
   const subq_monarch_lanes_impl *lanes;
+  /* Backward panels (W1[i] as q x p, then W2[j] as s x r B operands), made by the
+   * first subq_monarch_backward and published with a compare-exchange (a losing
+   * racer frees its copy); freed with the weights. Forward-only users never pay. */
+  _Atomic(float *) bwd_panels;
 };
 
 const subq_monarch_impl *subq_monarch_pick(subq_isa chosen);
