@@ -166,7 +166,10 @@ SUBQ_API void subq_monarch_backward_args_default(subq_monarch_backward_args *p, 
  * x (stage 1 of the forward, same bits). Each output element is one f32 FMA chain
  * (weight gradients: one chain per block of 256 tokens, blocks added in token
  * order), outputs are overwritten, so results are bitwise identical for any
- * thread count. Allocates about 4 T k q + T m floats of workspace per call.
+ * thread count. Allocates about 4 T k q + T m floats of workspace per call; the
+ * first call also packs the weights once more for the backward products and keeps
+ * that copy (same size as the forward one) in w until it is destroyed (made
+ * race-free: concurrent first calls publish one copy). Thread-safety as forward.
  * Errors: as subq_monarch_forward for each non-NULL operand (NULL x when grad_w1
  * or grad_w2 is asked, ld* smaller than the row, outputs overlapping inputs or
  * each other), grad_w2 for BLOCKDIAG; SUBQ_ERR_OUT_OF_MEMORY. */
