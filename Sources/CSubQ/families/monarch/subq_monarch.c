@@ -29,17 +29,42 @@
 static const subq_monarch_impl subq_monarch_impls[] = {
 #define SUBQ_MONARCH_UKERNEL(isa, bdmm, mr, nr) {isa, #bdmm, mr, nr, bdmm},
 #define SUBQ_MONARCH_LANES(isa, fn, mt, mc, lw)
+#define SUBQ_MONARCH_PERM(isa, fn)
 #include "families/monarch/subq_monarch_impls.inc"
 #undef SUBQ_MONARCH_UKERNEL
 #undef SUBQ_MONARCH_LANES
+#undef SUBQ_MONARCH_PERM
 };
+
+typedef struct subq_monarch_perm_impl {
+  subq_isa isa;
+  subq_f32_monarch_perm_fn fn;
+} subq_monarch_perm_impl;
+
+static const subq_monarch_perm_impl subq_monarch_perm_list[] = {
+#define SUBQ_MONARCH_UKERNEL(isa, bdmm, mr, nr)
+#define SUBQ_MONARCH_LANES(isa, fn, mt, mc, lw)
+#define SUBQ_MONARCH_PERM(isa, fn) {isa, fn},
+#include "families/monarch/subq_monarch_impls.inc"
+#undef SUBQ_MONARCH_UKERNEL
+#undef SUBQ_MONARCH_LANES
+#undef SUBQ_MONARCH_PERM
+    {SUBQ_ISA_SCALAR, NULL}};
+
+static subq_f32_monarch_perm_fn subq_monarch_pick_perm(const subq_monarch_impl *u) {
+  for (int i = 0; subq_monarch_perm_list[i].fn; i++)
+    if (subq_monarch_perm_list[i].isa == u->isa) return subq_monarch_perm_list[i].fn;
+  return NULL;
+}
 
 static const subq_monarch_lanes_impl subq_monarch_lanes_list[] = {
 #define SUBQ_MONARCH_UKERNEL(isa, bdmm, mr, nr)
 #define SUBQ_MONARCH_LANES(isa, fn, mt, mc, lw) {isa, fn, mt, mc, lw},
+#define SUBQ_MONARCH_PERM(isa, fn)
 #include "families/monarch/subq_monarch_impls.inc"
 #undef SUBQ_MONARCH_UKERNEL
 #undef SUBQ_MONARCH_LANES
+#undef SUBQ_MONARCH_PERM
     {SUBQ_ISA_SCALAR, NULL, 0, 0, 0}};
 
 /* The lanes kernel of exactly this bdmm's ISA, if any. */
@@ -268,6 +293,7 @@ subq_status subq_monarch_weights_create(subq_context *ctx, const subq_monarch_de
   w->dims = dm;
   w->impl = u;
   w->lanes = lanes;
+  w->perm = subq_monarch_pick_perm(u);
   atomic_init(&w->bwd_panels, NULL);
   w->bytes = b1 + b2 + sizeof *w;
   w->w1p = subq_alloc(b1);
@@ -400,12 +426,19 @@ void subq_monarch_stage2_lanes(const subq_monarch_weights *w, int64_t g0, int64_
 }
 
 /* y[tok][c*l + j] = z[tok][j*s + c] (+ bias[c*l + j]): the (l x s) -> (s x l)
- * transpose per token, in 8 x 8 blocks so both sides stay in few lines. */
-void subq_monarch_p2(int64_t tn, int64_t l, int64_t s, const float *z, int64_t ldz, float *y, int64_t ldy,
-                     const float *bias) {
+ * transpose per token, by the ISA's perm ukernel when there is one, else in
+ * 8 x 8 blocks so both sides stay in few lines; the bias is one add either way. */
+void subq_monarch_p2(subq_f32_monarch_perm_fn perm, int64_t tn, int64_t l, int64_t s, const float *z, int64_t ldz,
+                     float *y, int64_t ldy, const float *bias) {
   for (int64_t tok = 0; tok < tn; tok++) {
     const float *zr = z + tok * ldz;
     float *yr = y + tok * ldy;
+    if (perm) {
+      perm(l, s, zr, s, yr, l);
+      if (bias)
+        for (int64_t o = 0; o < l * s; o++) yr[o] += bias[o];
+      continue;
+    }
     for (int64_t c0 = 0; c0 < s; c0 += 8)
       for (int64_t j0 = 0; j0 < l; j0 += 8) {
         const int64_t c1 = SUBQ_MIN(s, c0 + 8), j1 = SUBQ_MIN(l, j0 + 8);
@@ -456,7 +489,7 @@ static subq_status subq_monarch_fused_items(void *arg, int64_t begin, int64_t en
       continue;
     }
     for (int64_t j = 0; j < d->l; j++) subq_monarch_stage2(w, j, tn, u, N, z, m);
-    subq_monarch_p2(tn, d->l, d->s, z, m, f->y + t0 * f->ldy, f->ldy, f->bias);
+    subq_monarch_p2(w->perm, tn, d->l, d->s, z, m, f->y + t0 * f->ldy, f->ldy, f->bias);
   }
   return SUBQ_OK;
 }
@@ -507,7 +540,7 @@ static subq_status subq_monarch_p2_items(void *arg, int64_t begin, int64_t end, 
   const subq_monarch_weights *w = f->w;
   const int64_t m = w->dims.m;
   for (int64_t tok = begin; tok < end; tok++)
-    subq_monarch_p2(1, w->desc.l, w->desc.s, f->z + tok * m, m, f->y + tok * f->ldy, f->ldy, f->bias);
+    subq_monarch_p2(w->perm, 1, w->desc.l, w->desc.s, f->z + tok * m, m, f->y + tok * f->ldy, f->ldy, f->bias);
   return SUBQ_OK;
 }
 

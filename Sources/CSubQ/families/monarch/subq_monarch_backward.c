@@ -109,8 +109,9 @@ static subq_status subq_mbwd_blockmajor(void *arg, int64_t begin, int64_t end, c
   const subq_mbwd *b = arg;
   const subq_monarch_desc *d = &b->w->desc;
   const int64_t m = b->w->dims.m, tn = end - begin;
-  subq_monarch_p2(tn, d->s, d->l, b->g + begin * b->ldg, b->ldg, b->dz + begin * m, m, NULL);
-  if (b->v) subq_monarch_p2(tn, d->r, d->l, b->u + begin * b->N, b->N, b->v + begin * b->N, b->N, NULL);
+  subq_monarch_p2(b->w->perm, tn, d->s, d->l, b->g + begin * b->ldg, b->ldg, b->dz + begin * m, m, NULL);
+  if (b->v)
+    subq_monarch_p2(b->w->perm, tn, d->r, d->l, b->u + begin * b->N, b->N, b->v + begin * b->N, b->N, NULL);
   return SUBQ_OK;
 }
 
@@ -132,7 +133,8 @@ static subq_status subq_mbwd_p1t(void *arg, int64_t begin, int64_t end, const su
   (void)info;
   const subq_mbwd *b = arg;
   /* dU[t*l + j] = dV[j*r + t]: the P2 transpose with (l, r) */
-  subq_monarch_p2(end - begin, b->w->desc.l, b->w->desc.r, b->dv + begin * b->N, b->N, b->du + begin * b->N, b->N,
+  subq_monarch_p2(b->w->perm, end - begin, b->w->desc.l, b->w->desc.r, b->dv + begin * b->N, b->N,
+                  b->du + begin * b->N, b->N,
                   NULL);
   return SUBQ_OK;
 }

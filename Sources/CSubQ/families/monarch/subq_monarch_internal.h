@@ -45,6 +45,7 @@ struct subq_monarch_weights {
    * first subq_monarch_backward and published with a compare-exchange (a losing
    * racer frees its copy); freed with the weights. Forward-only users never pay. */
   _Atomic(float *) bwd_panels;
+  subq_f32_monarch_perm_fn perm;      /* NULL: portable transposes */
 };
 
 const subq_monarch_impl *subq_monarch_pick(subq_isa chosen);
@@ -67,7 +68,8 @@ void subq_monarch_stage2_lanes(const subq_monarch_weights *w, int64_t g0, int64_
                                int64_t ldu, float *y, int64_t ldy, const float *bias);
 void subq_monarch_stage2(const subq_monarch_weights *w, int64_t j, int64_t tn, const float *u, int64_t ldu, float *z,
                          int64_t ldz);
-void subq_monarch_p2(int64_t tn, int64_t l, int64_t s, const float *z, int64_t ldz, float *y, int64_t ldy,
+void subq_monarch_p2(subq_f32_monarch_perm_fn perm, int64_t tn, int64_t l, int64_t s, const float *z, int64_t ldz,
+                     float *y, int64_t ldy,
                      const float *bias);
 
 #endif

@@ -33,6 +33,12 @@ typedef void (*subq_f32_monarch_bdmm_fn)(int64_t kc, const float *a, int64_t a_r
 typedef void (*subq_f32_monarch_lanes_fn)(int64_t r, int64_t l, const float *u, int64_t ldu, const float *w, float *y,
                                            int64_t ldy, int64_t mt, int64_t mc, int64_t jw, const float *bias);
 
+/* perm ukernel: dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols (a copy, exact). */
+typedef void (*subq_f32_monarch_perm_fn)(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
+                                          int64_t ldd);
+
+#define SUBQ_MONARCH_PERM(isa, fn) \
+  void fn(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst, int64_t ldd);
 #define SUBQ_MONARCH_UKERNEL(isa, bdmm, mr, nr)                                                                    \
   void bdmm(int64_t kc, const float *a, int64_t a_rs, int64_t a_cs, const float *b, float *c, int64_t c_rs,       \
             int64_t mr_, int64_t nr_, bool accumulate);
@@ -42,5 +48,6 @@ typedef void (*subq_f32_monarch_lanes_fn)(int64_t r, int64_t l, const float *u, 
 #include "families/monarch/subq_monarch_impls.inc"
 #undef SUBQ_MONARCH_UKERNEL
 #undef SUBQ_MONARCH_LANES
+#undef SUBQ_MONARCH_PERM
 
 #endif
