@@ -145,6 +145,10 @@ static void subq_mbwd_pack_tokens(const float *src, int64_t ld, int64_t cs, int6
   for (int64_t jp = 0; jp < wd; jp += nr) {
     float *pan = dst + jp * T;
     const int64_t nw = SUBQ_MIN(nr, wd - jp);
+    if (cs == 1 && nw == nr) { /* the common case: whole contiguous rows */
+      for (int64_t tok = 0; tok < T; tok++) memcpy(pan + tok * nr, src + tok * ld + jp, (size_t)nr * sizeof(float));
+      continue;
+    }
     for (int64_t tok = 0; tok < T; tok++) {
       const float *sr = src + tok * ld + jp * cs;
       for (int64_t e = 0; e < nr; e++) pan[tok * nr + e] = e < nw ? sr[e * cs] : 0.0f;
