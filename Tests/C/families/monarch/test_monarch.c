@@ -282,6 +282,33 @@ static void determinism(void) {
     }
 }
 
+/* The phased (few tokens) and fused (many tokens) modes give the same bits per token. */
+static void modes_agree(void) {
+  static const mshape ms[] = {{64, 8, 16, 16, 24, 32}, {4, 6, 3, 4, 5, 6}, {64, 64, 64, 64, 64, 64}};
+  for (int si = 0; si < 3; si++) {
+    const mshape *s = &ms[si];
+    const int64_t n = sh_n(s), m = sh_m(s), T = 400;
+    wset w;
+    wset_make(&w, s, SUBQ_DTYPE_F32, 31);
+    float *x = malloc((size_t)(T * n) * sizeof(float)), *y1 = malloc((size_t)(T * m) * sizeof(float));
+    float *y2 = malloc((size_t)(5 * m) * sizeof(float));
+    subq_fill_random(x, T * n, 32);
+    subq_context *ctx = subq_test_context(SUBQ_ISA_AUTO, 2);
+    subq_monarch_weights *pw = pack(ctx, s, SUBQ_DTYPE_F32, &w);
+    subq_monarch_args a;
+    subq_monarch_args_default(&a, sizeof a);
+    a.tokens = T, a.x = x, a.ldx = n, a.y = y1, a.ldy = m;
+    if (pw) CHECK_OK(subq_monarch_forward(ctx, pw, &a));
+    a.tokens = 5, a.x = x + 100 * n, a.y = y2;
+    if (pw) CHECK_OK(subq_monarch_forward(ctx, pw, &a));
+    CHECK_MSG(memcmp(y1 + 100 * m, y2, (size_t)(5 * m) * sizeof(float)) == 0, "fused vs phased, shape %d", si);
+    subq_monarch_weights_destroy(pw);
+    subq_context_destroy(ctx);
+    free(x), free(y1), free(y2);
+    wset_free(&w);
+  }
+}
+
 /* Every ISA path computes the same FMA chains (bdmm, lanes, scalar): bitwise equal. */
 static void isas_agree(void) {
   subq_isa isas[8];
@@ -435,6 +462,7 @@ int main(void) {
   forward_all_isas();
   determinism();
   isas_agree();
+  modes_agree();
   printf("monarch forward cases: %d\n", n_cases);
   return subq_test_finish("test_monarch");
 }
