@@ -111,6 +111,8 @@ void bench_linattn_hybrid_parse(int argc, char **argv);  /* linattn-hybrid: BASE
 int bench_linattn_hybrid_main(const bench_opts *opts);
 void bench_nn_parse(int argc, char **argv);      /* nn: RMSNorm, add+RMSNorm, SwiGLU, RoPE */
 int bench_nn_main(const bench_opts *opts);
+void bench_monarch_parse(int argc, char **argv); /* monarch: Monarch product, prepacked weights */
+int bench_monarch_main(const bench_opts *opts);
 
 /* ---- helpers ---------------------------------------------------------------------- */
 /* Creates a context with n threads and opts->isa; on failure fills r. */
