@@ -29,6 +29,7 @@ let package = Package(
         "Sources/CSubQ/families/ssm/subq_ssm_impls.inc",
         "Sources/CSubQ/families/nn/subq_nn_impls.inc",
         "Sources/CSubQ/families/ssm/subq_ssm2_impls.inc",
+        "Sources/CSubQ/families/ternary/subq_ternary_impls.inc",
       ],
       sources: ["Sources/CSubQ"],
       publicHeadersPath: "Include",

@@ -15,5 +15,6 @@
 #include "subq/subq_ssm.h"
 #include "subq/subq_safetensors.h"
 #include "subq/subq_nn.h"
+#include "subq/subq_ternary.h"
 
 #endif /* SUBQ_H */
