@@ -38,6 +38,8 @@ expect_rc 0 ssm --d 40 --n 16 --l 33 --threads 1,2 --reps 1 --no-peak
 expect_rc 0 ssm --b 2 --d 40 --n 4 --l 1 --isa scalar --threads 1 --reps 1 --no-peak
 expect_rc 0 conv1d --d 70 --w 3 --l 9 --threads 1,2 --reps 1 --no-peak
 expect_rc 0 nn --t 7 --d 96 --hd 32 --kv 1 --threads 1,2 --reps 1 --no-peak
+expect_rc 0 ternary --n 40 --k 100 --t 5 --d 33 --l 7 --threads 1,2 --reps 1 --no-peak
+expect_rc 0 ternary --op gemm --n 17 --k 300 --t 70 --isa scalar --threads 1 --reps 1 --no-peak
 json=$("$bench" ssm --d 24 --n 8 --l 5 --threads 1 --reps 1 --no-peak --json 2>/dev/null)
 grep -q '"status": "ok"' <<<"$json" && grep -q '"ns_per_op": [0-9]' <<<"$json" && ok || bad "ssm --json: $json"
 
@@ -56,6 +58,8 @@ expect_rc 2 conv1d --w 9 --no-peak
 expect_rc 2 conv1d --bogus 1 --no-peak
 expect_rc 2 nn --hd 3 --no-peak
 expect_rc 2 nn --d 96 --hd 32 --kv 4 --no-peak
+expect_rc 2 ternary --op foo --no-peak
+expect_rc 2 ternary --k 0 --no-peak
 
 echo "check_bench_cli: $pass passed, $fails failed"
 [[ $fails -eq 0 ]]

@@ -103,6 +103,8 @@ int bench_ssd_step_main(const bench_opts *opts);
 void bench_gated_rmsnorm_parse(int argc, char **argv);  /* gated-rmsnorm: grouped gated RMSNorm */
 int bench_gated_rmsnorm_main(const bench_opts *opts);
 int bench_pool_main(const bench_opts *opts);
+void bench_ternary_parse(int argc, char **argv); /* ternary: BitLinear GEMV/GEMM, act quant, HGRN */
+int bench_ternary_main(const bench_opts *opts);
 void bench_nn_parse(int argc, char **argv);      /* nn: RMSNorm, add+RMSNorm, SwiGLU, RoPE */
 int bench_nn_main(const bench_opts *opts);
 

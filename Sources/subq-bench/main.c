@@ -32,6 +32,7 @@ static void usage(FILE *f) {
       "  ssd             Mamba-2 SSD scan, recurrent / chunked / auto (GFLOP/s at 5 flops per token x head x p x n)\n"
       "  ssd-step        Mamba-2 decode step (GB/s of the state read + written)\n"
       "  gated-rmsnorm   grouped gated RMSNorm of Mamba-2 (GB/s of y, z read + out written)\n"
+      "  ternary         ternary BitLinear GEMV / GEMM, fused RMSNorm+int8 quant, HGRN recurrence (--op)\n"
       "  list            print the commands and the standard gemm shapes\n"
       "\n"
       "options (all commands):\n"
@@ -59,6 +60,8 @@ static void usage(FILE *f) {
       "                (default b1 h48 p64 n128 g1 l512 all, chunk 0 = library default)\n"
       "ssd-step options: --b B --h H --p P --n N --g G (default b1 h48 p64 n128 g1)\n"
       "gated-rmsnorm options: --rows R --width W --g G (default rows 512 width 3072 g1)\n"
+      "ternary options: --op gemv|gemm|actq|hgrn|all --n N --k K --t T --d D --l L\n"
+      "                (default all, n4096 k14336, gemm/actq t512, hgrn d2048 l1024)\n"
       "\n"
       "pool options:\n"
       "  --spin on|off|both  (default both)\n"
@@ -200,16 +203,17 @@ int main(int argc, char **argv) {
   if (!cmd) cmd = "suite";
   bool known = !strcmp(cmd, "suite") || !strcmp(cmd, "peak") || !strcmp(cmd, "gemm") || !strcmp(cmd, "pool") ||
                !strcmp(cmd, "fattn") || !strcmp(cmd, "ssm") || !strcmp(cmd, "conv1d") || !strcmp(cmd, "nn") ||
-               !strcmp(cmd, "ssd") || !strcmp(cmd, "ssd-step") || !strcmp(cmd, "gated-rmsnorm") || !strcmp(cmd, "list");
+               !strcmp(cmd, "ssd") || !strcmp(cmd, "ssd-step") || !strcmp(cmd, "gated-rmsnorm") || !strcmp(cmd, "ternary") || !strcmp(cmd, "list");
   if (!known)
     bench_usage_error("unknown command '%s' (suite, peak, gemm, pool, fattn, ssm, conv1d, nn, ssd, ssd-step, "
-                      "gated-rmsnorm, list)", cmd);
+                      "gated-rmsnorm, ternary, list)", cmd);
   if (n_rest > 0 && strcmp(cmd, "gemm") && strcmp(cmd, "pool") && strcmp(cmd, "ssm") && strcmp(cmd, "conv1d") &&
-      strcmp(cmd, "nn") && strcmp(cmd, "ssd") && strcmp(cmd, "ssd-step") && strcmp(cmd, "gated-rmsnorm"))
+      strcmp(cmd, "nn") && strcmp(cmd, "ssd") && strcmp(cmd, "ssd-step") && strcmp(cmd, "gated-rmsnorm") &&
+      strcmp(cmd, "ternary"))
     bench_usage_error("%s: unexpected argument '%s'", cmd, rest[0]);
 
   if (!strcmp(cmd, "list")) {
-    printf("commands: suite (default), peak, gemm, pool, fattn, ssm, conv1d, nn, ssd, ssd-step, gated-rmsnorm, list\n");
+    printf("commands: suite (default), peak, gemm, pool, fattn, ssm, conv1d, nn, ssd, ssd-step, gated-rmsnorm, ternary, list\n");
     bench_gemm_list();
     bench_fattn_list();
     free(rest);
@@ -225,6 +229,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "ssd")) bench_ssd_parse(n_rest, rest);
   if (!strcmp(cmd, "ssd-step")) bench_ssd_step_parse(n_rest, rest);
   if (!strcmp(cmd, "gated-rmsnorm")) bench_gated_rmsnorm_parse(n_rest, rest);
+  if (!strcmp(cmd, "ternary")) bench_ternary_parse(n_rest, rest);
 
   int rc = 0;
   double t0 = bench_now_s();
@@ -254,6 +259,8 @@ int main(int argc, char **argv) {
     rc = bench_ssd_step_main(&o);
   } else if (!strcmp(cmd, "gated-rmsnorm")) {
     rc = bench_gated_rmsnorm_main(&o);
+  } else if (!strcmp(cmd, "ternary")) {
+    rc = bench_ternary_main(&o);
   }
   bench_output_end(&o);
   double elapsed = bench_now_s() - t0;

@@ -635,8 +635,11 @@ static subq_status tern_mm_run(void *arg, int64_t begin, int64_t end, const subq
     const int64_t t0 = tb * SUBQ_TERN_TB, nt = SUBQ_MIN(SUBQ_TERN_TB, j->T - t0);
     const int64_t p0 = pg * SUBQ_TERN_PG, np = SUBQ_MIN(SUBQ_TERN_PG, panels - p0);
     memset(acc, 0, (size_t)(np * nt * 16) * sizeof(int32_t));
-    for (int64_t kb0 = 0; kb0 < kblocks; kb0 += SUBQ_TERN_KC) {
-      const int64_t nkb = SUBQ_MIN(SUBQ_TERN_KC, kblocks - kb0);
+    /* One token group streams each panel whole; more tokens reuse a K chunk
+     * of the panels (L1) across the token groups. */
+    const int64_t kc = nt <= SUBQ_TERNARY_MR ? kblocks : SUBQ_TERN_KC;
+    for (int64_t kb0 = 0; kb0 < kblocks; kb0 += kc) {
+      const int64_t nkb = SUBQ_MIN(kc, kblocks - kb0);
       for (int64_t p = 0; p < np; p++) {
         const uint8_t *wp = w->codes + ((p0 + p) * kblocks + kb0) * 64;
         for (int64_t tg = 0; tg < nt; tg += SUBQ_TERNARY_MR)
