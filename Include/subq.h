@@ -17,5 +17,6 @@
 #include "subq/subq_nn.h"
 #include "subq/subq_linattn.h"
 #include "subq/subq_monarch.h"
+#include "subq/subq_ternary.h"
 
 #endif /* SUBQ_H */
