@@ -20,6 +20,8 @@ from .mamba2 import (gated_rmsnorm, ssd_scan, ssd_step, ssm2_state_export, ssm2_
                      ssm2_state_zeros)
 from .linattn import (linattn_decode, linattn_feature_dim, linattn_feature_map, linattn_prefill,
                       linattn_state_floats, linattn_state_zeros)
+from .monarch import (MonarchGrads, MonarchWeights, blockdiag_shape, monarch_linear_shapes, monarch_project,
+                      monarch_to_dense)
 from .safetensors import SafetensorsFile, TensorInfo
 from . import _lib as _l
 
@@ -48,6 +50,8 @@ __all__ = [
     "rmsnorm", "swiglu", "silu", "add", "embedding", "RopeTable", "yarn_attention_factor",
     "ssd_scan", "ssd_step", "ssm2_state_zeros", "ssm2_state_floats", "ssm2_state_import", "ssm2_state_export",
     "gated_rmsnorm", "linattn_prefill", "linattn_decode", "linattn_state_floats", "linattn_state_zeros",
-    "linattn_feature_dim", "linattn_feature_map", "SafetensorsFile", "TensorInfo", "version", "build_info",
+    "linattn_feature_dim", "linattn_feature_map",
+    "MonarchWeights", "MonarchGrads", "blockdiag_shape", "monarch_linear_shapes", "monarch_project", "monarch_to_dense",
+    "SafetensorsFile", "TensorInfo", "version", "build_info",
     "host_isa", "library_path",
 ]

@@ -458,3 +458,129 @@ subq_linattn_feature_map_f32 = _fn("subq_linattn_feature_map_f32", _i32, _i32, _
                                    _i64, _vp, _i64, _vp, _i64)
 subq_linattn_prefill_f32 = _fn("subq_linattn_prefill_f32", _i32, _vp, ctypes.POINTER(LinattnArgs))
 subq_linattn_decode_f32 = _fn("subq_linattn_decode_f32", _i32, _vp, ctypes.POINTER(LinattnArgs))
+
+
+# ---- Monarch / block-diagonal -----------------------------------------------------------------
+class MonarchDesc(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("k", ctypes.c_int64), ("q", ctypes.c_int64), ("p", ctypes.c_int64),
+        ("l", ctypes.c_int64), ("s", ctypes.c_int64), ("r", ctypes.c_int64),
+        ("dtype", ctypes.c_int32), ("kind", ctypes.c_int32),
+    ]
+
+
+class MonarchArgs(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("tokens", ctypes.c_int64),
+        ("x", ctypes.c_void_p), ("ldx", ctypes.c_int64),
+        ("y", ctypes.c_void_p), ("ldy", ctypes.c_int64),
+        ("bias", ctypes.c_void_p),
+    ]
+
+
+class MonarchBackwardArgs(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("tokens", ctypes.c_int64),
+        ("x", ctypes.c_void_p), ("ldx", ctypes.c_int64),
+        ("grad_y", ctypes.c_void_p), ("ldgy", ctypes.c_int64),
+        ("grad_x", ctypes.c_void_p), ("ldgx", ctypes.c_int64),
+        ("grad_w1", ctypes.c_void_p),
+        ("grad_w2", ctypes.c_void_p),
+        ("grad_bias", ctypes.c_void_p),
+    ]
+
+
+_mdp = ctypes.POINTER(MonarchDesc)
+subq_monarch_desc_default = _fn("subq_monarch_desc_default", None, _mdp, ctypes.c_size_t)
+subq_monarch_desc_check = _fn("subq_monarch_desc_check", _i32, _mdp, c_int64_p, c_int64_p)
+subq_blockdiag_desc = _fn("subq_blockdiag_desc", _i32, _i64, _i64, _i64, _mdp)
+subq_monarch_linear_shapes = _fn("subq_monarch_linear_shapes", _i32, _i64, _i64, _i64, _mdp, c_int64_p, c_int64_p)
+subq_monarch_weights_create = _fn("subq_monarch_weights_create", _i32, _vp, _mdp, _vp, _vp,
+                                  ctypes.POINTER(ctypes.c_void_p))
+subq_monarch_weights_destroy = _fn("subq_monarch_weights_destroy", None, _vp)
+subq_monarch_weights_get_desc = _fn("subq_monarch_weights_get_desc", None, _vp, _mdp)
+subq_monarch_weights_size = _fn("subq_monarch_weights_size", ctypes.c_size_t, _vp)
+subq_monarch_weights_ukernel = _fn("subq_monarch_weights_ukernel", ctypes.c_char_p, _vp)
+subq_monarch_args_default = _fn("subq_monarch_args_default", None, ctypes.POINTER(MonarchArgs), ctypes.c_size_t)
+subq_monarch_forward = _fn("subq_monarch_forward", _i32, _vp, _vp, ctypes.POINTER(MonarchArgs))
+subq_monarch_backward_args_default = _fn("subq_monarch_backward_args_default", None,
+                                         ctypes.POINTER(MonarchBackwardArgs), ctypes.c_size_t)
+subq_monarch_backward = _fn("subq_monarch_backward", _i32, _vp, _vp, ctypes.POINTER(MonarchBackwardArgs))
+subq_monarch_project_f64 = _fn("subq_monarch_project_f64", _i32, _vp, _i64, _i64, _i64, _mdp, ctypes.c_bool,
+                               _vp, _vp, ctypes.POINTER(ctypes.c_double))
+subq_monarch_to_dense_f64 = _fn("subq_monarch_to_dense_f64", _i32, _mdp, ctypes.c_bool, _vp, _vp, _vp, _i64)
+
+
+# ---- ternary (1.58-bit) -----------------------------------------------------------------------
+TERNARY_RMSNORM = 0x1
+
+
+class TernaryActArgs(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("rows", ctypes.c_int64), ("cols", ctypes.c_int64),
+        ("flags", ctypes.c_uint32),
+        ("eps", ctypes.c_float),
+        ("rounding", ctypes.c_int32),
+        ("x", ctypes.c_void_p), ("x_ld", ctypes.c_int64),
+        ("norm_weight", ctypes.c_void_p),
+        ("q", ctypes.c_void_p), ("q_ld", ctypes.c_int64),
+        ("sums", ctypes.c_void_p),
+        ("scales", ctypes.c_void_p),
+    ]
+
+
+class BitlinearArgs(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("tokens", ctypes.c_int64),
+        ("flags", ctypes.c_uint32),
+        ("eps", ctypes.c_float),
+        ("rounding", ctypes.c_int32),
+        ("x", ctypes.c_void_p), ("x_ld", ctypes.c_int64),
+        ("norm_weight", ctypes.c_void_p),
+        ("residual", ctypes.c_void_p), ("residual_ld", ctypes.c_int64),
+        ("out", ctypes.c_void_p), ("out_ld", ctypes.c_int64),
+    ]
+
+
+class HgrnArgs(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("tokens", ctypes.c_int64), ("channels", ctypes.c_int64),
+        ("i", ctypes.c_void_p), ("i_ld", ctypes.c_int64),
+        ("f", ctypes.c_void_p), ("f_ld", ctypes.c_int64),
+        ("lower_bound", ctypes.c_void_p),
+        ("state_in", ctypes.c_void_p),
+        ("state_out", ctypes.c_void_p),
+        ("gate", ctypes.c_void_p), ("gate_ld", ctypes.c_int64),
+        ("gate_norm_weight", ctypes.c_void_p),
+        ("eps", ctypes.c_float),
+        ("out", ctypes.c_void_p), ("out_ld", ctypes.c_int64),
+    ]
+
+
+_hp = ctypes.POINTER(ctypes.c_void_p)
+subq_ternary_quantize = _fn("subq_ternary_quantize", _i32, _vp, _i64, _i64, _i32, _vp, _i64, _i32, _hp)
+subq_ternary_from_codes = _fn("subq_ternary_from_codes", _i32, _i64, _i64, _vp, _i64, _i32, _vp, _hp)
+subq_ternary_from_ternarized = _fn("subq_ternary_from_ternarized", _i32, _i64, _i64, _i32, _vp, _i64, _i32, _hp)
+subq_ternary_from_hf = _fn("subq_ternary_from_hf", _i32, _i64, _i64, _vp, ctypes.c_float, _i32, _hp)
+subq_ternary_from_blob = _fn("subq_ternary_from_blob", _i32, _vp, ctypes.c_size_t, _hp)
+subq_ternary_destroy = _fn("subq_ternary_destroy", None, _vp)
+subq_ternary_blob = _fn("subq_ternary_blob", _vp, _vp, ctypes.POINTER(ctypes.c_size_t))
+subq_ternary_rows = _fn("subq_ternary_rows", _i64, _vp)
+subq_ternary_cols = _fn("subq_ternary_cols", _i64, _vp)
+subq_ternary_scale_mode = _fn("subq_ternary_scale_mode", _i32, _vp)
+subq_ternary_to_codes = _fn("subq_ternary_to_codes", _i32, _vp, _vp, _i64, _vp)
+subq_ternary_act_args_default = _fn("subq_ternary_act_args_default", None, ctypes.POINTER(TernaryActArgs),
+                                    ctypes.c_size_t)
+subq_ternary_act_quant = _fn("subq_ternary_act_quant", _i32, _vp, ctypes.POINTER(TernaryActArgs))
+subq_ternary_matmul_i32 = _fn("subq_ternary_matmul_i32", _i32, _vp, _vp, _i64, _vp, _i64, _vp, _i64)
+subq_bitlinear_args_default = _fn("subq_bitlinear_args_default", None, ctypes.POINTER(BitlinearArgs), ctypes.c_size_t)
+subq_bitlinear = _fn("subq_bitlinear", _i32, _vp, _vp, ctypes.POINTER(BitlinearArgs))
+subq_hgrn_args_default = _fn("subq_hgrn_args_default", None, ctypes.POINTER(HgrnArgs), ctypes.c_size_t)
+subq_hgrn_f32 = _fn("subq_hgrn_f32", _i32, _vp, ctypes.POINTER(HgrnArgs))
+subq_hgrn_step_f32 = _fn("subq_hgrn_step_f32", _i32, _vp, ctypes.POINTER(HgrnArgs))

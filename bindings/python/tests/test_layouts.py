@@ -16,6 +16,9 @@ STRUCTS = {
     "subq_gated_rmsnorm_args": _lib.GatedRmsnormArgs, "subq_rmsnorm_args": _lib.RmsnormArgs,
     "subq_rope_params": _lib.RopeParams, "subq_rope_args": _lib.RopeArgs, "subq_kv_cache_args": _lib.KvCacheArgs,
     "subq_safetensors_tensor": _lib.SafetensorsTensor, "subq_linattn_args": _lib.LinattnArgs,
+    "subq_monarch_desc": _lib.MonarchDesc, "subq_monarch_args": _lib.MonarchArgs,
+    "subq_monarch_backward_args": _lib.MonarchBackwardArgs, "subq_ternary_act_args": _lib.TernaryActArgs,
+    "subq_bitlinear_args": _lib.BitlinearArgs, "subq_hgrn_args": _lib.HgrnArgs,
 }
 INCLUDE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "Include")
 
@@ -63,3 +66,10 @@ def test_defaults_land_in_the_documented_fields():
     la = _lib.new_args(_lib.LinattnArgs, _lib.subq_linattn_args_default)
     assert (la.feature_map, la.normalize, la.gate, la.causal, la.scale, la.chunk) == (2, 1, 0, 1, 0.0, 0)
     assert la.eps == pytest.approx(1e-6) and la.norm_eps == pytest.approx(1e-5)
+    md = _lib.new_args(_lib.MonarchDesc, _lib.subq_monarch_desc_default)
+    assert (md.dtype, md.kind, md.k, md.r) == (1, 0, 0, 0)
+    for st, fn in ((_lib.TernaryActArgs, _lib.subq_ternary_act_args_default),
+                   (_lib.BitlinearArgs, _lib.subq_bitlinear_args_default),
+                   (_lib.HgrnArgs, _lib.subq_hgrn_args_default)):
+        a = _lib.new_args(st, fn)
+        assert a.eps == pytest.approx(1e-6) and a.struct_size == ctypes.sizeof(st)
