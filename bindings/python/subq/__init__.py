@@ -22,6 +22,7 @@ from .linattn import (linattn_decode, linattn_feature_dim, linattn_feature_map, 
                       linattn_state_floats, linattn_state_zeros)
 from .monarch import (MonarchGrads, MonarchWeights, blockdiag_shape, monarch_linear_shapes, monarch_project,
                       monarch_to_dense)
+from .ternary import TernaryWeights, bitlinear, hgrn, hgrn_step, matmul_i32, ternary_act_quant
 from .safetensors import SafetensorsFile, TensorInfo
 from . import _lib as _l
 
@@ -52,6 +53,7 @@ __all__ = [
     "gated_rmsnorm", "linattn_prefill", "linattn_decode", "linattn_state_floats", "linattn_state_zeros",
     "linattn_feature_dim", "linattn_feature_map",
     "MonarchWeights", "MonarchGrads", "blockdiag_shape", "monarch_linear_shapes", "monarch_project", "monarch_to_dense",
+    "TernaryWeights", "ternary_act_quant", "bitlinear", "matmul_i32", "hgrn", "hgrn_step",
     "SafetensorsFile", "TensorInfo", "version", "build_info",
     "host_isa", "library_path",
 ]
