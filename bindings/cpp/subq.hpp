@@ -9,7 +9,7 @@
 // * Every failing C call throws subq::error carrying the subq_status and the
 //   library's message (subq_last_error_message(), read on the same thread).
 // * Handles are move-only RAII owners (context, packed_b, rope_table, kv_cache,
-//   safetensors).
+//   safetensors, monarch_weights, ternary_weights).
 // * Views are std::span based; matrix<T> adds a shape and element strides and
 //   checks that every element it describes lies inside its span before any C
 //   call (so a short buffer is an exception, not an out-of-bounds read).
@@ -23,6 +23,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <tuple>
 #include <limits>
 #include <span>
 #include <stdexcept>
@@ -666,6 +667,274 @@ class safetensors {
   }
   subq_safetensors* h_ = nullptr;
 };
+
+// ---- Monarch / block-diagonal (subq_monarch.h) ------------------------------------------------
+template <>
+inline subq_monarch_desc make_args<subq_monarch_desc>() {
+  subq_monarch_desc d;
+  subq_monarch_desc_default(&d, sizeof d);
+  return d;
+}
+template <>
+inline subq_monarch_args make_args<subq_monarch_args>() {
+  subq_monarch_args a;
+  subq_monarch_args_default(&a, sizeof a);
+  return a;
+}
+template <>
+inline subq_monarch_backward_args make_args<subq_monarch_backward_args>() {
+  subq_monarch_backward_args a;
+  subq_monarch_backward_args_default(&a, sizeof a);
+  return a;
+}
+
+// Monarch descriptor: W1 (k, q, p), W2 (l, s, r), f32 weights (set .dtype for bf16).
+inline subq_monarch_desc monarch_desc(int64_t k, int64_t q, int64_t p, int64_t l, int64_t s, int64_t r) {
+  subq_monarch_desc d = make_args<subq_monarch_desc>();
+  d.k = k, d.q = q, d.p = p, d.l = l, d.s = s, d.r = r;
+  return d;
+}
+// Block-diagonal layer in -> out with nblocks blocks (throws when nblocks does not divide both).
+inline subq_monarch_desc blockdiag_desc(int64_t in, int64_t out, int64_t nblocks) {
+  subq_monarch_desc d = make_args<subq_monarch_desc>();
+  check(subq_blockdiag_desc(in, out, nblocks, &d));
+  return d;
+}
+// (n, m) = (input width, output width) of a valid descriptor; throws otherwise.
+inline std::pair<int64_t, int64_t> monarch_dims(const subq_monarch_desc& d) {
+  int64_t n = 0, m = 0;
+  check(subq_monarch_desc_check(&d, &n, &m));
+  return {n, m};
+}
+
+namespace detail {
+inline std::pair<std::size_t, std::size_t> monarch_counts(const subq_monarch_desc& d) {
+  (void)monarch_dims(d);  // validated: the products below cannot overflow
+  const auto c1 = static_cast<std::size_t>(d.k * d.q * d.p);
+  const auto c2 = d.kind == SUBQ_MONARCH_KIND_BLOCKDIAG ? std::size_t{0} : static_cast<std::size_t>(d.l * d.s * d.r);
+  return {c1, c2};
+}
+}  // namespace detail
+
+// Packed Monarch (or block-diagonal) weights (subq_monarch_weights); T = float or bf16 (desc.dtype is
+// set from T). Immutable once packed: share between threads.
+class monarch_weights {
+ public:
+  template <class T>
+  monarch_weights(context* ctx, subq_monarch_desc desc, std::span<const T> w1, std::span<const T> w2 = {}) {
+    desc.dtype = dtype_of<T>();
+    const auto [c1, c2] = detail::monarch_counts(desc);
+    if (w1.size() != c1) invalid("subq::monarch_weights: w1 has " + std::to_string(w1.size()) + " elements, needs " +
+                                 std::to_string(c1));
+    if (w2.size() != c2) invalid("subq::monarch_weights: w2 has " + std::to_string(w2.size()) + " elements, needs " +
+                                 std::to_string(c2));
+    std::tie(n_, m_) = monarch_dims(desc);
+    subq_monarch_weights* h = nullptr;
+    check(subq_monarch_weights_create(raw(ctx), &desc, w1.data(), c2 ? w2.data() : nullptr, &h));
+    h_ = h;
+  }
+  monarch_weights(const monarch_weights&) = delete;
+  monarch_weights& operator=(const monarch_weights&) = delete;
+  monarch_weights(monarch_weights&& o) noexcept : h_(std::exchange(o.h_, nullptr)), n_(o.n_), m_(o.m_) {}
+  monarch_weights& operator=(monarch_weights&& o) noexcept {
+    if (this != &o) {
+      subq_monarch_weights_destroy(h_);
+      h_ = std::exchange(o.h_, nullptr);
+      n_ = o.n_, m_ = o.m_;
+    }
+    return *this;
+  }
+  ~monarch_weights() { subq_monarch_weights_destroy(h_); }
+
+  const subq_monarch_weights* get() const noexcept { return h_; }
+  int64_t inputs() const noexcept { return n_; }
+  int64_t outputs() const noexcept { return m_; }
+  std::size_t bytes() const { return subq_monarch_weights_size(live()); }
+  const char* ukernel() const { return subq_monarch_weights_ukernel(live()); }
+  subq_monarch_desc desc() const {
+    subq_monarch_desc d = make_args<subq_monarch_desc>();
+    subq_monarch_weights_get_desc(live(), &d);
+    return d;
+  }
+  // y (tokens, m) = M x (tokens, n) (+ bias (m) when not empty), packed rows.
+  void forward(context* ctx, int64_t tokens, std::span<const float> x, std::span<float> y,
+               std::span<const float> bias = {}) const {
+    detail::rows_fit("subq::monarch_weights::forward: x", x.size(), tokens, n_, 0);
+    detail::rows_fit("subq::monarch_weights::forward: y", y.size(), tokens, m_, 0);
+    if (!bias.empty() && bias.size() != static_cast<std::size_t>(m_))
+      invalid("subq::monarch_weights::forward: bias must have m elements");
+    subq_monarch_args a = make_args<subq_monarch_args>();
+    a.tokens = tokens;
+    a.x = x.data(), a.ldx = n_, a.y = y.data(), a.ldy = m_;
+    a.bias = bias.empty() ? nullptr : bias.data();
+    check(subq_monarch_forward(raw(ctx), live(), &a));
+  }
+  // Raw call with every field the caller's (strides, optional gradients).
+  void forward(context* ctx, const subq_monarch_args& a) const { check(subq_monarch_forward(raw(ctx), live(), &a)); }
+  void backward(context* ctx, const subq_monarch_backward_args& a) const {
+    check(subq_monarch_backward(raw(ctx), live(), &a));
+  }
+
+ private:
+  const subq_monarch_weights* live() const {
+    if (!h_) throw error(SUBQ_ERR_INVALID_STATE, "subq::monarch_weights: used after move");
+    return h_;
+  }
+  subq_monarch_weights* h_ = nullptr;
+  int64_t n_ = 0, m_ = 0;
+};
+
+// Dense m x n (row-major, packed) of (w1, w2) in fp64 (subq_monarch_to_dense_f64).
+inline std::vector<double> monarch_to_dense(const subq_monarch_desc& d, std::span<const double> w1,
+                                            std::span<const double> w2 = {}) {
+  const auto [c1, c2] = detail::monarch_counts(d);
+  const auto [n, m] = monarch_dims(d);
+  if (w1.size() != c1 || w2.size() != c2) invalid("subq::monarch_to_dense: w1/w2 sizes do not match the descriptor");
+  std::vector<double> out(static_cast<std::size_t>(n * m));
+  check(subq_monarch_to_dense_f64(&d, false, w1.data(), c2 ? w2.data() : nullptr, out.data(), n));
+  return out;
+}
+// Projects dense M (m x n, packed) onto d's Monarch factors; returns |M - dense(w1, w2)|_F^2.
+inline double monarch_project(const subq_monarch_desc& d, std::span<const double> M, std::span<double> w1,
+                              std::span<double> w2 = {}) {
+  const auto [c1, c2] = detail::monarch_counts(d);
+  const auto [n, m] = monarch_dims(d);
+  if (M.size() != static_cast<std::size_t>(n * m)) invalid("subq::monarch_project: M must have m*n elements");
+  if (w1.size() != c1 || w2.size() != c2) invalid("subq::monarch_project: w1/w2 sizes do not match the descriptor");
+  double resid = 0;
+  check(subq_monarch_project_f64(M.data(), m, n, n, &d, false, w1.data(), c2 ? w2.data() : nullptr, &resid));
+  return resid;
+}
+
+// ---- ternary (subq_ternary.h) -----------------------------------------------------------------
+template <>
+inline subq_ternary_act_args make_args<subq_ternary_act_args>() {
+  subq_ternary_act_args a;
+  subq_ternary_act_args_default(&a, sizeof a);
+  return a;
+}
+template <>
+inline subq_bitlinear_args make_args<subq_bitlinear_args>() {
+  subq_bitlinear_args a;
+  subq_bitlinear_args_default(&a, sizeof a);
+  return a;
+}
+template <>
+inline subq_hgrn_args make_args<subq_hgrn_args>() {
+  subq_hgrn_args a;
+  subq_hgrn_args_default(&a, sizeof a);
+  return a;
+}
+
+// Ternary weights W (rows N, cols K) in SQ2 (subq_ternary); immutable, shareable between threads.
+class ternary_weights {
+ public:
+  // absmean quantization of W (n x k, packed rows), float or bf16.
+  template <class T>
+  static ternary_weights quantize(context* ctx, int64_t n, int64_t k, std::span<const T> w,
+                                  subq_ternary_scale scale = SUBQ_TERNARY_SCALE_TENSOR) {
+    detail::rows_fit("subq::ternary_weights::quantize: w", w.size(), n, k, 0);
+    subq_ternary* h = nullptr;
+    check(subq_ternary_quantize(raw(ctx), n, k, dtype_of<T>(), w.data(), k, scale, &h));
+    return ternary_weights(h);
+  }
+  // Codes t (n x k int8 in {-1, 0, 1}) and gamma (1 value: per tensor; n values: per row).
+  static ternary_weights from_codes(int64_t n, int64_t k, std::span<const int8_t> t, std::span<const float> gamma) {
+    detail::rows_fit("subq::ternary_weights::from_codes: t", t.size(), n, k, 0);
+    const bool row = gamma.size() == static_cast<std::size_t>(n) && n != 1;
+    if (!row && gamma.size() != 1) invalid("subq::ternary_weights::from_codes: gamma must have 1 or n elements");
+    subq_ternary* h = nullptr;
+    check(subq_ternary_from_codes(n, k, t.data(), k, row ? SUBQ_TERNARY_SCALE_ROW : SUBQ_TERNARY_SCALE_TENSOR,
+                                  gamma.data(), &h));
+    return ternary_weights(h);
+  }
+  // HF packed BitNet weight: packed (n/4) x k bytes.
+  static ternary_weights from_hf(int64_t n, int64_t k, std::span<const uint8_t> packed, float weight_scale,
+                                 subq_ternary_hf_scale rule = SUBQ_TERNARY_HF_DIVIDE) {
+    detail::rows_fit("subq::ternary_weights::from_hf: packed", packed.size(), n / 4, k, 0);
+    subq_ternary* h = nullptr;
+    check(subq_ternary_from_hf(n, k, packed.data(), weight_scale, rule, &h));
+    return ternary_weights(h);
+  }
+  static ternary_weights from_blob(std::span<const std::byte> blob) {
+    subq_ternary* h = nullptr;
+    static const std::byte empty[1] = {};
+    check(subq_ternary_from_blob(blob.empty() ? empty : blob.data(), blob.size(), &h));
+    return ternary_weights(h);
+  }
+
+  ternary_weights(const ternary_weights&) = delete;
+  ternary_weights& operator=(const ternary_weights&) = delete;
+  ternary_weights(ternary_weights&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+  ternary_weights& operator=(ternary_weights&& o) noexcept {
+    if (this != &o) {
+      subq_ternary_destroy(h_);
+      h_ = std::exchange(o.h_, nullptr);
+    }
+    return *this;
+  }
+  ~ternary_weights() { subq_ternary_destroy(h_); }
+
+  const subq_ternary* get() const noexcept { return h_; }
+  int64_t rows() const { return subq_ternary_rows(live()); }
+  int64_t cols() const { return subq_ternary_cols(live()); }
+  subq_ternary_scale scale_mode() const { return subq_ternary_scale_mode(live()); }
+  // The SQ2 blob (valid while *this lives).
+  std::span<const std::byte> blob() const {
+    std::size_t n = 0;
+    const void* p = subq_ternary_blob(live(), &n);
+    return {static_cast<const std::byte*>(p), n};
+  }
+  // Codes (rows x cols, packed) and scales (1 or rows values).
+  std::pair<std::vector<int8_t>, std::vector<float>> to_codes() const {
+    std::vector<int8_t> t(static_cast<std::size_t>(rows() * cols()));
+    std::vector<float> g(scale_mode() == SUBQ_TERNARY_SCALE_ROW ? static_cast<std::size_t>(rows()) : 1);
+    check(subq_ternary_to_codes(h_, t.data(), cols(), g.data()));
+    return {std::move(t), std::move(g)};
+  }
+  // d (tokens x N int32, packed) = q (tokens x K int8 in [-127, 127], packed) times t^T, exactly.
+  void matmul_i32(context* ctx, int64_t tokens, std::span<const int8_t> q, std::span<int32_t> d) const {
+    detail::rows_fit("subq::ternary_weights::matmul_i32: q", q.size(), tokens, cols(), 0);
+    detail::rows_fit("subq::ternary_weights::matmul_i32: d", d.size(), tokens, rows(), 0);
+    check(subq_ternary_matmul_i32(raw(ctx), h_, tokens, q.data(), cols(), d.data(), rows()));
+  }
+  // Fused BitLinear with a filled subq_bitlinear_args (make_args<subq_bitlinear_args>()).
+  void bitlinear(context* ctx, const subq_bitlinear_args& a) const { check(subq_bitlinear(raw(ctx), live(), &a)); }
+  // Convenience: out (tokens x N) = BitLinear(x (tokens x K)) (+ residual when not empty), packed rows.
+  void bitlinear(context* ctx, int64_t tokens, std::span<const float> x, std::span<float> out,
+                 std::span<const float> residual = {}, bool rmsnorm = false, std::span<const float> norm_weight = {},
+                 float eps = 1e-6f) const {
+    detail::rows_fit("subq::ternary_weights::bitlinear: x", x.size(), tokens, cols(), 0);
+    detail::rows_fit("subq::ternary_weights::bitlinear: out", out.size(), tokens, rows(), 0);
+    if (!residual.empty()) detail::rows_fit("subq::ternary_weights::bitlinear: residual", residual.size(), tokens,
+                                            rows(), 0);
+    if (!norm_weight.empty() && norm_weight.size() != static_cast<std::size_t>(cols()))
+      invalid("subq::ternary_weights::bitlinear: norm_weight must have K elements");
+    subq_bitlinear_args a = make_args<subq_bitlinear_args>();
+    a.tokens = tokens;
+    a.flags = rmsnorm ? SUBQ_TERNARY_RMSNORM : 0u;
+    a.eps = eps;
+    a.x = x.data();
+    a.norm_weight = norm_weight.empty() ? nullptr : norm_weight.data();
+    a.residual = residual.empty() ? nullptr : residual.data();
+    a.out = out.data();
+    check(subq_bitlinear(raw(ctx), h_, &a));
+  }
+
+ private:
+  explicit ternary_weights(subq_ternary* h) noexcept : h_(h) {}
+  const subq_ternary* live() const {
+    if (!h_) throw error(SUBQ_ERR_INVALID_STATE, "subq::ternary_weights: used after move");
+    return h_;
+  }
+  subq_ternary* h_ = nullptr;
+};
+
+inline void ternary_act_quant(context* ctx, const subq_ternary_act_args& a) {
+  check(subq_ternary_act_quant(raw(ctx), &a));
+}
+inline void hgrn(context* ctx, const subq_hgrn_args& a) { check(subq_hgrn_f32(raw(ctx), &a)); }
+inline void hgrn_step(context* ctx, const subq_hgrn_args& a) { check(subq_hgrn_step_f32(raw(ctx), &a)); }
 
 }  // namespace subq
 

@@ -410,6 +410,157 @@ int main() {
     expect_error([&] { (void)subq::linattn_state_floats(la); }, SUBQ_ERR_INVALID_ARGUMENT, "linattn_state_floats");
   }
 
+  // Monarch: forward against the header's formula (stage 1, P1, stage 2, P2) in double,
+  // the dense matrix, projection of an exactly-Monarch matrix, bf16 weights, errors.
+  {
+    const int64_t k = 2, q = 6, p = 3, l = 4, s = 5, r = 3, n = k * p, m = l * s, T = 3;
+    const auto w1 = randn(k * q * p, 41), w2 = randn(l * s * r, 42), x = randn(T * n, 43), bias = randn(m, 44);
+    const subq_monarch_desc d = subq::monarch_desc(k, q, p, l, s, r);
+    EXPECT((subq::monarch_dims(d) == std::pair<int64_t, int64_t>{n, m}));
+    subq::monarch_weights mw(&ctx, d, std::span<const float>(w1), std::span<const float>(w2));
+    EXPECT(mw.inputs() == n && mw.outputs() == m && mw.bytes() > 0 && std::string(mw.ukernel()).find("monarch") != std::string::npos);
+    std::vector<float> y(T * m);
+    mw.forward(&ctx, T, x, y, bias);
+    std::vector<double> ref(T * m);
+    for (int64_t t = 0; t < T; ++t) {
+      std::vector<double> u(k * q), z(l * s);
+      for (int64_t i = 0; i < k; ++i)
+        for (int64_t a = 0; a < q; ++a)
+          for (int64_t e = 0; e < p; ++e) u[i * q + a] += (double)w1[(i * q + a) * p + e] * x[t * n + i * p + e];
+      for (int64_t j = 0; j < l; ++j)
+        for (int64_t c = 0; c < s; ++c)
+          for (int64_t tt = 0; tt < r; ++tt) z[j * s + c] += (double)w2[(j * s + c) * r + tt] * u[tt * l + j];
+      for (int64_t j = 0; j < l; ++j)
+        for (int64_t c = 0; c < s; ++c) ref[t * m + c * l + j] = z[j * s + c] + bias[c * l + j];
+    }
+    EXPECT(max_err(y, ref) < 1e-4);
+    std::vector<double> w1d(w1.begin(), w1.end()), w2d(w2.begin(), w2.end());
+    const auto M = subq::monarch_to_dense(d, w1d, w2d);
+    double worst = 0;
+    for (int64_t row = 0; row < m; ++row) {
+      double acc = bias[row];
+      for (int64_t col = 0; col < n; ++col) acc += M[row * n + col] * x[col];
+      worst = std::fmax(worst, std::fabs(acc - ref[row]));
+    }
+    EXPECT(worst < 1e-9);
+    std::vector<double> p1(w1d.size()), p2(w2d.size());
+    EXPECT(subq::monarch_project(d, M, p1, p2) < 1e-18 * m * n);
+    const auto M2 = subq::monarch_to_dense(d, p1, p2);
+    worst = 0;
+    for (std::size_t i = 0; i < M.size(); ++i) worst = std::fmax(worst, std::fabs(M[i] - M2[i]));
+    EXPECT(worst < 1e-9);
+    // bf16 weights: widened exactly, so the same values as f32 give the same bits
+    std::vector<subq::bf16> b1(w1.size()), b2(w2.size());
+    subq::to_bf16(w1, b1), subq::to_bf16(w2, b2);
+    std::vector<float> f1(w1.size()), f2(w2.size()), yb(T * m), yf(T * m);
+    subq::from_bf16(b1, f1), subq::from_bf16(b2, f2);
+    subq::monarch_weights mb(&ctx, d, std::span<const subq::bf16>(b1), std::span<const subq::bf16>(b2));
+    EXPECT(mb.desc().dtype == SUBQ_DTYPE_BF16);
+    mb.forward(&ctx, T, x, yb);
+    subq::monarch_weights(&ctx, d, std::span<const float>(f1), std::span<const float>(f2)).forward(&ctx, T, x, yf);
+    EXPECT(yb == yf);
+    // block-diagonal: y = blocks of W x; backward grad_bias = column sums of grad_y
+    const subq_monarch_desc bd = subq::blockdiag_desc(6, 4, 2);
+    const std::vector<float> wb = randn(2 * 2 * 3, 45), xb = randn(6, 46);
+    subq::monarch_weights mbd(nullptr, bd, std::span<const float>(wb));
+    std::vector<float> yd(4), gb(4);
+    mbd.forward(nullptr, 1, xb, yd);
+    for (int i = 0; i < 2; ++i)
+      for (int o = 0; o < 2; ++o) {
+        double acc = 0;
+        for (int e = 0; e < 3; ++e) acc += (double)wb[(i * 2 + o) * 3 + e] * xb[i * 3 + e];
+        EXPECT(std::fabs(yd[i * 2 + o] - acc) < 1e-5);
+      }
+    auto ba = subq::make_args<subq_monarch_backward_args>();
+    ba.tokens = 1, ba.grad_y = yd.data(), ba.ldgy = 4, ba.grad_bias = gb.data();
+    mbd.backward(nullptr, ba);
+    EXPECT(gb == yd);
+    expect_error([&] { subq::monarch_weights(nullptr, subq::monarch_desc(k, q, p, l, s, 4), std::span<const float>(w1),
+                                             std::span<const float>(w2)); },
+                 SUBQ_ERR_INVALID_ARGUMENT, "k*q (12) != l*r (16)");
+    expect_error([&] { subq::monarch_weights(nullptr, d, std::span<const float>(w1).first(5), std::span<const float>(w2)); },
+                 SUBQ_ERR_INVALID_ARGUMENT, "w1 has 5 elements");
+    expect_error([&] { (void)subq::blockdiag_desc(1000, 12, 3); }, SUBQ_ERR_INVALID_ARGUMENT, "nblocks");
+    subq::monarch_weights moved = std::move(mw);
+    expect_error([&] { (void)mw.bytes(); }, SUBQ_ERR_INVALID_STATE, "used after move");
+    EXPECT(moved.bytes() > 0);
+  }
+
+  // Ternary: quantize, codes round trip, the exact int32 product, BitLinear's epilogue exactly,
+  // HGRN decode steps continuing a prefill bitwise, errors.
+  {
+    const int64_t N = 5, K = 70, T = 3;
+    const auto W = randn(N * K, 51);
+    auto tw = subq::ternary_weights::quantize(&ctx, N, K, std::span<const float>(W), SUBQ_TERNARY_SCALE_ROW);
+    EXPECT(tw.rows() == N && tw.cols() == K && tw.scale_mode() == SUBQ_TERNARY_SCALE_ROW);
+    auto [codes, gamma] = tw.to_codes();
+    EXPECT(gamma.size() == (std::size_t)N);
+    for (int64_t row = 0; row < N; ++row) {  // absmean per row, spec §1
+      double mean = 0;
+      for (int64_t c = 0; c < K; ++c) mean += std::fabs((double)W[row * K + c]);
+      const float g = (float)std::fmax(mean / K, 1e-5);
+      EXPECT(gamma[row] == g);
+      for (int64_t c = 0; c < K; ++c)
+        EXPECT(codes[row * K + c] == (int8_t)std::fmax(-1.f, std::fmin(1.f, std::nearbyint(W[row * K + c] * (1.0f / g)))));
+    }
+    auto tc = subq::ternary_weights::from_codes(N, K, codes, gamma);
+    const auto b0 = tw.blob(), b1 = tc.blob();
+    EXPECT(b0.size() == b1.size() && std::memcmp(b0.data(), b1.data(), b0.size()) == 0);
+    auto tb = subq::ternary_weights::from_blob(b0);
+    EXPECT(tb.rows() == N && std::memcmp(tb.blob().data(), b0.data(), b0.size()) == 0);
+    std::mt19937 g(52);
+    std::vector<int8_t> qv(T * K);
+    for (auto& v : qv) v = (int8_t)((int)(g() % 255) - 127);
+    std::vector<int32_t> D(T * N);
+    tw.matmul_i32(&ctx, T, qv, D);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t row = 0; row < N; ++row) {
+        int32_t acc = 0;
+        for (int64_t c = 0; c < K; ++c) acc += codes[row * K + c] * qv[t * K + c];
+        EXPECT(D[t * N + row] == acc);
+      }
+    // BitLinear = act_quant + matmul + (float)D * (gamma * (a / 127)) (+ residual), bit for bit
+    const auto x = randn(T * K, 53), res = randn(T * N, 54);
+    std::vector<int8_t> qx(T * K);
+    std::vector<int32_t> sums(T);
+    std::vector<float> scales(T), out(T * N);
+    auto aa = subq::make_args<subq_ternary_act_args>();
+    aa.rows = T, aa.cols = K, aa.x = x.data(), aa.q = qx.data(), aa.sums = sums.data(), aa.scales = scales.data();
+    subq::ternary_act_quant(&ctx, aa);
+    tw.matmul_i32(&ctx, T, qx, D);
+    tw.bitlinear(&ctx, T, x, out, res);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t row = 0; row < N; ++row) {
+        const float comb = gamma[row] * (scales[t] / 127.0f);
+        EXPECT(out[t * N + row] == (float)D[t * N + row] * comb + res[t * N + row]);
+      }
+    // HGRN: prefill of 2 tokens then one step == prefill of 3 tokens
+    const int64_t C = 9;
+    const auto hi = randn(3 * C, 55), hf = randn(3 * C, 56);
+    std::vector<float> st(C, 0.0f), o3(3 * C), s3(C), ostep(C);
+    auto ha = subq::make_args<subq_hgrn_args>();
+    ha.tokens = 3, ha.channels = C, ha.i = hi.data(), ha.f = hf.data(), ha.state_out = s3.data(), ha.out = o3.data();
+    subq::hgrn(&ctx, ha);
+    ha.tokens = 2, ha.state_in = st.data(), ha.state_out = st.data();
+    std::vector<float> o2(2 * C);
+    ha.out = o2.data();
+    subq::hgrn(&ctx, ha);
+    ha.tokens = 1, ha.i = hi.data() + 2 * C, ha.f = hf.data() + 2 * C, ha.out = ostep.data();
+    subq::hgrn_step(&ctx, ha);
+    EXPECT(st == s3 && std::memcmp(ostep.data(), o3.data() + 2 * C, C * sizeof(float)) == 0);
+    qv[0] = -128;
+    expect_error([&] { tw.matmul_i32(&ctx, T, qv, D); }, SUBQ_ERR_INVALID_ARGUMENT, "-128");
+    expect_error([&] { tw.matmul_i32(&ctx, T, std::span<const int8_t>(qv).first(10), D); }, SUBQ_ERR_INVALID_ARGUMENT,
+                 "matmul_i32: q");
+    const std::vector<int8_t> bad(6, 2);
+    const std::vector<float> one{1.0f};
+    expect_error([&] { (void)subq::ternary_weights::from_codes(2, 3, bad, one); }, SUBQ_ERR_INVALID_ARGUMENT,
+                 "subq_ternary_from_codes");
+    auto moved = std::move(tw);
+    expect_error([&] { (void)tw.rows(); }, SUBQ_ERR_INVALID_STATE, "used after move");
+    EXPECT(moved.rows() == N);
+  }
+
   // safetensors: a file written here, read back without a copy.
   {
     const char* path = "test_subq_hpp.safetensors";
