@@ -30,6 +30,7 @@ let package = Package(
         "Sources/CSubQ/families/nn/subq_nn_impls.inc",
         "Sources/CSubQ/families/ssm/subq_ssm2_impls.inc",
         "Sources/CSubQ/families/linattn/subq_linattn_impls.inc",
+        "Sources/CSubQ/families/ternary/subq_ternary_impls.inc",
       ],
       sources: ["Sources/CSubQ"],
       publicHeadersPath: "Include",

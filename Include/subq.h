@@ -16,5 +16,6 @@
 #include "subq/subq_safetensors.h"
 #include "subq/subq_nn.h"
 #include "subq/subq_linattn.h"
+#include "subq/subq_ternary.h"
 
 #endif /* SUBQ_H */

@@ -109,6 +109,8 @@ void bench_linattn_step_parse(int argc, char **argv);    /* linattn-step: decode
 int bench_linattn_step_main(const bench_opts *opts);
 void bench_linattn_hybrid_parse(int argc, char **argv);  /* linattn-hybrid: BASED-style hybrid vs full attention */
 int bench_linattn_hybrid_main(const bench_opts *opts);
+void bench_ternary_parse(int argc, char **argv); /* ternary: BitLinear GEMV/GEMM, act quant, HGRN */
+int bench_ternary_main(const bench_opts *opts);
 void bench_nn_parse(int argc, char **argv);      /* nn: RMSNorm, add+RMSNorm, SwiGLU, RoPE */
 int bench_nn_main(const bench_opts *opts);
 

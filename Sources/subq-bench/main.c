@@ -35,6 +35,7 @@ static void usage(FILE *f) {
       "  linattn         BASED Taylor / linear attention chunked prefill (GFLOP/s of the chunked algorithm)\n"
       "  linattn-step    linear attention decode step after a prefill of --pos tokens (GB/s of the state)\n"
       "  linattn-hybrid  BASED-style hybrid (linear + SWA 128 + short conv) vs full causal attention per T\n"
+      "  ternary         ternary BitLinear GEMV / GEMM, fused RMSNorm+int8 quant, HGRN recurrence (--op)\n"
       "  list            print the commands and the standard gemm shapes\n"
       "\n"
       "options (all commands):\n"
@@ -67,6 +68,8 @@ static void usage(FILE *f) {
       "                (default b1 h16 dk16 dv64 l8192 taylor, chunk 0 = 64)\n"
       "linattn-step options: --b B --h H --dk K --dv V --pos LIST (default b1 h16 dk16 dv64 pos 1024,65536)\n"
       "linattn-hybrid options: --l LIST (default 2048,8192,32768) --no-full (skip full attention) --parts (time each mixer too)\n"
+      "ternary options: --op gemv|gemm|actq|hgrn|all --n N --k K --t T --d D --l L\n"
+      "                (default all, n4096 k14336, gemm/actq t512, hgrn d2048 l1024)\n"
       "\n"
       "pool options:\n"
       "  --spin on|off|both  (default both)\n"
@@ -209,17 +212,19 @@ int main(int argc, char **argv) {
   bool known = !strcmp(cmd, "suite") || !strcmp(cmd, "peak") || !strcmp(cmd, "gemm") || !strcmp(cmd, "pool") ||
                !strcmp(cmd, "fattn") || !strcmp(cmd, "ssm") || !strcmp(cmd, "conv1d") || !strcmp(cmd, "nn") ||
                !strcmp(cmd, "ssd") || !strcmp(cmd, "ssd-step") || !strcmp(cmd, "gated-rmsnorm") || !strcmp(cmd, "list") ||
-               !strcmp(cmd, "linattn") || !strcmp(cmd, "linattn-step") || !strcmp(cmd, "linattn-hybrid");
+               !strcmp(cmd, "linattn") || !strcmp(cmd, "linattn-step") || !strcmp(cmd, "linattn-hybrid") ||
+               !strcmp(cmd, "ternary");
   if (!known)
     bench_usage_error("unknown command '%s' (suite, peak, gemm, pool, fattn, ssm, conv1d, nn, ssd, ssd-step, "
-                      "gated-rmsnorm, linattn, linattn-step, linattn-hybrid, list)", cmd);
+                      "gated-rmsnorm, linattn, linattn-step, linattn-hybrid, ternary, list)", cmd);
   if (n_rest > 0 && strcmp(cmd, "gemm") && strcmp(cmd, "pool") && strcmp(cmd, "ssm") && strcmp(cmd, "conv1d") &&
       strcmp(cmd, "nn") && strcmp(cmd, "ssd") && strcmp(cmd, "ssd-step") && strcmp(cmd, "gated-rmsnorm") &&
-      strcmp(cmd, "linattn") && strcmp(cmd, "linattn-step") && strcmp(cmd, "linattn-hybrid"))
+      strcmp(cmd, "linattn") && strcmp(cmd, "linattn-step") && strcmp(cmd, "linattn-hybrid") && strcmp(cmd, "ternary"))
     bench_usage_error("%s: unexpected argument '%s'", cmd, rest[0]);
 
   if (!strcmp(cmd, "list")) {
-    printf("commands: suite (default), peak, gemm, pool, fattn, ssm, conv1d, nn, ssd, ssd-step, gated-rmsnorm, linattn, linattn-step, linattn-hybrid, list\n");
+    printf("commands: suite (default), peak, gemm, pool, fattn, ssm, conv1d, nn, ssd, ssd-step, gated-rmsnorm, linattn, "
+           "linattn-step, linattn-hybrid, ternary, list\n");
     bench_gemm_list();
     bench_fattn_list();
     free(rest);
@@ -238,6 +243,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "linattn")) bench_linattn_parse(n_rest, rest);
   if (!strcmp(cmd, "linattn-step")) bench_linattn_step_parse(n_rest, rest);
   if (!strcmp(cmd, "linattn-hybrid")) bench_linattn_hybrid_parse(n_rest, rest);
+  if (!strcmp(cmd, "ternary")) bench_ternary_parse(n_rest, rest);
 
   int rc = 0;
   double t0 = bench_now_s();
@@ -273,6 +279,8 @@ int main(int argc, char **argv) {
     rc = bench_linattn_step_main(&o);
   } else if (!strcmp(cmd, "linattn-hybrid")) {
     rc = bench_linattn_hybrid_main(&o);
+  } else if (!strcmp(cmd, "ternary")) {
+    rc = bench_ternary_main(&o);
   }
   bench_output_end(&o);
   double elapsed = bench_now_s() - t0;

@@ -1,0 +1,877 @@
+/*
+ * subq_ternary.c — ternary family driver: the SQ2 blob (creation from dense,
+ * ternary, HF-packed weights and validated blobs; export), validation of
+ * every call, the phases (activation quantization per token row; matmul
+ * items = 64-token block x 4-panel group with K in chunks of 64 K-blocks and
+ * int32 partials in per-participant scratch; the epilogue) and the HGRN
+ * scan (channel blocks) and gate (token rows). Only the micro-kernels of
+ * subq_ternary_impls.inc are per ISA. K is never split across items, so
+ * results do not depend on the thread count.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "families/ternary/subq_ternary_ukernel.h"
+#include "internal/subq_internal.h"
+#include "internal/subq_isa.h"
+#include "internal/subq_parallel.h"
+#include "subq/subq_ternary.h"
+
+#define SUBQ_TERN_HEADER 128
+#define SUBQ_TERN_TB 64          /* tokens per matmul item */
+#define SUBQ_TERN_PG 4           /* panels (16 rows) per matmul item */
+#define SUBQ_TERN_KC 64          /* K-blocks (16 columns) per chunk: 1024 columns */
+#define SUBQ_TERN_SCAN_CB 64     /* channels per HGRN scan item */
+#define SUBQ_TERN_PARALLEL_BYTES (64 * 1024)
+
+struct subq_ternary {
+  uint8_t *blob;       /* header, codes, scales; 64-byte aligned */
+  size_t size;
+  int64_t n, k, n_pad, k_pad;
+  subq_ternary_scale mode;
+  uint8_t *codes;
+  float *row_gamma;    /* n_pad gammas for the epilogue (both modes) */
+};
+
+typedef struct subq_tern_impl {
+  subq_isa isa;
+  subq_i8wt2_gemm_fn gemm;
+  subq_ternary_actq_fn actq;
+  subq_hgrn_scan_fn scan;
+  subq_hgrn_gate_fn gate;
+} subq_tern_impl;
+
+static const subq_tern_impl subq_tern_impls[] = {
+#define SUBQ_TERNARY_UKERNEL(isa, sfx)                                                                       \
+  {isa, subq_i8wt2_ternary_gemm_ukernel_4x16__##sfx, subq_f32_ternary_actq_ukernel__##sfx,                  \
+   subq_f32_hgrn_scan_ukernel__##sfx, subq_f32_hgrn_gate_ukernel__##sfx},
+#include "families/ternary/subq_ternary_impls.inc"
+#undef SUBQ_TERNARY_UKERNEL
+};
+#define SUBQ_TERN_N_IMPLS ((int)(sizeof subq_tern_impls / sizeof subq_tern_impls[0]))
+
+static const subq_tern_impl *subq_tern_pick(const subq_context *ctx) {
+  const subq_isa chosen = subq_context_isa_or_default(ctx);
+  for (int i = 0; i < SUBQ_TERN_N_IMPLS; i++)
+    if (subq_isa_allows(chosen, subq_tern_impls[i].isa)) return &subq_tern_impls[i];
+  return &subq_tern_impls[SUBQ_TERN_N_IMPLS - 1];
+}
+
+static subq_context *subq_tern_ctx_for(subq_context *ctx, double bytes) {
+  return bytes >= (double)SUBQ_TERN_PARALLEL_BYTES ? ctx : NULL;
+}
+
+/* ---- little-endian header fields ---------------------------------------------------------- */
+
+static void put_u16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8); }
+static void put_u32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put_u64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint16_t get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static uint32_t get_u32(const uint8_t *p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8 * i);
+  return v;
+}
+static uint64_t get_u64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+static float get_f32(const uint8_t *p) {
+  const uint32_t u = get_u32(p);
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+static uint32_t f32_bits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return u;
+}
+
+/* ---- the blob ------------------------------------------------------------------------------ */
+
+static int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+static subq_status tern_check_shape(const char *fn, int64_t n, int64_t k) {
+  if (n < 1) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: n (%lld) < 1", fn, (long long)n);
+  if (k < 1) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: k (%lld) < 1", fn, (long long)k);
+  if (k > SUBQ_TERNARY_MAX_K)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: k (%lld) > SUBQ_TERNARY_MAX_K (%d)", fn, (long long)k,
+                      SUBQ_TERNARY_MAX_K);
+  if (n > (INT64_MAX / 2) / SUBQ_TERNARY_MAX_K)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: n (%lld) * k overflows the packed size", fn, (long long)n);
+  return SUBQ_OK;
+}
+
+static subq_status tern_check_scale_mode(const char *fn, subq_ternary_scale mode) {
+  if (mode != SUBQ_TERNARY_SCALE_TENSOR && mode != SUBQ_TERNARY_SCALE_ROW)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: scale_mode (%d) is not TENSOR or ROW", fn, (int)mode);
+  return SUBQ_OK;
+}
+
+/* A blob of codes 1 (weight 0) and zero scales; shape already checked. */
+static subq_status tern_new(const char *fn, int64_t n, int64_t k, subq_ternary_scale mode, subq_ternary **out) {
+  subq_ternary *w = calloc(1, sizeof *w);
+  if (!w) return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+  w->n = n, w->k = k, w->mode = mode;
+  w->n_pad = round_up(n, 16), w->k_pad = round_up(k, 64);
+  const size_t codes = (size_t)w->n_pad * (size_t)w->k_pad / 4;
+  const size_t nsc = mode == SUBQ_TERNARY_SCALE_ROW ? (size_t)w->n_pad : 1;
+  const size_t scales_off = SUBQ_TERN_HEADER + codes;
+  w->size = scales_off + (size_t)round_up((int64_t)(nsc * 4), 64);
+  w->blob = subq_alloc(w->size);
+  w->row_gamma = subq_alloc((size_t)w->n_pad * sizeof(float));
+  if (!w->blob || !w->row_gamma) {
+    const size_t size = w->size;
+    subq_free(w->blob), subq_free(w->row_gamma), free(w);
+    return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: out of memory (%zu bytes of packed weights)", fn, size);
+  }
+  memset(w->blob, 0, SUBQ_TERN_HEADER);
+  w->codes = w->blob + SUBQ_TERN_HEADER;
+  memset(w->codes, 0x55, codes);
+  memset(w->blob + scales_off, 0, w->size - scales_off);
+  memset(w->row_gamma, 0, (size_t)w->n_pad * sizeof(float));
+  uint8_t *h = w->blob;
+  memcpy(h, "SQT2", 4);
+  put_u16(h + 4, 1), put_u16(h + 6, 1);
+  put_u64(h + 8, (uint64_t)n), put_u64(h + 16, (uint64_t)k);
+  put_u64(h + 24, (uint64_t)w->n_pad), put_u64(h + 32, (uint64_t)w->k_pad);
+  put_u32(h + 40, (uint32_t)mode), put_u32(h + 44, 0);
+  put_u64(h + 56, SUBQ_TERN_HEADER), put_u64(h + 64, (uint64_t)scales_off);
+  *out = w;
+  return SUBQ_OK;
+}
+
+static float *tern_scales(subq_ternary *w) { return (float *)(void *)(w->blob + get_u64(w->blob + 64)); }
+
+/* Stores the scales (1 or n values) into the blob, the header and row_gamma. */
+static void tern_set_gamma(subq_ternary *w, const float *gamma) {
+  float *sc = tern_scales(w);
+  if (w->mode == SUBQ_TERNARY_SCALE_TENSOR) {
+    sc[0] = gamma[0];
+    put_u32(w->blob + 48, f32_bits(gamma[0]));
+    for (int64_t r = 0; r < w->n; r++) w->row_gamma[r] = gamma[0];
+  } else {
+    for (int64_t r = 0; r < w->n; r++) sc[r] = w->row_gamma[r] = gamma[r];
+  }
+}
+
+static inline size_t tern_byte(const subq_ternary *w, int64_t r, int64_t c) {
+  return (size_t)(((r >> 4) * (w->k_pad >> 4) + (c >> 4)) * 64 + (r & 15) * 4 + (c & 3));
+}
+static inline void tern_put(subq_ternary *w, int64_t r, int64_t c, int code) {
+  uint8_t *b = &w->codes[tern_byte(w, r, c)];
+  const int sh = (int)(2 * ((c >> 2) & 3));
+  *b = (uint8_t)((*b & ~(3u << sh)) | ((unsigned)code << sh));
+}
+static inline int tern_get(const subq_ternary *w, int64_t r, int64_t c) {
+  return (w->codes[tern_byte(w, r, c)] >> (2 * ((c >> 2) & 3))) & 3;
+}
+
+void subq_ternary_destroy(subq_ternary *w) {
+  if (!w) return;
+  subq_free(w->blob);
+  subq_free(w->row_gamma);
+  free(w);
+}
+
+const void *subq_ternary_blob(const subq_ternary *w, size_t *size) {
+  if (size) *size = w->size;
+  return w->blob;
+}
+int64_t subq_ternary_rows(const subq_ternary *w) { return w ? w->n : 0; }
+int64_t subq_ternary_cols(const subq_ternary *w) { return w ? w->k : 0; }
+subq_ternary_scale subq_ternary_scale_mode(const subq_ternary *w) { return w ? w->mode : SUBQ_TERNARY_SCALE_TENSOR; }
+
+/* ---- dense sources ------------------------------------------------------------------------------ */
+
+static inline float src_at(subq_dtype dt, const void *w, int64_t ld, int64_t r, int64_t c) {
+  if (dt == SUBQ_DTYPE_BF16) {
+    const uint32_t u = (uint32_t)((const uint16_t *)w)[r * ld + c] << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+  }
+  return ((const float *)w)[r * ld + c];
+}
+
+static subq_status tern_check_src(const char *fn, int64_t n, int64_t k, subq_dtype dtype, const void *w, int64_t ld,
+                                  subq_ternary **out) {
+  if (!out) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out is NULL", fn);
+  subq_status st = tern_check_shape(fn, n, k);
+  if (st) return st;
+  if (dtype != SUBQ_DTYPE_F32 && dtype != SUBQ_DTYPE_BF16)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: dtype (%d) is not f32 or bf16", fn, (int)dtype);
+  if (!w) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: w is NULL", fn);
+  if (ld < k) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: ld (%lld) < k (%lld)", fn, (long long)ld, (long long)k);
+  int64_t e;
+  if (!subq_mul_i64(n - 1, ld, &e) || !subq_add_i64(e, k, &e) || !subq_mul_i64(e, 4, &e))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of w overflows int64", fn);
+  return SUBQ_OK;
+}
+
+typedef struct tern_quant_job {
+  subq_ternary *w;
+  subq_dtype dt;
+  const void *src;
+  int64_t ld;
+  double *row_sum; /* phase 1 */
+  float *inv;      /* n_pad (row mode) or 1 */
+} tern_quant_job;
+
+static subq_status tern_rowsum_run(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
+  (void)info;
+  tern_quant_job *j = arg;
+  for (int64_t r = begin; r < end; r++) {
+    double s = 0.0;
+    for (int64_t c = 0; c < j->w->k; c++) s += fabs((double)src_at(j->dt, j->src, j->ld, r, c));
+    j->row_sum[r] = s;
+  }
+  return SUBQ_OK;
+}
+
+static subq_status tern_pack_run(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
+  (void)info;
+  tern_quant_job *j = arg;
+  subq_ternary *w = j->w;
+  for (int64_t p = begin; p < end; p++)
+    for (int64_t r = p * 16; r < SUBQ_MIN(w->n, p * 16 + 16); r++) {
+      const float inv = j->inv[w->mode == SUBQ_TERNARY_SCALE_ROW ? r : 0];
+      for (int64_t c = 0; c < w->k; c++) {
+        float t = rintf(src_at(j->dt, j->src, j->ld, r, c) * inv);
+        t = t > 1.0f ? 1.0f : (t < -1.0f ? -1.0f : t);
+        tern_put(w, r, c, (int)t + 1);
+      }
+    }
+  return SUBQ_OK;
+}
+
+subq_status subq_ternary_quantize(subq_context *ctx, int64_t n, int64_t k, subq_dtype dtype, const void *src,
+                                  int64_t ld, subq_ternary_scale mode, subq_ternary **out) {
+  static const char fn[] = "subq_ternary_quantize";
+  subq_status st = tern_check_src(fn, n, k, dtype, src, ld, out);
+  if (st || (st = tern_check_scale_mode(fn, mode))) return st;
+  subq_ternary *w;
+  if ((st = tern_new(fn, n, k, mode, &w))) return st;
+  double *row_sum = malloc((size_t)n * sizeof(double));
+  float *gamma = malloc((size_t)n * sizeof(float)), *inv = malloc((size_t)n * sizeof(float));
+  if (!row_sum || !gamma || !inv) {
+    free(row_sum), free(gamma), free(inv), subq_ternary_destroy(w);
+    return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+  }
+  tern_quant_job job = {w, dtype, src, ld, row_sum, inv};
+  const double bytes = (double)n * (double)k * (double)subq_dtype_size(dtype);
+  const subq_phase p1 = {tern_rowsum_run, &job, n, 0};
+  st = subq_parallel_run(subq_tern_ctx_for(ctx, bytes), &p1, 1, 0);
+  if (!st) {
+    /* gamma = max(mean |W|, 1e-5): the mean in float64 (rows summed in
+     * order), rounded once to f32. */
+    if (mode == SUBQ_TERNARY_SCALE_TENSOR) {
+      double s = 0.0;
+      for (int64_t r = 0; r < n; r++) s += row_sum[r];
+      float g = (float)(s / ((double)n * (double)k));
+      gamma[0] = g > 1e-5f ? g : 1e-5f;
+      inv[0] = 1.0f / gamma[0];
+    } else {
+      for (int64_t r = 0; r < n; r++) {
+        float g = (float)(row_sum[r] / (double)k);
+        gamma[r] = g > 1e-5f ? g : 1e-5f;
+        inv[r] = 1.0f / gamma[r];
+      }
+    }
+    const subq_phase p2 = {tern_pack_run, &job, w->n_pad / 16, 0};
+    st = subq_parallel_run(subq_tern_ctx_for(ctx, bytes), &p2, 1, 0);
+  }
+  if (!st) tern_set_gamma(w, gamma);
+  free(row_sum), free(gamma), free(inv);
+  if (st) {
+    subq_ternary_destroy(w);
+    return st;
+  }
+  *out = w;
+  return SUBQ_OK;
+}
+
+static subq_status tern_check_gamma(const char *fn, const char *name, int64_t idx, float g) {
+  if (!(g > 0.0f) || isinf(g))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s[%lld] (%g) is not a finite value > 0", fn, name,
+                      (long long)idx, (double)g);
+  return SUBQ_OK;
+}
+
+subq_status subq_ternary_from_codes(int64_t n, int64_t k, const int8_t *t, int64_t ld, subq_ternary_scale mode,
+                                    const float *gamma, subq_ternary **out) {
+  static const char fn[] = "subq_ternary_from_codes";
+  if (!out) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out is NULL", fn);
+  subq_status st = tern_check_shape(fn, n, k);
+  if (st || (st = tern_check_scale_mode(fn, mode))) return st;
+  if (!t) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: t is NULL", fn);
+  if (!gamma) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: gamma is NULL", fn);
+  if (ld < k) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: ld (%lld) < k (%lld)", fn, (long long)ld, (long long)k);
+  int64_t e;
+  if (!subq_mul_i64(n - 1, ld, &e) || !subq_add_i64(e, k, &e))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of t overflows int64", fn);
+  for (int64_t i = 0; i < (mode == SUBQ_TERNARY_SCALE_ROW ? n : 1); i++)
+    if ((st = tern_check_gamma(fn, "gamma", i, gamma[i]))) return st;
+  for (int64_t r = 0; r < n; r++)
+    for (int64_t c = 0; c < k; c++)
+      if (t[r * ld + c] < -1 || t[r * ld + c] > 1)
+        return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: t[%lld][%lld] (%d) is not -1, 0 or 1", fn, (long long)r,
+                          (long long)c, (int)t[r * ld + c]);
+  subq_ternary *w;
+  if ((st = tern_new(fn, n, k, mode, &w))) return st;
+  for (int64_t r = 0; r < n; r++)
+    for (int64_t c = 0; c < k; c++) tern_put(w, r, c, t[r * ld + c] + 1);
+  tern_set_gamma(w, gamma);
+  *out = w;
+  return SUBQ_OK;
+}
+
+subq_status subq_ternary_from_ternarized(int64_t n, int64_t k, subq_dtype dtype, const void *src, int64_t ld,
+                                         subq_ternary_scale mode, subq_ternary **out) {
+  static const char fn[] = "subq_ternary_from_ternarized";
+  subq_status st = tern_check_src(fn, n, k, dtype, src, ld, out);
+  if (st || (st = tern_check_scale_mode(fn, mode))) return st;
+  const int64_t ng = mode == SUBQ_TERNARY_SCALE_ROW ? n : 1;
+  float *gamma = calloc((size_t)ng, sizeof(float));
+  if (!gamma) return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+  for (int64_t r = 0; r < n; r++)
+    for (int64_t c = 0; c < k; c++) {
+      const float a = fabsf(src_at(dtype, src, ld, r, c));
+      float *g = &gamma[mode == SUBQ_TERNARY_SCALE_ROW ? r : 0];
+      if (!(a <= INFINITY)) { /* NaN */
+        free(gamma);
+        return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: w[%lld][%lld] is NaN", fn, (long long)r, (long long)c);
+      }
+      if (a > *g) *g = a;
+    }
+  for (int64_t i = 0; i < ng; i++) {
+    if (gamma[i] == 0.0f) gamma[i] = 1.0f;
+    if (isinf(gamma[i])) {
+      free(gamma);
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: w holds an infinite value", fn);
+    }
+  }
+  subq_ternary *w;
+  if ((st = tern_new(fn, n, k, mode, &w))) {
+    free(gamma);
+    return st;
+  }
+  for (int64_t r = 0; r < n; r++) {
+    const float g = gamma[mode == SUBQ_TERNARY_SCALE_ROW ? r : 0];
+    for (int64_t c = 0; c < k; c++) {
+      const float v = src_at(dtype, src, ld, r, c);
+      const int code = v == 0.0f ? 1 : v == g ? 2 : v == -g ? 0 : -1;
+      if (code < 0) {
+        subq_ternary_destroy(w), free(gamma);
+        return subq_error(SUBQ_ERR_INVALID_ARGUMENT,
+                          "%s: w[%lld][%lld] (%g) is neither 0 nor +-%g: not a ternarized tensor (use "
+                          "subq_ternary_quantize)",
+                          fn, (long long)r, (long long)c, (double)v, (double)g);
+      }
+      tern_put(w, r, c, code);
+    }
+  }
+  tern_set_gamma(w, gamma);
+  free(gamma);
+  *out = w;
+  return SUBQ_OK;
+}
+
+subq_status subq_ternary_from_hf(int64_t n, int64_t k, const uint8_t *packed, float weight_scale,
+                                 subq_ternary_hf_scale rule, subq_ternary **out) {
+  static const char fn[] = "subq_ternary_from_hf";
+  if (!out) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out is NULL", fn);
+  subq_status st = tern_check_shape(fn, n, k);
+  if (st) return st;
+  if (n % 4 != 0)
+    return subq_error(SUBQ_ERR_UNSUPPORTED, "%s: n (%lld) is not a multiple of 4 (HF packs (n / 4, k))", fn,
+                      (long long)n);
+  if (!packed) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: packed is NULL", fn);
+  if (rule != SUBQ_TERNARY_HF_DIVIDE && rule != SUBQ_TERNARY_HF_MULTIPLY)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: rule (%d) is not DIVIDE or MULTIPLY", fn, (int)rule);
+  if ((st = tern_check_gamma(fn, "weight_scale", 0, weight_scale))) return st;
+  const float g = rule == SUBQ_TERNARY_HF_DIVIDE ? 1.0f / weight_scale : weight_scale;
+  if ((st = tern_check_gamma(fn, "gamma (1 / weight_scale)", 0, g))) return st;
+  const int64_t R = n / 4;
+  for (int64_t j = 0; j < R; j++)
+    for (int64_t c = 0; c < k; c++)
+      for (int i = 0; i < 4; i++)
+        if (((packed[j * k + c] >> (2 * i)) & 3) == 3)
+          return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: packed[%lld][%lld] bits %d..%d hold 3 (not a ternary code)",
+                            fn, (long long)j, (long long)c, 2 * i, 2 * i + 1);
+  subq_ternary *w;
+  if ((st = tern_new(fn, n, k, SUBQ_TERNARY_SCALE_TENSOR, &w))) return st;
+  for (int64_t j = 0; j < R; j++)
+    for (int64_t c = 0; c < k; c++)
+      for (int i = 0; i < 4; i++) tern_put(w, i * R + j, c, (packed[j * k + c] >> (2 * i)) & 3);
+  tern_set_gamma(w, &g);
+  *out = w;
+  return SUBQ_OK;
+}
+
+subq_status subq_ternary_from_blob(const void *src, size_t size, subq_ternary **out) {
+  static const char fn[] = "subq_ternary_from_blob";
+  if (!out) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out is NULL", fn);
+  if (!src) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: src is NULL", fn);
+  const uint8_t *h = src;
+  if (size < SUBQ_TERN_HEADER)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: size (%zu) is smaller than the 128-byte header", fn, size);
+  if (memcmp(h, "SQT2", 4) != 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: bad magic (not \"SQT2\")", fn);
+  if (get_u16(h + 4) != 1 || get_u16(h + 6) != 1)
+    return subq_error(SUBQ_ERR_UNSUPPORTED, "%s: version %u layout %u (this library reads version 1 layout 1)", fn,
+                      get_u16(h + 4), get_u16(h + 6));
+  const int64_t n = (int64_t)get_u64(h + 8), k = (int64_t)get_u64(h + 16);
+  subq_status st = tern_check_shape(fn, n, k);
+  if (st) return st;
+  const uint32_t mode = get_u32(h + 40);
+  if ((st = tern_check_scale_mode(fn, (subq_ternary_scale)mode))) return st;
+  if ((int64_t)get_u64(h + 24) != round_up(n, 16) || (int64_t)get_u64(h + 32) != round_up(k, 64))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: N_pad / K_pad do not match N, K", fn);
+  if (get_u32(h + 44) != 0) return subq_error(SUBQ_ERR_UNSUPPORTED, "%s: unknown flags 0x%x", fn, get_u32(h + 44));
+  subq_ternary *w;
+  if ((st = tern_new(fn, n, k, (subq_ternary_scale)mode, &w))) return st;
+  const uint64_t co = get_u64(h + 56), so = get_u64(h + 64);
+  const size_t codes = (size_t)w->n_pad * (size_t)w->k_pad / 4, nsc = mode ? (size_t)w->n_pad : 1;
+  if (co % 64 || so % 64 || co < SUBQ_TERN_HEADER || co > size || size - co < codes || so < co + codes || so > size ||
+      size - so < nsc * 4) {
+    subq_ternary_destroy(w);
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: codes_offset / scales_offset out of range or misaligned", fn);
+  }
+  memcpy(w->codes, h + co, codes);
+  for (size_t i = 0; i < codes; i++) {
+    const uint8_t b = w->codes[i];
+    if (((b & (b >> 1)) & 0x55) != 0) {
+      subq_ternary_destroy(w);
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: code byte %zu holds a code 3", fn, i);
+    }
+  }
+  float *gamma = malloc(nsc * sizeof(float));
+  if (!gamma) {
+    subq_ternary_destroy(w);
+    return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+  }
+  for (size_t i = 0; i < nsc; i++) gamma[i] = get_f32(h + so + 4 * i);
+  for (int64_t i = 0; i < (mode ? n : 1); i++)
+    if ((st = tern_check_gamma(fn, "scales", i, gamma[i]))) {
+      free(gamma), subq_ternary_destroy(w);
+      return st;
+    }
+  if (mode == 0 && f32_bits(get_f32(h + 48)) != f32_bits(gamma[0])) {
+    free(gamma), subq_ternary_destroy(w);
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: header gamma differs from the scales region", fn);
+  }
+  tern_set_gamma(w, gamma);
+  free(gamma);
+  *out = w;
+  return SUBQ_OK;
+}
+
+subq_status subq_ternary_to_codes(const subq_ternary *w, int8_t *t, int64_t ld, float *gamma) {
+  static const char fn[] = "subq_ternary_to_codes";
+  if (!w) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: w is NULL", fn);
+  if (t) {
+    if (ld < w->k)
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: ld (%lld) < k (%lld)", fn, (long long)ld, (long long)w->k);
+    int64_t e;
+    if (!subq_mul_i64(w->n - 1, ld, &e) || !subq_add_i64(e, w->k, &e))
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of t overflows int64", fn);
+    for (int64_t r = 0; r < w->n; r++)
+      for (int64_t c = 0; c < w->k; c++) t[r * ld + c] = (int8_t)(tern_get(w, r, c) - 1);
+  }
+  if (gamma) {
+    if (w->mode == SUBQ_TERNARY_SCALE_TENSOR) gamma[0] = w->row_gamma[0];
+    else memcpy(gamma, w->row_gamma, (size_t)w->n * sizeof(float));
+  }
+  return SUBQ_OK;
+}
+
+/* ---- argument helpers ----------------------------------------------------------------------------- */
+
+/* [lo, hi) bytes of rows x cols elements of esz bytes with row stride ld. */
+typedef struct tern_range {
+  uintptr_t lo, hi;
+} tern_range;
+
+static subq_status tern_tensor(const char *fn, const char *name, const void *p, size_t esz, int64_t rows, int64_t cols,
+                               int64_t *ld, tern_range *r) {
+  r->lo = r->hi = 0;
+  if (!p) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, name);
+  if (*ld == 0) *ld = cols;
+  if (*ld < cols)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s_ld (%lld) < row length %lld", fn, name, (long long)*ld,
+                      (long long)cols);
+  int64_t e, bytes;
+  if (!subq_mul_i64(rows - 1, *ld, &e) || !subq_add_i64(e, cols, &e) || !subq_mul_i64(e, (int64_t)esz, &bytes) ||
+      (uintptr_t)p > UINTPTR_MAX - (uintptr_t)bytes)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of %s overflows int64", fn, name);
+  r->lo = (uintptr_t)p, r->hi = (uintptr_t)p + (uintptr_t)bytes;
+  return SUBQ_OK;
+}
+
+static bool tern_overlap(tern_range a, tern_range b) {
+  return a.hi > a.lo && b.hi > b.lo && a.lo < b.hi && b.lo < a.hi;
+}
+
+static subq_status tern_check_disjoint(const char *fn, const char *out_name, tern_range o, const char *in_name,
+                                       tern_range in) {
+  if (tern_overlap(o, in)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s overlaps %s", fn, out_name, in_name);
+  return SUBQ_OK;
+}
+
+static subq_status tern_check_round(const char *fn, subq_round r) {
+  if (r != SUBQ_ROUND_HALF_EVEN && r != SUBQ_ROUND_HALF_AWAY)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: rounding (%d) is not HALF_EVEN or HALF_AWAY", fn, (int)r);
+  return SUBQ_OK;
+}
+static subq_status tern_check_eps(const char *fn, float eps) {
+  if (!(eps >= 0.0f) || isinf(eps))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: eps (%g) is not a finite value >= 0", fn, (double)eps);
+  return SUBQ_OK;
+}
+
+/* ---- activation quantization ------------------------------------------------------------------------- */
+
+void subq_ternary_act_args_default(subq_ternary_act_args *p, size_t struct_size) {
+  if (!p || struct_size == 0) return;
+  subq_ternary_act_args d;
+  memset(&d, 0, sizeof d);
+  d.struct_size = sizeof d;
+  d.eps = 1e-6f;
+  d.rounding = SUBQ_ROUND_HALF_EVEN;
+  memset(p, 0, struct_size);
+  memcpy(p, &d, SUBQ_MIN(struct_size, sizeof d));
+  if (struct_size >= sizeof(size_t)) memcpy(p, &struct_size, sizeof struct_size);
+}
+
+typedef struct tern_actq_job {
+  subq_ternary_actq_fn fn;
+  const float *x, *w;
+  int64_t x_ld, k, k_pad, q_ld;
+  bool norm;
+  float eps;
+  int rounding;
+  int8_t *q;
+  int32_t *sums;
+  float *amax;
+} tern_actq_job;
+
+static subq_status tern_actq_run(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
+  const tern_actq_job *j = arg;
+  for (int64_t r = begin; r < end; r++) {
+    int32_t S;
+    float a;
+    j->fn(j->x + r * j->x_ld, j->w, j->k, j->k_pad, j->norm, j->eps, j->rounding, j->q + r * j->q_ld, &S, &a);
+    if (j->sums) j->sums[r] = S;
+    if (j->amax) j->amax[r] = a;
+  }
+  (void)info;
+  return SUBQ_OK;
+}
+
+subq_status subq_ternary_act_quant(subq_context *ctx, const subq_ternary_act_args *args) {
+  static const char fn[] = "subq_ternary_act_quant";
+  if (!args) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: args is NULL", fn);
+  subq_ternary_act_args g;
+  subq_ternary_act_args_default(&g, sizeof g);
+  subq_status st = subq_read_struct(&g, sizeof g, args, args->struct_size, sizeof g, fn);
+  if (st) return st;
+  if (g.rows < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: rows (%lld) < 0", fn, (long long)g.rows);
+  if (g.cols < 1) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: cols (%lld) < 1", fn, (long long)g.cols);
+  if (g.flags & ~SUBQ_TERNARY_RMSNORM)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: unknown flags 0x%x", fn, (unsigned)g.flags);
+  if ((st = tern_check_round(fn, g.rounding)) || (st = tern_check_eps(fn, g.eps))) return st;
+  if (g.rows == 0) return SUBQ_OK;
+  tern_range rx, rq, rw = {0, 0}, rs = {0, 0}, ra = {0, 0};
+  int64_t one = 0;
+  if ((st = tern_tensor(fn, "x", g.x, 4, g.rows, g.cols, &g.x_ld, &rx)) ||
+      (st = tern_tensor(fn, "q", g.q, 1, g.rows, g.cols, &g.q_ld, &rq)) ||
+      (g.norm_weight && (st = tern_tensor(fn, "norm_weight", g.norm_weight, 4, 1, g.cols, &one, &rw))) ||
+      (g.sums && (one = 0, st = tern_tensor(fn, "sums", g.sums, 4, 1, g.rows, &one, &rs))) ||
+      (g.scales && (one = 0, st = tern_tensor(fn, "scales", g.scales, 4, 1, g.rows, &one, &ra))))
+    return st;
+  if ((st = tern_check_disjoint(fn, "q", rq, "x", rx)) || (st = tern_check_disjoint(fn, "q", rq, "norm_weight", rw)) ||
+      (st = tern_check_disjoint(fn, "sums", rs, "x", rx)) || (st = tern_check_disjoint(fn, "sums", rs, "q", rq)) ||
+      (st = tern_check_disjoint(fn, "scales", ra, "x", rx)) || (st = tern_check_disjoint(fn, "scales", ra, "q", rq)) ||
+      (st = tern_check_disjoint(fn, "scales", ra, "sums", rs)) ||
+      (st = tern_check_disjoint(fn, "sums", rs, "norm_weight", rw)) ||
+      (st = tern_check_disjoint(fn, "scales", ra, "norm_weight", rw)))
+    return st;
+  tern_actq_job job = {subq_tern_pick(ctx)->actq, g.x, g.norm_weight, g.x_ld, g.cols, g.cols, g.q_ld,
+                       (g.flags & SUBQ_TERNARY_RMSNORM) != 0, g.eps, (int)g.rounding, g.q, g.sums, g.scales};
+  const subq_phase ph = {tern_actq_run, &job, g.rows, 0};
+  return subq_parallel_run(subq_tern_ctx_for(ctx, (double)g.rows * (double)g.cols * 5.0), &ph, 1, 0);
+}
+
+/* ---- matmul --------------------------------------------------------------------------------------------- */
+
+typedef struct tern_mm_job {
+  const subq_ternary *w;
+  subq_i8wt2_gemm_fn gemm;
+  int64_t T;
+  const int8_t *q;     /* T x k_pad, zero padded */
+  const int32_t *S;
+  const float *a;      /* NULL: int32 output */
+  int32_t *d;          /* int32 output */
+  float *out;
+  const float *res;
+  int64_t out_ld, res_ld;
+  int64_t n_pg, n_tb;
+} tern_mm_job;
+
+static subq_status tern_mm_run(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
+  const tern_mm_job *j = arg;
+  const subq_ternary *w = j->w;
+  const int64_t kblocks = w->k_pad / 16, panels = w->n_pad / 16;
+  int32_t *acc = info->scratch;
+  for (int64_t it = begin; it < end; it++) {
+    const int64_t tb = it / j->n_pg, pg = it % j->n_pg;
+    const int64_t t0 = tb * SUBQ_TERN_TB, nt = SUBQ_MIN(SUBQ_TERN_TB, j->T - t0);
+    const int64_t p0 = pg * SUBQ_TERN_PG, np = SUBQ_MIN(SUBQ_TERN_PG, panels - p0);
+    memset(acc, 0, (size_t)(np * nt * 16) * sizeof(int32_t));
+    /* One token group streams each panel whole; more tokens reuse a K chunk
+     * of the panels (L1) across the token groups. */
+    const int64_t kc = nt <= SUBQ_TERNARY_MR ? kblocks : SUBQ_TERN_KC;
+    for (int64_t kb0 = 0; kb0 < kblocks; kb0 += kc) {
+      const int64_t nkb = SUBQ_MIN(kc, kblocks - kb0);
+      for (int64_t p = 0; p < np; p++) {
+        const uint8_t *wp = w->codes + ((p0 + p) * kblocks + kb0) * 64;
+        for (int64_t tg = 0; tg < nt; tg += SUBQ_TERNARY_MR)
+          j->gemm(nkb, wp, j->q + (t0 + tg) * w->k_pad + kb0 * 16, w->k_pad, SUBQ_MIN(SUBQ_TERNARY_MR, nt - tg),
+                  acc + (p * nt + tg) * 16);
+      }
+    }
+    /* epilogue: D = acc - S; out = (float)D * (gamma * (a / 127)) (+ residual) */
+    for (int64_t t = 0; t < nt; t++) {
+      const int32_t S = j->S[t0 + t];
+      const float a127 = j->a ? j->a[t0 + t] / 127.0f : 0.0f;
+      for (int64_t p = 0; p < np; p++) {
+        const int64_t r0 = (p0 + p) * 16, nr = SUBQ_MIN(16, w->n - r0);
+        const int32_t *ac = acc + (p * nt + t) * 16;
+        if (!j->a) {
+          int32_t *d = j->d + (t0 + t) * j->out_ld + r0;
+          for (int64_t i = 0; i < nr; i++) d[i] = ac[i] - S;
+          continue;
+        }
+        float *o = j->out + (t0 + t) * j->out_ld + r0;
+        const float *res = j->res ? j->res + (t0 + t) * j->res_ld + r0 : NULL;
+        for (int64_t i = 0; i < nr; i++) {
+          const float comb = w->row_gamma[r0 + i] * a127;
+          float v = (float)(ac[i] - S) * comb;
+          if (res) v = res[i] + v;
+          o[i] = v;
+        }
+      }
+    }
+  }
+  return SUBQ_OK;
+}
+
+static void tern_mm_init(tern_mm_job *j, const subq_ternary *w, subq_i8wt2_gemm_fn gemm, int64_t T) {
+  memset(j, 0, sizeof *j);
+  j->w = w, j->gemm = gemm, j->T = T;
+  j->n_pg = (w->n_pad / 16 + SUBQ_TERN_PG - 1) / SUBQ_TERN_PG;
+  j->n_tb = (T + SUBQ_TERN_TB - 1) / SUBQ_TERN_TB;
+}
+
+static size_t tern_mm_scratch(void) { return (size_t)SUBQ_TERN_PG * SUBQ_TERN_TB * 16 * sizeof(int32_t); }
+
+static double tern_mm_bytes(const subq_ternary *w, int64_t T) {
+  return (double)w->n_pad * (double)w->k_pad / 4.0 * (double)T;
+}
+
+subq_status subq_ternary_matmul_i32(subq_context *ctx, const subq_ternary *w, int64_t tokens, const int8_t *q,
+                                    int64_t q_ld, int32_t *d, int64_t d_ld) {
+  static const char fn[] = "subq_ternary_matmul_i32";
+  if (!w) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: w is NULL", fn);
+  if (tokens < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: tokens (%lld) < 0", fn, (long long)tokens);
+  if (tokens == 0) return SUBQ_OK;
+  tern_range rq, rd;
+  subq_status st;
+  if ((st = tern_tensor(fn, "q", q, 1, tokens, w->k, &q_ld, &rq)) ||
+      (st = tern_tensor(fn, "d", d, 4, tokens, w->n, &d_ld, &rd)) || (st = tern_check_disjoint(fn, "d", rd, "q", rq)))
+    return st;
+  for (int64_t t = 0; t < tokens; t++)
+    for (int64_t c = 0; c < w->k; c++)
+      if (q[t * q_ld + c] == -128)
+        return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: q[%lld][%lld] is -128 (activations are in [-127, 127])", fn,
+                          (long long)t, (long long)c);
+  size_t qbytes;
+  if (!subq_mul_size((size_t)tokens, (size_t)w->k_pad, &qbytes))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: tokens * K overflows", fn);
+  int8_t *qp = subq_alloc(qbytes);
+  int32_t *S = subq_alloc((size_t)tokens * sizeof(int32_t));
+  if (!qp || !S) {
+    subq_free(qp), subq_free(S);
+    return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+  }
+  for (int64_t t = 0; t < tokens; t++) {
+    int32_t s = 0;
+    for (int64_t c = 0; c < w->k; c++) s += qp[t * w->k_pad + c] = q[t * q_ld + c];
+    memset(qp + t * w->k_pad + w->k, 0, (size_t)(w->k_pad - w->k));
+    S[t] = s;
+  }
+  tern_mm_job job;
+  tern_mm_init(&job, w, subq_tern_pick(ctx)->gemm, tokens);
+  job.q = qp, job.S = S, job.d = d, job.out_ld = d_ld;
+  const subq_phase ph = {tern_mm_run, &job, job.n_pg * job.n_tb, 1};
+  st = subq_parallel_run(subq_tern_ctx_for(ctx, tern_mm_bytes(w, tokens)), &ph, 1, tern_mm_scratch());
+  subq_free(qp), subq_free(S);
+  return st;
+}
+
+void subq_bitlinear_args_default(subq_bitlinear_args *p, size_t struct_size) {
+  if (!p || struct_size == 0) return;
+  subq_bitlinear_args d;
+  memset(&d, 0, sizeof d);
+  d.struct_size = sizeof d;
+  d.eps = 1e-6f;
+  d.rounding = SUBQ_ROUND_HALF_EVEN;
+  memset(p, 0, struct_size);
+  memcpy(p, &d, SUBQ_MIN(struct_size, sizeof d));
+  if (struct_size >= sizeof(size_t)) memcpy(p, &struct_size, sizeof struct_size);
+}
+
+subq_status subq_bitlinear(subq_context *ctx, const subq_ternary *w, const subq_bitlinear_args *args) {
+  static const char fn[] = "subq_bitlinear";
+  if (!w) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: w is NULL", fn);
+  if (!args) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: args is NULL", fn);
+  subq_bitlinear_args g;
+  subq_bitlinear_args_default(&g, sizeof g);
+  subq_status st = subq_read_struct(&g, sizeof g, args, args->struct_size, sizeof g, fn);
+  if (st) return st;
+  if (g.tokens < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: tokens (%lld) < 0", fn, (long long)g.tokens);
+  if (g.flags & ~SUBQ_TERNARY_RMSNORM)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: unknown flags 0x%x", fn, (unsigned)g.flags);
+  if ((st = tern_check_round(fn, g.rounding)) || (st = tern_check_eps(fn, g.eps))) return st;
+  if (g.tokens == 0) return SUBQ_OK;
+  tern_range rx, ro, rw = {0, 0}, rr = {0, 0};
+  int64_t one = 0;
+  if ((st = tern_tensor(fn, "x", g.x, 4, g.tokens, w->k, &g.x_ld, &rx)) ||
+      (st = tern_tensor(fn, "out", g.out, 4, g.tokens, w->n, &g.out_ld, &ro)) ||
+      (g.norm_weight && (st = tern_tensor(fn, "norm_weight", g.norm_weight, 4, 1, w->k, &one, &rw))) ||
+      (g.residual && (st = tern_tensor(fn, "residual", g.residual, 4, g.tokens, w->n, &g.residual_ld, &rr))))
+    return st;
+  if ((st = tern_check_disjoint(fn, "out", ro, "x", rx)) || (st = tern_check_disjoint(fn, "out", ro, "norm_weight", rw)))
+    return st;
+  if (g.residual && !(g.residual == g.out && g.residual_ld == g.out_ld) &&
+      (st = tern_check_disjoint(fn, "out", ro, "residual", rr)))
+    return st;
+  size_t qbytes;
+  if (!subq_mul_size((size_t)g.tokens, (size_t)w->k_pad, &qbytes))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: tokens * K overflows", fn);
+  int8_t *qp = subq_alloc(qbytes);
+  int32_t *S = subq_alloc((size_t)g.tokens * sizeof(int32_t));
+  float *a = subq_alloc((size_t)g.tokens * sizeof(float));
+  if (!qp || !S || !a) {
+    subq_free(qp), subq_free(S), subq_free(a);
+    return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+  }
+  const subq_tern_impl *im = subq_tern_pick(ctx);
+  tern_actq_job aj = {im->actq, g.x, g.norm_weight, g.x_ld, w->k, w->k_pad, w->k_pad,
+                      (g.flags & SUBQ_TERNARY_RMSNORM) != 0, g.eps, (int)g.rounding, qp, S, a};
+  tern_mm_job mj;
+  tern_mm_init(&mj, w, im->gemm, g.tokens);
+  mj.q = qp, mj.S = S, mj.a = a, mj.out = g.out, mj.out_ld = g.out_ld, mj.res = g.residual, mj.res_ld = g.residual_ld;
+  const subq_phase ph[2] = {{tern_actq_run, &aj, g.tokens, 0}, {tern_mm_run, &mj, mj.n_pg * mj.n_tb, 1}};
+  st = subq_parallel_run(subq_tern_ctx_for(ctx, tern_mm_bytes(w, g.tokens)), ph, 2, tern_mm_scratch());
+  subq_free(qp), subq_free(S), subq_free(a);
+  return st;
+}
+
+/* ---- HGRN ------------------------------------------------------------------------------------------------ */
+
+void subq_hgrn_args_default(subq_hgrn_args *p, size_t struct_size) {
+  if (!p || struct_size == 0) return;
+  subq_hgrn_args d;
+  memset(&d, 0, sizeof d);
+  d.struct_size = sizeof d;
+  d.eps = 1e-6f;
+  memset(p, 0, struct_size);
+  memcpy(p, &d, SUBQ_MIN(struct_size, sizeof d));
+  if (struct_size >= sizeof(size_t)) memcpy(p, &struct_size, sizeof struct_size);
+}
+
+typedef struct tern_hgrn_job {
+  subq_hgrn_args g;
+  const subq_tern_impl *im;
+} tern_hgrn_job;
+
+static subq_status tern_scan_run(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
+  (void)info;
+  const tern_hgrn_job *j = arg;
+  const subq_hgrn_args *g = &j->g;
+  for (int64_t it = begin; it < end; it++) {
+    const int64_t c0 = it * SUBQ_TERN_SCAN_CB, nc = SUBQ_MIN(SUBQ_TERN_SCAN_CB, g->channels - c0);
+    j->im->scan(g->tokens, nc, g->i + c0, g->i_ld, g->f + c0, g->f_ld, g->lower_bound ? g->lower_bound + c0 : NULL,
+                g->state_in ? g->state_in + c0 : NULL, g->state_out ? g->state_out + c0 : NULL, g->out + c0,
+                g->out_ld);
+  }
+  return SUBQ_OK;
+}
+
+static subq_status tern_gate_run(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
+  (void)info;
+  const tern_hgrn_job *j = arg;
+  const subq_hgrn_args *g = &j->g;
+  for (int64_t t = begin; t < end; t++)
+    j->im->gate(g->channels, g->gate + t * g->gate_ld, g->gate_norm_weight, g->eps, g->out + t * g->out_ld);
+  return SUBQ_OK;
+}
+
+static subq_status tern_hgrn(subq_context *ctx, const subq_hgrn_args *args, const char *fn, bool step) {
+  if (!args) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: args is NULL", fn);
+  tern_hgrn_job job;
+  subq_hgrn_args *g = &job.g;
+  subq_hgrn_args_default(g, sizeof *g);
+  subq_status st = subq_read_struct(g, sizeof *g, args, args->struct_size, sizeof *g, fn);
+  if (st) return st;
+  if (g->tokens < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: tokens (%lld) < 0", fn, (long long)g->tokens);
+  if (step && g->tokens != 1)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: tokens (%lld) != 1 for a decode step", fn, (long long)g->tokens);
+  if (step && !g->state_out)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: state_out is NULL for a decode step", fn);
+  if (g->channels < 1) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: channels (%lld) < 1", fn, (long long)g->channels);
+  if ((st = tern_check_eps(fn, g->eps))) return st;
+  if (g->tokens == 0) return SUBQ_OK;
+  tern_range ri, rf, ro, rg = {0, 0}, rl = {0, 0}, rsi = {0, 0}, rso = {0, 0}, rw = {0, 0};
+  int64_t z1 = 0, z2 = 0, z3 = 0, z4 = 0;
+  const int64_t T = g->tokens, C = g->channels;
+  if ((st = tern_tensor(fn, "i", g->i, 4, T, C, &g->i_ld, &ri)) ||
+      (st = tern_tensor(fn, "f", g->f, 4, T, C, &g->f_ld, &rf)) ||
+      (st = tern_tensor(fn, "out", g->out, 4, T, C, &g->out_ld, &ro)) ||
+      (g->gate && (st = tern_tensor(fn, "gate", g->gate, 4, T, C, &g->gate_ld, &rg))) ||
+      (g->lower_bound && (st = tern_tensor(fn, "lower_bound", g->lower_bound, 4, 1, C, &z1, &rl))) ||
+      (g->state_in && (st = tern_tensor(fn, "state_in", g->state_in, 4, 1, C, &z2, &rsi))) ||
+      (g->state_out && (st = tern_tensor(fn, "state_out", g->state_out, 4, 1, C, &z3, &rso))) ||
+      (g->gate_norm_weight && (st = tern_tensor(fn, "gate_norm_weight", g->gate_norm_weight, 4, 1, C, &z4, &rw))))
+    return st;
+  const char *in_names[] = {"i", "f", "gate", "lower_bound", "state_in", "gate_norm_weight"};
+  const tern_range ins[] = {ri, rf, rg, rl, rsi, rw};
+  for (int k = 0; k < 6; k++) {
+    if ((st = tern_check_disjoint(fn, "out", ro, in_names[k], ins[k]))) return st;
+    if (k != 4 && (st = tern_check_disjoint(fn, "state_out", rso, in_names[k], ins[k]))) return st;
+  }
+  if ((st = tern_check_disjoint(fn, "state_out", rso, "out", ro))) return st;
+  if (g->state_out && g->state_in && g->state_out != g->state_in &&
+      (st = tern_check_disjoint(fn, "state_out", rso, "state_in", rsi)))
+    return st;
+  job.im = subq_tern_pick(ctx);
+  const subq_phase ph[2] = {{tern_scan_run, &job, (C + SUBQ_TERN_SCAN_CB - 1) / SUBQ_TERN_SCAN_CB, 0},
+                            {tern_gate_run, &job, T, 0}};
+  const double bytes = (double)T * (double)C * 4.0 * (g->gate ? 5.0 : 3.0);
+  return subq_parallel_run(subq_tern_ctx_for(ctx, bytes), ph, g->gate ? 2 : 1, 0);
+}
+
+subq_status subq_hgrn_f32(subq_context *ctx, const subq_hgrn_args *args) {
+  return tern_hgrn(ctx, args, "subq_hgrn_f32", false);
+}
+subq_status subq_hgrn_step_f32(subq_context *ctx, const subq_hgrn_args *args) {
+  return tern_hgrn(ctx, args, "subq_hgrn_step_f32", true);
+}
