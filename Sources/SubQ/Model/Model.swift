@@ -7,7 +7,7 @@ import Foundation
 /// every tensor's name and shape against the config, and packs the matrices once for the GEMM
 /// micro-kernels of the context's ISA path. A model is immutable after loading: any number of
 /// ``Session``s (each with its own KV cache or recurrent state) may use it, one call at a time per
-/// session. Architectures: llama, mistral, mamba, mamba2.
+/// session. Architectures: llama, mistral, mamba, mamba2, bitnet (packed b1.58).
 public final class Model: @unchecked Sendable {
   public let config: ModelConfig
   let context: Context?
@@ -31,6 +31,7 @@ public final class Model: @unchecked Sendable {
     case .llama, .mistral: body = try TransformerBody(config: config, checkpoint: ck, context: context, progress: progress)
     case .mamba: body = try MambaBody(config: config, checkpoint: ck, context: context, progress: progress)
     case .mamba2: body = try Mamba2Body(config: config, checkpoint: ck, context: context, progress: progress)
+    case .bitnet: body = try BitNetBody(config: config, checkpoint: ck, context: context, progress: progress)
     }
     return Model(config: config, context: context, body: body)
   }
