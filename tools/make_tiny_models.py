@@ -2,10 +2,14 @@
 """Builds the tiny random-weight checkpoints the runner tests load, with transformers' logits.
 
 Run by hand (not by CI); needs torch, transformers (5.23 was used), safetensors:
-  python3 tools/make_tiny_models.py [--out Tests/Models] [--only NAME ...]
+  TORCHDYNAMO_DISABLE=1 python3 tools/make_tiny_models.py [--out Tests/Models] [--only NAME ...]
+(TORCHDYNAMO_DISABLE=1 runs HF BitLinear's @torch.compile methods eagerly on CPU.)
 
 For each architecture it writes Tests/Models/<name>/ with
-  config.json, model.safetensors      as save_pretrained writes them (f32 weights)
+  config.json, model.safetensors      as save_pretrained writes them (f32 weights; bitnet: packed
+                                      uint8 ternary projections + f32 weight_scale, which
+                                      from_pretrained, with accelerate installed, reloads to the
+                                      same logits)
   tokenizer.json                      a copy of one of the trained tokenizer fixtures
                                       (Tests/SubQTests/Fixtures/tokenizers, tools/make_tokenizer_fixtures.py)
   prompt.json                         {"text": prompt text, "prompt": [ids], "greedy": [ids], ...}

@@ -24,7 +24,13 @@ public final class Model: @unchecked Sendable {
   public static func load(
     directory: URL, context: Context? = nil, progress: ((Int, Int) -> Void)? = nil
   ) throws(SubQError) -> Model {
-    let config = try ModelConfig.load(directory: directory)
+    try load(directory: directory, config: try ModelConfig.load(directory: directory), context: context, progress: progress)
+  }
+
+  /// Loads `directory`'s weights under `config` (tests: a config.json value overridden).
+  static func load(
+    directory: URL, config: ModelConfig, context: Context?, progress: ((Int, Int) -> Void)?
+  ) throws(SubQError) -> Model {
     let ck = try Checkpoint(directory: directory)
     let body: any ModelBody
     switch config.architecture {
