@@ -44,6 +44,8 @@ TEXT = {
     "llama-yarn": "Once upon a time, in a small village by the sea, there lived an old fisherman who told stories "
                   "about the stars, the tides and the long winter nights.",
     "bitnet": "The quick brown fox jumps over the lazy dog, again and again.",
+    "bitnet-offline": "Hello world, hello there! The quick brown fox.",
+    "bitnet-online": "Once upon a time, in a small village by the sea.",
 }
 ONLY = None  # --only: the names to write (every model is still constructed, so the RNG use is unchanged)
 
@@ -74,14 +76,14 @@ def perturb(model, std, seed):
                 p.copy_(std * torch.randn(p.shape, generator=g))
 
 
-def bitnet_packed(model, seed):
+def bitnet_packed(model, seed, linear_class="bitlinear", mode="offline"):
     """Turns a BitNetForCausalLM into the packed form real checkpoints use (quantization_config
     quant_method "bitnet", linear_class "bitlinear"): every projection becomes HF's BitLinear with a
     random ternary uint8 [N/4, K] weight (integrations/bitnet.py pack_weights) and weight_scale
     = 1/gamma. lm_head stays dense (tied to the embeddings), as HF's quantizer leaves it."""
-    from transformers.integrations.bitnet import BitLinear, pack_weights, replace_with_bitnet_linear
+    from transformers.integrations.bitnet import AutoBitLinear, BitLinear, pack_weights, replace_with_bitnet_linear
     from transformers.utils.quantization_config import BitNetQuantConfig
-    qc = BitNetQuantConfig(linear_class="bitlinear", quantization_mode="offline")
+    qc = BitNetQuantConfig(linear_class=linear_class, quantization_mode=mode)
     replace_with_bitnet_linear(model, modules_to_not_convert=["lm_head"], quantization_config=qc)
     model.config.quantization_config = qc
     g = torch.Generator().manual_seed(seed)
@@ -93,6 +95,19 @@ def bitnet_packed(model, seed):
             mod._buffers["weight"] = pack_weights(t.clone())
             mod._buffers["weight_scale"] = torch.tensor([1.0 / gamma], dtype=torch.float32)
             mod.dtype = torch.float32
+        elif isinstance(mod, AutoBitLinear):
+            # AutoBitLinear is an nn.Linear built on the meta device: give it real tensors.
+            # offline: the weight holds the ternary values (here t * c, c random, so a loader must
+            # keep c) and the output is multiplied by weight_scale; online: float masters,
+            # absmean-ternarized in every forward (WeightQuant).
+            n, k = mod.out_features, mod.in_features
+            if mode == "offline":
+                t = torch.randint(-1, 2, (n, k), generator=g).to(torch.float32)
+                c = float(0.5 + torch.rand((), generator=g))
+                mod.weight = torch.nn.Parameter(t * c, requires_grad=False)
+                mod._buffers["weight_scale"] = torch.tensor([float(0.05 + 0.25 * torch.rand((), generator=g)) / c])
+            else:
+                mod.weight = torch.nn.Parameter(0.15 * torch.randn((n, k), generator=g), requires_grad=False)
     return model
 
 
@@ -100,7 +115,7 @@ def quant_margin(model, ids, n_new):
     """Smallest distance of any activation x*s (HF BitLinear.activation_quant, fp32) to a rounding
     edge k+0.5, over the prompt forward and the greedy steps: an implementation whose float32 norm
     differs in the last ulp flips a code only where this is tiny (spec ternary.md §11.20)."""
-    from transformers.integrations.bitnet import BitLinear
+    from transformers.integrations.bitnet import AutoBitLinear, BitLinear
     worst = [1.0]
 
     def hook(mod, inp):
@@ -109,7 +124,7 @@ def quant_margin(model, ids, n_new):
         v = (x * s).abs()
         worst[0] = min(worst[0], float((v - v.floor() - 0.5).abs().min()))
 
-    hs = [m.register_forward_pre_hook(hook) for m in model.modules() if isinstance(m, BitLinear)]
+    hs = [m.register_forward_pre_hook(hook) for m in model.modules() if isinstance(m, (BitLinear, AutoBitLinear))]
     with torch.no_grad():
         model(ids, use_cache=False)
         model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n_new, do_sample=False,
@@ -233,22 +248,28 @@ def main():
     bitnet = BitNetConfig(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
                           num_key_value_heads=2, max_position_embeddings=256, rms_norm_eps=1e-5,
                           rope_theta=10000.0, tie_word_embeddings=True, hidden_act="relu2", **common(v, tok))
-    ids = torch.tensor([prompt_for("bitnet", tok)])
-    best = None
-    for seed in range(70, 90):
-        torch.manual_seed(seed)
+    # bitnet-offline: AutoBitLinear offline (float ternary values x weight_scale); bitnet-online:
+    # AutoBitLinear online (float masters, ternarized per forward)
+    for name, lc, mode in (("bitnet", "bitlinear", "offline"), ("bitnet-offline", "autobitlinear", "offline"),
+                           ("bitnet-online", "autobitlinear", "online")):
+        if ONLY and name not in ONLY:
+            continue
+        ids = torch.tensor([prompt_for(name, tok)])
+        best = None
+        for seed in range(70, 90):
+            torch.manual_seed(seed)
+            m = BitNetForCausalLM(bitnet)
+            perturb(m, 0.15, seed)
+            bitnet_packed(m, seed, lc, mode).eval()
+            margin = quant_margin(m, ids, 8)
+            if best is None or margin > best[0]:
+                best = (margin, seed)
+        torch.manual_seed(best[1])
         m = BitNetForCausalLM(bitnet)
-        perturb(m, 0.15, seed)
-        bitnet_packed(m, seed).eval()
-        margin = quant_margin(m, ids, 8)
-        if best is None or margin > best[0]:
-            best = (margin, seed)
-    torch.manual_seed(best[1])
-    m = BitNetForCausalLM(bitnet)
-    perturb(m, 0.15, best[1])
-    bitnet_packed(m, best[1])
-    print("bitnet seed %d: smallest distance of x*s to a rounding edge %.2e" % (best[1], best[0]))
-    build("bitnet", m, args.out, tp, prompt_for("bitnet", tok), 8)
+        perturb(m, 0.15, best[1])
+        bitnet_packed(m, best[1], lc, mode)
+        print("%s seed %d: smallest distance of x*s to a rounding edge %.2e" % (name, best[1], best[0]))
+        build(name, m, args.out, tp, prompt_for(name, tok), 8)
 
 
 if __name__ == "__main__":

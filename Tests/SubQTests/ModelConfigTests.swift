@@ -39,10 +39,12 @@ let modelsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
     #expect(c2.timeStepLimit.0 == 0 && c2.timeStepLimit.1 == .infinity)  // {"__float__": "Infinity"}
 
     let bn = try ModelConfig.load(directory: modelsDirectory.appendingPathComponent("bitnet"))
-    #expect(bn.architecture == .bitnet && bn.tieWordEmbeddings && bn.normEps == 1e-5 && bn.bitnet == .init(rule: .divide))
+    #expect(bn.architecture == .bitnet && bn.tieWordEmbeddings && bn.normEps == 1e-5 && bn.bitnet == .init(form: .packed, rule: .divide))
     let tb = try #require(bn.transformer)
     #expect(tb.numHeads == 4 && tb.numKVHeads == 2 && tb.headDim == 16 && tb.intermediateSize == 96)
     #expect(tb.rope == .init(theta: 10000, scaling: .none, partialRotaryFactor: 1))
+    #expect(try ModelConfig.load(directory: modelsDirectory.appendingPathComponent("bitnet-offline")).bitnet?.form == .ternarized)
+    #expect(try ModelConfig.load(directory: modelsDirectory.appendingPathComponent("bitnet-online")).bitnet?.form == .online)
   }
 
   @Test func transformers4Forms() throws {
@@ -120,7 +122,8 @@ let modelsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
     #expect(message("{\(bn)}").contains("without quantization_config"))
     #expect(message("{\(bn), \(bq), \"hidden_act\": \"silu\"}").contains("hidden_act 'silu'"))
     #expect(message("{\(bn), \(bq), \"head_dim\": 8}").contains("num_attention_heads * head_dim (16) == hidden_size (8)"))
-    #expect(message(#"{"# + bn + #", "quantization_config": {"quant_method": "bitnet", "linear_class": "autobitlinear"}}"#).contains("linear_class 'autobitlinear'"))
+    #expect(message(#"{"# + bn + #", "quantization_config": {"quant_method": "bitnet", "linear_class": "autobitlinear", "quantization_mode": "later"}}"#).contains("quantization_mode 'later'"))
+    #expect(message(#"{"# + bn + #", "quantization_config": {"quant_method": "bitnet", "linear_class": "bitlinear2"}}"#).contains("linear_class 'bitlinear2'"))
     #expect(message(#"{"# + bn + #", "quantization_config": {"quant_method": "bitnet", "use_rms_norm": true}}"#).contains("use_rms_norm"))
     #expect(message(#"{"# + bn + #", "quantization_config": {"quant_method": "gptq"}}"#).contains("quant_method 'gptq'"))
     #expect(message(#"{"model_type": "mamba2", "hidden_size": 64, "num_heads": 7, "head_dim": 16, "num_hidden_layers": 1}"#).contains("num_heads * head_dim"))

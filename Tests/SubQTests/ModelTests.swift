@@ -19,7 +19,7 @@ import Testing
     return Golden(text: meta["text"] as! String, prompt: meta["prompt"] as! [Int], greedy: meta["greedy"] as! [Int], logits: npy.values)
   }
 
-  static let supported = ["llama", "llama3-tied", "mistral", "mamba", "mamba2", "llama-yarn", "bitnet"]
+  static let supported = ["llama", "llama3-tied", "mistral", "mamba", "mamba2", "llama-yarn", "bitnet", "bitnet-offline", "bitnet-online"]
 
   @Test(arguments: supported, [1, 2])
   func logitsMatchTransformers(name: String, threads: Int) throws {

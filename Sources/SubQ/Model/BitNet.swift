@@ -29,7 +29,7 @@ struct BitNetBody: ModelBody, @unchecked Sendable {
     self.config = config
     let t = config.transformer!
     self.t = t
-    let rule = config.bitnet!.rule
+    let quant = config.bitnet!
     let h = config.hiddenSize, d = t.headDim, qd = t.numHeads * d, kvd = t.numKVHeads * d, inter = t.intermediateSize
     embed = try EmbeddingAndHead(
       ck, embeddingName: "model.embed_tokens.weight", vocab: config.vocabSize, hidden: h, tied: config.tieWordEmbeddings,
@@ -42,13 +42,13 @@ struct BitNetBody: ModelBody, @unchecked Sendable {
           inputNorm: try ck.floats(p + "input_layernorm.weight", [h]),
           qkv: try TernaryLinear(
             ck, parts: [(p + "self_attn.q_proj", qd), (p + "self_attn.k_proj", kvd), (p + "self_attn.v_proj", kvd)], in: h,
-            rule: rule),
+            quant: quant),
           attnSubNorm: try ck.floats(p + "self_attn.attn_sub_norm.weight", [h]),
-          o: try TernaryLinear(ck, parts: [(p + "self_attn.o_proj", h)], in: qd, rule: rule),
+          o: try TernaryLinear(ck, parts: [(p + "self_attn.o_proj", h)], in: qd, quant: quant),
           postNorm: try ck.floats(p + "post_attention_layernorm.weight", [h]),
-          gateUp: try TernaryLinear(ck, parts: [(p + "mlp.gate_proj", inter), (p + "mlp.up_proj", inter)], in: h, rule: rule),
+          gateUp: try TernaryLinear(ck, parts: [(p + "mlp.gate_proj", inter), (p + "mlp.up_proj", inter)], in: h, quant: quant),
           ffnSubNorm: try ck.floats(p + "mlp.ffn_sub_norm.weight", [inter]),
-          down: try TernaryLinear(ck, parts: [(p + "mlp.down_proj", h)], in: inter, rule: rule)))
+          down: try TernaryLinear(ck, parts: [(p + "mlp.down_proj", h)], in: inter, quant: quant)))
       progress?(i + 1, config.numLayers)
     }
     self.layers = layers
@@ -93,32 +93,54 @@ struct BitNetBody: ModelBody, @unchecked Sendable {
   }
 }
 
-/// One or more HF packed BitLinear projections over the same input (rows concatenated in `parts`
-/// order), as one SQ2 ternary matrix: per-tensor γ for one part, per-row γ (each part's γ
+/// One or more HF BitNet projections over the same input (rows concatenated in `parts` order; any
+/// of the three `ModelConfig.BitNet.Form`s), as one SQ2 ternary matrix: per-tensor γ for one part, per-row γ (each part's γ
 /// repeated) for fused parts, so q|k|v and gate|up share one activation quantization and one call.
 final class TernaryLinear: @unchecked Sendable {
   let weights: TernaryWeights
   let inFeatures: Int
   let outFeatures: Int
 
-  init(_ ck: Checkpoint, parts: [(String, Int)], in inF: Int, rule: TernaryHFScaleRule) throws(SubQError) {
-    var pieces: [TernaryWeights] = []
+  init(_ ck: Checkpoint, parts: [(String, Int)], in inF: Int, quant q: ModelConfig.BitNet) throws(SubQError) {
+    var pieces: [(codes: [Int8], gamma: Float)] = []
     for (name, n) in parts {
-      guard n % 4 == 0 else { throw SubQError(code: .unsupported, message: "\(ck.directory): '\(name)' has \(n) rows, not a multiple of 4 (HF packing)") }
-      let packed = try ck.bytes(name + ".weight", [n / 4, inF])
-      let ws = try ck.floats(name + ".weight_scale", [1])[0]
-      let bytes = Array(UnsafeBufferPointer(start: packed, count: n / 4 * inF))
-      pieces.append(try TernaryWeights(hfPacked: bytes.span, rows: n, cols: inF, weightScale: ws, rule: rule))
+      let w: TernaryWeights
+      var factor: Float = 1
+      switch q.form {
+      case .packed:
+        guard n % 4 == 0 else {
+          throw SubQError(code: .unsupported, message: "\(ck.directory): '\(name)' has \(n) rows, not a multiple of 4 (HF packing)")
+        }
+        let packed = try ck.bytes(name + ".weight", [n / 4, inF])
+        let ws = try ck.floats(name + ".weight_scale", [1])[0]
+        let bytes = Array(UnsafeBufferPointer(start: packed, count: n / 4 * inF))
+        w = try TernaryWeights(hfPacked: bytes.span, rows: n, cols: inF, weightScale: ws, rule: q.rule)
+      case .ternarized:
+        // AutoBitLinear offline: F.linear(x_q, W) * weight_scale with W in {0, ±c}: γ = c · weight_scale
+        let f = try ck.floats(name + ".weight", [n, inF])
+        var out: OpaquePointer? = nil
+        try SubQError.check(subq_ternary_from_ternarized(Int64(n), Int64(inF), .f32, f.base, Int64(inF), .tensor, &out))
+        w = TernaryWeights(adopting: out!)
+        factor = try ck.floats(name + ".weight_scale", [1])[0]
+      case .online:
+        // AutoBitLinear online: WeightQuant (absmean, per tensor) of the float masters
+        let f = try ck.floats(name + ".weight", [n, inF])
+        var out: OpaquePointer? = nil
+        try SubQError.check(subq_ternary_quantize(nil, Int64(n), Int64(inF), .f32, f.base, Int64(inF), .tensor, &out))
+        w = TernaryWeights(adopting: out!)
+      }
+      let (c, g) = w.codes()
+      pieces.append((c, g[0] * factor))
     }
     if pieces.count == 1 {
-      weights = pieces[0]
+      let codes = pieces[0].codes
+      weights = try TernaryWeights(codes: codes.span, rows: parts[0].1, cols: inF, gammas: [pieces[0].gamma])
     } else {
       var codes: [Int8] = []
       var gammas: [Float] = []
-      for w in pieces {
-        let (c, g) = w.codes()
-        codes += c
-        gammas += [Float](repeating: g[0], count: w.rows)
+      for (p, (_, n)) in zip(pieces, parts) {
+        codes += p.codes
+        gammas += [Float](repeating: p.gamma, count: n)
       }
       weights = try TernaryWeights(codes: codes.span, rows: gammas.count, cols: inF, gammas: gammas, scale: .row)
     }

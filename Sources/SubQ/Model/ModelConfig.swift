@@ -30,10 +30,21 @@ public struct ModelConfig: Sendable, Equatable {
   /// BitNet b1.58's quantization (with `transformer` for the shapes; hidden_act relu2).
   public var bitnet: BitNet?
 
-  /// BitNet's `quantization_config` (transformers `BitNetQuantConfig`): packed ternary
-  /// projections (uint8 [N/4, K] + `weight_scale`) whose scale `rule` follows `linear_class`.
+  /// BitNet's `quantization_config` (transformers `BitNetQuantConfig`): how the projections'
+  /// ternary weights are stored.
   public struct BitNet: Sendable, Equatable {
-    /// `.divide` for linear_class "bitlinear" (γ = 1 / weight_scale).
+    public enum Form: Sendable, Equatable {
+      /// linear_class "bitlinear": uint8 [N/4, K] codes + `weight_scale`, turned into γ by `rule`.
+      case packed
+      /// linear_class "autobitlinear", quantization_mode "offline": float weights holding the
+      /// ternary values (0, ±c), output × `weight_scale`: γ = c · weight_scale.
+      case ternarized
+      /// "autobitlinear" "online": float masters, absmean-ternarized (γ = mean |W|) at load as
+      /// HF's WeightQuant does in every forward.
+      case online
+    }
+    public var form: Form
+    /// γ from a packed weight_scale: `.divide` for "bitlinear" (γ = 1 / weight_scale).
     public var rule: TernaryHFScaleRule
   }
 
@@ -170,8 +181,8 @@ public struct ModelConfig: Sendable, Equatable {
   }
 
   /// transformers 5.23 BitNetQuantConfig. Without a quantization_config BitNetForCausalLM runs
-  /// plain float nn.Linear layers (no ternary math): rejected, as are the AutoBitLinear classes
-  /// and use_rms_norm (inner norms), which the runner does not implement.
+  /// plain float nn.Linear layers (no ternary math): rejected, as is use_rms_norm (inner norms),
+  /// which the runner does not implement.
   static func parseBitNetQuantization(_ r: JSONObjectReader) throws(SubQError) -> BitNet {
     guard let qv = r.object["quantization_config"], !qv.isNull else {
       throw .invalidArgument("\(r.source): bitnet without quantization_config (unquantized float weights) is not supported")
@@ -182,14 +193,20 @@ public struct ModelConfig: Sendable, Equatable {
     guard method == "bitnet" else {
       throw .invalidArgument("\(r.source): quantization_config.quant_method '\(method ?? "none")' is not supported (bitnet)")
     }
-    let linearClass = try q.string("linear_class") ?? "bitlinear"
-    guard linearClass == "bitlinear" else {
-      throw .invalidArgument("\(r.source): quantization_config.linear_class '\(linearClass)' is not supported (bitlinear)")
-    }
     guard try !q.bool("use_rms_norm", default: false) else {
       throw .invalidArgument("\(r.source): quantization_config.use_rms_norm true is not supported")
     }
-    return BitNet(rule: .divide)
+    let linearClass = try q.string("linear_class") ?? "bitlinear"
+    let mode = try q.string("quantization_mode") ?? "offline"
+    switch (linearClass, mode) {
+    case ("bitlinear", _): return BitNet(form: .packed, rule: .divide)  // BitLinear ignores the mode
+    case ("autobitlinear", "offline"): return BitNet(form: .ternarized, rule: .multiply)
+    case ("autobitlinear", "online"): return BitNet(form: .online, rule: .multiply)
+    case ("autobitlinear", _):
+      throw .invalidArgument("\(r.source): quantization_config.quantization_mode '\(mode)' is not supported (offline, online)")
+    default:
+      throw .invalidArgument("\(r.source): quantization_config.linear_class '\(linearClass)' is not supported (bitlinear, autobitlinear)")
+    }
   }
 
   static func parseRoPE(_ r: JSONObjectReader, headDim: Int, maxPositions: Int = 4096) throws(SubQError) -> RoPE {
