@@ -177,6 +177,30 @@ import Testing
     }
   }
 
+  /// A BitNet config whose form does not match the stored tensors fails with a message naming the
+  /// tensor and the dtype it expected.
+  @Test func bitnetFormMismatchGivesClearErrors() throws {
+    let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("subq-bitnet-\(getpid())")
+    try? FileManager.default.removeItem(at: tmp)
+    try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: tmp) }
+    for (config, weights, want) in [("bitnet", "bitnet-offline", "U8 (packed ternary) expected"),
+                                    ("bitnet-offline", "bitnet", "F32, BF16 or F16 expected")] {
+      for f in ["config.json", "model.safetensors"] { try? FileManager.default.removeItem(at: tmp.appendingPathComponent(f)) }
+      try FileManager.default.copyItem(
+        at: modelsDirectory.appendingPathComponent(config).appendingPathComponent("config.json"), to: tmp.appendingPathComponent("config.json"))
+      try FileManager.default.copyItem(
+        at: modelsDirectory.appendingPathComponent(weights).appendingPathComponent("model.safetensors"),
+        to: tmp.appendingPathComponent("model.safetensors"))
+      do {
+        _ = try Model.load(directory: tmp)
+        Issue.record("\(config) config over \(weights) weights loaded")
+      } catch {
+        #expect(error.message.contains("q_proj.weight") && error.message.contains(want), "\(error)")
+      }
+    }
+  }
+
   /// Writes `dir/model.safetensors` holding `src`'s tensors converted by `convert` (f32 -> bytes, dtype).
   static func writeCheckpoint(from src: URL, to dir: URL, convert: ([Float]) -> ([UInt8], String)) throws {
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
