@@ -1,12 +1,14 @@
 internal import CSubQ
 import Foundation
 
-/// BitNet b1.58 as transformers 5.23 runs a packed checkpoint (ternary spec §8): Llama-shaped
+/// BitNet b1.58 as transformers 5.23 runs a quantized checkpoint (ternary spec §8): Llama-shaped
 /// attention (GQA, RoPE, KV cache: TransformerBody's pieces) and MLP whose projections are
 /// BitLinear layers (per-token int8 absmax activations × ternary weights), an RMSNorm in front of
 /// every BitLinear (input_layernorm → q|k|v, attn_sub_norm → o, post_attention_layernorm →
 /// gate|up, ffn_sub_norm → down; each fused into `subq_bitlinear`), relu(gate)² · up, and the
-/// dense (tied) head.
+/// dense (tied) head. Activations are quantized in f32 with ties to even, as HF's f32 BitLinear /
+/// ActQuant do; the int8 codes then agree with transformers' except where a value lies within
+/// float32 noise of a rounding edge (the test fixtures keep ≥ 1e-4 away, spec §11.20).
 struct BitNetBody: ModelBody, @unchecked Sendable {
   struct Layer {
     let inputNorm: FloatBuffer
@@ -94,8 +96,9 @@ struct BitNetBody: ModelBody, @unchecked Sendable {
 }
 
 /// One or more HF BitNet projections over the same input (rows concatenated in `parts` order; any
-/// of the three `ModelConfig.BitNet.Form`s), as one SQ2 ternary matrix: per-tensor γ for one part, per-row γ (each part's γ
-/// repeated) for fused parts, so q|k|v and gate|up share one activation quantization and one call.
+/// of the three `ModelConfig.BitNet.Form`s), as one SQ2 ternary matrix: per-tensor γ for one part,
+/// per-row γ (each part's γ repeated) for fused parts, so q|k|v and gate|up share one activation
+/// quantization and one call.
 final class TernaryLinear: @unchecked Sendable {
   let weights: TernaryWeights
   let inFeatures: Int
