@@ -53,6 +53,9 @@ public final class TernaryWeights: @unchecked Sendable {
     self.cols = Int(subq_ternary_cols(raw))
   }
 
+  /// Takes ownership of a `subq_ternary` made by the C API (the runner's loaders).
+  convenience init(adopting raw: OpaquePointer) { self.init(raw: raw) }
+
   deinit { subq_ternary_destroy(raw) }
 
   /// absmean-quantizes dense f32 weights `w[rows][cols]` (γ = max(mean |W|, 1e-5), t = clamp(rint(W / γ))).

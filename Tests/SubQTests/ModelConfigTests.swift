@@ -37,6 +37,14 @@ let modelsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
     let c2 = try #require(m2.mamba2)
     #expect(c2.numHeads == 8 && c2.headDim == 16 && c2.nGroups == 2 && c2.chunkSize == 8 && c2.stateSize == 16)
     #expect(c2.timeStepLimit.0 == 0 && c2.timeStepLimit.1 == .infinity)  // {"__float__": "Infinity"}
+
+    let bn = try ModelConfig.load(directory: modelsDirectory.appendingPathComponent("bitnet"))
+    #expect(bn.architecture == .bitnet && bn.tieWordEmbeddings && bn.normEps == 1e-5 && bn.bitnet == .init(form: .packed, rule: .divide))
+    let tb = try #require(bn.transformer)
+    #expect(tb.numHeads == 4 && tb.numKVHeads == 2 && tb.headDim == 16 && tb.intermediateSize == 96)
+    #expect(tb.rope == .init(theta: 10000, scaling: .none, partialRotaryFactor: 1))
+    #expect(try ModelConfig.load(directory: modelsDirectory.appendingPathComponent("bitnet-offline")).bitnet?.form == .ternarized)
+    #expect(try ModelConfig.load(directory: modelsDirectory.appendingPathComponent("bitnet-online")).bitnet?.form == .online)
   }
 
   @Test func transformers4Forms() throws {
@@ -106,6 +114,18 @@ let modelsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
     #expect(message("{\(base), \"num_attention_heads\": -2}").contains("'num_attention_heads' = -2"))
     #expect(message("{\(base), \"num_attention_heads\": 2.5}").contains("not an integer"))
     #expect(message("{\(base), \"num_attention_heads\": 99999999999999999999}").contains("not an integer"))
+    // BitNet: only the packed "bitlinear" form, relu2, heads * head_dim == hidden
+    let bq = #""quantization_config": {"quant_method": "bitnet", "linear_class": "bitlinear"}"#
+    let bn = #""model_type": "bitnet", "vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 1, "intermediate_size": 16, "num_attention_heads": 2"#
+    #expect(message("{\(bn), \(bq)}") == "parsed")
+    #expect(message("{\(bn), \(bq), \"hidden_act\": \"relu2\"}") == "parsed")
+    #expect(message("{\(bn)}").contains("without quantization_config"))
+    #expect(message("{\(bn), \(bq), \"hidden_act\": \"silu\"}").contains("hidden_act 'silu'"))
+    #expect(message("{\(bn), \(bq), \"head_dim\": 8}").contains("num_attention_heads * head_dim (16) == hidden_size (8)"))
+    #expect(message(#"{"# + bn + #", "quantization_config": {"quant_method": "bitnet", "linear_class": "autobitlinear", "quantization_mode": "later"}}"#).contains("quantization_mode 'later'"))
+    #expect(message(#"{"# + bn + #", "quantization_config": {"quant_method": "bitnet", "linear_class": "bitlinear2"}}"#).contains("linear_class 'bitlinear2'"))
+    #expect(message(#"{"# + bn + #", "quantization_config": {"quant_method": "bitnet", "use_rms_norm": true}}"#).contains("use_rms_norm"))
+    #expect(message(#"{"# + bn + #", "quantization_config": {"quant_method": "gptq"}}"#).contains("quant_method 'gptq'"))
     #expect(message(#"{"model_type": "mamba2", "hidden_size": 64, "num_heads": 7, "head_dim": 16, "num_hidden_layers": 1}"#).contains("num_heads * head_dim"))
   }
 }

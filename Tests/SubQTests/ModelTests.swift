@@ -19,7 +19,7 @@ import Testing
     return Golden(text: meta["text"] as! String, prompt: meta["prompt"] as! [Int], greedy: meta["greedy"] as! [Int], logits: npy.values)
   }
 
-  static let supported = ["llama", "llama3-tied", "mistral", "mamba", "mamba2", "llama-yarn"]
+  static let supported = ["llama", "llama3-tied", "mistral", "mamba", "mamba2", "llama-yarn", "bitnet", "bitnet-offline", "bitnet-online"]
 
   @Test(arguments: supported, [1, 2])
   func logitsMatchTransformers(name: String, threads: Int) throws {
@@ -146,6 +146,58 @@ import Testing
       let logits = try model.makeSession(capacity: g.prompt.count).forward(g.prompt, allLogits: true)
       let d = zip(logits, g.logits).map { abs($0 - $1) }.max()!
       #expect(d > 1e-2 * scale, "llama-yarn with \(what): max |Δlogit| only \(d)")
+    }
+  }
+
+  /// BitNet: the packed weight_scale is 1/γ for linear_class "bitlinear" (spec ternary §2.1); the
+  /// other reading (γ = weight_scale, AutoBitLinear offline) misses the goldens by far, and the
+  /// model matches them on the forced-scalar path too, bitwise the same for any thread count.
+  @Test func bitnetScaleRuleAndBitwiseAcrossISAsAndThreads() throws {
+    let dir = modelsDirectory.appendingPathComponent("bitnet")
+    let g = try Self.golden("bitnet")
+    let scale = max(1, g.logits.map { abs($0) }.max()!)
+    var cfg = try ModelConfig.load(directory: dir)
+    #expect(cfg.bitnet?.rule == .divide)
+    cfg.bitnet!.rule = .multiply
+    let wrong = try Model.load(directory: dir, config: cfg, context: try Context(.init(threads: 2)), progress: nil)
+    let lw = try wrong.makeSession(capacity: g.prompt.count).forward(g.prompt, allLogits: true)
+    let dw = zip(lw, g.logits).map { abs($0 - $1) }.max()!
+    #expect(dw > 1e-2 * scale, "bitnet with γ = weight_scale: max |Δlogit| only \(dw)")
+    // per ISA (forced scalar, the host's best) bitwise equal across thread counts, and each
+    // within the goldens' tolerance (the dense head and attention differ by ISA in the last bits)
+    for isa in [ISA.scalar, .auto] {
+      var runs: [[Float]] = []
+      for threads in [1, 3] {
+        let m = try Model.load(directory: dir, context: try Context(.init(threads: threads, maxISA: isa)))
+        runs.append(try m.makeSession(capacity: g.prompt.count).forward(g.prompt, allLogits: true))
+      }
+      #expect(runs[0] == runs[1], "bitnet \(isa): 1 and 3 threads differ")
+      let d = zip(runs[0], g.logits).map { abs($0 - $1) }.max()!
+      #expect(d <= 1e-4 * scale, "bitnet \(isa): max |Δlogit| = \(d)")
+    }
+  }
+
+  /// A BitNet config whose form does not match the stored tensors fails with a message naming the
+  /// tensor and the dtype it expected.
+  @Test func bitnetFormMismatchGivesClearErrors() throws {
+    let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("subq-bitnet-\(getpid())")
+    try? FileManager.default.removeItem(at: tmp)
+    try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: tmp) }
+    for (config, weights, want) in [("bitnet", "bitnet-offline", "U8 (packed ternary) expected"),
+                                    ("bitnet-offline", "bitnet", "F32, BF16 or F16 expected")] {
+      for f in ["config.json", "model.safetensors"] { try? FileManager.default.removeItem(at: tmp.appendingPathComponent(f)) }
+      try FileManager.default.copyItem(
+        at: modelsDirectory.appendingPathComponent(config).appendingPathComponent("config.json"), to: tmp.appendingPathComponent("config.json"))
+      try FileManager.default.copyItem(
+        at: modelsDirectory.appendingPathComponent(weights).appendingPathComponent("model.safetensors"),
+        to: tmp.appendingPathComponent("model.safetensors"))
+      do {
+        _ = try Model.load(directory: tmp)
+        Issue.record("\(config) config over \(weights) weights loaded")
+      } catch {
+        #expect(error.message.contains("q_proj.weight") && error.message.contains(want), "\(error)")
+      }
     }
   }
 

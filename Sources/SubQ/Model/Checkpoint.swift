@@ -35,15 +35,35 @@ final class Checkpoint: @unchecked Sendable {
     try SubQError.check(subq_safetensors_get(raw, name, &p))
     let t = p!.pointee
     let got = withUnsafeBytes(of: t.shape) { Array($0.bindMemory(to: Int64.self).prefix(Int(t.rank))).map(Int.init) }
-    guard got == shape else {
-      throw .invalidArgument("\(directory): tensor '\(name)' has shape \(got), the config implies \(shape)")
-    }
+    // dtype first: a quantized tensor where a float one belongs has a different shape too
     switch t.dtype {
     case .f32, .bf16, .f16: break
     default:
       throw .invalidArgument("\(directory): tensor '\(name)' has dtype \(String(cString: subq_safetensors_dtype_name(t.dtype))); F32, BF16 or F16 expected")
     }
+    guard got == shape else {
+      throw .invalidArgument("\(directory): tensor '\(name)' has shape \(got), the config implies \(shape)")
+    }
     return Tensor(name: name, dtype: t.dtype, shape: got, data: t.data)
+  }
+
+  /// The raw bytes of the U8 tensor `name`, which must have exactly `shape` (BitNet's packed
+  /// ternary weights).
+  func bytes(_ name: String, _ shape: [Int]) throws(SubQError) -> UnsafePointer<UInt8> {
+    var p: UnsafePointer<subq_safetensors_tensor>?
+    guard subq_safetensors_find(raw, name) >= 0 else {
+      throw .invalidArgument("\(directory): tensor '\(name)' is missing")
+    }
+    try SubQError.check(subq_safetensors_get(raw, name, &p))
+    let t = p!.pointee
+    let got = withUnsafeBytes(of: t.shape) { Array($0.bindMemory(to: Int64.self).prefix(Int(t.rank))).map(Int.init) }
+    guard t.dtype == .u8 else {
+      throw .invalidArgument("\(directory): tensor '\(name)' has dtype \(String(cString: subq_safetensors_dtype_name(t.dtype))); U8 (packed ternary) expected")
+    }
+    guard got == shape else {
+      throw .invalidArgument("\(directory): tensor '\(name)' has shape \(got), the config implies \(shape)")
+    }
+    return t.data.assumingMemoryBound(to: UInt8.self)
   }
 
   /// The shape of `name` (nil when absent), for inferring sizes the config leaves implicit.

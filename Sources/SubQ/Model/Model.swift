@@ -7,7 +7,7 @@ import Foundation
 /// every tensor's name and shape against the config, and packs the matrices once for the GEMM
 /// micro-kernels of the context's ISA path. A model is immutable after loading: any number of
 /// ``Session``s (each with its own KV cache or recurrent state) may use it, one call at a time per
-/// session. Architectures: llama, mistral, mamba, mamba2.
+/// session. Architectures: llama, mistral, mamba, mamba2, bitnet (packed b1.58).
 public final class Model: @unchecked Sendable {
   public let config: ModelConfig
   let context: Context?
@@ -24,13 +24,20 @@ public final class Model: @unchecked Sendable {
   public static func load(
     directory: URL, context: Context? = nil, progress: ((Int, Int) -> Void)? = nil
   ) throws(SubQError) -> Model {
-    let config = try ModelConfig.load(directory: directory)
+    try load(directory: directory, config: try ModelConfig.load(directory: directory), context: context, progress: progress)
+  }
+
+  /// Loads `directory`'s weights under `config` (tests: a config.json value overridden).
+  static func load(
+    directory: URL, config: ModelConfig, context: Context?, progress: ((Int, Int) -> Void)?
+  ) throws(SubQError) -> Model {
     let ck = try Checkpoint(directory: directory)
     let body: any ModelBody
     switch config.architecture {
     case .llama, .mistral: body = try TransformerBody(config: config, checkpoint: ck, context: context, progress: progress)
     case .mamba: body = try MambaBody(config: config, checkpoint: ck, context: context, progress: progress)
     case .mamba2: body = try Mamba2Body(config: config, checkpoint: ck, context: context, progress: progress)
+    case .bitnet: body = try BitNetBody(config: config, checkpoint: ck, context: context, progress: progress)
     }
     return Model(config: config, context: context, body: body)
   }

@@ -11,7 +11,7 @@ import Foundation
 public struct ModelConfig: Sendable, Equatable {
   /// `model_type` values the runner knows.
   public enum Architecture: String, Sendable, CaseIterable {
-    case llama, mistral, mamba, mamba2
+    case llama, mistral, mamba, mamba2, bitnet
   }
 
   public var architecture: Architecture
@@ -27,6 +27,26 @@ public struct ModelConfig: Sendable, Equatable {
   public var transformer: Transformer?
   public var mamba: Mamba?
   public var mamba2: Mamba2?
+  /// BitNet b1.58's quantization (with `transformer` for the shapes; hidden_act relu2).
+  public var bitnet: BitNet?
+
+  /// BitNet's `quantization_config` (transformers `BitNetQuantConfig`): how the projections'
+  /// ternary weights are stored.
+  public struct BitNet: Sendable, Equatable {
+    public enum Form: Sendable, Equatable {
+      /// linear_class "bitlinear": uint8 [N/4, K] codes + `weight_scale`, turned into γ by `rule`.
+      case packed
+      /// linear_class "autobitlinear", quantization_mode "offline": float weights holding the
+      /// ternary values (0, ±c), output × `weight_scale`: γ = c · weight_scale.
+      case ternarized
+      /// "autobitlinear" "online": float masters, absmean-ternarized (γ = mean |W|) at load as
+      /// HF's WeightQuant does in every forward.
+      case online
+    }
+    public var form: Form
+    /// γ from a packed weight_scale: `.divide` for "bitlinear" (γ = 1 / weight_scale).
+    public var rule: TernaryHFScaleRule
+  }
 
   /// Llama / Mistral.
   public struct Transformer: Sendable, Equatable {
@@ -108,7 +128,7 @@ public struct ModelConfig: Sendable, Equatable {
       throw .invalidArgument("\(source): model_type '\(type)' is not supported (supported: \(known))")
     }
     switch arch {
-    case .llama, .mistral: return try parseTransformer(r, arch)
+    case .llama, .mistral, .bitnet: return try parseTransformer(r, arch)
     case .mamba: return try parseMamba(r)
     case .mamba2: return try parseMamba2(r)
     }
@@ -128,8 +148,17 @@ public struct ModelConfig: Sendable, Equatable {
       }
       headDim = hidden / heads
     }
-    if let act = try r.string("hidden_act"), act != "silu" {
-      throw .invalidArgument("\(r.source): hidden_act '\(act)' is not supported (silu only)")
+    let wantAct = arch == .bitnet ? "relu2" : "silu"
+    if let act = try r.string("hidden_act"), act != wantAct {
+      throw .invalidArgument("\(r.source): hidden_act '\(act)' is not supported (\(wantAct) only for \(arch.rawValue))")
+    }
+    var bitnet: BitNet? = nil
+    if arch == .bitnet {
+      bitnet = try parseBitNetQuantization(r)
+      // attn_sub_norm has hidden_size weights and normalizes the heads' concatenated output
+      guard heads * headDim == hidden else {
+        throw .invalidArgument("\(r.source): bitnet needs num_attention_heads * head_dim (\(heads * headDim)) == hidden_size (\(hidden))")
+      }
     }
     let maxPositions = try r.int("max_position_embeddings", default: 4096)
     var window: Int? = nil
@@ -147,7 +176,37 @@ public struct ModelConfig: Sendable, Equatable {
       tieWordEmbeddings: try r.bool("tie_word_embeddings", default: false),
       bosTokenIds: try r.intList("bos_token_id"), eosTokenIds: try r.intList("eos_token_id"))
     c.transformer = t
+    c.bitnet = bitnet
     return c
+  }
+
+  /// transformers 5.23 BitNetQuantConfig. Without a quantization_config BitNetForCausalLM runs
+  /// plain float nn.Linear layers (no ternary math): rejected, as is use_rms_norm (inner norms),
+  /// which the runner does not implement.
+  static func parseBitNetQuantization(_ r: JSONObjectReader) throws(SubQError) -> BitNet {
+    guard let qv = r.object["quantization_config"], !qv.isNull else {
+      throw .invalidArgument("\(r.source): bitnet without quantization_config (unquantized float weights) is not supported")
+    }
+    guard let o = qv.dictionary else { throw .invalidArgument("\(r.source): 'quantization_config' is not an object") }
+    let q = try JSONObjectReader(.object(o.map { ($0.key, $0.value) }), source: "\(r.source): quantization_config")
+    let method = try q.string("quant_method")
+    guard method == "bitnet" else {
+      throw .invalidArgument("\(r.source): quantization_config.quant_method '\(method ?? "none")' is not supported (bitnet)")
+    }
+    guard try !q.bool("use_rms_norm", default: false) else {
+      throw .invalidArgument("\(r.source): quantization_config.use_rms_norm true is not supported")
+    }
+    let linearClass = try q.string("linear_class") ?? "bitlinear"
+    let mode = try q.string("quantization_mode") ?? "offline"
+    switch (linearClass, mode) {
+    case ("bitlinear", _): return BitNet(form: .packed, rule: .divide)  // BitLinear ignores the mode
+    case ("autobitlinear", "offline"): return BitNet(form: .ternarized, rule: .multiply)
+    case ("autobitlinear", "online"): return BitNet(form: .online, rule: .multiply)
+    case ("autobitlinear", _):
+      throw .invalidArgument("\(r.source): quantization_config.quantization_mode '\(mode)' is not supported (offline, online)")
+    default:
+      throw .invalidArgument("\(r.source): quantization_config.linear_class '\(linearClass)' is not supported (bitlinear, autobitlinear)")
+    }
   }
 
   static func parseRoPE(_ r: JSONObjectReader, headDim: Int, maxPositions: Int = 4096) throws(SubQError) -> RoPE {

@@ -62,6 +62,12 @@ struct TransformerBody: ModelBody, @unchecked Sendable {
   }
 
   func makeState(capacity: Int, maxChunk: Int, kvStorage: KVStorage) throws(SubQError) -> AnyObject {
+    try Self.makeAttentionState(config: config, capacity: capacity, maxChunk: maxChunk, kvStorage: kvStorage)
+  }
+
+  /// The KV caches and RoPE table of `config.transformer`'s attention (shared with BitNet).
+  static func makeAttentionState(config: ModelConfig, capacity: Int, maxChunk: Int, kvStorage: KVStorage) throws(SubQError) -> State {
+    let t = config.transformer!
     var a = subq_kv_cache_args()
     subq_kv_cache_args_default(&a, MemoryLayout<subq_kv_cache_args>.size)
     switch kvStorage {
@@ -90,7 +96,7 @@ struct TransformerBody: ModelBody, @unchecked Sendable {
       }
       caches.append(c!)
     }
-    let rope = try RotaryTable(ropeParams, headDim: t.headDim, positions: capacity, context: nil)
+    let rope = try RotaryTable(t.rope, headDim: t.headDim, positions: capacity, context: nil)
     return State(caches: caches, rope: rope)
   }
 
@@ -110,29 +116,7 @@ struct TransformerBody: ModelBody, @unchecked Sendable {
     for (li, L) in layers.enumerated() {
       try Ops.rmsnorm(x.base, xStride: h, rows: n, n: h, weight: L.inputNorm.base, eps: eps, into: hn.base, yStride: h, context: context)
       try L.qkv.apply(hn.base, xStride: h, rows: n, into: qkv.base, outStride: qkvW, context: context)
-      try st.rope.apply(
-        q: qkv.base, qHeads: t.numHeads, k: qkv.base + qd, kHeads: t.numKVHeads, tokenStride: qkvW, positions: positions,
-        context: context)
-      let cache = st.caches[li]
-      try SubQError.check(
-        subq_kv_cache_append(
-          context?.raw, cache, 0, 1, Int64(n), qkv.base + qd, 0, Int64(qkvW), Int64(d), qkv.base + qd + kvd, 0,
-          Int64(qkvW), Int64(d)))
-      var a = subq_fattn_args()
-      subq_fattn_args_default(&a, MemoryLayout<subq_fattn_args>.size)
-      a.batch = 1
-      a.hq = Int64(t.numHeads)
-      a.hkv = Int64(t.numKVHeads)
-      a.sq = Int64(n)
-      a.dk = Int64(d)
-      a.dv = Int64(d)
-      a.window_right = 0
-      if let w = t.slidingWindow { a.window_left = Int64(w - 1) }  // HF sliding_window W = W keys incl. self
-      a.q = UnsafePointer(qkv.base)
-      a.q_bs = Int64(n * qkvW); a.q_ss = Int64(qkvW); a.q_hs = Int64(d)
-      a.out = att.base
-      a.o_bs = Int64(n * qd); a.o_ss = Int64(qd); a.o_hs = Int64(d)
-      try SubQError.check(subq_fattn_kv(context?.raw, &a, cache))
+      try Self.attend(t: t, qkv: qkv.base, tokens: n, positions: positions, layer: li, state: st, into: att.base, context: context)
       try L.o.apply(att.base, xStride: qd, rows: n, into: x.base, outStride: h, accumulate: true, context: context)
       try Ops.rmsnorm(x.base, xStride: h, rows: n, n: h, weight: L.postNorm.base, eps: eps, into: hn.base, yStride: h, context: context)
       try L.gateUp.apply(hn.base, xStride: h, rows: n, into: gu.base, outStride: 2 * inter, context: context)
@@ -141,5 +125,39 @@ struct TransformerBody: ModelBody, @unchecked Sendable {
     }
     guard wantLogits else { return [] }
     return try embed.finish(x.base, rows: n, norm: finalNorm, eps: eps, scratch: hn.base, allLogits: allLogits, context: context)
+  }
+
+  /// RoPE on the q and k columns of `qkv` (rows [q | k | v], `tokens` rows), appends k and v to
+  /// layer `layer`'s cache, and writes causal (windowed) GQA attention over the cache into `out`
+  /// (rows Hq·D wide).
+  static func attend(
+    t: ModelConfig.Transformer, qkv: UnsafeMutablePointer<Float>, tokens n: Int, positions: [Int64], layer li: Int,
+    state st: State, into out: UnsafeMutablePointer<Float>, context: Context?
+  ) throws(SubQError) {
+    let d = t.headDim, qd = t.numHeads * d, kvd = t.numKVHeads * d
+    let qkvW = qd + 2 * kvd
+    try st.rope.apply(
+      q: qkv, qHeads: t.numHeads, k: qkv + qd, kHeads: t.numKVHeads, tokenStride: qkvW, positions: positions,
+      context: context)
+    let cache = st.caches[li]
+    try SubQError.check(
+      subq_kv_cache_append(
+        context?.raw, cache, 0, 1, Int64(n), qkv + qd, 0, Int64(qkvW), Int64(d), qkv + qd + kvd, 0,
+        Int64(qkvW), Int64(d)))
+    var a = subq_fattn_args()
+    subq_fattn_args_default(&a, MemoryLayout<subq_fattn_args>.size)
+    a.batch = 1
+    a.hq = Int64(t.numHeads)
+    a.hkv = Int64(t.numKVHeads)
+    a.sq = Int64(n)
+    a.dk = Int64(d)
+    a.dv = Int64(d)
+    a.window_right = 0
+    if let w = t.slidingWindow { a.window_left = Int64(w - 1) }  // HF sliding_window W = W keys incl. self
+    a.q = UnsafePointer(qkv)
+    a.q_bs = Int64(n * qkvW); a.q_ss = Int64(qkvW); a.q_hs = Int64(d)
+    a.out = out
+    a.o_bs = Int64(n * qd); a.o_ss = Int64(qd); a.o_hs = Int64(d)
+    try SubQError.check(subq_fattn_kv(context?.raw, &a, cache))
   }
 }
