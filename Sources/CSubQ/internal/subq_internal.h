@@ -75,4 +75,10 @@ uint64_t subq_now_ns(void);
 subq_status subq_read_struct(void *dst, size_t known, const void *src, size_t struct_size, size_t min_size,
                              const char *what);
 
+/* The body of every *_default getter: zeroes the caller's struct_size bytes
+ * of p, copies the first min(struct_size, known) bytes of the defaults d (a
+ * caller built against an older header gets its prefix), then stores
+ * struct_size in the leading size_t when it fits. */
+void subq_write_defaults(void *p, size_t struct_size, const void *d, size_t known);
+
 #endif /* SUBQ_INTERNAL_H */

@@ -85,3 +85,9 @@ subq_status subq_read_struct(void *dst, size_t known, const void *src, size_t st
   memcpy(dst, &known, sizeof known);
   return SUBQ_OK;
 }
+
+void subq_write_defaults(void *p, size_t struct_size, const void *d, size_t known) {
+  memset(p, 0, struct_size);
+  if (d) memcpy(p, d, SUBQ_MIN(struct_size, known));
+  if (struct_size >= sizeof(size_t)) memcpy(p, &struct_size, sizeof struct_size);
+}

@@ -80,9 +80,7 @@ void subq_fattn_args_default(subq_fattn_args *p, size_t struct_size) {
   if (!p || struct_size == 0) return;
   subq_fattn_args d;
   subq_fattn_fill_defaults(&d);
-  memset(p, 0, struct_size);
-  memcpy(p, &d, SUBQ_MIN(struct_size, sizeof d));
-  if (struct_size >= sizeof(size_t)) memcpy(p, &struct_size, sizeof struct_size);
+  subq_write_defaults(p, struct_size, &d, sizeof d);
 }
 
 void subq_fattn_args_dense_bshd(subq_fattn_args *p) {

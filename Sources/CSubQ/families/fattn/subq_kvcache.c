@@ -21,9 +21,7 @@ void subq_kv_cache_args_default(subq_kv_cache_args *p, size_t struct_size) {
   if (!p || struct_size == 0) return;
   subq_kv_cache_args d;
   subq_kv_cache_fill_defaults(&d);
-  memset(p, 0, struct_size);
-  memcpy(p, &d, SUBQ_MIN(struct_size, sizeof d));
-  if (struct_size >= sizeof(size_t)) memcpy(p, &struct_size, sizeof struct_size);
+  subq_write_defaults(p, struct_size, &d, sizeof d);
 }
 
 subq_status subq_kv_cache_create(const subq_kv_cache_args *args, subq_kv_cache **out) {

@@ -86,9 +86,7 @@ void subq_gemm_args_default(subq_gemm_args *p, size_t struct_size) {
   if (!p || struct_size == 0) return;
   subq_gemm_args d;
   subq_gemm_fill_defaults(&d);
-  memset(p, 0, struct_size);
-  memcpy(p, &d, SUBQ_MIN(struct_size, sizeof d));
-  if (struct_size >= sizeof(size_t)) memcpy(p, &struct_size, sizeof struct_size);
+  subq_write_defaults(p, struct_size, &d, sizeof d);
 }
 
 /* The validated, normalised problem. Strides of extent-1 dimensions are 0. */

@@ -155,9 +155,7 @@ void subq_linattn_args_default(subq_linattn_args *p, size_t struct_size) {
   d.causal = 1;
   d.eps = 1e-6f;
   d.norm_eps = 1e-5f;
-  memset(p, 0, struct_size);
-  memcpy(p, &d, SUBQ_MIN(struct_size, sizeof d));
-  if (struct_size >= sizeof(size_t)) memcpy(p, &struct_size, sizeof struct_size);
+  subq_write_defaults(p, struct_size, &d, sizeof d);
 }
 
 void subq_linattn_args_dense(subq_linattn_args *p) {

@@ -100,9 +100,7 @@ void subq_monarch_desc_default(subq_monarch_desc *p, size_t struct_size) {
   if (!p || struct_size == 0) return;
   subq_monarch_desc d;
   subq_monarch_desc_fill(&d);
-  memset(p, 0, struct_size);
-  memcpy(p, &d, SUBQ_MIN(struct_size, sizeof d));
-  if (struct_size >= sizeof(size_t)) memcpy(p, &struct_size, sizeof struct_size);
+  subq_write_defaults(p, struct_size, &d, sizeof d);
 }
 
 subq_status subq_monarch_desc_read(const char *fn, const subq_monarch_desc *desc, subq_monarch_desc *d,
@@ -457,8 +455,7 @@ void subq_monarch_p2(subq_f32_monarch_perm_fn perm, int64_t tn, int64_t l, int64
 
 void subq_monarch_args_default(subq_monarch_args *p, size_t struct_size) {
   if (!p || struct_size == 0) return;
-  memset(p, 0, struct_size);
-  if (struct_size >= sizeof(size_t)) memcpy(p, &struct_size, sizeof struct_size);
+  subq_write_defaults(p, struct_size, NULL, 0);
 }
 
 typedef struct subq_monarch_fwd {

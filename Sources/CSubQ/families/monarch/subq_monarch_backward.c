@@ -210,8 +210,7 @@ static subq_status subq_mbwd_last(void *arg, int64_t begin, int64_t end, const s
 
 void subq_monarch_backward_args_default(subq_monarch_backward_args *p, size_t struct_size) {
   if (!p || struct_size == 0) return;
-  memset(p, 0, struct_size);
-  if (struct_size >= sizeof(size_t)) memcpy(p, &struct_size, sizeof struct_size);
+  subq_write_defaults(p, struct_size, NULL, 0);
 }
 
 subq_status subq_monarch_backward(subq_context *ctx, const subq_monarch_weights *w,

@@ -136,9 +136,7 @@ void subq_rmsnorm_args_default(subq_rmsnorm_args *p, size_t struct_size) {
   d.struct_size = sizeof d;
   d.eps = 1e-6f;
   d.weight_dtype = SUBQ_DTYPE_F32;
-  memset(p, 0, struct_size);
-  memcpy(p, &d, SUBQ_MIN(struct_size, sizeof d));
-  if (struct_size >= sizeof(size_t)) memcpy(p, &struct_size, sizeof struct_size);
+  subq_write_defaults(p, struct_size, &d, sizeof d);
 }
 
 typedef struct subq_rms_job {
@@ -431,9 +429,7 @@ void subq_rope_params_default(subq_rope_params *p, size_t struct_size) {
   d.beta_fast = 32.0;
   d.beta_slow = 1.0;
   d.yarn_truncate = 1;
-  memset(p, 0, struct_size);
-  memcpy(p, &d, SUBQ_MIN(struct_size, sizeof d));
-  if (struct_size >= sizeof(size_t)) memcpy(p, &struct_size, sizeof struct_size);
+  subq_write_defaults(p, struct_size, &d, sizeof d);
 }
 
 static bool subq_nn_pos_finite(double v) { return isfinite(v) && v > 0.0; }
@@ -657,9 +653,7 @@ void subq_rope_args_default(subq_rope_args *p, size_t struct_size) {
   subq_rope_args d;
   memset(&d, 0, sizeof d);
   d.struct_size = sizeof d;
-  memset(p, 0, struct_size);
-  memcpy(p, &d, SUBQ_MIN(struct_size, sizeof d));
-  if (struct_size >= sizeof(size_t)) memcpy(p, &struct_size, sizeof struct_size);
+  subq_write_defaults(p, struct_size, &d, sizeof d);
 }
 
 typedef struct subq_rope_job {

@@ -130,9 +130,7 @@ void subq_conv1d_args_default(subq_conv1d_args *p, size_t struct_size) {
   memset(&d, 0, sizeof d);
   d.struct_size = sizeof d;
   d.width = 4;
-  memset(p, 0, struct_size);
-  memcpy(p, &d, SUBQ_MIN(struct_size, sizeof d));
-  if (struct_size >= sizeof(size_t)) memcpy(p, &struct_size, sizeof struct_size);
+  subq_write_defaults(p, struct_size, &d, sizeof d);
 }
 
 typedef struct subq_conv_job {
@@ -255,9 +253,7 @@ void subq_ssm1_args_default(subq_ssm1_args *p, size_t struct_size) {
   d.struct_size = sizeof d;
   d.n_groups = 1;
   d.flags = SUBQ_SSM1_DT_SOFTPLUS;
-  memset(p, 0, struct_size);
-  memcpy(p, &d, SUBQ_MIN(struct_size, sizeof d));
-  if (struct_size >= sizeof(size_t)) memcpy(p, &struct_size, sizeof struct_size);
+  subq_write_defaults(p, struct_size, &d, sizeof d);
 }
 
 /* The kernels take A log2(e) (their decay is 2^(dt * A log2(e))), packed

@@ -64,9 +64,7 @@ void subq_ssm2_args_default(subq_ssm2_args *p, size_t struct_size) {
   d.flags = SUBQ_SSM2_DT_SOFTPLUS;
   d.dt_min = 0.0f;
   d.dt_max = INFINITY;
-  memset(p, 0, struct_size);
-  memcpy(p, &d, SUBQ_MIN(struct_size, sizeof d));
-  if (struct_size >= sizeof(size_t)) memcpy(p, &struct_size, sizeof struct_size);
+  subq_write_defaults(p, struct_size, &d, sizeof d);
 }
 
 /* ---- the scan ----------------------------------------------------------------------- */
@@ -494,9 +492,7 @@ void subq_gated_rmsnorm_args_default(subq_gated_rmsnorm_args *p, size_t struct_s
   memset(&d, 0, sizeof d);
   d.struct_size = sizeof d;
   d.eps = 1e-5f;
-  memset(p, 0, struct_size);
-  memcpy(p, &d, SUBQ_MIN(struct_size, sizeof d));
-  if (struct_size >= sizeof(size_t)) memcpy(p, &struct_size, sizeof struct_size);
+  subq_write_defaults(p, struct_size, &d, sizeof d);
 }
 
 typedef struct subq_norm_job {

@@ -545,9 +545,7 @@ void subq_ternary_act_args_default(subq_ternary_act_args *p, size_t struct_size)
   d.struct_size = sizeof d;
   d.eps = 1e-6f;
   d.rounding = SUBQ_ROUND_HALF_EVEN;
-  memset(p, 0, struct_size);
-  memcpy(p, &d, SUBQ_MIN(struct_size, sizeof d));
-  if (struct_size >= sizeof(size_t)) memcpy(p, &struct_size, sizeof struct_size);
+  subq_write_defaults(p, struct_size, &d, sizeof d);
 }
 
 typedef struct tern_actq_job {
@@ -733,9 +731,7 @@ void subq_bitlinear_args_default(subq_bitlinear_args *p, size_t struct_size) {
   d.struct_size = sizeof d;
   d.eps = 1e-6f;
   d.rounding = SUBQ_ROUND_HALF_EVEN;
-  memset(p, 0, struct_size);
-  memcpy(p, &d, SUBQ_MIN(struct_size, sizeof d));
-  if (struct_size >= sizeof(size_t)) memcpy(p, &struct_size, sizeof struct_size);
+  subq_write_defaults(p, struct_size, &d, sizeof d);
 }
 
 subq_status subq_bitlinear(subq_context *ctx, const subq_ternary *w, const subq_bitlinear_args *args) {
@@ -793,9 +789,7 @@ void subq_hgrn_args_default(subq_hgrn_args *p, size_t struct_size) {
   memset(&d, 0, sizeof d);
   d.struct_size = sizeof d;
   d.eps = 1e-6f;
-  memset(p, 0, struct_size);
-  memcpy(p, &d, SUBQ_MIN(struct_size, sizeof d));
-  if (struct_size >= sizeof(size_t)) memcpy(p, &struct_size, sizeof struct_size);
+  subq_write_defaults(p, struct_size, &d, sizeof d);
 }
 
 typedef struct tern_hgrn_job {
