@@ -34,4 +34,12 @@ if "$run" "$root/Tests/Models/llama" --tokens 1,x 2>"$tmp/err"; then fail "a bad
 grep -q "'x' is not a token id" "$tmp/err" || fail "bad --tokens message: $(cat "$tmp/err")"
 if "$run" "$root/Tests/Models/llama" --tokens 999999 2>"$tmp/err"; then fail "an out-of-vocabulary id succeeded"; fi
 grep -q "outside the vocabulary" "$tmp/err" || fail "out-of-vocabulary message: $(cat "$tmp/err")"
+# --monarch: one report line per layer, the parameter summary, then generation as usual
+"$run" "$root/Tests/Models/llama" --tokens 1,2,3 --max-tokens 2 --monarch 2 --quiet >/dev/null 2>"$tmp/err" ||
+  fail "--monarch 2 failed: $(cat "$tmp/err")"
+[[ "$(grep -c '^monarch layer [01]: relative error mlp.gate_proj 96x64 0\.[0-9]*, mlp.up_proj 96x64 0\.[0-9]*, mlp.down_proj 64x96 0\.[0-9]*$' "$tmp/err")" == 2 ]] ||
+  fail "--monarch report: $(cat "$tmp/err")"
+grep -q "^monarch: 6 MLP matrices (2 blocks), 30720 parameters instead of 36864" "$tmp/err" || fail "--monarch summary: $(cat "$tmp/err")"
+if "$run" "$root/Tests/Models/mamba" --tokens 1 --monarch 2 2>"$tmp/err"; then fail "--monarch on mamba succeeded"; fi
+grep -q "llama and mistral" "$tmp/err" || fail "--monarch on mamba message: $(cat "$tmp/err")"
 echo "check_subq_run: ok"

@@ -44,6 +44,19 @@ public struct MonarchShape: Sendable, Hashable, CustomStringConvertible {
     return s
   }
 
+  /// fly `MonarchLinear`'s shape for an `inFeatures → outFeatures` layer with `blocks` blocks
+  /// (`subq_monarch_linear_shapes`): `k = l = blocks`, block sizes `ceil(size / blocks)`, so the
+  /// Monarch's input and output widths (`inputWidth`, `outputWidth`) may exceed the layer's:
+  /// callers zero-pad `x` to `inputWidth` and read the first `outFeatures` outputs.
+  /// - Throws: ``SubQError/Code/invalidArgument`` for sizes or `blocks` ≤ 0 or overflow.
+  public static func linear(inFeatures: Int, outFeatures: Int, blocks: Int) throws(SubQError) -> MonarchShape {
+    var d = subq_monarch_desc()
+    subq_monarch_desc_default(&d, MemoryLayout<subq_monarch_desc>.size)
+    var inExt: Int64 = 0, outExt: Int64 = 0
+    try SubQError.check(subq_monarch_linear_shapes(Int64(inFeatures), Int64(outFeatures), Int64(blocks), &d, &inExt, &outExt))
+    return MonarchShape(k: Int(d.k), q: Int(d.q), p: Int(d.p), l: Int(d.l), s: Int(d.s), r: Int(d.r))
+  }
+
   /// Input width `n = k·p`.
   public var inputWidth: Int { k * p }
   /// Output width `m = l·s` (block-diagonal: `k·q`).

@@ -62,6 +62,13 @@ struct SubQRun: ParsableCommand {
   @Option(name: .customLong("kv-cache"), help: "KV-cache element type of attention layers: f32, bf16, f16.")
   var kvCache = "f32"
 
+  @Option(
+    help: ArgumentHelp(
+      "Project every MLP weight matrix (llama, mistral) onto a Monarch matrix with this many blocks at load time,",
+      discussion: "report the relative approximation error per matrix and run the MLPs with the Monarch kernels.",
+      valueName: "BLOCKS"))
+  var monarch: Int?
+
   @Flag(help: "No progress bar while loading.")
   var quiet = false
 
@@ -73,6 +80,7 @@ struct SubQRun: ParsableCommand {
     guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be >= 0") }
     guard threads >= 0 else { throw ValidationError("--threads must be >= 0") }
     guard prefillChunk >= 0 else { throw ValidationError("--prefill-chunk must be >= 0") }
+    if let monarch, monarch < 1 { throw ValidationError("--monarch must be >= 1") }
   }
 
   func run() throws {
@@ -94,8 +102,11 @@ struct SubQRun: ParsableCommand {
 
     let progress = ProgressBar(enabled: !quiet)
     let loadStart = Date()
-    let m = try Model.load(directory: dir, context: ctx) { done, total in progress.update(done, total) }
+    let m = try Model.load(directory: dir, context: ctx, options: .init(monarchBlocks: monarch)) { done, total in
+      progress.update(done, total)
+    }
     progress.finish()
+    reportMonarch(m.monarchProjections)
 
     var tokenizer: Tokenizer? = nil
     let tokPath = dir.appendingPathComponent("tokenizer.json").path
@@ -178,6 +189,18 @@ func out(_ s: String) {
 
 func err(_ s: String) {
   FileHandle.standardError.write(Data((s + "\n").utf8))
+}
+
+/// Per layer: each projected matrix's relative error, then the MLP parameter count kept.
+func reportMonarch(_ reports: [MonarchProjectionReport]) {
+  guard !reports.isEmpty else { return }
+  for layer in Dictionary(grouping: reports, by: \.layer).sorted(by: { $0.key < $1.key }) {
+    let errs = layer.value.map { "\($0.name) \($0.rows)x\($0.columns) \(String(format: "%.4f", $0.relativeError))" }
+    err("monarch layer \(layer.key): relative error " + errs.joined(separator: ", "))
+  }
+  let dense = reports.reduce(0) { $0 + $1.denseParameters }, mon = reports.reduce(0) { $0 + $1.monarchParameters }
+  let shape = reports[0].shape
+  err("monarch: \(reports.count) MLP matrices (\(shape.k) blocks), \(mon) parameters instead of \(dense) (\(String(format: "%.1f", 100 * Double(mon) / Double(dense)))%)")
 }
 
 /// A one-line progress bar on stderr (only when stderr is a terminal).

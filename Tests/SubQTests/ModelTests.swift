@@ -203,6 +203,11 @@ import Testing
 
   /// Writes `dir/model.safetensors` holding `src`'s tensors converted by `convert` (f32 -> bytes, dtype).
   static func writeCheckpoint(from src: URL, to dir: URL, convert: ([Float]) -> ([UInt8], String)) throws {
+    try writeCheckpoint(from: src, to: dir) { _, xs in convert(xs) }
+  }
+
+  /// The same with the tensor's name passed to `convert`.
+  static func writeCheckpoint(from src: URL, to dir: URL, convert: (String, [Float]) -> ([UInt8], String)) throws {
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     for f in ["config.json", "tokenizer.json"] {
       try? FileManager.default.removeItem(at: dir.appendingPathComponent(f))
@@ -213,7 +218,7 @@ import Testing
     var data: [UInt8] = []
     for t in st.tensors.sorted(by: { $0.name < $1.name }) {
       let floats = Array(st.data(t).bindMemory(to: Float.self))
-      let (bytes, dtype) = convert(floats)
+      let (bytes, dtype) = convert(t.name, floats)
       header.append("\"\(t.name)\": {\"dtype\": \"\(dtype)\", \"shape\": \(t.shape), \"data_offsets\": [\(data.count), \(data.count + bytes.count)]}")
       data += bytes
     }

@@ -19,22 +19,53 @@ public final class Model: @unchecked Sendable {
     self.body = body
   }
 
+  /// How a checkpoint is turned into the model that runs.
+  public struct LoadOptions: Sendable, Hashable {
+    /// Project every MLP weight matrix (gate, up, down) of a dense llama / mistral model onto
+    /// the nearest Monarch matrix with this many blocks (fly `MonarchLinear`'s shape, see
+    /// ``MonarchShape/linear(inFeatures:outFeatures:blocks:)``) and run the MLPs with the Monarch
+    /// kernels. The projection is fp64 work on every core at load time (a truncated SVD per
+    /// sub-block, O(m·n·min(s, p)) per matrix); ``Model/monarchProjections`` reports its error.
+    public var monarchBlocks: Int?
+    public init(monarchBlocks: Int? = nil) { self.monarchBlocks = monarchBlocks }
+  }
+
+  /// The Monarch projections made at load time (``LoadOptions/monarchBlocks``), per layer in
+  /// order gate, up, down; empty otherwise.
+  public var monarchProjections: [MonarchProjectionReport] {
+    (body as? TransformerBody)?.monarchReports ?? []
+  }
+
   /// Loads `directory` (config.json + model.safetensors or shards). `progress(done, total)` is
-  /// called after each packed tensor group.
+  /// called after each packed tensor group (after each projected matrix with Monarch MLPs, then
+  /// possibly from worker threads, one call at a time).
   public static func load(
-    directory: URL, context: Context? = nil, progress: ((Int, Int) -> Void)? = nil
+    directory: URL, context: Context? = nil, options: LoadOptions = LoadOptions(), progress: ((Int, Int) -> Void)? = nil
   ) throws(SubQError) -> Model {
-    try load(directory: directory, config: try ModelConfig.load(directory: directory), context: context, progress: progress)
+    try load(
+      directory: directory, config: try ModelConfig.load(directory: directory), context: context, options: options,
+      progress: progress)
   }
 
   /// Loads `directory`'s weights under `config` (tests: a config.json value overridden).
   static func load(
-    directory: URL, config: ModelConfig, context: Context?, progress: ((Int, Int) -> Void)?
+    directory: URL, config: ModelConfig, context: Context?, options: LoadOptions = LoadOptions(),
+    progress: ((Int, Int) -> Void)?
   ) throws(SubQError) -> Model {
+    if let b = options.monarchBlocks {
+      guard b >= 1 else { throw .invalidArgument("Model.load: monarchBlocks must be >= 1, got \(b)") }
+      guard config.architecture == .llama || config.architecture == .mistral else {
+        throw SubQError(
+          code: .unsupported,
+          message: "Model.load: Monarch MLPs apply to the dense MLPs of llama and mistral models, not \(config.architecture.rawValue)")
+      }
+    }
     let ck = try Checkpoint(directory: directory)
     let body: any ModelBody
     switch config.architecture {
-    case .llama, .mistral: body = try TransformerBody(config: config, checkpoint: ck, context: context, progress: progress)
+    case .llama, .mistral:
+      body = try TransformerBody(
+        config: config, checkpoint: ck, context: context, monarchBlocks: options.monarchBlocks, progress: progress)
     case .mamba: body = try MambaBody(config: config, checkpoint: ck, context: context, progress: progress)
     case .mamba2: body = try Mamba2Body(config: config, checkpoint: ck, context: context, progress: progress)
     case .bitnet: body = try BitNetBody(config: config, checkpoint: ck, context: context, progress: progress)

@@ -3,15 +3,16 @@ import Foundation
 
 /// Llama and Mistral (attention spec §8): pre-norm blocks, GQA attention with RoPE over a
 /// per-layer KV cache (a ring buffer of window + chunk positions for Mistral's sliding window),
-/// SwiGLU MLP. q|k|v and gate|up are each one fused GEMM.
+/// SwiGLU MLP. q|k|v and gate|up are each one fused GEMM; with `monarchBlocks` the MLP's three
+/// matrices are instead projected onto Monarch matrices at load time (`subq-run --monarch`).
 struct TransformerBody: ModelBody, @unchecked Sendable {
   struct Layer {
     let inputNorm: FloatBuffer
     let qkv: Linear  // rows [q (Hq·D) | k (Hkv·D) | v (Hkv·D)]
     let o: Linear
     let postNorm: FloatBuffer
-    let gateUp: Linear  // rows [gate (I) | up (I)]
-    let down: Linear
+    let gateUp: any LinearMap  // rows [gate (I) | up (I)]
+    let down: any LinearMap
   }
 
   let config: ModelConfig
@@ -20,8 +21,13 @@ struct TransformerBody: ModelBody, @unchecked Sendable {
   let layers: [Layer]
   let finalNorm: FloatBuffer
   let ropeParams: ModelConfig.RoPE
+  /// Per projected MLP matrix (layer order, gate, up, down), when loaded with `monarchBlocks`.
+  let monarchReports: [MonarchProjectionReport]
 
-  init(config: ModelConfig, checkpoint ck: Checkpoint, context: Context?, progress: ((Int, Int) -> Void)?) throws(SubQError) {
+  init(
+    config: ModelConfig, checkpoint ck: Checkpoint, context: Context?, monarchBlocks: Int? = nil,
+    progress: ((Int, Int) -> Void)?
+  ) throws(SubQError) {
     self.config = config
     let t = config.transformer!
     self.t = t
@@ -29,9 +35,32 @@ struct TransformerBody: ModelBody, @unchecked Sendable {
     embed = try EmbeddingAndHead(
       ck, embeddingName: "model.embed_tokens.weight", vocab: config.vocabSize, hidden: h, tied: config.tieWordEmbeddings,
       context: context)
+    // Monarch MLPs: every gate/up/down matrix projected up front, in parallel (the slow part).
+    var monarch: [MonarchLinear] = []
+    if let blocks = monarchBlocks {
+      let jobs = (0..<config.numLayers).flatMap { i in
+        let p = "model.layers.\(i).mlp."
+        return [
+          (tensor: p + "gate_proj", out: inter, in: h, bias: t.mlpBias, layer: i, name: "mlp.gate_proj"),
+          (tensor: p + "up_proj", out: inter, in: h, bias: t.mlpBias, layer: i, name: "mlp.up_proj"),
+          (tensor: p + "down_proj", out: h, in: inter, bias: t.mlpBias, layer: i, name: "mlp.down_proj"),
+        ]
+      }
+      monarch = try MonarchLinear.projectAll(ck, jobs: jobs, blocks: blocks, context: context, progress: progress)
+    }
+    monarchReports = monarch.map(\.report)
     var layers: [Layer] = []
     for i in 0..<config.numLayers {
       let p = "model.layers.\(i)."
+      let gateUp: any LinearMap, down: any LinearMap
+      if monarch.isEmpty {
+        gateUp = try Linear(
+          ck, parts: [(p + "mlp.gate_proj", inter), (p + "mlp.up_proj", inter)], in: h, bias: t.mlpBias, context: context)
+        down = try Linear(ck, p + "mlp.down_proj", out: h, in: inter, bias: t.mlpBias, context: context)
+      } else {
+        gateUp = StackedLinear([monarch[3 * i], monarch[3 * i + 1]])
+        down = monarch[3 * i + 2]
+      }
       layers.append(
         Layer(
           inputNorm: try ck.floats(p + "input_layernorm.weight", [h]),
@@ -40,10 +69,8 @@ struct TransformerBody: ModelBody, @unchecked Sendable {
             bias: t.attentionBias, context: context),
           o: try Linear(ck, p + "self_attn.o_proj", out: h, in: qd, bias: t.attentionBias, context: context),
           postNorm: try ck.floats(p + "post_attention_layernorm.weight", [h]),
-          gateUp: try Linear(
-            ck, parts: [(p + "mlp.gate_proj", inter), (p + "mlp.up_proj", inter)], in: h, bias: t.mlpBias, context: context),
-          down: try Linear(ck, p + "mlp.down_proj", out: h, in: inter, bias: t.mlpBias, context: context)))
-      progress?(i + 1, config.numLayers)
+          gateUp: gateUp, down: down))
+      if monarch.isEmpty { progress?(i + 1, config.numLayers) }
     }
     self.layers = layers
     finalNorm = try ck.floats("model.norm.weight", [h])
@@ -119,7 +146,7 @@ struct TransformerBody: ModelBody, @unchecked Sendable {
       try Self.attend(t: t, qkv: qkv.base, tokens: n, positions: positions, layer: li, state: st, into: att.base, context: context)
       try L.o.apply(att.base, xStride: qd, rows: n, into: x.base, outStride: h, accumulate: true, context: context)
       try Ops.rmsnorm(x.base, xStride: h, rows: n, n: h, weight: L.postNorm.base, eps: eps, into: hn.base, yStride: h, context: context)
-      try L.gateUp.apply(hn.base, xStride: h, rows: n, into: gu.base, outStride: 2 * inter, context: context)
+      try L.gateUp.apply(hn.base, xStride: h, rows: n, into: gu.base, outStride: 2 * inter, accumulate: false, context: context)
       try Ops.swiglu(gate: gu.base, up: gu.base + inter, stride: 2 * inter, rows: n, n: inter, into: gu.base, outStride: 2 * inter, context: context)
       try L.down.apply(gu.base, xStride: 2 * inter, rows: n, into: x.base, outStride: h, accumulate: true, context: context)
     }
