@@ -389,4 +389,36 @@ import Testing
       #expect(error.message.contains("mlp.gate_proj.weight") && error.message.contains("[258, 64]"), "\(error)")
     }
   }
+
+  /// hgrn_bit masters stored as bf16 (ternarized in place) or f16 (widened first) give bitwise the
+  /// logits of the same values stored as f32.
+  @Test(arguments: ["BF16", "F16"])
+  func hgrnBitHalfMastersMatchTheirF32Twin(dtype: String) throws {
+    let src = modelsDirectory.appendingPathComponent("hgrn_bit")
+    let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("subq-hgrn-\(dtype)-\(getpid())")
+    defer { try? FileManager.default.removeItem(at: tmp) }
+    func half(_ x: Float) -> UInt16 {
+      if dtype == "F16" { return Float16(x).bitPattern }
+      let b = x.bitPattern  // bf16, round to nearest even (no NaNs here)
+      return UInt16((b + 0x7FFF + ((b >> 16) & 1)) >> 16)
+    }
+    func widen(_ h: UInt16) -> Float { dtype == "F16" ? Float(Float16(bitPattern: h)) : Float(bitPattern: UInt32(h) << 16) }
+    try Self.writeCheckpoint(from: src, to: tmp.appendingPathComponent("half")) { _, xs in
+      (xs.flatMap { v in let h = half(v); return [UInt8(h & 0xFF), UInt8(h >> 8)] }, dtype)
+    }
+    try Self.writeCheckpoint(from: src, to: tmp.appendingPathComponent("f32")) { _, xs in
+      (Self.f32Bytes(xs.map { widen(half($0)) }), "F32")
+    }
+    let g = try Self.golden("hgrn_bit")
+    let ctx = try Context(.init(threads: 2))
+    var outs: [[Float]] = []
+    for sub in ["half", "f32"] {
+      let s = try Model.load(directory: tmp.appendingPathComponent(sub), context: ctx).makeSession(capacity: g.prompt.count + 1)
+      outs.append(try s.forward(g.prompt, allLogits: true) + s.forward([g.greedy[0]]))
+    }
+    #expect(outs[0] == outs[1], "\(dtype) masters differ from their f32 twin")
+    let scale = max(1, g.logits.map { abs($0) }.max()!)
+    let moved = zip(outs[0], g.logits).map { abs($0 - $1) }.max()!
+    #expect(moved > 1e-4 * scale, "the \(dtype) rounding did not reach the logits")
+  }
 }
