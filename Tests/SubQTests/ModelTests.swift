@@ -303,7 +303,8 @@ import Testing
   static func f32Bytes(_ xs: [Float]) -> [UInt8] { xs.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian) { Array($0) } } }
 
   /// hgrn_bit: the goldens see the forget-gate lower bounds (the model without them misses by far),
-  /// and the model matches them on the forced-scalar path too, bitwise the same for any thread count.
+  /// and the model matches them within 1e-5 on the forced-scalar path too, bitwise the same for any
+  /// thread count.
   @Test func hgrnBitLowerBoundsAndBitwiseAcrossISAsAndThreads() throws {
     let dir = modelsDirectory.appendingPathComponent("hgrn_bit")
     let g = try Self.golden("hgrn_bit")
@@ -322,8 +323,9 @@ import Testing
         runs.append(try m.makeSession(capacity: g.prompt.count).forward(g.prompt, allLogits: true))
       }
       #expect(runs[0] == runs[1], "hgrn_bit \(isa): 1 and 3 threads differ")
+      // spec ternary §9 asks 1e-5 of the float64 reference for MMfreeLM (measured: 1.9e-6 of 10.75)
       let d = zip(runs[0], g.logits).map { abs($0 - $1) }.max()!
-      #expect(d <= 1e-4 * scale, "hgrn_bit \(isa): max |Δlogit| = \(d)")
+      #expect(d <= 1e-5 * scale, "hgrn_bit \(isa): max |Δlogit| = \(d)")
     }
   }
 
