@@ -9,6 +9,10 @@ Bench/compare_peers.py plus `pip install transformers safetensors`); the checkpo
 on first use under --dir (random weights, seeded):
   mamba130m   MambaForCausalLM, mamba-130m's shape (24 layers, 768 wide, vocab 50280), f32
   tinyllama   LlamaForCausalLM, TinyLlama-1.1B's shape (22 layers, 2048 wide, 32/4 heads, FFN 5632), bf16
+  mmfree370m  hgrn_bit (MatMul-free LM), MMfreeLM-370M's shape (24 layers, 1024 wide, I 2816, vocab 32000),
+              bf16 masters ternarized at load (tools/make_tiny_hgrn_bit.py --bench); no transformers
+              class exists, so subq-run only, and the decode bound counts the ternary weights at
+              2 bits each (what subq-run reads per token) plus the f32 norm weights
 For each model and repetition it runs, one after the other, subq-run (prefill of --prompt random
 token ids, then --new greedy tokens) and transformers (a cached prefill forward, then greedy decode
 steps with the cache), and reports medians: prefill and decode tokens/s, and the decode bound =
@@ -41,6 +45,12 @@ def make_checkpoint(name, path):
                           intermediate_size=5632, vocab_size=32000, max_position_embeddings=2048, rms_norm_eps=1e-5,
                           rope_theta=10000.0, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2)
         model = LlamaForCausalLM(cfg).to(torch.bfloat16)
+    elif name == "mmfree370m":
+        sys.path.insert(0, os.path.join(ROOT, "tools"))
+        import make_tiny_hgrn_bit
+
+        make_tiny_hgrn_bit.bench_checkpoint(path, 24, 1024, 2816, 32000)
+        return
     else:
         raise SystemExit("unknown model %r" % name)
     model.save_pretrained(path, safe_serialization=True)
@@ -61,6 +71,19 @@ def weight_bytes(path):
                         n *= d
                     total += n * {"F32": 4, "BF16": 2, "F16": 2}[t.get_dtype()]
     return total
+
+
+def decode_bytes(path):
+    """Bytes one decode token reads: every tensor at its dtype, except hgrn_bit's projections, which
+    subq-run holds as SQ2 ternary (2 bits per weight; the embedding row and lower bounds not counted)."""
+    with open(os.path.join(path, "config.json")) as f:
+        cfg = json.load(f)
+    if cfg["model_type"] != "hgrn_bit":
+        return weight_bytes(path)
+    L, d, i, v = cfg["num_hidden_layers"], cfg["hidden_size"], cfg["intermediate_size"], cfg["vocab_size"]
+    ternary = L * (4 * d * d + 3 * d * i) + v * d  # spec ternary 7.6 (expand_ratio 1)
+    norms = L * (8 * d + i) + 2 * d  # attn/g/mlp norms and the 6 projection norms (down: I); final, head
+    return ternary // 4 + 4 * norms
 
 
 def read_bandwidth(bench, threads):
@@ -134,7 +157,7 @@ def main():
         if not os.path.exists(os.path.join(path, "config.json")):
             print("creating %s ..." % path, flush=True)
             make_checkpoint(name, path)
-        wb = weight_bytes(path)
+        wb = decode_bytes(path)
         bw = read_bandwidth(args.bench, args.threads)
         bound = bw * 1e9 / wb
         with open(os.path.join(path, "config.json")) as f:
@@ -144,7 +167,7 @@ def main():
         random.seed(1)
         ids = [random.randrange(3, vocab) for _ in range(args.prompt)]
         hf = None
-        if not args.no_transformers:
+        if not args.no_transformers and name != "mmfree370m":
             from transformers import AutoModelForCausalLM
 
             hf = AutoModelForCausalLM.from_pretrained(path, dtype="auto").eval()
@@ -158,7 +181,7 @@ def main():
                 tp.append(a)
                 td.append(b)
         med = statistics.median
-        print("\n%s: %.1f MB of weights; read bandwidth %.1f GB/s -> decode bound %.1f tok/s" % (name, wb / 1e6, bw, bound))
+        print("\n%s: %.1f MB of weights read per token; read bandwidth %.1f GB/s -> decode bound %.1f tok/s" % (name, wb / 1e6, bw, bound))
         print("  %-14s %12s %12s" % ("", "prefill t/s", "decode t/s"))
         print("  %-14s %12.1f %12.2f   (decode %.0f%% of the bound)" % ("subq", med(sp), med(sd), 100 * med(sd) / bound))
         if tp:

@@ -11,7 +11,7 @@ field() { # file key -> the JSON list as "a b c" (the files are written by tools
 }
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-for m in llama llama3-tied mistral mamba mamba2 bitnet bitnet-offline bitnet-online; do
+for m in llama llama3-tied mistral mamba mamba2 bitnet bitnet-offline bitnet-online hgrn_bit; do
   dir="$root/Tests/Models/$m"
   want="$(field "$dir/prompt.json" greedy)"
   n=$(wc -w <<<"$want")

@@ -128,6 +128,41 @@ let modelsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
     #expect(message(#"{"# + bn + #", "quantization_config": {"quant_method": "gptq"}}"#).contains("quant_method 'gptq'"))
     #expect(message(#"{"model_type": "mamba2", "hidden_size": 64, "num_heads": 7, "head_dim": 16, "num_hidden_layers": 1}"#).contains("num_heads * head_dim"))
   }
+
+  /// hgrn_bit (matmulfreellm HGRNBitConfig): defaults, the intermediate_size formula of the
+  /// released sizes, the committed fixture, and the forms no working checkpoint has.
+  @Test func hgrnBitConfig() throws {
+    func parse(_ keys: String) throws(SubQError) -> ModelConfig {
+      try ModelConfig.parse(Data(("{\"model_type\": \"hgrn_bit\"" + (keys.isEmpty ? "" : ", " + keys) + "}").utf8))
+    }
+    let d = try parse("")
+    #expect(d.architecture == .hgrnBit && d.vocabSize == 32000 && d.hiddenSize == 2048 && d.numLayers == 24)
+    #expect(d.normEps == 1e-6 && !d.tieWordEmbeddings && d.bosTokenIds == [1] && d.eosTokenIds == [2])
+    #expect(d.hgrnBit == .init(mixerWidth: 2048, intermediateSize: 5632, numHeads: 1, useLowerBound: true))
+    // MMfreeLM-370M / 2.7B: intermediate_size null -> 256 * ceil(int(d * 4 * 2 / 3) / 256)
+    #expect(try parse(#""hidden_size": 1024, "intermediate_size": null"#).hgrnBit?.intermediateSize == 2816)
+    #expect(try parse(#""hidden_size": 2560, "num_hidden_layers": 32"#).hgrnBit?.intermediateSize == 6912)
+    #expect(try parse(#""hidden_size": 64, "hidden_ratio": 2"#).hgrnBit?.intermediateSize == 256)
+    #expect(try parse(#""hidden_size": 64, "intermediate_size": 96, "hidden_act": "swish", "num_heads": 4"#).hgrnBit
+      == .init(mixerWidth: 64, intermediateSize: 96, numHeads: 4, useLowerBound: true))
+    #expect(try parse(#""hidden_size": 64, "expand_ratio": 2, "use_lower_bound": false, "rms_norm_eps": 1e-5"#).hgrnBit
+      == .init(mixerWidth: 128, intermediateSize: 256, numHeads: 1, useLowerBound: false))
+    let fx = try ModelConfig.load(directory: modelsDirectory.appendingPathComponent("hgrn_bit"))
+    #expect(fx.architecture == .hgrnBit && fx.vocabSize == 885 && fx.hiddenSize == 64 && fx.numLayers == 3)
+    #expect(fx.hgrnBit == .init(mixerWidth: 64, intermediateSize: 128, numHeads: 1, useLowerBound: true))
+    func error(_ keys: String) -> SubQError? {
+      do { _ = try parse(keys) } catch { return error }
+      return nil
+    }
+    let conv = error(#""use_short_conv": true, "share_conv_kernel": true"#)
+    #expect(conv?.code == .unsupported && conv?.message.contains("use_short_conv true is not supported") == true)
+    #expect(error(#""attn_mode": "chunk""#)?.code == .unsupported)
+    #expect(error(#""tie_word_embeddings": true"#)?.code == .unsupported)
+    #expect(error(#""expand_ratio": 2"#)?.message.contains("use_lower_bound with expand_ratio 2") == true)
+    #expect(error(#""hidden_size": 64, "num_heads": 3"#)?.message.contains("not a multiple of num_heads") == true)
+    #expect(error(#""intermediate_size": 0"#)?.message.contains("'intermediate_size' = 0") == true)
+    #expect(error(#""use_short_conv": "no""#)?.message.contains("not a boolean") == true)
+  }
 }
 
 @Suite struct SamplerTests {

@@ -95,16 +95,23 @@ struct BitNetBody: ModelBody, @unchecked Sendable {
   }
 }
 
-/// One or more HF BitNet projections over the same input (rows concatenated in `parts` order; any
-/// of the three `ModelConfig.BitNet.Form`s), as one SQ2 ternary matrix: per-tensor γ for one part,
-/// per-row γ (each part's γ repeated) for fused parts, so q|k|v and gate|up share one activation
-/// quantization and one call.
+/// One or more projections over the same input (rows concatenated in `parts` order), as one SQ2
+/// ternary matrix: per-tensor γ for one part, per-row γ (each part's γ repeated) for fused parts,
+/// so q|k|v and gate|up share one activation quantization and one call. Made from HF BitNet
+/// tensors (any of the three `ModelConfig.BitNet.Form`s) or from float masters (MMfreeLM).
 final class TernaryLinear: @unchecked Sendable {
   let weights: TernaryWeights
   let inFeatures: Int
   let outFeatures: Int
 
-  init(_ ck: Checkpoint, parts: [(String, Int)], in inF: Int, quant q: ModelConfig.BitNet) throws(SubQError) {
+  private init(weights: TernaryWeights, in inF: Int) {
+    self.weights = weights
+    inFeatures = inF
+    outFeatures = weights.rows
+  }
+
+  /// HF BitNet projections in `q.form`.
+  convenience init(_ ck: Checkpoint, parts: [(String, Int)], in inF: Int, quant q: ModelConfig.BitNet) throws(SubQError) {
     var pieces: [(codes: [Int8], gamma: Float)] = []
     for (name, n) in parts {
       let w: TernaryWeights
@@ -127,41 +134,73 @@ final class TernaryLinear: @unchecked Sendable {
         factor = try ck.floats(name + ".weight_scale", [1])[0]
       case .online:
         // AutoBitLinear online: WeightQuant (absmean, per tensor) of the float masters
-        let f = try ck.floats(name + ".weight", [n, inF])
-        var out: OpaquePointer? = nil
-        try SubQError.check(subq_ternary_quantize(nil, Int64(n), Int64(inF), .f32, f.base, Int64(inF), .tensor, &out))
-        w = TernaryWeights(adopting: out!)
+        w = try Self.absmean(ck, name + ".weight", rows: n, cols: inF, context: nil)
       }
       let (c, g) = w.codes()
       pieces.append((c, g[0] * factor))
     }
-    if pieces.count == 1 {
-      let codes = pieces[0].codes
-      weights = try TernaryWeights(codes: codes.span, rows: parts[0].1, cols: inF, gammas: [pieces[0].gamma])
-    } else {
-      var codes: [Int8] = []
-      var gammas: [Float] = []
-      for (p, (_, n)) in zip(pieces, parts) {
-        codes += p.codes
-        gammas += [Float](repeating: p.gamma, count: n)
-      }
-      weights = try TernaryWeights(codes: codes.span, rows: gammas.count, cols: inF, gammas: gammas, scale: .row)
-    }
-    inFeatures = inF
-    outFeatures = weights.rows
+    self.init(weights: try Self.fuse(pieces, rows: parts.map(\.1), cols: inF), in: inF)
   }
 
-  /// out[r] (= or += when `residual`) BitLinear(RMSNorm(x[r]; norm, eps)) for `rows` rows.
+  /// Float masters `<name>.weight` [n, in] (f32, bf16 or f16), each ternarized with absmean per
+  /// tensor (spec ternary §1.1), fused with per-row γ when there are several.
+  convenience init(_ ck: Checkpoint, masters parts: [(String, Int)], in inF: Int, context: Context?) throws(SubQError) {
+    if parts.count == 1 {
+      self.init(weights: try Self.absmean(ck, parts[0].0 + ".weight", rows: parts[0].1, cols: inF, context: context), in: inF)
+      return
+    }
+    var pieces: [(codes: [Int8], gamma: Float)] = []
+    for (name, n) in parts {
+      let (c, g) = try Self.absmean(ck, name + ".weight", rows: n, cols: inF, context: context).codes()
+      pieces.append((c, g[0]))
+    }
+    self.init(weights: try Self.fuse(pieces, rows: parts.map(\.1), cols: inF), in: inF)
+  }
+
+  /// absmean per tensor of the float tensor `name` [rows, cols] (f32 / bf16 read in place, f16 widened).
+  static func absmean(_ ck: Checkpoint, _ name: String, rows: Int, cols: Int, context: Context?) throws(SubQError) -> TernaryWeights {
+    let t = try ck.tensor(name, [rows, cols])
+    var out: OpaquePointer? = nil
+    if t.dtype == .f16 {
+      let f = FloatBuffer(count: t.count)
+      try ck.widen(t, into: f.base)
+      try SubQError.check(subq_ternary_quantize(context?.raw, Int64(rows), Int64(cols), .f32, f.base, Int64(cols), .tensor, &out))
+    } else {
+      let dt: subq_dtype = t.dtype == .f32 ? .f32 : .bf16
+      try SubQError.check(
+        withExtendedLifetime(context) { subq_ternary_quantize(context?.raw, Int64(rows), Int64(cols), dt, t.data, Int64(cols), .tensor, &out) })
+    }
+    return TernaryWeights(adopting: out!)
+  }
+
+  /// One matrix from per-part codes and γ: per tensor for one part, per row for several.
+  private static func fuse(_ pieces: [(codes: [Int8], gamma: Float)], rows: [Int], cols: Int) throws(SubQError) -> TernaryWeights {
+    if pieces.count == 1 {
+      let codes = pieces[0].codes
+      return try TernaryWeights(codes: codes.span, rows: rows[0], cols: cols, gammas: [pieces[0].gamma])
+    }
+    var codes: [Int8] = []
+    var gammas: [Float] = []
+    for (p, n) in zip(pieces, rows) {
+      codes += p.codes
+      gammas += [Float](repeating: p.gamma, count: n)
+    }
+    return try TernaryWeights(codes: codes.span, rows: gammas.count, cols: cols, gammas: gammas, scale: .row)
+  }
+
+  /// out[r] (= or += when `residual`) BitLinear(RMSNorm(x[r]; norm, eps)) for `rows` rows, the
+  /// activations rounded by `rounding` (HF BitNet: ties to even, as torch.round).
   func apply(
     _ x: UnsafePointer<Float>, xStride: Int, rows: Int, norm: FloatBuffer, eps: Float,
-    into out: UnsafeMutablePointer<Float>, outStride: Int, residual: Bool = false, context: Context?
+    into out: UnsafeMutablePointer<Float>, outStride: Int, residual: Bool = false, rounding: TernaryRounding = .halfEven,
+    context: Context?
   ) throws(SubQError) {
     var a = subq_bitlinear_args()
     subq_bitlinear_args_default(&a, MemoryLayout<subq_bitlinear_args>.size)
     a.tokens = Int64(rows)
     a.flags = UInt32(SUBQ_TERNARY_RMSNORM)
     a.eps = eps
-    a.rounding = .halfEven  // torch.round in HF's BitLinear.activation_quant
+    a.rounding = rounding.c
     a.x = x
     a.x_ld = Int64(xStride)
     a.norm_weight = UnsafePointer(norm.base)

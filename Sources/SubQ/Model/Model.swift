@@ -7,7 +7,8 @@ import Foundation
 /// every tensor's name and shape against the config, and packs the matrices once for the GEMM
 /// micro-kernels of the context's ISA path. A model is immutable after loading: any number of
 /// ``Session``s (each with its own KV cache or recurrent state) may use it, one call at a time per
-/// session. Architectures: llama, mistral, mamba, mamba2, bitnet (packed b1.58).
+/// session. Architectures: llama, mistral, mamba, mamba2, bitnet (packed b1.58), hgrn_bit
+/// (MatMul-free LM).
 public final class Model: @unchecked Sendable {
   public let config: ModelConfig
   let context: Context?
@@ -69,6 +70,7 @@ public final class Model: @unchecked Sendable {
     case .mamba: body = try MambaBody(config: config, checkpoint: ck, context: context, progress: progress)
     case .mamba2: body = try Mamba2Body(config: config, checkpoint: ck, context: context, progress: progress)
     case .bitnet: body = try BitNetBody(config: config, checkpoint: ck, context: context, progress: progress)
+    case .hgrnBit: body = try HGRNBitBody(config: config, checkpoint: ck, context: context, progress: progress)
     }
     return Model(config: config, context: context, body: body)
   }
@@ -201,6 +203,13 @@ struct EmbeddingAndHead: @unchecked Sendable {
   }
 
   func gather(_ tokens: [Int], into x: UnsafeMutablePointer<Float>, context: Context?) throws(SubQError) {
+    try Self.gather(table: table, vocab: vocab, hidden: hidden, tokens, into: x, context: context)
+  }
+
+  /// Rows `tokens` of an embedding `table` [vocab, hidden] (any float dtype), widened to f32 into x.
+  static func gather(
+    table: Checkpoint.Tensor, vocab: Int, hidden: Int, _ tokens: [Int], into x: UnsafeMutablePointer<Float>, context: Context?
+  ) throws(SubQError) {
     let ids = tokens.map(Int64.init)
     let dtype: subq_dtype = table.dtype == .f32 ? .f32 : (table.dtype == .bf16 ? .bf16 : .f16)
     let status = ids.withUnsafeBufferPointer { p in

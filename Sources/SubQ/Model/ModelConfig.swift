@@ -12,6 +12,8 @@ public struct ModelConfig: Sendable, Equatable {
   /// `model_type` values the runner knows.
   public enum Architecture: String, Sendable, CaseIterable {
     case llama, mistral, mamba, mamba2, bitnet
+    /// MatMul-free LM (MMfreeLM, `HGRNBitForCausalLM`).
+    case hgrnBit = "hgrn_bit"
   }
 
   public var architecture: Architecture
@@ -29,6 +31,8 @@ public struct ModelConfig: Sendable, Equatable {
   public var mamba2: Mamba2?
   /// BitNet b1.58's quantization (with `transformer` for the shapes; hidden_act relu2).
   public var bitnet: BitNet?
+  /// MatMul-free LM (`hgrn_bit`).
+  public var hgrnBit: HGRNBit?
 
   /// BitNet's `quantization_config` (transformers `BitNetQuantConfig`): how the projections'
   /// ternary weights are stored.
@@ -46,6 +50,20 @@ public struct ModelConfig: Sendable, Equatable {
     public var form: Form
     /// γ from a packed weight_scale: `.divide` for "bitlinear" (γ = 1 / weight_scale).
     public var rule: TernaryHFScaleRule
+  }
+
+  /// MatMul-free LM (matmulfreellm's HGRNBitConfig, ternary spec §7.1): HGRN token mixer of width
+  /// D = hidden_size · expand_ratio and a GLU channel mixer of width I, every projection (lm_head
+  /// included) a BitLinear over float masters ternarized at load.
+  public struct HGRNBit: Sendable, Equatable {
+    /// D, the token mixer's width (hidden_size · expand_ratio).
+    public var mixerWidth: Int
+    /// I (`intermediate_size`, or 256 · ceil(int(hidden_size · hidden_ratio · 2 / 3) / 256) when null).
+    public var intermediateSize: Int
+    /// `num_heads`: a reshape of D upstream, no effect on the math (kept for reporting).
+    public var numHeads: Int
+    /// Forget-gate lower bounds (`model.lower_bounds`) for layers > 0.
+    public var useLowerBound: Bool
   }
 
   /// Llama / Mistral.
@@ -131,6 +149,7 @@ public struct ModelConfig: Sendable, Equatable {
     case .llama, .mistral, .bitnet: return try parseTransformer(r, arch)
     case .mamba: return try parseMamba(r)
     case .mamba2: return try parseMamba2(r)
+    case .hgrnBit: return try parseHGRNBit(r)
     }
   }
 
@@ -342,6 +361,53 @@ public struct ModelConfig: Sendable, Equatable {
       numHeads: heads, headDim: headDim, stateSize: try r.positive("state_size", default: 128, limit: 256), nGroups: groups,
       convKernel: try r.positive("conv_kernel", default: 4, limit: 8), chunkSize: try r.positive("chunk_size", default: 256),
       timeStepLimit: limit, useBias: try r.bool("use_bias", default: false), useConvBias: try r.bool("use_conv_bias", default: true))
+    return c
+  }
+
+  /// matmulfreellm HGRNBitConfig (a016f72) with its defaults. hidden_act is not read: upstream's MLP
+  /// always applies swiglu. Short convolutions are rejected (spec §7.3: upstream cannot run them,
+  /// so no working checkpoint has them), as are attention modes other than fused_recurrent (upstream
+  /// asserts) and tied embeddings (no released checkpoint ties its ternary head).
+  static func parseHGRNBit(_ r: JSONObjectReader) throws(SubQError) -> ModelConfig {
+    let hidden = try r.positive("hidden_size", default: 2048)
+    if let mode = try r.string("attn_mode"), mode != "fused_recurrent" {
+      throw SubQError(code: .unsupported, message: "\(r.source): hgrn_bit attn_mode '\(mode)' is not supported (fused_recurrent)")
+    }
+    if try r.bool("use_short_conv", default: false) {
+      throw SubQError(
+        code: .unsupported,
+        message: "\(r.source): hgrn_bit use_short_conv true is not supported (matmulfreellm cannot run it either; no released checkpoint uses it)")
+    }
+    let expand = try r.positive("expand_ratio", default: 1, limit: 64)
+    let heads = try r.positive("num_heads", default: 1, limit: 1 << 16)
+    guard hidden % heads == 0 else {
+      throw .invalidArgument("\(r.source): hidden_size (\(hidden)) is not a multiple of num_heads (\(heads))")
+    }
+    let lowerBound = try r.bool("use_lower_bound", default: true)
+    // upstream adds the [hidden_size] bound to the [hidden_size * expand_ratio] forget gate
+    guard !lowerBound || expand == 1 else {
+      throw SubQError(code: .unsupported, message: "\(r.source): hgrn_bit use_lower_bound with expand_ratio \(expand) != 1 is not supported")
+    }
+    let inter: Int
+    if r.has("intermediate_size") {
+      inter = try r.positive("intermediate_size")
+    } else {
+      // HGRNBitMLP: int(hidden_size * hidden_ratio * 2 / 3) rounded up to a multiple of 256
+      let ratio = try r.positive("hidden_ratio", default: 4, limit: 64)
+      inter = 256 * ((hidden * ratio * 2 / 3 + 255) / 256)
+    }
+    guard try !r.bool("tie_word_embeddings", default: false) else {
+      throw SubQError(code: .unsupported, message: "\(r.source): hgrn_bit with tie_word_embeddings true is not supported")
+    }
+    var c = ModelConfig(
+      architecture: .hgrnBit, vocabSize: try r.positive("vocab_size", default: 32000, limit: 1 << 24), hiddenSize: hidden,
+      numLayers: try r.positive("num_hidden_layers", default: 24, limit: 4096), normEps: try r.double("rms_norm_eps", default: 1e-6),
+      tieWordEmbeddings: false, bosTokenIds: r.has("bos_token_id") ? try r.intList("bos_token_id") : [1],
+      eosTokenIds: r.has("eos_token_id") ? try r.intList("eos_token_id") : [2])
+    guard c.normEps >= 0, c.normEps.isFinite else { throw .invalidArgument("\(r.source): rms_norm_eps \(c.normEps) must be finite and >= 0") }
+    c.hgrnBit = HGRNBit(
+      mixerWidth: hidden * expand, intermediateSize: inter, numHeads: heads,
+      useLowerBound: lowerBound)
     return c
   }
 }
