@@ -11,7 +11,7 @@ import Foundation
 public struct ModelConfig: Sendable, Equatable {
   /// `model_type` values the runner knows.
   public enum Architecture: String, Sendable, CaseIterable {
-    case llama, mistral, mamba, mamba2, bitnet
+    case llama, mistral, mamba, mamba2, bitnet, based
   }
 
   public var architecture: Architecture
@@ -29,6 +29,8 @@ public struct ModelConfig: Sendable, Equatable {
   public var mamba2: Mamba2?
   /// BitNet b1.58's quantization (with `transformer` for the shapes; hidden_act relu2).
   public var bitnet: BitNet?
+  /// BASED (HazyResearch/based `GPTLMHeadModel`): per-layer mixers and their shapes.
+  public var based: Based?
 
   /// BitNet's `quantization_config` (transformers `BitNetQuantConfig`): how the projections'
   /// ternary weights are stored.
@@ -123,6 +125,8 @@ public struct ModelConfig: Sendable, Equatable {
     guard data.count <= 16 << 20 else { throw .invalidArgument("\(source): \(data.count) bytes is too large for a config") }
     let r = try JSONObjectReader(ConfigJSON.parse(data, source: source), source: source)
     guard let type = try r.string("model_type") else { throw .invalidArgument("\(source): missing key 'model_type'") }
+    // BASED's hub config.json is a GPT2Config dump ("gpt2") carrying the mixer keys
+    if type == "gpt2", r.has("mixer") || r.has("alt_mixer") || r.has("alt_mixer_2") { return try parseBased(r) }
     guard let arch = Architecture(rawValue: type) else {
       let known = Architecture.allCases.map(\.rawValue).joined(separator: ", ")
       throw .invalidArgument("\(source): model_type '\(type)' is not supported (supported: \(known))")
@@ -131,6 +135,7 @@ public struct ModelConfig: Sendable, Equatable {
     case .llama, .mistral, .bitnet: return try parseTransformer(r, arch)
     case .mamba: return try parseMamba(r)
     case .mamba2: return try parseMamba2(r)
+    case .based: return try parseBased(r)
     }
   }
 
