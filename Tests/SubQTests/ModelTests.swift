@@ -371,4 +371,33 @@ import Testing
       }
     }
   }
+
+  /// A tied BASED checkpoint that stores the shared table as lm_head.weight only loads the same model.
+  @Test func basedTiedTableUnderLmHeadName() throws {
+    let src = modelsDirectory.appendingPathComponent("based")
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("subq-based-lmhead-\(getpid())")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    try? FileManager.default.removeItem(at: dir)
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    try FileManager.default.copyItem(at: src.appendingPathComponent("config.json"), to: dir.appendingPathComponent("config.json"))
+    let st = try Safetensors(contentsOf: src.appendingPathComponent("model.safetensors").path)
+    var header: [String] = []
+    var data: [UInt8] = []
+    for t in st.tensors.sorted(by: { $0.name < $1.name }) {
+      let bytes = Array(st.data(t))
+      let name = t.name == "transformer.embeddings.word_embeddings.weight" ? "lm_head.weight" : t.name
+      header.append("\"\(name)\": {\"dtype\": \"F32\", \"shape\": \(t.shape), \"data_offsets\": [\(data.count), \(data.count + bytes.count)]}")
+      data += bytes
+    }
+    var json = Array(("{" + header.joined(separator: ", ") + "}").utf8)
+    while json.count % 8 != 0 { json.append(0x20) }
+    try Data(withUnsafeBytes(of: UInt64(json.count).littleEndian) { Array($0) } + json + data)
+      .write(to: dir.appendingPathComponent("model.safetensors"))
+    let g = try Self.golden("based")
+    let m = try Model.load(directory: dir, context: try Context(.init(threads: 2)))
+    let l = try m.makeSession(capacity: g.prompt.count).forward(g.prompt, allLogits: true)
+    let scale = max(1, g.logits.map { abs($0) }.max()!)
+    let d = zip(l, g.logits).map { abs($0 - $1) }.max()!
+    #expect(d <= 1e-4 * scale, "max |Δlogit| = \(d)")
+  }
 }

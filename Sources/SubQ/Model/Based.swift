@@ -57,9 +57,12 @@ struct BasedBody: ModelBody, @unchecked Sendable {
       if ck.has(name) { throw .invalidArgument("\(ck.directory): tensor '\(name)' is present but \(why)") }
     }
     try absent("transformer.embeddings.position_embeddings.weight", "BASED has no learned positions (n_positions 0)")
+    // Tied checkpoints hold the shared table under either name (safetensors keeps one of the two;
+    // candle's BASED reads lm_head.weight).
+    let wordEmbeddings = "transformer.embeddings.word_embeddings.weight"
+    let table = config.tieWordEmbeddings && !ck.has(wordEmbeddings) && ck.has("lm_head.weight") ? "lm_head.weight" : wordEmbeddings
     embed = try EmbeddingAndHead(
-      ck, embeddingName: "transformer.embeddings.word_embeddings.weight", vocab: config.vocabSize, hidden: d,
-      tied: config.tieWordEmbeddings, context: context)
+      ck, embeddingName: table, vocab: config.vocabSize, hidden: d, tied: config.tieWordEmbeddings, context: context)
     var layers: [Layer] = []
     var nConv = 0, nLinear = 0, nSliding = 0
     for i in 0..<config.numLayers {
