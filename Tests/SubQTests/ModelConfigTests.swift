@@ -193,6 +193,8 @@ extension ModelConfigTests {
     #expect(message(#""causal": true, "num_heads": 16"#, #""causal": true, "num_heads": 8"#).contains("alt_mixer_2.num_heads 8 != n_head 16"))
     #expect(message(#""input_dim": 16"#, #""input_dim": 8"#).contains("input_dim 8 != feature_dim 16"))
     #expect(message(#""rotary_emb_fraction": 1"#, #""rotary_emb_fraction": 0"#).contains("rotary_emb_fraction 0.0 is not supported"))
+    #expect(message(#""rotary_emb_fraction": 1"#, #""rotary_emb_fraction": 0.5"#).contains("rotary_emb_fraction 0.5 is not supported"))
+    #expect(message(#""n_head": 16,"#, #""n_head": 16, "n_head_kv": 4,"#).contains("n_head_kv 4 != n_head 16"))
     #expect(message(#""n_inner": 2048"#, #""n_inner": null"#).contains("'n_inner'"))
     #expect(message(#""expand_proj": 4"#, #""expand_proj": 3"#).contains("expand_proj 3 must be even"))
     // a layer left to `mixer` without one would be plain MHA

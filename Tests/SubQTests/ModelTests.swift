@@ -108,7 +108,7 @@ import Testing
     #expect(stop.tokens.count == 1 && stop.stopReason == .callback)
   }
 
-  @Test(arguments: ["llama", "mistral"], [KVStorage.bf16, .f16])
+  @Test(arguments: ["llama", "mistral", "based"], [KVStorage.bf16, .f16])
   func sixteenBitKVCaches(name: String, kv: KVStorage) throws {
     let g = try Self.golden(name)
     let model = try Model.load(directory: modelsDirectory.appendingPathComponent(name), context: try Context(.init(threads: 2)))
@@ -336,13 +336,18 @@ import Testing
     #expect(try maxDiff(hub) <= 1e-4 * scale)
     let one = try maxDiff(modelsDirectory.appendingPathComponent("based"), maxChunk: 1)
     #expect(one <= 1e-4 * scale, "token by token: max |Δlogit| = \(one)")
-    // 1 and 3 threads: bitwise equal
-    var runs: [[Float]] = []
-    for threads in [1, 3] {
-      let m = try Model.load(directory: modelsDirectory.appendingPathComponent("based"), context: try Context(.init(threads: threads)))
-      runs.append(try m.makeSession(capacity: g.prompt.count, maxChunk: 7).forward(g.prompt, allLogits: true))
+    // per ISA path (forced scalar, the host's best): 1 and 3 threads bitwise equal, within tolerance
+    for isa in [ISA.scalar, .auto] {
+      var runs: [[Float]] = []
+      for threads in [1, 3] {
+        let m = try Model.load(
+          directory: modelsDirectory.appendingPathComponent("based"), context: try Context(.init(threads: threads, maxISA: isa)))
+        runs.append(try m.makeSession(capacity: g.prompt.count, maxChunk: 7).forward(g.prompt, allLogits: true))
+      }
+      #expect(runs[0] == runs[1], "based \(isa): 1 and 3 threads differ")
+      let d = zip(runs[0], g.logits).map { abs($0 - $1) }.max()!
+      #expect(d <= 1e-4 * scale, "based \(isa): max |Δlogit| = \(d)")
     }
-    #expect(runs[0] == runs[1])
   }
 
   /// Configs that disagree with the BASED checkpoint fail with messages naming the tensor.

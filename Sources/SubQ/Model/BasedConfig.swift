@@ -13,7 +13,8 @@ extension ModelConfig {
   /// `.slide_attention.SlidingAttention`); other classes (the older `base_conv.BaseConvWithSiLU4`,
   /// `slide_fa2.SlidingsMHA`, other repos' forks), the ThunderKittens flavour
   /// (`parallel_implementation` "tk": no denominator), LayerNorm blocks (`rms_norm` false),
-  /// learned positions (`n_positions` > 0) and non-SwiGLU MLPs are rejected. Absent bias flags
+  /// learned positions (`n_positions` > 0), non-SwiGLU MLPs, GQA (`n_head_kv` != `n_head`) and
+  /// partial rotary (`rotary_emb_fraction` != 1) are rejected. Absent bias flags
   /// take the based code's defaults (`qkv_proj_bias`, `out_proj_bias`, `mlp_fc1_bias`,
   /// `mlp_fc2_bias`: true; released configs set them false).
   ///
@@ -49,7 +50,7 @@ extension ModelConfig {
     public var linearHeadDim: Int
     public var linearEps: Double
 
-    /// SlidingAttention: `n_head` heads (`n_head_kv` kv heads) of n_embd / n_head dims, RoPE,
+    /// SlidingAttention: `n_head` heads (`slidingKVHeads` == `n_head`: no GQA) of n_embd / n_head dims, RoPE,
     /// window (windowSize / 2, 0): query t sees keys t - windowSize / 2 ... t.
     public var slidingHeads: Int
     public var slidingKVHeads: Int
@@ -195,15 +196,16 @@ extension ModelConfig {
       guard d % heads == 0 else { throw .invalidArgument("\(src): n_embd (\(d)) is not a multiple of n_head (\(heads))") }
       headDim = d / heads
       guard headDim <= 256 else { throw .invalidArgument("\(src): sliding attention head_dim \(headDim) exceeds 256") }
+      // released checkpoints use neither GQA nor partial rotary; not covered by the fixture, so refused
       kvHeads = try r.positive("n_head_kv", default: heads, limit: 4096)
-      guard heads % kvHeads == 0 else { throw .invalidArgument("\(src): n_head (\(heads)) is not a multiple of n_head_kv (\(kvHeads))") }
+      guard kvHeads == heads else { throw .invalidArgument("\(src): n_head_kv \(kvHeads) != n_head \(heads) (GQA) is not supported for BASED") }
       window = try s.positive("window_size", default: 128, limit: 1 << 30)
       guard try s.bool("causal", default: true) else { throw .invalidArgument("\(src): alt_mixer_2.causal false is not supported") }
       qkvBias = try r.bool("qkv_proj_bias", default: true)
       outBias = try r.bool("out_proj_bias", default: true)
       let fraction = try r.double("rotary_emb_fraction", default: 0)
-      guard fraction > 0, fraction <= 1, Int(Double(headDim) * fraction) % 2 == 0 else {
-        throw .invalidArgument("\(src): rotary_emb_fraction \(fraction) is not supported (in (0, 1], an even number of rotated dims)")
+      guard fraction == 1 else {
+        throw .invalidArgument("\(src): rotary_emb_fraction \(fraction) is not supported (1: RoPE over the whole head)")
       }
       guard try !r.bool("rotary_emb_interleaved", default: false), !r.has("rotary_emb_scale_base") else {
         throw .invalidArgument("\(src): interleaved or xPos (rotary_emb_scale_base) rotary embeddings are not supported")
