@@ -13,6 +13,9 @@ on first use under --dir (random weights, seeded):
               bf16 masters ternarized at load (tools/make_tiny_hgrn_bit.py --bench); no transformers
               class exists, so subq-run only, and the decode bound counts the ternary weights at
               2 bits each (what subq-run reads per token) plus the f32 norm weights
+  based360m   BASED, based-360m's shape (27 layers, 1024 wide: 17 BaseConv, 5 linear attention with 16
+              heads of feature_dim 16, 5 sliding window with window_size 256 -> (128, 0); n_inner 2048,
+              vocab 50257 padded to 50264), f32, written directly (no transformers class: subq only)
 For each model and repetition it runs, one after the other, subq-run (prefill of --prompt random
 token ids, then --new greedy tokens) and transformers (a cached prefill forward, then greedy decode
 steps with the cache), and reports medians: prefill and decode tokens/s, and the decode bound =
@@ -31,7 +34,64 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
 
+def make_based360m(path):
+    """based-360m's config.json (model_type "based", as SubQ's converter writes it) and random f32
+    weights under the spec's names (linear_attention spec §11)."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    d, layers, inner, vocab = 1024, 27, 2048, 50257
+    linear, sliding = [1, 6, 11, 16, 21], [2, 7, 12, 17, 22]
+    cfg = {
+        "activation_function": "swiglu", "model_type": "based", "n_embd": d, "n_head": 16, "n_inner": inner,
+        "n_layer": layers, "n_positions": 0, "vocab_size": vocab, "pad_vocab_size_multiple": 8, "rms_norm": True,
+        "residual_in_fp32": True, "layer_norm_epsilon": 1e-5, "tie_word_embeddings": True, "rotary_emb_fraction": 1,
+        "qkv_proj_bias": False, "out_proj_bias": False, "mlp_fc1_bias": False, "mlp_fc2_bias": False,
+        "bos_token_id": 50256, "eos_token_id": 50256, "alt_mixer_layers": linear, "alt_mixer_2_layers": sliding,
+        "mixer": {"_target_": "based.models.mixers.convolution.BaseConv", "expand_proj": 4, "kernel_sizes": 3,
+                  "l_max": 2048, "use_bias": True},
+        "alt_mixer": {"_target_": "based.models.mixers.linear_attention.LinearAttention", "feature_dim": 16,
+                      "feature_map": {"_target_": "based.models.mixers.linear_attention.TaylorExp", "input_dim": 16},
+                      "l_max": 2048, "num_heads": 16, "parallel_implementation": "fla_parallel"},
+        "alt_mixer_2": {"_target_": "based.models.mixers.slide_attention.SlidingAttention", "causal": True,
+                        "num_heads": 16, "window_size": 256},
+    }
+    rng = np.random.default_rng(0)
+
+    def randn(*shape):
+        return (0.02 * rng.standard_normal(shape, dtype=np.float32)).astype(np.float32)
+
+    w = {"transformer.embeddings.word_embeddings.weight": randn(50264, d),
+         "transformer.ln_f.weight": np.ones(d, np.float32)}
+    for i in range(layers):
+        p = "transformer.layers.%d." % i
+        w[p + "norm1.weight"] = np.ones(d, np.float32)
+        w[p + "norm2.weight"] = np.ones(d, np.float32)
+        w[p + "mlp.fc1.weight"] = randn(2 * inner, d)
+        w[p + "mlp.fc2.weight"] = randn(d, inner)
+        if i in sliding:
+            w[p + "mixer.Wqkv.weight"] = randn(3 * d, d)
+            w[p + "mixer.out_proj.weight"] = randn(d, d)
+        elif i in linear:
+            w[p + "mixer.proj_q.weight"] = randn(256, d)
+            w[p + "mixer.proj_k.weight"] = randn(256, d)
+            w[p + "mixer.proj_v.weight"] = randn(d, d)
+            w[p + "mixer.out_proj.weight"] = randn(d, d)
+        else:
+            w[p + "mixer.in_proj.weight"] = randn(4 * d, d)
+            w[p + "mixer.in_proj.bias"] = randn(4 * d)
+            w[p + "mixer.conv.conv.weight"] = randn(2 * d, 1, 3)
+            w[p + "mixer.out_proj.weight"] = randn(d, 2 * d)
+            w[p + "mixer.out_proj.bias"] = randn(d)
+    os.makedirs(path, exist_ok=True)
+    save_file(w, os.path.join(path, "model.safetensors"))
+    with open(os.path.join(path, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
+
+
 def make_checkpoint(name, path):
+    if name == "based360m":
+        return make_based360m(path)
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, MambaConfig, MambaForCausalLM
 
@@ -87,6 +147,8 @@ def decode_bytes(path):
 
 
 def read_bandwidth(bench, threads):
+    if not os.path.exists(bench):
+        return None  # no subq-bench built: no decode bound
     out = subprocess.run([bench, "peak", "--threads", str(threads), "--json"], capture_output=True, text=True,
                          check=True).stdout
     rows = [r for r in json.loads(out) if r["kernel"] == "mem_read" and r["threads"] == threads]
@@ -159,7 +221,7 @@ def main():
             make_checkpoint(name, path)
         wb = decode_bytes(path)
         bw = read_bandwidth(args.bench, args.threads)
-        bound = bw * 1e9 / wb
+        bound = bw * 1e9 / wb if bw else None
         with open(os.path.join(path, "config.json")) as f:
             vocab = json.load(f)["vocab_size"]
         import random
@@ -167,7 +229,7 @@ def main():
         random.seed(1)
         ids = [random.randrange(3, vocab) for _ in range(args.prompt)]
         hf = None
-        if not args.no_transformers and name != "mmfree370m":
+        if not args.no_transformers and name not in ("mmfree370m", "based360m"):  # no transformers class
             from transformers import AutoModelForCausalLM
 
             hf = AutoModelForCausalLM.from_pretrained(path, dtype="auto").eval()
@@ -181,9 +243,13 @@ def main():
                 tp.append(a)
                 td.append(b)
         med = statistics.median
-        print("\n%s: %.1f MB of weights read per token; read bandwidth %.1f GB/s -> decode bound %.1f tok/s" % (name, wb / 1e6, bw, bound))
+        if bound:
+            print("\n%s: %.1f MB of weights read per token; read bandwidth %.1f GB/s -> decode bound %.1f tok/s" % (name, wb / 1e6, bw, bound))
+        else:
+            print("\n%s: %.1f MB of weights; no subq-bench at %s: no decode bound" % (name, wb / 1e6, args.bench))
         print("  %-14s %12s %12s" % ("", "prefill t/s", "decode t/s"))
-        print("  %-14s %12.1f %12.2f   (decode %.0f%% of the bound)" % ("subq", med(sp), med(sd), 100 * med(sd) / bound))
+        print("  %-14s %12.1f %12.2f   %s" % ("subq", med(sp), med(sd),
+                                             "(decode %.0f%% of the bound)" % (100 * med(sd) / bound) if bound else ""))
         if tp:
             print("  %-14s %12.1f %12.2f" % ("transformers", med(tp), med(td)))
             print("  %-14s %11.2fx %11.2fx" % ("subq / hf", med(sp) / med(tp), med(sd) / med(td)))

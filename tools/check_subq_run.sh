@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # check_subq_run.sh SUBQ_RUN — the subq-run command line on the committed tiny checkpoints:
-# greedy ids from a text prompt and from --tokens equal transformers' (Tests/Models/*/prompt.json),
+# greedy ids from a text prompt and from --tokens equal transformers' (based: tools/make_tiny_based.py's
+# float64 reference) (Tests/Models/*/prompt.json),
 # --logits writes a [tokens, vocab] float32 .npy, and bad input exits 1 with a message.
 set -euo pipefail
 run="$1"
@@ -11,7 +12,7 @@ field() { # file key -> the JSON list as "a b c" (the files are written by tools
 }
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-for m in llama llama3-tied mistral mamba mamba2 bitnet bitnet-offline bitnet-online hgrn_bit; do
+for m in llama llama3-tied mistral mamba mamba2 bitnet bitnet-offline bitnet-online hgrn_bit based; do
   dir="$root/Tests/Models/$m"
   want="$(field "$dir/prompt.json" greedy)"
   n=$(wc -w <<<"$want")

@@ -7,7 +7,7 @@ import SubQ
 struct SubQRun: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "subq-run",
-    abstract: "Run a Hugging Face causal LM (llama, mistral, mamba, mamba2, bitnet, hgrn_bit) with SubQ's CPU kernels.",
+    abstract: "Run a Hugging Face causal LM (llama, mistral, mamba, mamba2, bitnet, hgrn_bit, based) with SubQ's CPU kernels.",
     discussion: """
       The model directory holds config.json, model.safetensors (or shards with \
       model.safetensors.index.json) and, for text prompts, tokenizer.json.

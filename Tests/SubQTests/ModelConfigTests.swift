@@ -165,6 +165,78 @@ let modelsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
   }
 }
 
+extension ModelConfigTests {
+  @Test func basedFixtureAndForms() throws {
+    let c = try ModelConfig.load(directory: modelsDirectory.appendingPathComponent("based"))
+    #expect(c.architecture == .based && c.vocabSize == 808 && c.hiddenSize == 64 && c.numLayers == 6)
+    #expect(c.tieWordEmbeddings && c.normEps == 1e-5 && c.eosTokenIds == [0])
+    let b = try #require(c.based)
+    #expect(b.mixers == [.baseConv, .linearAttention, .slidingAttention, .baseConv, .linearAttention, .slidingAttention])
+    #expect(b.unpaddedVocabSize == 803 && b.innerSize == 96 && !b.mlpFc1Bias && !b.mlpFc2Bias)
+    #expect(b.convExpand == 4 && b.convKernel == 3 && b.convProjBias)
+    #expect(b.linearHeads == 4 && b.featureDim == 16 && b.linearHeadDim == 16 && b.linearEps == 1e-12)
+    #expect(b.slidingHeads == 4 && b.slidingKVHeads == 4 && b.slidingHeadDim == 16 && !b.qkvBias && !b.outBias)
+    #expect(b.windowSize == 8 && b.windowLeft == 4 && b.slidingAttention.slidingWindow == 5)
+    #expect(b.rope == .init(theta: 10000, scaling: .none, partialRotaryFactor: 1))
+  }
+
+  /// The hub's based-360m config.json (a GPT2Config dump, keys as published) and its defaults.
+  static let based360m = #"""
+    {"activation_function": "swiglu", "alt_mixer": {"_target_": "based.models.mixers.linear_attention.LinearAttention",
+     "feature_dim": 16, "feature_map": {"_target_": "based.models.mixers.linear_attention.TaylorExp", "input_dim": 16},
+     "l_max": 2048, "num_heads": 16}, "alt_mixer_2": {"_target_": "based.models.mixers.slide_attention.SlidingAttention",
+     "causal": true, "num_heads": 16, "window_size": 128}, "alt_mixer_2_layers": [2, 7, 12, 17, 22],
+     "alt_mixer_layers": [1, 6, 11, 16, 21], "bos_token_id": 50256, "eos_token_id": 50256, "layer_norm_epsilon": 1e-05,
+     "mixer": {"_target_": "based.models.mixers.convolution.BaseConv", "expand_proj": 4, "kernel_sizes": 3, "l_max": 2048,
+     "use_bias": true}, "mlp_fc1_bias": false, "mlp_fc2_bias": false, "model_type": "gpt2", "n_embd": 1024, "n_head": 16,
+     "n_inner": 2048, "n_layer": 27, "n_positions": 0, "out_proj_bias": false, "pad_vocab_size_multiple": 8,
+     "qkv_proj_bias": false, "residual_in_fp32": true, "rms_norm": true, "rotary_emb_fraction": 1,
+     "scale_attn_by_inverse_layer_idx": false, "scale_attn_weights": true, "tie_word_embeddings": true, "vocab_size": 50257}
+    """#
+
+  @Test func basedHubConfig() throws {
+    let c = try ModelConfig.parse(Data(Self.based360m.utf8))
+    #expect(c.architecture == .based && c.vocabSize == 50264 && c.based?.unpaddedVocabSize == 50257)
+    let b = try #require(c.based)
+    #expect(b.mixers.count == 27 && b.mixers.filter { $0 == .baseConv }.count == 17)
+    #expect([1, 6, 11, 16, 21].allSatisfy { b.mixers[$0] == .linearAttention })
+    #expect([2, 7, 12, 17, 22].allSatisfy { b.mixers[$0] == .slidingAttention })
+    #expect(b.windowLeft == 64 && b.linearHeadDim == 64 && b.slidingHeadDim == 64 && b.convExpand == 4)
+  }
+
+  @Test func basedRejectsWhatItCannotRun() {
+    func message(_ from: String, _ to: String) -> String {
+      let json = Self.based360m.replacingOccurrences(of: from, with: to)
+      #expect(json != Self.based360m, "edit \(from) changed nothing")
+      do {
+        _ = try ModelConfig.parse(Data(json.utf8))
+        return "parsed"
+      } catch { return error.message }
+    }
+    #expect(message(#""window_size": 128"#, #""window_size": 256"#) == "parsed")
+    #expect(message(#"linear_attention.TaylorExp""#, #"linear_attention.Squared""#)
+      .contains("alt_mixer.feature_map._target_ 'based.models.mixers.linear_attention.Squared' is not supported"))
+    #expect(message(#""causal": true,"#, #""parallel_implementation": "tk", "causal": true,"#) == "parsed")  // alt_mixer_2 ignores it
+    #expect(message(#""l_max": 2048, "num_heads": 16}"#, #""l_max": 2048, "num_heads": 16, "parallel_implementation": "tk"}"#)
+      .contains("parallel_implementation 'tk' is not supported"))
+    #expect(message("mixers.convolution.BaseConv", "mixers.base_conv.BaseConvWithSiLU4").contains("mixer._target_ 'based.models.mixers.base_conv.BaseConvWithSiLU4' is not supported"))
+    #expect(message("slide_attention.SlidingAttention", "slide_fa2.SlidingsMHA").contains("alt_mixer_2._target_"))
+    #expect(message(#""rms_norm": true"#, #""rms_norm": false"#).contains("LayerNorm"))
+    #expect(message(#""n_positions": 0"#, #""n_positions": 2048"#).contains("learned position embeddings"))
+    #expect(message(#""activation_function": "swiglu""#, #""activation_function": "gelu""#).contains("activation_function 'gelu'"))
+    #expect(message("[2, 7, 12, 17, 22]", "[2, 7, 12, 17, 27]").contains("'alt_mixer_2_layers' holds layer 27, outside 0..<27"))
+    #expect(message(#""causal": true, "num_heads": 16"#, #""causal": true, "num_heads": 8"#).contains("alt_mixer_2.num_heads 8 != n_head 16"))
+    #expect(message(#""input_dim": 16"#, #""input_dim": 8"#).contains("input_dim 8 != feature_dim 16"))
+    #expect(message(#""rotary_emb_fraction": 1"#, #""rotary_emb_fraction": 0"#).contains("rotary_emb_fraction 0.0 is not supported"))
+    #expect(message(#""rotary_emb_fraction": 1"#, #""rotary_emb_fraction": 0.5"#).contains("rotary_emb_fraction 0.5 is not supported"))
+    #expect(message(#""n_head": 16,"#, #""n_head": 16, "n_head_kv": 4,"#).contains("n_head_kv 4 != n_head 16"))
+    #expect(message(#""n_inner": 2048"#, #""n_inner": null"#).contains("'n_inner'"))
+    #expect(message(#""expand_proj": 4"#, #""expand_proj": 3"#).contains("expand_proj 3 must be even"))
+    // a layer left to `mixer` without one would be plain MHA
+    #expect(message(#""mixer": {"#, #""mixer_unused": {"#).contains("'mixer' is missing"))
+  }
+}
+
 @Suite struct SamplerTests {
   @Test func greedyIsArgmaxLowestIndexOnTies() throws {
     var s = try Sampler()

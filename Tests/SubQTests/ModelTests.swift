@@ -19,9 +19,10 @@ import Testing
     return Golden(text: meta["text"] as! String, prompt: meta["prompt"] as! [Int], greedy: meta["greedy"] as! [Int], logits: npy.values)
   }
 
-  /// (hgrn_bit: against the float64 reference of tools/make_tiny_hgrn_bit.py; no transformers class exists)
+  /// (hgrn_bit: against the float64 reference of tools/make_tiny_hgrn_bit.py; based: against
+  /// tools/make_tiny_based.py's float64 reference; no transformers class exists for either)
   static let supported = ["llama", "llama3-tied", "mistral", "mamba", "mamba2", "llama-yarn", "bitnet", "bitnet-offline", "bitnet-online",
-                          "hgrn_bit"]
+                          "hgrn_bit", "based"]
 
   @Test(arguments: supported, [1, 2])
   func logitsMatchTransformers(name: String, threads: Int) throws {
@@ -108,7 +109,7 @@ import Testing
     #expect(stop.tokens.count == 1 && stop.stopReason == .callback)
   }
 
-  @Test(arguments: ["llama", "mistral"], [KVStorage.bf16, .f16])
+  @Test(arguments: ["llama", "mistral", "based"], [KVStorage.bf16, .f16])
   func sixteenBitKVCaches(name: String, kv: KVStorage) throws {
     let g = try Self.golden(name)
     let model = try Model.load(directory: modelsDirectory.appendingPathComponent(name), context: try Context(.init(threads: 2)))
@@ -422,5 +423,116 @@ import Testing
     let scale = max(1, g.logits.map { abs($0) }.max()!)
     let moved = zip(outs[0], g.logits).map { abs($0 - $1) }.max()!
     #expect(moved > 1e-4 * scale, "the \(dtype) rounding did not reach the logits")
+  }
+
+  /// Copies the based fixture to a temporary directory with its config.json text edited.
+  static func basedVariant(_ tag: String, _ edit: (String) -> String) throws -> URL {
+    let src = modelsDirectory.appendingPathComponent("based")
+    let cfg = try String(contentsOf: src.appendingPathComponent("config.json"), encoding: .utf8)
+    let text = edit(cfg)
+    #expect(text != cfg, "\(tag): the edit changed nothing")
+    let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("subq-based-\(tag)-\(getpid())")
+    try? FileManager.default.removeItem(at: tmp)
+    try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+    try text.write(to: tmp.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
+    try FileManager.default.copyItem(at: src.appendingPathComponent("model.safetensors"), to: tmp.appendingPathComponent("model.safetensors"))
+    return tmp
+  }
+
+  /// BASED's window is (window_size / 2, 0): window_size 9 is the same model as 8, 7 and 10 are
+  /// not (the goldens see the window); the hub's GPT2Config dump form ("gpt2") loads the same model;
+  /// a session whose every token goes through the decode kernels (maxChunk 1: linear-attention
+  /// decode step, conv update, the ring cache wrapping every 5 tokens) matches the goldens.
+  @Test func basedWindowHalfRuleHubFormAndTokenByTokenPrefill() throws {
+    let g = try Self.golden("based")
+    let scale = max(1, g.logits.map { abs($0) }.max()!)
+    let ctx = try Context(.init(threads: 2))
+    func maxDiff(_ dir: URL, maxChunk: Int = 512) throws -> Float {
+      let m = try Model.load(directory: dir, context: ctx)
+      let l = try m.makeSession(capacity: g.prompt.count, maxChunk: maxChunk).forward(g.prompt, allLogits: true)
+      return zip(l, g.logits).map { abs($0 - $1) }.max()!
+    }
+    let w = #""window_size": 8"#
+    for (tag, text, same) in [("w9", #""window_size": 9"#, true), ("w7", #""window_size": 7"#, false),
+                              ("w10", #""window_size": 10"#, false)] {
+      let dir = try Self.basedVariant(tag) { $0.replacingOccurrences(of: w, with: text) }
+      defer { try? FileManager.default.removeItem(at: dir) }
+      let d = try maxDiff(dir)
+      if same { #expect(d <= 1e-4 * scale, "\(tag): max |Δlogit| = \(d)") } else { #expect(d > 1e-2 * scale, "\(tag): max |Δlogit| only \(d)") }
+    }
+    let hub = try Self.basedVariant("gpt2") { $0.replacingOccurrences(of: #""model_type": "based""#, with: #""model_type": "gpt2""#) }
+    defer { try? FileManager.default.removeItem(at: hub) }
+    #expect(try ModelConfig.load(directory: hub).architecture == .based)
+    #expect(try maxDiff(hub) <= 1e-4 * scale)
+    let one = try maxDiff(modelsDirectory.appendingPathComponent("based"), maxChunk: 1)
+    #expect(one <= 1e-4 * scale, "token by token: max |Δlogit| = \(one)")
+    // per ISA path (forced scalar, the host's best): 1 and 3 threads bitwise equal, within tolerance
+    for isa in [ISA.scalar, .auto] {
+      var runs: [[Float]] = []
+      for threads in [1, 3] {
+        let m = try Model.load(
+          directory: modelsDirectory.appendingPathComponent("based"), context: try Context(.init(threads: threads, maxISA: isa)))
+        runs.append(try m.makeSession(capacity: g.prompt.count, maxChunk: 7).forward(g.prompt, allLogits: true))
+      }
+      #expect(runs[0] == runs[1], "based \(isa): 1 and 3 threads differ")
+      let d = zip(runs[0], g.logits).map { abs($0 - $1) }.max()!
+      #expect(d <= 1e-4 * scale, "based \(isa): max |Δlogit| = \(d)")
+    }
+  }
+
+  /// Configs that disagree with the BASED checkpoint fail with messages naming the tensor.
+  @Test func basedCheckpointMismatchesGiveClearErrors() throws {
+    for (tag, edit, want) in [
+      // layer 2 holds a SlidingAttention; as a BaseConv its in_proj is missing
+      ("missing", { (s: String) in s.replacingOccurrences(of: "\"alt_mixer_2_layers\": [\n    2,\n    5\n  ]", with: "\"alt_mixer_2_layers\": [\n    5\n  ]") },
+       "tensor 'transformer.layers.2.mixer.in_proj.weight' is missing"),
+      // layer 3 holds a BaseConv (out_proj with a bias); LinearAttention has none
+      ("conv-as-linear", { (s: String) in s.replacingOccurrences(of: "\"alt_mixer_layers\": [\n    1,\n    4\n  ]", with: "\"alt_mixer_layers\": [\n    1,\n    3\n  ]") },
+       "tensor 'transformer.layers.3.mixer.out_proj.bias' is present but LinearAttention's projections have no bias"),
+      ("shape", { (s: String) in s.replacingOccurrences(of: "\"n_inner\": 96", with: "\"n_inner\": 97") },
+       "tensor 'transformer.layers.0.mlp.fc1.weight' has shape [192, 64], the config implies [194, 64]"),
+      ("bias", { (s: String) in s.replacingOccurrences(of: "\"use_bias\": true", with: "\"use_bias\": false") },
+       "tensor 'transformer.layers.0.mixer.in_proj.bias' is present but mixer.use_bias is false"),
+      ("untied", { (s: String) in s.replacingOccurrences(of: "\"tie_word_embeddings\": true", with: "\"tie_word_embeddings\": false") },
+       "'lm_head.weight' is missing"),
+    ] as [(String, (String) -> String, String)] {
+      let dir = try Self.basedVariant(tag, edit)
+      defer { try? FileManager.default.removeItem(at: dir) }
+      do {
+        _ = try Model.load(directory: dir)
+        Issue.record("\(tag): loaded")
+      } catch {
+        #expect(error.message.contains(want), "\(tag): \(error)")
+      }
+    }
+  }
+
+  /// A tied BASED checkpoint that stores the shared table as lm_head.weight only loads the same model.
+  @Test func basedTiedTableUnderLmHeadName() throws {
+    let src = modelsDirectory.appendingPathComponent("based")
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("subq-based-lmhead-\(getpid())")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    try? FileManager.default.removeItem(at: dir)
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    try FileManager.default.copyItem(at: src.appendingPathComponent("config.json"), to: dir.appendingPathComponent("config.json"))
+    let st = try Safetensors(contentsOf: src.appendingPathComponent("model.safetensors").path)
+    var header: [String] = []
+    var data: [UInt8] = []
+    for t in st.tensors.sorted(by: { $0.name < $1.name }) {
+      let bytes = Array(st.data(t))
+      let name = t.name == "transformer.embeddings.word_embeddings.weight" ? "lm_head.weight" : t.name
+      header.append("\"\(name)\": {\"dtype\": \"F32\", \"shape\": \(t.shape), \"data_offsets\": [\(data.count), \(data.count + bytes.count)]}")
+      data += bytes
+    }
+    var json = Array(("{" + header.joined(separator: ", ") + "}").utf8)
+    while json.count % 8 != 0 { json.append(0x20) }
+    try Data(withUnsafeBytes(of: UInt64(json.count).littleEndian) { Array($0) } + json + data)
+      .write(to: dir.appendingPathComponent("model.safetensors"))
+    let g = try Self.golden("based")
+    let m = try Model.load(directory: dir, context: try Context(.init(threads: 2)))
+    let l = try m.makeSession(capacity: g.prompt.count).forward(g.prompt, allLogits: true)
+    let scale = max(1, g.logits.map { abs($0) }.max()!)
+    let d = zip(l, g.logits).map { abs($0 - $1) }.max()!
+    #expect(d <= 1e-4 * scale, "max |Δlogit| = \(d)")
   }
 }

@@ -8,7 +8,7 @@ import Foundation
 /// micro-kernels of the context's ISA path. A model is immutable after loading: any number of
 /// ``Session``s (each with its own KV cache or recurrent state) may use it, one call at a time per
 /// session. Architectures: llama, mistral, mamba, mamba2, bitnet (packed b1.58), hgrn_bit
-/// (MatMul-free LM).
+/// (MatMul-free LM), based.
 public final class Model: @unchecked Sendable {
   public let config: ModelConfig
   let context: Context?
@@ -71,6 +71,7 @@ public final class Model: @unchecked Sendable {
     case .mamba2: body = try Mamba2Body(config: config, checkpoint: ck, context: context, progress: progress)
     case .bitnet: body = try BitNetBody(config: config, checkpoint: ck, context: context, progress: progress)
     case .hgrnBit: body = try HGRNBitBody(config: config, checkpoint: ck, context: context, progress: progress)
+    case .based: body = try BasedBody(config: config, checkpoint: ck, context: context, progress: progress)
     }
     return Model(config: config, context: context, body: body)
   }
@@ -156,11 +157,11 @@ final class RecurrentState {
     ssm = (0..<layers).map { _ in FloatBuffer(count: ssmFloats) }
   }
 
-  /// Causal conv1d + bias + SiLU of `tokens` rows (`channels` wide, `xStride` apart) through
-  /// layer `layer`'s conv state, into y (rows `channels` apart).
+  /// Causal conv1d + bias + SiLU (or none: `silu` false) of `tokens` rows (`channels` wide,
+  /// `xStride` apart) through layer `layer`'s conv state, into y (rows `channels` apart).
   func conv1d(
     layer: Int, tokens: Int, channels: Int, width: Int, x: UnsafePointer<Float>, xStride: Int, weight: FloatBuffer,
-    bias: FloatBuffer?, into y: UnsafeMutablePointer<Float>, context: Context?
+    bias: FloatBuffer?, silu: Bool = true, into y: UnsafeMutablePointer<Float>, context: Context?
   ) throws(SubQError) {
     var c = subq_conv1d_args()
     subq_conv1d_args_default(&c, MemoryLayout<subq_conv1d_args>.size)
@@ -168,7 +169,7 @@ final class RecurrentState {
     c.seqlen = Int64(tokens)
     c.channels = Int64(channels)
     c.width = Int32(width)
-    c.flags = UInt32(SUBQ_CONV1D_SILU)
+    c.flags = silu ? UInt32(SUBQ_CONV1D_SILU) : 0
     c.x = x
     c.x_ld = Int64(xStride)
     c.weight = UnsafePointer(weight.base)

@@ -11,7 +11,7 @@ import Foundation
 public struct ModelConfig: Sendable, Equatable {
   /// `model_type` values the runner knows.
   public enum Architecture: String, Sendable, CaseIterable {
-    case llama, mistral, mamba, mamba2, bitnet
+    case llama, mistral, mamba, mamba2, bitnet, based
     /// MatMul-free LM (MMfreeLM, `HGRNBitForCausalLM`).
     case hgrnBit = "hgrn_bit"
   }
@@ -33,6 +33,8 @@ public struct ModelConfig: Sendable, Equatable {
   public var bitnet: BitNet?
   /// MatMul-free LM (`hgrn_bit`).
   public var hgrnBit: HGRNBit?
+  /// BASED (HazyResearch/based `GPTLMHeadModel`): per-layer mixers and their shapes.
+  public var based: Based?
 
   /// BitNet's `quantization_config` (transformers `BitNetQuantConfig`): how the projections'
   /// ternary weights are stored.
@@ -141,6 +143,8 @@ public struct ModelConfig: Sendable, Equatable {
     guard data.count <= 16 << 20 else { throw .invalidArgument("\(source): \(data.count) bytes is too large for a config") }
     let r = try JSONObjectReader(ConfigJSON.parse(data, source: source), source: source)
     guard let type = try r.string("model_type") else { throw .invalidArgument("\(source): missing key 'model_type'") }
+    // BASED's hub config.json is a GPT2Config dump ("gpt2") carrying the mixer keys
+    if type == "gpt2", r.has("mixer") || r.has("alt_mixer") || r.has("alt_mixer_2") { return try parseBased(r) }
     guard let arch = Architecture(rawValue: type) else {
       let known = Architecture.allCases.map(\.rawValue).joined(separator: ", ")
       throw .invalidArgument("\(source): model_type '\(type)' is not supported (supported: \(known))")
@@ -150,6 +154,7 @@ public struct ModelConfig: Sendable, Equatable {
     case .mamba: return try parseMamba(r)
     case .mamba2: return try parseMamba2(r)
     case .hgrnBit: return try parseHGRNBit(r)
+    case .based: return try parseBased(r)
     }
   }
 

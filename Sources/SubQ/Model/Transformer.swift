@@ -92,9 +92,13 @@ struct TransformerBody: ModelBody, @unchecked Sendable {
     try Self.makeAttentionState(config: config, capacity: capacity, maxChunk: maxChunk, kvStorage: kvStorage)
   }
 
-  /// The KV caches and RoPE table of `config.transformer`'s attention (shared with BitNet).
-  static func makeAttentionState(config: ModelConfig, capacity: Int, maxChunk: Int, kvStorage: KVStorage) throws(SubQError) -> State {
-    let t = config.transformer!
+  /// The KV caches and RoPE table of `config.transformer`'s attention (shared with BitNet; BASED
+  /// passes its sliding-window layers' description `t` and their count).
+  static func makeAttentionState(
+    config: ModelConfig, capacity: Int, maxChunk: Int, kvStorage: KVStorage, attention: ModelConfig.Transformer? = nil,
+    layers: Int? = nil
+  ) throws(SubQError) -> State {
+    let t = attention ?? config.transformer!
     var a = subq_kv_cache_args()
     subq_kv_cache_args_default(&a, MemoryLayout<subq_kv_cache_args>.size)
     switch kvStorage {
@@ -113,7 +117,7 @@ struct TransformerBody: ModelBody, @unchecked Sendable {
       a.capacity = Int64(w - 1 + maxChunk)
     }
     var caches: [OpaquePointer] = []
-    for _ in 0..<config.numLayers {
+    for _ in 0..<(layers ?? config.numLayers) {
       var c: OpaquePointer?
       let s = subq_kv_cache_create(&a, &c)
       if s != .ok {
