@@ -399,6 +399,35 @@ static void subq_fattn_store(const subq_fattn_prob *pr, int64_t b, int64_t tok, 
 
 /* ---- phase 1: one (b, kv head, query tile, split) item ---------------------------- */
 
+#define SUBQ_FATTN_PF_KEYS 8 /* keys per QK chunk of the direct path */
+
+/* S = Q K^T for a tile of few rows with K read in place (decode shapes): in
+ * chunks of SUBQ_FATTN_PF_KEYS keys, each preceded by prefetches of the same
+ * keys' V rows. PV walks V in column strips of every key, which the hardware
+ * prefetchers do not follow; spread over QK, the requests overlap its FMAs
+ * instead of stalling PV (one burst per tile would queue on the miss buffers). */
+static void subq_fattn_qk_direct(const subq_fattn_prob *pr, int64_t nr, int64_t nk, const float *qp,
+                                 const void *ktile, const void *vtile, float *sp, float *kw) {
+  const subq_fattn_impl *u = pr->impl;
+  const int64_t dk = pr->a.dk;
+  const size_t vrow = (size_t)pr->a.dv * pr->kes, vstride = (size_t)pr->v_ss * pr->kes;
+  const size_t kstride = (size_t)pr->k_ss * pr->kes;
+  for (int64_t c = 0; c < nk; c += SUBQ_FATTN_PF_KEYS) {
+    const int64_t n = SUBQ_MIN(SUBQ_FATTN_PF_KEYS, nk - c);
+    for (int64_t j = c; j < c + n; j++)
+      for (size_t o = 0; o < vrow; o += 64) __builtin_prefetch((const char *)vtile + (size_t)j * vstride + o, 0, 3);
+    const void *kc = (const char *)ktile + (size_t)c * kstride;
+    if (pr->kvh < 0) {
+      u->qk(nr, n, dk, qp, dk, kc, pr->k_ss, sp + c, SUBQ_FATTN_BK);
+    } else if (u->qkh) {
+      u->qkh(pr->kvh, nr, n, dk, qp, dk, kc, pr->k_ss, sp + c, SUBQ_FATTN_BK);
+    } else {
+      u->widen(pr->kvh, n, dk, kc, pr->k_ss, kw, dk);
+      u->qk(nr, n, dk, qp, dk, kw, dk, sp + c, SUBQ_FATTN_BK);
+    }
+  }
+}
+
 static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
   const subq_fattn_prob *pr = arg;
   const subq_fattn_args *a = &pr->a;
@@ -455,22 +484,16 @@ static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const
       const bool packed = u->qkt && nr >= SUBQ_FATTN_QKT_MIN_ROWS;
       const void *ktile = kbase + (size_t)(slot * pr->k_ss) * pr->kes;
       const void *vtile = vbase + (size_t)(slot * pr->v_ss) * pr->kes;
-      if (kvh < 0) {
-        if (packed) {
-          u->packk(nk, dk, ktile, pr->k_ss, kt, SUBQ_FATTN_BK);
-          u->qkt(nr, nk, dk, qp, dk, kt, SUBQ_FATTN_BK, sp, SUBQ_FATTN_BK);
+      if (packed) {
+        if (kvh >= 0) { /* widen into L1 scratch, then the f32 packed path */
+          u->widen(kvh, nk, dk, ktile, pr->k_ss, kw, dk);
+          u->packk(nk, dk, kw, dk, kt, SUBQ_FATTN_BK);
         } else {
-          u->qk(nr, nk, dk, qp, dk, ktile, pr->k_ss, sp, SUBQ_FATTN_BK);
+          u->packk(nk, dk, ktile, pr->k_ss, kt, SUBQ_FATTN_BK);
         }
-      } else if (packed) { /* widen into L1 scratch, then the f32 packed path */
-        u->widen(kvh, nk, dk, ktile, pr->k_ss, kw, dk);
-        u->packk(nk, dk, kw, dk, kt, SUBQ_FATTN_BK);
         u->qkt(nr, nk, dk, qp, dk, kt, SUBQ_FATTN_BK, sp, SUBQ_FATTN_BK);
-      } else if (u->qkh) {
-        u->qkh(kvh, nr, nk, dk, qp, dk, ktile, pr->k_ss, sp, SUBQ_FATTN_BK);
       } else {
-        u->widen(kvh, nk, dk, ktile, pr->k_ss, kw, dk);
-        u->qk(nr, nk, dk, qp, dk, kw, dk, sp, SUBQ_FATTN_BK);
+        subq_fattn_qk_direct(pr, nr, nk, qp, ktile, vtile, sp, kw);
       }
       for (int64_t r = 0; r < nr; r++) {
         float *sr = sp + r * SUBQ_FATTN_BK;

@@ -115,6 +115,16 @@ static inline float subq_fattn_h_to_f32(int dt, uint16_t h) {
   return dt == SUBQ_FATTN_H_F16 ? subq_fattn_f16_to_f32(h) : subq_fattn_bf16_to_f32(h);
 }
 
+/* Bit j (j < n <= 64) set when p[i * ldp + j] != 0 for some row i < rb: the
+ * keys PV must read (p == 0 in every row means masked, or underflowed to 0
+ * everywhere: adding it changes nothing, and V is not read). NaN counts as live. */
+static inline uint64_t subq_fattn_live(int rb, int64_t n, const float *p, int64_t ldp) {
+  uint64_t live = 0;
+  for (int i = 0; i < rb; i++)
+    for (int64_t j = 0; j < n; j++) live |= (uint64_t)(p[i * ldp + j] != 0.0f) << j;
+  return live;
+}
+
 /* Scalar path (also the reference and fallback). */
 void subq_fattn_qk__scalar(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *k,
                            int64_t k_ss, float *s, int64_t lds);
