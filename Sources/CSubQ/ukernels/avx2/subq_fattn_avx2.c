@@ -1,10 +1,12 @@
 /*
  * subq_fattn_avx2.c — AVX2+FMA attention micro-kernels.
  *   qk 4x2: 4 query rows x 2 keys, 8 ymm dot accumulators over dk (masked
- *     tail for dk % 8), then horizontal sums;
+ *     tail for dk % 8), reduced in one transposing tree per block (the bits of
+ *     per-dot horizontal sums); key pairs outside row blocks (decode: G rows);
  *   pv 6x16: 6 rows x 16 dv lanes, 12 ymm accumulators, 6 broadcasts of p and
  *     2 V loads per key (a 4-row, 8-accumulator block for the last <= 4 rows),
- *     keys in increasing order (masked tail for dv % 8);
+ *     keys in increasing order (masked tail for dv % 8); keys no row uses
+ *     (p == 0) skipped by a liveness word per 64 keys;
  *   exp: the shared subq_vexp_f32_u2_avx2 (internal/simd/subq_vexp_avx2.h);
  *   qkh / pvh: the same blocks with bf16 / f16 K / V widened in registers
  *     (F16C VCVTPH2PS, or a 16-bit shift for bf16), for decode over 16-bit
