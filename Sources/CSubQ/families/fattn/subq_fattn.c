@@ -102,6 +102,7 @@ typedef struct subq_fattn_prob {
   const unsigned char *k, *v; /* K/V base and element strides (cache storage or args) */
   int64_t k_bs, k_ss, k_hs, v_bs, v_ss, v_hs;
   int64_t g;          /* Hq / Hkv */
+  int64_t span;       /* longest key range of a sequence */
   float qscale;       /* applied while packing Q: scale, or scale / softcap */
   int64_t bt;         /* tokens per query tile */
   int64_t n_qt;       /* query tiles per (b, kv head) */
@@ -352,6 +353,7 @@ static subq_status subq_fattn_validate(const char *fn, subq_context *ctx, const 
       span = SUBQ_MAX(span, hi - lo), pmax = SUBQ_MAX(pmax, hi);
     }
   }
+  pr->span = span;
   pr->impl = subq_fattn_pick(subq_context_isa_or_default(ctx));
   pr->g = g->hq / g->hkv;
   /* windows beyond pmax + sq allow every key already (|p_i| <= pmax + sq):
@@ -600,18 +602,39 @@ static subq_status subq_fattn_zero_rows(void *arg, int64_t begin, int64_t end, c
   return SUBQ_OK;
 }
 
+/* Tiny problems: below SUBQ_FATTN_TINY_FMAS multiply-adds (B Hq Sq x the
+ * longest key range x (dk + dv), masks ignored) a call runs on the calling
+ * thread, like any call with a NULL context: waking the pool costs more than
+ * the work (measured on 2 Zen 3 cores, `subq-bench fattn`: 1 x 1 x 16 is 0.27 us
+ * inline vs 2.5 us dispatched; 8 heads, 64 keys, decode 3.9 vs 5.1 us; 8 heads
+ * of Sq = Sk = 16, D 64 (2^18) breaks even; 2^21 runs 1.4x faster on 2 threads).
+ * Tiles of <= 8 rows that read K/V in place need no packing scratch, so
+ * those run on a stack buffer with no workspace at all. The items, tiles and
+ * sums are the tiled path's own: results are bitwise identical. */
+#define SUBQ_FATTN_TINY_FMAS ((double)(1 << 18))
+#define SUBQ_FATTN_TINY_STACK 6144 /* floats (24 KiB) */
+
 static subq_status subq_fattn_run(subq_context *ctx, subq_fattn_prob *pr) {
   const subq_fattn_args *a = &pr->a;
   const int64_t n_rows = a->batch * a->hq * a->sq;
+  const double fmas = (double)n_rows * (double)pr->span * (double)(a->dk + a->dv);
+  const bool tiny = fmas < SUBQ_FATTN_TINY_FMAS;
+  if (tiny) ctx = NULL; /* subq_parallel_run: inline on this thread */
   if (!pr->cache && a->sk == 0) {
     subq_phase ph = {subq_fattn_zero_rows, pr, n_rows, 0};
     return subq_parallel_run(ctx, &ph, 1, 0);
   }
-  const size_t scratch = ((size_t)pr->rows * (size_t)(a->dk + SUBQ_FATTN_BK + pr->ldacc + 2) +
-                          (size_t)(2 * a->dk + pr->ldacc) * SUBQ_FATTN_BK) *
-                             sizeof(float) +
-                         SUBQ_CACHELINE;
+  const size_t lean = (size_t)pr->rows * (size_t)(a->dk + SUBQ_FATTN_BK + pr->ldacc + 2); /* q, s, acc, m, l */
+  const size_t scratch = (lean + (size_t)(2 * a->dk + pr->ldacc) * SUBQ_FATTN_BK) * sizeof(float) + SUBQ_CACHELINE;
   const int64_t n_items = a->batch * a->hkv * pr->n_qt * pr->n_split;
+  const subq_fattn_impl *u = pr->impl;
+  if (tiny && pr->n_split == 1 && lean <= SUBQ_FATTN_TINY_STACK &&
+      (pr->rows < SUBQ_FATTN_QKT_MIN_ROWS || !u->qkt) && (pr->kvh < 0 || (u->qkh && u->pvh))) {
+    /* never packed, never widened: kt / vt / kw (after l) are not touched */
+    _Alignas(64) float buf[SUBQ_FATTN_TINY_STACK];
+    const subq_task_info info = {0, 1, 0, buf, sizeof buf};
+    return subq_fattn_items(pr, 0, n_items, &info);
+  }
   if (pr->n_split == 1) {
     subq_phase ph = {subq_fattn_items, pr, n_items, 1};
     return subq_parallel_run(ctx, &ph, 1, scratch);

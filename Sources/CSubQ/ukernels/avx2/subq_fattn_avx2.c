@@ -43,20 +43,33 @@ void subq_fattn_exp__avx2(const float *src, float *dst, int64_t n) {
   }
 }
 
+/* subq_vexp_f32_u2_avx2 with lanes below its flush threshold (masked keys:
+ * -inf) sent through as 0 and zeroed after: the same bits, but the core's 2^n
+ * scaling would otherwise make denormals there, a microcode assist per vector
+ * on Zen (tiles crossing a causal diagonal or window edge, tiny problems). */
+static inline __m256 subq_fattn_vexp(__m256 x) {
+  const __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(SUBQ_VEXP_LO), _CMP_LT_OQ);
+  return _mm256_andnot_ps(under, subq_vexp_f32_u2_avx2(_mm256_andnot_ps(under, x)));
+}
+
 float subq_fattn_expsub__avx2(float *s, int64_t n, float m) {
   const __m256 vm = _mm256_set1_ps(m);
   __m256 sum = _mm256_setzero_ps();
   int64_t j = 0;
   for (; j + 8 <= n; j += 8) {
-    const __m256 e = subq_vexp_f32_u2_avx2(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
+    const __m256 e = subq_fattn_vexp(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
     _mm256_storeu_ps(s + j, e);
     sum = _mm256_add_ps(sum, e);
   }
   if (j < n) {
+    /* padded with m (exp(0), then zeroed); stored through a stack copy:
+     * VMASKMOVPS stores are microcoded on Zen, and tiny tiles live here */
     const __m256i mk = subq_fattn_tail_mask(n - j);
-    __m256 x = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), _mm256_maskload_ps(s + j, mk), _mm256_castsi256_ps(mk));
-    const __m256 e = subq_vexp_f32_u2_avx2(_mm256_sub_ps(x, vm));
-    _mm256_maskstore_ps(s + j, mk, e);
+    const __m256 x = _mm256_sub_ps(_mm256_blendv_ps(vm, _mm256_maskload_ps(s + j, mk), _mm256_castsi256_ps(mk)), vm);
+    const __m256 e = _mm256_and_ps(subq_fattn_vexp(x), _mm256_castsi256_ps(mk));
+    float t[8];
+    _mm256_storeu_ps(t, e);
+    memcpy(s + j, t, (size_t)(n - j) * sizeof(float));
     sum = _mm256_add_ps(sum, e);
   }
   return subq_fattn_hsum(sum);
