@@ -523,6 +523,14 @@ static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const
         lrow[r] = fmaf(alpha, lrow[r], sum);
         mrow[r] = mx;
       }
+      if (!packed && j1 < jhi) { /* the next tile's first keys: its QK starts on cached lines */
+        const int64_t nslot = ring ? j1 % ring : j1;
+        const int64_t nn = SUBQ_MIN(SUBQ_MIN(16, jhi - j1), ring ? ring - nslot : 16);
+        const size_t krow = (size_t)dk * pr->kes, kst = (size_t)pr->k_ss * pr->kes;
+        const char *kn = (const char *)kbase + (size_t)nslot * kst;
+        for (int64_t j = 0; j < nn; j++)
+          for (size_t o = 0; o < krow; o += 64) __builtin_prefetch(kn + (size_t)j * kst + o, 0, 3);
+      }
       if (kvh < 0) {
         if (packed) {
           /* many rows reuse the tile: copy V contiguous (token strides of a few KiB alias in L1) */
