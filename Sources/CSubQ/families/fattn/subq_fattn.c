@@ -614,12 +614,12 @@ static subq_status subq_fattn_zero_rows(void *arg, int64_t begin, int64_t end, c
  * longest key range x (dk + dv), masks ignored) a call runs on the calling
  * thread, like any call with a NULL context: waking the pool costs more than
  * the work (measured on 2 Zen 3 cores, `subq-bench fattn`: 1 x 1 x 16 is 0.27 us
- * inline vs 2.5 us dispatched; 8 heads, 64 keys, decode 3.9 vs 5.1 us; 8 heads
- * of Sq = Sk = 16, D 64 (2^18) breaks even; 2^21 runs 1.4x faster on 2 threads).
+ * inline vs 2.5 us dispatched; decode 8/2 heads, 64 keys, D 64 (2^16) 3.9 vs
+ * 5.1 us; 8 heads of Sq = Sk = 16, D 64 (2^18) already 1.3x faster on 2 threads).
  * Tiles of <= 8 rows that read K/V in place need no packing scratch, so
  * those run on a stack buffer with no workspace at all. The items, tiles and
  * sums are the tiled path's own: results are bitwise identical. */
-#define SUBQ_FATTN_TINY_FMAS ((double)(1 << 18))
+#define SUBQ_FATTN_TINY_FMAS ((double)(1 << 17))
 #define SUBQ_FATTN_TINY_STACK 6144 /* floats (24 KiB) */
 
 static subq_status subq_fattn_run(subq_context *ctx, subq_fattn_prob *pr) {
