@@ -12,6 +12,10 @@
  * masking. Everything that decides what is summed (tile rows, KV tiles,
  * splits) comes from the shape and args only, so results are bitwise
  * identical for any thread count or executor.
+ * Tiles of < SUBQ_FATTN_QKT_MIN_ROWS rows (decode: G heads x 1-2 tokens)
+ * take the direct path: K/V read in place (16-bit widened in registers), V
+ * and the next K rows prefetched while QK runs. Tiny problems (see
+ * SUBQ_FATTN_TINY_FMAS) run on the calling thread.
  */
 #include <float.h>
 #include <stddef.h>
