@@ -7,6 +7,8 @@
  *   prefill bf16: the same prefill with bf16 q/k/v (f32 out, f32 arithmetic);
  *   decode over a subq_kv_cache (subq_fattn_kv) with f32, f16 and bf16 storage,
  *            the same decode shape.
+ *   tiny:    causal Sq = Sk in {1, 4, 16, 64} and decode over 64 keys, a few
+ *            heads of D 16-64: the fixed cost of a call (ns/op = ns per call).
  * GFLOP/s counts 4 * B * Hq * Sq * Sk * D (halved for causal prefill); GB/s
  * counts the K and V bytes read once (decode, in the storage dtype); %bw is
  * against the measured read bandwidth. Not part of the default suite.
@@ -196,6 +198,45 @@ static void fattn_case_run(const bench_opts *opts, int32_t threads, bool decode)
   bench_free(q), bench_free(k), bench_free(v), bench_free(o);
 }
 
+/* Tiny problems (one call of a few microseconds: dispatch and setup dominate):
+ * causal Sq = Sk, or decode (Sq 1) over Sk keys; f32 BSHD. */
+static void fattn_tiny(const bench_opts *opts, int32_t threads, int64_t hq, int64_t hkv, int64_t sq, int64_t sk,
+                       int64_t d) {
+  bench_result r;
+  bench_result_init(&r, "fattn", "", threads, "");
+  snprintf(r.vars, sizeof r.vars, "tiny:b1hq%lldhkv%lldsq%lldsk%lldd%lld", (long long)hq, (long long)hkv,
+           (long long)sq, (long long)sk, (long long)d);
+  snprintf(r.params_json, sizeof r.params_json,
+           "{\"mode\": \"tiny\", \"b\": 1, \"hq\": %lld, \"hkv\": %lld, \"sq\": %lld, \"sk\": %lld, \"d\": %lld, "
+           "\"causal\": true}",
+           (long long)hq, (long long)hkv, (long long)sq, (long long)sk, (long long)d);
+  fattn_case c;
+  memset(&c, 0, sizeof c);
+  subq_fattn_args_default(&c.a, sizeof c.a);
+  c.a.batch = 1, c.a.hq = hq, c.a.hkv = hkv, c.a.sq = sq, c.a.sk = sk, c.a.dk = d, c.a.dv = d, c.a.window_right = 0;
+  subq_fattn_args_dense_bshd(&c.a);
+  const size_t qn = (size_t)(sq * hq * d), kn = (size_t)(sk * hkv * d);
+  float *q = bench_alloc(qn * sizeof(float)), *k = bench_alloc(kn * sizeof(float));
+  float *v = bench_alloc(kn * sizeof(float)), *o = bench_alloc(qn * sizeof(float));
+  c.ctx = bench_context(opts, threads, 0, &r);
+  if (!q || !k || !v || !o) {
+    r.status = SUBQ_ERR_OUT_OF_MEMORY;
+    snprintf(r.message, sizeof r.message, "cannot allocate the operands");
+  } else if (c.ctx) {
+    fill(q, qn, 1), fill(k, kn, 2), fill(v, kn, 3);
+    c.a.q = q, c.a.k = k, c.a.v = v, c.a.out = o;
+    bench_time(opts, fattn_body, &c, 3, &r);
+    if (r.status == SUBQ_OK && r.ms_median > 0) {
+      r.gflops = 4.0 * (double)hq * (double)sq * (double)sk * (double)d / (r.ms_median * 1e-3) * 1e-9;
+      r.ns_per_op = r.ms_median * 1e6; /* ns per call */
+      bench_sink += o[0];
+    }
+  }
+  bench_output_result(opts, &r);
+  subq_context_destroy(c.ctx);
+  bench_free(q), bench_free(k), bench_free(v), bench_free(o);
+}
+
 int bench_fattn_main(const bench_opts *opts) {
   bench_output_section(opts, "fused attention (f32; bf16 inputs; decode over f32 / f16 / bf16 KV caches)");
   for (int t = 0; t < opts->n_threads; t++) {
@@ -205,11 +246,16 @@ int bench_fattn_main(const bench_opts *opts) {
     fattn_decode_cache(opts, opts->threads[t], SUBQ_DTYPE_F32);
     fattn_decode_cache(opts, opts->threads[t], SUBQ_DTYPE_F16);
     fattn_decode_cache(opts, opts->threads[t], SUBQ_DTYPE_BF16);
+    static const int64_t tiny[][5] = {{1, 1, 1, 1, 16}, {4, 4, 4, 4, 32}, {8, 8, 16, 16, 64},
+                                      {8, 2, 1, 64, 64}, {8, 8, 64, 64, 64}};
+    for (int i = 0; i < 5; i++)
+      fattn_tiny(opts, opts->threads[t], tiny[i][0], tiny[i][1], tiny[i][2], tiny[i][3], tiny[i][4]);
   }
   return 0;
 }
 
 void bench_fattn_list(void) {
   printf("fattn shapes: prefill causal b1 h16 n2048 d64 (f32, bf16 inputs); decode hq32 hkv8 d128 sk32768 (f32 "
-         "tensors; subq_kv_cache f32 / f16 / bf16) (not in the default suite)\n");
+         "tensors; subq_kv_cache f32 / f16 / bf16); tiny calls (Sq = Sk 1-64, decode over 64 keys, D 16-64) (not in the default "
+         "suite)\n");
 }

@@ -25,7 +25,7 @@ static void usage(FILE *f) {
       "  peak            f32 FMA peak per thread count; memory read bandwidth (1 GiB, 1 and N threads)\n"
       "  gemm            GEMM; shapes from flags, problem strings or batch files; no shape = standard shapes\n"
       "  pool            ns per kickoff and per barrier of the worker pool, spin and no-spin\n"
-      "  fattn           fused attention at the spec anchor shapes: causal prefill (f32, bf16), GQA split-K decode (f32; KV cache f32/f16/bf16)\n"
+      "  fattn           fused attention at the spec anchor shapes: causal prefill (f32, bf16), GQA split-K decode (f32; KV cache f32/f16/bf16); tiny calls\n"
       "  ssm             Mamba-1 selective scan; --l 1 times the decode step (ns/op = ns per channel x state x token)\n"
       "  conv1d          causal depthwise conv1d + bias + SiLU (GB/s of x read + y written)\n"
       "  nn              RMSNorm, add+RMSNorm, SwiGLU, RoPE of a Llama block (GB/s, % of read bandwidth)\n"

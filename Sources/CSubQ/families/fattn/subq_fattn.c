@@ -12,6 +12,10 @@
  * masking. Everything that decides what is summed (tile rows, KV tiles,
  * splits) comes from the shape and args only, so results are bitwise
  * identical for any thread count or executor.
+ * Tiles of < SUBQ_FATTN_QKT_MIN_ROWS rows (decode: G heads x 1-2 tokens)
+ * take the direct path: K/V read in place (16-bit widened in registers), V
+ * and the next K rows prefetched while QK runs. Tiny problems (see
+ * SUBQ_FATTN_TINY_FMAS) run on the calling thread.
  */
 #include <float.h>
 #include <stddef.h>
@@ -102,6 +106,7 @@ typedef struct subq_fattn_prob {
   const unsigned char *k, *v; /* K/V base and element strides (cache storage or args) */
   int64_t k_bs, k_ss, k_hs, v_bs, v_ss, v_hs;
   int64_t g;          /* Hq / Hkv */
+  int64_t span;       /* longest key range of a sequence */
   float qscale;       /* applied while packing Q: scale, or scale / softcap */
   int64_t bt;         /* tokens per query tile */
   int64_t n_qt;       /* query tiles per (b, kv head) */
@@ -352,6 +357,7 @@ static subq_status subq_fattn_validate(const char *fn, subq_context *ctx, const 
       span = SUBQ_MAX(span, hi - lo), pmax = SUBQ_MAX(pmax, hi);
     }
   }
+  pr->span = span;
   pr->impl = subq_fattn_pick(subq_context_isa_or_default(ctx));
   pr->g = g->hq / g->hkv;
   /* windows beyond pmax + sq allow every key already (|p_i| <= pmax + sq):
@@ -398,6 +404,35 @@ static void subq_fattn_store(const subq_fattn_prob *pr, int64_t b, int64_t tok, 
 }
 
 /* ---- phase 1: one (b, kv head, query tile, split) item ---------------------------- */
+
+#define SUBQ_FATTN_PF_KEYS 8 /* keys per QK chunk of the direct path */
+
+/* S = Q K^T for a tile of few rows with K read in place (decode shapes): in
+ * chunks of SUBQ_FATTN_PF_KEYS keys, each preceded by prefetches of the same
+ * keys' V rows. PV walks V in column strips of every key, which the hardware
+ * prefetchers do not follow; spread over QK, the requests overlap its FMAs
+ * instead of stalling PV (one burst per tile would queue on the miss buffers). */
+static void subq_fattn_qk_direct(const subq_fattn_prob *pr, int64_t nr, int64_t nk, const float *qp,
+                                 const void *ktile, const void *vtile, float *sp, float *kw) {
+  const subq_fattn_impl *u = pr->impl;
+  const int64_t dk = pr->a.dk;
+  const size_t vrow = (size_t)pr->a.dv * pr->kes, vstride = (size_t)pr->v_ss * pr->kes;
+  const size_t kstride = (size_t)pr->k_ss * pr->kes;
+  for (int64_t c = 0; c < nk; c += SUBQ_FATTN_PF_KEYS) {
+    const int64_t n = SUBQ_MIN(SUBQ_FATTN_PF_KEYS, nk - c);
+    for (int64_t j = c; j < c + n; j++)
+      for (size_t o = 0; o < vrow; o += 64) __builtin_prefetch((const char *)vtile + (size_t)j * vstride + o, 0, 3);
+    const void *kc = (const char *)ktile + (size_t)c * kstride;
+    if (pr->kvh < 0) {
+      u->qk(nr, n, dk, qp, dk, kc, pr->k_ss, sp + c, SUBQ_FATTN_BK);
+    } else if (u->qkh) {
+      u->qkh(pr->kvh, nr, n, dk, qp, dk, kc, pr->k_ss, sp + c, SUBQ_FATTN_BK);
+    } else {
+      u->widen(pr->kvh, n, dk, kc, pr->k_ss, kw, dk);
+      u->qk(nr, n, dk, qp, dk, kw, dk, sp + c, SUBQ_FATTN_BK);
+    }
+  }
+}
 
 static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
   const subq_fattn_prob *pr = arg;
@@ -455,22 +490,16 @@ static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const
       const bool packed = u->qkt && nr >= SUBQ_FATTN_QKT_MIN_ROWS;
       const void *ktile = kbase + (size_t)(slot * pr->k_ss) * pr->kes;
       const void *vtile = vbase + (size_t)(slot * pr->v_ss) * pr->kes;
-      if (kvh < 0) {
-        if (packed) {
-          u->packk(nk, dk, ktile, pr->k_ss, kt, SUBQ_FATTN_BK);
-          u->qkt(nr, nk, dk, qp, dk, kt, SUBQ_FATTN_BK, sp, SUBQ_FATTN_BK);
+      if (packed) {
+        if (kvh >= 0) { /* widen into L1 scratch, then the f32 packed path */
+          u->widen(kvh, nk, dk, ktile, pr->k_ss, kw, dk);
+          u->packk(nk, dk, kw, dk, kt, SUBQ_FATTN_BK);
         } else {
-          u->qk(nr, nk, dk, qp, dk, ktile, pr->k_ss, sp, SUBQ_FATTN_BK);
+          u->packk(nk, dk, ktile, pr->k_ss, kt, SUBQ_FATTN_BK);
         }
-      } else if (packed) { /* widen into L1 scratch, then the f32 packed path */
-        u->widen(kvh, nk, dk, ktile, pr->k_ss, kw, dk);
-        u->packk(nk, dk, kw, dk, kt, SUBQ_FATTN_BK);
         u->qkt(nr, nk, dk, qp, dk, kt, SUBQ_FATTN_BK, sp, SUBQ_FATTN_BK);
-      } else if (u->qkh) {
-        u->qkh(kvh, nr, nk, dk, qp, dk, ktile, pr->k_ss, sp, SUBQ_FATTN_BK);
       } else {
-        u->widen(kvh, nk, dk, ktile, pr->k_ss, kw, dk);
-        u->qk(nr, nk, dk, qp, dk, kw, dk, sp, SUBQ_FATTN_BK);
+        subq_fattn_qk_direct(pr, nr, nk, qp, ktile, vtile, sp, kw);
       }
       for (int64_t r = 0; r < nr; r++) {
         float *sr = sp + r * SUBQ_FATTN_BK;
@@ -497,6 +526,14 @@ static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const
         if (alpha != 1.0f) u->scale(acc + r * ldacc, dv, alpha);
         lrow[r] = fmaf(alpha, lrow[r], sum);
         mrow[r] = mx;
+      }
+      if (!packed && j1 < jhi) { /* the next tile's first keys: its QK starts on cached lines */
+        const int64_t nslot = ring ? j1 % ring : j1;
+        const int64_t nn = SUBQ_MIN(SUBQ_MIN(16, jhi - j1), ring ? ring - nslot : 16);
+        const size_t krow = (size_t)dk * pr->kes, kst = (size_t)pr->k_ss * pr->kes;
+        const char *kn = (const char *)kbase + (size_t)nslot * kst;
+        for (int64_t j = 0; j < nn; j++)
+          for (size_t o = 0; o < krow; o += 64) __builtin_prefetch(kn + (size_t)j * kst + o, 0, 3);
       }
       if (kvh < 0) {
         if (packed) {
@@ -577,18 +614,39 @@ static subq_status subq_fattn_zero_rows(void *arg, int64_t begin, int64_t end, c
   return SUBQ_OK;
 }
 
+/* Tiny problems: below SUBQ_FATTN_TINY_FMAS multiply-adds (B Hq Sq x the
+ * longest key range x (dk + dv), masks ignored) a call runs on the calling
+ * thread, like any call with a NULL context: waking the pool costs more than
+ * the work (measured on 2 Zen 3 cores, `subq-bench fattn`: 1 x 1 x 16 is 0.27 us
+ * inline vs 2.5 us dispatched; decode 8/2 heads, 64 keys, D 64 (2^16) 3.9 vs
+ * 5.1 us; 8 heads of Sq = Sk = 16, D 64 (2^18) already 1.3x faster on 2 threads).
+ * Tiles of <= 8 rows that read K/V in place need no packing scratch, so
+ * those run on a stack buffer with no workspace at all. The items, tiles and
+ * sums are the tiled path's own: results are bitwise identical. */
+#define SUBQ_FATTN_TINY_FMAS ((double)(1 << 17))
+#define SUBQ_FATTN_TINY_STACK 6144 /* floats (24 KiB) */
+
 static subq_status subq_fattn_run(subq_context *ctx, subq_fattn_prob *pr) {
   const subq_fattn_args *a = &pr->a;
   const int64_t n_rows = a->batch * a->hq * a->sq;
+  const double fmas = (double)n_rows * (double)pr->span * (double)(a->dk + a->dv);
+  const bool tiny = fmas < SUBQ_FATTN_TINY_FMAS;
+  if (tiny) ctx = NULL; /* subq_parallel_run: inline on this thread */
   if (!pr->cache && a->sk == 0) {
     subq_phase ph = {subq_fattn_zero_rows, pr, n_rows, 0};
     return subq_parallel_run(ctx, &ph, 1, 0);
   }
-  const size_t scratch = ((size_t)pr->rows * (size_t)(a->dk + SUBQ_FATTN_BK + pr->ldacc + 2) +
-                          (size_t)(2 * a->dk + pr->ldacc) * SUBQ_FATTN_BK) *
-                             sizeof(float) +
-                         SUBQ_CACHELINE;
+  const size_t lean = (size_t)pr->rows * (size_t)(a->dk + SUBQ_FATTN_BK + pr->ldacc + 2); /* q, s, acc, m, l */
+  const size_t scratch = (lean + (size_t)(2 * a->dk + pr->ldacc) * SUBQ_FATTN_BK) * sizeof(float) + SUBQ_CACHELINE;
   const int64_t n_items = a->batch * a->hkv * pr->n_qt * pr->n_split;
+  const subq_fattn_impl *u = pr->impl;
+  if (tiny && pr->n_split == 1 && lean <= SUBQ_FATTN_TINY_STACK &&
+      (pr->rows < SUBQ_FATTN_QKT_MIN_ROWS || !u->qkt) && (pr->kvh < 0 || (u->qkh && u->pvh))) {
+    /* never packed, never widened: kt / vt / kw (after l) are not touched */
+    _Alignas(64) float buf[SUBQ_FATTN_TINY_STACK];
+    const subq_task_info info = {0, 1, 0, buf, sizeof buf};
+    return subq_fattn_items(pr, 0, n_items, &info);
+  }
   if (pr->n_split == 1) {
     subq_phase ph = {subq_fattn_items, pr, n_items, 1};
     return subq_parallel_run(ctx, &ph, 1, scratch);

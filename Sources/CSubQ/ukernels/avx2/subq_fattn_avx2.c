@@ -1,10 +1,12 @@
 /*
  * subq_fattn_avx2.c — AVX2+FMA attention micro-kernels.
  *   qk 4x2: 4 query rows x 2 keys, 8 ymm dot accumulators over dk (masked
- *     tail for dk % 8), then horizontal sums;
+ *     tail for dk % 8), reduced in one transposing tree per block (the bits of
+ *     per-dot horizontal sums); key pairs outside row blocks (decode: G rows);
  *   pv 6x16: 6 rows x 16 dv lanes, 12 ymm accumulators, 6 broadcasts of p and
  *     2 V loads per key (a 4-row, 8-accumulator block for the last <= 4 rows),
- *     keys in increasing order (masked tail for dv % 8);
+ *     keys in increasing order (masked tail for dv % 8); keys no row uses
+ *     (p == 0) skipped by a liveness word per 64 keys;
  *   exp: the shared subq_vexp_f32_u2_avx2 (internal/simd/subq_vexp_avx2.h);
  *   qkh / pvh: the same blocks with bf16 / f16 K / V widened in registers
  *     (F16C VCVTPH2PS, or a 16-bit shift for bf16), for decode over 16-bit
@@ -41,20 +43,33 @@ void subq_fattn_exp__avx2(const float *src, float *dst, int64_t n) {
   }
 }
 
+/* subq_vexp_f32_u2_avx2 with lanes below its flush threshold (masked keys:
+ * -inf) sent through as 0 and zeroed after: the same bits, but the core's 2^n
+ * scaling would otherwise make denormals there, a microcode assist per vector
+ * on Zen (tiles crossing a causal diagonal or window edge, tiny problems). */
+static inline __m256 subq_fattn_vexp(__m256 x) {
+  const __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(SUBQ_VEXP_LO), _CMP_LT_OQ);
+  return _mm256_andnot_ps(under, subq_vexp_f32_u2_avx2(_mm256_andnot_ps(under, x)));
+}
+
 float subq_fattn_expsub__avx2(float *s, int64_t n, float m) {
   const __m256 vm = _mm256_set1_ps(m);
   __m256 sum = _mm256_setzero_ps();
   int64_t j = 0;
   for (; j + 8 <= n; j += 8) {
-    const __m256 e = subq_vexp_f32_u2_avx2(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
+    const __m256 e = subq_fattn_vexp(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm));
     _mm256_storeu_ps(s + j, e);
     sum = _mm256_add_ps(sum, e);
   }
   if (j < n) {
+    /* padded with m (exp(0), then zeroed); stored through a stack copy:
+     * VMASKMOVPS stores are microcoded on Zen, and tiny tiles live here */
     const __m256i mk = subq_fattn_tail_mask(n - j);
-    __m256 x = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), _mm256_maskload_ps(s + j, mk), _mm256_castsi256_ps(mk));
-    const __m256 e = subq_vexp_f32_u2_avx2(_mm256_sub_ps(x, vm));
-    _mm256_maskstore_ps(s + j, mk, e);
+    const __m256 x = _mm256_sub_ps(_mm256_blendv_ps(vm, _mm256_maskload_ps(s + j, mk), _mm256_castsi256_ps(mk)), vm);
+    const __m256 e = _mm256_and_ps(subq_fattn_vexp(x), _mm256_castsi256_ps(mk));
+    float t[8];
+    _mm256_storeu_ps(t, e);
+    memcpy(s + j, t, (size_t)(n - j) * sizeof(float));
     sum = _mm256_add_ps(sum, e);
   }
   return subq_fattn_hsum(sum);
@@ -114,9 +129,39 @@ void subq_fattn_packk__avx2(int64_t nk, int64_t dk, const float *k, int64_t k_ss
     for (int64_t d = 0; d < dk; d++) kt[d * ldk + j] = j < nk ? k[j * k_ss + d] : 0.0f;
 }
 
+/* The 8 dot products of 4 rows x 2 keys from their lane accumulators a<row><key>,
+ * in one transposing tree instead of 8 horizontal sums. Each is summed exactly
+ * as subq_fattn_hsum does (lanes i + (i + 4), then (0 + 2) + (1 + 3)), so the
+ * bits do not change. Lanes 0..3: key 0 of rows 0..3; lanes 4..7: key 1. */
+static inline __m256 subq_fattn_reduce8(__m256 a00, __m256 a01, __m256 a10, __m256 a11, __m256 a20, __m256 a21,
+                                        __m256 a30, __m256 a31) {
+#define SUBQ_FOLD(x, y) _mm256_add_ps(_mm256_permute2f128_ps(x, y, 0x20), _mm256_permute2f128_ps(x, y, 0x31))
+  const __m256 x0 = SUBQ_FOLD(a00, a01), x1 = SUBQ_FOLD(a10, a11), x2 = SUBQ_FOLD(a20, a21), x3 = SUBQ_FOLD(a30, a31);
+#undef SUBQ_FOLD
+  const __m256 r01 = _mm256_add_ps(_mm256_unpacklo_ps(x0, x1), _mm256_unpackhi_ps(x0, x1));
+  const __m256 r23 = _mm256_add_ps(_mm256_unpacklo_ps(x2, x3), _mm256_unpackhi_ps(x2, x3));
+  return _mm256_add_ps(_mm256_shuffle_ps(r01, r23, 0x44), _mm256_shuffle_ps(r01, r23, 0xEE));
+}
+
+/* Writes subq_fattn_reduce8's result for rb rows and kb <= 2 keys at s (row stride lds). */
+static inline void subq_fattn_qk_store(__m256 f, int rb, int kb, float *s, int64_t lds) {
+  const __m128 k0 = _mm256_castps256_ps128(f), k1 = _mm256_extractf128_ps(f, 1);
+  if (kb == 2) { /* (key 0, key 1) pairs per row */
+    const __m128 u = _mm_unpacklo_ps(k0, k1), w = _mm_unpackhi_ps(k0, k1);
+    _mm_storel_pi((__m64 *)(void *)s, u);
+    if (rb > 1) _mm_storeh_pi((__m64 *)(void *)(s + lds), u);
+    if (rb > 2) _mm_storel_pi((__m64 *)(void *)(s + 2 * lds), w);
+    if (rb > 3) _mm_storeh_pi((__m64 *)(void *)(s + 3 * lds), w);
+    return;
+  }
+  float t[4];
+  _mm_storeu_ps(t, k0);
+  for (int i = 0; i < rb; i++) s[i * lds] = t[i];
+}
+
 /* Dot products of rb <= 4 packed q rows with 2 keys (k1 may equal k0 for a lone key). */
-static inline void subq_fattn_qk_block(int rb, int64_t dk, const float *q, int64_t ldq, const float *k0,
-                                       const float *k1, float out[4][2]) {
+static inline __m256 subq_fattn_qk_block(int rb, int64_t dk, const float *q, int64_t ldq, const float *k0,
+                                         const float *k1) {
   __m256 a00 = _mm256_setzero_ps(), a01 = _mm256_setzero_ps(), a10 = _mm256_setzero_ps(), a11 = _mm256_setzero_ps();
   __m256 a20 = _mm256_setzero_ps(), a21 = _mm256_setzero_ps(), a30 = _mm256_setzero_ps(), a31 = _mm256_setzero_ps();
   const float *q0 = q, *q1 = q + (rb > 1 ? ldq : 0), *q2 = q + (rb > 2 ? 2 * ldq : 0), *q3 = q + (rb > 3 ? 3 * ldq : 0);
@@ -144,23 +189,17 @@ static inline void subq_fattn_qk_block(int rb, int64_t dk, const float *q, int64
     qv = _mm256_maskload_ps(q3 + d, mk);
     a30 = _mm256_fmadd_ps(qv, kv0, a30), a31 = _mm256_fmadd_ps(qv, kv1, a31);
   }
-  out[0][0] = subq_fattn_hsum(a00), out[0][1] = subq_fattn_hsum(a01);
-  out[1][0] = subq_fattn_hsum(a10), out[1][1] = subq_fattn_hsum(a11);
-  out[2][0] = subq_fattn_hsum(a20), out[2][1] = subq_fattn_hsum(a21);
-  out[3][0] = subq_fattn_hsum(a30), out[3][1] = subq_fattn_hsum(a31);
+  return subq_fattn_reduce8(a00, a01, a10, a11, a20, a21, a30, a31);
 }
 
 void subq_fattn_qk_4x2__avx2(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *k,
                             int64_t k_ss, float *s, int64_t lds) {
-  float out[4][2];
-  for (int64_t r = 0; r < nr; r += 4) {
-    const int rb = (int)SUBQ_MIN(4, nr - r);
-    for (int64_t j = 0; j < nk; j += 2) {
-      const int kb = (int)SUBQ_MIN(2, nk - j);
-      const float *k0 = k + j * k_ss, *k1 = kb > 1 ? k0 + k_ss : k0;
-      subq_fattn_qk_block(rb, dk, q + r * ldq, ldq, k0, k1, out);
-      for (int i = 0; i < rb; i++)
-        for (int c = 0; c < kb; c++) s[(r + i) * lds + j + c] = out[i][c];
+  for (int64_t j = 0; j < nk; j += 2) { /* key pairs outside: a pair stays in L1 across row blocks */
+    const int kb = (int)SUBQ_MIN(2, nk - j);
+    const float *k0 = k + j * k_ss, *k1 = kb > 1 ? k0 + k_ss : k0;
+    for (int64_t r = 0; r < nr; r += 4) {
+      const int rb = (int)SUBQ_MIN(4, nr - r);
+      subq_fattn_qk_store(subq_fattn_qk_block(rb, dk, q + r * ldq, ldq, k0, k1), rb, kb, s + r * lds + j, lds);
     }
   }
 }
@@ -220,8 +259,8 @@ void subq_fattn_qkt_6x16__avx2(int64_t nr, int64_t nk, int64_t dk, const float *
 
 /* acc rows += p rows * V over nk keys for a 16-lane (or narrower, masked) dv
  * block of rb <= 6 rows: 12 accumulators, p broadcast from memory (load port). */
-static inline void subq_fattn_pv_block(int rb, int64_t nk, int64_t width, const float *p, int64_t ldp, const float *v,
-                                       int64_t v_ss, float *acc, int64_t ldacc) {
+static inline void subq_fattn_pv_block(int rb, int64_t nk, uint64_t live, int64_t width, const float *p, int64_t ldp,
+                                       const float *v, int64_t v_ss, float *acc, int64_t ldacc) {
   const float *p0 = p, *p1 = p + (rb > 1 ? ldp : 0), *p2 = p + (rb > 2 ? 2 * ldp : 0);
   const float *p3 = p + (rb > 3 ? 3 * ldp : 0), *p4 = p + (rb > 4 ? 4 * ldp : 0), *p5 = p + (rb > 5 ? 5 * ldp : 0);
   float *c[6];
@@ -239,8 +278,7 @@ static inline void subq_fattn_pv_block(int rb, int64_t nk, int64_t width, const 
   __m256 x50 = SUBQ_LD2(5);
 #undef SUBQ_LD2
   for (int64_t j = 0; j < nk; j++) {
-    if (p0[j] == 0.0f && p1[j] == 0.0f && p2[j] == 0.0f && p3[j] == 0.0f && p4[j] == 0.0f && p5[j] == 0.0f)
-      continue; /* masked for every row: V not used */
+    if (!(live >> j & 1)) continue; /* p == 0 in every row (masked): V not used */
     const float *vj = v + j * v_ss;
     __m256 v0, v1;
     if (full) {
@@ -277,8 +315,8 @@ static inline void subq_fattn_pv_block(int rb, int64_t nk, int64_t width, const 
 }
 
 /* The same for rb <= 4 rows (decode: G heads of one token): 8 accumulators. */
-static inline void subq_fattn_pv_block4(int rb, int64_t nk, int64_t width, const float *p, int64_t ldp, const float *v,
-                                        int64_t v_ss, float *acc, int64_t ldacc) {
+static inline void subq_fattn_pv_block4(int rb, int64_t nk, uint64_t live, int64_t width, const float *p,
+                                        int64_t ldp, const float *v, int64_t v_ss, float *acc, int64_t ldacc) {
   const float *p0 = p, *p1 = p + (rb > 1 ? ldp : 0), *p2 = p + (rb > 2 ? 2 * ldp : 0), *p3 = p + (rb > 3 ? 3 * ldp : 0);
   float *c[4];
   for (int i = 0; i < 4; i++) c[i] = acc + (rb > i ? i * ldacc : 0);
@@ -292,7 +330,7 @@ static inline void subq_fattn_pv_block4(int rb, int64_t nk, int64_t width, const
   __m256 x30 = SUBQ_LD2(3);
 #undef SUBQ_LD2
   for (int64_t j = 0; j < nk; j++) {
-    if (p0[j] == 0.0f && p1[j] == 0.0f && p2[j] == 0.0f && p3[j] == 0.0f) continue;
+    if (!(live >> j & 1)) continue;
     const float *vj = v + j * v_ss;
     __m256 v0, v1;
     if (full) {
@@ -321,15 +359,24 @@ static inline void subq_fattn_pv_block4(int rb, int64_t nk, int64_t width, const
 #undef SUBQ_ST2
 }
 
+/* Keys in chunks of 64 (one liveness word per row block and chunk, computed
+ * once instead of per 16-lane strip); per element still j in increasing order. */
 void subq_fattn_pv_6x16__avx2(int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp, const float *v,
                               int64_t v_ss, float *acc, int64_t ldacc) {
-  for (int64_t r = 0; r < nr; r += 6) {
-    const int rb = (int)SUBQ_MIN(6, nr - r);
-    for (int64_t d = 0; d < dv; d += 16) {
-      if (rb <= 4)
-        subq_fattn_pv_block4(rb, nk, SUBQ_MIN(16, dv - d), p + r * ldp, ldp, v + d, v_ss, acc + r * ldacc + d, ldacc);
-      else
-        subq_fattn_pv_block(rb, nk, SUBQ_MIN(16, dv - d), p + r * ldp, ldp, v + d, v_ss, acc + r * ldacc + d, ldacc);
+  for (int64_t j0 = 0; j0 < nk; j0 += 64) {
+    const int64_t n = SUBQ_MIN(64, nk - j0);
+    const float *vj = v + j0 * v_ss;
+    for (int64_t r = 0; r < nr; r += 6) {
+      const int rb = (int)SUBQ_MIN(6, nr - r);
+      const float *pr = p + r * ldp + j0;
+      const uint64_t live = subq_fattn_live(rb, n, pr, ldp);
+      if (!live) continue;
+      for (int64_t d = 0; d < dv; d += 16) {
+        if (rb <= 4)
+          subq_fattn_pv_block4(rb, n, live, SUBQ_MIN(16, dv - d), pr, ldp, vj + d, v_ss, acc + r * ldacc + d, ldacc);
+        else
+          subq_fattn_pv_block(rb, n, live, SUBQ_MIN(16, dv - d), pr, ldp, vj + d, v_ss, acc + r * ldacc + d, ldacc);
+      }
     }
   }
 }
@@ -368,8 +415,8 @@ void subq_fattn_widen__avx2(int dt, int64_t n, int64_t d_len, const uint16_t *sr
 }
 
 /* subq_fattn_qk_block with 16-bit keys. */
-SUBQ_FATTN_INLINE void subq_fattn_qkh_block(int dt, int rb, int64_t dk, const float *q, int64_t ldq, const uint16_t *k0,
-                                            const uint16_t *k1, float out[4][2]) {
+SUBQ_FATTN_INLINE __m256 subq_fattn_qkh_block(int dt, int rb, int64_t dk, const float *q, int64_t ldq,
+                                              const uint16_t *k0, const uint16_t *k1) {
   __m256 a00 = _mm256_setzero_ps(), a01 = _mm256_setzero_ps(), a10 = _mm256_setzero_ps(), a11 = _mm256_setzero_ps();
   __m256 a20 = _mm256_setzero_ps(), a21 = _mm256_setzero_ps(), a30 = _mm256_setzero_ps(), a31 = _mm256_setzero_ps();
   const float *q0 = q, *q1 = q + (rb > 1 ? ldq : 0), *q2 = q + (rb > 2 ? 2 * ldq : 0), *q3 = q + (rb > 3 ? 3 * ldq : 0);
@@ -397,23 +444,17 @@ SUBQ_FATTN_INLINE void subq_fattn_qkh_block(int dt, int rb, int64_t dk, const fl
     qv = _mm256_maskload_ps(q3 + d, mk);
     a30 = _mm256_fmadd_ps(qv, kv0, a30), a31 = _mm256_fmadd_ps(qv, kv1, a31);
   }
-  out[0][0] = subq_fattn_hsum(a00), out[0][1] = subq_fattn_hsum(a01);
-  out[1][0] = subq_fattn_hsum(a10), out[1][1] = subq_fattn_hsum(a11);
-  out[2][0] = subq_fattn_hsum(a20), out[2][1] = subq_fattn_hsum(a21);
-  out[3][0] = subq_fattn_hsum(a30), out[3][1] = subq_fattn_hsum(a31);
+  return subq_fattn_reduce8(a00, a01, a10, a11, a20, a21, a30, a31);
 }
 
 SUBQ_FATTN_INLINE void subq_fattn_qkh_impl(int dt, int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq,
                                            const uint16_t *k, int64_t k_ss, float *s, int64_t lds) {
-  float out[4][2];
-  for (int64_t r = 0; r < nr; r += 4) {
-    const int rb = (int)SUBQ_MIN(4, nr - r);
-    for (int64_t j = 0; j < nk; j += 2) {
-      const int kb = (int)SUBQ_MIN(2, nk - j);
-      const uint16_t *k0 = k + j * k_ss, *k1 = kb > 1 ? k0 + k_ss : k0;
-      subq_fattn_qkh_block(dt, rb, dk, q + r * ldq, ldq, k0, k1, out);
-      for (int i = 0; i < rb; i++)
-        for (int c = 0; c < kb; c++) s[(r + i) * lds + j + c] = out[i][c];
+  for (int64_t j = 0; j < nk; j += 2) {
+    const int kb = (int)SUBQ_MIN(2, nk - j);
+    const uint16_t *k0 = k + j * k_ss, *k1 = kb > 1 ? k0 + k_ss : k0;
+    for (int64_t r = 0; r < nr; r += 4) {
+      const int rb = (int)SUBQ_MIN(4, nr - r);
+      subq_fattn_qk_store(subq_fattn_qkh_block(dt, rb, dk, q + r * ldq, ldq, k0, k1), rb, kb, s + r * lds + j, lds);
     }
   }
 }
@@ -454,8 +495,8 @@ void subq_fattn_qkh_4x2__avx2(int dt, int64_t nr, int64_t nk, int64_t dk, const 
     v1 = two ? subq_fattn_ldh_n(dt, vj + 8, width - 8) : _mm256_setzero_ps(); \
   }
 
-SUBQ_FATTN_INLINE void subq_fattn_pvh_block4(int dt, int rb, int64_t nk, int64_t width, const float *p, int64_t ldp,
-                                             const uint16_t *v, int64_t v_ss, float *acc, int64_t ldacc) {
+SUBQ_FATTN_INLINE void subq_fattn_pvh_block4(int dt, int rb, int64_t nk, uint64_t live, int64_t width, const float *p,
+                                             int64_t ldp, const uint16_t *v, int64_t v_ss, float *acc, int64_t ldacc) {
   const float *p0 = p, *p1 = p + (rb > 1 ? ldp : 0), *p2 = p + (rb > 2 ? 2 * ldp : 0), *p3 = p + (rb > 3 ? 3 * ldp : 0);
   float *c[4];
   for (int i = 0; i < 4; i++) c[i] = acc + (rb > i ? i * ldacc : 0);
@@ -465,7 +506,7 @@ SUBQ_FATTN_INLINE void subq_fattn_pvh_block4(int dt, int rb, int64_t nk, int64_t
   SUBQ_PVH_ROW(2);
   SUBQ_PVH_ROW(3);
   for (int64_t j = 0; j < nk; j++) {
-    if (p0[j] == 0.0f && p1[j] == 0.0f && p2[j] == 0.0f && p3[j] == 0.0f) continue; /* V not read */
+    if (!(live >> j & 1)) continue; /* V not read */
     SUBQ_PVH_LOADV();
     SUBQ_PVH_FMA(0);
     SUBQ_PVH_FMA(1);
@@ -480,8 +521,8 @@ SUBQ_FATTN_INLINE void subq_fattn_pvh_block4(int dt, int rb, int64_t nk, int64_t
   SUBQ_PVH_ST(0);
 }
 
-SUBQ_FATTN_INLINE void subq_fattn_pvh_block6(int dt, int rb, int64_t nk, int64_t width, const float *p, int64_t ldp,
-                                             const uint16_t *v, int64_t v_ss, float *acc, int64_t ldacc) {
+SUBQ_FATTN_INLINE void subq_fattn_pvh_block6(int dt, int rb, int64_t nk, uint64_t live, int64_t width, const float *p,
+                                             int64_t ldp, const uint16_t *v, int64_t v_ss, float *acc, int64_t ldacc) {
   const float *p0 = p, *p1 = p + (rb > 1 ? ldp : 0), *p2 = p + (rb > 2 ? 2 * ldp : 0);
   const float *p3 = p + (rb > 3 ? 3 * ldp : 0), *p4 = p + (rb > 4 ? 4 * ldp : 0), *p5 = p + (rb > 5 ? 5 * ldp : 0);
   float *c[6];
@@ -494,8 +535,7 @@ SUBQ_FATTN_INLINE void subq_fattn_pvh_block6(int dt, int rb, int64_t nk, int64_t
   SUBQ_PVH_ROW(4);
   SUBQ_PVH_ROW(5);
   for (int64_t j = 0; j < nk; j++) {
-    if (p0[j] == 0.0f && p1[j] == 0.0f && p2[j] == 0.0f && p3[j] == 0.0f && p4[j] == 0.0f && p5[j] == 0.0f)
-      continue;
+    if (!(live >> j & 1)) continue;
     SUBQ_PVH_LOADV();
     SUBQ_PVH_FMA(0);
     SUBQ_PVH_FMA(1);
@@ -520,15 +560,22 @@ SUBQ_FATTN_INLINE void subq_fattn_pvh_block6(int dt, int rb, int64_t nk, int64_t
 
 SUBQ_FATTN_INLINE void subq_fattn_pvh_impl(int dt, int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp,
                                            const uint16_t *v, int64_t v_ss, float *acc, int64_t ldacc) {
-  for (int64_t r = 0; r < nr; r += 6) {
-    const int rb = (int)SUBQ_MIN(6, nr - r);
-    for (int64_t d = 0; d < dv; d += 16) {
-      if (rb <= 4)
-        subq_fattn_pvh_block4(dt, rb, nk, SUBQ_MIN(16, dv - d), p + r * ldp, ldp, v + d, v_ss, acc + r * ldacc + d,
-                              ldacc);
-      else
-        subq_fattn_pvh_block6(dt, rb, nk, SUBQ_MIN(16, dv - d), p + r * ldp, ldp, v + d, v_ss, acc + r * ldacc + d,
-                              ldacc);
+  for (int64_t j0 = 0; j0 < nk; j0 += 64) {
+    const int64_t n = SUBQ_MIN(64, nk - j0);
+    const uint16_t *vj = v + j0 * v_ss;
+    for (int64_t r = 0; r < nr; r += 6) {
+      const int rb = (int)SUBQ_MIN(6, nr - r);
+      const float *pr = p + r * ldp + j0;
+      const uint64_t live = subq_fattn_live(rb, n, pr, ldp);
+      if (!live) continue;
+      for (int64_t d = 0; d < dv; d += 16) {
+        if (rb <= 4)
+          subq_fattn_pvh_block4(dt, rb, n, live, SUBQ_MIN(16, dv - d), pr, ldp, vj + d, v_ss, acc + r * ldacc + d,
+                                ldacc);
+        else
+          subq_fattn_pvh_block6(dt, rb, n, live, SUBQ_MIN(16, dv - d), pr, ldp, vj + d, v_ss, acc + r * ldacc + d,
+                                ldacc);
+      }
     }
   }
 }

@@ -1,7 +1,8 @@
 /*
  * subq_fattn_neon.c — AArch64 Advanced SIMD attention micro-kernels.
  *   qk 4x2: 4 query rows x 2 keys, 8 q accumulators over dk (scalar tail for
- *     dk % 4), then horizontal sums; no packed-K form yet (qkt NULL);
+ *     dk % 4), reduced pairwise (FADDP) per block; key pairs outside row
+ *     blocks; no packed-K form yet (qkt NULL);
  *   pv 4x16: 4 rows x 16 dv lanes (16 q accumulators), p by lane, keys in
  *     increasing order, scalar columns for dv % 4;
  *   exp: the shared subq_vexp_f32_u2_neon (internal/simd/subq_vexp_neon.h);
@@ -56,15 +57,23 @@ void subq_fattn_scale__neon(float *x, int64_t n, float alpha) {
   for (; i < n; i++) x[i] *= alpha;
 }
 
+/* The 8 sums of acc[row][key] (4 rows x 2 keys) by pairwise adds: the same
+ * ((l0 + l1) + (l2 + l3)) as vaddvq_f32 on each, 6 FADDP instead of 8 reductions.
+ * out[c] holds key c of rows 0..3. */
+static inline void subq_fattn_reduce8_neon(float32x4_t acc[4][2], float32x4_t out[2]) {
+  for (int c = 0; c < 2; c++)
+    out[c] = vpaddq_f32(vpaddq_f32(acc[0][c], acc[1][c]), vpaddq_f32(acc[2][c], acc[3][c]));
+}
+
 void subq_fattn_qk_4x2__neon(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *k,
                              int64_t k_ss, float *s, int64_t lds) {
-  for (int64_t r = 0; r < nr; r += 4) {
-    const int rb = (int)SUBQ_MIN(4, nr - r);
-    const float *qr[4];
-    for (int i = 0; i < 4; i++) qr[i] = q + (r + (i < rb ? i : 0)) * ldq;
-    for (int64_t j = 0; j < nk; j += 2) {
-      const int kb = (int)SUBQ_MIN(2, nk - j);
-      const float *k0 = k + j * k_ss, *k1 = kb > 1 ? k0 + k_ss : k0;
+  for (int64_t j = 0; j < nk; j += 2) { /* key pairs outside: a pair stays in L1 across row blocks */
+    const int kb = (int)SUBQ_MIN(2, nk - j);
+    const float *k0 = k + j * k_ss, *k1 = kb > 1 ? k0 + k_ss : k0;
+    for (int64_t r = 0; r < nr; r += 4) {
+      const int rb = (int)SUBQ_MIN(4, nr - r);
+      const float *qr[4];
+      for (int i = 0; i < 4; i++) qr[i] = q + (r + (i < rb ? i : 0)) * ldq;
       float32x4_t acc[4][2];
       for (int i = 0; i < 4; i++) acc[i][0] = acc[i][1] = vdupq_n_f32(0.0f);
       int64_t d = 0;
@@ -76,9 +85,13 @@ void subq_fattn_qk_4x2__neon(int64_t nr, int64_t nk, int64_t dk, const float *q,
           acc[i][1] = vfmaq_f32(acc[i][1], qv, kv1);
         }
       }
+      float32x4_t red[2];
+      subq_fattn_reduce8_neon(acc, red);
+      float t4[2][4];
+      vst1q_f32(t4[0], red[0]), vst1q_f32(t4[1], red[1]);
       for (int i = 0; i < rb; i++)
         for (int c = 0; c < kb; c++) {
-          float t = vaddvq_f32(acc[i][c]);
+          float t = t4[c][i];
           const float *kc = c ? k1 : k0;
           for (int64_t dd = d; dd < dk; dd++) t = fmaf(qr[i][dd], kc[dd], t);
           s[(r + i) * lds + j + c] = t;
@@ -87,8 +100,9 @@ void subq_fattn_qk_4x2__neon(int64_t nr, int64_t nk, int64_t dk, const float *q,
   }
 }
 
-void subq_fattn_pv_4x16__neon(int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp, const float *v,
-                              int64_t v_ss, float *acc, int64_t ldacc) {
+/* nk <= 64 keys: one liveness word per row block (keys no row uses are skipped). */
+static void subq_fattn_pv_chunk_neon(int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp, const float *v,
+                                     int64_t v_ss, float *acc, int64_t ldacc) {
   for (int64_t r = 0; r < nr; r += 4) {
     const int rb = (int)SUBQ_MIN(4, nr - r);
     const float *pr[4];
@@ -97,13 +111,15 @@ void subq_fattn_pv_4x16__neon(int64_t nr, int64_t nk, int64_t dv, const float *p
       pr[i] = p + (r + (i < rb ? i : 0)) * ldp;
       ar[i] = acc + (r + (i < rb ? i : 0)) * ldacc;
     }
+    const uint64_t live = subq_fattn_live(rb, nk, p + r * ldp, ldp);
+    if (!live) continue;
     int64_t d = 0;
     for (; d + 16 <= dv; d += 16) {
       float32x4_t x[4][4];
       for (int i = 0; i < 4; i++)
         for (int c = 0; c < 4; c++) x[i][c] = vld1q_f32(ar[i] + d + 4 * c);
       for (int64_t j = 0; j < nk; j++) {
-        if (pr[0][j] == 0.0f && pr[1][j] == 0.0f && pr[2][j] == 0.0f && pr[3][j] == 0.0f) continue;
+        if (!(live >> j & 1)) continue;
         const float *vj = v + j * v_ss + d;
         const float32x4_t v0 = vld1q_f32(vj), v1 = vld1q_f32(vj + 4), v2 = vld1q_f32(vj + 8), v3 = vld1q_f32(vj + 12);
         for (int i = 0; i < 4; i++) {
@@ -121,7 +137,7 @@ void subq_fattn_pv_4x16__neon(int64_t nr, int64_t nk, int64_t dv, const float *p
       float32x4_t x[4];
       for (int i = 0; i < 4; i++) x[i] = vld1q_f32(ar[i] + d);
       for (int64_t j = 0; j < nk; j++) {
-        if (pr[0][j] == 0.0f && pr[1][j] == 0.0f && pr[2][j] == 0.0f && pr[3][j] == 0.0f) continue;
+        if (!(live >> j & 1)) continue;
         const float32x4_t vv = vld1q_f32(v + j * v_ss + d);
         for (int i = 0; i < 4; i++) x[i] = vfmaq_n_f32(x[i], vv, pr[i][j]);
       }
@@ -136,6 +152,12 @@ void subq_fattn_pv_4x16__neon(int64_t nr, int64_t nk, int64_t dv, const float *p
       }
   }
 }
+void subq_fattn_pv_4x16__neon(int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp, const float *v,
+                              int64_t v_ss, float *acc, int64_t ldacc) {
+  for (int64_t j0 = 0; j0 < nk; j0 += 64)
+    subq_fattn_pv_chunk_neon(nr, SUBQ_MIN(64, nk - j0), dv, p + j0, ldp, v + j0 * v_ss, v_ss, acc, ldacc);
+}
+
 /* 16-bit rows to f32: FCVTL (f16, exact) or a 16-bit left shift (bf16). */
 void subq_fattn_widen__neon(int dt, int64_t n, int64_t d_len, const uint16_t *src, int64_t ss, float *dst, int64_t ldd) {
   for (int64_t j = 0; j < n; j++) {
@@ -163,13 +185,13 @@ SUBQ_FATTN_NEON_INLINE float32x4_t subq_fattn_ldh4(int dt, const uint16_t *p) {
 /* subq_fattn_qk_4x2__neon with 16-bit keys. */
 SUBQ_FATTN_NEON_INLINE void subq_fattn_qkh_impl(int dt, int64_t nr, int64_t nk, int64_t dk, const float *q,
                                                 int64_t ldq, const uint16_t *k, int64_t k_ss, float *s, int64_t lds) {
-  for (int64_t r = 0; r < nr; r += 4) {
-    const int rb = (int)SUBQ_MIN(4, nr - r);
-    const float *qr[4];
-    for (int i = 0; i < 4; i++) qr[i] = q + (r + (i < rb ? i : 0)) * ldq;
-    for (int64_t j = 0; j < nk; j += 2) {
-      const int kb = (int)SUBQ_MIN(2, nk - j);
-      const uint16_t *k0 = k + j * k_ss, *k1 = kb > 1 ? k0 + k_ss : k0;
+  for (int64_t j = 0; j < nk; j += 2) {
+    const int kb = (int)SUBQ_MIN(2, nk - j);
+    const uint16_t *k0 = k + j * k_ss, *k1 = kb > 1 ? k0 + k_ss : k0;
+    for (int64_t r = 0; r < nr; r += 4) {
+      const int rb = (int)SUBQ_MIN(4, nr - r);
+      const float *qr[4];
+      for (int i = 0; i < 4; i++) qr[i] = q + (r + (i < rb ? i : 0)) * ldq;
       float32x4_t acc[4][2];
       for (int i = 0; i < 4; i++) acc[i][0] = acc[i][1] = vdupq_n_f32(0.0f);
       int64_t d = 0;
@@ -181,9 +203,13 @@ SUBQ_FATTN_NEON_INLINE void subq_fattn_qkh_impl(int dt, int64_t nr, int64_t nk, 
           acc[i][1] = vfmaq_f32(acc[i][1], qv, kv1);
         }
       }
+      float32x4_t red[2];
+      subq_fattn_reduce8_neon(acc, red);
+      float t4[2][4];
+      vst1q_f32(t4[0], red[0]), vst1q_f32(t4[1], red[1]);
       for (int i = 0; i < rb; i++)
         for (int c = 0; c < kb; c++) {
-          float t = vaddvq_f32(acc[i][c]);
+          float t = t4[c][i];
           const uint16_t *kc = c ? k1 : k0;
           for (int64_t dd = d; dd < dk; dd++) t = fmaf(qr[i][dd], subq_fattn_h_to_f32(dt, kc[dd]), t);
           s[(r + i) * lds + j + c] = t;
@@ -200,7 +226,7 @@ void subq_fattn_qkh_4x2__neon(int dt, int64_t nr, int64_t nk, int64_t dk, const 
     subq_fattn_qkh_impl(SUBQ_FATTN_H_BF16, nr, nk, dk, q, ldq, k, k_ss, s, lds);
 }
 
-/* subq_fattn_pv_4x16__neon with 16-bit values. */
+/* subq_fattn_pv_chunk_neon with 16-bit values (nk <= 64). */
 SUBQ_FATTN_NEON_INLINE void subq_fattn_pvh_impl(int dt, int64_t nr, int64_t nk, int64_t dv, const float *p,
                                                 int64_t ldp, const uint16_t *v, int64_t v_ss, float *acc,
                                                 int64_t ldacc) {
@@ -212,13 +238,15 @@ SUBQ_FATTN_NEON_INLINE void subq_fattn_pvh_impl(int dt, int64_t nr, int64_t nk, 
       pr[i] = p + (r + (i < rb ? i : 0)) * ldp;
       ar[i] = acc + (r + (i < rb ? i : 0)) * ldacc;
     }
+    const uint64_t live = subq_fattn_live(rb, nk, p + r * ldp, ldp);
+    if (!live) continue;
     int64_t d = 0;
     for (; d + 16 <= dv; d += 16) {
       float32x4_t x[4][4];
       for (int i = 0; i < 4; i++)
         for (int c = 0; c < 4; c++) x[i][c] = vld1q_f32(ar[i] + d + 4 * c);
       for (int64_t j = 0; j < nk; j++) {
-        if (pr[0][j] == 0.0f && pr[1][j] == 0.0f && pr[2][j] == 0.0f && pr[3][j] == 0.0f) continue;
+        if (!(live >> j & 1)) continue;
         const uint16_t *vj = v + j * v_ss + d;
         const float32x4_t v0 = subq_fattn_ldh4(dt, vj), v1 = subq_fattn_ldh4(dt, vj + 4);
         const float32x4_t v2 = subq_fattn_ldh4(dt, vj + 8), v3 = subq_fattn_ldh4(dt, vj + 12);
@@ -237,7 +265,7 @@ SUBQ_FATTN_NEON_INLINE void subq_fattn_pvh_impl(int dt, int64_t nr, int64_t nk, 
       float32x4_t x[4];
       for (int i = 0; i < 4; i++) x[i] = vld1q_f32(ar[i] + d);
       for (int64_t j = 0; j < nk; j++) {
-        if (pr[0][j] == 0.0f && pr[1][j] == 0.0f && pr[2][j] == 0.0f && pr[3][j] == 0.0f) continue;
+        if (!(live >> j & 1)) continue;
         const float32x4_t vv = subq_fattn_ldh4(dt, v + j * v_ss + d);
         for (int i = 0; i < 4; i++) x[i] = vfmaq_n_f32(x[i], vv, pr[i][j]);
       }
@@ -255,10 +283,13 @@ SUBQ_FATTN_NEON_INLINE void subq_fattn_pvh_impl(int dt, int64_t nr, int64_t nk, 
 
 void subq_fattn_pvh_4x16__neon(int dt, int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp,
                                const uint16_t *v, int64_t v_ss, float *acc, int64_t ldacc) {
-  if (dt == SUBQ_FATTN_H_F16)
-    subq_fattn_pvh_impl(SUBQ_FATTN_H_F16, nr, nk, dv, p, ldp, v, v_ss, acc, ldacc);
-  else
-    subq_fattn_pvh_impl(SUBQ_FATTN_H_BF16, nr, nk, dv, p, ldp, v, v_ss, acc, ldacc);
+  for (int64_t j0 = 0; j0 < nk; j0 += 64) {
+    const int64_t n = SUBQ_MIN(64, nk - j0);
+    if (dt == SUBQ_FATTN_H_F16)
+      subq_fattn_pvh_impl(SUBQ_FATTN_H_F16, nr, n, dv, p + j0, ldp, v + j0 * v_ss, v_ss, acc, ldacc);
+    else
+      subq_fattn_pvh_impl(SUBQ_FATTN_H_BF16, nr, n, dv, p + j0, ldp, v + j0 * v_ss, v_ss, acc, ldacc);
+  }
 }
 
 #endif

@@ -311,6 +311,44 @@ static void splits_and_determinism(void) {
   problem_free(&p);
 }
 
+/* Tiny problems (below the driver's 2^17 multiply-adds) run inline on the
+ * calling thread, on a stack buffer when their tiles need no packing: batch 1
+ * of a shape just under the threshold must give the same bits as batch 0 of
+ * the same data with batch 2 (over it: the pool, the tiled path's scratch),
+ * and both must match the oracle. Every mask; prefill and decode. */
+static void tiny_threshold(subq_isa isa) {
+  subq_context *ctx = subq_test_context(isa, 2);
+  /* {hq, hkv, sq, sk, d}: 8 * 11 * 11 * 128 and 8 * 1 * 100 * 128 multiply-adds per batch */
+  static const int64_t shapes[][5] = {{8, 2, 11, 11, 64}, {8, 2, 1, 100, 64}, {4, 4, 3, 5, 24}};
+  for (int si = 0; si < 3; si++)
+    for (int mi = 0; mi < N_MASKS; mi++) {
+      const int64_t *sh = shapes[si];
+      problem p;
+      problem_make(&p, 2, sh[0], sh[1], sh[2], sh[3], sh[4], sh[4], LAY_BSHD, 300 + (unsigned long long)(si * 16 + mi));
+      const mask_case *m = &masks[mi];
+      p.a.align = m->align, p.a.window_left = m->wl, p.a.window_right = m->wr, p.a.softcap = m->softcap;
+      float lse[2 * 8 * 11];
+      p.a.lse = lse;
+      CHECK_OK(subq_fattn(ctx, &p.a));
+      char what[160];
+      snprintf(what, sizeof what, "%s tiny threshold H%lld/%lld Sq%lld Sk%lld D%lld %s", subq_isa_name(isa),
+               (long long)sh[0], (long long)sh[1], (long long)sh[2], (long long)sh[3], (long long)sh[4], m->name);
+      compare(what, &p.a, p.ob, lse);
+      const size_t half = (size_t)p.a.o_bs, nl = (size_t)(sh[0] * sh[2]);
+      float *o2 = malloc(half * sizeof(float)), l2[8 * 11];
+      memcpy(o2, p.ob, half * sizeof(float)), memcpy(l2, lse, nl * sizeof(float));
+      p.a.batch = 1;
+      for (size_t i = 0; i < half; i++) p.ob[i] = NAN;
+      CHECK_OK(subq_fattn(ctx, &p.a));
+      compare(what, &p.a, p.ob, lse);
+      CHECK_MSG(memcmp(o2, p.ob, half * sizeof(float)) == 0 && memcmp(l2, lse, nl * sizeof(float)) == 0,
+                "%s: inline (batch 1) differs from the tiled path (batch 2)", what);
+      free(o2);
+      problem_free(&p);
+    }
+  subq_context_destroy(ctx);
+}
+
 /* The vector exp against libm in double: <= 2 ulp over the whole range. */
 static void exp_accuracy(subq_isa isa) {
   subq_context *ctx = subq_test_context(isa, 1);
@@ -505,6 +543,7 @@ int main(void) {
     shapes_for_isa(isas[i]);
     masked_rows(isas[i]);
     mask_tensor(isas[i]);
+    tiny_threshold(isas[i]);
   }
   splits_and_determinism();
   bad_args();

@@ -277,17 +277,27 @@ static void chunked_all(subq_isa isa) {
   static const int64_t ch3[] = {33, 1, 2, 1};
   chunked(isa, SUBQ_DTYPE_F16, SUBQ_KV_LINEAR, 64, -1, 13, 1, 21, 9, 37, ch3, 4, 0.0f);
   chunked(isa, SUBQ_DTYPE_BF16, SUBQ_KV_RING, 40, 20, 12, 4, 128, 96, 150, ch2, 22, 0.0f);
+  /* decode-shaped tiles (G heads x 1-2 tokens <= 8 rows: K/V read in place) at
+   * head dims 80 and 256, GQA 8 and 4, across a ring wrap */
+  static const int64_t ch4[] = {90, 1, 1, 2, 1, 1, 2, 1, 1};
+  static const int64_t ch5[] = {8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 1, 1, 2, 1, 1, 2, 1, 1, 2};
+  for (int i = 0; i < 3; i++) {
+    chunked(isa, dts[i], SUBQ_KV_LINEAR, 128, -1, 16, 2, 80, 80, 100, ch4, 9, 0.0f);
+    chunked(isa, dts[i], SUBQ_KV_RING, 72, 64, 8, 2, 256, 256, 100, ch5, 20, 0.0f);
+  }
 }
 
-/* Long decode (splits) over 16-bit caches: Hq 32 / Hkv 8, D 128, 1100 keys,
- * batch 1 (automatic split-K), plus an explicit split over a wrapped ring. */
+/* Long decode (splits) over 16-bit caches: Hq 32 / Hkv 8 (and 4: 8 rows per
+ * tile, the direct path's largest), D 128, 1100 keys, batch 1 (automatic
+ * split-K), plus an explicit split over a wrapped ring. */
 static void long_decode(subq_isa isa) {
   subq_context *ctx = subq_test_context(isa, 2);
   static const subq_dtype dts[] = {SUBQ_DTYPE_F16, SUBQ_DTYPE_BF16, SUBQ_DTYPE_F32};
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < 6; i++) {
+    const int64_t H = i < 3 ? 8 : 4;
     scen s;
-    scen_make(&s, 1, 32, 8, 128, 128, 1100, 500 + (unsigned long long)i);
-    subq_kv_cache *c = make_cache(dts[i], SUBQ_KV_LINEAR, 1, 8, 128, 128, 2048);
+    scen_make(&s, 1, 32, H, 128, 128, 1100, 500 + (unsigned long long)i);
+    subq_kv_cache *c = make_cache(dts[i % 3], SUBQ_KV_LINEAR, 1, H, 128, 128, 2048);
     append(ctx, c, &s, 0, 1, 0, 1099);
     append(ctx, c, &s, 0, 1, 1099, 1);
     float *q = make_q(32 * 128, 7), out[32 * 128], lse[32];
@@ -306,7 +316,7 @@ static void long_decode(subq_isa isa) {
     subq_context_destroy(c1), subq_context_destroy(c3);
     subq_kv_cache_destroy(c);
     /* ring with window 400, capacity 403, 1100 tokens: wrapped twice; splits of 100 */
-    c = make_cache(dts[i], SUBQ_KV_RING, 1, 8, 128, 128, 403);
+    c = make_cache(dts[i % 3], SUBQ_KV_RING, 1, H, 128, 128, 403);
     append(ctx, c, &s, 0, 1, 0, 700); /* more than capacity in one call: only the last 403 kept */
     append(ctx, c, &s, 0, 1, 700, 397);
     append(ctx, c, &s, 0, 1, 1097, 3);
