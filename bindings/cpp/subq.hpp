@@ -700,6 +700,18 @@ inline subq_monarch_desc blockdiag_desc(int64_t in, int64_t out, int64_t nblocks
   check(subq_blockdiag_desc(in, out, nblocks, &d));
   return d;
 }
+// fly MonarchLinear's shape for a layer in -> out with nblocks blocks (subq_monarch_linear_shapes):
+// k = l = nblocks, block sizes ceil(size / nblocks); callers zero-pad x to in_ext and read the
+// first `out` outputs. Throws for sizes or nblocks <= 0.
+struct monarch_linear_shape {
+  subq_monarch_desc desc;
+  int64_t in_ext, out_ext;
+};
+inline monarch_linear_shape monarch_linear_shapes(int64_t in, int64_t out, int64_t nblocks) {
+  monarch_linear_shape r{make_args<subq_monarch_desc>(), 0, 0};
+  check(subq_monarch_linear_shapes(in, out, nblocks, &r.desc, &r.in_ext, &r.out_ext));
+  return r;
+}
 // (n, m) = (input width, output width) of a valid descriptor; throws otherwise.
 inline std::pair<int64_t, int64_t> monarch_dims(const subq_monarch_desc& d) {
   int64_t n = 0, m = 0;

@@ -481,6 +481,13 @@ int main() {
     expect_error([&] { subq::monarch_weights(nullptr, d, std::span<const float>(w1).first(5), std::span<const float>(w2)); },
                  SUBQ_ERR_INVALID_ARGUMENT, "w1 has 5 elements");
     expect_error([&] { (void)subq::blockdiag_desc(1000, 12, 3); }, SUBQ_ERR_INVALID_ARGUMENT, "nblocks");
+    // fly MonarchLinear shapes: 2048 -> 5632 with 4 blocks; 64 -> 96 with 3 blocks pads 64 to 66
+    const auto ls = subq::monarch_linear_shapes(2048, 5632, 4);
+    EXPECT(ls.desc.k == 4 && ls.desc.q == 512 && ls.desc.p == 512 && ls.desc.l == 4 && ls.desc.s == 1408 &&
+           ls.desc.r == 512 && ls.in_ext == 2048 && ls.out_ext == 5632);
+    const auto lp = subq::monarch_linear_shapes(64, 96, 3);
+    EXPECT(lp.in_ext == 66 && lp.out_ext == 96 && lp.desc.p == 22 && lp.desc.s == 32);
+    expect_error([&] { (void)subq::monarch_linear_shapes(64, 96, 0); }, SUBQ_ERR_INVALID_ARGUMENT, "nblocks");
     subq::monarch_weights moved = std::move(mw);
     expect_error([&] { (void)mw.bytes(); }, SUBQ_ERR_INVALID_STATE, "used after move");
     EXPECT(moved.bytes() > 0);
