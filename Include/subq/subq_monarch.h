@@ -184,11 +184,14 @@ SUBQ_API SUBQ_WARN_UNUSED subq_status subq_monarch_backward(subq_context *SUBQ_N
  * |M - dense(W1, W2)|_F. Per (i, j) the s x p sub-block (rows c*l + j, columns
  * i*p..) gets its best rank-rho(i,j) approximation, rho = |T(i,j)| (truncated SVD,
  * balanced split sqrt(sigma) into W2 columns and W1 rows; factors are unique only
- * up to sign/phase per singular triple). Power iteration for rho = 1, one-sided
- * Jacobi otherwise, all in fp64, no LAPACK. BLOCKDIAG copies the diagonal blocks.
+ * up to sign/phase per singular triple). Power iteration for rho = 1; else, real
+ * data: right vectors from the Gram matrix's eigenvectors (Householder + QL),
+ * sigma u = B v from B itself; complex data: one-sided Jacobi; all fp64, no
+ * LAPACK. BLOCKDIAG copies the diagonal blocks.
  * resid_fro2 (optional) receives |M - dense(W1, W2)|_F^2, summed from the
  * per-block residuals computed directly (no cancellation). Single-threaded;
- * reentrant. Cost O(m n min(s, p)) per power step / Jacobi sweep.
+ * reentrant. Cost O(m n min(s, p)) per power step / Gram matrix / Jacobi sweep
+ * (real 5632 x 2048 at 4 blocks: about 10 s of one Zen 3 core).
  * Errors: SUBQ_ERR_INVALID_ARGUMENT — desc as subq_monarch_desc_check, m != l*s,
  * n != k*p, ldm < n, NULL M/w1/w2, overflow; SUBQ_ERR_OUT_OF_MEMORY. */
 SUBQ_API SUBQ_WARN_UNUSED subq_status subq_monarch_project_f64(const double *M, int64_t m, int64_t n, int64_t ldm,

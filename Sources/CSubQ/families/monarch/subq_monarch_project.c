@@ -6,8 +6,10 @@
  * The s x p sub-block of M with rows c*l + j and columns of block i has rank
  * <= rho(i,j) = |T(i,j)| and no two sub-blocks share a parameter, so the best
  * approximation is a truncated SVD per sub-block (Eckart–Young). The SVD is
- * ours: power iteration for rho = 1 (alternating B v, B^H u), one-sided
- * Jacobi (Hestenes) otherwise or when power iteration does not settle.
+ * ours: power iteration for rho = 1 (alternating B v, B^H u); otherwise, for
+ * real data, the top eigenvectors of the Gram matrix (tridiagonal QL) with
+ * sigma u = B v taken from B itself, and for complex data (or when QL does not
+ * settle) one-sided Jacobi (Hestenes).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -73,62 +75,6 @@ static bool subq_jacobi(cplx *a, int64_t rows, int64_t cols, cplx *v, double *si
   return converged;
 }
 
-/* subq_jacobi for real data on plain doubles: a quarter of the complex path's
- * multiplies, contiguous rows the compiler vectorises, and the three column sums
- * split into four interleaved partial sums so they are not one latency-bound
- * chain (the projection of a 5632 x 2048 MLP matrix is mostly this loop). */
-static bool subq_jacobi_real(double *a, int64_t rows, int64_t cols, double *v, double *sigma) {
-  for (int64_t i = 0; i < cols * cols; i++) v[i] = 0;
-  for (int64_t i = 0; i < cols; i++) v[i * cols + i] = 1;
-  bool converged = false;
-  for (int sweep = 0; sweep < 80 && !converged; sweep++) {
-    converged = true;
-    for (int64_t i = 0; i < cols - 1; i++)
-      for (int64_t j = i + 1; j < cols; j++) {
-        double *ai = a + i * rows, *aj = a + j * rows;
-        double al0 = 0, al1 = 0, al2 = 0, al3 = 0, be0 = 0, be1 = 0, be2 = 0, be3 = 0;
-        double ga0 = 0, ga1 = 0, ga2 = 0, ga3 = 0;
-        int64_t r = 0;
-        for (; r + 4 <= rows; r += 4) {
-          const double x0 = ai[r], x1 = ai[r + 1], x2 = ai[r + 2], x3 = ai[r + 3];
-          const double y0 = aj[r], y1 = aj[r + 1], y2 = aj[r + 2], y3 = aj[r + 3];
-          al0 += x0 * x0, al1 += x1 * x1, al2 += x2 * x2, al3 += x3 * x3;
-          be0 += y0 * y0, be1 += y1 * y1, be2 += y2 * y2, be3 += y3 * y3;
-          ga0 += x0 * y0, ga1 += x1 * y1, ga2 += x2 * y2, ga3 += x3 * y3;
-        }
-        for (; r < rows; r++) {
-          al0 += ai[r] * ai[r];
-          be0 += aj[r] * aj[r];
-          ga0 += ai[r] * aj[r];
-        }
-        const double al = (al0 + al1) + (al2 + al3), be = (be0 + be1) + (be2 + be3);
-        const double ga = (ga0 + ga1) + (ga2 + ga3), g = fabs(ga);
-        if (g == 0.0 || g <= 1e-15 * sqrt(al * be)) continue;
-        converged = false;
-        const double zeta = (be - al) / (2.0 * g);
-        const double t = (zeta >= 0 ? 1.0 : -1.0) / (fabs(zeta) + sqrt(1.0 + zeta * zeta));
-        const double c = 1.0 / sqrt(1.0 + t * t), sn = c * t, ph = ga < 0 ? -1.0 : 1.0;
-        for (int64_t q = 0; q < rows; q++) {
-          const double x = ai[q], y = ph * aj[q];
-          ai[q] = c * x - sn * y;
-          aj[q] = sn * x + c * y;
-        }
-        double *vi = v + i * cols, *vj = v + j * cols;
-        for (int64_t q = 0; q < cols; q++) {
-          const double x = vi[q], y = ph * vj[q];
-          vi[q] = c * x - sn * y;
-          vj[q] = sn * x + c * y;
-        }
-      }
-  }
-  for (int64_t h = 0; h < cols; h++) {
-    double s2 = 0;
-    for (int64_t r = 0; r < rows; r++) s2 += a[h * rows + r] * a[h * rows + r];
-    sigma[h] = sqrt(s2);
-  }
-  return converged;
-}
-
 /* Workspace of one sub-block SVD. */
 typedef struct subq_svd_ws {
   cplx *b;       /* s x p, row-major: the sub-block */
@@ -137,7 +83,7 @@ typedef struct subq_svd_ws {
   cplx *u1, *v1; /* leading pair (power iteration) */
   cplx *uk, *vk; /* kept factors: uk[h*s + c], vk[h*p + e] (B = sum_h sig_h uk_h vk_h^H) */
   double *sk;
-  double *tau, *rq, *lv; /* real path: Householder scalars (mn), R (mn x mn), one left vector (mx) */
+  double *tau, *rq, *lv; /* real path: off-diagonal + Householder scalars (2 mn), Q^T (mn x mn), one vector (mx) */
 } subq_svd_ws;
 
 /* Top singular triple of B by alternating power iteration, started from the
@@ -193,91 +139,167 @@ static bool subq_power1(const cplx *b, int64_t s, int64_t p, cplx *u, cplx *v, d
   return false;
 }
 
-/* Householder QR of the column-major rows x cols matrix a (rows >= cols), in
- * place as LAPACK's dgeqr2 leaves it: R on and above the diagonal, reflector h
- * (v[h] = 1 implied) below it, scalars in tau. */
-static void subq_householder_qr(double *a, int64_t rows, int64_t cols, double *tau) {
-  for (int64_t h = 0; h < cols; h++) {
-    double *x = a + h * rows + h;
-    const int64_t len = rows - h;
-    double n2 = 0;
-    for (int64_t i = 1; i < len; i++) n2 += x[i] * x[i];
-    if (n2 == 0) { /* already upper triangular in this column */
-      tau[h] = 0;
+/* Householder reduction of the symmetric n x n row-major matrix a to tridiagonal
+ * T = Q^T A Q: diagonal d, off-diagonal e (e[i] couples i and i+1, e[n-1] = 0),
+ * and zt = Q^T (row-major). a is destroyed (reflector k is kept in row k). */
+static void subq_sym_tridiag(double *a, int64_t n, double *d, double *e, double *tau, double *zt, double *w) {
+  for (int64_t k = 0; k + 2 < n; k++) {
+    double *x = a + k * n + k + 1; /* column k below the diagonal = row k right of it */
+    const int64_t len = n - k - 1;
+    double a2 = 0;
+    for (int64_t i = 1; i < len; i++) a2 += x[i] * x[i];
+    if (a2 == 0) {
+      tau[k] = 0, e[k] = x[0];
       continue;
     }
-    const double beta = x[0] >= 0 ? -sqrt(x[0] * x[0] + n2) : sqrt(x[0] * x[0] + n2);
-    tau[h] = (beta - x[0]) / beta;
-    const double sc = 1.0 / (x[0] - beta);
+    const double beta = x[0] >= 0 ? -sqrt(x[0] * x[0] + a2) : sqrt(x[0] * x[0] + a2);
+    const double t = (beta - x[0]) / beta, sc = 1.0 / (x[0] - beta);
     for (int64_t i = 1; i < len; i++) x[i] *= sc;
-    x[0] = beta;
-    for (int64_t j = h + 1; j < cols; j++) { /* a_j -= tau (v^T a_j) v */
-      double *y = a + j * rows + h;
-      double w = y[0];
-      for (int64_t i = 1; i < len; i++) w += x[i] * y[i];
-      w *= tau[h];
-      y[0] -= w;
-      for (int64_t i = 1; i < len; i++) y[i] -= w * x[i];
+    x[0] = 1;
+    tau[k] = t, e[k] = beta;
+    /* S -= v w^T + w v^T on the trailing block, w = p - (t/2)(p.v) v, p = t S v */
+    double *sub = a + (k + 1) * n + k + 1;
+    double pv = 0;
+    for (int64_t r = 0; r < len; r++) {
+      const double *row = sub + r * n;
+      double acc = 0;
+      for (int64_t c = 0; c < len; c++) acc += row[c] * x[c];
+      w[r] = t * acc;
+      pv += w[r] * x[r];
+    }
+    const double kk = 0.5 * t * pv;
+    for (int64_t r = 0; r < len; r++) w[r] -= kk * x[r];
+    for (int64_t r = 0; r < len; r++) {
+      double *row = sub + r * n;
+      const double xr = x[r], wr = w[r];
+      for (int64_t c = 0; c < len; c++) row[c] -= xr * w[c] + wr * x[c];
+    }
+  }
+  for (int64_t i = 0; i < n; i++) d[i] = a[i * n + i];
+  if (n >= 2) e[n - 2] = a[(n - 2) * n + n - 1];
+  e[n - 1] = 0;
+  /* Q^T = H_{n-3} ... H_0: rows k+1.. of zt -= t v (v^T zt) */
+  for (int64_t i = 0; i < n * n; i++) zt[i] = 0;
+  for (int64_t i = 0; i < n; i++) zt[i * n + i] = 1;
+  for (int64_t k = 0; k + 2 < n; k++) {
+    if (tau[k] == 0) continue;
+    const double *x = a + k * n + k + 1;
+    const int64_t len = n - k - 1;
+    for (int64_t c = 0; c < n; c++) w[c] = 0;
+    for (int64_t i = 0; i < len; i++) {
+      const double *row = zt + (k + 1 + i) * n;
+      for (int64_t c = 0; c < n; c++) w[c] += x[i] * row[c];
+    }
+    for (int64_t i = 0; i < len; i++) {
+      double *row = zt + (k + 1 + i) * n;
+      const double f = tau[k] * x[i];
+      for (int64_t c = 0; c < n; c++) row[c] -= f * w[c];
     }
   }
 }
 
-/* y (length rows) = Q y for the Q of subq_householder_qr: H_0 ... H_{cols-1} y. */
-static void subq_householder_apply(const double *a, int64_t rows, int64_t cols, const double *tau, double *y) {
-  for (int64_t h = cols - 1; h >= 0; h--) {
-    if (tau[h] == 0) continue;
-    const double *x = a + h * rows + h;
-    double *z = y + h;
-    double w = z[0];
-    for (int64_t i = 1; i < rows - h; i++) w += x[i] * z[i];
-    w *= tau[h];
-    z[0] -= w;
-    for (int64_t i = 1; i < rows - h; i++) z[i] -= w * x[i];
+/* Eigenvalues (into d) and eigenvectors (rows of zt, rotated in) of the
+ * tridiagonal (d, e) by implicit-shift QL. false: an eigenvalue took more than
+ * 60 iterations. */
+static bool subq_tridiag_ql(double *d, double *e, int64_t n, double *zt) {
+  for (int64_t l = 0; l < n; l++) {
+    for (int iter = 0;; iter++) {
+      int64_t m = l;
+      for (; m + 1 < n; m++) {
+        const double dd = fabs(d[m]) + fabs(d[m + 1]);
+        if (fabs(e[m]) <= 1e-16 * dd) break;
+      }
+      if (m == l) break;
+      if (iter == 60) return false;
+      double g = (d[l + 1] - d[l]) / (2.0 * e[l]);
+      double r = hypot(g, 1.0);
+      g = d[m] - d[l] + e[l] / (g + (g >= 0 ? r : -r));
+      double sn = 1, c = 1, p = 0;
+      int64_t i = m - 1;
+      bool split = false;
+      for (; i >= l; i--) {
+        const double f = sn * e[i], b = c * e[i];
+        r = hypot(f, g);
+        e[i + 1] = r;
+        if (r == 0) { /* underflow: the matrix split, restart on the smaller part */
+          d[i + 1] -= p;
+          e[m] = 0;
+          split = true;
+          break;
+        }
+        sn = f / r, c = g / r;
+        g = d[i + 1] - p;
+        r = (d[i] - g) * sn + 2.0 * c * b;
+        p = sn * r;
+        d[i + 1] = g + p;
+        g = c * r - b;
+        double *z0 = zt + i * n, *z1 = z0 + n;
+        for (int64_t k = 0; k < n; k++) {
+          const double zf = z1[k];
+          z1[k] = sn * z0[k] + c * zf;
+          z0[k] = c * z0[k] - sn * zf;
+        }
+      }
+      if (split) continue;
+      d[l] -= p, e[l] = g, e[m] = 0;
+    }
   }
+  return true;
 }
 
-/* subq_block_svd for real data, on plain doubles. A tall orientation (rows > cols)
- * is first reduced to its cols x cols R (QR preconditioning, as LAPACK's
- * dgejsv does), so every Jacobi sweep costs cols^3 instead of rows * cols^2;
- * the kept left vectors are Q times R's. */
+/* subq_block_svd for real data, on plain doubles: the right singular vectors are
+ * the top eigenvectors of the Gram matrix A^T A of the narrow orientation
+ * (Householder tridiagonalisation + implicit QL: a few cols^3 flops in all,
+ * where one-sided Jacobi spends about that per sweep), and each kept triple is
+ * sigma u = A v, computed from A itself. So the approximation is A P_V for an
+ * orthonormal V: the residual stays orthogonal and is measured directly, and
+ * only the choice of V carries the Gram matrix's squared conditioning (its top
+ * eigenvectors are what matter). Returns -1 when QL does not settle. */
 static int64_t subq_block_svd_real(subq_svd_ws *ws, int64_t s, int64_t p, int64_t keep) {
   const bool tr = p > s;
   const int64_t rows = tr ? p : s, cols = tr ? s : p;
-  double *ar = (double *)ws->a, *vr = (double *)ws->v; /* the complex buffers hold twice as many doubles */
+  double *ar = (double *)ws->a, *g = (double *)ws->v; /* the complex buffers hold twice as many doubles */
   for (int64_t c = 0; c < s; c++)
     for (int64_t e = 0; e < p; e++) {
       const double x = ws->b[c * p + e].re;
       if (tr) ar[c * rows + e] = x; /* B^T: row e, column c */
       else ar[e * rows + c] = x;
     }
-  const bool qr = rows > cols;
-  double *jm = ar;
-  int64_t jrows = rows;
-  if (qr) {
-    subq_householder_qr(ar, rows, cols, ws->tau);
-    for (int64_t j = 0; j < cols; j++)
-      for (int64_t i = 0; i < cols; i++) ws->rq[j * cols + i] = i <= j ? ar[j * rows + i] : 0.0;
-    jm = ws->rq;
-    jrows = cols;
-  }
-  subq_jacobi_real(jm, jrows, cols, vr, ws->sig);
+  for (int64_t i = 0; i < cols; i++) /* G = A^T A, four interleaved partial sums per entry */
+    for (int64_t j = i; j < cols; j++) {
+      const double *x = ar + i * rows, *y = ar + j * rows;
+      double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      int64_t r = 0;
+      for (; r + 4 <= rows; r += 4) s0 += x[r] * y[r], s1 += x[r + 1] * y[r + 1], s2 += x[r + 2] * y[r + 2], s3 += x[r + 3] * y[r + 3];
+      for (; r < rows; r++) s0 += x[r] * y[r];
+      g[i * cols + j] = g[j * cols + i] = (s0 + s1) + (s2 + s3);
+    }
+  double *d = ws->sig, *e = ws->tau, *tau = ws->tau + cols, *zt = ws->rq, *w = ws->lv;
+  subq_sym_tridiag(g, cols, d, e, tau, zt, w);
+  if (!subq_tridiag_ql(d, e, cols, zt)) return -1; /* the caller falls back to complex Jacobi */
   for (int64_t h = 0; h < keep; h++) {
-    int64_t best = -1; /* the h-th largest sigma */
+    int64_t best = -1; /* the h-th largest eigenvalue (taken ones are marked -inf) */
     for (int64_t q = 0; q < cols; q++)
-      if (ws->sig[q] >= 0 && (best < 0 || ws->sig[q] > ws->sig[best])) best = q;
-    const double sg = ws->sig[best];
-    ws->sig[best] = -1;
+      if (d[q] != -INFINITY && (best < 0 || d[q] > d[best])) best = q;
+    d[best] = -INFINITY;
+    const double *v = zt + best * cols; /* row best: its eigenvector */
+    for (int64_t r = 0; r < rows; r++) w[r] = 0;
+    for (int64_t q = 0; q < cols; q++) { /* w = A v */
+      const double vq = v[q], *col = ar + q * rows;
+      for (int64_t r = 0; r < rows; r++) w[r] += vq * col[r];
+    }
+    double n2 = 0;
+    for (int64_t r = 0; r < rows; r++) n2 += w[r] * w[r];
+    const double sg = sqrt(n2);
     ws->sk[h] = sg;
-    for (int64_t r = 0; r < rows; r++) ws->lv[r] = r < jrows && sg > 0 ? jm[best * jrows + r] / sg : 0.0;
-    if (qr && sg > 0) subq_householder_apply(ar, rows, cols, ws->tau, ws->lv);
     for (int64_t r = 0; r < rows; r++) {
-      if (tr) ws->vk[h * p + r] = (cplx){ws->lv[r], 0}; /* B^T = A' V'^T: B's right vector is A' */
-      else ws->uk[h * s + r] = (cplx){ws->lv[r], 0};
+      const cplx y = {sg > 0 ? w[r] / sg : 0.0, 0};
+      if (tr) ws->vk[h * p + r] = y; /* B^T = A: A's left vector is B's right one */
+      else ws->uk[h * s + r] = y;
     }
     for (int64_t q = 0; q < cols; q++) {
-      const double x = vr[best * cols + q];
-      if (tr) ws->uk[h * s + q] = (cplx){x, 0};
-      else ws->vk[h * p + q] = (cplx){x, 0};
+      if (tr) ws->uk[h * s + q] = (cplx){v[q], 0};
+      else ws->vk[h * p + q] = (cplx){v[q], 0};
     }
   }
   return keep;
@@ -291,7 +313,10 @@ static int64_t subq_block_svd(subq_svd_ws *ws, int64_t s, int64_t p, int64_t rho
   /* Jacobi on the narrower orientation: columns of B (p <= s) or of B^H */
   const bool tr = p > s;
   const int64_t rows = tr ? p : s, cols = tr ? s : p;
-  if (!is_complex) return subq_block_svd_real(ws, s, p, keep);
+  if (!is_complex) {
+    const int64_t kept = subq_block_svd_real(ws, s, p, keep);
+    if (kept >= 0) return kept;
+  }
   for (int64_t c = 0; c < s; c++)
     for (int64_t e = 0; e < p; e++) {
       const cplx x = ws->b[c * p + e];
@@ -385,7 +410,7 @@ subq_status subq_monarch_project_f64(const double *M, int64_t m, int64_t n, int6
   ws.uk = malloc((size_t)(mn * s + mx) * sizeof(cplx));
   ws.vk = malloc((size_t)(mn * p + mx) * sizeof(cplx));
   ws.sk = malloc((size_t)(mn + 1) * sizeof(double));
-  ws.tau = malloc((size_t)mn * sizeof(double));
+  ws.tau = malloc((size_t)(2 * mn) * sizeof(double));
   ws.rq = malloc((size_t)(mn * mn) * sizeof(double));
   ws.lv = malloc((size_t)mx * sizeof(double));
   if (!ts || !ws.b || !ws.a || !ws.v || !ws.sig || !ws.uk || !ws.vk || !ws.sk || !ws.tau || !ws.rq || !ws.lv) {
