@@ -29,6 +29,16 @@
 #include "internal/subq_isa.h"
 
 #define SUBQ_TERNARY_MR 4
+/* Software prefetch distance of the one-token gemm (bytes of SQ2 units ahead).
+ * A decode GEMV reads every unit once, usually cold from DRAM; the hardware
+ * prefetchers restart at each 4 KiB page, so the stream keeps this many bytes
+ * in flight itself. The driver prefetches the first distance of each item's
+ * contiguous panel range; the micro-kernel prefetches unit b + distance while
+ * it reads unit b (past the range: the next item's units, or nothing, since
+ * prefetches never fault). Measured on Zen 3 (BENCHMARKS.md). */
+#ifndef SUBQ_TERNARY_PF_BYTES
+#define SUBQ_TERNARY_PF_BYTES 2048
+#endif
 
 typedef void (*subq_i8wt2_gemm_fn)(int64_t nkb, const uint8_t *w, const int8_t *q, int64_t q_ld, int64_t mr,
                                    int32_t *acc);
