@@ -639,7 +639,7 @@ static subq_status tern_mm_run(void *arg, int64_t begin, int64_t end, const subq
     if (nt == 1) { /* the panels of an item are contiguous: start the stream (SUBQ_TERNARY_PF_BYTES) */
       const uint8_t *w0 = w->codes + p0 * kblocks * 64;
       const int64_t nb = SUBQ_MIN(np * kblocks * 64, (int64_t)SUBQ_TERNARY_PF_BYTES);
-      for (int64_t o = 0; o < nb; o += 64) __builtin_prefetch(w0 + o, 0, 0);
+      for (int64_t o = 0; o < nb; o += 64) __builtin_prefetch(w0 + o, 0, 3);
     }
     for (int64_t kb0 = 0; kb0 < kblocks; kb0 += kc) {
       const int64_t nkb = SUBQ_MIN(kc, kblocks - kb0);
