@@ -51,8 +51,9 @@ static void tern_gemm_1(int64_t nkb, const uint8_t *w, const int8_t *q, int32_t 
   const __m256i ones = _mm256_set1_epi16(1);
   __m256i lo32 = _mm256_setzero_si256(), hi32 = lo32, lo16 = lo32, hi16 = lo32;
   for (int64_t b = 0; b < nkb; b++) {
-    /* See SUBQ_TERNARY_PF_BYTES: the driver prefetched the first distance. */
-    __builtin_prefetch(w + b * 64 + SUBQ_TERNARY_PF_BYTES, 0, 3);
+    /* See SUBQ_TERNARY_PF_BYTES: the driver prefetched the first distance.
+     * The address may lie past the blob: formed as an integer, not a pointer. */
+    __builtin_prefetch((const void *)((uintptr_t)(w + b * 64) + SUBQ_TERNARY_PF_BYTES), 0, 3);
     const __m256i ulo = _mm256_load_si256((const __m256i *)(const void *)(w + b * 64));
     const __m256i uhi = _mm256_load_si256((const __m256i *)(const void *)(w + b * 64 + 32));
     const int8_t *qb = q + b * 16;
