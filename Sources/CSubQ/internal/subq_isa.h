@@ -16,6 +16,8 @@
 #ifndef SUBQ_ISA_H
 #define SUBQ_ISA_H
 
+#include <stddef.h>
+
 #include "subq_internal.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -56,5 +58,13 @@ int subq_isa_rank(subq_isa isa);
 subq_isa subq_isa_resolve(subq_isa cap);
 /* Whether a ukernel of ISA `have` may run under the resolved choice `chosen`. */
 bool subq_isa_allows(subq_isa chosen, subq_isa have);
+/* The first of n ukernel records (stride bytes apart, each with its subq_isa at
+ * isa_offset) that `chosen` allows; the last one (the scalar fallback every
+ * table ends with) when none does. Family tables list the best ISA first. */
+const void *subq_isa_pick(subq_isa chosen, const void *table, int n, size_t stride, size_t isa_offset);
+/* subq_isa_pick over a whole array `table` of records of type `type` (field `isa`). */
+#define SUBQ_ISA_PICK(chosen, table, type)                                                         \
+  ((const type *)subq_isa_pick((chosen), (table), (int)(sizeof(table) / sizeof((table)[0])), sizeof(type), \
+                               offsetof(type, isa)))
 
 #endif /* SUBQ_ISA_H */

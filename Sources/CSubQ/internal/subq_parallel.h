@@ -43,5 +43,11 @@ int32_t subq_parallel_width(const subq_context *ctx);
 int subq_context_verbosity(const subq_context *ctx);
 /* The ISA path of ctx (NULL: host best under the global cap). */
 subq_isa subq_context_isa_or_default(const subq_context *ctx);
+/* ctx when `work` (a family's cost unit: bytes, FMAs) reaches `threshold`, else
+ * NULL: small problems run on the calling thread, where waking the pool costs more
+ * than the work. Never changes results (items never change the arithmetic). */
+static inline subq_context *subq_ctx_for_work(subq_context *ctx, double work, double threshold) {
+  return work >= threshold ? ctx : NULL;
+}
 
 #endif /* SUBQ_PARALLEL_H */

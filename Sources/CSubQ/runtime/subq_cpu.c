@@ -148,3 +148,13 @@ subq_isa subq_isa_resolve(subq_isa cap) {
 bool subq_isa_allows(subq_isa chosen, subq_isa have) {
   return subq_isa_is_native_arch(have) && subq_isa_rank(have) <= subq_isa_rank(chosen);
 }
+
+const void *subq_isa_pick(subq_isa chosen, const void *table, int n, size_t stride, size_t isa_offset) {
+  const unsigned char *t = table;
+  for (int i = 0; i < n; i++) {
+    subq_isa have;
+    memcpy(&have, t + (size_t)i * stride + isa_offset, sizeof have);
+    if (subq_isa_allows(chosen, have)) return t + (size_t)i * stride;
+  }
+  return t + (size_t)(n - 1) * stride;
+}

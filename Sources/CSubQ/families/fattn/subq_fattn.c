@@ -54,12 +54,9 @@ static const subq_fattn_impl subq_fattn_impls[] = {
 #include "families/fattn/subq_fattn_impls.inc"
 #undef SUBQ_FATTN_UKERNEL
 };
-#define SUBQ_FATTN_N_IMPLS ((int)(sizeof subq_fattn_impls / sizeof subq_fattn_impls[0]))
 
 static const subq_fattn_impl *subq_fattn_pick(subq_isa chosen) {
-  for (int i = 0; i < SUBQ_FATTN_N_IMPLS; i++)
-    if (subq_isa_allows(chosen, subq_fattn_impls[i].isa)) return &subq_fattn_impls[i];
-  return &subq_fattn_impls[SUBQ_FATTN_N_IMPLS - 1];
+  return SUBQ_ISA_PICK(chosen, subq_fattn_impls, subq_fattn_impl);
 }
 
 /* ---- tiling constants (from the shape only) ------------------------------------- */

@@ -42,12 +42,9 @@ static const subq_la_impl subq_la_impls[] = {
 #include "families/linattn/subq_linattn_impls.inc"
 #undef SUBQ_LINATTN_UKERNEL
 };
-#define SUBQ_LA_N_IMPLS ((int)(sizeof subq_la_impls / sizeof subq_la_impls[0]))
 
 static const subq_la_impl *subq_la_pick(subq_isa chosen) {
-  for (int i = 0; i < SUBQ_LA_N_IMPLS; i++)
-    if (subq_isa_allows(chosen, subq_la_impls[i].isa)) return &subq_la_impls[i];
-  return &subq_la_impls[SUBQ_LA_N_IMPLS - 1];
+  return SUBQ_ISA_PICK(chosen, subq_la_impls, subq_la_impl);
 }
 
 #define SUBQ_LA_SUB 16 /* per-key gates: sub-block rows (spec §5, fla chunk_gla BC) */

@@ -73,12 +73,9 @@ static const subq_monarch_lanes_impl *subq_monarch_pick_lanes(const subq_monarch
     if (subq_monarch_lanes_list[i].isa == u->isa) return &subq_monarch_lanes_list[i];
   return NULL;
 }
-#define SUBQ_MONARCH_N_IMPLS ((int)(sizeof subq_monarch_impls / sizeof subq_monarch_impls[0]))
 
 const subq_monarch_impl *subq_monarch_pick(subq_isa chosen) {
-  for (int i = 0; i < SUBQ_MONARCH_N_IMPLS; i++)
-    if (subq_isa_allows(chosen, subq_monarch_impls[i].isa)) return &subq_monarch_impls[i];
-  return &subq_monarch_impls[SUBQ_MONARCH_N_IMPLS - 1];
+  return SUBQ_ISA_PICK(chosen, subq_monarch_impls, subq_monarch_impl);
 }
 
 int64_t subq_monarch_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }

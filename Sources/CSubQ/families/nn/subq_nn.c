@@ -42,19 +42,9 @@ static const subq_nn_impl subq_nn_impls[] = {
 #include "families/nn/subq_nn_impls.inc"
 #undef SUBQ_NN_UKERNEL
 };
-#define SUBQ_NN_N_IMPLS ((int)(sizeof subq_nn_impls / sizeof subq_nn_impls[0]))
 
 static const subq_nn_impl *subq_nn_pick(const subq_context *ctx) {
-  const subq_isa chosen = subq_context_isa_or_default(ctx);
-  for (int i = 0; i < SUBQ_NN_N_IMPLS; i++)
-    if (subq_isa_allows(chosen, subq_nn_impls[i].isa)) return &subq_nn_impls[i];
-  return &subq_nn_impls[SUBQ_NN_N_IMPLS - 1];
-}
-
-/* Small problems run on the calling thread (same bits: items never change
- * the arithmetic). */
-static subq_context *subq_nn_ctx_for(subq_context *ctx, double bytes) {
-  return bytes >= (double)SUBQ_NN_PARALLEL_BYTES ? ctx : NULL;
+  return SUBQ_ISA_PICK(subq_context_isa_or_default(ctx), subq_nn_impls, subq_nn_impl);
 }
 
 /* ---- tensors and overlap -------------------------------------------------------------- */
@@ -201,7 +191,7 @@ subq_status subq_rmsnorm(subq_context *ctx, const subq_rmsnorm_args *args) {
   subq_rms_job job = {g, subq_nn_pick(ctx)->rmsnorm};
   const double bytes = (double)g.rows * (double)g.cols * 4.0 * (2 + (g.residual != NULL) + (g.gate != NULL) + (g.sum_out != NULL));
   const subq_phase ph = {subq_rms_run, &job, g.rows, 0};
-  return subq_parallel_run(subq_nn_ctx_for(ctx, bytes), &ph, 1, 0);
+  return subq_parallel_run(subq_ctx_for_work(ctx, bytes, (double)SUBQ_NN_PARALLEL_BYTES), &ph, 1, 0);
 }
 
 /* ---- elementwise --------------------------------------------------------------------- */
@@ -253,7 +243,7 @@ static subq_status subq_ew(subq_context *ctx, const char *fn, const char *an, co
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: rows * cols overflows int64", fn);
   const double bytes = (double)rows * (double)cols * 4.0 * (binary ? 3 : 2);
   const subq_phase ph = {subq_ew_run, &job, items, 0};
-  return subq_parallel_run(subq_nn_ctx_for(ctx, bytes), &ph, 1, 0);
+  return subq_parallel_run(subq_ctx_for_work(ctx, bytes, (double)SUBQ_NN_PARALLEL_BYTES), &ph, 1, 0);
 }
 
 subq_status subq_swiglu(subq_context *ctx, int64_t rows, int64_t cols, const float *gate, int64_t gate_ld,
@@ -327,7 +317,7 @@ static subq_status subq_convert_named(subq_context *ctx, const char *fn, int64_t
   if (sd == SUBQ_DTYPE_F16) job.from16 = im->from_f16;
   const double bytes = (double)n * (double)(job.ssz + job.dsz);
   const subq_phase ph = {subq_cvt_run, &job, (n + SUBQ_NN_CHUNK - 1) / SUBQ_NN_CHUNK, 0};
-  return subq_parallel_run(subq_nn_ctx_for(ctx, bytes), &ph, 1, 0);
+  return subq_parallel_run(subq_ctx_for_work(ctx, bytes, (double)SUBQ_NN_PARALLEL_BYTES), &ph, 1, 0);
 }
 
 subq_status subq_convert(subq_context *ctx, int64_t n, subq_dtype src_dtype, const void *src, subq_dtype dst_dtype,
@@ -400,7 +390,7 @@ subq_status subq_embedding(subq_context *ctx, subq_dtype table_dtype, const void
   if (table_dtype == SUBQ_DTYPE_F16) job.from16 = im->from_f16;
   const double bytes = (double)n_ids * (double)dim * (double)(esz + 4);
   const subq_phase ph = {subq_emb_run, &job, n_ids, 0};
-  return subq_parallel_run(subq_nn_ctx_for(ctx, bytes), &ph, 1, 0);
+  return subq_parallel_run(subq_ctx_for_work(ctx, bytes, (double)SUBQ_NN_PARALLEL_BYTES), &ph, 1, 0);
 }
 
 /* ---- RoPE ------------------------------------------------------------------------------ */
@@ -619,7 +609,7 @@ subq_status subq_rope_table_create(subq_context *ctx, const subq_rope_params *p,
     /* ~20 ns per cos/sin pair: worth threads beyond a few thousand pairs */
     const double cost = (double)g.cached_positions * (double)t->half * 64.0;
     const subq_phase ph = {subq_rope_fill_run, t, g.cached_positions, 0};
-    st = subq_parallel_run(subq_nn_ctx_for(ctx, cost), &ph, 1, 0);
+    st = subq_parallel_run(subq_ctx_for_work(ctx, cost, (double)SUBQ_NN_PARALLEL_BYTES), &ph, 1, 0);
     if (st != SUBQ_OK) {
       subq_rope_table_destroy(t);
       return st;
@@ -741,5 +731,6 @@ subq_status subq_rope(subq_context *ctx, const subq_rope_args *args) {
   subq_rope_job job = {g, g.table, subq_nn_pick(ctx)->rope};
   const double bytes = (double)g.tokens * (double)(g.q_heads + g.k_heads) * (double)g.table->p.rot_dim * 8.0;
   const subq_phase ph = {subq_rope_run, &job, g.tokens, 0};
-  return subq_parallel_run(subq_nn_ctx_for(ctx, bytes), &ph, 1, (size_t)g.table->p.rot_dim * sizeof(float));
+  return subq_parallel_run(subq_ctx_for_work(ctx, bytes, (double)SUBQ_NN_PARALLEL_BYTES), &ph, 1,
+                           (size_t)g.table->p.rot_dim * sizeof(float));
 }

@@ -29,12 +29,9 @@ static const subq_ssm_impl subq_ssm_impls[] = {
 #include "families/ssm/subq_ssm_impls.inc"
 #undef SUBQ_SSM_UKERNEL
 };
-#define SUBQ_SSM_N_IMPLS ((int)(sizeof subq_ssm_impls / sizeof subq_ssm_impls[0]))
 
 static const subq_ssm_impl *subq_ssm_pick(subq_isa chosen) {
-  for (int i = 0; i < SUBQ_SSM_N_IMPLS; i++)
-    if (subq_isa_allows(chosen, subq_ssm_impls[i].isa)) return &subq_ssm_impls[i];
-  return &subq_ssm_impls[SUBQ_SSM_N_IMPLS - 1];
+  return SUBQ_ISA_PICK(chosen, subq_ssm_impls, subq_ssm_impl);
 }
 
 /* ---- shared validation -------------------------------------------------------------- */

@@ -35,12 +35,9 @@ static const subq_ssm2_impl subq_ssm2_impls[] = {
 #include "families/ssm/subq_ssm2_impls.inc"
 #undef SUBQ_SSM2_UKERNEL
 };
-#define SUBQ_SSM2_N_IMPLS ((int)(sizeof subq_ssm2_impls / sizeof subq_ssm2_impls[0]))
 
 static const subq_ssm2_impl *subq_ssm2_pick(subq_isa chosen) {
-  for (int i = 0; i < SUBQ_SSM2_N_IMPLS; i++)
-    if (subq_isa_allows(chosen, subq_ssm2_impls[i].isa)) return &subq_ssm2_impls[i];
-  return &subq_ssm2_impls[SUBQ_SSM2_N_IMPLS - 1];
+  return SUBQ_ISA_PICK(chosen, subq_ssm2_impls, subq_ssm2_impl);
 }
 
 #define SUBQ_SSD_DEFAULT_CHUNK 32

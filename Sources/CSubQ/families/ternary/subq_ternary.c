@@ -49,17 +49,9 @@ static const subq_tern_impl subq_tern_impls[] = {
 #include "families/ternary/subq_ternary_impls.inc"
 #undef SUBQ_TERNARY_UKERNEL
 };
-#define SUBQ_TERN_N_IMPLS ((int)(sizeof subq_tern_impls / sizeof subq_tern_impls[0]))
 
 static const subq_tern_impl *subq_tern_pick(const subq_context *ctx) {
-  const subq_isa chosen = subq_context_isa_or_default(ctx);
-  for (int i = 0; i < SUBQ_TERN_N_IMPLS; i++)
-    if (subq_isa_allows(chosen, subq_tern_impls[i].isa)) return &subq_tern_impls[i];
-  return &subq_tern_impls[SUBQ_TERN_N_IMPLS - 1];
-}
-
-static subq_context *subq_tern_ctx_for(subq_context *ctx, double bytes) {
-  return bytes >= (double)SUBQ_TERN_PARALLEL_BYTES ? ctx : NULL;
+  return SUBQ_ISA_PICK(subq_context_isa_or_default(ctx), subq_tern_impls, subq_tern_impl);
 }
 
 /* ---- little-endian header fields ---------------------------------------------------------- */
@@ -268,7 +260,7 @@ subq_status subq_ternary_quantize(subq_context *ctx, int64_t n, int64_t k, subq_
   tern_quant_job job = {w, dtype, src, ld, row_sum, inv};
   const double bytes = (double)n * (double)k * (double)subq_dtype_size(dtype);
   const subq_phase p1 = {tern_rowsum_run, &job, n, 0};
-  st = subq_parallel_run(subq_tern_ctx_for(ctx, bytes), &p1, 1, 0);
+  st = subq_parallel_run(subq_ctx_for_work(ctx, bytes, (double)SUBQ_TERN_PARALLEL_BYTES), &p1, 1, 0);
   if (!st) {
     /* gamma = max(mean |W|, 1e-5): the mean in float64 (rows summed in
      * order), rounded once to f32. */
@@ -286,7 +278,7 @@ subq_status subq_ternary_quantize(subq_context *ctx, int64_t n, int64_t k, subq_
       }
     }
     const subq_phase p2 = {tern_pack_run, &job, w->n_pad / 16, 0};
-    st = subq_parallel_run(subq_tern_ctx_for(ctx, bytes), &p2, 1, 0);
+    st = subq_parallel_run(subq_ctx_for_work(ctx, bytes, (double)SUBQ_TERN_PARALLEL_BYTES), &p2, 1, 0);
   }
   if (!st) tern_set_gamma(w, gamma);
   free(row_sum), free(gamma), free(inv);
@@ -604,7 +596,8 @@ subq_status subq_ternary_act_quant(subq_context *ctx, const subq_ternary_act_arg
   tern_actq_job job = {subq_tern_pick(ctx)->actq, g.x, g.norm_weight, g.x_ld, g.cols, g.cols, g.q_ld,
                        (g.flags & SUBQ_TERNARY_RMSNORM) != 0, g.eps, (int)g.rounding, g.q, g.sums, g.scales};
   const subq_phase ph = {tern_actq_run, &job, g.rows, 0};
-  return subq_parallel_run(subq_tern_ctx_for(ctx, (double)g.rows * (double)g.cols * 5.0), &ph, 1, 0);
+  const double work = (double)g.rows * (double)g.cols * 5.0;
+  return subq_parallel_run(subq_ctx_for_work(ctx, work, (double)SUBQ_TERN_PARALLEL_BYTES), &ph, 1, 0);
 }
 
 /* ---- matmul --------------------------------------------------------------------------------------------- */
@@ -724,7 +717,8 @@ subq_status subq_ternary_matmul_i32(subq_context *ctx, const subq_ternary *w, in
   tern_mm_init(&job, w, subq_tern_pick(ctx)->gemm, tokens);
   job.q = qp, job.S = S, job.d = d, job.out_ld = d_ld;
   const subq_phase ph = {tern_mm_run, &job, job.n_pg * job.n_tb, 1};
-  st = subq_parallel_run(subq_tern_ctx_for(ctx, tern_mm_bytes(w, tokens)), &ph, 1, tern_mm_scratch());
+  st = subq_parallel_run(subq_ctx_for_work(ctx, tern_mm_bytes(w, tokens), (double)SUBQ_TERN_PARALLEL_BYTES), &ph, 1,
+                         tern_mm_scratch());
   subq_free(qp), subq_free(S);
   return st;
 }
@@ -781,7 +775,8 @@ subq_status subq_bitlinear(subq_context *ctx, const subq_ternary *w, const subq_
   tern_mm_init(&mj, w, im->gemm, g.tokens);
   mj.q = qp, mj.S = S, mj.a = a, mj.out = g.out, mj.out_ld = g.out_ld, mj.res = g.residual, mj.res_ld = g.residual_ld;
   const subq_phase ph[2] = {{tern_actq_run, &aj, g.tokens, 0}, {tern_mm_run, &mj, mj.n_pg * mj.n_tb, 1}};
-  st = subq_parallel_run(subq_tern_ctx_for(ctx, tern_mm_bytes(w, g.tokens)), ph, 2, tern_mm_scratch());
+  st = subq_parallel_run(subq_ctx_for_work(ctx, tern_mm_bytes(w, g.tokens), (double)SUBQ_TERN_PARALLEL_BYTES), ph, 2,
+                         tern_mm_scratch());
   subq_free(qp), subq_free(S), subq_free(a);
   return st;
 }
@@ -865,7 +860,7 @@ static subq_status tern_hgrn(subq_context *ctx, const subq_hgrn_args *args, cons
   const subq_phase ph[2] = {{tern_scan_run, &job, (C + SUBQ_TERN_SCAN_CB - 1) / SUBQ_TERN_SCAN_CB, 0},
                             {tern_gate_run, &job, T, 0}};
   const double bytes = (double)T * (double)C * 4.0 * (g->gate ? 5.0 : 3.0);
-  return subq_parallel_run(subq_tern_ctx_for(ctx, bytes), ph, g->gate ? 2 : 1, 0);
+  return subq_parallel_run(subq_ctx_for_work(ctx, bytes, (double)SUBQ_TERN_PARALLEL_BYTES), ph, g->gate ? 2 : 1, 0);
 }
 
 subq_status subq_hgrn_f32(subq_context *ctx, const subq_hgrn_args *args) {
