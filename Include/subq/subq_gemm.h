@@ -95,13 +95,21 @@ typedef struct subq_gemm_packed_b subq_gemm_packed_b;
  * with bf16 weights, subq_gemm on the unpacked bf16 B reads half the bytes).
  * The packed object is immutable and may be shared by threads and contexts
  * whose ISA path equals the one it was packed for.
- * Errors: as subq_gemm for the B arguments; SUBQ_ERR_OUT_OF_MEMORY. */
+ * Placement follows ctx's NUMA mode (ctx's workers do the packing, so they
+ * touch the pages first): OFF/INHERIT or NULL ctx: plain memory; ISOLATE: on
+ * the context's node; DISTRIBUTE: the columns each node's workers compute in
+ * a one-row product (decode) on that node; MIRROR on several nodes: one copy
+ * per node, each participant reading its node's copy (subq_gemm_packed_b_size
+ * counts them all). Used from another context, results are the same; only
+ * locality may differ.
+ * Errors: as subq_gemm for the B arguments; SUBQ_ERR_OUT_OF_MEMORY; a memory
+ * binding failure (SUBQ_ERR_SYSTEM). */
 SUBQ_API SUBQ_WARN_UNUSED subq_status subq_gemm_pack_b(subq_context *SUBQ_NULLABLE ctx, int64_t k, int64_t n,
                                                       subq_dtype b_dtype, const void *b, int64_t b_rs, int64_t b_cs,
                                                       subq_gemm_packed_b *SUBQ_NULLABLE *SUBQ_NONNULL out);
 /* Frees a packed B; NULL is a no-op. */
 SUBQ_API void subq_gemm_packed_b_destroy(subq_gemm_packed_b *SUBQ_NULLABLE packed);
-/* Bytes held by the packed copy. */
+/* Bytes held by the packed copy (every replica under MIRROR); 0 for NULL. */
 SUBQ_API size_t subq_gemm_packed_b_size(const subq_gemm_packed_b *packed);
 /* C = alpha * A * B + beta * C with B prepacked. args->b, b_rs, b_cs,
  * b_dtype and b_bs are ignored; args->k and args->n must equal the packed

@@ -143,6 +143,13 @@ SUBQ_API subq_isa subq_context_isa(const subq_context *ctx);
 /* Parks the workers asleep (no spinning) until resume or the next call. */
 SUBQ_API SUBQ_WARN_UNUSED subq_status subq_context_pause(subq_context *ctx);
 SUBQ_API SUBQ_WARN_UNUSED subq_status subq_context_resume(subq_context *ctx);
+/* Whether kernels of ctx place the read-only weights they pack (subq_gemm_pack_b)
+ * on NUMA nodes: ISOLATE, DISTRIBUTE or MIRROR on a topology with more than one
+ * node, with no explicit memory policy of the user's in force. When true, read
+ * weights through packed objects rather than straight from a mapped model file:
+ * file pages sit on whichever node first read them (spec: zero-copy from a
+ * mapped file only in OFF/INHERIT). NULL gives false. Thread-safe. */
+SUBQ_API bool subq_context_places_weights(const subq_context *SUBQ_NULLABLE ctx);
 /* Threads, ISA, NUMA mode and topology as text (always NUL-terminated when
  * cap > 0). Returns the length the full text needs, excluding the NUL. */
 SUBQ_API size_t subq_context_describe(const subq_context *ctx, char *SUBQ_NULLABLE buf, size_t cap);

@@ -37,6 +37,12 @@ typedef struct subq_phase {
 subq_status subq_parallel_run(subq_context *ctx, const subq_phase *phases, int n_phases,
                               size_t scratch_per_participant);
 
+/* Runs all items of one phase once on every node of ctx, each node's pass
+ * split over that node's participants (info->node says which pass): filling
+ * per-node replicas with the node's own workers. One pass for NULL, executor
+ * and one-node contexts. */
+subq_status subq_parallel_run_per_node(subq_context *ctx, const subq_phase *phase);
+
 /* Number of participants a call on ctx will use (1 for NULL). */
 int32_t subq_parallel_width(const subq_context *ctx);
 /* Logging level for ctx's calls: the larger of its `verbose` and SUBQ_VERBOSE. */

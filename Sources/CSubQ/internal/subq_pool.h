@@ -31,9 +31,11 @@ bool subq_pool_is_hierarchical(const subq_pool *pool);
 
 subq_status subq_pool_create(const subq_pool_layout *layout, const subq_pool_config *cfg, subq_pool **out);
 void subq_pool_destroy(subq_pool *pool);
-/* Runs phases with participant 0 = the calling thread. scratch[p] is given to participant p. */
+/* Runs phases with participant 0 = the calling thread. scratch[p] is given to participant p.
+ * per_node: every node runs all items of each phase on its own participants (one
+ * pass per node, e.g. filling a per-node replica) instead of its static share. */
 subq_status subq_pool_run(subq_pool *pool, const subq_phase *phases, int n_phases, void *const *scratch,
-                          size_t scratch_size);
+                          size_t scratch_size, bool per_node);
 void subq_pool_pause(subq_pool *pool);
 void subq_pool_resume(subq_pool *pool);
 /* Whether the calling thread is currently executing a task of this pool. */

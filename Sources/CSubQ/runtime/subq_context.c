@@ -279,7 +279,7 @@ static subq_status subq_scratch_reserve(subq_context *ctx, int32_t count, size_t
     subq_scratch_touch z = {arr, sz};
     if (ctx->pool && n == ctx->n_threads) {
       subq_phase touch = {subq_scratch_zero, &z, n, 1};
-      st = subq_pool_run(ctx->pool, &touch, 1, NULL, 0);
+      st = subq_pool_run(ctx->pool, &touch, 1, NULL, 0, false);
     } else if (ctx->has_executor) {
       ctx->executor.parallel_for(ctx->executor.ctx, n, subq_scratch_zero_task, &z);
     } else {
@@ -300,13 +300,17 @@ static subq_status subq_scratch_reserve(subq_context *ctx, int32_t count, size_t
   return SUBQ_OK;
 }
 
-/* Every phase on the calling thread, items in order. */
-static subq_status subq_run_inline(const subq_phase *phases, int n_phases, void *scratch, size_t scratch_size) {
+/* Every phase on the calling thread, items in order; `passes` > 1 repeats each
+ * phase once per node (info.node = the pass) for per-node runs. */
+static subq_status subq_run_inline(const subq_phase *phases, int n_phases, void *scratch, size_t scratch_size,
+                                   int32_t passes) {
   subq_task_info info = {0, 1, 0, scratch, scratch_size};
   for (int ph = 0; ph < n_phases; ph++) {
     if (phases[ph].n_items <= 0) continue;
-    subq_status st = phases[ph].run(phases[ph].arg, 0, phases[ph].n_items, &info);
-    if (st != SUBQ_OK) return st;
+    for (info.node = 0; info.node < passes; info.node++) {
+      subq_status st = phases[ph].run(phases[ph].arg, 0, phases[ph].n_items, &info);
+      if (st != SUBQ_OK) return st;
+    }
   }
   return SUBQ_OK;
 }
@@ -368,7 +372,8 @@ static subq_status subq_run_executor(subq_context *ctx, const subq_phase *phases
 /* The context whose call the current thread is inside (caller side). */
 static _Thread_local const subq_context *subq_tls_running;
 
-subq_status subq_parallel_run(subq_context *ctx, const subq_phase *phases, int n_phases, size_t scratch) {
+static subq_status subq_parallel_run_mode(subq_context *ctx, const subq_phase *phases, int n_phases, size_t scratch,
+                                          bool per_node) {
   if (!ctx || subq_tls_running == ctx || (ctx->pool && subq_pool_is_current(ctx->pool))) {
     /* No context, or a nested call from one of this context's tasks: run here
      * with private scratch (the outer task owns the participant's scratch). */
@@ -376,7 +381,7 @@ subq_status subq_parallel_run(subq_context *ctx, const subq_phase *phases, int n
       return subq_error(SUBQ_ERR_INVALID_STATE, "context was created before fork(); create a new one in this process");
     void *buf = scratch ? subq_alloc(scratch) : NULL;
     if (scratch && !buf) return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "scratch: cannot allocate %zu bytes", scratch);
-    subq_status st = subq_run_inline(phases, n_phases, buf, scratch);
+    subq_status st = subq_run_inline(phases, n_phases, buf, scratch, per_node && ctx ? ctx->n_nodes : 1);
     subq_free(buf);
     return st;
   }
@@ -393,9 +398,9 @@ subq_status subq_parallel_run(subq_context *ctx, const subq_phase *phases, int n
     st = subq_scratch_reserve(ctx, ctx->n_threads, scratch);
     if (st == SUBQ_OK) {
       if (ctx->pool)
-        st = subq_pool_run(ctx->pool, phases, n_phases, ctx->scratch, scratch);
+        st = subq_pool_run(ctx->pool, phases, n_phases, ctx->scratch, scratch, per_node);
       else
-        st = subq_run_inline(phases, n_phases, ctx->scratch[0], scratch);
+        st = subq_run_inline(phases, n_phases, ctx->scratch[0], scratch, per_node ? ctx->n_nodes : 1);
     }
   }
   if (ctx->params.verbose >= 2)
@@ -404,4 +409,13 @@ subq_status subq_parallel_run(subq_context *ctx, const subq_phase *phases, int n
   subq_tls_running = outer;
   pthread_mutex_unlock(&ctx->call_lock);
   return st;
+}
+
+subq_status subq_parallel_run(subq_context *ctx, const subq_phase *phases, int n_phases, size_t scratch) {
+  return subq_parallel_run_mode(ctx, phases, n_phases, scratch, false);
+}
+
+/* Executor contexts and inline runs have one node: one pass is every node's pass. */
+subq_status subq_parallel_run_per_node(subq_context *ctx, const subq_phase *phase) {
+  return subq_parallel_run_mode(ctx, phase, 1, 0, true);
 }

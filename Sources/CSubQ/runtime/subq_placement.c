@@ -11,6 +11,7 @@
 #include "internal/subq_placement.h"
 
 #include "internal/subq_arena.h"
+#include "internal/subq_weights.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -467,4 +468,103 @@ subq_status subq_scratch_arenas_create(subq_context *ctx, int32_t count, size_t 
     }
   *handle = s;
   return SUBQ_OK;
+}
+
+/* ---- read-only weights (internal/subq_weights.h) ---------------------------------------- */
+typedef struct subq_weights_set {
+  int32_t n;
+  subq_arena **arenas;
+} subq_weights_set;
+
+static void subq_weights_set_free(subq_weights_set *s) {
+  if (!s) return;
+  for (int32_t i = 0; i < s->n; i++) subq_arena_destroy(s->arenas[i]);
+  free(s->arenas);
+  free(s);
+}
+
+void subq_weights_free(subq_weights_mem *w) {
+  if (!w) return;
+  if (w->plain)
+    subq_free(w->owner);
+  else
+    subq_weights_set_free(w->owner);
+  free(w->copy);
+  memset(w, 0, sizeof *w);
+}
+
+/* Rounds a byte offset to the nearest arena page edge (2 MiB). */
+static size_t subq_weights_edge(size_t off, size_t cap) {
+  size_t half = SUBQ_ARENA_ALIGN / 2, e = off > cap - half ? cap : (off + half) & ~(SUBQ_ARENA_ALIGN - 1);
+  return e > cap ? cap : e;
+}
+
+subq_status subq_weights_alloc(subq_context *ctx, const char *fn, size_t bytes, size_t unit_bytes,
+                               subq_weights_mem *w) {
+  memset(w, 0, sizeof *w);
+  if (bytes == 0 || unit_bytes == 0 || bytes > (size_t)PTRDIFF_MAX - SUBQ_ARENA_ALIGN)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: weights of %zu bytes (units of %zu) are out of range", fn, bytes,
+                      unit_bytes);
+  const int64_t n_units = (int64_t)((bytes - 1) / unit_bytes + 1);
+  subq_placement_state *pl = ctx ? ctx->placement : NULL;
+  const bool placing = pl && pl->has_part && pl->bind_memory;
+  const int32_t groups = placing ? pl->part.n_groups : 1;
+  const int32_t n_copies = placing && ctx->params.numa == SUBQ_NUMA_MIRROR ? groups : 1;
+  void **copy = calloc((size_t)n_copies, sizeof *copy);
+  if (!copy) return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+  if (!placing) {
+    copy[0] = subq_alloc(bytes);
+    if (!copy[0]) {
+      free(copy);
+      return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of weights", fn, bytes);
+    }
+    *w = (subq_weights_mem){1, copy, bytes, copy[0], true};
+    return SUBQ_OK;
+  }
+  subq_weights_set *s = calloc(1, sizeof *s);
+  if (s) s->arenas = calloc((size_t)n_copies, sizeof(subq_arena *));
+  if (!s || !s->arenas) {
+    free(s);
+    free(copy);
+    return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+  }
+  subq_status st = SUBQ_OK;
+  const bool split = groups > 1 && n_copies == 1; /* DISTRIBUTE over several nodes */
+  for (int32_t c = 0; c < n_copies && st == SUBQ_OK; c++) {
+    /* A replica (or the only copy) is bound whole to its node; the split copy range by range below. */
+    const int32_t node = split ? -1 : pl->part.group_node[c];
+    st = subq_arena_create(bytes, node, bytes >= SUBQ_ARENA_ALIGN ? SUBQ_ARENA_HUGEPAGE : 0,
+                           node >= 0 ? subq_arena_bind_adapter : NULL, pl, "weights", &s->arenas[c]);
+    if (st != SUBQ_OK) break;
+    s->n++;
+    copy[c] = subq_arena_alloc(s->arenas[c], bytes);
+    if (!copy[c]) st = subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of weights", fn, bytes);
+  }
+  if (st == SUBQ_OK && split) {
+    int64_t *ub = malloc(2 * (size_t)groups * sizeof(int64_t));
+    if (!ub) st = subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+    else subq_partition_item_ranges(&pl->part, n_units, ub, ub + groups); /* the pool's own split */
+    const size_t cap = subq_arena_capacity(s->arenas[0]);
+    size_t lo = 0;
+    for (int32_t g = 0; g < groups && st == SUBQ_OK; g++) {
+      const size_t hi = g == groups - 1 ? cap : subq_weights_edge(SUBQ_MIN((size_t)ub[groups + g] * unit_bytes, bytes), cap);
+      if (hi > lo && pl->part.group_node[g] >= 0)
+        st = pl->backend->bind_area(pl, subq_arena_uses_heap() ? NULL : (unsigned char *)copy[0] + lo, hi - lo,
+                                    pl->part.group_node[g]);
+      if (hi > lo) lo = hi;
+    }
+    free(ub);
+  }
+  if (st != SUBQ_OK) {
+    subq_weights_set_free(s);
+    free(copy);
+    return st;
+  }
+  *w = (subq_weights_mem){n_copies, copy, bytes, s, false};
+  return SUBQ_OK;
+}
+
+bool subq_context_places_weights(const subq_context *ctx) {
+  const subq_placement_state *pl = ctx ? ctx->placement : NULL;
+  return pl && pl->has_part && pl->bind_memory && pl->topo && pl->topo->n_nodes > 1;
 }

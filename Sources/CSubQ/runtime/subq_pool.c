@@ -420,7 +420,7 @@ void subq_pool_pause(subq_pool *pool) { atomic_store(&pool->paused, 1); }
 void subq_pool_resume(subq_pool *pool) { atomic_store(&pool->paused, 0); }
 
 subq_status subq_pool_run(subq_pool *pool, const subq_phase *phases, int n_phases, void *const *scratch,
-                          size_t scratch_size) {
+                          size_t scratch_size, bool per_node) {
   if (subq_pool_is_stale(pool))
     return subq_error(SUBQ_ERR_INVALID_STATE, "context was created before fork(); create a new one in this process");
   if (atomic_load(&pool->bind_status) != 0) {
@@ -449,6 +449,7 @@ subq_status subq_pool_run(subq_pool *pool, const subq_phase *phases, int n_phase
       const int32_t np = pool->node_size[nd];
       int64_t end = items * (before + np) / pool->n;
       before += np;
+      if (per_node) begin = 0, end = items;
       job->node_begin[idx] = begin;
       job->node_end[idx] = end;
       int64_t g = subq_pool_pick_grain(end - begin, phases[ph].grain, np > 0 ? np : 1);

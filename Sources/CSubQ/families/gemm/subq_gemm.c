@@ -26,6 +26,7 @@
 #include "internal/subq_isa.h"
 #include "internal/subq_parallel.h"
 #include "internal/subq_topology_internal.h"
+#include "internal/subq_weights.h"
 
 /* ---- the micro-kernel list ------------------------------------------------------ */
 
@@ -64,9 +65,14 @@ struct subq_gemm_packed_b {
   const subq_gemm_impl *impl; /* the ukernel whose panel layout `data` holds */
   int64_t k, n;
   int64_t n_panels;           /* ceil(n / NR); panel j: k x NR at data + j * k * NR */
-  size_t bytes;
-  float *data;
+  size_t bytes;               /* of one copy */
+  subq_weights_mem mem;       /* the panels, placed by the packing context's NUMA mode */
 };
+
+/* Panels of `p` as participant `info` reads them (its node's replica under MIRROR). */
+static inline const float *subq_packed_data(const subq_gemm_packed_b *p, const subq_task_info *info) {
+  return subq_weights_copy_for(&p->mem, info);
+}
 
 /* ---- args ------------------------------------------------------------------------- */
 
@@ -561,7 +567,7 @@ static subq_status subq_gemm_private_items(void *arg, int64_t begin, int64_t end
       }
       const float beta = p0 == 0 ? pr->beta : 1.0f;
       if (pr->packed) {
-        subq_gemm_macro(u, mc, nc, kc, pa, pr->packed->data + (j0 / u->nr) * pr->k * u->nr + p0 * u->nr,
+        subq_gemm_macro(u, mc, nc, kc, pa, subq_packed_data(pr->packed, info) + (j0 / u->nr) * pr->k * u->nr + p0 * u->nr,
                         pr->k * u->nr, u->nr, c, pr->c_rs, pr->c_cs, pr->alpha, beta, NULL);
       } else {
         const int64_t bps = kc * u->nr + SUBQ_GEMM_BPAD;
@@ -656,6 +662,10 @@ static subq_status subq_gemm_shared_items(void *arg, int64_t begin, int64_t end,
  * ukernels take at most SUBQ_GEMM_ROWS_MAX_W columns). */
 #define SUBQ_GEMM_DOT_COLS 256
 #define SUBQ_GEMM_SMALL_COLS SUBQ_GEMM_ROWS_MAX_W
+/* Columns of one rows-form item over prepacked B: whole panels. */
+static inline int64_t subq_gemm_packed_item_cols(const subq_gemm_impl *u) {
+  return SUBQ_MAX(1, SUBQ_GEMM_SMALL_COLS / u->nr) * u->nr;
+}
 
 /* Phase 0: A (any strides/dtype) into contiguous f32 rows. Items: (t, i). */
 static subq_status subq_gemm_copy_a(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
@@ -686,12 +696,11 @@ static subq_status subq_gemm_small_dot(void *arg, int64_t begin, int64_t end, co
 }
 
 static subq_status subq_gemm_small_rows(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
-  (void)info;
   const subq_gemm_plan *pl = arg;
   const subq_gemm_prob *pr = pl->pr;
   const subq_gemm_impl *u = pr->impl;
   const subq_f32_gemm_rows_fn rows = pr->bt == SUBQ_DTYPE_BF16 ? u->rows_bf16 : u->rows_f32;
-  const int64_t per_item = pr->packed ? SUBQ_MAX(1, SUBQ_GEMM_SMALL_COLS / u->nr) * u->nr : SUBQ_GEMM_SMALL_COLS;
+  const int64_t per_item = pr->packed ? subq_gemm_packed_item_cols(u) : SUBQ_GEMM_SMALL_COLS;
   for (int64_t it = begin; it < end; it++) {
     const int64_t t = it / (pr->m * pl->n_jg), rem = it % (pr->m * pl->n_jg);
     const int64_t i = rem / pl->n_jg, j0 = (rem % pl->n_jg) * per_item;
@@ -699,7 +708,7 @@ static subq_status subq_gemm_small_rows(void *arg, int64_t begin, int64_t end, c
     const float *a = pl->a32 + t * pl->a32_bs + i * pl->lda32;
     float *c = pr->c + t * pr->c_bs + i * pr->c_rs + j0 * pr->c_cs;
     if (pr->packed) /* the item's panels stream side by side */
-      rows(nc, pr->k, a, pr->packed->data + (j0 / u->nr) * pr->k * u->nr, u->nr, u->nr, pr->k * u->nr, c, pr->c_cs,
+      rows(nc, pr->k, a, subq_packed_data(pr->packed, info) + (j0 / u->nr) * pr->k * u->nr, u->nr, u->nr, pr->k * u->nr, c, pr->c_cs,
            pr->alpha, pr->beta);
     else
       rows(nc, pr->k, a, subq_offset(pr->b, pr->bt, t * pr->b_bs + j0 * pr->b_cs), pr->b_rs, nc, 0, c, pr->c_cs,
@@ -739,8 +748,7 @@ static subq_status subq_gemm_run_small(subq_context *ctx, subq_gemm_plan *pl, bo
     pl->n_jg = subq_ceil_div64(pr->n, SUBQ_GEMM_DOT_COLS);
     ph[nph++] = (subq_phase){subq_gemm_small_dot, pl, pr->batch * pl->n_jg, 1};
   } else {
-    const int64_t per_item =
-        pr->packed ? SUBQ_MAX(1, SUBQ_GEMM_SMALL_COLS / pr->impl->nr) * pr->impl->nr : SUBQ_GEMM_SMALL_COLS;
+    const int64_t per_item = pr->packed ? subq_gemm_packed_item_cols(pr->impl) : SUBQ_GEMM_SMALL_COLS;
     pl->n_jg = subq_ceil_div64(pr->n, per_item);
     ph[nph++] = (subq_phase){subq_gemm_small_rows, pl, pr->batch * pr->m * pl->n_jg, 1};
   }
@@ -927,11 +935,11 @@ typedef struct subq_pack_b_job {
 } subq_pack_b_job;
 
 static subq_status subq_gemm_pack_b_items(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
-  (void)info;
   const subq_pack_b_job *j = arg;
   const int64_t nr = j->pr.impl->nr, k = j->pr.k;
+  float *data = subq_weights_copy_for(&j->out->mem, info);
   for (int64_t it = begin; it < end; it++)
-    subq_pack_b_panel(&j->pr, j->pr.b, 0, k, it * nr, j->pr.n - it * nr, j->out->data + it * k * nr);
+    subq_pack_b_panel(&j->pr, j->pr.b, 0, k, it * nr, j->pr.n - it * nr, data + it * k * nr);
   return SUBQ_OK;
 }
 
@@ -966,20 +974,22 @@ subq_status subq_gemm_pack_b(subq_context *ctx, int64_t k, int64_t n, subq_dtype
   p->impl = u;
   p->k = k, p->n = n, p->n_panels = n_panels, p->bytes = bytes;
   if (bytes) {
-    p->data = subq_alloc(bytes);
-    if (!p->data) {
+    /* Units of the decode (m = 1) GEMV's items, so DISTRIBUTE puts each node's columns on that node. */
+    const size_t unit = (size_t)subq_gemm_packed_item_cols(u) * (size_t)k * sizeof(float);
+    if ((st = subq_weights_alloc(ctx, fn, bytes, unit, &p->mem)) != SUBQ_OK) {
       free(p);
-      return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes", fn, bytes);
+      return st;
     }
     subq_pack_b_job job;
     memset(&job, 0, sizeof job);
     job.pr.fn = fn, job.pr.k = k, job.pr.n = n, job.pr.bt = b_dtype, job.pr.b = b, job.pr.b_rs = b_rs,
     job.pr.b_cs = b_cs, job.pr.impl = u;
     job.out = p;
+    /* Packing is the first touch: each node's workers write the pages they will read. */
     subq_phase ph = {subq_gemm_pack_b_items, &job, n_panels, 0};
-    st = subq_parallel_run(ctx, &ph, 1, 0);
+    st = p->mem.n_copies > 1 ? subq_parallel_run_per_node(ctx, &ph) : subq_parallel_run(ctx, &ph, 1, 0);
     if (st != SUBQ_OK) {
-      subq_free(p->data);
+      subq_weights_free(&p->mem);
       free(p);
       return st;
     }
@@ -991,12 +1001,12 @@ subq_status subq_gemm_pack_b(subq_context *ctx, int64_t k, int64_t n, subq_dtype
 void subq_gemm_packed_b_destroy(subq_gemm_packed_b *packed) {
   if (!packed) return;
   packed->magic = 0;
-  subq_free(packed->data);
+  subq_weights_free(&packed->mem);
   free(packed);
 }
 
 size_t subq_gemm_packed_b_size(const subq_gemm_packed_b *packed) {
-  return packed ? packed->bytes + sizeof *packed : 0;
+  return packed ? packed->bytes * (size_t)(packed->mem.n_copies > 1 ? packed->mem.n_copies : 1) + sizeof *packed : 0;
 }
 
 /* ---- bf16 conversion --------------------------------------------------------------------- */

@@ -1,0 +1,244 @@
+/*
+ * test_weights.c — read-only weights placed by the context's NUMA mode
+ * (internal/subq_weights.h, runtime/subq_placement.c), on synthetic
+ * multi-node topologies (the recording backend logs the area bindings):
+ *  - subq_weights_alloc: copies and bound ranges per mode; DISTRIBUTE range
+ *    edges follow the pool's static split of the units; MIRROR replicas are
+ *    filled by their own node's participants (subq_parallel_run_per_node) and
+ *    participants read their node's replica;
+ *  - subq_gemm_pack_b / subq_gemm_packed in every mode: bitwise equal to the
+ *    unplaced result, one- and many-row products, the size counts replicas;
+ *  - subq_context_places_weights.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal/subq_arena.h"
+#include "internal/subq_placement.h"
+#include "internal/subq_weights.h"
+#include "support/subq_test.h"
+
+static subq_context *make_ctx(const subq_topology *t, int n, subq_numa_mode m) {
+  subq_context_params p;
+  subq_context_params_default(&p, sizeof p);
+  p.n_threads = n;
+  p.numa = m;
+  p.flags = SUBQ_CONTEXT_NO_SPIN; /* oversubscribed on small boxes */
+  p.topology = t;
+  subq_context *ctx = NULL;
+  CHECK_MSG(subq_context_create(&p, &ctx) == SUBQ_OK, "create numa=%d n=%d: %s", (int)m, n, subq_last_error_message());
+  return ctx;
+}
+
+static size_t area_records(const subq_context *ctx, size_t from, subq_place_record *out, size_t cap) {
+  subq_place_record rec[512];
+  size_t n = subq_placement_log(ctx, rec, 512), k = 0;
+  for (size_t r = from; r < n && r < 512; r++)
+    if (rec[r].kind == SUBQ_PLACE_AREA && k < cap) out[k++] = rec[r];
+  return k;
+}
+
+/* ---- per-node fill, then reads of the own replica ----------------------------------- */
+typedef struct fill_arg {
+  const subq_weights_mem *w;
+  const subq_context *ctx;
+  int64_t n;
+  atomic_int foreign; /* a participant wrote another node's replica */
+  int32_t *seen;      /* [n] replica value an item read */
+} fill_arg;
+
+static subq_status fill_items(void *varg, int64_t b, int64_t e, const subq_task_info *info) {
+  fill_arg *a = varg;
+  int32_t *dst = subq_weights_copy_for(a->w, info);
+  if (a->w->n_copies > 1 && a->ctx->node_of[info->participant] != info->node) atomic_fetch_add(&a->foreign, 1);
+  for (int64_t i = b; i < e; i++) dst[i] = info->node * 1000003 + (int32_t)i;
+  return SUBQ_OK;
+}
+
+static subq_status read_items(void *varg, int64_t b, int64_t e, const subq_task_info *info) {
+  fill_arg *a = varg;
+  const int32_t *src = subq_weights_copy_for(a->w, info);
+  for (int64_t i = b; i < e; i++) a->seen[i] = src[i] - (int32_t)i; /* = 1000003 x the replica's node */
+  return SUBQ_OK;
+}
+
+static void check_weights(const subq_topology *t, const char *name) {
+  const int64_t n = (int64_t)(5 * SUBQ_ARENA_ALIGN / sizeof(int32_t)) + 77; /* > 5 huge pages */
+  const size_t bytes = (size_t)n * sizeof(int32_t), unit = 4096 * sizeof(int32_t);
+  for (int m = SUBQ_NUMA_OFF; m <= SUBQ_NUMA_MIRROR; m++) {
+    char what[160];
+    snprintf(what, sizeof what, "%s numa=%d", name, m);
+    subq_context *ctx = make_ctx(t, 5, (subq_numa_mode)m);
+    if (!ctx) continue;
+    const subq_partition *p = subq_placement_partition(ctx);
+    const bool placing = m == SUBQ_NUMA_ISOLATE || m == SUBQ_NUMA_DISTRIBUTE || m == SUBQ_NUMA_MIRROR;
+    CHECK_MSG(subq_context_places_weights(ctx) == (placing && t->n_nodes > 1), "%s: places_weights", what);
+    size_t log0 = subq_placement_log(ctx, NULL, 0);
+    subq_weights_mem w;
+    CHECK_OK(subq_weights_alloc(ctx, "test", bytes, unit, &w));
+    const int32_t want_copies = m == SUBQ_NUMA_MIRROR ? p->n_groups : 1;
+    CHECK_MSG(w.n_copies == want_copies && w.bytes == bytes, "%s: %d copies of %zu bytes", what, (int)w.n_copies,
+              w.bytes);
+    subq_place_record rec[64];
+    size_t na = area_records(ctx, log0, rec, 64);
+    if (!placing) {
+      CHECK_MSG(na == 0, "%s: %zu areas bound without placement", what, na);
+    } else if (m == SUBQ_NUMA_DISTRIBUTE && p->n_groups > 1) {
+      /* each bound range: whole huge pages, on the node whose units it mostly holds */
+      int64_t ub[64], ue[64];
+      subq_partition_item_ranges(p, (int64_t)((bytes + unit - 1) / unit), ub, ue);
+      size_t total = 0, off = 0;
+      int bad = 0;
+      for (size_t r = 0; r < na; r++) {
+        if (rec[r].bytes % SUBQ_ARENA_ALIGN) bad++;
+        const size_t mid = (off + rec[r].bytes / 2) / unit; /* the unit at the range's middle */
+        int32_t g = 0;
+        while (g < p->n_groups - 1 && (int64_t)mid >= ue[g]) g++;
+        if (rec[r].node != p->group_node[g]) bad++;
+        off += rec[r].bytes;
+        total += rec[r].bytes;
+      }
+      CHECK_MSG(na >= 2 && bad == 0 && total >= bytes && total - bytes < SUBQ_ARENA_ALIGN,
+                "%s: %zu ranges, %d bad, %zu bytes bound for %zu", what, na, bad, total, bytes);
+    } else {
+      int bad = 0;
+      for (size_t r = 0; r < na; r++)
+        bad += rec[r].bytes < bytes || rec[r].node != p->group_node[(int32_t)r < p->n_groups ? (int32_t)r : 0];
+      CHECK_MSG(na == (size_t)want_copies && bad == 0, "%s: %zu areas (want %d), %d bad", what, na, (int)want_copies,
+                bad);
+    }
+    /* fill every replica from its own node, then read: each participant sees its node's copy */
+    fill_arg a;
+    memset(&a, 0, sizeof a);
+    a.w = &w, a.ctx = ctx, a.n = n;
+    a.seen = malloc((size_t)n * sizeof(int32_t));
+    subq_phase fill = {fill_items, &a, n, 0}, read = {read_items, &a, n, 0};
+    CHECK_OK(w.n_copies > 1 ? subq_parallel_run_per_node(ctx, &fill) : subq_parallel_run(ctx, &fill, 1, 0));
+    CHECK_MSG(atomic_load(&a.foreign) == 0, "%s: a replica written by another node", what);
+    int wrong = 0;
+    for (int32_t c = 0; c < w.n_copies; c++)
+      for (int64_t i = 0; i < n; i += 997) {
+        const int32_t node = (((int32_t *)w.copy[c])[i] - (int32_t)i) / 1000003;
+        wrong += ((int32_t *)w.copy[c])[i] != node * 1000003 + (int32_t)i || (w.n_copies > 1 && node != c);
+      }
+    CHECK_MSG(wrong == 0, "%s: %d replica elements not from their node", what, wrong);
+    CHECK_OK(subq_parallel_run(ctx, &read, 1, 0));
+    if (w.n_copies > 1) {
+      int64_t ib[64], ie[64];
+      subq_partition_item_ranges(p, n, ib, ie);
+      int bad = 0;
+      for (int32_t g = 0; g < p->n_groups; g++)
+        for (int64_t i = ib[g]; i < ie[g]; i++) bad += a.seen[i] != g * 1000003;
+      CHECK_MSG(bad == 0, "%s: %d items read another node's replica", what, bad);
+    }
+    /* a nested (inline) per-node run still fills every replica */
+    if (w.n_copies > 1) {
+      memset(w.copy[w.n_copies - 1], 0, bytes);
+      CHECK_OK(subq_parallel_run_per_node(NULL, &fill)); /* NULL: one pass, copy 0 */
+      CHECK(((int32_t *)w.copy[w.n_copies - 1])[n - 1] == 0);
+    }
+    free(a.seen);
+    subq_weights_free(&w);
+    CHECK(w.n_copies == 0 && w.copy == NULL);
+    subq_context_destroy(ctx);
+  }
+}
+
+/* ---- packed B in every mode -------------------------------------------------------------- */
+static void gemm_rows(subq_context *ctx, const subq_gemm_packed_b *pb, const float *a, int64_t m, int64_t k,
+                      int64_t n, float *c) {
+  subq_gemm_args g;
+  subq_gemm_args_default(&g, sizeof g);
+  g.m = m, g.n = n, g.k = k;
+  g.a = a, g.a_rs = k, g.a_cs = 1;
+  g.c = c, g.c_rs = n, g.c_cs = 1;
+  CHECK_MSG(subq_gemm_packed(ctx, &g, pb) == SUBQ_OK, "gemm m=%lld: %s", (long long)m, subq_last_error_message());
+}
+
+static void check_packed_b(const subq_topology *t, const char *name) {
+  const int64_t k = 515, n = 2085; /* 4.3 MB packed: ranges of more than one huge page */
+  float *b = malloc((size_t)(k * n) * sizeof(float)), *a = malloc((size_t)(7 * k) * sizeof(float));
+  for (int64_t i = 0; i < k * n; i++) b[i] = (float)((i * 7919) % 2003) / 1001.0f - 1.0f;
+  for (int64_t i = 0; i < 7 * k; i++) a[i] = (float)((i * 104729) % 1009) / 504.0f - 1.0f;
+  float *ref1 = malloc((size_t)n * sizeof(float)), *ref7 = malloc((size_t)(7 * n) * sizeof(float));
+  float *c1 = malloc((size_t)n * sizeof(float)), *c7 = malloc((size_t)(7 * n) * sizeof(float));
+  subq_gemm_packed_b *ref = NULL;
+  CHECK_OK(subq_gemm_pack_b(NULL, k, n, SUBQ_DTYPE_F32, b, n, 1, &ref));
+  if (!ref) return;
+  gemm_rows(NULL, ref, a, 1, k, n, ref1);
+  gemm_rows(NULL, ref, a, 7, k, n, ref7);
+  for (int m = SUBQ_NUMA_OFF; m <= SUBQ_NUMA_MIRROR; m++) {
+    subq_context *ctx = make_ctx(t, 6, (subq_numa_mode)m);
+    if (!ctx) continue;
+    const subq_partition *p = subq_placement_partition(ctx);
+    size_t log0 = subq_placement_log(ctx, NULL, 0);
+    subq_gemm_packed_b *pb = NULL;
+    CHECK_MSG(subq_gemm_pack_b(ctx, k, n, SUBQ_DTYPE_F32, b, n, 1, &pb) == SUBQ_OK, "%s numa=%d: %s", name, m,
+              subq_last_error_message());
+    if (!pb) {
+      subq_context_destroy(ctx);
+      continue;
+    }
+    subq_place_record rec[64];
+    const size_t na = area_records(ctx, log0, rec, 64);
+    const bool placing = m == SUBQ_NUMA_ISOLATE || m == SUBQ_NUMA_DISTRIBUTE || m == SUBQ_NUMA_MIRROR;
+    const size_t want_areas = !placing                                       ? 0
+                              : m == SUBQ_NUMA_ISOLATE || p->n_groups == 1 ? 1
+                                                                             : (size_t)p->n_groups;
+    /* DISTRIBUTE: ranges are whole huge pages, so a node owning less than about one gets none */
+    CHECK_MSG(m == SUBQ_NUMA_DISTRIBUTE && p->n_groups > 1 ? na >= 2 && na <= want_areas : na == want_areas,
+              "%s numa=%d: %zu areas bound, want %zu", name, m, na, want_areas);
+    const size_t one = subq_gemm_packed_b_size(ref);
+    const size_t copies = m == SUBQ_NUMA_MIRROR ? (size_t)p->n_groups : 1;
+    /* every replica counted: size = header + copies x data */
+    const size_t sz = subq_gemm_packed_b_size(pb), extra = sz - one;
+    CHECK_MSG(sz >= one && (copies == 1 ? extra == 0
+                                         : extra % (copies - 1) == 0 && extra / (copies - 1) + 1024 > one &&
+                                               extra / (copies - 1) < one),
+              "%s numa=%d: size %zu for %zu copies of %zu", name, m, sz, copies, one);
+    memset(c1, 0xff, (size_t)n * sizeof(float));
+    memset(c7, 0xff, (size_t)(7 * n) * sizeof(float));
+    gemm_rows(ctx, pb, a, 1, k, n, c1);
+    gemm_rows(ctx, pb, a, 7, k, n, c7);
+    CHECK_MSG(!memcmp(c1, ref1, (size_t)n * sizeof(float)), "%s numa=%d: one-row product differs", name, m);
+    CHECK_MSG(!memcmp(c7, ref7, (size_t)(7 * n) * sizeof(float)), "%s numa=%d: 7-row product differs", name, m);
+    /* used from a context without placement: same bits */
+    memset(c1, 0xff, (size_t)n * sizeof(float));
+    gemm_rows(NULL, pb, a, 1, k, n, c1);
+    CHECK_MSG(!memcmp(c1, ref1, (size_t)n * sizeof(float)), "%s numa=%d: product without ctx differs", name, m);
+    subq_gemm_packed_b_destroy(pb);
+    subq_context_destroy(ctx);
+  }
+  subq_gemm_packed_b_destroy(ref);
+  free(a), free(b), free(ref1), free(ref7), free(c1), free(c7);
+}
+
+int main(void) {
+  CHECK(!subq_context_places_weights(NULL));
+  subq_weights_mem w;
+  CHECK_STATUS(subq_weights_alloc(NULL, "test", 0, 64, &w), SUBQ_ERR_INVALID_ARGUMENT, "test: weights of 0 bytes");
+  CHECK_STATUS(subq_weights_alloc(NULL, "test", SIZE_MAX, 64, &w), SUBQ_ERR_INVALID_ARGUMENT, "out of range");
+  CHECK_OK(subq_weights_alloc(NULL, "test", 100, 64, &w));
+  CHECK(w.n_copies == 1 && w.copy && w.copy[0] && ((uintptr_t)w.copy[0] % 64) == 0);
+  subq_weights_free(&w);
+  subq_weights_free(&w); /* zeroed: no-op */
+
+  subq_topology *probe = NULL;
+  subq_status pst = subq_topology_create_synthetic("pack:1 core:1 pu:1", &probe);
+  subq_topology_release(probe);
+  if (pst == SUBQ_ERR_UNSUPPORTED) {
+    printf("test_weights: built without hwloc: synthetic placement skipped\n");
+  } else {
+    const char *fx[] = {"pack:2 numa:2 core:4 pu:1", "pack:1 numa:4 core:8 pu:2", "pack:1 core:4 pu:1"};
+    for (size_t f = 0; f < sizeof fx / sizeof fx[0]; f++) {
+      subq_topology *t = NULL;
+      CHECK_OK(subq_topology_create_synthetic(fx[f], &t));
+      if (!t) continue;
+      check_weights(t, fx[f]);
+      check_packed_b(t, fx[f]);
+      subq_topology_release(t);
+    }
+  }
+  return subq_test_finish("test_weights");
+}
