@@ -242,6 +242,13 @@ public final class Context: @unchecked Sendable, CustomStringConvertible {
   /// and `SUBQ_MAX_ISA`).
   public var isa: ISA { ISA(subq_context_isa(raw)) }
 
+  /// Whether this context's kernels place the weights they pack on NUMA nodes (`isolate`,
+  /// `distribute` or `mirror` on a machine or topology with more than one node, and no memory
+  /// policy of the user's in force): weights should then be read through packed copies, not
+  /// straight from a mapped model file, whose pages sit wherever the file was first read
+  /// (`subq_context_places_weights`).
+  public var placesWeights: Bool { subq_context_places_weights(raw) }
+
   /// Threads, ISA, NUMA mode, runner ("pool", "caller", "host-executor") and placement as text
   /// (`subq_context_describe`).
   public var description: String {

@@ -268,6 +268,45 @@ import Testing
     #expect(moved > 1e-4)
   }
 
+  /// Under a NUMA mode that places weights (here on a synthetic 2-node machine), a bf16
+  /// checkpoint's decode no longer reads the mapped bf16 rows: every GEMV reads the packed copy the
+  /// context placed, so its logits equal, bit for bit, those of the f32 twin on a plain context
+  /// (packed products do not depend on threads or placement), which the mapped-row path does not.
+  @Test(arguments: [Context.NUMAMode.distribute, .mirror])
+  func placedWeightsSkipTheMappedRows(_ mode: Context.NUMAMode) throws {
+    let topo: Topology
+    do { topo = try Topology.synthetic("pack:2 numa:1 core:2 pu:1") } catch { return }  // no hwloc
+    let src = modelsDirectory.appendingPathComponent("llama")
+    let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("subq-placed-\(getpid())-\(mode)")
+    defer { try? FileManager.default.removeItem(at: tmp) }
+    func bf16(_ x: Float) -> UInt16 { UInt16((x.bitPattern + 0x7FFF + ((x.bitPattern >> 16) & 1)) >> 16) }
+    try Self.writeCheckpoint(from: src, to: tmp.appendingPathComponent("bf16")) { xs in
+      (xs.flatMap { v in let h = bf16(v); return [UInt8(h & 0xFF), UInt8(h >> 8)] }, "BF16")
+    }
+    try Self.writeCheckpoint(from: src, to: tmp.appendingPathComponent("f32")) { xs in
+      (xs.flatMap { v in withUnsafeBytes(of: (UInt32(bf16(v)) << 16).littleEndian) { Array($0) } }, "F32")
+    }
+    var p = Context.Parameters(threads: 4)
+    p.numa = mode
+    p.flags = [.noSpin]
+    p.topology = topo
+    let placedCtx = try Context(p), plainCtx = try Context(.init(threads: 2))
+    #expect(placedCtx.placesWeights)
+    #expect(!plainCtx.placesWeights)
+    let g = try Self.golden("llama")
+    func decode(_ dir: String, _ ctx: Context) throws -> [[Float]] {
+      let s = try Model.load(directory: tmp.appendingPathComponent(dir), context: ctx).makeSession(capacity: g.prompt.count + 3)
+      var out = [try s.forward(g.prompt)]
+      for _ in 0..<3 { out.append(try s.forward([out.last!.withUnsafeBufferPointer { Sampler.argmax($0) }])) }
+      return out
+    }
+    let twin = try decode("f32", plainCtx)
+    #expect(try decode("bf16", placedCtx) == twin, "placed bf16 model differs from its f32 twin")
+    #expect(try decode("f32", placedCtx) == twin)
+    // the mapped-row path (plain context) is a different summation: it is what the first check excludes
+    #expect(try decode("bf16", plainCtx).dropFirst() != twin.dropFirst())
+  }
+
   @Test func badCheckpointsAndTokensGiveClearErrors() throws {
     let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("subq-model-\(getpid())")
     try? FileManager.default.removeItem(at: tmp)

@@ -135,7 +135,9 @@ final class FloatBuffer: @unchecked Sendable {
 ///
 /// For bf16 checkpoints, decode-sized calls (at most `rowMajorMaxRows` rows) read the weights in
 /// their own row-major bf16 layout instead (the mapped tensor, or an owned copy for fused
-/// layers): a GEMV is bound by the bytes it reads, and the packed copy is f32. (For f32 weights
+/// layers): a GEMV is bound by the bytes it reads, and the packed copy is f32. Not when the
+/// context places weights on NUMA nodes (``Context/placesWeights``): then every call reads the
+/// packed copy, which the context's own workers wrote on the nodes that read it. (For f32 weights
 /// the packed copy is the faster GEMV: 99% against 67% of the read bandwidth for the
 /// 50280 × 768 head, `subq-bench gemm m1n50280k768:f32:nt m1n50280k768:f32:nn:packed`.)
 final class Linear: @unchecked Sendable {
@@ -160,12 +162,13 @@ final class Linear: @unchecked Sendable {
     var h: OpaquePointer?
     var rowMajor: UnsafeRawPointer? = nil
     var owned: AnyObject? = nil
+    let placed = context?.placesWeights ?? false
     if parts.count == 1 {
       let t = try ck.tensor(parts[0].0 + ".weight", [out, inF])
       // B = Wᵀ: k = in, n = out, element (p, j) at W[j][p] -> b_rs = 1, b_cs = in.
       switch t.dtype {
       case .f32, .bf16:
-        if t.dtype == .bf16 {
+        if t.dtype == .bf16 && !placed {
           rowMajor = t.data
           owned = ck
         }
@@ -185,7 +188,7 @@ final class Linear: @unchecked Sendable {
         row += n
       }
       try SubQError.check(subq_gemm_pack_b(context?.raw, Int64(inF), Int64(out), .f32, wide.base, 1, Int64(inF), &h))
-      if tensors.allSatisfy({ $0.dtype == .bf16 }) {
+      if !placed && tensors.allSatisfy({ $0.dtype == .bf16 }) {
         let copy = HalfBuffer(count: out * inF)
         var off = 0
         for t in tensors {
