@@ -101,40 +101,43 @@ final class MonarchLinear: LinearMap, @unchecked Sendable {
     accumulate: Bool, context: Context?
   ) throws(SubQError) {
     guard rows > 0 else { return }
-    // Padded input rows when blocks does not divide the input width.
-    var xin = x, xld = xStride
-    let xpad = inExt != inFeatures ? FloatBuffer(count: rows * inExt) : nil
-    if let xpad {
-      for r in 0..<rows {
-        let d = xpad.base + r * inExt
-        d.update(from: x + r * xStride, count: inFeatures)
-        (d + inFeatures).update(repeating: 0, count: inExt - inFeatures)
+    // Scratch for padded input rows (blocks does not divide the input width) and for an output
+    // that is accumulated or wider than the layer: one temporary block per call, on the stack
+    // for decode-sized calls, never zero-filled (every element read is written first).
+    let padIn = inExt != inFeatures, direct = !accumulate && outExt == outFeatures
+    let count = (padIn ? rows * inExt : 0) + (direct ? 0 : rows * outExt)
+    try withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, count)) { (scratch) throws(SubQError) in
+      let base = scratch.baseAddress!
+      var xin = x, xld = xStride
+      if padIn {
+        for r in 0..<rows {
+          let d = base + r * inExt
+          d.update(from: x + r * xStride, count: inFeatures)
+          (d + inFeatures).update(repeating: 0, count: inExt - inFeatures)
+        }
+        xin = UnsafePointer(base)
+        xld = inExt
       }
-      xin = UnsafePointer(xpad.base)
-      xld = inExt
-    }
-    // Direct output when it is exact-width and overwritten; a scratch row block otherwise.
-    let direct = !accumulate && outExt == outFeatures
-    let y = direct ? nil : FloatBuffer(count: rows * outExt)
-    var a = subq_monarch_args()
-    subq_monarch_args_default(&a, MemoryLayout<subq_monarch_args>.size)
-    a.tokens = Int64(rows)
-    a.x = xin
-    a.ldx = Int64(xld)
-    a.y = y?.base ?? out
-    a.ldy = Int64(y == nil ? outStride : outExt)
-    try SubQError.check(withExtendedLifetime(context) { subq_monarch_forward(context?.raw, packed, &a) })
-    for r in 0..<rows {
-      let o = out + r * outStride
-      if let y {
-        let src = y.base + r * outExt
+      let y: UnsafeMutablePointer<Float>? = direct ? nil : base + (padIn ? rows * inExt : 0)
+      var a = subq_monarch_args()
+      subq_monarch_args_default(&a, MemoryLayout<subq_monarch_args>.size)
+      a.tokens = Int64(rows)
+      a.x = xin
+      a.ldx = Int64(xld)
+      a.y = y ?? out
+      a.ldy = Int64(y == nil ? outStride : outExt)
+      a.bias = direct ? bias.map { UnsafePointer($0.base) } : nil
+      try SubQError.check(withExtendedLifetime((context, bias)) { subq_monarch_forward(context?.raw, packed, &a) })
+      guard let y else { return }
+      for r in 0..<rows {
+        let o = out + r * outStride, src = y + r * outExt
         if accumulate {
           for j in 0..<outFeatures { o[j] += src[j] }
         } else {
           o.update(from: src, count: outFeatures)
         }
+        if let b = bias { for j in 0..<outFeatures { o[j] += b[j] } }
       }
-      if let b = bias { for j in 0..<outFeatures { o[j] += b[j] } }
     }
   }
 }
