@@ -97,6 +97,9 @@ struct f16 {
 };
 static_assert(sizeof(f16) == 2 && std::is_standard_layout_v<f16>);
 
+// Bytes per element of a dtype; 0 for an unknown value.
+inline std::size_t dtype_size(subq_dtype d) noexcept { return subq_dtype_size(d); }
+
 template <class T>
 constexpr subq_dtype dtype_of() {
   using U = std::remove_const_t<T>;
@@ -419,6 +422,21 @@ void gemm(context* ctx, const matrix<const TA>& a, const matrix<const TB>& b, co
   p.b = b.data.data(), p.b_rs = b.rs, p.b_cs = b.cs;
   p.c = c.data.data(), p.c_rs = c.rs, p.c_cs = c.cs;
   check(subq_gemm(raw(ctx), &p));
+}
+
+// The row-major BLAS form (subq_sgemm, as cblas_sgemm(CblasRowMajor, ...)): c (m x n, ldc) =
+// alpha * op(a) * op(b) + beta * c, a m x k (k x m when trans_a) with lda, b k x n (n x k when
+// trans_b) with ldb; 0 leading dimensions are refused by the library. Spans are checked first.
+inline void sgemm(context* ctx, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                  std::span<const float> a, int64_t lda, std::span<const float> b, int64_t ldb, float beta,
+                  std::span<float> c, int64_t ldc) {
+  if (m < 0 || n < 0 || k < 0) invalid("subq::sgemm: negative size");
+  detail::fits("subq::sgemm: a", detail::extent("subq::sgemm: a", {{trans_a ? k : m, lda}, {trans_a ? m : k, 1}}),
+               a.size());
+  detail::fits("subq::sgemm: b", detail::extent("subq::sgemm: b", {{trans_b ? n : k, ldb}, {trans_b ? k : n, 1}}),
+               b.size());
+  detail::fits("subq::sgemm: c", detail::extent("subq::sgemm: c", {{m, ldc}, {n, 1}}), c.size());
+  check(subq_sgemm(raw(ctx), trans_a, trans_b, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc));
 }
 
 // A k x n right-hand operand packed once for ctx's micro-kernels (weights).
@@ -934,6 +952,25 @@ class safetensors {
       invalid("subq::safetensors::data: tensor '" + name + "' is " + subq_safetensors_dtype_name(t.dtype) +
               ", not " + subq_safetensors_dtype_name(want));
     return {static_cast<const T*>(t.data), static_cast<std::size_t>(t.n_elements)};
+  }
+  // Files behind the handle (1, or a sharded directory's shards) and their paths as opened.
+  int32_t file_count() const { return subq_safetensors_file_count(live()); }
+  std::string file_path(int32_t file) const {
+    const char* p = subq_safetensors_file_path(live(), file);
+    if (!p) invalid("subq::safetensors::file_path: file " + std::to_string(file) + " is out of range");
+    return p;
+  }
+  // Every (key, value) of file `file`'s __metadata__, sorted by key (empty when absent).
+  std::vector<std::pair<std::string, std::string>> metadata_entries(int32_t file = 0) const {
+    std::vector<std::pair<std::string, std::string>> out;
+    const int64_t n = subq_safetensors_metadata_count(live(), file);
+    for (int64_t i = 0; i < n; ++i) {
+      const char* k = nullptr;
+      const char* v = nullptr;
+      check(subq_safetensors_metadata_at(h_, file, i, &k, &v));
+      out.emplace_back(k, v);
+    }
+    return out;
   }
   // __metadata__ value of `key` in file `file`, or nullptr.
   const char* metadata(const std::string& key, int32_t file = 0) const {

@@ -85,6 +85,40 @@ struct thread_executor {
 };
 static_assert(subq::executor<serial_executor> && !subq::executor<int>);
 
+static void test_sgemm() {
+  // The BLAS form against a double reference, every transpose combination, padded leading dims.
+  const int64_t m = 13, n = 11, k = 17, pad = 3;
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb) {
+      const int64_t lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
+      const auto a = randn(static_cast<std::size_t>((ta ? k : m) * lda), 61);
+      const auto b = randn(static_cast<std::size_t>((tb ? n : k) * ldb), 62);
+      auto c = randn(static_cast<std::size_t>(m * ldc), 63);
+      std::vector<double> r(static_cast<std::size_t>(m * n));
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          double acc = 0;
+          for (int64_t p = 0; p < k; ++p)
+            acc += (double)a[static_cast<std::size_t>(ta ? p * lda + i : i * lda + p)] *
+                   b[static_cast<std::size_t>(tb ? j * ldb + p : p * ldb + j)];
+          r[static_cast<std::size_t>(i * n + j)] = 2.0 * acc + 0.5 * c[static_cast<std::size_t>(i * ldc + j)];
+        }
+      subq::sgemm(nullptr, ta, tb, m, n, k, 2.0f, a, lda, b, ldb, 0.5f, c, ldc);
+      double e = 0;
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j)
+          e = std::fmax(e, std::fabs(c[static_cast<std::size_t>(i * ldc + j)] - r[static_cast<std::size_t>(i * n + j)]));
+      EXPECT(e < 1e-4);
+    }
+  std::vector<float> a(m * k), b(k * n), c(m * n);
+  expect_error([&] { subq::sgemm(nullptr, false, false, m, n, k, 1, a, k, b, n, 0, std::span<float>(c).first(5), n); },
+               SUBQ_ERR_INVALID_ARGUMENT, "sgemm: c");
+  expect_error([&] { subq::sgemm(nullptr, false, false, m, n, k, 1, a, k - 1, b, n, 0, c, n); },
+               SUBQ_ERR_INVALID_ARGUMENT, "lda");
+  EXPECT(subq::dtype_size(SUBQ_DTYPE_BF16) == 2 && subq::dtype_size(SUBQ_DTYPE_I32) == 4 &&
+         subq::dtype_size(static_cast<subq_dtype>(99)) == 0);
+}
+
 static void test_runtime() {
   // Version, build info, ISA queries, last error.
   EXPECT(std::string(subq::build_info()).find(subq::version()) != std::string::npos);
@@ -951,12 +985,17 @@ int main() {
     auto wspan = st.data<float>("w", SUBQ_SAFETENSORS_F32);
     EXPECT(wspan.size() == 4 && std::memcmp(wspan.data(), wv, sizeof wv) == 0);
     EXPECT(st.metadata("format") && std::string(st.metadata("format")) == "pt" && !st.metadata("nope"));
+    EXPECT(st.file_count() == 1 && st.file_path(0) == path);
+    expect_error([&] { (void)st.file_path(1); }, SUBQ_ERR_INVALID_ARGUMENT, "out of range");
+    const auto md = st.metadata_entries();
+    EXPECT(md.size() == 1 && md[0].first == "format" && md[0].second == "pt" && st.metadata_entries(3).empty());
     expect_error([&] { (void)st.data<uint16_t>("w", SUBQ_SAFETENSORS_BF16); }, SUBQ_ERR_INVALID_ARGUMENT, "F32");
     expect_error([&] { (void)st["v"]; }, SUBQ_ERR_INVALID_ARGUMENT, "'v'");
     expect_error([&] { subq::safetensors missing("no_such_file.safetensors"); }, SUBQ_ERR_SYSTEM, "no_such_file");
     std::remove(path);
   }
 
+  test_sgemm();
   test_runtime();
   test_convert_memory_kv();
   test_family_helpers();

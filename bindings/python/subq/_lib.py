@@ -105,13 +105,19 @@ subq_isa_from_name = _fn("subq_isa_from_name", ctypes.c_int32, ctypes.c_char_p, 
 subq_host_isa = _fn("subq_host_isa", ctypes.c_int32)
 subq_host_supports_isa = _fn("subq_host_supports_isa", ctypes.c_bool, ctypes.c_int32)
 
-_v = subq_version()
-RUNTIME_MAJOR, RUNTIME_MINOR, RUNTIME_PATCH = (_v >> 16) & 0xFFFF, (_v >> 8) & 0xFF, _v & 0xFF
-if RUNTIME_MAJOR != ABI_MAJOR or RUNTIME_MINOR < ABI_MINOR:
-    raise ImportError(
-        "subq: %s is libsubq %d.%d.%d but these bindings need %d.x with x >= %d"
-        % (library_path, RUNTIME_MAJOR, RUNTIME_MINOR, RUNTIME_PATCH, ABI_MAJOR, ABI_MINOR)
-    )
+def check_version(v: int, path: str):
+    """(major, minor, patch) of a packed SUBQ_VERSION; ImportError unless the
+    major equals ABI_MAJOR and the minor is at least ABI_MINOR (subq_base.h)."""
+    major, minor, patch = (v >> 16) & 0xFFFF, (v >> 8) & 0xFF, v & 0xFF
+    if major != ABI_MAJOR or minor < ABI_MINOR:
+        raise ImportError(
+            "subq: %s is libsubq %d.%d.%d but these bindings need %d.x with x >= %d"
+            % (path, major, minor, patch, ABI_MAJOR, ABI_MINOR)
+        )
+    return major, minor, patch
+
+
+RUNTIME_MAJOR, RUNTIME_MINOR, RUNTIME_PATCH = check_version(subq_version(), library_path)
 
 # ctypes releases the GIL during the call; the message is thread-local in C, so
 # check() reads it right after the call on the same OS thread.
