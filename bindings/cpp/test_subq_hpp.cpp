@@ -448,6 +448,7 @@ static void test_owner_churn() {
 }
 
 int main() {
+  unsetenv("SUBQ_VERBOSE");  // read once per process: the log checks decide their own levels
   EXPECT(subq::version_compatible());
   subq::context ctx{2};
   EXPECT(ctx.threads() == 2);

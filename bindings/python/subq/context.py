@@ -6,7 +6,7 @@ import threading
 import weakref
 
 from . import _lib
-from .runtime import isa_value
+from .runtime import Topology, isa_value
 
 _NUMA = {"off": 0, "isolate": 1, "distribute": 2, "inherit": 3, "mirror": 4}
 
@@ -42,6 +42,8 @@ class Context:
         if v is not None:
             p.max_isa = v
         if topology is not None:
+            if not isinstance(topology, Topology):
+                raise TypeError("Context: topology must be a subq.Topology, got %s" % type(topology).__name__)
             p.topology = topology.handle
         if verbose is not None:
             p.verbose = int(verbose)
