@@ -8,8 +8,9 @@
 //
 // * Every failing C call throws subq::error carrying the subq_status and the
 //   library's message (subq_last_error_message(), read on the same thread).
-// * Handles are move-only RAII owners (context, packed_b, rope_table, kv_cache,
-//   safetensors, monarch_weights, ternary_weights).
+// * Handles are move-only RAII owners (topology, context, packed_b, rope_table,
+//   kv_cache, safetensors, monarch_weights, ternary_weights; log_handler for the
+//   process-global log callback).
 // * Views are std::span based; matrix<T> adds a shape and element strides and
 //   checks that every element it describes lies inside its span before any C
 //   call (so a short buffer is an exception, not an out-of-bounds read).
@@ -21,11 +22,18 @@
 
 #include <subq.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
-#include <tuple>
+#include <functional>
 #include <limits>
+#include <memory>
 #include <span>
+#include <string_view>
+#include <tuple>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -59,6 +67,23 @@ inline bool version_compatible() noexcept {
   return (v >> 16) == SUBQ_VERSION_MAJOR && ((v >> 8) & 0xFFu) >= SUBQ_VERSION_MINOR;
 }
 
+inline const char* build_info() noexcept { return subq_build_info(); }
+// This thread's last error message ("" after clear_last_error); subq::error already carries it.
+inline const char* last_error_message() noexcept { return subq_last_error_message(); }
+inline void clear_last_error() noexcept { subq_clear_last_error(); }
+
+// ---- instruction sets -------------------------------------------------------------------------
+inline const char* isa_name(subq_isa isa) noexcept { return subq_isa_name(isa); }
+// Parses "avx2", "scalar", "native", ... (case-insensitive); throws for an unknown name.
+inline subq_isa isa_from_name(const std::string& name) {
+  subq_isa out = SUBQ_ISA_AUTO;
+  check(subq_isa_from_name(name.c_str(), &out));
+  return out;
+}
+// The best ISA path this CPU and OS support (before any cap).
+inline subq_isa host_isa() noexcept { return subq_host_isa(); }
+inline bool host_supports(subq_isa isa) noexcept { return subq_host_supports_isa(isa); }
+
 // ---- element types ----------------------------------------------------------------------------
 // bf16 storage (the upper half of an IEEE f32), layout-compatible with uint16_t.
 struct bf16 {
@@ -71,6 +96,9 @@ struct f16 {
   uint16_t bits;
 };
 static_assert(sizeof(f16) == 2 && std::is_standard_layout_v<f16>);
+
+// Bytes per element of a dtype; 0 for an unknown value.
+inline std::size_t dtype_size(subq_dtype d) noexcept { return subq_dtype_size(d); }
 
 template <class T>
 constexpr subq_dtype dtype_of() {
@@ -121,6 +149,15 @@ inline void fits(const char* what, std::size_t need, std::size_t have) {
     invalid(std::string(what) + ": view needs " + std::to_string(need) + " elements, span has " +
             std::to_string(have));
 }
+// Product of sizes, each >= 0, or throws (negative, overflow).
+inline std::size_t count(const char* what, std::initializer_list<int64_t> dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) {
+    if (d < 0) invalid(std::string(what) + ": negative size");
+    if (__builtin_mul_overflow(n, d, &n)) invalid(std::string(what) + ": size overflows int64");
+  }
+  return static_cast<std::size_t>(n);
+}
 }  // namespace detail
 
 // rows x cols matrix, element (i, j) at data[i * rs + j * cs]; row-major by default.
@@ -138,25 +175,125 @@ struct matrix {
   }
 };
 
+// ---- topology ---------------------------------------------------------------------------------
+// An immutable machine snapshot (subq_topology): nodes, cores, PUs, caches. Shareable between
+// threads; a context made with it keeps its own reference, so it may go right after.
+class topology {
+ public:
+  // This process's machine (affinity mask, cpuset).
+  static topology host() {
+    subq_topology* t = nullptr;
+    check(subq_topology_create(&t));
+    return topology(t);
+  }
+  // An hwloc synthetic description ("pack:2 numa:2 core:4 pu:1"); threads are never bound to
+  // its PUs. Throws SUBQ_ERR_UNSUPPORTED when SubQ was built without hwloc.
+  static topology synthetic(const std::string& description) {
+    subq_topology* t = nullptr;
+    check(subq_topology_create_synthetic(description.c_str(), &t));
+    return topology(t);
+  }
+  static topology from_xml(const std::string& path) {
+    subq_topology* t = nullptr;
+    check(subq_topology_create_xml(path.c_str(), &t));
+    return topology(t);
+  }
+  topology(const topology&) = delete;
+  topology& operator=(const topology&) = delete;
+  topology(topology&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+  topology& operator=(topology&& o) noexcept {
+    if (this != &o) {
+      subq_topology_release(h_);
+      h_ = std::exchange(o.h_, nullptr);
+    }
+    return *this;
+  }
+  ~topology() { subq_topology_release(h_); }
+
+  // A second owner of the same immutable object (subq_topology_retain).
+  topology clone() const { return topology(subq_topology_retain(live())); }
+  const subq_topology* get() const noexcept { return h_; }
+  explicit operator bool() const noexcept { return h_ != nullptr; }
+  int32_t nodes() const { return subq_topology_num_nodes(live()); }
+  int32_t cores() const { return subq_topology_num_cores(live()); }
+  int32_t pus() const { return subq_topology_num_pus(live()); }
+  // Bytes of the level-`level` data cache (per core for L1d/L2, per L3 domain); 0 when unknown.
+  std::size_t cache_size(int32_t level) const { return subq_topology_cache_size(live(), level); }
+  std::string describe() const {
+    std::string s(subq_topology_describe(live(), nullptr, 0) + 1, '\0');
+    s.resize(subq_topology_describe(h_, s.data(), s.size()));
+    return s;
+  }
+
+ private:
+  explicit topology(subq_topology* t) noexcept : h_(t) {}
+  subq_topology* live() const {
+    if (!h_) throw error(SUBQ_ERR_INVALID_STATE, "subq::topology: used after move");
+    return h_;
+  }
+  subq_topology* h_ = nullptr;
+};
+
 // ---- context ----------------------------------------------------------------------------------
+// One unit of parallel work SubQ hands a host executor: call it once for every index in [0, n).
+struct task {
+  subq_task_fn fn;
+  void* ctx;
+  void operator()(int64_t index) const noexcept { fn(ctx, index); }
+};
+// A C++ host executor for context::with_executor.
+template <class E>
+concept executor = requires(E& e, int64_t n, task t) {
+  { e.max_concurrency() } -> std::convertible_to<int32_t>;
+  e.parallel_for(n, t);
+};
+
 class context {
  public:
   struct options {
     int32_t threads = 0;  // participants incl. the caller; 0 = physical cores
     subq_numa_mode numa = SUBQ_NUMA_OFF;
     subq_isa max_isa = SUBQ_ISA_AUTO;
+    int32_t numa_node = -1;           // ISOLATE: OS node; -1 = the creating thread's
+    uint32_t flags = 0;               // SUBQ_CONTEXT_* (START_PAUSED, NO_SPIN, ...)
+    int32_t verbose = -1;             // 0..3 log level; -1 = SUBQ_VERBOSE's
+    const topology* topo = nullptr;   // nullptr = this machine
   };
   context() : context(options{}) {}
   explicit context(int32_t threads) : context(options{threads}) {}
   explicit context(const options& o) {
-    subq_context_params p;
-    subq_context_params_default(&p, sizeof p);
-    p.n_threads = o.threads;
-    p.numa = o.numa;
-    if (o.max_isa != SUBQ_ISA_AUTO) p.max_isa = o.max_isa;
+    const subq_context_params p = params(o);
     subq_context* c = nullptr;
     check(subq_context_create(&p, &c));
     h_ = c;
+  }
+  // A context whose parallel work runs on a host executor (subq_context_create_with_executor);
+  // the table is copied, ex.ctx must outlive the context. NUMA modes other than OFF are refused.
+  static context with_executor(const subq_executor& ex) { return with_executor(ex, options{}); }
+  static context with_executor(const subq_executor& ex, const options& o) {
+    const subq_context_params p = params(o);
+    subq_context* c = nullptr;
+    check(subq_context_create_with_executor(&p, &ex, &c));
+    return context(c);
+  }
+  // The same over a C++ object with `int32_t max_concurrency()` and
+  // `void parallel_for(int64_t n, subq::task t)`, which must return only after t(i) ran once for
+  // every i in [0, n), in any order, on any threads. `executor` must outlive the context and must
+  // not call SubQ with this context. An exception escaping it terminates (it cannot cross SubQ).
+  template <executor Executor>
+  static context with_executor(Executor& executor) {
+    return with_executor(executor, options{});
+  }
+  template <executor Executor>
+  static context with_executor(Executor& executor, const options& o) {
+    subq_executor ex{};
+    ex.struct_size = sizeof ex;
+    ex.ctx = &executor;
+    ex.max_concurrency = [](void* e) noexcept -> int32_t { return static_cast<Executor*>(e)->max_concurrency(); };
+    ex.parallel_for = [](void* e, int64_t n, subq_task_fn fn, void* tc) noexcept {
+      static_cast<Executor*>(e)->parallel_for(n, task{fn, tc});
+    };
+    return with_executor(ex, o);
   }
   context(const context&) = delete;
   context& operator=(const context&) = delete;
@@ -179,8 +316,24 @@ class context {
     s.resize(subq_context_describe(h_, s.data(), s.size()));
     return s;
   }
+  // Parks the workers asleep (no spinning) until resume() or the next call, which wakes them.
+  void pause() { check(subq_context_pause(live())); }
+  void resume() { check(subq_context_resume(live())); }
 
  private:
+  explicit context(subq_context* c) noexcept : h_(c) {}
+  static subq_context_params params(const options& o) {
+    subq_context_params p;
+    subq_context_params_default(&p, sizeof p);
+    p.n_threads = o.threads;
+    p.numa = o.numa;
+    p.numa_node = o.numa_node;
+    p.flags = o.flags;
+    if (o.max_isa != SUBQ_ISA_AUTO) p.max_isa = o.max_isa;
+    if (o.verbose >= 0) p.verbose = o.verbose;
+    if (o.topo) p.topology = o.topo->get();
+    return p;
+  }
   subq_context* live() const {
     if (!h_) throw error(SUBQ_ERR_INVALID_STATE, "subq::context: used after move");
     return h_;
@@ -189,6 +342,64 @@ class context {
 };
 
 inline subq_context* raw(context* c) noexcept { return c ? c->get() : nullptr; }
+
+// ---- logging ----------------------------------------------------------------------------------
+// Routes SubQ's log messages to a std::function while it lives (subq_set_log_callback, with the
+// function as user data). Process-global like the C call: install it before other threads use
+// SubQ and destroy it after. The newest handler wins; destroying it restores the default sink
+// (silent, or stderr with SUBQ_VERBOSE), destroying an older one changes nothing. fn may run on
+// any SubQ thread; an exception it throws is caught and dropped (it cannot cross the C library).
+using log_function = std::function<void(subq_log_level, std::string_view)>;
+class log_handler {
+ public:
+  explicit log_handler(log_function fn) : fn_(std::make_unique<log_function>(std::move(fn))) {
+    installed().store(fn_.get());
+    subq_set_log_callback(&trampoline, fn_.get());
+  }
+  log_handler(const log_handler&) = delete;
+  log_handler& operator=(const log_handler&) = delete;
+  // The function stays where it is on the heap, so SubQ's user pointer stays valid.
+  log_handler(log_handler&& o) noexcept = default;
+  log_handler& operator=(log_handler&& o) noexcept {
+    if (this != &o) {
+      uninstall();
+      fn_ = std::move(o.fn_);
+    }
+    return *this;
+  }
+  ~log_handler() { uninstall(); }
+
+ private:
+  static std::atomic<log_function*>& installed() noexcept {
+    static std::atomic<log_function*> current{nullptr};
+    return current;
+  }
+  static void trampoline(void* user, subq_log_level level, const char* message) noexcept {
+    try {
+      (*static_cast<log_function*>(user))(level, message ? std::string_view(message) : std::string_view());
+    } catch (...) {
+    }
+  }
+  void uninstall() noexcept {
+    log_function* mine = fn_.get();
+    if (mine && installed().compare_exchange_strong(mine, nullptr)) subq_set_log_callback(nullptr, nullptr);
+    fn_.reset();
+  }
+  std::unique_ptr<log_function> fn_;
+};
+
+// ---- conversions ------------------------------------------------------------------------------
+// dst = src converted (subq_convert): one side float, the other float, bf16 or f16; round to
+// nearest even, overflow to Inf, NaN kept quiet; widening is exact; the same bits on every ISA
+// path. Spell the types to pass vectors: subq::convert<float, subq::bf16>(&ctx, x, y).
+template <class S, class D>
+void convert(context* ctx, std::span<const S> src, std::span<D> dst) {
+  static_assert(!std::is_const_v<D>, "subq::convert: dst must be writable");
+  if (src.size() != dst.size())
+    invalid("subq::convert: src has " + std::to_string(src.size()) + " elements, dst " + std::to_string(dst.size()));
+  check(subq_convert(raw(ctx), static_cast<int64_t>(src.size()), dtype_of<S>(), src.data(), dtype_of<D>(),
+                     dst.data()));
+}
 
 // ---- GEMM -------------------------------------------------------------------------------------
 // c = alpha * a * b + beta * c; a, b float or bf16; c float. ctx == nullptr runs on the calling thread.
@@ -211,6 +422,21 @@ void gemm(context* ctx, const matrix<const TA>& a, const matrix<const TB>& b, co
   p.b = b.data.data(), p.b_rs = b.rs, p.b_cs = b.cs;
   p.c = c.data.data(), p.c_rs = c.rs, p.c_cs = c.cs;
   check(subq_gemm(raw(ctx), &p));
+}
+
+// The row-major BLAS form (subq_sgemm, as cblas_sgemm(CblasRowMajor, ...)): c (m x n, ldc) =
+// alpha * op(a) * op(b) + beta * c, a m x k (k x m when trans_a) with lda, b k x n (n x k when
+// trans_b) with ldb; 0 leading dimensions are refused by the library. Spans are checked first.
+inline void sgemm(context* ctx, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                  std::span<const float> a, int64_t lda, std::span<const float> b, int64_t ldb, float beta,
+                  std::span<float> c, int64_t ldc) {
+  if (m < 0 || n < 0 || k < 0) invalid("subq::sgemm: negative size");
+  detail::fits("subq::sgemm: a", detail::extent("subq::sgemm: a", {{trans_a ? k : m, lda}, {trans_a ? m : k, 1}}),
+               a.size());
+  detail::fits("subq::sgemm: b", detail::extent("subq::sgemm: b", {{trans_b ? n : k, ldb}, {trans_b ? k : n, 1}}),
+               b.size());
+  detail::fits("subq::sgemm: c", detail::extent("subq::sgemm: c", {{m, ldc}, {n, 1}}), c.size());
+  check(subq_sgemm(raw(ctx), trans_a, trans_b, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc));
 }
 
 // A k x n right-hand operand packed once for ctx's micro-kernels (weights).
@@ -424,11 +650,50 @@ inline std::vector<float> ssm1_pack_a(int64_t channels, int64_t d_state, std::sp
   return out;
 }
 
+// Mamba-1 states between the HF / mamba_ssm layout (batch, channels, d_state), contiguous, and
+// SubQ's (batch blocks of ssm1_state_floats, padding lanes zero). Sizes are checked first.
+inline void ssm1_state_import(int64_t batch, int64_t channels, int64_t d_state, std::span<const float> hf,
+                              std::span<float> state) {
+  const std::size_t nb = detail::count("subq::ssm1_state_import: batch", {batch});
+  if (nb == 0) return;
+  detail::fits("subq::ssm1_state_import: hf", detail::count("hf", {batch, channels, d_state}), hf.size());
+  detail::fits("subq::ssm1_state_import: state",
+               detail::count("state", {batch, ssm1_state_floats(channels, d_state)}), state.size());
+  check(subq_ssm1_state_import(batch, channels, d_state, hf.data(), state.data()));
+}
+inline void ssm1_state_export(int64_t batch, int64_t channels, int64_t d_state, std::span<const float> state,
+                              std::span<float> hf) {
+  const std::size_t nb = detail::count("subq::ssm1_state_export: batch", {batch});
+  if (nb == 0) return;
+  detail::fits("subq::ssm1_state_export: state",
+               detail::count("state", {batch, ssm1_state_floats(channels, d_state)}), state.size());
+  detail::fits("subq::ssm1_state_export: hf", detail::count("hf", {batch, channels, d_state}), hf.size());
+  check(subq_ssm1_state_export(batch, channels, d_state, state.data(), hf.data()));
+}
+
 // Floats of one sequence's Mamba-2 state (n_heads * d_state * head_dim).
 inline int64_t ssm2_state_floats(int64_t n_heads, int64_t head_dim, int64_t d_state) {
   const int64_t n = subq_ssm2_state_floats(n_heads, head_dim, d_state);
   if (n <= 0) invalid("subq::ssm2_state_floats: n_heads, head_dim and d_state must be >= 1 (and not overflow)");
   return n;
+}
+// Mamba-2 states between the HF / mamba_ssm layout (batch, n_heads, head_dim, d_state) and
+// SubQ's (batch, n_heads, d_state, head_dim), both contiguous. Sizes are checked first.
+inline void ssm2_state_import(int64_t batch, int64_t n_heads, int64_t head_dim, int64_t d_state,
+                              std::span<const float> hf, std::span<float> state) {
+  if (detail::count("subq::ssm2_state_import: batch", {batch}) == 0) return;
+  const std::size_t n = detail::count("subq::ssm2_state_import", {batch, ssm2_state_floats(n_heads, head_dim, d_state)});
+  detail::fits("subq::ssm2_state_import: hf", n, hf.size());
+  detail::fits("subq::ssm2_state_import: state", n, state.size());
+  check(subq_ssm2_state_import(batch, n_heads, head_dim, d_state, hf.data(), state.data()));
+}
+inline void ssm2_state_export(int64_t batch, int64_t n_heads, int64_t head_dim, int64_t d_state,
+                              std::span<const float> state, std::span<float> hf) {
+  if (detail::count("subq::ssm2_state_export: batch", {batch}) == 0) return;
+  const std::size_t n = detail::count("subq::ssm2_state_export", {batch, ssm2_state_floats(n_heads, head_dim, d_state)});
+  detail::fits("subq::ssm2_state_export: state", n, state.size());
+  detail::fits("subq::ssm2_state_export: hf", n, hf.size());
+  check(subq_ssm2_state_export(batch, n_heads, head_dim, d_state, state.data(), hf.data()));
 }
 inline void ssm2_scan(context* ctx, const subq_ssm2_args& a) { check(subq_ssm2_scan_f32(raw(ctx), &a)); }
 inline void ssm2_step(context* ctx, const subq_ssm2_args& a) { check(subq_ssm2_step_f32(raw(ctx), &a)); }
@@ -439,6 +704,9 @@ inline void gated_rmsnorm(context* ctx, const subq_gated_rmsnorm_args& a) {
 // ---- linear attention (subq_linattn.h) -----------------------------------------------------------
 // make_args<subq_linattn_args>() gives the defaults (Taylor map, DENOM, causal, eps 1e-6); set the
 // shape fields, the pointers (strides all 0 = dense [B][T][H][*]) and call prefill / decode.
+// Writes the strides of dense [B][T][H][*] q, k, v, out and log_gate from a's shape fields
+// (subq_linattn_args_dense); all-zero strides mean the same, this makes them explicit.
+inline void linattn_args_dense(subq_linattn_args& a) noexcept { subq_linattn_args_dense(&a); }
 // D of feature_map for dim_qk (Taylor: 1 + dk + dk(dk+1)/2).
 inline int64_t linattn_feature_dim(int32_t feature_map, int64_t dim_qk) {
   const int64_t n = subq_linattn_feature_dim(feature_map, dim_qk);
@@ -508,6 +776,24 @@ void embedding(context* ctx, std::span<const T> table, int64_t vocab, int64_t di
                        static_cast<int64_t>(ids.size()), out.data(), 0));
 }
 
+// HF's inv_freq (rot_dim / 2 floats) of a schedule (subq_rope_inv_freq); throws for invalid params.
+inline std::vector<float> rope_inv_freq(const subq_rope_params& p) {
+  // Room for the largest valid rot_dim at most: the library validates p before writing.
+  std::vector<float> out(static_cast<std::size_t>(std::clamp<int64_t>(p.rot_dim / 2, 1, 32768)));
+  check(subq_rope_inv_freq(&p, out.data()));
+  out.resize(static_cast<std::size_t>(p.rot_dim / 2));
+  return out;
+}
+// HF's inferred YaRN attention_factor (subq_rope_yarn_attention_factor; 0 = "not given") for
+// subq_rope_params::attention_scaling; throws when factor is not finite and > 0 or an mscale
+// is not finite.
+inline double rope_yarn_attention_factor(double factor, double mscale = 0.0, double mscale_all_dim = 0.0) {
+  const double v = subq_rope_yarn_attention_factor(factor, mscale, mscale_all_dim);
+  if (std::isnan(v))
+    invalid("subq::rope_yarn_attention_factor: factor must be finite and > 0 and the mscales finite");
+  return v;
+}
+
 // An immutable RoPE schedule with cached cos/sin (subq_rope_table).
 class rope_table {
  public:
@@ -573,12 +859,17 @@ class kv_cache {
   ~kv_cache() { subq_kv_cache_destroy(h_); }
 
   subq_kv_cache* get() const noexcept { return h_; }
+  // dtype, mode, shape and the storage pointers / strides (valid while *this lives).
+  subq_kv_cache_info info() const {
+    subq_kv_cache_info i{};
+    i.struct_size = sizeof i;
+    check(subq_kv_cache_get_info(live(), &i));
+    return i;
+  }
   // Appends n_new dense [nb][n_new][hkv][dk] / [..][dv] tokens to sequences b0 .. b0 + nb - 1.
   void append(context* ctx, int64_t b0, int64_t nb, int64_t n_new, std::span<const float> k,
               std::span<const float> v) {
-    subq_kv_cache_info info{};
-    info.struct_size = sizeof info;
-    check(subq_kv_cache_get_info(live(), &info));
+    const subq_kv_cache_info info = this->info();
     detail::fits("subq::kv_cache::append: k", detail::extent("k", {{nb, n_new * info.hkv * info.dk},
                                                                   {n_new * info.hkv * info.dk, 1}}), k.size());
     detail::fits("subq::kv_cache::append: v", detail::extent("v", {{nb, n_new * info.hkv * info.dv},
@@ -621,6 +912,13 @@ class safetensors {
     check(subq_safetensors_open_dir(dir.c_str(), flags, &h));
     h_ = h;
   }
+  // A file image in memory (subq_safetensors_open_memory): the bytes are copied, so `image`
+  // may change or go once this returns.
+  static safetensors from_memory(std::span<const std::byte> image) {
+    subq_safetensors* h = nullptr;
+    check(subq_safetensors_open_memory(image.data(), image.size(), 0, &h));
+    return safetensors(h);
+  }
   safetensors(const safetensors&) = delete;
   safetensors& operator=(const safetensors&) = delete;
   safetensors(safetensors&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
@@ -655,6 +953,25 @@ class safetensors {
               ", not " + subq_safetensors_dtype_name(want));
     return {static_cast<const T*>(t.data), static_cast<std::size_t>(t.n_elements)};
   }
+  // Files behind the handle (1, or a sharded directory's shards) and their paths as opened.
+  int32_t file_count() const { return subq_safetensors_file_count(live()); }
+  std::string file_path(int32_t file) const {
+    const char* p = subq_safetensors_file_path(live(), file);
+    if (!p) invalid("subq::safetensors::file_path: file " + std::to_string(file) + " is out of range");
+    return p;
+  }
+  // Every (key, value) of file `file`'s __metadata__, sorted by key (empty when absent).
+  std::vector<std::pair<std::string, std::string>> metadata_entries(int32_t file = 0) const {
+    std::vector<std::pair<std::string, std::string>> out;
+    const int64_t n = subq_safetensors_metadata_count(live(), file);
+    for (int64_t i = 0; i < n; ++i) {
+      const char* k = nullptr;
+      const char* v = nullptr;
+      check(subq_safetensors_metadata_at(h_, file, i, &k, &v));
+      out.emplace_back(k, v);
+    }
+    return out;
+  }
   // __metadata__ value of `key` in file `file`, or nullptr.
   const char* metadata(const std::string& key, int32_t file = 0) const {
     return subq_safetensors_metadata_find(live(), file, key.c_str());
@@ -665,6 +982,7 @@ class safetensors {
     if (!h_) throw error(SUBQ_ERR_INVALID_STATE, "subq::safetensors: used after move");
     return h_;
   }
+  explicit safetensors(subq_safetensors* h) noexcept : h_(h) {}
   subq_safetensors* h_ = nullptr;
 };
 
@@ -858,6 +1176,16 @@ class ternary_weights {
     subq_ternary* h = nullptr;
     check(subq_ternary_from_codes(n, k, t.data(), k, row ? SUBQ_TERNARY_SCALE_ROW : SUBQ_TERNARY_SCALE_TENSOR,
                                   gamma.data(), &h));
+    return ternary_weights(h);
+  }
+  // Already-ternarized dense W (n x k, packed rows; every value 0 or +-gamma per tensor / row),
+  // float or bf16, kept exactly (subq_ternary_from_ternarized); throws naming a stray value.
+  template <class T>
+  static ternary_weights from_ternarized(int64_t n, int64_t k, std::span<const T> w,
+                                         subq_ternary_scale scale = SUBQ_TERNARY_SCALE_TENSOR) {
+    detail::rows_fit("subq::ternary_weights::from_ternarized: w", w.size(), n, k, 0);
+    subq_ternary* h = nullptr;
+    check(subq_ternary_from_ternarized(n, k, dtype_of<T>(), w.data(), k, scale, &h));
     return ternary_weights(h);
   }
   // HF packed BitNet weight: packed (n/4) x k bytes.

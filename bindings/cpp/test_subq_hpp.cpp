@@ -2,6 +2,7 @@
 // the ctest `cpp_bindings`). Exits non-zero on the first failed check.
 #include "subq.hpp"
 
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 static int failures = 0;
@@ -50,7 +52,403 @@ static double max_err(const std::vector<float>& x, const std::vector<double>& r)
   return e;
 }
 
+// ---- runtime: queries, topology, pause/resume, executors, logging -----------------------------
+static std::vector<float> gemm_on(subq::context* ctx, const std::vector<float>& a, const std::vector<float>& b,
+                                  int64_t m, int64_t k, int64_t n) {
+  std::vector<float> c(static_cast<std::size_t>(m * n));
+  subq::gemm(ctx, subq::matrix<const float>{a, m, k}, subq::matrix<const float>{b, k, n},
+             subq::matrix<float>{c, m, n});
+  return c;
+}
+
+// Runs every task on the calling thread, last index first (order must not matter).
+struct serial_executor {
+  int64_t tasks = 0, calls = 0;
+  int32_t max_concurrency() const { return 3; }
+  void parallel_for(int64_t n, subq::task t) {
+    ++calls;
+    for (int64_t i = n - 1; i >= 0; --i) t(i), ++tasks;
+  }
+};
+// Splits the tasks over std::threads (interleaved), joined before returning.
+struct thread_executor {
+  std::atomic<int64_t> tasks{0};
+  int32_t max_concurrency() const { return 3; }
+  void parallel_for(int64_t n, subq::task t) {
+    std::vector<std::thread> ts;
+    for (int w = 0; w < 3; ++w)
+      ts.emplace_back([&, w] {
+        for (int64_t i = w; i < n; i += 3) t(i), ++tasks;
+      });
+    for (auto& th : ts) th.join();
+  }
+};
+static_assert(subq::executor<serial_executor> && !subq::executor<int>);
+
+static void test_sgemm() {
+  // The BLAS form against a double reference, every transpose combination, padded leading dims.
+  const int64_t m = 13, n = 11, k = 17, pad = 3;
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb) {
+      const int64_t lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
+      const auto a = randn(static_cast<std::size_t>((ta ? k : m) * lda), 61);
+      const auto b = randn(static_cast<std::size_t>((tb ? n : k) * ldb), 62);
+      auto c = randn(static_cast<std::size_t>(m * ldc), 63);
+      std::vector<double> r(static_cast<std::size_t>(m * n));
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          double acc = 0;
+          for (int64_t p = 0; p < k; ++p)
+            acc += (double)a[static_cast<std::size_t>(ta ? p * lda + i : i * lda + p)] *
+                   b[static_cast<std::size_t>(tb ? j * ldb + p : p * ldb + j)];
+          r[static_cast<std::size_t>(i * n + j)] = 2.0 * acc + 0.5 * c[static_cast<std::size_t>(i * ldc + j)];
+        }
+      subq::sgemm(nullptr, ta, tb, m, n, k, 2.0f, a, lda, b, ldb, 0.5f, c, ldc);
+      double e = 0;
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j)
+          e = std::fmax(e, std::fabs(c[static_cast<std::size_t>(i * ldc + j)] - r[static_cast<std::size_t>(i * n + j)]));
+      EXPECT(e < 1e-4);
+    }
+  std::vector<float> a(m * k), b(k * n), c(m * n);
+  expect_error([&] { subq::sgemm(nullptr, false, false, m, n, k, 1, a, k, b, n, 0, std::span<float>(c).first(5), n); },
+               SUBQ_ERR_INVALID_ARGUMENT, "sgemm: c");
+  expect_error([&] { subq::sgemm(nullptr, false, false, m, n, k, 1, a, k - 1, b, n, 0, c, n); },
+               SUBQ_ERR_INVALID_ARGUMENT, "lda");
+  EXPECT(subq::dtype_size(SUBQ_DTYPE_BF16) == 2 && subq::dtype_size(SUBQ_DTYPE_I32) == 4 &&
+         subq::dtype_size(static_cast<subq_dtype>(99)) == 0);
+}
+
+static void test_runtime() {
+  // Version, build info, ISA queries, last error.
+  EXPECT(std::string(subq::build_info()).find(subq::version()) != std::string::npos);
+  EXPECT(subq::host_supports(subq::host_isa()) && subq::host_supports(SUBQ_ISA_SCALAR));
+  EXPECT(subq::isa_from_name("AVX2") == SUBQ_ISA_AVX2 && subq::isa_from_name("scalar") == SUBQ_ISA_SCALAR);
+  EXPECT(std::string(subq::isa_name(SUBQ_ISA_NEON)) == "neon");
+#if defined(__x86_64__)
+  EXPECT(!subq::host_supports(SUBQ_ISA_NEON));
+  EXPECT(subq::host_supports(SUBQ_ISA_AVX2) == (subq::host_isa() != SUBQ_ISA_SCALAR));
+#elif defined(__aarch64__)
+  EXPECT(!subq::host_supports(SUBQ_ISA_AVX2) && subq::host_supports(SUBQ_ISA_NEON));
+#endif
+  expect_error([] { (void)subq::isa_from_name("pentium"); }, SUBQ_ERR_INVALID_ARGUMENT, "pentium");
+  EXPECT(std::string(subq::last_error_message()).find("pentium") != std::string::npos);
+  subq::clear_last_error();
+  EXPECT(std::string(subq::last_error_message()).empty());
+
+  const int64_t m = 45, k = 70, n = 38;
+  const auto a = randn(m * k, 31), b = randn(k * n, 32);
+  subq::context one{1};
+  const auto ref = gemm_on(&one, a, b, m, k, n);
+
+  // Host topology, then a two-node synthetic one driving a DISTRIBUTE context.
+  {
+    auto host = subq::topology::host();
+    EXPECT(host.nodes() >= 1 && host.cores() >= 1 && host.pus() >= host.cores());
+    EXPECT(host.describe().find("nodes=") != std::string::npos && host.cache_size(9) == 0);
+  }
+  try {
+    auto t = subq::topology::synthetic("node:2 core:2 pu:1");
+    EXPECT(t.nodes() == 2 && t.cores() == 4 && t.pus() == 4);
+    EXPECT(t.describe().find("synthetic") != std::string::npos);
+    auto shared = t.clone();  // subq_topology_retain: a second owner
+    subq::topology moved = std::move(t);
+    expect_error([&] { (void)t.nodes(); }, SUBQ_ERR_INVALID_STATE, "used after move");
+    EXPECT(!t && moved && shared.cores() == 4);
+    subq::context::options o;
+    o.threads = 4, o.numa = SUBQ_NUMA_DISTRIBUTE, o.topo = &shared;
+    subq::context c{o};
+    { subq::topology gone = std::move(shared); }  // the context holds its own reference
+    const auto d = c.describe();
+    EXPECT(d.find("nodes=2") != std::string::npos && d.find("per_node=2,2") != std::string::npos);
+    EXPECT(gemm_on(&c, a, b, m, k, n) == ref);  // bitwise: threads and nodes never change results
+    o.numa = SUBQ_NUMA_ISOLATE, o.numa_node = 7, o.topo = &moved;
+    expect_error([&] { subq::context bad{o}; }, SUBQ_ERR_INVALID_ARGUMENT, "numa_node");
+    expect_error([] { (void)subq::topology::synthetic("not a topology"); }, SUBQ_ERR_INVALID_ARGUMENT,
+                 "subq_topology_create_synthetic");
+  } catch (const subq::error& e) {
+    if (e.status() != SUBQ_ERR_UNSUPPORTED) throw;
+    std::printf("subq.hpp: synthetic topology checks skipped (built without hwloc)\n");
+  }
+
+  // Pause / resume: a call on a paused context wakes it; results are unchanged.
+  {
+    subq::context::options o;
+    o.threads = 2, o.flags = SUBQ_CONTEXT_START_PAUSED;
+    subq::context c{o};
+    EXPECT(gemm_on(&c, a, b, m, k, n) == ref);
+    c.pause();
+    EXPECT(gemm_on(&c, a, b, m, k, n) == ref);
+    c.resume();
+    EXPECT(gemm_on(&c, a, b, m, k, n) == ref);
+    subq::context gone = std::move(c);
+    expect_error([&] { c.pause(); }, SUBQ_ERR_INVALID_STATE, "used after move");
+  }
+
+  // Host executors: C++ objects through the typed adapter, and the raw C table.
+  {
+    serial_executor se;
+    auto c = subq::context::with_executor(se);
+    EXPECT(c.describe().find("host-executor") != std::string::npos);
+    EXPECT(gemm_on(&c, a, b, m, k, n) == ref);
+    EXPECT(se.calls >= 1 && se.tasks >= se.calls);
+    thread_executor te;
+    auto ct = subq::context::with_executor(te);
+    for (int rep = 0; rep < 5; ++rep) EXPECT(gemm_on(&ct, a, b, m, k, n) == ref);
+    EXPECT(te.tasks.load() > 0);
+    subq_executor raw{};
+    raw.struct_size = sizeof raw;
+    raw.ctx = &se;
+    raw.max_concurrency = [](void*) -> int32_t { return 1; };
+    raw.parallel_for = [](void* e, int64_t nt, subq_task_fn fn, void* tc) {
+      for (int64_t i = 0; i < nt; ++i) fn(tc, i);
+      static_cast<serial_executor*>(e)->calls += 1000;
+    };
+    auto cr = subq::context::with_executor(raw);
+    const int64_t before = se.calls;
+    EXPECT(gemm_on(&cr, a, b, m, k, n) == ref && se.calls >= before + 1000);
+    subq::context::options o;
+    o.numa = SUBQ_NUMA_DISTRIBUTE;
+    expect_error([&] { (void)subq::context::with_executor(se, o); }, SUBQ_ERR_INVALID_ARGUMENT, "numa");
+  }
+
+  // Log handler: a verbose context reports itself; the newest handler wins; exceptions stay inside.
+  {
+    std::vector<std::string> got;
+    subq::context::options o;
+    o.threads = 2, o.max_isa = SUBQ_ISA_SCALAR, o.verbose = 1;
+    {
+      subq::log_handler h([&](subq_log_level level, std::string_view msg) {
+        if (level == SUBQ_LOG_INFO) got.emplace_back(msg);
+      });
+      subq::context c{o};
+      EXPECT(got.size() == 1 && got[0].find("threads=2") != std::string::npos &&
+             got[0].find("isa=scalar") != std::string::npos);
+      (void)gemm_on(&c, a, b, m, k, n);
+      EXPECT(got.size() >= 2 && got.back().find("subq_gemm: m=45 n=38 k=70") != std::string::npos);
+      subq::log_handler moved = std::move(h);  // the function stays installed
+      subq::context c2{o};
+      EXPECT(got.size() >= 3);
+    }
+    const std::size_t n_got = got.size();
+    { subq::context quiet{o}; }
+    EXPECT(got.size() == n_got);  // destroyed: the default sink again (stderr for a verbose context)
+    int older = 0, newer = 0;
+    {
+      subq::log_handler h1([&](subq_log_level, std::string_view) { ++older; });
+      subq::log_handler h2([&](subq_log_level, std::string_view) {
+        ++newer;
+        throw std::runtime_error("dropped");  // must not unwind through SubQ
+      });
+      { subq::log_handler gone = std::move(h1); }  // an older handler going changes nothing
+      subq::context c{o};
+    }
+    EXPECT(older == 0 && newer == 1);
+  }
+}
+
+// ---- convert, safetensors in memory, KV cache info ---------------------------------------------
+static void test_convert_memory_kv() {
+  subq::context ctx{2};
+  auto x = randn(1001, 41);
+  x[0] = std::numeric_limits<float>::infinity(), x[1] = std::numeric_limits<float>::quiet_NaN();
+  x[2] = 70000.0f, x[3] = 3.0e-8f, x[4] = -0.0f;
+  std::vector<subq::bf16> b1(x.size()), b2(x.size());
+  subq::to_bf16(x, b1);
+  subq::convert<float, subq::bf16>(&ctx, x, b2);
+  EXPECT(std::memcmp(b1.data(), b2.data(), b1.size() * 2) == 0);
+  std::vector<subq::f16> h1(x.size()), h2(x.size());
+  subq::to_f16(x, h1);
+  subq::convert<float, subq::f16>(nullptr, x, h2);
+  EXPECT(std::memcmp(h1.data(), h2.data(), h1.size() * 2) == 0);
+  EXPECT(h2[2].bits == 0x7C00 && h2[4].bits == 0x8000 && h2[3].bits == 1);  // overflow -> Inf, -0, a subnormal
+  std::vector<float> w1(x.size()), w2(x.size());
+  subq::from_f16(h1, w1);
+  subq::convert<subq::f16, float>(&ctx, h2, w2);
+  EXPECT(std::memcmp(w1.data(), w2.data(), w1.size() * 4) == 0);
+  subq::convert<subq::bf16, float>(&ctx, b2, w2);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &w2[i], 4);
+    if (bits != static_cast<uint32_t>(b2[i].bits) << 16) {
+      EXPECT(!"bf16 -> f32 widening is exact");
+      break;
+    }
+  }
+  std::vector<float> f3(x.size());
+  subq::convert<float, float>(&ctx, x, f3);
+  EXPECT(std::memcmp(f3.data(), x.data(), x.size() * 4) == 0);
+  expect_error([&] { subq::convert<float, subq::bf16>(&ctx, x, std::span<subq::bf16>(b2).first(5)); },
+               SUBQ_ERR_INVALID_ARGUMENT, "dst 5");
+  expect_error([&] { subq::convert<subq::bf16, subq::f16>(&ctx, b2, h2); }, SUBQ_ERR_INVALID_ARGUMENT,
+               "subq_convert");
+
+  // safetensors from memory: the image is copied, so it may be overwritten afterwards.
+  {
+    const std::string header =
+        R"({"__metadata__":{"k":"v"},"t":{"dtype":"F32","shape":[3],"data_offsets":[0,12]}})";
+    const std::string padded = header + std::string((8 - header.size() % 8) % 8, ' ');
+    const float tv[3] = {0.5f, -1.0f, 8.0f};
+    std::vector<std::byte> image(8 + padded.size() + sizeof tv);
+    const uint64_t len = padded.size();
+    std::memcpy(image.data(), &len, 8);
+    std::memcpy(image.data() + 8, padded.data(), padded.size());
+    std::memcpy(image.data() + 8 + padded.size(), tv, sizeof tv);
+    auto st = subq::safetensors::from_memory(image);
+    std::fill(image.begin(), image.end(), std::byte{0});
+    auto t = st.data<float>("t", SUBQ_SAFETENSORS_F32);
+    EXPECT(t.size() == 3 && std::memcmp(t.data(), tv, sizeof tv) == 0);
+    EXPECT(st.metadata("k") && std::string(st.metadata("k")) == "v");
+    expect_error([&] { (void)subq::safetensors::from_memory(image); }, SUBQ_ERR_INVALID_ARGUMENT, "<memory>");
+    expect_error([] { (void)subq::safetensors::from_memory({}); }, SUBQ_ERR_INVALID_ARGUMENT, "<memory>");
+  }
+
+  // KV cache info: shape fields and the storage, where appended keys land.
+  {
+    auto ka = subq::make_args<subq_kv_cache_args>();
+    ka.batch = 2, ka.hkv = 3, ka.dk = 4, ka.dv = 5, ka.capacity = 7;
+    subq::kv_cache cache(ka);
+    const auto kk = randn(2 * 2 * 3 * 4, 42), vv = randn(2 * 2 * 3 * 5, 43);
+    cache.append(&ctx, 0, 2, 2, kk, vv);
+    const subq_kv_cache_info i = cache.info();
+    EXPECT(i.dtype == SUBQ_DTYPE_F32 && i.mode == SUBQ_KV_LINEAR && i.batch == 2 && i.hkv == 3 && i.dk == 4 &&
+           i.dv == 5 && i.capacity == 7);
+    bool same = true;
+    for (int64_t bb = 0; bb < 2; ++bb)
+      for (int64_t t = 0; t < 2; ++t)
+        for (int64_t h = 0; h < 3; ++h)
+          for (int64_t d = 0; d < 4; ++d)
+            same &= static_cast<const float*>(i.k)[bb * i.k_bs + h * i.k_hs + t * i.k_ss + d] ==
+                    kk[static_cast<std::size_t>(((bb * 2 + t) * 3 + h) * 4 + d)];
+    EXPECT(same);
+    subq::kv_cache gone = std::move(cache);
+    expect_error([&] { (void)cache.info(); }, SUBQ_ERR_INVALID_STATE, "used after move");
+  }
+}
+
+// ---- Mamba state layouts, ternarized import, RoPE / linear-attention helpers -------------------
+static void test_family_helpers() {
+  // Mamba-1: (batch, channels, d_state) <-> SubQ's padded blocks, against the header's formula.
+  {
+    const int64_t B = 2, E = 19, N = 3;
+    const int64_t sf = subq::ssm1_state_floats(E, N);
+    const auto hf = randn(B * E * N, 51);
+    std::vector<float> st(static_cast<std::size_t>(B * sf), -1.0f), back(hf.size());
+    subq::ssm1_state_import(B, E, N, hf, st);
+    bool ok = true;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t d = 0; d < E; ++d)
+        for (int64_t n = 0; n < N; ++n)
+          ok &= st[static_cast<std::size_t>(b * sf + (d / 16) * 16 * N + n * 16 + d % 16)] ==
+                hf[static_cast<std::size_t>((b * E + d) * N + n)];
+    for (int64_t b = 0; b < B; ++b)  // padding lanes (channels 19..31) are zero
+      for (int64_t n = 0; n < N; ++n) ok &= st[static_cast<std::size_t>(b * sf + 16 * N + n * 16 + 5)] == 0.0f;
+    EXPECT(ok);
+    subq::ssm1_state_export(B, E, N, st, back);
+    EXPECT(back == hf);
+    expect_error([&] { subq::ssm1_state_import(B, E, N, std::span<const float>(hf).first(10), st); },
+                 SUBQ_ERR_INVALID_ARGUMENT, "ssm1_state_import: hf");
+    expect_error([&] { subq::ssm1_state_export(B, E, N, std::span<const float>(st).first(10), back); },
+                 SUBQ_ERR_INVALID_ARGUMENT, "ssm1_state_export: state");
+    subq::ssm1_state_import(0, E, N, {}, {});  // nothing to do
+  }
+  // Mamba-2: (batch, H, P, N) <-> (batch, H, N, P).
+  {
+    const int64_t B = 2, H = 3, P = 4, N = 5;
+    const auto hf = randn(B * H * P * N, 52);
+    std::vector<float> st(hf.size()), back(hf.size());
+    subq::ssm2_state_import(B, H, P, N, hf, st);
+    bool ok = true;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t p = 0; p < P; ++p)
+          for (int64_t n = 0; n < N; ++n)
+            ok &= st[static_cast<std::size_t>(((b * H + h) * N + n) * P + p)] ==
+                  hf[static_cast<std::size_t>(((b * H + h) * P + p) * N + n)];
+    EXPECT(ok);
+    subq::ssm2_state_export(B, H, P, N, st, back);
+    EXPECT(back == hf);
+    expect_error([&] { subq::ssm2_state_export(B, H, P, N, st, std::span<float>(back).first(3)); },
+                 SUBQ_ERR_INVALID_ARGUMENT, "ssm2_state_export: hf");
+  }
+  // Ternarized weights: values 0 / +-gamma per row kept exactly; anything else is refused.
+  {
+    const int64_t N = 3, K = 8;
+    const float g[3] = {0.25f, 1.5f, 3.0f};
+    std::vector<float> w(static_cast<std::size_t>(N * K));
+    std::vector<int8_t> codes(w.size());
+    for (int64_t r = 0; r < N; ++r)
+      for (int64_t c = 0; c < K; ++c) {
+        const int8_t t = static_cast<int8_t>((r + c) % 3 - 1);  // every row holds -1, 0 and +1
+        codes[static_cast<std::size_t>(r * K + c)] = t;
+        w[static_cast<std::size_t>(r * K + c)] = t * g[r];
+      }
+    auto tw = subq::ternary_weights::from_ternarized<float>(N, K, w, SUBQ_TERNARY_SCALE_ROW);
+    const auto [t, gamma] = tw.to_codes();
+    EXPECT(t == codes && gamma.size() == 3 && gamma[0] == g[0] && gamma[1] == g[1] && gamma[2] == g[2]);
+    std::vector<subq::bf16> wb(w.size());
+    subq::to_bf16(w, wb);  // these gammas are exact in bf16
+    auto tb = subq::ternary_weights::from_ternarized<subq::bf16>(N, K, wb, SUBQ_TERNARY_SCALE_ROW);
+    EXPECT(tb.to_codes().first == codes);
+    w[5] = 0.7f * g[0];
+    expect_error([&] { (void)subq::ternary_weights::from_ternarized<float>(N, K, w, SUBQ_TERNARY_SCALE_ROW); },
+                 SUBQ_ERR_INVALID_ARGUMENT, "subq_ternary_from_ternarized");
+    expect_error([&] { (void)subq::ternary_weights::from_ternarized<float>(N, K, std::span<const float>(w).first(9)); },
+                 SUBQ_ERR_INVALID_ARGUMENT, "from_ternarized: w");
+  }
+  // RoPE inverse frequencies and the YaRN attention factor.
+  {
+    auto p = subq::make_args<subq_rope_params>();
+    p.rot_dim = 16;
+    const auto inv = subq::rope_inv_freq(p);
+    EXPECT(inv.size() == 8);
+    for (std::size_t i = 0; i < inv.size(); ++i)
+      EXPECT(std::fabs(inv[i] - std::pow(10000.0, -2.0 * static_cast<double>(i) / 16.0)) <= 1e-6 * (1.0 / std::pow(10000.0, 2.0 * static_cast<double>(i) / 16.0)));
+    p.type = SUBQ_ROPE_LINEAR, p.factor = 4.0;
+    const auto lin = subq::rope_inv_freq(p);
+    EXPECT(lin.size() == 8 && lin[3] == inv[3] / 4.0f);
+    p.rot_dim = 7;
+    expect_error([&] { (void)subq::rope_inv_freq(p); }, SUBQ_ERR_INVALID_ARGUMENT, "rot_dim");
+    p.rot_dim = int64_t{1} << 40;  // refused before anything is written
+    expect_error([&] { (void)subq::rope_inv_freq(p); }, SUBQ_ERR_INVALID_ARGUMENT, "rot_dim");
+    EXPECT(subq::rope_yarn_attention_factor(1.0) == 1.0);
+    EXPECT(std::fabs(subq::rope_yarn_attention_factor(4.0) - (0.1 * std::log(4.0) + 1.0)) < 1e-15);
+    EXPECT(std::fabs(subq::rope_yarn_attention_factor(4.0, 1.0, 1.0) - 1.0) < 1e-15);
+    expect_error([] { (void)subq::rope_yarn_attention_factor(-1.0); }, SUBQ_ERR_INVALID_ARGUMENT, "factor");
+  }
+  // Dense linear-attention strides.
+  {
+    auto la = subq::make_args<subq_linattn_args>();
+    la.batch = 2, la.seqlen = 5, la.n_heads = 3, la.dim_qk = 4, la.dim_v = 6;
+    subq::linattn_args_dense(la);
+    EXPECT(la.q_hs == 4 && la.q_ss == 12 && la.q_bs == 60 && la.k_ss == 12);
+    EXPECT(la.v_hs == 6 && la.v_ss == 18 && la.v_bs == 90 && la.o_ss == 18 && la.o_bs == 90);
+  }
+}
+
+// Every new owner type, many times: leaks show under the asan-ubsan suite (LeakSanitizer).
+static void test_owner_churn() {
+  std::vector<std::byte> junk(16);
+  for (int i = 0; i < 300; ++i) {
+    auto t = subq::topology::host();
+    auto t2 = t.clone();
+    subq::topology t3 = std::move(t2);
+    subq::context::options o;
+    o.threads = 1 + i % 3, o.topo = &t3, o.flags = (i & 1) ? SUBQ_CONTEXT_START_PAUSED : 0u;
+    subq::context c{o};
+    c.pause();
+    subq::log_handler h([](subq_log_level, std::string_view) {});
+    serial_executor se;
+    auto ce = subq::context::with_executor(se);
+    try {
+      (void)subq::safetensors::from_memory(junk);
+    } catch (const subq::error&) {
+    }
+  }
+}
+
 int main() {
+  unsetenv("SUBQ_VERBOSE");  // read once per process: the log checks decide their own levels
   EXPECT(subq::version_compatible());
   subq::context ctx{2};
   EXPECT(ctx.threads() == 2);
@@ -588,11 +986,21 @@ int main() {
     auto wspan = st.data<float>("w", SUBQ_SAFETENSORS_F32);
     EXPECT(wspan.size() == 4 && std::memcmp(wspan.data(), wv, sizeof wv) == 0);
     EXPECT(st.metadata("format") && std::string(st.metadata("format")) == "pt" && !st.metadata("nope"));
+    EXPECT(st.file_count() == 1 && st.file_path(0) == path);
+    expect_error([&] { (void)st.file_path(1); }, SUBQ_ERR_INVALID_ARGUMENT, "out of range");
+    const auto md = st.metadata_entries();
+    EXPECT(md.size() == 1 && md[0].first == "format" && md[0].second == "pt" && st.metadata_entries(3).empty());
     expect_error([&] { (void)st.data<uint16_t>("w", SUBQ_SAFETENSORS_BF16); }, SUBQ_ERR_INVALID_ARGUMENT, "F32");
     expect_error([&] { (void)st["v"]; }, SUBQ_ERR_INVALID_ARGUMENT, "'v'");
     expect_error([&] { subq::safetensors missing("no_such_file.safetensors"); }, SUBQ_ERR_SYSTEM, "no_such_file");
     std::remove(path);
   }
+
+  test_sgemm();
+  test_runtime();
+  test_convert_memory_kv();
+  test_family_helpers();
+  test_owner_churn();
 
   if (failures) std::fprintf(stderr, "%d check(s) failed\n", failures);
   else std::printf("subq.hpp: all checks passed\n");

@@ -103,14 +103,21 @@ subq_status_string = _fn("subq_status_string", ctypes.c_char_p, ctypes.c_int32)
 subq_isa_name = _fn("subq_isa_name", ctypes.c_char_p, ctypes.c_int32)
 subq_isa_from_name = _fn("subq_isa_from_name", ctypes.c_int32, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int32))
 subq_host_isa = _fn("subq_host_isa", ctypes.c_int32)
+subq_host_supports_isa = _fn("subq_host_supports_isa", ctypes.c_bool, ctypes.c_int32)
 
-_v = subq_version()
-RUNTIME_MAJOR, RUNTIME_MINOR, RUNTIME_PATCH = (_v >> 16) & 0xFFFF, (_v >> 8) & 0xFF, _v & 0xFF
-if RUNTIME_MAJOR != ABI_MAJOR or RUNTIME_MINOR < ABI_MINOR:
-    raise ImportError(
-        "subq: %s is libsubq %d.%d.%d but these bindings need %d.x with x >= %d"
-        % (library_path, RUNTIME_MAJOR, RUNTIME_MINOR, RUNTIME_PATCH, ABI_MAJOR, ABI_MINOR)
-    )
+def check_version(v: int, path: str):
+    """(major, minor, patch) of a packed SUBQ_VERSION; ImportError unless the
+    major equals ABI_MAJOR and the minor is at least ABI_MINOR (subq_base.h)."""
+    major, minor, patch = (v >> 16) & 0xFFFF, (v >> 8) & 0xFF, v & 0xFF
+    if major != ABI_MAJOR or minor < ABI_MINOR:
+        raise ImportError(
+            "subq: %s is libsubq %d.%d.%d but these bindings need %d.x with x >= %d"
+            % (path, major, minor, patch, ABI_MAJOR, ABI_MINOR)
+        )
+    return major, minor, patch
+
+
+RUNTIME_MAJOR, RUNTIME_MINOR, RUNTIME_PATCH = check_version(subq_version(), library_path)
 
 # ctypes releases the GIL during the call; the message is thread-local in C, so
 # check() reads it right after the call on the same OS thread.
@@ -145,6 +152,30 @@ subq_context_destroy = _fn("subq_context_destroy", None, ctypes.c_void_p)
 subq_context_num_threads = _fn("subq_context_num_threads", ctypes.c_int32, ctypes.c_void_p)
 subq_context_isa = _fn("subq_context_isa", ctypes.c_int32, ctypes.c_void_p)
 subq_context_describe = _fn("subq_context_describe", ctypes.c_size_t, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t)
+subq_context_pause = _fn("subq_context_pause", ctypes.c_int32, ctypes.c_void_p)
+subq_context_resume = _fn("subq_context_resume", ctypes.c_int32, ctypes.c_void_p)
+
+# Context flags (subq_context_params.flags).
+CONTEXT_START_PAUSED = 0x4
+
+# topology (immutable, reference counted; shareable between threads)
+subq_topology_create = _fn("subq_topology_create", ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p))
+subq_topology_create_synthetic = _fn("subq_topology_create_synthetic", ctypes.c_int32, ctypes.c_char_p,
+                                     ctypes.POINTER(ctypes.c_void_p))
+subq_topology_create_xml = _fn("subq_topology_create_xml", ctypes.c_int32, ctypes.c_char_p,
+                               ctypes.POINTER(ctypes.c_void_p))
+subq_topology_retain = _fn("subq_topology_retain", ctypes.c_void_p, ctypes.c_void_p)
+subq_topology_release = _fn("subq_topology_release", None, ctypes.c_void_p)
+subq_topology_num_nodes = _fn("subq_topology_num_nodes", ctypes.c_int32, ctypes.c_void_p)
+subq_topology_num_cores = _fn("subq_topology_num_cores", ctypes.c_int32, ctypes.c_void_p)
+subq_topology_num_pus = _fn("subq_topology_num_pus", ctypes.c_int32, ctypes.c_void_p)
+subq_topology_cache_size = _fn("subq_topology_cache_size", ctypes.c_size_t, ctypes.c_void_p, ctypes.c_int32)
+subq_topology_describe = _fn("subq_topology_describe", ctypes.c_size_t, ctypes.c_void_p, ctypes.c_char_p,
+                             ctypes.c_size_t)
+
+# logging: void (*)(void *user, subq_log_level level, const char *message)
+LOG_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int32, ctypes.c_char_p)
+subq_set_log_callback = _fn("subq_set_log_callback", None, LOG_FN, ctypes.c_void_p)
 
 # ---- GEMM -------------------------------------------------------------------------------------
 class GemmArgs(ctypes.Structure):
@@ -173,6 +204,8 @@ subq_f32_to_bf16 = _fn("subq_f32_to_bf16", ctypes.c_int32, ctypes.c_void_p, ctyp
 subq_bf16_to_f32 = _fn("subq_bf16_to_f32", ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
 subq_f32_to_f16 = _fn("subq_f32_to_f16", ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
 subq_f16_to_f32 = _fn("subq_f16_to_f32", ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
+subq_convert = _fn("subq_convert", ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int32, ctypes.c_void_p,
+                   ctypes.c_int32, ctypes.c_void_p)
 
 # ---- fused attention --------------------------------------------------------------------------
 class FattnArgs(ctypes.Structure):
@@ -393,6 +426,18 @@ subq_kv_cache_append = _fn("subq_kv_cache_append", _i32, _vp, _vp, _i64, _i64, _
 subq_kv_cache_truncate = _fn("subq_kv_cache_truncate", _i32, _vp, _i64, _i64)
 subq_kv_cache_reset = _fn("subq_kv_cache_reset", None, _vp)
 subq_kv_cache_positions = _fn("subq_kv_cache_positions", _i32, _vp, _i64, c_int64_p, c_int64_p)
+class KvCacheInfo(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_size_t),
+        ("dtype", ctypes.c_int32), ("mode", ctypes.c_int32),
+        ("batch", ctypes.c_int64), ("hkv", ctypes.c_int64),
+        ("dk", ctypes.c_int64), ("dv", ctypes.c_int64), ("capacity", ctypes.c_int64),
+        ("k", ctypes.c_void_p), ("k_bs", ctypes.c_int64), ("k_hs", ctypes.c_int64), ("k_ss", ctypes.c_int64),
+        ("v", ctypes.c_void_p), ("v_bs", ctypes.c_int64), ("v_hs", ctypes.c_int64), ("v_ss", ctypes.c_int64),
+    ]
+
+
+subq_kv_cache_get_info = _fn("subq_kv_cache_get_info", _i32, _vp, ctypes.POINTER(KvCacheInfo))
 subq_fattn_kv = _fn("subq_fattn_kv", _i32, _vp, ctypes.POINTER(FattnArgs), _vp)
 
 
@@ -416,6 +461,8 @@ subq_safetensors_open = _fn("subq_safetensors_open", _i32, ctypes.c_char_p, ctyp
                             ctypes.POINTER(ctypes.c_void_p))
 subq_safetensors_open_dir = _fn("subq_safetensors_open_dir", _i32, ctypes.c_char_p, ctypes.c_uint32,
                                 ctypes.POINTER(ctypes.c_void_p))
+subq_safetensors_open_memory = _fn("subq_safetensors_open_memory", _i32, _vp, ctypes.c_size_t, ctypes.c_uint32,
+                                   ctypes.POINTER(ctypes.c_void_p))
 subq_safetensors_destroy = _fn("subq_safetensors_destroy", None, _vp)
 subq_safetensors_count = _fn("subq_safetensors_count", _i64, _vp)
 subq_safetensors_tensor_at = _fn("subq_safetensors_tensor_at", _i32, _vp, _i64, _tp)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ctypes
 import weakref
+from collections import namedtuple
 
 import numpy as np
 
@@ -131,6 +132,27 @@ def attention(q, k, v, *, causal: bool = False, window=None, softcap: float = 0.
 
 _KV_DTYPES = {"f32": _lib.DTYPE_F32, "bf16": _lib.DTYPE_BF16, "f16": _lib.DTYPE_F16}
 _KV_MODES = {"linear": 0, "ring": 1}
+_KV_DTYPE_NAMES = {v: k for k, v in _KV_DTYPES.items()}
+_KV_MODE_NAMES = {v: k for k, v in _KV_MODES.items()}
+_KV_NUMPY = {_lib.DTYPE_F32: np.float32, _lib.DTYPE_BF16: np.uint16, _lib.DTYPE_F16: np.float16}
+
+KVCacheInfo = namedtuple("KVCacheInfo", "dtype mode batch hkv dk dv capacity k_strides v_strides")
+
+
+class _CacheOwner:
+    """Holds the C handle; storage views keep it alive, so close() never
+    leaves a view pointing at freed memory."""
+
+    def __init__(self, h):
+        self.h = h
+        weakref.finalize(self, _lib.subq_kv_cache_destroy, h)
+
+
+class _StorageView:
+    def __init__(self, owner, addr, shape, strides, dtype):
+        self.owner = owner
+        self.__array_interface__ = {"data": (addr, True), "shape": shape, "strides": strides,
+                                    "typestr": dtype.str, "version": 3}
 
 
 class KVCache:
@@ -157,14 +179,43 @@ class KVCache:
         _lib.check(_lib.subq_kv_cache_create(ctypes.byref(p), ctypes.byref(h)))
         self.batch, self.hkv, self.dk, self.dv, self.capacity = p.batch, p.hkv, p.dk, p.dv, p.capacity
         self.dtype, self.mode = dtype, mode
-        self._h = h.value
-        self._finalizer = weakref.finalize(self, _lib.subq_kv_cache_destroy, self._h)
+        self._owner = _CacheOwner(h.value)
 
     @property
     def handle(self):
-        if self._h is None:
+        if self._owner is None:
             raise ValueError("KVCache: used after close()")
-        return self._h
+        return self._owner.h
+
+    def info(self) -> KVCacheInfo:
+        """The cache's description as the library reports it (subq_kv_cache_get_info):
+        dtype, mode, batch, hkv, dk, dv, capacity and the element strides
+        (batch, head, slot) of the K and V storage."""
+        i = self._info()
+        return KVCacheInfo(_KV_DTYPE_NAMES[i.dtype], _KV_MODE_NAMES[i.mode], i.batch, i.hkv, i.dk, i.dv, i.capacity,
+                           (i.k_bs, i.k_hs, i.k_ss), (i.v_bs, i.v_hs, i.v_ss))
+
+    def _info(self):
+        i = _lib.KvCacheInfo()
+        i.struct_size = ctypes.sizeof(i)
+        _lib.check(_lib.subq_kv_cache_get_info(self.handle, ctypes.byref(i)))
+        return i
+
+    def storage(self):
+        """(k, v): read-only NumPy views (no copy) of the storage, shaped
+        (batch, hkv, capacity, dk) and (batch, hkv, capacity, dv); float32,
+        float16, or bf16 as uint16 bits. Slot s of a 'linear' cache holds
+        position s; a 'ring' keeps position p in slot p % capacity. The views
+        are live (later appends show through) and keep the storage alive past
+        close()."""
+        i = self._info()
+        dt = np.dtype(_KV_NUMPY[i.dtype])
+        out = []
+        for ptr_, d, st in ((i.k, i.dk, (i.k_bs, i.k_hs, i.k_ss)), (i.v, i.dv, (i.v_bs, i.v_hs, i.v_ss))):
+            shape = (i.batch, i.hkv, i.capacity, d)
+            strides = tuple(x * dt.itemsize for x in st) + (dt.itemsize,)
+            out.append(np.asarray(_StorageView(self._owner, ptr_, shape, strides, dt)))
+        return tuple(out)
 
     def append(self, k, v, *, b0: int = 0, ctx=None) -> None:
         """Appends the same number of new tokens to sequences b0 .. b0 + nb - 1.
@@ -196,9 +247,8 @@ class KVCache:
         _lib.subq_kv_cache_reset(self.handle)
 
     def close(self) -> None:
-        if self._h is not None:
-            self._finalizer()
-            self._h = None
+        """Frees the cache (once no storage() view is left)."""
+        self._owner = None
 
     def __enter__(self):
         return self
@@ -207,7 +257,7 @@ class KVCache:
         self.close()
 
     def __repr__(self):
-        if self._h is None:
+        if self._owner is None:
             return "KVCache(closed)"
         return "KVCache(batch=%d, hkv=%d, dk=%d, dv=%d, capacity=%d, dtype=%s, mode=%s)" % (
             self.batch, self.hkv, self.dk, self.dv, self.capacity, self.dtype, self.mode)

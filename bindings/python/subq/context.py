@@ -6,18 +6,13 @@ import threading
 import weakref
 
 from . import _lib
+from .runtime import Topology, isa_value
 
 _NUMA = {"off": 0, "isolate": 1, "distribute": 2, "inherit": 3, "mirror": 4}
 
 
 def _isa_value(isa):
-    if isa is None:
-        return None
-    if isinstance(isa, int):
-        return isa
-    out = ctypes.c_int32()
-    _lib.check(_lib.subq_isa_from_name(str(isa).encode(), ctypes.byref(out)))
-    return out.value
+    return None if isa is None else isa_value(isa)
 
 
 class Context:
@@ -26,12 +21,17 @@ class Context:
     threads: participants incl. the caller; 0 = the physical cores SubQ may use.
     numa: 'off' | 'isolate' | 'distribute' | 'inherit' | 'mirror'.
     isa: highest ISA path allowed ('scalar', 'avx2', 'neon', ...; None = best).
+    topology: a subq.Topology to plan for (None = this machine; the context
+    keeps its own reference). verbose: 0..3 log level (None = SUBQ_VERBOSE);
+    messages go to subq.set_log_callback's function or stderr.
+    start_paused: workers start parked (see pause()).
     Calls from several Python threads on one context are serialised by the
     library; use one context per thread to run them concurrently.
     Close it with close() or a with-block; it is also closed when collected.
     """
 
-    def __init__(self, threads: int = 0, numa: str = "off", isa=None, numa_node: int = -1):
+    def __init__(self, threads: int = 0, numa: str = "off", isa=None, numa_node: int = -1, *, topology=None,
+                 verbose=None, start_paused: bool = False):
         if numa not in _NUMA:
             raise ValueError("Context: numa must be one of %s, got %r" % (sorted(_NUMA), numa))
         p = _lib.new_args(_lib.ContextParams, _lib.subq_context_params_default)
@@ -41,6 +41,14 @@ class Context:
         v = _isa_value(isa)
         if v is not None:
             p.max_isa = v
+        if topology is not None:
+            if not isinstance(topology, Topology):
+                raise TypeError("Context: topology must be a subq.Topology, got %s" % type(topology).__name__)
+            p.topology = topology.handle
+        if verbose is not None:
+            p.verbose = int(verbose)
+        if start_paused:
+            p.flags |= _lib.CONTEXT_START_PAUSED
         h = ctypes.c_void_p()
         _lib.check(_lib.subq_context_create(ctypes.byref(p), ctypes.byref(h)))
         self._h = h.value
@@ -65,6 +73,16 @@ class Context:
         buf = ctypes.create_string_buffer(n + 1)
         _lib.subq_context_describe(self.handle, buf, n + 1)
         return buf.value.decode()
+
+    def pause(self) -> None:
+        """Parks the workers asleep (no spinning) until resume() or the next
+        kernel call on this context (which wakes them; results are unchanged).
+        For a context that will sit idle while other work needs the cores."""
+        _lib.check(_lib.subq_context_pause(self.handle))
+
+    def resume(self) -> None:
+        """Wakes parked workers ahead of the next call."""
+        _lib.check(_lib.subq_context_resume(self.handle))
 
     def close(self) -> None:
         if self._h is not None:

@@ -162,3 +162,61 @@ def from_f16(x) -> np.ndarray:
     out = np.empty(X.shape, dtype=np.float32)
     _lib.check(_lib.subq_f16_to_f32(ptr(X), ptr(out), X.size))
     return out
+
+
+_CONVERT_TARGETS = {"f32": (_lib.DTYPE_F32, np.float32), "bf16": (_lib.DTYPE_BF16, np.uint16),
+                    "f16": (_lib.DTYPE_F16, np.float16)}
+
+
+def _flat(a, name):
+    if not a.flags.c_contiguous:
+        raise ValueError("%s: must be C-contiguous (subq.convert reads and writes flat buffers; "
+                         "SubQ never copies silently; use np.ascontiguousarray)" % name)
+    if a.ctypes.data % a.dtype.itemsize:
+        raise ValueError("%s: data pointer is not aligned to its %d-byte elements" % (name, a.dtype.itemsize))
+    return a
+
+
+def convert(x, dtype: str, *, out=None, ctx=None):
+    """Converts x between float32 and bf16 / float16 (subq_convert), one side
+    float32: float32 -> 'bf16' (a subq.BF16Array) or 'f16' (numpy float16),
+    round to nearest even, overflow to Inf, NaN kept quiet; bf16 / float16 ->
+    'f32' exactly; float32 -> 'f32' copies. x: a C-contiguous float32 or
+    float16 array, or bf16 (subq.BF16Array / ml_dtypes bfloat16). out: a
+    C-contiguous array of the target's storage dtype and x's shape (float32,
+    uint16 bits or a BF16Array, float16), allocated when None. The same bits
+    on every ISA path. Returns out."""
+    if dtype not in _CONVERT_TARGETS:
+        raise ValueError("convert: dtype must be one of %s, got %r" % (sorted(_CONVERT_TARGETS), dtype))
+    if isinstance(x, BF16Array):
+        X, sdt = x.bits, _lib.DTYPE_BF16
+    else:
+        X = as_array(x, "x")
+        if X.dtype.name == "bfloat16" and X.dtype.itemsize == 2:
+            X, sdt = X.view(np.uint16), _lib.DTYPE_BF16
+        elif X.dtype == np.float32:
+            sdt = _lib.DTYPE_F32
+        elif X.dtype == np.float16:
+            sdt = _lib.DTYPE_F16
+        else:
+            raise ValueError("convert: x dtype %s is not float32, float16 or bf16 (subq.BF16Array)" % X.dtype)
+    ddt, dnp = _CONVERT_TARGETS[dtype]
+    if sdt != _lib.DTYPE_F32 and ddt != _lib.DTYPE_F32:
+        raise ValueError("convert: one side must be f32 (got %s -> %s)"
+                         % ({_lib.DTYPE_BF16: "bf16", _lib.DTYPE_F16: "f16"}[sdt], dtype))
+    _flat(X, "x")
+    if out is None:
+        O = np.empty(X.shape, dtype=dnp)
+    else:
+        O = as_array(out.bits if isinstance(out, BF16Array) else out, "out")
+        if O.dtype != dnp:
+            raise ValueError("out: dtype %s, expected %s for %r" % (O.dtype, np.dtype(dnp), dtype))
+        if not O.flags.writeable:
+            raise ValueError("out: array is read-only")
+        if O.shape != X.shape:
+            raise ValueError("out: shape %s, expected %s" % (O.shape, X.shape))
+        _flat(O, "out")
+    _lib.check(_lib.subq_convert(handle_of(ctx), X.size, sdt, ptr(X), ddt, ptr(O)))
+    if isinstance(out, BF16Array):
+        return out
+    return BF16Array(O) if dtype == "bf16" else O

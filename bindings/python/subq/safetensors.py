@@ -60,6 +60,26 @@ class SafetensorsFile:
         _lib.check(fn(p, NO_MMAP if no_mmap else 0, ctypes.byref(h)))
         self._owner = _Owner(h.value)
 
+    @classmethod
+    def from_bytes(cls, data) -> "SafetensorsFile":
+        """Parses a safetensors file image held in memory (bytes, bytearray,
+        memoryview, a uint8 NumPy array: any C-contiguous buffer) through
+        subq_safetensors_open_memory, which copies the bytes: the result does
+        not depend on `data` afterwards (it may be changed or freed)."""
+        if isinstance(data, str):
+            raise TypeError("SafetensorsFile.from_bytes: data must be a bytes-like buffer, got str")
+        try:
+            buf = np.frombuffer(data, dtype=np.uint8)  # a view: no copy here either
+        except (TypeError, ValueError, BufferError) as e:
+            raise TypeError("SafetensorsFile.from_bytes: data must be a C-contiguous bytes-like buffer (%s)" % e)
+        h = ctypes.c_void_p()
+        # `buf` (and through it `data`) stays referenced until the call returns.
+        _lib.check(_lib.subq_safetensors_open_memory(buf.ctypes.data if buf.size else None, buf.size, 0,
+                                                     ctypes.byref(h)))
+        self = cls.__new__(cls)
+        self._owner = _Owner(h.value)
+        return self
+
     @property
     def handle(self):
         if self._owner is None:

@@ -94,3 +94,44 @@ def test_bf16_queries_and_output_over_cache(ctx, rng):
     ref = subq.attention(subq.from_bf16(q), k, v, causal=True, ctx=ctx)
     assert isinstance(o, subq.BF16Array)
     assert np.all(np.abs(subq.from_bf16(o) - ref) <= 2 ** -8 * np.abs(ref) + 1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["f32", "bf16", "f16"])
+def test_info_and_storage_views(rng, dtype):
+    b, hkv, dk, dv, cap = 2, 3, 8, 5, 6
+    with subq.KVCache(b, hkv, dk, cap, dv=dv, dtype=dtype) as cache:
+        info = cache.info()
+        assert (info.dtype, info.mode, info.batch, info.hkv, info.dk, info.dv, info.capacity) == (
+            dtype, "linear", b, hkv, dk, dv, cap)
+        k = rng.standard_normal((b, 4, hkv, dk)).astype(np.float32)
+        v = rng.standard_normal((b, 4, hkv, dv)).astype(np.float32)
+        cache.append(k, v)
+        ks, vs = cache.storage()
+        assert ks.shape == (b, hkv, cap, dk) and vs.shape == (b, hkv, cap, dv)
+        assert not ks.flags.writeable and not vs.flags.writeable
+        stored_k = ks[:, :, :4].transpose(0, 2, 1, 3)  # (b, pos, h, d)
+        stored_v = vs[:, :, :4].transpose(0, 2, 1, 3)
+        if dtype == "bf16":
+            assert np.array_equal(stored_k, subq.to_bf16(k).bits) and np.array_equal(stored_v, subq.to_bf16(v).bits)
+        elif dtype == "f16":
+            assert np.array_equal(stored_k, k.astype(np.float16)) and np.array_equal(stored_v, v.astype(np.float16))
+        else:
+            assert np.array_equal(stored_k, k) and np.array_equal(stored_v, v)
+        cache.append(k[:, :1], v[:, :1])  # live views: later appends show through
+        assert np.array_equal(ks[:, :, 4], ks[:, :, 0])
+        assert info.k_strides[2] >= dk  # slot stride covers a head row
+        snapshot = ks.copy()
+    # The views keep the storage alive past close().
+    assert np.array_equal(ks, snapshot)
+    with pytest.raises(ValueError, match="after close"):
+        cache.info()
+
+
+def test_ring_storage_slots(rng):
+    with subq.KVCache(1, 1, 4, 3, mode="ring") as cache:
+        assert cache.info().mode == "ring"
+        k = rng.standard_normal((1, 5, 1, 4)).astype(np.float32)
+        cache.append(k, k)
+        ks, _ = cache.storage()
+        for p in range(2, 5):  # positions 2..4 survive, position p in slot p % 3
+            assert np.array_equal(ks[0, 0, p % 3], k[0, p, 0])

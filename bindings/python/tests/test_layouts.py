@@ -19,6 +19,7 @@ STRUCTS = {
     "subq_monarch_desc": _lib.MonarchDesc, "subq_monarch_args": _lib.MonarchArgs,
     "subq_monarch_backward_args": _lib.MonarchBackwardArgs, "subq_ternary_act_args": _lib.TernaryActArgs,
     "subq_bitlinear_args": _lib.BitlinearArgs, "subq_hgrn_args": _lib.HgrnArgs,
+    "subq_kv_cache_info": _lib.KvCacheInfo,
 }
 INCLUDE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "Include")
 

@@ -95,3 +95,32 @@ def test_bad_files(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(subq.SubQError):  # a directory without model.safetensors or an index
         subq.SafetensorsFile(tmp_path / "empty")
+
+
+def test_from_bytes_matches_the_file(sample):
+    path, ref = sample
+    image = bytearray(path.read_bytes())
+    for data in (bytes(image), image, memoryview(image), np.frombuffer(bytes(image), np.uint8)):
+        with subq.SafetensorsFile.from_bytes(data) as st:
+            assert st.names() == subq.SafetensorsFile(path).names()
+            assert np.array_equal(st.tensor("w"), ref["w"]) and np.array_equal(st.tensor("ids"), ref["ids"])
+            assert st.metadata() == {"format": "pt", "note": "héllo"}
+            assert st.files() == ["<memory>"]
+    st = subq.SafetensorsFile.from_bytes(image)
+    w = st.tensor("w")
+    image[:] = b"\0" * len(image)  # SubQ copied the image: the source may change or go
+    del image
+    gc.collect()
+    assert np.array_equal(w, ref["w"]) and np.array_equal(st.tensor("h"), ref["h"])
+
+
+def test_from_bytes_errors(sample):
+    path, _ = sample
+    with pytest.raises(subq.SubQError, match="<memory>"):
+        subq.SafetensorsFile.from_bytes(b"")
+    with pytest.raises(subq.SubQError, match="<memory>"):
+        subq.SafetensorsFile.from_bytes(path.read_bytes()[:-4])  # truncated data section
+    with pytest.raises(TypeError, match="bytes-like"):
+        subq.SafetensorsFile.from_bytes("not bytes")
+    with pytest.raises(TypeError, match="C-contiguous"):
+        subq.SafetensorsFile.from_bytes(memoryview(bytearray(64))[::2])
