@@ -311,6 +311,9 @@ class context {
   explicit operator bool() const noexcept { return h_ != nullptr; }
   int32_t threads() const { return subq_context_num_threads(live()); }
   subq_isa isa() const { return subq_context_isa(live()); }
+  // Whether packed_b objects packed with this context are placed on NUMA nodes (isolate /
+  // distribute / mirror on a multi-node topology): read weights through them, not a mapped file.
+  bool places_weights() const { return subq_context_places_weights(live()); }
   std::string describe() const {
     std::string s(subq_context_describe(live(), nullptr, 0) + 1, '\0');
     s.resize(subq_context_describe(h_, s.data(), s.size()));

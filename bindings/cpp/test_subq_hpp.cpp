@@ -162,6 +162,11 @@ static void test_runtime() {
     const auto d = c.describe();
     EXPECT(d.find("nodes=2") != std::string::npos && d.find("per_node=2,2") != std::string::npos);
     EXPECT(gemm_on(&c, a, b, m, k, n) == ref);  // bitwise: threads and nodes never change results
+    EXPECT(c.places_weights());
+    {
+      subq::context plain{1};
+      EXPECT(!plain.places_weights());
+    }
     o.numa = SUBQ_NUMA_ISOLATE, o.numa_node = 7, o.topo = &moved;
     expect_error([&] { subq::context bad{o}; }, SUBQ_ERR_INVALID_ARGUMENT, "numa_node");
     expect_error([] { (void)subq::topology::synthetic("not a topology"); }, SUBQ_ERR_INVALID_ARGUMENT,

@@ -151,6 +151,7 @@ subq_context_create = _fn("subq_context_create", ctypes.c_int32, ctypes.POINTER(
 subq_context_destroy = _fn("subq_context_destroy", None, ctypes.c_void_p)
 subq_context_num_threads = _fn("subq_context_num_threads", ctypes.c_int32, ctypes.c_void_p)
 subq_context_isa = _fn("subq_context_isa", ctypes.c_int32, ctypes.c_void_p)
+subq_context_places_weights = _fn("subq_context_places_weights", ctypes.c_bool, ctypes.c_void_p)
 subq_context_describe = _fn("subq_context_describe", ctypes.c_size_t, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t)
 subq_context_pause = _fn("subq_context_pause", ctypes.c_int32, ctypes.c_void_p)
 subq_context_resume = _fn("subq_context_resume", ctypes.c_int32, ctypes.c_void_p)

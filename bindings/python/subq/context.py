@@ -65,6 +65,14 @@ class Context:
         return _lib.subq_context_num_threads(self.handle)
 
     @property
+    def places_weights(self) -> bool:
+        """Whether PackedB objects packed with this context are placed on NUMA
+        nodes (isolate / distribute / mirror on a topology with several nodes;
+        mirror keeps a copy per node): read weights through them rather than
+        straight from a memory-mapped file (subq_context_places_weights)."""
+        return bool(_lib.subq_context_places_weights(self.handle))
+
+    @property
     def isa(self) -> str:
         return _lib.subq_isa_name(_lib.subq_context_isa(self.handle)).decode()
 

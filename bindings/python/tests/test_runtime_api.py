@@ -73,6 +73,29 @@ def test_context_on_a_two_node_synthetic_topology(rng):
         subq.Context(topology="node:2")
 
 
+@pytest.mark.parametrize("numa", ["off", "isolate", "distribute", "mirror"])
+def test_packed_weights_placed_on_a_two_node_synthetic_topology(rng, numa):
+    """PackedB packed on a placing context: same bits as unplaced, mirror holds
+    one copy per node (nbytes), places_weights says which modes place."""
+    t = _synthetic("node:2 core:2 pu:1")
+    w = rng.standard_normal((300, 1100)).astype(np.float32)
+    x = rng.standard_normal((3, 300)).astype(np.float32)
+    ref_b = subq.PackedB(w)
+    ref1, ref3 = ref_b.matmul(x[:1]), ref_b.matmul(x)
+    with subq.Context(threads=4, numa=numa, topology=t) as c:
+        assert c.places_weights == (numa != "off")
+        pb = subq.PackedB(w, ctx=c)
+        assert np.array_equal(pb.matmul(x[:1], ctx=c), ref1)
+        assert np.array_equal(pb.matmul(x, ctx=c), ref3)
+        assert np.array_equal(pb.matmul(x[:1]), ref1)  # read without the context: same bits
+        copies = 2 if numa == "mirror" else 1
+        extra = pb.nbytes - ref_b.nbytes  # the replicas' data (the header is a few hundred bytes at most)
+        assert (copies - 1) * (ref_b.nbytes - 256) <= extra <= (copies - 1) * ref_b.nbytes
+    t.close()
+    with subq.Context(threads=1) as c1:
+        assert not c1.places_weights
+
+
 def test_pause_resume_keep_results(rng):
     a = rng.standard_normal((64, 48)).astype(np.float32)
     with subq.Context(threads=2) as c:
