@@ -10,6 +10,7 @@ import numpy as np
 from . import _lib
 from ._arrays import BF16Array, as_array, elem_strides, f32, output, ptr, typed
 from .context import handle_of
+from ._owned import Closable
 
 _ALIGN = {"bottom_right": 0, "top_left": 1}
 
@@ -155,7 +156,7 @@ class _StorageView:
                                     "typestr": dtype.str, "version": 3}
 
 
-class KVCache:
+class KVCache(Closable):
     """One layer's K/V for `batch` sequences (subq_kv_cache), stored as
     dtype 'f32' | 'bf16' | 'f16' (appends round f32 to nearest even).
 
@@ -249,12 +250,6 @@ class KVCache:
     def close(self) -> None:
         """Frees the cache (once no storage() view is left)."""
         self._owner = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __repr__(self):
         if self._owner is None:

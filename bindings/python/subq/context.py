@@ -7,6 +7,7 @@ import weakref
 
 from . import _lib
 from .runtime import Topology, isa_value
+from ._owned import Owned
 
 _NUMA = {"off": 0, "isolate": 1, "distribute": 2, "inherit": 3, "mirror": 4}
 
@@ -15,7 +16,7 @@ def _isa_value(isa):
     return None if isa is None else isa_value(isa)
 
 
-class Context:
+class Context(Owned):
     """A SubQ context: a persistent worker pool (the calling thread is participant 0).
 
     threads: participants incl. the caller; 0 = the physical cores SubQ may use.
@@ -91,17 +92,6 @@ class Context:
     def resume(self) -> None:
         """Wakes parked workers ahead of the next call."""
         _lib.check(_lib.subq_context_resume(self.handle))
-
-    def close(self) -> None:
-        if self._h is not None:
-            self._finalizer()
-            self._h = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __repr__(self):
         return "Context(closed)" if self._h is None else "Context(threads=%d, isa=%s)" % (self.threads, self.isa)

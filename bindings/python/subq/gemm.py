@@ -9,6 +9,7 @@ import numpy as np
 from . import _lib
 from ._arrays import BF16Array, as_array, elem_strides, output, ptr, typed
 from .context import handle_of
+from ._owned import Owned
 
 
 def _operand(x, name):
@@ -55,7 +56,7 @@ def gemm(a, b, out=None, *, alpha: float = 1.0, beta: float = 0.0, ctx=None):
     return C
 
 
-class PackedB:
+class PackedB(Owned):
     """A K x N right-hand matrix packed once for the micro-kernels of a
     context's ISA path and reused across calls (weights). From a PyTorch
     Linear weight W[out][in], use PackedB(W.T) (a free view): y = x @ W.T."""
@@ -108,17 +109,6 @@ class PackedB:
         return C
 
     __call__ = matmul
-
-    def close(self) -> None:
-        if self._h is not None:
-            self._finalizer()
-            self._h = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def to_bf16(x) -> BF16Array:

@@ -17,6 +17,7 @@ import numpy as np
 from . import _lib
 from ._arrays import as_array, check_shape, elem_strides, f32, output, ptr, typed
 from .context import handle_of
+from ._owned import Owned
 
 KIND_MONARCH = 0
 KIND_BLOCKDIAG = 1
@@ -70,7 +71,7 @@ def monarch_linear_shapes(in_features: int, out_features: int, nblocks: int):
     return (d.k, d.q, d.p), (d.l, d.s, d.r), ie.value, oe.value
 
 
-class MonarchWeights:
+class MonarchWeights(Owned):
     """Monarch (w1 and w2) or block-diagonal (w1 only) weights packed once for a
     context's ISA path (subq_monarch_weights). w1: (k, q, p), w2: (l, s, r),
     both float32 or both bf16 (subq.BF16Array; widened exactly at pack time),
@@ -183,17 +184,6 @@ class MonarchWeights:
         if gx is not None and X.ndim == 1:
             gx = gx[0]
         return MonarchGrads(gx, gw1, gw2, gb)
-
-    def close(self) -> None:
-        if self._h is not None:
-            self._finalizer()
-            self._h = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __repr__(self):
         if self.is_blockdiag:

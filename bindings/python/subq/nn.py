@@ -16,6 +16,7 @@ import numpy as np
 from . import _lib
 from ._arrays import BF16Array, as_array, check_shape, elem_strides, f32, output, ptr, typed
 from .context import handle_of
+from ._owned import Owned
 
 _ROPE_TYPES = {"default": 0, "linear": 1, "llama3": 2, "yarn": 3}
 
@@ -173,7 +174,7 @@ def yarn_attention_factor(factor: float, mscale: float = 0.0, mscale_all_dim: fl
     return v
 
 
-class RopeTable:
+class RopeTable(Owned):
     """A rotary-embedding schedule (subq_rope_table): HF's inv_freq and
     attention scaling, with cos/sin cached for positions [0, cached_positions).
 
@@ -267,17 +268,6 @@ class RopeTable:
         p.q, p.k = ptr(Q), ptr(K)
         _lib.check(_lib.subq_rope(handle_of(ctx), ctypes.byref(p)))
         return q, k
-
-    def close(self) -> None:
-        if self._h is not None:
-            self._finalizer()
-            self._h = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __repr__(self):
         return "RopeTable(closed)" if self._h is None else "RopeTable(rot_dim=%d)" % self.rot_dim

@@ -23,11 +23,12 @@ import threading
 import weakref
 
 from . import _lib
+from ._owned import Owned
 
 LOG_LEVELS = ("error", "warn", "info", "debug")
 
 
-class Topology:
+class Topology(Owned):
     """An immutable snapshot of a machine (subq_topology): NUMA nodes, cores,
     PUs and cache sizes. Topology() is this process's machine (its affinity
     mask and cpuset); Topology.synthetic(desc) and Topology.from_xml(path)
@@ -96,17 +97,6 @@ class Topology:
         buf = ctypes.create_string_buffer(n + 1)
         _lib.subq_topology_describe(self.handle, buf, n + 1)
         return buf.value.decode()
-
-    def close(self) -> None:
-        if self._h is not None:
-            self._finalizer()
-            self._h = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __repr__(self):
         if self._h is None:

@@ -13,6 +13,7 @@ from collections import namedtuple
 import numpy as np
 
 from . import _lib
+from ._owned import Closable
 
 NO_MMAP = 1
 
@@ -43,7 +44,7 @@ class _View:
                                     "typestr": np.dtype(dtype).str, "version": 3}
 
 
-class SafetensorsFile:
+class SafetensorsFile(Closable):
     """A safetensors file, or a model directory (model.safetensors, or the
     shards of model.safetensors.index.json), validated in full at open and
     memory-mapped read-only (no_mmap=True reads it into memory instead).
@@ -142,12 +143,6 @@ class SafetensorsFile:
 
     def close(self) -> None:
         self._owner = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __repr__(self):
         return "SafetensorsFile(closed)" if self._owner is None else "SafetensorsFile(%d tensors)" % len(self)

@@ -16,6 +16,7 @@ import numpy as np
 from . import _lib
 from ._arrays import as_array, check_shape, elem_strides, f32, output, ptr, typed
 from .context import handle_of
+from ._owned import Owned
 
 SCALES = {"tensor": 0, "row": 1}
 ROUNDING = {"half_even": 0, "half_away": 1}
@@ -62,7 +63,7 @@ def _new(fn, *args):
     return TernaryWeights(_handle=h.value)
 
 
-class TernaryWeights:
+class TernaryWeights(Owned):
     """Ternary weights W (rows N, cols K) in SQ2 (subq_ternary): immutable,
     shareable between threads. Make one with quantize / from_codes /
     from_ternarized / from_hf / from_blob; close() (or a with-block) frees it."""
@@ -164,17 +165,6 @@ class TernaryWeights:
         return bitlinear(x, self, **kw)
 
     __call__ = bitlinear
-
-    def close(self) -> None:
-        if self._h is not None:
-            self._finalizer()
-            self._h = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __repr__(self):
         return "TernaryWeights(%d x %d, scale=%s)" % (self.rows, self.cols, self.scale if self._h else "closed")
