@@ -24,10 +24,10 @@ CASES = [
     ("Mamba-1 scan d1536 n16 l1024 (A packed once)", ["ssm", "--reps", "20"], lambda p: p.endswith(":packedA"),
      ("ssm1_fused", "ssm1")),
     ("Mamba-1 scan d1536 n16 l1024 (A per call)", None, lambda p: not p.endswith(":packedA"), ("ssm1_fused", "ssm1")),
-    ("decode step d1536 n16 (A packed once)", ["ssm", "--l", "1", "--reps", "300"], lambda p: p.endswith(":packedA"),
+    ("decode step d1536 n16 (A packed once)", ["ssm", "--l", "1", "--reps", "200"], lambda p: p.endswith(":packedA"),
      ("step1536_fused", "step1536")),
     ("decode step d1536 n16 (A per call)", None, lambda p: not p.endswith(":packedA"), ("step1536_fused", "step1536")),
-    ("decode step d5120 n16 (A packed once)", ["ssm", "--l", "1", "--d", "5120", "--reps", "300"],
+    ("decode step d5120 n16 (A packed once)", ["ssm", "--l", "1", "--d", "5120", "--reps", "200"],
      lambda p: p.endswith(":packedA"), ("step5120_fused", "step5120")),
     ("decode step d5120 n16 (A per call)", None, lambda p: not p.endswith(":packedA"), ("step5120_fused", "step5120")),
     ("conv1d d1536 w4 l1024", ["conv1d", "--reps", "50"], lambda p: True, ("conv_fused", "conv")),
@@ -35,7 +35,7 @@ CASES = [
      ("ssd_fused", "ssd")),
     ("Mamba-2 SSD h48 p64 n128 l512 (chunked)", None, lambda p: ":chunked" in p, ("ssd_fused", "ssd")),
     ("Mamba-2 SSD h48 p64 n128 l512 (recurrent)", None, lambda p: p.endswith(":rec"), ("ssd_fused", "ssd")),
-    ("Mamba-2 decode step h48 p64 n128", ["ssd-step", "--reps", "300"], lambda p: True,
+    ("Mamba-2 decode step h48 p64 n128", ["ssd-step", "--reps", "200"], lambda p: True,
      ("ssd_step_fused", "ssd_step")),
 ]
 
@@ -52,13 +52,15 @@ def main():
     ap.add_argument("--bench", default=os.path.join(ROOT, "build", "subq-bench"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--peer-seconds", type=float, default=0.5)
+    ap.add_argument("--peer-seconds", type=float, default=0.5, help="ggml peer: time per case and round (default 0.5)")
+    ap.add_argument("--peer-min-reps", type=int, default=5, help="ggml peer: at least this many calls (default 5)")
     args = ap.parse_args()
     ggml = {}  # case -> [per-round median ms]
     subq = {}  # label -> [per-round median ms]
     load0 = os.getloadavg()
     for _ in range(args.rounds):
-        out = subprocess.run([args.peer, "--threads", str(args.threads), "--seconds", str(args.peer_seconds)],
+        out = subprocess.run([args.peer, "--threads", str(args.threads), "--seconds", str(args.peer_seconds),
+                              "--min-reps", str(args.peer_min_reps)],
                              capture_output=True, text=True, check=True).stdout
         for r in json.loads(out):
             ggml.setdefault(r["case"], []).append(r["ms_median"])
