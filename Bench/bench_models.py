@@ -3,6 +3,7 @@
 
     python3 Bench/bench_models.py [--run PATH] [--bench PATH] [--threads 2] [--models mamba130m,tinyllama]
                                   [--prompt 512] [--new 32] [--reps 3] [--dir bench-results/models]
+                                  [--skip-transformers] [--llama-bench PATH --gguf-dir DIR [--llama-reps 1]]
 
 Needs torch, transformers and safetensors in the running Python (for instance the .venv-bench of
 Bench/compare_peers.py plus `pip install transformers safetensors`); the checkpoints are created
@@ -21,6 +22,14 @@ token ids, then --new greedy tokens) and transformers (a cached prefill forward,
 steps with the cache), and reports medians: prefill and decode tokens/s, and the decode bound =
 measured read bandwidth (subq-bench peak, same thread count, same run) / bytes of weights read per
 token. Not part of the tests.
+
+With --llama-bench PATH (llama.cpp's llama-bench, built outside the repo: BENCHMARKS.md "llama.cpp side
+by side") each repetition also runs `llama-bench -m DIR/<model>*.gguf -p PROMPT -n NEW -t THREADS
+-r LLAMA_REPS -o json` right after subq-run, on the GGUF converted from the same checkpoint (one
+file per model in --gguf-dir whose name starts with the model's name). llama-bench times its
+prefill (pp) and its decode (tg, from an empty context) separately, each after a warm-up run, and
+feeds its own token ids; the medians of its per-run tokens/s are reported beside subq's.
+--skip-transformers (or --no-transformers) leaves transformers out (and does not import torch).
 """
 import argparse
 import json
@@ -196,6 +205,29 @@ def run_transformers(model, ids, new):
     return len(ids) / (t1 - t0), new / (t3 - t2)
 
 
+def find_gguf(gguf_dir, name):
+    hits = sorted(f for f in os.listdir(gguf_dir) if f.endswith(".gguf") and (f == name + ".gguf" or f.startswith(name + "-")))
+    if len(hits) != 1:
+        raise SystemExit("--gguf-dir %s: need exactly one %s.gguf or %s-*.gguf, found %s" % (gguf_dir, name, name, hits or "none"))
+    return os.path.join(gguf_dir, hits[0])
+
+
+def run_llama_bench(exe, gguf, prompt, new, threads, reps):
+    """llama-bench's pp and tg tokens/s (each the median of its REPS samples) and its build/CPU info."""
+    cmd = [exe, "-m", gguf, "-p", str(prompt), "-n", str(new), "-t", str(threads), "-r", str(reps), "-o", "json"]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit("llama-bench failed (%d): %s" % (p.returncode, p.stderr[-2000:]))
+    rows = json.loads(p.stdout)
+    pp = [r for r in rows if r["n_prompt"] == prompt and r["n_gen"] == 0]
+    tg = [r for r in rows if r["n_gen"] == new and r["n_prompt"] == 0]
+    if len(pp) != 1 or len(tg) != 1:
+        raise SystemExit("llama-bench: unexpected output: %s" % p.stdout[-2000:])
+    info = "build %s (%s), %s, %s" % (pp[0].get("build_commit"), pp[0].get("build_number"), pp[0].get("model_type"),
+                                       pp[0].get("cpu_info"))
+    return statistics.median(pp[0]["samples_ts"]), statistics.median(tg[0]["samples_ts"]), info
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", default=os.path.join(ROOT, ".build", "release", "subq-run"))
@@ -206,14 +238,22 @@ def main():
     ap.add_argument("--new", type=int, default=32)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--dir", default=os.path.join(ROOT, "bench-results", "models"))
-    ap.add_argument("--no-transformers", action="store_true")
+    ap.add_argument("--no-transformers", "--skip-transformers", dest="no_transformers", action="store_true")
+    ap.add_argument("--llama-bench", default=None, help="llama.cpp's llama-bench: run it too, on the GGUFs")
+    ap.add_argument("--gguf-dir", default=os.path.join(ROOT, "bench-results", "gguf"))
+    ap.add_argument("--llama-reps", type=int, default=1, help="llama-bench -r per repetition (default 1)")
     args = ap.parse_args()
-    import torch
-    import transformers
+    peers = ""
+    if not args.no_transformers:
+        import torch
+        import transformers
 
-    torch.set_num_threads(args.threads)
-    print("subq-run %s vs transformers %s / torch %s, %d threads, prompt %d, %d new tokens, %d reps (medians)"
-          % (args.run, transformers.__version__, torch.__version__, args.threads, args.prompt, args.new, args.reps))
+        torch.set_num_threads(args.threads)
+        peers += " vs transformers %s / torch %s" % (transformers.__version__, torch.__version__)
+    if args.llama_bench:
+        peers += " vs llama-bench %s (GGUFs from %s)" % (args.llama_bench, args.gguf_dir)
+    print("subq-run %s%s, %d threads, prompt %d, %d new tokens, %d reps (medians)"
+          % (args.run, peers, args.threads, args.prompt, args.new, args.reps))
     for name in args.models.split(","):
         path = os.path.join(args.dir, name)
         if not os.path.exists(os.path.join(path, "config.json")):
@@ -233,11 +273,18 @@ def main():
             from transformers import AutoModelForCausalLM
 
             hf = AutoModelForCausalLM.from_pretrained(path, dtype="auto").eval()
-        sp, sd, tp, td = [], [], [], []
+        gguf = find_gguf(args.gguf_dir, name) if args.llama_bench and name not in ("mmfree370m", "based360m") else None
+        load0 = os.getloadavg()
+        sp, sd, tp, td, lp, ld, linfo = [], [], [], [], [], [], ""
         for _ in range(args.reps):
             a, b = run_subq(args.run, path, ids, args.new, args.threads)
             sp.append(a)
             sd.append(b)
+            if gguf:
+                a, b, linfo = run_llama_bench(args.llama_bench, gguf, args.prompt, args.new, args.threads,
+                                              args.llama_reps)
+                lp.append(a)
+                ld.append(b)
             if hf is not None:
                 a, b = run_transformers(hf, ids, args.new)
                 tp.append(a)
@@ -247,12 +294,22 @@ def main():
             print("\n%s: %.1f MB of weights read per token; read bandwidth %.1f GB/s -> decode bound %.1f tok/s" % (name, wb / 1e6, bw, bound))
         else:
             print("\n%s: %.1f MB of weights; no subq-bench at %s: no decode bound" % (name, wb / 1e6, args.bench))
+        load1 = os.getloadavg()
+        print("  load average (1/5/15 min) before %.2f/%.2f/%.2f, after %.2f/%.2f/%.2f" % (load0 + load1))
+        print("  per-rep subq prefill %s decode %s" % (["%.1f" % v for v in sp], ["%.2f" % v for v in sd]))
+        if lp:
+            print("  per-rep llama.cpp prefill %s decode %s" % (["%.1f" % v for v in lp], ["%.2f" % v for v in ld]))
+            print("  llama.cpp: %s, %s" % (os.path.basename(gguf), linfo))
         print("  %-14s %12s %12s" % ("", "prefill t/s", "decode t/s"))
         print("  %-14s %12.1f %12.2f   %s" % ("subq", med(sp), med(sd),
                                              "(decode %.0f%% of the bound)" % (100 * med(sd) / bound) if bound else ""))
         if tp:
             print("  %-14s %12.1f %12.2f" % ("transformers", med(tp), med(td)))
             print("  %-14s %11.2fx %11.2fx" % ("subq / hf", med(sp) / med(tp), med(sd) / med(td)))
+        if lp:
+            print("  %-14s %12.1f %12.2f   %s" % ("llama.cpp", med(lp), med(ld),
+                                                 "(decode %.0f%% of the bound)" % (100 * med(ld) / bound) if bound else ""))
+            print("  %-14s %11.2fx %11.2fx" % ("subq / llama", med(sp) / med(lp), med(sd) / med(ld)))
         del hf
 
 
