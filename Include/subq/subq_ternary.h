@@ -139,6 +139,18 @@ SUBQ_API SUBQ_WARN_UNUSED subq_status subq_ternary_from_hf(int64_t n, int64_t k,
 SUBQ_API SUBQ_WARN_UNUSED subq_status subq_ternary_from_blob(const void *src, size_t size,
                                                             subq_ternary *SUBQ_NULLABLE *SUBQ_NONNULL out);
 
+/* Moves w's storage into memory placed by ctx's NUMA mode, copied by ctx's
+ * own workers (first touch): DISTRIBUTE puts the rows each node computes in a
+ * one-token product on that node, MIRROR keeps one copy per node, each
+ * participant reading its node's copy; ISOLATE uses the context's node. A
+ * no-op (SUBQ_OK) when subq_context_places_weights(ctx) is false (NULL ctx,
+ * one node, OFF/INHERIT) or w is already placed. Results never change; the
+ * blob's bytes (subq_ternary_blob) stay the same, at a new address (an earlier
+ * pointer is invalid). Not thread-safe: call it before w is shared. Errors: SUBQ_ERR_INVALID_ARGUMENT (w NULL);
+ * SUBQ_ERR_OUT_OF_MEMORY; a binding failure (SUBQ_ERR_SYSTEM). On error w is
+ * unchanged. */
+SUBQ_API SUBQ_WARN_UNUSED subq_status subq_ternary_place(subq_context *SUBQ_NULLABLE ctx, subq_ternary *w);
+
 /* Frees packed weights; NULL is a no-op. */
 SUBQ_API void subq_ternary_destroy(subq_ternary *SUBQ_NULLABLE w);
 

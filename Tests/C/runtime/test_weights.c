@@ -8,6 +8,7 @@
  *    participants read their node's replica;
  *  - subq_gemm_pack_b / subq_gemm_packed in every mode: bitwise equal to the
  *    unplaced result, one- and many-row products, the size counts replicas;
+ *  - subq_ternary_place: the same bits from placed and mirrored codes;
  *  - subq_context_places_weights.
  */
 #include <stdatomic.h>
@@ -214,6 +215,56 @@ static void check_packed_b(const subq_topology *t, const char *name) {
   free(a), free(b), free(ref1), free(ref7), free(c1), free(c7);
 }
 
+/* ---- ternary weights placed (subq_ternary_place) -------------------------------------------- */
+static void check_ternary(const subq_topology *t, const char *name) {
+  const int64_t n = 1500, k = 2100; /* 0.8 MB of codes: several decode items per node */
+  int8_t *codes = malloc((size_t)(n * k)), *q = malloc((size_t)(3 * k));
+  for (int64_t i = 0; i < n * k; i++) codes[i] = (int8_t)((i * 7919 + i / 13) % 3 - 1);
+  for (int64_t i = 0; i < 3 * k; i++) q[i] = (int8_t)((i * 104729) % 255 - 127);
+  float gamma = 0.75f;
+  int32_t *ref = malloc((size_t)(4 * n) * sizeof(int32_t)), *d = malloc((size_t)(4 * n) * sizeof(int32_t));
+  subq_ternary *w0 = NULL;
+  CHECK_OK(subq_ternary_from_codes(n, k, codes, k, SUBQ_TERNARY_SCALE_TENSOR, &gamma, &w0));
+  if (!w0) return;
+  CHECK_OK(subq_ternary_matmul_i32(NULL, w0, 1, q, k, ref, n));
+  CHECK_OK(subq_ternary_matmul_i32(NULL, w0, 3, q, k, ref + n, n));
+  size_t size0 = 0;
+  const void *blob0 = subq_ternary_blob(w0, &size0);
+  for (int m = SUBQ_NUMA_OFF; m <= SUBQ_NUMA_MIRROR; m++) {
+    subq_context *ctx = make_ctx(t, 4, (subq_numa_mode)m);
+    if (!ctx) continue;
+    const size_t log0 = subq_placement_log(ctx, NULL, 0);
+    subq_ternary *w = NULL;
+    CHECK_OK(subq_ternary_from_codes(n, k, codes, k, SUBQ_TERNARY_SCALE_TENSOR, &gamma, &w));
+    if (!w) {
+      subq_context_destroy(ctx);
+      continue;
+    }
+    const void *before = subq_ternary_blob(w, NULL);
+    CHECK_OK(subq_ternary_place(ctx, w));
+    CHECK_OK(subq_ternary_place(ctx, w)); /* placed once: a no-op */
+    subq_place_record rec[64];
+    const size_t na = area_records(ctx, log0, rec, 64);
+    const bool places = subq_context_places_weights(ctx);
+    CHECK_MSG(places ? na >= 1 : na == 0, "%s numa=%d: %zu areas for ternary weights", name, m, na);
+    size_t size = 0;
+    const void *blob = subq_ternary_blob(w, &size);
+    CHECK_MSG(size == size0 && !memcmp(blob, blob0, size0), "%s numa=%d: blob changed", name, m);
+    CHECK_MSG(places ? blob != before : blob == before, "%s numa=%d: blob %s", name, m, places ? "not moved" : "moved");
+    memset(d, 0x5a, (size_t)(4 * n) * sizeof(int32_t));
+    CHECK_OK(subq_ternary_matmul_i32(ctx, w, 1, q, k, d, n));
+    CHECK_OK(subq_ternary_matmul_i32(ctx, w, 3, q, k, d + n, n));
+    CHECK_MSG(!memcmp(d, ref, (size_t)(4 * n) * sizeof(int32_t)), "%s numa=%d: ternary products differ", name, m);
+    subq_ternary_destroy(w);
+    subq_context_destroy(ctx);
+  }
+  CHECK_STATUS(subq_ternary_place(NULL, NULL), SUBQ_ERR_INVALID_ARGUMENT, "subq_ternary_place: w is NULL");
+  CHECK_OK(subq_ternary_place(NULL, w0)); /* no context: nothing to place */
+  CHECK(subq_ternary_blob(w0, NULL) == blob0);
+  subq_ternary_destroy(w0);
+  free(codes), free(q), free(ref), free(d);
+}
+
 int main(void) {
   CHECK(!subq_context_places_weights(NULL));
   subq_weights_mem w;
@@ -237,6 +288,7 @@ int main(void) {
       if (!t) continue;
       check_weights(t, fx[f]);
       check_packed_b(t, fx[f]);
+      check_ternary(t, fx[f]);
       subq_topology_release(t);
     }
   }

@@ -16,6 +16,7 @@
 #include "internal/subq_internal.h"
 #include "internal/subq_isa.h"
 #include "internal/subq_parallel.h"
+#include "internal/subq_weights.h"
 #include "subq/subq_ternary.h"
 
 #define SUBQ_TERN_HEADER 128
@@ -26,13 +27,20 @@
 #define SUBQ_TERN_PARALLEL_BYTES (64 * 1024)
 
 struct subq_ternary {
-  uint8_t *blob;       /* header, codes, scales; 64-byte aligned */
+  uint8_t *blob;       /* header, codes, scales; 64-byte aligned (placed: mem's copy 0) */
   size_t size;
   int64_t n, k, n_pad, k_pad;
   subq_ternary_scale mode;
   uint8_t *codes;
   float *row_gamma;    /* n_pad gammas for the epilogue (both modes) */
+  bool placed;         /* the blob lives in `mem` (subq_ternary_place), one copy per node under MIRROR */
+  subq_weights_mem mem;
 };
+
+/* The codes participant `info` reads: its node's copy of a mirrored blob. */
+static inline const uint8_t *tern_codes_for(const subq_ternary *w, const subq_task_info *info) {
+  return w->placed ? (const uint8_t *)subq_weights_copy_for(&w->mem, info) + SUBQ_TERN_HEADER : w->codes;
+}
 
 typedef struct subq_tern_impl {
   subq_isa isa;
@@ -168,7 +176,10 @@ static inline int tern_get(const subq_ternary *w, int64_t r, int64_t c) {
 
 void subq_ternary_destroy(subq_ternary *w) {
   if (!w) return;
-  subq_free(w->blob);
+  if (w->placed)
+    subq_weights_free(&w->mem);
+  else
+    subq_free(w->blob);
   subq_free(w->row_gamma);
   free(w);
 }
@@ -600,6 +611,47 @@ subq_status subq_ternary_act_quant(subq_context *ctx, const subq_ternary_act_arg
   return subq_parallel_run(subq_ctx_for_work(ctx, work, (double)SUBQ_TERN_PARALLEL_BYTES), &ph, 1, 0);
 }
 
+/* ---- NUMA placement ---------------------------------------------------------------------------------------- */
+
+typedef struct tern_place_job {
+  const uint8_t *src;
+  subq_weights_mem *mem;
+  size_t size, unit;
+} tern_place_job;
+
+/* Copies units of the blob into the participant's copy: each node's workers write the pages they own. */
+static subq_status tern_place_run(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
+  const tern_place_job *j = arg;
+  uint8_t *dst = subq_weights_copy_for(j->mem, info);
+  const size_t b = (size_t)begin * j->unit, e = SUBQ_MIN((size_t)end * j->unit, j->size);
+  memcpy(dst + b, j->src + b, e - b);
+  return SUBQ_OK;
+}
+
+subq_status subq_ternary_place(subq_context *ctx, subq_ternary *w) {
+  static const char fn[] = "subq_ternary_place";
+  if (!w) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: w is NULL", fn);
+  if (w->placed || !subq_context_places_weights(ctx)) return SUBQ_OK;
+  /* a unit = one decode item's panels, so DISTRIBUTE binds each node's rows to it */
+  const size_t unit = (size_t)SUBQ_TERN_PG * (size_t)(w->k_pad / 16) * 64;
+  subq_weights_mem mem;
+  subq_status st = subq_weights_alloc(ctx, fn, w->size, unit, &mem);
+  if (st != SUBQ_OK) return st;
+  tern_place_job job = {w->blob, &mem, w->size, unit};
+  const subq_phase ph = {tern_place_run, &job, (int64_t)((w->size + unit - 1) / unit), 0};
+  st = mem.n_copies > 1 ? subq_parallel_run_per_node(ctx, &ph) : subq_parallel_run(ctx, &ph, 1, 0);
+  if (st != SUBQ_OK) {
+    subq_weights_free(&mem);
+    return st;
+  }
+  subq_free(w->blob);
+  w->mem = mem;
+  w->placed = true;
+  w->blob = mem.copy[0];
+  w->codes = w->blob + SUBQ_TERN_HEADER;
+  return SUBQ_OK;
+}
+
 /* ---- matmul --------------------------------------------------------------------------------------------- */
 
 typedef struct tern_mm_job {
@@ -620,6 +672,7 @@ static subq_status tern_mm_run(void *arg, int64_t begin, int64_t end, const subq
   const tern_mm_job *j = arg;
   const subq_ternary *w = j->w;
   const int64_t kblocks = w->k_pad / 16, panels = w->n_pad / 16;
+  const uint8_t *codes = tern_codes_for(w, info);
   int32_t *acc = info->scratch;
   for (int64_t it = begin; it < end; it++) {
     const int64_t tb = it / j->n_pg, pg = it % j->n_pg;
@@ -630,14 +683,14 @@ static subq_status tern_mm_run(void *arg, int64_t begin, int64_t end, const subq
      * of the panels (L1) across the token groups. */
     const int64_t kc = nt <= SUBQ_TERNARY_MR ? kblocks : SUBQ_TERN_KC;
     if (nt == 1) { /* the panels of an item are contiguous: start the stream (SUBQ_TERNARY_PF_BYTES) */
-      const uint8_t *w0 = w->codes + p0 * kblocks * 64;
+      const uint8_t *w0 = codes + p0 * kblocks * 64;
       const int64_t nb = SUBQ_MIN(np * kblocks * 64, (int64_t)SUBQ_TERNARY_PF_BYTES);
       for (int64_t o = 0; o < nb; o += 64) __builtin_prefetch(w0 + o, 0, 3);
     }
     for (int64_t kb0 = 0; kb0 < kblocks; kb0 += kc) {
       const int64_t nkb = SUBQ_MIN(kc, kblocks - kb0);
       for (int64_t p = 0; p < np; p++) {
-        const uint8_t *wp = w->codes + ((p0 + p) * kblocks + kb0) * 64;
+        const uint8_t *wp = codes + ((p0 + p) * kblocks + kb0) * 64;
         for (int64_t tg = 0; tg < nt; tg += SUBQ_TERNARY_MR)
           j->gemm(nkb, wp, j->q + (t0 + tg) * w->k_pad + kb0 * 16, w->k_pad, SUBQ_MIN(SUBQ_TERNARY_MR, nt - tg),
                   acc + (p * nt + tg) * 16);
