@@ -58,6 +58,14 @@ public final class TernaryWeights: @unchecked Sendable {
 
   deinit { subq_ternary_destroy(raw) }
 
+  /// Moves the packed weights into memory placed by `context`'s NUMA mode, copied by its own
+  /// workers (`distribute`: each node's rows on that node; `mirror`: a copy per node; `isolate`:
+  /// the context's node); a no-op unless ``Context/placesWeights``. Results never change. Call it
+  /// before the weights are shared with other threads (`subq_ternary_place`).
+  public func place(context: Context?) throws(SubQError) {
+    try SubQError.check(withExtendedLifetime(context) { subq_ternary_place(context?.raw, raw) })
+  }
+
   /// absmean-quantizes dense f32 weights `w[rows][cols]` (γ = max(mean |W|, 1e-5), t = clamp(rint(W / γ))).
   /// - Throws: ``SubQError/Code/invalidArgument`` for sizes < 1 or `w` too short; library errors.
   public convenience init(

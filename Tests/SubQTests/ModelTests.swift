@@ -307,6 +307,29 @@ import Testing
     #expect(try decode("bf16", plainCtx).dropFirst() != twin.dropFirst())
   }
 
+  /// Every architecture loads and runs on a context that places its weights (mirror: one copy
+  /// per node of a synthetic 2-node machine; the ternary blobs through `subq_ternary_place`):
+  /// prefill and decode logits are bitwise those of a plain context.
+  @Test(arguments: ["llama", "mistral", "mamba", "mamba2", "bitnet", "bitnet-online", "hgrn_bit", "based"])
+  func placedWeightsGiveTheSameLogits(_ name: String) throws {
+    let topo: Topology
+    do { topo = try Topology.synthetic("pack:2 numa:1 core:2 pu:1") } catch { return }  // no hwloc
+    var p = Context.Parameters(threads: 4)
+    p.numa = .mirror
+    p.flags = [.noSpin]
+    p.topology = topo
+    let placed = try Context(p), plain = try Context(.init(threads: 2))
+    let g = try Self.golden(name)
+    func run(_ ctx: Context) throws -> [[Float]] {
+      let s = try Model.load(directory: modelsDirectory.appendingPathComponent(name), context: ctx)
+        .makeSession(capacity: g.prompt.count + 2)
+      var out = [try s.forward(g.prompt)]
+      for _ in 0..<2 { out.append(try s.forward([out.last!.withUnsafeBufferPointer { Sampler.argmax($0) }])) }
+      return out
+    }
+    #expect(try run(placed) == run(plain), "\(name): placed weights changed the logits")
+  }
+
   @Test func badCheckpointsAndTokensGiveClearErrors() throws {
     let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("subq-model-\(getpid())")
     try? FileManager.default.removeItem(at: tmp)

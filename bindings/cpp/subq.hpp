@@ -1222,7 +1222,13 @@ class ternary_weights {
   int64_t rows() const { return subq_ternary_rows(live()); }
   int64_t cols() const { return subq_ternary_cols(live()); }
   subq_ternary_scale scale_mode() const { return subq_ternary_scale_mode(live()); }
-  // The SQ2 blob (valid while *this lives).
+  // Moves the weights into memory placed by ctx's NUMA mode (no-op unless ctx->places_weights());
+  // results never change; an earlier blob() span is invalidated. Call before sharing *this.
+  void place(context* ctx) {
+    (void)live();  // throws when moved from
+    check(subq_ternary_place(ctx ? ctx->get() : nullptr, h_));
+  }
+  // The SQ2 blob (valid while *this lives and is not placed again).
   std::span<const std::byte> blob() const {
     std::size_t n = 0;
     const void* p = subq_ternary_blob(live(), &n);

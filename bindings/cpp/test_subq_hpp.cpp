@@ -929,6 +929,20 @@ int main() {
         for (int64_t c = 0; c < K; ++c) acc += codes[row * K + c] * qv[t * K + c];
         EXPECT(D[t * N + row] == acc);
       }
+    try {  // placed on a mirroring 2-node (synthetic) context: same blob bytes, same products
+      auto topo = subq::topology::synthetic("node:2 core:2 pu:1");
+      subq::context::options o;
+      o.threads = 4, o.numa = SUBQ_NUMA_MIRROR, o.topo = &topo;
+      subq::context mc{o};
+      auto tp = subq::ternary_weights::from_codes(N, K, codes, gamma);
+      tp.place(&mc);
+      EXPECT(tp.blob().size() == b0.size() && std::memcmp(tp.blob().data(), b0.data(), b0.size()) == 0);
+      std::vector<int32_t> Dp(T * N);
+      tp.matmul_i32(&mc, T, qv, Dp);
+      EXPECT(Dp == D);
+    } catch (const subq::error& e) {
+      if (e.status() != SUBQ_ERR_UNSUPPORTED) throw;  // no hwloc: no synthetic topology
+    }
     // BitLinear = act_quant + matmul + (float)D * (gamma * (a / 127)) (+ residual), bit for bit
     const auto x = randn(T * K, 53), res = randn(T * N, 54);
     std::vector<int8_t> qx(T * K);

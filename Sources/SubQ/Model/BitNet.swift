@@ -44,13 +44,14 @@ struct BitNetBody: ModelBody, @unchecked Sendable {
           inputNorm: try ck.floats(p + "input_layernorm.weight", [h]),
           qkv: try TernaryLinear(
             ck, parts: [(p + "self_attn.q_proj", qd), (p + "self_attn.k_proj", kvd), (p + "self_attn.v_proj", kvd)], in: h,
-            quant: quant),
+            quant: quant, context: context),
           attnSubNorm: try ck.floats(p + "self_attn.attn_sub_norm.weight", [h]),
-          o: try TernaryLinear(ck, parts: [(p + "self_attn.o_proj", h)], in: qd, quant: quant),
+          o: try TernaryLinear(ck, parts: [(p + "self_attn.o_proj", h)], in: qd, quant: quant, context: context),
           postNorm: try ck.floats(p + "post_attention_layernorm.weight", [h]),
-          gateUp: try TernaryLinear(ck, parts: [(p + "mlp.gate_proj", inter), (p + "mlp.up_proj", inter)], in: h, quant: quant),
+          gateUp: try TernaryLinear(
+            ck, parts: [(p + "mlp.gate_proj", inter), (p + "mlp.up_proj", inter)], in: h, quant: quant, context: context),
           ffnSubNorm: try ck.floats(p + "mlp.ffn_sub_norm.weight", [inter]),
-          down: try TernaryLinear(ck, parts: [(p + "mlp.down_proj", h)], in: inter, quant: quant)))
+          down: try TernaryLinear(ck, parts: [(p + "mlp.down_proj", h)], in: inter, quant: quant, context: context)))
       progress?(i + 1, config.numLayers)
     }
     self.layers = layers
@@ -104,14 +105,18 @@ final class TernaryLinear: @unchecked Sendable {
   let inFeatures: Int
   let outFeatures: Int
 
-  private init(weights: TernaryWeights, in inF: Int) {
+  /// Places the weights as `context`'s NUMA mode asks (a no-op on one node).
+  private init(weights: TernaryWeights, in inF: Int, context: Context?) throws(SubQError) {
+    try weights.place(context: context)
     self.weights = weights
     inFeatures = inF
     outFeatures = weights.rows
   }
 
   /// HF BitNet projections in `q.form`.
-  convenience init(_ ck: Checkpoint, parts: [(String, Int)], in inF: Int, quant q: ModelConfig.BitNet) throws(SubQError) {
+  convenience init(_ ck: Checkpoint, parts: [(String, Int)], in inF: Int, quant q: ModelConfig.BitNet, context: Context?)
+    throws(SubQError)
+  {
     var pieces: [(codes: [Int8], gamma: Float)] = []
     for (name, n) in parts {
       let w: TernaryWeights
@@ -139,14 +144,16 @@ final class TernaryLinear: @unchecked Sendable {
       let (c, g) = w.codes()
       pieces.append((c, g[0] * factor))
     }
-    self.init(weights: try Self.fuse(pieces, rows: parts.map(\.1), cols: inF), in: inF)
+    try self.init(weights: try Self.fuse(pieces, rows: parts.map(\.1), cols: inF), in: inF, context: context)
   }
 
   /// Float masters `<name>.weight` [n, in] (f32, bf16 or f16), each ternarized with absmean per
   /// tensor (spec ternary §1.1), fused with per-row γ when there are several.
   convenience init(_ ck: Checkpoint, masters parts: [(String, Int)], in inF: Int, context: Context?) throws(SubQError) {
     if parts.count == 1 {
-      self.init(weights: try Self.absmean(ck, parts[0].0 + ".weight", rows: parts[0].1, cols: inF, context: context), in: inF)
+      try self.init(
+        weights: try Self.absmean(ck, parts[0].0 + ".weight", rows: parts[0].1, cols: inF, context: context), in: inF,
+        context: context)
       return
     }
     var pieces: [(codes: [Int8], gamma: Float)] = []
@@ -154,7 +161,7 @@ final class TernaryLinear: @unchecked Sendable {
       let (c, g) = try Self.absmean(ck, name + ".weight", rows: n, cols: inF, context: context).codes()
       pieces.append((c, g[0]))
     }
-    self.init(weights: try Self.fuse(pieces, rows: parts.map(\.1), cols: inF), in: inF)
+    try self.init(weights: try Self.fuse(pieces, rows: parts.map(\.1), cols: inF), in: inF, context: context)
   }
 
   /// absmean per tensor of the float tensor `name` [rows, cols] (f32 / bf16 read in place, f16 widened).

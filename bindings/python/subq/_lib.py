@@ -618,6 +618,7 @@ subq_ternary_from_ternarized = _fn("subq_ternary_from_ternarized", _i32, _i64, _
 subq_ternary_from_hf = _fn("subq_ternary_from_hf", _i32, _i64, _i64, _vp, ctypes.c_float, _i32, _hp)
 subq_ternary_from_blob = _fn("subq_ternary_from_blob", _i32, _vp, ctypes.c_size_t, _hp)
 subq_ternary_destroy = _fn("subq_ternary_destroy", None, _vp)
+subq_ternary_place = _fn("subq_ternary_place", ctypes.c_int32, _vp, _vp)
 subq_ternary_blob = _fn("subq_ternary_blob", _vp, _vp, ctypes.POINTER(ctypes.c_size_t))
 subq_ternary_rows = _fn("subq_ternary_rows", _i64, _vp)
 subq_ternary_cols = _fn("subq_ternary_cols", _i64, _vp)

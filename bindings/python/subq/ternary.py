@@ -145,6 +145,12 @@ class TernaryWeights(Owned):
     def shape(self):
         return (self.rows, self.cols)
 
+    def place(self, ctx) -> None:
+        """Moves the weights into memory placed by ctx's NUMA mode (a no-op
+        unless ctx.places_weights; mirror keeps a copy per node). Results never
+        change. Call it before other threads use the weights."""
+        _lib.check(_lib.subq_ternary_place(handle_of(ctx), self._handle()))
+
     def blob(self) -> bytes:
         """A copy of the SQ2 blob (128-byte header, codes, scales)."""
         n = ctypes.c_size_t()

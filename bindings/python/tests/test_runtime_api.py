@@ -96,6 +96,22 @@ def test_packed_weights_placed_on_a_two_node_synthetic_topology(rng, numa):
         assert not c1.places_weights
 
 
+@pytest.mark.parametrize("numa", ["off", "distribute", "mirror"])
+def test_ternary_weights_placed_on_a_two_node_synthetic_topology(rng, numa):
+    t = _synthetic("node:2 core:2 pu:1")
+    W = rng.standard_normal((700, 900)).astype(np.float32)
+    q = rng.integers(-127, 128, size=(3, 900)).astype(np.int8)
+    w = subq.TernaryWeights.quantize(W, scale="row")
+    ref, blob = w.matmul_i32(q), w.blob()
+    with subq.Context(threads=4, numa=numa, topology=t) as c:
+        w.place(c)
+        assert w.blob() == blob
+        assert np.array_equal(w.matmul_i32(q, ctx=c), ref)
+        assert np.array_equal(w.matmul_i32(q[:1], ctx=c), ref[:1])
+    assert np.array_equal(w.matmul_i32(q), ref)  # the placed copy outlives the context
+    t.close()
+
+
 def test_pause_resume_keep_results(rng):
     a = rng.standard_normal((64, 48)).astype(np.float32)
     with subq.Context(threads=2) as c:
