@@ -507,19 +507,32 @@ static void subq_fattn_tiles_packed(const subq_fattn_item *it, int64_t jlo, int6
 #define SUBQ_FATTN_PF_K_BYTES 8192
 #define SUBQ_FATTN_PF_V_BYTES 12288
 
-/* Prefetches lines [*cur, to) of K or V, line l = line l % lpr of position
- * l / lpr (lpr lines per row; slots wrap in a ring). */
-static inline void subq_fattn_prefetch(const subq_fattn_item *it, const unsigned char *base, size_t stride,
-                                       int64_t lpr, int64_t *cur, int64_t to) {
-  int64_t l = *cur;
-  if (l >= to) return;
-  int64_t p = l / lpr, o = l - p * lpr;
-  const char *row = (const char *)base + (size_t)subq_fattn_slot(it, p) * stride;
-  for (; l < to; l++) {
-    __builtin_prefetch(row + o * 64, 0, 3);
-    if (++o == lpr) o = 0, p++, row = (const char *)base + (size_t)subq_fattn_slot(it, p) * stride;
+/* A prefetch stream over the rows of K or V: the next line to request is
+ * line `o` of position `p` (rows of lpr lines; slots wrap in a ring). */
+typedef struct subq_fattn_pf {
+  const unsigned char *base;
+  size_t stride;
+  int64_t lpr, p, o;
+  const char *row; /* row of position p */
+} subq_fattn_pf;
+
+static inline void subq_fattn_pf_init(subq_fattn_pf *f, const subq_fattn_item *it, const unsigned char *base,
+                                      size_t stride, int64_t lpr, int64_t p) {
+  f->base = base, f->stride = stride, f->lpr = lpr, f->p = p, f->o = 0;
+  f->row = (const char *)base + (size_t)subq_fattn_slot(it, p) * stride;
+}
+
+/* Lines still to request before position `to`. */
+static inline int64_t subq_fattn_pf_left(const subq_fattn_pf *f, int64_t to) {
+  return to > f->p ? (to - f->p) * f->lpr - f->o : 0;
+}
+
+/* Requests the next n lines. */
+static inline void subq_fattn_pf_issue(subq_fattn_pf *f, const subq_fattn_item *it, int64_t n) {
+  for (; n > 0; n--) {
+    __builtin_prefetch(f->row + f->o * 64, 0, 3);
+    if (++f->o == f->lpr) f->o = 0, f->p++, f->row = (const char *)f->base + (size_t)subq_fattn_slot(it, f->p) * f->stride;
   }
-  *cur = to;
 }
 
 /* K/V read in place (16-bit widened in registers), software-pipelined by one
@@ -531,7 +544,8 @@ static inline void subq_fattn_prefetch(const subq_fattn_item *it, const unsigned
  * the miss buffers with the FMAs queued behind them): K up to pfk keys past
  * its reads, V up to pfv past its reads. The arithmetic is the unpipelined
  * order's: tile i's softmax (which rescales acc) runs after tile i - 1's PV,
- * and PV adds each element's keys in increasing order. */
+ * and PV adds each element's keys in increasing order. A range of one tile
+ * or less (tiny calls) runs as one QK and one PV call, without prefetches. */
 static void subq_fattn_tiles_direct(const subq_fattn_item *it, int64_t jlo, int64_t jhi) {
   const subq_fattn_prob *pr = it->pr;
   const subq_fattn_impl *u = pr->impl;
@@ -539,13 +553,23 @@ static void subq_fattn_tiles_direct(const subq_fattn_item *it, int64_t jlo, int6
   const int kvh = pr->kvh;
   const size_t kst = (size_t)pr->k_ss * pr->kes, vst = (size_t)pr->v_ss * pr->kes;
   const int64_t krow = (int64_t)pr->kes * dk, vrow = (int64_t)pr->kes * dv;
-  const int64_t klpr = (krow + 63) / 64, vlpr = (vrow + 63) / 64; /* cache lines per row */
-  const int64_t qkw = SUBQ_MAX(2, SUBQ_MIN(16, SUBQ_FATTN_QK_BYTES / krow)) & ~(int64_t)1; /* keys per QK sub-call */
-  const int64_t step = 4 * qkw;                                                            /* keys per step (<= BK) */
+  const bool stream = jhi - jlo > SUBQ_FATTN_BK;
+  /* keys per QK sub-call, keys per step (<= BK), prefetch distances in keys */
+  const int64_t qkw = stream ? SUBQ_MAX(2, SUBQ_MIN(16, SUBQ_FATTN_QK_BYTES / krow)) & ~(int64_t)1 : SUBQ_FATTN_BK;
+  /* f32 K/V is memory-bound: PV of the previous tile in steps of 4 QK
+   * sub-calls keeps both streams busy; 16-bit K/V moves half the bytes for
+   * the same FMAs, and per-step PV calls (acc reloaded each time) cost more
+   * than they hide: one PV call per tile after its QK (measured: 0.9-0.95x
+   * with steps of 16 keys, 1.02-1.05x with whole tiles vs the unpipelined
+   * loop; f32 1.2-1.4x with steps of 8 keys, 1.13-1.16x with whole tiles) */
+  const int64_t step = stream && pr->kvh < 0 ? 4 * qkw : SUBQ_FATTN_BK;
   const int64_t pfk = SUBQ_MAX(2, SUBQ_FATTN_PF_K_BYTES / krow), pfv = SUBQ_MAX(2, SUBQ_FATTN_PF_V_BYTES / vrow);
+  subq_fattn_pf kpf, vpf;
+  subq_fattn_pf_init(&kpf, it, it->kbase, kst, (krow + 63) / 64, jlo);
+  subq_fattn_pf_init(&vpf, it, it->vbase, vst, (vrow + 63) / 64, jlo);
   float *cur = it->s0, *prev = it->s1;
-  int64_t pnk = 0, kpf = jlo * klpr, vpf = jlo * vlpr; /* prefetch cursors (lines) */
-  const unsigned char *pvt = NULL;                     /* V of the previous tile */
+  int64_t pnk = 0;
+  const unsigned char *pvt = NULL; /* V of the previous tile */
   for (int64_t j0 = jlo;;) {
     const int64_t j1 = j0 < jhi ? subq_fattn_tile_end(it, j0, jhi) : j0, nk = j1 - j0;
     if (nk == 0 && pnk == 0) break;
@@ -553,14 +577,17 @@ static void subq_fattn_tiles_direct(const subq_fattn_item *it, int64_t jlo, int6
     for (int64_t c = 0; c < nk || c < pnk; c += step) {
       const int64_t nq = c < nk ? SUBQ_MIN(step, nk - c) : 0; /* QK keys of tile i */
       const int64_t n = c < pnk ? SUBQ_MIN(step, pnk - c) : 0; /* PV keys of tile i - 1 */
-      /* this step reads K up to position j0 + c + nq, V up to j0 - pnk + c + n */
-      const int64_t kgoal = SUBQ_MIN(jhi, j0 + c + nq + pfk) * klpr;
-      const int64_t vgoal = SUBQ_MIN(jhi, j0 - pnk + c + n + pfv) * vlpr;
-      int64_t left = (nq + qkw - 1) / qkw + 1; /* sub-calls left, PV included */
-      for (int64_t i = 0;; i += qkw, left--) {
-        if (kgoal > kpf) subq_fattn_prefetch(it, it->kbase, kst, klpr, &kpf, kpf + (kgoal - kpf + left - 1) / left);
-        if (vgoal > vpf) subq_fattn_prefetch(it, it->vbase, vst, vlpr, &vpf, vpf + (vgoal - vpf + left - 1) / left);
-        if (i >= nq) break;
+      /* this step reads K up to position j0 + c + nq, V up to j0 - pnk + c + n;
+       * its prefetches are shared out over the QK sub-calls and the PV call */
+      const int64_t calls = (nq + qkw - 1) / qkw + 1;
+      int64_t kn = 0, vn = 0;
+      if (stream) {
+        kn = (subq_fattn_pf_left(&kpf, SUBQ_MIN(jhi, j0 + c + nq + pfk)) + calls - 1) / calls;
+        vn = (subq_fattn_pf_left(&vpf, SUBQ_MIN(jhi, j0 - pnk + c + n + pfv)) + calls - 1) / calls;
+      }
+      for (int64_t i = 0; i < nq; i += qkw) {
+        subq_fattn_pf_issue(&kpf, it, kn);
+        subq_fattn_pf_issue(&vpf, it, vn);
         const int64_t m = SUBQ_MIN(qkw, nq - i);
         const void *kc = kt + (size_t)(c + i) * kst;
         if (kvh < 0) {
@@ -572,6 +599,8 @@ static void subq_fattn_tiles_direct(const subq_fattn_item *it, int64_t jlo, int6
           u->qk(nr, m, dk, it->qp, dk, it->kw, dk, cur + c + i, SUBQ_FATTN_BK);
         }
       }
+      subq_fattn_pf_issue(&kpf, it, kn);
+      subq_fattn_pf_issue(&vpf, it, vn);
       if (n > 0) {
         const void *vc = pvt + (size_t)c * vst;
         if (kvh < 0) {
