@@ -499,10 +499,10 @@ static void subq_fattn_tiles_packed(const subq_fattn_item *it, int64_t jlo, int6
 /* ---- the direct path (tiles of few rows: decode) ---------------------------------- */
 
 /* Direct-path granularity, in bytes of one K / V row stream (measured on 2
- * Zen 3 cores, D 128: f32 rows pipelined this way ran 1.3-1.4x the
- * unpipelined tile loop; finer or coarser sub-calls, and other distances,
- * were no better): a QK sub-call covers ~1 KiB of K (2 f32 keys of D 128),
- * a step 4 sub-calls; K is prefetched ~8 KiB ahead of its reads, V ~12 KiB. */
+ * Zen 3 cores, D 128, f32: pipelined this way 1.1-1.4x the unpipelined tile
+ * loop; QK sub-calls of 8 keys 1.16x; other distances within the noise): a
+ * QK sub-call covers ~1 KiB of K (2 f32 keys of D 128), a step 4 sub-calls;
+ * K is prefetched ~8 KiB ahead of its reads, V ~12 KiB. */
 #define SUBQ_FATTN_QK_BYTES 1024
 #define SUBQ_FATTN_PF_K_BYTES 8192
 #define SUBQ_FATTN_PF_V_BYTES 12288
@@ -559,9 +559,10 @@ static void subq_fattn_tiles_direct(const subq_fattn_item *it, int64_t jlo, int6
   /* f32 K/V is memory-bound: PV of the previous tile in steps of 4 QK
    * sub-calls keeps both streams busy; 16-bit K/V moves half the bytes for
    * the same FMAs, and per-step PV calls (acc reloaded each time) cost more
-   * than they hide: one PV call per tile after its QK (measured: 0.9-0.95x
-   * with steps of 16 keys, 1.02-1.05x with whole tiles vs the unpipelined
-   * loop; f32 1.2-1.4x with steps of 8 keys, 1.13-1.16x with whole tiles) */
+   * than they hide: one PV call per tile after its QK (measured against the
+   * unpipelined loop, 2 Zen 3 cores, D 128: f16 0.90-0.98x with steps of 16
+   * keys, 0.94-1.05x with whole tiles; f32 1.1-1.4x with steps of 8 keys,
+   * 1.13-1.16x with whole tiles) */
   const int64_t step = stream && pr->kvh < 0 ? 4 * qkw : SUBQ_FATTN_BK;
   const int64_t pfk = SUBQ_MAX(2, SUBQ_FATTN_PF_K_BYTES / krow), pfv = SUBQ_MAX(2, SUBQ_FATTN_PF_V_BYTES / vrow);
   subq_fattn_pf kpf, vpf;
