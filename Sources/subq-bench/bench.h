@@ -89,6 +89,7 @@ void bench_gemm_parse(int argc, char **argv);
 int bench_gemm_main(const bench_opts *opts);
 int bench_gemm_suite(const bench_opts *opts);                        /* the standard GEMM shapes */
 void bench_gemm_list(void);
+void bench_fattn_parse(int argc, char **argv);   /* fattn: --case prefill|decode|tiny|all */
 int bench_fattn_main(const bench_opts *opts);                          /* subq-bench fattn */
 void bench_fattn_list(void);
 void bench_pool_parse(int argc, char **argv);

@@ -144,17 +144,24 @@ static void fattn_decode_cache(const bench_opts *opts, int32_t threads, subq_dty
   bench_free(kv), bench_free(q), bench_free(o);
 }
 
-static void fattn_case_run(const bench_opts *opts, int32_t threads, bool decode) {
+/* f32 tensors: causal prefill (BSHD; % of FMA peak), decode (one query; K/V
+ * head-major [B][Hkv][S][D] as a cache; GB/s and % of read bandwidth) or a
+ * tiny causal call (BSHD; ns per call). */
+typedef enum fattn_mode { FATTN_PREFILL, FATTN_DECODE, FATTN_TINY } fattn_mode;
+
+static void fattn_case_run(const bench_opts *opts, int32_t threads, fattn_mode mode, int64_t hq, int64_t hkv,
+                           int64_t sq, int64_t sk, int64_t d) {
+  static const char *names[] = {"prefill", "decode", "tiny"};
+  static const char *suffix[] = {":f32:causal", ":f32", ""};
+  const bool decode = mode == FATTN_DECODE;
   bench_result r;
   bench_result_init(&r, "fattn", "", threads, "");
-  const int64_t hq = decode ? 32 : 16, hkv = decode ? 8 : 16, sq = decode ? 1 : 2048, sk = decode ? 32768 : 2048;
-  const int64_t d = decode ? 128 : 64;
-  snprintf(r.vars, sizeof r.vars, "%s:b1hq%lldhkv%lldsq%lldsk%lldd%lld:f32%s", decode ? "decode" : "prefill",
-           (long long)hq, (long long)hkv, (long long)sq, (long long)sk, (long long)d, decode ? "" : ":causal");
+  snprintf(r.vars, sizeof r.vars, "%s:b1hq%lldhkv%lldsq%lldsk%lldd%lld%s", names[mode], (long long)hq, (long long)hkv,
+           (long long)sq, (long long)sk, (long long)d, suffix[mode]);
   snprintf(r.params_json, sizeof r.params_json,
            "{\"mode\": \"%s\", \"b\": 1, \"hq\": %lld, \"hkv\": %lld, \"sq\": %lld, \"sk\": %lld, \"d\": %lld, "
            "\"causal\": %s}",
-           decode ? "decode" : "prefill", (long long)hq, (long long)hkv, (long long)sq, (long long)sk, (long long)d,
+           names[mode], (long long)hq, (long long)hkv, (long long)sq, (long long)sk, (long long)d,
            decode ? "false" : "true");
   fattn_case c;
   memset(&c, 0, sizeof c);
@@ -180,15 +187,17 @@ static void fattn_case_run(const bench_opts *opts, int32_t threads, bool decode)
     if (r.status == SUBQ_OK && r.ms_median > 0) {
       const double sec = r.ms_median * 1e-3;
       double flops = 4.0 * (double)hq * (double)sq * (double)sk * (double)d;
-      if (!decode) flops *= 0.5;
+      if (mode == FATTN_PREFILL) flops *= 0.5;
       r.gflops = flops / sec * 1e-9;
       if (decode) {
         r.gbps = 2.0 * (double)kn * sizeof(float) / sec * 1e-9;
         const double bw = opts->no_peak ? -1.0 : bench_peak_gbps(opts, threads, false);
         if (bw > 0) r.pct_bw = 100.0 * r.gbps / bw;
-      } else {
+      } else if (mode == FATTN_PREFILL) {
         const double peak = opts->no_peak ? -1.0 : bench_peak_gflops(opts, threads, false);
         if (peak > 0) r.pct_peak = 100.0 * r.gflops / peak;
+      } else {
+        r.ns_per_op = r.ms_median * 1e6; /* ns per call */
       }
       bench_sink += o[0];
     }
@@ -198,58 +207,42 @@ static void fattn_case_run(const bench_opts *opts, int32_t threads, bool decode)
   bench_free(q), bench_free(k), bench_free(v), bench_free(o);
 }
 
-/* Tiny problems (one call of a few microseconds: dispatch and setup dominate):
- * causal Sq = Sk, or decode (Sq 1) over Sk keys; f32 BSHD. */
-static void fattn_tiny(const bench_opts *opts, int32_t threads, int64_t hq, int64_t hkv, int64_t sq, int64_t sk,
-                       int64_t d) {
-  bench_result r;
-  bench_result_init(&r, "fattn", "", threads, "");
-  snprintf(r.vars, sizeof r.vars, "tiny:b1hq%lldhkv%lldsq%lldsk%lldd%lld", (long long)hq, (long long)hkv,
-           (long long)sq, (long long)sk, (long long)d);
-  snprintf(r.params_json, sizeof r.params_json,
-           "{\"mode\": \"tiny\", \"b\": 1, \"hq\": %lld, \"hkv\": %lld, \"sq\": %lld, \"sk\": %lld, \"d\": %lld, "
-           "\"causal\": true}",
-           (long long)hq, (long long)hkv, (long long)sq, (long long)sk, (long long)d);
-  fattn_case c;
-  memset(&c, 0, sizeof c);
-  subq_fattn_args_default(&c.a, sizeof c.a);
-  c.a.batch = 1, c.a.hq = hq, c.a.hkv = hkv, c.a.sq = sq, c.a.sk = sk, c.a.dk = d, c.a.dv = d, c.a.window_right = 0;
-  subq_fattn_args_dense_bshd(&c.a);
-  const size_t qn = (size_t)(sq * hq * d), kn = (size_t)(sk * hkv * d);
-  float *q = bench_alloc(qn * sizeof(float)), *k = bench_alloc(kn * sizeof(float));
-  float *v = bench_alloc(kn * sizeof(float)), *o = bench_alloc(qn * sizeof(float));
-  c.ctx = bench_context(opts, threads, 0, &r);
-  if (!q || !k || !v || !o) {
-    r.status = SUBQ_ERR_OUT_OF_MEMORY;
-    snprintf(r.message, sizeof r.message, "cannot allocate the operands");
-  } else if (c.ctx) {
-    fill(q, qn, 1), fill(k, kn, 2), fill(v, kn, 3);
-    c.a.q = q, c.a.k = k, c.a.v = v, c.a.out = o;
-    bench_time(opts, fattn_body, &c, 3, &r);
-    if (r.status == SUBQ_OK && r.ms_median > 0) {
-      r.gflops = 4.0 * (double)hq * (double)sq * (double)sk * (double)d / (r.ms_median * 1e-3) * 1e-9;
-      r.ns_per_op = r.ms_median * 1e6; /* ns per call */
-      bench_sink += o[0];
-    }
+static int g_fattn_cases = 7; /* --case: bit 0 prefill, 1 decode, 2 tiny */
+
+void bench_fattn_parse(int argc, char **argv) {
+  for (int i = 0; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--case")) bench_usage_error("fattn: unknown argument '%s' (--case)", a);
+    if (i + 1 >= argc) bench_usage_error("fattn: %s needs a value", a);
+    const char *v = argv[++i];
+    if (!strcmp(v, "prefill")) g_fattn_cases = 1;
+    else if (!strcmp(v, "decode")) g_fattn_cases = 2;
+    else if (!strcmp(v, "tiny")) g_fattn_cases = 4;
+    else if (!strcmp(v, "all")) g_fattn_cases = 7;
+    else bench_usage_error("fattn: --case: '%s' is not prefill, decode, tiny or all", v);
   }
-  bench_output_result(opts, &r);
-  subq_context_destroy(c.ctx);
-  bench_free(q), bench_free(k), bench_free(v), bench_free(o);
 }
 
 int bench_fattn_main(const bench_opts *opts) {
   bench_output_section(opts, "fused attention (f32; bf16 inputs; decode over f32 / f16 / bf16 KV caches)");
   for (int t = 0; t < opts->n_threads; t++) {
-    fattn_case_run(opts, opts->threads[t], false);
-    fattn_prefill_bf16(opts, opts->threads[t]);
-    fattn_case_run(opts, opts->threads[t], true);
-    fattn_decode_cache(opts, opts->threads[t], SUBQ_DTYPE_F32);
-    fattn_decode_cache(opts, opts->threads[t], SUBQ_DTYPE_F16);
-    fattn_decode_cache(opts, opts->threads[t], SUBQ_DTYPE_BF16);
-    static const int64_t tiny[][5] = {{1, 1, 1, 1, 16}, {4, 4, 4, 4, 32}, {8, 8, 16, 16, 64},
-                                      {8, 2, 1, 64, 64}, {8, 8, 64, 64, 64}};
-    for (int i = 0; i < 5; i++)
-      fattn_tiny(opts, opts->threads[t], tiny[i][0], tiny[i][1], tiny[i][2], tiny[i][3], tiny[i][4]);
+    if (g_fattn_cases & 1) {
+      fattn_case_run(opts, opts->threads[t], FATTN_PREFILL, 16, 16, 2048, 2048, 64);
+      fattn_prefill_bf16(opts, opts->threads[t]);
+    }
+    if (g_fattn_cases & 2) {
+      fattn_case_run(opts, opts->threads[t], FATTN_DECODE, 32, 8, 1, 32768, 128);
+      fattn_decode_cache(opts, opts->threads[t], SUBQ_DTYPE_F32);
+      fattn_decode_cache(opts, opts->threads[t], SUBQ_DTYPE_F16);
+      fattn_decode_cache(opts, opts->threads[t], SUBQ_DTYPE_BF16);
+    }
+    if (g_fattn_cases & 4) {
+      static const int64_t tiny[][5] = {{1, 1, 1, 1, 16}, {4, 4, 4, 4, 32}, {8, 8, 16, 16, 64},
+                                        {8, 2, 1, 64, 64}, {8, 8, 64, 64, 64}};
+      for (int i = 0; i < 5; i++)
+        fattn_case_run(opts, opts->threads[t], FATTN_TINY, tiny[i][0], tiny[i][1], tiny[i][2], tiny[i][3],
+                       tiny[i][4]);
+    }
   }
   return 0;
 }

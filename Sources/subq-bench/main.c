@@ -58,6 +58,7 @@ static void usage(FILE *f) {
       "  --packed            prepack B once (subq_gemm_pack_b) and time subq_gemm_packed\n"
       "  PROBLEM             e.g. b1m1n4096k4096:bf16:nt:packed (also the batch-file line format)\n"
       "\n"
+      "fattn options:  --case prefill|decode|tiny|all  (default all)\n"
       "ssm options:    --b B --d D --n N --l L --g G   (default b1 d1536 n16 l1024 g1)\n"
       "conv1d options: --b B --d D --w W --l L         (default b1 d1536 w4 l1024)\n"
       "ssd options:    --b B --h H --p P --n N --g G --l L --algo auto|rec|chunked|all --chunk Q\n"
@@ -219,7 +220,7 @@ int main(int argc, char **argv) {
   if (!known)
     bench_usage_error("unknown command '%s' (suite, peak, gemm, pool, fattn, ssm, conv1d, nn, ssd, ssd-step, "
                       "gated-rmsnorm, linattn, linattn-step, linattn-hybrid, monarch, ternary, list)", cmd);
-  if (n_rest > 0 && strcmp(cmd, "gemm") && strcmp(cmd, "pool") && strcmp(cmd, "ssm") && strcmp(cmd, "conv1d") &&
+  if (n_rest > 0 && strcmp(cmd, "gemm") && strcmp(cmd, "pool") && strcmp(cmd, "fattn") && strcmp(cmd, "ssm") && strcmp(cmd, "conv1d") &&
       strcmp(cmd, "nn") && strcmp(cmd, "ssd") && strcmp(cmd, "ssd-step") && strcmp(cmd, "gated-rmsnorm") &&
       strcmp(cmd, "linattn") && strcmp(cmd, "linattn-step") && strcmp(cmd, "linattn-hybrid") && strcmp(cmd, "monarch") &&
       strcmp(cmd, "ternary"))
@@ -237,6 +238,7 @@ int main(int argc, char **argv) {
   /* Every argument is checked before the first line of output. */
   if (!strcmp(cmd, "gemm")) bench_gemm_parse(n_rest, rest);
   if (!strcmp(cmd, "pool")) bench_pool_parse(n_rest, rest);
+  if (!strcmp(cmd, "fattn")) bench_fattn_parse(n_rest, rest);
   if (!strcmp(cmd, "ssm")) bench_ssm_parse(n_rest, rest);
   if (!strcmp(cmd, "conv1d")) bench_conv1d_parse(n_rest, rest);
   if (!strcmp(cmd, "nn")) bench_nn_parse(n_rest, rest);

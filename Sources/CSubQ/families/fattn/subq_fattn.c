@@ -13,8 +13,9 @@
  * splits) comes from the shape and args only, so results are bitwise
  * identical for any thread count or executor.
  * Tiles of < SUBQ_FATTN_QKT_MIN_ROWS rows (decode: G heads x 1-2 tokens)
- * take the direct path: K/V read in place (16-bit widened in registers), V
- * and the next K rows prefetched while QK runs. Tiny problems (see
+ * take the direct path: K/V read in place (16-bit widened in registers), QK
+ * of one tile interleaved with PV of the previous one, K and V prefetched a
+ * few KiB ahead in small doses (subq_fattn_tiles_direct). Tiny problems (see
  * SUBQ_FATTN_TINY_FMAS) run on the calling thread.
  */
 #include <float.h>
@@ -402,32 +403,223 @@ static void subq_fattn_store(const subq_fattn_prob *pr, int64_t b, int64_t tok, 
 
 /* ---- phase 1: one (b, kv head, query tile, split) item ---------------------------- */
 
-#define SUBQ_FATTN_PF_KEYS 8 /* keys per QK chunk of the direct path */
+/* One item's tile context. */
+typedef struct subq_fattn_item {
+  const subq_fattn_prob *pr;
+  int64_t nr, t0, b, kh, off, p0, p1, ring;
+  const unsigned char *kbase, *vbase; /* K/V of (b, kh) at slot 0 */
+  float *qp, *s0, *s1, *acc, *mrow, *lrow, *kt, *vt, *kw; /* s0, s1: two R x BK S / P tiles */
+} subq_fattn_item;
 
-/* S = Q K^T for a tile of few rows with K read in place (decode shapes): in
- * chunks of SUBQ_FATTN_PF_KEYS keys, each preceded by prefetches of the same
- * keys' V rows. PV walks V in column strips of every key, which the hardware
- * prefetchers do not follow; spread over QK, the requests overlap its FMAs
- * instead of stalling PV (one burst per tile would queue on the miss buffers). */
-static void subq_fattn_qk_direct(const subq_fattn_prob *pr, int64_t nr, int64_t nk, const float *qp,
-                                 const void *ktile, const void *vtile, float *sp, float *kw) {
+static inline int64_t subq_fattn_slot(const subq_fattn_item *it, int64_t pos) {
+  return it->ring ? pos % it->ring : pos;
+}
+
+/* Soft-cap, bias, window mask and the online-softmax step of one S tile
+ * (keys [j0, j0 + nk)): S becomes P, acc is rescaled, m and l updated. */
+static void subq_fattn_softmax_tile(const subq_fattn_item *it, float *sp, int64_t j0, int64_t nk, bool full) {
+  const subq_fattn_prob *pr = it->pr;
+  const subq_fattn_args *a = &pr->a;
   const subq_fattn_impl *u = pr->impl;
-  const int64_t dk = pr->a.dk;
-  const size_t vrow = (size_t)pr->a.dv * pr->kes, vstride = (size_t)pr->v_ss * pr->kes;
-  const size_t kstride = (size_t)pr->k_ss * pr->kes;
-  for (int64_t c = 0; c < nk; c += SUBQ_FATTN_PF_KEYS) {
-    const int64_t n = SUBQ_MIN(SUBQ_FATTN_PF_KEYS, nk - c);
-    for (int64_t j = c; j < c + n; j++)
-      for (size_t o = 0; o < vrow; o += 64) __builtin_prefetch((const char *)vtile + (size_t)j * vstride + o, 0, 3);
-    const void *kc = (const char *)ktile + (size_t)c * kstride;
-    if (pr->kvh < 0) {
-      u->qk(nr, n, dk, qp, dk, kc, pr->k_ss, sp + c, SUBQ_FATTN_BK);
-    } else if (u->qkh) {
-      u->qkh(pr->kvh, nr, n, dk, qp, dk, kc, pr->k_ss, sp + c, SUBQ_FATTN_BK);
-    } else {
-      u->widen(pr->kvh, n, dk, kc, pr->k_ss, kw, dk);
-      u->qk(nr, n, dk, qp, dk, kw, dk, sp + c, SUBQ_FATTN_BK);
+  const int64_t G = pr->g, wl = a->window_left, wr = a->window_right;
+  for (int64_t r = 0; r < it->nr; r++) {
+    float *sr = sp + r * SUBQ_FATTN_BK;
+    if (a->softcap > 0.0f)
+      for (int64_t j = 0; j < nk; j++) sr[j] = a->softcap * tanhf(sr[j]);
+    if (a->mask) { /* additive bias, after soft-cap, before the window mask */
+      const float *mr =
+          a->mask + it->b * a->mask_bs + (it->kh * G + r % G) * a->mask_hs + (it->t0 + r / G) * a->mask_ss + j0;
+      for (int64_t j = 0; j < nk; j++) sr[j] += mr[j];
     }
+    if (!full) { /* allowed keys of this row: [pi - wl, pi + wr], clipped to the tile */
+      const int64_t pi = it->t0 + r / G + it->off;
+      const int64_t lo = wl >= 0 ? SUBQ_MIN(nk, SUBQ_MAX(0, pi - wl - j0)) : 0;
+      const int64_t hi = wr >= 0 ? SUBQ_MAX(lo, SUBQ_MIN(nk, pi + wr + 1 - j0)) : nk;
+      for (int64_t j = 0; j < lo; j++) sr[j] = -INFINITY;
+      for (int64_t j = hi; j < nk; j++) sr[j] = -INFINITY;
+    }
+    float *mrow = it->mrow + r, *lrow = it->lrow + r;
+    const float mx = u->rowmax(sr, nk, *mrow);
+    if (mx == -INFINITY) { /* nothing allowed yet: this tile adds nothing */
+      memset(sr, 0, (size_t)nk * sizeof(float));
+      continue;
+    }
+    const float alpha = *mrow == -INFINITY ? 0.0f : subq_expf_u2(*mrow - mx);
+    const float sum = u->expsub(sr, nk, mx);
+    if (alpha != 1.0f) u->scale(it->acc + r * pr->ldacc, a->dv, alpha);
+    *lrow = fmaf(alpha, *lrow, sum);
+    *mrow = mx;
+  }
+}
+
+/* End of the tile that starts at position j0 (tiles of a ring cache never wrap). */
+static inline int64_t subq_fattn_tile_end(const subq_fattn_item *it, int64_t j0, int64_t jhi) {
+  int64_t j1 = SUBQ_MIN(jhi, j0 + SUBQ_FATTN_BK);
+  if (it->ring) j1 = SUBQ_MIN(j1, (j0 / it->ring + 1) * it->ring); /* its slots are contiguous */
+  return j1;
+}
+
+static inline bool subq_fattn_tile_full(const subq_fattn_item *it, int64_t j0, int64_t j1) {
+  const int64_t wl = it->pr->a.window_left, wr = it->pr->a.window_right;
+  return (wr < 0 || j1 - 1 <= it->p0 + wr) && (wl < 0 || j0 >= it->p1 - wl);
+}
+
+/* Tiles of many rows (prefill): K packed transposed, V copied (or widened)
+ * contiguous, the 6x16 GEMM-like kernels. */
+static void subq_fattn_tiles_packed(const subq_fattn_item *it, int64_t jlo, int64_t jhi) {
+  const subq_fattn_prob *pr = it->pr;
+  const subq_fattn_impl *u = pr->impl;
+  const int64_t nr = it->nr, dk = pr->a.dk, dv = pr->a.dv, ldacc = pr->ldacc;
+  const int kvh = pr->kvh;
+  for (int64_t j0 = jlo; j0 < jhi;) {
+    const int64_t j1 = subq_fattn_tile_end(it, j0, jhi), nk = j1 - j0, slot = subq_fattn_slot(it, j0);
+    const void *ktile = it->kbase + (size_t)(slot * pr->k_ss) * pr->kes;
+    const void *vtile = it->vbase + (size_t)(slot * pr->v_ss) * pr->kes;
+    float *s = it->s0;
+    if (kvh >= 0) { /* widen into L1 scratch, then the f32 packed path */
+      u->widen(kvh, nk, dk, ktile, pr->k_ss, it->kw, dk);
+      u->packk(nk, dk, it->kw, dk, it->kt, SUBQ_FATTN_BK);
+    } else {
+      u->packk(nk, dk, ktile, pr->k_ss, it->kt, SUBQ_FATTN_BK);
+    }
+    u->qkt(nr, nk, dk, it->qp, dk, it->kt, SUBQ_FATTN_BK, s, SUBQ_FATTN_BK);
+    subq_fattn_softmax_tile(it, s, j0, nk, subq_fattn_tile_full(it, j0, j1));
+    if (kvh < 0) {
+      /* many rows reuse the tile: copy V contiguous (token strides of a few KiB alias in L1) */
+      for (int64_t j = 0; j < nk; j++)
+        memcpy(it->vt + j * ldacc, (const float *)vtile + j * pr->v_ss, (size_t)dv * sizeof(float));
+    } else {
+      u->widen(kvh, nk, dv, vtile, pr->v_ss, it->vt, ldacc);
+    }
+    u->pv(nr, nk, dv, s, SUBQ_FATTN_BK, it->vt, ldacc, it->acc, ldacc);
+    j0 = j1;
+  }
+}
+
+/* ---- the direct path (tiles of few rows: decode) ---------------------------------- */
+
+/* Direct-path granularity, in bytes of one K / V row stream (measured on 2
+ * Zen 3 cores, D 128, f32: pipelined this way 1.1-1.4x the unpipelined tile
+ * loop; QK sub-calls of 8 keys 1.16x; other distances within the noise): a
+ * QK sub-call covers ~1 KiB of K (2 f32 keys of D 128), a step 4 sub-calls;
+ * K is prefetched ~8 KiB ahead of its reads, V ~12 KiB. */
+#define SUBQ_FATTN_QK_BYTES 1024
+#define SUBQ_FATTN_PF_K_BYTES 8192
+#define SUBQ_FATTN_PF_V_BYTES 12288
+
+/* A prefetch stream over the rows of K or V: the next line to request is
+ * line `o` of position `p` (rows of lpr lines; slots wrap in a ring). */
+typedef struct subq_fattn_pf {
+  const unsigned char *base;
+  size_t stride;
+  int64_t lpr, p, o;
+  const char *row; /* row of position p */
+} subq_fattn_pf;
+
+static inline void subq_fattn_pf_init(subq_fattn_pf *f, const subq_fattn_item *it, const unsigned char *base,
+                                      size_t stride, int64_t lpr, int64_t p) {
+  f->base = base, f->stride = stride, f->lpr = lpr, f->p = p, f->o = 0;
+  f->row = (const char *)base + (size_t)subq_fattn_slot(it, p) * stride;
+}
+
+/* Lines still to request before position `to`. */
+static inline int64_t subq_fattn_pf_left(const subq_fattn_pf *f, int64_t to) {
+  return to > f->p ? (to - f->p) * f->lpr - f->o : 0;
+}
+
+/* Requests the next n lines. */
+static inline void subq_fattn_pf_issue(subq_fattn_pf *f, const subq_fattn_item *it, int64_t n) {
+  for (; n > 0; n--) {
+    __builtin_prefetch(f->row + f->o * 64, 0, 3);
+    if (++f->o == f->lpr) f->o = 0, f->p++, f->row = (const char *)f->base + (size_t)subq_fattn_slot(it, f->p) * f->stride;
+  }
+}
+
+/* K/V read in place (16-bit widened in registers), software-pipelined by one
+ * tile: Q K^T of tile i runs in steps of `step` keys, each followed by the
+ * P V step at the same offset of tile i - 1, so the K and V streams are both
+ * in flight all the time (one tile's V stream after another's K stream left
+ * the miss buffers idle while the other ran). QK runs in sub-calls of qkw
+ * keys, each preceded by a share of the step's prefetches (bursts stall on
+ * the miss buffers with the FMAs queued behind them): K up to pfk keys past
+ * its reads, V up to pfv past its reads. The arithmetic is the unpipelined
+ * order's: tile i's softmax (which rescales acc) runs after tile i - 1's PV,
+ * and PV adds each element's keys in increasing order. A range of one tile
+ * or less (tiny calls) runs as one QK and one PV call, without prefetches. */
+static void subq_fattn_tiles_direct(const subq_fattn_item *it, int64_t jlo, int64_t jhi) {
+  const subq_fattn_prob *pr = it->pr;
+  const subq_fattn_impl *u = pr->impl;
+  const int64_t nr = it->nr, dk = pr->a.dk, dv = pr->a.dv, ldacc = pr->ldacc;
+  const int kvh = pr->kvh;
+  const size_t kst = (size_t)pr->k_ss * pr->kes, vst = (size_t)pr->v_ss * pr->kes;
+  const int64_t krow = (int64_t)pr->kes * dk, vrow = (int64_t)pr->kes * dv;
+  const bool stream = jhi - jlo > SUBQ_FATTN_BK;
+  /* keys per QK sub-call, keys per step (<= BK), prefetch distances in keys */
+  const int64_t qkw = stream ? SUBQ_MAX(2, SUBQ_MIN(16, SUBQ_FATTN_QK_BYTES / krow)) & ~(int64_t)1 : SUBQ_FATTN_BK;
+  /* f32 K/V is memory-bound: PV of the previous tile in steps of 4 QK
+   * sub-calls keeps both streams busy; 16-bit K/V moves half the bytes for
+   * the same FMAs, and per-step PV calls (acc reloaded each time) cost more
+   * than they hide: one PV call per tile after its QK (measured against the
+   * unpipelined loop, 2 Zen 3 cores, D 128: f16 0.90-0.98x with steps of 16
+   * keys, 0.94-1.05x with whole tiles; f32 1.1-1.4x with steps of 8 keys,
+   * 1.13-1.16x with whole tiles) */
+  const int64_t step = stream && pr->kvh < 0 ? 4 * qkw : SUBQ_FATTN_BK;
+  const int64_t pfk = SUBQ_MAX(2, SUBQ_FATTN_PF_K_BYTES / krow), pfv = SUBQ_MAX(2, SUBQ_FATTN_PF_V_BYTES / vrow);
+  subq_fattn_pf kpf, vpf;
+  subq_fattn_pf_init(&kpf, it, it->kbase, kst, (krow + 63) / 64, jlo);
+  subq_fattn_pf_init(&vpf, it, it->vbase, vst, (vrow + 63) / 64, jlo);
+  float *cur = it->s0, *prev = it->s1;
+  int64_t pnk = 0;
+  const unsigned char *pvt = NULL; /* V of the previous tile */
+  for (int64_t j0 = jlo;;) {
+    const int64_t j1 = j0 < jhi ? subq_fattn_tile_end(it, j0, jhi) : j0, nk = j1 - j0;
+    if (nk == 0 && pnk == 0) break;
+    const unsigned char *kt = it->kbase + (size_t)subq_fattn_slot(it, j0) * kst;
+    for (int64_t c = 0; c < nk || c < pnk; c += step) {
+      const int64_t nq = c < nk ? SUBQ_MIN(step, nk - c) : 0; /* QK keys of tile i */
+      const int64_t n = c < pnk ? SUBQ_MIN(step, pnk - c) : 0; /* PV keys of tile i - 1 */
+      /* this step reads K up to position j0 + c + nq, V up to j0 - pnk + c + n;
+       * its prefetches are shared out over the QK sub-calls and the PV call */
+      const int64_t calls = (nq + qkw - 1) / qkw + 1;
+      int64_t kn = 0, vn = 0;
+      if (stream) {
+        kn = (subq_fattn_pf_left(&kpf, SUBQ_MIN(jhi, j0 + c + nq + pfk)) + calls - 1) / calls;
+        vn = (subq_fattn_pf_left(&vpf, SUBQ_MIN(jhi, j0 - pnk + c + n + pfv)) + calls - 1) / calls;
+      }
+      for (int64_t i = 0; i < nq; i += qkw) {
+        subq_fattn_pf_issue(&kpf, it, kn);
+        subq_fattn_pf_issue(&vpf, it, vn);
+        const int64_t m = SUBQ_MIN(qkw, nq - i);
+        const void *kc = kt + (size_t)(c + i) * kst;
+        if (kvh < 0) {
+          u->qk(nr, m, dk, it->qp, dk, kc, pr->k_ss, cur + c + i, SUBQ_FATTN_BK);
+        } else if (u->qkh) {
+          u->qkh(kvh, nr, m, dk, it->qp, dk, kc, pr->k_ss, cur + c + i, SUBQ_FATTN_BK);
+        } else {
+          u->widen(kvh, m, dk, kc, pr->k_ss, it->kw, dk);
+          u->qk(nr, m, dk, it->qp, dk, it->kw, dk, cur + c + i, SUBQ_FATTN_BK);
+        }
+      }
+      subq_fattn_pf_issue(&kpf, it, kn);
+      subq_fattn_pf_issue(&vpf, it, vn);
+      if (n > 0) {
+        const void *vc = pvt + (size_t)c * vst;
+        if (kvh < 0) {
+          u->pv(nr, n, dv, prev + c, SUBQ_FATTN_BK, vc, pr->v_ss, it->acc, ldacc);
+        } else if (u->pvh) {
+          u->pvh(kvh, nr, n, dv, prev + c, SUBQ_FATTN_BK, vc, pr->v_ss, it->acc, ldacc);
+        } else {
+          u->widen(kvh, n, dv, vc, pr->v_ss, it->vt, ldacc);
+          u->pv(nr, n, dv, prev + c, SUBQ_FATTN_BK, it->vt, ldacc, it->acc, ldacc);
+        }
+      }
+    }
+    if (nk == 0) break;
+    subq_fattn_softmax_tile(it, cur, j0, nk, subq_fattn_tile_full(it, j0, j1));
+    float *t = cur;
+    cur = prev, prev = t;
+    pnk = nk, pvt = it->vbase + (size_t)subq_fattn_slot(it, j0) * vst;
+    j0 = j1;
   }
 }
 
@@ -437,15 +629,19 @@ static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const
   const subq_fattn_impl *u = pr->impl;
   const int64_t G = pr->g, dk = a->dk, dv = a->dv, ldacc = pr->ldacc, R = pr->rows;
   const int64_t wl = a->window_left, wr = a->window_right;
-  const int kvh = pr->kvh;
-  const int64_t ring = pr->cache && pr->cache->mode == SUBQ_KV_RING ? pr->cache->capacity : 0;
-  float *qp = info->scratch;                 /* R x dk */
-  float *sp = qp + R * dk;                   /* R x BK */
-  float *acc = sp + R * SUBQ_FATTN_BK;       /* R x ldacc */
-  float *mrow = acc + R * ldacc, *lrow = mrow + R;
-  float *kt = lrow + R;                      /* dk x BK, K tile transposed (packed form) */
-  float *vt = kt + dk * SUBQ_FATTN_BK;       /* BK x ldacc, V tile copied contiguous (packed form) */
-  float *kw = vt + ldacc * SUBQ_FATTN_BK;    /* BK x dk, 16-bit K tile widened (when not read directly) */
+  subq_fattn_item ib;
+  subq_fattn_item *itm = &ib;
+  ib.pr = pr;
+  ib.ring = pr->cache && pr->cache->mode == SUBQ_KV_RING ? pr->cache->capacity : 0;
+  ib.qp = info->scratch;                    /* R x dk */
+  ib.s0 = ib.qp + R * dk;                   /* R x BK */
+  ib.s1 = ib.s0 + R * SUBQ_FATTN_BK;        /* R x BK */
+  ib.acc = ib.s1 + R * SUBQ_FATTN_BK;       /* R x ldacc */
+  ib.mrow = ib.acc + R * ldacc, ib.lrow = ib.mrow + R;
+  ib.kt = ib.lrow + R;                      /* dk x BK, K tile transposed (packed form) */
+  ib.vt = ib.kt + dk * SUBQ_FATTN_BK;       /* BK x ldacc, V tile copied contiguous (packed form) */
+  ib.kw = ib.vt + ldacc * SUBQ_FATTN_BK;    /* BK x dk, 16-bit K tile widened (when not read directly) */
+  float *qp = ib.qp, *acc = ib.acc, *mrow = ib.mrow, *lrow = ib.lrow;
   for (int64_t it = begin; it < end; it++) {
     int64_t rest = it;
     const int64_t s = rest % pr->n_split;
@@ -457,7 +653,8 @@ static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const
     int64_t base, kend;
     subq_fattn_seq(pr, b, &base, &kend);
     const int64_t off = a->align == SUBQ_FATTN_ALIGN_BOTTOM_RIGHT ? kend - a->sq : 0;
-    const int64_t p0 = t0 + off, p1 = t1 - 1 + off; /* key coordinates of first/last token */
+    ib.nr = nr, ib.t0 = t0, ib.b = b, ib.kh = kh, ib.off = off;
+    ib.p0 = t0 + off, ib.p1 = t1 - 1 + off; /* key coordinates of first/last token */
 
     /* pack Q (scaled), row r = token (r / G), head kh * G + r % G */
     for (int64_t r = 0; r < nr; r++) {
@@ -475,80 +672,14 @@ static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const
     }
     /* key range: this split, clipped to what the mask allows for any row */
     int64_t jlo = base + s * pr->split_len, jhi = SUBQ_MIN(kend, jlo + pr->split_len);
-    if (wl >= 0) jlo = SUBQ_MAX(jlo, p0 - wl);
-    if (wr >= 0) jhi = SUBQ_MIN(jhi, p1 + wr + 1);
-    const unsigned char *kbase = pr->k + (size_t)(b * pr->k_bs + kh * pr->k_hs) * pr->kes;
-    const unsigned char *vbase = pr->v + (size_t)(b * pr->v_bs + kh * pr->v_hs) * pr->kes;
-    for (int64_t j0 = jlo; j0 < jhi;) {
-      int64_t j1 = SUBQ_MIN(jhi, j0 + SUBQ_FATTN_BK);
-      if (ring) j1 = SUBQ_MIN(j1, (j0 / ring + 1) * ring); /* a tile never wraps: its slots are contiguous */
-      const int64_t nk = j1 - j0, slot = ring ? j0 % ring : j0;
-      const bool full = (wr < 0 || j1 - 1 <= p0 + wr) && (wl < 0 || j0 >= p1 - wl);
-      const bool packed = u->qkt && nr >= SUBQ_FATTN_QKT_MIN_ROWS;
-      const void *ktile = kbase + (size_t)(slot * pr->k_ss) * pr->kes;
-      const void *vtile = vbase + (size_t)(slot * pr->v_ss) * pr->kes;
-      if (packed) {
-        if (kvh >= 0) { /* widen into L1 scratch, then the f32 packed path */
-          u->widen(kvh, nk, dk, ktile, pr->k_ss, kw, dk);
-          u->packk(nk, dk, kw, dk, kt, SUBQ_FATTN_BK);
-        } else {
-          u->packk(nk, dk, ktile, pr->k_ss, kt, SUBQ_FATTN_BK);
-        }
-        u->qkt(nr, nk, dk, qp, dk, kt, SUBQ_FATTN_BK, sp, SUBQ_FATTN_BK);
-      } else {
-        subq_fattn_qk_direct(pr, nr, nk, qp, ktile, vtile, sp, kw);
-      }
-      for (int64_t r = 0; r < nr; r++) {
-        float *sr = sp + r * SUBQ_FATTN_BK;
-        if (a->softcap > 0.0f)
-          for (int64_t j = 0; j < nk; j++) sr[j] = a->softcap * tanhf(sr[j]);
-        if (a->mask) { /* additive bias, after soft-cap, before the window mask */
-          const float *mr = a->mask + b * a->mask_bs + (kh * G + r % G) * a->mask_hs + (t0 + r / G) * a->mask_ss + j0;
-          for (int64_t j = 0; j < nk; j++) sr[j] += mr[j];
-        }
-        if (!full) { /* allowed keys of this row: [pi - wl, pi + wr], clipped to the tile */
-          const int64_t pi = t0 + r / G + off;
-          const int64_t lo = wl >= 0 ? SUBQ_MIN(nk, SUBQ_MAX(0, pi - wl - j0)) : 0;
-          const int64_t hi = wr >= 0 ? SUBQ_MAX(lo, SUBQ_MIN(nk, pi + wr + 1 - j0)) : nk;
-          for (int64_t j = 0; j < lo; j++) sr[j] = -INFINITY;
-          for (int64_t j = hi; j < nk; j++) sr[j] = -INFINITY;
-        }
-        const float mx = u->rowmax(sr, nk, mrow[r]);
-        if (mx == -INFINITY) { /* nothing allowed yet: this tile adds nothing */
-          memset(sr, 0, (size_t)nk * sizeof(float));
-          continue;
-        }
-        const float alpha = mrow[r] == -INFINITY ? 0.0f : subq_expf_u2(mrow[r] - mx);
-        const float sum = u->expsub(sr, nk, mx);
-        if (alpha != 1.0f) u->scale(acc + r * ldacc, dv, alpha);
-        lrow[r] = fmaf(alpha, lrow[r], sum);
-        mrow[r] = mx;
-      }
-      if (!packed && j1 < jhi) { /* the next tile's first keys: its QK starts on cached lines */
-        const int64_t nslot = ring ? j1 % ring : j1;
-        const int64_t nn = SUBQ_MIN(SUBQ_MIN(16, jhi - j1), ring ? ring - nslot : 16);
-        const size_t krow = (size_t)dk * pr->kes, kst = (size_t)pr->k_ss * pr->kes;
-        const char *kn = (const char *)kbase + (size_t)nslot * kst;
-        for (int64_t j = 0; j < nn; j++)
-          for (size_t o = 0; o < krow; o += 64) __builtin_prefetch(kn + (size_t)j * kst + o, 0, 3);
-      }
-      if (kvh < 0) {
-        if (packed) {
-          /* many rows reuse the tile: copy V contiguous (token strides of a few KiB alias in L1) */
-          for (int64_t j = 0; j < nk; j++)
-            memcpy(vt + j * ldacc, (const float *)vtile + j * pr->v_ss, (size_t)dv * sizeof(float));
-          u->pv(nr, nk, dv, sp, SUBQ_FATTN_BK, vt, ldacc, acc, ldacc);
-        } else {
-          u->pv(nr, nk, dv, sp, SUBQ_FATTN_BK, vtile, pr->v_ss, acc, ldacc);
-        }
-      } else if (!packed && u->pvh) {
-        u->pvh(kvh, nr, nk, dv, sp, SUBQ_FATTN_BK, vtile, pr->v_ss, acc, ldacc);
-      } else {
-        u->widen(kvh, nk, dv, vtile, pr->v_ss, vt, ldacc);
-        u->pv(nr, nk, dv, sp, SUBQ_FATTN_BK, vt, ldacc, acc, ldacc);
-      }
-      j0 = j1;
-    }
+    if (wl >= 0) jlo = SUBQ_MAX(jlo, ib.p0 - wl);
+    if (wr >= 0) jhi = SUBQ_MIN(jhi, ib.p1 + wr + 1);
+    ib.kbase = pr->k + (size_t)(b * pr->k_bs + kh * pr->k_hs) * pr->kes;
+    ib.vbase = pr->v + (size_t)(b * pr->v_bs + kh * pr->v_hs) * pr->kes;
+    if (u->qkt && nr >= SUBQ_FATTN_QKT_MIN_ROWS)
+      subq_fattn_tiles_packed(itm, jlo, jhi);
+    else
+      subq_fattn_tiles_direct(itm, jlo, jhi);
     /* write out, or the split's partial state */
     for (int64_t r = 0; r < nr; r++) {
       const int64_t tok = t0 + r / G, h = kh * G + r % G;
@@ -633,7 +764,7 @@ static subq_status subq_fattn_run(subq_context *ctx, subq_fattn_prob *pr) {
     subq_phase ph = {subq_fattn_zero_rows, pr, n_rows, 0};
     return subq_parallel_run(ctx, &ph, 1, 0);
   }
-  const size_t lean = (size_t)pr->rows * (size_t)(a->dk + SUBQ_FATTN_BK + pr->ldacc + 2); /* q, s, acc, m, l */
+  const size_t lean = (size_t)pr->rows * (size_t)(a->dk + 2 * SUBQ_FATTN_BK + pr->ldacc + 2); /* q, 2 s, acc, m, l */
   const size_t scratch = (lean + (size_t)(2 * a->dk + pr->ldacc) * SUBQ_FATTN_BK) * sizeof(float) + SUBQ_CACHELINE;
   const int64_t n_items = a->batch * a->hkv * pr->n_qt * pr->n_split;
   const subq_fattn_impl *u = pr->impl;
