@@ -106,9 +106,13 @@ typedef struct subq_monarch_weights subq_monarch_weights;
  * dtype desc->dtype (float or uint16_t bf16 storage, layout above) for ctx's ISA
  * path (host best under SUBQ_MAX_ISA when ctx is NULL). The source arrays are
  * not referenced afterwards. The object is immutable: share it between threads
- * and contexts whose ISA path allows the one it was packed for.
+ * and contexts whose ISA path allows the one it was packed for. The packed
+ * factors are placed by ctx's NUMA mode and written by ctx's workers:
+ * ISOLATE on its node, DISTRIBUTE each node's blocks (the one-token work split)
+ * on that node, MIRROR a copy per node read by that node's participants
+ * (subq_monarch_weights_size counts every copy); results never change.
  * Errors: SUBQ_ERR_INVALID_ARGUMENT (desc as subq_monarch_desc_check, NULL
- * w1/w2, out NULL); SUBQ_ERR_OUT_OF_MEMORY. */
+ * w1/w2, out NULL); SUBQ_ERR_OUT_OF_MEMORY; a binding failure (SUBQ_ERR_SYSTEM). */
 SUBQ_API SUBQ_WARN_UNUSED subq_status subq_monarch_weights_create(subq_context *SUBQ_NULLABLE ctx,
                                                                  const subq_monarch_desc *desc, const void *w1,
                                                                  const void *SUBQ_NULLABLE w2,
@@ -117,7 +121,7 @@ SUBQ_API SUBQ_WARN_UNUSED subq_status subq_monarch_weights_create(subq_context *
 SUBQ_API void subq_monarch_weights_destroy(subq_monarch_weights *SUBQ_NULLABLE w);
 /* Copies the descriptor the weights were packed with (struct_size of *desc is kept). */
 SUBQ_API void subq_monarch_weights_get_desc(const subq_monarch_weights *w, subq_monarch_desc *desc);
-/* Bytes held by the packed copy (including the object). */
+/* Bytes held by the packed copies (every MIRROR replica, and the object). */
 SUBQ_API size_t subq_monarch_weights_size(const subq_monarch_weights *w);
 /* Name of the micro-kernel the weights were packed for, e.g.
  * "subq_f32_monarch_bdmm_ukernel_6x16__avx2". Static storage. */

@@ -8,7 +8,8 @@
  *    participants read their node's replica;
  *  - subq_gemm_pack_b / subq_gemm_packed in every mode: bitwise equal to the
  *    unplaced result, one- and many-row products, the size counts replicas;
- *  - subq_ternary_place: the same bits from placed and mirrored codes;
+ *  - subq_ternary_place and Monarch factors: the same bits from placed and
+ *    mirrored weights;
  *  - subq_context_places_weights.
  */
 #include <stdatomic.h>
@@ -265,6 +266,66 @@ static void check_ternary(const subq_topology *t, const char *name) {
   free(codes), free(q), free(ref), free(d);
 }
 
+/* ---- Monarch factors placed at creation ------------------------------------------------- */
+static void check_monarch(const subq_topology *t, const char *name) {
+  /* 16 blocks: several one-token items per node; 16 >= the lane width, so stage 2 may take the lanes path */
+  subq_monarch_desc d;
+  subq_monarch_desc_default(&d, sizeof d);
+  d.k = 16, d.q = 48, d.p = 40, d.l = 16, d.s = 36, d.r = 48;
+  const int64_t n = d.k * d.p, m = d.l * d.s, T = 5;
+  float *w1 = malloc((size_t)(d.k * d.q * d.p) * sizeof(float)), *w2 = malloc((size_t)(d.l * d.s * d.r) * sizeof(float));
+  float *x = malloc((size_t)(T * n) * sizeof(float)), *ref = malloc((size_t)(T * m) * sizeof(float));
+  float *y = malloc((size_t)(T * m) * sizeof(float));
+  for (int64_t i = 0; i < d.k * d.q * d.p; i++) w1[i] = (float)((i * 7919) % 1999) / 999.0f - 1.0f;
+  for (int64_t i = 0; i < d.l * d.s * d.r; i++) w2[i] = (float)((i * 104729) % 1997) / 998.0f - 1.0f;
+  for (int64_t i = 0; i < T * n; i++) x[i] = (float)((i * 31) % 101) / 50.0f - 1.0f;
+  subq_monarch_weights *w0 = NULL;
+  CHECK_OK(subq_monarch_weights_create(NULL, &d, w1, w2, &w0));
+  subq_monarch_args a;
+  subq_monarch_args_default(&a, sizeof a);
+  a.x = x, a.ldx = n, a.y = ref, a.ldy = m;
+  a.tokens = 1;
+  CHECK_OK(subq_monarch_forward(NULL, w0, &a));
+  a.tokens = T;
+  CHECK_OK(subq_monarch_forward(NULL, w0, &a));
+  const size_t size0 = subq_monarch_weights_size(w0);
+  for (int mode = SUBQ_NUMA_OFF; mode <= SUBQ_NUMA_MIRROR; mode++) {
+    subq_context *ctx = make_ctx(t, 4, (subq_numa_mode)mode);
+    if (!ctx) continue;
+    const subq_partition *p = subq_placement_partition(ctx);
+    const size_t log0 = subq_placement_log(ctx, NULL, 0);
+    subq_monarch_weights *w = NULL;
+    CHECK_OK(subq_monarch_weights_create(ctx, &d, w1, w2, &w));
+    if (!w) {
+      subq_context_destroy(ctx);
+      continue;
+    }
+    subq_place_record rec[64];
+    const size_t na = area_records(ctx, log0, rec, 64);
+    const bool placing = mode == SUBQ_NUMA_ISOLATE || mode == SUBQ_NUMA_DISTRIBUTE || mode == SUBQ_NUMA_MIRROR;
+    CHECK_MSG(placing ? na >= 2 : na == 0, "%s numa=%d: %zu areas for Monarch factors", name, mode, na);
+    const size_t copies = mode == SUBQ_NUMA_MIRROR ? (size_t)p->n_groups : 1;
+    /* every replica counted: size = object + copies x factors */
+    const size_t sz = subq_monarch_weights_size(w), extra = sz - size0;
+    CHECK_MSG(sz >= size0 && (copies == 1 ? extra == 0
+                                           : extra % (copies - 1) == 0 && extra / (copies - 1) + 1024 > size0 &&
+                                                 extra / (copies - 1) < size0),
+              "%s numa=%d: size %zu for %zu copies of %zu", name, mode, sz, copies, size0);
+    memset(y, 0xff, (size_t)(T * m) * sizeof(float));
+    a.y = y, a.tokens = 1;
+    CHECK_OK(subq_monarch_forward(ctx, w, &a));
+    CHECK_MSG(!memcmp(y, ref, (size_t)m * sizeof(float)), "%s numa=%d: one-token Monarch product differs", name, mode);
+    a.tokens = T;
+    CHECK_OK(subq_monarch_forward(ctx, w, &a));
+    CHECK_MSG(!memcmp(y, ref, (size_t)(T * m) * sizeof(float)), "%s numa=%d: Monarch product differs", name, mode);
+    a.y = ref;
+    subq_monarch_weights_destroy(w);
+    subq_context_destroy(ctx);
+  }
+  subq_monarch_weights_destroy(w0);
+  free(w1), free(w2), free(x), free(ref), free(y);
+}
+
 int main(void) {
   CHECK(!subq_context_places_weights(NULL));
   subq_weights_mem w;
@@ -289,6 +350,7 @@ int main(void) {
       check_weights(t, fx[f]);
       check_packed_b(t, fx[f]);
       check_ternary(t, fx[f]);
+      check_monarch(t, fx[f]);
       subq_topology_release(t);
     }
   }

@@ -244,15 +244,16 @@ typedef struct subq_monarch_pack_job {
   const void *w1, *w2;
 } subq_monarch_pack_job;
 
+/* Packs into the participant's node copies (the per-node pass of a MIRROR context fills each replica). */
 static subq_status subq_monarch_pack_items(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
-  (void)info;
   const subq_monarch_pack_job *j = arg;
   const subq_monarch_weights *w = j->w;
   const subq_monarch_desc *d = &w->desc;
+  float *w1 = subq_weights_copy_for(&w->m1, info), *w2 = w->m2.copy ? subq_weights_copy_for(&w->m2, info) : NULL;
   for (int64_t it = begin; it < end; it++) {
-    if (it < d->k) subq_monarch_pack_block(j->w1, d->dtype, it, d->q, d->p, true, w->impl->nr, w->w1p);
-    else if (w->lanes) subq_monarch_pack_lanes(j->w2, d, it - d->k, w->lanes->lw, w->lanes->mc, w->w2p);
-    else subq_monarch_pack_block(j->w2, d->dtype, it - d->k, d->s, d->r, true, w->impl->nr, w->w2p);
+    if (it < d->k) subq_monarch_pack_block(j->w1, d->dtype, it, d->q, d->p, true, w->impl->nr, w1);
+    else if (w->lanes) subq_monarch_pack_lanes(j->w2, d, it - d->k, w->lanes->lw, w->lanes->mc, w2);
+    else subq_monarch_pack_block(j->w2, d->dtype, it - d->k, d->s, d->r, true, w->impl->nr, w2);
   }
   return SUBQ_OK;
 }
@@ -290,16 +291,22 @@ subq_status subq_monarch_weights_create(subq_context *ctx, const subq_monarch_de
   w->lanes = lanes;
   w->perm = subq_monarch_pick_perm(u);
   atomic_init(&w->bwd_panels, NULL);
-  w->bytes = b1 + b2 + sizeof *w;
-  w->w1p = subq_alloc(b1);
-  w->w2p = bd ? NULL : subq_alloc(b2);
-  if (!w->w1p || (!bd && !w->w2p)) {
+  /* Units = a decode item's weights (stage 1: one block; stage 2: one block or lane group), so
+   * DISTRIBUTE binds each node's blocks to it. */
+  const size_t unit1 = (size_t)(d.p * subq_monarch_round_up(d.q, u->nr)) * sizeof(float);
+  const size_t unit2 = lanes ? (size_t)(subq_monarch_round_up(d.s, lanes->mc) * d.r * lanes->lw) * sizeof(float)
+                             : (size_t)(d.r * subq_monarch_round_up(d.s, u->nr)) * sizeof(float);
+  if ((st = subq_weights_alloc(ctx, fn, b1, unit1, &w->m1)) != SUBQ_OK ||
+      (!bd && (st = subq_weights_alloc(ctx, fn, b2, unit2, &w->m2)) != SUBQ_OK)) {
     subq_monarch_weights_destroy(w);
-    return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of packed weights", fn, b1 + b2);
+    return st;
   }
+  w->w1p = w->m1.copy[0];
+  w->w2p = bd ? NULL : w->m2.copy[0];
+  w->bytes = b1 * (size_t)w->m1.n_copies + (bd ? 0 : b2 * (size_t)w->m2.n_copies) + sizeof *w;
   subq_monarch_pack_job job = {w, w1, w2};
   subq_phase ph = {subq_monarch_pack_items, &job, d.k + (bd ? 0 : d.l), 1};
-  st = subq_parallel_run(ctx, &ph, 1, 0);
+  st = w->m1.n_copies > 1 ? subq_parallel_run_per_node(ctx, &ph) : subq_parallel_run(ctx, &ph, 1, 0);
   if (st != SUBQ_OK) {
     subq_monarch_weights_destroy(w);
     return st;
@@ -312,8 +319,8 @@ void subq_monarch_weights_destroy(subq_monarch_weights *w) {
   if (!w) return;
   w->magic = 0;
   subq_free(atomic_load_explicit(&w->bwd_panels, memory_order_acquire));
-  subq_free(w->w1p);
-  subq_free(w->w2p);
+  subq_weights_free(&w->m1);
+  subq_weights_free(&w->m2);
   free(w);
 }
 
@@ -391,28 +398,29 @@ void subq_monarch_block_gemm(const subq_monarch_impl *u, int64_t tn, int64_t K, 
   }
 }
 
-void subq_monarch_stage1(const subq_monarch_weights *w, int64_t i, int64_t tn, const float *x, int64_t ldx, float *u,
-                         int64_t ldu) {
+void subq_monarch_stage1(const subq_monarch_weights *w, const subq_task_info *info, int64_t i, int64_t tn,
+                         const float *x, int64_t ldx, float *u, int64_t ldu) {
   const subq_monarch_desc *d = &w->desc;
-  const float *pk = w->w1p + i * d->p * subq_monarch_round_up(d->q, w->impl->nr);
+  const float *pk = (const float *)subq_weights_copy_for(&w->m1, info) + i * d->p * subq_monarch_round_up(d->q, w->impl->nr);
   subq_monarch_block_gemm(w->impl, tn, d->p, d->q, x + i * d->p, ldx, 1, pk, u + i * d->q, ldu, false);
 }
 
-void subq_monarch_stage2(const subq_monarch_weights *w, int64_t j, int64_t tn, const float *u, int64_t ldu, float *z,
-                         int64_t ldz) {
+void subq_monarch_stage2(const subq_monarch_weights *w, const subq_task_info *info, int64_t j, int64_t tn,
+                         const float *u, int64_t ldu, float *z, int64_t ldz) {
   const subq_monarch_desc *d = &w->desc;
-  const float *pk = w->w2p + j * d->r * subq_monarch_round_up(d->s, w->impl->nr);
+  const float *pk = (const float *)subq_weights_copy_for(&w->m2, info) + j * d->r * subq_monarch_round_up(d->s, w->impl->nr);
   subq_monarch_block_gemm(w->impl, tn, d->r, d->s, u + j, ldu, d->l, pk, z + j * d->s, ldz, false);
 }
 
 /* Stage 2 and P2 in one pass for lane groups [g0, g1): y rows of tn tokens. */
-void subq_monarch_stage2_lanes(const subq_monarch_weights *w, int64_t g0, int64_t g1, int64_t tn, const float *u,
-                               int64_t ldu, float *y, int64_t ldy, const float *bias) {
+void subq_monarch_stage2_lanes(const subq_monarch_weights *w, const subq_task_info *info, int64_t g0, int64_t g1,
+                               int64_t tn, const float *u, int64_t ldu, float *y, int64_t ldy, const float *bias) {
   const subq_monarch_lanes_impl *li = w->lanes;
   const int64_t lw = li->lw, s = w->desc.s, r = w->desc.r, l = w->desc.l;
+  const float *w2 = subq_weights_copy_for(&w->m2, info);
   for (int64_t g = g0; g < g1; g++) {
     const int64_t j0 = g * lw, jw = SUBQ_MIN(lw, l - j0);
-    const float *wg = w->w2p + g * subq_monarch_round_up(s, li->mc) * r * lw;
+    const float *wg = w2 + g * subq_monarch_round_up(s, li->mc) * r * lw;
     for (int64_t c0 = 0; c0 < s; c0 += li->mc)
       for (int64_t t0 = 0; t0 < tn; t0 += li->mt)
         li->fn(r, l, u + t0 * ldu + j0, ldu, wg + c0 * r * lw, y + t0 * ldy + c0 * l + j0, ldy,
@@ -476,13 +484,13 @@ static subq_status subq_monarch_fused_items(void *arg, int64_t begin, int64_t en
   for (int64_t it = begin; it < end; it++) {
     const int64_t t0 = it * f->tt, tn = SUBQ_MIN(f->tt, f->T - t0);
     const float *x = f->x + t0 * f->ldx;
-    for (int64_t i = 0; i < d->k; i++) subq_monarch_stage1(w, i, tn, x, f->ldx, u, N);
+    for (int64_t i = 0; i < d->k; i++) subq_monarch_stage1(w, info, i, tn, x, f->ldx, u, N);
     if (w->lanes) {
-      subq_monarch_stage2_lanes(w, 0, subq_monarch_ceil_div(d->l, w->lanes->lw), tn, u, N, f->y + t0 * f->ldy,
+      subq_monarch_stage2_lanes(w, info, 0, subq_monarch_ceil_div(d->l, w->lanes->lw), tn, u, N, f->y + t0 * f->ldy,
                                 f->ldy, f->bias);
       continue;
     }
-    for (int64_t j = 0; j < d->l; j++) subq_monarch_stage2(w, j, tn, u, N, z, m);
+    for (int64_t j = 0; j < d->l; j++) subq_monarch_stage2(w, info, j, tn, u, N, z, m);
     subq_monarch_p2(w->perm, tn, d->l, d->s, z, m, f->y + t0 * f->ldy, f->ldy, f->bias);
   }
   return SUBQ_OK;
@@ -490,7 +498,6 @@ static subq_status subq_monarch_fused_items(void *arg, int64_t begin, int64_t en
 
 /* Phased: items (block, tile). Stage 1 writes u (or, block-diagonal, y directly). */
 static subq_status subq_monarch_s1_items(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
-  (void)info;
   const subq_monarch_fwd *f = arg;
   const subq_monarch_weights *w = f->w;
   const subq_monarch_desc *d = &w->desc;
@@ -500,19 +507,18 @@ static subq_status subq_monarch_s1_items(void *arg, int64_t begin, int64_t end, 
     const int64_t t0 = tile * f->tt, tn = SUBQ_MIN(f->tt, f->T - t0);
     if (bd) {
       float *y = f->y + t0 * f->ldy;
-      subq_monarch_stage1(w, i, tn, f->x + t0 * f->ldx, f->ldx, y, f->ldy);
+      subq_monarch_stage1(w, info, i, tn, f->x + t0 * f->ldx, f->ldx, y, f->ldy);
       if (f->bias)
         for (int64_t tok = 0; tok < tn; tok++)
           for (int64_t a = 0; a < d->q; a++) y[tok * f->ldy + i * d->q + a] += f->bias[i * d->q + a];
     } else {
-      subq_monarch_stage1(w, i, tn, f->x + t0 * f->ldx, f->ldx, f->u + t0 * w->dims.nn, w->dims.nn);
+      subq_monarch_stage1(w, info, i, tn, f->x + t0 * f->ldx, f->ldx, f->u + t0 * w->dims.nn, w->dims.nn);
     }
   }
   return SUBQ_OK;
 }
 
 static subq_status subq_monarch_s2_items(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
-  (void)info;
   const subq_monarch_fwd *f = arg;
   const subq_monarch_weights *w = f->w;
   const int64_t N = w->dims.nn, m = w->dims.m;
@@ -521,9 +527,9 @@ static subq_status subq_monarch_s2_items(void *arg, int64_t begin, int64_t end, 
     const int64_t j = it % nb, tile = it / nb;
     const int64_t t0 = tile * f->tt, tn = SUBQ_MIN(f->tt, f->T - t0);
     if (w->lanes)
-      subq_monarch_stage2_lanes(w, j, j + 1, tn, f->u + t0 * N, N, f->y + t0 * f->ldy, f->ldy, f->bias);
+      subq_monarch_stage2_lanes(w, info, j, j + 1, tn, f->u + t0 * N, N, f->y + t0 * f->ldy, f->ldy, f->bias);
     else
-      subq_monarch_stage2(w, j, tn, f->u + t0 * N, N, f->z + t0 * m, m);
+      subq_monarch_stage2(w, info, j, tn, f->u + t0 * N, N, f->z + t0 * m, m);
   }
   return SUBQ_OK;
 }

@@ -68,12 +68,11 @@ static void subq_mbwd_wgrad(const subq_monarch_impl *u, int64_t rows, int64_t T,
                             int64_t c_rs);
 
 static subq_status subq_mbwd_s1(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
-  (void)info;
   const subq_mbwd *b = arg;
   const int64_t k = b->w->desc.k;
   for (int64_t it = begin; it < end; it++) {
     const int64_t i = it % k, t0 = (it / k) * b->tt, tn = SUBQ_MIN(b->tt, b->T - t0);
-    subq_monarch_stage1(b->w, i, tn, b->x + t0 * b->ldx, b->ldx, b->u + t0 * b->N, b->N);
+    subq_monarch_stage1(b->w, info, i, tn, b->x + t0 * b->ldx, b->ldx, b->u + t0 * b->N, b->N);
   }
   return SUBQ_OK;
 }

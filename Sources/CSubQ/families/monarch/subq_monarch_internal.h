@@ -9,6 +9,7 @@
 
 #include "families/monarch/subq_monarch_ukernel.h"
 #include "internal/subq_internal.h"
+#include "internal/subq_weights.h"
 
 typedef struct subq_monarch_impl {
   subq_isa isa;
@@ -36,8 +37,9 @@ struct subq_monarch_weights {
   subq_monarch_dims dims;
   const subq_monarch_impl *impl;
   size_t bytes;
-  float *w1p;          /* block i: p x roundup(q, NR) in NR-wide panels (W1[i]^T) */
-  float *w2p;          /* block j: r x roundup(s, NR) (W2[j]^T); NULL for BLOCKDIAG */
+  float *w1p;          /* block i: p x roundup(q, NR) in NR-wide panels (W1[i]^T); copy 0 of m1 */
+  float *w2p;          /* block j: r x roundup(s, NR) (W2[j]^T); NULL for BLOCKDIAG; copy 0 of m2 */
+  subq_weights_mem m1, m2; /* w1p / w2p placed by the creating context's NUMA mode (MIRROR: a copy per node) */
   /* non-NULL: stage 2 through lanes->fn (l >= lanes->lw); w2p then holds, per group
    * g of lw blocks, w[g][c / mc][t][c % mc][lam] = W2[g*lw + lam][c][t] (c padded to mc) */
   const subq_monarch_lanes_impl *lanes;
@@ -62,12 +64,13 @@ void subq_monarch_pack_block(const void *src, subq_dtype dt, int64_t b, int64_t 
                              int64_t nr, float *dst);
 void subq_monarch_block_gemm(const subq_monarch_impl *u, int64_t tn, int64_t K, int64_t N, const float *a,
                              int64_t a_rs, int64_t a_cs, const float *bpk, float *c, int64_t c_rs, bool accumulate);
-void subq_monarch_stage1(const subq_monarch_weights *w, int64_t i, int64_t tn, const float *x, int64_t ldx, float *u,
-                         int64_t ldu);
-void subq_monarch_stage2_lanes(const subq_monarch_weights *w, int64_t g0, int64_t g1, int64_t tn, const float *u,
-                               int64_t ldu, float *y, int64_t ldy, const float *bias);
-void subq_monarch_stage2(const subq_monarch_weights *w, int64_t j, int64_t tn, const float *u, int64_t ldu, float *z,
-                         int64_t ldz);
+/* The stages read the packed factors of participant `info`'s node (NULL: copy 0). */
+void subq_monarch_stage1(const subq_monarch_weights *w, const subq_task_info *info, int64_t i, int64_t tn,
+                         const float *x, int64_t ldx, float *u, int64_t ldu);
+void subq_monarch_stage2_lanes(const subq_monarch_weights *w, const subq_task_info *info, int64_t g0, int64_t g1,
+                               int64_t tn, const float *u, int64_t ldu, float *y, int64_t ldy, const float *bias);
+void subq_monarch_stage2(const subq_monarch_weights *w, const subq_task_info *info, int64_t j, int64_t tn,
+                         const float *u, int64_t ldu, float *z, int64_t ldz);
 void subq_monarch_p2(subq_f32_monarch_perm_fn perm, int64_t tn, int64_t l, int64_t s, const float *z, int64_t ldz,
                      float *y, int64_t ldy,
                      const float *bias);
