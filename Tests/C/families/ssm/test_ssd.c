@@ -174,9 +174,9 @@ static void ssd_vs_ref(subq_isa isa, const ssd_case *k, unsigned long long seed)
 
 /* One-shot vs chunks (state passed in place) vs prefill + decode steps:
  * bitwise for the recurrence; within tolerance for chunked pieces. */
-static void ssd_chunks(subq_isa isa) {
+static void ssd_chunks(subq_isa isa, const ssd_case *kp) {
   subq_context *ctx = subq_test_context(isa, 2);
-  const ssd_case k = {2, 41, 6, 13, 16, 3, true, true, true, false, true, false, 0, 8};
+  const ssd_case k = *kp;
   ssd_data s;
   ssd_make(&s, &k, 77);
   const int64_t E = s.E, T = k.T, sf = s.sf, GN = s.GN, H = k.H, nY = k.B * T * E;
@@ -585,7 +585,11 @@ int main(void) {
         {1, 70, 4, 10, 16, 2, true, false, true, false, true, false, 3, 16}, /* numerics edges (spec #14) */
     };
     for (size_t j = 0; j < sizeof sc / sizeof sc[0]; j++) ssd_vs_ref(isa, &sc[j], 2000 + j);
-    ssd_chunks(isa);
+    /* head_dim 13: the general recurrence; 32 x 16 states: the one-token fast path of SIMD kernels */
+    const ssd_case odd = {2, 41, 6, 13, 16, 3, true, true, true, false, true, false, 0, 8};
+    const ssd_case p16 = {2, 41, 4, 32, 16, 2, true, true, true, true, true, false, 0, 8};
+    ssd_chunks(isa, &odd);
+    ssd_chunks(isa, &p16);
     ssd_varlen(isa);
     norm_vs_ref(isa, 5, 64, 1, false, true, true, false);
     norm_vs_ref(isa, 3, 3072, 2, false, true, true, true);
