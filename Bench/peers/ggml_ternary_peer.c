@@ -19,7 +19,9 @@
  * quantizes src1 to Q8_K (its vec_dot_type; Q8_0 for Q8_0, F16 for F16) inside the op, so every
  * timing includes the activation quantization.
  * Cases: tq2_0_gemv tq2_0_gemm tq1_0_gemv tq1_0_gemm q8_0_gemv q8_0_gemm f16_gemv f16_gemm
- * (default: all). Weights: subq-bench's fill (seed 1, +-0.05) ternarized with a per-tensor absmean
+ * (default: all), and tq2_0_gemv_q8k / tq2_0_gemm_q8k: src1 is a Q8_K tensor quantized before
+ * timing, so the op skips the conversion and times ggml's TQ2_0 x Q8_K vec_dot loop alone (the
+ * counterpart of `subq-bench ternary --op qgemv / qgemm`). Weights: subq-bench's fill (seed 1, +-0.05) ternarized with a per-tensor absmean
  * scale gamma, W = t * gamma, t in {-1, 0, 1}; ggml_quantize_chunk stores TQ2_0 / TQ1_0 blocks with
  * d = gamma exactly (256 weights a block). Activations: subq-bench's fill (seed 2, +-2).
  * Output: a JSON array, one object per case: case, type, threads, tokens, weight_bytes, reps,
@@ -60,12 +62,15 @@ typedef struct {
   const char *name;
   enum ggml_type type;
   int gemm;
+  int preq; /* src1 already Q8_K (quantized before timing): the vec_dot loop alone */
 } peer_case;
 
 static const peer_case k_cases[] = {
-    {"tq2_0_gemv", GGML_TYPE_TQ2_0, 0}, {"tq2_0_gemm", GGML_TYPE_TQ2_0, 1}, {"tq1_0_gemv", GGML_TYPE_TQ1_0, 0},
-    {"tq1_0_gemm", GGML_TYPE_TQ1_0, 1}, {"q8_0_gemv", GGML_TYPE_Q8_0, 0},   {"q8_0_gemm", GGML_TYPE_Q8_0, 1},
-    {"f16_gemv", GGML_TYPE_F16, 0},     {"f16_gemm", GGML_TYPE_F16, 1},
+    {"tq2_0_gemv", GGML_TYPE_TQ2_0, 0, 0},     {"tq2_0_gemm", GGML_TYPE_TQ2_0, 1, 0},
+    {"tq2_0_gemv_q8k", GGML_TYPE_TQ2_0, 0, 1}, {"tq2_0_gemm_q8k", GGML_TYPE_TQ2_0, 1, 1},
+    {"tq1_0_gemv", GGML_TYPE_TQ1_0, 0, 0},     {"tq1_0_gemm", GGML_TYPE_TQ1_0, 1, 0},
+    {"q8_0_gemv", GGML_TYPE_Q8_0, 0, 0},       {"q8_0_gemm", GGML_TYPE_Q8_0, 1, 0},
+    {"f16_gemv", GGML_TYPE_F16, 0, 0},         {"f16_gemm", GGML_TYPE_F16, 1, 0},
 };
 
 static int64_t g_n = 4096, g_k = 14336, g_t = 512;
@@ -104,7 +109,7 @@ static int run_case(const peer_case *pc, int threads, int min_reps, double secon
     return 1;
   }
   struct ggml_tensor *w = ggml_new_tensor_2d(ctx, pc->type, K, N);
-  struct ggml_tensor *x = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, K, T);
+  struct ggml_tensor *x = ggml_new_tensor_2d(ctx, pc->preq ? GGML_TYPE_Q8_K : GGML_TYPE_F32, K, T);
   if (!w || !x) {
     fprintf(stderr, "%s: tensor allocation failed\n", pc->name);
     return 1;
@@ -114,7 +119,12 @@ static int run_case(const peer_case *pc, int threads, int min_reps, double secon
     fprintf(stderr, "%s: ggml_quantize_chunk wrote %zu bytes, want %zu\n", pc->name, q, ggml_nbytes(w));
     return 1;
   }
-  memcpy(x->data, g_x, sizeof(float) * (size_t)(T * K));
+  if (pc->preq) {
+    const struct ggml_type_traits_cpu *tr = ggml_get_type_traits_cpu(GGML_TYPE_Q8_K);
+    for (int64_t r = 0; r < T; r++) tr->from_float(g_x + r * K, (char *)x->data + r * x->nb[1], K);
+  } else {
+    memcpy(x->data, g_x, sizeof(float) * (size_t)(T * K));
+  }
   struct ggml_tensor *out = ggml_mul_mat(ctx, w, x);
   struct ggml_cgraph *gf = ggml_new_graph(ctx);
   ggml_build_forward_expand(gf, out);
@@ -148,9 +158,9 @@ static int run_case(const peer_case *pc, int threads, int min_reps, double secon
     if (!(e <= err)) err = e; /* NaN propagates */
   }
   printf("%s  {\"case\": \"%s\", \"type\": \"%s\", \"threads\": %d, \"n\": %lld, \"k\": %lld, \"tokens\": %lld, "
-         "\"weight_bytes\": %zu, \"reps\": %d, \"ms_median\": %.6f, \"ms_min\": %.6f, \"err\": %.3g}",
+         "\"weight_bytes\": %zu, \"reps\": %d, \"ms_median\": %.6f, \"ms_min\": %.6f, \"err\": %.3g, \"src1\": \"%s\"}",
          first ? "" : ",\n", pc->name, ggml_type_name(pc->type), threads, (long long)N, (long long)K, (long long)T,
-         wbytes, n, t[n / 2], t[0], err);
+         wbytes, n, t[n / 2], t[0], err, ggml_type_name(x->type));
   fflush(stdout);
   free(t);
   free(work);
