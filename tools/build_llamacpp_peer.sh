@@ -4,7 +4,7 @@
 #   1. source: llama-cpp-python 0.3.36's sdist from PyPI vendors llama.cpp at ggml-org/llama.cpp@0c1e57098
 #      (ggml 0.25.3); unpacked and copied to $LC
 #   2. build llama-bench, test-backend-ops, llama-quantize (Release, -march=native), -j2, niced
-#   3. the SSM peer Bench/peers/ggml_ssm_peer.c against $LC/build's ggml libraries
+#   3. the peers Bench/peers/ggml_ssm_peer.c and ggml_ternary_peer.c against $LC/build's ggml libraries
 #   4. GGUFs of the random-weight benchmark checkpoints (Bench/bench_models.py makes them) with the
 #      vendored convert_hf_to_gguf.py: mamba130m f32 (no tokenizer: the converter's built-in GPT-NeoX
 #      vocab), tinyllama bf16 (no tokenizer: a two-line patch makes the converter use its built-in
@@ -41,6 +41,8 @@ if [ ! -x "$LC/build/bin/llama-bench" ]; then
 fi
 
 gcc -O2 -std=c11 -o "$LC/build/ggml-ssm-peer" "$ROOT/Bench/peers/ggml_ssm_peer.c" -I"$LC/ggml/include" \
+  -L"$LC/build/bin" -lggml -lggml-base -lggml-cpu -lm -Wl,-rpath,"$LC/build/bin"
+gcc -O2 -std=c11 -o "$LC/build/ggml-ternary-peer" "$ROOT/Bench/peers/ggml_ternary_peer.c" -I"$LC/ggml/include" \
   -L"$LC/build/bin" -lggml -lggml-base -lggml-cpu -lm -Wl,-rpath,"$LC/build/bin"
 
 # The converter fails on a Llama checkpoint without tokenizer files; fall back to the built-in SPM vocab.

@@ -47,6 +47,9 @@ expect_rc 0 linattn-hybrid --l 64,130 --parts --threads 1 --reps 1 --no-peak
 expect_rc 0 linattn-hybrid --l 100 --no-full --threads 2 --reps 1 --no-peak
 expect_rc 0 ternary --n 40 --k 100 --t 5 --d 33 --l 7 --threads 1,2 --reps 1 --no-peak
 expect_rc 0 ternary --op gemm --n 17 --k 300 --t 70 --isa scalar --threads 1 --reps 1 --no-peak
+expect_rc 0 ternary --op gemv --norm none --n 17 --k 300 --threads 1,2 --reps 1 --no-peak
+expect_rc 0 ternary --op qgemv --n 17 --k 300 --threads 1,2 --reps 1 --no-peak
+expect_rc 0 ternary --op qgemm --n 17 --k 300 --t 70 --isa scalar --threads 1 --reps 1 --no-peak
 json=$("$bench" ssm --d 24 --n 8 --l 5 --threads 1 --reps 1 --no-peak --json 2>/dev/null)
 grep -q '"status": "ok"' <<<"$json" && grep -q '"ns_per_op": [0-9]' <<<"$json" && ok || bad "ssm --json: $json"
 
@@ -72,6 +75,7 @@ expect_rc 2 linattn-hybrid --h 4 --no-peak
 expect_rc 2 nn --d 96 --hd 32 --kv 4 --no-peak
 expect_rc 2 ternary --op foo --no-peak
 expect_rc 2 ternary --k 0 --no-peak
+expect_rc 2 ternary --norm foo --no-peak
 
 echo "check_bench_cli: $pass passed, $fails failed"
 [[ $fails -eq 0 ]]

@@ -1,12 +1,17 @@
 /*
  * bench_ternary.c — subq-bench ternary: the ternary family at the spec's
  * anchor shapes (ternary spec §10).
- *   subq-bench ternary [--op gemv|gemm|actq|hgrn|all] [--n N] [--k K] [--t T]
- *                      [--d D] [--l L]
+ *   subq-bench ternary [--op gemv|gemm|actq|hgrn|all|qgemv|qgemm] [--n N]
+ *                      [--k K] [--t T] [--d D] [--l L] [--norm rmsnorm|none]
  *   gemv  fused BitLinear (RMSNorm + int8 quant + ternary GEMV) of one token,
  *         N x K (default 4096 x 14336, the llama.cpp TQ2_0 anchor); GB/s =
- *         packed weights + activations read / time, % of read bandwidth
+ *         packed weights + activations read / time, % of read bandwidth;
+ *         --norm none drops the RMSNorm (int8 quant + GEMV + epilogue: the
+ *         work of llama.cpp's TQ2_0 mul_mat, which quantizes to Q8_K first)
  *   gemm  the same over --t tokens (default 512); GOP/s = 2 N K T / time
+ *   qgemv, qgemm  the int8 x ternary product alone (subq_ternary_matmul_i32):
+ *         activations quantized once before timing, int32 out, no epilogue
+ *         (not part of "all")
  *   actq  fused RMSNorm + int8 quantization of T x K rows (GB/s: x read + q
  *         written)
  *   hgrn  the HGRN recurrence + RMSNorm-SiLU gate over L tokens x D channels
@@ -24,11 +29,12 @@
 #include "bench.h"
 
 typedef struct tern_cfg {
-  int op; /* bit 0 gemv, 1 gemm, 2 actq, 3 hgrn */
+  int op; /* bit 0 gemv, 1 gemm, 2 actq, 3 hgrn, 4 qgemv, 5 qgemm */
   int64_t n, k, t, d, l;
+  uint32_t norm; /* BitLinear flags: SUBQ_TERNARY_RMSNORM (default) or 0 */
 } tern_cfg;
 
-static tern_cfg g_tern = {15, 4096, 14336, 512, 2048, 1024};
+static tern_cfg g_tern = {15, 4096, 14336, 512, 2048, 1024, SUBQ_TERNARY_RMSNORM};
 
 void bench_ternary_parse(int argc, char **argv) {
   for (int i = 0; i < argc; i++) {
@@ -42,7 +48,15 @@ void bench_ternary_parse(int argc, char **argv) {
       else if (!strcmp(v, "actq")) g_tern.op = 4;
       else if (!strcmp(v, "hgrn")) g_tern.op = 8;
       else if (!strcmp(v, "all")) g_tern.op = 15;
-      else bench_usage_error("ternary: --op: '%s' is not gemv, gemm, actq, hgrn or all", v);
+      else if (!strcmp(v, "qgemv")) g_tern.op = 16;
+      else if (!strcmp(v, "qgemm")) g_tern.op = 32;
+      else bench_usage_error("ternary: --op: '%s' is not gemv, gemm, actq, hgrn, all, qgemv or qgemm", v);
+      continue;
+    }
+    if (!strcmp(a, "--norm")) {
+      if (!strcmp(v, "rmsnorm")) g_tern.norm = SUBQ_TERNARY_RMSNORM;
+      else if (!strcmp(v, "none")) g_tern.norm = 0;
+      else bench_usage_error("ternary: --norm: '%s' is not rmsnorm or none", v);
       continue;
     }
     int64_t hi = (int64_t)1 << 20;
@@ -51,7 +65,7 @@ void bench_ternary_parse(int argc, char **argv) {
     else if (!strcmp(a, "--t")) dst = &g_tern.t, hi = 65536;
     else if (!strcmp(a, "--d")) dst = &g_tern.d;
     else if (!strcmp(a, "--l")) dst = &g_tern.l, hi = 65536;
-    else bench_usage_error("ternary: unknown argument '%s' (--op, --n, --k, --t, --d, --l)", a);
+    else bench_usage_error("ternary: unknown argument '%s' (--op, --n, --k, --t, --d, --l, --norm)", a);
     if (!bench_parse_i64(v, 1, hi, dst))
       bench_usage_error("ternary: %s: '%s' is not an integer in 1..%lld", a, v, (long long)hi);
   }
@@ -74,14 +88,18 @@ typedef struct tern_body {
   subq_bitlinear_args bl;
   subq_ternary_act_args aq;
   subq_hgrn_args hg;
+  int64_t tokens; /* qgemv / qgemm */
+  const int8_t *q;
+  int32_t *d;
   int op;
 } tern_body;
 
 static subq_status tern_body_run(void *arg, char *msg, size_t cap) {
   tern_body *b = arg;
-  subq_status st = b->op == 4 ? subq_ternary_act_quant(b->ctx, &b->aq)
-                 : b->op == 8 ? subq_hgrn_f32(b->ctx, &b->hg)
-                              : subq_bitlinear(b->ctx, b->w, &b->bl);
+  subq_status st = b->op == 4    ? subq_ternary_act_quant(b->ctx, &b->aq)
+                 : b->op == 8    ? subq_hgrn_f32(b->ctx, &b->hg)
+                 : b->op >= 16   ? subq_ternary_matmul_i32(b->ctx, b->w, b->tokens, b->q, 0, b->d, 0)
+                                 : subq_bitlinear(b->ctx, b->w, &b->bl);
   if (st != SUBQ_OK) snprintf(msg, cap, "%s", subq_last_error_message());
   return st;
 }
@@ -99,7 +117,7 @@ static bool check_bitlinear(const tern_body *b, const float *x, const float *nor
     float a;
     subq_ternary_act_args aq;
     subq_ternary_act_args_default(&aq, sizeof aq);
-    aq.rows = 1, aq.cols = K, aq.x = x + tt * K, aq.flags = SUBQ_TERNARY_RMSNORM, aq.norm_weight = norm_w;
+    aq.rows = 1, aq.cols = K, aq.x = x + tt * K, aq.flags = b->bl.flags, aq.norm_weight = norm_w;
     aq.q = q, aq.sums = &S, aq.scales = &a;
     if (subq_ternary_act_quant(NULL, &aq) != SUBQ_OK) ok = false;
     int64_t D = 0;
@@ -118,7 +136,8 @@ static bool check_bitlinear(const tern_body *b, const float *x, const float *nor
 static int run_bitlinear(const bench_opts *opts, bool gemm) {
   const int64_t N = g_tern.n, K = g_tern.k, T = gemm ? g_tern.t : 1;
   char vars[96];
-  snprintf(vars, sizeof vars, "n%lldk%lldt%lld:rmsnorm", (long long)N, (long long)K, (long long)T);
+  snprintf(vars, sizeof vars, "n%lldk%lldt%lld:%s", (long long)N, (long long)K, (long long)T,
+           g_tern.norm ? "rmsnorm" : "nonorm");
   bench_output_section(opts, gemm ? "ternary gemm: fused BitLinear over T tokens (GOP/s = 2 N K T / time)"
                                   : "ternary gemv: fused BitLinear decode (GB/s = packed weights + x read / time)");
   float *wd = bench_alloc((size_t)(N * K) * 4), *x = bench_alloc((size_t)(T * K) * 4);
@@ -153,7 +172,7 @@ static int run_bitlinear(const bench_opts *opts, bool gemm) {
     }
     b.w = w, b.op = gemm ? 2 : 1;
     subq_bitlinear_args_default(&b.bl, sizeof b.bl);
-    b.bl.tokens = T, b.bl.x = x, b.bl.out = out, b.bl.flags = SUBQ_TERNARY_RMSNORM, b.bl.norm_weight = nw;
+    b.bl.tokens = T, b.bl.x = x, b.bl.out = out, b.bl.flags = g_tern.norm, b.bl.norm_weight = g_tern.norm ? nw : NULL;
     bench_time(opts, tern_body_run, &b, 3, &r);
     if (r.status == SUBQ_OK) {
       const double sec = r.ms_median * 1e-3;
@@ -163,7 +182,8 @@ static int run_bitlinear(const bench_opts *opts, bool gemm) {
         const double bw = bench_peak_gbps(opts, opts->threads[ti], false);
         if (bw > 0) r.pct_bw = 100.0 * r.gbps / bw;
       }
-      if (!check_bitlinear(&b, x, nw, out, T, N, K, r.message, sizeof r.message)) r.status = SUBQ_ERR_INTERNAL;
+      if (!check_bitlinear(&b, x, b.bl.norm_weight, out, T, N, K, r.message, sizeof r.message))
+        r.status = SUBQ_ERR_INTERNAL;
       bench_sink += out[0];
     }
     bench_output_result(opts, &r);
@@ -171,6 +191,79 @@ static int run_bitlinear(const bench_opts *opts, bool gemm) {
   }
   subq_ternary_destroy(w);
   bench_free(x), bench_free(nw), bench_free(out);
+  return rc;
+}
+
+/* qgemv / qgemm: the int8 x ternary product alone on activations quantized before timing (int32 out). */
+static int run_qmatmul(const bench_opts *opts, bool gemm) {
+  const int64_t N = g_tern.n, K = g_tern.k, T = gemm ? g_tern.t : 1;
+  char vars[96];
+  snprintf(vars, sizeof vars, "n%lldk%lldt%lld:i8", (long long)N, (long long)K, (long long)T);
+  bench_output_section(opts, "ternary qgemv/qgemm: int8 x ternary product alone, int32 out (GOP/s = 2 N K T / time)");
+  float *wd = bench_alloc((size_t)(N * K) * 4), *x = bench_alloc((size_t)(T * K) * 4);
+  int8_t *q = bench_alloc((size_t)(T * K)), *codes = bench_alloc((size_t)(N * K));
+  int32_t *d = bench_alloc((size_t)(T * N) * 4);
+  subq_ternary *w = NULL;
+  int rc = 0;
+  bool ready = false;
+  if (wd && x && q && codes && d) {
+    fill(wd, N * K, 1, 0.1f), fill(x, T * K, 2, 4.0f);
+    subq_ternary_act_args aq;
+    subq_ternary_act_args_default(&aq, sizeof aq);
+    aq.rows = T, aq.cols = K, aq.x = x, aq.q = q;
+    ready = subq_ternary_quantize(NULL, N, K, SUBQ_DTYPE_F32, wd, K, SUBQ_TERNARY_SCALE_TENSOR, &w) == SUBQ_OK &&
+            subq_ternary_act_quant(NULL, &aq) == SUBQ_OK && subq_ternary_to_codes(w, codes, K, NULL) == SUBQ_OK;
+  }
+  bench_free(wd);
+  size_t wbytes = 0;
+  if (w) subq_ternary_blob(w, &wbytes);
+  for (int ti = 0; ti < opts->n_threads; ti++) {
+    bench_result r;
+    bench_result_init(&r, gemm ? "ternary_qgemm" : "ternary_qgemv", vars, opts->threads[ti], "");
+    snprintf(r.params_json, sizeof r.params_json, "{\"n\": %lld, \"k\": %lld, \"tokens\": %lld, \"weight_bytes\": %zu}",
+             (long long)N, (long long)K, (long long)T, wbytes);
+    if (!ready) {
+      r.status = SUBQ_ERR_OUT_OF_MEMORY;
+      snprintf(r.message, sizeof r.message, "cannot allocate, pack or quantize the operands");
+      bench_output_result(opts, &r);
+      rc = 1;
+      continue;
+    }
+    tern_body b;
+    memset(&b, 0, sizeof b);
+    b.ctx = bench_context(opts, opts->threads[ti], 0, &r);
+    if (!b.ctx) {
+      bench_output_result(opts, &r);
+      continue;
+    }
+    b.w = w, b.op = gemm ? 32 : 16, b.tokens = T, b.q = q, b.d = d;
+    bench_time(opts, tern_body_run, &b, 3, &r);
+    if (r.status == SUBQ_OK) {
+      const double sec = r.ms_median * 1e-3;
+      r.gflops = 2.0 * (double)N * (double)K * (double)T / sec * 1e-9;
+      r.gbps = ((double)wbytes + (double)T * (double)K + 4.0 * (double)T * (double)N) / sec * 1e-9;
+      if (!opts->no_peak && !gemm) {
+        const double bw = bench_peak_gbps(opts, opts->threads[ti], false);
+        if (bw > 0) r.pct_bw = 100.0 * r.gbps / bw;
+      }
+      /* check: 16 sampled D exactly against the exported codes times q */
+      for (int s = 0; s < 16 && r.status == SUBQ_OK; s++) {
+        const int64_t tt = (s * 7919) % T, n = (s * 104729) % N;
+        int64_t want = 0;
+        for (int64_t c = 0; c < K; c++) want += (int64_t)codes[n * K + c] * q[tt * K + c];
+        if (want != d[tt * N + n]) {
+          r.status = SUBQ_ERR_INTERNAL;
+          snprintf(r.message, sizeof r.message, "check failed: d[%lld][%lld] = %d, want %lld", (long long)tt,
+                   (long long)n, d[tt * N + n], (long long)want);
+        }
+      }
+      bench_sink += (double)d[0];
+    }
+    bench_output_result(opts, &r);
+    subq_context_destroy(b.ctx);
+  }
+  subq_ternary_destroy(w);
+  bench_free(x), bench_free(q), bench_free(codes), bench_free(d);
   return rc;
 }
 
@@ -308,5 +401,7 @@ int bench_ternary_main(const bench_opts *opts) {
   if (g_tern.op & 2) rc |= run_bitlinear(opts, true);
   if (g_tern.op & 4) rc |= run_actq(opts);
   if (g_tern.op & 8) rc |= run_hgrn(opts);
+  if (g_tern.op & 16) rc |= run_qmatmul(opts, false);
+  if (g_tern.op & 32) rc |= run_qmatmul(opts, true);
   return rc;
 }
