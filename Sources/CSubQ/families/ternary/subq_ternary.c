@@ -722,6 +722,35 @@ static subq_status tern_mm_run(void *arg, int64_t begin, int64_t end, const subq
   return SUBQ_OK;
 }
 
+/* int8 activations of subq_ternary_matmul_i32: checked (no -128), zero padded
+ * to k_pad, summed per token (the epilogue subtracts the sums). */
+typedef struct tern_q_job {
+  const int8_t *q;
+  int64_t q_ld, k, k_pad;
+  int8_t *qp;
+  int32_t *S;
+} tern_q_job;
+
+static subq_status tern_q_run(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
+  (void)info;
+  const tern_q_job *j = arg;
+  for (int64_t t = begin; t < end; t++) {
+    const int8_t *src = j->q + t * j->q_ld;
+    int8_t *dst = j->qp + t * j->k_pad;
+    int32_t s = 0;
+    for (int64_t c = 0; c < j->k; c++) {
+      if (src[c] == -128)
+        return subq_error(SUBQ_ERR_INVALID_ARGUMENT,
+                          "subq_ternary_matmul_i32: q[%lld][%lld] is -128 (activations are in [-127, 127])",
+                          (long long)t, (long long)c);
+      s += dst[c] = src[c];
+    }
+    memset(dst + j->k, 0, (size_t)(j->k_pad - j->k));
+    j->S[t] = s;
+  }
+  return SUBQ_OK;
+}
+
 static void tern_mm_init(tern_mm_job *j, const subq_ternary *w, subq_i8wt2_gemm_fn gemm, int64_t T) {
   memset(j, 0, sizeof *j);
   j->w = w, j->gemm = gemm, j->T = T;
@@ -746,11 +775,6 @@ subq_status subq_ternary_matmul_i32(subq_context *ctx, const subq_ternary *w, in
   if ((st = tern_tensor(fn, "q", q, 1, tokens, w->k, &q_ld, &rq)) ||
       (st = tern_tensor(fn, "d", d, 4, tokens, w->n, &d_ld, &rd)) || (st = tern_check_disjoint(fn, "d", rd, "q", rq)))
     return st;
-  for (int64_t t = 0; t < tokens; t++)
-    for (int64_t c = 0; c < w->k; c++)
-      if (q[t * q_ld + c] == -128)
-        return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: q[%lld][%lld] is -128 (activations are in [-127, 127])", fn,
-                          (long long)t, (long long)c);
   size_t qbytes;
   if (!subq_mul_size((size_t)tokens, (size_t)w->k_pad, &qbytes))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: tokens * K overflows", fn);
@@ -760,17 +784,14 @@ subq_status subq_ternary_matmul_i32(subq_context *ctx, const subq_ternary *w, in
     subq_free(qp), subq_free(S);
     return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
   }
-  for (int64_t t = 0; t < tokens; t++) {
-    int32_t s = 0;
-    for (int64_t c = 0; c < w->k; c++) s += qp[t * w->k_pad + c] = q[t * q_ld + c];
-    memset(qp + t * w->k_pad + w->k, 0, (size_t)(w->k_pad - w->k));
-    S[t] = s;
-  }
+  /* Phase 1 checks, pads and sums each token's activations (a -128 fails the
+   * call before phase 2 writes d); phase 2 is the product. */
   tern_mm_job job;
   tern_mm_init(&job, w, subq_tern_pick(ctx)->gemm, tokens);
   job.q = qp, job.S = S, job.d = d, job.out_ld = d_ld;
-  const subq_phase ph = {tern_mm_run, &job, job.n_pg * job.n_tb, 1};
-  st = subq_parallel_run(subq_ctx_for_work(ctx, tern_mm_bytes(w, tokens), (double)SUBQ_TERN_PARALLEL_BYTES), &ph, 1,
+  tern_q_job qj = {q, q_ld, w->k, w->k_pad, qp, S};
+  const subq_phase ph[2] = {{tern_q_run, &qj, tokens, 0}, {tern_mm_run, &job, job.n_pg * job.n_tb, 1}};
+  st = subq_parallel_run(subq_ctx_for_work(ctx, tern_mm_bytes(w, tokens), (double)SUBQ_TERN_PARALLEL_BYTES), ph, 2,
                          tern_mm_scratch());
   subq_free(qp), subq_free(S);
   return st;

@@ -570,6 +570,26 @@ static void test_errors(void) {
     q[3] = -128;
     CHECK_STATUS(subq_ternary_matmul_i32(NULL, w, 1, q, 16, d, 2), SUBQ_ERR_INVALID_ARGUMENT, "q[0][3] is -128");
     q[3] = 0;
+    { /* a -128 deep in a threaded call (the check runs in the pool's first phase): nothing written to d */
+      const int64_t N = 700, K = 300, T = 40;
+      int8_t *codes = malloc((size_t)(N * K)), *qq = malloc((size_t)(T * K));
+      int32_t *dd = malloc((size_t)(T * N) * sizeof(int32_t));
+      for (int64_t i = 0; i < N * K; i++) codes[i] = (int8_t)(i % 3 - 1);
+      for (int64_t i = 0; i < T * K; i++) qq[i] = (int8_t)(i % 255 - 127);
+      qq[33 * K + 17] = -128;
+      const float g1 = 1.0f;
+      subq_ternary *wb = NULL;
+      CHECK_OK(subq_ternary_from_codes(N, K, codes, K, SUBQ_TERNARY_SCALE_TENSOR, &g1, &wb));
+      subq_context *c2 = subq_test_context(SUBQ_ISA_AUTO, 2);
+      memset(dd, 0x5a, (size_t)(T * N) * sizeof(int32_t));
+      CHECK_STATUS(subq_ternary_matmul_i32(c2, wb, T, qq, K, dd, N), SUBQ_ERR_INVALID_ARGUMENT, "q[33][17] is -128");
+      bool untouched = true;
+      for (int64_t i = 0; i < T * N; i++) untouched = untouched && dd[i] == 0x5a5a5a5a;
+      CHECK_MSG(untouched, "matmul_i32 wrote d before failing on -128");
+      subq_context_destroy(c2);
+      subq_ternary_destroy(wb);
+      free(codes), free(qq), free(dd);
+    }
     CHECK_STATUS(subq_ternary_matmul_i32(NULL, w, 1, q, 16, (int32_t *)(void *)q, 2), SUBQ_ERR_INVALID_ARGUMENT,
                  "d overlaps q");
     CHECK_STATUS(subq_ternary_matmul_i32(NULL, NULL, 1, q, 16, d, 2), SUBQ_ERR_INVALID_ARGUMENT, "w is NULL");
