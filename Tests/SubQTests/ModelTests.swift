@@ -268,14 +268,35 @@ import Testing
     #expect(moved > 1e-4)
   }
 
+  /// A 4-thread context in NUMA `mode` on a synthetic machine of two one-node packages (threads
+  /// are never bound to synthetic PUs), or nil in a build without hwloc.
+  static func placingContext(_ mode: Context.NUMAMode) throws -> Context? {
+    let topo: Topology
+    do { topo = try Topology.synthetic("pack:2 numa:1 core:2 pu:1") } catch { return nil }
+    var p = Context.Parameters(threads: 4)
+    p.numa = mode
+    p.flags = [.noSpin]
+    p.topology = topo
+    return try Context(p)
+  }
+
+  /// Logits of `prompt`, then of `steps` greedy decode steps, of the model in `dir`.
+  static func greedyLogits(
+    _ dir: URL, prompt: [Int], steps: Int, context: Context, options: Model.LoadOptions = .init()
+  ) throws -> [[Float]] {
+    let s = try Model.load(directory: dir, context: context, options: options).makeSession(capacity: prompt.count + steps)
+    var out = [try s.forward(prompt)]
+    for _ in 0..<steps { out.append(try s.forward([out.last!.withUnsafeBufferPointer { Sampler.argmax($0) }])) }
+    return out
+  }
+
   /// Under a NUMA mode that places weights (here on a synthetic 2-node machine), a bf16
   /// checkpoint's decode no longer reads the mapped bf16 rows: every GEMV reads the packed copy the
   /// context placed, so its logits equal, bit for bit, those of the f32 twin on a plain context
   /// (packed products do not depend on threads or placement), which the mapped-row path does not.
   @Test(arguments: [Context.NUMAMode.distribute, .mirror])
   func placedWeightsSkipTheMappedRows(_ mode: Context.NUMAMode) throws {
-    let topo: Topology
-    do { topo = try Topology.synthetic("pack:2 numa:1 core:2 pu:1") } catch { return }  // no hwloc
+    guard let placedCtx = try Self.placingContext(mode) else { return }
     let src = modelsDirectory.appendingPathComponent("llama")
     let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("subq-placed-\(getpid())-\(mode)")
     defer { try? FileManager.default.removeItem(at: tmp) }
@@ -286,19 +307,12 @@ import Testing
     try Self.writeCheckpoint(from: src, to: tmp.appendingPathComponent("f32")) { xs in
       (xs.flatMap { v in withUnsafeBytes(of: (UInt32(bf16(v)) << 16).littleEndian) { Array($0) } }, "F32")
     }
-    var p = Context.Parameters(threads: 4)
-    p.numa = mode
-    p.flags = [.noSpin]
-    p.topology = topo
-    let placedCtx = try Context(p), plainCtx = try Context(.init(threads: 2))
+    let plainCtx = try Context(.init(threads: 2))
     #expect(placedCtx.placesWeights)
     #expect(!plainCtx.placesWeights)
     let g = try Self.golden("llama")
     func decode(_ dir: String, _ ctx: Context) throws -> [[Float]] {
-      let s = try Model.load(directory: tmp.appendingPathComponent(dir), context: ctx).makeSession(capacity: g.prompt.count + 3)
-      var out = [try s.forward(g.prompt)]
-      for _ in 0..<3 { out.append(try s.forward([out.last!.withUnsafeBufferPointer { Sampler.argmax($0) }])) }
-      return out
+      try Self.greedyLogits(tmp.appendingPathComponent(dir), prompt: g.prompt, steps: 3, context: ctx)
     }
     let twin = try decode("f32", plainCtx)
     #expect(try decode("bf16", placedCtx) == twin, "placed bf16 model differs from its f32 twin")
@@ -312,22 +326,13 @@ import Testing
   /// prefill and decode logits are bitwise those of a plain context.
   @Test(arguments: ["llama", "mistral", "mamba", "mamba2", "bitnet", "bitnet-online", "hgrn_bit", "based"])
   func placedWeightsGiveTheSameLogits(_ name: String) throws {
-    let topo: Topology
-    do { topo = try Topology.synthetic("pack:2 numa:1 core:2 pu:1") } catch { return }  // no hwloc
-    var p = Context.Parameters(threads: 4)
-    p.numa = .mirror
-    p.flags = [.noSpin]
-    p.topology = topo
-    let placed = try Context(p), plain = try Context(.init(threads: 2))
-    let g = try Self.golden(name)
-    func run(_ ctx: Context) throws -> [[Float]] {
-      let s = try Model.load(directory: modelsDirectory.appendingPathComponent(name), context: ctx)
-        .makeSession(capacity: g.prompt.count + 2)
-      var out = [try s.forward(g.prompt)]
-      for _ in 0..<2 { out.append(try s.forward([out.last!.withUnsafeBufferPointer { Sampler.argmax($0) }])) }
-      return out
-    }
-    #expect(try run(placed) == run(plain), "\(name): placed weights changed the logits")
+    guard let placed = try Self.placingContext(.mirror) else { return }
+    let g = try Self.golden(name), dir = modelsDirectory.appendingPathComponent(name)
+    let plain = try Context(.init(threads: 2))
+    #expect(
+      try Self.greedyLogits(dir, prompt: g.prompt, steps: 2, context: placed)
+        == Self.greedyLogits(dir, prompt: g.prompt, steps: 2, context: plain),
+      "\(name): placed weights changed the logits")
   }
 
   @Test func badCheckpointsAndTokensGiveClearErrors() throws {

@@ -94,22 +94,12 @@ import Testing
   /// `--monarch` on a context that places weights (mirror over a synthetic 2-node machine: the
   /// factors are packed once per node): the same logits, bit for bit, as on a plain context.
   @Test func placedMonarchFactorsGiveTheSameLogits() throws {
-    let topo: Topology
-    do { topo = try Topology.synthetic("pack:2 numa:1 core:2 pu:1") } catch { return }  // no hwloc
-    var p = Context.Parameters(threads: 4)
-    p.numa = .mirror
-    p.flags = [.noSpin]
-    p.topology = topo
-    let placed = try Context(p), plain = try Context(.init(threads: 2))
-    let g = try ModelTests.golden("llama")
-    func run(_ ctx: Context) throws -> [[Float]] {
-      let s = try Model.load(directory: modelsDirectory.appendingPathComponent("llama"), context: ctx,
-                             options: .init(monarchBlocks: 2)).makeSession(capacity: g.prompt.count + 2)
-      var out = [try s.forward(g.prompt)]
-      for _ in 0..<2 { out.append(try s.forward([out.last!.withUnsafeBufferPointer { Sampler.argmax($0) }])) }
-      return out
-    }
-    #expect(try run(placed) == run(plain))
+    guard let placed = try ModelTests.placingContext(.mirror) else { return }
+    let g = try ModelTests.golden("llama"), dir = modelsDirectory.appendingPathComponent("llama")
+    let plain = try Context(.init(threads: 2))
+    #expect(
+      try ModelTests.greedyLogits(dir, prompt: g.prompt, steps: 2, context: placed, options: .init(monarchBlocks: 2))
+        == ModelTests.greedyLogits(dir, prompt: g.prompt, steps: 2, context: plain, options: .init(monarchBlocks: 2)))
   }
 
   @Test func monarchOptionErrors() throws {

@@ -147,6 +147,15 @@ static void check_weights(const subq_topology *t, const char *name) {
   }
 }
 
+/* A size report that counts every replica: size = one unplaced object's size + (copies - 1) x its
+ * data, the data being the object's size less a header of under 1 KiB. */
+static bool counts_copies(size_t size, size_t one, size_t copies) {
+  if (size < one) return false;
+  const size_t extra = size - one;
+  if (copies == 1) return extra == 0;
+  return extra % (copies - 1) == 0 && extra / (copies - 1) + 1024 > one && extra / (copies - 1) < one;
+}
+
 /* ---- packed B in every mode -------------------------------------------------------------- */
 static void gemm_rows(subq_context *ctx, const subq_gemm_packed_b *pb, const float *a, int64_t m, int64_t k,
                       int64_t n, float *c) {
@@ -193,12 +202,8 @@ static void check_packed_b(const subq_topology *t, const char *name) {
               "%s numa=%d: %zu areas bound, want %zu", name, m, na, want_areas);
     const size_t one = subq_gemm_packed_b_size(ref);
     const size_t copies = m == SUBQ_NUMA_MIRROR ? (size_t)p->n_groups : 1;
-    /* every replica counted: size = header + copies x data */
-    const size_t sz = subq_gemm_packed_b_size(pb), extra = sz - one;
-    CHECK_MSG(sz >= one && (copies == 1 ? extra == 0
-                                         : extra % (copies - 1) == 0 && extra / (copies - 1) + 1024 > one &&
-                                               extra / (copies - 1) < one),
-              "%s numa=%d: size %zu for %zu copies of %zu", name, m, sz, copies, one);
+    CHECK_MSG(counts_copies(subq_gemm_packed_b_size(pb), one, copies), "%s numa=%d: size %zu for %zu copies of %zu",
+              name, m, subq_gemm_packed_b_size(pb), copies, one);
     memset(c1, 0xff, (size_t)n * sizeof(float));
     memset(c7, 0xff, (size_t)(7 * n) * sizeof(float));
     gemm_rows(ctx, pb, a, 1, k, n, c1);
@@ -305,12 +310,8 @@ static void check_monarch(const subq_topology *t, const char *name) {
     const bool placing = mode == SUBQ_NUMA_ISOLATE || mode == SUBQ_NUMA_DISTRIBUTE || mode == SUBQ_NUMA_MIRROR;
     CHECK_MSG(placing ? na >= 2 : na == 0, "%s numa=%d: %zu areas for Monarch factors", name, mode, na);
     const size_t copies = mode == SUBQ_NUMA_MIRROR ? (size_t)p->n_groups : 1;
-    /* every replica counted: size = object + copies x factors */
-    const size_t sz = subq_monarch_weights_size(w), extra = sz - size0;
-    CHECK_MSG(sz >= size0 && (copies == 1 ? extra == 0
-                                           : extra % (copies - 1) == 0 && extra / (copies - 1) + 1024 > size0 &&
-                                                 extra / (copies - 1) < size0),
-              "%s numa=%d: size %zu for %zu copies of %zu", name, mode, sz, copies, size0);
+    CHECK_MSG(counts_copies(subq_monarch_weights_size(w), size0, copies), "%s numa=%d: size %zu for %zu copies of %zu",
+              name, mode, subq_monarch_weights_size(w), copies, size0);
     memset(y, 0xff, (size_t)(T * m) * sizeof(float));
     a.y = y, a.tokens = 1;
     CHECK_OK(subq_monarch_forward(ctx, w, &a));
