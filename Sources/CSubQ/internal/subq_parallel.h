@@ -3,7 +3,8 @@
  *
  * A kernel call compiles to an ordered list of phases. A phase is n_items
  * independent work items, a claim size (grain) and run(arg, begin, end, info).
- * Items of one phase may run in any order on any participant; phases are
+ * Items of one phase may run in any order on any participant of the node that
+ * owns them (one that is done takes over items assigned to a late one); phases are
  * separated by a barrier. Item boundaries come from the shape only, so outputs
  * do not depend on the thread count.
  */

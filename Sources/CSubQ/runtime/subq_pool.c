@@ -1,7 +1,21 @@
 /*
- * subq_pool.c — persistent worker pool: the caller is participant 0, workers
- * spin for a time budget then sleep on a futex, phases are separated by a
- * sense-reversing barrier, items are claimed from per-node cursors.
+ * subq_pool.c — persistent worker pool. The caller is participant 0; workers
+ * spin for a time budget, then sleep on a futex.
+ *
+ * Built to stay fast when a participant is late: a descheduled worker on a
+ * busy machine, a worker still waking from its futex. Each phase is cut into
+ * chunks of `grain` items, pre-assigned as one contiguous run per participant
+ * (its node's share of the items); a participant that has finished its own run
+ * claims the unclaimed chunks of the others on its node. A phase ends
+ * when all its chunks are done, counted by chunks rather than by participant
+ * arrivals, so nobody waits for a worker that never showed up: when it does
+ * arrive, it finds nothing left and goes back to waiting.
+ *
+ * The job descriptor lives in the pool and is rewritten for every job, so a
+ * worker reads it only after announcing itself (`active`) and checking that the
+ * job it was woken for is still open; the caller closes a finished job and waits
+ * only for announced workers before it returns (a worker between announcing and
+ * leaving holds no chunk, so that wait is a few instructions long).
  */
 #include "internal/subq_pool.h"
 
@@ -99,47 +113,70 @@ typedef struct subq_slot {
   char pad[SUBQ_ATOMIC_SLOT - sizeof(atomic_llong)];
 } subq_slot;
 
+/* Phases per round: a longer list runs as consecutive rounds (a phase boundary is
+ * a boundary either way), so the per-phase state has a fixed size and is never
+ * reallocated while a late worker might look at it. */
+#define SUBQ_POOL_MAX_PHASES 16
+#define SUBQ_STAGE_PHASE_BITS 4
+#define SUBQ_STAGE_JOB_MASK 0x0FFFFFFFu /* job numbers are 28 bits: (job << 4 | phase) fits 32 */
+
+/* One participant's chunks of one phase: [next, end), numbered within its node's span. */
+typedef struct subq_claim {
+  _Alignas(SUBQ_ATOMIC_SLOT) atomic_llong next;
+  int64_t end;
+} subq_claim;
+
+/* A node's items of one phase and their chunk size. */
+typedef struct subq_span {
+  int64_t begin, end, grain;
+} subq_span;
+
 typedef struct subq_job {
-  const subq_phase *phases;
+  subq_phase phases[SUBQ_POOL_MAX_PHASES]; /* this round's non-empty phases, copied in order */
   int n_phases;
   void *const *scratch;
   size_t scratch_size;
   subq_fpenv fpenv;
-  /* Per (phase, node): the item range of the node and its claim cursor. */
-  int64_t *node_begin; /* [n_phases * n_nodes] */
-  int64_t *node_end;
-  int64_t *grain;      /* [n_phases * n_nodes] */
-  bool *dynamic;       /* [n_phases * n_nodes] */
-  subq_slot *cursor;   /* [n_phases * n_nodes] */
-  atomic_int status;   /* first failure wins */
+  subq_span *span;         /* [MAX_PHASES * n_nodes] */
+  subq_claim *claim;       /* [MAX_PHASES * n] */
+  subq_slot *left;         /* [MAX_PHASES * n_groups] chunks not yet done per completion group */
+  subq_slot *groups_left;  /* [MAX_PHASES] completion groups with chunks not yet done */
+  atomic_int status;       /* first failure wins */
   char message[512];
 } subq_job;
 
 struct subq_pool {
-  _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint epoch;       /* bumped to start a job or to stop */
-  _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint epoch_sleepers;
-  _Alignas(SUBQ_ATOMIC_SLOT) atomic_int bar_count;    /* barrier: groups (nodes, or participants when flat) left */
-  _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint bar_gen;     /* barrier generation */
-  _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint bar_sleepers;
-  _Alignas(SUBQ_ATOMIC_SLOT) atomic_int remaining;    /* workers still in the job */
-  _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint done_gen;    /* bumped by the last worker */
-  _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint done_sleepers;
+  _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint stage;        /* (job << 4) | phase workers should run; futex word */
+  _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint stage_sleepers;
+  _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint open_job;     /* job + 1 while its descriptor may be read, else 0 */
+  _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint active;       /* workers announced in a job */
+  _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint idle_gen;     /* bumped when `active` drops to 0 */
+  _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint idle_sleepers;
+  _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint finished;     /* bumped when the last phase of a job completes */
+  _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint finished_sleepers;
+  _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint ready;        /* workers started and bound */
+  _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint ready_sleepers;
   _Alignas(SUBQ_ATOMIC_SLOT) atomic_int stop;
   atomic_int paused;
+  atomic_int test_hold;     /* participant parked before it announces itself (tests), -1 none */
+  atomic_int test_parked;
 
-  subq_job *job;            /* written before the epoch release */
+  subq_job job;             /* written by the caller only while no job is open */
+  unsigned job_seq;         /* caller only */
   int32_t n;                /* participants */
   int32_t n_nodes;
   int32_t *node_of;         /* [n] */
   int32_t *node_rank;       /* [n] rank of a participant inside its node */
   int32_t *node_size;       /* [n_nodes] */
+  int32_t *node_first;      /* [n_nodes] first index into members */
+  int32_t *members;         /* [n] participants grouped by node, in rank order */
   uint64_t spin_ns;
   bool flush_denormals;
-  /* Hierarchical barrier (>= 2 nodes, not flat): each node's participants
-   * arrive on their node's counter; the node's last arrival joins bar_count. */
+  /* Hierarchical completion (>= 2 nodes, not flat): chunks are counted per node,
+   * and only a node's last chunk touches the shared counter, so the traffic of
+   * phase boundaries stays node-local. */
   bool hierarchical;
-  int32_t bar_groups;       /* what bar_count is reset to */
-  subq_slot *node_count;    /* [n_nodes] arrivals left per node */
+  int32_t n_groups;         /* completion groups: n_nodes when hierarchical, else 1 */
   unsigned fork_gen;
   pthread_t *threads;       /* [n], [0] unused */
   int32_t n_started;
@@ -147,10 +184,6 @@ struct subq_pool {
   void *bind_ctx;
   atomic_int bind_status;   /* first binding failure, reported at the next run */
   char bind_message[512];
-
-  /* job storage, grown on demand (only touched by the caller between jobs) */
-  subq_job job_storage;
-  int job_cap;              /* phases the arrays hold */
 };
 
 typedef struct subq_worker_arg {
@@ -190,30 +223,13 @@ static void subq_wait_change(const subq_pool *pool, atomic_uint *word, atomic_ui
   }
 }
 
-static void subq_bump_and_wake(atomic_uint *word, atomic_uint *sleepers) {
-  atomic_fetch_add(word, 1); /* seq_cst */
+static void subq_wake(atomic_uint *word, atomic_uint *sleepers) {
   if (atomic_load(sleepers) != 0) subq_futex_wake_all(word);
 }
 
-static void subq_barrier(subq_pool *pool, int32_t p) {
-  unsigned gen = atomic_load_explicit(&pool->bar_gen, memory_order_acquire);
-  if (pool->hierarchical) {
-    /* Arrive on the node's own counter: only one participant per node touches
-     * the global one, so arrival traffic stays node-local. */
-    const int32_t nd = pool->node_of[p];
-    atomic_llong *nc = &pool->node_count[nd].value;
-    if (atomic_fetch_sub_explicit(nc, 1, memory_order_acq_rel) != 1) {
-      subq_wait_change(pool, &pool->bar_gen, &pool->bar_sleepers, gen, pool->spin_ns);
-      return;
-    }
-    atomic_store_explicit(nc, pool->node_size[nd], memory_order_relaxed);
-  }
-  if (atomic_fetch_sub_explicit(&pool->bar_count, 1, memory_order_acq_rel) == 1) {
-    atomic_store_explicit(&pool->bar_count, pool->bar_groups, memory_order_relaxed);
-    subq_bump_and_wake(&pool->bar_gen, &pool->bar_sleepers);
-  } else {
-    subq_wait_change(pool, &pool->bar_gen, &pool->bar_sleepers, gen, pool->spin_ns);
-  }
+static void subq_bump_and_wake(atomic_uint *word, atomic_uint *sleepers) {
+  atomic_fetch_add(word, 1); /* seq_cst */
+  subq_wake(word, sleepers);
 }
 
 static void subq_job_fail(subq_job *job, subq_status st) {
@@ -223,44 +239,65 @@ static void subq_job_fail(subq_job *job, subq_status st) {
   }
 }
 
-/* Runs participant p's share of one phase. */
-static void subq_run_phase(subq_pool *pool, subq_job *job, int ph, int32_t p) {
+/* `done` chunks of `node`'s span of phase ph are finished. The one finishing the
+ * phase starts the next (bumps the stage) or, after the last, finishes the job.
+ * acq_rel on the counters: the finisher sees every chunk's writes, and whoever
+ * acquires the bump sees them too. */
+static void subq_chunks_done(subq_pool *pool, subq_job *job, int ph, int32_t node, int64_t done) {
+  const int32_t g = pool->hierarchical ? node : 0;
+  if (atomic_fetch_sub_explicit(&job->left[ph * pool->n_groups + g].value, done, memory_order_acq_rel) != done) return;
+  if (atomic_fetch_sub_explicit(&job->groups_left[ph].value, 1, memory_order_acq_rel) != 1) return;
+  if (ph + 1 < job->n_phases)
+    subq_bump_and_wake(&pool->stage, &pool->stage_sleepers);
+  else
+    subq_bump_and_wake(&pool->finished, &pool->finished_sleepers);
+}
+
+/* Participant p claims and runs the chunks left in participant q's run of phase
+ * ph (q is on p's node). */
+static void subq_drain(subq_pool *pool, subq_job *job, int ph, int32_t q, int32_t p) {
+  subq_claim *cl = &job->claim[ph * pool->n + q];
+  const int64_t end = cl->end;
+  if (atomic_load_explicit(&cl->next, memory_order_relaxed) >= end) return;
+  const int32_t node = pool->node_of[q];
+  const subq_span sp = job->span[ph * pool->n_nodes + node];
   const subq_phase *phase = &job->phases[ph];
-  const int32_t node = pool->node_of[p];
-  const int idx = ph * pool->n_nodes + node;
-  const int64_t nb = job->node_begin[idx], ne = job->node_end[idx];
-  if (ne <= nb) return;
-  const int32_t np = pool->node_size[node], lp = pool->node_rank[p];
   subq_task_info info = {p, pool->n, node, job->scratch ? job->scratch[p] : NULL, job->scratch_size};
-  if (!job->dynamic[idx]) {
-    int64_t len = ne - nb;
-    int64_t b = nb + len * lp / np, e = nb + len * (lp + 1) / np;
-    if (e > b && atomic_load_explicit(&job->status, memory_order_relaxed) == 0) {
+  int64_t done = 0;
+  for (;;) {
+    const int64_t c = atomic_fetch_add_explicit(&cl->next, 1, memory_order_relaxed);
+    if (c >= end) break;
+    /* After a failure the remaining chunks are only counted, so the phase still ends. */
+    if (atomic_load_explicit(&job->status, memory_order_relaxed) == 0) {
+      const int64_t b = sp.begin + c * sp.grain, e = SUBQ_MIN(sp.end, b + sp.grain);
       subq_status st = phase->run(phase->arg, b, e, &info);
       if (st != SUBQ_OK) subq_job_fail(job, st);
     }
-    return;
+    done++;
+    if (c + 1 == end) break; /* that was the last: spare the claim that would find nothing */
   }
-  const int64_t g = job->grain[idx];
-  /* Own initial chunk first, then claim from the node's cursor. */
-  int64_t b = nb + (int64_t)lp * g;
-  while (b < ne) {
-    if (atomic_load_explicit(&job->status, memory_order_relaxed) != 0) return;
-    int64_t e = SUBQ_MIN(ne, b + g);
-    subq_status st = phase->run(phase->arg, b, e, &info);
-    if (st != SUBQ_OK) {
-      subq_job_fail(job, st);
-      return;
-    }
-    b = atomic_fetch_add_explicit(&job->cursor[idx].value, g, memory_order_relaxed);
-  }
+  if (done) subq_chunks_done(pool, job, ph, node, done);
 }
 
-static void subq_run_job(subq_pool *pool, subq_job *job, int32_t p) {
-  for (int ph = 0; ph < job->n_phases; ph++) {
-    if (ph > 0) subq_barrier(pool, p);
-    subq_run_phase(pool, job, ph, p);
+/* Own run first, then the other runs of p's node, from p's rank on. Never those
+ * of other nodes: a node's items stay on the node that holds their memory.
+ * Returns when nothing of phase ph is left that p may claim. */
+static void subq_work_phase(subq_pool *pool, subq_job *job, int ph, int32_t p) {
+  const int32_t nd = pool->node_of[p], rank = pool->node_rank[p], size = pool->node_size[nd];
+  const int32_t *members = pool->members + pool->node_first[nd];
+  for (int32_t k = 0; k < size; k++) subq_drain(pool, job, ph, members[(rank + k) % size], p);
+}
+
+/* Test hook: the held participant stops right after it was woken for a job and
+ * before it announces itself: the most exposed point of a late worker. */
+static void subq_test_park(subq_pool *pool, int32_t p) {
+  if (atomic_load_explicit(&pool->test_hold, memory_order_relaxed) != p) return;
+  atomic_store(&pool->test_parked, 1);
+  while (atomic_load(&pool->test_hold) == p) {
+    struct timespec ts = {0, 200000};
+    nanosleep(&ts, NULL);
   }
+  atomic_store(&pool->test_parked, 0);
 }
 
 static void *subq_worker_main(void *varg) {
@@ -281,39 +318,42 @@ static void *subq_worker_main(void *varg) {
         snprintf(pool->bind_message, sizeof pool->bind_message, "%s", subq_last_error_message());
     }
   }
+  subq_bump_and_wake(&pool->ready, &pool->ready_sleepers);
   subq_current_pool = pool;
-  unsigned seen = 0;
+  unsigned seen = 0; /* the stage before the first job */
   for (;;) {
-    subq_wait_change(pool, &pool->epoch, &pool->epoch_sleepers, seen, pool->spin_ns);
-    seen = atomic_load_explicit(&pool->epoch, memory_order_acquire);
+    subq_wait_change(pool, &pool->stage, &pool->stage_sleepers, seen, pool->spin_ns);
+    seen = atomic_load_explicit(&pool->stage, memory_order_acquire);
     if (atomic_load_explicit(&pool->stop, memory_order_acquire)) break;
-    subq_job *job = pool->job;
-    subq_fpenv saved = subq_fpenv_get();
-    subq_fpenv_set(job->fpenv);
-    subq_run_job(pool, job, p);
-    subq_fpenv_set(saved);
-    if (atomic_fetch_sub_explicit(&pool->remaining, 1, memory_order_acq_rel) == 1)
-      subq_bump_and_wake(&pool->done_gen, &pool->done_sleepers);
+    subq_test_park(pool, p);
+    /* Announce, then check the job is still open (both seq_cst: pairs with the
+     * caller's close-then-count, so either it waits for us or we see it closed). */
+    atomic_fetch_add(&pool->active, 1);
+    if (atomic_load(&pool->open_job) == (seen >> SUBQ_STAGE_PHASE_BITS) + 1) {
+      subq_job *job = &pool->job;
+      const subq_fpenv saved = subq_fpenv_get();
+      if (saved.bits != job->fpenv.bits) subq_fpenv_set(job->fpenv); /* writing it is slow: only on change */
+      subq_work_phase(pool, job, (int)(seen & ((1u << SUBQ_STAGE_PHASE_BITS) - 1)), p);
+      if (saved.bits != job->fpenv.bits) subq_fpenv_set(saved);
+    }
+    if (atomic_fetch_sub(&pool->active, 1) == 1) subq_bump_and_wake(&pool->idle_gen, &pool->idle_sleepers);
   }
   return NULL;
 }
 
-static subq_status subq_job_reserve(subq_pool *pool, int n_phases) {
-  if (n_phases <= pool->job_cap) return SUBQ_OK;
-  int cap = SUBQ_MAX(n_phases, 2 * pool->job_cap);
-  size_t n = (size_t)cap * (size_t)pool->n_nodes;
-  subq_job *j = &pool->job_storage;
-  int64_t *nb = subq_alloc(n * sizeof(int64_t)), *ne = subq_alloc(n * sizeof(int64_t));
-  int64_t *gr = subq_alloc(n * sizeof(int64_t));
-  bool *dy = subq_alloc(n * sizeof(bool));
-  subq_slot *cu = subq_alloc_aligned(n * sizeof(subq_slot), SUBQ_ATOMIC_SLOT);
-  if (!nb || !ne || !gr || !dy || !cu) {
-    subq_free(nb), subq_free(ne), subq_free(gr), subq_free(dy), subq_free(cu);
-    return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "thread pool: cannot allocate job state for %d phases", n_phases);
-  }
-  subq_free(j->node_begin), subq_free(j->node_end), subq_free(j->grain), subq_free(j->dynamic), subq_free(j->cursor);
-  j->node_begin = nb, j->node_end = ne, j->grain = gr, j->dynamic = dy, j->cursor = cu;
-  pool->job_cap = cap;
+/* The per-phase state: fixed size (SUBQ_POOL_MAX_PHASES), allocated once. */
+static subq_status subq_job_alloc(subq_pool *pool) {
+  subq_job *j = &pool->job;
+  const size_t ph = SUBQ_POOL_MAX_PHASES;
+  j->span = subq_alloc(ph * (size_t)pool->n_nodes * sizeof(subq_span));
+  j->claim = subq_alloc_aligned(ph * (size_t)pool->n * sizeof(subq_claim), SUBQ_ATOMIC_SLOT);
+  j->left = subq_alloc_aligned(ph * (size_t)pool->n_groups * sizeof(subq_slot), SUBQ_ATOMIC_SLOT);
+  j->groups_left = subq_alloc_aligned(ph * sizeof(subq_slot), SUBQ_ATOMIC_SLOT);
+  if (!j->span || !j->claim || !j->left || !j->groups_left)
+    return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "thread pool: cannot allocate job state for %d participants", (int)pool->n);
+  for (size_t i = 0; i < ph * (size_t)pool->n; i++) atomic_init(&j->claim[i].next, 0), j->claim[i].end = 0;
+  for (size_t i = 0; i < ph * (size_t)pool->n_groups; i++) atomic_init(&j->left[i].value, 0);
+  for (size_t i = 0; i < ph; i++) atomic_init(&j->groups_left[i].value, 0);
   return SUBQ_OK;
 }
 
@@ -332,11 +372,15 @@ subq_status subq_pool_create(const subq_pool_layout *layout, const subq_pool_con
   pool->bind_worker = layout->bind_worker;
   pool->bind_ctx = layout->bind_ctx;
   atomic_store(&pool->paused, cfg->start_paused ? 1 : 0);
+  atomic_store(&pool->test_hold, -1);
   pool->node_of = calloc((size_t)n, sizeof(int32_t));
   pool->node_rank = calloc((size_t)n, sizeof(int32_t));
   pool->node_size = calloc((size_t)nn, sizeof(int32_t));
+  pool->node_first = calloc((size_t)nn, sizeof(int32_t));
+  pool->members = calloc((size_t)n, sizeof(int32_t));
   pool->threads = calloc((size_t)n, sizeof(pthread_t));
-  if (!pool->node_of || !pool->node_rank || !pool->node_size || !pool->threads) {
+  if (!pool->node_of || !pool->node_rank || !pool->node_size || !pool->node_first || !pool->members ||
+      !pool->threads) {
     subq_pool_destroy(pool);
     return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "thread pool: out of memory");
   }
@@ -350,19 +394,15 @@ subq_status subq_pool_create(const subq_pool_layout *layout, const subq_pool_con
     pool->node_rank[p] = pool->node_size[nd]++;
   }
   int32_t used_nodes = 0;
-  for (int32_t nd = 0; nd < nn; nd++) used_nodes += pool->node_size[nd] > 0;
-  pool->hierarchical = !cfg->flat_barrier && used_nodes >= 2;
-  pool->bar_groups = pool->hierarchical ? used_nodes : n;
-  atomic_store(&pool->bar_count, pool->bar_groups);
-  if (pool->hierarchical) {
-    pool->node_count = subq_alloc_aligned((size_t)nn * sizeof(subq_slot), SUBQ_ATOMIC_SLOT);
-    if (!pool->node_count) {
-      subq_pool_destroy(pool);
-      return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "thread pool: out of memory");
-    }
-    for (int32_t nd = 0; nd < nn; nd++) atomic_init(&pool->node_count[nd].value, pool->node_size[nd]);
+  for (int32_t nd = 0, first = 0; nd < nn; nd++) {
+    used_nodes += pool->node_size[nd] > 0;
+    pool->node_first[nd] = first;
+    first += pool->node_size[nd];
   }
-  subq_status st = subq_job_reserve(pool, 4);
+  for (int32_t p = 0; p < n; p++) pool->members[pool->node_first[pool->node_of[p]] + pool->node_rank[p]] = p;
+  pool->hierarchical = !cfg->flat_barrier && used_nodes >= 2;
+  pool->n_groups = pool->hierarchical ? nn : 1;
+  subq_status st = subq_job_alloc(pool);
   if (st != SUBQ_OK) {
     subq_pool_destroy(pool);
     return st;
@@ -394,6 +434,10 @@ subq_status subq_pool_create(const subq_pool_layout *layout, const subq_pool_con
   }
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   pthread_attr_destroy(&attr);
+  /* Return with every worker started and bound: jobs never wait for a worker,
+   * so nothing later would otherwise make sure they got that far. */
+  for (unsigned r; (r = atomic_load(&pool->ready)) != (unsigned)(n - 1);)
+    subq_wait_change(pool, &pool->ready, &pool->ready_sleepers, r, pool->spin_ns);
   *out = pool;
   return SUBQ_OK;
 }
@@ -405,19 +449,87 @@ void subq_pool_destroy(subq_pool *pool) {
       /* Child after fork: the workers do not exist here; free without joining. */
     } else {
       atomic_store_explicit(&pool->stop, 1, memory_order_release);
-      subq_bump_and_wake(&pool->epoch, &pool->epoch_sleepers);
+      atomic_store(&pool->test_hold, -1);
+      subq_bump_and_wake(&pool->stage, &pool->stage_sleepers);
       for (int32_t p = 1; p <= pool->n_started; p++) pthread_join(pool->threads[p], NULL);
     }
   }
-  subq_job *j = &pool->job_storage;
-  subq_free(j->node_begin), subq_free(j->node_end), subq_free(j->grain), subq_free(j->dynamic), subq_free(j->cursor);
-  subq_free(pool->node_count);
-  free(pool->node_of), free(pool->node_rank), free(pool->node_size), free(pool->threads);
+  subq_job *j = &pool->job;
+  subq_free(j->span), subq_free(j->claim), subq_free(j->left), subq_free(j->groups_left);
+  free(pool->node_of), free(pool->node_rank), free(pool->node_size), free(pool->node_first), free(pool->members);
+  free(pool->threads);
   subq_free(pool);
 }
 
 void subq_pool_pause(subq_pool *pool) { atomic_store(&pool->paused, 1); }
 void subq_pool_resume(subq_pool *pool) { atomic_store(&pool->paused, 0); }
+
+/* items * k / n without overflowing int64 (0 <= k <= n). */
+static int64_t subq_share(int64_t items, int32_t k, int32_t n) {
+  return (items / n) * k + (items % n) * k / n;
+}
+
+/* Lays out up to SUBQ_POOL_MAX_PHASES non-empty phases starting at phases[*next];
+ * advances *next past the phases it took (empty ones are skipped: they order nothing). */
+static void subq_job_setup(subq_pool *pool, const subq_phase *phases, int n_phases, int *next, bool per_node) {
+  subq_job *job = &pool->job;
+  job->n_phases = 0;
+  for (; *next < n_phases && job->n_phases < SUBQ_POOL_MAX_PHASES; (*next)++) {
+    const subq_phase *src = &phases[*next];
+    if (src->n_items <= 0) continue;
+    const int ph = job->n_phases++;
+    job->phases[ph] = *src;
+    for (int32_t g = 0; g < pool->n_groups; g++) atomic_store_explicit(&job->left[ph * pool->n_groups + g].value, 0, memory_order_relaxed);
+    int64_t groups = 0;
+    int32_t before = 0;
+    for (int32_t nd = 0; nd < pool->n_nodes; nd++) {
+      /* The node's contiguous share of the items, proportional to its participants
+       * (all of them for per-node runs): the unit of NUMA ownership. */
+      const int32_t np = pool->node_size[nd];
+      subq_span *sp = &job->span[ph * pool->n_nodes + nd];
+      sp->begin = per_node ? 0 : subq_share(src->n_items, before, pool->n);
+      sp->end = per_node ? src->n_items : subq_share(src->n_items, before + np, pool->n);
+      before += np;
+      sp->grain = subq_pool_pick_grain(sp->end - sp->begin, src->grain, np > 0 ? np : 1);
+      const int64_t chunks = np > 0 ? (sp->end - sp->begin + sp->grain - 1) / sp->grain : 0;
+      for (int32_t r = 0; r < np; r++) {
+        subq_claim *cl = &job->claim[ph * pool->n + pool->members[pool->node_first[nd] + r]];
+        atomic_store_explicit(&cl->next, chunks * r / np, memory_order_relaxed);
+        cl->end = chunks * (r + 1) / np;
+      }
+      atomic_llong *left = &job->left[ph * pool->n_groups + (pool->hierarchical ? nd : 0)].value;
+      if (chunks > 0 && atomic_fetch_add_explicit(left, chunks, memory_order_relaxed) == 0) groups++;
+    }
+    atomic_store_explicit(&job->groups_left[ph].value, groups, memory_order_relaxed);
+  }
+}
+
+/* One round: publish the job, work on it as participant 0, wait for its last
+ * chunk, close it and wait for the workers that announced themselves. */
+static void subq_pool_round(subq_pool *pool) {
+  subq_job *job = &pool->job;
+  pool->job_seq = (pool->job_seq + 1) & SUBQ_STAGE_JOB_MASK;
+  if (pool->job_seq == 0) pool->job_seq = 1; /* stage 0 is "before the first job" */
+  const unsigned first = pool->job_seq << SUBQ_STAGE_PHASE_BITS;
+  const unsigned fin = atomic_load_explicit(&pool->finished, memory_order_relaxed);
+  atomic_store_explicit(&pool->open_job, pool->job_seq + 1, memory_order_relaxed);
+  atomic_store(&pool->paused, 0);
+  atomic_store(&pool->stage, first); /* seq_cst, so release: the descriptor is visible to whoever sees it */
+  subq_wake(&pool->stage, &pool->stage_sleepers);
+  for (int ph = 0; ph < job->n_phases; ph++) {
+    subq_work_phase(pool, job, ph, 0);
+    if (ph + 1 < job->n_phases)
+      subq_wait_change(pool, &pool->stage, &pool->stage_sleepers, first + (unsigned)ph, pool->spin_ns);
+  }
+  subq_wait_change(pool, &pool->finished, &pool->finished_sleepers, fin, pool->spin_ns);
+  /* Close, then wait for announced workers (seq_cst: pairs with their announce-then-check). */
+  atomic_store(&pool->open_job, 0);
+  for (;;) {
+    const unsigned idle = atomic_load(&pool->idle_gen);
+    if (atomic_load(&pool->active) == 0) break;
+    subq_wait_change(pool, &pool->idle_gen, &pool->idle_sleepers, idle, pool->spin_ns);
+  }
+}
 
 subq_status subq_pool_run(subq_pool *pool, const subq_phase *phases, int n_phases, void *const *scratch,
                           size_t scratch_size, bool per_node) {
@@ -427,58 +539,32 @@ subq_status subq_pool_run(subq_pool *pool, const subq_phase *phases, int n_phase
     subq_set_error_text(pool->bind_message);
     return (subq_status)atomic_load(&pool->bind_status);
   }
-  subq_status st = subq_job_reserve(pool, n_phases);
-  if (st != SUBQ_OK) return st;
-  subq_job *job = &pool->job_storage;
-  job->phases = phases;
-  job->n_phases = n_phases;
+  subq_job *job = &pool->job;
   job->scratch = scratch;
   job->scratch_size = scratch_size;
   atomic_store_explicit(&job->status, 0, memory_order_relaxed);
   job->message[0] = 0;
   subq_fpenv caller_env = subq_fpenv_get();
   job->fpenv = pool->flush_denormals ? subq_fpenv_flush(caller_env) : caller_env;
-  /* Static split of each phase's items across nodes, proportional to the
-   * participants each node holds (contiguous ranges: the unit of ownership). */
-  for (int ph = 0; ph < n_phases; ph++) {
-    const int64_t items = phases[ph].n_items;
-    int64_t begin = 0;
-    int32_t before = 0;
-    for (int32_t nd = 0; nd < pool->n_nodes; nd++) {
-      const int idx = ph * pool->n_nodes + nd;
-      const int32_t np = pool->node_size[nd];
-      int64_t end = items * (before + np) / pool->n;
-      before += np;
-      if (per_node) begin = 0, end = items;
-      job->node_begin[idx] = begin;
-      job->node_end[idx] = end;
-      int64_t g = subq_pool_pick_grain(end - begin, phases[ph].grain, np > 0 ? np : 1);
-      int64_t chunks = (end - begin + g - 1) / g;
-      job->dynamic[idx] = np > 0 && chunks >= 4 * (int64_t)np;
-      job->grain[idx] = g;
-      atomic_store_explicit(&job->cursor[idx].value, begin + (int64_t)np * g, memory_order_relaxed);
-      begin = end;
-    }
-  }
-  pool->job = job;
-  atomic_store_explicit(&pool->remaining, pool->n - 1, memory_order_relaxed);
-  unsigned done = atomic_load_explicit(&pool->done_gen, memory_order_acquire);
-  atomic_store(&pool->paused, 0);
-  subq_bump_and_wake(&pool->epoch, &pool->epoch_sleepers); /* release: job visible to workers */
-
   const subq_pool *outer = subq_current_pool;
   subq_current_pool = pool;
   if (pool->flush_denormals) subq_fpenv_set(job->fpenv);
-  subq_run_job(pool, job, 0);
+  int next = 0;
+  while (next < n_phases && atomic_load_explicit(&job->status, memory_order_relaxed) == 0) {
+    subq_job_setup(pool, phases, n_phases, &next, per_node);
+    if (job->n_phases > 0) subq_pool_round(pool);
+  }
   if (pool->flush_denormals) subq_fpenv_set(caller_env);
   subq_current_pool = outer;
-  if (pool->n > 1) {
-    while (atomic_load_explicit(&pool->remaining, memory_order_acquire) != 0)
-      subq_wait_change(pool, &pool->done_gen, &pool->done_sleepers, done, pool->spin_ns);
-  }
-  st = (subq_status)atomic_load(&job->status);
+  subq_status st = (subq_status)atomic_load(&job->status);
   if (st != SUBQ_OK) subq_set_error_text(job->message);
   return st;
 }
 
 bool subq_pool_is_hierarchical(const subq_pool *pool) { return pool && pool->hierarchical; }
+
+void subq_pool_test_hold(subq_pool *pool, int32_t participant) {
+  atomic_store(&pool->test_hold, participant >= 1 && participant < pool->n ? participant : -1);
+}
+
+bool subq_pool_test_parked(subq_pool *pool) { return atomic_load(&pool->test_parked) != 0; }

@@ -1,13 +1,14 @@
 /*
  * test_pool.c — the worker pool and executor paths: every item runs exactly
  * once, phases are ordered by barriers, errors propagate with their message,
- * nested calls run inline, many small jobs, oversubscription, repeated
+ * nested calls run inline, many small jobs, oversubscription, a late worker, repeated
  * create/destroy, host executors (including a shuffled sequential one) and
  * fork safety. Run under TSan by the README's test command.
  */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal/subq_context_internal.h"
@@ -98,6 +99,56 @@ static subq_status nested(void *varg, int64_t b, int64_t e, const subq_task_info
   return SUBQ_OK;
 }
 
+/* Items per participant. */
+static subq_status count_by_participant(void *varg, int64_t b, int64_t e, const subq_task_info *info) {
+  atomic_int *per = varg;
+  atomic_fetch_add(&per[info->participant < 16 ? info->participant : 15], (int)(e - b));
+  return SUBQ_OK;
+}
+
+static bool wait_parked(subq_pool *pool, bool want) {
+  for (int i = 0; i < 20000; i++) { /* 10 s at most: a hang would be the bug we look for */
+    if (subq_pool_test_parked(pool) == want) return true;
+    struct timespec ts = {0, 500000};
+    nanosleep(&ts, NULL);
+  }
+  return false;
+}
+
+/* A late worker: participant `late` is parked right after it is woken for a job,
+ * before it joins. Jobs must finish without it (its chunks taken over by the
+ * others) and without waiting for it; when it arrives, many jobs later, the job
+ * it was woken for is gone: it must touch nothing of it (the phases and their
+ * arguments were on the caller's stack: ASan and TSan builds check that) and
+ * join the next jobs normally. */
+static void check_late_worker(int n_threads, int32_t late) {
+  subq_context_params p;
+  subq_context_params_default(&p, sizeof p);
+  p.n_threads = n_threads;
+  p.spin_us = 50;
+  subq_context *ctx = NULL;
+  CHECK_OK(subq_context_create(&p, &ctx));
+  if (!ctx) return;
+  subq_pool_test_hold(ctx->pool, late);
+  check_run(ctx, 1000, 0, "late worker: first job");
+  CHECK_MSG(wait_parked(ctx->pool, true), "late worker %d never reached its parking point", (int)late);
+  atomic_int per[16];
+  for (int i = 0; i < 16; i++) atomic_init(&per[i], 0);
+  for (int j = 0; j < 200; j++) {
+    if (j % 50 == 0) check_run(ctx, 997, j % 3, "late worker parked");
+    subq_phase ph = {count_by_participant, per, 64, 1};
+    CHECK_OK(subq_parallel_run(ctx, &ph, 1, 0));
+  }
+  int total = 0;
+  for (int i = 0; i < 16; i++) total += atomic_load(&per[i]);
+  CHECK_MSG(total == 200 * 64, "late worker: %d items of %d", total, 200 * 64);
+  CHECK_MSG(atomic_load(&per[late]) == 0, "the parked worker ran %d items", atomic_load(&per[late]));
+  subq_pool_test_hold(ctx->pool, -1);
+  CHECK_MSG(wait_parked(ctx->pool, false), "late worker %d never left its parking point", (int)late);
+  for (int j = 0; j < 50; j++) check_run(ctx, 333, 1, "after the late worker came back");
+  subq_context_destroy(ctx);
+}
+
 /* Host executors: shuffled sequential (support) and a real threaded one. */
 
 typedef struct thr_exec {
@@ -163,6 +214,9 @@ int main(void) {
     CHECK_OK(subq_context_resume(ctx));
     subq_context_destroy(ctx);
   }
+
+  check_late_worker(2, 1);
+  check_late_worker(4, 2);
 
   /* Hierarchical barrier: several nodes (a synthetic topology), many phases;
    * SUBQ_CONTEXT_FLAT keeps one counter. Both must order phases exactly. */
