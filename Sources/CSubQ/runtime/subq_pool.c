@@ -140,7 +140,7 @@ typedef struct subq_job {
   subq_span *span;         /* [MAX_PHASES * n_nodes] */
   subq_claim *claim;       /* [MAX_PHASES * n] */
   subq_slot *left;         /* [MAX_PHASES * n_groups] chunks not yet done per completion group */
-  subq_slot *groups_left;  /* [MAX_PHASES] completion groups with chunks not yet done */
+  subq_slot *groups_left;  /* [MAX_PHASES] completion groups with chunks not yet done (used when > 1 group) */
   atomic_int status;       /* first failure wins */
   char message[512];
 } subq_job;
@@ -150,7 +150,7 @@ struct subq_pool {
   _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint stage_sleepers;
   _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint open_job;     /* job + 1 while its descriptor may be read, else 0 */
   _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint active;       /* workers announced in a job */
-  _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint idle_gen;     /* bumped when `active` drops to 0 */
+  _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint idle_gen;     /* bumped when `active` drops to 0 with no job open */
   _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint idle_sleepers;
   _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint finished;     /* bumped when the last phase of a job completes */
   _Alignas(SUBQ_ATOMIC_SLOT) atomic_uint finished_sleepers;
@@ -246,7 +246,8 @@ static void subq_job_fail(subq_job *job, subq_status st) {
 static void subq_chunks_done(subq_pool *pool, subq_job *job, int ph, int32_t node, int64_t done) {
   const int32_t g = pool->hierarchical ? node : 0;
   if (atomic_fetch_sub_explicit(&job->left[ph * pool->n_groups + g].value, done, memory_order_acq_rel) != done) return;
-  if (atomic_fetch_sub_explicit(&job->groups_left[ph].value, 1, memory_order_acq_rel) != 1) return;
+  if (pool->n_groups > 1 && atomic_fetch_sub_explicit(&job->groups_left[ph].value, 1, memory_order_acq_rel) != 1)
+    return;
   if (ph + 1 < job->n_phases)
     subq_bump_and_wake(&pool->stage, &pool->stage_sleepers);
   else
@@ -254,11 +255,11 @@ static void subq_chunks_done(subq_pool *pool, subq_job *job, int ph, int32_t nod
 }
 
 /* Participant p claims and runs the chunks left in participant q's run of phase
- * ph (q is on p's node). */
-static void subq_drain(subq_pool *pool, subq_job *job, int ph, int32_t q, int32_t p) {
+ * ph (q is on p's node). Returns how many it ran. */
+static int64_t subq_drain(subq_pool *pool, subq_job *job, int ph, int32_t q, int32_t p) {
   subq_claim *cl = &job->claim[ph * pool->n + q];
   const int64_t end = cl->end;
-  if (atomic_load_explicit(&cl->next, memory_order_relaxed) >= end) return;
+  if (atomic_load_explicit(&cl->next, memory_order_relaxed) >= end) return 0;
   const int32_t node = pool->node_of[q];
   const subq_span sp = job->span[ph * pool->n_nodes + node];
   const subq_phase *phase = &job->phases[ph];
@@ -276,7 +277,7 @@ static void subq_drain(subq_pool *pool, subq_job *job, int ph, int32_t q, int32_
     done++;
     if (c + 1 == end) break; /* that was the last: spare the claim that would find nothing */
   }
-  if (done) subq_chunks_done(pool, job, ph, node, done);
+  return done;
 }
 
 /* Own run first, then the other runs of p's node, from p's rank on. Never those
@@ -285,7 +286,10 @@ static void subq_drain(subq_pool *pool, subq_job *job, int ph, int32_t q, int32_
 static void subq_work_phase(subq_pool *pool, subq_job *job, int ph, int32_t p) {
   const int32_t nd = pool->node_of[p], rank = pool->node_rank[p], size = pool->node_size[nd];
   const int32_t *members = pool->members + pool->node_first[nd];
-  for (int32_t k = 0; k < size; k++) subq_drain(pool, job, ph, members[(rank + k) % size], p);
+  int64_t done = 0;
+  for (int32_t k = 0; k < size; k++) done += subq_drain(pool, job, ph, members[(rank + k) % size], p);
+  /* Reported once: the phase cannot end before the last of them anyway. */
+  if (done) subq_chunks_done(pool, job, ph, nd, done);
 }
 
 /* Test hook: the held participant stops right after it was woken for a job and
@@ -336,7 +340,10 @@ static void *subq_worker_main(void *varg) {
       subq_work_phase(pool, job, (int)(seen & ((1u << SUBQ_STAGE_PHASE_BITS) - 1)), p);
       if (saved.bits != job->fpenv.bits) subq_fpenv_set(saved);
     }
-    if (atomic_fetch_sub(&pool->active, 1) == 1) subq_bump_and_wake(&pool->idle_gen, &pool->idle_sleepers);
+    /* Leave. Only a closing caller waits for `active` to reach 0; it closes before it
+     * reads `active` (seq_cst), so if it missed this decrement we see it closed. */
+    if (atomic_fetch_sub(&pool->active, 1) == 1 && atomic_load(&pool->open_job) == 0)
+      subq_bump_and_wake(&pool->idle_gen, &pool->idle_sleepers);
   }
   return NULL;
 }
