@@ -14,6 +14,12 @@ on first use under --dir (random weights, seeded):
               bf16 masters ternarized at load (tools/make_tiny_hgrn_bit.py --bench); no transformers
               class exists, so subq-run only, and the decode bound counts the ternary weights at
               2 bits each (what subq-run reads per token) plus the f32 norm weights
+  bitnet2b    BitNetForCausalLM, bitnet-b1.58-2B-4T's shape (30 layers, 2560 wide, 20/5 heads, FFN 6912,
+              relu2, vocab 128256, tied embeddings), bf16 float masters with quantization_config
+              autobitlinear online: subq-run and transformers both absmean-ternarize the projections
+              (per tensor); the decode bound counts them at 2 bits each, the tied bf16 embedding
+              (the head) at 2 bytes and the norms at 4 (decode_bytes, as for mmfree370m). Its GGUF
+              (llama.cpp TQ2_0): tools/convert_bitnet_for_llamacpp.py
   based360m   BASED, based-360m's shape (27 layers, 1024 wide: 17 BaseConv, 5 linear attention with 16
               heads of feature_dim 16, 5 sliding window with window_size 256 -> (128, 0); n_inner 2048,
               vocab 50257 padded to 50264), f32, written directly (no transformers class: subq only)
@@ -114,6 +120,19 @@ def make_checkpoint(name, path):
                           intermediate_size=5632, vocab_size=32000, max_position_embeddings=2048, rms_norm_eps=1e-5,
                           rope_theta=10000.0, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2)
         model = LlamaForCausalLM(cfg).to(torch.bfloat16)
+    elif name == "bitnet2b":
+        from transformers import BitNetConfig, BitNetForCausalLM
+        from transformers.utils.quantization_config import BitNetQuantConfig
+
+        cfg = BitNetConfig(hidden_size=2560, intermediate_size=6912, num_hidden_layers=30, num_attention_heads=20,
+                           num_key_value_heads=5, vocab_size=128256, max_position_embeddings=4096, rms_norm_eps=1e-5,
+                           rope_theta=500000.0, tie_word_embeddings=True, hidden_act="relu2", bos_token_id=128000,
+                           eos_token_id=128001)
+        torch.set_default_dtype(torch.bfloat16)  # built in bf16: no 9.6 GB f32 copy of 2.4 B params
+        model = BitNetForCausalLM(cfg)
+        torch.set_default_dtype(torch.float32)
+        # float masters, ternarized at load (transformers: AutoBitLinear online, WeightQuant per forward)
+        model.config.quantization_config = BitNetQuantConfig(linear_class="autobitlinear", quantization_mode="online")
     elif name == "mmfree370m":
         sys.path.insert(0, os.path.join(ROOT, "tools"))
         import make_tiny_hgrn_bit
@@ -142,17 +161,53 @@ def weight_bytes(path):
     return total
 
 
+def ternary_tensor(model_type, name, shape):
+    """Whether subq-run holds this checkpoint tensor as SQ2 ternary codes (float masters ternarized
+    at load): hgrn_bit's projections (every matrix but the embedding and lower bounds; lm_head
+    included), bitnet's q/k/v/o/gate/up/down (its head is the dense tied embedding)."""
+    if len(shape) != 2:
+        return False
+    if model_type == "hgrn_bit":
+        return name not in ("model.embeddings.weight", "model.lower_bounds")
+    if model_type == "bitnet":
+        return name.endswith("_proj.weight")
+    return False
+
+
 def decode_bytes(path):
-    """Bytes one decode token reads: every tensor at its dtype, except hgrn_bit's projections, which
-    subq-run holds as SQ2 ternary (2 bits per weight; the embedding row and lower bounds not counted)."""
+    """Bytes one decode token reads. Models without ternary weights: every tensor at its dtype
+    (weight_bytes). hgrn_bit and bitnet, which subq-run ternarizes at load: the ternary tensors at
+    2 bits per weight (SQ2), vectors (norm weights) at 4 bytes (widened to f32 at load), other
+    matrices at their dtype; an untied input embedding is not counted (one row per token), a tied
+    one is (it is the head); nor are hgrn_bit's lower bounds (49 KB at 370M)."""
     with open(os.path.join(path, "config.json")) as f:
         cfg = json.load(f)
-    if cfg["model_type"] != "hgrn_bit":
+    mt = cfg["model_type"]
+    if mt not in ("hgrn_bit", "bitnet"):
         return weight_bytes(path)
-    L, d, i, v = cfg["num_hidden_layers"], cfg["hidden_size"], cfg["intermediate_size"], cfg["vocab_size"]
-    ternary = L * (4 * d * d + 3 * d * i) + v * d  # spec ternary 7.6 (expand_ratio 1)
-    norms = L * (8 * d + i) + 2 * d  # attn/g/mlp norms and the 6 projection norms (down: I); final, head
-    return ternary // 4 + 4 * norms
+    from safetensors import safe_open
+
+    embedding = {"hgrn_bit": "model.embeddings.weight", "bitnet": "model.embed_tokens.weight"}[mt]
+    tied = cfg.get("tie_word_embeddings", False)
+    total = 0
+    for f in os.listdir(path):
+        if f.endswith(".safetensors"):
+            with safe_open(os.path.join(path, f), "np") as st:
+                for k in st.keys():
+                    t = st.get_slice(k)
+                    shape = t.get_shape()
+                    n = 1
+                    for d in shape:
+                        n *= d
+                    if (k == embedding and not tied) or k == "model.lower_bounds":
+                        continue
+                    if ternary_tensor(mt, k, shape):
+                        total += n // 4
+                    elif len(shape) == 1:
+                        total += 4 * n
+                    else:
+                        total += n * {"F32": 4, "BF16": 2, "F16": 2}[t.get_dtype()]
+    return total
 
 
 def read_bandwidth(bench, threads):

@@ -117,6 +117,13 @@ final class TernaryLinear: @unchecked Sendable {
   convenience init(_ ck: Checkpoint, parts: [(String, Int)], in inF: Int, quant q: ModelConfig.BitNet, context: Context?)
     throws(SubQError)
   {
+    if q.form == .online {
+      // AutoBitLinear online is WeightQuant (absmean per tensor) of float masters: the masters path
+      // quantizes on the context's threads and keeps a single part as quantized (no codes → repack
+      // round trip), which cuts the load of a 2B-shape checkpoint (BENCHMARKS "BitNet b1.58 2B shape").
+      try self.init(ck, masters: parts, in: inF, context: context)
+      return
+    }
     var pieces: [(codes: [Int8], gamma: Float)] = []
     for (name, n) in parts {
       let w: TernaryWeights
@@ -138,8 +145,7 @@ final class TernaryLinear: @unchecked Sendable {
         w = TernaryWeights(adopting: out!)
         factor = try ck.floats(name + ".weight_scale", [1])[0]
       case .online:
-        // AutoBitLinear online: WeightQuant (absmean, per tensor) of the float masters
-        w = try Self.absmean(ck, name + ".weight", rows: n, cols: inF, context: nil)
+        preconditionFailure("online masters are loaded by init(_:masters:in:context:) above")
       }
       let (c, g) = w.codes()
       pieces.append((c, g[0] * factor))
