@@ -257,26 +257,26 @@ void subq_fattn_qkt_6x16__avx2(int64_t nr, int64_t nk, int64_t dk, const float *
   }
 }
 
+#define SUBQ_FATTN_INLINE static inline __attribute__((always_inline))
+
 /* acc rows += p rows * V over nk keys for a 16-lane (or narrower, masked) dv
- * block of rb <= 6 rows: 12 accumulators, p broadcast from memory (load port). */
-static inline void subq_fattn_pv_block(int rb, int64_t nk, uint64_t live, int64_t width, const float *p, int64_t ldp,
-                                       const float *v, int64_t v_ss, float *acc, int64_t ldacc) {
-  const float *p0 = p, *p1 = p + (rb > 1 ? ldp : 0), *p2 = p + (rb > 2 ? 2 * ldp : 0);
-  const float *p3 = p + (rb > 3 ? 3 * ldp : 0), *p4 = p + (rb > 4 ? 4 * ldp : 0), *p5 = p + (rb > 5 ? 5 * ldp : 0);
+ * block of rb <= R rows: 2R accumulators, p broadcast from memory (load port).
+ * R is a constant where this is inlined (6 for prefill tiles, 4 for decode: G
+ * heads of one token), so the loops over rows unroll and the arrays live in
+ * registers. Rows past rb alias row 0 (same loads, stores done last by row 0). */
+SUBQ_FATTN_INLINE void subq_fattn_pv_rows(const int R, int rb, int64_t nk, uint64_t live, int64_t width,
+                                          const float *p, int64_t ldp, const float *v, int64_t v_ss, float *acc,
+                                          int64_t ldacc) {
+  const float *pr[6];
   float *c[6];
-  for (int i = 0; i < 6; i++) c[i] = acc + (rb > i ? i * ldacc : 0);
+  for (int i = 0; i < R; i++) pr[i] = p + (rb > i ? i * ldp : 0), c[i] = acc + (rb > i ? i * ldacc : 0);
   /* width in 1..16: lanes 0..7 in the first vector, 8..15 in the second */
   const __m256i m0 = subq_fattn_tail_mask(SUBQ_MIN(8, width));
   const bool two = width > 8, full = width == 16;
   const __m256i m1 = two ? subq_fattn_tail_mask(width - 8) : _mm256_setzero_si256();
-#define SUBQ_LD2(i) _mm256_loadu_ps(c[i]), x##i##1 = two ? _mm256_loadu_ps(c[i] + 8) : _mm256_setzero_ps()
-  __m256 x00 = SUBQ_LD2(0);
-  __m256 x10 = SUBQ_LD2(1);
-  __m256 x20 = SUBQ_LD2(2);
-  __m256 x30 = SUBQ_LD2(3);
-  __m256 x40 = SUBQ_LD2(4);
-  __m256 x50 = SUBQ_LD2(5);
-#undef SUBQ_LD2
+  __m256 x0[6], x1[6];
+  for (int i = 0; i < R; i++)
+    x0[i] = _mm256_loadu_ps(c[i]), x1[i] = two ? _mm256_loadu_ps(c[i] + 8) : _mm256_setzero_ps();
   for (int64_t j = 0; j < nk; j++) {
     if (!(live >> j & 1)) continue; /* p == 0 in every row (masked): V not used */
     const float *vj = v + j * v_ss;
@@ -286,77 +286,17 @@ static inline void subq_fattn_pv_block(int rb, int64_t nk, uint64_t live, int64_
     } else {
       v0 = _mm256_maskload_ps(vj, m0), v1 = two ? _mm256_maskload_ps(vj + 8, m1) : _mm256_setzero_ps();
     }
-    __m256 b = _mm256_broadcast_ss(p0 + j);
-    x00 = _mm256_fmadd_ps(b, v0, x00), x01 = _mm256_fmadd_ps(b, v1, x01);
-    b = _mm256_broadcast_ss(p1 + j);
-    x10 = _mm256_fmadd_ps(b, v0, x10), x11 = _mm256_fmadd_ps(b, v1, x11);
-    b = _mm256_broadcast_ss(p2 + j);
-    x20 = _mm256_fmadd_ps(b, v0, x20), x21 = _mm256_fmadd_ps(b, v1, x21);
-    b = _mm256_broadcast_ss(p3 + j);
-    x30 = _mm256_fmadd_ps(b, v0, x30), x31 = _mm256_fmadd_ps(b, v1, x31);
-    b = _mm256_broadcast_ss(p4 + j);
-    x40 = _mm256_fmadd_ps(b, v0, x40), x41 = _mm256_fmadd_ps(b, v1, x41);
-    b = _mm256_broadcast_ss(p5 + j);
-    x50 = _mm256_fmadd_ps(b, v0, x50), x51 = _mm256_fmadd_ps(b, v1, x51);
-  }
-  /* store in reverse row order so aliased rows (rb < 6) end with row 0's value */
-#define SUBQ_ST2(i)                         \
-  do {                                      \
-    _mm256_storeu_ps(c[i], x##i##0);        \
-    if (two) _mm256_storeu_ps(c[i] + 8, x##i##1); \
-  } while (0)
-  if (rb > 5) SUBQ_ST2(5);
-  if (rb > 4) SUBQ_ST2(4);
-  if (rb > 3) SUBQ_ST2(3);
-  if (rb > 2) SUBQ_ST2(2);
-  if (rb > 1) SUBQ_ST2(1);
-  SUBQ_ST2(0);
-#undef SUBQ_ST2
-}
-
-/* The same for rb <= 4 rows (decode: G heads of one token): 8 accumulators. */
-static inline void subq_fattn_pv_block4(int rb, int64_t nk, uint64_t live, int64_t width, const float *p,
-                                        int64_t ldp, const float *v, int64_t v_ss, float *acc, int64_t ldacc) {
-  const float *p0 = p, *p1 = p + (rb > 1 ? ldp : 0), *p2 = p + (rb > 2 ? 2 * ldp : 0), *p3 = p + (rb > 3 ? 3 * ldp : 0);
-  float *c[4];
-  for (int i = 0; i < 4; i++) c[i] = acc + (rb > i ? i * ldacc : 0);
-  const __m256i m0 = subq_fattn_tail_mask(SUBQ_MIN(8, width));
-  const bool two = width > 8, full = width == 16;
-  const __m256i m1 = two ? subq_fattn_tail_mask(width - 8) : _mm256_setzero_si256();
-#define SUBQ_LD2(i) _mm256_loadu_ps(c[i]), x##i##1 = two ? _mm256_loadu_ps(c[i] + 8) : _mm256_setzero_ps()
-  __m256 x00 = SUBQ_LD2(0);
-  __m256 x10 = SUBQ_LD2(1);
-  __m256 x20 = SUBQ_LD2(2);
-  __m256 x30 = SUBQ_LD2(3);
-#undef SUBQ_LD2
-  for (int64_t j = 0; j < nk; j++) {
-    if (!(live >> j & 1)) continue;
-    const float *vj = v + j * v_ss;
-    __m256 v0, v1;
-    if (full) {
-      v0 = _mm256_loadu_ps(vj), v1 = _mm256_loadu_ps(vj + 8);
-    } else {
-      v0 = _mm256_maskload_ps(vj, m0), v1 = two ? _mm256_maskload_ps(vj + 8, m1) : _mm256_setzero_ps();
+    for (int i = 0; i < R; i++) {
+      const __m256 b = _mm256_broadcast_ss(pr[i] + j);
+      x0[i] = _mm256_fmadd_ps(b, v0, x0[i]), x1[i] = _mm256_fmadd_ps(b, v1, x1[i]);
     }
-    __m256 b = _mm256_broadcast_ss(p0 + j);
-    x00 = _mm256_fmadd_ps(b, v0, x00), x01 = _mm256_fmadd_ps(b, v1, x01);
-    b = _mm256_broadcast_ss(p1 + j);
-    x10 = _mm256_fmadd_ps(b, v0, x10), x11 = _mm256_fmadd_ps(b, v1, x11);
-    b = _mm256_broadcast_ss(p2 + j);
-    x20 = _mm256_fmadd_ps(b, v0, x20), x21 = _mm256_fmadd_ps(b, v1, x21);
-    b = _mm256_broadcast_ss(p3 + j);
-    x30 = _mm256_fmadd_ps(b, v0, x30), x31 = _mm256_fmadd_ps(b, v1, x31);
   }
-#define SUBQ_ST2(i)                                \
-  do {                                             \
-    _mm256_storeu_ps(c[i], x##i##0);               \
-    if (two) _mm256_storeu_ps(c[i] + 8, x##i##1);  \
-  } while (0)
-  if (rb > 3) SUBQ_ST2(3);
-  if (rb > 2) SUBQ_ST2(2);
-  if (rb > 1) SUBQ_ST2(1);
-  SUBQ_ST2(0);
-#undef SUBQ_ST2
+  /* store in reverse row order so aliased rows (rb < R) end with row 0's value */
+  for (int i = R - 1; i >= 0; i--) {
+    if (i > 0 && rb <= i) continue;
+    _mm256_storeu_ps(c[i], x0[i]);
+    if (two) _mm256_storeu_ps(c[i] + 8, x1[i]);
+  }
 }
 
 /* Keys in chunks of 64 (one liveness word per row block and chunk, computed
@@ -373,17 +313,15 @@ void subq_fattn_pv_6x16__avx2(int64_t nr, int64_t nk, int64_t dv, const float *p
       if (!live) continue;
       for (int64_t d = 0; d < dv; d += 16) {
         if (rb <= 4)
-          subq_fattn_pv_block4(rb, n, live, SUBQ_MIN(16, dv - d), pr, ldp, vj + d, v_ss, acc + r * ldacc + d, ldacc);
+          subq_fattn_pv_rows(4, rb, n, live, SUBQ_MIN(16, dv - d), pr, ldp, vj + d, v_ss, acc + r * ldacc + d, ldacc);
         else
-          subq_fattn_pv_block(rb, n, live, SUBQ_MIN(16, dv - d), pr, ldp, vj + d, v_ss, acc + r * ldacc + d, ldacc);
+          subq_fattn_pv_rows(6, rb, n, live, SUBQ_MIN(16, dv - d), pr, ldp, vj + d, v_ss, acc + r * ldacc + d, ldacc);
       }
     }
   }
 }
 
 /* ---- 16-bit K/V (bf16, f16) widened in registers --------------------------------- */
-
-#define SUBQ_FATTN_INLINE static inline __attribute__((always_inline))
 
 /* 8 elements to f32: VCVTPH2PS (f16) or zero-extend and shift left 16 (bf16); exact. */
 SUBQ_FATTN_INLINE __m256 subq_fattn_cvth(int dt, __m128i h) {

@@ -65,99 +65,6 @@ static inline void subq_fattn_reduce8_neon(float32x4_t acc[4][2], float32x4_t ou
     out[c] = vpaddq_f32(vpaddq_f32(acc[0][c], acc[1][c]), vpaddq_f32(acc[2][c], acc[3][c]));
 }
 
-void subq_fattn_qk_4x2__neon(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *k,
-                             int64_t k_ss, float *s, int64_t lds) {
-  for (int64_t j = 0; j < nk; j += 2) { /* key pairs outside: a pair stays in L1 across row blocks */
-    const int kb = (int)SUBQ_MIN(2, nk - j);
-    const float *k0 = k + j * k_ss, *k1 = kb > 1 ? k0 + k_ss : k0;
-    for (int64_t r = 0; r < nr; r += 4) {
-      const int rb = (int)SUBQ_MIN(4, nr - r);
-      const float *qr[4];
-      for (int i = 0; i < 4; i++) qr[i] = q + (r + (i < rb ? i : 0)) * ldq;
-      float32x4_t acc[4][2];
-      for (int i = 0; i < 4; i++) acc[i][0] = acc[i][1] = vdupq_n_f32(0.0f);
-      int64_t d = 0;
-      for (; d + 4 <= dk; d += 4) {
-        const float32x4_t kv0 = vld1q_f32(k0 + d), kv1 = vld1q_f32(k1 + d);
-        for (int i = 0; i < 4; i++) {
-          const float32x4_t qv = vld1q_f32(qr[i] + d);
-          acc[i][0] = vfmaq_f32(acc[i][0], qv, kv0);
-          acc[i][1] = vfmaq_f32(acc[i][1], qv, kv1);
-        }
-      }
-      float32x4_t red[2];
-      subq_fattn_reduce8_neon(acc, red);
-      float t4[2][4];
-      vst1q_f32(t4[0], red[0]), vst1q_f32(t4[1], red[1]);
-      for (int i = 0; i < rb; i++)
-        for (int c = 0; c < kb; c++) {
-          float t = t4[c][i];
-          const float *kc = c ? k1 : k0;
-          for (int64_t dd = d; dd < dk; dd++) t = fmaf(qr[i][dd], kc[dd], t);
-          s[(r + i) * lds + j + c] = t;
-        }
-    }
-  }
-}
-
-/* nk <= 64 keys: one liveness word per row block (keys no row uses are skipped). */
-static void subq_fattn_pv_chunk_neon(int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp, const float *v,
-                                     int64_t v_ss, float *acc, int64_t ldacc) {
-  for (int64_t r = 0; r < nr; r += 4) {
-    const int rb = (int)SUBQ_MIN(4, nr - r);
-    const float *pr[4];
-    float *ar[4];
-    for (int i = 0; i < 4; i++) {
-      pr[i] = p + (r + (i < rb ? i : 0)) * ldp;
-      ar[i] = acc + (r + (i < rb ? i : 0)) * ldacc;
-    }
-    const uint64_t live = subq_fattn_live(rb, nk, p + r * ldp, ldp);
-    if (!live) continue;
-    int64_t d = 0;
-    for (; d + 16 <= dv; d += 16) {
-      float32x4_t x[4][4];
-      for (int i = 0; i < 4; i++)
-        for (int c = 0; c < 4; c++) x[i][c] = vld1q_f32(ar[i] + d + 4 * c);
-      for (int64_t j = 0; j < nk; j++) {
-        if (!(live >> j & 1)) continue;
-        const float *vj = v + j * v_ss + d;
-        const float32x4_t v0 = vld1q_f32(vj), v1 = vld1q_f32(vj + 4), v2 = vld1q_f32(vj + 8), v3 = vld1q_f32(vj + 12);
-        for (int i = 0; i < 4; i++) {
-          const float pi = pr[i][j];
-          x[i][0] = vfmaq_n_f32(x[i][0], v0, pi);
-          x[i][1] = vfmaq_n_f32(x[i][1], v1, pi);
-          x[i][2] = vfmaq_n_f32(x[i][2], v2, pi);
-          x[i][3] = vfmaq_n_f32(x[i][3], v3, pi);
-        }
-      }
-      for (int i = rb - 1; i >= 0; i--)
-        for (int c = 0; c < 4; c++) vst1q_f32(ar[i] + d + 4 * c, x[i][c]);
-    }
-    for (; d + 4 <= dv; d += 4) {
-      float32x4_t x[4];
-      for (int i = 0; i < 4; i++) x[i] = vld1q_f32(ar[i] + d);
-      for (int64_t j = 0; j < nk; j++) {
-        if (!(live >> j & 1)) continue;
-        const float32x4_t vv = vld1q_f32(v + j * v_ss + d);
-        for (int i = 0; i < 4; i++) x[i] = vfmaq_n_f32(x[i], vv, pr[i][j]);
-      }
-      for (int i = rb - 1; i >= 0; i--) vst1q_f32(ar[i] + d, x[i]);
-    }
-    for (; d < dv; d++)
-      for (int i = 0; i < rb; i++) {
-        float t = ar[i][d];
-        for (int64_t j = 0; j < nk; j++)
-          if (pr[i][j] != 0.0f) t = fmaf(pr[i][j], v[j * v_ss + d], t);
-        ar[i][d] = t;
-      }
-  }
-}
-void subq_fattn_pv_4x16__neon(int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp, const float *v,
-                              int64_t v_ss, float *acc, int64_t ldacc) {
-  for (int64_t j0 = 0; j0 < nk; j0 += 64)
-    subq_fattn_pv_chunk_neon(nr, SUBQ_MIN(64, nk - j0), dv, p + j0, ldp, v + j0 * v_ss, v_ss, acc, ldacc);
-}
-
 /* 16-bit rows to f32: FCVTL (f16, exact) or a 16-bit left shift (bf16). */
 void subq_fattn_widen__neon(int dt, int64_t n, int64_t d_len, const uint16_t *src, int64_t ss, float *dst, int64_t ldd) {
   for (int64_t j = 0; j < n; j++) {
@@ -173,21 +80,31 @@ void subq_fattn_widen__neon(int dt, int64_t n, int64_t d_len, const uint16_t *sr
   }
 }
 
-/* ---- 16-bit K/V widened in registers: FCVTL (f16) or a 16-bit left shift (bf16) ---- */
+/* ---- K/V in f32, or 16-bit widened in registers: FCVTL (f16) or a 16-bit left shift (bf16) ---- */
 
 #define SUBQ_FATTN_NEON_INLINE static inline __attribute__((always_inline))
+#define SUBQ_FATTN_NEON_F32 (-1) /* element type of f32 K/V for the shared bodies (16-bit: SUBQ_FATTN_H_*) */
 
-SUBQ_FATTN_NEON_INLINE float32x4_t subq_fattn_ldh4(int dt, const uint16_t *p) {
-  if (dt == SUBQ_FATTN_H_F16) return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
-  return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16));
+/* 4 elements of x[i..i+3] as f32; dt is a constant where this is inlined. */
+SUBQ_FATTN_NEON_INLINE float32x4_t subq_fattn_ld4(int dt, const void *x, int64_t i) {
+  if (dt == SUBQ_FATTN_NEON_F32) return vld1q_f32((const float *)x + i);
+  const uint16_t *h = (const uint16_t *)x + i;
+  if (dt == SUBQ_FATTN_H_F16) return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(h)));
+  return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(h), 16));
+}
+SUBQ_FATTN_NEON_INLINE float subq_fattn_ld1(int dt, const void *x, int64_t i) {
+  if (dt == SUBQ_FATTN_NEON_F32) return ((const float *)x)[i];
+  return subq_fattn_h_to_f32(dt, ((const uint16_t *)x)[i]);
 }
 
-/* subq_fattn_qk_4x2__neon with 16-bit keys. */
-SUBQ_FATTN_NEON_INLINE void subq_fattn_qkh_impl(int dt, int64_t nr, int64_t nk, int64_t dk, const float *q,
-                                                int64_t ldq, const uint16_t *k, int64_t k_ss, float *s, int64_t lds) {
+/* S = Q K^T for 4 query rows x 2 keys at a time: 8 q accumulators over dk,
+ * reduced pairwise; key pairs outside the row blocks (a pair stays in L1 across
+ * them); K row j starts at element j * k_ss of k. */
+SUBQ_FATTN_NEON_INLINE void subq_fattn_qk_impl(int dt, int64_t nr, int64_t nk, int64_t dk, const float *q,
+                                               int64_t ldq, const void *k, int64_t k_ss, float *s, int64_t lds) {
   for (int64_t j = 0; j < nk; j += 2) {
     const int kb = (int)SUBQ_MIN(2, nk - j);
-    const uint16_t *k0 = k + j * k_ss, *k1 = kb > 1 ? k0 + k_ss : k0;
+    const int64_t k0 = j * k_ss, k1 = kb > 1 ? k0 + k_ss : k0;
     for (int64_t r = 0; r < nr; r += 4) {
       const int rb = (int)SUBQ_MIN(4, nr - r);
       const float *qr[4];
@@ -196,7 +113,7 @@ SUBQ_FATTN_NEON_INLINE void subq_fattn_qkh_impl(int dt, int64_t nr, int64_t nk, 
       for (int i = 0; i < 4; i++) acc[i][0] = acc[i][1] = vdupq_n_f32(0.0f);
       int64_t d = 0;
       for (; d + 4 <= dk; d += 4) {
-        const float32x4_t kv0 = subq_fattn_ldh4(dt, k0 + d), kv1 = subq_fattn_ldh4(dt, k1 + d);
+        const float32x4_t kv0 = subq_fattn_ld4(dt, k, k0 + d), kv1 = subq_fattn_ld4(dt, k, k1 + d);
         for (int i = 0; i < 4; i++) {
           const float32x4_t qv = vld1q_f32(qr[i] + d);
           acc[i][0] = vfmaq_f32(acc[i][0], qv, kv0);
@@ -210,26 +127,32 @@ SUBQ_FATTN_NEON_INLINE void subq_fattn_qkh_impl(int dt, int64_t nr, int64_t nk, 
       for (int i = 0; i < rb; i++)
         for (int c = 0; c < kb; c++) {
           float t = t4[c][i];
-          const uint16_t *kc = c ? k1 : k0;
-          for (int64_t dd = d; dd < dk; dd++) t = fmaf(qr[i][dd], subq_fattn_h_to_f32(dt, kc[dd]), t);
+          const int64_t kc = c ? k1 : k0;
+          for (int64_t dd = d; dd < dk; dd++) t = fmaf(qr[i][dd], subq_fattn_ld1(dt, k, kc + dd), t);
           s[(r + i) * lds + j + c] = t;
         }
     }
   }
 }
 
+void subq_fattn_qk_4x2__neon(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *k,
+                             int64_t k_ss, float *s, int64_t lds) {
+  subq_fattn_qk_impl(SUBQ_FATTN_NEON_F32, nr, nk, dk, q, ldq, k, k_ss, s, lds);
+}
+
 void subq_fattn_qkh_4x2__neon(int dt, int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq,
                               const uint16_t *k, int64_t k_ss, float *s, int64_t lds) {
   if (dt == SUBQ_FATTN_H_F16)
-    subq_fattn_qkh_impl(SUBQ_FATTN_H_F16, nr, nk, dk, q, ldq, k, k_ss, s, lds);
+    subq_fattn_qk_impl(SUBQ_FATTN_H_F16, nr, nk, dk, q, ldq, k, k_ss, s, lds);
   else
-    subq_fattn_qkh_impl(SUBQ_FATTN_H_BF16, nr, nk, dk, q, ldq, k, k_ss, s, lds);
+    subq_fattn_qk_impl(SUBQ_FATTN_H_BF16, nr, nk, dk, q, ldq, k, k_ss, s, lds);
 }
 
-/* subq_fattn_pv_chunk_neon with 16-bit values (nk <= 64). */
-SUBQ_FATTN_NEON_INLINE void subq_fattn_pvh_impl(int dt, int64_t nr, int64_t nk, int64_t dv, const float *p,
-                                                int64_t ldp, const uint16_t *v, int64_t v_ss, float *acc,
-                                                int64_t ldacc) {
+/* acc += P V over nk <= 64 keys: 4 rows x 16 dv lanes (16 accumulators), p by
+ * lane, keys in increasing order, one liveness word per row block (keys no row
+ * uses are skipped), scalar columns for dv % 4; V row j starts at j * v_ss. */
+SUBQ_FATTN_NEON_INLINE void subq_fattn_pv_impl(int dt, int64_t nr, int64_t nk, int64_t dv, const float *p,
+                                               int64_t ldp, const void *v, int64_t v_ss, float *acc, int64_t ldacc) {
   for (int64_t r = 0; r < nr; r += 4) {
     const int rb = (int)SUBQ_MIN(4, nr - r);
     const float *pr[4];
@@ -247,9 +170,9 @@ SUBQ_FATTN_NEON_INLINE void subq_fattn_pvh_impl(int dt, int64_t nr, int64_t nk, 
         for (int c = 0; c < 4; c++) x[i][c] = vld1q_f32(ar[i] + d + 4 * c);
       for (int64_t j = 0; j < nk; j++) {
         if (!(live >> j & 1)) continue;
-        const uint16_t *vj = v + j * v_ss + d;
-        const float32x4_t v0 = subq_fattn_ldh4(dt, vj), v1 = subq_fattn_ldh4(dt, vj + 4);
-        const float32x4_t v2 = subq_fattn_ldh4(dt, vj + 8), v3 = subq_fattn_ldh4(dt, vj + 12);
+        const int64_t vj = j * v_ss + d;
+        const float32x4_t v0 = subq_fattn_ld4(dt, v, vj), v1 = subq_fattn_ld4(dt, v, vj + 4);
+        const float32x4_t v2 = subq_fattn_ld4(dt, v, vj + 8), v3 = subq_fattn_ld4(dt, v, vj + 12);
         for (int i = 0; i < 4; i++) {
           const float pi = pr[i][j];
           x[i][0] = vfmaq_n_f32(x[i][0], v0, pi);
@@ -266,7 +189,7 @@ SUBQ_FATTN_NEON_INLINE void subq_fattn_pvh_impl(int dt, int64_t nr, int64_t nk, 
       for (int i = 0; i < 4; i++) x[i] = vld1q_f32(ar[i] + d);
       for (int64_t j = 0; j < nk; j++) {
         if (!(live >> j & 1)) continue;
-        const float32x4_t vv = subq_fattn_ldh4(dt, v + j * v_ss + d);
+        const float32x4_t vv = subq_fattn_ld4(dt, v, j * v_ss + d);
         for (int i = 0; i < 4; i++) x[i] = vfmaq_n_f32(x[i], vv, pr[i][j]);
       }
       for (int i = rb - 1; i >= 0; i--) vst1q_f32(ar[i] + d, x[i]);
@@ -275,10 +198,17 @@ SUBQ_FATTN_NEON_INLINE void subq_fattn_pvh_impl(int dt, int64_t nr, int64_t nk, 
       for (int i = 0; i < rb; i++) {
         float t = ar[i][d];
         for (int64_t j = 0; j < nk; j++)
-          if (pr[i][j] != 0.0f) t = fmaf(pr[i][j], subq_fattn_h_to_f32(dt, v[j * v_ss + d]), t);
+          if (pr[i][j] != 0.0f) t = fmaf(pr[i][j], subq_fattn_ld1(dt, v, j * v_ss + d), t);
         ar[i][d] = t;
       }
   }
+}
+
+void subq_fattn_pv_4x16__neon(int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp, const float *v,
+                              int64_t v_ss, float *acc, int64_t ldacc) {
+  for (int64_t j0 = 0; j0 < nk; j0 += 64)
+    subq_fattn_pv_impl(SUBQ_FATTN_NEON_F32, nr, SUBQ_MIN(64, nk - j0), dv, p + j0, ldp, v + j0 * v_ss, v_ss, acc,
+                       ldacc);
 }
 
 void subq_fattn_pvh_4x16__neon(int dt, int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp,
@@ -286,9 +216,9 @@ void subq_fattn_pvh_4x16__neon(int dt, int64_t nr, int64_t nk, int64_t dv, const
   for (int64_t j0 = 0; j0 < nk; j0 += 64) {
     const int64_t n = SUBQ_MIN(64, nk - j0);
     if (dt == SUBQ_FATTN_H_F16)
-      subq_fattn_pvh_impl(SUBQ_FATTN_H_F16, nr, n, dv, p + j0, ldp, v + j0 * v_ss, v_ss, acc, ldacc);
+      subq_fattn_pv_impl(SUBQ_FATTN_H_F16, nr, n, dv, p + j0, ldp, v + j0 * v_ss, v_ss, acc, ldacc);
     else
-      subq_fattn_pvh_impl(SUBQ_FATTN_H_BF16, nr, n, dv, p + j0, ldp, v + j0 * v_ss, v_ss, acc, ldacc);
+      subq_fattn_pv_impl(SUBQ_FATTN_H_BF16, nr, n, dv, p + j0, ldp, v + j0 * v_ss, v_ss, acc, ldacc);
   }
 }
 
