@@ -443,48 +443,22 @@ public enum F16 {
   /// Converts `source` to f16 into `destination`.
   /// - Throws: ``SubQError/Code/invalidArgument`` when the counts differ.
   public static func convert(_ source: Span<Float>, to destination: inout MutableSpan<UInt16>) throws(SubQError) {
-    guard source.count == destination.count else {
-      throw .invalidArgument("F16.convert: destination has \(destination.count) elements, source has \(source.count)")
-    }
-    if source.isEmpty { return }
-    let status = source.withUnsafeBufferPointer { src in
-      destination.withUnsafeMutableBufferPointer { dst in
-        subq_f32_to_f16(src.baseAddress!, dst.baseAddress!, Int64(src.count))
-      }
-    }
-    try SubQError.check(status)
+    try HalfConversion.run("F16.convert", source, &destination) { subq_f32_to_f16($0, $1, $2) }
   }
 
   /// Widens f16 `source` to `Float` exactly into `destination`.
   /// - Throws: ``SubQError/Code/invalidArgument`` when the counts differ.
   public static func convert(_ source: Span<UInt16>, to destination: inout MutableSpan<Float>) throws(SubQError) {
-    guard source.count == destination.count else {
-      throw .invalidArgument("F16.convert: destination has \(destination.count) elements, source has \(source.count)")
-    }
-    if source.isEmpty { return }
-    let status = source.withUnsafeBufferPointer { src in
-      destination.withUnsafeMutableBufferPointer { dst in
-        subq_f16_to_f32(src.baseAddress!, dst.baseAddress!, Int64(src.count))
-      }
-    }
-    try SubQError.check(status)
+    try HalfConversion.run("F16.convert", source, &destination) { subq_f16_to_f32($0, $1, $2) }
   }
 
   /// `values` rounded to f16, as a new array.
   public static func encode(_ values: [Float]) -> [UInt16] {
-    var out = [UInt16](repeating: 0, count: values.count)
-    var dst = out.mutableSpan
-    try? convert(values.span, to: &dst)
-    _ = consume dst
-    return out
+    HalfConversion.array(values, zero: 0) { (src, dst) throws(SubQError) in try convert(src, to: &dst) }
   }
 
   /// f16 bit patterns widened exactly to `Float`, as a new array.
   public static func decode(_ bits: [UInt16]) -> [Float] {
-    var out = [Float](repeating: 0, count: bits.count)
-    var dst = out.mutableSpan
-    try? convert(bits.span, to: &dst)
-    _ = consume dst
-    return out
+    HalfConversion.array(bits, zero: 0) { (src, dst) throws(SubQError) in try convert(src, to: &dst) }
   }
 }

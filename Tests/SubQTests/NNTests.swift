@@ -267,5 +267,20 @@ private func silu(_ x: Double) -> Double { x / (1 + exp(-x)) }
     #expect(F16.encode([1.0, 65504, 65520, 1e-8, 2.98023224e-08, 1 + 1.0 / 2048]) == [0x3c00, 0x7bff, 0x7c00, 0, 0, 0x3c00])
     #expect(F16.decode([0x0001, 0xc000, 0x7c00])[0] == 5.9604645e-08)
     #expect(F16.decode([0x7e00])[0].isNaN)
+    // Spans of equal length, and the count check (both directions).
+    var half = [UInt16](repeating: 0, count: 3)
+    var hspan = half.mutableSpan
+    expectSubQError(.invalidArgument, containing: ["F16.convert", "destination has 3", "source has 2"]) {
+      try F16.convert([Float(1), 2].span, to: &hspan)
+    }
+    try F16.convert([Float(1), 2, 3].span, to: &hspan)
+    _ = consume hspan
+    #expect(half == [0x3c00, 0x4000, 0x4200])
+    var wide = [Float](repeating: 0, count: 2)
+    var wspan = wide.mutableSpan
+    expectSubQError(.invalidArgument, containing: ["destination has 2", "source has 3"]) {
+      try F16.convert(half.span, to: &wspan)
+    }
+    _ = consume wspan
   }
 }
