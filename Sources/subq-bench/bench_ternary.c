@@ -104,6 +104,37 @@ static subq_status tern_body_run(void *arg, char *msg, size_t cap) {
   return st;
 }
 
+/* One case's start: an error result when the operands could not be made (`what`
+ * they needed), else a context for the thread count. Returns false when the case
+ * cannot run (its result has been printed). */
+static bool tern_case_begin(const bench_opts *opts, int ti, bool ready, const char *what, bench_result *r,
+                            tern_body *b, int *rc) {
+  if (!ready) {
+    r->status = SUBQ_ERR_OUT_OF_MEMORY;
+    snprintf(r->message, sizeof r->message, "cannot %s the operands", what);
+    bench_output_result(opts, r);
+    *rc = 1;
+    return false;
+  }
+  memset(b, 0, sizeof *b);
+  b->ctx = bench_context(opts, opts->threads[ti], 0, r);
+  if (!b->ctx) {
+    bench_output_result(opts, r);
+    return false;
+  }
+  return true;
+}
+
+/* GB/s of `bytes` per call at the median time; with `vs_peak`, also its share of
+ * the read bandwidth at the same thread count. */
+static void tern_case_rate(const bench_opts *opts, int ti, double bytes, bool vs_peak, bench_result *r) {
+  r->gbps = bytes / (r->ms_median * 1e-3) * 1e-9;
+  if (vs_peak && !opts->no_peak) {
+    const double bw = bench_peak_gbps(opts, opts->threads[ti], false);
+    if (bw > 0) r->pct_bw = 100.0 * r->gbps / bw;
+  }
+}
+
 /* Bitwise check of 16 sampled outputs of a BitLinear call. */
 static bool check_bitlinear(const tern_body *b, const float *x, const float *norm_w, const float *out, int64_t T,
                             int64_t N, int64_t K, char *msg, size_t cap) {
@@ -156,20 +187,8 @@ static int run_bitlinear(const bench_opts *opts, bool gemm) {
     bench_result_init(&r, gemm ? "ternary_gemm" : "ternary_gemv", vars, opts->threads[ti], "");
     snprintf(r.params_json, sizeof r.params_json, "{\"n\": %lld, \"k\": %lld, \"tokens\": %lld, \"weight_bytes\": %zu}",
              (long long)N, (long long)K, (long long)T, wbytes);
-    if (!w || !x || !nw || !out) {
-      r.status = SUBQ_ERR_OUT_OF_MEMORY;
-      snprintf(r.message, sizeof r.message, "cannot allocate or pack the operands");
-      bench_output_result(opts, &r);
-      rc = 1;
-      continue;
-    }
     tern_body b;
-    memset(&b, 0, sizeof b);
-    b.ctx = bench_context(opts, opts->threads[ti], 0, &r);
-    if (!b.ctx) {
-      bench_output_result(opts, &r);
-      continue;
-    }
+    if (!tern_case_begin(opts, ti, w && x && nw && out, "allocate or pack", &r, &b, &rc)) continue;
     b.w = w, b.op = gemm ? 2 : 1;
     subq_bitlinear_args_default(&b.bl, sizeof b.bl);
     b.bl.tokens = T, b.bl.x = x, b.bl.out = out, b.bl.flags = g_tern.norm, b.bl.norm_weight = g_tern.norm ? nw : NULL;
@@ -177,11 +196,7 @@ static int run_bitlinear(const bench_opts *opts, bool gemm) {
     if (r.status == SUBQ_OK) {
       const double sec = r.ms_median * 1e-3;
       r.gflops = 2.0 * (double)N * (double)K * (double)T / sec * 1e-9;
-      r.gbps = ((double)wbytes + 4.0 * (double)T * (double)(K + N)) / sec * 1e-9;
-      if (!opts->no_peak && !gemm) {
-        const double bw = bench_peak_gbps(opts, opts->threads[ti], false);
-        if (bw > 0) r.pct_bw = 100.0 * r.gbps / bw;
-      }
+      tern_case_rate(opts, ti, (double)wbytes + 4.0 * (double)T * (double)(K + N), !gemm, &r);
       if (!check_bitlinear(&b, x, b.bl.norm_weight, out, T, N, K, r.message, sizeof r.message))
         r.status = SUBQ_ERR_INTERNAL;
       bench_sink += out[0];
@@ -222,30 +237,14 @@ static int run_qmatmul(const bench_opts *opts, bool gemm) {
     bench_result_init(&r, gemm ? "ternary_qgemm" : "ternary_qgemv", vars, opts->threads[ti], "");
     snprintf(r.params_json, sizeof r.params_json, "{\"n\": %lld, \"k\": %lld, \"tokens\": %lld, \"weight_bytes\": %zu}",
              (long long)N, (long long)K, (long long)T, wbytes);
-    if (!ready) {
-      r.status = SUBQ_ERR_OUT_OF_MEMORY;
-      snprintf(r.message, sizeof r.message, "cannot allocate, pack or quantize the operands");
-      bench_output_result(opts, &r);
-      rc = 1;
-      continue;
-    }
     tern_body b;
-    memset(&b, 0, sizeof b);
-    b.ctx = bench_context(opts, opts->threads[ti], 0, &r);
-    if (!b.ctx) {
-      bench_output_result(opts, &r);
-      continue;
-    }
+    if (!tern_case_begin(opts, ti, ready, "allocate, pack or quantize", &r, &b, &rc)) continue;
     b.w = w, b.op = gemm ? 32 : 16, b.tokens = T, b.q = q, b.d = d;
     bench_time(opts, tern_body_run, &b, 3, &r);
     if (r.status == SUBQ_OK) {
       const double sec = r.ms_median * 1e-3;
       r.gflops = 2.0 * (double)N * (double)K * (double)T / sec * 1e-9;
-      r.gbps = ((double)wbytes + (double)T * (double)K + 4.0 * (double)T * (double)N) / sec * 1e-9;
-      if (!opts->no_peak && !gemm) {
-        const double bw = bench_peak_gbps(opts, opts->threads[ti], false);
-        if (bw > 0) r.pct_bw = 100.0 * r.gbps / bw;
-      }
+      tern_case_rate(opts, ti, (double)wbytes + (double)T * (double)K + 4.0 * (double)T * (double)N, !gemm, &r);
       /* check: 16 sampled D exactly against the exported codes times q */
       for (int s = 0; s < 16 && r.status == SUBQ_OK; s++) {
         const int64_t tt = (s * 7919) % T, n = (s * 104729) % N;
@@ -280,33 +279,16 @@ static int run_actq(const bench_opts *opts) {
     bench_result r;
     bench_result_init(&r, "ternary_actq", vars, opts->threads[ti], "");
     snprintf(r.params_json, sizeof r.params_json, "{\"tokens\": %lld, \"k\": %lld}", (long long)T, (long long)K);
-    if (!x || !nw || !sc || !q || !S) {
-      r.status = SUBQ_ERR_OUT_OF_MEMORY;
-      snprintf(r.message, sizeof r.message, "cannot allocate the operands");
-      bench_output_result(opts, &r);
-      rc = 1;
-      continue;
-    }
-    fill(x, T * K, 2, 4.0f), fill(nw, K, 3, 1.0f);
     tern_body b;
-    memset(&b, 0, sizeof b);
-    b.ctx = bench_context(opts, opts->threads[ti], 0, &r);
-    if (!b.ctx) {
-      bench_output_result(opts, &r);
-      continue;
-    }
+    if (!tern_case_begin(opts, ti, x && nw && sc && q && S, "allocate", &r, &b, &rc)) continue;
+    fill(x, T * K, 2, 4.0f), fill(nw, K, 3, 1.0f);
     b.op = 4;
     subq_ternary_act_args_default(&b.aq, sizeof b.aq);
     b.aq.rows = T, b.aq.cols = K, b.aq.x = x, b.aq.flags = SUBQ_TERNARY_RMSNORM, b.aq.norm_weight = nw;
     b.aq.q = q, b.aq.sums = S, b.aq.scales = sc;
     bench_time(opts, tern_body_run, &b, 3, &r);
     if (r.status == SUBQ_OK) {
-      const double sec = r.ms_median * 1e-3;
-      r.gbps = 5.0 * (double)T * (double)K / sec * 1e-9;
-      if (!opts->no_peak) {
-        const double bw = bench_peak_gbps(opts, opts->threads[ti], false);
-        if (bw > 0) r.pct_bw = 100.0 * r.gbps / bw;
-      }
+      tern_case_rate(opts, ti, 5.0 * (double)T * (double)K, true, &r);
       /* check: S of sampled rows equals the sum of their q, |q| <= 127, one q hits +-127 */
       for (int s = 0; s < 16 && r.status == SUBQ_OK; s++) {
         const int64_t tt = (s * 7919) % T;
@@ -341,35 +323,18 @@ static int run_hgrn(const bench_opts *opts) {
     bench_result_init(&r, "ternary_hgrn", vars, opts->threads[ti], "");
     snprintf(r.params_json, sizeof r.params_json, "{\"tokens\": %lld, \"channels\": %lld}", (long long)L,
              (long long)D);
-    if (!i || !f || !g || !out || !lb || !gw || !st) {
-      r.status = SUBQ_ERR_OUT_OF_MEMORY;
-      snprintf(r.message, sizeof r.message, "cannot allocate the operands");
-      bench_output_result(opts, &r);
-      rc = 1;
-      continue;
-    }
+    tern_body b;
+    if (!tern_case_begin(opts, ti, i && f && g && out && lb && gw && st, "allocate", &r, &b, &rc)) continue;
     fill(i, L * D, 1, 4.0f), fill(f, L * D, 2, 6.0f), fill(g, L * D, 3, 2.0f), fill(gw, D, 4, 2.0f);
     fill(lb, D, 5, 1.0f);
     for (int64_t c = 0; c < D; c++) lb[c] += 0.5f;
-    tern_body b;
-    memset(&b, 0, sizeof b);
-    b.ctx = bench_context(opts, opts->threads[ti], 0, &r);
-    if (!b.ctx) {
-      bench_output_result(opts, &r);
-      continue;
-    }
     b.op = 8;
     subq_hgrn_args_default(&b.hg, sizeof b.hg);
     b.hg.tokens = L, b.hg.channels = D, b.hg.i = i, b.hg.f = f, b.hg.lower_bound = lb, b.hg.gate = g;
     b.hg.gate_norm_weight = gw, b.hg.out = out, b.hg.state_out = st;
     bench_time(opts, tern_body_run, &b, 3, &r);
     if (r.status == SUBQ_OK) {
-      const double sec = r.ms_median * 1e-3;
-      r.gbps = 16.0 * (double)L * (double)D / sec * 1e-9;
-      if (!opts->no_peak) {
-        const double bw = bench_peak_gbps(opts, opts->threads[ti], false);
-        if (bw > 0) r.pct_bw = 100.0 * r.gbps / bw;
-      }
+      tern_case_rate(opts, ti, 16.0 * (double)L * (double)D, true, &r);
       /* check: the final state of sampled channels against a float64 recurrence */
       for (int s = 0; s < 16 && r.status == SUBQ_OK; s++) {
         const int64_t c = (s * 104729) % D;
