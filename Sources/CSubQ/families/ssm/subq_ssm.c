@@ -119,6 +119,35 @@ subq_status subq_ssm_slots_check(const char *fn, int64_t batch, const int32_t *s
   return st;
 }
 
+subq_status subq_ssm_state_pool(const char *fn, int64_t batch, const int32_t *slots, int64_t n_slots, int64_t sf,
+                                int64_t *h_bs, const float *h_in, const float *h_out, subq_range *rhi,
+                                subq_range *rho) {
+  if (*h_bs < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: h_bs (%lld) < 0", fn, (long long)*h_bs);
+  if (*h_bs == 0) *h_bs = sf;
+  if (*h_bs < sf && n_slots > 1)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: h_bs (%lld) < state floats %lld", fn, (long long)*h_bs,
+                      (long long)sf);
+  int64_t ld = sf, bs = *h_bs, ld2 = sf, bs2 = *h_bs;
+  subq_status st;
+  if ((st = subq_ssm_tensor(fn, "h_in", h_in, false, n_slots, 1, sf, &ld, &bs, rhi)) ||
+      (st = subq_ssm_tensor(fn, "h_out", h_out, false, n_slots, 1, sf, &ld2, &bs2, rho)))
+    return st;
+  return subq_ssm_slots_check(fn, batch, slots, n_slots, h_out != NULL);
+}
+
+subq_status subq_ssm_outputs_apart(const char *fn, subq_range ry, subq_range rho, const subq_range *ins,
+                                   const char *const *names, int n, int in_place_of) {
+  for (int i = 0; i < n; i++) {
+    if (subq_ranges_overlap(ry, ins[i]))
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps %s", fn, names[i]);
+    if (i == in_place_of) continue;
+    if (subq_ranges_overlap(rho, ins[i]))
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: h_out overlaps %s", fn, names[i]);
+  }
+  if (subq_ranges_overlap(ry, rho)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps h_out", fn);
+  return SUBQ_OK;
+}
+
 /* ---- conv1d ------------------------------------------------------------------------ */
 
 void subq_conv1d_args_default(subq_conv1d_args *p, size_t struct_size) {
@@ -398,28 +427,11 @@ static subq_status subq_ssm1_impl(subq_context *ctx, const subq_ssm1_args *args,
       (st = subq_ssm_vec(fn, "d_skip", g.d_skip, false, E, &rd)) ||
       (st = subq_ssm_tensor(fn, "y", g.y, true, tb, tr, E, &g.y_ld, &g.y_bs, &ry)))
     return st;
-  if (g.h_bs < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: h_bs (%lld) < 0", fn, (long long)g.h_bs);
-  if (g.h_bs == 0) g.h_bs = sf;
-  if (g.h_bs < sf && n_slots > 1)
-    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: h_bs (%lld) < state floats %lld", fn, (long long)g.h_bs,
-                      (long long)sf);
-  {
-    int64_t ld = sf, bs = g.h_bs, ld2 = sf, bs2 = g.h_bs;
-    if ((st = subq_ssm_tensor(fn, "h_in", g.h_in, false, n_slots, 1, sf, &ld, &bs, &rhi)) ||
-        (st = subq_ssm_tensor(fn, "h_out", g.h_out, false, n_slots, 1, sf, &ld2, &bs2, &rho)))
-      return st;
-  }
-  if ((st = subq_ssm_slots_check(fn, g.batch, g.state_slots, n_slots, g.h_out != NULL))) return st;
+  if ((st = subq_ssm_state_pool(fn, g.batch, g.state_slots, n_slots, sf, &g.h_bs, g.h_in, g.h_out, &rhi, &rho)))
+    return st;
   const subq_range ins[] = {ru, rdt, rb, rc, rz, ra, rdb, rd, rhi};
-  const char *in_names[] = {"u", "dt", "b", "c", "z", "a", "dt_bias", "d_skip", "h_in"};
-  for (int i = 0; i < 9; i++) {
-    if (subq_ranges_overlap(ry, ins[i]))
-      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps %s", fn, in_names[i]);
-    if (i == 8 && g.h_out == g.h_in) continue;
-    if (subq_ranges_overlap(rho, ins[i]))
-      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: h_out overlaps %s", fn, in_names[i]);
-  }
-  if (subq_ranges_overlap(ry, rho)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps h_out", fn);
+  const char *const in_names[] = {"u", "dt", "b", "c", "z", "a", "dt_bias", "d_skip", "h_in"};
+  if ((st = subq_ssm_outputs_apart(fn, ry, rho, ins, in_names, 9, g.h_out == g.h_in ? 8 : -1))) return st;
 
   subq_scan_job job;
   job.g = g;

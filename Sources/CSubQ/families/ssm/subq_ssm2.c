@@ -335,28 +335,11 @@ static subq_status subq_ssm2_impl_call(subq_context *ctx, const subq_ssm2_args *
     return st;
   /* state pools */
   const int64_t n_slots = g.n_slots ? g.n_slots : g.batch;
-  if (g.h_bs < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: h_bs (%lld) < 0", fn, (long long)g.h_bs);
-  if (g.h_bs == 0) g.h_bs = sf;
-  if (g.h_bs < sf && n_slots > 1)
-    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: h_bs (%lld) < state floats %lld", fn, (long long)g.h_bs,
-                      (long long)sf);
-  {
-    int64_t ld = sf, bs = g.h_bs, ld2 = sf, bs2 = g.h_bs;
-    if ((st = subq_ssm_tensor(fn, "h_in", g.h_in, false, n_slots, 1, sf, &ld, &bs, &rhi)) ||
-        (st = subq_ssm_tensor(fn, "h_out", g.h_out, false, n_slots, 1, sf, &ld2, &bs2, &rho)))
-      return st;
-  }
-  if ((st = subq_ssm_slots_check(fn, g.batch, g.state_slots, n_slots, g.h_out != NULL))) return st;
+  if ((st = subq_ssm_state_pool(fn, g.batch, g.state_slots, n_slots, sf, &g.h_bs, g.h_in, g.h_out, &rhi, &rho)))
+    return st;
   const subq_range ins[] = {rx, rdt, rb, rc, ra, rdb, rd, rhi};
-  const char *in_names[] = {"x", "dt", "b", "c", "a", "dt_bias", "d_skip", "h_in"};
-  for (int i = 0; i < 8; i++) {
-    if (subq_ranges_overlap(ry, ins[i]))
-      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps %s", fn, in_names[i]);
-    if (i == 7 && g.h_out == g.h_in) continue;
-    if (subq_ranges_overlap(rho, ins[i]))
-      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: h_out overlaps %s", fn, in_names[i]);
-  }
-  if (subq_ranges_overlap(ry, rho)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps h_out", fn);
+  const char *const in_names[] = {"x", "dt", "b", "c", "a", "dt_bias", "d_skip", "h_in"};
+  if ((st = subq_ssm_outputs_apart(fn, ry, rho, ins, in_names, 8, g.h_out == g.h_in ? 7 : -1))) return st;
 
   subq_ssd_job job;
   memset(&job, 0, sizeof job);

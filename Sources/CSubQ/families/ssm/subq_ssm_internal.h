@@ -36,5 +36,15 @@ SUBQ_INTERNAL subq_status subq_ssm_seqs_check(const char *fn, int64_t batch, int
  * distinct when the call writes states. */
 SUBQ_INTERNAL subq_status subq_ssm_slots_check(const char *fn, int64_t batch, const int32_t *slots, int64_t n_slots,
                                                bool writes);
+/* The state pool of a scan: *h_bs (0 = sf; more pads the slots, less is only
+ * allowed for one slot), h_in and h_out as n_slots states of sf floats (their
+ * byte ranges out), then the slots check. */
+SUBQ_INTERNAL subq_status subq_ssm_state_pool(const char *fn, int64_t batch, const int32_t *slots, int64_t n_slots,
+                                              int64_t sf, int64_t *h_bs, const float *h_in, const float *h_out,
+                                              subq_range *rhi, subq_range *rho);
+/* y and h_out overlap none of the n inputs ins[] (named names[]) nor each other;
+ * h_out may be the input `in_place_of` itself (the state updated in place). */
+SUBQ_INTERNAL subq_status subq_ssm_outputs_apart(const char *fn, subq_range ry, subq_range rho, const subq_range *ins,
+                                                 const char *const *names, int n, int in_place_of);
 
 #endif
