@@ -91,7 +91,7 @@ typedef struct subq_executor {
 typedef struct subq_context subq_context;
 
 /* Flags of subq_context_params.flags. */
-#define SUBQ_CONTEXT_FLAT 0x1u            /* one flat barrier even with several nodes */
+#define SUBQ_CONTEXT_FLAT 0x1u            /* phase ends counted on one counter even with several nodes */
 #define SUBQ_CONTEXT_USE_SMT 0x2u         /* n_threads = 0 counts SMT siblings too */
 #define SUBQ_CONTEXT_START_PAUSED 0x4u    /* workers start parked */
 #define SUBQ_CONTEXT_FLUSH_DENORMALS 0x8u /* FTZ/DAZ on every participant during a call */
@@ -118,7 +118,12 @@ typedef struct subq_context_params {
 SUBQ_API void subq_context_params_default(subq_context_params *p, size_t struct_size);
 
 /* Creates a context with its own persistent worker pool (n_threads-1 workers;
- * the calling thread of each kernel call is participant 0). params may be NULL
+ * the calling thread of each kernel call is participant 0); returns once every
+ * worker has started and bound itself. A call's work is cut into chunks
+ * pre-assigned to the participants (per NUMA node under DISTRIBUTE / MIRROR);
+ * a participant done with its own takes over unclaimed chunks of others on its
+ * node, so a worker descheduled by other load delays a call only by the chunk
+ * it is running, and results never depend on who ran what. params may be NULL
  * for the defaults. *out is written only on success.
  * Errors: SUBQ_ERR_INVALID_ARGUMENT (out NULL, n_threads < 0, unknown enum
  * value, struct_size too small, numa_node not in the topology);

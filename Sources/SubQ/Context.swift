@@ -97,7 +97,7 @@ public final class Context: @unchecked Sendable, CustomStringConvertible {
     public let rawValue: UInt32
     /// Creates flags from raw bits (unknown bits are rejected by context creation).
     public init(rawValue: UInt32) { self.rawValue = rawValue }
-    /// One flat barrier even with several NUMA nodes (`SUBQ_CONTEXT_FLAT`).
+    /// Phase ends counted on one counter even with several NUMA nodes (`SUBQ_CONTEXT_FLAT`).
     public static let flat = Flags(rawValue: SUBQ_CONTEXT_FLAT)
     /// `threads == 0` counts SMT siblings too (`SUBQ_CONTEXT_USE_SMT`).
     public static let useSMT = Flags(rawValue: SUBQ_CONTEXT_USE_SMT)
