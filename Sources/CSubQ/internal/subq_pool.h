@@ -50,6 +50,9 @@ void subq_pool_resume(subq_pool *pool);
  * worker; subq_pool_test_parked says whether it has got there. */
 void subq_pool_test_hold(subq_pool *pool, int32_t participant);
 bool subq_pool_test_parked(subq_pool *pool);
+/* Tests only: re-tag the claim words as old every `jobs` jobs (0: the default
+ * 2^20), to exercise what otherwise happens once a second or so. Between calls. */
+void subq_pool_test_retag_every(subq_pool *pool, unsigned jobs);
 /* Whether the calling thread is currently executing a task of this pool. */
 bool subq_pool_is_current(const subq_pool *pool);
 /* Whether the pool was created in a process that has since forked (we are the child). */

@@ -120,15 +120,21 @@ typedef struct subq_slot {
 #define SUBQ_STAGE_PHASE_BITS 4
 #define SUBQ_STAGE_JOB_MASK 0x0FFFFFFFu /* job numbers are 28 bits: (job << 4 | phase) fits 32 */
 
-/* One participant's chunks of one phase: [next, end), numbered within its node's span. */
+/* A participant's claim word: (stage << 32) | the next chunk of its run in that
+ * stage's phase. Tagging by stage means nobody resets it between phases: the
+ * first claim of a phase finds an older tag and starts the run at its beginning.
+ * A tag can be later than the claimer's only within its own job (a job closes
+ * before the next opens), so "later" is 1..MAX_PHASES-1 stages ahead and anything
+ * else is older; the caller re-tags every word as old every 2^20 jobs, long before
+ * the 32-bit stage could wrap onto an untouched word. */
 typedef struct subq_claim {
-  _Alignas(SUBQ_ATOMIC_SLOT) atomic_llong next;
-  int64_t end;
+  _Alignas(SUBQ_ATOMIC_SLOT) atomic_ullong word;
 } subq_claim;
 
-/* A node's items of one phase and their chunk size. */
+/* A node's items of one phase: [begin, end) in `chunks` chunks of `grain` items;
+ * the node's participant of rank r owns chunks [chunks*r/np, chunks*(r+1)/np). */
 typedef struct subq_span {
-  int64_t begin, end, grain;
+  int64_t begin, end, grain, chunks;
 } subq_span;
 
 typedef struct subq_job {
@@ -138,7 +144,7 @@ typedef struct subq_job {
   size_t scratch_size;
   subq_fpenv fpenv;
   subq_span *span;         /* [MAX_PHASES * n_nodes] */
-  subq_claim *claim;       /* [MAX_PHASES * n] */
+  subq_claim *claim;       /* [n] */
   subq_slot *left;         /* [MAX_PHASES * n_groups] chunks not yet done per completion group */
   subq_slot *groups_left;  /* [MAX_PHASES] completion groups with chunks not yet done (used when > 1 group) */
   atomic_int status;       /* first failure wins */
@@ -163,6 +169,8 @@ struct subq_pool {
 
   subq_job job;             /* written by the caller only while no job is open */
   unsigned job_seq;         /* caller only */
+  unsigned jobs_since_retag; /* caller only: see subq_claim */
+  unsigned retag_every;     /* 2^20 (tests lower it) */
   int32_t n;                /* participants */
   int32_t n_nodes;
   int32_t *node_of;         /* [n] */
@@ -254,23 +262,50 @@ static void subq_chunks_done(subq_pool *pool, subq_job *job, int ph, int32_t nod
     subq_bump_and_wake(&pool->finished, &pool->finished_sleepers);
 }
 
-/* Participant p claims and runs the chunks left in participant q's run of phase
- * ph (q is on p's node). Returns how many it ran. */
-static int64_t subq_drain(subq_pool *pool, subq_job *job, int ph, int32_t q, int32_t p) {
-  subq_claim *cl = &job->claim[ph * pool->n + q];
-  const int64_t end = cl->end;
-  if (atomic_load_explicit(&cl->next, memory_order_relaxed) >= end) return 0;
-  const int32_t node = pool->node_of[q];
-  const subq_span sp = job->span[ph * pool->n_nodes + node];
+/* Claims the next chunk of a run [begin, end) for stage `tag`; false when the
+ * run is used up or the word carries a later stage (ours has ended). Relaxed:
+ * only uniqueness matters here; the chunks' data is ordered by the completion
+ * counters and the stage word. */
+static bool subq_claim_chunk(atomic_ullong *word, uint32_t tag, int64_t begin, int64_t end, int64_t *chunk) {
+  unsigned long long v = atomic_load_explicit(word, memory_order_relaxed);
+  for (;;) {
+    const uint32_t vt = (uint32_t)(v >> 32);
+    int64_t next;
+    if (vt == tag)
+      next = (int64_t)(uint32_t)v;
+    else if (vt - tag - 1u >= SUBQ_POOL_MAX_PHASES - 1u)
+      next = begin; /* an older phase's word: this phase's first claim */
+    else
+      return false;
+    if (next >= end) return false;
+    const unsigned long long nv = ((unsigned long long)tag << 32) | (uint32_t)(next + 1);
+    if (atomic_compare_exchange_weak_explicit(word, &v, nv, memory_order_relaxed, memory_order_relaxed)) {
+      *chunk = next;
+      return true;
+    }
+  }
+}
+
+/* items * k / n without overflowing int64 (0 <= k <= n). */
+static int64_t subq_share(int64_t items, int32_t k, int32_t n) {
+  return (items / n) * k + (items % n) * k / n;
+}
+
+/* Participant p claims and runs the chunks left in participant q's run of the
+ * phase of stage `tag` (q is on p's node). Returns how many it ran. */
+static int64_t subq_drain(subq_pool *pool, subq_job *job, int ph, uint32_t tag, int32_t q, int32_t p) {
+  const int32_t node = pool->node_of[q], np = pool->node_size[node], r = pool->node_rank[q];
+  const subq_span *sp = &job->span[ph * pool->n_nodes + node];
+  const int64_t begin = subq_share(sp->chunks, r, np), end = subq_share(sp->chunks, r + 1, np);
+  if (end <= begin) return 0;
+  atomic_ullong *word = &job->claim[q].word;
   const subq_phase *phase = &job->phases[ph];
   subq_task_info info = {p, pool->n, node, job->scratch ? job->scratch[p] : NULL, job->scratch_size};
-  int64_t done = 0;
-  for (;;) {
-    const int64_t c = atomic_fetch_add_explicit(&cl->next, 1, memory_order_relaxed);
-    if (c >= end) break;
+  int64_t done = 0, c;
+  while (subq_claim_chunk(word, tag, begin, end, &c)) {
     /* After a failure the remaining chunks are only counted, so the phase still ends. */
     if (atomic_load_explicit(&job->status, memory_order_relaxed) == 0) {
-      const int64_t b = sp.begin + c * sp.grain, e = SUBQ_MIN(sp.end, b + sp.grain);
+      const int64_t b = sp->begin + c * sp->grain, e = SUBQ_MIN(sp->end, b + sp->grain);
       subq_status st = phase->run(phase->arg, b, e, &info);
       if (st != SUBQ_OK) subq_job_fail(job, st);
     }
@@ -283,11 +318,12 @@ static int64_t subq_drain(subq_pool *pool, subq_job *job, int ph, int32_t q, int
 /* Own run first, then the other runs of p's node, from p's rank on. Never those
  * of other nodes: a node's items stay on the node that holds their memory.
  * Returns when nothing of phase ph is left that p may claim. */
-static void subq_work_phase(subq_pool *pool, subq_job *job, int ph, int32_t p) {
+static void subq_work_phase(subq_pool *pool, subq_job *job, uint32_t stage, int32_t p) {
+  const int ph = (int)(stage & ((1u << SUBQ_STAGE_PHASE_BITS) - 1));
   const int32_t nd = pool->node_of[p], rank = pool->node_rank[p], size = pool->node_size[nd];
   const int32_t *members = pool->members + pool->node_first[nd];
   int64_t done = 0;
-  for (int32_t k = 0; k < size; k++) done += subq_drain(pool, job, ph, members[(rank + k) % size], p);
+  for (int32_t k = 0; k < size; k++) done += subq_drain(pool, job, ph, stage, members[(rank + k) % size], p);
   /* Reported once: the phase cannot end before the last of them anyway. */
   if (done) subq_chunks_done(pool, job, ph, nd, done);
 }
@@ -337,7 +373,7 @@ static void *subq_worker_main(void *varg) {
       subq_job *job = &pool->job;
       const subq_fpenv saved = subq_fpenv_get();
       if (saved.bits != job->fpenv.bits) subq_fpenv_set(job->fpenv); /* writing it is slow: only on change */
-      subq_work_phase(pool, job, (int)(seen & ((1u << SUBQ_STAGE_PHASE_BITS) - 1)), p);
+      subq_work_phase(pool, job, seen, p);
       if (saved.bits != job->fpenv.bits) subq_fpenv_set(saved);
     }
     /* Leave. Only a closing caller waits for `active` to reach 0; it closes before it
@@ -353,12 +389,12 @@ static subq_status subq_job_alloc(subq_pool *pool) {
   subq_job *j = &pool->job;
   const size_t ph = SUBQ_POOL_MAX_PHASES;
   j->span = subq_alloc(ph * (size_t)pool->n_nodes * sizeof(subq_span));
-  j->claim = subq_alloc_aligned(ph * (size_t)pool->n * sizeof(subq_claim), SUBQ_ATOMIC_SLOT);
+  j->claim = subq_alloc_aligned((size_t)pool->n * sizeof(subq_claim), SUBQ_ATOMIC_SLOT);
   j->left = subq_alloc_aligned(ph * (size_t)pool->n_groups * sizeof(subq_slot), SUBQ_ATOMIC_SLOT);
   j->groups_left = subq_alloc_aligned(ph * sizeof(subq_slot), SUBQ_ATOMIC_SLOT);
   if (!j->span || !j->claim || !j->left || !j->groups_left)
     return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "thread pool: cannot allocate job state for %d participants", (int)pool->n);
-  for (size_t i = 0; i < ph * (size_t)pool->n; i++) atomic_init(&j->claim[i].next, 0), j->claim[i].end = 0;
+  for (int32_t i = 0; i < pool->n; i++) atomic_init(&j->claim[i].word, 0); /* stage 0: before every job */
   for (size_t i = 0; i < ph * (size_t)pool->n_groups; i++) atomic_init(&j->left[i].value, 0);
   for (size_t i = 0; i < ph; i++) atomic_init(&j->groups_left[i].value, 0);
   return SUBQ_OK;
@@ -380,6 +416,7 @@ subq_status subq_pool_create(const subq_pool_layout *layout, const subq_pool_con
   pool->bind_ctx = layout->bind_ctx;
   atomic_store(&pool->paused, cfg->start_paused ? 1 : 0);
   atomic_store(&pool->test_hold, -1);
+  pool->retag_every = 1u << 20;
   pool->node_of = calloc((size_t)n, sizeof(int32_t));
   pool->node_rank = calloc((size_t)n, sizeof(int32_t));
   pool->node_size = calloc((size_t)nn, sizeof(int32_t));
@@ -471,11 +508,6 @@ void subq_pool_destroy(subq_pool *pool) {
 void subq_pool_pause(subq_pool *pool) { atomic_store(&pool->paused, 1); }
 void subq_pool_resume(subq_pool *pool) { atomic_store(&pool->paused, 0); }
 
-/* items * k / n without overflowing int64 (0 <= k <= n). */
-static int64_t subq_share(int64_t items, int32_t k, int32_t n) {
-  return (items / n) * k + (items % n) * k / n;
-}
-
 /* Lays out up to SUBQ_POOL_MAX_PHASES non-empty phases starting at phases[*next];
  * advances *next past the phases it took (empty ones are skipped: they order nothing). */
 static void subq_job_setup(subq_pool *pool, const subq_phase *phases, int n_phases, int *next, bool per_node) {
@@ -497,13 +529,12 @@ static void subq_job_setup(subq_pool *pool, const subq_phase *phases, int n_phas
       sp->begin = per_node ? 0 : subq_share(src->n_items, before, pool->n);
       sp->end = per_node ? src->n_items : subq_share(src->n_items, before + np, pool->n);
       before += np;
-      sp->grain = subq_pool_pick_grain(sp->end - sp->begin, src->grain, np > 0 ? np : 1);
-      const int64_t chunks = np > 0 ? (sp->end - sp->begin + sp->grain - 1) / sp->grain : 0;
-      for (int32_t r = 0; r < np; r++) {
-        subq_claim *cl = &job->claim[ph * pool->n + pool->members[pool->node_first[nd] + r]];
-        atomic_store_explicit(&cl->next, chunks * r / np, memory_order_relaxed);
-        cl->end = chunks * (r + 1) / np;
-      }
+      const int64_t len = sp->end - sp->begin;
+      sp->grain = subq_pool_pick_grain(len, src->grain, np > 0 ? np : 1);
+      /* a claim word counts a run's chunks in 32 bits */
+      if (np > 0 && len / sp->grain / np >= ((int64_t)1 << 30)) sp->grain = len / ((int64_t)np << 30) + 1;
+      const int64_t chunks = np > 0 ? (len + sp->grain - 1) / sp->grain : 0;
+      sp->chunks = chunks;
       atomic_llong *left = &job->left[ph * pool->n_groups + (pool->hierarchical ? nd : 0)].value;
       if (chunks > 0 && atomic_fetch_add_explicit(left, chunks, memory_order_relaxed) == 0) groups++;
     }
@@ -518,13 +549,18 @@ static void subq_pool_round(subq_pool *pool) {
   pool->job_seq = (pool->job_seq + 1) & SUBQ_STAGE_JOB_MASK;
   if (pool->job_seq == 0) pool->job_seq = 1; /* stage 0 is "before the first job" */
   const unsigned first = pool->job_seq << SUBQ_STAGE_PHASE_BITS;
+  if (++pool->jobs_since_retag >= pool->retag_every) {
+    pool->jobs_since_retag = 0;
+    const unsigned long long old = (unsigned long long)(first - SUBQ_POOL_MAX_PHASES) << 32;
+    for (int32_t q = 0; q < pool->n; q++) atomic_store_explicit(&job->claim[q].word, old, memory_order_relaxed);
+  }
   const unsigned fin = atomic_load_explicit(&pool->finished, memory_order_relaxed);
   atomic_store_explicit(&pool->open_job, pool->job_seq + 1, memory_order_relaxed);
   atomic_store(&pool->paused, 0);
   atomic_store(&pool->stage, first); /* seq_cst, so release: the descriptor is visible to whoever sees it */
   subq_wake(&pool->stage, &pool->stage_sleepers);
   for (int ph = 0; ph < job->n_phases; ph++) {
-    subq_work_phase(pool, job, ph, 0);
+    subq_work_phase(pool, job, first + (unsigned)ph, 0);
     if (ph + 1 < job->n_phases)
       subq_wait_change(pool, &pool->stage, &pool->stage_sleepers, first + (unsigned)ph, pool->spin_ns);
   }
@@ -575,3 +611,5 @@ void subq_pool_test_hold(subq_pool *pool, int32_t participant) {
 }
 
 bool subq_pool_test_parked(subq_pool *pool) { return atomic_load(&pool->test_parked) != 0; }
+
+void subq_pool_test_retag_every(subq_pool *pool, unsigned jobs) { pool->retag_every = jobs ? jobs : 1u << 20; }

@@ -218,6 +218,21 @@ int main(void) {
   check_late_worker(2, 1);
   check_late_worker(4, 2);
 
+  /* claim words re-tagged as old every few jobs (normally every 2^20): every
+   * phase still finds its runs, one job or many phases after the re-tag */
+  for (int threads = 2; threads <= 4; threads += 2) {
+    subq_context_params p;
+    subq_context_params_default(&p, sizeof p);
+    p.n_threads = threads;
+    p.spin_us = 50;
+    subq_context *ctx = NULL;
+    CHECK_OK(subq_context_create(&p, &ctx));
+    if (!ctx) continue;
+    subq_pool_test_retag_every(ctx->pool, 3);
+    for (int j = 0; j < 60; j++) check_run(ctx, 1 + j * 37 % 500, j % 4, "claim words re-tagged");
+    subq_context_destroy(ctx);
+  }
+
   /* Hierarchical barrier: several nodes (a synthetic topology), many phases;
    * SUBQ_CONTEXT_FLAT keeps one counter. Both must order phases exactly. */
   {
