@@ -583,13 +583,22 @@ int main(void) {
         {1, 65, 8, 16, 8, 4, true, true, true, false, false, false, 0, 256},
         {1, 40, 48, 64, 128, 1, true, true, true, false, true, false, 0, 0}, /* the benchmark head shape */
         {1, 70, 4, 10, 16, 2, true, false, true, false, true, false, 3, 16}, /* numerics edges (spec #14) */
+        /* one token, d_state % 8 == 0 and head_dim % 16 == 0 (AVX2, NEON) or % 8 == 0 (NEON): the SIMD
+           kernels' decode fast paths against the oracle and the 1-token chunked scan (1, 2, 16 state tiles;
+           head_dim 32, 24, 64; no D) */
+        {2, 1, 4, 32, 8, 2, true, true, true, true, true, false, 0, 0},
+        {1, 1, 3, 24, 16, 1, false, true, false, false, true, false, 0, 0},
+        {1, 1, 48, 64, 128, 1, true, true, true, false, true, false, 0, 0}, /* the benchmark head shape */
     };
     for (size_t j = 0; j < sizeof sc / sizeof sc[0]; j++) ssd_vs_ref(isa, &sc[j], 2000 + j);
-    /* head_dim 13: the general recurrence; 32 x 16 states: the one-token fast path of SIMD kernels */
+    /* head_dim 13: the general recurrence; 32 x 16 states: the one-token fast path of SIMD kernels;
+       24 x 24: NEON's (head_dim % 8), AVX2's general path */
     const ssd_case odd = {2, 41, 6, 13, 16, 3, true, true, true, false, true, false, 0, 8};
     const ssd_case p16 = {2, 41, 4, 32, 16, 2, true, true, true, true, true, false, 0, 8};
+    const ssd_case p8 = {2, 41, 3, 24, 24, 1, true, true, true, false, true, false, 0, 8};
     ssd_chunks(isa, &odd);
     ssd_chunks(isa, &p16);
+    ssd_chunks(isa, &p8);
     ssd_varlen(isa);
     norm_vs_ref(isa, 5, 64, 1, false, true, true, false);
     norm_vs_ref(isa, 3, 3072, 2, false, true, true, true);
