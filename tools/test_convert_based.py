@@ -13,6 +13,7 @@ a "metrics" entry, rotary inv_freq buffers and transformer.decay.decay — in th
   old-1.3b  based-1.3b style: BaseConvWithSiLU4 (mixer.conv1.conv.weight), linear_attn.LinearAttention
             (feature_name taylor_exp, num_key_value_heads), slide_fa2.SlidingsMHA;
   hub-bf16  the hub bin stored in bf16 (dtype kept), and the f32 bin converted with --dtype bfloat16;
+  untied    tie_word_embeddings false: lm_head.weight written separately (compared within 1e-5);
 converts each, runs subq-run --logits on the fixture and on every converted directory, and requires
 bitwise-identical logits (bf16 variants against the fixture re-saved in bf16). Then checks that the
 converter refuses broken input with a message naming the problem (a misshapen tensor, a missing
@@ -143,6 +144,17 @@ def main():
                   and "subq_converted_from" in c, "mixers rewritten, originals kept under subq_converted_from")
         print("    " + r.stdout.strip().replace("\n", "\n    "))
 
+    # untied config: lm_head.weight (here sharing the embedding's storage) is written as its own
+    # tensor and read through the head's own path, so compare within rounding, not bitwise
+    c = hub_config()
+    c["tie_word_embeddings"] = False
+    make_hub(os.path.join(work, "untied"), hub_state(tensors), c)
+    convert(os.path.join(work, "untied"), os.path.join(work, "out-untied"))
+    st = load_file(os.path.join(work, "out-untied", "model.safetensors"))
+    got = logits(args.subq_run, os.path.join(work, "out-untied"), tokens, os.path.join(work, "out-untied.npy"))
+    err = float(np.abs(got - ref).max() / np.abs(ref).max())
+    check("untied head", "lm_head.weight" in st and err < 1e-5, "lm_head.weight written; rel max diff %.2e" % err)
+
     # refusals, each naming the problem
     def refuse(name, state, config, needle):
         src = os.path.join(work, "bad-" + name)
@@ -163,6 +175,9 @@ def main():
     s = hub_state(tensors)
     s["model.lm_head.weight"] = s["model.lm_head.weight"] * 2
     refuse("untied-head", s, hub_config(), "lm_head.weight differs")
+    c = hub_config(old=True)
+    c["alt_mixer"]["num_key_value_heads"] = 2
+    refuse("old-gqa", hub_state(tensors, old_names=True), c, "num_key_value_heads 2")
     s = hub_state(tensors)
     del s["model.transformer.ln_f.weight"]
     refuse("missing", s, hub_config(), "transformer.ln_f.weight")
