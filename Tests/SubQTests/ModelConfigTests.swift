@@ -220,6 +220,8 @@ extension ModelConfigTests {
     #expect(message(#""l_max": 2048, "num_heads": 16}"#, #""l_max": 2048, "num_heads": 16, "parallel_implementation": "tk"}"#)
       .contains("parallel_implementation 'tk' is not supported"))
     #expect(message("mixers.convolution.BaseConv", "mixers.base_conv.BaseConvWithSiLU4").contains("mixer._target_ 'based.models.mixers.base_conv.BaseConvWithSiLU4' is not supported"))
+    #expect(message("mixers.convolution.BaseConv", "mixers.base_conv.BaseConvWithSiLU4").contains("tools/convert_based_checkpoint.py"))
+    #expect(!message("mixers.linear_attention.TaylorExp", "mixers.linear_attention.Squared").contains("convert_based_checkpoint"))
     #expect(message("slide_attention.SlidingAttention", "slide_fa2.SlidingsMHA").contains("alt_mixer_2._target_"))
     #expect(message(#""rms_norm": true"#, #""rms_norm": false"#).contains("LayerNorm"))
     #expect(message(#""n_positions": 0"#, #""n_positions": 2048"#).contains("learned position embeddings"))

@@ -11,7 +11,7 @@ extension ModelConfig {
   /// classes of the based repo (`based.models.mixers.convolution.BaseConv`,
   /// `.linear_attention.LinearAttention` with `.linear_attention.TaylorExp`,
   /// `.slide_attention.SlidingAttention`); other classes (the older `base_conv.BaseConvWithSiLU4`,
-  /// `slide_fa2.SlidingsMHA`, other repos' forks), the ThunderKittens flavour
+  /// `slide_fa2.SlidingsMHA`: tools/convert_based_checkpoint.py rewrites those; other repos' forks), the ThunderKittens flavour
   /// (`parallel_implementation` "tk": no denominator), LayerNorm blocks (`rms_norm` false),
   /// learned positions (`n_positions` > 0), non-SwiGLU MLPs, GQA (`n_head_kv` != `n_head`) and
   /// partial rotary (`rotary_emb_fraction` != 1) are rejected. Absent bias flags
@@ -119,7 +119,11 @@ extension ModelConfig {
     func target(_ o: JSONObjectReader, _ want: String, _ key: String) throws(SubQError) {
       let t = try o.string("_target_")
       guard t == want else {
-        throw .invalidArgument("\(src): \(key)._target_ '\(t ?? "none")' is not supported (\(want))")
+        // The older hub classes are the same math under other names: the converter rewrites them.
+        let older = ["base_conv.BaseConvWithSiLU4", "linear_attn.LinearAttention", "slide_fa2.SlidingsMHA"]
+        let hint = older.contains { t?.hasSuffix($0) == true }
+          ? "; convert the checkpoint with tools/convert_based_checkpoint.py" : ""
+        throw .invalidArgument("\(src): \(key)._target_ '\(t ?? "none")' is not supported (\(want))\(hint)")
       }
     }
     func layerList(_ key: String) throws(SubQError) -> Set<Int> {
