@@ -154,6 +154,52 @@ def dynamic_longrope_goldens():
         ))
 
 
+# The tiny llama (Tests/Models/llama) with dynamic / longrope RoPE and max_position_embeddings 16
+# below its 28-token prompt, run by transformers' LlamaForCausalLM: one prefill call, then decode
+# calls through the KV cache. Keeps the first 64 logits of the last prefill row and of each decode
+# row, and each row's argmax.
+MODEL_ROPES = dict(
+    dynamic=dict(rope_theta=10000.0, rope_type="dynamic", factor=4.0),
+    longrope=dict(rope_theta=10000.0, rope_type="longrope", original_max_position_embeddings=16, factor=4.0,
+                  short_factor=[1, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7], long_factor=[1, 2, 3, 5, 8, 13, 21, 34]),
+)
+DECODE = [5, 7, 300]
+
+
+def model_goldens(root):
+    import json
+    import os
+    import shutil
+    import tempfile
+
+    from transformers import LlamaForCausalLM
+
+    src = os.path.join(root, "Tests", "Models", "llama")
+    prompt = json.load(open(os.path.join(src, "prompt.json")))["prompt"]
+    out = dict(transformers=transformers.__version__, torch=torch.__version__, prompt=prompt, decode=DECODE, cases={})
+    for name, rope in MODEL_ROPES.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = json.load(open(os.path.join(src, "config.json")))
+            cfg["rope_parameters"] = rope
+            cfg["max_position_embeddings"] = 16
+            json.dump(cfg, open(os.path.join(tmp, "config.json"), "w"))
+            shutil.copy(os.path.join(src, "model.safetensors"), tmp)
+            model = LlamaForCausalLM.from_pretrained(tmp, dtype=torch.float32).eval()
+        rows = []
+        with torch.no_grad():
+            r = model(torch.tensor([prompt]), use_cache=True)
+            rows.append(r.logits[0, -1])
+            cache = r.past_key_values
+            for i, t in enumerate(DECODE):
+                pos = torch.tensor([[len(prompt) + i]])
+                r = model(torch.tensor([[t]]), past_key_values=cache, position_ids=pos, use_cache=True)
+                cache = r.past_key_values
+                rows.append(r.logits[0, -1])
+        out["cases"][name] = dict(rope_parameters=rope, head=[row[:64].tolist() for row in rows],
+                                  argmax=[int(row.argmax()) for row in rows])
+    return out
+
+
 if __name__ == "__main__" and transformers is not None:
     import json
     import sys
@@ -161,4 +207,10 @@ if __name__ == "__main__" and transformers is not None:
     if "--json" in sys.argv:
         with open(sys.argv[sys.argv.index("--json") + 1], "w") as f:
             json.dump(dynamic_longrope_goldens(), f, separators=(",", ":"))
+            f.write("\n")
+    if "--model-json" in sys.argv:  # python tools/gen_rope_goldens.py --model-json Tests/SubQTests/Fixtures/rope_scaled_llama.json
+        import os
+
+        with open(sys.argv[sys.argv.index("--model-json") + 1], "w") as f:
+            json.dump(model_goldens(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), f)
             f.write("\n")

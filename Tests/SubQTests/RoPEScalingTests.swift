@@ -200,20 +200,7 @@ import Testing
       + #" "short_factor": [1, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7], "long_factor": [1, 2, 3, 5, 8, 13, 21, 34]}"#,
   ])
   func chunkedPrefillIsOneCall(rope: String) throws {
-    let src = modelsDirectory.appendingPathComponent("llama")
-    var cfg = try String(contentsOf: src.appendingPathComponent("config.json"), encoding: .utf8)
-    let plain = #""rope_parameters": {"# + "\n" + #"    "rope_theta": 10000.0,"# + "\n" + #"    "rope_type": "default""# + "\n  }"
-    #expect(cfg.contains(plain) && cfg.contains("\"max_position_embeddings\": 256"))
-    cfg = cfg.replacingOccurrences(of: plain, with: rope)
-      .replacingOccurrences(of: "\"max_position_embeddings\": 256", with: "\"max_position_embeddings\": 16")
-    let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("subq-rope-\(getpid())-\(rope.hashValue)")
-    try? FileManager.default.removeItem(at: tmp)
-    try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: tmp) }
-    try cfg.write(to: tmp.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
-    try FileManager.default.copyItem(at: src.appendingPathComponent("model.safetensors"), to: tmp.appendingPathComponent("model.safetensors"))
-    let model = try Model.load(directory: tmp, context: try Context(.init(threads: 2)))
-    #expect(model.config.transformer?.rope.scaling != ModelConfig.RoPE.Scaling.none)
+    let model = try Self.tinyLlama(rope: rope)
     let prompt = try ModelTests.golden("llama").prompt
     #expect(prompt.count == 28)
 
@@ -235,5 +222,51 @@ import Testing
     let dPieces = zip(whole, pieces).map { abs($0 - $1) }.max()!, dCalls = zip(whole, calls).map { abs($0 - $1) }.max()!
     #expect(dPieces <= 1e-4 * scale, "pieces of one call differ by \(dPieces)")
     #expect(dCalls > 1e-3 * scale, "separate calls only differ by \(dCalls)")
+  }
+
+  /// Tests/Models/llama with `rope` (a "rope_parameters" member) and max_position_embeddings 16.
+  static func tinyLlama(rope: String) throws -> Model {
+    let src = modelsDirectory.appendingPathComponent("llama")
+    var cfg = try String(contentsOf: src.appendingPathComponent("config.json"), encoding: .utf8)
+    let plain = #""rope_parameters": {"# + "\n" + #"    "rope_theta": 10000.0,"# + "\n" + #"    "rope_type": "default""# + "\n  }"
+    #expect(cfg.contains(plain) && cfg.contains("\"max_position_embeddings\": 256"))
+    cfg = cfg.replacingOccurrences(of: plain, with: rope)
+      .replacingOccurrences(of: "\"max_position_embeddings\": 256", with: "\"max_position_embeddings\": 16")
+    let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("subq-rope-\(getpid())-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: tmp) }
+    try cfg.write(to: tmp.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
+    try FileManager.default.copyItem(at: src.appendingPathComponent("model.safetensors"), to: tmp.appendingPathComponent("model.safetensors"))
+    let model = try Model.load(directory: tmp, context: try Context(.init(threads: 2)))
+    #expect(model.config.transformer?.rope.scaling != ModelConfig.RoPE.Scaling.none)
+    return model
+  }
+
+  /// The same tiny llama run by transformers' LlamaForCausalLM (tools/gen_rope_goldens.py
+  /// --model-json: Fixtures/rope_scaled_llama.json): a 28-token prefill past
+  /// max_position_embeddings 16, then 3 decode steps through the KV cache; the first 64 logits
+  /// of each of those rows within the 1e-4 relative tolerance of logitsMatchTransformers, and
+  /// the argmax equal.
+  @Test func logitsMatchTransformersThroughPrefillAndDecode() throws {
+    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/rope_scaled_llama.json")
+    let root = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+    let prompt = root["prompt"] as! [Int], decode = root["decode"] as! [Int]
+    let cases = root["cases"] as! [String: [String: Any]]
+    #expect(Set(cases.keys) == ["dynamic", "longrope"])
+    for (name, c) in cases.sorted(by: { $0.key < $1.key }) {
+      let rp = try JSONSerialization.data(withJSONObject: c["rope_parameters"]!)
+      let model = try Self.tinyLlama(rope: #""rope_parameters": "# + String(decoding: rp, as: UTF8.self))
+      let head = c["head"] as! [[Double]], argmax = c["argmax"] as! [Int]
+      let s = try model.makeSession(capacity: prompt.count + decode.count, maxChunk: 8)
+      var rows = [try s.forward(prompt)]
+      for t in decode { rows.append(try s.forward([t])) }
+      #expect(rows.count == head.count)
+      for (r, (row, want)) in zip(rows, head).enumerated() {
+        let scale = max(1, want.map { abs($0) }.max()!)
+        let worst = zip(row, want).map { abs(Double($0) - $1) }.max()!
+        #expect(worst <= 1e-4 * scale, "\(name) row \(r): max |Δlogit| \(worst)")
+        #expect(row.indices.max(by: { row[$0] < row[$1] }) == argmax[r], "\(name) row \(r): argmax")
+      }
+    }
   }
 }
