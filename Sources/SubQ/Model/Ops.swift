@@ -155,10 +155,11 @@ final class RotaryTable: @unchecked Sendable {
         maxSeqLenCached = l
       }
     case .longrope(_, _, let l0, _):
-      useAlternate = seqLen > l0
-      if useAlternate, alternate == nil {
+      let long = seqLen > l0
+      if long, alternate == nil {
         alternate = try Self.make(params, seqLen: 0, long: true, rope: rope, cached: positions, context: context)
       }
+      useAlternate = long
     default: break
     }
   }
