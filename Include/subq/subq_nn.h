@@ -105,7 +105,9 @@ typedef SUBQ_ENUM(subq_rope_type) {
   SUBQ_ROPE_DEFAULT SUBQ_SWIFT_NAME(default) = 0, /* inv_freq[i] = 1 / theta^(2i / rot_dim) */
   SUBQ_ROPE_LINEAR SUBQ_SWIFT_NAME(linear) = 1,   /* default / factor */
   SUBQ_ROPE_LLAMA3 SUBQ_SWIFT_NAME(llama3) = 2,   /* Llama 3.1 wavelength-banded scaling */
-  SUBQ_ROPE_YARN SUBQ_SWIFT_NAME(yarn) = 3        /* YaRN ramp between default and default / factor */
+  SUBQ_ROPE_YARN SUBQ_SWIFT_NAME(yarn) = 3,       /* YaRN ramp between default and default / factor */
+  SUBQ_ROPE_DYNAMIC SUBQ_SWIFT_NAME(dynamic) = 4, /* dynamic NTK: default with a base grown for dynamic_seq_len */
+  SUBQ_ROPE_LONGROPE SUBQ_SWIFT_NAME(longrope) = 5 /* LongRoPE: default / longrope_factors[i] per dimension */
 } subq_rope_type;
 
 typedef struct subq_rope_params {
@@ -128,11 +130,21 @@ typedef struct subq_rope_params {
   double beta_slow;              /* YARN: rotations bounding the interpolated (divided) band; default 1 */
   int32_t yarn_truncate;         /* YARN: nonzero (default 1) rounds the correction range
                                   * outwards to whole dims (HF truncate) */
+  /* ---- appended in 0.3 (callers with an older, shorter struct get the defaults) ---- */
+  int64_t dynamic_seq_len;       /* DYNAMIC: the sequence length S the NTK base is grown for
+                                  * (HF seq_len); S <= original_max_position_embeddings (which
+                                  * holds HF's max_position_embeddings here) gives the default
+                                  * schedule. >= 0, default 0. A table is fixed to one S: callers
+                                  * that follow a growing S build a new table. */
+  const float *SUBQ_NULLABLE longrope_factors; /* LONGROPE: rot_dim / 2 per-dimension divisors
+                                  * (HF short_factor or long_factor as float32), each finite
+                                  * and > 0; required for LONGROPE, ignored otherwise. Read at
+                                  * creation only (not retained). Default NULL. */
 } subq_rope_params;
 
 /* Defaults: theta 10000, DEFAULT type, factor 1, low 1, high 4, original 8192,
  * attention_scaling 1, rot_dim 0 (must be set), cached_positions 0,
- * beta_fast 32, beta_slow 1, yarn_truncate 1. */
+ * beta_fast 32, beta_slow 1, yarn_truncate 1, dynamic_seq_len 0, longrope_factors NULL. */
 SUBQ_API void subq_rope_params_default(subq_rope_params *p, size_t struct_size);
 
 /* Writes the rot_dim / 2 inverse frequencies of p into inv_freq, computed as
@@ -150,7 +162,14 @@ SUBQ_API void subq_rope_params_default(subq_rope_params *p, size_t struct_size);
  *   ramp = clamp((float)i - (float)low) / (float)(high - low), 0, 1)  (f32)
  *   ef = 1 - ramp; inv = interp * (1 - ef) + extrap * ef             (f32,
  * one rounding per operation), so dims below low keep the default frequency,
- * dims above high are divided by factor. Errors: NULL pointers, invalid params
+ * dims above high are divided by factor. For DYNAMIC (HF _compute_dynamic_ntk_parameters
+ * with a tensor seq_len, so in f32), with L = original_max_position_embeddings and
+ * S = max(dynamic_seq_len, L): b = (float)factor * (float)S / (float)L - (float)(factor - 1),
+ * base = (float)theta * (float)pow(b, rot_dim / (rot_dim - 2.0)) (double exponent, the power
+ * correctly rounded to f32),
+ * then the default schedule of base; S <= L keeps theta unchanged. For LONGROPE (HF
+ * _compute_longrope_parameters): inv = 1 / (longrope_factors[i] * pw) in f32.
+ * Errors: NULL pointers, invalid params
  * (as subq_rope_table_create). */
 SUBQ_API SUBQ_WARN_UNUSED subq_status subq_rope_inv_freq(const subq_rope_params *p, float *inv_freq);
 
@@ -171,8 +190,9 @@ typedef struct subq_rope_table subq_rope_table;
  * not finite and > 0, high_freq_factor <= low_freq_factor (LLAMA3), beta_fast /
  * beta_slow not finite and > 0 (YARN; beta_fast < beta_slow is accepted, as HF
  * only warns), original_max_position_embeddings / (2 pi beta) not giving a
- * finite log (YARN),
- * attention_scaling not finite, cached_positions < 0 or its table above 2^40
+ * finite log (YARN), rot_dim 2 or dynamic_seq_len < 0 or a grown base that is
+ * not finite (DYNAMIC), longrope_factors NULL or an entry not finite and > 0
+ * (LONGROPE, naming the index), attention_scaling not finite, cached_positions < 0 or its table above 2^40
  * bytes, unknown type; SUBQ_ERR_OUT_OF_MEMORY. *out is NULL on error. */
 SUBQ_API SUBQ_WARN_UNUSED subq_status subq_rope_table_create(subq_context *SUBQ_NULLABLE ctx,
                                                             const subq_rope_params *p,

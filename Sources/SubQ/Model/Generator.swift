@@ -63,17 +63,11 @@ public final class Generator {
     let clock = ContinuousClock()
 
     let t0 = clock.now
-    var all: [Float] = []
-    var last: [Float] = []
-    let chunk = options.prefillChunk == 0 ? prompt.count : options.prefillChunk
-    var i = 0
-    while i < prompt.count {
-      let piece = Array(prompt[i..<min(prompt.count, i + chunk)])
-      let out = try session.forward(piece, allLogits: promptLogits)
-      if promptLogits { all += out }
-      last = promptLogits ? Array(out.suffix(vocab)) : out
-      i += piece.count
-    }
+    // one call (the session runs it in maxChunk pieces): the prompt is one forward call, as in
+    // transformers, for RoPE schedules that depend on a call's length (dynamic, longrope)
+    let out = try session.forward(prompt, allLogits: promptLogits)
+    let all = promptLogits ? out : []
+    var last = promptLogits ? Array(out.suffix(vocab)) : out
     let prefill = clock.now - t0
 
     var tokens: [Int] = []

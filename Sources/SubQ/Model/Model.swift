@@ -123,6 +123,11 @@ public final class Session: @unchecked Sendable {
     for t in tokens where t < 0 || t >= v {
       throw .invalidArgument("Session.forward: token id \(t) is outside the vocabulary [0, \(v))")
     }
+    // The pieces form one forward call: a RoPE schedule that depends on the call's length
+    // (dynamic, longrope) is chosen once for all of it, as transformers does.
+    let rope = (state as? TransformerBody.State)?.rope
+    try rope?.beginCall(seqLen: position + tokens.count, context: model.context)
+    defer { rope?.endCall() }
     var out: [Float] = []
     var i = 0
     while i < tokens.count {

@@ -92,6 +92,14 @@ public struct ModelConfig: Sendable, Equatable {
       /// value inferred from factor / mscale / mscale_all_dim).
       case yarn(factor: Double, originalMaxPositions: Int, betaFast: Double, betaSlow: Double, truncate: Bool,
                 attentionFactor: Double)
+      /// Dynamic NTK (`rope_type: "dynamic"`): the default schedule until a forward call reaches
+      /// past `maxPositions` (HF uses max_position_embeddings here), then a base grown for the
+      /// call's length (RotaryTable follows transformers' per-call update).
+      case dynamic(factor: Double, maxPositions: Int)
+      /// LongRoPE: inv_freq[i] = default / shortFactor[i] while a call's length stays within
+      /// `originalMaxPositions`, default / longFactor[i] beyond; `attentionFactor` multiplies cos
+      /// and sin (given, or sqrt(1 + ln(factor) / ln(originalMaxPositions)) for factor > 1).
+      case longrope(shortFactor: [Double], longFactor: [Double], originalMaxPositions: Int, attentionFactor: Double)
     }
     public var theta: Double
     public var scaling: Scaling
@@ -310,8 +318,58 @@ public struct ModelConfig: Sendable, Equatable {
       }
       scaling = .yarn(factor: f, originalMaxPositions: l0, betaFast: betaFast, betaSlow: betaSlow, truncate: truncate,
                       attentionFactor: af)
+    case "dynamic":
+      // transformers 5.23 _compute_dynamic_ntk_parameters: factor required, the threshold is
+      // max_position_embeddings (an original_max_position_embeddings key plays no part)
+      let f = try pr.double("factor", default: .nan)
+      guard f.isFinite, f > 0 else { throw .invalidArgument("\(r.source): dynamic rope scaling needs factor > 0") }
+      guard maxPositions > 0 else {
+        throw .invalidArgument("\(r.source): dynamic rope scaling needs max_position_embeddings > 0")
+      }
+      guard Int(Double(headDim) * partial) > 2 else {
+        throw .invalidArgument("\(r.source): dynamic rope scaling needs more than 2 rotated dims")
+      }
+      scaling = .dynamic(factor: f, maxPositions: maxPositions)
+    case "longrope":
+      // transformers 5.23 (standardize_rope_params, _compute_longrope_parameters): a top-level
+      // original_max_position_embeddings wins (Phi-3), then the parameters', then
+      // max_position_embeddings; factor absent or null = max_position_embeddings / original;
+      // attention_factor absent or null = sqrt(1 + ln(factor) / ln(original)) (1 when factor <= 1).
+      let half = Int(Double(headDim) * partial) / 2
+      func factors(_ key: String) throws(SubQError) -> [Double] {
+        guard let v = pr.object[key], !v.isNull else {
+          throw .invalidArgument("\(r.source): longrope rope scaling needs '\(key)' (\(half) numbers)")
+        }
+        guard let a = v.array, a.count == half else {
+          throw .invalidArgument("\(r.source): longrope '\(key)' must be a list of \(half) numbers (rotated dims / 2), got \(v.array.map { "\($0.count)" } ?? "no list")")
+        }
+        var out: [Double] = []
+        for (i, e) in a.enumerated() {
+          guard let x = e.double, x.isFinite, x > 0, Float(x).isFinite else {
+            throw .invalidArgument("\(r.source): longrope '\(key)'[\(i)] must be a finite number > 0")
+          }
+          out.append(x)
+        }
+        return out
+      }
+      let short = try factors("short_factor"), long = try factors("long_factor")
+      var l0 = try pr.int("original_max_position_embeddings", default: maxPositions)
+      if let top = try r.optionalInt("original_max_position_embeddings") { l0 = top }
+      let f = try pr.double("factor", default: Double(maxPositions) / Double(l0))
+      guard l0 > 0, f.isFinite, f > 0 else {
+        throw .invalidArgument("\(r.source): longrope rope scaling needs original_max_position_embeddings > 0 and factor > 0")
+      }
+      guard f <= 1 || l0 > 1 else {
+        throw .invalidArgument("\(r.source): longrope with factor \(f) > 1 needs original_max_position_embeddings > 1")
+      }
+      let inferred = f <= 1 ? 1 : (1 + Foundation.log(f) / Foundation.log(Double(l0))).squareRoot()
+      let af = try pr.double("attention_factor", default: inferred)
+      guard af.isFinite, af >= 0 else {
+        throw .invalidArgument("\(r.source): longrope attention_factor \(af) must be finite and >= 0")
+      }
+      scaling = .longrope(shortFactor: short, longFactor: long, originalMaxPositions: l0, attentionFactor: af)
     default:
-      throw .invalidArgument("\(r.source): rope_type '\(type)' is not supported (default, linear, llama3, yarn)")
+      throw .invalidArgument("\(r.source): rope_type '\(type)' is not supported (default, linear, llama3, yarn, dynamic, longrope)")
     }
     return RoPE(theta: theta, scaling: scaling, partialRotaryFactor: partial)
   }

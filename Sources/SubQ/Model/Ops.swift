@@ -36,17 +36,40 @@ enum Ops {
   }
 }
 
-/// HF rotary embeddings (rotate_half pairs) through a `subq_rope_table`, with cos/sin cached for
+/// HF rotary embeddings (rotate_half pairs) through `subq_rope_table`s, with cos/sin cached for
 /// the positions a session can reach.
+///
+/// dynamic and longrope follow transformers 5.23's `dynamic_rope_update`, which runs once per
+/// forward call (one prefill, then one call per decoded token) with S = max(position) + 1 of the
+/// call; every position of the call uses the frequencies chosen for S, and keys already cached
+/// keep the rotation they got:
+/// - dynamic: S > the longest S seen so far (initially max_position_embeddings L) regrows the
+///   NTK base for S and keeps it (a prefill of 48 > L = 32 uses S = 48 for all 48 positions;
+///   each later decode step regrows for its own S); S < L after having grown returns to the
+///   default schedule. Otherwise the kept frequencies stay (S <= L from the start: default).
+/// - longrope: long_factor when S > original_max_position_embeddings, else short_factor; no
+///   state between calls.
+/// The state lives in this table (one per session), as in one HF module reused across calls.
+/// `apply` mutates it: a table serves one session at a time.
 final class RotaryTable: @unchecked Sendable {
-  let raw: OpaquePointer
   let headDim: Int
+  /// The table of the base schedule (default / longrope short), cached for `positions`.
+  private let original: OpaquePointer
+  /// dynamic: the grown table in use (nil = original); longrope: the long table, built at first use.
+  private var alternate: OpaquePointer?
+  private var useAlternate = false
+  private var inCall = false
+  private var maxSeqLenCached: Int
+  private let params: subq_rope_params
+  private let rope: ModelConfig.RoPE
+  private let positions: Int
 
   init(_ rope: ModelConfig.RoPE, headDim: Int, positions: Int, context: Context?) throws(SubQError) {
     var p = subq_rope_params()
     subq_rope_params_default(&p, MemoryLayout<subq_rope_params>.size)
     p.rot_dim = Int64(Double(headDim) * rope.partialRotaryFactor)
     p.theta = rope.theta
+    maxSeqLenCached = 0
     switch rope.scaling {
     case .none: p.type = .default
     case .linear(let f):
@@ -66,15 +89,80 @@ final class RotaryTable: @unchecked Sendable {
       p.beta_slow = betaSlow
       p.yarn_truncate = truncate ? 1 : 0
       p.attention_scaling = af
+    case .dynamic(let f, let maxPositions):
+      p.type = .dynamic
+      p.factor = f
+      p.original_max_position_embeddings = Double(maxPositions)
+      maxSeqLenCached = maxPositions
+    case .longrope(_, _, _, let af):
+      p.type = .longrope
+      p.attention_scaling = af
     }
-    p.cached_positions = Int64(positions)
-    var h: OpaquePointer?
-    try SubQError.check(subq_rope_table_create(context?.raw, &p, &h))
-    raw = h!
+    params = p
+    self.rope = rope
+    self.positions = positions
     self.headDim = headDim
+    original = try Self.make(p, seqLen: 0, long: false, rope: rope, cached: positions, context: context)
   }
 
-  deinit { subq_rope_table_destroy(raw) }
+  private static func make(
+    _ base: subq_rope_params, seqLen: Int, long: Bool, rope: ModelConfig.RoPE, cached: Int, context: Context?
+  ) throws(SubQError) -> OpaquePointer {
+    var p = base
+    p.cached_positions = Int64(cached)
+    p.dynamic_seq_len = Int64(seqLen)
+    var factors: [Float] = []
+    if case .longrope(let short, let longF, _, _) = rope.scaling { factors = (long ? longF : short).map { Float($0) } }
+    var h: OpaquePointer?
+    let status = factors.withUnsafeBufferPointer { f in
+      p.longrope_factors = f.baseAddress
+      return subq_rope_table_create(context?.raw, &p, &h)
+    }
+    try SubQError.check(status)
+    return h!
+  }
+
+  deinit {
+    subq_rope_table_destroy(original)
+    subq_rope_table_destroy(alternate)
+  }
+
+  /// Picks the schedule for a forward call reaching S = seqLen and keeps it for every `apply`
+  /// until `endCall` (a call run in several pieces, or layer by layer, is still one call).
+  func beginCall(seqLen: Int, context: Context?) throws(SubQError) {
+    try update(seqLen: seqLen, context: context)
+    inCall = true
+  }
+
+  func endCall() { inCall = false }
+
+  /// Picks the schedule of a call reaching S = seqLen (see the type's comment).
+  private func update(seqLen: Int, context: Context?) throws(SubQError) {
+    switch rope.scaling {
+    case .dynamic(_, let l):
+      let cached = maxSeqLenCached
+      if seqLen > cached {  // growth: not cached in rows, a decode step would rebuild them all
+        let grown = try Self.make(params, seqLen: seqLen, long: false, rope: rope, cached: 0, context: context)
+        subq_rope_table_destroy(alternate)
+        alternate = grown
+        useAlternate = true
+        maxSeqLenCached = seqLen
+      }
+      if seqLen < l && cached > l {  // reset (cached is the value before this call, as in HF)
+        subq_rope_table_destroy(alternate)
+        alternate = nil
+        useAlternate = false
+        maxSeqLenCached = l
+      }
+    case .longrope(_, _, let l0, _):
+      let long = seqLen > l0
+      if long, alternate == nil {
+        alternate = try Self.make(params, seqLen: 0, long: true, rope: rope, cached: positions, context: context)
+      }
+      useAlternate = long
+    default: break
+    }
+  }
 
   /// Rotates q (qHeads) and k (kHeads) of `tokens` rows in place, heads contiguous in a row.
   func apply(
@@ -85,7 +173,9 @@ final class RotaryTable: @unchecked Sendable {
     subq_rope_args_default(&a, MemoryLayout<subq_rope_args>.size)
     a.tokens = Int64(positions.count)
     a.head_dim = Int64(headDim)
-    a.table = raw
+    // outside beginCall / endCall each apply is a call of its own
+    if !inCall, let last = positions.max(), last >= 0 { try update(seqLen: Int(last) + 1, context: context) }
+    a.table = useAlternate ? alternate! : original
     a.q = q
     a.q_heads = Int64(qHeads)
     a.q_token_stride = Int64(tokenStride)

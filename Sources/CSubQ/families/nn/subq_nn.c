@@ -442,6 +442,15 @@ double subq_rope_yarn_attention_factor(double factor, double mscale, double msca
   return subq_rope_yarn_mscale(factor, 1.0);
 }
 
+/* HF's grown NTK base for a tensor seq_len: every step a float32 torch op. */
+static float subq_rope_dynamic_base(const subq_rope_params *g) {
+  const double L = g->original_max_position_embeddings;
+  if ((double)g->dynamic_seq_len <= L) return (float)g->theta;
+  const float b = (float)g->factor * (float)g->dynamic_seq_len / (float)L - (float)(g->factor - 1.0);
+  const double d = (double)g->rot_dim;
+  return (float)g->theta * (float)pow((double)b, d / (d - 2.0)); /* torch keeps the scalar exponent double */
+}
+
 static subq_status subq_rope_read_params(const char *fn, const subq_rope_params *in, subq_rope_params *g) {
   if (!in) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: params is NULL", fn);
   subq_rope_params_default(g, sizeof *g);
@@ -454,9 +463,9 @@ static subq_status subq_rope_read_params(const char *fn, const subq_rope_params 
   if (!subq_nn_pos_finite(g->theta))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: theta (%g) is not a finite value > 0", fn, g->theta);
   if (g->type != SUBQ_ROPE_DEFAULT && g->type != SUBQ_ROPE_LINEAR && g->type != SUBQ_ROPE_LLAMA3 &&
-      g->type != SUBQ_ROPE_YARN)
+      g->type != SUBQ_ROPE_YARN && g->type != SUBQ_ROPE_DYNAMIC && g->type != SUBQ_ROPE_LONGROPE)
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: type (%d) is not a known subq_rope_type", fn, (int)g->type);
-  if (g->type != SUBQ_ROPE_DEFAULT && !subq_nn_pos_finite(g->factor))
+  if (g->type != SUBQ_ROPE_DEFAULT && g->type != SUBQ_ROPE_LONGROPE && !subq_nn_pos_finite(g->factor))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: factor (%g) is not a finite value > 0", fn, g->factor);
   if (g->type == SUBQ_ROPE_LLAMA3) {
     if (!subq_nn_pos_finite(g->low_freq_factor))
@@ -486,6 +495,26 @@ static subq_status subq_rope_read_params(const char *fn, const subq_rope_params 
                         "original_max_position_embeddings %g", fn, g->beta_fast, g->beta_slow,
                         g->original_max_position_embeddings);
   }
+  if (g->type == SUBQ_ROPE_DYNAMIC) {
+    if (!subq_nn_pos_finite(g->original_max_position_embeddings))
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: original_max_position_embeddings (%g) is not a finite value > 0",
+                        fn, g->original_max_position_embeddings);
+    if (g->rot_dim == 2) /* HF divides by dim - 2 */
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: DYNAMIC needs rot_dim > 2", fn);
+    if (g->dynamic_seq_len < 0)
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: dynamic_seq_len (%lld) < 0", fn, (long long)g->dynamic_seq_len);
+    const float base = subq_rope_dynamic_base(g);
+    if (!isfinite(base) || !(base > 0.0f))
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: dynamic_seq_len (%lld) grows theta to %g (not finite)", fn,
+                        (long long)g->dynamic_seq_len, (double)base);
+  }
+  if (g->type == SUBQ_ROPE_LONGROPE) {
+    if (!g->longrope_factors) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: longrope_factors is NULL", fn);
+    for (int64_t i = 0; i < g->rot_dim / 2; i++)
+      if (!isfinite(g->longrope_factors[i]) || !(g->longrope_factors[i] > 0.0f))
+        return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: longrope_factors[%lld] (%g) is not a finite value > 0", fn,
+                          (long long)i, (double)g->longrope_factors[i]);
+  }
   if (!isfinite(g->attention_scaling))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: attention_scaling (%g) is not finite", fn, g->attention_scaling);
   if (g->cached_positions < 0)
@@ -501,11 +530,12 @@ static subq_status subq_rope_read_params(const char *fn, const subq_rope_params 
  * FP contraction is off, so every product and quotient below rounds. */
 static void subq_rope_compute_inv_freq(const subq_rope_params *g, float *inv) {
   const int64_t half = g->rot_dim / 2;
-  const float base = (float)g->theta, dim = (float)g->rot_dim;
+  const float base = g->type == SUBQ_ROPE_DYNAMIC ? subq_rope_dynamic_base(g) : (float)g->theta;
+  const float dim = (float)g->rot_dim;
   for (int64_t i = 0; i < half; i++) {
     const float e = (float)(2 * i) / dim;
     const float pw = (float)pow((double)base, (double)e); /* correctly rounded f32 power (torch: <= 1 ulp) */
-    inv[i] = 1.0f / pw;
+    inv[i] = g->type == SUBQ_ROPE_LONGROPE ? 1.0f / (g->longrope_factors[i] * pw) : 1.0f / pw;
   }
   if (g->type == SUBQ_ROPE_LINEAR) {
     const float f = (float)g->factor;
@@ -595,6 +625,7 @@ subq_status subq_rope_table_create(subq_context *ctx, const subq_rope_params *p,
   if (!t) return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: cannot allocate the table", fn);
   t->magic = SUBQ_ROPE_MAGIC;
   t->p = g;
+  t->p.longrope_factors = NULL; /* not retained */
   t->half = g.rot_dim / 2;
   t->scale = (float)g.attention_scaling;
   t->inv_freq = subq_alloc((size_t)t->half * sizeof(float));

@@ -377,6 +377,109 @@ static void rope_freqs(void) {
 
 /* YaRN against transformers' own _compute_yarn_parameters, the float64 formula
  * and the band structure; HF's inferred attention_factor. */
+/* dynamic NTK and LongRoPE inverse frequencies from transformers 5.23's own
+ * _compute_dynamic_ntk_parameters (tensor seq_len S, as dynamic_rope_update passes it) and
+ * _compute_longrope_parameters (tools/gen_rope_goldens.py), f32 bit patterns. */
+static const uint32_t hf_dynamic_d16_f4_l32_s48[8] = {
+    0x3f800000, 0x3e8a6441, 0x3d95a07b, 0x3ca1c635, 0x3baee867, 0x3abd1b8d, 0x39cc75d2, 0x38dd0f2b};
+static const uint32_t hf_dynamic_d64_t5e5_f2_l4096_s5000[32] = {
+    0x3f800000, 0x3f27e3dc, 0x3edc3627, 0x3e906b54, 0x3e3d6d1e, 0x3df87593, 0x3da2f1d7, 0x3d55b997,
+    0x3d0c2a4d, 0x3cb7d8b4, 0x3c712400, 0x3c1e251f, 0x3bcf6df3, 0x3b88095a, 0x3b326e5d, 0x3aea09a0,
+    0x3a997c97, 0x3a4951c6, 0x3a040789, 0x39ad2cdd, 0x396324cf, 0x3914f72f, 0x38c363ad, 0x388023ef,
+    0x382812fe, 0x37dc73fa, 0x379093df, 0x373da24b, 0x36f8bb53, 0x36a31f96, 0x3655f598, 0x360c51a6};
+static const uint32_t hf_longrope_d64_short[32] = {
+    0x3f800000, 0x3f3e127b, 0x3f0d22fc, 0x3ed19eb9, 0x3e9bae6e, 0x3e6743f2, 0x3e2bc9dd, 0x3dff3d0d,
+    0x3dbda12f, 0x3d8ce5c6, 0x3d51653c, 0x3d1b9c1c, 0x3ce74c4b, 0x3cabea02, 0x3c7f92b5, 0x3c3dfc79,
+    0x3c0d3dcb, 0x3bd2058b, 0x3b9c28ca, 0x3b683ce2, 0x3b2cb3d8, 0x3b007035, 0x3abf0d25, 0x3a8e1a7f,
+    0x3a53680d, 0x3a1d43a3, 0x39e9fdba, 0x39ae1641, 0x398186e3, 0x3940c1cd, 0x390f6f7c, 0x38d57b10};
+static const uint32_t hf_longrope_d64_long[32] = {
+    0x3f800000, 0x3efff6c0, 0x3e8ff59a, 0x3e2cba15, 0x3dd7e0ce, 0x3d8ac25d, 0x3d361887, 0x3cf2c29a,
+    0x3ca3d70a, 0x3c5f62fc, 0x3c198e82, 0x3bd49641, 0x3b9407de, 0x3b4f36bc, 0x3b11ad39, 0x3acda1d5,
+    0x3a91a2b4, 0x3a4eed36, 0x3a136a16, 0x39d28ff3, 0x3996b8e2, 0x3958391d, 0x391b6370, 0x38dfba4f,
+    0x38a151c3, 0x3868fbe9, 0x3828793e, 0x37f3f63b, 0x37b0d8ee, 0x378056c1, 0x373a7753, 0x370797b4};
+
+/* inv_freq of p vs torch's bits: its pow is <= 1 ulp, ours correctly rounded, and the reciprocal
+ * can turn 1 ulp of the power into 2 ulp (seen at D64 S5000 index 27), so <= 2 ulp with most
+ * entries exact; and within 1e-6 relative of the float64 formula (the f32 base and power). */
+static void check_scaled_inv_freq(const char *what, const subq_rope_params *p, const uint32_t *torch_bits,
+                                  const double *want) {
+  float inv[32];
+  const int half = (int)(p->rot_dim / 2);
+  CHECK_OK(subq_rope_inv_freq(p, inv));
+  long long worst = 0, exact = 0;
+  double worst_rel = 0.0;
+  for (int i = 0; i < half; i++) {
+    long long du = (long long)f32_bits(inv[i]) - (long long)torch_bits[i];
+    if (du < 0) du = -du;
+    if (du > worst) worst = du;
+    exact += du == 0;
+    const double rel = fabs((double)inv[i] - want[i]) / want[i];
+    if (rel > worst_rel) worst_rel = rel;
+  }
+  CHECK_MSG(worst <= 2 && exact >= half * 3 / 4, "%s: inv_freq vs transformers: max %lld ulp, %lld of %d exact", what,
+            worst, exact, half);
+  CHECK_MSG(worst_rel < 1e-6, "%s: inv_freq vs float64 formula: max relative %.3g", what, worst_rel);
+  n_cases++;
+}
+
+static void rope_dynamic_longrope(void) {
+  subq_rope_params p;
+  double want[32];
+  const struct { int64_t d; double theta, f, L; int64_t S; const uint32_t *bits; } dyn[] = {
+      {16, 10000.0, 4.0, 32.0, 48, hf_dynamic_d16_f4_l32_s48},
+      {64, 500000.0, 2.0, 4096.0, 5000, hf_dynamic_d64_t5e5_f2_l4096_s5000}};
+  for (int k = 0; k < 2; k++) {
+    subq_rope_params_default(&p, sizeof p);
+    p.rot_dim = dyn[k].d, p.theta = dyn[k].theta, p.type = SUBQ_ROPE_DYNAMIC, p.factor = dyn[k].f;
+    p.original_max_position_embeddings = dyn[k].L, p.dynamic_seq_len = dyn[k].S;
+    const double d = (double)dyn[k].d;
+    const double base = dyn[k].theta * pow(dyn[k].f * (double)dyn[k].S / dyn[k].L - (dyn[k].f - 1.0), d / (d - 2.0));
+    for (int i = 0; i < d / 2; i++) want[i] = 1.0 / pow(base, 2.0 * i / d);
+    check_scaled_inv_freq(k ? "dynamic D64 S5000" : "dynamic D16 S48", &p, dyn[k].bits, want);
+    /* S at or below L: the default schedule, bit for bit */
+    float a[32], b[32];
+    subq_rope_params q = p;
+    q.dynamic_seq_len = (int64_t)dyn[k].L;
+    CHECK_OK(subq_rope_inv_freq(&q, a));
+    q.type = SUBQ_ROPE_DEFAULT;
+    CHECK_OK(subq_rope_inv_freq(&q, b));
+    CHECK_MSG(memcmp(a, b, sizeof(float) * (size_t)(d / 2)) == 0, "dynamic with S <= L is the default schedule");
+  }
+  float fs[32], fl[32];
+  for (int i = 0; i < 32; i++) fs[i] = (float)(1.0 + 0.01 * i), fl[i] = (float)(1.0 + 0.5 * i);
+  subq_rope_params_default(&p, sizeof p);
+  p.rot_dim = 64, p.type = SUBQ_ROPE_LONGROPE, p.attention_scaling = 1.1902380714238083;
+  for (int k = 0; k < 2; k++) {
+    const float *f = k ? fl : fs;
+    p.longrope_factors = f;
+    for (int i = 0; i < 32; i++) want[i] = 1.0 / ((double)f[i] * pow(10000.0, 2.0 * i / 64.0));
+    check_scaled_inv_freq(k ? "longrope long" : "longrope short", &p, k ? hf_longrope_d64_long : hf_longrope_d64_short,
+                          want);
+  }
+  /* the table does not keep the caller's factors; cos/sin carry attention_scaling */
+  subq_rope_table *t = NULL;
+  float lf[32], c0[32], s0[32], c1[32], s1[32];
+  memcpy(lf, fl, sizeof lf);
+  p.longrope_factors = lf, p.cached_positions = 8;
+  CHECK_OK(subq_rope_table_create(NULL, &p, &t));
+  CHECK_OK(subq_rope_table_cos_sin(t, 5, c0, s0));
+  CHECK_OK(subq_rope_table_cos_sin(t, 9, c1, s1));
+  for (int i = 0; i < 32; i++) lf[i] = -1.0f;
+  float c2[32], s2[32], inv[32];
+  CHECK_OK(subq_rope_table_cos_sin(t, 9, c2, s2));
+  CHECK(memcmp(c1, c2, sizeof c1) == 0 && memcmp(s1, s2, sizeof s1) == 0);
+  p.longrope_factors = fl;
+  CHECK_OK(subq_rope_inv_freq(&p, inv));
+  bool scaled = true;
+  for (int i = 0; i < 32; i++) {
+    const float a = 5.0f * inv[i];
+    scaled &= f32_bits(c0[i]) == f32_bits((float)cos((double)a) * (float)p.attention_scaling);
+    scaled &= f32_bits(s0[i]) == f32_bits((float)sin((double)a) * (float)p.attention_scaling);
+  }
+  CHECK_MSG(scaled, "longrope table: cos/sin of the long schedule times attention_scaling");
+  subq_rope_table_destroy(t);
+}
+
 static void rope_yarn(void) {
   subq_rope_params p;
   subq_rope_params_default(&p, sizeof p);
@@ -996,6 +1099,27 @@ static void errors(void) {
   q = p, q.type = SUBQ_ROPE_YARN, q.beta_fast = 1e-320;
   q.type = SUBQ_ROPE_DEFAULT; /* YaRN fields are not checked for other types */
   CHECK_OK(subq_rope_inv_freq(&q, inv));
+  q = p, q.type = SUBQ_ROPE_DYNAMIC, q.factor = -2.0;
+  CHECK_STATUS(subq_rope_inv_freq(&q, inv), SUBQ_ERR_INVALID_ARGUMENT, "subq_rope_inv_freq: factor (-2)");
+  q = p, q.type = SUBQ_ROPE_DYNAMIC, q.factor = 2.0, q.original_max_position_embeddings = 0.0;
+  CHECK_STATUS(subq_rope_inv_freq(&q, inv), SUBQ_ERR_INVALID_ARGUMENT, "original_max_position_embeddings (0)");
+  q = p, q.type = SUBQ_ROPE_DYNAMIC, q.factor = 2.0, q.rot_dim = 2;
+  CHECK_STATUS(subq_rope_table_create(NULL, &q, &t), SUBQ_ERR_INVALID_ARGUMENT, "DYNAMIC needs rot_dim > 2");
+  q = p, q.type = SUBQ_ROPE_DYNAMIC, q.factor = 2.0, q.dynamic_seq_len = -1;
+  CHECK_STATUS(subq_rope_inv_freq(&q, inv), SUBQ_ERR_INVALID_ARGUMENT, "dynamic_seq_len (-1) < 0");
+  q = p, q.type = SUBQ_ROPE_DYNAMIC, q.factor = 1e30, q.original_max_position_embeddings = 1.0,
+  q.dynamic_seq_len = INT64_MAX, q.theta = 1e30;
+  CHECK_STATUS(subq_rope_inv_freq(&q, inv), SUBQ_ERR_INVALID_ARGUMENT, "grows theta to inf");
+  q = p, q.type = SUBQ_ROPE_LONGROPE;
+  CHECK_STATUS(subq_rope_table_create(NULL, &q, &t), SUBQ_ERR_INVALID_ARGUMENT,
+               "subq_rope_table_create: longrope_factors is NULL");
+  float lf[32];
+  for (int i = 0; i < 32; i++) lf[i] = 1.0f + (float)i;
+  lf[17] = 0.0f;
+  q = p, q.type = SUBQ_ROPE_LONGROPE, q.longrope_factors = lf;
+  CHECK_STATUS(subq_rope_inv_freq(&q, inv), SUBQ_ERR_INVALID_ARGUMENT, "longrope_factors[17] (0)");
+  lf[17] = NAN;
+  CHECK_STATUS(subq_rope_inv_freq(&q, inv), SUBQ_ERR_INVALID_ARGUMENT, "longrope_factors[17] (nan)");
   q = p, q.struct_size = offsetof(subq_rope_params, beta_fast) - 1;
   CHECK_STATUS(subq_rope_inv_freq(&q, inv), SUBQ_ERR_INVALID_ARGUMENT, "struct_size");
   CHECK_OK(subq_rope_table_create(NULL, &p, &t));
@@ -1048,6 +1172,7 @@ static void errors(void) {
 int main(void) {
   errors();
   rope_freqs();
+  rope_dynamic_longrope();
   rope_yarn();
   subq_isa isas[8];
   const int n_isa = subq_test_isas(isas);
