@@ -93,7 +93,7 @@ typedef struct subq_fattn_args {
    * n > 0 = always cut the KV range into splits of n keys. Part of the plan:
    * changing it may change the last bits of the result. */
   int64_t kv_split;
-  /* ---- appended in 0.2 (older callers' shorter structs read as f32) ---- */
+  /* ---- appended after the first layout (a caller's shorter struct reads as f32) ---- */
   /* Element types. F32 (and 0) = float; BF16 / F16 = uint16_t storage: the
    * pointer of that tensor (q; k and v; out) then points to uint16_t elements
    * (cast to the field's type) and its strides count 16-bit elements. Inputs

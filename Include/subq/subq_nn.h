@@ -125,12 +125,12 @@ typedef struct subq_rope_params {
   int64_t cached_positions;      /* cos/sin tabulated for positions [0, n) at creation
                                   * (n * rot_dim floats); later positions are computed
                                   * per call, with the same bits. Default 0. */
-  /* ---- appended in 0.2 (callers with the older, shorter struct get the defaults) ---- */
+  /* ---- appended after the first layout (a caller's shorter struct gets the defaults) ---- */
   double beta_fast;              /* YARN: rotations bounding the extrapolated (kept) band; default 32 */
   double beta_slow;              /* YARN: rotations bounding the interpolated (divided) band; default 1 */
   int32_t yarn_truncate;         /* YARN: nonzero (default 1) rounds the correction range
                                   * outwards to whole dims (HF truncate) */
-  /* ---- appended in 0.3 (callers with an older, shorter struct get the defaults) ---- */
+  /* ---- appended after YaRN's fields (a caller's shorter struct gets the defaults) ---- */
   int64_t dynamic_seq_len;       /* DYNAMIC: the sequence length S the NTK base is grown for
                                   * (HF seq_len); S <= original_max_position_embeddings (which
                                   * holds HF's max_position_embeddings here) gives the default
