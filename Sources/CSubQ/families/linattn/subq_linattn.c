@@ -35,10 +35,17 @@ typedef struct subq_la_impl {
   subq_isa isa;
   subq_f32_linattn_gemm_fn gemm;
   subq_f32_linattn_step_fn step;
+  subq_f32_linattn_tload_fn tload;
+  subq_f32_linattn_taylor_fn taylor;
+  subq_f32_linattn_intra_fn intra;
+  subq_f32_linattn_zstate_fn zstate;
+  subq_f32_linattn_rowsum_fn rowsum;
+  subq_f32_linattn_outrows_fn outrows;
 } subq_la_impl;
 
 static const subq_la_impl subq_la_impls[] = {
-#define SUBQ_LINATTN_UKERNEL(isa, gemm, step) {isa, gemm, step},
+#define SUBQ_LINATTN_UKERNEL(isa, gemm, step, tload, taylor, intra, zstate, rowsum, outrows) \
+  {isa, gemm, step, tload, taylor, intra, zstate, rowsum, outrows},
 #include "families/linattn/subq_linattn_impls.inc"
 #undef SUBQ_LINATTN_UKERNEL
 };
@@ -269,23 +276,21 @@ static void subq_la_write(const subq_la_job *j, int64_t b, int64_t h, int64_t t0
                           const float *z) {
   const subq_linattn_args *g = &j->g;
   const int64_t dv = j->dv;
+  if (g->normalize != SUBQ_LINATTN_NORM_RMSNORM) {
+    j->impl->outrows(c, dv, O, dv, g->normalize == SUBQ_LINATTN_NORM_DENOM ? z : NULL, g->eps,
+                     g->out + b * g->o_bs + t0 * g->o_ss + h * g->o_hs, g->o_ss);
+    return;
+  }
   for (int64_t i = 0; i < c; i++) {
     float *o = g->out + b * g->o_bs + (t0 + i) * g->o_ss + h * g->o_hs;
     const float *r = O + i * dv;
-    if (g->normalize == SUBQ_LINATTN_NORM_DENOM) {
-      const float inv = 1.0f / (z[i] + g->eps);
+    float ss = 0.0f;
+    for (int64_t d = 0; d < dv; d++) ss += r[d] * r[d];
+    const float inv = 1.0f / sqrtf(ss / (float)dv + g->norm_eps);
+    if (g->norm_weight)
+      for (int64_t d = 0; d < dv; d++) o[d] = (r[d] * inv) * g->norm_weight[d];
+    else
       for (int64_t d = 0; d < dv; d++) o[d] = r[d] * inv;
-    } else if (g->normalize == SUBQ_LINATTN_NORM_RMSNORM) {
-      float ss = 0.0f;
-      for (int64_t d = 0; d < dv; d++) ss += r[d] * r[d];
-      const float inv = 1.0f / sqrtf(ss / (float)dv + g->norm_eps);
-      if (g->norm_weight)
-        for (int64_t d = 0; d < dv; d++) o[d] = (r[d] * inv) * g->norm_weight[d];
-      else
-        for (int64_t d = 0; d < dv; d++) o[d] = r[d] * inv;
-    } else {
-      memcpy(o, r, (size_t)dv * sizeof(float));
-    }
   }
 }
 
@@ -317,29 +322,6 @@ static void subq_la_prefetch(const float *p, int64_t bs, int64_t ss, int64_t hs,
   }
 }
 
-/* Taylor features of c scaled rows given transposed (XT: dk x c, row stride
- * ldx) into P (D x c, row stride ldp): rows [1, x~, x~_i^2 / sqrt2, x~_i x~_j
- * (i < j)], each a vector op over the tokens. The same values as
- * subq_la_taylor. */
-static void subq_la_taylor_t(int64_t dk, int64_t c, const float *XT, int64_t ldx, float *P, int64_t ldp) {
-  const float r2 = 0.70710678118654752f;
-  int64_t n = 0;
-  for (int64_t t = 0; t < c; t++) P[t] = 1.0f;
-  n = 1;
-  for (int64_t i = 0; i < dk; i++, n++) memcpy(P + n * ldp, XT + i * ldx, (size_t)c * sizeof(float));
-  for (int64_t i = 0; i < dk; i++, n++) {
-    const float *x = XT + i * ldx;
-    float *p = P + n * ldp;
-    for (int64_t t = 0; t < c; t++) p[t] = (x[t] * x[t]) * r2;
-  }
-  for (int64_t i = 0; i < dk; i++)
-    for (int64_t jj = i + 1; jj < dk; jj++, n++) {
-      const float *x = XT + i * ldx, *y = XT + jj * ldx;
-      float *p = P + n * ldp;
-      for (int64_t t = 0; t < c; t++) p[t] = x[t] * y[t];
-    }
-}
-
 /* Loads c tokens of one head: transposed dot rows QdT, KdT (dk x C), the
  * transposed features PhQT, PhKT (D x C; Taylor only, else they alias the
  * dot rows) and V (c x dv, dense). Prefetches the next chunk's rows. */
@@ -359,22 +341,29 @@ static void subq_la_load(const subq_la_job *j, int64_t b, int64_t h, int64_t t0,
       if (!need_q) subq_la_prefetch(g->v, g->v_bs, g->v_ss, g->v_hs, b, tn, nn, h, dv, false);
     }
   }
+  if (g->feature_map != SUBQ_LINATTN_FMAP_ELU1) { /* scaled copies: the transposing kernel */
+    const float qs = j->taylor ? j->sq : j->scale, ks = j->taylor ? j->sq : 1.0f;
+    if (need_q) j->impl->tload(c, dk, subq_la_row(g->q, g->q_bs, g->q_ss, g->q_hs, b, t0, h), g->q_ss, qs, QdT, C);
+    if (need_k) j->impl->tload(c, dk, subq_la_row(g->k, g->k_bs, g->k_ss, g->k_hs, b, t0, h), g->k_ss, ks, KdT, C);
+  }
   for (int64_t i = 0; i < c; i++) {
-    if (need_q) {
+    if (need_q && g->feature_map == SUBQ_LINATTN_FMAP_ELU1) {
       subq_la_dotrow(g->feature_map, dk, j->scale, j->sq, true, subq_la_row(g->q, g->q_bs, g->q_ss, g->q_hs, b, t0 + i, h),
                      tmp);
       for (int64_t d = 0; d < dk; d++) QdT[d * C + i] = tmp[d];
     }
     if (need_k) {
-      subq_la_dotrow(g->feature_map, dk, j->scale, j->sq, false,
-                     subq_la_row(g->k, g->k_bs, g->k_ss, g->k_hs, b, t0 + i, h), tmp);
-      for (int64_t d = 0; d < dk; d++) KdT[d * C + i] = tmp[d];
+      if (g->feature_map == SUBQ_LINATTN_FMAP_ELU1) {
+        subq_la_dotrow(g->feature_map, dk, j->scale, j->sq, false,
+                       subq_la_row(g->k, g->k_bs, g->k_ss, g->k_hs, b, t0 + i, h), tmp);
+        for (int64_t d = 0; d < dk; d++) KdT[d * C + i] = tmp[d];
+      }
       memcpy(Vc + i * dv, subq_la_row(g->v, g->v_bs, g->v_ss, g->v_hs, b, t0 + i, h), (size_t)dv * sizeof(float));
     }
   }
   if (j->taylor) {
-    if (need_q) subq_la_taylor_t(dk, c, QdT, C, scr + j->o_phq, C);
-    if (need_k) subq_la_taylor_t(dk, c, KdT, C, scr + j->o_phkt, C);
+    if (need_q) j->impl->taylor(dk, c, QdT, C, scr + j->o_phq, C);
+    if (need_k) j->impl->taylor(dk, c, KdT, C, scr + j->o_phkt, C);
   }
 }
 
@@ -397,14 +386,22 @@ static void subq_la_gates(const subq_la_job *j, int64_t b, int64_t h, int64_t t0
   }
 }
 
-/* Intra-chunk weights A (c x c, ld C, zero above the diagonal). */
-static void subq_la_intra(const subq_la_job *j, int64_t c, float *scr, const double *G) {
+/* Intra-chunk weights A (c x c, ld C, zero above the diagonal) and, with z,
+ * their row sums. */
+static void subq_la_intra(const subq_la_job *j, int64_t c, float *scr, const double *G, float *z) {
   const int64_t dk = j->dk, C = j->C;
   const int32_t gate = j->g.gate;
   float *A = scr + j->o_a;
   const float *QdT = scr + j->o_qdt, *KdT = scr + j->o_kdt;
   if (gate != SUBQ_LINATTN_GATE_PER_KEY) {
-    j->impl->gemm(c, c, dk, QdT, 1, C, KdT, C, A, C, false, -1);
+    /* Q K^T on and below the diagonal only: column block [j0, j0 + 16) from row j0 */
+    for (int64_t j0 = 0; j0 < c; j0 += 16)
+      j->impl->gemm(c - j0, SUBQ_MIN((int64_t)16, c - j0), dk, QdT + j0, 1, C, KdT + j0, C, A + j0 * C + j0, C, false,
+                    -1);
+    if (gate == SUBQ_LINATTN_GATE_NONE) {
+      j->impl->intra(c, A, C, j->taylor, z);
+      return;
+    }
     for (int64_t i = 0; i < c; i++) {
       float *ai = A + i * C;
       if (j->taylor)
@@ -412,6 +409,7 @@ static void subq_la_intra(const subq_la_job *j, int64_t c, float *scr, const dou
       if (gate == SUBQ_LINATTN_GATE_SCALAR)
         for (int64_t jj = 0; jj <= i; jj++) ai[jj] *= expf((float)(G[i] - G[jj]));
       for (int64_t jj = i + 1; jj < c; jj++) ai[jj] = 0.0f;
+      if (z) z[i] = subq_la_sum(ai, i + 1);
     }
     return;
   }
@@ -446,15 +444,8 @@ static void subq_la_intra(const subq_la_job *j, int64_t c, float *scr, const dou
           ai[jj] = s;
         }
       for (int64_t jj = i + 1; jj < c; jj++) ai[jj] = 0.0f;
+      if (z) z[i] = subq_la_sum(ai, i + 1);
     }
-  }
-}
-
-/* z[i] += Phi(q_i) . s for the c columns of PhT (D x C). */
-static void subq_la_zstate(int64_t D, int64_t c, int64_t C, const float *PhT, const float *s, float *z) {
-  for (int64_t d = 0; d < D; d++) {
-    const float sd = s[d], *p = PhT + d * C;
-    for (int64_t i = 0; i < c; i++) z[i] += p[i] * sd;
   }
 }
 
@@ -473,14 +464,12 @@ static void subq_la_chunk_causal(const subq_la_job *j, int64_t b, int64_t h, int
     subq_la_load(j, b, h, t0, c, scr, true, true);
     if (gated) subq_la_gates(j, b, h, t0, c, G);
     /* intra */
-    subq_la_intra(j, c, scr, G);
+    subq_la_intra(j, c, scr, G, s ? z : NULL);
     j->impl->gemm(c, dv, c, A, C, 1, V, dv, O, dv, false, 0);
     /* the next chunk's v and out rows, spread over the chunk (a burst of
      * hundreds of prefetches stalls on the miss buffers) */
     const int64_t tn = t0 + c, nn = SUBQ_MIN(C, T - tn);
     if (nn > 0) subq_la_prefetch(g->v, g->v_bs, g->v_ss, g->v_hs, b, tn, nn, h, dv, false);
-    if (s)
-      for (int64_t i = 0; i < c; i++) z[i] = subq_la_sum(A + i * C, i + 1);
     /* inter: Phi(Q) (scaled by e^{G_i}) times the entering state */
     float *PhQT = subq_la_phqt(j, scr);
     if (gated) {
@@ -494,7 +483,7 @@ static void subq_la_chunk_causal(const subq_la_job *j, int64_t b, int64_t h, int
       }
     }
     j->impl->gemm(c, dv, D, PhQT, 1, C, S, ldS, O, dv, true, -1);
-    if (s) subq_la_zstate(D, c, C, PhQT, s, z);
+    if (s) j->impl->zstate(D, c, PhQT, C, s, z);
     subq_la_write(j, b, h, t0, c, O, z);
     if (nn > 0) subq_la_prefetch(g->out, g->o_bs, g->o_ss, g->o_hs, b, tn, nn, h, dv, true);
     /* state update: decay, then Phi(K)^T V with Phi(K) ⊙ e^{Gamma - G_j} */
@@ -521,8 +510,7 @@ static void subq_la_chunk_causal(const subq_la_job *j, int64_t b, int64_t h, int
       }
     }
     j->impl->gemm(D, dv, c, PhKT, C, 1, V, dv, S, ldS, true, -1);
-    if (s)
-      for (int64_t d = 0; d < D; d++) s[d] += subq_la_sum(PhKT + d * C, c);
+    if (s) j->impl->rowsum(D, c, PhKT, C, s);
   }
 }
 
@@ -539,8 +527,7 @@ static void subq_la_item_full(const subq_la_job *j, int64_t b, int64_t h, float 
     subq_la_load(j, b, h, t0, c, scr, false, true);
     const float *PhKT = subq_la_phkt(j, scr);
     j->impl->gemm(D, dv, c, PhKT, C, 1, scr + j->o_v, dv, S, ldS, true, -1);
-    if (s)
-      for (int64_t d = 0; d < D; d++) s[d] += subq_la_sum(PhKT + d * C, c);
+    if (s) j->impl->rowsum(D, c, PhKT, C, s);
   }
   for (int64_t t0 = 0; t0 < T; t0 += C) {
     const int64_t c = SUBQ_MIN(C, T - t0);
@@ -549,7 +536,7 @@ static void subq_la_item_full(const subq_la_job *j, int64_t b, int64_t h, float 
     j->impl->gemm(c, dv, D, PhQT, 1, C, S, ldS, O, dv, false, -1);
     if (s) {
       for (int64_t i = 0; i < c; i++) z[i] = 0.0f;
-      subq_la_zstate(D, c, C, PhQT, s, z);
+      j->impl->zstate(D, c, PhQT, C, s, z);
     }
     subq_la_write(j, b, h, t0, c, O, z);
   }

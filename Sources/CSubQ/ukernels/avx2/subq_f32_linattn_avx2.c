@@ -139,5 +139,178 @@ void subq_f32_linattn_step_ukernel__avx2(int64_t D, int64_t dv, const float *phi
   }
 }
 
+/* ---- per-chunk elementwise kernels ------------------------------------------------------------ */
+
+/* Rows r[0..7] become columns. */
+static inline void subq_la_tr8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20), r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20), r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31), r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31), r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* 8 x 8 blocks through register transposes, the rest element by element. */
+void subq_f32_linattn_tload__avx2(int64_t c, int64_t dk, const float *x, int64_t ld, float scale, float *XT,
+                                  int64_t ldx) {
+  const __m256 sc = _mm256_set1_ps(scale);
+  const int64_t c8 = c / 8 * 8, d8 = dk / 8 * 8;
+  for (int64_t i0 = 0; i0 < c8; i0 += 8) {
+    for (int64_t d0 = 0; d0 < d8; d0 += 8) {
+      __m256 r[8];
+      SUBQ_LA_UNROLL for (int k = 0; k < 8; k++) r[k] = _mm256_mul_ps(sc, _mm256_loadu_ps(x + (i0 + k) * ld + d0));
+      subq_la_tr8(r);
+      SUBQ_LA_UNROLL for (int k = 0; k < 8; k++) _mm256_storeu_ps(XT + (d0 + k) * ldx + i0, r[k]);
+    }
+    for (int64_t d = d8; d < dk; d++)
+      for (int64_t i = i0; i < i0 + 8; i++) XT[d * ldx + i] = scale * x[i * ld + d];
+  }
+  for (int64_t i = c8; i < c; i++)
+    for (int64_t d = 0; d < dk; d++) XT[d * ldx + i] = scale * x[i * ld + d];
+}
+
+void subq_f32_linattn_taylor__avx2(int64_t dk, int64_t c, const float *XT, int64_t ldx, float *P, int64_t ldp) {
+  const float r2 = 0.70710678118654752f;
+  const __m256 vr2 = _mm256_set1_ps(r2), one = _mm256_set1_ps(1.0f);
+  const int64_t c8 = c / 8 * 8;
+  int64_t t;
+  for (t = 0; t < c8; t += 8) _mm256_storeu_ps(P + t, one);
+  for (; t < c; t++) P[t] = 1.0f;
+  int64_t n = 1;
+  for (int64_t i = 0; i < dk; i++, n++) {
+    const float *x = XT + i * ldx;
+    float *p = P + n * ldp;
+    for (t = 0; t < c8; t += 8) _mm256_storeu_ps(p + t, _mm256_loadu_ps(x + t));
+    for (; t < c; t++) p[t] = x[t];
+  }
+  for (int64_t i = 0; i < dk; i++, n++) {
+    const float *x = XT + i * ldx;
+    float *p = P + n * ldp;
+    for (t = 0; t < c8; t += 8) {
+      const __m256 xv = _mm256_loadu_ps(x + t);
+      _mm256_storeu_ps(p + t, _mm256_mul_ps(_mm256_mul_ps(xv, xv), vr2));
+    }
+    for (; t < c; t++) p[t] = (x[t] * x[t]) * r2;
+  }
+  /* off-diagonal rows: a block of tokens at a time with x_i in a register */
+  for (int64_t i = 0, n0 = n; i < dk; n0 += dk - 1 - i, i++) {
+    const float *x = XT + i * ldx;
+    for (t = 0; t < c8; t += 8) {
+      const __m256 xv = _mm256_loadu_ps(x + t);
+      float *p = P + n0 * ldp + t;
+      for (int64_t j = i + 1; j < dk; j++, p += ldp) _mm256_storeu_ps(p, _mm256_mul_ps(xv, _mm256_loadu_ps(XT + j * ldx + t)));
+    }
+    for (; t < c; t++) {
+      float *p = P + n0 * ldp + t;
+      for (int64_t j = i + 1; j < dk; j++, p += ldp) *p = x[t] * XT[j * ldx + t];
+    }
+  }
+}
+
+/* Horizontal sum in the fixed tree ((0+1)+(2+3))+((4+5)+(6+7)). */
+static inline float subq_la_hsum8(__m256 v) {
+  float a[8];
+  _mm256_storeu_ps(a, v);
+  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+void subq_f32_linattn_intra__avx2(int64_t c, float *A, int64_t lda, bool poly, float *z) {
+  const __m256 one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f), zero = _mm256_setzero_ps();
+  const int64_t c8 = c / 8 * 8;
+  for (int64_t i = 0; i < c; i++) {
+    float *ai = A + i * lda;
+    __m256 acc = zero;
+    int64_t j = 0;
+    /* blocks with every lane on or below the diagonal (j + 7 <= i) */
+    for (; j + 8 <= i + 1; j += 8) {
+      __m256 a = _mm256_loadu_ps(ai + j);
+      if (poly) a = _mm256_add_ps(_mm256_add_ps(one, a), _mm256_mul_ps(half, _mm256_mul_ps(a, a)));
+      _mm256_storeu_ps(ai + j, a);
+      acc = _mm256_add_ps(acc, a);
+    }
+    /* the diagonal block: lanes j..i kept, the rest zero */
+    const int64_t r = i + 1 - j; /* 1..8 lanes, 0 when the row ended on a block */
+    if (r > 0) {
+      const __m256i m = subq_avx2_lanes(0, (int32_t)r);
+      if (j + 8 <= c) {
+        __m256 a = _mm256_loadu_ps(ai + j);
+        if (poly) a = _mm256_add_ps(_mm256_add_ps(one, a), _mm256_mul_ps(half, _mm256_mul_ps(a, a)));
+        a = _mm256_and_ps(a, _mm256_castsi256_ps(m));
+        _mm256_storeu_ps(ai + j, a);
+        acc = _mm256_add_ps(acc, a);
+        j += 8;
+      } else { /* the row's last partial block */
+        for (int64_t jj = j; jj <= i; jj++) {
+          const float a = ai[jj];
+          ai[jj] = poly ? (1.0f + a) + 0.5f * (a * a) : a;
+        }
+        for (int64_t jj = i + 1; jj < c; jj++) ai[jj] = 0.0f;
+        acc = _mm256_add_ps(acc, _mm256_maskload_ps(ai + j, m));
+        j = c;
+      }
+    }
+    for (; j < c8; j += 8) _mm256_storeu_ps(ai + j, zero);
+    for (; j < c; j++) ai[j] = 0.0f;
+    if (z) z[i] = subq_la_hsum8(acc);
+  }
+}
+
+void subq_f32_linattn_zstate__avx2(int64_t D, int64_t c, const float *P, int64_t ldp, const float *s, float *z) {
+  int64_t i0 = 0;
+  for (; i0 + 32 <= c; i0 += 32) {
+    __m256 a0 = _mm256_loadu_ps(z + i0), a1 = _mm256_loadu_ps(z + i0 + 8), a2 = _mm256_loadu_ps(z + i0 + 16),
+           a3 = _mm256_loadu_ps(z + i0 + 24);
+    for (int64_t d = 0; d < D; d++) {
+      const float *p = P + d * ldp + i0;
+      const __m256 sd = _mm256_broadcast_ss(s + d);
+      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(p), sd, a0), a1 = _mm256_fmadd_ps(_mm256_loadu_ps(p + 8), sd, a1);
+      a2 = _mm256_fmadd_ps(_mm256_loadu_ps(p + 16), sd, a2), a3 = _mm256_fmadd_ps(_mm256_loadu_ps(p + 24), sd, a3);
+    }
+    _mm256_storeu_ps(z + i0, a0), _mm256_storeu_ps(z + i0 + 8, a1);
+    _mm256_storeu_ps(z + i0 + 16, a2), _mm256_storeu_ps(z + i0 + 24, a3);
+  }
+  for (; i0 < c; i0 += 8) {
+    const int64_t n = SUBQ_MIN((int64_t)8, c - i0);
+    const __m256i m = subq_avx2_lanes(0, (int32_t)n);
+    __m256 a = subq_avx2_ld(z + i0, m, n == 8);
+    for (int64_t d = 0; d < D; d++)
+      a = _mm256_fmadd_ps(subq_avx2_ld(P + d * ldp + i0, m, n == 8), _mm256_broadcast_ss(s + d), a);
+    subq_avx2_st(z + i0, m, n == 8, a);
+  }
+}
+
+void subq_f32_linattn_rowsum__avx2(int64_t D, int64_t c, const float *P, int64_t ldp, float *s) {
+  const int64_t c8 = c / 8 * 8;
+  const __m256i m = subq_avx2_lanes(0, (int32_t)(c - c8));
+  for (int64_t d = 0; d < D; d++) {
+    const float *p = P + d * ldp;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < c8; i += 8) acc = _mm256_add_ps(acc, _mm256_loadu_ps(p + i));
+    if (c8 < c) acc = _mm256_add_ps(acc, _mm256_maskload_ps(p + c8, m));
+    s[d] += subq_la_hsum8(acc);
+  }
+}
+
+void subq_f32_linattn_outrows__avx2(int64_t c, int64_t dv, const float *O, int64_t ldo, const float *z, float eps,
+                                    float *out, int64_t ld) {
+  const int64_t d8 = dv / 8 * 8;
+  const __m256i m = subq_avx2_lanes(0, (int32_t)(dv - d8));
+  for (int64_t i = 0; i < c; i++) {
+    const float *r = O + i * ldo;
+    float *o = out + i * ld;
+    const __m256 inv = _mm256_set1_ps(z ? 1.0f / (z[i] + eps) : 1.0f);
+    int64_t d = 0;
+    for (; d < d8; d += 8) _mm256_storeu_ps(o + d, _mm256_mul_ps(_mm256_loadu_ps(r + d), inv));
+    if (d < dv) _mm256_maskstore_ps(o + d, m, _mm256_mul_ps(_mm256_maskload_ps(r + d, m), inv));
+  }
+}
+
 SUBQ_ISA_END
 #endif

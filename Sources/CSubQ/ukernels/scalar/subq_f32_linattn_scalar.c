@@ -41,3 +41,77 @@ void subq_f32_linattn_step_ukernel__scalar(int64_t D, int64_t dv, const float *p
     for (int64_t j = 0; j < dv; j++) y[j] = fmaf(pq, sd[j], y[j]);
   }
 }
+
+/* ---- per-chunk elementwise kernels ------------------------------------------------------------ */
+
+/* Sum of n floats in a fixed order (8 interleaved partial sums, then a fixed
+ * tree): the order the AVX2 kernels use with one 8-lane accumulator. */
+static float subq_la_sum8(const float *x, int64_t n) {
+  float acc[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; l++) acc[l] += x[i + l];
+  for (int l = 0; i < n; i++, l++) acc[l] += x[i];
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+void subq_f32_linattn_tload__scalar(int64_t c, int64_t dk, const float *x, int64_t ld, float scale, float *XT,
+                                    int64_t ldx) {
+  for (int64_t i = 0; i < c; i++)
+    for (int64_t d = 0; d < dk; d++) XT[d * ldx + i] = scale * x[i * ld + d];
+}
+
+void subq_f32_linattn_taylor__scalar(int64_t dk, int64_t c, const float *XT, int64_t ldx, float *P, int64_t ldp) {
+  const float r2 = 0.70710678118654752f;
+  int64_t n = 0;
+  for (int64_t t = 0; t < c; t++) P[t] = 1.0f;
+  n = 1;
+  for (int64_t i = 0; i < dk; i++, n++)
+    for (int64_t t = 0; t < c; t++) P[n * ldp + t] = XT[i * ldx + t];
+  for (int64_t i = 0; i < dk; i++, n++) {
+    const float *x = XT + i * ldx;
+    float *p = P + n * ldp;
+    for (int64_t t = 0; t < c; t++) p[t] = (x[t] * x[t]) * r2;
+  }
+  for (int64_t i = 0; i < dk; i++)
+    for (int64_t j = i + 1; j < dk; j++, n++) {
+      const float *x = XT + i * ldx, *y = XT + j * ldx;
+      float *p = P + n * ldp;
+      for (int64_t t = 0; t < c; t++) p[t] = x[t] * y[t];
+    }
+}
+
+void subq_f32_linattn_intra__scalar(int64_t c, float *A, int64_t lda, bool poly, float *z) {
+  for (int64_t i = 0; i < c; i++) {
+    float *ai = A + i * lda;
+    if (poly)
+      for (int64_t j = 0; j <= i; j++) ai[j] = (1.0f + ai[j]) + 0.5f * (ai[j] * ai[j]);
+    for (int64_t j = i + 1; j < c; j++) ai[j] = 0.0f;
+    if (z) z[i] = subq_la_sum8(ai, i + 1);
+  }
+}
+
+void subq_f32_linattn_zstate__scalar(int64_t D, int64_t c, const float *P, int64_t ldp, const float *s, float *z) {
+  for (int64_t d = 0; d < D; d++) {
+    const float sd = s[d], *p = P + d * ldp;
+    for (int64_t i = 0; i < c; i++) z[i] = fmaf(p[i], sd, z[i]);
+  }
+}
+
+void subq_f32_linattn_rowsum__scalar(int64_t D, int64_t c, const float *P, int64_t ldp, float *s) {
+  for (int64_t d = 0; d < D; d++) s[d] += subq_la_sum8(P + d * ldp, c);
+}
+
+void subq_f32_linattn_outrows__scalar(int64_t c, int64_t dv, const float *O, int64_t ldo, const float *z, float eps,
+                                      float *out, int64_t ld) {
+  for (int64_t i = 0; i < c; i++) {
+    const float *r = O + i * ldo;
+    float *o = out + i * ld;
+    if (z) {
+      const float inv = 1.0f / (z[i] + eps);
+      for (int64_t d = 0; d < dv; d++) o[d] = r[d] * inv;
+    } else {
+      for (int64_t d = 0; d < dv; d++) o[d] = r[d];
+    }
+  }
+}
