@@ -58,6 +58,10 @@ static const subq_la_impl *subq_la_pick(subq_isa chosen) {
 #define SUBQ_LA_SPAN_MAX 30.0 /* per-key gates: largest in-block log decay folded into the GEMM (e^30 ~ 1e13) */
 #define SUBQ_LA_MAX_GROUP 8 /* prefill items advanced in lock-step per participant */
 #define SUBQ_LA_GROUP_BYTES (192 * 1024) /* their states together stay in L2 */
+/* Prefill outputs larger than this are written with non-temporal stores: they
+ * cannot stay cached for the next layer anyway, and skipping the read for
+ * ownership removes a third of a long prefill's DRAM traffic. */
+#define SUBQ_LA_STREAM_BYTES ((int64_t)16 << 20)
 
 static int64_t subq_la_r16(int64_t n) { return (n + 15) / 16 * 16; }
 
@@ -218,8 +222,9 @@ typedef struct subq_la_job {
   int64_t H, dk, dv, D, C, sf, S_floats, ldS, slot_floats, group; /* S_floats = H * D * dv (offset of s) */
   float scale, sq;
   bool denom, taylor, map_is_dot; /* map_is_dot: Phi == the dot rows (D == dk) */
+  bool stream;                    /* output rows bypass the caches (see SUBQ_LA_STREAM_BYTES) */
   /* scratch offsets in floats */
-  int64_t o_qd, o_kd, o_qdt, o_kdt, o_a, o_phq, o_phkt, o_o, o_z, o_g, o_qp, o_kpt, o_S, o_s, o_dec, o_v, o_ev;
+  int64_t o_qd, o_kd, o_qdt, o_kdt, o_a, o_phq, o_phkt, o_o, o_z, o_g, o_qp, o_kpt, o_S, o_s, o_dec, o_v, o_ev, o_ks;
 } subq_la_job;
 
 static const float *subq_la_row(const float *p, int64_t bs, int64_t ss, int64_t hs, int64_t b, int64_t t,
@@ -278,7 +283,7 @@ static void subq_la_write(const subq_la_job *j, int64_t b, int64_t h, int64_t t0
   const int64_t dv = j->dv;
   if (g->normalize != SUBQ_LINATTN_NORM_RMSNORM) {
     j->impl->outrows(c, dv, O, dv, g->normalize == SUBQ_LINATTN_NORM_DENOM ? z : NULL, g->eps,
-                     g->out + b * g->o_bs + t0 * g->o_ss + h * g->o_hs, g->o_ss);
+                     g->out + b * g->o_bs + t0 * g->o_ss + h * g->o_hs, g->o_ss, j->stream);
     return;
   }
   for (int64_t i = 0; i < c; i++) {
@@ -324,9 +329,10 @@ static void subq_la_prefetch(const float *p, int64_t bs, int64_t ss, int64_t hs,
 
 /* Loads c tokens of one head: transposed dot rows QdT, KdT (dk x C), the
  * transposed features PhQT, PhKT (D x C; Taylor only, else they alias the
- * dot rows) and V (c x dv, dense). Prefetches the next chunk's rows. */
+ * dot rows) and V (c x dv, dense); with ks (Taylor) the row sums of PhKT.
+ * Prefetches the next chunk's rows. */
 static void subq_la_load(const subq_la_job *j, int64_t b, int64_t h, int64_t t0, int64_t c, float *scr, bool need_q,
-                         bool need_k) {
+                         bool need_k, float *ks) {
   const subq_linattn_args *g = &j->g;
   const int64_t dk = j->dk, dv = j->dv, C = j->C;
   float *QdT = scr + j->o_qdt, *KdT = scr + j->o_kdt, *tmp = scr + j->o_qd, *Vc = scr + j->o_v;
@@ -334,7 +340,7 @@ static void subq_la_load(const subq_la_job *j, int64_t b, int64_t h, int64_t t0,
   if (nn > 0) {
     if (need_q) {
       subq_la_prefetch(g->q, g->q_bs, g->q_ss, g->q_hs, b, tn, nn, h, dk, false);
-      if (!need_k) subq_la_prefetch(g->out, g->o_bs, g->o_ss, g->o_hs, b, tn, nn, h, dv, true);
+      if (!need_k && !j->stream) subq_la_prefetch(g->out, g->o_bs, g->o_ss, g->o_hs, b, tn, nn, h, dv, true);
     }
     if (need_k) {
       subq_la_prefetch(g->k, g->k_bs, g->k_ss, g->k_hs, b, tn, nn, h, dk, false);
@@ -362,8 +368,8 @@ static void subq_la_load(const subq_la_job *j, int64_t b, int64_t h, int64_t t0,
     }
   }
   if (j->taylor) {
-    if (need_q) j->impl->taylor(dk, c, QdT, C, scr + j->o_phq, C);
-    if (need_k) j->impl->taylor(dk, c, KdT, C, scr + j->o_phkt, C);
+    if (need_q) j->impl->taylor(dk, c, QdT, C, scr + j->o_phq, C, NULL);
+    if (need_k) j->impl->taylor(dk, c, KdT, C, scr + j->o_phkt, C, ks);
   }
 }
 
@@ -461,7 +467,9 @@ static void subq_la_chunk_causal(const subq_la_job *j, int64_t b, int64_t h, int
   double *G = (double *)(void *)(scr + j->o_g);
   {
     const int64_t c = SUBQ_MIN(C, T - t0);
-    subq_la_load(j, b, h, t0, c, scr, true, true);
+    /* ungated Taylor: colsum Phi(K) comes with the expansion (added to s at the end) */
+    float *ks = !gated && s && j->taylor ? scr + j->o_ks : NULL;
+    subq_la_load(j, b, h, t0, c, scr, true, true, ks);
     if (gated) subq_la_gates(j, b, h, t0, c, G);
     /* intra */
     subq_la_intra(j, c, scr, G, s ? z : NULL);
@@ -485,7 +493,7 @@ static void subq_la_chunk_causal(const subq_la_job *j, int64_t b, int64_t h, int
     j->impl->gemm(c, dv, D, PhQT, 1, C, S, ldS, O, dv, true, -1);
     if (s) j->impl->zstate(D, c, PhQT, C, s, z);
     subq_la_write(j, b, h, t0, c, O, z);
-    if (nn > 0) subq_la_prefetch(g->out, g->o_bs, g->o_ss, g->o_hs, b, tn, nn, h, dv, true);
+    if (nn > 0 && !j->stream) subq_la_prefetch(g->out, g->o_bs, g->o_ss, g->o_hs, b, tn, nn, h, dv, true);
     /* state update: decay, then Phi(K)^T V with Phi(K) ⊙ e^{Gamma - G_j} */
     float *PhKT = subq_la_phkt(j, scr);
     if (gated) {
@@ -510,7 +518,10 @@ static void subq_la_chunk_causal(const subq_la_job *j, int64_t b, int64_t h, int
       }
     }
     j->impl->gemm(D, dv, c, PhKT, C, 1, V, dv, S, ldS, true, -1);
-    if (s) j->impl->rowsum(D, c, PhKT, C, s);
+    if (ks)
+      for (int64_t d = 0; d < D; d++) s[d] += ks[d];
+    else if (s)
+      j->impl->rowsum(D, c, PhKT, C, s);
   }
 }
 
@@ -524,14 +535,14 @@ static void subq_la_item_full(const subq_la_job *j, int64_t b, int64_t h, float 
   float *O = scr + j->o_o, *z = scr + j->o_z;
   for (int64_t t0 = 0; t0 < T; t0 += C) {
     const int64_t c = SUBQ_MIN(C, T - t0);
-    subq_la_load(j, b, h, t0, c, scr, false, true);
+    subq_la_load(j, b, h, t0, c, scr, false, true, NULL);
     const float *PhKT = subq_la_phkt(j, scr);
     j->impl->gemm(D, dv, c, PhKT, C, 1, scr + j->o_v, dv, S, ldS, true, -1);
     if (s) j->impl->rowsum(D, c, PhKT, C, s);
   }
   for (int64_t t0 = 0; t0 < T; t0 += C) {
     const int64_t c = SUBQ_MIN(C, T - t0);
-    subq_la_load(j, b, h, t0, c, scr, true, false);
+    subq_la_load(j, b, h, t0, c, scr, true, false, NULL);
     const float *PhQT = subq_la_phqt(j, scr);
     j->impl->gemm(c, dv, D, PhQT, 1, C, S, ldS, O, dv, false, -1);
     if (s) {
@@ -717,6 +728,7 @@ static subq_status subq_la_call(subq_context *ctx, const subq_linattn_args *args
   job.sq = sqrtf(job.scale);
   job.denom = g.normalize == SUBQ_LINATTN_NORM_DENOM;
   job.taylor = g.feature_map == SUBQ_LINATTN_FMAP_TAYLOR2;
+  job.stream = !decode && (int64_t)(ro.hi - ro.lo) > SUBQ_LA_STREAM_BYTES;
   const int64_t C = job.C;
   /* scratch (floats, 16-aligned blocks); every term is bounded by
    * 1024 * 1024 * ... well inside int64 given the maxima checked above */
@@ -736,6 +748,7 @@ static subq_status subq_la_call(subq_context *ctx, const subq_linattn_args *args
   job.o_qp = o, o += subq_la_r16(SUBQ_LA_SUB * dk);
   job.o_kpt = o, o += subq_la_r16(dk * C);
   job.o_dec = o, o += subq_la_r16(D);
+  job.o_ks = o, o += subq_la_r16(D);
   job.ldS = (dv + 7) / 8 * 8;
   job.slot_floats = subq_la_r16(D * job.ldS + D);
   job.group = SUBQ_MAX((int64_t)1, SUBQ_MIN((int64_t)SUBQ_LA_MAX_GROUP,

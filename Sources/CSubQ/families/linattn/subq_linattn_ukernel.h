@@ -19,7 +19,8 @@
  *   transposed, scaled dot rows of c tokens with row stride ld).
  * taylor: the Taylor features of c scaled rows given transposed (XT, dk x c,
  *   row stride ldx) into P (D x c, row stride ldp): rows [1, x~, x~_i^2 /
- *   sqrt2, x~_i x~_j (i < j, row-major)], D = 1 + dk + dk (dk + 1) / 2.
+ *   sqrt2, x~_i x~_j (i < j, row-major)], D = 1 + dk + dk (dk + 1) / 2; rs
+ *   (may be NULL) receives the row sums, rs[n] = the value rowsum adds.
  * intra: on the c x c block A (row stride lda): with poly, A[i][j] = 1 +
  *   A[i][j] + A[i][j]^2 / 2 for j <= i (the Taylor kernel of s = A); A[i][j] = 0
  *   for i < j < c; z (may be NULL) z[i] = sum_{j <= i} A[i][j] (after poly).
@@ -27,7 +28,9 @@
  * zstate: z[i] += sum_d P[d * ldp + i] * s[d] for i < c, d < D.
  * rowsum: s[d] += sum_{i < c} P[d * ldp + i] for d < D.
  * outrows: out[i * ld + :dv] = O[i * ldo + :dv] * (1 / (z[i] + eps)) for i < c
- *   (z NULL: a copy).
+ *   (z NULL: a copy). stream: a hint that out will not be read soon (the
+ *   kernel may write around the caches, and then orders its stores before
+ *   returning); the values written are the same.
  */
 #ifndef SUBQ_LINATTN_UKERNEL_H
 #define SUBQ_LINATTN_UKERNEL_H
@@ -45,13 +48,13 @@ typedef void (*subq_f32_linattn_step_fn)(int64_t D, int64_t dv, const float *phi
 typedef void (*subq_f32_linattn_tload_fn)(int64_t c, int64_t dk, const float *x, int64_t ld, float scale, float *XT,
                                           int64_t ldx);
 typedef void (*subq_f32_linattn_taylor_fn)(int64_t dk, int64_t c, const float *XT, int64_t ldx, float *P,
-                                           int64_t ldp);
+                                           int64_t ldp, float *rs);
 typedef void (*subq_f32_linattn_intra_fn)(int64_t c, float *A, int64_t lda, bool poly, float *z);
 typedef void (*subq_f32_linattn_zstate_fn)(int64_t D, int64_t c, const float *P, int64_t ldp, const float *s,
                                            float *z);
 typedef void (*subq_f32_linattn_rowsum_fn)(int64_t D, int64_t c, const float *P, int64_t ldp, float *s);
 typedef void (*subq_f32_linattn_outrows_fn)(int64_t c, int64_t dv, const float *O, int64_t ldo, const float *z,
-                                            float eps, float *out, int64_t ld);
+                                            float eps, float *out, int64_t ld, bool stream);
 
 #define SUBQ_LINATTN_UKERNEL(isa, gemm, step, tload, taylor, intra, zstate, rowsum, outrows)                          \
   void gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t a_rs, int64_t a_cs, const float *B,             \
@@ -59,11 +62,11 @@ typedef void (*subq_f32_linattn_outrows_fn)(int64_t c, int64_t dv, const float *
   void step(int64_t D, int64_t dv, const float *phiq, const float *phik, const float *v, const float *decay,          \
             float *S, float *y);                                                                                    \
   void tload(int64_t c, int64_t dk, const float *x, int64_t ld, float scale, float *XT, int64_t ldx);                \
-  void taylor(int64_t dk, int64_t c, const float *XT, int64_t ldx, float *P, int64_t ldp);                           \
+  void taylor(int64_t dk, int64_t c, const float *XT, int64_t ldx, float *P, int64_t ldp, float *rs);                \
   void intra(int64_t c, float *A, int64_t lda, bool poly, float *z);                                                 \
   void zstate(int64_t D, int64_t c, const float *P, int64_t ldp, const float *s, float *z);                          \
   void rowsum(int64_t D, int64_t c, const float *P, int64_t ldp, float *s);                                          \
-  void outrows(int64_t c, int64_t dv, const float *O, int64_t ldo, const float *z, float eps, float *out, int64_t ld);
+  void outrows(int64_t c, int64_t dv, const float *O, int64_t ldo, const float *z, float eps, float *out, int64_t ld, bool stream);
 #include "families/linattn/subq_linattn_impls.inc"
 #undef SUBQ_LINATTN_UKERNEL
 

@@ -30,10 +30,11 @@ SUBQ_ISA_BEGIN_AVX2
 #endif
 
 
-static inline __attribute__((always_inline)) void subq_la_tile(const int MR, const int NV, int64_t K, const float *A,
-                                                               int64_t a_rs, int64_t a_cs, const float *B, int64_t ldb, float *C,
-                                                               int64_t ldc, bool accumulate, __m256i m0, __m256i m1,
-                                                               bool f0, bool f1) {
+static inline __attribute__((always_inline)) void subq_la_tile(const int MR, const int NV, const bool FULL, int64_t K,
+                                                               const float *A, int64_t a_rs, int64_t a_cs, const float *B,
+                                                               int64_t ldb, float *C, int64_t ldc, bool accumulate,
+                                                               __m256i m0, __m256i m1, bool f0, bool f1) {
+  if (FULL) f0 = f1 = true; /* a compile-time constant: no lane tests in the k loop */
   __m256 acc[6][2];
   SUBQ_LA_UNROLL for (int r = 0; r < MR; r++) {
     if (accumulate) {
@@ -75,12 +76,14 @@ void subq_f32_linattn_gemm_ukernel_6x16__avx2(int64_t M, int64_t N, int64_t K, c
       const __m256i m1 = subq_avx2_lanes(0, (int32_t)(nc > 8 ? nc - 8 : 0));
       float *cij = C + i0 * ldc + j0;
       const float *bj = B + j0;
-#define SUBQ_LA_TILE(R)                                                                       \
-  case R:                                                                                     \
-    if (nv == 2)                                                                              \
-      subq_la_tile(R, 2, kl, ai, a_rs, a_cs, bj, ldb, cij, ldc, accumulate, m0, m1, f0, f1);         \
-    else                                                                                      \
-      subq_la_tile(R, 1, kl, ai, a_rs, a_cs, bj, ldb, cij, ldc, accumulate, m0, m1, f0, f1);         \
+#define SUBQ_LA_TILE(R)                                                                        \
+  case R:                                                                                      \
+    if (f1)                                                                                    \
+      subq_la_tile(R, 2, true, kl, ai, a_rs, a_cs, bj, ldb, cij, ldc, accumulate, m0, m1, f0, f1);  \
+    else if (nv == 2)                                                                          \
+      subq_la_tile(R, 2, false, kl, ai, a_rs, a_cs, bj, ldb, cij, ldc, accumulate, m0, m1, f0, f1); \
+    else                                                                                       \
+      subq_la_tile(R, 1, false, kl, ai, a_rs, a_cs, bj, ldb, cij, ldc, accumulate, m0, m1, f0, f1); \
     break;
       switch (mr) {
         SUBQ_LA_TILE(1)
@@ -176,42 +179,23 @@ void subq_f32_linattn_tload__avx2(int64_t c, int64_t dk, const float *x, int64_t
     for (int64_t d = 0; d < dk; d++) XT[d * ldx + i] = scale * x[i * ld + d];
 }
 
-void subq_f32_linattn_taylor__avx2(int64_t dk, int64_t c, const float *XT, int64_t ldx, float *P, int64_t ldp) {
+/* One feature row p[t] = x[t] * y[t] (x NULL: ones; y NULL: a copy of x;
+ * sq: x[t]^2 * r2), with its sum in the order of the scalar kernels when rs
+ * is given. */
+static inline __attribute__((always_inline)) void subq_la_frow(int64_t c, const float *x, const float *y, float r2,
+                                                               bool sq, float *p, float *rs);
+
+void subq_f32_linattn_taylor__avx2(int64_t dk, int64_t c, const float *XT, int64_t ldx, float *P, int64_t ldp,
+                                   float *rs) {
   const float r2 = 0.70710678118654752f;
-  const __m256 vr2 = _mm256_set1_ps(r2), one = _mm256_set1_ps(1.0f);
-  const int64_t c8 = c / 8 * 8;
-  int64_t t;
-  for (t = 0; t < c8; t += 8) _mm256_storeu_ps(P + t, one);
-  for (; t < c; t++) P[t] = 1.0f;
-  int64_t n = 1;
-  for (int64_t i = 0; i < dk; i++, n++) {
-    const float *x = XT + i * ldx;
-    float *p = P + n * ldp;
-    for (t = 0; t < c8; t += 8) _mm256_storeu_ps(p + t, _mm256_loadu_ps(x + t));
-    for (; t < c; t++) p[t] = x[t];
-  }
-  for (int64_t i = 0; i < dk; i++, n++) {
-    const float *x = XT + i * ldx;
-    float *p = P + n * ldp;
-    for (t = 0; t < c8; t += 8) {
-      const __m256 xv = _mm256_loadu_ps(x + t);
-      _mm256_storeu_ps(p + t, _mm256_mul_ps(_mm256_mul_ps(xv, xv), vr2));
-    }
-    for (; t < c; t++) p[t] = (x[t] * x[t]) * r2;
-  }
-  /* off-diagonal rows: a block of tokens at a time with x_i in a register */
-  for (int64_t i = 0, n0 = n; i < dk; n0 += dk - 1 - i, i++) {
-    const float *x = XT + i * ldx;
-    for (t = 0; t < c8; t += 8) {
-      const __m256 xv = _mm256_loadu_ps(x + t);
-      float *p = P + n0 * ldp + t;
-      for (int64_t j = i + 1; j < dk; j++, p += ldp) _mm256_storeu_ps(p, _mm256_mul_ps(xv, _mm256_loadu_ps(XT + j * ldx + t)));
-    }
-    for (; t < c; t++) {
-      float *p = P + n0 * ldp + t;
-      for (int64_t j = i + 1; j < dk; j++, p += ldp) *p = x[t] * XT[j * ldx + t];
-    }
-  }
+  int64_t n = 0;
+  subq_la_frow(c, NULL, NULL, 1.0f, false, P, rs), n = 1;
+  for (int64_t i = 0; i < dk; i++, n++) subq_la_frow(c, XT + i * ldx, NULL, 1.0f, false, P + n * ldp, rs ? rs + n : NULL);
+  for (int64_t i = 0; i < dk; i++, n++)
+    subq_la_frow(c, XT + i * ldx, NULL, r2, true, P + n * ldp, rs ? rs + n : NULL);
+  for (int64_t i = 0; i < dk; i++)
+    for (int64_t jj = i + 1; jj < dk; jj++, n++)
+      subq_la_frow(c, XT + i * ldx, XT + jj * ldx, 1.0f, false, P + n * ldp, rs ? rs + n : NULL);
 }
 
 /* Horizontal sum in the fixed tree ((0+1)+(2+3))+((4+5)+(6+7)). */
@@ -219,6 +203,28 @@ static inline float subq_la_hsum8(__m256 v) {
   float a[8];
   _mm256_storeu_ps(a, v);
   return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+static inline __attribute__((always_inline)) void subq_la_frow(int64_t c, const float *x, const float *y, float r2,
+                                                               bool sq, float *p, float *rs) {
+  const __m256 vr2 = _mm256_set1_ps(r2), one = _mm256_set1_ps(1.0f);
+  __m256 acc = _mm256_setzero_ps();
+  int64_t t = 0;
+  for (; t + 8 <= c; t += 8) {
+    __m256 v = x ? _mm256_loadu_ps(x + t) : one;
+    if (sq)
+      v = _mm256_mul_ps(_mm256_mul_ps(v, v), vr2);
+    else if (y)
+      v = _mm256_mul_ps(v, _mm256_loadu_ps(y + t));
+    _mm256_storeu_ps(p + t, v);
+    acc = _mm256_add_ps(acc, v);
+  }
+  float tail[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+  for (int l = 0; t < c; t++, l++) {
+    const float v = !x ? 1.0f : sq ? (x[t] * x[t]) * r2 : y ? x[t] * y[t] : x[t];
+    p[t] = v, tail[l] = v;
+  }
+  if (rs) *rs = subq_la_hsum8(_mm256_add_ps(acc, _mm256_loadu_ps(tail)));
 }
 
 void subq_f32_linattn_intra__avx2(int64_t c, float *A, int64_t lda, bool poly, float *z) {
@@ -299,8 +305,21 @@ void subq_f32_linattn_rowsum__avx2(int64_t D, int64_t c, const float *P, int64_t
 }
 
 void subq_f32_linattn_outrows__avx2(int64_t c, int64_t dv, const float *O, int64_t ldo, const float *z, float eps,
-                                    float *out, int64_t ld) {
+                                    float *out, int64_t ld, bool stream) {
   const int64_t d8 = dv / 8 * 8;
+  /* non-temporal stores when every row is whole aligned vectors: no read for
+   * ownership of lines that are overwritten entirely (a third of the DRAM
+   * traffic of a long prefill) */
+  if (stream && d8 == dv && ((uintptr_t)out & 31) == 0 && (ld & 7) == 0) {
+    for (int64_t i = 0; i < c; i++) {
+      const float *r = O + i * ldo;
+      float *o = out + i * ld;
+      const __m256 inv = _mm256_set1_ps(z ? 1.0f / (z[i] + eps) : 1.0f);
+      for (int64_t d = 0; d < dv; d += 8) _mm256_stream_ps(o + d, _mm256_mul_ps(_mm256_loadu_ps(r + d), inv));
+    }
+    _mm_sfence();
+    return;
+  }
   const __m256i m = subq_avx2_lanes(0, (int32_t)(dv - d8));
   for (int64_t i = 0; i < c; i++) {
     const float *r = O + i * ldo;

@@ -61,7 +61,8 @@ void subq_f32_linattn_tload__scalar(int64_t c, int64_t dk, const float *x, int64
     for (int64_t d = 0; d < dk; d++) XT[d * ldx + i] = scale * x[i * ld + d];
 }
 
-void subq_f32_linattn_taylor__scalar(int64_t dk, int64_t c, const float *XT, int64_t ldx, float *P, int64_t ldp) {
+void subq_f32_linattn_taylor__scalar(int64_t dk, int64_t c, const float *XT, int64_t ldx, float *P, int64_t ldp,
+                                     float *rs) {
   const float r2 = 0.70710678118654752f;
   int64_t n = 0;
   for (int64_t t = 0; t < c; t++) P[t] = 1.0f;
@@ -79,6 +80,8 @@ void subq_f32_linattn_taylor__scalar(int64_t dk, int64_t c, const float *XT, int
       float *p = P + n * ldp;
       for (int64_t t = 0; t < c; t++) p[t] = x[t] * y[t];
     }
+  if (rs)
+    for (int64_t d = 0; d < n; d++) rs[d] = subq_la_sum8(P + d * ldp, c);
 }
 
 void subq_f32_linattn_intra__scalar(int64_t c, float *A, int64_t lda, bool poly, float *z) {
@@ -103,7 +106,8 @@ void subq_f32_linattn_rowsum__scalar(int64_t D, int64_t c, const float *P, int64
 }
 
 void subq_f32_linattn_outrows__scalar(int64_t c, int64_t dv, const float *O, int64_t ldo, const float *z, float eps,
-                                      float *out, int64_t ld) {
+                                      float *out, int64_t ld, bool stream) {
+  (void)stream;
   for (int64_t i = 0; i < c; i++) {
     const float *r = O + i * ldo;
     float *o = out + i * ld;
