@@ -37,6 +37,7 @@ typedef struct subq_la_impl {
   subq_f32_linattn_step_fn step;
   subq_f32_linattn_tload_fn tload;
   subq_f32_linattn_taylor_fn taylor;
+  subq_f32_linattn_qpanel_fn qpanel;
   subq_f32_linattn_intra_fn intra;
   subq_f32_linattn_zstate_fn zstate;
   subq_f32_linattn_rowsum_fn rowsum;
@@ -44,8 +45,8 @@ typedef struct subq_la_impl {
 } subq_la_impl;
 
 static const subq_la_impl subq_la_impls[] = {
-#define SUBQ_LINATTN_UKERNEL(isa, gemm, step, tload, taylor, intra, zstate, rowsum, outrows) \
-  {isa, gemm, step, tload, taylor, intra, zstate, rowsum, outrows},
+#define SUBQ_LINATTN_UKERNEL(isa, gemm, step, tload, taylor, qpanel, intra, zstate, rowsum, outrows) \
+  {isa, gemm, step, tload, taylor, qpanel, intra, zstate, rowsum, outrows},
 #include "families/linattn/subq_linattn_impls.inc"
 #undef SUBQ_LINATTN_UKERNEL
 };
@@ -224,7 +225,7 @@ typedef struct subq_la_job {
   bool denom, taylor, map_is_dot; /* map_is_dot: Phi == the dot rows (D == dk) */
   bool stream;                    /* output rows bypass the caches (see SUBQ_LA_STREAM_BYTES) */
   /* scratch offsets in floats */
-  int64_t o_qd, o_kd, o_qdt, o_kdt, o_a, o_phq, o_phkt, o_o, o_z, o_g, o_qp, o_kpt, o_S, o_s, o_dec, o_v, o_ev, o_ks;
+  int64_t o_qd, o_kd, o_qdt, o_kdt, o_a, o_phq, o_phkt, o_o, o_z, o_g, o_qp, o_kpt, o_S, o_s, o_dec, o_v, o_ev, o_ks, o_pan, o_z8;
 } subq_la_job;
 
 static const float *subq_la_row(const float *p, int64_t bs, int64_t ss, int64_t hs, int64_t b, int64_t t,
@@ -329,10 +330,10 @@ static void subq_la_prefetch(const float *p, int64_t bs, int64_t ss, int64_t hs,
 
 /* Loads c tokens of one head: transposed dot rows QdT, KdT (dk x C), the
  * transposed features PhQT, PhKT (D x C; Taylor only, else they alias the
- * dot rows) and V (c x dv, dense); with ks (Taylor) the row sums of PhKT.
- * Prefetches the next chunk's rows. */
+ * dot rows; Taylor only with expand) and V (c x dv, dense). Prefetches the
+ * next chunk's rows. */
 static void subq_la_load(const subq_la_job *j, int64_t b, int64_t h, int64_t t0, int64_t c, float *scr, bool need_q,
-                         bool need_k, float *ks) {
+                         bool need_k, bool expand) {
   const subq_linattn_args *g = &j->g;
   const int64_t dk = j->dk, dv = j->dv, C = j->C;
   float *QdT = scr + j->o_qdt, *KdT = scr + j->o_kdt, *tmp = scr + j->o_qd, *Vc = scr + j->o_v;
@@ -367,9 +368,9 @@ static void subq_la_load(const subq_la_job *j, int64_t b, int64_t h, int64_t t0,
       memcpy(Vc + i * dv, subq_la_row(g->v, g->v_bs, g->v_ss, g->v_hs, b, t0 + i, h), (size_t)dv * sizeof(float));
     }
   }
-  if (j->taylor) {
-    if (need_q) j->impl->taylor(dk, c, QdT, C, scr + j->o_phq, C, NULL);
-    if (need_k) j->impl->taylor(dk, c, KdT, C, scr + j->o_phkt, C, ks);
+  if (j->taylor && expand) {
+    if (need_q) j->impl->taylor(dk, c, QdT, C, 0, j->D, scr + j->o_phq, C, NULL);
+    if (need_k) j->impl->taylor(dk, c, KdT, C, 0, j->D, scr + j->o_phkt, C, NULL);
   }
 }
 
@@ -455,6 +456,44 @@ static void subq_la_intra(const subq_la_job *j, int64_t c, float *scr, const dou
   }
 }
 
+#define SUBQ_LA_QSTRIP 6  /* query rows per feature panel: the gemm ukernels' tile height */
+#define SUBQ_LA_KSTRIP 24 /* feature rows of Phi(K) expanded per state-update product */
+
+/* One ungated Taylor chunk of c tokens. The 153-wide features never exist
+ * for the whole chunk (78 KiB for Q and K at C = 64, beyond L1): the
+ * read-out expands Phi(Q) one 6-token panel at a time (with its Phi(q) . s),
+ * the update Phi(K) 24 feature rows at a time (with their row sums), each
+ * right before the product that consumes it, from L1. */
+static void subq_la_chunk_taylor(const subq_la_job *j, int64_t b, int64_t h, int64_t t0, int64_t c, float *scr, float *S,
+                                 float *s) {
+  const subq_linattn_args *g = &j->g;
+  const int64_t T = g->seqlen, C = j->C, D = j->D, dv = j->dv, dk = j->dk, ldS = j->ldS;
+  float *O = scr + j->o_o, *z = scr + j->o_z, *P8 = scr + j->o_pan, *z8 = scr + j->o_z8, *Pk = scr + j->o_phkt;
+  float *ks = scr + j->o_ks;
+  const float *V = scr + j->o_v, *QdT = scr + j->o_qdt, *KdT = scr + j->o_kdt;
+  subq_la_load(j, b, h, t0, c, scr, true, true, false);
+  subq_la_intra(j, c, scr, NULL, s ? z : NULL);
+  j->impl->gemm(c, dv, c, scr + j->o_a, C, 1, V, dv, O, dv, false, 0);
+  const int64_t tn = t0 + c, nn = SUBQ_MIN(C, T - tn);
+  if (nn > 0) subq_la_prefetch(g->v, g->v_bs, g->v_ss, g->v_hs, b, tn, nn, h, dv, false);
+  for (int64_t i0 = 0; i0 < c; i0 += SUBQ_LA_QSTRIP) {
+    const int m = (int)SUBQ_MIN((int64_t)SUBQ_LA_QSTRIP, c - i0);
+    j->impl->qpanel(dk, QdT, C, i0, m, P8, s, z8);
+    j->impl->gemm(m, dv, D, P8, 1, 8, S, ldS, O + i0 * dv, dv, true, -1);
+    if (s)
+      for (int r = 0; r < m; r++) z[i0 + r] += z8[r];
+  }
+  subq_la_write(j, b, h, t0, c, O, z);
+  if (nn > 0 && !j->stream) subq_la_prefetch(g->out, g->o_bs, g->o_ss, g->o_hs, b, tn, nn, h, dv, true);
+  for (int64_t d0 = 0; d0 < D; d0 += SUBQ_LA_KSTRIP) {
+    const int64_t d1 = SUBQ_MIN(D, d0 + SUBQ_LA_KSTRIP);
+    j->impl->taylor(dk, c, KdT, C, d0, d1, Pk, C, s ? ks + d0 : NULL);
+    j->impl->gemm(d1 - d0, dv, c, Pk, C, 1, V, dv, S + d0 * ldS, ldS, true, -1);
+  }
+  if (s)
+    for (int64_t d = 0; d < D; d++) s[d] += ks[d];
+}
+
 /* One chunk [t0, t0 + c) of one (sequence, head) with its state S, s. */
 static void subq_la_chunk_causal(const subq_la_job *j, int64_t b, int64_t h, int64_t t0, float *scr, float *S,
                                  float *s) {
@@ -467,9 +506,11 @@ static void subq_la_chunk_causal(const subq_la_job *j, int64_t b, int64_t h, int
   double *G = (double *)(void *)(scr + j->o_g);
   {
     const int64_t c = SUBQ_MIN(C, T - t0);
-    /* ungated Taylor: colsum Phi(K) comes with the expansion (added to s at the end) */
-    float *ks = !gated && s && j->taylor ? scr + j->o_ks : NULL;
-    subq_la_load(j, b, h, t0, c, scr, true, true, ks);
+    if (j->taylor && !gated) {
+      subq_la_chunk_taylor(j, b, h, t0, c, scr, S, s);
+      return;
+    }
+    subq_la_load(j, b, h, t0, c, scr, true, true, true);
     if (gated) subq_la_gates(j, b, h, t0, c, G);
     /* intra */
     subq_la_intra(j, c, scr, G, s ? z : NULL);
@@ -518,10 +559,7 @@ static void subq_la_chunk_causal(const subq_la_job *j, int64_t b, int64_t h, int
       }
     }
     j->impl->gemm(D, dv, c, PhKT, C, 1, V, dv, S, ldS, true, -1);
-    if (ks)
-      for (int64_t d = 0; d < D; d++) s[d] += ks[d];
-    else if (s)
-      j->impl->rowsum(D, c, PhKT, C, s);
+    if (s) j->impl->rowsum(D, c, PhKT, C, s);
   }
 }
 
@@ -535,14 +573,14 @@ static void subq_la_item_full(const subq_la_job *j, int64_t b, int64_t h, float 
   float *O = scr + j->o_o, *z = scr + j->o_z;
   for (int64_t t0 = 0; t0 < T; t0 += C) {
     const int64_t c = SUBQ_MIN(C, T - t0);
-    subq_la_load(j, b, h, t0, c, scr, false, true, NULL);
+    subq_la_load(j, b, h, t0, c, scr, false, true, true);
     const float *PhKT = subq_la_phkt(j, scr);
     j->impl->gemm(D, dv, c, PhKT, C, 1, scr + j->o_v, dv, S, ldS, true, -1);
     if (s) j->impl->rowsum(D, c, PhKT, C, s);
   }
   for (int64_t t0 = 0; t0 < T; t0 += C) {
     const int64_t c = SUBQ_MIN(C, T - t0);
-    subq_la_load(j, b, h, t0, c, scr, true, false, NULL);
+    subq_la_load(j, b, h, t0, c, scr, true, false, true);
     const float *PhQT = subq_la_phqt(j, scr);
     j->impl->gemm(c, dv, D, PhQT, 1, C, S, ldS, O, dv, false, -1);
     if (s) {
@@ -749,6 +787,8 @@ static subq_status subq_la_call(subq_context *ctx, const subq_linattn_args *args
   job.o_kpt = o, o += subq_la_r16(dk * C);
   job.o_dec = o, o += subq_la_r16(D);
   job.o_ks = o, o += subq_la_r16(D);
+  job.o_pan = o, o += subq_la_r16(D * 8);
+  job.o_z8 = o, o += 16;
   job.ldS = (dv + 7) / 8 * 8;
   job.slot_floats = subq_la_r16(D * job.ldS + D);
   job.group = SUBQ_MAX((int64_t)1, SUBQ_MIN((int64_t)SUBQ_LA_MAX_GROUP,

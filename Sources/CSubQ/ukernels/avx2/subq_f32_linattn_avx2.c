@@ -180,22 +180,91 @@ void subq_f32_linattn_tload__avx2(int64_t c, int64_t dk, const float *x, int64_t
 }
 
 /* One feature row p[t] = x[t] * y[t] (x NULL: ones; y NULL: a copy of x;
- * sq: x[t]^2 * r2), with its sum in the order of the scalar kernels when rs
- * is given. */
+ * sq: x[t]^2 * r2), and its 8 lane partial sums. */
 static inline __attribute__((always_inline)) void subq_la_frow(int64_t c, const float *x, const float *y, float r2,
-                                                               bool sq, float *p, float *rs);
+                                                               bool sq, float *p, __m256 *acc8);
 
-void subq_f32_linattn_taylor__avx2(int64_t dk, int64_t c, const float *XT, int64_t ldx, float *P, int64_t ldp,
-                                   float *rs) {
+/* Eight 8-lane partial sums reduced to one vector of their totals (lane r =
+ * the sum of v[r], a fixed order). */
+static inline __m256 subq_la_hsum8x8(const __m256 v[8]) {
+  const __m256 t0 = _mm256_hadd_ps(v[0], v[1]), t1 = _mm256_hadd_ps(v[2], v[3]);
+  const __m256 t2 = _mm256_hadd_ps(v[4], v[5]), t3 = _mm256_hadd_ps(v[6], v[7]);
+  const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+/* Rows in groups of eight whose lane sums are reduced together (one
+ * reduction per row would put a long add chain on every row). */
+void subq_f32_linattn_taylor__avx2(int64_t dk, int64_t c, const float *XT, int64_t ldx, int64_t n0, int64_t n1,
+                                   float *P, int64_t ldp, float *rs) {
   const float r2 = 0.70710678118654752f;
+  for (int64_t g0 = n0; g0 < n1; g0 += 8) {
+    const int64_t g1 = SUBQ_MIN(n1, g0 + 8);
+    __m256 acc[8];
+    for (int64_t n = g0; n < g1; n++) {
+      int64_t a, b;
+      bool sq;
+      subq_la_feature(dk, n, &a, &b, &sq);
+      float *p = P + (n - n0) * ldp;
+      __m256 *r = &acc[n - g0];
+      if (a < 0)
+        subq_la_frow(c, NULL, NULL, r2, false, p, r);
+      else if (sq)
+        subq_la_frow(c, XT + a * ldx, NULL, r2, true, p, r);
+      else if (b < 0)
+        subq_la_frow(c, XT + a * ldx, NULL, r2, false, p, r);
+      else
+        subq_la_frow(c, XT + a * ldx, XT + b * ldx, r2, false, p, r);
+    }
+    if (rs) {
+      for (int64_t n = g1; n < g0 + 8; n++) acc[n - g0] = _mm256_setzero_ps();
+      float t[8];
+      _mm256_storeu_ps(t, subq_la_hsum8x8(acc));
+      for (int64_t n = g0; n < g1; n++) rs[n - n0] = t[n - g0];
+    }
+  }
+}
+
+/* The 8-token panel: x vectors loaded once (masked: only m columns exist),
+ * every feature one product, one store and, with s, one fma into z. */
+void subq_f32_linattn_qpanel__avx2(int64_t dk, const float *XT, int64_t ldx, int64_t i0, int m, float *P,
+                                   const float *s, float *z8) {
+  float xs[32 * 8]; /* dk <= SUBQ_LINATTN_MAX_TAYLOR_DK (32) */
+  const __m256i mk = subq_avx2_lanes(0, m);
+  for (int64_t d = 0; d < dk; d++) _mm256_storeu_ps(xs + d * 8, subq_avx2_ld(XT + d * ldx + i0, mk, m == 8));
+  const __m256 vr2 = _mm256_set1_ps(0.70710678118654752f), one = _mm256_set1_ps(1.0f);
   int64_t n = 0;
-  subq_la_frow(c, NULL, NULL, 1.0f, false, P, rs), n = 1;
-  for (int64_t i = 0; i < dk; i++, n++) subq_la_frow(c, XT + i * ldx, NULL, 1.0f, false, P + n * ldp, rs ? rs + n : NULL);
-  for (int64_t i = 0; i < dk; i++, n++)
-    subq_la_frow(c, XT + i * ldx, NULL, r2, true, P + n * ldp, rs ? rs + n : NULL);
-  for (int64_t i = 0; i < dk; i++)
-    for (int64_t jj = i + 1; jj < dk; jj++, n++)
-      subq_la_frow(c, XT + i * ldx, XT + jj * ldx, 1.0f, false, P + n * ldp, rs ? rs + n : NULL);
+#define SUBQ_LA_PUT(v)                       \
+  do {                                       \
+    _mm256_storeu_ps(P + n * 8, (v));        \
+    n++;                                     \
+  } while (0)
+  SUBQ_LA_PUT(one);
+  for (int64_t d = 0; d < dk; d++) SUBQ_LA_PUT(_mm256_loadu_ps(xs + d * 8));
+  for (int64_t d = 0; d < dk; d++) {
+    const __m256 x = _mm256_loadu_ps(xs + d * 8);
+    SUBQ_LA_PUT(_mm256_mul_ps(_mm256_mul_ps(x, x), vr2));
+  }
+  for (int64_t i = 0; i < dk; i++) {
+    const __m256 x = _mm256_loadu_ps(xs + i * 8);
+    for (int64_t jj = i + 1; jj < dk; jj++) SUBQ_LA_PUT(_mm256_mul_ps(x, _mm256_loadu_ps(xs + jj * 8)));
+  }
+#undef SUBQ_LA_PUT
+  if (!s) return;
+  /* z in four interleaved chains (feature n into chain n % 4), in registers:
+   * one chain would serialise 153 fma latencies */
+  __m256 z0 = _mm256_setzero_ps(), z1 = z0, z2 = z0, z3 = z0;
+  int64_t k = 0;
+  for (; k + 4 <= n; k += 4) {
+    z0 = _mm256_fmadd_ps(_mm256_loadu_ps(P + k * 8), _mm256_broadcast_ss(s + k), z0);
+    z1 = _mm256_fmadd_ps(_mm256_loadu_ps(P + k * 8 + 8), _mm256_broadcast_ss(s + k + 1), z1);
+    z2 = _mm256_fmadd_ps(_mm256_loadu_ps(P + k * 8 + 16), _mm256_broadcast_ss(s + k + 2), z2);
+    z3 = _mm256_fmadd_ps(_mm256_loadu_ps(P + k * 8 + 24), _mm256_broadcast_ss(s + k + 3), z3);
+  }
+  if (k < n) z0 = _mm256_fmadd_ps(_mm256_loadu_ps(P + k * 8), _mm256_broadcast_ss(s + k), z0), k++;
+  if (k < n) z1 = _mm256_fmadd_ps(_mm256_loadu_ps(P + k * 8), _mm256_broadcast_ss(s + k), z1), k++;
+  if (k < n) z2 = _mm256_fmadd_ps(_mm256_loadu_ps(P + k * 8), _mm256_broadcast_ss(s + k), z2), k++;
+  subq_avx2_st(z8, mk, m == 8, _mm256_add_ps(_mm256_add_ps(z0, z1), _mm256_add_ps(z2, z3)));
 }
 
 /* Horizontal sum in the fixed tree ((0+1)+(2+3))+((4+5)+(6+7)). */
@@ -206,7 +275,7 @@ static inline float subq_la_hsum8(__m256 v) {
 }
 
 static inline __attribute__((always_inline)) void subq_la_frow(int64_t c, const float *x, const float *y, float r2,
-                                                               bool sq, float *p, float *rs) {
+                                                               bool sq, float *p, __m256 *acc8) {
   const __m256 vr2 = _mm256_set1_ps(r2), one = _mm256_set1_ps(1.0f);
   __m256 acc = _mm256_setzero_ps();
   int64_t t = 0;
@@ -224,7 +293,7 @@ static inline __attribute__((always_inline)) void subq_la_frow(int64_t c, const 
     const float v = !x ? 1.0f : sq ? (x[t] * x[t]) * r2 : y ? x[t] * y[t] : x[t];
     p[t] = v, tail[l] = v;
   }
-  if (rs) *rs = subq_la_hsum8(_mm256_add_ps(acc, _mm256_loadu_ps(tail)));
+  *acc8 = _mm256_add_ps(acc, _mm256_loadu_ps(tail));
 }
 
 void subq_f32_linattn_intra__avx2(int64_t c, float *A, int64_t lda, bool poly, float *z) {

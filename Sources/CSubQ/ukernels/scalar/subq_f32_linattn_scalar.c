@@ -61,27 +61,38 @@ void subq_f32_linattn_tload__scalar(int64_t c, int64_t dk, const float *x, int64
     for (int64_t d = 0; d < dk; d++) XT[d * ldx + i] = scale * x[i * ld + d];
 }
 
-void subq_f32_linattn_taylor__scalar(int64_t dk, int64_t c, const float *XT, int64_t ldx, float *P, int64_t ldp,
-                                     float *rs) {
+void subq_f32_linattn_taylor__scalar(int64_t dk, int64_t c, const float *XT, int64_t ldx, int64_t n0, int64_t n1,
+                                     float *P, int64_t ldp, float *rs) {
   const float r2 = 0.70710678118654752f;
-  int64_t n = 0;
-  for (int64_t t = 0; t < c; t++) P[t] = 1.0f;
-  n = 1;
-  for (int64_t i = 0; i < dk; i++, n++)
-    for (int64_t t = 0; t < c; t++) P[n * ldp + t] = XT[i * ldx + t];
-  for (int64_t i = 0; i < dk; i++, n++) {
-    const float *x = XT + i * ldx;
-    float *p = P + n * ldp;
-    for (int64_t t = 0; t < c; t++) p[t] = (x[t] * x[t]) * r2;
+  for (int64_t n = n0; n < n1; n++) {
+    int64_t a, b;
+    bool sq;
+    subq_la_feature(dk, n, &a, &b, &sq);
+    const float *x = a >= 0 ? XT + a * ldx : NULL, *y = b >= 0 ? XT + b * ldx : NULL;
+    float *p = P + (n - n0) * ldp;
+    for (int64_t t = 0; t < c; t++) p[t] = !x ? 1.0f : sq ? (x[t] * x[t]) * r2 : y ? x[t] * y[t] : x[t];
+    if (rs) rs[n - n0] = subq_la_sum8(p, c);
   }
-  for (int64_t i = 0; i < dk; i++)
-    for (int64_t j = i + 1; j < dk; j++, n++) {
-      const float *x = XT + i * ldx, *y = XT + j * ldx;
-      float *p = P + n * ldp;
-      for (int64_t t = 0; t < c; t++) p[t] = x[t] * y[t];
+}
+
+void subq_f32_linattn_qpanel__scalar(int64_t dk, const float *XT, int64_t ldx, int64_t i0, int m, float *P,
+                                     const float *s, float *z8) {
+  const float r2 = 0.70710678118654752f;
+  const int64_t D = 1 + dk + dk * (dk + 1) / 2;
+  float zc[4][8] = {{0.0f}}; /* four interleaved chains, feature n into chain n % 4 */
+  for (int64_t n = 0; n < D; n++) {
+    int64_t a, b;
+    bool sq;
+    subq_la_feature(dk, n, &a, &b, &sq);
+    for (int r = 0; r < m; r++) {
+      const float x = a >= 0 ? XT[a * ldx + i0 + r] : 1.0f, y = b >= 0 ? XT[b * ldx + i0 + r] : 1.0f;
+      const float v = a < 0 ? 1.0f : sq ? (x * x) * r2 : b >= 0 ? x * y : x;
+      P[n * 8 + r] = v;
+      if (s) zc[n & 3][r] = fmaf(v, s[n], zc[n & 3][r]);
     }
-  if (rs)
-    for (int64_t d = 0; d < n; d++) rs[d] = subq_la_sum8(P + d * ldp, c);
+  }
+  if (s)
+    for (int r = 0; r < m; r++) z8[r] = (zc[0][r] + zc[1][r]) + (zc[2][r] + zc[3][r]);
 }
 
 void subq_f32_linattn_intra__scalar(int64_t c, float *A, int64_t lda, bool poly, float *z) {
