@@ -649,15 +649,16 @@ static subq_status subq_la_run(void *arg, int64_t begin, int64_t end, const subq
         for (int64_t k = 0; k < n; k++) subq_la_chunk_causal(j, (i0 + k) / j->H, (i0 + k) % j->H, t0, scr, S[k], s[k]);
       for (int64_t k = 0; k < n; k++) subq_la_state_out(j, (i0 + k) / j->H, (i0 + k) % j->H, S[k], s[k]);
     }
-    return SUBQ_OK;
+  } else {
+    for (int64_t it = begin; it < end; it++) {
+      const int64_t b = it / j->H, h = it % j->H;
+      if (ra->mode == 1)
+        subq_la_item_full(j, b, h, scr);
+      else
+        subq_la_item_decode(j, b, h, scr);
+    }
   }
-  for (int64_t it = begin; it < end; it++) {
-    const int64_t b = it / j->H, h = it % j->H;
-    if (ra->mode == 1)
-      subq_la_item_full(j, b, h, scr);
-    else
-      subq_la_item_decode(j, b, h, scr);
-  }
+  if (j->stream) j->impl->outrows(0, j->dv, NULL, 0, NULL, 0.0f, j->g.out, 0, true); /* fence the streamed rows */
   return SUBQ_OK;
 }
 

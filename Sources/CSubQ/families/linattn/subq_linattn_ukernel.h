@@ -34,8 +34,10 @@
  * rowsum: s[d] += sum_{i < c} P[d * ldp + i] for d < D.
  * outrows: out[i * ld + :dv] = O[i * ldo + :dv] * (1 / (z[i] + eps)) for i < c
  *   (z NULL: a copy). stream: a hint that out will not be read soon (the
- *   kernel may write around the caches, and then orders its stores before
- *   returning); the values written are the same.
+ *   kernel may write around the caches with weakly ordered stores; the values
+ *   are the same). After its last streamed call a caller calls it once more
+ *   with c == 0 and stream, which orders every earlier store (a fence) before
+ *   anyone else reads out.
  */
 #ifndef SUBQ_LINATTN_UKERNEL_H
 #define SUBQ_LINATTN_UKERNEL_H

@@ -179,11 +179,6 @@ void subq_f32_linattn_tload__avx2(int64_t c, int64_t dk, const float *x, int64_t
     for (int64_t d = 0; d < dk; d++) XT[d * ldx + i] = scale * x[i * ld + d];
 }
 
-/* One feature row p[t] = x[t] * y[t] (x NULL: ones; y NULL: a copy of x;
- * sq: x[t]^2 * r2), and its 8 lane partial sums. */
-static inline __attribute__((always_inline)) void subq_la_frow(int64_t c, const float *x, const float *y, float r2,
-                                                               bool sq, float *p, __m256 *acc8);
-
 /* Eight 8-lane partial sums reduced to one vector of their totals (lane r =
  * the sum of v[r], a fixed order). */
 static inline __m256 subq_la_hsum8x8(const __m256 v[8]) {
@@ -193,34 +188,68 @@ static inline __m256 subq_la_hsum8x8(const __m256 v[8]) {
   return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 
-/* Rows in groups of eight whose lane sums are reduced together (one
- * reduction per row would put a long add chain on every row). */
+/* Up to eight feature rows at once, tokens outer: row r is (xa[r] * xb[r]) *
+ * w[r] (NULL = ones; w is 1 or 1/sqrt2, so the products round as the scalar
+ * formulas do), with eight independent lane-sum chains. */
+static inline __attribute__((always_inline)) void subq_la_fgroup(const bool GENERAL, int nr, int64_t c,
+                                                                 const float *const *xa, const float *const *xb,
+                                                                 const float *w, float *P, int64_t ldp, __m256 *acc) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  for (int r = 0; r < 8; r++) acc[r] = _mm256_setzero_ps();
+  int64_t t = 0;
+  for (; t + 8 <= c; t += 8)
+    SUBQ_LA_UNROLL for (int r = 0; r < 8; r++) {
+      if (r >= nr) break;
+      const __m256 a = !GENERAL || xa[r] ? _mm256_loadu_ps(xa[r] + t) : one;
+      const __m256 b = !GENERAL || xb[r] ? _mm256_loadu_ps(xb[r] + t) : one;
+      /* pairs-only groups (the bulk) skip the exact multiply by 1 */
+      const __m256 v = GENERAL ? _mm256_mul_ps(_mm256_mul_ps(a, b), _mm256_broadcast_ss(w + r)) : _mm256_mul_ps(a, b);
+      _mm256_storeu_ps(P + r * ldp + t, v);
+      acc[r] = _mm256_add_ps(acc[r], v);
+    }
+  if (t < c) { /* masked lanes are zero: they add nothing */
+    const __m256i m = subq_avx2_lanes(0, (int32_t)(c - t));
+    const __m256 onem = _mm256_and_ps(one, _mm256_castsi256_ps(m));
+    for (int r = 0; r < nr; r++) {
+      const __m256 a = xa[r] ? _mm256_maskload_ps(xa[r] + t, m) : onem;
+      const __m256 b = xb[r] ? _mm256_maskload_ps(xb[r] + t, m) : onem;
+      const __m256 v = _mm256_mul_ps(_mm256_mul_ps(a, b), _mm256_broadcast_ss(w + r));
+      _mm256_maskstore_ps(P + r * ldp + t, m, v);
+      acc[r] = _mm256_add_ps(acc[r], v);
+    }
+  }
+}
+
 void subq_f32_linattn_taylor__avx2(int64_t dk, int64_t c, const float *XT, int64_t ldx, int64_t n0, int64_t n1,
                                    float *P, int64_t ldp, float *rs) {
   const float r2 = 0.70710678118654752f;
   for (int64_t g0 = n0; g0 < n1; g0 += 8) {
-    const int64_t g1 = SUBQ_MIN(n1, g0 + 8);
-    __m256 acc[8];
-    for (int64_t n = g0; n < g1; n++) {
-      int64_t a, b;
-      bool sq;
-      subq_la_feature(dk, n, &a, &b, &sq);
-      float *p = P + (n - n0) * ldp;
-      __m256 *r = &acc[n - g0];
-      if (a < 0)
-        subq_la_frow(c, NULL, NULL, r2, false, p, r);
-      else if (sq)
-        subq_la_frow(c, XT + a * ldx, NULL, r2, true, p, r);
-      else if (b < 0)
-        subq_la_frow(c, XT + a * ldx, NULL, r2, false, p, r);
-      else
-        subq_la_frow(c, XT + a * ldx, XT + b * ldx, r2, false, p, r);
+    const int nr = (int)SUBQ_MIN((int64_t)8, n1 - g0);
+    const float *xa[8], *xb[8];
+    float w[8];
+    bool general = false;
+    int64_t a, b;
+    bool sq;
+    subq_la_feature(dk, g0, &a, &b, &sq);
+    for (int r = 0; r < nr; r++) {
+      if (r > 0) { /* the next feature: pairs advance along their row, else look it up */
+        if (a >= 0 && b > a && b + 1 < dk)
+          b++;
+        else
+          subq_la_feature(dk, g0 + r, &a, &b, &sq);
+      }
+      xa[r] = a >= 0 ? XT + a * ldx : NULL, xb[r] = b >= 0 ? XT + b * ldx : NULL, w[r] = sq ? r2 : 1.0f;
+      general = general || !xa[r] || !xb[r] || sq;
     }
+    __m256 acc[8];
+    if (general)
+      subq_la_fgroup(true, nr, c, xa, xb, w, P + (g0 - n0) * ldp, ldp, acc);
+    else
+      subq_la_fgroup(false, nr, c, xa, xb, w, P + (g0 - n0) * ldp, ldp, acc);
     if (rs) {
-      for (int64_t n = g1; n < g0 + 8; n++) acc[n - g0] = _mm256_setzero_ps();
-      float t[8];
-      _mm256_storeu_ps(t, subq_la_hsum8x8(acc));
-      for (int64_t n = g0; n < g1; n++) rs[n - n0] = t[n - g0];
+      float tt[8];
+      _mm256_storeu_ps(tt, subq_la_hsum8x8(acc));
+      for (int r = 0; r < nr; r++) rs[g0 - n0 + r] = tt[r];
     }
   }
 }
@@ -272,28 +301,6 @@ static inline float subq_la_hsum8(__m256 v) {
   float a[8];
   _mm256_storeu_ps(a, v);
   return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-}
-
-static inline __attribute__((always_inline)) void subq_la_frow(int64_t c, const float *x, const float *y, float r2,
-                                                               bool sq, float *p, __m256 *acc8) {
-  const __m256 vr2 = _mm256_set1_ps(r2), one = _mm256_set1_ps(1.0f);
-  __m256 acc = _mm256_setzero_ps();
-  int64_t t = 0;
-  for (; t + 8 <= c; t += 8) {
-    __m256 v = x ? _mm256_loadu_ps(x + t) : one;
-    if (sq)
-      v = _mm256_mul_ps(_mm256_mul_ps(v, v), vr2);
-    else if (y)
-      v = _mm256_mul_ps(v, _mm256_loadu_ps(y + t));
-    _mm256_storeu_ps(p + t, v);
-    acc = _mm256_add_ps(acc, v);
-  }
-  float tail[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-  for (int l = 0; t < c; t++, l++) {
-    const float v = !x ? 1.0f : sq ? (x[t] * x[t]) * r2 : y ? x[t] * y[t] : x[t];
-    p[t] = v, tail[l] = v;
-  }
-  *acc8 = _mm256_add_ps(acc, _mm256_loadu_ps(tail));
 }
 
 void subq_f32_linattn_intra__avx2(int64_t c, float *A, int64_t lda, bool poly, float *z) {
@@ -386,9 +393,10 @@ void subq_f32_linattn_outrows__avx2(int64_t c, int64_t dv, const float *O, int64
       const __m256 inv = _mm256_set1_ps(z ? 1.0f / (z[i] + eps) : 1.0f);
       for (int64_t d = 0; d < dv; d += 8) _mm256_stream_ps(o + d, _mm256_mul_ps(_mm256_loadu_ps(r + d), inv));
     }
-    _mm_sfence();
+    if (c == 0) _mm_sfence(); /* the caller's closing call */
     return;
   }
+  if (c == 0 && stream) _mm_sfence();
   const __m256i m = subq_avx2_lanes(0, (int32_t)(dv - d8));
   for (int64_t i = 0; i < c; i++) {
     const float *r = O + i * ldo;
