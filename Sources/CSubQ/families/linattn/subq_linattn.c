@@ -333,12 +333,12 @@ static void subq_la_prefetch(const float *p, int64_t bs, int64_t ss, int64_t hs,
  * dot rows; Taylor only with expand) and V (c x dv, dense). Prefetches the
  * next chunk's rows. */
 static void subq_la_load(const subq_la_job *j, int64_t b, int64_t h, int64_t t0, int64_t c, float *scr, bool need_q,
-                         bool need_k, bool expand) {
+                         bool need_k, bool expand, bool pf) {
   const subq_linattn_args *g = &j->g;
   const int64_t dk = j->dk, dv = j->dv, C = j->C;
   float *QdT = scr + j->o_qdt, *KdT = scr + j->o_kdt, *tmp = scr + j->o_qd, *Vc = scr + j->o_v;
   const int64_t tn = t0 + c, nn = SUBQ_MIN(C, g->seqlen - tn);
-  if (nn > 0) {
+  if (nn > 0 && pf) {
     if (need_q) {
       subq_la_prefetch(g->q, g->q_bs, g->q_ss, g->q_hs, b, tn, nn, h, dk, false);
       if (!need_k && !j->stream) subq_la_prefetch(g->out, g->o_bs, g->o_ss, g->o_hs, b, tn, nn, h, dv, true);
@@ -465,17 +465,23 @@ static void subq_la_intra(const subq_la_job *j, int64_t c, float *scr, const dou
  * the update Phi(K) 24 feature rows at a time (with their row sums), each
  * right before the product that consumes it, from L1. */
 static void subq_la_chunk_taylor(const subq_la_job *j, int64_t b, int64_t h, int64_t t0, int64_t c, float *scr, float *S,
-                                 float *s) {
+                                 float *s, const int64_t *nx) {
   const subq_linattn_args *g = &j->g;
   const int64_t T = g->seqlen, C = j->C, D = j->D, dv = j->dv, dk = j->dk, ldS = j->ldS;
   float *O = scr + j->o_o, *z = scr + j->o_z, *P8 = scr + j->o_pan, *z8 = scr + j->o_z8, *Pk = scr + j->o_phkt;
   float *ks = scr + j->o_ks;
   const float *V = scr + j->o_v, *QdT = scr + j->o_qdt, *KdT = scr + j->o_kdt;
-  subq_la_load(j, b, h, t0, c, scr, true, true, false);
+  subq_la_load(j, b, h, t0, c, scr, true, true, false, false);
+  /* the rows of the chunk that runs next (the next item of the lock-step
+   * group): a chunk's time ahead, and only one chunk's rows in flight */
+  const int64_t nb = nx[0], nh = nx[1], tn = nx[2], nn = tn >= 0 ? SUBQ_MIN(C, T - tn) : 0;
+  if (nn > 0) {
+    subq_la_prefetch(g->q, g->q_bs, g->q_ss, g->q_hs, nb, tn, nn, nh, dk, false);
+    subq_la_prefetch(g->k, g->k_bs, g->k_ss, g->k_hs, nb, tn, nn, nh, dk, false);
+  }
   subq_la_intra(j, c, scr, NULL, s ? z : NULL);
   j->impl->gemm(c, dv, c, scr + j->o_a, C, 1, V, dv, O, dv, false, 0);
-  const int64_t tn = t0 + c, nn = SUBQ_MIN(C, T - tn);
-  if (nn > 0) subq_la_prefetch(g->v, g->v_bs, g->v_ss, g->v_hs, b, tn, nn, h, dv, false);
+  if (nn > 0) subq_la_prefetch(g->v, g->v_bs, g->v_ss, g->v_hs, nb, tn, nn, nh, dv, false);
   for (int64_t i0 = 0; i0 < c; i0 += SUBQ_LA_QSTRIP) {
     const int m = (int)SUBQ_MIN((int64_t)SUBQ_LA_QSTRIP, c - i0);
     j->impl->qpanel(dk, QdT, C, i0, m, P8, s, z8);
@@ -484,7 +490,7 @@ static void subq_la_chunk_taylor(const subq_la_job *j, int64_t b, int64_t h, int
       for (int r = 0; r < m; r++) z[i0 + r] += z8[r];
   }
   subq_la_write(j, b, h, t0, c, O, z);
-  if (nn > 0 && !j->stream) subq_la_prefetch(g->out, g->o_bs, g->o_ss, g->o_hs, b, tn, nn, h, dv, true);
+  if (nn > 0 && !j->stream) subq_la_prefetch(g->out, g->o_bs, g->o_ss, g->o_hs, nb, tn, nn, nh, dv, true);
   for (int64_t d0 = 0; d0 < D; d0 += SUBQ_LA_KSTRIP) {
     const int64_t d1 = SUBQ_MIN(D, d0 + SUBQ_LA_KSTRIP);
     j->impl->taylor(dk, c, KdT, C, d0, d1, Pk, C, s ? ks + d0 : NULL);
@@ -496,7 +502,7 @@ static void subq_la_chunk_taylor(const subq_la_job *j, int64_t b, int64_t h, int
 
 /* One chunk [t0, t0 + c) of one (sequence, head) with its state S, s. */
 static void subq_la_chunk_causal(const subq_la_job *j, int64_t b, int64_t h, int64_t t0, float *scr, float *S,
-                                 float *s) {
+                                 float *s, const int64_t *nx) {
   const subq_linattn_args *g = &j->g;
   const int64_t T = g->seqlen, C = j->C, D = j->D, dv = j->dv, dk = j->dk;
   const bool gated = g->gate != SUBQ_LINATTN_GATE_NONE, pk = g->gate == SUBQ_LINATTN_GATE_PER_KEY;
@@ -507,10 +513,10 @@ static void subq_la_chunk_causal(const subq_la_job *j, int64_t b, int64_t h, int
   {
     const int64_t c = SUBQ_MIN(C, T - t0);
     if (j->taylor && !gated) {
-      subq_la_chunk_taylor(j, b, h, t0, c, scr, S, s);
+      subq_la_chunk_taylor(j, b, h, t0, c, scr, S, s, nx);
       return;
     }
-    subq_la_load(j, b, h, t0, c, scr, true, true, true);
+    subq_la_load(j, b, h, t0, c, scr, true, true, true, true);
     if (gated) subq_la_gates(j, b, h, t0, c, G);
     /* intra */
     subq_la_intra(j, c, scr, G, s ? z : NULL);
@@ -573,14 +579,14 @@ static void subq_la_item_full(const subq_la_job *j, int64_t b, int64_t h, float 
   float *O = scr + j->o_o, *z = scr + j->o_z;
   for (int64_t t0 = 0; t0 < T; t0 += C) {
     const int64_t c = SUBQ_MIN(C, T - t0);
-    subq_la_load(j, b, h, t0, c, scr, false, true, true);
+    subq_la_load(j, b, h, t0, c, scr, false, true, true, true);
     const float *PhKT = subq_la_phkt(j, scr);
     j->impl->gemm(D, dv, c, PhKT, C, 1, scr + j->o_v, dv, S, ldS, true, -1);
     if (s) j->impl->rowsum(D, c, PhKT, C, s);
   }
   for (int64_t t0 = 0; t0 < T; t0 += C) {
     const int64_t c = SUBQ_MIN(C, T - t0);
-    subq_la_load(j, b, h, t0, c, scr, true, false, true);
+    subq_la_load(j, b, h, t0, c, scr, true, false, true, true);
     const float *PhQT = subq_la_phqt(j, scr);
     j->impl->gemm(c, dv, D, PhQT, 1, C, S, ldS, O, dv, false, -1);
     if (s) {
@@ -646,7 +652,12 @@ static subq_status subq_la_run(void *arg, int64_t begin, int64_t end, const subq
       const int64_t n = SUBQ_MIN(j->group, end - i0);
       for (int64_t k = 0; k < n; k++) subq_la_state_in(j, (i0 + k) / j->H, (i0 + k) % j->H, scr, k, &S[k], &s[k]);
       for (int64_t t0 = 0; t0 < j->g.seqlen; t0 += j->C)
-        for (int64_t k = 0; k < n; k++) subq_la_chunk_causal(j, (i0 + k) / j->H, (i0 + k) % j->H, t0, scr, S[k], s[k]);
+        for (int64_t k = 0; k < n; k++) {
+          /* the chunk after this one: the group's next item, or its first at t0 + C */
+          const int64_t ni = k + 1 < n ? i0 + k + 1 : i0, nt = k + 1 < n ? t0 : t0 + j->C;
+          const int64_t nx[3] = {ni / j->H, ni % j->H, nt < j->g.seqlen ? nt : -1};
+          subq_la_chunk_causal(j, (i0 + k) / j->H, (i0 + k) % j->H, t0, scr, S[k], s[k], nx);
+        }
       for (int64_t k = 0; k < n; k++) subq_la_state_out(j, (i0 + k) / j->H, (i0 + k) % j->H, S[k], s[k]);
     }
   } else {

@@ -220,14 +220,39 @@ static inline __attribute__((always_inline)) void subq_la_fgroup(const bool GENE
   }
 }
 
+/* Eight product rows (x_a * x_b) * w over c (a multiple of 8) tokens, every
+ * pointer and accumulator fixed at compile time; W false: w == 1 (skipped). */
+static inline __attribute__((always_inline)) void subq_la_fpairs8(const bool W, int64_t c, const float *const *xa,
+                                                                  const float *const *xb, const float *w, float *P,
+                                                                  int64_t ldp, __m256 *acc) {
+  const float *a0 = xa[0], *a1 = xa[1], *a2 = xa[2], *a3 = xa[3], *a4 = xa[4], *a5 = xa[5], *a6 = xa[6], *a7 = xa[7];
+  const float *b0 = xb[0], *b1 = xb[1], *b2 = xb[2], *b3 = xb[3], *b4 = xb[4], *b5 = xb[5], *b6 = xb[6], *b7 = xb[7];
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
+  for (int64_t t = 0; t < c; t += 8) {
+    __m256 v;
+#define SUBQ_LA_PR(r)                                                              \
+  v = _mm256_mul_ps(_mm256_loadu_ps(a##r + t), _mm256_loadu_ps(b##r + t));         \
+  if (W) v = _mm256_mul_ps(v, _mm256_broadcast_ss(w + r));                         \
+  _mm256_storeu_ps(P + r * ldp + t, v);                                            \
+  s##r = _mm256_add_ps(s##r, v);
+    SUBQ_LA_PR(0) SUBQ_LA_PR(1) SUBQ_LA_PR(2) SUBQ_LA_PR(3) SUBQ_LA_PR(4) SUBQ_LA_PR(5) SUBQ_LA_PR(6) SUBQ_LA_PR(7)
+#undef SUBQ_LA_PR
+  }
+  acc[0] = s0, acc[1] = s1, acc[2] = s2, acc[3] = s3, acc[4] = s4, acc[5] = s5, acc[6] = s6, acc[7] = s7;
+}
+
 void subq_f32_linattn_taylor__avx2(int64_t dk, int64_t c, const float *XT, int64_t ldx, int64_t n0, int64_t n1,
                                    float *P, int64_t ldp, float *rs) {
   const float r2 = 0.70710678118654752f;
+  float ones[1024]; /* c <= SUBQ_LINATTN_MAX_CHUNK: the factor of the constant and linear rows */
+  const bool fast = c % 8 == 0 && c <= 1024;
+  if (fast)
+    for (int64_t t = 0; t < c; t += 8) _mm256_storeu_ps(ones + t, _mm256_set1_ps(1.0f));
   for (int64_t g0 = n0; g0 < n1; g0 += 8) {
     const int nr = (int)SUBQ_MIN((int64_t)8, n1 - g0);
     const float *xa[8], *xb[8];
     float w[8];
-    bool general = false;
+    bool general = false, anysq = false;
     int64_t a, b;
     bool sq;
     subq_la_feature(dk, g0, &a, &b, &sq);
@@ -239,13 +264,23 @@ void subq_f32_linattn_taylor__avx2(int64_t dk, int64_t c, const float *XT, int64
           subq_la_feature(dk, g0 + r, &a, &b, &sq);
       }
       xa[r] = a >= 0 ? XT + a * ldx : NULL, xb[r] = b >= 0 ? XT + b * ldx : NULL, w[r] = sq ? r2 : 1.0f;
-      general = general || !xa[r] || !xb[r] || sq;
+      general = general || !xa[r] || !xb[r];
+      anysq = anysq || sq;
     }
     __m256 acc[8];
-    if (general)
+    if (nr < 8 || !fast) {
       subq_la_fgroup(true, nr, c, xa, xb, w, P + (g0 - n0) * ldp, ldp, acc);
-    else
-      subq_la_fgroup(false, nr, c, xa, xb, w, P + (g0 - n0) * ldp, ldp, acc);
+    } else {
+      if (general)
+        for (int r = 0; r < 8; r++) { /* x * 1 and 1 * 1 are exact */
+          if (!xa[r]) xa[r] = ones;
+          if (!xb[r]) xb[r] = ones;
+        }
+      if (anysq)
+        subq_la_fpairs8(true, c, xa, xb, w, P + (g0 - n0) * ldp, ldp, acc);
+      else
+        subq_la_fpairs8(false, c, xa, xb, w, P + (g0 - n0) * ldp, ldp, acc);
+    }
     if (rs) {
       float tt[8];
       _mm256_storeu_ps(tt, subq_la_hsum8x8(acc));
