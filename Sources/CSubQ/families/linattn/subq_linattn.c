@@ -456,12 +456,11 @@ static void subq_la_intra(const subq_la_job *j, int64_t c, float *scr, const dou
   }
 }
 
-#define SUBQ_LA_QSTRIP 6  /* query rows per feature panel: the gemm ukernels' tile height */
 #define SUBQ_LA_KSTRIP 24 /* feature rows of Phi(K) expanded per state-update product */
 
 /* One ungated Taylor chunk of c tokens. The 153-wide features never exist
  * for the whole chunk (78 KiB for Q and K at C = 64, beyond L1): the
- * read-out expands Phi(Q) one 6-token panel at a time (with its Phi(q) . s),
+ * read-out expands Phi(Q) one 24-token panel at a time (with its Phi(q) . s),
  * the update Phi(K) 24 feature rows at a time (with their row sums), each
  * right before the product that consumes it, from L1. */
 static void subq_la_chunk_taylor(const subq_la_job *j, int64_t b, int64_t h, int64_t t0, int64_t c, float *scr, float *S,
@@ -482,10 +481,10 @@ static void subq_la_chunk_taylor(const subq_la_job *j, int64_t b, int64_t h, int
   subq_la_intra(j, c, scr, NULL, s ? z : NULL);
   j->impl->gemm(c, dv, c, scr + j->o_a, C, 1, V, dv, O, dv, false, 0);
   if (nn > 0) subq_la_prefetch(g->v, g->v_bs, g->v_ss, g->v_hs, nb, tn, nn, nh, dv, false);
-  for (int64_t i0 = 0; i0 < c; i0 += SUBQ_LA_QSTRIP) {
-    const int m = (int)SUBQ_MIN((int64_t)SUBQ_LA_QSTRIP, c - i0);
+  for (int64_t i0 = 0; i0 < c; i0 += SUBQ_LA_QPANEL) {
+    const int m = (int)SUBQ_MIN((int64_t)SUBQ_LA_QPANEL, c - i0);
     j->impl->qpanel(dk, QdT, C, i0, m, P8, s, z8);
-    j->impl->gemm(m, dv, D, P8, 1, 8, S, ldS, O + i0 * dv, dv, true, -1);
+    j->impl->gemm(m, dv, D, P8, 1, SUBQ_LA_QPANEL, S, ldS, O + i0 * dv, dv, true, -1);
     if (s)
       for (int r = 0; r < m; r++) z[i0 + r] += z8[r];
   }
@@ -799,8 +798,8 @@ static subq_status subq_la_call(subq_context *ctx, const subq_linattn_args *args
   job.o_kpt = o, o += subq_la_r16(dk * C);
   job.o_dec = o, o += subq_la_r16(D);
   job.o_ks = o, o += subq_la_r16(D);
-  job.o_pan = o, o += subq_la_r16(D * 8);
-  job.o_z8 = o, o += 16;
+  job.o_pan = o, o += subq_la_r16(D * SUBQ_LA_QPANEL);
+  job.o_z8 = o, o += subq_la_r16(SUBQ_LA_QPANEL);
   job.ldS = (dv + 7) / 8 * 8;
   job.slot_floats = subq_la_r16(D * job.ldS + D);
   job.group = SUBQ_MAX((int64_t)1, SUBQ_MIN((int64_t)SUBQ_LA_MAX_GROUP,

@@ -21,11 +21,11 @@
  *   of c scaled rows given transposed (XT, dk x c, row stride ldx), feature
  *   n in row n - n0 of P (row stride ldp); rs (may be NULL) receives the
  *   row sums rs[n - n0] (a fixed summation order per ISA).
- * qpanel: all D features of the 8 tokens in columns i0..i0+7 of XT (only
- *   the first m, 1..8, are read), feature-major with 8 lanes: P[n * 8 + r] for
- *   r < m (lanes r >= m are unspecified); with s, z8[r] = sum_n P[n * 8 + r] *
- *   s[n] for r < m (four fma chains over n = 0, 4, 8, ... / 1, 5, ... / ...,
- *   then (c0 + c1) + (c2 + c3)).
+ * qpanel: all D features of the m (1..SUBQ_LA_QPANEL) tokens in columns
+ *   i0..i0+m-1 of XT, feature-major with SUBQ_LA_QPANEL lanes: P[n *
+ *   SUBQ_LA_QPANEL + r] for r < m (lanes r >= m are unspecified); with s,
+ *   z8[r] = sum_n P[n * SUBQ_LA_QPANEL + r] * s[n] for r < m (four fma chains
+ *   over n = 0, 4, 8, ... / 1, 5, ... / ..., then (c0 + c1) + (c2 + c3)).
  * intra: on the c x c block A (row stride lda): with poly, A[i][j] = 1 +
  *   A[i][j] + A[i][j]^2 / 2 for j <= i (the Taylor kernel of s = A); A[i][j] = 0
  *   for i < j < c; z (may be NULL) z[i] = sum_{j <= i} A[i][j] (after poly).
@@ -41,6 +41,10 @@
  */
 #ifndef SUBQ_LINATTN_UKERNEL_H
 #define SUBQ_LINATTN_UKERNEL_H
+
+/* Lanes of a query feature panel: a multiple of 8 (AVX2 vectors) and of 6
+ * (the gemm ukernels' tile height), so that panels feed whole tiles. */
+#define SUBQ_LA_QPANEL 24
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -289,46 +289,62 @@ void subq_f32_linattn_taylor__avx2(int64_t dk, int64_t c, const float *XT, int64
   }
 }
 
-/* The 8-token panel: x vectors loaded once (masked: only m columns exist),
- * every feature one product, one store and, with s, one fma into z. */
+/* The 24-token panel: x vectors staged once (masked: only m columns exist),
+ * every feature three products and three stores; then z in four chains per
+ * vector, in registers. */
 void subq_f32_linattn_qpanel__avx2(int64_t dk, const float *XT, int64_t ldx, int64_t i0, int m, float *P,
                                    const float *s, float *z8) {
-  float xs[32 * 8]; /* dk <= SUBQ_LINATTN_MAX_TAYLOR_DK (32) */
-  const __m256i mk = subq_avx2_lanes(0, m);
-  for (int64_t d = 0; d < dk; d++) _mm256_storeu_ps(xs + d * 8, subq_avx2_ld(XT + d * ldx + i0, mk, m == 8));
+  enum { L = SUBQ_LA_QPANEL, NV = SUBQ_LA_QPANEL / 8 };
+  float xs[32 * L]; /* dk <= SUBQ_LINATTN_MAX_TAYLOR_DK (32) */
+  __m256i mk[NV];
+  bool fl[NV];
+  for (int u = 0; u < NV; u++) {
+    const int n = m - 8 * u < 0 ? 0 : m - 8 * u > 8 ? 8 : m - 8 * u;
+    mk[u] = subq_avx2_lanes(0, n), fl[u] = n == 8;
+  }
+  for (int64_t d = 0; d < dk; d++)
+    for (int u = 0; u < NV; u++) _mm256_storeu_ps(xs + d * L + 8 * u, subq_avx2_ld(XT + d * ldx + i0 + 8 * u, mk[u], fl[u]));
   const __m256 vr2 = _mm256_set1_ps(0.70710678118654752f), one = _mm256_set1_ps(1.0f);
-  int64_t n = 0;
-#define SUBQ_LA_PUT(v)                       \
-  do {                                       \
-    _mm256_storeu_ps(P + n * 8, (v));        \
-    n++;                                     \
-  } while (0)
-  SUBQ_LA_PUT(one);
-  for (int64_t d = 0; d < dk; d++) SUBQ_LA_PUT(_mm256_loadu_ps(xs + d * 8));
-  for (int64_t d = 0; d < dk; d++) {
-    const __m256 x = _mm256_loadu_ps(xs + d * 8);
-    SUBQ_LA_PUT(_mm256_mul_ps(_mm256_mul_ps(x, x), vr2));
-  }
+  float *p = P;
+  for (int u = 0; u < NV; u++) _mm256_storeu_ps(p + 8 * u, one);
+  p += L;
+  for (int64_t d = 0; d < dk; d++, p += L)
+    for (int u = 0; u < NV; u++) _mm256_storeu_ps(p + 8 * u, _mm256_loadu_ps(xs + d * L + 8 * u));
+  for (int64_t d = 0; d < dk; d++, p += L)
+    for (int u = 0; u < NV; u++) {
+      const __m256 x = _mm256_loadu_ps(xs + d * L + 8 * u);
+      _mm256_storeu_ps(p + 8 * u, _mm256_mul_ps(_mm256_mul_ps(x, x), vr2));
+    }
   for (int64_t i = 0; i < dk; i++) {
-    const __m256 x = _mm256_loadu_ps(xs + i * 8);
-    for (int64_t jj = i + 1; jj < dk; jj++) SUBQ_LA_PUT(_mm256_mul_ps(x, _mm256_loadu_ps(xs + jj * 8)));
+    const __m256 x0 = _mm256_loadu_ps(xs + i * L), x1 = _mm256_loadu_ps(xs + i * L + 8),
+                 x2 = _mm256_loadu_ps(xs + i * L + 16);
+    for (int64_t jj = i + 1; jj < dk; jj++, p += L) {
+      const float *y = xs + jj * L;
+      _mm256_storeu_ps(p, _mm256_mul_ps(x0, _mm256_loadu_ps(y)));
+      _mm256_storeu_ps(p + 8, _mm256_mul_ps(x1, _mm256_loadu_ps(y + 8)));
+      _mm256_storeu_ps(p + 16, _mm256_mul_ps(x2, _mm256_loadu_ps(y + 16)));
+    }
   }
-#undef SUBQ_LA_PUT
   if (!s) return;
-  /* z in four interleaved chains (feature n into chain n % 4), in registers:
-   * one chain would serialise 153 fma latencies */
-  __m256 z0 = _mm256_setzero_ps(), z1 = z0, z2 = z0, z3 = z0;
-  int64_t k = 0;
-  for (; k + 4 <= n; k += 4) {
-    z0 = _mm256_fmadd_ps(_mm256_loadu_ps(P + k * 8), _mm256_broadcast_ss(s + k), z0);
-    z1 = _mm256_fmadd_ps(_mm256_loadu_ps(P + k * 8 + 8), _mm256_broadcast_ss(s + k + 1), z1);
-    z2 = _mm256_fmadd_ps(_mm256_loadu_ps(P + k * 8 + 16), _mm256_broadcast_ss(s + k + 2), z2);
-    z3 = _mm256_fmadd_ps(_mm256_loadu_ps(P + k * 8 + 24), _mm256_broadcast_ss(s + k + 3), z3);
+  const int64_t n = (p - P) / L;
+  for (int u = 0; u < NV; u++) {
+    if (8 * u >= m) break;
+    /* feature k into chain k % 4, in registers: one chain would serialise
+     * 153 fma latencies */
+    __m256 z0 = _mm256_setzero_ps(), z1 = z0, z2 = z0, z3 = z0;
+    const float *q = P + 8 * u;
+    int64_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+      z0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + k * L), _mm256_broadcast_ss(s + k), z0);
+      z1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + (k + 1) * L), _mm256_broadcast_ss(s + k + 1), z1);
+      z2 = _mm256_fmadd_ps(_mm256_loadu_ps(q + (k + 2) * L), _mm256_broadcast_ss(s + k + 2), z2);
+      z3 = _mm256_fmadd_ps(_mm256_loadu_ps(q + (k + 3) * L), _mm256_broadcast_ss(s + k + 3), z3);
+    }
+    if (k < n) z0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + k * L), _mm256_broadcast_ss(s + k), z0), k++;
+    if (k < n) z1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + k * L), _mm256_broadcast_ss(s + k), z1), k++;
+    if (k < n) z2 = _mm256_fmadd_ps(_mm256_loadu_ps(q + k * L), _mm256_broadcast_ss(s + k), z2), k++;
+    subq_avx2_st(z8 + 8 * u, mk[u], fl[u], _mm256_add_ps(_mm256_add_ps(z0, z1), _mm256_add_ps(z2, z3)));
   }
-  if (k < n) z0 = _mm256_fmadd_ps(_mm256_loadu_ps(P + k * 8), _mm256_broadcast_ss(s + k), z0), k++;
-  if (k < n) z1 = _mm256_fmadd_ps(_mm256_loadu_ps(P + k * 8), _mm256_broadcast_ss(s + k), z1), k++;
-  if (k < n) z2 = _mm256_fmadd_ps(_mm256_loadu_ps(P + k * 8), _mm256_broadcast_ss(s + k), z2), k++;
-  subq_avx2_st(z8, mk, m == 8, _mm256_add_ps(_mm256_add_ps(z0, z1), _mm256_add_ps(z2, z3)));
 }
 
 /* Horizontal sum in the fixed tree ((0+1)+(2+3))+((4+5)+(6+7)). */

@@ -79,7 +79,7 @@ void subq_f32_linattn_qpanel__scalar(int64_t dk, const float *XT, int64_t ldx, i
                                      const float *s, float *z8) {
   const float r2 = 0.70710678118654752f;
   const int64_t D = 1 + dk + dk * (dk + 1) / 2;
-  float zc[4][8] = {{0.0f}}; /* four interleaved chains, feature n into chain n % 4 */
+  float zc[4][SUBQ_LA_QPANEL] = {{0.0f}}; /* four interleaved chains, feature n into chain n % 4 */
   for (int64_t n = 0; n < D; n++) {
     int64_t a, b;
     bool sq;
@@ -87,7 +87,7 @@ void subq_f32_linattn_qpanel__scalar(int64_t dk, const float *XT, int64_t ldx, i
     for (int r = 0; r < m; r++) {
       const float x = a >= 0 ? XT[a * ldx + i0 + r] : 1.0f, y = b >= 0 ? XT[b * ldx + i0 + r] : 1.0f;
       const float v = a < 0 ? 1.0f : sq ? (x * x) * r2 : b >= 0 ? x * y : x;
-      P[n * 8 + r] = v;
+      P[n * SUBQ_LA_QPANEL + r] = v;
       if (s) zc[n & 3][r] = fmaf(v, s[n], zc[n & 3][r]);
     }
   }
