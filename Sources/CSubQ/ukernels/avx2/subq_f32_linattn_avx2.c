@@ -357,6 +357,7 @@ static inline float subq_la_hsum8(__m256 v) {
 void subq_f32_linattn_intra__avx2(int64_t c, float *A, int64_t lda, bool poly, float *z) {
   const __m256 one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f), zero = _mm256_setzero_ps();
   const int64_t c8 = c / 8 * 8;
+  __m256 accs[8]; /* lane sums of eight rows, reduced together (same tree as subq_la_hsum8) */
   for (int64_t i = 0; i < c; i++) {
     float *ai = A + i * lda;
     __m256 acc = zero;
@@ -391,7 +392,15 @@ void subq_f32_linattn_intra__avx2(int64_t c, float *A, int64_t lda, bool poly, f
     }
     for (; j < c8; j += 8) _mm256_storeu_ps(ai + j, zero);
     for (; j < c; j++) ai[j] = 0.0f;
-    if (z) z[i] = subq_la_hsum8(acc);
+    if (!z) continue;
+    const int64_t l = i & 7;
+    accs[l] = acc;
+    if (l == 7 || i == c - 1) {
+      for (int64_t r2 = l + 1; r2 < 8; r2++) accs[r2] = zero;
+      float t[8];
+      _mm256_storeu_ps(t, subq_la_hsum8x8(accs));
+      for (int64_t r2 = 0; r2 <= l; r2++) z[i - l + r2] = t[r2];
+    }
   }
 }
 
