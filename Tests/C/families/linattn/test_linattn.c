@@ -573,6 +573,10 @@ int main(void) {
       {1, 300, 2, 16, 64, TA, DEN, 0, true, true, false, 1, 16},
       {1, 300, 2, 16, 64, TA, DEN, 0, true, true, false, 1, 32},
       {1, 300, 2, 16, 64, TA, DEN, 0, true, true, false, 1, 128},
+      /* chunks and tails off the 8-lane grid, the largest Taylor dk (D = 561) */
+      {1, 70, 2, 16, 60, TA, DEN, 0, true, true, false, 1, 20},
+      {1, 101, 2, 12, 64, TA, NON, 0, true, true, false, 1, 36},
+      {1, 100, 1, 32, 64, TA, DEN, 0, true, true, false, 1, 0},
       {2, 500, 2, 64, 64, ID, NON, 0, true, true, false, 1, 0},
       {1, 1000, 2, 60, 128, ID, NON, 0, true, false, false, 1, 0},
       {1, 300, 2, 64, 64, ID, DEN, 0, true, true, false, 1, 0},
