@@ -35,10 +35,18 @@ typedef struct subq_la_impl {
   subq_isa isa;
   subq_f32_linattn_gemm_fn gemm;
   subq_f32_linattn_step_fn step;
+  subq_f32_linattn_tload_fn tload;
+  subq_f32_linattn_taylor_fn taylor;
+  subq_f32_linattn_qpanel_fn qpanel;
+  subq_f32_linattn_intra_fn intra;
+  subq_f32_linattn_zstate_fn zstate;
+  subq_f32_linattn_rowsum_fn rowsum;
+  subq_f32_linattn_outrows_fn outrows;
 } subq_la_impl;
 
 static const subq_la_impl subq_la_impls[] = {
-#define SUBQ_LINATTN_UKERNEL(isa, gemm, step) {isa, gemm, step},
+#define SUBQ_LINATTN_UKERNEL(isa, gemm, step, tload, taylor, qpanel, intra, zstate, rowsum, outrows) \
+  {isa, gemm, step, tload, taylor, qpanel, intra, zstate, rowsum, outrows},
 #include "families/linattn/subq_linattn_impls.inc"
 #undef SUBQ_LINATTN_UKERNEL
 };
@@ -50,7 +58,13 @@ static const subq_la_impl *subq_la_pick(subq_isa chosen) {
 #define SUBQ_LA_SUB 16 /* per-key gates: sub-block rows (spec §5, fla chunk_gla BC) */
 #define SUBQ_LA_SPAN_MAX 30.0 /* per-key gates: largest in-block log decay folded into the GEMM (e^30 ~ 1e13) */
 #define SUBQ_LA_MAX_GROUP 8 /* prefill items advanced in lock-step per participant */
-#define SUBQ_LA_GROUP_BYTES (192 * 1024) /* their states together stay in L2 */
+/* Their states together stay in L2 (eight 153 x 64 BASED heads, 318 KiB, next
+ * to ~80 KiB of chunk scratch in a 512 KiB L2: 2% faster than four at T 8192). */
+#define SUBQ_LA_GROUP_BYTES (384 * 1024)
+/* Prefill outputs larger than this are written with non-temporal stores: they
+ * cannot stay cached for the next layer anyway, and skipping the read for
+ * ownership removes a third of a long prefill's DRAM traffic. */
+#define SUBQ_LA_STREAM_BYTES ((int64_t)16 << 20)
 
 static int64_t subq_la_r16(int64_t n) { return (n + 15) / 16 * 16; }
 
@@ -211,8 +225,9 @@ typedef struct subq_la_job {
   int64_t H, dk, dv, D, C, sf, S_floats, ldS, slot_floats, group; /* S_floats = H * D * dv (offset of s) */
   float scale, sq;
   bool denom, taylor, map_is_dot; /* map_is_dot: Phi == the dot rows (D == dk) */
+  bool stream;                    /* output rows bypass the caches (see SUBQ_LA_STREAM_BYTES) */
   /* scratch offsets in floats */
-  int64_t o_qd, o_kd, o_qdt, o_kdt, o_a, o_phq, o_phkt, o_o, o_z, o_g, o_qp, o_kpt, o_S, o_s, o_dec, o_v, o_ev;
+  int64_t o_qd, o_kd, o_qdt, o_kdt, o_a, o_phq, o_phkt, o_o, o_z, o_g, o_qp, o_kpt, o_S, o_s, o_dec, o_v, o_ev, o_ks, o_pan, o_z8;
 } subq_la_job;
 
 static const float *subq_la_row(const float *p, int64_t bs, int64_t ss, int64_t hs, int64_t b, int64_t t,
@@ -269,23 +284,21 @@ static void subq_la_write(const subq_la_job *j, int64_t b, int64_t h, int64_t t0
                           const float *z) {
   const subq_linattn_args *g = &j->g;
   const int64_t dv = j->dv;
+  if (g->normalize != SUBQ_LINATTN_NORM_RMSNORM) {
+    j->impl->outrows(c, dv, O, dv, g->normalize == SUBQ_LINATTN_NORM_DENOM ? z : NULL, g->eps,
+                     g->out + b * g->o_bs + t0 * g->o_ss + h * g->o_hs, g->o_ss, j->stream);
+    return;
+  }
   for (int64_t i = 0; i < c; i++) {
     float *o = g->out + b * g->o_bs + (t0 + i) * g->o_ss + h * g->o_hs;
     const float *r = O + i * dv;
-    if (g->normalize == SUBQ_LINATTN_NORM_DENOM) {
-      const float inv = 1.0f / (z[i] + g->eps);
+    float ss = 0.0f;
+    for (int64_t d = 0; d < dv; d++) ss += r[d] * r[d];
+    const float inv = 1.0f / sqrtf(ss / (float)dv + g->norm_eps);
+    if (g->norm_weight)
+      for (int64_t d = 0; d < dv; d++) o[d] = (r[d] * inv) * g->norm_weight[d];
+    else
       for (int64_t d = 0; d < dv; d++) o[d] = r[d] * inv;
-    } else if (g->normalize == SUBQ_LINATTN_NORM_RMSNORM) {
-      float ss = 0.0f;
-      for (int64_t d = 0; d < dv; d++) ss += r[d] * r[d];
-      const float inv = 1.0f / sqrtf(ss / (float)dv + g->norm_eps);
-      if (g->norm_weight)
-        for (int64_t d = 0; d < dv; d++) o[d] = (r[d] * inv) * g->norm_weight[d];
-      else
-        for (int64_t d = 0; d < dv; d++) o[d] = r[d] * inv;
-    } else {
-      memcpy(o, r, (size_t)dv * sizeof(float));
-    }
   }
 }
 
@@ -317,64 +330,49 @@ static void subq_la_prefetch(const float *p, int64_t bs, int64_t ss, int64_t hs,
   }
 }
 
-/* Taylor features of c scaled rows given transposed (XT: dk x c, row stride
- * ldx) into P (D x c, row stride ldp): rows [1, x~, x~_i^2 / sqrt2, x~_i x~_j
- * (i < j)], each a vector op over the tokens. The same values as
- * subq_la_taylor. */
-static void subq_la_taylor_t(int64_t dk, int64_t c, const float *XT, int64_t ldx, float *P, int64_t ldp) {
-  const float r2 = 0.70710678118654752f;
-  int64_t n = 0;
-  for (int64_t t = 0; t < c; t++) P[t] = 1.0f;
-  n = 1;
-  for (int64_t i = 0; i < dk; i++, n++) memcpy(P + n * ldp, XT + i * ldx, (size_t)c * sizeof(float));
-  for (int64_t i = 0; i < dk; i++, n++) {
-    const float *x = XT + i * ldx;
-    float *p = P + n * ldp;
-    for (int64_t t = 0; t < c; t++) p[t] = (x[t] * x[t]) * r2;
-  }
-  for (int64_t i = 0; i < dk; i++)
-    for (int64_t jj = i + 1; jj < dk; jj++, n++) {
-      const float *x = XT + i * ldx, *y = XT + jj * ldx;
-      float *p = P + n * ldp;
-      for (int64_t t = 0; t < c; t++) p[t] = x[t] * y[t];
-    }
-}
-
 /* Loads c tokens of one head: transposed dot rows QdT, KdT (dk x C), the
  * transposed features PhQT, PhKT (D x C; Taylor only, else they alias the
- * dot rows) and V (c x dv, dense). Prefetches the next chunk's rows. */
+ * dot rows; Taylor only with expand) and V (c x dv, dense). Prefetches the
+ * next chunk's rows. */
 static void subq_la_load(const subq_la_job *j, int64_t b, int64_t h, int64_t t0, int64_t c, float *scr, bool need_q,
-                         bool need_k) {
+                         bool need_k, bool expand, bool pf) {
   const subq_linattn_args *g = &j->g;
   const int64_t dk = j->dk, dv = j->dv, C = j->C;
   float *QdT = scr + j->o_qdt, *KdT = scr + j->o_kdt, *tmp = scr + j->o_qd, *Vc = scr + j->o_v;
   const int64_t tn = t0 + c, nn = SUBQ_MIN(C, g->seqlen - tn);
-  if (nn > 0) {
+  if (nn > 0 && pf) {
     if (need_q) {
       subq_la_prefetch(g->q, g->q_bs, g->q_ss, g->q_hs, b, tn, nn, h, dk, false);
-      if (!need_k) subq_la_prefetch(g->out, g->o_bs, g->o_ss, g->o_hs, b, tn, nn, h, dv, true);
+      if (!need_k && !j->stream) subq_la_prefetch(g->out, g->o_bs, g->o_ss, g->o_hs, b, tn, nn, h, dv, true);
     }
     if (need_k) {
       subq_la_prefetch(g->k, g->k_bs, g->k_ss, g->k_hs, b, tn, nn, h, dk, false);
       if (!need_q) subq_la_prefetch(g->v, g->v_bs, g->v_ss, g->v_hs, b, tn, nn, h, dv, false);
     }
   }
+  if (g->feature_map != SUBQ_LINATTN_FMAP_ELU1) { /* scaled copies: the transposing kernel */
+    const float qs = j->taylor ? j->sq : j->scale, ks = j->taylor ? j->sq : 1.0f;
+    if (need_q) j->impl->tload(c, dk, subq_la_row(g->q, g->q_bs, g->q_ss, g->q_hs, b, t0, h), g->q_ss, qs, QdT, C);
+    if (need_k) j->impl->tload(c, dk, subq_la_row(g->k, g->k_bs, g->k_ss, g->k_hs, b, t0, h), g->k_ss, ks, KdT, C);
+  }
   for (int64_t i = 0; i < c; i++) {
-    if (need_q) {
+    if (need_q && g->feature_map == SUBQ_LINATTN_FMAP_ELU1) {
       subq_la_dotrow(g->feature_map, dk, j->scale, j->sq, true, subq_la_row(g->q, g->q_bs, g->q_ss, g->q_hs, b, t0 + i, h),
                      tmp);
       for (int64_t d = 0; d < dk; d++) QdT[d * C + i] = tmp[d];
     }
     if (need_k) {
-      subq_la_dotrow(g->feature_map, dk, j->scale, j->sq, false,
-                     subq_la_row(g->k, g->k_bs, g->k_ss, g->k_hs, b, t0 + i, h), tmp);
-      for (int64_t d = 0; d < dk; d++) KdT[d * C + i] = tmp[d];
+      if (g->feature_map == SUBQ_LINATTN_FMAP_ELU1) {
+        subq_la_dotrow(g->feature_map, dk, j->scale, j->sq, false,
+                       subq_la_row(g->k, g->k_bs, g->k_ss, g->k_hs, b, t0 + i, h), tmp);
+        for (int64_t d = 0; d < dk; d++) KdT[d * C + i] = tmp[d];
+      }
       memcpy(Vc + i * dv, subq_la_row(g->v, g->v_bs, g->v_ss, g->v_hs, b, t0 + i, h), (size_t)dv * sizeof(float));
     }
   }
-  if (j->taylor) {
-    if (need_q) subq_la_taylor_t(dk, c, QdT, C, scr + j->o_phq, C);
-    if (need_k) subq_la_taylor_t(dk, c, KdT, C, scr + j->o_phkt, C);
+  if (j->taylor && expand) {
+    if (need_q) j->impl->taylor(dk, c, QdT, C, 0, j->D, scr + j->o_phq, C, NULL);
+    if (need_k) j->impl->taylor(dk, c, KdT, C, 0, j->D, scr + j->o_phkt, C, NULL);
   }
 }
 
@@ -397,14 +395,22 @@ static void subq_la_gates(const subq_la_job *j, int64_t b, int64_t h, int64_t t0
   }
 }
 
-/* Intra-chunk weights A (c x c, ld C, zero above the diagonal). */
-static void subq_la_intra(const subq_la_job *j, int64_t c, float *scr, const double *G) {
+/* Intra-chunk weights A (c x c, ld C, zero above the diagonal) and, with z,
+ * their row sums. */
+static void subq_la_intra(const subq_la_job *j, int64_t c, float *scr, const double *G, float *z) {
   const int64_t dk = j->dk, C = j->C;
   const int32_t gate = j->g.gate;
   float *A = scr + j->o_a;
   const float *QdT = scr + j->o_qdt, *KdT = scr + j->o_kdt;
   if (gate != SUBQ_LINATTN_GATE_PER_KEY) {
-    j->impl->gemm(c, c, dk, QdT, 1, C, KdT, C, A, C, false, -1);
+    /* Q K^T on and below the diagonal only: column block [j0, j0 + 16) from row j0 */
+    for (int64_t j0 = 0; j0 < c; j0 += 16)
+      j->impl->gemm(c - j0, SUBQ_MIN((int64_t)16, c - j0), dk, QdT + j0, 1, C, KdT + j0, C, A + j0 * C + j0, C, false,
+                    -1);
+    if (gate == SUBQ_LINATTN_GATE_NONE) {
+      j->impl->intra(c, A, C, j->taylor, z);
+      return;
+    }
     for (int64_t i = 0; i < c; i++) {
       float *ai = A + i * C;
       if (j->taylor)
@@ -412,6 +418,7 @@ static void subq_la_intra(const subq_la_job *j, int64_t c, float *scr, const dou
       if (gate == SUBQ_LINATTN_GATE_SCALAR)
         for (int64_t jj = 0; jj <= i; jj++) ai[jj] *= expf((float)(G[i] - G[jj]));
       for (int64_t jj = i + 1; jj < c; jj++) ai[jj] = 0.0f;
+      if (z) z[i] = subq_la_sum(ai, i + 1);
     }
     return;
   }
@@ -446,21 +453,57 @@ static void subq_la_intra(const subq_la_job *j, int64_t c, float *scr, const dou
           ai[jj] = s;
         }
       for (int64_t jj = i + 1; jj < c; jj++) ai[jj] = 0.0f;
+      if (z) z[i] = subq_la_sum(ai, i + 1);
     }
   }
 }
 
-/* z[i] += Phi(q_i) . s for the c columns of PhT (D x C). */
-static void subq_la_zstate(int64_t D, int64_t c, int64_t C, const float *PhT, const float *s, float *z) {
-  for (int64_t d = 0; d < D; d++) {
-    const float sd = s[d], *p = PhT + d * C;
-    for (int64_t i = 0; i < c; i++) z[i] += p[i] * sd;
+#define SUBQ_LA_KSTRIP 24 /* feature rows of Phi(K) expanded per state-update product */
+
+/* One ungated Taylor chunk of c tokens. The 153-wide features never exist
+ * for the whole chunk (78 KiB for Q and K at C = 64, beyond L1): the
+ * read-out expands Phi(Q) one 24-token panel at a time (with its Phi(q) . s),
+ * the update Phi(K) 24 feature rows at a time (with their row sums), each
+ * right before the product that consumes it, from L1. */
+static void subq_la_chunk_taylor(const subq_la_job *j, int64_t b, int64_t h, int64_t t0, int64_t c, float *scr, float *S,
+                                 float *s, const int64_t *nx) {
+  const subq_linattn_args *g = &j->g;
+  const int64_t T = g->seqlen, C = j->C, D = j->D, dv = j->dv, dk = j->dk, ldS = j->ldS;
+  float *O = scr + j->o_o, *z = scr + j->o_z, *P8 = scr + j->o_pan, *z8 = scr + j->o_z8, *Pk = scr + j->o_phkt;
+  float *ks = scr + j->o_ks;
+  const float *V = scr + j->o_v, *QdT = scr + j->o_qdt, *KdT = scr + j->o_kdt;
+  subq_la_load(j, b, h, t0, c, scr, true, true, false, false);
+  /* the rows of the chunk that runs next (the next item of the lock-step
+   * group): a chunk's time ahead, and only one chunk's rows in flight */
+  const int64_t nb = nx[0], nh = nx[1], tn = nx[2], nn = tn >= 0 ? SUBQ_MIN(C, T - tn) : 0;
+  if (nn > 0) {
+    subq_la_prefetch(g->q, g->q_bs, g->q_ss, g->q_hs, nb, tn, nn, nh, dk, false);
+    subq_la_prefetch(g->k, g->k_bs, g->k_ss, g->k_hs, nb, tn, nn, nh, dk, false);
   }
+  subq_la_intra(j, c, scr, NULL, s ? z : NULL);
+  j->impl->gemm(c, dv, c, scr + j->o_a, C, 1, V, dv, O, dv, false, 0);
+  if (nn > 0) subq_la_prefetch(g->v, g->v_bs, g->v_ss, g->v_hs, nb, tn, nn, nh, dv, false);
+  for (int64_t i0 = 0; i0 < c; i0 += SUBQ_LA_QPANEL) {
+    const int m = (int)SUBQ_MIN((int64_t)SUBQ_LA_QPANEL, c - i0);
+    j->impl->qpanel(dk, QdT, C, i0, m, P8, s, z8);
+    j->impl->gemm(m, dv, D, P8, 1, SUBQ_LA_QPANEL, S, ldS, O + i0 * dv, dv, true, -1);
+    if (s)
+      for (int r = 0; r < m; r++) z[i0 + r] += z8[r];
+  }
+  subq_la_write(j, b, h, t0, c, O, z);
+  if (nn > 0 && !j->stream) subq_la_prefetch(g->out, g->o_bs, g->o_ss, g->o_hs, nb, tn, nn, nh, dv, true);
+  for (int64_t d0 = 0; d0 < D; d0 += SUBQ_LA_KSTRIP) {
+    const int64_t d1 = SUBQ_MIN(D, d0 + SUBQ_LA_KSTRIP);
+    j->impl->taylor(dk, c, KdT, C, d0, d1, Pk, C, s ? ks + d0 : NULL);
+    j->impl->gemm(d1 - d0, dv, c, Pk, C, 1, V, dv, S + d0 * ldS, ldS, true, -1);
+  }
+  if (s)
+    for (int64_t d = 0; d < D; d++) s[d] += ks[d];
 }
 
 /* One chunk [t0, t0 + c) of one (sequence, head) with its state S, s. */
 static void subq_la_chunk_causal(const subq_la_job *j, int64_t b, int64_t h, int64_t t0, float *scr, float *S,
-                                 float *s) {
+                                 float *s, const int64_t *nx) {
   const subq_linattn_args *g = &j->g;
   const int64_t T = g->seqlen, C = j->C, D = j->D, dv = j->dv, dk = j->dk;
   const bool gated = g->gate != SUBQ_LINATTN_GATE_NONE, pk = g->gate == SUBQ_LINATTN_GATE_PER_KEY;
@@ -470,17 +513,19 @@ static void subq_la_chunk_causal(const subq_la_job *j, int64_t b, int64_t h, int
   double *G = (double *)(void *)(scr + j->o_g);
   {
     const int64_t c = SUBQ_MIN(C, T - t0);
-    subq_la_load(j, b, h, t0, c, scr, true, true);
+    if (j->taylor && !gated) {
+      subq_la_chunk_taylor(j, b, h, t0, c, scr, S, s, nx);
+      return;
+    }
+    subq_la_load(j, b, h, t0, c, scr, true, true, true, true);
     if (gated) subq_la_gates(j, b, h, t0, c, G);
     /* intra */
-    subq_la_intra(j, c, scr, G);
+    subq_la_intra(j, c, scr, G, s ? z : NULL);
     j->impl->gemm(c, dv, c, A, C, 1, V, dv, O, dv, false, 0);
     /* the next chunk's v and out rows, spread over the chunk (a burst of
      * hundreds of prefetches stalls on the miss buffers) */
     const int64_t tn = t0 + c, nn = SUBQ_MIN(C, T - tn);
     if (nn > 0) subq_la_prefetch(g->v, g->v_bs, g->v_ss, g->v_hs, b, tn, nn, h, dv, false);
-    if (s)
-      for (int64_t i = 0; i < c; i++) z[i] = subq_la_sum(A + i * C, i + 1);
     /* inter: Phi(Q) (scaled by e^{G_i}) times the entering state */
     float *PhQT = subq_la_phqt(j, scr);
     if (gated) {
@@ -494,9 +539,9 @@ static void subq_la_chunk_causal(const subq_la_job *j, int64_t b, int64_t h, int
       }
     }
     j->impl->gemm(c, dv, D, PhQT, 1, C, S, ldS, O, dv, true, -1);
-    if (s) subq_la_zstate(D, c, C, PhQT, s, z);
+    if (s) j->impl->zstate(D, c, PhQT, C, s, z);
     subq_la_write(j, b, h, t0, c, O, z);
-    if (nn > 0) subq_la_prefetch(g->out, g->o_bs, g->o_ss, g->o_hs, b, tn, nn, h, dv, true);
+    if (nn > 0 && !j->stream) subq_la_prefetch(g->out, g->o_bs, g->o_ss, g->o_hs, b, tn, nn, h, dv, true);
     /* state update: decay, then Phi(K)^T V with Phi(K) ⊙ e^{Gamma - G_j} */
     float *PhKT = subq_la_phkt(j, scr);
     if (gated) {
@@ -521,8 +566,7 @@ static void subq_la_chunk_causal(const subq_la_job *j, int64_t b, int64_t h, int
       }
     }
     j->impl->gemm(D, dv, c, PhKT, C, 1, V, dv, S, ldS, true, -1);
-    if (s)
-      for (int64_t d = 0; d < D; d++) s[d] += subq_la_sum(PhKT + d * C, c);
+    if (s) j->impl->rowsum(D, c, PhKT, C, s);
   }
 }
 
@@ -536,20 +580,19 @@ static void subq_la_item_full(const subq_la_job *j, int64_t b, int64_t h, float 
   float *O = scr + j->o_o, *z = scr + j->o_z;
   for (int64_t t0 = 0; t0 < T; t0 += C) {
     const int64_t c = SUBQ_MIN(C, T - t0);
-    subq_la_load(j, b, h, t0, c, scr, false, true);
+    subq_la_load(j, b, h, t0, c, scr, false, true, true, true);
     const float *PhKT = subq_la_phkt(j, scr);
     j->impl->gemm(D, dv, c, PhKT, C, 1, scr + j->o_v, dv, S, ldS, true, -1);
-    if (s)
-      for (int64_t d = 0; d < D; d++) s[d] += subq_la_sum(PhKT + d * C, c);
+    if (s) j->impl->rowsum(D, c, PhKT, C, s);
   }
   for (int64_t t0 = 0; t0 < T; t0 += C) {
     const int64_t c = SUBQ_MIN(C, T - t0);
-    subq_la_load(j, b, h, t0, c, scr, true, false);
+    subq_la_load(j, b, h, t0, c, scr, true, false, true, true);
     const float *PhQT = subq_la_phqt(j, scr);
     j->impl->gemm(c, dv, D, PhQT, 1, C, S, ldS, O, dv, false, -1);
     if (s) {
       for (int64_t i = 0; i < c; i++) z[i] = 0.0f;
-      subq_la_zstate(D, c, C, PhQT, s, z);
+      j->impl->zstate(D, c, PhQT, C, s, z);
     }
     subq_la_write(j, b, h, t0, c, O, z);
   }
@@ -610,18 +653,24 @@ static subq_status subq_la_run(void *arg, int64_t begin, int64_t end, const subq
       const int64_t n = SUBQ_MIN(j->group, end - i0);
       for (int64_t k = 0; k < n; k++) subq_la_state_in(j, (i0 + k) / j->H, (i0 + k) % j->H, scr, k, &S[k], &s[k]);
       for (int64_t t0 = 0; t0 < j->g.seqlen; t0 += j->C)
-        for (int64_t k = 0; k < n; k++) subq_la_chunk_causal(j, (i0 + k) / j->H, (i0 + k) % j->H, t0, scr, S[k], s[k]);
+        for (int64_t k = 0; k < n; k++) {
+          /* the chunk after this one: the group's next item, or its first at t0 + C */
+          const int64_t ni = k + 1 < n ? i0 + k + 1 : i0, nt = k + 1 < n ? t0 : t0 + j->C;
+          const int64_t nx[3] = {ni / j->H, ni % j->H, nt < j->g.seqlen ? nt : -1};
+          subq_la_chunk_causal(j, (i0 + k) / j->H, (i0 + k) % j->H, t0, scr, S[k], s[k], nx);
+        }
       for (int64_t k = 0; k < n; k++) subq_la_state_out(j, (i0 + k) / j->H, (i0 + k) % j->H, S[k], s[k]);
     }
-    return SUBQ_OK;
+  } else {
+    for (int64_t it = begin; it < end; it++) {
+      const int64_t b = it / j->H, h = it % j->H;
+      if (ra->mode == 1)
+        subq_la_item_full(j, b, h, scr);
+      else
+        subq_la_item_decode(j, b, h, scr);
+    }
   }
-  for (int64_t it = begin; it < end; it++) {
-    const int64_t b = it / j->H, h = it % j->H;
-    if (ra->mode == 1)
-      subq_la_item_full(j, b, h, scr);
-    else
-      subq_la_item_decode(j, b, h, scr);
-  }
+  if (j->stream) j->impl->outrows(0, j->dv, NULL, 0, NULL, 0.0f, j->g.out, 0, true); /* fence the streamed rows */
   return SUBQ_OK;
 }
 
@@ -730,6 +779,7 @@ static subq_status subq_la_call(subq_context *ctx, const subq_linattn_args *args
   job.sq = sqrtf(job.scale);
   job.denom = g.normalize == SUBQ_LINATTN_NORM_DENOM;
   job.taylor = g.feature_map == SUBQ_LINATTN_FMAP_TAYLOR2;
+  job.stream = !decode && (int64_t)(ro.hi - ro.lo) > SUBQ_LA_STREAM_BYTES;
   const int64_t C = job.C;
   /* scratch (floats, 16-aligned blocks); every term is bounded by
    * 1024 * 1024 * ... well inside int64 given the maxima checked above */
@@ -749,15 +799,21 @@ static subq_status subq_la_call(subq_context *ctx, const subq_linattn_args *args
   job.o_qp = o, o += subq_la_r16(SUBQ_LA_SUB * dk);
   job.o_kpt = o, o += subq_la_r16(dk * C);
   job.o_dec = o, o += subq_la_r16(D);
+  job.o_ks = o, o += subq_la_r16(D);
+  job.o_pan = o, o += subq_la_r16(D * SUBQ_LA_QPANEL);
+  job.o_z8 = o, o += subq_la_r16(SUBQ_LA_QPANEL);
   job.ldS = (dv + 7) / 8 * 8;
   job.slot_floats = subq_la_r16(D * job.ldS + D);
-  job.group = SUBQ_MAX((int64_t)1, SUBQ_MIN((int64_t)SUBQ_LA_MAX_GROUP,
-                                            (int64_t)SUBQ_LA_GROUP_BYTES / (job.slot_floats * (int64_t)sizeof(float))));
-  if (decode || !g.causal) job.group = 1;
-  job.o_S = o, o += job.group * job.slot_floats;
   int64_t items;
   if (!subq_mul_i64(B, H, &items))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: batch * n_heads overflows int64", fn);
+  /* no larger than one participant's share, so that every participant gets a
+   * claim (the grouping never changes an item's arithmetic) */
+  const int64_t share = (items + subq_parallel_width(ctx) - 1) / subq_parallel_width(ctx);
+  job.group = SUBQ_MAX((int64_t)1, SUBQ_MIN(SUBQ_MIN((int64_t)SUBQ_LA_MAX_GROUP, share),
+                                            (int64_t)SUBQ_LA_GROUP_BYTES / (job.slot_floats * (int64_t)sizeof(float))));
+  if (decode || !g.causal) job.group = 1;
+  job.o_S = o, o += job.group * job.slot_floats;
   subq_la_run_arg ra = {&job, decode ? 2 : g.causal ? 0 : 1};
   /* Decode: one claim of all items = the pool's static split, contiguous (b, h)
    * ranges per participant, the same every step: each head's state stays with

@@ -394,6 +394,41 @@ static void test_state_plumbing(void) {
   la_free(&s);
 }
 
+/* Outputs whose extent exceeds 16 MiB are written with non-temporal stores
+ * (when aligned): a widely strided out gives the same bits as a dense one. */
+static void test_streamed_output(void) {
+  subq_isa isas[8];
+  const int n = subq_test_isas(isas);
+  const la_case cases[] = {
+      {1, 70, 2, 16, 64, SUBQ_LINATTN_FMAP_TAYLOR2, SUBQ_LINATTN_NORM_DENOM, 0, true, true, false, 1, 0},
+      {1, 70, 2, 16, 60, SUBQ_LINATTN_FMAP_TAYLOR2, SUBQ_LINATTN_NORM_DENOM, 0, true, true, false, 1, 32},
+      {1, 70, 2, 64, 64, SUBQ_LINATTN_FMAP_IDENTITY, SUBQ_LINATTN_NORM_NONE, 0, false, false, false, 1, 0},
+  };
+  const int64_t ss = 65536; /* 69 rows x 256 KiB > 16 MiB */
+  for (int ii = 0; ii < n; ii++)
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+      const la_case *k = &cases[c];
+      la_data s;
+      la_make(&s, k, 700 + c);
+      const int64_t nO = k->T * k->H * k->dv;
+      float *o1 = malloc((size_t)nO * 4), *o2 = aligned_alloc(64, (size_t)(k->T * ss) * 4);
+      subq_context *ctx = subq_test_context(isas[ii], 2);
+      subq_linattn_args a;
+      la_args(&s, &a, 0, k->T, s.s0, NULL, o1);
+      CHECK_OK(subq_linattn_prefill_f32(ctx, &a));
+      la_args(&s, &a, 0, k->T, s.s0, NULL, o2);
+      a.o_ss = ss, a.o_bs = k->T * ss;
+      CHECK_OK(subq_linattn_prefill_f32(ctx, &a));
+      bool same = true;
+      for (int64_t t = 0; t < k->T; t++)
+        same = same && memcmp(o1 + t * k->H * k->dv, o2 + t * ss, (size_t)(k->H * k->dv) * 4) == 0;
+      CHECK_MSG(same, "%s case %zu: strided (streamed) output differs from dense", subq_isa_name(isas[ii]), c);
+      subq_context_destroy(ctx);
+      free(o1), free(o2);
+      la_free(&s);
+    }
+}
+
 /* ---- bad inputs ---------------------------------------------------------------------------- */
 
 static void bad_reset(subq_linattn_args *a, float *q, float *k, float *v, float *o) {
@@ -521,6 +556,7 @@ int main(void) {
   test_feature_map();
   test_bad_inputs();
   test_state_plumbing();
+  test_streamed_output();
   subq_isa isas[8];
   const int n_isa = subq_test_isas(isas);
   const int TA = SUBQ_LINATTN_FMAP_TAYLOR2, ID = SUBQ_LINATTN_FMAP_IDENTITY, EL = SUBQ_LINATTN_FMAP_ELU1;
@@ -537,6 +573,10 @@ int main(void) {
       {1, 300, 2, 16, 64, TA, DEN, 0, true, true, false, 1, 16},
       {1, 300, 2, 16, 64, TA, DEN, 0, true, true, false, 1, 32},
       {1, 300, 2, 16, 64, TA, DEN, 0, true, true, false, 1, 128},
+      /* chunks and tails off the 8-lane grid, the largest Taylor dk (D = 561) */
+      {1, 70, 2, 16, 60, TA, DEN, 0, true, true, false, 1, 20},
+      {1, 101, 2, 12, 64, TA, NON, 0, true, true, false, 1, 36},
+      {1, 100, 1, 32, 64, TA, DEN, 0, true, true, false, 1, 0},
       {2, 500, 2, 64, 64, ID, NON, 0, true, true, false, 1, 0},
       {1, 1000, 2, 60, 128, ID, NON, 0, true, false, false, 1, 0},
       {1, 300, 2, 64, 64, ID, DEN, 0, true, true, false, 1, 0},
