@@ -106,6 +106,17 @@ static subq_status count_by_participant(void *varg, int64_t b, int64_t e, const 
   return SUBQ_OK;
 }
 
+/* A context of n threads whose workers spin 50 us (NULL after a failed CHECK). */
+static subq_context *spinning_ctx(int n_threads) {
+  subq_context_params p;
+  subq_context_params_default(&p, sizeof p);
+  p.n_threads = n_threads;
+  p.spin_us = 50;
+  subq_context *ctx = NULL;
+  CHECK_OK(subq_context_create(&p, &ctx));
+  return ctx;
+}
+
 static bool wait_parked(subq_pool *pool, bool want) {
   for (int i = 0; i < 20000; i++) { /* 10 s at most: a hang would be the bug we look for */
     if (subq_pool_test_parked(pool) == want) return true;
@@ -122,12 +133,7 @@ static bool wait_parked(subq_pool *pool, bool want) {
  * arguments were on the caller's stack: ASan and TSan builds check that) and
  * join the next jobs normally. */
 static void check_late_worker(int n_threads, int32_t late) {
-  subq_context_params p;
-  subq_context_params_default(&p, sizeof p);
-  p.n_threads = n_threads;
-  p.spin_us = 50;
-  subq_context *ctx = NULL;
-  CHECK_OK(subq_context_create(&p, &ctx));
+  subq_context *ctx = spinning_ctx(n_threads);
   if (!ctx) return;
   subq_pool_test_hold(ctx->pool, late);
   check_run(ctx, 1000, 0, "late worker: first job");
@@ -221,12 +227,7 @@ int main(void) {
   /* claim words re-tagged as old every few jobs (normally every 2^20): every
    * phase still finds its runs, one job or many phases after the re-tag */
   for (int threads = 2; threads <= 4; threads += 2) {
-    subq_context_params p;
-    subq_context_params_default(&p, sizeof p);
-    p.n_threads = threads;
-    p.spin_us = 50;
-    subq_context *ctx = NULL;
-    CHECK_OK(subq_context_create(&p, &ctx));
+    subq_context *ctx = spinning_ctx(threads);
     if (!ctx) continue;
     subq_pool_test_retag_every(ctx->pool, 3);
     for (int j = 0; j < 60; j++) check_run(ctx, 1 + j * 37 % 500, j % 4, "claim words re-tagged");
