@@ -151,9 +151,10 @@ public enum RoPEScaling: Sendable, Hashable {
             truncate: Bool = true)
   /// Dynamic NTK (`rope_type: "dynamic"`): the default frequencies of a base grown for the
   /// sequence length `seqLen` (≥ 0): with L = `originalMaxPositionEmbeddings` (HF's
-  /// `max_position_embeddings`) and S = max(`seqLen`, L), theta · (factor · S / L − (factor − 1))^(rotDim / (rotDim − 2)),
-  /// in HF's float32 steps. `seqLen` ≤ L keeps theta. A table is fixed to one `seqLen`: build a
-  /// new one as S grows. Needs rotDim > 2.
+  /// `max_position_embeddings`) and S = max(`seqLen`, L), the base
+  /// theta · (factor · S / L − (factor − 1))^(rotDim / (rotDim − 2)), in HF's float32 steps.
+  /// `seqLen` ≤ L keeps theta. A table is fixed to one `seqLen`: build a new one as S grows.
+  /// Needs rotDim > 2.
   case dynamic(factor: Double, originalMaxPositionEmbeddings: Double, seqLen: Int = 0)
   /// LongRoPE (`rope_type: "longrope"`): `inv_freq[i] = 1 / (factors[i] · theta^(2i / rotDim))`,
   /// `factors` being HF's `short_factor` or `long_factor` (`rotDim / 2` entries, each finite and
