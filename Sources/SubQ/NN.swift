@@ -149,6 +149,18 @@ public enum RoPEScaling: Sendable, Hashable {
   /// (``RoPETable/yarnAttentionFactor(factor:mscale:mscaleAllDim:)`` when the config infers it).
   case yarn(factor: Double, originalMaxPositionEmbeddings: Double, betaFast: Double = 32, betaSlow: Double = 1,
             truncate: Bool = true)
+  /// Dynamic NTK (`rope_type: "dynamic"`): the default frequencies of a base grown for the
+  /// sequence length `seqLen` (≥ 0): with L = `originalMaxPositionEmbeddings` (HF's
+  /// `max_position_embeddings`) and S = max(`seqLen`, L), the base
+  /// theta · (factor · S / L − (factor − 1))^(rotDim / (rotDim − 2)), in HF's float32 steps.
+  /// `seqLen` ≤ L keeps theta. A table is fixed to one `seqLen`: build a new one as S grows.
+  /// Needs rotDim > 2.
+  case dynamic(factor: Double, originalMaxPositionEmbeddings: Double, seqLen: Int = 0)
+  /// LongRoPE (`rope_type: "longrope"`): `inv_freq[i] = 1 / (factors[i] · theta^(2i / rotDim))`,
+  /// `factors` being HF's `short_factor` or `long_factor` (`rotDim / 2` entries, each finite and
+  /// > 0). Choosing between them by sequence length is the caller's; pass HF's
+  /// `attention_factor` as `attentionScaling`.
+  case longrope(factors: [Float])
 }
 
 /// Rotary position embedding tables (`subq_rope_table`): the inverse frequencies HF computes in
@@ -166,28 +178,36 @@ public final class RoPETable: @unchecked Sendable {
   ///   - theta: `rope_theta` (> 0).
   ///   - attentionScaling: multiplies cos and sin (HF `attention_scaling`, 1 for Llama/Mistral).
   ///   - cachedPositions: positions tabulated now (`cachedPositions * rotDim` floats).
-  /// - Throws: ``SubQError/Code/invalidArgument`` for invalid parameters; ``SubQError/Code/outOfMemory``.
+  /// - Throws: ``SubQError/Code/invalidArgument`` for invalid parameters (longrope factors not
+  ///   `rotDim / 2` in number included); ``SubQError/Code/outOfMemory``.
   public init(
     rotDim: Int, theta: Double = 10000, scaling: RoPEScaling = .none, attentionScaling: Double = 1,
     cachedPositions: Int = 0, context: Context? = nil
   ) throws(SubQError) {
-    var p = Self.params(rotDim: rotDim, theta: theta, scaling: scaling, attentionScaling: attentionScaling)
-    p.cached_positions = Int64(cachedPositions)
     var t: OpaquePointer?
-    let status = withExtendedLifetime(context) { subq_rope_table_create(context.cPointer, &p, &t) }
-    try SubQError.check(status)
+    try Self.withParams(
+      "RoPETable.init", rotDim: rotDim, theta: theta, scaling: scaling, attentionScaling: attentionScaling,
+      cachedPositions: cachedPositions
+    ) { p in withExtendedLifetime(context) { subq_rope_table_create(context.cPointer, p, &t) } }
     raw = t!
     self.rotDim = rotDim
   }
 
   deinit { subq_rope_table_destroy(raw) }
 
-  static func params(rotDim: Int, theta: Double, scaling: RoPEScaling, attentionScaling: Double) -> subq_rope_params {
+  /// Calls `body` with the C params of a schedule (longrope factors valid during the call) and
+  /// checks its status.
+  static func withParams(
+    _ fn: String, rotDim: Int, theta: Double, scaling: RoPEScaling, attentionScaling: Double, cachedPositions: Int,
+    _ body: (UnsafePointer<subq_rope_params>) -> subq_status
+  ) throws(SubQError) {
     var p = subq_rope_params()
     subq_rope_params_default(&p, MemoryLayout<subq_rope_params>.size)
     p.rot_dim = Int64(rotDim)
     p.theta = theta
     p.attention_scaling = attentionScaling
+    p.cached_positions = Int64(cachedPositions)
+    var factors: [Float] = []
     switch scaling {
     case .none: p.type = .default
     case .linear(let f):
@@ -206,8 +226,24 @@ public final class RoPETable: @unchecked Sendable {
       p.beta_fast = betaFast
       p.beta_slow = betaSlow
       p.yarn_truncate = truncate ? 1 : 0
+    case .dynamic(let f, let l0, let seqLen):
+      p.type = .dynamic
+      p.factor = f
+      p.original_max_position_embeddings = l0
+      p.dynamic_seq_len = Int64(seqLen)
+    case .longrope(let fs):
+      p.type = .longrope
+      // C reads rot_dim / 2 entries; a valid rotDim with another count would be read out of bounds.
+      if rotDim >= 2 && rotDim % 2 == 0 && fs.count != rotDim / 2 {
+        throw .invalidArgument("\(fn): longrope factors has \(fs.count) entries, rotDim / 2 is \(rotDim / 2)")
+      }
+      factors = fs
     }
-    return p
+    let status = factors.withUnsafeBufferPointer { f in
+      p.longrope_factors = f.isEmpty ? nil : f.baseAddress
+      return body(&p)
+    }
+    try SubQError.check(status)
   }
 
   /// HF's inferred YaRN `attention_factor` (`subq_rope_yarn_attention_factor`): with
@@ -222,10 +258,13 @@ public final class RoPETable: @unchecked Sendable {
   public static func inverseFrequencies(
     rotDim: Int, theta: Double = 10000, scaling: RoPEScaling = .none
   ) throws(SubQError) -> [Float] {
-    var p = params(rotDim: rotDim, theta: theta, scaling: scaling, attentionScaling: 1)
     var out = [Float](repeating: 0, count: max(rotDim / 2, 1))
-    let status = out.withUnsafeMutableBufferPointer { subq_rope_inv_freq(&p, $0.baseAddress!) }
-    try SubQError.check(status)
+    try out.withUnsafeMutableBufferPointer { (o) throws(SubQError) in
+      try withParams(
+        "RoPETable.inverseFrequencies", rotDim: rotDim, theta: theta, scaling: scaling, attentionScaling: 1,
+        cachedPositions: 0
+      ) { p in subq_rope_inv_freq(p, o.baseAddress!) }
+    }
     return Array(out.prefix(rotDim / 2))
   }
 

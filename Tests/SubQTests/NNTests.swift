@@ -190,6 +190,60 @@ private func silu(_ x: Double) -> Double { x / (1 + exp(-x)) }
     }
   }
 
+  /// dynamic and longrope frequencies follow the header's formulas (evaluated here in the same
+  /// f32 steps, powers correctly rounded via Double), cos/sin are those of the f32 angle, and
+  /// invalid input throws with the C message (the factor count with the façade's).
+  @Test func ropeDynamicAndLongropeFollowHeaderFormula() throws {
+    let (d, theta) = (8, 10000.0)
+    func defaultInv(_ base: Float) -> [Float] {
+      (0..<(d / 2)).map { i in 1 / Float(pow(Double(base), Double(Float(2 * i) / Float(d)))) }
+    }
+    // dynamic: S = 48 > L = 32 grows the base; S <= L keeps theta.
+    let (f, l, sLen) = (Float(2), Float(32), 48)
+    let b = f * Float(sLen) / l - Float(2.0 - 1.0)
+    let grown = Float(theta) * Float(pow(Double(b), Double(d) / (Double(d) - 2.0)))
+    let dyn = RoPEScaling.dynamic(factor: 2, originalMaxPositionEmbeddings: 32, seqLen: sLen)
+    let inv = try RoPETable.inverseFrequencies(rotDim: d, theta: theta, scaling: dyn)
+    #expect(inv == defaultInv(grown) && inv != defaultInv(Float(theta)))
+    #expect(try RoPETable.inverseFrequencies(
+      rotDim: d, theta: theta, scaling: .dynamic(factor: 2, originalMaxPositionEmbeddings: 32, seqLen: 20))
+      == defaultInv(Float(theta)))
+    let table = try RoPETable(rotDim: d, theta: theta, scaling: dyn, cachedPositions: 2)
+    for pos in [1, 37] {  // a cached row and one computed per call
+      let cs = try table.cosSin(position: pos)
+      let a = inv.map { Double(Float(pos) * $0) }
+      #expect(cs.cos == a.map { Float(cos($0)) } && cs.sin == a.map { Float(sin($0)) }, "dynamic cos/sin at \(pos)")
+    }
+    // longrope: default / factors[i]
+    let factors: [Float] = [1, 1.5, 3.25, 7]
+    let lr = try RoPETable.inverseFrequencies(rotDim: d, theta: theta, scaling: .longrope(factors: factors))
+    let expected = (0..<(d / 2)).map { i in
+      1 / (factors[i] * Float(pow(theta, Double(Float(2 * i) / Float(d)))))
+    }
+    #expect(lr == expected)
+    let lt = try RoPETable(rotDim: d, theta: theta, scaling: .longrope(factors: factors), attentionScaling: 1.25)
+    let cs = try lt.cosSin(position: 5)
+    let a = lr.map { Double(Float(5) * $0) }
+    #expect(cs.cos == a.map { Float(Float(cos($0)) * 1.25) } && cs.sin == a.map { Float(Float(sin($0)) * 1.25) })
+
+    func message(_ body: () throws -> Void) -> String {
+      do { try body() } catch let e as SubQError { return e.message } catch { return "\(error)" }
+      return ""
+    }
+    let neg = message {
+      _ = try RoPETable(rotDim: d, scaling: .dynamic(factor: 2, originalMaxPositionEmbeddings: 32, seqLen: -1))
+    }
+    #expect(neg.contains("subq_rope_table_create: dynamic_seq_len (-1) < 0"), "\(neg)")
+    let nonPos = message { _ = try RoPETable.inverseFrequencies(rotDim: d, scaling: .longrope(factors: [1, 0, 1, 1])) }
+    #expect(nonPos.contains("subq_rope_inv_freq: longrope_factors[1] (0) is not a finite value > 0"), "\(nonPos)")
+    let count = message { _ = try RoPETable(rotDim: d, scaling: .longrope(factors: [1, 1, 1])) }
+    #expect(count == "RoPETable.init: longrope factors has 3 entries, rotDim / 2 is 4", "\(count)")
+    let two = message {
+      _ = try RoPETable(rotDim: 2, scaling: .dynamic(factor: 2, originalMaxPositionEmbeddings: 32))
+    }
+    #expect(two.contains("DYNAMIC needs rot_dim > 2"), "\(two)")
+  }
+
   /// SwiGLU (separate and fused rows), SiLU and add against Double; every ISA path gives the same bits.
   @Test func elementwiseMatchesReferenceOnEveryPath() throws {
     let (rows, cols) = (3, 131)

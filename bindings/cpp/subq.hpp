@@ -779,7 +779,9 @@ void embedding(context* ctx, std::span<const T> table, int64_t vocab, int64_t di
                        static_cast<int64_t>(ids.size()), out.data(), 0));
 }
 
-// HF's inv_freq (rot_dim / 2 floats) of a schedule (subq_rope_inv_freq); throws for invalid params.
+// HF's inv_freq (rot_dim / 2 floats) of a schedule (subq_rope_inv_freq), any subq_rope_type
+// (DYNAMIC: set dynamic_seq_len; LONGROPE: longrope_factors, rot_dim / 2 floats read during the
+// call); throws for invalid params.
 inline std::vector<float> rope_inv_freq(const subq_rope_params& p) {
   // Room for the largest valid rot_dim at most: the library validates p before writing.
   std::vector<float> out(static_cast<std::size_t>(std::clamp<int64_t>(p.rot_dim / 2, 1, 32768)));
@@ -797,7 +799,8 @@ inline double rope_yarn_attention_factor(double factor, double mscale = 0.0, dou
   return v;
 }
 
-// An immutable RoPE schedule with cached cos/sin (subq_rope_table).
+// An immutable RoPE schedule with cached cos/sin (subq_rope_table). p.longrope_factors is read
+// during construction only.
 class rope_table {
  public:
   explicit rope_table(const subq_rope_params& p, context* ctx = nullptr) {

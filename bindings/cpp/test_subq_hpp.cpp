@@ -421,6 +421,56 @@ static void test_family_helpers() {
     EXPECT(std::fabs(subq::rope_yarn_attention_factor(4.0, 1.0, 1.0) - 1.0) < 1e-15);
     expect_error([] { (void)subq::rope_yarn_attention_factor(-1.0); }, SUBQ_ERR_INVALID_ARGUMENT, "factor");
   }
+  // Dynamic NTK and LongRoPE through the same params, against subq_nn.h's f32 formulas.
+  {
+    const int64_t rot = 8;
+    const auto pw = [&](float base, int64_t i) {  // the power correctly rounded to f32
+      return static_cast<float>(std::pow(static_cast<double>(base),
+                                         static_cast<double>(static_cast<float>(2 * i) / static_cast<float>(rot))));
+    };
+    auto p = subq::make_args<subq_rope_params>();
+    p.rot_dim = rot, p.type = SUBQ_ROPE_DYNAMIC, p.factor = 2.0, p.original_max_position_embeddings = 32.0;
+    p.dynamic_seq_len = 48;
+    const float b = 2.0f * 48.0f / 32.0f - 1.0f;
+    const float grown = 10000.0f * static_cast<float>(std::pow(static_cast<double>(b), 8.0 / 6.0));
+    const auto dyn = subq::rope_inv_freq(p);
+    EXPECT(dyn.size() == 4);
+    for (int64_t i = 0; i < 4; ++i) EXPECT(dyn[static_cast<std::size_t>(i)] == 1.0f / pw(grown, i));
+    EXPECT(dyn[1] != 1.0f / pw(10000.0f, 1));
+    p.cached_positions = 2;
+    subq::rope_table dt(p);
+    std::vector<float> c(4), s(4);
+    dt.cos_sin(37, c, s);
+    for (std::size_t i = 0; i < 4; ++i) {
+      const float a = 37.0f * dyn[i];
+      EXPECT(c[i] == static_cast<float>(std::cos(static_cast<double>(a))) &&
+             s[i] == static_cast<float>(std::sin(static_cast<double>(a))));
+    }
+    p.dynamic_seq_len = 20;  // S <= L: the default schedule
+    const auto kept = subq::rope_inv_freq(p);
+    for (int64_t i = 0; i < 4; ++i) EXPECT(kept[static_cast<std::size_t>(i)] == 1.0f / pw(10000.0f, i));
+    p.dynamic_seq_len = -1;
+    expect_error([&] { subq::rope_table bad(p); }, SUBQ_ERR_INVALID_ARGUMENT, "dynamic_seq_len (-1) < 0");
+
+    auto l = subq::make_args<subq_rope_params>();
+    const std::vector<float> factors{1.0f, 1.5f, 3.25f, 7.0f};
+    l.rot_dim = rot, l.type = SUBQ_ROPE_LONGROPE, l.longrope_factors = factors.data(), l.attention_scaling = 1.25;
+    const auto lr = subq::rope_inv_freq(l);
+    for (int64_t i = 0; i < 4; ++i)
+      EXPECT(lr[static_cast<std::size_t>(i)] == 1.0f / (factors[static_cast<std::size_t>(i)] * pw(10000.0f, i)));
+    subq::rope_table lt(l);
+    lt.cos_sin(5, c, s);
+    for (std::size_t i = 0; i < 4; ++i) {
+      const float a = 5.0f * lr[i];
+      EXPECT(c[i] == static_cast<float>(std::cos(static_cast<double>(a))) * 1.25f &&
+             s[i] == static_cast<float>(std::sin(static_cast<double>(a))) * 1.25f);
+    }
+    const std::vector<float> bad_factors{1.0f, 0.0f, 1.0f, 1.0f};
+    l.longrope_factors = bad_factors.data();
+    expect_error([&] { (void)subq::rope_inv_freq(l); }, SUBQ_ERR_INVALID_ARGUMENT, "longrope_factors[1] (0)");
+    l.longrope_factors = nullptr;
+    expect_error([&] { subq::rope_table bad(l); }, SUBQ_ERR_INVALID_ARGUMENT, "longrope_factors is NULL");
+  }
   // Dense linear-attention strides.
   {
     auto la = subq::make_args<subq_linattn_args>();

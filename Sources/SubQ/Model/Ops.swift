@@ -54,77 +54,50 @@ enum Ops {
 final class RotaryTable: @unchecked Sendable {
   let headDim: Int
   /// The table of the base schedule (default / longrope short), cached for `positions`.
-  private let original: OpaquePointer
+  private let original: RoPETable
   /// dynamic: the grown table in use (nil = original); longrope: the long table, built at first use.
-  private var alternate: OpaquePointer?
+  private var alternate: RoPETable?
   private var useAlternate = false
   private var inCall = false
   private var maxSeqLenCached: Int
-  private let params: subq_rope_params
+  private let rotDim: Int
   private let rope: ModelConfig.RoPE
   private let positions: Int
 
   init(_ rope: ModelConfig.RoPE, headDim: Int, positions: Int, context: Context?) throws(SubQError) {
-    var p = subq_rope_params()
-    subq_rope_params_default(&p, MemoryLayout<subq_rope_params>.size)
-    p.rot_dim = Int64(Double(headDim) * rope.partialRotaryFactor)
-    p.theta = rope.theta
+    rotDim = Int(Double(headDim) * rope.partialRotaryFactor)
     maxSeqLenCached = 0
-    switch rope.scaling {
-    case .none: p.type = .default
-    case .linear(let f):
-      p.type = .linear
-      p.factor = f
-    case .llama3(let f, let lo, let hi, let l0):
-      p.type = .llama3
-      p.factor = f
-      p.low_freq_factor = lo
-      p.high_freq_factor = hi
-      p.original_max_position_embeddings = Double(l0)
-    case .yarn(let f, let l0, let betaFast, let betaSlow, let truncate, let af):
-      p.type = .yarn
-      p.factor = f
-      p.original_max_position_embeddings = Double(l0)
-      p.beta_fast = betaFast
-      p.beta_slow = betaSlow
-      p.yarn_truncate = truncate ? 1 : 0
-      p.attention_scaling = af
-    case .dynamic(let f, let maxPositions):
-      p.type = .dynamic
-      p.factor = f
-      p.original_max_position_embeddings = Double(maxPositions)
-      maxSeqLenCached = maxPositions
-    case .longrope(_, _, _, let af):
-      p.type = .longrope
-      p.attention_scaling = af
-    }
-    params = p
+    if case .dynamic(_, let maxPositions) = rope.scaling { maxSeqLenCached = maxPositions }
     self.rope = rope
     self.positions = positions
     self.headDim = headDim
-    original = try Self.make(p, seqLen: 0, long: false, rope: rope, cached: positions, context: context)
+    original = try Self.make(rotDim, seqLen: 0, long: false, rope: rope, cached: positions, context: context)
   }
 
+  /// The public table of the config's schedule (dynamic grown for seqLen; longrope short or long).
   private static func make(
-    _ base: subq_rope_params, seqLen: Int, long: Bool, rope: ModelConfig.RoPE, cached: Int, context: Context?
-  ) throws(SubQError) -> OpaquePointer {
-    var p = base
-    p.cached_positions = Int64(cached)
-    p.dynamic_seq_len = Int64(seqLen)
-    var factors: [Float] = []
-    if case .longrope(let short, let longF, _, _) = rope.scaling { factors = (long ? longF : short).map { Float($0) } }
-    var h: OpaquePointer?
-    let status = factors.withUnsafeBufferPointer { f in
-      p.longrope_factors = f.baseAddress
-      return subq_rope_table_create(context?.raw, &p, &h)
+    _ rotDim: Int, seqLen: Int, long: Bool, rope: ModelConfig.RoPE, cached: Int, context: Context?
+  ) throws(SubQError) -> RoPETable {
+    var scaling = RoPEScaling.none
+    var attentionScaling = 1.0
+    switch rope.scaling {
+    case .none: break
+    case .linear(let f): scaling = .linear(factor: f)
+    case .llama3(let f, let lo, let hi, let l0):
+      scaling = .llama3(factor: f, lowFreqFactor: lo, highFreqFactor: hi, originalMaxPositionEmbeddings: Double(l0))
+    case .yarn(let f, let l0, let betaFast, let betaSlow, let truncate, let af):
+      scaling = .yarn(factor: f, originalMaxPositionEmbeddings: Double(l0), betaFast: betaFast, betaSlow: betaSlow,
+                      truncate: truncate)
+      attentionScaling = af
+    case .dynamic(let f, let maxPositions):
+      scaling = .dynamic(factor: f, originalMaxPositionEmbeddings: Double(maxPositions), seqLen: seqLen)
+    case .longrope(let short, let longF, _, let af):
+      scaling = .longrope(factors: (long ? longF : short).map { Float($0) })
+      attentionScaling = af
     }
-    try SubQError.check(status)
-    return h!
-  }
-
-  deinit {
-    subq_rope_table_destroy(original)
-    subq_rope_table_destroy(alternate)
+    return try RoPETable(
+      rotDim: rotDim, theta: rope.theta, scaling: scaling, attentionScaling: attentionScaling,
+      cachedPositions: cached, context: context)
   }
 
   /// Picks the schedule for a forward call reaching S = seqLen and keeps it for every `apply`
@@ -142,14 +115,11 @@ final class RotaryTable: @unchecked Sendable {
     case .dynamic(_, let l):
       let cached = maxSeqLenCached
       if seqLen > cached {  // growth: not cached in rows, a decode step would rebuild them all
-        let grown = try Self.make(params, seqLen: seqLen, long: false, rope: rope, cached: 0, context: context)
-        subq_rope_table_destroy(alternate)
-        alternate = grown
+        alternate = try Self.make(rotDim, seqLen: seqLen, long: false, rope: rope, cached: 0, context: context)
         useAlternate = true
         maxSeqLenCached = seqLen
       }
       if seqLen < l && cached > l {  // reset (cached is the value before this call, as in HF)
-        subq_rope_table_destroy(alternate)
         alternate = nil
         useAlternate = false
         maxSeqLenCached = l
@@ -157,7 +127,7 @@ final class RotaryTable: @unchecked Sendable {
     case .longrope(_, _, let l0, _):
       let long = seqLen > l0
       if long, alternate == nil {
-        alternate = try Self.make(params, seqLen: 0, long: true, rope: rope, cached: positions, context: context)
+        alternate = try Self.make(rotDim, seqLen: 0, long: true, rope: rope, cached: positions, context: context)
       }
       useAlternate = long
     default: break
@@ -175,7 +145,8 @@ final class RotaryTable: @unchecked Sendable {
     a.head_dim = Int64(headDim)
     // outside beginCall / endCall each apply is a call of its own
     if !inCall, let last = positions.max(), last >= 0 { try update(seqLen: Int(last) + 1, context: context) }
-    a.table = useAlternate ? alternate! : original
+    let table = useAlternate ? alternate! : original  // held by self through the call
+    a.table = table.raw
     a.q = q
     a.q_heads = Int64(qHeads)
     a.q_token_stride = Int64(tokenStride)

@@ -317,6 +317,8 @@ class RopeParams(ctypes.Structure):
         ("cached_positions", ctypes.c_int64),
         # appended in 0.2
         ("beta_fast", ctypes.c_double), ("beta_slow", ctypes.c_double), ("yarn_truncate", ctypes.c_int32),
+        # appended after YaRN's fields
+        ("dynamic_seq_len", ctypes.c_int64), ("longrope_factors", ctypes.c_void_p),
     ]
 
 

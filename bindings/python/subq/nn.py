@@ -18,7 +18,7 @@ from ._arrays import BF16Array, as_array, check_shape, elem_strides, f32, output
 from .context import handle_of
 from ._owned import Owned
 
-_ROPE_TYPES = {"default": 0, "linear": 1, "llama3": 2, "yarn": 3}
+_ROPE_TYPES = {"default": 0, "linear": 1, "llama3": 2, "yarn": 3, "dynamic": 4, "longrope": 5}
 
 
 def _rows(a, name):
@@ -178,9 +178,15 @@ class RopeTable(Owned):
     """A rotary-embedding schedule (subq_rope_table): HF's inv_freq and
     attention scaling, with cos/sin cached for positions [0, cached_positions).
 
-    rope_type: 'default' | 'linear' | 'llama3' | 'yarn' (factor, low/high_freq_factor,
-    original_max_position_embeddings, beta_fast, beta_slow, truncate as in HF's
-    rope_parameters). attention_scaling multiplies cos and sin; None (the
+    rope_type: 'default' | 'linear' | 'llama3' | 'yarn' | 'dynamic' | 'longrope'
+    (factor, low/high_freq_factor, original_max_position_embeddings, beta_fast,
+    beta_slow, truncate as in HF's rope_parameters). 'dynamic' (dynamic NTK) grows
+    theta for the sequence length seq_len (>= 0; HF's seq_len) against
+    original_max_position_embeddings (HF's max_position_embeddings here; seq_len
+    at most that keeps theta); a table is fixed to one seq_len. 'longrope' divides
+    the default frequencies by longrope_factors (rot_dim / 2 values, each finite
+    and > 0: HF's short_factor or long_factor, chosen by the caller; pass HF's
+    attention_factor as attention_scaling). attention_scaling multiplies cos and sin; None (the
     default) is 1, or for 'yarn' HF's inferred attention_factor from factor,
     mscale and mscale_all_dim (yarn_attention_factor). Immutable and
     shareable across threads; close() frees it (also freed when collected)."""
@@ -189,7 +195,8 @@ class RopeTable(Owned):
                  low_freq_factor: float = 1.0, high_freq_factor: float = 4.0,
                  original_max_position_embeddings: float = 8192.0, attention_scaling: float | None = None,
                  beta_fast: float = 32.0, beta_slow: float = 1.0, truncate: bool = True, mscale: float = 0.0,
-                 mscale_all_dim: float = 0.0, cached_positions: int = 0, ctx=None):
+                 mscale_all_dim: float = 0.0, seq_len: int = 0, longrope_factors=None, cached_positions: int = 0,
+                 ctx=None):
         if rope_type not in _ROPE_TYPES:
             raise ValueError("RopeTable: rope_type must be one of %s, got %r" % (sorted(_ROPE_TYPES), rope_type))
         if attention_scaling is None:
@@ -202,6 +209,16 @@ class RopeTable(Owned):
         p.beta_fast, p.beta_slow, p.yarn_truncate = float(beta_fast), float(beta_slow), 1 if truncate else 0
         p.attention_scaling = float(attention_scaling)
         p.cached_positions = int(cached_positions)
+        p.dynamic_seq_len = int(seq_len)
+        self._factors = None  # kept alive: inv_freq() passes the params again
+        if rope_type == "longrope" and longrope_factors is not None:
+            f = np.ascontiguousarray(longrope_factors, dtype=np.float32)
+            # C reads rot_dim / 2 entries; another count would be read out of bounds
+            if f.ndim != 1 or (p.rot_dim >= 2 and p.rot_dim % 2 == 0 and f.size != p.rot_dim // 2):
+                raise ValueError("RopeTable: longrope_factors must be 1-D with rot_dim / 2 = %d entries, got shape %s"
+                                 % (p.rot_dim // 2, f.shape))
+            self._factors = f
+            p.longrope_factors = f.ctypes.data if f.size else None
         self._params = p
         h = ctypes.c_void_p()
         _lib.check(_lib.subq_rope_table_create(handle_of(ctx), ctypes.byref(p), ctypes.byref(h)))

@@ -161,7 +161,7 @@ def test_rope_linear_scaling_and_bad_inputs(ctx, rng):
     with pytest.raises(subq.SubQError, match="rot_dim"):
         subq.RopeTable(7)
     with pytest.raises(ValueError, match="rope_type"):
-        subq.RopeTable(8, rope_type="longrope")
+        subq.RopeTable(8, rope_type="ntk")
     with pytest.raises(ValueError, match="positions"):
         t.apply(q, None, [0, 1])
     with pytest.raises(subq.SubQError, match="position"):
@@ -259,3 +259,62 @@ def test_rope_params_old_struct_size():
     out = np.empty(64, np.float32)
     _lib.check(_lib.subq_rope_inv_freq(ctypes.byref(p), out.ctypes.data))
     assert np.array_equal(out.view(np.uint32), yarn_inv_freq_f32(128, 1e4, 4.0, 2048).view(np.uint32))
+
+
+def default_inv_freq_f32(rot, base):
+    """1 / base^(2i / rot) in float32, the power rounded once from float64 (subq_nn.h)."""
+    f32 = np.float32
+    e = np.arange(0, rot, 2).astype(f32) / f32(rot)
+    return f32(1) / (float(f32(base)) ** e.astype(np.float64)).astype(f32)
+
+
+def test_rope_dynamic(ctx, rng):
+    f32 = np.float32
+    rot, theta, factor, L, S = 16, 10000.0, 2.0, 32.0, 48
+    b = f32(factor) * f32(S) / f32(L) - f32(factor - 1.0)
+    base = f32(f32(theta) * f32(float(b) ** (rot / (rot - 2.0))))  # the header's grown base
+    t = subq.RopeTable(rot, theta, rope_type="dynamic", factor=factor, original_max_position_embeddings=L,
+                       seq_len=S, cached_positions=4)
+    inv = t.inv_freq()
+    assert np.array_equal(inv.view(np.uint32), default_inv_freq_f32(rot, base).view(np.uint32))
+    assert not np.array_equal(inv, default_inv_freq_f32(rot, theta))
+    kept = subq.RopeTable(rot, theta, rope_type="dynamic", factor=factor, original_max_position_embeddings=L,
+                          seq_len=20)
+    assert np.array_equal(kept.inv_freq().view(np.uint32), default_inv_freq_f32(rot, theta).view(np.uint32))
+    for pos in (2, 41):  # a cached row and one computed per call
+        c, s = t.cos_sin(pos)
+        ang = (f32(pos) * inv).astype(np.float64)
+        assert np.array_equal(c, np.cos(ang).astype(f32)) and np.array_equal(s, np.sin(ang).astype(f32)), pos
+    q = rng.standard_normal((2, 1, rot)).astype(np.float32)
+    q0, pos = q.copy(), np.array([3, 47], np.int64)
+    t.apply(q, None, pos, ctx=ctx)
+    ang = (pos.astype(f32)[:, None] * inv[None]).astype(np.float64)
+    c, s = np.cos(ang)[:, None], np.sin(ang)[:, None]
+    a, bb = q0[..., :rot // 2].astype(np.float64), q0[..., rot // 2:].astype(np.float64)
+    close(q, np.concatenate([a * c - bb * s, bb * c + a * s], -1), 1e-5, 1e-6)
+    with pytest.raises(subq.SubQError, match=r"dynamic_seq_len \(-1\) < 0"):
+        subq.RopeTable(rot, rope_type="dynamic", factor=2.0, original_max_position_embeddings=L, seq_len=-1)
+    with pytest.raises(subq.SubQError, match="rot_dim > 2"):
+        subq.RopeTable(2, rope_type="dynamic", factor=2.0)
+
+
+def test_rope_longrope():
+    f32 = np.float32
+    rot, theta = 8, 10000.0
+    factors = [1.0, 1.5, 3.25, 7.0]
+    t = subq.RopeTable(rot, theta, rope_type="longrope", longrope_factors=factors, attention_scaling=1.25)
+    e = np.arange(0, rot, 2).astype(f32) / f32(rot)
+    pw = (float(f32(theta)) ** e.astype(np.float64)).astype(f32)
+    want = f32(1) / (np.array(factors, f32) * pw)
+    inv = t.inv_freq()
+    assert np.array_equal(inv.view(np.uint32), want.view(np.uint32))
+    c, s = t.cos_sin(5)
+    ang = (f32(5) * inv).astype(np.float64)
+    assert np.array_equal(c, np.cos(ang).astype(f32) * f32(1.25))
+    assert np.array_equal(s, np.sin(ang).astype(f32) * f32(1.25))
+    with pytest.raises(ValueError, match="rot_dim / 2 = 4"):
+        subq.RopeTable(rot, rope_type="longrope", longrope_factors=[1.0, 1.0, 1.0])
+    with pytest.raises(subq.SubQError, match=r"longrope_factors\[2\] \(-1\) is not a finite value > 0"):
+        subq.RopeTable(rot, rope_type="longrope", longrope_factors=[1.0, 1.0, -1.0, 1.0])
+    with pytest.raises(subq.SubQError, match="longrope_factors is NULL"):
+        subq.RopeTable(rot, rope_type="longrope")
