@@ -315,7 +315,7 @@ class RopeParams(ctypes.Structure):
         ("original_max_position_embeddings", ctypes.c_double),
         ("attention_scaling", ctypes.c_double),
         ("cached_positions", ctypes.c_int64),
-        # appended in 0.2
+        # appended after the first layout
         ("beta_fast", ctypes.c_double), ("beta_slow", ctypes.c_double), ("yarn_truncate", ctypes.c_int32),
         # appended after YaRN's fields
         ("dynamic_seq_len", ctypes.c_int64), ("longrope_factors", ctypes.c_void_p),
