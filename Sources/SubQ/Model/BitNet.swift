@@ -128,8 +128,7 @@ final class TernaryLinear: @unchecked Sendable {
     for (name, n) in parts {
       let w: TernaryWeights
       var factor: Float = 1
-      switch q.form {
-      case .packed:
+      if q.form == .packed {
         guard n % 4 == 0 else {
           throw SubQError(code: .unsupported, message: "\(ck.directory): '\(name)' has \(n) rows, not a multiple of 4 (HF packing)")
         }
@@ -137,15 +136,13 @@ final class TernaryLinear: @unchecked Sendable {
         let ws = try ck.floats(name + ".weight_scale", [1])[0]
         let bytes = Array(UnsafeBufferPointer(start: packed, count: n / 4 * inF))
         w = try TernaryWeights(hfPacked: bytes.span, rows: n, cols: inF, weightScale: ws, rule: q.rule)
-      case .ternarized:
-        // AutoBitLinear offline: F.linear(x_q, W) * weight_scale with W in {0, ±c}: γ = c · weight_scale
+      } else {
+        // .ternarized, AutoBitLinear offline: F.linear(x_q, W) * weight_scale with W in {0, ±c}: γ = c · weight_scale
         let f = try ck.floats(name + ".weight", [n, inF])
         var out: OpaquePointer? = nil
         try SubQError.check(subq_ternary_from_ternarized(Int64(n), Int64(inF), .f32, f.base, Int64(inF), .tensor, &out))
         w = TernaryWeights(adopting: out!)
         factor = try ck.floats(name + ".weight_scale", [1])[0]
-      case .online:
-        preconditionFailure("online masters are loaded by init(_:masters:in:context:) above")
       }
       let (c, g) = w.codes()
       pieces.append((c, g[0] * factor))
