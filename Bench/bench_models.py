@@ -26,8 +26,8 @@ on first use under --dir (random weights, seeded):
 For each model and repetition it runs, one after the other, subq-run (prefill of --prompt random
 token ids, then --new greedy tokens) and transformers (a cached prefill forward, then greedy decode
 steps with the cache), and reports medians: prefill and decode tokens/s, and the decode bound =
-measured read bandwidth (subq-bench peak, same thread count, same run) / bytes of weights read per
-token. Not part of the tests.
+measured read bandwidth (subq-bench peak, same thread count, probed before and after the model's
+runs: the larger of the two) / bytes of weights read per token. Not part of the tests.
 
 With --llama-bench PATH (llama.cpp's llama-bench, built outside the repo: BENCHMARKS.md "llama.cpp side
 by side") each repetition also runs `llama-bench -m DIR/<model>*.gguf -p PROMPT -n NEW -t THREADS
@@ -315,8 +315,7 @@ def main():
             print("creating %s ..." % path, flush=True)
             make_checkpoint(name, path)
         wb = decode_bytes(path)
-        bw = read_bandwidth(args.bench, args.threads)
-        bound = bw * 1e9 / wb if bw else None
+        bw_before = read_bandwidth(args.bench, args.threads)
         with open(os.path.join(path, "config.json")) as f:
             vocab = json.load(f)["vocab_size"]
         import random
@@ -345,8 +344,14 @@ def main():
                 tp.append(a)
                 td.append(b)
         med = statistics.median
+        # The host's bandwidth drifts over a model's runs: probe before and after them, and bound by
+        # the larger (what the machine showed it can deliver during the runs).
+        bw_after = read_bandwidth(args.bench, args.threads) if bw_before else None
+        bw = max(bw_before, bw_after) if bw_before else None
+        bound = bw * 1e9 / wb if bw else None
         if bound:
-            print("\n%s: %.1f MB of weights read per token; read bandwidth %.1f GB/s -> decode bound %.1f tok/s" % (name, wb / 1e6, bw, bound))
+            print("\n%s: %.1f MB of weights read per token; read bandwidth %.1f GB/s (probes before / after the runs: "
+                  "%.1f / %.1f) -> decode bound %.1f tok/s" % (name, wb / 1e6, bw, bw_before, bw_after, bound))
         else:
             print("\n%s: %.1f MB of weights; no subq-bench at %s: no decode bound" % (name, wb / 1e6, args.bench))
         load1 = os.getloadavg()
