@@ -144,21 +144,28 @@ def make_checkpoint(name, path):
     model.save_pretrained(path, safe_serialization=True)
 
 
-def weight_bytes(path):
-    """Bytes of every tensor in the checkpoint (what one decode token reads, up to the embedding row)."""
+DTYPE_BYTES = {"F32": 4, "BF16": 2, "F16": 2}
+
+
+def tensors(path):
+    """(name, shape, dtype, elements) of every tensor in the checkpoint's safetensors files."""
     from safetensors import safe_open
 
-    total = 0
-    for f in os.listdir(path):
+    for f in sorted(os.listdir(path)):
         if f.endswith(".safetensors"):
             with safe_open(os.path.join(path, f), "np") as st:
                 for k in st.keys():
                     t = st.get_slice(k)
+                    shape = t.get_shape()
                     n = 1
-                    for d in t.get_shape():
+                    for d in shape:
                         n *= d
-                    total += n * {"F32": 4, "BF16": 2, "F16": 2}[t.get_dtype()]
-    return total
+                    yield k, shape, t.get_dtype(), n
+
+
+def weight_bytes(path):
+    """Bytes of every tensor in the checkpoint (what one decode token reads, up to the embedding row)."""
+    return sum(n * DTYPE_BYTES[dt] for _, _, dt, n in tensors(path))
 
 
 def ternary_tensor(model_type, name, shape):
@@ -185,28 +192,18 @@ def decode_bytes(path):
     mt = cfg["model_type"]
     if mt not in ("hgrn_bit", "bitnet"):
         return weight_bytes(path)
-    from safetensors import safe_open
-
     embedding = {"hgrn_bit": "model.embeddings.weight", "bitnet": "model.embed_tokens.weight"}[mt]
     tied = cfg.get("tie_word_embeddings", False)
     total = 0
-    for f in os.listdir(path):
-        if f.endswith(".safetensors"):
-            with safe_open(os.path.join(path, f), "np") as st:
-                for k in st.keys():
-                    t = st.get_slice(k)
-                    shape = t.get_shape()
-                    n = 1
-                    for d in shape:
-                        n *= d
-                    if (k == embedding and not tied) or k == "model.lower_bounds":
-                        continue
-                    if ternary_tensor(mt, k, shape):
-                        total += n // 4
-                    elif len(shape) == 1:
-                        total += 4 * n
-                    else:
-                        total += n * {"F32": 4, "BF16": 2, "F16": 2}[t.get_dtype()]
+    for k, shape, dt, n in tensors(path):
+        if (k == embedding and not tied) or k == "model.lower_bounds":
+            continue
+        if ternary_tensor(mt, k, shape):
+            total += n // 4
+        elif len(shape) == 1:
+            total += 4 * n
+        else:
+            total += n * DTYPE_BYTES[dt]
     return total
 
 

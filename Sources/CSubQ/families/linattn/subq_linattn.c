@@ -302,18 +302,6 @@ static void subq_la_write(const subq_la_job *j, int64_t b, int64_t h, int64_t t0
   }
 }
 
-/* Sum of n floats in a fixed order (8 interleaved partial sums, then a
- * fixed tree): vectorisable without reassociation, the same bits on every
- * path. */
-static float subq_la_sum(const float *x, int64_t n) {
-  float acc[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; l++) acc[l] += x[i + l];
-  for (int l = 0; i < n; i++, l++) acc[l] += x[i];
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
-
 /* Touches the cache lines of rows [t0, t0 + n) of one head's tensor so that
  * the next chunk's strided rows (one line per token, often one page per
  * token) are in flight while this chunk computes. */
@@ -418,7 +406,7 @@ static void subq_la_intra(const subq_la_job *j, int64_t c, float *scr, const dou
       if (gate == SUBQ_LINATTN_GATE_SCALAR)
         for (int64_t jj = 0; jj <= i; jj++) ai[jj] *= expf((float)(G[i] - G[jj]));
       for (int64_t jj = i + 1; jj < c; jj++) ai[jj] = 0.0f;
-      if (z) z[i] = subq_la_sum(ai, i + 1);
+      if (z) z[i] = subq_la_sum8(ai, i + 1);
     }
     return;
   }
@@ -453,7 +441,7 @@ static void subq_la_intra(const subq_la_job *j, int64_t c, float *scr, const dou
           ai[jj] = s;
         }
       for (int64_t jj = i + 1; jj < c; jj++) ai[jj] = 0.0f;
-      if (z) z[i] = subq_la_sum(ai, i + 1);
+      if (z) z[i] = subq_la_sum8(ai, i + 1);
     }
   }
 }

@@ -103,4 +103,16 @@ static inline void subq_la_feature(int64_t dk, int64_t n, int64_t *a, int64_t *b
 #include "families/linattn/subq_linattn_impls.inc"
 #undef SUBQ_LINATTN_UKERNEL
 
+/* Sum of n floats in a fixed order (8 interleaved partial sums, then a fixed
+ * tree): the order the AVX2 kernels keep with one 8-lane accumulator, so the
+ * scalar kernels and the driver give the same bits as every vector path. */
+static inline float subq_la_sum8(const float *x, int64_t n) {
+  float acc[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; l++) acc[l] += x[i + l];
+  for (int l = 0; i < n; i++, l++) acc[l] += x[i];
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
 #endif

@@ -44,17 +44,6 @@ void subq_f32_linattn_step_ukernel__scalar(int64_t D, int64_t dv, const float *p
 
 /* ---- per-chunk elementwise kernels ------------------------------------------------------------ */
 
-/* Sum of n floats in a fixed order (8 interleaved partial sums, then a fixed
- * tree): the order the AVX2 kernels use with one 8-lane accumulator. */
-static float subq_la_sum8(const float *x, int64_t n) {
-  float acc[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; l++) acc[l] += x[i + l];
-  for (int l = 0; i < n; i++, l++) acc[l] += x[i];
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
-
 void subq_f32_linattn_tload__scalar(int64_t c, int64_t dk, const float *x, int64_t ld, float scale, float *XT,
                                     int64_t ldx) {
   for (int64_t i = 0; i < c; i++)
