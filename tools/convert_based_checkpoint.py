@@ -74,6 +74,14 @@ def positive(cfg, key, where="config.json"):
     return v
 
 
+def mixer_section(cfg, key, need):
+    """cfg[key] as a dict (fails naming what needs it) and its _target_."""
+    m = cfg.get(key)
+    if not isinstance(m, dict):
+        fail("config.json: '%s' is missing (%s)" % (key, need))
+    return m, m.get("_target_")
+
+
 def normalise_config(cfg):
     """Returns (config for the runner, notes). Raises ConvertError naming what is missing or unsupported."""
     cfg = json.loads(json.dumps(cfg))  # deep copy
@@ -98,10 +106,7 @@ def normalise_config(cfg):
     original = {}
 
     if layers - lin - sw:
-        m = cfg.get("mixer")
-        if not isinstance(m, dict):
-            fail("config.json: 'mixer' is missing (the BaseConv layers need it)")
-        t = m.get("_target_")
+        m, t = mixer_section(cfg, "mixer", "the BaseConv layers need it")
         if t == OLD_CONV:
             original["mixer"] = dict(m)
             ks = m.pop("kernel_sizes", [3])
@@ -112,10 +117,7 @@ def normalise_config(cfg):
             fail("config.json: mixer._target_ '%s' is not supported (%s or %s)" % (t, CONV, OLD_CONV))
 
     if lin - sw:
-        a = cfg.get("alt_mixer")
-        if not isinstance(a, dict):
-            fail("config.json: 'alt_mixer' is missing (the linear-attention layers need it)")
-        t = a.get("_target_")
+        a, t = mixer_section(cfg, "alt_mixer", "the linear-attention layers need it")
         if t == OLD_LINEAR:
             original["alt_mixer"] = dict(a)
             name = a.get("feature_name", "taylor_exp")
@@ -146,10 +148,7 @@ def normalise_config(cfg):
                  "supported" % (a.get("num_heads", 16), a["num_key_value_heads"]))
 
     if sw:
-        s = cfg.get("alt_mixer_2")
-        if not isinstance(s, dict):
-            fail("config.json: 'alt_mixer_2' is missing (the sliding-window layers need it)")
-        t = s.get("_target_")
+        s, t = mixer_section(cfg, "alt_mixer_2", "the sliding-window layers need it")
         if t == OLD_SLIDING:
             original["alt_mixer_2"] = dict(s)
             if s.get("num_heads_kv") not in (None, cfg["n_head"]):
