@@ -2,9 +2,12 @@
  * subq_ternary.c — ternary family driver: the SQ2 blob (creation from dense,
  * ternary, HF-packed weights and validated blobs; export), validation of
  * every call, the phases (activation quantization per token row; matmul
- * items = 64-token block x 4-panel group with K in chunks of 64 K-blocks and
- * int32 partials in per-participant scratch; the epilogue) and the HGRN
- * scan (channel blocks) and gate (token rows). Only the micro-kernels of
+ * items = 64-token block x 4-panel group, int32 partials in per-participant
+ * scratch, then the epilogue; K in chunks: the panel path (gemm) takes 64
+ * K-blocks against groups of 4 tokens, the wide path (from 16 tokens:
+ * unpackw + gemmw) unpacks 16 K-blocks of the item's panels once and runs
+ * them against 16-token blocks) and the HGRN scan (channel blocks) and gate
+ * (token rows). Only the micro-kernels of
  * subq_ternary_impls.inc are per ISA. K is never split across items, so
  * results do not depend on the thread count.
  */
@@ -20,9 +23,22 @@
 #include "subq/subq_ternary.h"
 
 #define SUBQ_TERN_HEADER 128
-#define SUBQ_TERN_TB 64          /* tokens per matmul item */
+#define SUBQ_TERN_TB 64          /* tokens per matmul item (panel path) */
 #define SUBQ_TERN_PG 4           /* panels (16 rows) per matmul item */
 #define SUBQ_TERN_KC 64          /* K-blocks (16 columns) per chunk: 1024 columns */
+/* From this many tokens the matmul runs whole 16-token blocks through the
+ * wide kernels (gemmw) and the < 16 left over through gemm: each item unpacks
+ * its panels once per K chunk for all its blocks. At 16 tokens both paths
+ * take the same time on Zen 3; from 32 on, wide is faster (BENCHMARKS.md,
+ * "Ternary GEMM: the wide kernel"). */
+#ifndef SUBQ_TERN_WIDE_MIN_T
+#define SUBQ_TERN_WIDE_MIN_T 16
+#endif
+#ifndef SUBQ_TERN_WIDE_TB
+#define SUBQ_TERN_WIDE_TB 128    /* tokens per matmul item (wide path): unpacked codes serve this many */
+#endif
+#define SUBQ_TERN_WIDE_KC (SUBQ_TERNARY_WIDE_NS / 4) /* K-blocks per wide chunk */
+#define SUBQ_TERN_WIDE_GLD (SUBQ_TERNARY_WIDE_NS * 16) /* bytes of one row group's chunk stream */
 #define SUBQ_TERN_SCAN_CB 64     /* channels per HGRN scan item */
 #define SUBQ_TERN_PARALLEL_BYTES (64 * 1024)
 
@@ -45,6 +61,8 @@ static inline const uint8_t *tern_codes_for(const subq_ternary *w, const subq_ta
 typedef struct subq_tern_impl {
   subq_isa isa;
   subq_i8wt2_gemm_fn gemm;
+  subq_i8wt2_unpackw_fn unpackw;
+  subq_i8wt2_gemmw_fn gemmw;
   subq_ternary_actq_fn actq;
   subq_hgrn_scan_fn scan;
   subq_hgrn_gate_fn gate;
@@ -52,7 +70,8 @@ typedef struct subq_tern_impl {
 
 static const subq_tern_impl subq_tern_impls[] = {
 #define SUBQ_TERNARY_UKERNEL(isa, sfx)                                                                       \
-  {isa, subq_i8wt2_ternary_gemm_ukernel_4x16__##sfx, subq_f32_ternary_actq_ukernel__##sfx,                  \
+  {isa, subq_i8wt2_ternary_gemm_ukernel_4x16__##sfx, subq_i8wt2_ternary_unpackw_ukernel__##sfx,              \
+   subq_i8wt2_ternary_gemmw_ukernel_4x16__##sfx, subq_f32_ternary_actq_ukernel__##sfx,                       \
    subq_f32_hgrn_scan_ukernel__##sfx, subq_f32_hgrn_gate_ukernel__##sfx},
 #include "families/ternary/subq_ternary_impls.inc"
 #undef SUBQ_TERNARY_UKERNEL
@@ -656,69 +675,145 @@ subq_status subq_ternary_place(subq_context *ctx, subq_ternary *w) {
 
 typedef struct tern_mm_job {
   const subq_ternary *w;
-  subq_i8wt2_gemm_fn gemm;
+  const subq_tern_impl *im;
+  int64_t nw;          /* tokens [0, nw) (whole 16-token blocks) run gemmw on qv, the rest gemm on q */
   int64_t T;
   const int8_t *q;     /* T x k_pad, zero padded */
+  int8_t *qv;          /* nw / 16 blocks of 16 tokens, [s][t][4] (subq_ternary_ukernel.h) */
   const int32_t *S;
   const float *a;      /* NULL: int32 output */
   int32_t *d;          /* int32 output */
   float *out;
   const float *res;
   int64_t out_ld, res_ld;
-  int64_t n_pg, n_tb;
+  int64_t tb, n_pg, n_tb; /* tokens per item, panel groups, token blocks */
 } tern_mm_job;
 
-static subq_status tern_mm_run(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
-  const tern_mm_job *j = arg;
+/* The panel path: K chunks of the panels against groups of up to 4 tokens;
+ * acc[(p * nt + t) * 16 + i]. */
+static void tern_mm_panels(const tern_mm_job *j, const uint8_t *codes, int64_t t0, int64_t nt, int64_t p0, int64_t np,
+                           int32_t *acc) {
   const subq_ternary *w = j->w;
-  const int64_t kblocks = w->k_pad / 16, panels = w->n_pad / 16;
-  const uint8_t *codes = tern_codes_for(w, info);
-  int32_t *acc = info->scratch;
-  for (int64_t it = begin; it < end; it++) {
-    const int64_t tb = it / j->n_pg, pg = it % j->n_pg;
-    const int64_t t0 = tb * SUBQ_TERN_TB, nt = SUBQ_MIN(SUBQ_TERN_TB, j->T - t0);
-    const int64_t p0 = pg * SUBQ_TERN_PG, np = SUBQ_MIN(SUBQ_TERN_PG, panels - p0);
-    memset(acc, 0, (size_t)(np * nt * 16) * sizeof(int32_t));
-    /* One token group streams each panel whole; more tokens reuse a K chunk
-     * of the panels (L1) across the token groups. */
-    const int64_t kc = nt <= SUBQ_TERNARY_MR ? kblocks : SUBQ_TERN_KC;
-    if (nt == 1) { /* the panels of an item are contiguous: start the stream (SUBQ_TERNARY_PF_BYTES) */
-      const uint8_t *w0 = codes + p0 * kblocks * 64;
-      const int64_t nb = SUBQ_MIN(np * kblocks * 64, (int64_t)SUBQ_TERNARY_PF_BYTES);
-      for (int64_t o = 0; o < nb; o += 64) __builtin_prefetch(w0 + o, 0, 3);
+  const int64_t kblocks = w->k_pad / 16;
+  /* One token group streams each panel whole; more tokens reuse a K chunk
+   * of the panels (L1) across the token groups. */
+  const int64_t kc = nt <= SUBQ_TERNARY_MR ? kblocks : SUBQ_TERN_KC;
+  if (nt == 1) { /* the panels of an item are contiguous: start the stream (SUBQ_TERNARY_PF_BYTES) */
+    const uint8_t *w0 = codes + p0 * kblocks * 64;
+    const int64_t nb = SUBQ_MIN(np * kblocks * 64, (int64_t)SUBQ_TERNARY_PF_BYTES);
+    for (int64_t o = 0; o < nb; o += 64) __builtin_prefetch(w0 + o, 0, 3);
+  }
+  memset(acc, 0, (size_t)(np * nt * 16) * sizeof(int32_t));
+  for (int64_t kb0 = 0; kb0 < kblocks; kb0 += kc) {
+    const int64_t nkb = SUBQ_MIN(kc, kblocks - kb0);
+    for (int64_t p = 0; p < np; p++) {
+      const uint8_t *wp = codes + ((p0 + p) * kblocks + kb0) * 64;
+      for (int64_t tg = 0; tg < nt; tg += SUBQ_TERNARY_MR)
+        j->im->gemm(nkb, wp, j->q + (t0 + tg) * w->k_pad + kb0 * 16, w->k_pad, SUBQ_MIN(SUBQ_TERNARY_MR, nt - tg),
+                    acc + (p * nt + tg) * 16);
     }
-    for (int64_t kb0 = 0; kb0 < kblocks; kb0 += kc) {
-      const int64_t nkb = SUBQ_MIN(kc, kblocks - kb0);
-      for (int64_t p = 0; p < np; p++) {
-        const uint8_t *wp = codes + ((p0 + p) * kblocks + kb0) * 64;
-        for (int64_t tg = 0; tg < nt; tg += SUBQ_TERNARY_MR)
-          j->gemm(nkb, wp, j->q + (t0 + tg) * w->k_pad + kb0 * 16, w->k_pad, SUBQ_MIN(SUBQ_TERNARY_MR, nt - tg),
-                  acc + (p * nt + tg) * 16);
+  }
+}
+
+/* The wide path: per K chunk, unpack the item's panels into row-group
+ * streams (u) once, then run every 16-token block against every row group;
+ * acc[r * SUBQ_TERN_WIDE_TB + t] for the item's rows r and tokens t (t0 is a
+ * multiple of 16; qv is padded to whole blocks). */
+static void tern_mm_wide(const tern_mm_job *j, const uint8_t *codes, int64_t t0, int64_t nt, int64_t p0, int64_t np,
+                         uint8_t *u, int32_t *acc) {
+  const subq_ternary *w = j->w;
+  const int64_t kblocks = w->k_pad / 16, nv = (nt + 15) / 16;
+  memset(acc, 0, (size_t)(np * 16 * SUBQ_TERN_WIDE_TB) * sizeof(int32_t));
+  for (int64_t kb0 = 0; kb0 < kblocks; kb0 += SUBQ_TERN_WIDE_KC) {
+    const int64_t nkb = SUBQ_MIN((int64_t)SUBQ_TERN_WIDE_KC, kblocks - kb0);
+    for (int64_t p = 0; p < np; p++)
+      j->im->unpackw(nkb, codes + ((p0 + p) * kblocks + kb0) * 64, u + p * 4 * SUBQ_TERN_WIDE_GLD, SUBQ_TERN_WIDE_GLD);
+    for (int64_t v = 0; v < nv; v++) {
+      const int8_t *qb = j->qv + (t0 / 16 + v) * 16 * w->k_pad + kb0 * 4 * 64;
+      for (int64_t g = 0; g < np * 4; g++)
+        j->im->gemmw(4 * nkb, u + g * SUBQ_TERN_WIDE_GLD, qb, acc + g * 4 * SUBQ_TERN_WIDE_TB + v * 16,
+                    SUBQ_TERN_WIDE_TB);
+    }
+  }
+}
+
+/* D = acc - S; out = (float)D * (gamma * (a / 127)) (+ residual) for tokens
+ * t0..t0+nt and the item's panels; element (token t0 + t, row 16 (p0 + p) +
+ * i) is acc[p * p_step + t * t_step + i * i_step]. */
+static void tern_mm_epilogue(const tern_mm_job *j, int64_t t0, int64_t nt, int64_t p0, int64_t np, const int32_t *acc,
+                             int64_t p_step, int64_t t_step, int64_t i_step) {
+  const subq_ternary *w = j->w;
+  for (int64_t t = 0; t < nt; t++) {
+    const int32_t S = j->S[t0 + t];
+    const float a127 = j->a ? j->a[t0 + t] / 127.0f : 0.0f;
+    for (int64_t p = 0; p < np; p++) {
+      const int64_t r0 = (p0 + p) * 16, nr = SUBQ_MIN(16, w->n - r0);
+      const int32_t *ac = acc + p * p_step + t * t_step;
+      if (!j->a) {
+        int32_t *d = j->d + (t0 + t) * j->out_ld + r0;
+        for (int64_t i = 0; i < nr; i++) d[i] = ac[i * i_step] - S;
+        continue;
       }
-    }
-    /* epilogue: D = acc - S; out = (float)D * (gamma * (a / 127)) (+ residual) */
-    for (int64_t t = 0; t < nt; t++) {
-      const int32_t S = j->S[t0 + t];
-      const float a127 = j->a ? j->a[t0 + t] / 127.0f : 0.0f;
-      for (int64_t p = 0; p < np; p++) {
-        const int64_t r0 = (p0 + p) * 16, nr = SUBQ_MIN(16, w->n - r0);
-        const int32_t *ac = acc + (p * nt + t) * 16;
-        if (!j->a) {
-          int32_t *d = j->d + (t0 + t) * j->out_ld + r0;
-          for (int64_t i = 0; i < nr; i++) d[i] = ac[i] - S;
-          continue;
-        }
-        float *o = j->out + (t0 + t) * j->out_ld + r0;
-        const float *res = j->res ? j->res + (t0 + t) * j->res_ld + r0 : NULL;
-        for (int64_t i = 0; i < nr; i++) {
-          const float comb = w->row_gamma[r0 + i] * a127;
-          float v = (float)(ac[i] - S) * comb;
-          if (res) v = res[i] + v;
-          o[i] = v;
-        }
+      float *o = j->out + (t0 + t) * j->out_ld + r0;
+      const float *res = j->res ? j->res + (t0 + t) * j->res_ld + r0 : NULL;
+      for (int64_t i = 0; i < nr; i++) {
+        const float comb = w->row_gamma[r0 + i] * a127;
+        float v = (float)(ac[i * i_step] - S) * comb;
+        if (res) v = res[i] + v;
+        o[i] = v;
       }
     }
   }
+}
+
+/* Scratch of one participant: the int32 tile of the wide path or the panel
+ * path, the panel path's tile for the last item's < 16 leftover tokens, the
+ * wide path's row-group streams (subq_ternary_ukernel.h). */
+#define SUBQ_TERN_TILE_I32 (SUBQ_TERN_PG * 16 * SUBQ_TERN_WIDE_TB)
+#define SUBQ_TERN_REST_I32 (SUBQ_TERN_PG * 16 * 15)
+static size_t tern_mm_scratch(const tern_mm_job *j) {
+  if (!j->nw) return (size_t)SUBQ_TERN_PG * SUBQ_TERN_TB * 16 * sizeof(int32_t);
+  return (size_t)(SUBQ_TERN_TILE_I32 + SUBQ_TERN_REST_I32) * sizeof(int32_t) +
+         (size_t)SUBQ_TERN_PG * 4 * SUBQ_TERN_WIDE_GLD;
+}
+
+static subq_status tern_mm_run(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
+  const tern_mm_job *j = arg;
+  const int64_t panels = j->w->n_pad / 16;
+  const uint8_t *codes = tern_codes_for(j->w, info);
+  int32_t *acc = info->scratch;
+  for (int64_t it = begin; it < end; it++) {
+    const int64_t tb = it / j->n_pg, pg = it % j->n_pg;
+    const int64_t t0 = tb * j->tb, nt = SUBQ_MIN(j->tb, j->T - t0);
+    const int64_t p0 = pg * SUBQ_TERN_PG, np = SUBQ_MIN(SUBQ_TERN_PG, panels - p0);
+    /* the first nw tokens (whole 16-token blocks) take the wide path, the rest the panel path */
+    const int64_t nwi = SUBQ_MAX((int64_t)0, SUBQ_MIN(nt, j->nw - t0)), rest = nt - nwi;
+    if (nwi) {
+      int32_t *rest_acc = acc + SUBQ_TERN_TILE_I32;
+      tern_mm_wide(j, codes, t0, nwi, p0, np, (uint8_t *)(rest_acc + SUBQ_TERN_REST_I32), acc);
+      tern_mm_epilogue(j, t0, nwi, p0, np, acc, 16 * SUBQ_TERN_WIDE_TB, 1, SUBQ_TERN_WIDE_TB);
+      acc = rest_acc;
+    }
+    if (rest) {
+      tern_mm_panels(j, codes, t0 + nwi, rest, p0, np, acc);
+      tern_mm_epilogue(j, t0 + nwi, rest, p0, np, acc, rest * 16, 16, 1);
+    }
+    acc = info->scratch;
+  }
+  return SUBQ_OK;
+}
+
+/* Wide path: the first nw tokens of q in 16-token blocks, interleaved as qv[s][t][4]. */
+static subq_status tern_qv_run(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
+  (void)info;
+  const tern_mm_job *j = arg;
+  const int64_t k_pad = j->w->k_pad;
+  for (int64_t bk = begin; bk < end; bk++)
+    for (int64_t t = 0; t < 16; t++) {
+      int8_t *dst = j->qv + bk * 16 * k_pad + 4 * t;
+      const int8_t *src = j->q + (bk * 16 + t) * k_pad;
+      for (int64_t c = 0; c < k_pad; c += 4) memcpy(dst + c * 16, src + c, 4);
+    }
   return SUBQ_OK;
 }
 
@@ -751,18 +846,36 @@ static subq_status tern_q_run(void *arg, int64_t begin, int64_t end, const subq_
   return SUBQ_OK;
 }
 
-static void tern_mm_init(tern_mm_job *j, const subq_ternary *w, subq_i8wt2_gemm_fn gemm, int64_t T) {
+static void tern_mm_init(tern_mm_job *j, const subq_ternary *w, const subq_tern_impl *im, int64_t T) {
   memset(j, 0, sizeof *j);
-  j->w = w, j->gemm = gemm, j->T = T;
+  j->w = w, j->im = im, j->T = T, j->nw = T >= SUBQ_TERN_WIDE_MIN_T ? T / 16 * 16 : 0;
   j->n_pg = (w->n_pad / 16 + SUBQ_TERN_PG - 1) / SUBQ_TERN_PG;
-  j->n_tb = (T + SUBQ_TERN_TB - 1) / SUBQ_TERN_TB;
+  j->tb = j->nw ? SUBQ_TERN_WIDE_TB : SUBQ_TERN_TB;
+  j->n_tb = (T + j->tb - 1) / j->tb;
 }
 
-static size_t tern_mm_scratch(void) { return (size_t)SUBQ_TERN_PG * SUBQ_TERN_TB * 16 * sizeof(int32_t); }
-
-static double tern_mm_bytes(const subq_ternary *w, int64_t T) {
-  return (double)w->n_pad * (double)w->k_pad / 4.0 * (double)T;
+/* Runs `first` (which fills j->q and j->S) and the product; the wide path
+ * allocates qv and interleaves into it between the two. */
+static subq_status tern_mm_launch(subq_context *ctx, const char *fn, tern_mm_job *j, subq_phase first) {
+  const double bytes = (double)j->w->n_pad * (double)j->w->k_pad / 4.0 * (double)j->T;
+  subq_context *run_ctx = subq_ctx_for_work(ctx, bytes, (double)SUBQ_TERN_PARALLEL_BYTES);
+  const subq_phase mm = {tern_mm_run, j, j->n_pg * j->n_tb, 1};
+  if (!j->nw) {
+    const subq_phase ph[2] = {first, mm};
+    return subq_parallel_run(run_ctx, ph, 2, tern_mm_scratch(j));
+  }
+  size_t qvbytes;
+  if (!subq_mul_size((size_t)j->nw, (size_t)j->w->k_pad, &qvbytes))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: tokens * K overflows", fn);
+  j->qv = subq_alloc(qvbytes);
+  if (!j->qv) return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+  const subq_phase ph[3] = {first, {tern_qv_run, j, j->nw / 16, 0}, mm};
+  const subq_status st = subq_parallel_run(run_ctx, ph, 3, tern_mm_scratch(j));
+  subq_free(j->qv);
+  j->qv = NULL;
+  return st;
 }
+
 
 subq_status subq_ternary_matmul_i32(subq_context *ctx, const subq_ternary *w, int64_t tokens, const int8_t *q,
                                     int64_t q_ld, int32_t *d, int64_t d_ld) {
@@ -787,12 +900,10 @@ subq_status subq_ternary_matmul_i32(subq_context *ctx, const subq_ternary *w, in
   /* Phase 1 checks, pads and sums each token's activations (a -128 fails the
    * call before phase 2 writes d); phase 2 is the product. */
   tern_mm_job job;
-  tern_mm_init(&job, w, subq_tern_pick(ctx)->gemm, tokens);
+  tern_mm_init(&job, w, subq_tern_pick(ctx), tokens);
   job.q = qp, job.S = S, job.d = d, job.out_ld = d_ld;
   tern_q_job qj = {q, q_ld, w->k, w->k_pad, qp, S};
-  const subq_phase ph[2] = {{tern_q_run, &qj, tokens, 0}, {tern_mm_run, &job, job.n_pg * job.n_tb, 1}};
-  st = subq_parallel_run(subq_ctx_for_work(ctx, tern_mm_bytes(w, tokens), (double)SUBQ_TERN_PARALLEL_BYTES), ph, 2,
-                         tern_mm_scratch());
+  st = tern_mm_launch(ctx, fn, &job, (subq_phase){tern_q_run, &qj, tokens, 0});
   subq_free(qp), subq_free(S);
   return st;
 }
@@ -846,11 +957,9 @@ subq_status subq_bitlinear(subq_context *ctx, const subq_ternary *w, const subq_
   tern_actq_job aj = {im->actq, g.x, g.norm_weight, g.x_ld, w->k, w->k_pad, w->k_pad,
                       (g.flags & SUBQ_TERNARY_RMSNORM) != 0, g.eps, (int)g.rounding, qp, S, a};
   tern_mm_job mj;
-  tern_mm_init(&mj, w, im->gemm, g.tokens);
+  tern_mm_init(&mj, w, im, g.tokens);
   mj.q = qp, mj.S = S, mj.a = a, mj.out = g.out, mj.out_ld = g.out_ld, mj.res = g.residual, mj.res_ld = g.residual_ld;
-  const subq_phase ph[2] = {{tern_actq_run, &aj, g.tokens, 0}, {tern_mm_run, &mj, mj.n_pg * mj.n_tb, 1}};
-  st = subq_parallel_run(subq_ctx_for_work(ctx, tern_mm_bytes(w, g.tokens), (double)SUBQ_TERN_PARALLEL_BYTES), ph, 2,
-                         tern_mm_scratch());
+  st = tern_mm_launch(ctx, fn, &mj, (subq_phase){tern_actq_run, &aj, g.tokens, 0});
   subq_free(qp), subq_free(S), subq_free(a);
   return st;
 }

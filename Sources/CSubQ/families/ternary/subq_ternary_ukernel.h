@@ -9,6 +9,18 @@
  *   consecutive). The caller subtracts S. Exact int32: SIMD paths widen their
  *   int16 partials to int32 after at most 64 products of |c q| <= 254 per
  *   int16 lane pair (32,512 < 2^15). q rows are read for nkb * 16 bytes.
+ * unpackw (one panel's nkb consecutive units from w): the wide layout of the
+ *   panel's codes, one stream per group g of 4 rows (rows 4g..4g+3):
+ *   u[g * g_ld + s * 16 + 4 i + j] = c(4g + i, 16b + 4m + j) for K-step
+ *   s = 4b + m (4 columns each), b < nkb, g, i, j, m < 4.
+ * gemmw (4 rows x 16 tokens, ns <= SUBQ_TERNARY_WIDE_NS K-steps):
+ *   acc[i * acc_ld + t] += sum_{s < ns} sum_{j < 4} u[s * 16 + 4 i + j] *
+ *   qv[s * 64 + 4 t + j] for i < 4, t < 16: u is one row group's stream
+ *   (unpackw), qv the interleaved activations of 16 tokens (qv[s][t][j] =
+ *   q[t][4 s + j]). Why: without VNNI, vpmaddubsw with the row's 4 codes
+ *   broadcast and 8 tokens per vector needs no unpack and a quarter of the
+ *   broadcasts of gemm. Each int16 lane (a token's pair of columns) adds one
+ *   pair sum (|.| <= 508) per K-step: ns <= 64 keeps it below 2^15.
  * actq (one token row): the activation math of subq_ternary.h (RMSNorm with
  *   the fixed 16-partial order when norm, y = (x * r) * w, a, s = 127 / a,
  *   q = clamp(round(y * s), -127, 127) with `rounding`); q[k..k_pad) = 0;
@@ -29,6 +41,7 @@
 #include "internal/subq_isa.h"
 
 #define SUBQ_TERNARY_MR 4
+#define SUBQ_TERNARY_WIDE_NS 64 /* K-steps (4 columns) per gemmw call, at most */
 /* Software prefetch distance of the one-token gemm (bytes of SQ2 units ahead).
  * A decode GEMV reads every unit once, usually cold from DRAM; the hardware
  * prefetchers restart at each 4 KiB page, so the stream keeps this many bytes
@@ -42,6 +55,8 @@
 
 typedef void (*subq_i8wt2_gemm_fn)(int64_t nkb, const uint8_t *w, const int8_t *q, int64_t q_ld, int64_t mr,
                                    int32_t *acc);
+typedef void (*subq_i8wt2_unpackw_fn)(int64_t nkb, const uint8_t *w, uint8_t *u, int64_t g_ld);
+typedef void (*subq_i8wt2_gemmw_fn)(int64_t ns, const uint8_t *u, const int8_t *qv, int32_t *acc, int64_t acc_ld);
 typedef void (*subq_ternary_actq_fn)(const float *x, const float *w, int64_t k, int64_t k_pad, bool norm, float eps,
                                      int rounding, int8_t *q, int32_t *sum, float *amax);
 typedef void (*subq_hgrn_scan_fn)(int64_t T, int64_t nc, const float *i, int64_t i_ld, const float *f, int64_t f_ld,
@@ -51,6 +66,9 @@ typedef void (*subq_hgrn_gate_fn)(int64_t C, const float *g, const float *w, flo
 #define SUBQ_TERNARY_UKERNEL(isa, sfx)                                                                            \
   void subq_i8wt2_ternary_gemm_ukernel_4x16__##sfx(int64_t nkb, const uint8_t *w, const int8_t *q, int64_t q_ld,   \
                                                    int64_t mr, int32_t *acc);                                     \
+  void subq_i8wt2_ternary_unpackw_ukernel__##sfx(int64_t nkb, const uint8_t *w, uint8_t *u, int64_t g_ld);         \
+  void subq_i8wt2_ternary_gemmw_ukernel_4x16__##sfx(int64_t ns, const uint8_t *u, const int8_t *qv, int32_t *acc,  \
+                                                    int64_t acc_ld);                                              \
   void subq_f32_ternary_actq_ukernel__##sfx(const float *x, const float *w, int64_t k, int64_t k_pad, bool norm,   \
                                             float eps, int rounding, int8_t *q, int32_t *sum, float *amax);       \
   void subq_f32_hgrn_scan_ukernel__##sfx(int64_t T, int64_t nc, const float *i, int64_t i_ld, const float *f,      \

@@ -108,6 +108,53 @@ void subq_i8wt2_ternary_gemm_ukernel_4x16__avx2(int64_t nkb, const uint8_t *w, c
   }
 }
 
+/* Wide layout: each x_m of a 32-byte half (8 rows x 4 columns) is two row
+ * groups' K-step 4b + m; the 16-byte halves go to their groups' streams. */
+void subq_i8wt2_ternary_unpackw_ukernel__avx2(int64_t nkb, const uint8_t *w, uint8_t *u, int64_t g_ld) {
+  for (int64_t b = 0; b < nkb; b++)
+    for (int h = 0; h < 2; h++) {
+      const __m256i x = _mm256_load_si256((const __m256i *)(const void *)(w + b * 64 + 32 * h));
+      uint8_t *lo = u + (2 * h) * g_ld + b * 64, *hi = lo + g_ld;
+      for (int m = 0; m < 4; m++) {
+        const __m256i xm = tern_unpack(x, m);
+        _mm_storeu_si128((__m128i *)(void *)(lo + 16 * m), _mm256_castsi256_si128(xm));
+        _mm_storeu_si128((__m128i *)(void *)(hi + 16 * m), _mm256_extracti128_si256(xm, 1));
+      }
+    }
+}
+
+/* Row i's 4 codes broadcast (unsigned operand) against 8 tokens' 4 columns;
+ * named accumulators: gcc keeps an array of 8 vectors in memory. */
+#define TERN_W_ROW(i, a0, a1)                                                     \
+  do {                                                                            \
+    const __m256i c = tern_bcast4((const int8_t *)(const void *)(us + 4 * (i))); \
+    a0 = _mm256_add_epi16(a0, _mm256_maddubs_epi16(c, q0));                       \
+    a1 = _mm256_add_epi16(a1, _mm256_maddubs_epi16(c, q1));                       \
+  } while (0)
+
+static inline void tern_w_store(int32_t *acc, __m256i a) { /* int16 pairs -> int32 per token */
+  tern_add_acc(acc, _mm256_madd_epi16(a, _mm256_set1_epi16(1)));
+}
+
+void subq_i8wt2_ternary_gemmw_ukernel_4x16__avx2(int64_t ns, const uint8_t *u, const int8_t *qv, int32_t *acc,
+                                                 int64_t acc_ld) {
+  __m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+  for (int64_t s = 0; s < ns; s++) {
+    const __m256i q0 = _mm256_loadu_si256((const __m256i *)(const void *)(qv + s * 64));
+    const __m256i q1 = _mm256_loadu_si256((const __m256i *)(const void *)(qv + s * 64 + 32));
+    const uint8_t *us = u + s * 16;
+    TERN_W_ROW(0, a00, a01);
+    TERN_W_ROW(1, a10, a11);
+    TERN_W_ROW(2, a20, a21);
+    TERN_W_ROW(3, a30, a31);
+  }
+  tern_w_store(acc, a00), tern_w_store(acc + 8, a01);
+  tern_w_store(acc + acc_ld, a10), tern_w_store(acc + acc_ld + 8, a11);
+  tern_w_store(acc + 2 * acc_ld, a20), tern_w_store(acc + 2 * acc_ld + 8, a21);
+  tern_w_store(acc + 3 * acc_ld, a30), tern_w_store(acc + 3 * acc_ld + 8, a31);
+}
+#undef TERN_W_ROW
+
 /* ---- activation quantization -------------------------------------------------------------------- */
 
 static float tern_sumsq_avx2(const float *x, int64_t k) {

@@ -81,6 +81,42 @@ void subq_i8wt2_ternary_gemm_ukernel_4x16__neon(int64_t nkb, const uint8_t *w, c
   }
 }
 
+/* Wide layout: x_m of a 16-byte quarter h (rows 4h..4h+3) is row group h's K-step 4b + m. */
+void subq_i8wt2_ternary_unpackw_ukernel__neon(int64_t nkb, const uint8_t *w, uint8_t *u, int64_t g_ld) {
+  for (int64_t b = 0; b < nkb; b++)
+    for (int h = 0; h < 4; h++) {
+      const uint8x16_t x = vld1q_u8(w + b * 64 + 16 * h);
+      for (int m = 0; m < 4; m++) vst1q_s8((int8_t *)(u + h * g_ld + (4 * b + m) * 16), tern_unpack_neon(x, m));
+    }
+}
+
+/* Eight tokens at a time: row i's 4 codes broadcast times 2 tokens' 4 columns
+ * per vmlal half into int16 lanes (one product, |.| <= 254, per K-step: 64
+ * K-steps stay below 2^15), then pairwise sums give one int32 per token. */
+void subq_i8wt2_ternary_gemmw_ukernel_4x16__neon(int64_t ns, const uint8_t *u, const int8_t *qv, int32_t *acc,
+                                                 int64_t acc_ld) {
+  for (int half = 0; half < 2; half++) {
+    int16x8_t a[4][4];
+    for (int i = 0; i < 4; i++)
+      for (int v = 0; v < 4; v++) a[i][v] = vdupq_n_s16(0);
+    for (int64_t s = 0; s < ns; s++) {
+      const int8x16_t qa = vld1q_s8(qv + s * 64 + 32 * half), qb = vld1q_s8(qv + s * 64 + 32 * half + 16);
+      for (int i = 0; i < 4; i++) {
+        const int8x16_t c = tern_bcast4_neon((const int8_t *)(u + s * 16 + 4 * i));
+        a[i][0] = vmlal_s8(a[i][0], vget_low_s8(c), vget_low_s8(qa));
+        a[i][1] = vmlal_high_s8(a[i][1], c, qa);
+        a[i][2] = vmlal_s8(a[i][2], vget_low_s8(c), vget_low_s8(qb));
+        a[i][3] = vmlal_high_s8(a[i][3], c, qb);
+      }
+    }
+    for (int i = 0; i < 4; i++) {
+      int32_t *ac = acc + i * acc_ld + 8 * half;
+      vst1q_s32(ac, vaddq_s32(vld1q_s32(ac), vpaddq_s32(vpaddlq_s16(a[i][0]), vpaddlq_s16(a[i][1]))));
+      vst1q_s32(ac + 4, vaddq_s32(vld1q_s32(ac + 4), vpaddq_s32(vpaddlq_s16(a[i][2]), vpaddlq_s16(a[i][3]))));
+    }
+  }
+}
+
 /* ---- activation quantization -------------------------------------------------------------------- */
 
 static float tern_sumsq_neon(const float *x, int64_t k) {

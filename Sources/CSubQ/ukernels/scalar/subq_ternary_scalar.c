@@ -30,6 +30,25 @@ void subq_i8wt2_ternary_gemm_ukernel_4x16__scalar(int64_t nkb, const uint8_t *w,
   }
 }
 
+void subq_i8wt2_ternary_unpackw_ukernel__scalar(int64_t nkb, const uint8_t *w, uint8_t *u, int64_t g_ld) {
+  for (int64_t b = 0; b < nkb; b++)
+    for (int i = 0; i < 16; i++)
+      for (int m = 0; m < 4; m++)
+        for (int j = 0; j < 4; j++)
+          u[(i / 4) * g_ld + (4 * b + m) * 16 + 4 * (i % 4) + j] = (uint8_t)((w[b * 64 + 4 * i + j] >> (2 * m)) & 3);
+}
+
+void subq_i8wt2_ternary_gemmw_ukernel_4x16__scalar(int64_t ns, const uint8_t *u, const int8_t *qv, int32_t *acc,
+                                                   int64_t acc_ld) {
+  for (int i = 0; i < 4; i++)
+    for (int t = 0; t < 16; t++) {
+      int32_t s = 0;
+      for (int64_t k = 0; k < ns; k++)
+        for (int j = 0; j < 4; j++) s += (int32_t)u[k * 16 + 4 * i + j] * qv[k * 64 + 4 * t + j];
+      acc[i * acc_ld + t] += s;
+    }
+}
+
 void subq_f32_ternary_actq_ukernel__scalar(const float *x, const float *w, int64_t k, int64_t k_pad, bool norm,
                                            float eps, int rounding, int8_t *q, int32_t *sum, float *amax) {
   const float r = norm ? subq_ternary_rms_inv(subq_ternary_sumsq_scalar(x, k), k, eps) : 1.0f;

@@ -270,7 +270,8 @@ static void test_actq(subq_isa isa) {
 static void test_matmul_i32(subq_isa isa) {
   static const int64_t Ns[] = {1, 5, 16, 17, 300};
   static const int64_t Ks[] = {1, 63, 64, 250, 257, 1000, 4100};
-  static const int64_t Ts[] = {1, 2, 3, 4, 5, 17, 65};
+  /* 17, 65, 150: whole 16-token blocks on the wide kernels, the rest (in the same item for 150) on gemm */
+  static const int64_t Ts[] = {1, 2, 3, 4, 5, 16, 17, 65, 150};
   subq_context *ctx = subq_test_context(isa, 3);
   bool ok = true;
   int cases = 0;
@@ -319,7 +320,7 @@ static void test_overflow(subq_isa isa) {
   static const int64_t Ks[] = {16384, 65536};
   subq_context *ctx = subq_test_context(isa, 2);
   for (size_t ki = 0; ki < 2; ki++) {
-    const int64_t K = Ks[ki], N = 17, T = 5;
+    const int64_t K = Ks[ki], N = 17, T = 18; /* tokens 1, 5 (panel kernels) and 17 (wide kernels) */
     int8_t *t = malloc((size_t)(N * K)), *q = malloc((size_t)(T * K));
     for (int64_t r = 0; r < N; r++)
       for (int64_t c = 0; c < K; c++) t[r * K + c] = r % 2 ? -1 : 1;
@@ -329,7 +330,7 @@ static void test_overflow(subq_isa isa) {
     subq_ternary *w = NULL;
     CHECK_OK(subq_ternary_from_codes(N, K, t, K, SUBQ_TERNARY_SCALE_TENSOR, &g, &w));
     int32_t *d = malloc((size_t)(T * N) * 4);
-    for (int64_t T1 = 1; T1 <= T && w; T1 += 4) { /* the GEMV (1 token) and GEMM paths */
+    for (int64_t T1 = 1; T1 <= T && w; T1 += 4) { /* the GEMV (1 token) and both GEMM paths */
       CHECK_OK(subq_ternary_matmul_i32(ctx, w, T1, q, K, d, N));
       bool ok = true;
       for (int64_t tt = 0; tt < T1; tt++)
