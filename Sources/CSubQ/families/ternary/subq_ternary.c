@@ -181,17 +181,21 @@ static void tern_set_gamma(subq_ternary *w, const float *gamma) {
   }
 }
 
-static inline size_t tern_byte(const subq_ternary *w, int64_t r, int64_t c) {
-  return (size_t)(((r >> 4) * (w->k_pad >> 4) + (c >> 4)) * 64 + (r & 15) * 4 + (c & 3));
+/* Row r's 4 bytes in its panel's first unit; K-block b's are 64 * b further. */
+static inline uint8_t *tern_row_bytes(const subq_ternary *w, int64_t r) {
+  return w->codes + (size_t)((r >> 4) * (w->k_pad >> 4)) * 64 + (size_t)(r & 15) * 4;
 }
-static inline void tern_put(subq_ternary *w, int64_t r, int64_t c, int code) {
-  uint8_t *b = &w->codes[tern_byte(w, r, c)];
-  const int sh = (int)(2 * ((c >> 2) & 3));
-  *b = (uint8_t)((*b & ~(3u << sh)) | ((unsigned)code << sh));
+/* Codes c[0..16) of one row and K-block (column 16b + 4m + j: byte j, bits 2m) into its 4 bytes. */
+static inline void tern_pack16(uint8_t *u, const uint8_t *c) {
+  for (int j = 0; j < 4; j++) u[j] = (uint8_t)(c[j] | c[4 + j] << 2 | c[8 + j] << 4 | c[12 + j] << 6);
 }
-static inline int tern_get(const subq_ternary *w, int64_t r, int64_t c) {
-  return (w->codes[tern_byte(w, r, c)] >> (2 * ((c >> 2) & 3))) & 3;
+static inline void tern_unpack16(const uint8_t *u, uint8_t *c) {
+  for (int m = 0; m < 4; m++)
+    for (int j = 0; j < 4; j++) c[4 * m + j] = (uint8_t)((u[j] >> (2 * m)) & 3);
 }
+/* The codes of absmean quantization: round(v) clamped to [-1, 1], plus 1.
+ * Equal to rintf + clamp for every v (|v| = 0.5 rounds to 0; NaN gives 1). */
+static inline uint8_t tern_code_of(float v) { return (uint8_t)(1 + (v > 0.5f) - (v < -0.5f)); }
 
 void subq_ternary_destroy(subq_ternary *w) {
   if (!w) return;
@@ -247,16 +251,25 @@ typedef struct tern_quant_job {
   float *inv;      /* n_pad (row mode) or 1 */
 } tern_quant_job;
 
+/* sum |w| of R rows from r, each in column order (the oracle's order); the
+ * R chains run side by side, since one float64 add chain is latency-bound. */
+#define TERN_ROWSUM(R)                                                                   \
+  do {                                                                                   \
+    double s[R] = {0};                                                                   \
+    for (int64_t c = 0; c < j->w->k; c++)                                                \
+      for (int i = 0; i < (R); i++) s[i] += fabs((double)src_at(j->dt, j->src, j->ld, r + i, c)); \
+    for (int i = 0; i < (R); i++) j->row_sum[r + i] = s[i];                              \
+  } while (0)
+
 static subq_status tern_rowsum_run(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
   (void)info;
   tern_quant_job *j = arg;
-  for (int64_t r = begin; r < end; r++) {
-    double s = 0.0;
-    for (int64_t c = 0; c < j->w->k; c++) s += fabs((double)src_at(j->dt, j->src, j->ld, r, c));
-    j->row_sum[r] = s;
-  }
+  int64_t r = begin;
+  for (; r + 4 <= end; r += 4) TERN_ROWSUM(4);
+  for (; r < end; r++) TERN_ROWSUM(1);
   return SUBQ_OK;
 }
+#undef TERN_ROWSUM
 
 static subq_status tern_pack_run(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
   (void)info;
@@ -265,10 +278,24 @@ static subq_status tern_pack_run(void *arg, int64_t begin, int64_t end, const su
   for (int64_t p = begin; p < end; p++)
     for (int64_t r = p * 16; r < SUBQ_MIN(w->n, p * 16 + 16); r++) {
       const float inv = j->inv[w->mode == SUBQ_TERNARY_SCALE_ROW ? r : 0];
-      for (int64_t c = 0; c < w->k; c++) {
-        float t = rintf(src_at(j->dt, j->src, j->ld, r, c) * inv);
-        t = t > 1.0f ? 1.0f : (t < -1.0f ? -1.0f : t);
-        tern_put(w, r, c, (int)t + 1);
+      uint8_t *u = tern_row_bytes(w, r);
+      for (int64_t c0 = 0; c0 < w->k; c0 += 16, u += 64) {
+        uint8_t c[16];
+        const int64_t nc = SUBQ_MIN((int64_t)16, w->k - c0);
+        if (j->dt == SUBQ_DTYPE_BF16) {
+          const uint16_t *x = (const uint16_t *)j->src + r * j->ld + c0;
+          for (int64_t i = 0; i < nc; i++) {
+            const uint32_t b = (uint32_t)x[i] << 16;
+            float f;
+            memcpy(&f, &b, sizeof f);
+            c[i] = tern_code_of(f * inv);
+          }
+        } else {
+          const float *x = (const float *)j->src + r * j->ld + c0;
+          for (int64_t i = 0; i < nc; i++) c[i] = tern_code_of(x[i] * inv);
+        }
+        for (int64_t i = nc; i < 16; i++) c[i] = 1;
+        tern_pack16(u, c);
       }
     }
   return SUBQ_OK;
@@ -348,8 +375,16 @@ subq_status subq_ternary_from_codes(int64_t n, int64_t k, const int8_t *t, int64
                           (long long)c, (int)t[r * ld + c]);
   subq_ternary *w;
   if ((st = tern_new(fn, n, k, mode, &w))) return st;
-  for (int64_t r = 0; r < n; r++)
-    for (int64_t c = 0; c < k; c++) tern_put(w, r, c, t[r * ld + c] + 1);
+  for (int64_t r = 0; r < n; r++) {
+    uint8_t *u = tern_row_bytes(w, r);
+    for (int64_t c0 = 0; c0 < k; c0 += 16, u += 64) {
+      uint8_t c[16];
+      const int64_t nc = SUBQ_MIN((int64_t)16, k - c0);
+      for (int64_t i = 0; i < nc; i++) c[i] = (uint8_t)(t[r * ld + c0 + i] + 1);
+      for (int64_t i = nc; i < 16; i++) c[i] = 1;
+      tern_pack16(u, c);
+    }
+  }
   tern_set_gamma(w, gamma);
   *out = w;
   return SUBQ_OK;
@@ -387,17 +422,23 @@ subq_status subq_ternary_from_ternarized(int64_t n, int64_t k, subq_dtype dtype,
   }
   for (int64_t r = 0; r < n; r++) {
     const float g = gamma[mode == SUBQ_TERNARY_SCALE_ROW ? r : 0];
-    for (int64_t c = 0; c < k; c++) {
-      const float v = src_at(dtype, src, ld, r, c);
-      const int code = v == 0.0f ? 1 : v == g ? 2 : v == -g ? 0 : -1;
-      if (code < 0) {
-        subq_ternary_destroy(w), free(gamma);
-        return subq_error(SUBQ_ERR_INVALID_ARGUMENT,
-                          "%s: w[%lld][%lld] (%g) is neither 0 nor +-%g: not a ternarized tensor (use "
-                          "subq_ternary_quantize)",
-                          fn, (long long)r, (long long)c, (double)v, (double)g);
+    uint8_t *u = tern_row_bytes(w, r);
+    for (int64_t c0 = 0; c0 < k; c0 += 16, u += 64) {
+      uint8_t cd[16];
+      const int64_t nc = SUBQ_MIN((int64_t)16, k - c0);
+      for (int64_t i = 0; i < nc; i++) {
+        const float v = src_at(dtype, src, ld, r, c0 + i);
+        if (v != 0.0f && v != g && v != -g) {
+          subq_ternary_destroy(w), free(gamma);
+          return subq_error(SUBQ_ERR_INVALID_ARGUMENT,
+                            "%s: w[%lld][%lld] (%g) is neither 0 nor +-%g: not a ternarized tensor (use "
+                            "subq_ternary_quantize)",
+                            fn, (long long)r, (long long)(c0 + i), (double)v, (double)g);
+        }
+        cd[i] = (uint8_t)(v == 0.0f ? 1 : v == g ? 2 : 0);
       }
-      tern_put(w, r, c, code);
+      for (int64_t i = nc; i < 16; i++) cd[i] = 1;
+      tern_pack16(u, cd);
     }
   }
   tern_set_gamma(w, gamma);
@@ -431,8 +472,16 @@ subq_status subq_ternary_from_hf(int64_t n, int64_t k, const uint8_t *packed, fl
   subq_ternary *w;
   if ((st = tern_new(fn, n, k, SUBQ_TERNARY_SCALE_TENSOR, &w))) return st;
   for (int64_t j = 0; j < R; j++)
-    for (int64_t c = 0; c < k; c++)
-      for (int i = 0; i < 4; i++) tern_put(w, i * R + j, c, (packed[j * k + c] >> (2 * i)) & 3);
+    for (int i = 0; i < 4; i++) { /* row i * R + j is bits 2i of packed row j */
+      uint8_t *u = tern_row_bytes(w, i * R + j);
+      for (int64_t c0 = 0; c0 < k; c0 += 16, u += 64) {
+        uint8_t cd[16];
+        const int64_t nc = SUBQ_MIN((int64_t)16, k - c0);
+        for (int64_t x = 0; x < nc; x++) cd[x] = (uint8_t)((packed[j * k + c0 + x] >> (2 * i)) & 3);
+        for (int64_t x = nc; x < 16; x++) cd[x] = 1;
+        tern_pack16(u, cd);
+      }
+    }
   tern_set_gamma(w, &g);
   *out = w;
   return SUBQ_OK;
@@ -504,8 +553,18 @@ subq_status subq_ternary_to_codes(const subq_ternary *w, int8_t *t, int64_t ld, 
     int64_t e;
     if (!subq_mul_i64(w->n - 1, ld, &e) || !subq_add_i64(e, w->k, &e))
       return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of t overflows int64", fn);
-    for (int64_t r = 0; r < w->n; r++)
-      for (int64_t c = 0; c < w->k; c++) t[r * ld + c] = (int8_t)(tern_get(w, r, c) - 1);
+    for (int64_t r = 0; r < w->n; r++) {
+      const uint8_t *u = tern_row_bytes(w, r);
+      for (int64_t c0 = 0; c0 < w->k; c0 += 16, u += 64) {
+        uint8_t cd[16];
+        tern_unpack16(u, cd);
+        int8_t *dst = t + r * ld + c0;
+        if (c0 + 16 <= w->k)
+          for (int i = 0; i < 16; i++) dst[i] = (int8_t)(cd[i] - 1);
+        else
+          for (int64_t i = 0; i < w->k - c0; i++) dst[i] = (int8_t)(cd[i] - 1);
+      }
+    }
   }
   if (gamma) {
     if (w->mode == SUBQ_TERNARY_SCALE_TENSOR) gamma[0] = w->row_gamma[0];

@@ -198,6 +198,30 @@ static void test_quantize(void) {
       }
 }
 
+/* Weight quantization at the rounding ties: mean |W| = 2, so W / gamma = W * 0.5 exactly; round half to
+ * even sends +-0.5 to 0 and 1.5 to 2 (clamped to 1). Every value is exact in bf16 too. */
+static void test_quantize_ties(void) {
+  static const float wv[2][8] = {{1, 3, -1, -3, 2, -2, 1, 3}, {-1, -1, 1, 1, 3, -3, 4, -2}};
+  static const int8_t want[2][8] = {{0, 1, 0, -1, 1, -1, 0, 1}, {0, 0, 0, 0, 1, -1, 1, -1}};
+  for (int bf = 0; bf < 2; bf++) {
+    uint16_t wb[16];
+    for (int i = 0; i < 16; i++) wb[i] = (uint16_t)(fbits(wv[i / 8][i % 8]) >> 16);
+    for (int per_row = 0; per_row < 2; per_row++) {
+      subq_ternary *w = NULL;
+      CHECK_OK(subq_ternary_quantize(NULL, 2, 8, bf ? SUBQ_DTYPE_BF16 : SUBQ_DTYPE_F32, bf ? (const void *)wb : wv,
+                                     8, per_row ? SUBQ_TERNARY_SCALE_ROW : SUBQ_TERNARY_SCALE_TENSOR, &w));
+      if (!w) continue;
+      int8_t t[16];
+      float g[2];
+      CHECK_OK(subq_ternary_to_codes(w, t, 8, g));
+      CHECK_MSG(memcmp(t, want, 16) == 0 && g[0] == 2.0f && (!per_row || g[1] == 2.0f),
+                "quantize ties bf %d per_row %d: codes %d %d %d %d, gamma %g", bf, per_row, t[0], t[1], t[2], t[3],
+                (double)g[0]);
+      subq_ternary_destroy(w);
+    }
+  }
+}
+
 /* ---- activation quantization ---------------------------------------------------------------------- */
 
 static void test_tie_vector(subq_isa isa) {
@@ -629,6 +653,7 @@ int main(void) {
   test_sq2_vector();
   test_hf_vector();
   test_quantize();
+  test_quantize_ties();
   subq_isa isas[8];
   const int n = subq_test_isas(isas);
   for (int i = 0; i < n; i++) {
