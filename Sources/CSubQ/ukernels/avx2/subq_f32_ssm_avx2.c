@@ -178,6 +178,9 @@ void subq_f32_ssm_s6scan_ukernel_d16__avx2(const subq_s6scan_params *p) {
   }
 }
 
+#ifndef SUBQ_CONV_PF_ROWS
+#define SUBQ_CONV_PF_ROWS 8
+#endif
 /* conv1d over tokens [t0, T) whose taps all lie in x, chunks [0, nfull) of 8
  * channels; W is a constant at each call site, so the taps unroll. */
 static inline void subq_conv1d_interior_avx2(int32_t W, int64_t t0, int64_t T, int64_t nfull, const float *x,
@@ -186,6 +189,10 @@ static inline void subq_conv1d_interior_avx2(int32_t W, int64_t t0, int64_t T, i
   for (int64_t t = t0; t < T; t++) {
     const float *xr = x + (t - (W - 1)) * x_ld;
     float *yr = y + t * y_ld;
+    /* Rows are x_ld apart: prefetch the row SUBQ_CONV_PF_ROWS ahead, whose
+     * lines would otherwise each wait a full miss (prefetches never fault). */
+    const uintptr_t pf = (uintptr_t)x + (uintptr_t)((t + SUBQ_CONV_PF_ROWS) * x_ld) * sizeof(float);
+    for (int64_t q = 0; q < nfull; q += 2) _mm_prefetch((const char *)(pf + (uintptr_t)q * 32), _MM_HINT_T0);
     for (int64_t q = 0; q < nfull; q++) {
       __m256 acc = _mm256_load_ps(bt[q]);
       for (int32_t k = 0; k < W; k++) acc = _mm256_fmadd_ps(_mm256_load_ps(wt[q][k]), _mm256_loadu_ps(xr + k * x_ld + q * 8), acc);
