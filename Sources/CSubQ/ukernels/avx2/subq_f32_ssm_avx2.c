@@ -189,10 +189,15 @@ static inline void subq_conv1d_interior_avx2(int32_t W, int64_t t0, int64_t T, i
   for (int64_t t = t0; t < T; t++) {
     const float *xr = x + (t - (W - 1)) * x_ld;
     float *yr = y + t * y_ld;
-    /* Rows are x_ld apart: prefetch the row SUBQ_CONV_PF_ROWS ahead, whose
-     * lines would otherwise each wait a full miss (prefetches never fault). */
+    /* Rows are x_ld (y_ld) apart: prefetch the x row SUBQ_CONV_PF_ROWS ahead,
+     * and the y row for writing, whose lines would otherwise each wait a full
+     * miss (prefetches never fault; the addresses are formed as integers). */
     const uintptr_t pf = (uintptr_t)x + (uintptr_t)((t + SUBQ_CONV_PF_ROWS) * x_ld) * sizeof(float);
-    for (int64_t q = 0; q < nfull; q += 2) _mm_prefetch((const char *)(pf + (uintptr_t)q * 32), _MM_HINT_T0);
+    const uintptr_t pfy = (uintptr_t)y + (uintptr_t)((t + SUBQ_CONV_PF_ROWS) * y_ld) * sizeof(float);
+    for (int64_t q = 0; q < nfull; q += 2) {
+      __builtin_prefetch((const void *)(pf + (uintptr_t)q * 32), 0, 3);
+      __builtin_prefetch((const void *)(pfy + (uintptr_t)q * 32), 1, 3);
+    }
     for (int64_t q = 0; q < nfull; q++) {
       __m256 acc = _mm256_load_ps(bt[q]);
       for (int32_t k = 0; k < W; k++) acc = _mm256_fmadd_ps(_mm256_load_ps(wt[q][k]), _mm256_loadu_ps(xr + k * x_ld + q * 8), acc);
