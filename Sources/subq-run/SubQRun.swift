@@ -64,7 +64,7 @@ struct SubQRun: ParsableCommand {
 
   @Option(
     help: ArgumentHelp(
-      "Project every MLP weight matrix (llama, mistral) onto a Monarch matrix with this many blocks at load time,",
+      "Project every MLP weight matrix (llama, mistral, based) onto a Monarch matrix with this many blocks at load time,",
       discussion: "report the relative approximation error per matrix and run the MLPs with the Monarch kernels.",
       valueName: "BLOCKS"))
   var monarch: Int?

@@ -9,22 +9,32 @@ import Testing
 /// API and stored as an ordinary f32 checkpoint), and the reported errors must be the projections'.
 @Suite struct MonarchModelTests {
   /// Blocks 2 divide the tiny llama's widths (64, 96); blocks 3 make fly's padding rule pad the
-  /// 64-wide side to 66 (gate/up inputs, down outputs).
-  @Test(arguments: [2, 3])
-  func monarchMLPsEqualTheirDenseTwin(blocks: Int) throws {
-    let src = modelsDirectory.appendingPathComponent("llama")
-    let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("subq-monarch-\(getpid())-\(blocks)")
+  /// 64-wide side to 66 (gate/up inputs, down outputs). The tiny BASED's fc1 is 192 × 64 and its
+  /// fc2 64 × 96 (projected as stored: fc1's halves a | gate are one matrix), three mixer kinds.
+  @Test(arguments: [("llama", 2), ("llama", 3), ("based", 2), ("based", 3)])
+  func monarchMLPsEqualTheirDenseTwin(model: String, blocks: Int) throws {
+    let src = modelsDirectory.appendingPathComponent(model)
+    let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("subq-monarch-\(getpid())-\(model)-\(blocks)")
     defer { try? FileManager.default.removeItem(at: tmp) }
     let config = try ModelConfig.load(directory: src)
-    let h = config.hiddenSize, inter = config.transformer!.intermediateSize
+    let h = config.hiddenSize
+    // the MLP matrices of one layer (names inside the layer, rows × columns) and the tensor prefix
+    let (prefix, mlp): (String, [(name: String, rows: Int, cols: Int)])
+    if model == "based" {
+      let inner = config.based!.innerSize
+      (prefix, mlp) = ("transformer.layers.", [("mlp.fc1", 2 * inner, h), ("mlp.fc2", h, inner)])
+    } else {
+      let inter = config.transformer!.intermediateSize
+      (prefix, mlp) = ("model.layers.", [("mlp.gate_proj", inter, h), ("mlp.up_proj", inter, h), ("mlp.down_proj", h, inter)])
+    }
 
     // The twin: every MLP weight replaced by dense(project(W)) over its own rows and columns.
     var expectedError: [String: Double] = [:]
     var failure: Error? = nil
     try ModelTests.writeCheckpoint(from: src, to: tmp) { name, xs in
       var out = xs
-      if name.contains(".mlp.") {
-        let (rows, cols) = name.contains("down_proj") ? (h, inter) : (inter, h)
+      if let m = mlp.first(where: { name.hasSuffix(".\($0.name).weight") }) {
+        let (rows, cols) = (m.rows, m.cols)
         do {
           let shape = try MonarchShape.linear(inFeatures: cols, outFeatures: rows, blocks: blocks)
           let (ni, no) = (shape.inputWidth, shape.outputWidth)
@@ -49,23 +59,23 @@ import Testing
       return (out.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian) { Array($0) } }, "F32")
     }
     if let failure { throw failure }
-    #expect(expectedError.count == 3 * config.numLayers)
+    #expect(expectedError.count == mlp.count * config.numLayers)
 
     let ctx = try Context(.init(threads: 2))
     var calls = 0
     let mon = try Model.load(directory: src, context: ctx, options: .init(monarchBlocks: blocks)) { _, total in
       calls += 1
-      #expect(total == 3 * config.numLayers)
+      #expect(total == mlp.count * config.numLayers)
     }
-    #expect(calls == 3 * config.numLayers)
+    #expect(calls == mlp.count * config.numLayers)
     let twin = try Model.load(directory: tmp, context: ctx)
 
-    // reports: one per matrix, layer order gate, up, down, with the projection's error
+    // reports: one per matrix, layer order (gate, up, down / fc1, fc2), with the projection's error
     let reports = mon.monarchProjections
-    #expect(reports.map(\.layer) == (0..<config.numLayers).flatMap { [$0, $0, $0] })
-    #expect(reports.map(\.name) == Array(repeating: ["mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"], count: config.numLayers).flatMap { $0 })
+    #expect(reports.map(\.layer) == (0..<config.numLayers).flatMap { Array(repeating: $0, count: mlp.count) })
+    #expect(reports.map(\.name) == Array(repeating: mlp.map(\.name), count: config.numLayers).flatMap { $0 })
     for r in reports {
-      let want = try #require(expectedError["model.layers.\(r.layer).\(r.name).weight"])
+      let want = try #require(expectedError["\(prefix)\(r.layer).\(r.name).weight"])
       #expect(abs(r.relativeError - want) <= 1e-9 * want, "\(r.name) of layer \(r.layer): \(r.relativeError) vs \(want)")
       #expect(r.relativeError > 0.01 && r.relativeError < 1, "random weights are far from Monarch: \(r.relativeError)")
       #expect(r.shape.k == blocks && r.shape.l == blocks)
@@ -73,7 +83,7 @@ import Testing
     }
 
     // prefill (all positions), then decode steps: Monarch GEMM / GEMV paths against the twin's dense ones
-    let g = try ModelTests.golden("llama")
+    let g = try ModelTests.golden(model)
     let sm = try mon.makeSession(capacity: g.prompt.count + 4), st = try twin.makeSession(capacity: g.prompt.count + 4)
     var lm = try sm.forward(g.prompt, allLogits: true), lt = try st.forward(g.prompt, allLogits: true)
     for step in 0...4 {

@@ -15,7 +15,8 @@ import Foundation
 ///   with window (window_size / 2, 0) over a ring KV cache of window_size / 2 + maxChunk
 ///   positions (TransformerBody.attend with an HF-style window W = window_size / 2 + 1); out_proj.
 /// A decode step after a prefill equals one long prefill (within f32 rounding): every state is
-/// carried across calls.
+/// carried across calls. With `monarchBlocks` each layer's fc1 and fc2 are projected onto Monarch
+/// matrices at load time, as stored (fc1 whole: [a | gate] is one matrix; `subq-run --monarch`).
 struct BasedBody: ModelBody, @unchecked Sendable {
   enum Mixer {
     /// `slot`: the layer's index among the layers of its kind (its state).
@@ -28,8 +29,8 @@ struct BasedBody: ModelBody, @unchecked Sendable {
     let norm1: FloatBuffer
     let mixer: Mixer
     let norm2: FloatBuffer
-    let fc1: Linear  // rows [a (I) | gate (I)]
-    let fc2: Linear
+    let fc1: any LinearMap  // rows [a (I) | gate (I)]
+    let fc2: any LinearMap
   }
 
   let config: ModelConfig
@@ -39,12 +40,17 @@ struct BasedBody: ModelBody, @unchecked Sendable {
   let finalNorm: FloatBuffer
   let linearAttention: LinearAttentionConfig
   let counts: (conv: Int, linear: Int, sliding: Int)
+  /// Per projected MLP matrix (layer order, fc1, fc2), when loaded with `monarchBlocks`.
+  let monarchReports: [MonarchProjectionReport]
 
   var convChannels: Int { b.convExpand * config.hiddenSize / 2 }
   var linearWidth: Int { 2 * b.linearHeads * b.featureDim + b.linearHeads * b.linearHeadDim }
   var slidingWidth: Int { (b.slidingHeads + 2 * b.slidingKVHeads) * b.slidingHeadDim }
 
-  init(config: ModelConfig, checkpoint ck: Checkpoint, context: Context?, progress: ((Int, Int) -> Void)?) throws(SubQError) {
+  init(
+    config: ModelConfig, checkpoint ck: Checkpoint, context: Context?, monarchBlocks: Int? = nil,
+    progress: ((Int, Int) -> Void)?
+  ) throws(SubQError) {
     self.config = config
     let b = config.based!
     self.b = b
@@ -63,6 +69,24 @@ struct BasedBody: ModelBody, @unchecked Sendable {
     let table = config.tieWordEmbeddings && !ck.has(wordEmbeddings) && ck.has("lm_head.weight") ? "lm_head.weight" : wordEmbeddings
     embed = try EmbeddingAndHead(
       ck, embeddingName: table, vocab: config.vocabSize, hidden: d, tied: config.tieWordEmbeddings, context: context)
+    for i in 0..<config.numLayers {
+      let p = "transformer.layers.\(i)."
+      if !b.mlpFc1Bias { try absent(p + "mlp.fc1.bias", "mlp_fc1_bias is false") }
+      if !b.mlpFc2Bias { try absent(p + "mlp.fc2.bias", "mlp_fc2_bias is false") }
+    }
+    // Monarch MLPs: every fc1/fc2 projected up front, in parallel (the slow part).
+    var monarch: [MonarchLinear] = []
+    if let blocks = monarchBlocks {
+      let jobs = (0..<config.numLayers).flatMap { i in
+        let p = "transformer.layers.\(i).mlp."
+        return [
+          (tensor: p + "fc1", out: 2 * inner, in: d, bias: b.mlpFc1Bias, layer: i, name: "mlp.fc1"),
+          (tensor: p + "fc2", out: d, in: inner, bias: b.mlpFc2Bias, layer: i, name: "mlp.fc2"),
+        ]
+      }
+      monarch = try MonarchLinear.projectAll(ck, jobs: jobs, blocks: blocks, context: context, progress: progress)
+    }
+    monarchReports = monarch.map(\.report)
     var layers: [Layer] = []
     var nConv = 0, nLinear = 0, nSliding = 0
     for i in 0..<config.numLayers {
@@ -100,14 +124,19 @@ struct BasedBody: ModelBody, @unchecked Sendable {
           outProj: try Linear(ck, p + "mixer.out_proj", out: d, in: sh * sd, bias: b.outBias, context: context), slot: nSliding)
         nSliding += 1
       }
-      if !b.mlpFc1Bias { try absent(p + "mlp.fc1.bias", "mlp_fc1_bias is false") }
-      if !b.mlpFc2Bias { try absent(p + "mlp.fc2.bias", "mlp_fc2_bias is false") }
+      let fc1: any LinearMap, fc2: any LinearMap
+      if monarch.isEmpty {
+        fc1 = try Linear(ck, p + "mlp.fc1", out: 2 * inner, in: d, bias: b.mlpFc1Bias, context: context)
+        fc2 = try Linear(ck, p + "mlp.fc2", out: d, in: inner, bias: b.mlpFc2Bias, context: context)
+      } else {
+        fc1 = monarch[2 * i]
+        fc2 = monarch[2 * i + 1]
+      }
       layers.append(
         Layer(
           norm1: try ck.floats(p + "norm1.weight", [d]), mixer: mixer, norm2: try ck.floats(p + "norm2.weight", [d]),
-          fc1: try Linear(ck, p + "mlp.fc1", out: 2 * inner, in: d, bias: b.mlpFc1Bias, context: context),
-          fc2: try Linear(ck, p + "mlp.fc2", out: d, in: inner, bias: b.mlpFc2Bias, context: context)))
-      progress?(i + 1, config.numLayers)
+          fc1: fc1, fc2: fc2))
+      if monarch.isEmpty { progress?(i + 1, config.numLayers) }
     }
     self.layers = layers
     counts = (nConv, nLinear, nSliding)
@@ -183,7 +212,7 @@ struct BasedBody: ModelBody, @unchecked Sendable {
         try outProj.apply(mid.base, xStride: sd, rows: n, into: x.base, outStride: h, accumulate: true, context: context)
       }
       try Ops.rmsnorm(x.base, xStride: h, rows: n, n: h, weight: L.norm2.base, eps: eps, into: hn.base, yStride: h, context: context)
-      try L.fc1.apply(hn.base, xStride: h, rows: n, into: gu.base, outStride: 2 * inner, context: context)
+      try L.fc1.apply(hn.base, xStride: h, rows: n, into: gu.base, outStride: 2 * inner, accumulate: false, context: context)
       // a ⊙ silu(g): the gate is fc1's SECOND half (flash-attn swiglu(gate, y) order)
       try Ops.swiglu(
         gate: gu.base + inner, up: gu.base, stride: 2 * inner, rows: n, n: inner, into: gu.base, outStride: 2 * inner,

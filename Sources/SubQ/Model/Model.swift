@@ -22,7 +22,7 @@ public final class Model: @unchecked Sendable {
 
   /// How a checkpoint is turned into the model that runs.
   public struct LoadOptions: Sendable, Hashable {
-    /// Project every MLP weight matrix (gate, up, down) of a dense llama / mistral model onto
+    /// Project every MLP weight matrix (gate, up, down of llama / mistral; fc1, fc2 of based) onto
     /// the nearest Monarch matrix with this many blocks (fly `MonarchLinear`'s shape, see
     /// ``MonarchShape/linear(inFeatures:outFeatures:blocks:)``) and run the MLPs with the Monarch
     /// kernels. The projection is fp64 work on every core at load time (a truncated SVD per
@@ -32,9 +32,9 @@ public final class Model: @unchecked Sendable {
   }
 
   /// The Monarch projections made at load time (``LoadOptions/monarchBlocks``), per layer in
-  /// order gate, up, down; empty otherwise.
+  /// order gate, up, down (based: fc1, fc2); empty otherwise.
   public var monarchProjections: [MonarchProjectionReport] {
-    (body as? TransformerBody)?.monarchReports ?? []
+    (body as? TransformerBody)?.monarchReports ?? (body as? BasedBody)?.monarchReports ?? []
   }
 
   /// Loads `directory` (config.json + model.safetensors or shards). `progress(done, total)` is
@@ -55,10 +55,10 @@ public final class Model: @unchecked Sendable {
   ) throws(SubQError) -> Model {
     if let b = options.monarchBlocks {
       guard b >= 1 else { throw .invalidArgument("Model.load: monarchBlocks must be >= 1, got \(b)") }
-      guard config.architecture == .llama || config.architecture == .mistral else {
+      guard [.llama, .mistral, .based].contains(config.architecture) else {
         throw SubQError(
           code: .unsupported,
-          message: "Model.load: Monarch MLPs apply to the dense MLPs of llama and mistral models, not \(config.architecture.rawValue)")
+          message: "Model.load: Monarch MLPs apply to the dense MLPs of llama, mistral and based models, not \(config.architecture.rawValue)")
       }
     }
     let ck = try Checkpoint(directory: directory)
@@ -71,7 +71,9 @@ public final class Model: @unchecked Sendable {
     case .mamba2: body = try Mamba2Body(config: config, checkpoint: ck, context: context, progress: progress)
     case .bitnet: body = try BitNetBody(config: config, checkpoint: ck, context: context, progress: progress)
     case .hgrnBit: body = try HGRNBitBody(config: config, checkpoint: ck, context: context, progress: progress)
-    case .based: body = try BasedBody(config: config, checkpoint: ck, context: context, progress: progress)
+    case .based:
+      body = try BasedBody(
+        config: config, checkpoint: ck, context: context, monarchBlocks: options.monarchBlocks, progress: progress)
     }
     return Model(config: config, context: context, body: body)
   }
