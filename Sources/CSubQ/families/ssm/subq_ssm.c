@@ -161,26 +161,61 @@ void subq_conv1d_args_default(subq_conv1d_args *p, size_t struct_size) {
 
 typedef struct subq_conv_job {
   subq_conv1d_args g;
-  int64_t n_blocks;
+  int64_t n_blocks, n_tblocks; /* channel blocks, token blocks (of the longest sequence) */
   subq_f32_conv1d_fn conv;
 } subq_conv_job;
 
+/* Sequence b's length and the offsets of its first x and y rows. */
+static int64_t subq_conv_seq(const subq_conv1d_args *g, int64_t b, int64_t *xo, int64_t *yo) {
+  *xo = g->cu_seqlens ? (int64_t)g->cu_seqlens[b] * g->x_ld : b * g->x_bs;
+  *yo = g->cu_seqlens ? (int64_t)g->cu_seqlens[b] * g->y_ld : b * g->y_bs;
+  return g->cu_seqlens ? (int64_t)g->cu_seqlens[b + 1] - g->cu_seqlens[b] : g->seqlen;
+}
+
+/* Items (sequence, channel block, token block). A sequence of one token
+ * block reads state_in and writes state_out in its kernel call. A longer one
+ * is split: its later blocks take their W - 1 halo rows from x (state rows
+ * x_ld apart), and state_out, which may be state_in itself, is written by
+ * subq_conv_state_run after every block has read state_in. */
 static subq_status subq_conv_run(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
+  const subq_conv_job *j = arg;
+  const subq_conv1d_args *g = &j->g;
+  for (int64_t it = begin; it < end; it++) {
+    const int64_t tk = it % j->n_tblocks, bc = it / j->n_tblocks;
+    const int64_t b = bc / j->n_blocks, c0 = (bc % j->n_blocks) * SUBQ_CONV_BLOCK;
+    const int64_t nc = SUBQ_MIN((int64_t)SUBQ_CONV_BLOCK, g->channels - c0);
+    int64_t xo, yo;
+    const int64_t T = subq_conv_seq(g, b, &xo, &yo), t0 = tk * SUBQ_CONV_TOKENS;
+    if (t0 >= T) continue; /* past this sequence (an empty one touches nothing) */
+    const int64_t tl = SUBQ_MIN((int64_t)SUBQ_CONV_TOKENS, T - t0);
+    const int64_t sl = g->state_slots ? g->state_slots[b] : b;
+    const bool use_in = g->state_in && (!g->has_initial_state || g->has_initial_state[b]);
+    const float *s_in = use_in ? g->state_in + sl * g->state_bs + c0 : NULL;
+    float *s_out = T <= SUBQ_CONV_TOKENS && g->state_out ? g->state_out + sl * g->state_bs + c0 : NULL;
+    int64_t s_ld = g->channels;
+    if (t0 > 0) s_in = g->x + xo + (t0 - (g->width - 1)) * g->x_ld + c0, s_ld = g->x_ld;
+    j->conv(tl, nc, g->width, g->x + xo + t0 * g->x_ld + c0, g->x_ld, g->weight + c0 * g->width,
+            g->bias ? g->bias + c0 : NULL, s_in, s_out, s_ld, g->y + yo + t0 * g->y_ld + c0, g->y_ld,
+            (g->flags & SUBQ_CONV1D_SILU) != 0, info->scratch);
+  }
+  return SUBQ_OK;
+}
+
+/* state_out of the split sequences: their last W - 1 rows of x. Items
+ * (sequence, channel block). */
+static subq_status subq_conv_state_run(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
+  (void)info;
   const subq_conv_job *j = arg;
   const subq_conv1d_args *g = &j->g;
   for (int64_t it = begin; it < end; it++) {
     const int64_t b = it / j->n_blocks, c0 = (it % j->n_blocks) * SUBQ_CONV_BLOCK;
     const int64_t nc = SUBQ_MIN((int64_t)SUBQ_CONV_BLOCK, g->channels - c0);
-    const int64_t T = g->cu_seqlens ? (int64_t)g->cu_seqlens[b + 1] - g->cu_seqlens[b] : g->seqlen;
-    if (T == 0) continue; /* an empty sequence touches nothing */
-    const int64_t xo = g->cu_seqlens ? (int64_t)g->cu_seqlens[b] * g->x_ld : b * g->x_bs;
-    const int64_t yo = g->cu_seqlens ? (int64_t)g->cu_seqlens[b] * g->y_ld : b * g->y_bs;
-    const int64_t sl = g->state_slots ? g->state_slots[b] : b;
-    const bool use_in = g->state_in && (!g->has_initial_state || g->has_initial_state[b]);
-    j->conv(T, nc, g->width, g->x + xo + c0, g->x_ld, g->weight + c0 * g->width, g->bias ? g->bias + c0 : NULL,
-            use_in ? g->state_in + sl * g->state_bs + c0 : NULL,
-            g->state_out ? g->state_out + sl * g->state_bs + c0 : NULL, g->channels, g->y + yo + c0, g->y_ld,
-            (g->flags & SUBQ_CONV1D_SILU) != 0, info->scratch);
+    int64_t xo, yo;
+    const int64_t T = subq_conv_seq(g, b, &xo, &yo);
+    if (T <= SUBQ_CONV_TOKENS) continue; /* written by its kernel call */
+    float *so = g->state_out + (g->state_slots ? g->state_slots[b] : b) * g->state_bs + c0;
+    for (int64_t k = 0; k < g->width - 1; k++)
+      memcpy(so + k * g->channels, g->x + xo + (T - (g->width - 1) + k) * g->x_ld + c0, (size_t)nc * sizeof(float));
   }
   return SUBQ_OK;
 }
@@ -248,12 +283,14 @@ static subq_status subq_conv1d_impl(subq_context *ctx, const subq_conv1d_args *a
   subq_conv_job job;
   job.g = g;
   job.n_blocks = (g.channels + SUBQ_CONV_BLOCK - 1) / SUBQ_CONV_BLOCK;
+  job.n_tblocks = (max_len + SUBQ_CONV_TOKENS - 1) / SUBQ_CONV_TOKENS;
   job.conv = subq_ssm_pick(subq_context_isa_or_default(ctx))->conv;
-  int64_t items;
-  if (!subq_mul_i64(g.batch, job.n_blocks, &items))
-    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: batch * channel blocks overflows int64", fn);
-  const subq_phase ph = {subq_conv_run, &job, items, 1};
-  return subq_parallel_run(ctx, &ph, 1, SUBQ_CONV_WORK_FLOATS * sizeof(float));
+  int64_t seq_blocks, items;
+  if (!subq_mul_i64(g.batch, job.n_blocks, &seq_blocks) || !subq_mul_i64(seq_blocks, job.n_tblocks, &items))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: batch * channel blocks * token blocks overflows int64", fn);
+  const subq_phase ph[2] = {{subq_conv_run, &job, items, 1}, {subq_conv_state_run, &job, seq_blocks, 0}};
+  const int n_ph = job.n_tblocks > 1 && g.state_out ? 2 : 1;
+  return subq_parallel_run(ctx, ph, n_ph, SUBQ_CONV_WORK_FLOATS * sizeof(float));
 }
 
 subq_status subq_conv1d_f32(subq_context *ctx, const subq_conv1d_args *args) {

@@ -14,7 +14,7 @@
  *   (exp2 = subq_exp2f_decay's bits on every path),
  *   y = fma(h, C[n], y) (y starts at 0); y = fma(Dskip, u, y) if d_skip;
  *   y = y * silu(z) if z.
- * conv1d: one sequence, channels [0, nc) with nc <= 64 (pointers at the
+ * conv1d: one sequence, channels [0, nc) with nc <= SUBQ_CONV_BLOCK (pointers at the
  *   first channel), T tokens; weights w[c * W + k]; state_in rows at
  *   state_in + k * s_ld (NULL: zeros); state_out (NULL: none; may equal
  *   state_in) written after every read of state_in. `work`:
@@ -29,7 +29,16 @@
 #include "internal/simd/subq_vexp.h"
 
 #define SUBQ_SSM_BLOCK 16
-#define SUBQ_CONV_BLOCK 64
+/* conv1d items: SUBQ_CONV_BLOCK channels (rows of x read 1 KiB at a time)
+ * x SUBQ_CONV_TOKENS tokens (the halo of a later token block is read from x,
+ * so items stay many on many cores). Measured on Zen 3: 256 channels 1.11x
+ * 64 (BENCHMARKS.md, "conv1d: wider items"). */
+#ifndef SUBQ_CONV_BLOCK
+#define SUBQ_CONV_BLOCK 256
+#endif
+#ifndef SUBQ_CONV_TOKENS
+#define SUBQ_CONV_TOKENS 256
+#endif
 /* The family's exp (built on internal/simd/subq_vexp*.h) flushes to 0 below
  * SUBQ_SSM_EXP_FLUSH; the scan's decay exp also clamps above
  * SUBQ_SSM_EXP_CLAMP (no +inf). */

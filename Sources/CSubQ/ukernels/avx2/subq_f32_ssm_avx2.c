@@ -206,7 +206,7 @@ static inline void subq_conv1d_interior_avx2(int32_t W, int64_t t0, int64_t T, i
   }
 }
 
-void subq_f32_ssm_conv1d_ukernel_c64__avx2(int64_t T, int64_t nc, int32_t W, const float *x, int64_t x_ld,
+void subq_f32_ssm_conv1d_ukernel_c256__avx2(int64_t T, int64_t nc, int32_t W, const float *x, int64_t x_ld,
                                            const float *w, const float *bias, const float *state_in,
                                            float *state_out, int64_t s_ld, float *y, int64_t y_ld, bool silu,
                                            float *work) {

@@ -156,7 +156,7 @@ void subq_f32_ssm_s6scan_ukernel_d16__neon(const subq_s6scan_params *p) {
   }
 }
 
-void subq_f32_ssm_conv1d_ukernel_c64__neon(int64_t T, int64_t nc, int32_t W, const float *x, int64_t x_ld,
+void subq_f32_ssm_conv1d_ukernel_c256__neon(int64_t T, int64_t nc, int32_t W, const float *x, int64_t x_ld,
                                            const float *w, const float *bias, const float *state_in,
                                            float *state_out, int64_t s_ld, float *y, int64_t y_ld, bool silu,
                                            float *work) {

@@ -83,10 +83,11 @@ static void conv_vs_ref(subq_isa isa, const conv_case *k) {
   subq_context_destroy(ctx);
 }
 
-/* One-shot vs chunked prefill vs decode steps, bitwise (same ISA). */
+/* One-shot vs chunked prefill vs decode steps, bitwise (same ISA), with
+ * state_out == state_in; T spans three token blocks, C two channel blocks. */
 static void conv_chunks(subq_isa isa) {
   subq_context *ctx = subq_test_context(isa, 3);
-  const int64_t B = 2, T = 37, C = 77;
+  const int64_t B = 2, T = 530, C = 300;
   for (int W = 1; W <= 5; W++) {
     const int64_t S = (W - 1) * C;
     float *x = gauss_buf(B * T * C, 9), *w = gauss_buf(C * W, 10), *bias = gauss_buf(C, 11);
@@ -349,7 +350,7 @@ static void scan_chunks(subq_isa isa) {
  * decode step / update (lengths <= 1). */
 static void varlen_m1(subq_isa isa) {
   subq_context *ctx = subq_test_context(isa, 3);
-  const int32_t lens[] = {0, 1, 5, 70, 3, 2, 0, 17};
+  const int32_t lens[] = {0, 1, 5, 300, 3, 2, 0, 17}; /* 300: two conv1d token blocks */
   const int64_t ns = 8, n_slots = 11, E = 37, N = 16, G = 1, W = 4, S = (W - 1) * E;
   const int32_t slots[] = {3, 0, 10, 7, 1, 5, 9, 2};
   const uint8_t has_init[] = {1, 0, 1, 1, 0, 1, 1, 0};
@@ -706,6 +707,8 @@ int main(void) {
         {1, 63, 100, 131, 3, true, false, false}, {2, 130, 200, 200, 4, false, true, true},
         {1, 2, 70, 70, 8, true, true, true},    {1, 5, 9, 9, 1, true, true, true},
         {1, 151, 4128, 4200, 4, true, true, true},
+        /* longer than one token block (SUBQ_CONV_TOKENS): later blocks take their halo from x */
+        {1, 600, 300, 300, 4, true, true, true}, {2, 513, 70, 75, 3, false, true, true},
     };
     for (size_t j = 0; j < sizeof cc / sizeof cc[0]; j++) conv_vs_ref(isa, &cc[j]);
     conv_chunks(isa);
