@@ -32,7 +32,7 @@
 /* conv1d items: SUBQ_CONV_BLOCK channels (rows of x read 1 KiB at a time)
  * x SUBQ_CONV_TOKENS tokens (the halo of a later token block is read from x,
  * so items stay many on many cores). Measured on Zen 3: 256 channels 1.11x
- * 64 (BENCHMARKS.md, "conv1d: wider items"). */
+ * 64 (BENCHMARKS.md, "conv1d: prefetch and wider items"). */
 #ifndef SUBQ_CONV_BLOCK
 #define SUBQ_CONV_BLOCK 256
 #endif
