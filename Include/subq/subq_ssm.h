@@ -64,8 +64,9 @@
  * 1e-4 * |ref| + 1e-5 * max|ref| on the test distributions of the spec.
  *
  * Threads: work items are (sequence, block of channels), time is sequential
- * inside an item, so results are bitwise identical for any thread count and
- * executor. ctx == NULL runs on the calling thread with the host's best ISA.
+ * inside an item (conv1d: also blocks of tokens, each output computed from
+ * the same taps in the same order wherever its window starts), so results
+ * are bitwise identical for any thread count and executor. ctx == NULL runs on the calling thread with the host's best ISA.
  * Thread-safety: calls are reentrant; concurrent calls must not write the
  * same outputs or states.
  *

@@ -33,7 +33,7 @@ public func conv1dStateCount(channels: Int, width: Int) -> Int { max(0, width - 
 ///   all zeros for a new sequence. After the call it holds the last `width - 1` rows of
 ///   `[state ; x]`, so feeding chunks one after another gives bitwise the result of one call.
 /// - `y[t][c] = act(bias[c] + Σ_k weight[c][k] · win[t + k][c])` with `win = [state ; x]`.
-/// - Results are bitwise identical for any thread count (work items are sequence × 64 channels).
+/// - Results are bitwise identical for any thread count (conv1d work items are sequence × 256 channels × 256 tokens).
 ///
 /// Thread-safety: reentrant; concurrent calls must not share `y` or `state`.
 /// - Throws: ``SubQError/Code/invalidArgument`` before any C call for negative sizes, `width`
