@@ -1,7 +1,7 @@
 /*
  * bench_fattn.c — fused attention (subq_fattn, f32) at the spec's anchor
  * shapes (attention.md §9):
- *   prefill: causal, B=1, H=16, N=2048, D=64 (BSHD);
+ *   prefill: causal, B=1, H=16, N=2048, D=64 and H=32, N=4096, D=128 (BSHD);
  *   decode:  1 query, 32 query heads / 8 kv heads, D=128, 32768 cached keys
  *            (automatic split-K), K/V head-major [B][Hkv][S][D] as a cache.
  *   prefill bf16: the same prefill with bf16 q/k/v (f32 out, f32 arithmetic);
@@ -228,6 +228,7 @@ int bench_fattn_main(const bench_opts *opts) {
   for (int t = 0; t < opts->n_threads; t++) {
     if (g_fattn_cases & 1) {
       fattn_case_run(opts, opts->threads[t], FATTN_PREFILL, 16, 16, 2048, 2048, 64);
+      fattn_case_run(opts, opts->threads[t], FATTN_PREFILL, 32, 32, 4096, 4096, 128); /* issue 3's second shape */
       fattn_prefill_bf16(opts, opts->threads[t]);
     }
     if (g_fattn_cases & 2) {
@@ -248,7 +249,7 @@ int bench_fattn_main(const bench_opts *opts) {
 }
 
 void bench_fattn_list(void) {
-  printf("fattn shapes: prefill causal b1 h16 n2048 d64 (f32, bf16 inputs); decode hq32 hkv8 d128 sk32768 (f32 "
+  printf("fattn shapes: prefill causal b1 h16 n2048 d64 (f32, bf16 inputs) and b1 h32 n4096 d128 (f32); decode hq32 hkv8 d128 sk32768 (f32 "
          "tensors; subq_kv_cache f32 / f16 / bf16); tiny calls (Sq = Sk 1-64, decode over 64 keys, D 16-64) (not in the default "
          "suite)\n");
 }

@@ -62,8 +62,12 @@ static const subq_fattn_impl *subq_fattn_pick(subq_isa chosen) {
 
 /* ---- tiling constants (from the shape only) ------------------------------------- */
 
+#ifndef SUBQ_FATTN_BK
 #define SUBQ_FATTN_BK 64              /* keys per KV tile: S/P tile rows x 64 floats stays in L1 */
+#endif
+#ifndef SUBQ_FATTN_ROWS
 #define SUBQ_FATTN_ROWS 64            /* target rows (G heads x tokens) per query tile */
+#endif
 #define SUBQ_FATTN_AUTO_SPLIT 512     /* automatic KV split length */
 #define SUBQ_FATTN_SPLIT_ITEMS 64     /* split only when the shape has fewer items than this */
 
