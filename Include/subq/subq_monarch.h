@@ -170,10 +170,15 @@ SUBQ_API void subq_monarch_backward_args_default(subq_monarch_backward_args *p, 
  * x (stage 1 of the forward, same bits). Each output element is one f32 FMA chain
  * (weight gradients: one chain per block of 256 tokens, blocks added in token
  * order), outputs are overwritten, so results are bitwise identical for any
- * thread count. Allocates about 4 T k q + T m floats of workspace per call; the
- * first call also packs the weights once more for the backward products and keeps
- * that copy (same size as the forward one) in w until it is destroyed (made
- * race-free: concurrent first calls publish one copy). Thread-safety as forward.
+ * thread count. Tokens go in chunks of 256; a chunk's intermediates (about
+ * 256 (3 k q + m) floats, whatever T is) live in a workspace that ctx keeps and
+ * reuses for later calls of any family (it grows to the largest request and is
+ * freed with ctx; NULL ctx: allocated per call). The first call also packs the
+ * weights once more for the backward products and keeps that copy (same size as
+ * the forward one) in w until it is destroyed (made race-free: concurrent first
+ * calls publish one copy). Thread-safety as forward: calls on one ctx (forward or
+ * backward, from any threads) are serialised, so they never share the workspace;
+ * w may be used by concurrent calls on different contexts.
  * Errors: as subq_monarch_forward for each non-NULL operand (NULL x when grad_w1
  * or grad_w2 is asked, ld* smaller than the row, outputs overlapping inputs or
  * each other), grad_w2 for BLOCKDIAG; SUBQ_ERR_OUT_OF_MEMORY. */
