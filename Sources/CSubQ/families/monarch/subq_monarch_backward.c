@@ -69,6 +69,10 @@ typedef struct subq_mbwd_chunk {
 #define SUBQ_MBWD_KC 256
 /* Chunks per parallel run (bounds the phase list for any T). */
 #define SUBQ_MBWD_BATCH 64
+#define SUBQ_MBWD_PF 16
+#ifndef SUBQ_MBWD_PACK_A
+#define SUBQ_MBWD_PACK_A 1
+#endif
 
 static float *subq_mbwd_buf(const subq_mbwd *b, size_t off) { return (float *)(void *)((char *)b->ws + off); }
 
@@ -161,30 +165,41 @@ static void subq_mbwd_wgrad(const subq_monarch_impl *u, int64_t rows, int64_t kc
                             bool accumulate) {
   const int64_t mr = u->mr, nr = u->nr, wpad = subq_rup(wd, nr);
   float *apan = panel + wpad * kc;
-  for (int64_t jp = 0; jp < wd; jp += nr) { /* B: panel jp holds B(tok, jp .. jp + nr) */
-    float *pan = panel + jp * kc;
-    const int64_t nw = SUBQ_MIN(nr, wd - jp);
-    for (int64_t tok = 0; tok < kc; tok++) {
-      const float *sr = src + tok * ld + jp;
-      float *dr = pan + tok * nr;
-      if (nw == nr) memcpy(dr, sr, (size_t)nr * sizeof(float));
-      else
-        for (int64_t e = 0; e < nr; e++) dr[e] = e < nw ? sr[e] : 0.0f;
+  for (int64_t tok = 0; tok < kc; tok++) { /* B: panel jp holds B(tok, jp .. jp + nr) at [tok][nr] */
+    const float *sr = src + tok * ld;
+    if (tok + SUBQ_MBWD_PF < kc) /* rows are pages apart: the hardware prefetcher does not follow */
+      for (int64_t e = 0; e < wd; e += 16) __builtin_prefetch(sr + SUBQ_MBWD_PF * ld + e);
+    int64_t jp = 0;
+    if (nr == 16)
+      for (; jp + 16 <= wd; jp += 16) {
+        float *dr = panel + jp * kc + tok * 16;
+        for (int e = 0; e < 16; e++) dr[e] = sr[jp + e];
+      }
+    for (; jp < wd; jp += nr) {
+      float *dr = panel + jp * kc + tok * nr;
+      for (int64_t e = 0; e < nr; e++) dr[e] = jp + e < wd ? sr[jp + e] : 0.0f;
     }
   }
-  for (int64_t g = 0; g < rows; g += mr) { /* A: group g holds A(g .. g + mr, tok) at [tok][mr] */
-    float *pan = apan + g * kc;
-    const int64_t mw = SUBQ_MIN(mr, rows - g);
-    for (int64_t tok = 0; tok < kc; tok++) {
-      const float *sr = a + g + tok * lda;
-      float *dr = pan + tok * mr;
-      for (int64_t rr = 0; rr < mw; rr++) dr[rr] = sr[rr];
+  if (SUBQ_MBWD_PACK_A) {
+    for (int64_t tok = 0; tok < kc; tok++) { /* A: group g holds A(g .. g + mr, tok) at [tok][mr] */
+      const float *sr = a + tok * lda;
+      if (tok + SUBQ_MBWD_PF < kc)
+        for (int64_t e = 0; e < rows; e += 16) __builtin_prefetch(sr + SUBQ_MBWD_PF * lda + e);
+      for (int64_t g = 0; g < rows; g += mr) {
+        float *dr = apan + g * kc + tok * mr;
+        const int64_t mw = SUBQ_MIN(mr, rows - g);
+        for (int64_t rr = 0; rr < mw; rr++) dr[rr] = sr[g + rr];
+      }
     }
   }
   for (int64_t jp = 0; jp < wd; jp += nr)
     for (int64_t g = 0; g < rows; g += mr)
-      u->bdmm(kc, apan + g * kc, 1, mr, panel + jp * kc, c + g * c_rs + jp, c_rs, SUBQ_MIN(mr, rows - g),
-              SUBQ_MIN(nr, wd - jp), accumulate);
+      if (SUBQ_MBWD_PACK_A)
+        u->bdmm(kc, apan + g * kc, 1, mr, panel + jp * kc, c + g * c_rs + jp, c_rs, SUBQ_MIN(mr, rows - g),
+                SUBQ_MIN(nr, wd - jp), accumulate);
+      else
+        u->bdmm(kc, a + g, 1, lda, panel + jp * kc, c + g * c_rs + jp, c_rs, SUBQ_MIN(mr, rows - g),
+                SUBQ_MIN(nr, wd - jp), accumulate);
 }
 
 static subq_status subq_mbwd_last(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
