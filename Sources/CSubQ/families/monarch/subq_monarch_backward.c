@@ -70,9 +70,6 @@ typedef struct subq_mbwd_chunk {
 /* Chunks per parallel run (bounds the phase list for any T). */
 #define SUBQ_MBWD_BATCH 64
 #define SUBQ_MBWD_PF 16
-#ifndef SUBQ_MBWD_PACK_A
-#define SUBQ_MBWD_PACK_A 1
-#endif
 
 static float *subq_mbwd_buf(const subq_mbwd *b, size_t off) { return (float *)(void *)((char *)b->ws + off); }
 
@@ -157,49 +154,30 @@ static subq_status subq_mbwd_p1t(void *arg, int64_t begin, int64_t end, const su
 }
 
 /* C (rows x wd) (+)= sum over the kc tokens of A(row, tok) B(tok, e), one chain per
- * element: A(row, tok) = a[row + tok*lda] and B(tok, e) = src[tok*ld + e] are both
- * packed first (A in MR-row panels, B in NR-column panels), so the micro-kernel
- * streams two L1-resident panels instead of one cache line per token. */
+ * element: A(row, tok) = a[row + tok*lda] is broadcast in place (lda is padded
+ * off 4 KiB multiples), B(tok, e) = src[tok*ld + e] is packed into NR-column
+ * panels token row by token row, prefetching ahead (rows are pages apart, which
+ * the hardware prefetcher does not follow). Packing A as well measured no faster. */
 static void subq_mbwd_wgrad(const subq_monarch_impl *u, int64_t rows, int64_t kc, int64_t wd, const float *a,
                             int64_t lda, const float *src, int64_t ld, float *panel, float *c, int64_t c_rs,
                             bool accumulate) {
-  const int64_t mr = u->mr, nr = u->nr, wpad = subq_rup(wd, nr);
-  float *apan = panel + wpad * kc;
-  for (int64_t tok = 0; tok < kc; tok++) { /* B: panel jp holds B(tok, jp .. jp + nr) at [tok][nr] */
+  const int64_t mr = u->mr, nr = u->nr;
+  for (int64_t tok = 0; tok < kc; tok++) { /* panel jp holds B(tok, jp .. jp + nr) at [tok][nr] */
     const float *sr = src + tok * ld;
-    if (tok + SUBQ_MBWD_PF < kc) /* rows are pages apart: the hardware prefetcher does not follow */
+    if (tok + SUBQ_MBWD_PF < kc)
       for (int64_t e = 0; e < wd; e += 16) __builtin_prefetch(sr + SUBQ_MBWD_PF * ld + e);
     int64_t jp = 0;
     if (nr == 16)
-      for (; jp + 16 <= wd; jp += 16) {
-        float *dr = panel + jp * kc + tok * 16;
-        for (int e = 0; e < 16; e++) dr[e] = sr[jp + e];
-      }
+      for (; jp + 16 <= wd; jp += 16) memcpy(panel + jp * kc + tok * 16, sr + jp, 16 * sizeof(float));
     for (; jp < wd; jp += nr) {
       float *dr = panel + jp * kc + tok * nr;
       for (int64_t e = 0; e < nr; e++) dr[e] = jp + e < wd ? sr[jp + e] : 0.0f;
     }
   }
-  if (SUBQ_MBWD_PACK_A) {
-    for (int64_t tok = 0; tok < kc; tok++) { /* A: group g holds A(g .. g + mr, tok) at [tok][mr] */
-      const float *sr = a + tok * lda;
-      if (tok + SUBQ_MBWD_PF < kc)
-        for (int64_t e = 0; e < rows; e += 16) __builtin_prefetch(sr + SUBQ_MBWD_PF * lda + e);
-      for (int64_t g = 0; g < rows; g += mr) {
-        float *dr = apan + g * kc + tok * mr;
-        const int64_t mw = SUBQ_MIN(mr, rows - g);
-        for (int64_t rr = 0; rr < mw; rr++) dr[rr] = sr[g + rr];
-      }
-    }
-  }
   for (int64_t jp = 0; jp < wd; jp += nr)
     for (int64_t g = 0; g < rows; g += mr)
-      if (SUBQ_MBWD_PACK_A)
-        u->bdmm(kc, apan + g * kc, 1, mr, panel + jp * kc, c + g * c_rs + jp, c_rs, SUBQ_MIN(mr, rows - g),
-                SUBQ_MIN(nr, wd - jp), accumulate);
-      else
-        u->bdmm(kc, a + g, 1, lda, panel + jp * kc, c + g * c_rs + jp, c_rs, SUBQ_MIN(mr, rows - g),
-                SUBQ_MIN(nr, wd - jp), accumulate);
+      u->bdmm(kc, a + g, 1, lda, panel + jp * kc, c + g * c_rs + jp, c_rs, SUBQ_MIN(mr, rows - g),
+              SUBQ_MIN(nr, wd - jp), accumulate);
 }
 
 static subq_status subq_mbwd_last(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
@@ -353,9 +331,9 @@ subq_status subq_monarch_backward(subq_context *ctx, const subq_monarch_weights 
     free(ph);
     return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
   }
-  /* participant scratch: one weight-gradient chunk's B panels and A panels */
-  const int64_t wmax = SUBQ_MAX(ppad, bd ? 1 : rpad), hmax = subq_rup(SUBQ_MAX(q, bd ? 1 : s), w->impl->mr);
-  const size_t scratch = (size_t)C * (size_t)(wmax + hmax) * sizeof(float) + 64;
+  /* participant scratch: one weight-gradient chunk's B panels */
+  const int64_t wmax = SUBQ_MAX(ppad, bd ? 1 : rpad);
+  const size_t scratch = (size_t)C * (size_t)wmax * sizeof(float) + 64;
   const int v = subq_context_verbosity(ctx);
   if (v >= 1)
     subq_log_at(v, SUBQ_LOG_INFO, "%s: T=%lld chunks=%lld tile=%lld workspace=%zu B scratch=%zu B impl=%s", fn,
