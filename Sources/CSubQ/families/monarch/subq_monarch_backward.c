@@ -6,18 +6,16 @@
  * Tokens go in chunks of SUBQ_MBWD_KC (256, spec §6.5); per chunk, phases
  * (items from the shape only):
  *   1. U = stage 1 of x (only when grad_w2 is asked)        items (block i, tile)
- *   2. per token: dZ = P2^T g (block-major), V = P1 U        items tokens
- *   3. dV_j = dZ_j . W2[j]                                   items (block j, tile)
- *   4. dU[t*l + j] = dV_j[t] (P1^T, per token)              items tokens
- *   5. dX_i = dU_i . W1[i]; dW1[i] += dU_i^T X_i; dW2[j] += dZ_j^T V_j; dbias +=
- *                                                           items of all four kinds
- * The chunk's intermediates live in the context's shared workspace (about
- * 256 (3 N + m) floats whatever T is, reused by later calls: no page faults);
- * U and dV share one buffer (U is dead once V is made). The weight gradients
- * are one FMA chain per element and chunk (both operands packed into L1-sized
- * panels, so a 16 KiB token stride never reaches the micro-kernel), chunk
- * results added in token order, so thread counts never change bits. Block-
- * diagonal: dU = g, phases 1-4 vanish.
+ *   2. per token tile: V = P1 U, dZ = P2^T g (to the chunk buffers), dV_j =
+ *      dZ_j . W2[j] (L2-resident scratch), dU = P1^T dV (chunk buffer),
+ *      dX_i = dU_i . W1[i]                                   items tiles
+ *   3. dW1[i] += dU_i^T X_i; dW2[j] += dZ_j^T V_j; dbias += items blocks / columns
+ * The chunk buffers (U, V, dZ, dU: at most 256 (3 N + m) floats whatever T is)
+ * live in the context's shared workspace, reused by later calls, so a call
+ * takes no page faults once the context has seen its size. The weight
+ * gradients are one FMA chain per element and chunk, chunk results added in
+ * token order, so thread counts never change bits. Block-diagonal: dU = g,
+ * no buffers.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -53,14 +51,14 @@ typedef struct subq_mbwd {
   bool want_v, want_du, want_dz;
   void *ws;                    /* the shared workspace, set by the runtime for the run */
   int64_t ldn, ldm;            /* row strides of the chunk buffers (padded off 4 KiB multiples) */
-  size_t off_uv, off_v, off_dz, off_du; /* byte offsets in ws; U and dV share off_uv */
+  size_t off_u, off_v, off_dz, off_du; /* byte offsets in ws of the chunk buffers U, V, dZ, dU */
 } subq_mbwd;
 
 /* One chunk of tokens [t0, t0 + tn): the arg of each of its phases. */
 typedef struct subq_mbwd_chunk {
   const subq_mbwd *b;
   int64_t t0, tn, n_tiles, index;
-  int64_t n_dx, n_dw1, n_dw2, n_db;
+  int64_t n_dw1, n_dw2, n_db;
 } subq_mbwd_chunk;
 
 #define SUBQ_MBWD_BIAS_COLS 256
@@ -103,7 +101,7 @@ static subq_status subq_mbwd_s1(void *arg, int64_t begin, int64_t end, const sub
   const subq_mbwd_chunk *ch = arg;
   const subq_mbwd *b = ch->b;
   const int64_t k = b->w->desc.k;
-  float *u = subq_mbwd_buf(b, b->off_uv);
+  float *u = subq_mbwd_buf(b, b->off_u);
   for (int64_t it = begin; it < end; it++) {
     const int64_t i = it % k, r0 = (it / k) * b->tt, tn = SUBQ_MIN(b->tt, ch->tn - r0);
     subq_monarch_stage1(b->w, info, i, tn, b->x + (ch->t0 + r0) * b->ldx, b->ldx, u + r0 * b->ldn, b->ldn);
@@ -111,45 +109,42 @@ static subq_status subq_mbwd_s1(void *arg, int64_t begin, int64_t end, const sub
   return SUBQ_OK;
 }
 
-/* dz[tok][j*s + c] = g[tok][c*l + j]; v[tok][j*r + t] = u[tok][t*l + j]. */
-static subq_status subq_mbwd_blockmajor(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
-  (void)info;
+/* One token tile of the chunk through everything that is per token:
+ * V = P1 U and dZ = P2^T g (token-major, block-major columns: dz[tok][j*s + c]
+ * = g[tok][c*l + j], v[tok][j*r + t] = u[tok][t*l + j]), dV_j = dZ_j W2[j] into
+ * the participant's scratch (L2-sized), dU = P1^T dV (dU[t*l + j] = dV[j*r + t]),
+ * dX_i = dU_i W1[i]. dZ, V and dU go to the chunk buffers for the weight
+ * gradients; dV never leaves the cache. */
+static subq_status subq_mbwd_tiles(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
   const subq_mbwd_chunk *ch = arg;
   const subq_mbwd *b = ch->b;
   const subq_monarch_desc *d = &b->w->desc;
-  const int64_t tn = end - begin;
-  subq_monarch_p2(b->w->perm, tn, d->s, d->l, b->g + (ch->t0 + begin) * b->ldg, b->ldg,
-                  subq_mbwd_buf(b, b->off_dz) + begin * b->ldm, b->ldm, NULL);
-  if (b->want_v)
-    subq_monarch_p2(b->w->perm, tn, d->r, d->l, subq_mbwd_buf(b, b->off_uv) + begin * b->ldn, b->ldn,
-                    subq_mbwd_buf(b, b->off_v) + begin * b->ldn, b->ldn, NULL);
-  return SUBQ_OK;
-}
-
-static subq_status subq_mbwd_dv(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
-  (void)info;
-  const subq_mbwd_chunk *ch = arg;
-  const subq_mbwd *b = ch->b;
-  const subq_monarch_desc *d = &b->w->desc;
-  const int64_t l = d->l, s = d->s, r = d->r, rpad = subq_rup(r, b->w->impl->nr);
-  const float *dz = subq_mbwd_buf(b, b->off_dz);
-  float *dv = subq_mbwd_buf(b, b->off_uv);
+  const subq_monarch_impl *u = b->w->impl;
+  const bool bd = d->kind == SUBQ_MONARCH_KIND_BLOCKDIAG;
+  const int64_t k = d->k, q = d->q, p = d->p, l = d->l, s = d->s, r = d->r, nr = u->nr;
+  const int64_t ppad = subq_rup(p, nr), rpad = subq_rup(r, nr), ldn = b->ldn, ldm = b->ldm;
+  float *dz = b->want_dz ? subq_mbwd_buf(b, b->off_dz) : NULL, *du = b->want_du ? subq_mbwd_buf(b, b->off_du) : NULL;
+  float *dvt = info->scratch;
   for (int64_t it = begin; it < end; it++) {
-    const int64_t j = it % l, r0 = (it / l) * b->tt, tn = SUBQ_MIN(b->tt, ch->tn - r0);
-    /* A(tok, c) = dz[tok][j*s + c] */
-    subq_monarch_block_gemm(b->w->impl, tn, s, r, dz + r0 * b->ldm + j * s, b->ldm, 1, b->w2n + j * s * rpad,
-                            dv + r0 * b->ldn + j * r, b->ldn, false);
+    const int64_t r0 = it * b->tt, tn = SUBQ_MIN(b->tt, ch->tn - r0), tok0 = ch->t0 + r0;
+    if (b->want_v)
+      subq_monarch_p2(b->w->perm, tn, r, l, subq_mbwd_buf(b, b->off_u) + r0 * ldn, ldn,
+                      subq_mbwd_buf(b, b->off_v) + r0 * ldn, ldn, NULL);
+    if (dz) subq_monarch_p2(b->w->perm, tn, s, l, b->g + tok0 * b->ldg, b->ldg, dz + r0 * ldm, ldm, NULL);
+    if (du) {
+      for (int64_t j = 0; j < l; j++) /* A(tok, c) = dz[tok][j*s + c] */
+        subq_monarch_block_gemm(u, tn, s, r, dz + r0 * ldm + j * s, ldm, 1, b->w2n + j * s * rpad, dvt + j * r, ldn,
+                                false);
+      subq_monarch_p2(b->w->perm, tn, l, r, dvt, ldn, du + r0 * ldn, ldn, NULL);
+    }
+    if (b->gx) { /* dX_i: A = dU_i (g itself for BLOCKDIAG), B = W1[i] (q x p) */
+      const float *a = bd ? b->g + tok0 * b->ldg : du + r0 * ldn;
+      const int64_t lda = bd ? b->ldg : ldn;
+      for (int64_t i = 0; i < k; i++)
+        subq_monarch_block_gemm(u, tn, q, p, a + i * q, lda, 1, b->w1n + i * q * ppad, b->gx + tok0 * b->ldgx + i * p,
+                                b->ldgx, false);
+    }
   }
-  return SUBQ_OK;
-}
-
-static subq_status subq_mbwd_p1t(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
-  (void)info;
-  const subq_mbwd_chunk *ch = arg;
-  const subq_mbwd *b = ch->b;
-  /* dU[t*l + j] = dV[j*r + t]: the P2 transpose with (l, r) */
-  subq_monarch_p2(b->w->perm, end - begin, b->w->desc.l, b->w->desc.r, subq_mbwd_buf(b, b->off_uv) + begin * b->ldn,
-                  b->ldn, subq_mbwd_buf(b, b->off_du) + begin * b->ldn, b->ldn, NULL);
   return SUBQ_OK;
 }
 
@@ -186,20 +181,13 @@ static subq_status subq_mbwd_last(void *arg, int64_t begin, int64_t end, const s
   const subq_monarch_desc *d = &b->w->desc;
   const subq_monarch_impl *u = b->w->impl;
   const bool bd = d->kind == SUBQ_MONARCH_KIND_BLOCKDIAG, acc = ch->index > 0;
-  const int64_t k = d->k, q = d->q, p = d->p, nr = u->nr, t0 = ch->t0, tn = ch->tn, ppad = subq_rup(p, nr);
+  const int64_t q = d->q, p = d->p, t0 = ch->t0, tn = ch->tn;
   /* dU as read here: the chunk's du, or g itself for BLOCKDIAG */
   const float *du = bd ? b->g + t0 * b->ldg : subq_mbwd_buf(b, b->off_du);
   const int64_t ldu = bd ? b->ldg : b->ldn;
   float *panel = info->scratch;
   for (int64_t it = begin; it < end; it++) {
     int64_t x = it;
-    if (x < ch->n_dx) { /* dX_i for one tile: A = dU_i, B = W1[i] (q x p) */
-      const int64_t i = x % k, r0 = (x / k) * b->tt, rn = SUBQ_MIN(b->tt, tn - r0);
-      subq_monarch_block_gemm(u, rn, q, p, du + r0 * ldu + i * q, ldu, 1, b->w1n + i * q * ppad,
-                              b->gx + (t0 + r0) * b->ldgx + i * p, b->ldgx, false);
-      continue;
-    }
-    x -= ch->n_dx;
     if (x < ch->n_dw1) { /* dW1[i] (q x p) (+)= sum_tok dU[tok][i*q + a] X[tok][i*p + e] */
       const int64_t i = x;
       subq_mbwd_wgrad(u, q, tn, p, du + i * q, ldu, b->x + t0 * b->ldx + i * p, b->ldx, panel, b->gw1 + i * q * p, p,
@@ -287,7 +275,7 @@ subq_status subq_monarch_backward(subq_context *ctx, const subq_monarch_weights 
                 subq_mul_size((size_t)C, (size_t)b.ldm * sizeof(float), &mb) && nb < SIZE_MAX / 8 && mb < SIZE_MAX / 8;
   if (!ok) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: workspace size overflows", fn);
 #define SUBQ_TAKE(off, bytes) (off = wsb, wsb += ((bytes) + 63) & ~(size_t)63)
-  if (b.want_du || b.want_v) SUBQ_TAKE(b.off_uv, nb);
+  if (b.want_v) SUBQ_TAKE(b.off_u, nb);
   if (b.want_v) SUBQ_TAKE(b.off_v, nb);
   if (b.want_dz) SUBQ_TAKE(b.off_dz, mb);
   if (b.want_du) SUBQ_TAKE(b.off_du, nb);
@@ -331,9 +319,9 @@ subq_status subq_monarch_backward(subq_context *ctx, const subq_monarch_weights 
     free(ph);
     return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
   }
-  /* participant scratch: one weight-gradient chunk's B panels */
+  /* participant scratch: one weight-gradient chunk's B panels, or one tile's dV */
   const int64_t wmax = SUBQ_MAX(ppad, bd ? 1 : rpad);
-  const size_t scratch = (size_t)C * (size_t)wmax * sizeof(float) + 64;
+  const size_t scratch = (size_t)SUBQ_MAX(C * wmax, bd ? 0 : b.tt * b.ldn) * sizeof(float) + 64;
   const int v = subq_context_verbosity(ctx);
   if (v >= 1)
     subq_log_at(v, SUBQ_LOG_INFO, "%s: T=%lld chunks=%lld tile=%lld workspace=%zu B scratch=%zu B impl=%s", fn,
@@ -345,17 +333,12 @@ subq_status subq_monarch_backward(subq_context *ctx, const subq_monarch_weights 
       subq_mbwd_chunk *ch = &chunks[c - c0];
       ch->b = &b, ch->index = c, ch->t0 = c * SUBQ_MBWD_KC, ch->tn = SUBQ_MIN((int64_t)SUBQ_MBWD_KC, T - ch->t0);
       ch->n_tiles = subq_monarch_ceil_div(ch->tn, b.tt);
-      ch->n_dx = a.grad_x ? k * ch->n_tiles : 0;
       ch->n_dw1 = a.grad_w1 ? k : 0;
       ch->n_dw2 = a.grad_w2 ? l : 0;
       ch->n_db = a.grad_bias ? subq_monarch_ceil_div(m, SUBQ_MBWD_BIAS_COLS) : 0;
       if (b.want_v) ph[nph++] = (subq_phase){subq_mbwd_s1, ch, k * ch->n_tiles, 0};
-      if (b.want_dz) ph[nph++] = (subq_phase){subq_mbwd_blockmajor, ch, ch->tn, 0};
-      if (b.want_du) {
-        ph[nph++] = (subq_phase){subq_mbwd_dv, ch, l * ch->n_tiles, 0};
-        ph[nph++] = (subq_phase){subq_mbwd_p1t, ch, ch->tn, 0};
-      }
-      ph[nph++] = (subq_phase){subq_mbwd_last, ch, ch->n_dx + ch->n_dw1 + ch->n_dw2 + ch->n_db, 1};
+      if (b.want_dz || a.grad_x) ph[nph++] = (subq_phase){subq_mbwd_tiles, ch, ch->n_tiles, 1};
+      ph[nph++] = (subq_phase){subq_mbwd_last, ch, ch->n_dw1 + ch->n_dw2 + ch->n_db, 1};
     }
     st = wsb ? subq_parallel_run_shared(ctx, ph, nph, scratch, wsb, &b.ws) : subq_parallel_run(ctx, ph, nph, scratch);
   }
