@@ -140,7 +140,12 @@ typedef struct subq_monarch_args {
 SUBQ_API void subq_monarch_args_default(subq_monarch_args *p, size_t struct_size);
 
 /* y = M x (+ bias) for every token. Thread-safety: concurrent calls with
- * different outputs may share w; calls on one ctx are serialised.
+ * different outputs may share w; calls on one ctx are serialised. Where the
+ * weights use the stage-2 lanes kernel (AVX2, l >= 8), the first call with many
+ * tokens (>= 8 token tiles) also packs W2 once more for the many-token stage 2
+ * and keeps that copy (l r s floats, not counted by subq_monarch_weights_size)
+ * in w until it is destroyed (race-free like the backward's copy); results are
+ * the same bits either way.
  * Errors: SUBQ_ERR_INVALID_ARGUMENT — NULL w/args/x/y (T > 0), T < 0, ldx < n,
  * ldy < m, index arithmetic overflowing int64, y overlapping x or bias, w packed
  * for an ISA path ctx does not allow; SUBQ_ERR_UNSUPPORTED — unknown non-zero
