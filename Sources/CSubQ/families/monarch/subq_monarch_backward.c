@@ -203,11 +203,16 @@ static subq_status subq_mbwd_last(void *arg, int64_t begin, int64_t end, const s
     }
     x -= ch->n_dw2;
     { /* dbias for a column chunk, tokens in order (one sum per column over all chunks) */
-      const int64_t m = b->m, c0 = x * SUBQ_MBWD_BIAS_COLS, c1 = SUBQ_MIN(m, c0 + SUBQ_MBWD_BIAS_COLS);
-      if (!acc)
-        for (int64_t c = c0; c < c1; c++) b->gb[c] = 0.0f;
-      for (int64_t tok = t0; tok < t0 + tn; tok++)
-        for (int64_t c = c0; c < c1; c++) b->gb[c] += b->g[tok * b->ldg + c];
+      const int64_t m = b->m, c0 = x * SUBQ_MBWD_BIAS_COLS, cn = SUBQ_MIN(m - c0, SUBQ_MBWD_BIAS_COLS);
+      float sum[SUBQ_MBWD_BIAS_COLS]; /* a local row, so the adds vectorise (gb may alias nothing, g is const) */
+      for (int64_t c = 0; c < cn; c++) sum[c] = acc ? b->gb[c0 + c] : 0.0f;
+      for (int64_t tok = t0; tok < t0 + tn; tok++) {
+        const float *gr = b->g + tok * b->ldg + c0;
+        if (tok + 4 < t0 + tn) /* rows are pages apart */
+          for (int64_t c = 0; c < cn; c += 16) __builtin_prefetch(gr + 4 * b->ldg + c);
+        for (int64_t c = 0; c < cn; c++) sum[c] += gr[c];
+      }
+      memcpy(b->gb + c0, sum, (size_t)cn * sizeof(float));
     }
   }
   return SUBQ_OK;
