@@ -278,6 +278,11 @@ subq_status subq_monarch_backward(subq_context *ctx, const subq_monarch_weights 
   if (!bd) ok = ok && subq_mul_size((size_t)(l * s), (size_t)subq_rup(r, nr) * sizeof(float), &w2b) &&
                 subq_mul_size((size_t)C, (size_t)b.ldn * sizeof(float), &nb) &&
                 subq_mul_size((size_t)C, (size_t)b.ldm * sizeof(float), &mb) && nb < SIZE_MAX / 8 && mb < SIZE_MAX / 8;
+  /* participant scratch: one weight-gradient chunk's B panels, or one tile's dV */
+  size_t pb, tvb = 0, scratch = 0;
+  ok = ok && subq_mul_size((size_t)C, (size_t)SUBQ_MAX(subq_rup(p, nr), bd ? 1 : subq_rup(r, nr)) * sizeof(float), &pb) &&
+       (bd || subq_mul_size((size_t)b.tt, (size_t)b.ldn * sizeof(float), &tvb)) &&
+       subq_add_size(SUBQ_MAX(pb, tvb), 64, &scratch);
   if (!ok) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: workspace size overflows", fn);
 #define SUBQ_TAKE(off, bytes) (off = wsb, wsb += ((bytes) + 63) & ~(size_t)63)
   if (b.want_v) SUBQ_TAKE(b.off_u, nb);
@@ -285,7 +290,6 @@ subq_status subq_monarch_backward(subq_context *ctx, const subq_monarch_weights 
   if (b.want_dz) SUBQ_TAKE(b.off_dz, mb);
   if (b.want_du) SUBQ_TAKE(b.off_du, nb);
 #undef SUBQ_TAKE
-  const int64_t ppad = subq_rup(p, nr), rpad = subq_rup(r, nr);
   /* backward panels: B(a, e) = W1[i][a][e] (K = q, N = p); B(c, t) = W2[j][c][t];
    * made once per weights object (w is logically const: the cache is atomic) */
   subq_monarch_weights *wm = (subq_monarch_weights *)(uintptr_t)w;
@@ -324,9 +328,6 @@ subq_status subq_monarch_backward(subq_context *ctx, const subq_monarch_weights 
     free(ph);
     return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
   }
-  /* participant scratch: one weight-gradient chunk's B panels, or one tile's dV */
-  const int64_t wmax = SUBQ_MAX(ppad, bd ? 1 : rpad);
-  const size_t scratch = (size_t)SUBQ_MAX(C * wmax, bd ? 0 : b.tt * b.ldn) * sizeof(float) + 64;
   const int v = subq_context_verbosity(ctx);
   if (v >= 1)
     subq_log_at(v, SUBQ_LOG_INFO, "%s: T=%lld chunks=%lld tile=%lld workspace=%zu B scratch=%zu B impl=%s", fn,
