@@ -69,6 +69,13 @@ typedef struct subq_mbwd_chunk {
 #define SUBQ_MBWD_BATCH 64
 #define SUBQ_MBWD_PF 16
 
+/* Row stride of a chunk buffer: 64-byte rows, never a multiple of 4 KiB (rows
+ * a 4 KiB multiple apart share L1 sets: a column walk would thrash one set). */
+static int64_t subq_mbwd_ld(int64_t w) {
+  const int64_t ld = subq_rup(w, 16);
+  return ld % 1024 ? ld : ld + 16;
+}
+
 static float *subq_mbwd_buf(const subq_mbwd *b, size_t off) { return (float *)(void *)((char *)b->ws + off); }
 
 static subq_status subq_mbwd_panels(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
@@ -271,8 +278,8 @@ subq_status subq_monarch_backward(subq_context *ctx, const subq_monarch_weights 
   b.want_v = !bd && a.grad_w2;
   b.want_dz = b.want_du || b.want_v;
   /* chunk buffers, rows padded so that no row stride is a multiple of 4 KiB (L1 set aliasing) */
-  b.ldn = subq_rup(N, 16) + 16;
-  b.ldm = subq_rup(m, 16) + 16;
+  b.ldn = subq_mbwd_ld(N);
+  b.ldm = subq_mbwd_ld(m);
   size_t w1b, w2b = 0, nb = 0, mb = 0, wsb = 0;
   bool ok = subq_mul_size((size_t)(k * q), (size_t)subq_rup(p, nr) * sizeof(float), &w1b);
   if (!bd) ok = ok && subq_mul_size((size_t)(l * s), (size_t)subq_rup(r, nr) * sizeof(float), &w2b) &&
