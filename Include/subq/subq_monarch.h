@@ -177,8 +177,8 @@ SUBQ_API void subq_monarch_backward_args_default(subq_monarch_backward_args *p, 
  * order), outputs are overwritten, so results are bitwise identical for any
  * thread count. Tokens go in chunks of 256; a chunk's intermediates (about
  * 256 (3 k q + m) floats, whatever T is) live in a workspace that ctx keeps and
- * reuses for later calls of any family (it grows to the largest request and is
- * freed with ctx; NULL ctx: allocated per call). The first call also packs the
+ * reuses for later calls (it grows to the largest request and is freed with ctx;
+ * NULL ctx: allocated per call), so repeated calls take no page faults. The first call also packs the
  * weights once more for the backward products and keeps that copy (same size as
  * the forward one) in w until it is destroyed (made race-free: concurrent first
  * calls publish one copy). Thread-safety as forward: calls on one ctx (forward or
