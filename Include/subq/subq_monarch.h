@@ -140,7 +140,12 @@ typedef struct subq_monarch_args {
 SUBQ_API void subq_monarch_args_default(subq_monarch_args *p, size_t struct_size);
 
 /* y = M x (+ bias) for every token. Thread-safety: concurrent calls with
- * different outputs may share w; calls on one ctx are serialised.
+ * different outputs may share w; calls on one ctx are serialised. Where the
+ * weights use the stage-2 lanes kernel (AVX2, l >= 8), the first call with many
+ * tokens (>= 8 token tiles) also packs W2 once more for the many-token stage 2
+ * and keeps that copy (l r s floats, not counted by subq_monarch_weights_size)
+ * in w until it is destroyed (race-free like the backward's copy); results are
+ * the same bits either way.
  * Errors: SUBQ_ERR_INVALID_ARGUMENT — NULL w/args/x/y (T > 0), T < 0, ldx < n,
  * ldy < m, index arithmetic overflowing int64, y overlapping x or bias, w packed
  * for an ISA path ctx does not allow; SUBQ_ERR_UNSUPPORTED — unknown non-zero
@@ -170,10 +175,15 @@ SUBQ_API void subq_monarch_backward_args_default(subq_monarch_backward_args *p, 
  * x (stage 1 of the forward, same bits). Each output element is one f32 FMA chain
  * (weight gradients: one chain per block of 256 tokens, blocks added in token
  * order), outputs are overwritten, so results are bitwise identical for any
- * thread count. Allocates about 4 T k q + T m floats of workspace per call; the
- * first call also packs the weights once more for the backward products and keeps
- * that copy (same size as the forward one) in w until it is destroyed (made
- * race-free: concurrent first calls publish one copy). Thread-safety as forward.
+ * thread count. Tokens go in chunks of 256; a chunk's intermediates (about
+ * 256 (3 k q + m) floats, whatever T is) live in a workspace that ctx keeps and
+ * reuses for later calls (it grows to the largest request and is freed with ctx;
+ * NULL ctx: allocated per call), so repeated calls take no page faults. The first call also packs the
+ * weights once more for the backward products and keeps that copy (same size as
+ * the forward one) in w until it is destroyed (made race-free: concurrent first
+ * calls publish one copy). Thread-safety as forward: calls on one ctx (forward or
+ * backward, from any threads) are serialised, so they never share the workspace;
+ * w may be used by concurrent calls on different contexts.
  * Errors: as subq_monarch_forward for each non-NULL operand (NULL x when grad_w1
  * or grad_w2 is asked, ld* smaller than the row, outputs overlapping inputs or
  * each other), grad_w2 for BLOCKDIAG; SUBQ_ERR_OUT_OF_MEMORY. */

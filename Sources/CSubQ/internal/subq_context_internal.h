@@ -22,6 +22,8 @@ struct subq_context {
   void *scratch_arena;          /* owner of the scratch memory (subq_scratch_arenas_create) */
   size_t scratch_size;          /* bytes each */
   int32_t n_scratch;
+  void *shared;                 /* workspace shared by a call's participants (subq_parallel_run_shared) */
+  size_t shared_size;           /* bytes; grows, kept until the context is destroyed */
 };
 
 /* Allowed CPUs of the calling thread, counted as physical cores (SMT siblings

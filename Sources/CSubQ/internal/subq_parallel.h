@@ -38,6 +38,16 @@ typedef struct subq_phase {
 subq_status subq_parallel_run(subq_context *ctx, const subq_phase *phases, int n_phases,
                               size_t scratch_per_participant);
 
+/* subq_parallel_run plus `shared_bytes` (> 0) of workspace that every
+ * participant of this call sees (64-byte aligned, contents undefined): *shared
+ * is set before the first phase runs, so phases reach it through their arg. The
+ * buffer belongs to ctx, is reused by later calls (no page faults once touched)
+ * and grows to the largest request; it is only valid until this returns. Safe
+ * under concurrent calls on one ctx (they are serialised). NULL ctx or a nested
+ * call: allocated and freed here. */
+subq_status subq_parallel_run_shared(subq_context *ctx, const subq_phase *phases, int n_phases,
+                                     size_t scratch_per_participant, size_t shared_bytes, void **shared);
+
 /* Runs all items of one phase once on every node of ctx, each node's pass
  * split over that node's participants (info->node says which pass): filling
  * per-node replicas with the node's own workers. One pass for NULL, executor

@@ -197,6 +197,7 @@ void subq_context_destroy(subq_context *ctx) {
   subq_pool_destroy(ctx->pool);
   subq_scratch_arenas_destroy(ctx->scratch_arena);
   free(ctx->scratch);
+  subq_free(ctx->shared);
   subq_placement_teardown(ctx);
   subq_topology_release(ctx->topology);
   pthread_mutex_destroy(&ctx->call_lock);
@@ -372,8 +373,19 @@ static subq_status subq_run_executor(subq_context *ctx, const subq_phase *phases
 /* The context whose call the current thread is inside (caller side). */
 static _Thread_local const subq_context *subq_tls_running;
 
+/* Grows the context's shared call workspace to `bytes` (contents not kept). */
+static subq_status subq_shared_reserve(subq_context *ctx, size_t bytes) {
+  if (bytes <= ctx->shared_size) return SUBQ_OK;
+  void *p = subq_alloc(bytes);
+  if (!p) return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "workspace: cannot allocate %zu bytes", bytes);
+  subq_free(ctx->shared);
+  ctx->shared = p;
+  ctx->shared_size = bytes;
+  return SUBQ_OK;
+}
+
 static subq_status subq_parallel_run_mode(subq_context *ctx, const subq_phase *phases, int n_phases, size_t scratch,
-                                          bool per_node) {
+                                          bool per_node, size_t shared_bytes, void **shared) {
   if (!ctx || subq_tls_running == ctx || (ctx->pool && subq_pool_is_current(ctx->pool))) {
     /* No context, or a nested call from one of this context's tasks: run here
      * with private scratch (the outer task owns the participant's scratch). */
@@ -381,7 +393,15 @@ static subq_status subq_parallel_run_mode(subq_context *ctx, const subq_phase *p
       return subq_error(SUBQ_ERR_INVALID_STATE, "context was created before fork(); create a new one in this process");
     void *buf = scratch ? subq_alloc(scratch) : NULL;
     if (scratch && !buf) return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "scratch: cannot allocate %zu bytes", scratch);
+    void *sh = shared_bytes ? subq_alloc(shared_bytes) : NULL;
+    if (shared_bytes && !sh) {
+      subq_free(buf);
+      return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "workspace: cannot allocate %zu bytes", shared_bytes);
+    }
+    if (shared) *shared = sh;
     subq_status st = subq_run_inline(phases, n_phases, buf, scratch, per_node && ctx ? ctx->n_nodes : 1);
+    if (shared) *shared = NULL;
+    subq_free(sh);
     subq_free(buf);
     return st;
   }
@@ -390,11 +410,12 @@ static subq_status subq_parallel_run_mode(subq_context *ctx, const subq_phase *p
   pthread_mutex_lock(&ctx->call_lock);
   const subq_context *outer = subq_tls_running;
   subq_tls_running = ctx;
-  subq_status st;
   uint64_t t0 = ctx->params.verbose >= 2 ? subq_now_ns() : 0;
-  if (ctx->has_executor) {
+  subq_status st = shared_bytes ? subq_shared_reserve(ctx, shared_bytes) : SUBQ_OK;
+  if (shared) *shared = shared_bytes ? ctx->shared : NULL;
+  if (st == SUBQ_OK && ctx->has_executor) {
     st = subq_run_executor(ctx, phases, n_phases, scratch);
-  } else {
+  } else if (st == SUBQ_OK) {
     st = subq_scratch_reserve(ctx, ctx->n_threads, scratch);
     if (st == SUBQ_OK) {
       if (ctx->pool)
@@ -406,16 +427,22 @@ static subq_status subq_parallel_run_mode(subq_context *ctx, const subq_phase *p
   if (ctx->params.verbose >= 2)
     subq_log_at(ctx->params.verbose, SUBQ_LOG_DEBUG, "execute: %d phases, threads=%d, %.1f us", n_phases, (int)ctx->n_threads,
              (double)(subq_now_ns() - t0) / 1e3);
+  if (shared) *shared = NULL;
   subq_tls_running = outer;
   pthread_mutex_unlock(&ctx->call_lock);
   return st;
 }
 
 subq_status subq_parallel_run(subq_context *ctx, const subq_phase *phases, int n_phases, size_t scratch) {
-  return subq_parallel_run_mode(ctx, phases, n_phases, scratch, false);
+  return subq_parallel_run_mode(ctx, phases, n_phases, scratch, false, 0, NULL);
+}
+
+subq_status subq_parallel_run_shared(subq_context *ctx, const subq_phase *phases, int n_phases, size_t scratch,
+                                     size_t shared_bytes, void **shared) {
+  return subq_parallel_run_mode(ctx, phases, n_phases, scratch, false, shared_bytes, shared);
 }
 
 /* Executor contexts and inline runs have one node: one pass is every node's pass. */
 subq_status subq_parallel_run_per_node(subq_context *ctx, const subq_phase *phase) {
-  return subq_parallel_run_mode(ctx, phase, 1, 0, true);
+  return subq_parallel_run_mode(ctx, phase, 1, 0, true, 0, NULL);
 }

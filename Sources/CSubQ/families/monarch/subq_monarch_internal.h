@@ -47,6 +47,10 @@ struct subq_monarch_weights {
    * first subq_monarch_backward and published with a compare-exchange (a losing
    * racer frees its copy); freed with the weights. Forward-only users never pay. */
   _Atomic(float *) bwd_panels;
+  /* Lanes weights only: W2 once more as bdmm B panels (block j: r x roundup(s, NR)),
+   * made by the first forward of >= 8 token tiles (same compare-exchange), for the
+   * transpose-then-bdmm stage 2 of many-token calls. */
+  _Atomic(float *) fwd_w2;
   subq_f32_monarch_perm_fn perm;      /* NULL: portable transposes */
 };
 

@@ -287,7 +287,9 @@ static void modes_agree(void) {
   static const mshape ms[] = {{64, 8, 16, 16, 24, 32}, {4, 6, 3, 4, 5, 6}, {64, 64, 64, 64, 64, 64}};
   for (int si = 0; si < 3; si++) {
     const mshape *s = &ms[si];
-    const int64_t n = sh_n(s), m = sh_m(s), T = 400;
+    /* 800 tokens: >= 8 tiles whatever the L2 size, so the fused mode (and, with
+     * lanes weights, its transpose-then-bdmm stage 2) runs */
+    const int64_t n = sh_n(s), m = sh_m(s), T = 800;
     wset w;
     wset_make(&w, s, SUBQ_DTYPE_F32, 31);
     float *x = malloc((size_t)(T * n) * sizeof(float)), *y1 = malloc((size_t)(T * m) * sizeof(float));
@@ -314,9 +316,12 @@ static void isas_agree(void) {
   subq_isa isas[8];
   const int ni = subq_test_isas(isas);
   static const mshape as[] = {{64, 8, 16, 16, 24, 32}, {13, 6, 5, 13, 7, 6}, {4, 6, 3, 4, 5, 6}, {8, 12, 8, 0, 0, 0}};
-  for (int si = 0; si < 4; si++) {
+  /* shape 0 also with 1030 tokens: >= 8 tiles (of <= 128), the fused mode with,
+   * for lanes weights, its transpose-then-bdmm stage 2 */
+  for (int ci = 0; ci < 5; ci++) {
+    const int si = ci < 4 ? ci : 0;
     const mshape *s = &as[si];
-    const int64_t n = sh_n(s), m = sh_m(s), T = 37;
+    const int64_t n = sh_n(s), m = sh_m(s), T = ci < 4 ? 37 : 1030;
     wset w;
     wset_make(&w, s, SUBQ_DTYPE_F32, 21);
     float *x = malloc((size_t)(T * n) * sizeof(float)), *bias = malloc((size_t)m * sizeof(float));
@@ -334,8 +339,8 @@ static void isas_agree(void) {
       if (!first) {
         first = y;
       } else {
-        CHECK_MSG(memcmp(first, y, (size_t)(T * m) * sizeof(float)) == 0, "isa %s differs from scalar, shape %d",
-                  subq_isa_name(isas[ii]), si);
+        CHECK_MSG(memcmp(first, y, (size_t)(T * m) * sizeof(float)) == 0, "isa %s differs from scalar, shape %d T %lld",
+                  subq_isa_name(isas[ii]), si, (long long)T);
         free(y);
       }
       subq_monarch_weights_destroy(pw);

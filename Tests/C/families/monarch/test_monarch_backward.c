@@ -3,9 +3,11 @@
  * of spec §7 on every ISA path (odd shapes incl. k != l, q != p, r != s, l not
  * dividing q, q < l, block-diagonal), the float64 formulas against central
  * finite differences of the float64 forward, determinism over thread counts
- * and executors, bad input. fp32 tolerance: relF <= 1e-5 per gradient (spec §11;
+ * and executors, the context's reused workspace (calls of changing shapes in a
+ * row, two threads sharing one context, token counts past one run's chunks), bad input. fp32 tolerance: relF <= 1e-5 per gradient (spec §11;
  * chains over s + q for dX, over T = 1000 tokens for the weights).
  */
+#include <pthread.h>
 #include <stdint.h>
 
 #include "ref/subq_ref_monarch.h"
@@ -200,6 +202,123 @@ static void determinism(void) {
   }
 }
 
+/* The same call on a fresh context (2 threads): the reference for reuse checks. */
+static float *run_fresh(const bcase *c, int64_t *tot) {
+  subq_context *ctx = subq_test_context(SUBQ_ISA_AUTO, 2);
+  subq_monarch_weights *w = pack(ctx, c);
+  float *o = run(ctx, c, w, tot);
+  subq_monarch_weights_destroy(w);
+  subq_context_destroy(ctx);
+  return o;
+}
+
+/* One context runs backward calls of changing shapes and token counts in a row
+ * (its workspace grows, is reused larger than needed, and by forward calls in
+ * between): every result equals the same call on a fresh context bit for bit. */
+static void workspace_reuse(void) {
+  static const struct {
+    int si;
+    int64_t T;
+  } seq[] = {{7, 600}, {1, 3}, {8, 257}, {9, 40}, {7, 600}, {0, 1}, {8, 257}, {10, 513}};
+  subq_context *ctx = subq_test_context(SUBQ_ISA_AUTO, 2);
+  for (int i = 0; i < (int)(sizeof seq / sizeof seq[0]); i++) {
+    bcase c;
+    bcase_make(&c, &shapes[seq[i].si], seq[i].T, (unsigned long long)(100 + i));
+    subq_monarch_weights *w = pack(ctx, &c);
+    int64_t tot, tot2;
+    float *o = run(ctx, &c, w, &tot);
+    float *want = run_fresh(&c, &tot2);
+    CHECK_MSG(tot == tot2 && memcmp(o, want, (size_t)tot * 4) == 0, "reuse step %d (shape %d, T %lld) differs", i,
+              seq[i].si, (long long)seq[i].T);
+    CHECK_MSG(relf(o + c.T * c.n, c.gw1, c.e1) <= 1e-5, "reuse step %d: grad_w1 relF %.3g", i,
+              relf(o + c.T * c.n, c.gw1, c.e1));
+    /* a forward on the same context between backward calls */
+    float *y = malloc((size_t)(c.T * c.m) * 4);
+    subq_monarch_args fa;
+    subq_monarch_args_default(&fa, sizeof fa);
+    fa.tokens = c.T, fa.x = c.x, fa.ldx = c.n, fa.y = y, fa.ldy = c.m;
+    CHECK_OK(subq_monarch_forward(ctx, w, &fa));
+    free(y), free(o), free(want);
+    subq_monarch_weights_destroy(w);
+    bcase_free(&c);
+  }
+  subq_context_destroy(ctx);
+}
+
+/* Two threads share one context: each repeats its own calls (backward of one
+ * shape; forward then backward of another) and must get the serial results. */
+typedef struct conc_job {
+  subq_context *ctx;
+  const bcase *c;
+  subq_monarch_weights *w;
+  const float *want, *want_y; /* want_y: forward first (NULL: backward only) */
+  int64_t tot;
+  int iters, fails;
+} conc_job;
+
+static int conc_backward(const conc_job *j, float *o) {
+  const bcase *c = j->c;
+  subq_monarch_backward_args a;
+  subq_monarch_backward_args_default(&a, sizeof a);
+  a.tokens = c->T, a.x = c->x, a.ldx = c->n, a.grad_y = c->g, a.ldgy = c->m;
+  a.grad_x = o, a.ldgx = c->n, a.grad_w1 = o + c->T * c->n;
+  a.grad_w2 = c->s->l ? o + c->T * c->n + c->e1 : NULL;
+  a.grad_bias = o + c->T * c->n + c->e1 + c->e2;
+  if (subq_monarch_backward(j->ctx, j->w, &a) != SUBQ_OK) return 1;
+  return memcmp(o, j->want, (size_t)j->tot * 4) != 0;
+}
+
+static void *conc_thread(void *arg) {
+  conc_job *j = arg;
+  float *o = malloc((size_t)j->tot * 4), *y = malloc((size_t)(j->c->T * j->c->m) * 4);
+  for (int it = 0; it < j->iters; it++) {
+    if (j->want_y) {
+      subq_monarch_args fa;
+      subq_monarch_args_default(&fa, sizeof fa);
+      fa.tokens = j->c->T, fa.x = j->c->x, fa.ldx = j->c->n, fa.y = y, fa.ldy = j->c->m;
+      if (subq_monarch_forward(j->ctx, j->w, &fa) != SUBQ_OK ||
+          memcmp(y, j->want_y, (size_t)(j->c->T * j->c->m) * 4) != 0)
+        j->fails++;
+    }
+    j->fails += conc_backward(j, o);
+  }
+  free(o), free(y);
+  return NULL;
+}
+
+static void shared_context_threads(void) {
+  /* A: n = 16 with more tokens than one run's 64 chunks of 256 (two runs per call) */
+  static const bshape tiny = {4, 4, 4, 4, 4, 4};
+  bcase ca, cb;
+  bcase_make(&ca, &tiny, 64 * 256 + 300, 41);
+  bcase_make(&cb, &shapes[8], 300, 42);
+  int64_t ta, tb;
+  float *wa = run_fresh(&ca, &ta), *wb = run_fresh(&cb, &tb);
+  const float *ga = wa + ca.T * ca.n, *gb2 = ga + ca.e1, *gbias = gb2 + ca.e2;
+  CHECK_MSG(relf(wa, ca.gx, ca.T * ca.n) <= 1e-5 && relf(ga, ca.gw1, ca.e1) <= 1e-5 &&
+                relf(gb2, ca.gw2, ca.e2) <= 1e-5 && relf(gbias, ca.gb, ca.m) <= 1e-5,
+            "T %lld (two runs): relF %.3g %.3g %.3g %.3g", (long long)ca.T, relf(wa, ca.gx, ca.T * ca.n),
+            relf(ga, ca.gw1, ca.e1), relf(gb2, ca.gw2, ca.e2), relf(gbias, ca.gb, ca.m));
+  subq_context *ctx = subq_test_context(SUBQ_ISA_AUTO, 2);
+  subq_monarch_weights *w1 = pack(ctx, &ca), *w2 = pack(ctx, &cb);
+  float *yb = malloc((size_t)(cb.T * cb.m) * 4);
+  subq_monarch_args fa;
+  subq_monarch_args_default(&fa, sizeof fa);
+  fa.tokens = cb.T, fa.x = cb.x, fa.ldx = cb.n, fa.y = yb, fa.ldy = cb.m;
+  CHECK_OK(subq_monarch_forward(ctx, w2, &fa));
+  conc_job ja = {ctx, &ca, w1, wa, NULL, ta, 3, 0}, jb = {ctx, &cb, w2, wb, yb, tb, 6, 0};
+  pthread_t th;
+  CHECK(pthread_create(&th, NULL, conc_thread, &ja) == 0);
+  conc_thread(&jb);
+  CHECK(pthread_join(th, NULL) == 0);
+  CHECK_MSG(ja.fails == 0 && jb.fails == 0, "shared context: %d and %d calls differ from the serial results", ja.fails,
+            jb.fails);
+  subq_monarch_weights_destroy(w1), subq_monarch_weights_destroy(w2);
+  subq_context_destroy(ctx);
+  free(yb), free(wa), free(wb);
+  bcase_free(&ca), bcase_free(&cb);
+}
+
 static void bad_inputs(void) {
   bcase c;
   bcase_make(&c, &shapes[1], 4, 9);
@@ -244,6 +363,8 @@ int main(void) {
   finite_differences();
   vs_oracle();
   determinism();
+  workspace_reuse();
+  shared_context_threads();
   bad_inputs();
   return subq_test_finish("test_monarch_backward");
 }
