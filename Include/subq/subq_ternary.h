@@ -52,6 +52,10 @@
  * contexts. Kernel work items are (16-row panel group, token block); K is
  * never split, so results are bitwise identical for any thread count and
  * executor; ctx == NULL runs on the calling thread with the host's best ISA.
+ * The int8 activations of a matmul or BitLinear call (about 2 * tokens *
+ * K_pad bytes from 16 tokens on, tokens * K_pad below) live in the context's
+ * call workspace, which keeps the largest size used until the context is
+ * destroyed; calls on one context are serialised, so it is never shared.
  * Errors (status + subq_last_error_message naming the function and argument):
  * SUBQ_ERR_INVALID_ARGUMENT for NULL pointers, sizes < 1 (tokens/rows may be
  * 0: nothing is touched), K > SUBQ_TERNARY_MAX_K, strides below the row

@@ -629,6 +629,15 @@ void subq_ternary_act_args_default(subq_ternary_act_args *p, size_t struct_size)
   subq_write_defaults(p, struct_size, &d, sizeof d);
 }
 
+/* A matmul's per-call buffers, carved from one block: the context's shared
+ * workspace (subq_parallel_run_shared: no allocation or page faults once a
+ * call of this size has run on the context). base is set before the first
+ * phase runs; the phases take their pointers from it. */
+typedef struct tern_ws {
+  unsigned char *base;
+  size_t qv, s, a, size; /* offsets of qv, S and a (q at 0), total bytes */
+} tern_ws;
+
 typedef struct tern_actq_job {
   subq_ternary_actq_fn fn;
   const float *x, *w;
@@ -639,10 +648,15 @@ typedef struct tern_actq_job {
   int8_t *q;
   int32_t *sums;
   float *amax;
+  const tern_ws *ws; /* non-NULL (subq_bitlinear): q, sums, amax are its buffers */
 } tern_actq_job;
 
 static subq_status tern_actq_run(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
-  const tern_actq_job *j = arg;
+  tern_actq_job jl = *(const tern_actq_job *)arg, *j = &jl;
+  if (j->ws) {
+    j->q = (int8_t *)j->ws->base;
+    j->sums = (int32_t *)(void *)(j->ws->base + j->ws->s), j->amax = (float *)(void *)(j->ws->base + j->ws->a);
+  }
   for (int64_t r = begin; r < end; r++) {
     int32_t S;
     float a;
@@ -683,7 +697,7 @@ subq_status subq_ternary_act_quant(subq_context *ctx, const subq_ternary_act_arg
       (st = tern_check_disjoint(fn, "scales", ra, "norm_weight", rw)))
     return st;
   tern_actq_job job = {subq_tern_pick(ctx)->actq, g.x, g.norm_weight, g.x_ld, g.cols, g.cols, g.q_ld,
-                       (g.flags & SUBQ_TERNARY_RMSNORM) != 0, g.eps, (int)g.rounding, g.q, g.sums, g.scales};
+                       (g.flags & SUBQ_TERNARY_RMSNORM) != 0, g.eps, (int)g.rounding, g.q, g.sums, g.scales, NULL};
   const subq_phase ph = {tern_actq_run, &job, g.rows, 0};
   const double work = (double)g.rows * (double)g.cols * 5.0;
   return subq_parallel_run(subq_ctx_for_work(ctx, work, (double)SUBQ_TERN_PARALLEL_BYTES), &ph, 1, 0);
@@ -737,6 +751,8 @@ typedef struct tern_mm_job {
   const subq_tern_impl *im;
   int64_t nw;          /* tokens [0, nw) (whole 16-token blocks) run gemmw on qv, the rest gemm on q */
   int64_t T;
+  tern_ws ws;          /* q, qv, S and a live here; the run functions resolve them */
+  bool fused;          /* subq_bitlinear: f32 output with the activation scales a; else int32 d */
   const int8_t *q;     /* T x k_pad, zero padded */
   int8_t *qv;          /* nw / 16 blocks of 16 tokens, [s][t][4] (subq_ternary_ukernel.h) */
   const int32_t *S;
@@ -747,6 +763,15 @@ typedef struct tern_mm_job {
   int64_t out_ld, res_ld;
   int64_t tb, n_pg, n_tb; /* tokens per item, panel groups, token blocks */
 } tern_mm_job;
+
+/* A run function's copy of the job with its buffer pointers set. */
+static inline tern_mm_job tern_mm_resolve(const tern_mm_job *j) {
+  tern_mm_job r = *j;
+  r.q = (const int8_t *)r.ws.base, r.qv = (int8_t *)r.ws.base + r.ws.qv;
+  r.S = (const int32_t *)(const void *)(r.ws.base + r.ws.s);
+  r.a = r.fused ? (const float *)(const void *)(r.ws.base + r.ws.a) : NULL;
+  return r;
+}
 
 /* The panel path: K chunks of the panels against groups of up to 4 tokens;
  * acc[(p * nt + t) * 16 + i]. */
@@ -837,7 +862,7 @@ static size_t tern_mm_scratch(const tern_mm_job *j) {
 }
 
 static subq_status tern_mm_run(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
-  const tern_mm_job *j = arg;
+  const tern_mm_job jl = tern_mm_resolve(arg), *j = &jl;
   const int64_t panels = j->w->n_pad / 16;
   const uint8_t *codes = tern_codes_for(j->w, info);
   int32_t *acc = info->scratch;
@@ -865,7 +890,7 @@ static subq_status tern_mm_run(void *arg, int64_t begin, int64_t end, const subq
 /* Wide path: the first nw tokens of q in 16-token blocks, interleaved as qv[s][t][4]. */
 static subq_status tern_qv_run(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
   (void)info;
-  const tern_mm_job *j = arg;
+  const tern_mm_job jl = tern_mm_resolve(arg), *j = &jl;
   const int64_t k_pad = j->w->k_pad;
   for (int64_t bk = begin; bk < end; bk++)
     for (int64_t t = 0; t < 16; t++) {
@@ -881,16 +906,16 @@ static subq_status tern_qv_run(void *arg, int64_t begin, int64_t end, const subq
 typedef struct tern_q_job {
   const int8_t *q;
   int64_t q_ld, k, k_pad;
-  int8_t *qp;
-  int32_t *S;
+  const tern_ws *ws; /* qp and S are its buffers */
 } tern_q_job;
 
 static subq_status tern_q_run(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
   (void)info;
   const tern_q_job *j = arg;
+  int32_t *S = (int32_t *)(void *)(j->ws->base + j->ws->s);
   for (int64_t t = begin; t < end; t++) {
     const int8_t *src = j->q + t * j->q_ld;
-    int8_t *dst = j->qp + t * j->k_pad;
+    int8_t *dst = (int8_t *)j->ws->base + t * j->k_pad;
     int32_t s = 0;
     for (int64_t c = 0; c < j->k; c++) {
       if (src[c] == -128)
@@ -900,39 +925,40 @@ static subq_status tern_q_run(void *arg, int64_t begin, int64_t end, const subq_
       s += dst[c] = src[c];
     }
     memset(dst + j->k, 0, (size_t)(j->k_pad - j->k));
-    j->S[t] = s;
+    S[t] = s;
   }
   return SUBQ_OK;
 }
 
-static void tern_mm_init(tern_mm_job *j, const subq_ternary *w, const subq_tern_impl *im, int64_t T) {
+/* The job and its workspace layout; false when a size overflows. */
+static bool tern_mm_init(tern_mm_job *j, const subq_ternary *w, const subq_tern_impl *im, int64_t T, bool fused) {
   memset(j, 0, sizeof *j);
-  j->w = w, j->im = im, j->T = T, j->nw = T >= SUBQ_TERN_WIDE_MIN_T ? T / 16 * 16 : 0;
+  j->w = w, j->im = im, j->T = T, j->fused = fused, j->nw = T >= SUBQ_TERN_WIDE_MIN_T ? T / 16 * 16 : 0;
   j->n_pg = (w->n_pad / 16 + SUBQ_TERN_PG - 1) / SUBQ_TERN_PG;
   j->tb = j->nw ? SUBQ_TERN_WIDE_TB : SUBQ_TERN_TB;
   j->n_tb = (T + j->tb - 1) / j->tb;
+  size_t qb, qvb, sb;
+  if (!subq_mul_size((size_t)T, (size_t)w->k_pad, &qb) || !subq_mul_size((size_t)j->nw, (size_t)w->k_pad, &qvb) ||
+      !subq_mul_size((size_t)T, 4, &sb) || qb > SIZE_MAX / 4 || qvb > SIZE_MAX / 4 || sb > SIZE_MAX / 8)
+    return false;
+  const size_t al = 64;
+  j->ws.qv = (qb + al - 1) / al * al;
+  j->ws.s = j->ws.qv + (qvb + al - 1) / al * al;
+  j->ws.a = j->ws.s + (sb + al - 1) / al * al;
+  j->ws.size = j->ws.a + (fused ? sb : 0);
+  return true;
 }
 
-/* Runs `first` (which fills j->q and j->S) and the product; the wide path
- * allocates qv and interleaves into it between the two. */
-static subq_status tern_mm_launch(subq_context *ctx, const char *fn, tern_mm_job *j, subq_phase first) {
+/* Runs `first` (which fills q, S and a in the workspace), the interleave
+ * into qv when some tokens take the wide path, and the product, with the
+ * workspace of the context that runs them. */
+static subq_status tern_mm_launch(subq_context *ctx, tern_mm_job *j, subq_phase first) {
   const double bytes = (double)j->w->n_pad * (double)j->w->k_pad / 4.0 * (double)j->T;
   subq_context *run_ctx = subq_ctx_for_work(ctx, bytes, (double)SUBQ_TERN_PARALLEL_BYTES);
-  const subq_phase mm = {tern_mm_run, j, j->n_pg * j->n_tb, 1};
-  if (!j->nw) {
-    const subq_phase ph[2] = {first, mm};
-    return subq_parallel_run(run_ctx, ph, 2, tern_mm_scratch(j));
-  }
-  size_t qvbytes;
-  if (!subq_mul_size((size_t)j->nw, (size_t)j->w->k_pad, &qvbytes))
-    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: tokens * K overflows", fn);
-  j->qv = subq_alloc(qvbytes);
-  if (!j->qv) return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
-  const subq_phase ph[3] = {first, {tern_qv_run, j, j->nw / 16, 0}, mm};
-  const subq_status st = subq_parallel_run(run_ctx, ph, 3, tern_mm_scratch(j));
-  subq_free(j->qv);
-  j->qv = NULL;
-  return st;
+  const subq_phase ph[3] = {first, {tern_qv_run, j, j->nw / 16, 0}, {tern_mm_run, j, j->n_pg * j->n_tb, 1}};
+  const subq_phase two[2] = {first, ph[2]};
+  return subq_parallel_run_shared(run_ctx, j->nw ? ph : two, j->nw ? 3 : 2, tern_mm_scratch(j), j->ws.size,
+                                  (void **)&j->ws.base);
 }
 
 
@@ -947,24 +973,14 @@ subq_status subq_ternary_matmul_i32(subq_context *ctx, const subq_ternary *w, in
   if ((st = tern_tensor(fn, "q", q, 1, tokens, w->k, &q_ld, &rq)) ||
       (st = tern_tensor(fn, "d", d, 4, tokens, w->n, &d_ld, &rd)) || (st = tern_check_disjoint(fn, "d", rd, "q", rq)))
     return st;
-  size_t qbytes;
-  if (!subq_mul_size((size_t)tokens, (size_t)w->k_pad, &qbytes))
-    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: tokens * K overflows", fn);
-  int8_t *qp = subq_alloc(qbytes);
-  int32_t *S = subq_alloc((size_t)tokens * sizeof(int32_t));
-  if (!qp || !S) {
-    subq_free(qp), subq_free(S);
-    return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
-  }
   /* Phase 1 checks, pads and sums each token's activations (a -128 fails the
-   * call before phase 2 writes d); phase 2 is the product. */
+   * call before a later phase writes d); then the product. */
   tern_mm_job job;
-  tern_mm_init(&job, w, subq_tern_pick(ctx), tokens);
-  job.q = qp, job.S = S, job.d = d, job.out_ld = d_ld;
-  tern_q_job qj = {q, q_ld, w->k, w->k_pad, qp, S};
-  st = tern_mm_launch(ctx, fn, &job, (subq_phase){tern_q_run, &qj, tokens, 0});
-  subq_free(qp), subq_free(S);
-  return st;
+  if (!tern_mm_init(&job, w, subq_tern_pick(ctx), tokens, false))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: tokens * K overflows", fn);
+  job.d = d, job.out_ld = d_ld;
+  tern_q_job qj = {q, q_ld, w->k, w->k_pad, &job.ws};
+  return tern_mm_launch(ctx, &job, (subq_phase){tern_q_run, &qj, tokens, 0});
 }
 
 void subq_bitlinear_args_default(subq_bitlinear_args *p, size_t struct_size) {
@@ -1002,25 +1018,14 @@ subq_status subq_bitlinear(subq_context *ctx, const subq_ternary *w, const subq_
   if (g.residual && !(g.residual == g.out && g.residual_ld == g.out_ld) &&
       (st = tern_check_disjoint(fn, "out", ro, "residual", rr)))
     return st;
-  size_t qbytes;
-  if (!subq_mul_size((size_t)g.tokens, (size_t)w->k_pad, &qbytes))
-    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: tokens * K overflows", fn);
-  int8_t *qp = subq_alloc(qbytes);
-  int32_t *S = subq_alloc((size_t)g.tokens * sizeof(int32_t));
-  float *a = subq_alloc((size_t)g.tokens * sizeof(float));
-  if (!qp || !S || !a) {
-    subq_free(qp), subq_free(S), subq_free(a);
-    return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
-  }
   const subq_tern_impl *im = subq_tern_pick(ctx);
-  tern_actq_job aj = {im->actq, g.x, g.norm_weight, g.x_ld, w->k, w->k_pad, w->k_pad,
-                      (g.flags & SUBQ_TERNARY_RMSNORM) != 0, g.eps, (int)g.rounding, qp, S, a};
   tern_mm_job mj;
-  tern_mm_init(&mj, w, im, g.tokens);
-  mj.q = qp, mj.S = S, mj.a = a, mj.out = g.out, mj.out_ld = g.out_ld, mj.res = g.residual, mj.res_ld = g.residual_ld;
-  st = tern_mm_launch(ctx, fn, &mj, (subq_phase){tern_actq_run, &aj, g.tokens, 0});
-  subq_free(qp), subq_free(S), subq_free(a);
-  return st;
+  if (!tern_mm_init(&mj, w, im, g.tokens, true))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: tokens * K overflows", fn);
+  mj.out = g.out, mj.out_ld = g.out_ld, mj.res = g.residual, mj.res_ld = g.residual_ld;
+  tern_actq_job aj = {im->actq, g.x, g.norm_weight, g.x_ld, w->k, w->k_pad, w->k_pad,
+                      (g.flags & SUBQ_TERNARY_RMSNORM) != 0, g.eps, (int)g.rounding, NULL, NULL, NULL, &mj.ws};
+  return tern_mm_launch(ctx, &mj, (subq_phase){tern_actq_run, &aj, g.tokens, 0});
 }
 
 /* ---- HGRN ------------------------------------------------------------------------------------------------ */

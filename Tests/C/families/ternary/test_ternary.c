@@ -13,9 +13,12 @@
  *     overflow stress (|q| = 127 against all +-1 weights, K = 16384, 65536);
  *   BitLinear against a float64 evaluation of the epilogue (rel <= 1e-6),
  *     bitwise across ISAs, thread counts, executors, ctx == NULL;
+ *   one context's call workspace reused across token counts, and two threads
+ *     calling on one context, equal to fresh contexts bitwise;
  *   every bad argument gives a status and a message naming it.
  */
 #include <float.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "ref/subq_ref_ternary.h"
@@ -220,6 +223,75 @@ static void test_quantize_ties(void) {
       subq_ternary_destroy(w);
     }
   }
+}
+
+/* ---- one context's call workspace: reuse across shapes, two threads ------------------------------- */
+
+typedef struct ws_job {
+  subq_context *ctx;
+  const subq_ternary *w;
+  const float *x;
+  const float *want; /* T x N, from a fresh context */
+  int64_t T, N;
+  int iters, fails;
+} ws_job;
+
+static int ws_call(const ws_job *j, float *out) {
+  subq_bitlinear_args a;
+  subq_bitlinear_args_default(&a, sizeof a);
+  a.tokens = j->T, a.x = j->x, a.out = out, a.flags = SUBQ_TERNARY_RMSNORM;
+  if (subq_bitlinear(j->ctx, j->w, &a) != SUBQ_OK) return 1;
+  return j->want && memcmp(out, j->want, (size_t)(j->T * j->N) * 4) != 0;
+}
+
+static void *ws_thread(void *arg) {
+  ws_job *j = arg;
+  float *out = malloc((size_t)(j->T * j->N) * 4);
+  for (int it = 0; it < j->iters; it++) j->fails += ws_call(j, out);
+  free(out);
+  return NULL;
+}
+
+/* The matmul's per-call buffers live in the context's shared workspace: calls
+ * of growing and shrinking token counts (wide and panel paths) on one context,
+ * and two threads calling on one context at once, must give exactly what a
+ * fresh context gives. */
+static void test_workspace(void) {
+  static const int64_t Ts[] = {200, 3, 17, 1, 64, 150};
+  const int64_t N = 40, K = 300;
+  float *wd = gauss_buf(N * K, 31, 0.05f), *x = gauss_buf(200 * K, 32, 1.0f);
+  subq_ternary *w = NULL;
+  CHECK_OK(subq_ternary_quantize(NULL, N, K, SUBQ_DTYPE_F32, wd, K, SUBQ_TERNARY_SCALE_TENSOR, &w));
+  if (!w) {
+    free(wd), free(x);
+    return;
+  }
+  float *want[6], *got = malloc((size_t)(200 * N) * 4);
+  for (int i = 0; i < 6; i++) {
+    subq_context *fresh = subq_test_context(SUBQ_ISA_AUTO, 2);
+    want[i] = malloc((size_t)(Ts[i] * N) * 4);
+    const ws_job j = {fresh, w, x, NULL, Ts[i], N, 1, 0};
+    CHECK(ws_call(&j, want[i]) == 0);
+    subq_context_destroy(fresh);
+  }
+  subq_context *ctx = subq_test_context(SUBQ_ISA_AUTO, 2);
+  int fails = 0;
+  for (int round = 0; round < 2; round++)
+    for (int i = 0; i < 6; i++) {
+      const ws_job j = {ctx, w, x, want[i], Ts[i], N, 1, 0};
+      fails += ws_call(&j, got);
+    }
+  CHECK_MSG(fails == 0, "workspace reuse: %d calls differ from a fresh context", fails);
+  ws_job ja = {ctx, w, x, want[0], Ts[0], N, 20, 0}, jb = {ctx, w, x, want[2], Ts[2], N, 40, 0};
+  pthread_t th;
+  CHECK(pthread_create(&th, NULL, ws_thread, &ja) == 0);
+  ws_thread(&jb);
+  CHECK(pthread_join(th, NULL) == 0);
+  CHECK_MSG(ja.fails == 0 && jb.fails == 0, "shared context: %d and %d calls differ", ja.fails, jb.fails);
+  subq_context_destroy(ctx);
+  for (int i = 0; i < 6; i++) free(want[i]);
+  subq_ternary_destroy(w);
+  free(got), free(wd), free(x);
 }
 
 /* ---- activation quantization ---------------------------------------------------------------------- */
@@ -654,6 +726,7 @@ int main(void) {
   test_hf_vector();
   test_quantize();
   test_quantize_ties();
+  test_workspace();
   subq_isa isas[8];
   const int n = subq_test_isas(isas);
   for (int i = 0; i < n; i++) {
