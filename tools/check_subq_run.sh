@@ -41,6 +41,13 @@ grep -q "outside the vocabulary" "$tmp/err" || fail "out-of-vocabulary message: 
 [[ "$(grep -c '^monarch layer [01]: relative error mlp.gate_proj 96x64 0\.[0-9]*, mlp.up_proj 96x64 0\.[0-9]*, mlp.down_proj 64x96 0\.[0-9]*$' "$tmp/err")" == 2 ]] ||
   fail "--monarch report: $(cat "$tmp/err")"
 grep -q "^monarch: 6 MLP matrices (2 blocks), 30720 parameters instead of 36864" "$tmp/err" || fail "--monarch summary: $(cat "$tmp/err")"
+# BASED: fc1 (a | gate, one matrix) and fc2 of each of the 6 layers
+"$run" "$root/Tests/Models/based" --tokens 1,2,3 --max-tokens 2 --monarch 2 --quiet >/dev/null 2>"$tmp/err" ||
+  fail "--monarch 2 on based failed: $(cat "$tmp/err")"
+[[ "$(grep -c '^monarch layer [0-5]: relative error mlp.fc1 192x64 0\.[0-9]*, mlp.fc2 64x96 0\.[0-9]*$' "$tmp/err")" == 6 ]] ||
+  fail "--monarch report on based: $(cat "$tmp/err")"
+grep -q "^monarch: 12 MLP matrices (2 blocks), 79872 parameters instead of 110592" "$tmp/err" ||
+  fail "--monarch summary on based: $(cat "$tmp/err")"
 if "$run" "$root/Tests/Models/mamba" --tokens 1 --monarch 2 2>"$tmp/err"; then fail "--monarch on mamba succeeded"; fi
-grep -q "llama and mistral" "$tmp/err" || fail "--monarch on mamba message: $(cat "$tmp/err")"
+grep -q "llama, mistral and based" "$tmp/err" || fail "--monarch on mamba message: $(cat "$tmp/err")"
 echo "check_subq_run: ok"
