@@ -519,14 +519,7 @@ static subq_status subq_monarch_fwd_w2(subq_context *ctx, subq_monarch_fwd *f) {
       f->w2b = NULL;
       return st;
     }
-    float *expected = NULL;
-    if (atomic_compare_exchange_strong_explicit(&wm->fwd_w2, &expected, mine, memory_order_acq_rel,
-                                                memory_order_acquire)) {
-      have = mine;
-    } else {
-      subq_free(mine);
-      have = expected;
-    }
+    have = subq_monarch_publish(&wm->fwd_w2, mine);
   }
   f->w2b = have;
   return SUBQ_OK;

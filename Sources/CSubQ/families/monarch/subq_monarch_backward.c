@@ -312,14 +312,7 @@ subq_status subq_monarch_backward(subq_context *ctx, const subq_monarch_weights 
       subq_free(mine);
       return st;
     }
-    float *expected = NULL;
-    if (atomic_compare_exchange_strong_explicit(&wm->bwd_panels, &expected, mine, memory_order_acq_rel,
-                                                memory_order_acquire)) {
-      panels = mine;
-    } else {
-      subq_free(mine);
-      panels = expected;
-    }
+    panels = subq_monarch_publish(&wm->bwd_panels, mine);
   }
   if (panels) {
     b.w1n = panels;

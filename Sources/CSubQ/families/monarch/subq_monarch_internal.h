@@ -79,4 +79,15 @@ void subq_monarch_p2(subq_f32_monarch_perm_fn perm, int64_t tn, int64_t l, int64
                      float *y, int64_t ldy,
                      const float *bias);
 
+/* Publishes a lazily built buffer: `mine` goes into *slot unless another
+ * thread's got there first, in which case `mine` is freed. Returns the buffer
+ * that stays (readers then see it fully built: acq_rel / acquire). */
+static inline float *subq_monarch_publish(_Atomic(float *) *slot, float *mine) {
+  float *expected = NULL;
+  if (atomic_compare_exchange_strong_explicit(slot, &expected, mine, memory_order_acq_rel, memory_order_acquire))
+    return mine;
+  subq_free(mine);
+  return expected;
+}
+
 #endif
