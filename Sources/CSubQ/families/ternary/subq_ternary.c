@@ -2,7 +2,7 @@
  * subq_ternary.c — ternary family driver: the SQ2 blob (creation from dense,
  * ternary, HF-packed weights and validated blobs; export), validation of
  * every call, the phases (activation quantization per token row; matmul
- * items = 64-token block x 4-panel group, int32 partials in per-participant
+ * items = token block (64, wide path 128) x 4-panel group, int32 partials in per-participant
  * scratch, then the epilogue; K in chunks: the panel path (gemm) takes 64
  * K-blocks against groups of 4 tokens, the wide path (from 16 tokens:
  * unpackw + gemmw) unpacks 16 K-blocks of the item's panels once and runs
@@ -185,8 +185,10 @@ static void tern_set_gamma(subq_ternary *w, const float *gamma) {
 static inline uint8_t *tern_row_bytes(const subq_ternary *w, int64_t r) {
   return w->codes + (size_t)((r >> 4) * (w->k_pad >> 4)) * 64 + (size_t)(r & 15) * 4;
 }
-/* Codes c[0..16) of one row and K-block (column 16b + 4m + j: byte j, bits 2m) into its 4 bytes. */
-static inline void tern_pack16(uint8_t *u, const uint8_t *c) {
+/* Codes c[0..nc) of one row and K-block (column 16b + 4m + j: byte j, bits
+ * 2m) into its 4 bytes; columns nc..15 (past K) get code 1 (weight 0). */
+static inline void tern_pack16(uint8_t *u, uint8_t *c, int64_t nc) {
+  for (int64_t i = nc; i < 16; i++) c[i] = 1;
   for (int j = 0; j < 4; j++) u[j] = (uint8_t)(c[j] | c[4 + j] << 2 | c[8 + j] << 4 | c[12 + j] << 6);
 }
 static inline void tern_unpack16(const uint8_t *u, uint8_t *c) {
@@ -294,8 +296,7 @@ static subq_status tern_pack_run(void *arg, int64_t begin, int64_t end, const su
           const float *x = (const float *)j->src + r * j->ld + c0;
           for (int64_t i = 0; i < nc; i++) c[i] = tern_code_of(x[i] * inv);
         }
-        for (int64_t i = nc; i < 16; i++) c[i] = 1;
-        tern_pack16(u, c);
+        tern_pack16(u, c, nc);
       }
     }
   return SUBQ_OK;
@@ -381,8 +382,7 @@ subq_status subq_ternary_from_codes(int64_t n, int64_t k, const int8_t *t, int64
       uint8_t c[16];
       const int64_t nc = SUBQ_MIN((int64_t)16, k - c0);
       for (int64_t i = 0; i < nc; i++) c[i] = (uint8_t)(t[r * ld + c0 + i] + 1);
-      for (int64_t i = nc; i < 16; i++) c[i] = 1;
-      tern_pack16(u, c);
+      tern_pack16(u, c, nc);
     }
   }
   tern_set_gamma(w, gamma);
@@ -437,8 +437,7 @@ subq_status subq_ternary_from_ternarized(int64_t n, int64_t k, subq_dtype dtype,
         }
         cd[i] = (uint8_t)(v == 0.0f ? 1 : v == g ? 2 : 0);
       }
-      for (int64_t i = nc; i < 16; i++) cd[i] = 1;
-      tern_pack16(u, cd);
+      tern_pack16(u, cd, nc);
     }
   }
   tern_set_gamma(w, gamma);
@@ -478,8 +477,7 @@ subq_status subq_ternary_from_hf(int64_t n, int64_t k, const uint8_t *packed, fl
         uint8_t cd[16];
         const int64_t nc = SUBQ_MIN((int64_t)16, k - c0);
         for (int64_t x = 0; x < nc; x++) cd[x] = (uint8_t)((packed[j * k + c0 + x] >> (2 * i)) & 3);
-        for (int64_t x = nc; x < 16; x++) cd[x] = 1;
-        tern_pack16(u, cd);
+        tern_pack16(u, cd, nc);
       }
     }
   tern_set_gamma(w, &g);
@@ -801,12 +799,12 @@ static void tern_mm_panels(const tern_mm_job *j, const uint8_t *codes, int64_t t
 
 /* The wide path: per K chunk, unpack the item's panels into row-group
  * streams (u) once, then run every 16-token block against every row group;
- * acc[r * SUBQ_TERN_WIDE_TB + t] for the item's rows r and tokens t (t0 is a
- * multiple of 16; qv is padded to whole blocks). */
+ * acc[r * SUBQ_TERN_WIDE_TB + t] for the item's rows r and tokens t (t0 and
+ * nt are multiples of 16: qv holds whole blocks only). */
 static void tern_mm_wide(const tern_mm_job *j, const uint8_t *codes, int64_t t0, int64_t nt, int64_t p0, int64_t np,
                          uint8_t *u, int32_t *acc) {
   const subq_ternary *w = j->w;
-  const int64_t kblocks = w->k_pad / 16, nv = (nt + 15) / 16;
+  const int64_t kblocks = w->k_pad / 16, nv = nt / 16;
   memset(acc, 0, (size_t)(np * 16 * SUBQ_TERN_WIDE_TB) * sizeof(int32_t));
   for (int64_t kb0 = 0; kb0 < kblocks; kb0 += SUBQ_TERN_WIDE_KC) {
     const int64_t nkb = SUBQ_MIN((int64_t)SUBQ_TERN_WIDE_KC, kblocks - kb0);
