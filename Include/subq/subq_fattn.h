@@ -24,7 +24,8 @@
  * sliding_window W is (W - 1, 0); flash-attn window_size (a, b) is (a, b).
  * A row with no allowed key outputs exactly 0 (and lse = -inf), never NaN.
  *
- * Accuracy: f32 products, f32 softmax state, exp within 2 ulp (subq_fattn_expf).
+ * Accuracy: f32 products, f32 softmax state, exp within 2 ulp (subq_fattn_expf;
+ * softmax terms below 1.2e-38 flush to 0).
  * Against a float64 oracle on the same inputs (N(0, 1)-like data, peaky and
  * soft-capped logits, up to 3000 keys) the tests see a relative RMS error of at
  * most 6e-7 and every element within 1e-5 + 1e-5 * |ref|.
@@ -107,6 +108,8 @@ typedef struct subq_fattn_args {
    * (b, h, i, j) for query head h, query row i, key j at
    * mask[b * mask_bs + h * mask_hs + i * mask_ss + j] (keys contiguous), added
    * after scale and soft-cap and before the window mask; -inf excludes a key.
+   * A key that -inf excludes for every query row of every head of a KV group
+   * (padding) never reaches the output, whatever its K and V hold (NaN too).
    * A stride of 0 broadcasts that dimension ((B or 1, Hq or 1, Sq or 1, Sk)).
    * Not supported by subq_fattn_kv (error). */
   const float *SUBQ_NULLABLE mask;

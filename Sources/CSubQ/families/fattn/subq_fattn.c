@@ -12,10 +12,13 @@
  * masking. Everything that decides what is summed (tile rows, KV tiles,
  * splits) comes from the shape and args only, so results are bitwise
  * identical for any thread count or executor.
- * Tiles of < SUBQ_FATTN_QKT_MIN_ROWS rows (decode: G heads x 1-2 tokens)
- * take the direct path: K/V read in place (16-bit widened in registers), QK
- * of one tile interleaved with PV of the previous one, K and V prefetched a
- * few KiB ahead in small doses (subq_fattn_tiles_direct). Tiny problems (see
+ * Tiles of >= SUBQ_FATTN_MANY_ROWS rows (prefill) are computed transposed,
+ * the tile's rows as columns (subq_fattn_tiles_t: Q^T packed once per item,
+ * K/V tiles copied contiguous, a column-wise online softmax).
+ * Tiles of fewer rows (decode: G heads x 1-2 tokens) take the direct path:
+ * K/V read in place (16-bit widened in registers), QK of one tile
+ * interleaved with PV of the previous one, K and V prefetched a few KiB ahead
+ * in small doses (subq_fattn_tiles_direct). Tiny problems (see
  * SUBQ_FATTN_TINY_FMAS) run on the calling thread.
  */
 #include <float.h>
@@ -37,21 +40,21 @@ typedef struct subq_fattn_impl {
   subq_isa isa;
   const char *name;
   subq_fattn_qk_fn qk;
-  subq_fattn_qkt_fn qkt;
   subq_fattn_pv_fn pv;
   subq_fattn_expsub_fn expsub;
   subq_fattn_exp_fn exp;
   subq_fattn_rowmax_fn rowmax;
   subq_fattn_scale_fn scale;
-  subq_fattn_packk_fn packk;
   subq_fattn_widen_fn widen;
   subq_fattn_qkh_fn qkh;
   subq_fattn_pvh_fn pvh;
+  subq_fattn_mm_fn mm;
+  subq_fattn_colsoftmax_fn colsoftmax;
 } subq_fattn_impl;
 
 static const subq_fattn_impl subq_fattn_impls[] = {
-#define SUBQ_FATTN_UKERNEL(isa, qk, qkt, pv, expsub, exp, rowmax, scale, packk, widen, qkh, pvh) \
-  {isa, #qk, qk, qkt, pv, expsub, exp, rowmax, scale, packk, widen, qkh, pvh},
+#define SUBQ_FATTN_UKERNEL(isa, qk, pv, expsub, exp, rowmax, scale, widen, qkh, pvh, mm, colsoftmax) \
+  {isa, #qk, qk, pv, expsub, exp, rowmax, scale, widen, qkh, pvh, mm, colsoftmax},
 #include "families/fattn/subq_fattn_impls.inc"
 #undef SUBQ_FATTN_UKERNEL
 };
@@ -67,6 +70,9 @@ static const subq_fattn_impl *subq_fattn_pick(subq_isa chosen) {
 #endif
 #ifndef SUBQ_FATTN_ROWS
 #define SUBQ_FATTN_ROWS 64            /* target rows (G heads x tokens) per query tile */
+#endif
+#ifndef SUBQ_FATTN_TBK
+#define SUBQ_FATTN_TBK 64             /* keys per KV tile of the transposed (prefill) path */
 #endif
 #define SUBQ_FATTN_AUTO_SPLIT 512     /* automatic KV split length */
 #define SUBQ_FATTN_SPLIT_ITEMS 64     /* split only when the shape has fewer items than this */
@@ -412,7 +418,9 @@ typedef struct subq_fattn_item {
   const subq_fattn_prob *pr;
   int64_t nr, t0, b, kh, off, p0, p1, ring;
   const unsigned char *kbase, *vbase; /* K/V of (b, kh) at slot 0 */
-  float *qp, *s0, *s1, *acc, *mrow, *lrow, *kt, *vt, *kw; /* s0, s1: two R x BK S / P tiles */
+  float *qp, *s0, *s1, *acc, *mrow, *lrow, *vt, *kw; /* s0, s1: two R x BK S / P tiles */
+  float *qt, *ot, *alpha; /* transposed path: Q^T (dk x ldr), O^T (dv x ldr), rescale per column; s0: S^T */
+  int64_t ldr;            /* rows rounded up to 16: the column count of the transposed tiles */
 } subq_fattn_item;
 
 static inline int64_t subq_fattn_slot(const subq_fattn_item *it, int64_t pos) {
@@ -433,7 +441,7 @@ static void subq_fattn_softmax_tile(const subq_fattn_item *it, float *sp, int64_
     if (a->mask) { /* additive bias, after soft-cap, before the window mask */
       const float *mr =
           a->mask + it->b * a->mask_bs + (it->kh * G + r % G) * a->mask_hs + (it->t0 + r / G) * a->mask_ss + j0;
-      for (int64_t j = 0; j < nk; j++) sr[j] += mr[j];
+      for (int64_t j = 0; j < nk; j++) sr[j] = mr[j] == -INFINITY ? -INFINITY : sr[j] + mr[j]; /* K unused there */
     }
     if (!full) { /* allowed keys of this row: [pi - wl, pi + wr], clipped to the tile */
       const int64_t pi = it->t0 + r / G + it->off;
@@ -466,38 +474,6 @@ static inline int64_t subq_fattn_tile_end(const subq_fattn_item *it, int64_t j0,
 static inline bool subq_fattn_tile_full(const subq_fattn_item *it, int64_t j0, int64_t j1) {
   const int64_t wl = it->pr->a.window_left, wr = it->pr->a.window_right;
   return (wr < 0 || j1 - 1 <= it->p0 + wr) && (wl < 0 || j0 >= it->p1 - wl);
-}
-
-/* Tiles of many rows (prefill): K packed transposed, V copied (or widened)
- * contiguous, the 6x16 GEMM-like kernels. */
-static void subq_fattn_tiles_packed(const subq_fattn_item *it, int64_t jlo, int64_t jhi) {
-  const subq_fattn_prob *pr = it->pr;
-  const subq_fattn_impl *u = pr->impl;
-  const int64_t nr = it->nr, dk = pr->a.dk, dv = pr->a.dv, ldacc = pr->ldacc;
-  const int kvh = pr->kvh;
-  for (int64_t j0 = jlo; j0 < jhi;) {
-    const int64_t j1 = subq_fattn_tile_end(it, j0, jhi), nk = j1 - j0, slot = subq_fattn_slot(it, j0);
-    const void *ktile = it->kbase + (size_t)(slot * pr->k_ss) * pr->kes;
-    const void *vtile = it->vbase + (size_t)(slot * pr->v_ss) * pr->kes;
-    float *s = it->s0;
-    if (kvh >= 0) { /* widen into L1 scratch, then the f32 packed path */
-      u->widen(kvh, nk, dk, ktile, pr->k_ss, it->kw, dk);
-      u->packk(nk, dk, it->kw, dk, it->kt, SUBQ_FATTN_BK);
-    } else {
-      u->packk(nk, dk, ktile, pr->k_ss, it->kt, SUBQ_FATTN_BK);
-    }
-    u->qkt(nr, nk, dk, it->qp, dk, it->kt, SUBQ_FATTN_BK, s, SUBQ_FATTN_BK);
-    subq_fattn_softmax_tile(it, s, j0, nk, subq_fattn_tile_full(it, j0, j1));
-    if (kvh < 0) {
-      /* many rows reuse the tile: copy V contiguous (token strides of a few KiB alias in L1) */
-      for (int64_t j = 0; j < nk; j++)
-        memcpy(it->vt + j * ldacc, (const float *)vtile + j * pr->v_ss, (size_t)dv * sizeof(float));
-    } else {
-      u->widen(kvh, nk, dv, vtile, pr->v_ss, it->vt, ldacc);
-    }
-    u->pv(nr, nk, dv, s, SUBQ_FATTN_BK, it->vt, ldacc, it->acc, ldacc);
-    j0 = j1;
-  }
 }
 
 /* ---- the direct path (tiles of few rows: decode) ---------------------------------- */
@@ -627,13 +603,91 @@ static void subq_fattn_tiles_direct(const subq_fattn_item *it, int64_t jlo, int6
   }
 }
 
+/* ---- the transposed path (tiles of many rows: prefill) ------------------------------ */
+
+/* Soft-cap, bias and window mask of a transposed S tile (st[j * ldr + r]:
+ * key j0 + j, row r); keys that no row may see get no live bit. A key's
+ * allowed rows are one run: row r is token t0 + r / G at position p0 + r / G,
+ * and key kj is allowed where kj - wr <= p0 + r / G <= kj + wl. */
+static void subq_fattn_mask_t(const subq_fattn_item *it, float *st, int64_t j0, int64_t nk, bool full,
+                              uint64_t *live) {
+  const subq_fattn_prob *pr = it->pr;
+  const subq_fattn_args *a = &pr->a;
+  const int64_t G = pr->g, nr = it->nr, ldr = it->ldr, wl = a->window_left, wr = a->window_right;
+  if (a->softcap > 0.0f)
+    for (int64_t j = 0; j < nk; j++)
+      for (int64_t r = 0; r < nr; r++) st[j * ldr + r] = a->softcap * tanhf(st[j * ldr + r]);
+  if (a->mask) /* additive bias, after soft-cap, before the window mask */
+    for (int64_t r = 0; r < nr; r++) {
+      const float *mr =
+          a->mask + it->b * a->mask_bs + (it->kh * G + r % G) * a->mask_hs + (it->t0 + r / G) * a->mask_ss + j0;
+      for (int64_t j = 0; j < nk; j++) st[j * ldr + r] = mr[j] == -INFINITY ? -INFINITY : st[j * ldr + r] + mr[j];
+    }
+  if (full && !a->mask) return;
+  for (int64_t w = 0; w <= (nk - 1) / 64; w++) live[w] = 0;
+  for (int64_t j = 0; j < nk; j++) {
+    float *sj = st + j * ldr;
+    int64_t rlo = 0, rhi = nr;
+    if (!full) { /* allowed tokens [kj - wr - p0, kj + wl - p0] as rows */
+      const int64_t kj = j0 + j;
+      if (wr >= 0) rlo = SUBQ_MIN(nr, SUBQ_MAX(0, (kj - wr - it->p0) * G));
+      if (wl >= 0) rhi = SUBQ_MAX(rlo, SUBQ_MIN(nr, (kj + wl - it->p0 + 1) * G));
+      for (int64_t r = 0; r < rlo; r++) sj[r] = -INFINITY;
+      for (int64_t r = rhi; r < nr; r++) sj[r] = -INFINITY;
+    }
+    bool any = false;
+    for (int64_t r = rlo; r < rhi; r++) any |= sj[r] != -INFINITY;
+    live[j >> 6] |= (uint64_t)any << (j & 63);
+  }
+}
+
+/* Every tile computed transposed, columns = the item's rows: S^T = K Q^T with
+ * K read in place (16-bit K widened into scratch first), a column-wise online
+ * softmax (no horizontal reductions), then O^T = O^T * alpha + V^T P^T with V
+ * read in place. No K or V tile is packed: Q^T is packed once per item.
+ * Keys no row may see (masked tiles, bias) are skipped in P V, so V there is
+ * never read. Per element the sums run over d, then over keys, in increasing
+ * order. */
+static void subq_fattn_tiles_t(const subq_fattn_item *it, int64_t jlo, int64_t jhi) {
+  const subq_fattn_prob *pr = it->pr;
+  const subq_fattn_impl *u = pr->impl;
+  const int64_t dk = pr->a.dk, dv = pr->a.dv, ldr = it->ldr;
+  const int kvh = pr->kvh;
+  const size_t kst = (size_t)pr->k_ss * pr->kes, vst = (size_t)pr->v_ss * pr->kes;
+  float *st = it->s0;
+  uint64_t live[(SUBQ_FATTN_TBK + 63) / 64];
+  for (int64_t j0 = jlo; j0 < jhi;) {
+    int64_t j1 = SUBQ_MIN(jhi, j0 + SUBQ_FATTN_TBK);
+    if (it->ring) j1 = SUBQ_MIN(j1, (j0 / it->ring + 1) * it->ring); /* slots of a tile are contiguous */
+    const int64_t nk = j1 - j0, slot = subq_fattn_slot(it, j0);
+    const unsigned char *ktile = it->kbase + (size_t)slot * kst, *vtile = it->vbase + (size_t)slot * vst;
+    /* K (then V) rows copied or widened into contiguous scratch: read in
+     * place, token strides that are multiples of 4 KiB alias in L1 (measured
+     * on Zen 3, H16 D64 BSHD: 1.18x faster with the copy) */
+    if (kvh >= 0)
+      u->widen(kvh, nk, dk, (const uint16_t *)(const void *)ktile, pr->k_ss, it->kw, dk);
+    else
+      for (int64_t j = 0; j < nk; j++) memcpy(it->kw + j * dk, ktile + j * kst, (size_t)dk * sizeof(float));
+    u->mm(nk, ldr, dk, it->kw, dk, 1, it->qt, ldr, st, ldr, false, NULL, NULL);
+    const bool full = subq_fattn_tile_full(it, j0, j1);
+    subq_fattn_mask_t(it, st, j0, nk, full, live);
+    u->colsoftmax(nk, ldr, st, ldr, it->mrow, it->lrow, it->alpha);
+    if (kvh >= 0)
+      u->widen(kvh, nk, dv, (const uint16_t *)(const void *)vtile, pr->v_ss, it->vt, dv);
+    else
+      for (int64_t j = 0; j < nk; j++) memcpy(it->vt + j * dv, vtile + j * vst, (size_t)dv * sizeof(float));
+    u->mm(dv, ldr, nk, it->vt, 1, dv, st, ldr, it->ot, ldr, true, it->alpha, full && !pr->a.mask ? NULL : live);
+    j0 = j1;
+  }
+}
+
 static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
   const subq_fattn_prob *pr = arg;
   const subq_fattn_args *a = &pr->a;
   const subq_fattn_impl *u = pr->impl;
   const int64_t G = pr->g, dk = a->dk, dv = a->dv, ldacc = pr->ldacc, R = pr->rows;
   const int64_t wl = a->window_left, wr = a->window_right;
-  subq_fattn_item ib;
+  subq_fattn_item ib = {0};
   subq_fattn_item *itm = &ib;
   ib.pr = pr;
   ib.ring = pr->cache && pr->cache->mode == SUBQ_KV_RING ? pr->cache->capacity : 0;
@@ -642,9 +696,22 @@ static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const
   ib.s1 = ib.s0 + R * SUBQ_FATTN_BK;        /* R x BK */
   ib.acc = ib.s1 + R * SUBQ_FATTN_BK;       /* R x ldacc */
   ib.mrow = ib.acc + R * ldacc, ib.lrow = ib.mrow + R;
-  ib.kt = ib.lrow + R;                      /* dk x BK, K tile transposed (packed form) */
-  ib.vt = ib.kt + dk * SUBQ_FATTN_BK;       /* BK x ldacc, V tile copied contiguous (packed form) */
+  ib.vt = ib.lrow + R;                      /* BK x ldacc, 16-bit V tile widened (when not read directly) */
   ib.kw = ib.vt + ldacc * SUBQ_FATTN_BK;    /* BK x dk, 16-bit K tile widened (when not read directly) */
+  /* the transposed path (tiles of >= SUBQ_FATTN_MANY_ROWS rows) carves the same scratch its own way */
+  const bool tpath = u->mm && R >= SUBQ_FATTN_MANY_ROWS;
+  if (tpath) {
+    const int64_t ldr = (R + 15) / 16 * 16;
+    ib.ldr = ldr;
+    ib.qt = info->scratch;                        /* dk x ldr */
+    ib.s0 = ib.qt + dk * ldr;                     /* TBK x ldr: S^T, then P^T */
+    ib.ot = ib.s0 + SUBQ_FATTN_TBK * ldr;         /* dv x ldr */
+    ib.mrow = ib.ot + dv * ldr, ib.lrow = ib.mrow + ldr, ib.alpha = ib.lrow + ldr;
+    ib.acc = ib.alpha + ldr;                      /* R x ldacc: O^T transposed back for the write-out */
+    ib.kw = ib.acc + R * ldacc;                   /* TBK x dk, 16-bit K tile widened */
+    ib.vt = ib.kw + SUBQ_FATTN_TBK * dk;          /* TBK x dv, 16-bit V tile widened */
+    ib.qp = ib.s1 = NULL;
+  }
   float *qp = ib.qp, *acc = ib.acc, *mrow = ib.mrow, *lrow = ib.lrow;
   for (int64_t it = begin; it < end; it++) {
     int64_t rest = it;
@@ -660,8 +727,27 @@ static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const
     ib.nr = nr, ib.t0 = t0, ib.b = b, ib.kh = kh, ib.off = off;
     ib.p0 = t0 + off, ib.p1 = t1 - 1 + off; /* key coordinates of first/last token */
 
+    if (tpath) { /* Q^T (scaled; columns past nr zero), O^T = 0, m = -inf, l = 0 */
+      const int64_t ldr = ib.ldr;
+      for (int64_t r = 0; r < ldr; r++) {
+        mrow[r] = -INFINITY, lrow[r] = 0.0f;
+        if (r >= nr) {
+          for (int64_t d = 0; d < dk; d++) ib.qt[d * ldr + r] = 0.0f;
+          continue;
+        }
+        const int64_t at = b * a->q_bs + (t0 + r / G) * a->q_ss + (kh * G + r % G) * a->q_hs;
+        if (pr->qh < 0) {
+          const float *src = a->q + at;
+          for (int64_t d = 0; d < dk; d++) ib.qt[d * ldr + r] = src[d] * pr->qscale;
+        } else {
+          const uint16_t *src = (const uint16_t *)(const void *)a->q + at;
+          for (int64_t d = 0; d < dk; d++) ib.qt[d * ldr + r] = subq_fattn_h_to_f32(pr->qh, src[d]) * pr->qscale;
+        }
+      }
+      memset(ib.ot, 0, (size_t)(dv * ldr) * sizeof(float));
+    }
     /* pack Q (scaled), row r = token (r / G), head kh * G + r % G */
-    for (int64_t r = 0; r < nr; r++) {
+    for (int64_t r = 0; r < nr && !tpath; r++) {
       const int64_t at = b * a->q_bs + (t0 + r / G) * a->q_ss + (kh * G + r % G) * a->q_hs;
       if (pr->qh < 0) {
         const float *src = a->q + at;
@@ -680,10 +766,13 @@ static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const
     if (wr >= 0) jhi = SUBQ_MIN(jhi, ib.p1 + wr + 1);
     ib.kbase = pr->k + (size_t)(b * pr->k_bs + kh * pr->k_hs) * pr->kes;
     ib.vbase = pr->v + (size_t)(b * pr->v_bs + kh * pr->v_hs) * pr->kes;
-    if (u->qkt && nr >= SUBQ_FATTN_QKT_MIN_ROWS)
-      subq_fattn_tiles_packed(itm, jlo, jhi);
-    else
+    if (tpath) {
+      subq_fattn_tiles_t(itm, jlo, jhi);
+      for (int64_t r = 0; r < nr; r++)
+        for (int64_t d = 0; d < dv; d++) acc[r * ldacc + d] = ib.ot[d * ib.ldr + r];
+    } else {
       subq_fattn_tiles_direct(itm, jlo, jhi);
+    }
     /* write out, or the split's partial state */
     for (int64_t r = 0; r < nr; r++) {
       const int64_t tok = t0 + r / G, h = kh * G + r % G;
@@ -769,12 +858,19 @@ static subq_status subq_fattn_run(subq_context *ctx, subq_fattn_prob *pr) {
     return subq_parallel_run(ctx, &ph, 1, 0);
   }
   const size_t lean = (size_t)pr->rows * (size_t)(a->dk + 2 * SUBQ_FATTN_BK + pr->ldacc + 2); /* q, 2 s, acc, m, l */
-  const size_t scratch = (lean + (size_t)(2 * a->dk + pr->ldacc) * SUBQ_FATTN_BK) * sizeof(float) + SUBQ_CACHELINE;
-  const int64_t n_items = a->batch * a->hkv * pr->n_qt * pr->n_split;
+  size_t scratch = (lean + (size_t)(a->dk + pr->ldacc) * SUBQ_FATTN_BK) * sizeof(float) + SUBQ_CACHELINE;
   const subq_fattn_impl *u = pr->impl;
+  if (u->mm && pr->rows >= SUBQ_FATTN_MANY_ROWS) { /* the transposed path's carve (subq_fattn_items) */
+    const size_t ldr = (size_t)(pr->rows + 15) / 16 * 16;
+    scratch = (ldr * (size_t)(a->dk + SUBQ_FATTN_TBK + a->dv + 3) + (size_t)pr->rows * (size_t)pr->ldacc +
+               (size_t)SUBQ_FATTN_TBK * (size_t)(a->dk + a->dv)) *
+                  sizeof(float) +
+              SUBQ_CACHELINE;
+  }
+  const int64_t n_items = a->batch * a->hkv * pr->n_qt * pr->n_split;
   if (tiny && pr->n_split == 1 && lean <= SUBQ_FATTN_TINY_STACK &&
-      (pr->rows < SUBQ_FATTN_QKT_MIN_ROWS || !u->qkt) && (pr->kvh < 0 || (u->qkh && u->pvh))) {
-    /* never packed, never widened: kt / vt / kw (after l) are not touched */
+      (pr->rows < SUBQ_FATTN_MANY_ROWS || !u->mm) && (pr->kvh < 0 || (u->qkh && u->pvh))) {
+    /* never widened: vt / kw (after l) are not touched */
     _Alignas(64) float buf[SUBQ_FATTN_TINY_STACK];
     const subq_task_info info = {0, 1, 0, buf, sizeof buf};
     return subq_fattn_items(pr, 0, n_items, &info);

@@ -5,10 +5,6 @@
  *   qk:  s[r * lds + j] = <q_r, k_j> for r < nr, j < nk; q_r at q + r * ldq
  *        (packed, already scaled), k_j at k + j * k_ss; dk >= 1, any value
  *        (vector paths handle dk % 8 != 0 with a masked tail).
- *   qkt (optional, NULL on paths without it): the same product with the K tile
- *        packed transposed, element (d, j) at kt[d * ldk + j] (ldk a multiple
- *        of 16, keys past nk zero), one FMA chain over d per element; used for
- *        tiles of >= SUBQ_FATTN_QKT_MIN_ROWS rows (prefill).
  *   pv:  acc[r * ldacc + d] += sum_j p[r * ldp + j] * v[j * v_ss + d] for
  *        r < nr, d < dv, j in increasing order, one FMA per (r, j, d).
  *        Masked columns carry p == 0 (V inside [0, Sk) is caller data).
@@ -18,14 +14,26 @@
  *   exp: dst[i] = exp(src[i]) (the public subq_fattn_expf).
  *   rowmax: max(init, s[0..n)) (exact: order does not matter for max).
  *   scale: x[d] *= alpha for d < n.
- *   packk (with qkt): kt[d * ldk + j] = k[j * k_ss + d] for j < nk, 0 for
- *        nk <= j < ldk (a plain copy: exact).
  *   widen (16-bit K/V caches and inputs): dst[j * ldd + d] = (float)src[j * ss + d]
  *        for j < n, d < d_len, src bf16 (dt 0) or f16 (dt 1) bits; exact.
  *   qkh / pvh (optional, NULL where the driver widens a tile into scratch
  *        instead): qk / pv with 16-bit K / V read directly (widened in
  *        registers), dt as for widen; the same sums in the same order as the
  *        f32 kernels on the widened values.
+ *   mm (optional, NULL where tiles of many rows take the direct path too): a
+ *        GEMM on strided operands, both products of the transposed prefill
+ *        tile (S^T = K Q^T, then O^T = O^T * alpha + V^T P^T):
+ *        c[i * ldc + j] = x + sum_l a[i * a_rs + l * a_ks] * b[l * ldb + j] for
+ *        i < m, j < n (n a multiple of 16), l < k in increasing order, one FMA
+ *        each, skipping l whose bit (live[l / 64] >> l % 64 & 1) is clear when
+ *        live is not NULL; x = 0, or (accumulate) c[i * ldc + j] * scale[j]
+ *        rounded once (scale NULL: 1).
+ *   colsoftmax: the online-softmax step of a transposed S tile (s[j * lds + c],
+ *        key j, column c = query row), per column c < ncol (a multiple of 8):
+ *        mx = max(m[c], s[0..nk)[c]); alpha[c] = 0 if m[c] = -inf, else
+ *        subq_fattn_exp_neg(m[c] - mx); s[j][c] = subq_fattn_exp_neg(s[j][c]
+ *        - mx) (0 for every key when mx = -inf); l[c] = fma(alpha[c], l[c],
+ *        sum of the new s[.][c] in increasing j); m[c] = mx.
  * exp is subq's shared exp on every path (internal/simd/subq_vexp*.h: scalar
  * subq_expf_u2, AVX2 subq_vexp_f32_u2_avx2, NEON subq_vexp_f32_u2_neon, the
  * same bits): Cody-Waite reduction, cephes degree-6 polynomial, 2^n by
@@ -44,16 +52,20 @@
 
 typedef void (*subq_fattn_qk_fn)(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *k,
                                  int64_t k_ss, float *s, int64_t lds);
-typedef void (*subq_fattn_qkt_fn)(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *kt,
-                                  int64_t ldk, float *s, int64_t lds);
-#define SUBQ_FATTN_QKT_MIN_ROWS 9 /* 8 rows (GQA-8 decode) run 1.3-1.5x faster on the direct path */
+#ifndef SUBQ_FATTN_MANY_ROWS
+#define SUBQ_FATTN_MANY_ROWS 9 /* tiles of this many rows take mm (the transposed path); fewer: qk / pv */
+#endif
 typedef void (*subq_fattn_pv_fn)(int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp, const float *v,
                                  int64_t v_ss, float *acc, int64_t ldacc);
 typedef float (*subq_fattn_expsub_fn)(float *s, int64_t n, float m);
 typedef void (*subq_fattn_exp_fn)(const float *src, float *dst, int64_t n);
 typedef float (*subq_fattn_rowmax_fn)(const float *s, int64_t n, float init);
 typedef void (*subq_fattn_scale_fn)(float *x, int64_t n, float alpha);
-typedef void (*subq_fattn_packk_fn)(int64_t nk, int64_t dk, const float *k, int64_t k_ss, float *kt, int64_t ldk);
+typedef void (*subq_fattn_mm_fn)(int64_t m, int64_t n, int64_t k, const float *a, int64_t a_rs, int64_t a_ks,
+                                 const float *b, int64_t ldb, float *c, int64_t ldc, bool accumulate,
+                                 const float *scale, const uint64_t *live);
+typedef void (*subq_fattn_colsoftmax_fn)(int64_t nk, int64_t ncol, float *s, int64_t lds, float *m, float *l,
+                                         float *alpha);
 
 /* 16-bit element types of the K/V kernels (index into qkh/pvh tables). */
 #define SUBQ_FATTN_H_BF16 0
@@ -115,6 +127,13 @@ static inline float subq_fattn_h_to_f32(int dt, uint16_t h) {
   return dt == SUBQ_FATTN_H_F16 ? subq_fattn_f16_to_f32(h) : subq_fattn_bf16_to_f32(h);
 }
 
+/* The softmax's exp of x <= 0 (colsoftmax): x < SUBQ_VEXP_MID_LO (where
+ * e^x < 1.2e-38) flushes to +0, so vector paths may use the cheaper mid-range
+ * core (the same bits above the threshold); NaN propagates. */
+static inline float subq_fattn_exp_neg(float x) {
+  return x < SUBQ_VEXP_MID_LO ? 0.0f : subq_expf_u2(x);
+}
+
 /* Bit j (j < n <= 64) set when p[i * ldp + j] != 0 for some row i < rb: the
  * keys PV must read (p == 0 in every row means masked, or underflowed to 0
  * everywhere: adding it changes nothing, and V is not read). NaN counts as live. */
@@ -134,22 +153,27 @@ float subq_fattn_expsub__scalar(float *s, int64_t n, float m);
 void subq_fattn_exp__scalar(const float *src, float *dst, int64_t n);
 float subq_fattn_rowmax__scalar(const float *s, int64_t n, float init);
 void subq_fattn_scale__scalar(float *x, int64_t n, float alpha);
-void subq_fattn_packk__scalar(int64_t nk, int64_t dk, const float *k, int64_t k_ss, float *kt, int64_t ldk);
+void subq_fattn_mm__scalar(int64_t m, int64_t n, int64_t k, const float *a, int64_t a_rs, int64_t a_ks,
+                           const float *b, int64_t ldb, float *c, int64_t ldc, bool accumulate, const float *scale,
+                           const uint64_t *live);
+void subq_fattn_colsoftmax__scalar(int64_t nk, int64_t ncol, float *s, int64_t lds, float *m, float *l,
+                                   float *alpha);
 void subq_fattn_widen__scalar(int dt, int64_t n, int64_t d_len, const uint16_t *src, int64_t ss, float *dst,
                               int64_t ldd);
 
 #if SUBQ_ARCH_X86_64
 void subq_fattn_qk_4x2__avx2(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *k,
                             int64_t k_ss, float *s, int64_t lds);
-void subq_fattn_qkt_6x16__avx2(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *kt,
-                               int64_t ldk, float *s, int64_t lds);
 void subq_fattn_pv_6x16__avx2(int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp, const float *v,
                               int64_t v_ss, float *acc, int64_t ldacc);
 float subq_fattn_expsub__avx2(float *s, int64_t n, float m);
 void subq_fattn_exp__avx2(const float *src, float *dst, int64_t n);
 float subq_fattn_rowmax__avx2(const float *s, int64_t n, float init);
 void subq_fattn_scale__avx2(float *x, int64_t n, float alpha);
-void subq_fattn_packk__avx2(int64_t nk, int64_t dk, const float *k, int64_t k_ss, float *kt, int64_t ldk);
+void subq_fattn_mm_6x16__avx2(int64_t m, int64_t n, int64_t k, const float *a, int64_t a_rs, int64_t a_ks,
+                              const float *b, int64_t ldb, float *c, int64_t ldc, bool accumulate, const float *scale,
+                              const uint64_t *live);
+void subq_fattn_colsoftmax__avx2(int64_t nk, int64_t ncol, float *s, int64_t lds, float *m, float *l, float *alpha);
 void subq_fattn_widen__avx2(int dt, int64_t n, int64_t d_len, const uint16_t *src, int64_t ss, float *dst, int64_t ldd);
 void subq_fattn_qkh_4x2__avx2(int dt, int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq,
                               const uint16_t *k, int64_t k_ss, float *s, int64_t lds);

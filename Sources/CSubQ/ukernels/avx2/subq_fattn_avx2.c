@@ -7,10 +7,15 @@
  *     2 V loads per key (a 4-row, 8-accumulator block for the last <= 4 rows),
  *     keys in increasing order (masked tail for dv % 8); keys no row uses
  *     (p == 0) skipped by a liveness word per 64 keys;
+ *   mm 6x16 (the transposed prefill tile, S^T = K Q^T and O^T += V^T P^T):
+ *     6 rows x 16 columns, 12 ymm accumulators, 2 loads of b and 6 broadcasts
+ *     of a per l (4- and 2-row blocks for the last rows);
+ *   colsoftmax: column max, then exp and column sums, 8 columns a vector;
  *   exp: the shared subq_vexp_f32_u2_avx2 (internal/simd/subq_vexp_avx2.h);
+ *     colsoftmax its mid-range core (terms below 1.2e-38 flushed);
  *   qkh / pvh: the same blocks with bf16 / f16 K / V widened in registers
  *     (F16C VCVTPH2PS, or a 16-bit shift for bf16), for decode over 16-bit
- *     caches; widen: 16-bit tiles to f32 for the packed prefill path.
+ *     caches; widen: 16-bit tiles to f32 for the prefill path.
  * Whole file in one target region.
  */
 #include "families/fattn/subq_fattn_ukernel.h"
@@ -94,41 +99,6 @@ void subq_fattn_scale__avx2(float *x, int64_t n, float alpha) {
   for (; i < n; i++) x[i] *= alpha;
 }
 
-/* 8 keys x 8 dims transposed in registers; edges element by element. */
-void subq_fattn_packk__avx2(int64_t nk, int64_t dk, const float *k, int64_t k_ss, float *kt, int64_t ldk) {
-  int64_t j = 0;
-  for (; j + 8 <= nk; j += 8) {
-    int64_t d = 0;
-    for (; d + 8 <= dk; d += 8) {
-      __m256 r0 = _mm256_loadu_ps(k + (j + 0) * k_ss + d), r1 = _mm256_loadu_ps(k + (j + 1) * k_ss + d);
-      __m256 r2 = _mm256_loadu_ps(k + (j + 2) * k_ss + d), r3 = _mm256_loadu_ps(k + (j + 3) * k_ss + d);
-      __m256 r4 = _mm256_loadu_ps(k + (j + 4) * k_ss + d), r5 = _mm256_loadu_ps(k + (j + 5) * k_ss + d);
-      __m256 r6 = _mm256_loadu_ps(k + (j + 6) * k_ss + d), r7 = _mm256_loadu_ps(k + (j + 7) * k_ss + d);
-      __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-      __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-      __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-      __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-      __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-      __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-      __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-      __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-      float *o = kt + d * ldk + j;
-      _mm256_storeu_ps(o + 0 * ldk, _mm256_permute2f128_ps(u0, u4, 0x20));
-      _mm256_storeu_ps(o + 1 * ldk, _mm256_permute2f128_ps(u1, u5, 0x20));
-      _mm256_storeu_ps(o + 2 * ldk, _mm256_permute2f128_ps(u2, u6, 0x20));
-      _mm256_storeu_ps(o + 3 * ldk, _mm256_permute2f128_ps(u3, u7, 0x20));
-      _mm256_storeu_ps(o + 4 * ldk, _mm256_permute2f128_ps(u0, u4, 0x31));
-      _mm256_storeu_ps(o + 5 * ldk, _mm256_permute2f128_ps(u1, u5, 0x31));
-      _mm256_storeu_ps(o + 6 * ldk, _mm256_permute2f128_ps(u2, u6, 0x31));
-      _mm256_storeu_ps(o + 7 * ldk, _mm256_permute2f128_ps(u3, u7, 0x31));
-    }
-    for (; d < dk; d++)
-      for (int64_t jj = j; jj < j + 8; jj++) kt[d * ldk + jj] = k[jj * k_ss + d];
-  }
-  for (; j < ldk; j++)
-    for (int64_t d = 0; d < dk; d++) kt[d * ldk + j] = j < nk ? k[j * k_ss + d] : 0.0f;
-}
-
 /* The 8 dot products of 4 rows x 2 keys from their lane accumulators a<row><key>,
  * in one transposing tree instead of 8 horizontal sums. Each is summed exactly
  * as subq_fattn_hsum does (lanes i + (i + 4), then (0 + 2) + (1 + 3)), so the
@@ -204,59 +174,6 @@ void subq_fattn_qk_4x2__avx2(int64_t nr, int64_t nk, int64_t dk, const float *q,
   }
 }
 
-/* 6 rows x 16 keys from a transposed K tile: 12 accumulators, 2 K loads and
- * 6 broadcasts per d, d in increasing order. */
-static inline void subq_fattn_qkt_block(int rb, int kb, int64_t dk, const float *q, int64_t ldq, const float *kt,
-                                        int64_t ldk, float *s, int64_t lds) {
-  const float *q0 = q, *q1 = q + (rb > 1 ? ldq : 0), *q2 = q + (rb > 2 ? 2 * ldq : 0);
-  const float *q3 = q + (rb > 3 ? 3 * ldq : 0), *q4 = q + (rb > 4 ? 4 * ldq : 0), *q5 = q + (rb > 5 ? 5 * ldq : 0);
-  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-  for (int64_t d = 0; d < dk; d++) {
-    const __m256 k0 = _mm256_loadu_ps(kt + d * ldk), k1 = _mm256_loadu_ps(kt + d * ldk + 8);
-    __m256 b = _mm256_broadcast_ss(q0 + d);
-    c00 = _mm256_fmadd_ps(b, k0, c00), c01 = _mm256_fmadd_ps(b, k1, c01);
-    b = _mm256_broadcast_ss(q1 + d);
-    c10 = _mm256_fmadd_ps(b, k0, c10), c11 = _mm256_fmadd_ps(b, k1, c11);
-    b = _mm256_broadcast_ss(q2 + d);
-    c20 = _mm256_fmadd_ps(b, k0, c20), c21 = _mm256_fmadd_ps(b, k1, c21);
-    b = _mm256_broadcast_ss(q3 + d);
-    c30 = _mm256_fmadd_ps(b, k0, c30), c31 = _mm256_fmadd_ps(b, k1, c31);
-    b = _mm256_broadcast_ss(q4 + d);
-    c40 = _mm256_fmadd_ps(b, k0, c40), c41 = _mm256_fmadd_ps(b, k1, c41);
-    b = _mm256_broadcast_ss(q5 + d);
-    c50 = _mm256_fmadd_ps(b, k0, c50), c51 = _mm256_fmadd_ps(b, k1, c51);
-  }
-  if (kb == 16) { /* s rows hold BK >= 16 floats: full stores */
-    _mm256_storeu_ps(s, c00), _mm256_storeu_ps(s + 8, c01);
-    if (rb > 1) _mm256_storeu_ps(s + lds, c10), _mm256_storeu_ps(s + lds + 8, c11);
-    if (rb > 2) _mm256_storeu_ps(s + 2 * lds, c20), _mm256_storeu_ps(s + 2 * lds + 8, c21);
-    if (rb > 3) _mm256_storeu_ps(s + 3 * lds, c30), _mm256_storeu_ps(s + 3 * lds + 8, c31);
-    if (rb > 4) _mm256_storeu_ps(s + 4 * lds, c40), _mm256_storeu_ps(s + 4 * lds + 8, c41);
-    if (rb > 5) _mm256_storeu_ps(s + 5 * lds, c50), _mm256_storeu_ps(s + 5 * lds + 8, c51);
-    return;
-  }
-  float tmp[6][16];
-  _mm256_storeu_ps(tmp[0], c00), _mm256_storeu_ps(tmp[0] + 8, c01);
-  _mm256_storeu_ps(tmp[1], c10), _mm256_storeu_ps(tmp[1] + 8, c11);
-  _mm256_storeu_ps(tmp[2], c20), _mm256_storeu_ps(tmp[2] + 8, c21);
-  _mm256_storeu_ps(tmp[3], c30), _mm256_storeu_ps(tmp[3] + 8, c31);
-  _mm256_storeu_ps(tmp[4], c40), _mm256_storeu_ps(tmp[4] + 8, c41);
-  _mm256_storeu_ps(tmp[5], c50), _mm256_storeu_ps(tmp[5] + 8, c51);
-  for (int i = 0; i < rb; i++)
-    for (int j = 0; j < kb; j++) s[i * lds + j] = tmp[i][j];
-}
-
-void subq_fattn_qkt_6x16__avx2(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *kt,
-                               int64_t ldk, float *s, int64_t lds) {
-  for (int64_t r = 0; r < nr; r += 6) {
-    const int rb = (int)SUBQ_MIN(6, nr - r);
-    for (int64_t j = 0; j < nk; j += 16)
-      subq_fattn_qkt_block(rb, (int)SUBQ_MIN(16, nk - j), dk, q + r * ldq, ldq, kt + j, ldk, s + r * lds + j, lds);
-  }
-}
-
 #define SUBQ_FATTN_INLINE static inline __attribute__((always_inline))
 
 /* acc rows += p rows * V over nk keys for a 16-lane (or narrower, masked) dv
@@ -318,6 +235,96 @@ void subq_fattn_pv_6x16__avx2(int64_t nr, int64_t nk, int64_t dv, const float *p
           subq_fattn_pv_rows(6, rb, n, live, SUBQ_MIN(16, dv - d), pr, ldp, vj + d, v_ss, acc + r * ldacc + d, ldacc);
       }
     }
+  }
+}
+
+/* ---- the transposed prefill tile: a 6x16 GEMM on strided operands ------------------ */
+
+/* R (6, 4 or 2: a constant where inlined) rows x 16 columns of c, 2R
+ * accumulators; per l, 2 loads of b and R broadcasts of a. Rows past rb alias
+ * row 0 (same loads; stored last by row 0). */
+SUBQ_FATTN_INLINE void subq_fattn_mm_rows(const int R, int rb, int64_t k, const float *a, int64_t a_rs, int64_t a_ks,
+                                          const float *b, int64_t ldb, float *c, int64_t ldc, bool accumulate,
+                                          const float *scale, const uint64_t *live) {
+  int64_t off[6];
+  float *cr[6];
+  for (int i = 0; i < R; i++) off[i] = rb > i ? i * a_rs : 0, cr[i] = c + (rb > i ? i * ldc : 0);
+  __m256 x0[6], x1[6];
+  if (accumulate) {
+    const __m256 s0 = scale ? _mm256_loadu_ps(scale) : _mm256_set1_ps(1.0f);
+    const __m256 s1 = scale ? _mm256_loadu_ps(scale + 8) : _mm256_set1_ps(1.0f);
+    for (int i = 0; i < R; i++)
+      x0[i] = _mm256_mul_ps(_mm256_loadu_ps(cr[i]), s0), x1[i] = _mm256_mul_ps(_mm256_loadu_ps(cr[i] + 8), s1);
+  } else {
+    for (int i = 0; i < R; i++) x0[i] = _mm256_setzero_ps(), x1[i] = _mm256_setzero_ps();
+  }
+  const float *ap = a, *bp = b;
+  for (int64_t l = 0; l < k; l++, ap += a_ks, bp += ldb) {
+    if (live && !(live[l >> 6] >> (l & 63) & 1)) continue;
+    const __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
+    for (int i = 0; i < R; i++) {
+      const __m256 x = _mm256_broadcast_ss(ap + off[i]);
+      x0[i] = _mm256_fmadd_ps(x, b0, x0[i]), x1[i] = _mm256_fmadd_ps(x, b1, x1[i]);
+    }
+  }
+  for (int i = R - 1; i >= 0; i--) {
+    if (i > 0 && rb <= i) continue;
+    _mm256_storeu_ps(cr[i], x0[i]), _mm256_storeu_ps(cr[i] + 8, x1[i]);
+  }
+}
+
+void subq_fattn_mm_6x16__avx2(int64_t m, int64_t n, int64_t k, const float *a, int64_t a_rs, int64_t a_ks,
+                              const float *b, int64_t ldb, float *c, int64_t ldc, bool accumulate, const float *scale,
+                              const uint64_t *live) {
+  for (int64_t i = 0; i < m; i += 6) {
+    const int rb = (int)SUBQ_MIN(6, m - i);
+    const float *ai = a + i * a_rs;
+    for (int64_t j = 0; j < n; j += 16) {
+      const float *sj = scale ? scale + j : NULL;
+      if (rb > 4)
+        subq_fattn_mm_rows(6, rb, k, ai, a_rs, a_ks, b + j, ldb, c + i * ldc + j, ldc, accumulate, sj, live);
+      else if (rb > 2)
+        subq_fattn_mm_rows(4, rb, k, ai, a_rs, a_ks, b + j, ldb, c + i * ldc + j, ldc, accumulate, sj, live);
+      else
+        subq_fattn_mm_rows(2, rb, k, ai, a_rs, a_ks, b + j, ldb, c + i * ldc + j, ldc, accumulate, sj, live);
+    }
+  }
+}
+
+/* exp(x) for x <= 0 (or NaN) with x < SUBQ_VEXP_MID_LO flushed to +0: the
+ * cheaper mid-range core (same bits as subq_expf_u2 above the threshold, NaN
+ * propagates). Below it the full exp is < 1.2e-38, a denormal or zero. */
+static inline __m256 subq_fattn_vexp_neg(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(SUBQ_VEXP_MID_LO);
+  const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+  return _mm256_andnot_ps(under, subq_vexp_f32_core_mid_avx2(_mm256_max_ps(lo, x)));
+}
+
+/* Column max in two chains, then exp and a column sum per 8 columns. */
+void subq_fattn_colsoftmax__avx2(int64_t nk, int64_t ncol, float *s, int64_t lds, float *m, float *l, float *alpha) {
+  const __m256 ninf = _mm256_set1_ps(-INFINITY), zero = _mm256_setzero_ps();
+  for (int64_t c = 0; c < ncol; c += 8) {
+    const __m256 mold = _mm256_loadu_ps(m + c);
+    __m256 mx0 = mold, mx1 = ninf;
+    int64_t j = 0;
+    for (; j + 2 <= nk; j += 2)
+      mx0 = _mm256_max_ps(mx0, _mm256_loadu_ps(s + j * lds + c)),
+      mx1 = _mm256_max_ps(mx1, _mm256_loadu_ps(s + (j + 1) * lds + c));
+    if (j < nk) mx0 = _mm256_max_ps(mx0, _mm256_loadu_ps(s + j * lds + c));
+    const __m256 mx = _mm256_max_ps(mx0, mx1);
+    const __m256 none = _mm256_cmp_ps(mx, ninf, _CMP_EQ_OQ); /* no allowed key yet: p = 0 */
+    const __m256 msafe = _mm256_andnot_ps(none, mx);
+    const __m256 al =
+        _mm256_andnot_ps(_mm256_cmp_ps(mold, ninf, _CMP_EQ_OQ), subq_fattn_vexp_neg(_mm256_sub_ps(mold, msafe)));
+    __m256 sum = zero;
+    for (j = 0; j < nk; j++) {
+      const __m256 p = subq_fattn_vexp_neg(_mm256_sub_ps(_mm256_loadu_ps(s + j * lds + c), msafe));
+      _mm256_storeu_ps(s + j * lds + c, p);
+      sum = _mm256_add_ps(sum, p);
+    }
+    _mm256_storeu_ps(l + c, _mm256_fmadd_ps(al, _mm256_loadu_ps(l + c), sum));
+    _mm256_storeu_ps(m + c, mx);
+    _mm256_storeu_ps(alpha + c, al);
   }
 }
 

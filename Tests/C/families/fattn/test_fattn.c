@@ -438,6 +438,50 @@ static void mask_tensor(subq_isa isa) {
   subq_context_destroy(ctx);
 }
 
+/* Keys the bias excludes for every row and head (padding) may hold NaN or Inf
+ * in K and V: the output is bitwise the one with zeros there, on the
+ * many-row (prefill) path, the few-row (decode) path and with splits. */
+static void padding_keys(subq_isa isa) {
+  subq_context *ctx = subq_test_context(isa, 2);
+  static const struct {
+    int64_t hq, hkv, sq, sk, d, split;
+  } cs[] = {{4, 2, 40, 100, 64, 0}, {8, 2, 1, 300, 40, 64}, {2, 2, 70, 70, 24, 0}, {6, 3, 2, 130, 32, 0}};
+  for (int c = 0; c < (int)(sizeof cs / sizeof cs[0]); c++) {
+    problem p;
+    problem_make(&p, 1, cs[c].hq, cs[c].hkv, cs[c].sq, cs[c].sk, cs[c].d, cs[c].d, LAY_BSHD, 900 + (unsigned)c);
+    const int64_t sk = cs[c].sk, d = cs[c].d;
+    float *m = calloc((size_t)sk, sizeof(float));
+    bool *pad = calloc((size_t)sk, sizeof(bool));
+    for (int64_t j = 0; j < sk; j++) pad[j] = j < 10 || (j >= sk / 2 && j < sk / 2 + 3) || j % 17 == 5;
+    for (int64_t j = 0; j < sk; j++) m[j] = pad[j] ? -INFINITY : 0.0f;
+    p.a.mask = m, p.a.mask_bs = p.a.mask_hs = p.a.mask_ss = 0; /* one row of bias for all */
+    p.a.window_right = 0;
+    p.a.kv_split = cs[c].split;
+    for (int64_t j = 0; j < sk; j++)
+      if (pad[j])
+        for (int64_t h = 0; h < cs[c].hkv; h++)
+          for (int64_t i = 0; i < d; i++) p.kb[j * p.a.k_ss + h * p.a.k_hs + i] = 0.0f, p.vb[j * p.a.v_ss + h * p.a.v_hs + i] = 0.0f;
+    CHECK_OK(subq_fattn(ctx, &p.a));
+    char what[160];
+    snprintf(what, sizeof what, "%s padding keys case %d", subq_isa_name(isa), c);
+    compare(what, &p.a, p.ob, NULL);
+    float *o0 = malloc(p.osize * sizeof(float));
+    memcpy(o0, p.ob, p.osize * sizeof(float));
+    for (int64_t j = 0; j < sk; j++)
+      if (pad[j])
+        for (int64_t h = 0; h < cs[c].hkv; h++)
+          for (int64_t i = 0; i < d; i++) {
+            p.kb[j * p.a.k_ss + h * p.a.k_hs + i] = i % 2 ? NAN : INFINITY;
+            p.vb[j * p.a.v_ss + h * p.a.v_hs + i] = i % 3 ? NAN : -INFINITY;
+          }
+    CHECK_OK(subq_fattn(ctx, &p.a));
+    CHECK_MSG(memcmp(o0, p.ob, p.osize * sizeof(float)) == 0, "%s: NaN / Inf in padded K/V changed the output", what);
+    free(o0), free(m), free(pad);
+    problem_free(&p);
+  }
+  subq_context_destroy(ctx);
+}
+
 static void bad_args(void) {
   problem p;
   problem_make(&p, 2, 4, 2, 8, 8, 16, 16, LAY_BSHD, 5);
@@ -543,6 +587,7 @@ int main(void) {
     shapes_for_isa(isas[i]);
     masked_rows(isas[i]);
     mask_tensor(isas[i]);
+    padding_keys(isas[i]);
     tiny_threshold(isas[i]);
   }
   splits_and_determinism();
