@@ -609,6 +609,11 @@ static void subq_fattn_tiles_direct(const subq_fattn_item *it, int64_t jlo, int6
  * key j0 + j, row r); keys that no row may see get no live bit. A key's
  * allowed rows are one run: row r is token t0 + r / G at position p0 + r / G,
  * and key kj is allowed where kj - wr <= p0 + r / G <= kj + wl. */
+/* First row of token t (rows are G per token), clamped to [0, nr]. */
+static inline int64_t subq_fattn_tok_row(int64_t t, int64_t G, int64_t nr) {
+  return t <= 0 ? 0 : t >= nr ? nr : SUBQ_MIN(nr, t * G);
+}
+
 static void subq_fattn_mask_t(const subq_fattn_item *it, float *st, int64_t j0, int64_t nk, bool full,
                               uint64_t *live) {
   const subq_fattn_prob *pr = it->pr;
@@ -628,10 +633,10 @@ static void subq_fattn_mask_t(const subq_fattn_item *it, float *st, int64_t j0, 
   for (int64_t j = 0; j < nk; j++) {
     float *sj = st + j * ldr;
     int64_t rlo = 0, rhi = nr;
-    if (!full) { /* allowed tokens [kj - wr - p0, kj + wl - p0] as rows */
+    if (!full) { /* allowed tokens [kj - wr - p0, kj + wl - p0] as rows (clamped before * G: no overflow) */
       const int64_t kj = j0 + j;
-      if (wr >= 0) rlo = SUBQ_MIN(nr, SUBQ_MAX(0, (kj - wr - it->p0) * G));
-      if (wl >= 0) rhi = SUBQ_MAX(rlo, SUBQ_MIN(nr, (kj + wl - it->p0 + 1) * G));
+      if (wr >= 0) rlo = subq_fattn_tok_row(kj - wr - it->p0, G, nr);
+      if (wl >= 0) rhi = SUBQ_MAX(rlo, subq_fattn_tok_row(kj + wl - it->p0 + 1, G, nr));
       for (int64_t r = 0; r < rlo; r++) sj[r] = -INFINITY;
       for (int64_t r = rhi; r < nr; r++) sj[r] = -INFINITY;
     }
