@@ -190,6 +190,10 @@ float subq_fattn_expsub__neon(float *s, int64_t n, float m);
 void subq_fattn_exp__neon(const float *src, float *dst, int64_t n);
 float subq_fattn_rowmax__neon(const float *s, int64_t n, float init);
 void subq_fattn_scale__neon(float *x, int64_t n, float alpha);
+void subq_fattn_mm_6x16__neon(int64_t m, int64_t n, int64_t k, const float *a, int64_t a_rs, int64_t a_ks,
+                              const float *b, int64_t ldb, float *c, int64_t ldc, bool accumulate, const float *scale,
+                              const uint64_t *live);
+void subq_fattn_colsoftmax__neon(int64_t nk, int64_t ncol, float *s, int64_t lds, float *m, float *l, float *alpha);
 void subq_fattn_widen__neon(int dt, int64_t n, int64_t d_len, const uint16_t *src, int64_t ss, float *dst, int64_t ldd);
 void subq_fattn_qkh_4x2__neon(int dt, int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq,
                               const uint16_t *k, int64_t k_ss, float *s, int64_t lds);

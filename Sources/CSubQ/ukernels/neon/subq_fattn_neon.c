@@ -2,9 +2,12 @@
  * subq_fattn_neon.c — AArch64 Advanced SIMD attention micro-kernels.
  *   qk 4x2: 4 query rows x 2 keys, 8 q accumulators over dk (scalar tail for
  *     dk % 4), reduced pairwise (FADDP) per block; key pairs outside row
- *     blocks; no packed-K form yet (qkt NULL);
+ *     blocks (decode tiles);
  *   pv 4x16: 4 rows x 16 dv lanes (16 q accumulators), p by lane, keys in
  *     increasing order, scalar columns for dv % 4;
+ *   mm 6x16 (the transposed prefill tile): 6 rows x 16 columns, 24 q
+ *     accumulators, FMLA by element; colsoftmax: 4 columns a vector, the
+ *     mid-range exp core (terms below 1.2e-38 flushed);
  *   exp: the shared subq_vexp_f32_u2_neon (internal/simd/subq_vexp_neon.h);
  *   qkh / pvh: the same with bf16 / f16 K / V widened in registers (decode
  *     over 16-bit caches); widen: 16-bit tiles to f32 for the prefill path.
@@ -219,6 +222,87 @@ void subq_fattn_pvh_4x16__neon(int dt, int64_t nr, int64_t nk, int64_t dv, const
       subq_fattn_pv_impl(SUBQ_FATTN_H_F16, nr, n, dv, p + j0, ldp, v + j0 * v_ss, v_ss, acc, ldacc);
     else
       subq_fattn_pv_impl(SUBQ_FATTN_H_BF16, nr, n, dv, p + j0, ldp, v + j0 * v_ss, v_ss, acc, ldacc);
+  }
+}
+
+/* ---- the transposed prefill tile ----------------------------------------------- */
+
+/* R (6, 4 or 2) rows x 16 columns of c, 4R accumulators; per l, 4 loads of b
+ * and R scalar loads of a (FMLA by element). Rows past rb alias row 0. */
+SUBQ_FATTN_NEON_INLINE void subq_fattn_mm_rows_neon(const int R, int rb, int64_t k, const float *a, int64_t a_rs,
+                                                    int64_t a_ks, const float *b, int64_t ldb, float *c,
+                                                    int64_t ldc, bool accumulate, const float *scale,
+                                                    const uint64_t *live) {
+  int64_t off[6];
+  float *cr[6];
+  for (int i = 0; i < R; i++) off[i] = rb > i ? i * a_rs : 0, cr[i] = c + (rb > i ? i * ldc : 0);
+  float32x4_t x[6][4];
+  for (int q = 0; q < 4; q++) {
+    const float32x4_t sc = scale ? vld1q_f32(scale + 4 * q) : vdupq_n_f32(1.0f);
+    for (int i = 0; i < R; i++) x[i][q] = accumulate ? vmulq_f32(vld1q_f32(cr[i] + 4 * q), sc) : vdupq_n_f32(0.0f);
+  }
+  const float *ap = a, *bp = b;
+  for (int64_t l = 0; l < k; l++, ap += a_ks, bp += ldb) {
+    if (live && !(live[l >> 6] >> (l & 63) & 1)) continue;
+    const float32x4_t b0 = vld1q_f32(bp), b1 = vld1q_f32(bp + 4), b2 = vld1q_f32(bp + 8), b3 = vld1q_f32(bp + 12);
+    for (int i = 0; i < R; i++) {
+      const float ai = ap[off[i]];
+      x[i][0] = vfmaq_n_f32(x[i][0], b0, ai), x[i][1] = vfmaq_n_f32(x[i][1], b1, ai);
+      x[i][2] = vfmaq_n_f32(x[i][2], b2, ai), x[i][3] = vfmaq_n_f32(x[i][3], b3, ai);
+    }
+  }
+  for (int i = R - 1; i >= 0; i--) {
+    if (i > 0 && rb <= i) continue;
+    for (int q = 0; q < 4; q++) vst1q_f32(cr[i] + 4 * q, x[i][q]);
+  }
+}
+
+void subq_fattn_mm_6x16__neon(int64_t m, int64_t n, int64_t k, const float *a, int64_t a_rs, int64_t a_ks,
+                              const float *b, int64_t ldb, float *c, int64_t ldc, bool accumulate, const float *scale,
+                              const uint64_t *live) {
+  for (int64_t i = 0; i < m; i += 6) {
+    const int rb = (int)SUBQ_MIN(6, m - i);
+    const float *ai = a + i * a_rs;
+    for (int64_t j = 0; j < n; j += 16) {
+      const float *sj = scale ? scale + j : NULL;
+      if (rb > 4)
+        subq_fattn_mm_rows_neon(6, rb, k, ai, a_rs, a_ks, b + j, ldb, c + i * ldc + j, ldc, accumulate, sj, live);
+      else if (rb > 2)
+        subq_fattn_mm_rows_neon(4, rb, k, ai, a_rs, a_ks, b + j, ldb, c + i * ldc + j, ldc, accumulate, sj, live);
+      else
+        subq_fattn_mm_rows_neon(2, rb, k, ai, a_rs, a_ks, b + j, ldb, c + i * ldc + j, ldc, accumulate, sj, live);
+    }
+  }
+}
+
+/* subq_fattn_exp_neg on 4 lanes: the mid-range core, x < SUBQ_VEXP_MID_LO flushed to +0, NaN kept. */
+static inline float32x4_t subq_fattn_vexp_neg_neon(float32x4_t x) {
+  const float32x4_t lo = vdupq_n_f32(SUBQ_VEXP_MID_LO);
+  const uint32x4_t under = vcltq_f32(x, lo);
+  const float32x4_t xc = vbslq_f32(under, lo, x); /* NaN: not under, stays NaN */
+  return vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(subq_vexp_f32_core_mid_neon(xc)), under));
+}
+
+void subq_fattn_colsoftmax__neon(int64_t nk, int64_t ncol, float *s, int64_t lds, float *m, float *l, float *alpha) {
+  const float32x4_t ninf = vdupq_n_f32(-INFINITY);
+  for (int64_t c = 0; c < ncol; c += 4) {
+    const float32x4_t mold = vld1q_f32(m + c);
+    float32x4_t mx = mold;
+    for (int64_t j = 0; j < nk; j++) mx = vmaxq_f32(mx, vld1q_f32(s + j * lds + c));
+    const uint32x4_t none = vceqq_f32(mx, ninf);
+    const float32x4_t msafe = vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(mx), none));
+    const uint32x4_t first = vceqq_f32(mold, ninf);
+    const float32x4_t al = vreinterpretq_f32_u32(
+        vbicq_u32(vreinterpretq_u32_f32(subq_fattn_vexp_neg_neon(vsubq_f32(mold, msafe))), first));
+    float32x4_t sum = vdupq_n_f32(0.0f);
+    for (int64_t j = 0; j < nk; j++) {
+      const float32x4_t p = subq_fattn_vexp_neg_neon(vsubq_f32(vld1q_f32(s + j * lds + c), msafe));
+      vst1q_f32(s + j * lds + c, p);
+      sum = vaddq_f32(sum, p);
+    }
+    vst1q_f32(l + c, vfmaq_f32(sum, al, vld1q_f32(l + c)));
+    vst1q_f32(m + c, mx);
+    vst1q_f32(alpha + c, al);
   }
 }
 
