@@ -201,6 +201,8 @@ static void shapes_for_isa(subq_isa isa) {
   /* long prefill: 1030 tokens, causal and sliding window */
   run_case(ctx, in, 1, 1, 1, 1030, 1030, 64, 64, 1, LAY_BSHD, 0, 1.0f);
   run_case(ctx, in, 1, 2, 1, 1030, 1030, 40, 40, 3, LAY_BHSD, 0, 1.0f);
+  /* GQA 4, DK != DV, every mask over 19 query tiles of 16 tokens */
+  for (int mi = 0; mi < N_MASKS; mi++) run_case(ctx, in, 1, 8, 2, 300, 330, 32, 24, mi, mi % LAY_N, 0, 1.0f);
   /* peaky softmax (q x 8) and large logits with soft-cap */
   run_case(ctx, in, 1, 2, 2, 50, 50, 64, 64, 0, LAY_BSHD, 0, 8.0f);
   run_case(ctx, in, 1, 2, 2, 50, 50, 64, 64, 7, LAY_BSHD, 0, 30.0f);
