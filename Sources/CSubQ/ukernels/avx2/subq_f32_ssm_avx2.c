@@ -7,9 +7,10 @@
  * each chunk of 4 states the chunk's 4 state vectors stay in registers for the
  * whole time block while y partials (one FMA chain over n ascending, carried
  * across chunks in a small buffer) accumulate; a last pass adds Dskip*u and
- * the SiLU gate. Per lane the arithmetic does not depend on the lane, the
- * block or the time blocking, so chunked prefill and decode steps give the
- * same bits as one call.
+ * the SiLU gate. One token (the decode step) takes a direct path: both
+ * halves at once, each state loaded and stored once, y in registers. Per lane
+ * the arithmetic does not depend on the lane, the block, the time blocking or
+ * the path, so chunked prefill and decode steps give the same bits as one call.
  *
  * exp: the shared subq_vexp_f32_u2_avx2 (internal/simd/subq_vexp_avx2.h:
  * Cody-Waite reduction, degree-6 polynomial, 2^n in the exponent field;
@@ -112,7 +113,84 @@ void subq_f32_vexp_u2__avx2(const float *x, float *y, int64_t n) {
   }
 }
 
+/* One token (the decode step): both 8-lane halves at once, each state's h
+ * loaded, updated and stored once, y in registers (two independent FMA chains
+ * instead of one chain through the y buffer). Per lane the operations and
+ * their order are the time-blocked path's (y over n ascending from 0), so the
+ * bits are the same. */
+static void subq_s6scan_step_avx2(const subq_s6scan_params *p) {
+  if (p->lane0 == 0 && p->nl == 16) { /* the whole block: no masks, both halves unrolled */
+    const __m256 bias0 = p->dt_bias ? _mm256_loadu_ps(p->dt_bias) : _mm256_setzero_ps();
+    const __m256 bias1 = p->dt_bias ? _mm256_loadu_ps(p->dt_bias + 8) : _mm256_setzero_ps();
+    __m256 dv0 = _mm256_add_ps(_mm256_loadu_ps(p->dt), bias0), dv1 = _mm256_add_ps(_mm256_loadu_ps(p->dt + 8), bias1);
+    if (p->softplus) dv0 = subq_vsoftplus_avx2(dv0), dv1 = subq_vsoftplus_avx2(dv1);
+    const __m256 du0 = _mm256_mul_ps(dv0, _mm256_loadu_ps(p->u)), du1 = _mm256_mul_ps(dv1, _mm256_loadu_ps(p->u + 8));
+    __m256 y0 = _mm256_setzero_ps(), y1 = _mm256_setzero_ps();
+    const float *ap = p->a, *bp = p->b, *cp = p->c; /* locals: the h stores may alias *p */
+    float *hp = p->h;
+    const int64_t N = p->N;
+    for (int64_t n = 0; n < N; n++, ap += 16, hp += 16) {
+      const __m256 bn = _mm256_broadcast_ss(bp + n), cn = _mm256_broadcast_ss(cp + n);
+      const __m256 a0 = subq_vexp2_f32_decay_avx2(_mm256_mul_ps(dv0, _mm256_loadu_ps(ap)));
+      const __m256 a1 = subq_vexp2_f32_decay_avx2(_mm256_mul_ps(dv1, _mm256_loadu_ps(ap + 8)));
+      const __m256 h0 = _mm256_fmadd_ps(a0, _mm256_loadu_ps(hp), _mm256_mul_ps(du0, bn));
+      const __m256 h1 = _mm256_fmadd_ps(a1, _mm256_loadu_ps(hp + 8), _mm256_mul_ps(du1, bn));
+      _mm256_storeu_ps(hp, h0), _mm256_storeu_ps(hp + 8, h1);
+      y0 = _mm256_fmadd_ps(h0, cn, y0), y1 = _mm256_fmadd_ps(h1, cn, y1);
+    }
+    if (p->d_skip) {
+      y0 = _mm256_fmadd_ps(_mm256_loadu_ps(p->d_skip), _mm256_loadu_ps(p->u), y0);
+      y1 = _mm256_fmadd_ps(_mm256_loadu_ps(p->d_skip + 8), _mm256_loadu_ps(p->u + 8), y1);
+    }
+    if (p->z) {
+      y0 = _mm256_mul_ps(y0, subq_vsilu_avx2(_mm256_loadu_ps(p->z)));
+      y1 = _mm256_mul_ps(y1, subq_vsilu_avx2(_mm256_loadu_ps(p->z + 8)));
+    }
+    _mm256_storeu_ps(p->y, y0), _mm256_storeu_ps(p->y + 8, y1);
+    return;
+  }
+  __m256i m[2];
+  bool full[2], on[2];
+  __m256 dv[2], du[2], y[2];
+  for (int32_t half = 0; half < 2; half++) {
+    const int32_t o = half * 8;
+    const int32_t lo = SUBQ_MAX(p->lane0, o) - o, hi = SUBQ_MIN(p->lane0 + p->nl, o + 8) - o;
+    on[half] = lo < hi;
+    m[half] = subq_avx2_lanes(on[half] ? lo : 0, on[half] ? hi : 0);
+    full[half] = lo == 0 && hi == 8;
+    if (!on[half]) m[half] = _mm256_setzero_si256(), full[half] = false;
+    const __m256 bias = p->dt_bias ? subq_avx2_ld(p->dt_bias + o, m[half], full[half]) : _mm256_setzero_ps();
+    dv[half] = _mm256_add_ps(subq_avx2_ld(p->dt + o, m[half], full[half]), bias);
+    if (p->softplus) dv[half] = subq_vsoftplus_avx2(dv[half]);
+    du[half] = _mm256_mul_ps(dv[half], subq_avx2_ld(p->u + o, m[half], full[half]));
+    y[half] = _mm256_setzero_ps();
+  }
+  for (int64_t n = 0; n < p->N; n++) {
+    const __m256 bn = _mm256_broadcast_ss(p->b + n), cn = _mm256_broadcast_ss(p->c + n);
+    for (int32_t half = 0; half < 2; half++) { /* an inactive half runs on zero lanes, never stored */
+      float *hp = p->h + n * 16 + half * 8;
+      const __m256 a = subq_vexp2_f32_decay_avx2(_mm256_mul_ps(dv[half], _mm256_loadu_ps(p->a + n * 16 + half * 8)));
+      const __m256 h = _mm256_fmadd_ps(a, subq_avx2_ld(hp, m[half], full[half]), _mm256_mul_ps(du[half], bn));
+      if (on[half]) subq_avx2_st(hp, m[half], full[half], h);
+      y[half] = _mm256_fmadd_ps(h, cn, y[half]);
+    }
+  }
+  for (int32_t half = 0; half < 2; half++) {
+    if (!on[half]) continue;
+    const int32_t o = half * 8;
+    __m256 yv = y[half];
+    if (p->d_skip)
+      yv = _mm256_fmadd_ps(subq_avx2_ld(p->d_skip + o, m[half], full[half]), subq_avx2_ld(p->u + o, m[half], full[half]), yv);
+    if (p->z) yv = _mm256_mul_ps(yv, subq_vsilu_avx2(subq_avx2_ld(p->z + o, m[half], full[half])));
+    subq_avx2_st(p->y + o, m[half], full[half], yv);
+  }
+}
+
 void subq_f32_ssm_s6scan_ukernel_d16__avx2(const subq_s6scan_params *p) {
+  if (p->T == 1) {
+    subq_s6scan_step_avx2(p);
+    return;
+  }
   const int64_t N = p->N;
   float *dvb = p->work, *dub = dvb + SUBQ_S6_TC * 8, *yb = dub + SUBQ_S6_TC * 8; /* 32-byte aligned */
   for (int32_t half = 0; half < 2; half++) {

@@ -269,10 +269,18 @@ static void scan_packed_a(subq_isa isa) {
   subq_context_destroy(ctx);
 }
 
-/* One-shot vs chunks (state passed in place) vs prefill + decode steps. */
+/* One-shot vs chunks (state passed in place) vs prefill + decode steps:
+ * groups of 15 channels (every kernel call a partial 16-lane block) and 48
+ * channels in one group (whole blocks: the decode step's unmasked path). */
+static void scan_chunks_case(subq_isa isa, const scan_case k);
 static void scan_chunks(subq_isa isa) {
+  scan_chunks_case(isa, (scan_case){2, 41, 45, 16, 3, true, true, true, true, true, true, false, 0});
+  scan_chunks_case(isa, (scan_case){2, 41, 48, 16, 1, true, true, true, true, true, true, false, 0});
+  scan_chunks_case(isa, (scan_case){1, 9, 64, 24, 2, true, false, false, false, false, true, false, 0});
+}
+
+static void scan_chunks_case(subq_isa isa, const scan_case k) {
   subq_context *ctx = subq_test_context(isa, 2);
-  const scan_case k = {2, 41, 45, 16, 3, true, true, true, true, true, true, false, 0};
   scan_data s;
   scan_make(&s, &k, 77);
   const int64_t E = k.E, T = k.T, sf = subq_ssm1_state_floats(E, k.N), GN = k.G * k.N;
@@ -291,7 +299,8 @@ static void scan_chunks(subq_isa isa) {
       if (len > T - t0) len = T - t0;
       subq_ssm1_args c = a;
       c.seqlen = len, c.u_bs = c.dt_bs = c.z_bs = c.y_bs = T * E, c.b_bs = c.c_bs = T * GN;
-      c.u += t0 * E, c.dt += t0 * E, c.z += t0 * E, c.y = y2 + t0 * E, c.b += t0 * GN, c.c += t0 * GN;
+      c.u += t0 * E, c.dt += t0 * E, c.y = y2 + t0 * E, c.b += t0 * GN, c.c += t0 * GN;
+      if (c.z) c.z += t0 * E;
       c.h_in = h2, c.h_out = h2;
       if (len == 1)
         CHECK_OK(subq_ssm1_step_f32(ctx, &c));
@@ -321,7 +330,7 @@ static void scan_chunks(subq_isa isa) {
         memcpy(pc + b * bsg + t * ldg, s.c + (b * T + t) * GN, (size_t)GN * sizeof(float));
       }
     subq_ssm1_args c = a;
-    c.u = pu, c.dt = pdt, c.z = pz, c.b = pb, c.c = pc, c.y = py, c.h_out = h2;
+    c.u = pu, c.dt = pdt, c.z = a.z ? pz : NULL, c.b = pb, c.c = pc, c.y = py, c.h_out = h2;
     c.u_ld = c.dt_ld = c.z_ld = c.y_ld = lde, c.u_bs = c.dt_bs = c.z_bs = c.y_bs = bse;
     c.b_ld = c.c_ld = ldg, c.b_bs = c.c_bs = bsg;
     CHECK_OK(subq_ssm1_scan_f32(ctx, &c));
