@@ -9,6 +9,10 @@
  *            the same decode shape.
  *   tiny:    causal Sq = Sk in {1, 4, 16, 64} and decode over 64 keys, a few
  *            heads of D 16-64: the fixed cost of a call (ns/op = ns per call).
+ *   window (only with --case window): sliding-window prefill, W = 4096 keys
+ *            including self (HF sliding_window 4096 = window (4095, 0)), B=1,
+ *            H=16, D=64, N = 4096, 16384, 32768 (issue 3: time linear in N);
+ *            GFLOP/s counts the pairs the window allows, sum_i min(i + 1, W).
  * GFLOP/s counts 4 * B * Hq * Sq * Sk * D (halved for causal prefill); GB/s
  * counts the K and V bytes read once (decode, in the storage dtype); %bw is
  * against the measured read bandwidth. Not part of the default suite.
@@ -147,12 +151,13 @@ static void fattn_decode_cache(const bench_opts *opts, int32_t threads, subq_dty
 /* f32 tensors: causal prefill (BSHD; % of FMA peak), decode (one query; K/V
  * head-major [B][Hkv][S][D] as a cache; GB/s and % of read bandwidth) or a
  * tiny causal call (BSHD; ns per call). */
-typedef enum fattn_mode { FATTN_PREFILL, FATTN_DECODE, FATTN_TINY } fattn_mode;
+typedef enum fattn_mode { FATTN_PREFILL, FATTN_DECODE, FATTN_TINY, FATTN_WINDOW } fattn_mode;
+#define FATTN_W 4096 /* keys of the sliding window, self included */
 
 static void fattn_case_run(const bench_opts *opts, int32_t threads, fattn_mode mode, int64_t hq, int64_t hkv,
                            int64_t sq, int64_t sk, int64_t d) {
-  static const char *names[] = {"prefill", "decode", "tiny"};
-  static const char *suffix[] = {":f32:causal", ":f32", ""};
+  static const char *names[] = {"prefill", "decode", "tiny", "window"};
+  static const char *suffix[] = {":f32:causal", ":f32", "", ":f32:causal:w4096"};
   const bool decode = mode == FATTN_DECODE;
   bench_result r;
   bench_result_init(&r, "fattn", "", threads, "");
@@ -168,6 +173,7 @@ static void fattn_case_run(const bench_opts *opts, int32_t threads, fattn_mode m
   subq_fattn_args_default(&c.a, sizeof c.a);
   c.a.batch = 1, c.a.hq = hq, c.a.hkv = hkv, c.a.sq = sq, c.a.sk = sk, c.a.dk = d, c.a.dv = d;
   if (!decode) c.a.window_right = 0;
+  if (mode == FATTN_WINDOW) c.a.window_left = FATTN_W - 1;
   subq_fattn_args_dense_bshd(&c.a);
   if (decode) { /* a KV cache is head-major: K [B][Hkv][S][D] (spec §4.1) */
     c.a.k_ss = d, c.a.k_hs = sk * d;
@@ -188,12 +194,16 @@ static void fattn_case_run(const bench_opts *opts, int32_t threads, fattn_mode m
       const double sec = r.ms_median * 1e-3;
       double flops = 4.0 * (double)hq * (double)sq * (double)sk * (double)d;
       if (mode == FATTN_PREFILL) flops *= 0.5;
+      if (mode == FATTN_WINDOW) { /* Sq = Sk: row i sees min(i + 1, W) keys */
+        const double w = (double)(sq < FATTN_W ? sq : FATTN_W), pairs = w * (w + 1) / 2 + (double)(sq - (int64_t)w) * w;
+        flops = 4.0 * (double)hq * (double)d * pairs;
+      }
       r.gflops = flops / sec * 1e-9;
       if (decode) {
         r.gbps = 2.0 * (double)kn * sizeof(float) / sec * 1e-9;
         const double bw = opts->no_peak ? -1.0 : bench_peak_gbps(opts, threads, false);
         if (bw > 0) r.pct_bw = 100.0 * r.gbps / bw;
-      } else if (mode == FATTN_PREFILL) {
+      } else if (mode == FATTN_PREFILL || mode == FATTN_WINDOW) {
         const double peak = opts->no_peak ? -1.0 : bench_peak_gflops(opts, threads, false);
         if (peak > 0) r.pct_peak = 100.0 * r.gflops / peak;
       } else {
@@ -207,7 +217,7 @@ static void fattn_case_run(const bench_opts *opts, int32_t threads, fattn_mode m
   bench_free(q), bench_free(k), bench_free(v), bench_free(o);
 }
 
-static int g_fattn_cases = 7; /* --case: bit 0 prefill, 1 decode, 2 tiny */
+static int g_fattn_cases = 7; /* --case: bit 0 prefill, 1 decode, 2 tiny, 3 window (not in all: about a minute) */
 
 void bench_fattn_parse(int argc, char **argv) {
   for (int i = 0; i < argc; i++) {
@@ -218,8 +228,9 @@ void bench_fattn_parse(int argc, char **argv) {
     if (!strcmp(v, "prefill")) g_fattn_cases = 1;
     else if (!strcmp(v, "decode")) g_fattn_cases = 2;
     else if (!strcmp(v, "tiny")) g_fattn_cases = 4;
+    else if (!strcmp(v, "window")) g_fattn_cases = 8;
     else if (!strcmp(v, "all")) g_fattn_cases = 7;
-    else bench_usage_error("fattn: --case: '%s' is not prefill, decode, tiny or all", v);
+    else bench_usage_error("fattn: --case: '%s' is not prefill, decode, tiny, window or all", v);
   }
 }
 
@@ -237,6 +248,9 @@ int bench_fattn_main(const bench_opts *opts) {
       fattn_decode_cache(opts, opts->threads[t], SUBQ_DTYPE_F16);
       fattn_decode_cache(opts, opts->threads[t], SUBQ_DTYPE_BF16);
     }
+    if (g_fattn_cases & 8)
+      for (int64_t n = 4096; n <= 32768; n *= 2)
+        if (n != 8192) fattn_case_run(opts, opts->threads[t], FATTN_WINDOW, 16, 16, n, n, 64);
     if (g_fattn_cases & 4) {
       static const int64_t tiny[][5] = {{1, 1, 1, 1, 16}, {4, 4, 4, 4, 32}, {8, 8, 16, 16, 64},
                                         {8, 2, 1, 64, 64}, {8, 8, 64, 64, 64}};
@@ -250,6 +264,6 @@ int bench_fattn_main(const bench_opts *opts) {
 
 void bench_fattn_list(void) {
   printf("fattn shapes: prefill causal b1 h16 n2048 d64 (f32, bf16 inputs) and b1 h32 n4096 d128 (f32); decode hq32 hkv8 d128 sk32768 (f32 "
-         "tensors; subq_kv_cache f32 / f16 / bf16); tiny calls (Sq = Sk 1-64, decode over 64 keys, D 16-64) (not in the default "
-         "suite)\n");
+         "tensors; subq_kv_cache f32 / f16 / bf16); tiny calls (Sq = Sk 1-64, decode over 64 keys, D 16-64); --case window: sliding window W 4096, "
+         "b1 h16 d64, n 4096 / 16384 / 32768 (not in the default suite)\n");
 }

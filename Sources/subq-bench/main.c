@@ -58,7 +58,7 @@ static void usage(FILE *f) {
       "  --packed            prepack B once (subq_gemm_pack_b) and time subq_gemm_packed\n"
       "  PROBLEM             e.g. b1m1n4096k4096:bf16:nt:packed (also the batch-file line format)\n"
       "\n"
-      "fattn options:  --case prefill|decode|tiny|all  (default all)\n"
+      "fattn options:  --case prefill|decode|tiny|window|all  (default all = prefill, decode, tiny)\n"
       "ssm options:    --b B --d D --n N --l L --g G   (default b1 d1536 n16 l1024 g1)\n"
       "conv1d options: --b B --d D --w W --l L         (default b1 d1536 w4 l1024)\n"
       "ssd options:    --b B --h H --p P --n N --g G --l L --algo auto|rec|chunked|all --chunk Q\n"
