@@ -605,15 +605,15 @@ static void subq_fattn_tiles_direct(const subq_fattn_item *it, int64_t jlo, int6
 
 /* ---- the transposed path (tiles of many rows: prefill) ------------------------------ */
 
-/* Soft-cap, bias and window mask of a transposed S tile (st[j * ldr + r]:
- * key j0 + j, row r); keys that no row may see get no live bit. A key's
- * allowed rows are one run: row r is token t0 + r / G at position p0 + r / G,
- * and key kj is allowed where kj - wr <= p0 + r / G <= kj + wl. */
 /* First row of token t (rows are G per token), clamped to [0, nr]. */
 static inline int64_t subq_fattn_tok_row(int64_t t, int64_t G, int64_t nr) {
   return t <= 0 ? 0 : t >= nr ? nr : SUBQ_MIN(nr, t * G);
 }
 
+/* Soft-cap, bias and window mask of a transposed S tile (st[j * ldr + r]:
+ * key j0 + j, row r); keys that no row may see get no live bit. A key's
+ * allowed rows are one run: row r is token t0 + r / G at position p0 + r / G,
+ * and key kj is allowed where kj - wr <= p0 + r / G <= kj + wl. */
 static void subq_fattn_mask_t(const subq_fattn_item *it, float *st, int64_t j0, int64_t nk, bool full,
                               uint64_t *live) {
   const subq_fattn_prob *pr = it->pr;
@@ -646,13 +646,13 @@ static void subq_fattn_mask_t(const subq_fattn_item *it, float *st, int64_t j0, 
   }
 }
 
-/* Every tile computed transposed, columns = the item's rows: S^T = K Q^T with
- * K read in place (16-bit K widened into scratch first), a column-wise online
- * softmax (no horizontal reductions), then O^T = O^T * alpha + V^T P^T with V
- * read in place. No K or V tile is packed: Q^T is packed once per item.
- * Keys no row may see (masked tiles, bias) are skipped in P V, so V there is
- * never read. Per element the sums run over d, then over keys, in increasing
- * order. */
+/* Every tile computed transposed, columns = the item's rows: S^T = K Q^T, a
+ * column-wise online softmax (no horizontal reductions), then
+ * O^T = O^T * alpha + V^T P^T. Q^T is packed once per item; each K and V
+ * tile is copied (16-bit: widened) into contiguous scratch, never transposed.
+ * Keys no row may see (masked tiles, bias) are skipped in P V, so their V
+ * values never reach the output. Per element the sums run over d, then over
+ * keys, in increasing order. */
 static void subq_fattn_tiles_t(const subq_fattn_item *it, int64_t jlo, int64_t jhi) {
   const subq_fattn_prob *pr = it->pr;
   const subq_fattn_impl *u = pr->impl;
