@@ -9,6 +9,7 @@
  *     clamp themselves (the SSM decay) and keep fewer constants live.
  *   subq_vexp_f32_core_mid_avx2(xc): the same bits for xc in
  *     [SUBQ_VEXP_MID_LO, SUBQ_VEXP_MID_HI], cheaper.
+ *   subq_vexp_f32_nonpos_avx2(x): x <= 0, flushed below SUBQ_VEXP_MID_LO.
  *   subq_vexp_f32_u2_avx2(x): the full contract (flush, +inf, NaN).
  */
 #ifndef SUBQ_VEXP_AVX2_H
@@ -51,6 +52,15 @@ static inline __m256 subq_vexp_f32_core_mid_avx2(__m256 xc) {
   const __m256 p = subq_vexp_f32_poly_avx2(xc, &n);
   const __m256i e = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
   return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), e));
+}
+
+/* e^x for x <= 0 (or NaN) with x < SUBQ_VEXP_MID_LO (e^x < 1.2e-38) flushed
+ * to +0: the mid-range core, so the same bits as subq_expf_u2 above the
+ * threshold, without the +inf blends; NaN stays NaN (MAXPS returns its second
+ * operand). Softmax terms and the SSM's softplus / SiLU. */
+static inline __m256 subq_vexp_f32_nonpos_avx2(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(SUBQ_VEXP_MID_LO);
+  return _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), subq_vexp_f32_core_mid_avx2(_mm256_max_ps(lo, x)));
 }
 
 static inline __m256 subq_vexp_f32_u2_avx2(__m256 x) {

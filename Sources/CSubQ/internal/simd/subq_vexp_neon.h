@@ -48,6 +48,15 @@ static inline float32x4_t subq_vexp_f32_core_mid_neon(float32x4_t xc) {
   return vreinterpretq_f32_s32(vaddq_s32(vreinterpretq_s32_f32(p), e));
 }
 
+/* subq_vexp_f32_nonpos_avx2 on 4 lanes: e^x for x <= 0 (or NaN), x below
+ * SUBQ_VEXP_MID_LO flushed to +0, NaN kept. */
+static inline float32x4_t subq_vexp_f32_nonpos_neon(float32x4_t x) {
+  const float32x4_t lo = vdupq_n_f32(SUBQ_VEXP_MID_LO);
+  const uint32x4_t under = vcltq_f32(x, lo);
+  const float32x4_t xc = vbslq_f32(under, lo, x); /* NaN: not under, stays NaN */
+  return vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(subq_vexp_f32_core_mid_neon(xc)), under));
+}
+
 static inline float32x4_t subq_vexp_f32_u2_neon(float32x4_t x) {
   const float32x4_t lo = vdupq_n_f32(SUBQ_VEXP_LO), hi = vdupq_n_f32(SUBQ_VEXP_HI);
   float32x4_t y = subq_vexp_f32_core_neon(vminq_f32(vmaxq_f32(x, lo), hi));

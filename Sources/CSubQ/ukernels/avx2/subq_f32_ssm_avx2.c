@@ -68,17 +68,14 @@ static inline __m256 subq_vlog_avx2(__m256 x) {
   return _mm256_fmadd_ps(k, _mm256_set1_ps(0.693359375f), r);
 }
 
-/* subq_ssm_exp_avx2 for x <= 0 (and NaN): the same bits (the mid-range core
- * equals the full core there) without the +inf / NaN blends. */
-static inline __m256 subq_ssm_exp_nonpos_avx2(__m256 x) {
-  const __m256 lo = _mm256_set1_ps(SUBQ_SSM_EXP_FLUSH);
-  return _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), subq_vexp_f32_core_mid_avx2(_mm256_max_ps(lo, x)));
-}
+/* subq_ssm_exp_avx2 for x <= 0 (and NaN) is subq_vexp_f32_nonpos_avx2 (the
+ * family's SUBQ_SSM_EXP_FLUSH is SUBQ_VEXP_MID_LO): the same bits without the
+ * +inf / NaN blends. */
 
 /* softplus(x) = max(x, 0) + log1p(exp(-|x|)); log1p(e) = log(1 + e) * e / ((1 + e) - 1). */
 static inline __m256 subq_vsoftplus_avx2(__m256 x) {
   const __m256 absx = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
-  const __m256 e = subq_ssm_exp_nonpos_avx2(_mm256_sub_ps(_mm256_setzero_ps(), absx));
+  const __m256 e = subq_vexp_f32_nonpos_avx2(_mm256_sub_ps(_mm256_setzero_ps(), absx));
   const __m256 u = _mm256_add_ps(_mm256_set1_ps(1.0f), e), um1 = _mm256_sub_ps(u, _mm256_set1_ps(1.0f));
   const __m256 is1 = _mm256_cmp_ps(um1, _mm256_setzero_ps(), _CMP_EQ_OQ);
   const __m256 ratio = _mm256_div_ps(e, _mm256_blendv_ps(um1, _mm256_set1_ps(1.0f), is1));
@@ -89,7 +86,7 @@ static inline __m256 subq_vsoftplus_avx2(__m256 x) {
 /* silu(x) = x * sigmoid(x), sigmoid in the stable form. */
 static inline __m256 subq_vsilu_avx2(__m256 x) {
   const __m256 absx = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
-  const __m256 e = subq_ssm_exp_nonpos_avx2(_mm256_sub_ps(_mm256_setzero_ps(), absx));
+  const __m256 e = subq_vexp_f32_nonpos_avx2(_mm256_sub_ps(_mm256_setzero_ps(), absx));
   const __m256 d = _mm256_add_ps(_mm256_set1_ps(1.0f), e);
   const __m256 pos = _mm256_div_ps(_mm256_set1_ps(1.0f), d), neg = _mm256_mul_ps(e, pos);
   const __m256 s = _mm256_blendv_ps(pos, neg, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));

@@ -291,15 +291,6 @@ void subq_fattn_mm_6x16__avx2(int64_t m, int64_t n, int64_t k, const float *a, i
   }
 }
 
-/* exp(x) for x <= 0 (or NaN) with x < SUBQ_VEXP_MID_LO flushed to +0: the
- * cheaper mid-range core (same bits as subq_expf_u2 above the threshold, NaN
- * propagates). Below it the full exp is < 1.2e-38, a denormal or zero. */
-static inline __m256 subq_fattn_vexp_neg(__m256 x) {
-  const __m256 lo = _mm256_set1_ps(SUBQ_VEXP_MID_LO);
-  const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-  return _mm256_andnot_ps(under, subq_vexp_f32_core_mid_avx2(_mm256_max_ps(lo, x)));
-}
-
 /* Column max in two chains, then exp and a column sum per 8 columns. */
 void subq_fattn_colsoftmax__avx2(int64_t nk, int64_t ncol, float *s, int64_t lds, float *m, float *l, float *alpha) {
   const __m256 ninf = _mm256_set1_ps(-INFINITY), zero = _mm256_setzero_ps();
@@ -315,10 +306,10 @@ void subq_fattn_colsoftmax__avx2(int64_t nk, int64_t ncol, float *s, int64_t lds
     const __m256 none = _mm256_cmp_ps(mx, ninf, _CMP_EQ_OQ); /* no allowed key yet: p = 0 */
     const __m256 msafe = _mm256_andnot_ps(none, mx);
     const __m256 al =
-        _mm256_andnot_ps(_mm256_cmp_ps(mold, ninf, _CMP_EQ_OQ), subq_fattn_vexp_neg(_mm256_sub_ps(mold, msafe)));
+        _mm256_andnot_ps(_mm256_cmp_ps(mold, ninf, _CMP_EQ_OQ), subq_vexp_f32_nonpos_avx2(_mm256_sub_ps(mold, msafe)));
     __m256 sum = zero;
     for (j = 0; j < nk; j++) {
-      const __m256 p = subq_fattn_vexp_neg(_mm256_sub_ps(_mm256_loadu_ps(s + j * lds + c), msafe));
+      const __m256 p = subq_vexp_f32_nonpos_avx2(_mm256_sub_ps(_mm256_loadu_ps(s + j * lds + c), msafe));
       _mm256_storeu_ps(s + j * lds + c, p);
       sum = _mm256_add_ps(sum, p);
     }

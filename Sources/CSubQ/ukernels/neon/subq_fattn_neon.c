@@ -275,14 +275,6 @@ void subq_fattn_mm_6x16__neon(int64_t m, int64_t n, int64_t k, const float *a, i
   }
 }
 
-/* subq_fattn_exp_neg on 4 lanes: the mid-range core, x < SUBQ_VEXP_MID_LO flushed to +0, NaN kept. */
-static inline float32x4_t subq_fattn_vexp_neg_neon(float32x4_t x) {
-  const float32x4_t lo = vdupq_n_f32(SUBQ_VEXP_MID_LO);
-  const uint32x4_t under = vcltq_f32(x, lo);
-  const float32x4_t xc = vbslq_f32(under, lo, x); /* NaN: not under, stays NaN */
-  return vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(subq_vexp_f32_core_mid_neon(xc)), under));
-}
-
 void subq_fattn_colsoftmax__neon(int64_t nk, int64_t ncol, float *s, int64_t lds, float *m, float *l, float *alpha) {
   const float32x4_t ninf = vdupq_n_f32(-INFINITY);
   for (int64_t c = 0; c < ncol; c += 4) {
@@ -293,10 +285,10 @@ void subq_fattn_colsoftmax__neon(int64_t nk, int64_t ncol, float *s, int64_t lds
     const float32x4_t msafe = vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(mx), none));
     const uint32x4_t first = vceqq_f32(mold, ninf);
     const float32x4_t al = vreinterpretq_f32_u32(
-        vbicq_u32(vreinterpretq_u32_f32(subq_fattn_vexp_neg_neon(vsubq_f32(mold, msafe))), first));
+        vbicq_u32(vreinterpretq_u32_f32(subq_vexp_f32_nonpos_neon(vsubq_f32(mold, msafe))), first));
     float32x4_t sum = vdupq_n_f32(0.0f);
     for (int64_t j = 0; j < nk; j++) {
-      const float32x4_t p = subq_fattn_vexp_neg_neon(vsubq_f32(vld1q_f32(s + j * lds + c), msafe));
+      const float32x4_t p = subq_vexp_f32_nonpos_neon(vsubq_f32(vld1q_f32(s + j * lds + c), msafe));
       vst1q_f32(s + j * lds + c, p);
       sum = vaddq_f32(sum, p);
     }
