@@ -45,6 +45,17 @@
 #define SUBQ_SSM_EXP_FLUSH SUBQ_VEXP_MID_LO
 #define SUBQ_SSM_EXP_CLAMP SUBQ_VEXP_MID_HI
 
+/* The vector paths' softplus(x) = max(x, 0) + log1p(e), e = exp(-|x|):
+ * log1p(e) = 2 atanh(s), s = e / (2 + e) in [0, 1/3], and
+ * atanh(s) = s + s w q(w), w = s^2 <= 1/9, q = Q0 + Q1 w + Q2 w^2 + Q3 w^3
+ * (fitted to atanh(s)/s - 1 = w/3 + w^2/5 + ..., relative error 8e-9 with
+ * these float coefficients): no log, no exponent split. test_ssm checks the
+ * AVX2 result against log1p(exp(x)) in double. */
+#define SUBQ_SOFTPLUS_Q0 0.3333315849304199f
+#define SUBQ_SOFTPLUS_Q1 0.20012454688549042f
+#define SUBQ_SOFTPLUS_Q2 0.13980302214622498f
+#define SUBQ_SOFTPLUS_Q3 0.1408916711807251f
+
 typedef struct subq_s6scan_params {
   int64_t T, N;
   int32_t lane0, nl;
@@ -84,6 +95,7 @@ typedef void (*subq_f32_conv1d_fn)(int64_t T, int64_t nc, int32_t W, const float
 #if SUBQ_ARCH_X86_64
 void subq_f32_vexp_u2__avx2(const float *x, float *y, int64_t n);
 void subq_f32_vexp2_decay__avx2(const float *x, float *y, int64_t n);
+void subq_f32_vsoftplus__avx2(const float *x, float *y, int64_t n);
 #endif
 
 #endif

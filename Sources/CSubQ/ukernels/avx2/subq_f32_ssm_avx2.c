@@ -42,45 +42,20 @@ static inline __m256 subq_ssm_exp_avx2(__m256 x) {
   return _mm256_andnot_ps(_mm256_cmp_ps(x, _mm256_set1_ps(SUBQ_SSM_EXP_FLUSH), _CMP_LT_OQ), subq_vexp_f32_u2_avx2(x));
 }
 
-/* log(x) for normal x > 0 (Cephes logf). */
-static inline __m256 subq_vlog_avx2(__m256 x) {
-  const __m256i bits = _mm256_castps_si256(x);
-  __m256 k = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127)));
-  __m256 m = _mm256_castsi256_ps(
-      _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x7fffff)), _mm256_set1_epi32(0x3f800000)));
-  const __m256 big = _mm256_cmp_ps(m, _mm256_set1_ps(1.41421356237f), _CMP_GT_OQ);
-  m = _mm256_blendv_ps(m, _mm256_mul_ps(m, _mm256_set1_ps(0.5f)), big);
-  k = _mm256_add_ps(k, _mm256_and_ps(big, _mm256_set1_ps(1.0f)));
-  const __m256 f = _mm256_sub_ps(m, _mm256_set1_ps(1.0f)), z = _mm256_mul_ps(f, f);
-  __m256 p = _mm256_set1_ps(7.0376836292e-2f);
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.1514610310e-1f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.1676998740e-1f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.2420140846e-1f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.4249322787e-1f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.6668057665e-1f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.0000714765e-1f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-2.4999993993e-1f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(3.3333331174e-1f));
-  __m256 y = _mm256_mul_ps(_mm256_mul_ps(p, f), z);
-  y = _mm256_fmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), y);
-  y = _mm256_fnmadd_ps(_mm256_set1_ps(0.5f), z, y);
-  __m256 r = _mm256_add_ps(f, y);
-  return _mm256_fmadd_ps(k, _mm256_set1_ps(0.693359375f), r);
-}
-
 /* subq_ssm_exp_avx2 for x <= 0 (and NaN) is subq_vexp_f32_nonpos_avx2 (the
  * family's SUBQ_SSM_EXP_FLUSH is SUBQ_VEXP_MID_LO): the same bits without the
  * +inf / NaN blends. */
 
-/* softplus(x) = max(x, 0) + log1p(exp(-|x|)); log1p(e) = log(1 + e) * e / ((1 + e) - 1). */
+/* softplus without a log: see SUBQ_SOFTPLUS_Q0 (families/ssm/subq_ssm_ukernel.h). */
 static inline __m256 subq_vsoftplus_avx2(__m256 x) {
   const __m256 absx = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
   const __m256 e = subq_vexp_f32_nonpos_avx2(_mm256_sub_ps(_mm256_setzero_ps(), absx));
-  const __m256 u = _mm256_add_ps(_mm256_set1_ps(1.0f), e), um1 = _mm256_sub_ps(u, _mm256_set1_ps(1.0f));
-  const __m256 is1 = _mm256_cmp_ps(um1, _mm256_setzero_ps(), _CMP_EQ_OQ);
-  const __m256 ratio = _mm256_div_ps(e, _mm256_blendv_ps(um1, _mm256_set1_ps(1.0f), is1));
-  const __m256 l = _mm256_blendv_ps(_mm256_mul_ps(subq_vlog_avx2(u), ratio), e, is1);
-  return _mm256_add_ps(_mm256_max_ps(x, _mm256_setzero_ps()), l);
+  const __m256 s = _mm256_div_ps(e, _mm256_add_ps(_mm256_set1_ps(2.0f), e)), w = _mm256_mul_ps(s, s);
+  __m256 q = _mm256_fmadd_ps(_mm256_set1_ps(SUBQ_SOFTPLUS_Q3), w, _mm256_set1_ps(SUBQ_SOFTPLUS_Q2));
+  q = _mm256_fmadd_ps(q, w, _mm256_set1_ps(SUBQ_SOFTPLUS_Q1));
+  q = _mm256_fmadd_ps(q, w, _mm256_set1_ps(SUBQ_SOFTPLUS_Q0));
+  const __m256 at = _mm256_fmadd_ps(s, _mm256_mul_ps(w, q), s);
+  return _mm256_add_ps(_mm256_max_ps(x, _mm256_setzero_ps()), _mm256_add_ps(at, at));
 }
 
 /* silu(x) = x * sigmoid(x), sigmoid in the stable form. */
@@ -97,6 +72,16 @@ void subq_f32_vexp2_decay__avx2(const float *x, float *y, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, subq_vexp2_f32_decay_avx2(_mm256_loadu_ps(x + i)));
   for (; i < n; i++) y[i] = subq_exp2f_decay(x[i]);
+}
+
+void subq_f32_vsoftplus__avx2(const float *x, float *y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, subq_vsoftplus_avx2(_mm256_loadu_ps(x + i)));
+  for (; i < n; i++) { /* through the vector body: the tail gets the same bits */
+    float buf[8] = {x[i]};
+    _mm256_storeu_ps(buf, subq_vsoftplus_avx2(_mm256_loadu_ps(buf)));
+    y[i] = buf[0];
+  }
 }
 
 void subq_f32_vexp_u2__avx2(const float *x, float *y, int64_t n) {

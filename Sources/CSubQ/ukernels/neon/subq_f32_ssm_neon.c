@@ -34,37 +34,15 @@ static inline float32x4_t subq_ssm_exp_neon(float32x4_t x) {
   return vbslq_f32(nan, x, y);
 }
 
-static inline float32x4_t subq_vlog_neon(float32x4_t x) { /* normal x > 0 */
-  const int32x4_t bits = vreinterpretq_s32_f32(x);
-  float32x4_t k = vcvtq_f32_s32(vsubq_s32(vshrq_n_s32(bits, 23), vdupq_n_s32(127)));
-  float32x4_t m = vreinterpretq_f32_s32(vorrq_s32(vandq_s32(bits, vdupq_n_s32(0x7fffff)), vdupq_n_s32(0x3f800000)));
-  const uint32x4_t big = vcgtq_f32(m, vdupq_n_f32(1.41421356237f));
-  m = vbslq_f32(big, vmulq_n_f32(m, 0.5f), m);
-  k = vaddq_f32(k, vreinterpretq_f32_u32(vandq_u32(big, vreinterpretq_u32_f32(vdupq_n_f32(1.0f)))));
-  const float32x4_t f = vsubq_f32(m, vdupq_n_f32(1.0f)), z = vmulq_f32(f, f);
-  float32x4_t p = vdupq_n_f32(7.0376836292e-2f);
-  p = vfmaq_f32(vdupq_n_f32(-1.1514610310e-1f), p, f);
-  p = vfmaq_f32(vdupq_n_f32(1.1676998740e-1f), p, f);
-  p = vfmaq_f32(vdupq_n_f32(-1.2420140846e-1f), p, f);
-  p = vfmaq_f32(vdupq_n_f32(1.4249322787e-1f), p, f);
-  p = vfmaq_f32(vdupq_n_f32(-1.6668057665e-1f), p, f);
-  p = vfmaq_f32(vdupq_n_f32(2.0000714765e-1f), p, f);
-  p = vfmaq_f32(vdupq_n_f32(-2.4999993993e-1f), p, f);
-  p = vfmaq_f32(vdupq_n_f32(3.3333331174e-1f), p, f);
-  float32x4_t y = vmulq_f32(vmulq_f32(p, f), z);
-  y = vfmaq_f32(y, k, vdupq_n_f32(-2.12194440e-4f));
-  y = vfmsq_f32(y, vdupq_n_f32(0.5f), z);
-  const float32x4_t r = vaddq_f32(f, y);
-  return vfmaq_f32(r, k, vdupq_n_f32(0.693359375f));
-}
-
+/* softplus without a log: see SUBQ_SOFTPLUS_Q0 (families/ssm/subq_ssm_ukernel.h). */
 static inline float32x4_t subq_vsoftplus_neon(float32x4_t x) {
   const float32x4_t e = subq_ssm_exp_neon(vnegq_f32(vabsq_f32(x)));
-  const float32x4_t u = vaddq_f32(vdupq_n_f32(1.0f), e), um1 = vsubq_f32(u, vdupq_n_f32(1.0f));
-  const uint32x4_t is1 = vceqq_f32(um1, vdupq_n_f32(0.0f));
-  const float32x4_t ratio = vdivq_f32(e, vbslq_f32(is1, vdupq_n_f32(1.0f), um1));
-  const float32x4_t l = vbslq_f32(is1, e, vmulq_f32(subq_vlog_neon(u), ratio));
-  return vaddq_f32(vmaxq_f32(x, vdupq_n_f32(0.0f)), l);
+  const float32x4_t s = vdivq_f32(e, vaddq_f32(vdupq_n_f32(2.0f), e)), w = vmulq_f32(s, s);
+  float32x4_t q = vfmaq_f32(vdupq_n_f32(SUBQ_SOFTPLUS_Q2), vdupq_n_f32(SUBQ_SOFTPLUS_Q3), w);
+  q = vfmaq_f32(vdupq_n_f32(SUBQ_SOFTPLUS_Q1), q, w);
+  q = vfmaq_f32(vdupq_n_f32(SUBQ_SOFTPLUS_Q0), q, w);
+  const float32x4_t at = vfmaq_f32(s, s, vmulq_f32(w, q));
+  return vaddq_f32(vmaxq_f32(x, vdupq_n_f32(0.0f)), vaddq_f32(at, at));
 }
 
 static inline float32x4_t subq_vsilu_neon(float32x4_t x) {
