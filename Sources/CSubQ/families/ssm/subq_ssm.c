@@ -360,38 +360,61 @@ typedef struct subq_scan_job {
   const subq_ssm_impl *impl;
 } subq_scan_job;
 
+/* The state of sequence bq's channel block cb, set up for the kernel: h_out's
+ * block (or the participant's hs when there is no h_out), from h_in or zeros,
+ * padding lanes zero. */
+static float *subq_scan_state(const subq_scan_job *j, int64_t bq, int64_t cb, int64_t nc, float *hs) {
+  const subq_ssm1_args *g = &j->g;
+  const int64_t N = g->d_state, blk = SUBQ_SSM_BLOCK * N;
+  const int64_t sl = g->state_slots ? g->state_slots[bq] : bq;
+  const bool use_in = g->h_in && (!g->has_initial_state || g->has_initial_state[bq]);
+  float *h = g->h_out ? g->h_out + sl * g->h_bs + cb * blk : hs;
+  const float *hin = use_in ? g->h_in + sl * g->h_bs + cb * blk : NULL;
+  if (!hin)
+    memset(h, 0, (size_t)blk * sizeof(float));
+  else if (hin != h)
+    memcpy(h, hin, (size_t)blk * sizeof(float));
+  for (int64_t n = 0; n < N; n++) /* padding lanes are zero */
+    for (int64_t l = nc; l < SUBQ_SSM_BLOCK; l++) h[n * SUBQ_SSM_BLOCK + l] = 0.0f;
+  return h;
+}
+
 static subq_status subq_scan_run(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
   const subq_scan_job *j = arg;
   const subq_ssm1_args *g = &j->g;
   const int64_t N = g->d_state, blk = SUBQ_SSM_BLOCK * N;
   float *work = info->scratch, *apack = work + SUBQ_S6_WORK_FLOATS, *hs = apack + blk; /* + 2 * 16 * N floats */
-  for (int64_t it = begin; it < end; it++) {
+  const bool a_packed = (g->flags & SUBQ_SSM1_A_PACKED) != 0;
+  for (int64_t it = begin; it < end;) {
     const int64_t bq = it / j->n_blocks, cb = it % j->n_blocks, c0 = cb * SUBQ_SSM_BLOCK;
     const int64_t nc = SUBQ_MIN((int64_t)SUBQ_SSM_BLOCK, g->channels - c0);
+    const int64_t T = g->cu_seqlens ? (int64_t)g->cu_seqlens[bq + 1] - g->cu_seqlens[bq] : g->seqlen;
+    if (T == 0) { /* an empty sequence touches nothing */
+      it++;
+      continue;
+    }
+    float *h = subq_scan_state(j, bq, cb, nc, hs);
+    /* One token on whole blocks of one group, A packed, states in h_out: the
+     * following blocks of this sequence and group go in the same call. */
+    int64_t nblk = 1;
+    if (T == 1 && a_packed && g->h_out && nc == SUBQ_SSM_BLOCK && j->gsize % SUBQ_SSM_BLOCK == 0)
+      while (it + nblk < end && cb + nblk < j->n_blocks && c0 + (nblk + 1) * SUBQ_SSM_BLOCK <= g->channels &&
+             (c0 + nblk * SUBQ_SSM_BLOCK) / j->gsize == c0 / j->gsize) {
+        subq_scan_state(j, bq, cb + nblk, SUBQ_SSM_BLOCK, hs);
+        nblk++;
+      }
     const float *ablk = apack;
-    if (g->flags & SUBQ_SSM1_A_PACKED)
+    if (a_packed)
       ablk = g->a + cb * blk;
     else
       subq_ssm1_pack_block(g->a + c0 * N, N, nc, (g->flags & SUBQ_SSM1_A_LOG) != 0, apack);
-    const int64_t T = g->cu_seqlens ? (int64_t)g->cu_seqlens[bq + 1] - g->cu_seqlens[bq] : g->seqlen;
-    if (T == 0) continue; /* an empty sequence touches nothing */
-    const int64_t sl = g->state_slots ? g->state_slots[bq] : bq;
-    const bool use_in = g->h_in && (!g->has_initial_state || g->has_initial_state[bq]);
-    float *h = g->h_out ? g->h_out + sl * g->h_bs + cb * blk : hs;
-    const float *hin = use_in ? g->h_in + sl * g->h_bs + cb * blk : NULL;
-    if (!hin)
-      memset(h, 0, (size_t)blk * sizeof(float));
-    else if (hin != h)
-      memcpy(h, hin, (size_t)blk * sizeof(float));
-    for (int64_t n = 0; n < N; n++) /* padding lanes are zero */
-      for (int64_t l = nc; l < SUBQ_SSM_BLOCK; l++) h[n * SUBQ_SSM_BLOCK + l] = 0.0f;
     /* one call per B/C group inside the block */
     for (int64_t l0 = 0; l0 < nc;) {
       const int64_t grp = (c0 + l0) / j->gsize;
       const int64_t l1 = SUBQ_MIN(nc, (grp + 1) * j->gsize - c0);
       subq_s6scan_params p;
 #define SUBQ_ROW(ld, bs) (g->cu_seqlens ? (int64_t)g->cu_seqlens[bq] * (ld) : bq * (bs))
-      p.T = T, p.N = N, p.lane0 = (int32_t)l0, p.nl = (int32_t)(l1 - l0);
+      p.T = T, p.N = N, p.lane0 = (int32_t)l0, p.nl = (int32_t)(l1 - l0), p.nblk = nblk;
       p.softplus = (g->flags & SUBQ_SSM1_DT_SOFTPLUS) != 0;
       p.u = g->u + SUBQ_ROW(g->u_ld, g->u_bs) + c0, p.u_ld = g->u_ld;
       p.dt = g->dt + SUBQ_ROW(g->dt_ld, g->dt_bs) + c0, p.dt_ld = g->dt_ld;
@@ -408,6 +431,7 @@ static subq_status subq_scan_run(void *arg, int64_t begin, int64_t end, const su
       j->impl->scan(&p);
       l0 = l1;
     }
+    it += nblk;
   }
   return SUBQ_OK;
 }
@@ -479,7 +503,9 @@ static subq_status subq_ssm1_impl(subq_context *ctx, const subq_ssm1_args *args,
   int64_t items;
   if (!subq_mul_i64(g.batch, job.n_blocks, &items))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: batch * channel blocks overflows int64", fn);
-  const subq_phase ph = {subq_scan_run, &job, items, 1};
+  /* A prefill item is a whole sequence of a block: one per claim. A step item
+   * is ~100 ns: the runtime's grain, so a claim is a run of blocks. */
+  const subq_phase ph = {subq_scan_run, &job, items, max_len == 1 ? 0 : 1};
   return subq_parallel_run(ctx, &ph, 1, (size_t)(SUBQ_S6_WORK_FLOATS + 2 * SUBQ_SSM_BLOCK * N) * sizeof(float));
 }
 

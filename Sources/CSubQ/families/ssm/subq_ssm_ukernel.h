@@ -14,6 +14,11 @@
  *   (exp2 = subq_exp2f_decay's bits on every path),
  *   y = fma(h, C[n], y) (y starts at 0); y = fma(Dskip, u, y) if d_skip;
  *   y = y * silu(z) if z.
+ *   nblk >= 1 blocks in one call: more than 1 only for one token (T == 1) of
+ *   whole blocks (lane0 == 0, nl == 16) in one B/C group; block k is block 0's
+ *   pointers advanced k times by subq_s6scan_next_block (16 channels; a and h
+ *   16 * N floats), b and c shared. One call for a run of blocks spares the
+ *   driver's per-block work in the decode step.
  * conv1d: one sequence, channels [0, nc) with nc <= SUBQ_CONV_BLOCK (pointers at the
  *   first channel), T tokens; weights w[c * W + k]; state_in rows at
  *   state_in + k * s_ld (NULL: zeros); state_out (NULL: none; may equal
@@ -70,7 +75,17 @@ typedef struct subq_s6scan_params {
   float *y;
   int64_t y_ld;
   float *work;           /* SUBQ_S6_WORK_FLOATS floats, 64-byte aligned (participant scratch) */
+  int64_t nblk;          /* blocks in this call (see above) */
 } subq_s6scan_params;
+
+/* p moved to the next 16-channel block of a multi-block call. */
+static inline void subq_s6scan_next_block(subq_s6scan_params *p) {
+  p->u += SUBQ_SSM_BLOCK, p->dt += SUBQ_SSM_BLOCK, p->y += SUBQ_SSM_BLOCK;
+  if (p->z) p->z += SUBQ_SSM_BLOCK;
+  if (p->dt_bias) p->dt_bias += SUBQ_SSM_BLOCK;
+  if (p->d_skip) p->d_skip += SUBQ_SSM_BLOCK;
+  p->a += SUBQ_SSM_BLOCK * p->N, p->h += SUBQ_SSM_BLOCK * p->N;
+}
 
 /* Scratch of the micro-kernels, from the participant's buffer (never the
  * stack): the scan's per-time-block dt, dt*u and y partials (64 tokens x up to

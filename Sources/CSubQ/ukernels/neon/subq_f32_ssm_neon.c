@@ -69,8 +69,7 @@ static inline void subq_st4(float *p, int32_t lo, int32_t hi, float32x4_t v) {
   for (int32_t i = lo; i < hi; i++) p[i] = b[i];
 }
 
-
-void subq_f32_ssm_s6scan_ukernel_d16__neon(const subq_s6scan_params *p) {
+static void subq_s6scan_block_neon(const subq_s6scan_params *p) {
   const int64_t N = p->N;
   float *dvb = p->work, *dub = dvb + SUBQ_S6_TC * 4, *yb = dub + SUBQ_S6_TC * 4;
   for (int32_t q = 0; q < 4; q++) {
@@ -132,6 +131,11 @@ void subq_f32_ssm_s6scan_ukernel_d16__neon(const subq_s6scan_params *p) {
       }
     }
   }
+}
+
+void subq_f32_ssm_s6scan_ukernel_d16__neon(const subq_s6scan_params *p) {
+  subq_s6scan_params q = *p;
+  for (int64_t k = 0; k < p->nblk; k++, subq_s6scan_next_block(&q)) subq_s6scan_block_neon(&q);
 }
 
 void subq_f32_ssm_conv1d_ukernel_c256__neon(int64_t T, int64_t nc, int32_t W, const float *x, int64_t x_ld,

@@ -18,7 +18,7 @@ static float subq_silu_scalar(float x) {
   return x * s;
 }
 
-void subq_f32_ssm_s6scan_ukernel_d16__scalar(const subq_s6scan_params *p) {
+static void subq_s6scan_block_scalar(const subq_s6scan_params *p) {
   const int64_t N = p->N;
   for (int64_t t = 0; t < p->T; t++) {
     const float *u = p->u + t * p->u_ld, *dt = p->dt + t * p->dt_ld;
@@ -40,6 +40,11 @@ void subq_f32_ssm_s6scan_ukernel_d16__scalar(const subq_s6scan_params *p) {
       y[l] = acc;
     }
   }
+}
+
+void subq_f32_ssm_s6scan_ukernel_d16__scalar(const subq_s6scan_params *p) {
+  subq_s6scan_params q = *p;
+  for (int64_t k = 0; k < p->nblk; k++, subq_s6scan_next_block(&q)) subq_s6scan_block_scalar(&q);
 }
 
 void subq_f32_ssm_conv1d_ukernel_c256__scalar(int64_t T, int64_t nc, int32_t W, const float *x, int64_t x_ld,

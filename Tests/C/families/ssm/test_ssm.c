@@ -277,6 +277,8 @@ static void scan_chunks(subq_isa isa) {
   scan_chunks_case(isa, (scan_case){2, 41, 45, 16, 3, true, true, true, true, true, true, false, 0});
   scan_chunks_case(isa, (scan_case){2, 41, 48, 16, 1, true, true, true, true, true, true, false, 0});
   scan_chunks_case(isa, (scan_case){1, 9, 64, 24, 2, true, false, false, false, false, true, false, 0});
+  /* 32 blocks, 16 a group: the steps' runs of blocks get long */
+  scan_chunks_case(isa, (scan_case){2, 5, 512, 16, 2, true, true, true, true, true, true, false, 0});
 }
 
 static void scan_chunks_case(subq_isa isa, const scan_case k) {
@@ -290,20 +292,28 @@ static void scan_chunks_case(subq_isa isa, const scan_case k) {
   scan_args(&s, &a, h1, y1);
   CHECK_OK(subq_ssm1_scan_f32(ctx, &a));
   const int64_t splits[][6] = {{1, 0}, {3, 0}, {17, 1, 1, 1, 0}, {40, 0}};
-  for (int sp = 0; sp < 5; sp++) {
+  float *ap = malloc((size_t)sf * sizeof(float));
+  CHECK_OK(subq_ssm1_pack_a(E, k.N, s.a, k.a_log, ap));
+  subq_context *ctx1 = subq_test_context(isa, 1);
+  /* 0-3: the splits; 4: every token a step; 5, 6: every token a step with A
+   * packed (whole blocks of a group in one kernel call), on the 2-thread
+   * context (runs of a claim's length) and on a 1-thread context (whole
+   * groups) */
+  for (int sp = 0; sp < 7; sp++) {
     memcpy(h2, s.h0, (size_t)(k.B * sf) * sizeof(float));
     memset(y2, 0xff, (size_t)(k.B * T * E) * sizeof(float));
     int64_t t0 = 0;
     for (int piece = 0; t0 < T; piece++) {
-      int64_t len = sp == 4 ? 1 : (piece < 6 && splits[sp][piece] ? splits[sp][piece] : T - t0);
+      int64_t len = sp >= 4 ? 1 : (piece < 6 && splits[sp][piece] ? splits[sp][piece] : T - t0);
       if (len > T - t0) len = T - t0;
       subq_ssm1_args c = a;
       c.seqlen = len, c.u_bs = c.dt_bs = c.z_bs = c.y_bs = T * E, c.b_bs = c.c_bs = T * GN;
       c.u += t0 * E, c.dt += t0 * E, c.y = y2 + t0 * E, c.b += t0 * GN, c.c += t0 * GN;
       if (c.z) c.z += t0 * E;
       c.h_in = h2, c.h_out = h2;
+      if (sp >= 5) c.a = ap, c.flags = (c.flags & ~SUBQ_SSM1_A_LOG) | SUBQ_SSM1_A_PACKED;
       if (len == 1)
-        CHECK_OK(subq_ssm1_step_f32(ctx, &c));
+        CHECK_OK(subq_ssm1_step_f32(sp == 6 ? ctx1 : ctx, &c));
       else
         CHECK_OK(subq_ssm1_scan_f32(ctx, &c));
       t0 += len;
@@ -348,7 +358,8 @@ static void scan_chunks_case(subq_isa isa, const scan_case k) {
     CHECK_MSG(pad_ok, "scan wrote into y padding, isa %d", (int)isa);
     free(pu), free(pdt), free(pz), free(py), free(pb), free(pc);
   }
-  free(y1), free(y2), free(h1), free(h2);
+  free(y1), free(y2), free(h1), free(h2), free(ap);
+  subq_context_destroy(ctx1);
   scan_free(&s);
   subq_context_destroy(ctx);
 }
@@ -375,7 +386,10 @@ static void varlen_m1(subq_isa isa) {
   float *hpool = malloc((size_t)(n_slots * sf) * 4), *cpool = malloc((size_t)(n_slots * S) * 4);
   float *y = malloc((size_t)(R * E + 1) * 4), *yc = malloc((size_t)(R * E + 1) * 4);
   float *ys = malloc((size_t)(R * E + 1) * 4), *hs = malloc((size_t)sf * 4), *cs = malloc((size_t)S * 4);
-  for (int step = 0; step < 2; step++) {
+  float *Ap = malloc((size_t)sf * 4);
+  CHECK_OK(subq_ssm1_pack_a(E, N, A, false, Ap));
+  for (int mode = 0; mode < 3; mode++) { /* prefill; step; step with A packed (whole blocks in one kernel call) */
+    const int step = mode > 0;
     const int32_t cu1[] = {0, 1, 1, 2, 3, 3, 4, 5, 5};
     const int32_t *cuu = step ? cu1 : cu;
     memcpy(hpool, hpool0, (size_t)(n_slots * sf) * 4), memcpy(cpool, cpool0, (size_t)(n_slots * S) * 4);
@@ -391,7 +405,9 @@ static void varlen_m1(subq_isa isa) {
     sa.u = u, sa.dt = dt, sa.b = b, sa.c = c, sa.z = z, sa.a = A, sa.d_skip = D, sa.h_in = hpool, sa.h_out = hpool,
     sa.y = y;
     sa.cu_seqlens = cuu, sa.state_slots = slots, sa.has_initial_state = has_init, sa.n_slots = n_slots;
+    if (mode == 2) sa.a = Ap, sa.flags |= SUBQ_SSM1_A_PACKED;
     CHECK_OK(step ? subq_ssm1_step_f32(ctx, &sa) : subq_ssm1_scan_f32(ctx, &sa));
+    sa.a = A, sa.flags &= ~SUBQ_SSM1_A_PACKED; /* the per-sequence twins below take A per call */
     for (int s = 0; s < ns; s++) {
       const int64_t r0 = cuu[s], len = cuu[s + 1] - cuu[s];
       if (len == 0) {
@@ -414,7 +430,7 @@ static void varlen_m1(subq_isa isa) {
       so.h_in = has_init[s] ? hpool0 + slots[s] * sf : NULL, so.h_out = hs, so.y = ys;
       CHECK_OK(subq_ssm1_scan_f32(ctx, &so));
       CHECK_MSG(memcmp(ys, y + r0 * E, (size_t)(len * E) * 4) == 0 && memcmp(hs, hpool + slots[s] * sf, (size_t)sf * 4) == 0,
-                "varlen ssm1 seq %d step %d isa %d", s, step, (int)isa);
+                "varlen ssm1 seq %d mode %d isa %d", s, mode, (int)isa);
     }
     const int unused[] = {4, 6, 8};
     for (int k = 0; k < 3; k++)
@@ -447,7 +463,7 @@ static void varlen_m1(subq_isa isa) {
     CHECK_STATUS(subq_conv1d_f32(NULL, &ca), SUBQ_ERR_INVALID_ARGUMENT, "used twice");
   }
   free(u), free(dt), free(b), free(c), free(z), free(A), free(D), free(w), free(bias), free(hpool0), free(cpool0);
-  free(hpool), free(cpool), free(y), free(yc), free(ys), free(hs), free(cs);
+  free(hpool), free(cpool), free(y), free(yc), free(ys), free(hs), free(cs), free(Ap);
   subq_context_destroy(ctx);
 }
 
