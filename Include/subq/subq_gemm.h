@@ -119,6 +119,61 @@ SUBQ_API size_t subq_gemm_packed_b_size(const subq_gemm_packed_b *packed);
 SUBQ_API SUBQ_WARN_UNUSED subq_status subq_gemm_packed(subq_context *SUBQ_NULLABLE ctx, const subq_gemm_args *args,
                                                       const subq_gemm_packed_b *packed);
 
+/* ---- int8 weights (weight-only quantization) -------------------------------- */
+/* A linear layer's weight W [n][k] (n outputs, k inputs, as PyTorch stores
+ * it) quantized once to int8 for memory-bound products (decode, LM heads):
+ * 1.125 bytes a weight instead of 2 (bf16) or 4 (f32). Activations and
+ * accumulation stay f32.
+ * Quantization, per row and per block of SUBQ_Q8_BLOCK = 32 columns (the last
+ * block of a row padded with zeros): scale s = max |w| / 127 (f32), code
+ * c = round-half-even(w / s) clamped to [-127, 127] (s = 0 and codes 0 for an
+ * all-zero block); the weight used is fl(c * s). So |w - fl(c * s)| <=
+ * s / 2 + one f32 rounding: at most 0.4% of the block's largest magnitude.
+ * This changes a model's numerics: it is an opt-in, not a lossless packing.
+ *
+ * subq_q8_weights_create: W in f32, bf16 or f16 (uint16_t storage), row r at
+ * w + r * w_rs elements (w_rs 0 means k), columns contiguous. ctx (NULL: the
+ * calling thread, plain memory) quantizes on its workers and places the copy
+ * by its NUMA mode, as subq_gemm_pack_b does (DISTRIBUTE: each node holds the
+ * rows its workers compute; MIRROR: one copy per node). The object is
+ * immutable: any number of threads and contexts may use it at once.
+ * Errors: SUBQ_ERR_INVALID_ARGUMENT — NULL out or w, n or k < 1, another
+ * dtype, w_rs < k, sizes whose byte ranges overflow, a NaN or infinite weight
+ * (the message names its row and column; nothing is created);
+ * SUBQ_ERR_OUT_OF_MEMORY; a memory binding failure (SUBQ_ERR_SYSTEM). */
+typedef struct subq_q8_weights subq_q8_weights;
+#define SUBQ_Q8_BLOCK 32
+SUBQ_API SUBQ_WARN_UNUSED subq_status subq_q8_weights_create(subq_context *SUBQ_NULLABLE ctx, int64_t n, int64_t k,
+                                                            subq_dtype dtype, const void *w, int64_t w_rs,
+                                                            subq_q8_weights *SUBQ_NULLABLE *SUBQ_NONNULL out);
+/* Frees the weights; NULL is a no-op. */
+SUBQ_API void subq_q8_weights_destroy(subq_q8_weights *SUBQ_NULLABLE w);
+/* Bytes held (every copy under MIRROR); 0 for NULL. */
+SUBQ_API size_t subq_q8_weights_size(const subq_q8_weights *SUBQ_NULLABLE w);
+/* The weights as the products use them, fl(c * s), of rows [row0, row0 +
+ * rows) into dst (row i at dst + i * dst_rs floats; dst_rs 0 means k): to
+ * measure the quantization error. Thread-safe. Errors: NULL w or dst (dst may
+ * be NULL when rows is 0), rows outside [0, n), dst_rs < k, overflow. */
+SUBQ_API SUBQ_WARN_UNUSED subq_status subq_q8_weights_dequantize(const subq_q8_weights *w, int64_t row0,
+                                                                int64_t rows, float *SUBQ_NULLABLE dst,
+                                                                int64_t dst_rs);
+/* y = x W^T: x is m x k f32 (row i at x + i * x_rs, x_rs 0 means k), y is
+ * m x n f32 (row i at y + i * y_rs, y_rs 0 means n), written without being
+ * read. Each y element is, in f32, per block the sum of x * c, scaled by the
+ * block's s and accumulated over the blocks in order (the vector paths do
+ * this per lane and add the lanes at the end), so |error| <= about
+ * (k + 16) * 2^-24 * sum_p |x_p c_p s_p| against the dequantized weights.
+ * Work is split over blocks of W's rows, never over k: bitwise identical
+ * results for any thread count; the ISA path may change the last bits.
+ * m == 0 succeeds and touches nothing.
+ * Errors: SUBQ_ERR_INVALID_ARGUMENT — NULL w, x or y (with m > 0), m < 0,
+ * x_rs < k, y_rs < n, byte ranges that overflow, y overlapping x or the
+ * weights; SUBQ_ERR_OUT_OF_MEMORY (k not a multiple of 32: x is copied into
+ * zero-padded rows in ctx's workspace). */
+SUBQ_API SUBQ_WARN_UNUSED subq_status subq_q8_linear(subq_context *SUBQ_NULLABLE ctx, int64_t m, const float *SUBQ_NULLABLE x,
+                                                    int64_t x_rs, const subq_q8_weights *w, float *SUBQ_NULLABLE y,
+                                                    int64_t y_rs);
+
 /* ---- bf16 helpers ---------------------------------------------------------- */
 /* Converts n floats to bf16 with round-to-nearest-even (NaN stays NaN, quiet;
  * values past the largest bf16 round to Inf). Errors: n < 0, NULL src/dst

@@ -112,6 +112,8 @@ void bench_linattn_hybrid_parse(int argc, char **argv);  /* linattn-hybrid: BASE
 int bench_linattn_hybrid_main(const bench_opts *opts);
 void bench_ternary_parse(int argc, char **argv); /* ternary: BitLinear GEMV/GEMM, act quant, HGRN */
 int bench_ternary_main(const bench_opts *opts);
+void bench_q8_parse(int argc, char **argv);      /* q8: int8-weight linear vs bf16 weights */
+int bench_q8_main(const bench_opts *opts);
 void bench_nn_parse(int argc, char **argv);      /* nn: RMSNorm, add+RMSNorm, SwiGLU, RoPE */
 int bench_nn_main(const bench_opts *opts);
 void bench_monarch_parse(int argc, char **argv); /* monarch: Monarch product, prepacked weights */

@@ -37,6 +37,7 @@ static void usage(FILE *f) {
       "  linattn-hybrid  BASED-style hybrid (linear + SWA 128 + short conv) vs full causal attention per T\n"
       "  monarch         Monarch product y = P2 L P1 R x (n 4096 / 64 blocks / 1024 tokens vs dense; decode n 1024, 16384)\n"
       "  ternary         ternary BitLinear GEMV / GEMM, fused RMSNorm+int8 quant, HGRN recurrence (--op)\n"
+      "  q8              int8-weight linear (subq_q8_linear) beside the bf16-weight product of the same shape\n"
       "  list            print the commands and the standard gemm shapes\n"
       "\n"
       "options (all commands):\n"
@@ -74,6 +75,7 @@ static void usage(FILE *f) {
       "ternary options: --op gemv|gemm|actq|hgrn|all|qgemv|qgemm --n N --k K --t T --d D --l L --norm rmsnorm|none\n"
       "                (default all = gemv,gemm,actq,hgrn; n4096 k14336, gemm/actq t512, hgrn d2048 l1024;\n"
       "                qgemv/qgemm: the int8 x ternary product alone; --norm none: BitLinear without RMSNorm)\n"
+      "q8 options:      --n N --k K --m M   (default n128256 k2560 m1: BitNet-2B's tied LM head, one token)\n"
       "\n"
       "pool options:\n"
       "  --spin on|off|both  (default both)\n"
@@ -217,19 +219,19 @@ int main(int argc, char **argv) {
                !strcmp(cmd, "fattn") || !strcmp(cmd, "ssm") || !strcmp(cmd, "conv1d") || !strcmp(cmd, "nn") ||
                !strcmp(cmd, "ssd") || !strcmp(cmd, "ssd-step") || !strcmp(cmd, "gated-rmsnorm") || !strcmp(cmd, "list") ||
                !strcmp(cmd, "linattn") || !strcmp(cmd, "linattn-step") || !strcmp(cmd, "linattn-hybrid") ||
-               !strcmp(cmd, "monarch") || !strcmp(cmd, "ternary");
+               !strcmp(cmd, "monarch") || !strcmp(cmd, "ternary") || !strcmp(cmd, "q8");
   if (!known)
     bench_usage_error("unknown command '%s' (suite, peak, gemm, pool, fattn, ssm, conv1d, nn, ssd, ssd-step, "
-                      "gated-rmsnorm, linattn, linattn-step, linattn-hybrid, monarch, ternary, list)", cmd);
+                      "gated-rmsnorm, linattn, linattn-step, linattn-hybrid, monarch, ternary, q8, list)", cmd);
   if (n_rest > 0 && strcmp(cmd, "gemm") && strcmp(cmd, "pool") && strcmp(cmd, "fattn") && strcmp(cmd, "ssm") && strcmp(cmd, "conv1d") &&
       strcmp(cmd, "nn") && strcmp(cmd, "ssd") && strcmp(cmd, "ssd-step") && strcmp(cmd, "gated-rmsnorm") &&
       strcmp(cmd, "linattn") && strcmp(cmd, "linattn-step") && strcmp(cmd, "linattn-hybrid") && strcmp(cmd, "monarch") &&
-      strcmp(cmd, "ternary"))
+      strcmp(cmd, "ternary") && strcmp(cmd, "q8"))
     bench_usage_error("%s: unexpected argument '%s'", cmd, rest[0]);
 
   if (!strcmp(cmd, "list")) {
     printf("commands: suite (default), peak, gemm, pool, fattn, ssm, conv1d, nn, ssd, ssd-step, gated-rmsnorm, linattn, "
-           "linattn-step, linattn-hybrid, monarch, ternary, list\n");
+           "linattn-step, linattn-hybrid, monarch, ternary, q8, list\n");
     bench_gemm_list();
     bench_fattn_list();
     free(rest);
@@ -251,6 +253,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "linattn-hybrid")) bench_linattn_hybrid_parse(n_rest, rest);
   if (!strcmp(cmd, "monarch")) bench_monarch_parse(n_rest, rest);
   if (!strcmp(cmd, "ternary")) bench_ternary_parse(n_rest, rest);
+  if (!strcmp(cmd, "q8")) bench_q8_parse(n_rest, rest);
 
   int rc = 0;
   double t0 = bench_now_s();
@@ -290,6 +293,8 @@ int main(int argc, char **argv) {
     rc = bench_monarch_main(&o);
   } else if (!strcmp(cmd, "ternary")) {
     rc = bench_ternary_main(&o);
+  } else if (!strcmp(cmd, "q8")) {
+    rc = bench_q8_main(&o);
   }
   bench_output_end(&o);
   double elapsed = bench_now_s() - t0;

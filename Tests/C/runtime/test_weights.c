@@ -8,8 +8,8 @@
  *    participants read their node's replica;
  *  - subq_gemm_pack_b / subq_gemm_packed in every mode: bitwise equal to the
  *    unplaced result, one- and many-row products, the size counts replicas;
- *  - subq_ternary_place and Monarch factors: the same bits from placed and
- *    mirrored weights;
+ *  - subq_ternary_place, int8 weights (subq_q8_weights_create) and Monarch
+ *    factors: the same bits from placed and mirrored weights;
  *  - subq_context_places_weights.
  */
 #include <stdatomic.h>
@@ -221,6 +221,48 @@ static void check_packed_b(const subq_topology *t, const char *name) {
   free(a), free(b), free(ref1), free(ref7), free(c1), free(c7);
 }
 
+/* ---- int8 weights (subq_q8_weights_create) in every mode ----------------------------------- */
+static void check_q8(const subq_topology *t, const char *name) {
+  const int64_t k = 515, n = 4100; /* 2.4 MB: more than one huge page; k % 32 != 0: the padded x path */
+  float *w = malloc((size_t)(k * n) * sizeof(float)), *a = malloc((size_t)(5 * k) * sizeof(float));
+  for (int64_t i = 0; i < k * n; i++) w[i] = (float)((i * 7919) % 2003) / 1001.0f - 1.0f;
+  for (int64_t i = 0; i < 5 * k; i++) a[i] = (float)((i * 104729) % 1009) / 504.0f - 1.0f;
+  float *ref = malloc((size_t)(5 * n) * sizeof(float)), *c = malloc((size_t)(5 * n) * sizeof(float));
+  subq_q8_weights *q0 = NULL;
+  CHECK_OK(subq_q8_weights_create(NULL, n, k, SUBQ_DTYPE_F32, w, 0, &q0));
+  if (!q0) return;
+  CHECK_OK(subq_q8_linear(NULL, 1, a, 0, q0, ref, 0));
+  CHECK_OK(subq_q8_linear(NULL, 4, a + k, 0, q0, ref + n, 0));
+  for (int m = SUBQ_NUMA_OFF; m <= SUBQ_NUMA_MIRROR; m++) {
+    subq_context *ctx = make_ctx(t, 6, (subq_numa_mode)m);
+    if (!ctx) continue;
+    const subq_partition *p = subq_placement_partition(ctx);
+    const size_t log0 = subq_placement_log(ctx, NULL, 0);
+    subq_q8_weights *q = NULL;
+    CHECK_MSG(subq_q8_weights_create(ctx, n, k, SUBQ_DTYPE_F32, w, 0, &q) == SUBQ_OK, "%s numa=%d: %s", name, m,
+              subq_last_error_message());
+    if (!q) {
+      subq_context_destroy(ctx);
+      continue;
+    }
+    subq_place_record rec[64];
+    const size_t na = area_records(ctx, log0, rec, 64);
+    const bool placing = m == SUBQ_NUMA_ISOLATE || m == SUBQ_NUMA_DISTRIBUTE || m == SUBQ_NUMA_MIRROR;
+    CHECK_MSG(placing ? na >= 1 : na == 0, "%s numa=%d: %zu areas for int8 weights", name, m, na);
+    const size_t copies = m == SUBQ_NUMA_MIRROR ? (size_t)p->n_groups : 1;
+    CHECK_MSG(counts_copies(subq_q8_weights_size(q), subq_q8_weights_size(q0), copies),
+              "%s numa=%d: size %zu for %zu copies", name, m, subq_q8_weights_size(q), copies);
+    memset(c, 0xff, (size_t)(5 * n) * sizeof(float));
+    CHECK_OK(subq_q8_linear(ctx, 1, a, 0, q, c, 0));
+    CHECK_OK(subq_q8_linear(ctx, 4, a + k, 0, q, c + n, 0));
+    CHECK_MSG(!memcmp(c, ref, (size_t)(5 * n) * sizeof(float)), "%s numa=%d: int8 products differ", name, m);
+    subq_q8_weights_destroy(q);
+    subq_context_destroy(ctx);
+  }
+  subq_q8_weights_destroy(q0);
+  free(w), free(a), free(ref), free(c);
+}
+
 /* ---- ternary weights placed (subq_ternary_place) -------------------------------------------- */
 static void check_ternary(const subq_topology *t, const char *name) {
   const int64_t n = 1500, k = 2100; /* 0.8 MB of codes: several decode items per node */
@@ -351,6 +393,7 @@ int main(void) {
       check_weights(t, fx[f]);
       check_packed_b(t, fx[f]);
       check_ternary(t, fx[f]);
+      check_q8(t, fx[f]);
       check_monarch(t, fx[f]);
       subq_topology_release(t);
     }

@@ -1,6 +1,7 @@
 /*
  * subq_avx2_lanes.h — partial-vector helpers shared by the AVX2 micro-kernels
- * (lane masks, and loads/stores that mask only when lanes are missing).
+ * (lane masks, loads/stores that mask only when lanes are missing, and the
+ * fixed-order horizontal sum).
  * Include it INSIDE a SUBQ_ISA_BEGIN_AVX2 region, after every system header,
  * so its static inline functions inherit the target (internal/subq_isa.h).
  */
@@ -27,6 +28,14 @@ static inline void subq_avx2_st(float *p, __m256i m, bool full, __m256 v) {
     _mm256_storeu_ps(p, v);
   else
     _mm256_maskstore_ps(p, m, v);
+}
+
+/* Fixed-order horizontal sum: (lo + hi), then pairs, then the last two. */
+static inline float subq_avx2_hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
 }
 
 #endif /* SUBQ_AVX2_LANES_H */

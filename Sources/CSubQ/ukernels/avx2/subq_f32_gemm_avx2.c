@@ -12,6 +12,8 @@
 
 SUBQ_ISA_BEGIN_AVX2
 
+#include "internal/simd/subq_avx2_lanes.h"
+
 static inline __m256 subq_avx2_out(__m256 acc, __m256 valpha, float beta, const float *c) {
   __m256 t = _mm256_mul_ps(valpha, acc);
   if (beta != 0.0f) t = _mm256_add_ps(t, _mm256_mul_ps(_mm256_set1_ps(beta), _mm256_loadu_ps(c)));
@@ -128,14 +130,6 @@ void subq_f32_gemm_ukernel_6x16__avx2(int64_t kc, const float *a, const float *b
 
 static inline __m256 subq_avx2_load_bf16(const uint16_t *p) {
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
-}
-
-/* Fixed-order horizontal sum: (lo + hi), then pairs, then the last two. */
-static inline float subq_avx2_hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
 }
 
 /* R rows x C columns: R*C accumulators of 8 k-lanes; lanes, then the k tail. */

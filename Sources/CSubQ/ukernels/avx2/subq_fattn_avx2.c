@@ -25,18 +25,12 @@
 
 SUBQ_ISA_BEGIN_AVX2
 
+#include "internal/simd/subq_avx2_lanes.h"
 #include "internal/simd/subq_vexp_avx2.h"
 
 static inline __m256i subq_fattn_tail_mask(int64_t n) { /* lanes < n (0 < n <= 8) */
   const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), idx);
-}
-
-static inline float subq_fattn_hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
 }
 
 void subq_fattn_exp__avx2(const float *src, float *dst, int64_t n) {
@@ -77,7 +71,7 @@ float subq_fattn_expsub__avx2(float *s, int64_t n, float m) {
     memcpy(s + j, t, (size_t)(n - j) * sizeof(float));
     sum = _mm256_add_ps(sum, e);
   }
-  return subq_fattn_hsum(sum);
+  return subq_avx2_hsum(sum);
 }
 
 float subq_fattn_rowmax__avx2(const float *s, int64_t n, float init) {
