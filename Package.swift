@@ -32,6 +32,7 @@ let package = Package(
         "Sources/CSubQ/families/linattn/subq_linattn_impls.inc",
         "Sources/CSubQ/families/monarch/subq_monarch_impls.inc",
         "Sources/CSubQ/families/ternary/subq_ternary_impls.inc",
+        "Sources/CSubQ/families/q8/subq_q8_impls.inc",
       ],
       sources: ["Sources/CSubQ"],
       publicHeadersPath: "Include",

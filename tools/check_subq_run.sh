@@ -50,4 +50,10 @@ grep -q "^monarch: 12 MLP matrices (2 blocks), 79872 parameters instead of 11059
   fail "--monarch summary on based: $(cat "$tmp/err")"
 if "$run" "$root/Tests/Models/mamba" --tokens 1 --monarch 2 2>"$tmp/err"; then fail "--monarch on mamba succeeded"; fi
 grep -q "llama, mistral and based" "$tmp/err" || fail "--monarch on mamba message: $(cat "$tmp/err")"
+# --int8-head: the head's report line, then generation as usual; refused for hgrn_bit (ternary head)
+"$run" "$root/Tests/Models/bitnet" --tokens 1,2,3 --max-tokens 2 --int8-head --quiet >/dev/null 2>"$tmp/err" ||
+  fail "--int8-head failed: $(cat "$tmp/err")"
+grep -q "^int8 head: 885 x 64, relative weight error 0\.00[0-9]*$" "$tmp/err" || fail "--int8-head report: $(cat "$tmp/err")"
+if "$run" "$root/Tests/Models/hgrn_bit" --tokens 1 --int8-head 2>"$tmp/err"; then fail "--int8-head on hgrn_bit succeeded"; fi
+grep -q "already a ternary BitLinear" "$tmp/err" || fail "--int8-head on hgrn_bit message: $(cat "$tmp/err")"
 echo "check_subq_run: ok"

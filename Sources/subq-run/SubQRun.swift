@@ -69,6 +69,14 @@ struct SubQRun: ParsableCommand {
       valueName: "BLOCKS"))
   var monarch: Int?
 
+  @Flag(
+    name: .customLong("int8-head"),
+    help: ArgumentHelp(
+      "Quantize the output head to int8 (per row and 32-column block) at load time and compute the logits with it,",
+      discussion: "reading 1.125 bytes a weight instead of 2 (bf16) in every decode step. Changes the logits: the relative "
+        + "weight error is reported. Not for hgrn_bit (its head is ternary)."))
+  var int8Head = false
+
   @Flag(help: "No progress bar while loading.")
   var quiet = false
 
@@ -102,11 +110,14 @@ struct SubQRun: ParsableCommand {
 
     let progress = ProgressBar(enabled: !quiet)
     let loadStart = Date()
-    let m = try Model.load(directory: dir, context: ctx, options: .init(monarchBlocks: monarch)) { done, total in
-      progress.update(done, total)
+    let m = try Model.load(directory: dir, context: ctx, options: .init(monarchBlocks: monarch, int8Head: int8Head)) {
+      done, total in progress.update(done, total)
     }
     progress.finish()
     reportMonarch(m.monarchProjections)
+    if let e = m.int8HeadError {
+      err("int8 head: \(m.config.vocabSize) x \(m.config.hiddenSize), relative weight error \(String(format: "%.5f", e))")
+    }
 
     var tokenizer: Tokenizer? = nil
     let tokPath = dir.appendingPathComponent("tokenizer.json").path

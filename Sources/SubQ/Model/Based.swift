@@ -36,6 +36,7 @@ struct BasedBody: ModelBody, @unchecked Sendable {
   let config: ModelConfig
   let b: ModelConfig.Based
   let embed: EmbeddingAndHead
+  var headError: Double? { embed.int8HeadError }
   let layers: [Layer]
   let finalNorm: FloatBuffer
   let linearAttention: LinearAttentionConfig
@@ -48,7 +49,7 @@ struct BasedBody: ModelBody, @unchecked Sendable {
   var slidingWidth: Int { (b.slidingHeads + 2 * b.slidingKVHeads) * b.slidingHeadDim }
 
   init(
-    config: ModelConfig, checkpoint ck: Checkpoint, context: Context?, monarchBlocks: Int? = nil,
+    config: ModelConfig, checkpoint ck: Checkpoint, context: Context?, monarchBlocks: Int? = nil, int8Head: Bool = false,
     progress: ((Int, Int) -> Void)?
   ) throws(SubQError) {
     self.config = config
@@ -68,7 +69,8 @@ struct BasedBody: ModelBody, @unchecked Sendable {
     let wordEmbeddings = "transformer.embeddings.word_embeddings.weight"
     let table = config.tieWordEmbeddings && !ck.has(wordEmbeddings) && ck.has("lm_head.weight") ? "lm_head.weight" : wordEmbeddings
     embed = try EmbeddingAndHead(
-      ck, embeddingName: table, vocab: config.vocabSize, hidden: d, tied: config.tieWordEmbeddings, context: context)
+      ck, embeddingName: table, vocab: config.vocabSize, hidden: d, tied: config.tieWordEmbeddings, int8Head: int8Head,
+      context: context)
     for i in 0..<config.numLayers {
       let p = "transformer.layers.\(i)."
       if !b.mlpFc1Bias { try absent(p + "mlp.fc1.bias", "mlp_fc1_bias is false") }

@@ -24,10 +24,14 @@ struct BitNetBody: ModelBody, @unchecked Sendable {
   let config: ModelConfig
   let t: ModelConfig.Transformer
   let embed: EmbeddingAndHead
+  var headError: Double? { embed.int8HeadError }
   let layers: [Layer]
   let finalNorm: FloatBuffer
 
-  init(config: ModelConfig, checkpoint ck: Checkpoint, context: Context?, progress: ((Int, Int) -> Void)?) throws(SubQError) {
+  init(
+    config: ModelConfig, checkpoint ck: Checkpoint, context: Context?, int8Head: Bool = false,
+    progress: ((Int, Int) -> Void)?
+  ) throws(SubQError) {
     self.config = config
     let t = config.transformer!
     self.t = t
@@ -35,7 +39,7 @@ struct BitNetBody: ModelBody, @unchecked Sendable {
     let h = config.hiddenSize, d = t.headDim, qd = t.numHeads * d, kvd = t.numKVHeads * d, inter = t.intermediateSize
     embed = try EmbeddingAndHead(
       ck, embeddingName: "model.embed_tokens.weight", vocab: config.vocabSize, hidden: h, tied: config.tieWordEmbeddings,
-      context: context)
+      int8Head: int8Head, context: context)
     var layers: [Layer] = []
     for i in 0..<config.numLayers {
       let p = "model.layers.\(i)."

@@ -84,12 +84,17 @@ final class Checkpoint: @unchecked Sendable {
   }
 
   func widen(_ t: Tensor, into dst: UnsafeMutablePointer<Float>) throws(SubQError) {
-    let n = t.count
+    try widen(t, elements: 0..<t.count, into: dst)
+  }
+
+  /// Elements `range` of t (flat, row-major) widened to f32 into dst.
+  func widen(_ t: Tensor, elements range: Range<Int>, into dst: UnsafeMutablePointer<Float>) throws(SubQError) {
+    let n = range.count, o = range.lowerBound
     switch t.dtype {
-    case .f32: dst.update(from: t.data.assumingMemoryBound(to: Float.self), count: n)
-    case .bf16: try SubQError.check(subq_bf16_to_f32(t.data.assumingMemoryBound(to: UInt16.self), dst, Int64(n)))
+    case .f32: dst.update(from: t.data.assumingMemoryBound(to: Float.self) + o, count: n)
+    case .bf16: try SubQError.check(subq_bf16_to_f32(t.data.assumingMemoryBound(to: UInt16.self) + o, dst, Int64(n)))
     case .f16:
-      let src = t.data.assumingMemoryBound(to: UInt16.self)
+      let src = t.data.assumingMemoryBound(to: UInt16.self) + o
       for i in 0..<n { dst[i] = Float(Float16(bitPattern: src[i])) }
     default: throw .invalidArgument("\(directory): tensor '\(t.name)': unsupported dtype")
     }

@@ -20,10 +20,14 @@ struct MambaBody: ModelBody, @unchecked Sendable {
   let config: ModelConfig
   let m: ModelConfig.Mamba
   let embed: EmbeddingAndHead
+  var headError: Double? { embed.int8HeadError }
   let layers: [Layer]
   let finalNorm: FloatBuffer
 
-  init(config: ModelConfig, checkpoint ck: Checkpoint, context: Context?, progress: ((Int, Int) -> Void)?) throws(SubQError) {
+  init(
+    config: ModelConfig, checkpoint ck: Checkpoint, context: Context?, int8Head: Bool = false,
+    progress: ((Int, Int) -> Void)?
+  ) throws(SubQError) {
     self.config = config
     let m = config.mamba!
     self.m = m
@@ -32,7 +36,8 @@ struct MambaBody: ModelBody, @unchecked Sendable {
     let embName = ck.has("backbone.embeddings.weight") || !ck.has("backbone.embedding.weight")
       ? "backbone.embeddings.weight" : "backbone.embedding.weight"
     embed = try EmbeddingAndHead(
-      ck, embeddingName: embName, vocab: config.vocabSize, hidden: h, tied: config.tieWordEmbeddings, context: context)
+      ck, embeddingName: embName, vocab: config.vocabSize, hidden: h, tied: config.tieWordEmbeddings, int8Head: int8Head,
+      context: context)
     var layers: [Layer] = []
     for i in 0..<config.numLayers {
       let p = "backbone.layers.\(i)."

@@ -19,6 +19,7 @@ struct Mamba2Body: ModelBody, @unchecked Sendable {
   let config: ModelConfig
   let m: ModelConfig.Mamba2
   let embed: EmbeddingAndHead
+  var headError: Double? { embed.int8HeadError }
   let layers: [Layer]
   let finalNorm: FloatBuffer
 
@@ -26,7 +27,10 @@ struct Mamba2Body: ModelBody, @unchecked Sendable {
   var convChannels: Int { inner + 2 * m.nGroups * m.stateSize }
   var projWidth: Int { 2 * inner + 2 * m.nGroups * m.stateSize + m.numHeads }
 
-  init(config: ModelConfig, checkpoint ck: Checkpoint, context: Context?, progress: ((Int, Int) -> Void)?) throws(SubQError) {
+  init(
+    config: ModelConfig, checkpoint ck: Checkpoint, context: Context?, int8Head: Bool = false,
+    progress: ((Int, Int) -> Void)?
+  ) throws(SubQError) {
     self.config = config
     let m = config.mamba2!
     self.m = m
@@ -34,7 +38,7 @@ struct Mamba2Body: ModelBody, @unchecked Sendable {
     let convC = e + 2 * m.nGroups * m.stateSize
     embed = try EmbeddingAndHead(
       ck, embeddingName: "backbone.embeddings.weight", vocab: config.vocabSize, hidden: h, tied: config.tieWordEmbeddings,
-      context: context)
+      int8Head: int8Head, context: context)
     var layers: [Layer] = []
     for i in 0..<config.numLayers {
       let p = "backbone.layers.\(i).mixer."

@@ -28,8 +28,21 @@ public final class Model: @unchecked Sendable {
     /// kernels. The projection is fp64 work on every core at load time (a truncated SVD per
     /// sub-block, O(m·n·min(s, p)) per matrix); ``Model/monarchProjections`` reports its error.
     public var monarchBlocks: Int?
-    public init(monarchBlocks: Int? = nil) { self.monarchBlocks = monarchBlocks }
+    /// Quantize the output head (lm_head, or the tied embedding matrix used as the head) to int8
+    /// per row and 32-column block (``Int8Weights``) and compute the logits with it: 1.125 bytes a
+    /// weight instead of 2 (bf16) or 4, the largest read of a decode step in models with big
+    /// vocabularies. Changes the logits (``Model/int8HeadError`` says by how much the weights
+    /// moved); token embeddings stay as stored. Not for hgrn_bit, whose head is ternary.
+    public var int8Head: Bool
+    public init(monarchBlocks: Int? = nil, int8Head: Bool = false) {
+      self.monarchBlocks = monarchBlocks
+      self.int8Head = int8Head
+    }
   }
+
+  /// With ``LoadOptions/int8Head``: ‖W − W_int8‖ / ‖W‖ of the head (Frobenius, measured at load);
+  /// nil otherwise.
+  public var int8HeadError: Double? { body.headError }
 
   /// The Monarch projections made at load time (``LoadOptions/monarchBlocks``), per layer in
   /// order gate, up, down (based: fc1, fc2); empty otherwise.
@@ -61,19 +74,28 @@ public final class Model: @unchecked Sendable {
           message: "Model.load: Monarch MLPs apply to the dense MLPs of llama, mistral and based models, not \(config.architecture.rawValue)")
       }
     }
+    if options.int8Head && config.architecture == .hgrnBit {
+      throw SubQError(
+        code: .unsupported, message: "Model.load: int8Head: the hgrn_bit head is already a ternary BitLinear")
+    }
     let ck = try Checkpoint(directory: directory)
     let body: any ModelBody
     switch config.architecture {
     case .llama, .mistral:
       body = try TransformerBody(
-        config: config, checkpoint: ck, context: context, monarchBlocks: options.monarchBlocks, progress: progress)
-    case .mamba: body = try MambaBody(config: config, checkpoint: ck, context: context, progress: progress)
-    case .mamba2: body = try Mamba2Body(config: config, checkpoint: ck, context: context, progress: progress)
-    case .bitnet: body = try BitNetBody(config: config, checkpoint: ck, context: context, progress: progress)
+        config: config, checkpoint: ck, context: context, monarchBlocks: options.monarchBlocks,
+        int8Head: options.int8Head, progress: progress)
+    case .mamba:
+      body = try MambaBody(config: config, checkpoint: ck, context: context, int8Head: options.int8Head, progress: progress)
+    case .mamba2:
+      body = try Mamba2Body(config: config, checkpoint: ck, context: context, int8Head: options.int8Head, progress: progress)
+    case .bitnet:
+      body = try BitNetBody(config: config, checkpoint: ck, context: context, int8Head: options.int8Head, progress: progress)
     case .hgrnBit: body = try HGRNBitBody(config: config, checkpoint: ck, context: context, progress: progress)
     case .based:
       body = try BasedBody(
-        config: config, checkpoint: ck, context: context, monarchBlocks: options.monarchBlocks, progress: progress)
+        config: config, checkpoint: ck, context: context, monarchBlocks: options.monarchBlocks,
+        int8Head: options.int8Head, progress: progress)
     }
     return Model(config: config, context: context, body: body)
   }
@@ -153,6 +175,12 @@ protocol ModelBody: Sendable {
   func forward(
     _ tokens: [Int], start: Int, state: AnyObject, allLogits: Bool, wantLogits: Bool, context: Context?
   ) throws(SubQError) -> [Float]
+  /// The int8 head's relative weight error (``Model/int8HeadError``), nil without one.
+  var headError: Double? { get }
+}
+
+extension ModelBody {
+  var headError: Double? { nil }
 }
 
 /// Per-layer conv states ((W-1) × channels) and SSM states of the Mamba architectures.
@@ -189,15 +217,27 @@ final class RecurrentState {
   }
 }
 
+/// The output head's weights: as stored (packed f32, plus the bf16 rows in place for decode), or
+/// quantized to int8 at load (``Model/LoadOptions/int8Head``).
+enum HeadWeights: @unchecked Sendable {
+  case dense(Linear)
+  case int8(Int8Weights)
+}
+
 /// Token embeddings (read in place from the mapped checkpoint, any float dtype) and the output head.
 struct EmbeddingAndHead: @unchecked Sendable {
   let checkpoint: Checkpoint  // keeps the mapping that `table` points into alive
   let table: Checkpoint.Tensor
   let hidden: Int
   let vocab: Int
-  let head: Linear
+  let head: HeadWeights
+  /// With an int8 head: ‖W − W_int8‖ / ‖W‖ over the whole matrix (Frobenius), measured at load.
+  let int8HeadError: Double?
 
-  init(_ ck: Checkpoint, embeddingName: String, vocab: Int, hidden: Int, tied: Bool, context: Context?) throws(SubQError) {
+  init(
+    _ ck: Checkpoint, embeddingName: String, vocab: Int, hidden: Int, tied: Bool, int8Head: Bool = false,
+    context: Context?
+  ) throws(SubQError) {
     checkpoint = ck
     table = try ck.tensor(embeddingName, [vocab, hidden])
     self.vocab = vocab
@@ -207,7 +247,35 @@ struct EmbeddingAndHead: @unchecked Sendable {
       throw .invalidArgument("\(ck.directory): tensor 'lm_head.weight' is missing and tie_word_embeddings is false")
     }
     let headName = tied ? String(embeddingName.dropLast(".weight".count)) : "lm_head"
-    head = try Linear(ck, headName, out: vocab, in: hidden, bias: false, context: context)
+    if int8Head {
+      let t = try ck.tensor(headName + ".weight", [vocab, hidden])
+      let dtype: subq_dtype = t.dtype == .f32 ? .f32 : (t.dtype == .bf16 ? .bf16 : .f16)
+      let q = try Int8Weights(rows: vocab, columns: hidden, dtype: dtype, data: t.data, rowStride: hidden, context: context)
+      head = .int8(q)
+      int8HeadError = try Self.relativeError(q, t, ck)
+    } else {
+      head = .dense(try Linear(ck, headName, out: vocab, in: hidden, bias: false, context: context))
+      int8HeadError = nil
+    }
+  }
+
+  /// ‖W − W_int8‖ / ‖W‖ in float64, up to 4 Mi weights at a time.
+  private static func relativeError(_ q: Int8Weights, _ t: Checkpoint.Tensor, _ ck: Checkpoint) throws(SubQError) -> Double {
+    let rows = q.rows, cols = q.columns, step = max(1, (1 << 22) / cols)
+    let wide = FloatBuffer(count: min(rows, step) * cols)
+    var num = 0.0, den = 0.0, r0 = 0
+    while r0 < rows {
+      let n = min(step, rows - r0)
+      let deq = try q.dequantized(rows: r0..<(r0 + n))
+      try ck.widen(t, elements: (r0 * cols)..<((r0 + n) * cols), into: wide.base)
+      for i in 0..<(n * cols) {
+        let w = Double(wide.base[i]), d = Double(deq[i]) - w
+        num += d * d
+        den += w * w
+      }
+      r0 += n
+    }
+    return den > 0 ? (num / den).squareRoot() : 0
   }
 
   func gather(_ tokens: [Int], into x: UnsafeMutablePointer<Float>, context: Context?) throws(SubQError) {
@@ -245,7 +313,12 @@ struct EmbeddingAndHead: @unchecked Sendable {
     let n = rows - first
     var out = [Float](repeating: 0, count: n * vocab)
     try out.withUnsafeMutableBufferPointer { (o) throws(SubQError) in
-      try head.apply(xn + first * hidden, xStride: hidden, rows: n, into: o.baseAddress!, outStride: vocab, context: context)
+      switch head {
+      case .dense(let lin):
+        try lin.apply(xn + first * hidden, xStride: hidden, rows: n, into: o.baseAddress!, outStride: vocab, context: context)
+      case .int8(let q):
+        try q.apply(xn + first * hidden, xStride: hidden, m: n, into: o.baseAddress!, yStride: vocab, context: context)
+      }
     }
     return out
   }

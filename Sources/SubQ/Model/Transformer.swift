@@ -18,6 +18,7 @@ struct TransformerBody: ModelBody, @unchecked Sendable {
   let config: ModelConfig
   let t: ModelConfig.Transformer
   let embed: EmbeddingAndHead
+  var headError: Double? { embed.int8HeadError }
   let layers: [Layer]
   let finalNorm: FloatBuffer
   let ropeParams: ModelConfig.RoPE
@@ -25,7 +26,7 @@ struct TransformerBody: ModelBody, @unchecked Sendable {
   let monarchReports: [MonarchProjectionReport]
 
   init(
-    config: ModelConfig, checkpoint ck: Checkpoint, context: Context?, monarchBlocks: Int? = nil,
+    config: ModelConfig, checkpoint ck: Checkpoint, context: Context?, monarchBlocks: Int? = nil, int8Head: Bool = false,
     progress: ((Int, Int) -> Void)?
   ) throws(SubQError) {
     self.config = config
@@ -34,7 +35,7 @@ struct TransformerBody: ModelBody, @unchecked Sendable {
     let h = config.hiddenSize, d = t.headDim, qd = t.numHeads * d, kvd = t.numKVHeads * d, inter = t.intermediateSize
     embed = try EmbeddingAndHead(
       ck, embeddingName: "model.embed_tokens.weight", vocab: config.vocabSize, hidden: h, tied: config.tieWordEmbeddings,
-      context: context)
+      int8Head: int8Head, context: context)
     // Monarch MLPs: every gate/up/down matrix projected up front, in parallel (the slow part).
     var monarch: [MonarchLinear] = []
     if let blocks = monarchBlocks {
