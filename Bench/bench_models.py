@@ -4,6 +4,7 @@
     python3 Bench/bench_models.py [--run PATH] [--bench PATH] [--threads 2] [--models mamba130m,tinyllama]
                                   [--prompt 512] [--new 32] [--reps 3] [--dir bench-results/models]
                                   [--skip-transformers] [--llama-bench PATH --gguf-dir DIR [--llama-reps 1]]
+                                  [--int8-head]
 
 Needs torch, transformers and safetensors in the running Python (for instance the .venv-bench of
 Bench/compare_peers.py plus `pip install transformers safetensors`); the checkpoints are created
@@ -181,6 +182,31 @@ def ternary_tensor(model_type, name, shape):
     return False
 
 
+def head_tensor(path, cfg):
+    """The checkpoint tensor the output head reads: lm_head.weight, or the tied input embedding."""
+    names = {k: shape for k, shape, _, _ in tensors(path)}
+    if not cfg.get("tie_word_embeddings", False) and "lm_head.weight" in names:
+        return "lm_head.weight"
+    for k in ("model.embed_tokens.weight", "backbone.embeddings.weight", "backbone.embedding.weight",
+              "transformer.embeddings.word_embeddings.weight", "transformer.wte.weight"):
+        if k in names:
+            return k
+    return None
+
+
+def int8_head_saving(path):
+    """Bytes per token that --int8-head saves: the head at its dtype minus its int8 form (per row, the
+    codes padded to 32 columns plus one f32 scale per 32: 36 bytes per 32 weights)."""
+    with open(os.path.join(path, "config.json")) as f:
+        cfg = json.load(f)
+    name = head_tensor(path, cfg)
+    for k, shape, dt, n in tensors(path):
+        if k == name:
+            rows, cols = shape
+            return n * DTYPE_BYTES[dt] - rows * ((cols + 31) // 32) * 36
+    return 0
+
+
 def decode_bytes(path):
     """Bytes one decode token reads. Models without ternary weights: every tensor at its dtype
     (weight_bytes). hgrn_bit and bitnet, which subq-run ternarizes at load: the ternary tensors at
@@ -221,9 +247,9 @@ SUMMARY = re.compile(r"prefill: (\d+) tokens in ([\d.]+) s \(([\d.]+) tok/s\); d
                      r"\(([\d.]+) tok/s\)")
 
 
-def run_subq(run, path, ids, new, threads):
+def run_subq(run, path, ids, new, threads, extra=()):
     cmd = [run, path, "--tokens", ",".join(map(str, ids)), "--max-tokens", str(new + 1), "--threads", str(threads),
-           "--quiet", "--prefill-chunk", str(len(ids))]
+           "--quiet", "--prefill-chunk", str(len(ids))] + list(extra)
     p = subprocess.run(cmd, capture_output=True, text=True)
     m = SUMMARY.search(p.stderr)
     if p.returncode != 0 or not m:
@@ -294,6 +320,9 @@ def main():
     ap.add_argument("--llama-bench", default=None, help="llama.cpp's llama-bench: run it too, on the GGUFs")
     ap.add_argument("--gguf-dir", default=os.path.join(ROOT, "bench-results", "gguf"))
     ap.add_argument("--llama-reps", type=int, default=1, help="llama-bench -r per repetition (default 1)")
+    ap.add_argument("--int8-head", action="store_true",
+                    help="run subq-run with --int8-head (the head quantized to int8 at load); the decode bound "
+                         "counts the head at 36 bytes per 32 weights")
     args = ap.parse_args()
     peers = ""
     if not args.no_transformers:
@@ -304,14 +333,14 @@ def main():
         peers += " vs transformers %s / torch %s" % (transformers.__version__, torch.__version__)
     if args.llama_bench:
         peers += " vs llama-bench %s (GGUFs from %s)" % (args.llama_bench, args.gguf_dir)
-    print("subq-run %s%s, %d threads, prompt %d, %d new tokens, %d reps (medians)"
-          % (args.run, peers, args.threads, args.prompt, args.new, args.reps))
+    print("subq-run %s%s%s, %d threads, prompt %d, %d new tokens, %d reps (medians)"
+          % (args.run, " --int8-head" if args.int8_head else "", peers, args.threads, args.prompt, args.new, args.reps))
     for name in args.models.split(","):
         path = os.path.join(args.dir, name)
         if not os.path.exists(os.path.join(path, "config.json")):
             print("creating %s ..." % path, flush=True)
             make_checkpoint(name, path)
-        wb = decode_bytes(path)
+        wb = decode_bytes(path) - (int8_head_saving(path) if args.int8_head else 0)
         bw_before = read_bandwidth(args.bench, args.threads)
         with open(os.path.join(path, "config.json")) as f:
             vocab = json.load(f)["vocab_size"]
@@ -328,7 +357,7 @@ def main():
         load0 = os.getloadavg()
         sp, sd, tp, td, lp, ld, linfo = [], [], [], [], [], [], ""
         for _ in range(args.reps):
-            a, b = run_subq(args.run, path, ids, args.new, args.threads)
+            a, b = run_subq(args.run, path, ids, args.new, args.threads, ["--int8-head"] if args.int8_head else [])
             sp.append(a)
             sd.append(b)
             if gguf:

@@ -9,7 +9,7 @@
 // * Every failing C call throws subq::error carrying the subq_status and the
 //   library's message (subq_last_error_message(), read on the same thread).
 // * Handles are move-only RAII owners (topology, context, packed_b, rope_table,
-//   kv_cache, safetensors, monarch_weights, ternary_weights; log_handler for the
+//   kv_cache, safetensors, monarch_weights, ternary_weights, int8_weights; log_handler for the
 //   process-global log callback).
 // * Views are std::span based; matrix<T> adds a shape and element strides and
 //   checks that every element it describes lies inside its span before any C
@@ -148,6 +148,11 @@ inline void fits(const char* what, std::size_t need, std::size_t have) {
   if (need > have)
     invalid(std::string(what) + ": view needs " + std::to_string(need) + " elements, span has " +
             std::to_string(have));
+}
+// A (rows, cols) view with row stride ld (0 = cols) fits in `have` elements, or throws.
+inline void rows_fit(const char* what, std::size_t have, int64_t rows, int64_t cols, int64_t ld) {
+  if (rows < 0 || cols < 0) invalid(std::string(what) + ": negative size");
+  fits(what, extent(what, {{rows, ld == 0 ? cols : ld}, {cols, 1}}), have);
 }
 // Product of sizes, each >= 0, or throws (negative, overflow).
 inline std::size_t count(const char* what, std::initializer_list<int64_t> dims) {
@@ -496,6 +501,56 @@ class packed_b {
   int64_t k_ = 0, n_ = 0;
 };
 
+// int8 weights W (n outputs x k inputs, PyTorch's layout) for memory-bound products
+// (subq_q8_*); immutable, shareable between threads.
+class int8_weights {
+ public:
+  // Quantizes W (n x k, packed rows; float, bf16 or f16) per row and 32-column block.
+  template <class T>
+  int8_weights(context* ctx, int64_t n, int64_t k, std::span<const T> w) : n_(n), k_(k) {
+    detail::rows_fit("subq::int8_weights: w", w.size(), n, k, 0);
+    subq_q8_weights* h = nullptr;
+    check(subq_q8_weights_create(raw(ctx), n, k, dtype_of<T>(), w.data(), k, &h));
+    h_ = h;
+  }
+  int8_weights(const int8_weights&) = delete;
+  int8_weights& operator=(const int8_weights&) = delete;
+  int8_weights(int8_weights&& o) noexcept : h_(std::exchange(o.h_, nullptr)), n_(o.n_), k_(o.k_) {}
+  int8_weights& operator=(int8_weights&& o) noexcept {
+    if (this != &o) {
+      subq_q8_weights_destroy(h_);
+      h_ = std::exchange(o.h_, nullptr);
+      n_ = o.n_, k_ = o.k_;
+    }
+    return *this;
+  }
+  ~int8_weights() { subq_q8_weights_destroy(h_); }
+
+  int64_t rows() const noexcept { return n_; }
+  int64_t cols() const noexcept { return k_; }
+  std::size_t bytes() const { return subq_q8_weights_size(live()); }
+  const subq_q8_weights* get() const noexcept { return h_; }
+  // The weights the products use (c * s), rows [row0, row0 + count) into dst (count x k, packed).
+  void dequantize(int64_t row0, int64_t count, std::span<float> dst) const {
+    detail::rows_fit("subq::int8_weights::dequantize: dst", dst.size(), count, k_, 0);
+    check(subq_q8_weights_dequantize(live(), row0, count, dst.data(), k_));
+  }
+  // y (m x n, packed) = x (m x k, packed) W^T.
+  void apply(context* ctx, int64_t m, std::span<const float> x, std::span<float> y) const {
+    detail::rows_fit("subq::int8_weights::apply: x", x.size(), m, k_, 0);
+    detail::rows_fit("subq::int8_weights::apply: y", y.size(), m, n_, 0);
+    check(subq_q8_linear(raw(ctx), m, x.data(), k_, live(), y.data(), n_));
+  }
+
+ private:
+  const subq_q8_weights* live() const {
+    if (!h_) throw error(SUBQ_ERR_INVALID_STATE, "subq::int8_weights: used after move");
+    return h_;
+  }
+  subq_q8_weights* h_ = nullptr;
+  int64_t n_ = 0, k_ = 0;
+};
+
 // ---- fused attention --------------------------------------------------------------------------
 // Dense BSHD tensors: q [b][sq][hq][dk], k [b][sk][hkv][dk], v [b][sk][hkv][dv], out [b][sq][hq][dv].
 struct attention_shape {
@@ -739,13 +794,6 @@ inline void linattn_feature_map(int32_t feature_map, int64_t dim_qk, float scale
 
 // ---- nn: RMSNorm, elementwise, embedding, RoPE ------------------------------------------------
 inline void rmsnorm(context* ctx, const subq_rmsnorm_args& a) { check(subq_rmsnorm(raw(ctx), &a)); }
-
-namespace detail {
-inline void rows_fit(const char* what, std::size_t have, int64_t rows, int64_t cols, int64_t ld) {
-  if (rows < 0 || cols < 0) invalid(std::string(what) + ": negative size");
-  fits(what, extent(what, {{rows, ld == 0 ? cols : ld}, {cols, 1}}), have);
-}
-}  // namespace detail
 
 // Row-major (rows, cols) tensors with row stride ld (0 = cols); out may be an input (same span and ld).
 inline void swiglu(context* ctx, int64_t rows, int64_t cols, std::span<const float> gate, int64_t gate_ld,

@@ -551,6 +551,43 @@ int main() {
   EXPECT(max_err(c, ref) < 1e-4);
   expect_error([&] { (void)pb.bytes(); }, SUBQ_ERR_INVALID_STATE, "after move");
 
+  // int8 weights: W = B^T (n x k); the product against float64 over the dequantized weights.
+  {
+    std::vector<float> wt(n * k);
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t p = 0; p < k; ++p) wt[j * k + p] = b[p * n + j];
+    subq::int8_weights q8(&ctx, n, k, std::span<const float>(wt));
+    subq::int8_weights q8m = std::move(q8);
+    std::vector<float> deq(n * k), y(m * n);
+    q8m.dequantize(0, n, deq);
+    q8m.apply(&ctx, m, a, y);
+    double worst = 0;
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double r = 0, mag = 0;
+        for (int64_t p = 0; p < k; ++p) r += (double)a[i * k + p] * deq[j * k + p], mag += std::fabs((double)a[i * k + p] * deq[j * k + p]);
+        worst = std::max(worst, std::fabs(y[i * n + j] - r) / ((k + 16) * 0x1p-24 * mag + 1e-30));
+      }
+    EXPECT(worst <= 1.0);
+    // near the f32 product: int8 moves each weight by <= s / 2 (s = its block's max / 127)
+    bool near = true;
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double bound = 1e-4;
+        for (int64_t p = 0; p < k; ++p) {
+          float amax = 0;
+          for (int64_t q = p / 32 * 32; q < std::min<int64_t>(k, p / 32 * 32 + 32); ++q) amax = std::fmax(amax, std::fabs(wt[j * k + q]));
+          bound += std::fabs(a[i * k + p]) * (amax / 254.0 + amax * 1e-6);
+        }
+        near = near && std::fabs(y[i * n + j] - ref[i * n + j]) <= bound;
+      }
+    EXPECT(near);
+    expect_error([&] { (void)q8.bytes(); }, SUBQ_ERR_INVALID_STATE, "after move");
+    wt[3] = NAN;
+    expect_error([&] { subq::int8_weights bad(&ctx, n, k, std::span<const float>(wt)); }, SUBQ_ERR_INVALID_ARGUMENT,
+                 "non-finite");
+  }
+
   // Errors: a short span is caught before the C call; C-side errors carry the message.
   std::vector<float> short_c(m * n - 1);
   expect_error([&] {

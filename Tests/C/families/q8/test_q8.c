@@ -5,7 +5,8 @@
  *    even) and compares subq_q8_weights_dequantize bit for bit; ties, zero
  *    blocks, one-element tail blocks; the error bound s / 2;
  *  - products against float64 over the test's own dequantized weights, within
- *    the header's bound, for k a multiple of 32 or not (the padded-x path),
+ *    the header's bound, for k a multiple of 32 or not (x copied into
+ *    zero-padded rows),
  *    m = 1, 2, 3, 7, n not a multiple of 4, strided x and y (the padding of y
  *    untouched); f32, bf16 and f16 weights; the same bits for 1, 2 and 3
  *    threads and under a shuffled host executor;
@@ -134,7 +135,8 @@ static void product_case(subq_dtype dt, int64_t n, int64_t k) {
             ref += (double)x[i * x_rs + p] * (double)mine[j * k + p];
             mag += fabs((double)x[i * x_rs + p] * (double)mine[j * k + p]);
           }
-          const double err = fabs((double)y[i * y_rs + j] - ref) / ((double)(k + 16) * 0x1p-24 * mag + 1e-30);
+          const double bound = (double)(k + 16) * 0x1p-24 * mag; /* the header's bound */
+          const double err = fabs((double)y[i * y_rs + j] - ref) / (bound + 1e-30);
           if (!(err <= worst)) worst = isnan(err) ? INFINITY : err; /* NaN fails */
         }
         for (int64_t j = n; j < y_rs; j++) {
@@ -205,6 +207,19 @@ static void errors(void) {
   CHECK_STATUS(subq_q8_linear(NULL, INT64_MAX / 4, x, 0, q, y, 0), SUBQ_ERR_INVALID_ARGUMENT, "overflow");
   CHECK_STATUS(subq_q8_linear(NULL, 1, x, 0, q, x + 1, 0), SUBQ_ERR_INVALID_ARGUMENT, "y overlaps x");
   CHECK_OK(subq_q8_linear(NULL, 0, NULL, 0, q, NULL, 0)); /* empty */
+  /* a NaN (an infinity) in a row of x: NaN (non-finite values) in that row of y only; an all-zero row: zeros */
+  {
+    float x3[3 * 64], y3[3 * 3];
+    for (int i = 0; i < 3 * 64; i++) x3[i] = (float)(i % 7) - 3.0f;
+    for (int r = 0; r < 2; r++) {
+      x3[64 + 5] = r ? INFINITY : NAN;
+      memset(x3 + 128, 0, 64 * sizeof(float));
+      CHECK_OK(subq_q8_linear(NULL, 3, x3, 0, q, y3, 0));
+      CHECK(!isnan(y3[0]) && !isnan(y3[1]) && !isnan(y3[2]));
+      CHECK(r ? !isfinite(y3[3]) && !isfinite(y3[4]) && !isfinite(y3[5]) : isnan(y3[3]) && isnan(y3[4]) && isnan(y3[5]));
+      CHECK(y3[6] == 0.0f && y3[7] == 0.0f && y3[8] == 0.0f);
+    }
+  }
   CHECK_STATUS(subq_q8_weights_dequantize(NULL, 0, 1, y, 0), SUBQ_ERR_INVALID_ARGUMENT, "w is NULL");
   CHECK_STATUS(subq_q8_weights_dequantize(q, 2, 2, x, 0), SUBQ_ERR_INVALID_ARGUMENT, "not inside [0, 3)");
   CHECK_STATUS(subq_q8_weights_dequantize(q, -1, 1, x, 0), SUBQ_ERR_INVALID_ARGUMENT, "not inside");
