@@ -12,7 +12,7 @@ from ._lib import RUNTIME_MAJOR, RUNTIME_MINOR, RUNTIME_PATCH
 from ._arrays import BF16Array
 from .context import Context, default_context
 from .runtime import (Topology, clear_last_error, host_supports_isa, last_error_message, set_log_callback)
-from .gemm import PackedB, convert, from_bf16, from_f16, gemm, to_bf16, to_f16
+from .gemm import Int8Weights, PackedB, convert, from_bf16, from_f16, gemm, to_bf16, to_f16
 from .attention import KVCache, KVCacheInfo, attention, attention_kv
 from .mamba import (PackedA, conv1d, conv1d_update, ssm1_pack_a, ssm1_scan, ssm1_state_export, ssm1_state_floats, ssm1_state_import,
                     ssm1_state_zeros, ssm1_step)
@@ -45,7 +45,7 @@ def host_isa() -> str:
 
 
 __all__ = [
-    "SubQError", "BF16Array", "Context", "default_context", "PackedB", "gemm", "to_bf16", "from_bf16",
+    "SubQError", "BF16Array", "Context", "default_context", "PackedB", "Int8Weights", "gemm", "to_bf16", "from_bf16",
     "to_f16", "from_f16", "convert",
     "Topology", "set_log_callback", "host_supports_isa", "clear_last_error", "last_error_message",
     "attention", "KVCache", "KVCacheInfo", "attention_kv",

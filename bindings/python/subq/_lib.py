@@ -201,6 +201,14 @@ subq_gemm_pack_b = _fn("subq_gemm_pack_b", ctypes.c_int32, ctypes.c_void_p, ctyp
 subq_gemm_packed_b_destroy = _fn("subq_gemm_packed_b_destroy", None, ctypes.c_void_p)
 subq_gemm_packed_b_size = _fn("subq_gemm_packed_b_size", ctypes.c_size_t, ctypes.c_void_p)
 subq_gemm_packed = _fn("subq_gemm_packed", ctypes.c_int32, ctypes.c_void_p, ctypes.POINTER(GemmArgs), ctypes.c_void_p)
+subq_q8_weights_create = _fn("subq_q8_weights_create", ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
+                             ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64, ctypes.POINTER(ctypes.c_void_p))
+subq_q8_weights_destroy = _fn("subq_q8_weights_destroy", None, ctypes.c_void_p)
+subq_q8_weights_size = _fn("subq_q8_weights_size", ctypes.c_size_t, ctypes.c_void_p)
+subq_q8_weights_dequantize = _fn("subq_q8_weights_dequantize", ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64,
+                                 ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64)
+subq_q8_linear = _fn("subq_q8_linear", ctypes.c_int32, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64,
+                     ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
 subq_f32_to_bf16 = _fn("subq_f32_to_bf16", ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
 subq_bf16_to_f32 = _fn("subq_bf16_to_f32", ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
 subq_f32_to_f16 = _fn("subq_f32_to_f16", ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)

@@ -111,6 +111,50 @@ class PackedB(Owned):
     __call__ = matmul
 
 
+class Int8Weights(Owned):
+    """A Linear weight W (N outputs, K inputs: PyTorch's [out][in]) quantized once
+    to int8 per row and 32-column block (subq_q8_*: scale = absmax / 127, round
+    half to even) for memory-bound products; y = x @ W_int8.T with f32 x and y.
+    Changes the numerics (each weight moves by at most scale / 2): an opt-in."""
+
+    def __init__(self, w, *, ctx=None):
+        W, wdt = typed(w, "w", "f32|bf16")
+        if W.ndim != 2:
+            raise ValueError("Int8Weights: w must be 2-D (N, K), got %d dims" % W.ndim)
+        W = np.ascontiguousarray(W)
+        h = ctypes.c_void_p()
+        self.n, self.k = W.shape
+        _lib.check(_lib.subq_q8_weights_create(handle_of(ctx), self.n, self.k, wdt, ptr(W), self.k, ctypes.byref(h)))
+        self._h = h.value
+        self._finalizer = weakref.finalize(self, _lib.subq_q8_weights_destroy, self._h)
+
+    @property
+    def nbytes(self) -> int:
+        return _lib.subq_q8_weights_size(self._handle())
+
+    def _handle(self):
+        if self._h is None:
+            raise ValueError("Int8Weights: used after close()")
+        return self._h
+
+    def dequantize(self) -> np.ndarray:
+        """The weights the products use (code * scale), float32 (N, K)."""
+        out = np.empty((self.n, self.k), dtype=np.float32)
+        _lib.check(_lib.subq_q8_weights_dequantize(self._handle(), 0, self.n, ptr(out), self.k))
+        return out
+
+    def __call__(self, x, out=None, *, ctx=None):
+        """out (M, N) = x (M, K) float32 @ W_int8.T."""
+        X = np.ascontiguousarray(as_array(x, "x"))
+        if X.dtype != np.float32 or X.ndim != 2 or X.shape[1] != self.k:
+            raise ValueError("Int8Weights: x must be float32 (M, %d), got %s %s" % (self.k, X.dtype, X.shape))
+        C = output(out, (X.shape[0], self.n), "out")
+        if not C.flags["C_CONTIGUOUS"]:
+            raise ValueError("Int8Weights: out must be C-contiguous")
+        _lib.check(_lib.subq_q8_linear(handle_of(ctx), X.shape[0], ptr(X), self.k, self._handle(), ptr(C), self.n))
+        return C
+
+
 def to_bf16(x) -> BF16Array:
     """float32 -> bf16 (round to nearest even, NaN kept) as a new BF16Array."""
     X = np.ascontiguousarray(as_array(x, "x"))

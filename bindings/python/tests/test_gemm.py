@@ -127,3 +127,33 @@ def test_f16_conversions_match_numpy(rng):
         subq.to_f16(np.zeros(3))
     with pytest.raises(ValueError, match="float16"):
         subq.from_f16(np.zeros(3, dtype=np.float32))
+
+
+def test_int8_weights():
+    rng = np.random.default_rng(7)
+    n, k, m = 37, 70, 3
+    w = rng.standard_normal((n, k)).astype(np.float32)
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    q = subq.Int8Weights(w)
+    deq = q.dequantize()
+    # each weight within scale / 2 of its value (scale = the block's absmax / 127)
+    for b0 in range(0, k, 32):
+        blk = slice(b0, min(k, b0 + 32))
+        amax = np.abs(w[:, blk]).max(axis=1, keepdims=True)
+        assert np.all(np.abs(deq[:, blk] - w[:, blk]) <= amax / 254 + amax * 1e-6)
+    y = q(x)
+    ref = x.astype(np.float64) @ deq.astype(np.float64).T
+    mag = np.abs(x.astype(np.float64)) @ np.abs(deq.astype(np.float64)).T
+    assert np.all(np.abs(y - ref) <= (k + 16) * 2.0**-24 * mag)
+    assert q.nbytes >= n * 3 * 36
+    # bf16 weights quantize like their exact f32 widening
+    wb = subq.to_bf16(w)
+    assert np.array_equal(subq.Int8Weights(wb).dequantize(), subq.Int8Weights(subq.from_bf16(wb)).dequantize())
+    w[5, 7] = np.nan
+    with pytest.raises(subq.SubQError, match="row 5, column 7"):
+        subq.Int8Weights(w)
+    with pytest.raises(ValueError):
+        q(x[:, :-1])
+    q.close()
+    with pytest.raises(ValueError, match="after close"):
+        q(x)
