@@ -190,67 +190,89 @@ void subq_f32_ssm_s6scan_ukernel_d16__avx2(const subq_s6scan_params *p) {
     return;
   }
   const int64_t N = p->N;
-  float *dvb = p->work, *dub = dvb + SUBQ_S6_TC * 8, *yb = dub + SUBQ_S6_TC * 8; /* 32-byte aligned */
+  /* dt, dt*u and y partials per half: [half][t][8] (32-byte aligned) */
+  float *dvb = p->work, *dub = dvb + SUBQ_S6_TC * 16, *yb = dub + SUBQ_S6_TC * 16;
+  __m256i mk[2];
+  bool full[2], on[2];
+  __m256 bias[2], dsk[2];
   for (int32_t half = 0; half < 2; half++) {
     const int32_t o = half * 8;
     const int32_t lo = SUBQ_MAX(p->lane0, o) - o, hi = SUBQ_MIN(p->lane0 + p->nl, o + 8) - o;
-    if (lo >= hi) continue;
-    const __m256i m = subq_avx2_lanes(lo, hi);
-    const bool full = lo == 0 && hi == 8;
-    const __m256 bias = p->dt_bias ? subq_avx2_ld(p->dt_bias + o, m, full) : _mm256_setzero_ps();
-    const __m256 dsk = p->d_skip ? subq_avx2_ld(p->d_skip + o, m, full) : _mm256_setzero_ps();
-    float *hh = p->h + o;
-    for (int64_t t0 = 0; t0 < p->T; t0 += SUBQ_S6_TC) {
-      const int64_t tc = SUBQ_MIN((int64_t)SUBQ_S6_TC, p->T - t0);
-      for (int64_t t = 0; t < tc; t++) {
-        __m256 dv = _mm256_add_ps(subq_avx2_ld(p->dt + (t0 + t) * p->dt_ld + o, m, full), bias);
+    on[half] = lo < hi;
+    mk[half] = subq_avx2_lanes(on[half] ? lo : 0, on[half] ? hi : 0);
+    full[half] = lo == 0 && hi == 8;
+    bias[half] = on[half] && p->dt_bias ? subq_avx2_ld(p->dt_bias + o, mk[half], full[half]) : _mm256_setzero_ps();
+    dsk[half] = on[half] && p->d_skip ? subq_avx2_ld(p->d_skip + o, mk[half], full[half]) : _mm256_setzero_ps();
+  }
+  for (int64_t t0 = 0; t0 < p->T; t0 += SUBQ_S6_TC) {
+    const int64_t tc = SUBQ_MIN((int64_t)SUBQ_S6_TC, p->T - t0);
+    /* dt (bias, softplus) and dt*u of both halves per token: two independent
+     * softplus chains per token instead of one (measured: BENCHMARKS.md) */
+    for (int64_t t = 0; t < tc; t++)
+      for (int32_t half = 0; half < 2; half++) {
+        if (!on[half]) continue;
+        const int32_t o = half * 8;
+        __m256 dv = _mm256_add_ps(subq_avx2_ld(p->dt + (t0 + t) * p->dt_ld + o, mk[half], full[half]), bias[half]);
         if (p->softplus) dv = subq_vsoftplus_avx2(dv);
-        const __m256 uv = subq_avx2_ld(p->u + (t0 + t) * p->u_ld + o, m, full);
-        _mm256_store_ps(dvb + t * 8, dv);
-        _mm256_store_ps(dub + t * 8, _mm256_mul_ps(dv, uv));
-        _mm256_store_ps(yb + t * 8, _mm256_setzero_ps());
+        const __m256 uv = subq_avx2_ld(p->u + (t0 + t) * p->u_ld + o, mk[half], full[half]);
+        _mm256_store_ps(dvb + (half * SUBQ_S6_TC + t) * 8, dv);
+        _mm256_store_ps(dub + (half * SUBQ_S6_TC + t) * 8, _mm256_mul_ps(dv, uv));
+        _mm256_store_ps(yb + (half * SUBQ_S6_TC + t) * 8, _mm256_setzero_ps());
       }
+    for (int32_t half = 0; half < 2; half++) {
+      if (!on[half]) continue;
+      const int32_t o = half * 8;
+      const __m256i m = mk[half];
+      const bool fl = full[half];
+      float *hh = p->h + o;
+      const float *dvh = dvb + half * SUBQ_S6_TC * 8, *duh = dub + half * SUBQ_S6_TC * 8;
+      float *yh = yb + half * SUBQ_S6_TC * 8;
       int64_t n0 = 0;
       for (; n0 + 4 <= N; n0 += 4) {
-        __m256 h0 = subq_avx2_ld(hh + (n0 + 0) * 16, m, full), h1 = subq_avx2_ld(hh + (n0 + 1) * 16, m, full);
-        __m256 h2 = subq_avx2_ld(hh + (n0 + 2) * 16, m, full), h3 = subq_avx2_ld(hh + (n0 + 3) * 16, m, full);
+        __m256 h0 = subq_avx2_ld(hh + (n0 + 0) * 16, m, fl), h1 = subq_avx2_ld(hh + (n0 + 1) * 16, m, fl);
+        __m256 h2 = subq_avx2_ld(hh + (n0 + 2) * 16, m, fl), h3 = subq_avx2_ld(hh + (n0 + 3) * 16, m, fl);
         const float *ap = p->a + n0 * 16 + o;
         for (int64_t t = 0; t < tc; t++) {
-          const __m256 dv = _mm256_load_ps(dvb + t * 8), du = _mm256_load_ps(dub + t * 8);
+          const __m256 dv = _mm256_load_ps(dvh + t * 8), du = _mm256_load_ps(duh + t * 8);
           const float *br = p->b + (t0 + t) * p->b_ld + n0, *cr = p->c + (t0 + t) * p->c_ld + n0;
-          __m256 y = _mm256_load_ps(yb + t * 8);
+          __m256 y = _mm256_load_ps(yh + t * 8);
 #define SUBQ_S6_STEP(j, h)                                                                                   \
   {                                                                                                          \
-    const __m256 a = subq_vexp2_f32_decay_avx2(_mm256_mul_ps(dv, _mm256_loadu_ps(ap + (j) * 16)));                       \
+    const __m256 a = subq_vexp2_f32_decay_avx2(_mm256_mul_ps(dv, _mm256_loadu_ps(ap + (j) * 16)));           \
     h = _mm256_fmadd_ps(a, h, _mm256_mul_ps(du, _mm256_broadcast_ss(br + (j))));                             \
     y = _mm256_fmadd_ps(h, _mm256_broadcast_ss(cr + (j)), y);                                                \
   }
           SUBQ_S6_STEP(0, h0) SUBQ_S6_STEP(1, h1) SUBQ_S6_STEP(2, h2) SUBQ_S6_STEP(3, h3)
-          _mm256_store_ps(yb + t * 8, y);
+          _mm256_store_ps(yh + t * 8, y);
         }
-        subq_avx2_st(hh + (n0 + 0) * 16, m, full, h0), subq_avx2_st(hh + (n0 + 1) * 16, m, full, h1);
-        subq_avx2_st(hh + (n0 + 2) * 16, m, full, h2), subq_avx2_st(hh + (n0 + 3) * 16, m, full, h3);
+        subq_avx2_st(hh + (n0 + 0) * 16, m, fl, h0), subq_avx2_st(hh + (n0 + 1) * 16, m, fl, h1);
+        subq_avx2_st(hh + (n0 + 2) * 16, m, fl, h2), subq_avx2_st(hh + (n0 + 3) * 16, m, fl, h3);
       }
       for (; n0 < N; n0++) { /* tail states, one at a time: same per-lane operations */
-        __m256 h = subq_avx2_ld(hh + n0 * 16, m, full);
+        __m256 h = subq_avx2_ld(hh + n0 * 16, m, fl);
         const __m256 av = _mm256_loadu_ps(p->a + n0 * 16 + o);
         for (int64_t t = 0; t < tc; t++) {
-          const __m256 dv = _mm256_load_ps(dvb + t * 8), du = _mm256_load_ps(dub + t * 8);
+          const __m256 dv = _mm256_load_ps(dvh + t * 8), du = _mm256_load_ps(duh + t * 8);
           const float *br = p->b + (t0 + t) * p->b_ld + n0, *cr = p->c + (t0 + t) * p->c_ld + n0;
           const __m256 a = subq_vexp2_f32_decay_avx2(_mm256_mul_ps(dv, av));
           h = _mm256_fmadd_ps(a, h, _mm256_mul_ps(du, _mm256_broadcast_ss(br)));
-          _mm256_store_ps(yb + t * 8, _mm256_fmadd_ps(h, _mm256_broadcast_ss(cr), _mm256_load_ps(yb + t * 8)));
+          _mm256_store_ps(yh + t * 8, _mm256_fmadd_ps(h, _mm256_broadcast_ss(cr), _mm256_load_ps(yh + t * 8)));
         }
-        subq_avx2_st(hh + n0 * 16, m, full, h);
+        subq_avx2_st(hh + n0 * 16, m, fl, h);
       }
 #undef SUBQ_S6_STEP
-      for (int64_t t = 0; t < tc; t++) {
-        __m256 y = _mm256_load_ps(yb + t * 8);
-        if (p->d_skip) y = _mm256_fmadd_ps(dsk, subq_avx2_ld(p->u + (t0 + t) * p->u_ld + o, m, full), y);
-        if (p->z) y = _mm256_mul_ps(y, subq_vsilu_avx2(subq_avx2_ld(p->z + (t0 + t) * p->z_ld + o, m, full)));
-        subq_avx2_st(p->y + (t0 + t) * p->y_ld + o, m, full, y);
-      }
     }
+    /* Dskip and the SiLU gate, both halves per token */
+    for (int64_t t = 0; t < tc; t++)
+      for (int32_t half = 0; half < 2; half++) {
+        if (!on[half]) continue;
+        const int32_t o = half * 8;
+        __m256 y = _mm256_load_ps(yb + (half * SUBQ_S6_TC + t) * 8);
+        if (p->d_skip) y = _mm256_fmadd_ps(dsk[half], subq_avx2_ld(p->u + (t0 + t) * p->u_ld + o, mk[half], full[half]), y);
+        if (p->z)
+          y = _mm256_mul_ps(y, subq_vsilu_avx2(subq_avx2_ld(p->z + (t0 + t) * p->z_ld + o, mk[half], full[half])));
+        subq_avx2_st(p->y + (t0 + t) * p->y_ld + o, mk[half], full[half], y);
+      }
   }
 }
 
