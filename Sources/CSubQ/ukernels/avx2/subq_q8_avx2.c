@@ -23,7 +23,7 @@ static inline __m256 subq_q8_c8(const uint8_t *row, int64_t p) {
 }
 
 /* M tokens x C rows: per block, part[i][q] = the block's x * code in 8
- * lanes (a mul, then FMAs), then acc[i][q] = fma(part, scale, acc). */
+ * lanes (FMAs from 0, as the scalar twin), then acc[i][q] = fma(part, scale, acc). */
 #define SUBQ_Q8_TILE(NAME, M, C)                                                                                  \
   static void NAME(int64_t kp, const float *x, int64_t ldx, const uint8_t *w, int64_t rb, float *y, int64_t y_rs) { \
     __m256 acc[M][C];                                                                                              \
@@ -35,13 +35,15 @@ static inline __m256 subq_q8_c8(const uint8_t *row, int64_t p) {
       /* stream the next C rows too: measured 1.8x at 1 thread (the rows are short, the prefetchers lag) */        \
       for (int q = 0; q < C; q++) _mm_prefetch((const char *)(w + (C + q) * rb + b0), _MM_HINT_T0);               \
       __m256 part[M][C];                                                                                           \
+      for (int i = 0; i < M; i++)                                                                                  \
+        for (int q = 0; q < C; q++) part[i][q] = _mm256_setzero_ps();                                              \
       for (int64_t p = b0; p < b0 + SUBQ_Q8_BLOCK; p += 8) {                                                       \
         __m256 cv[C];                                                                                              \
         for (int q = 0; q < C; q++) cv[q] = subq_q8_c8(w + q * rb, p);                                             \
         for (int i = 0; i < M; i++) {                                                                              \
           const __m256 xv = _mm256_loadu_ps(x + i * ldx + p);                                                      \
           for (int q = 0; q < C; q++)                                                                              \
-            part[i][q] = p == b0 ? _mm256_mul_ps(xv, cv[q]) : _mm256_fmadd_ps(xv, cv[q], part[i][q]);              \
+            part[i][q] = _mm256_fmadd_ps(xv, cv[q], part[i][q]);                                                   \
         }                                                                                                          \
       }                                                                                                            \
       for (int q = 0; q < C; q++) {                                                                                \
