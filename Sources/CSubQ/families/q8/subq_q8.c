@@ -5,6 +5,7 @@
  * micro-kernel is per ISA (subq_q8_impls.inc). Items are blocks of weight rows
  * and never split k, so results do not depend on the thread count.
  */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -59,23 +60,40 @@ static inline float subq_q8_load(const void *w, subq_dtype dt, int64_t off) {
 
 /* One row: per block of 32, s = absmax / 127 and code = round-half-even(w / s)
  * (|code| <= 127); an all-zero block has s = 0 and codes 0. Returns the first
- * non-finite column, or -1. */
+ * non-finite column, or -1. No libm call and no early exit inside a block, so
+ * the compiler vectorises the division and the rounding: a head of 10^8
+ * weights is quantized at every load (BitNet-2B's: 1.8 -> 0.8 s on one core). */
 static int64_t subq_q8_quant_row(const void *w, subq_dtype dt, int64_t off, int64_t k, int64_t kp, uint8_t *row) {
   int8_t *codes = (int8_t *)row;
   float *scales = (float *)(row + kp);
   for (int64_t b0 = 0; b0 < kp; b0 += SUBQ_Q8_BLOCK) {
     float v[SUBQ_Q8_BLOCK], amax = 0.0f;
     const int64_t nb = SUBQ_MIN((int64_t)SUBQ_Q8_BLOCK, k - b0);
+    if (dt == SUBQ_DTYPE_F32 && nb == SUBQ_Q8_BLOCK) {
+      memcpy(v, (const float *)w + off + b0, sizeof v);
+    } else if (dt == SUBQ_DTYPE_BF16 && nb == SUBQ_Q8_BLOCK) {
+      uint32_t u[SUBQ_Q8_BLOCK];
+      for (int64_t j = 0; j < SUBQ_Q8_BLOCK; j++) u[j] = (uint32_t)((const uint16_t *)w)[off + b0 + j] << 16;
+      memcpy(v, u, sizeof v);
+    } else
+      for (int64_t j = 0; j < SUBQ_Q8_BLOCK; j++) v[j] = j < nb ? subq_q8_load(w, dt, off + b0 + j) : 0.0f;
+    bool finite = true;
     for (int64_t j = 0; j < SUBQ_Q8_BLOCK; j++) {
-      v[j] = j < nb ? subq_q8_load(w, dt, off + b0 + j) : 0.0f;
-      if (!isfinite(v[j])) return b0 + j;
-      amax = fmaxf(amax, fabsf(v[j]));
+      const float a = fabsf(v[j]);
+      finite = finite & (a <= FLT_MAX); /* false for NaN and infinities */
+      amax = a > amax ? a : amax;
     }
+    if (!finite)
+      for (int64_t j = 0; j < SUBQ_Q8_BLOCK; j++)
+        if (!isfinite(v[j])) return b0 + j;
     const float s = amax / 127.0f;
     for (int64_t j = 0; j < SUBQ_Q8_BLOCK; j++) {
-      /* v / s <= 127 in magnitude up to rounding; the clamp keeps a rounding up of 127.0000x inside */
-      const float c = s > 0.0f ? nearbyintf(v[j] / s) : 0.0f;
-      codes[b0 + j] = (int8_t)(c > 127.0f ? 127.0f : (c < -127.0f ? -127.0f : c));
+      /* round half to even by the 1.5 * 2^23 shift (exact for |x| < 2^22 in the default rounding mode, as
+       * nearbyintf); |w / s| <= 127 up to rounding, and the clamp keeps a 127.0000x inside */
+      float c = s > 0.0f ? (v[j] / s + 0x1.8p23f) - 0x1.8p23f : 0.0f;
+      c = c > 127.0f ? 127.0f : c;
+      c = c < -127.0f ? -127.0f : c;
+      codes[b0 + j] = (int8_t)c;
     }
     memcpy(scales + b0 / SUBQ_Q8_BLOCK, &s, sizeof s);
   }
