@@ -13,8 +13,6 @@
 void subq_ref_gemm(int64_t m, int64_t n, int64_t k, double alpha, const double *a, const double *b, double beta,
                    const double *c0, double *out, double *mag);
 
-/* Round-to-nearest-even f32 -> bf16 computed through float64 distances
- * (independent of the library's bit trick). NaN maps to a NaN. */
-uint16_t subq_ref_f32_to_bf16(float x);
+#include "ref/subq_ref_dtype.h" /* subq_ref_f32_to_bf16, moved there */
 
 #endif

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ref/subq_ref_dtype.h"
 #include "ref/subq_ref_fattn.h"
 #include "support/subq_test.h"
 
@@ -26,40 +27,6 @@ static float randn(subq_rng *r) {
   float s = 0.0f;
   for (int i = 0; i < 4; i++) s += subq_rng_float(r);
   return s * 0.866f;
-}
-
-static uint16_t enc_bf16(float x) { /* round to nearest even on the top 16 bits (finite inputs) */
-  uint32_t u;
-  memcpy(&u, &x, sizeof u);
-  const uint32_t lo = u & 0xffffu, hi = u >> 16;
-  if (lo > 0x8000u || (lo == 0x8000u && (hi & 1u))) return (uint16_t)(hi + 1u);
-  return (uint16_t)hi;
-}
-static double dec_bf16(uint16_t h) {
-  const uint32_t u = (uint32_t)h << 16;
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return f;
-}
-static uint16_t enc_f16(float x) { /* via frexp/nearbyint (finite inputs) */
-  const uint16_t sign = signbit(x) ? 0x8000u : 0;
-  const double a = fabs((double)x);
-  if (a >= 65520.0) return sign | 0x7c00u;
-  if (a == 0.0) return sign;
-  int e;
-  frexp(a, &e);
-  int E = e - 1 < -14 ? -14 : e - 1;
-  double r = nearbyint(ldexp(a, 10 - E));
-  if (r >= 2048.0) r /= 2, E++;
-  if (E == -14 && r < 1024.0) return sign | (uint16_t)r;
-  return (uint16_t)(sign | (uint16_t)((E + 15) << 10) | (uint16_t)((int)r - 1024));
-}
-static double dec_f16(uint16_t h) {
-  const int e = (h >> 10) & 31, m = h & 1023;
-  const double s = (h & 0x8000) ? -1.0 : 1.0;
-  if (e == 0) return s * ldexp(m, -24);
-  if (e == 31) return m ? NAN : s * INFINITY;
-  return s * ldexp(1024 + m, e - 25);
 }
 
 /* n values of dt from f32 x: returns the storage (f32 copy or 16-bit) and
@@ -73,8 +40,8 @@ static void *make_input(subq_dtype dt, const float *x, size_t n, float *xr) {
   }
   uint16_t *p = malloc(n * sizeof(uint16_t));
   for (size_t i = 0; i < n; i++) {
-    p[i] = dt == SUBQ_DTYPE_BF16 ? enc_bf16(x[i]) : enc_f16(x[i]);
-    xr[i] = (float)(dt == SUBQ_DTYPE_BF16 ? dec_bf16(p[i]) : dec_f16(p[i]));
+    p[i] = dt == SUBQ_DTYPE_BF16 ? subq_ref_f32_to_bf16(x[i]) : subq_ref_f32_to_f16(x[i]);
+    xr[i] = (float)(dt == SUBQ_DTYPE_BF16 ? subq_ref_bf16_value(p[i]) : subq_ref_f16_value(p[i]));
   }
   return p;
 }
@@ -126,9 +93,9 @@ static void run(subq_context *ctx, const char *iname, subq_dtype qd, subq_dtype 
       got = ((const float *)out)[i];
     } else {
       const uint16_t h = ((const uint16_t *)out)[i];
-      got = od == SUBQ_DTYPE_BF16 ? dec_bf16(h) : dec_f16(h);
+      got = od == SUBQ_DTYPE_BF16 ? subq_ref_bf16_value(h) : subq_ref_f16_value(h);
       const float rf = (float)ref[i];
-      const double nv16 = od == SUBQ_DTYPE_BF16 ? dec_bf16(enc_bf16(rf)) : dec_f16(enc_f16(rf));
+      const double nv16 = od == SUBQ_DTYPE_BF16 ? subq_ref_bf16_value(subq_ref_f32_to_bf16(rf)) : subq_ref_f16_value(subq_ref_f32_to_f16(rf));
       if (fabs(nv16 - ref[i]) > naive) naive = fabs(nv16 - ref[i]);
     }
     const double err = fabs(got - ref[i]);

@@ -18,6 +18,7 @@
 #include <float.h>
 #include <stdint.h>
 
+#include "ref/subq_ref_dtype.h"
 #include "ref/subq_ref_fattn.h"
 #include "support/subq_test.h"
 
@@ -33,24 +34,10 @@ static float randn(subq_rng *r) {
   return s * 0.866f;
 }
 
-/* Decoders written here from the formats' definitions (not the library's). */
-static double dec_bf16(uint16_t h) {
-  uint32_t u = (uint32_t)h << 16;
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return f;
-}
-static double dec_f16(uint16_t h) {
-  const int e = (h >> 10) & 31, m = h & 1023;
-  const double s = (h & 0x8000) ? -1.0 : 1.0;
-  if (e == 0) return s * ldexp(m, -24);
-  if (e == 31) return m ? NAN : s * INFINITY;
-  return s * ldexp(1024 + m, e - 25);
-}
 static double dec(subq_dtype dt, const void *p, int64_t i) {
   if (dt == SUBQ_DTYPE_F32) return ((const float *)p)[i];
   const uint16_t h = ((const uint16_t *)p)[i];
-  return dt == SUBQ_DTYPE_BF16 ? dec_bf16(h) : dec_f16(h);
+  return dt == SUBQ_DTYPE_BF16 ? subq_ref_bf16_value(h) : subq_ref_f16_value(h); /* the formats' definitions */
 }
 /* Is y the round-to-nearest-even of x in dt? (half-ulp bound, ties even) */
 static bool rounded_ok(subq_dtype dt, float x, double y, uint16_t bits) {

@@ -14,38 +14,8 @@
  */
 #include <stdint.h>
 
+#include "ref/subq_ref_dtype.h"
 #include "support/subq_test.h"
-
-static float bf16_to_f32(uint16_t h) {
-  uint32_t u = (uint32_t)h << 16;
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-static uint16_t f32_to_bf16_trunc(float f) {
-  uint32_t u;
-  memcpy(&u, &f, sizeof u);
-  return (uint16_t)(u >> 16);
-}
-
-/* IEEE half -> float (normal and subnormal; no Inf/NaN in these tests). */
-static float f16_to_f32(uint16_t h) {
-  const int e = (h >> 10) & 31, m = h & 1023;
-  const float v = e == 0 ? ldexpf((float)m, -24) : ldexpf((float)(m | 1024), e - 25);
-  return (h & 0x8000) ? -v : v;
-}
-
-static uint16_t f32_to_f16_exact(float f) { /* f is a small multiple of 2^-10 in [-2, 2): exact */
-  const uint16_t sign = f < 0 ? 0x8000 : 0;
-  f = fabsf(f);
-  if (f == 0.0f) return sign;
-  int e;
-  const float m = frexpf(f, &e); /* f = m * 2^e, m in [0.5, 1) */
-  const int he = e - 1 + 15;
-  const int hm = (int)lrintf((m * 2.0f - 1.0f) * 1024.0f);
-  return (uint16_t)(sign | (he << 10) | hm);
-}
 
 /* The quantization rule of subq_gemm.h on one row of floats: fills w' = fl(c * s). */
 static void ref_quant_row(const float *w, int64_t k, float *deq) {
@@ -81,11 +51,11 @@ static void product_case(subq_dtype dt, int64_t n, int64_t k) {
   if (n > 2)
     for (int64_t p = 0; p < k; p++) wf[2 * w_rs + p] = (p % 32 == 0) ? 127.0f : (float)(p % 9) - 4.5f;
   for (int64_t i = 0; i < n * w_rs; i++) {
-    if (dt == SUBQ_DTYPE_BF16) wh[i] = f32_to_bf16_trunc(wf[i]), wf[i] = bf16_to_f32(wh[i]);
+    if (dt == SUBQ_DTYPE_BF16) wh[i] = subq_ref_f32_to_bf16(wf[i]), wf[i] = (float)subq_ref_bf16_value(wh[i]);
     if (dt == SUBQ_DTYPE_F16) {
       wf[i] = roundf(fminf(fmaxf(wf[i], -1.99f), 1.99f) * 1024.0f) / 1024.0f; /* exact in f16 */
-      wh[i] = f32_to_f16_exact(wf[i]);
-      CHECK_MSG(f16_to_f32(wh[i]) == wf[i], "f16 test encoding of %g", (double)wf[i]);
+      wh[i] = subq_ref_f32_to_f16(wf[i]);
+      CHECK_MSG(subq_ref_f16_value(wh[i]) == wf[i], "f16 test encoding of %g", (double)wf[i]);
     }
   }
   const void *wsrc = dt == SUBQ_DTYPE_F32 ? (const void *)wf : (const void *)wh;
