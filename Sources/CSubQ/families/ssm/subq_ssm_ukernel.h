@@ -111,6 +111,7 @@ typedef void (*subq_f32_conv1d_fn)(int64_t T, int64_t nc, int32_t W, const float
 void subq_f32_vexp_u2__avx2(const float *x, float *y, int64_t n);
 void subq_f32_vexp2_decay__avx2(const float *x, float *y, int64_t n);
 void subq_f32_vsoftplus__avx2(const float *x, float *y, int64_t n);
+void subq_f32_vexp2_decay_below_hi__avx2(const float *x, float *y, int64_t n); /* x <= SUBQ_VEXP2_HI or NaN */
 #endif
 
 #endif

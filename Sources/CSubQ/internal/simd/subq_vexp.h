@@ -24,6 +24,7 @@
 #ifndef SUBQ_VEXP_H
 #define SUBQ_VEXP_H
 
+#include <stdbool.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>

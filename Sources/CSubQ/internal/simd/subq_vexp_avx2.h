@@ -71,11 +71,18 @@ static inline __m256 subq_vexp_f32_u2_avx2(__m256 x) {
   return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q)); /* NaN stays NaN */
 }
 
-/* subq_exp2f_decay on 8 lanes (same bits; see subq_vexp.h). */
-static inline __m256 subq_vexp2_f32_decay_avx2(__m256 x) {
+/* subq_exp2f_decay on 8 lanes (same bits; see subq_vexp.h). With
+ * below_hi the caller guarantees x <= SUBQ_VEXP2_HI (or NaN), as the SSM
+ * scan does for a decay dt * A with dt >= 0 and A <= 0: both clamps are then
+ * left out (one constant and two operations fewer in a register-bound loop);
+ * the bits are the same (test_ssm checks them, edges included). Pass a
+ * constant so the branch folds. */
+static inline __attribute__((always_inline)) __m256 subq_vexp2_f32_decay_x_avx2(__m256 x, const bool below_hi) {
   const __m256 lo = _mm256_set1_ps(SUBQ_VEXP2_LO);
   const __m256 keep = _mm256_cmp_ps(x, lo, _CMP_NLT_UQ); /* x >= lo or NaN */
-  const __m256 xc = _mm256_min_ps(_mm256_set1_ps(SUBQ_VEXP2_HI), _mm256_max_ps(lo, x)); /* NaN stays */
+  /* Below lo the result is masked to 0 whatever the polynomial gives, so with
+   * below_hi no clamp is needed at all (NaN stays NaN either way) */
+  const __m256 xc = below_hi ? x : _mm256_min_ps(_mm256_set1_ps(SUBQ_VEXP2_HI), _mm256_max_ps(lo, x));
   const __m256 n = _mm256_round_ps(xc, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m256 r = _mm256_sub_ps(xc, n), r2 = _mm256_mul_ps(r, r);
   const __m256 p01 = _mm256_fmadd_ps(_mm256_set1_ps(SUBQ_VEXP2_C1), r, _mm256_set1_ps(1.0f));
@@ -86,5 +93,6 @@ static inline __m256 subq_vexp2_f32_decay_avx2(__m256 x) {
   const __m256i e = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
   return _mm256_and_ps(keep, _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), e)));
 }
+static inline __m256 subq_vexp2_f32_decay_avx2(__m256 x) { return subq_vexp2_f32_decay_x_avx2(x, false); }
 
 #endif /* SUBQ_VEXP_AVX2_H */

@@ -676,6 +676,18 @@ static void exp2_decay_accuracy(bool avx2) {
     for (int64_t i = 0; i < n && bad < 0; i++)
       if (memcmp(v + i, y + i, sizeof(float))) bad = i;
     CHECK_MSG(bad < 0, "AVX2 exp2 decay differs from the scalar twin at x = %.9g", bad < 0 ? 0.0 : (double)x[bad]);
+    /* the variant without the upper clamp (the scan's when dt >= 0 and A <= 0): the same bits on its domain */
+    subq_f32_vexp2_decay_below_hi__avx2(x, v, n);
+    bad = -1;
+    for (int64_t i = 0; i < n && bad < 0; i++)
+      if (memcmp(v + i, y + i, sizeof(float))) bad = i;
+    CHECK_MSG(bad < 0, "AVX2 exp2 decay (below hi) differs from the scalar twin at x = %.9g",
+              bad < 0 ? 0.0 : (double)x[bad]);
+    const float nonpos[8] = {-126.0f, -126.01f, -1e30f, -INFINITY, 0.0f, -0.0f, NAN, -125.5f};
+    float vb[8];
+    subq_f32_vexp2_decay_below_hi__avx2(nonpos, vb, 8);
+    for (int i = 0; i < 8; i++)
+      CHECK_MSG(isnan(nonpos[i]) ? isnan(vb[i]) : vb[i] == subq_exp2f_decay(nonpos[i]), "below-hi edge %d", i);
     float vo[16];
     subq_f32_vexp2_decay__avx2(edge, vo, ne); /* the first 8 through the vector body */
     for (int i = 0; i < 8; i++)
