@@ -108,6 +108,23 @@ static inline __m256 subq_s6_dt_avx2(const float *dt, const float *bias, bool so
   return softplus ? subq_vsoftplus_avx2(v) : v;
 }
 
+/* One token's states of a whole block: both halves, y in registers. */
+static inline __attribute__((always_inline)) void subq_s6_step_states_avx2(int64_t N, const float *ap, float *hp,
+                                                                          const float *bp, const float *cp,
+                                                                          __m256 dv0, __m256 dv1, __m256 du0,
+                                                                          __m256 du1, __m256 *y0, __m256 *y1,
+                                                                          const bool below_hi) {
+  for (int64_t n = 0; n < N; n++, ap += 16, hp += 16) {
+    const __m256 bn = _mm256_broadcast_ss(bp + n), cn = _mm256_broadcast_ss(cp + n);
+    const __m256 a0 = subq_vexp2_f32_decay_x_avx2(_mm256_mul_ps(dv0, _mm256_loadu_ps(ap)), below_hi);
+    const __m256 a1 = subq_vexp2_f32_decay_x_avx2(_mm256_mul_ps(dv1, _mm256_loadu_ps(ap + 8)), below_hi);
+    const __m256 h0 = _mm256_fmadd_ps(a0, _mm256_loadu_ps(hp), _mm256_mul_ps(du0, bn));
+    const __m256 h1 = _mm256_fmadd_ps(a1, _mm256_loadu_ps(hp + 8), _mm256_mul_ps(du1, bn));
+    _mm256_storeu_ps(hp, h0), _mm256_storeu_ps(hp + 8, h1);
+    *y0 = _mm256_fmadd_ps(h0, cn, *y0), *y1 = _mm256_fmadd_ps(h1, cn, *y1);
+  }
+}
+
 /* One token (the decode step) over p->nblk whole blocks: both 8-lane halves
  * at once, each state's h loaded, updated and stored once, y in registers (two
  * independent FMA chains instead of one chain through the y buffer). The SiLU
@@ -130,17 +147,17 @@ static void subq_s6scan_step_blocks_avx2(const subq_s6scan_params *p) {
     const __m256 u0 = _mm256_loadu_ps(u), u1 = _mm256_loadu_ps(u + 8);
     const __m256 du0 = _mm256_mul_ps(dv0, u0), du1 = _mm256_mul_ps(dv1, u1);
     __m256 y0 = _mm256_setzero_ps(), y1 = _mm256_setzero_ps();
-    const float *ap = ab;
-    float *hp = hb;
-    for (int64_t n = 0; n < N; n++, ap += 16, hp += 16) {
-      const __m256 bn = _mm256_broadcast_ss(bp + n), cn = _mm256_broadcast_ss(cp + n);
-      const __m256 a0 = subq_vexp2_f32_decay_avx2(_mm256_mul_ps(dv0, _mm256_loadu_ps(ap)));
-      const __m256 a1 = subq_vexp2_f32_decay_avx2(_mm256_mul_ps(dv1, _mm256_loadu_ps(ap + 8)));
-      const __m256 h0 = _mm256_fmadd_ps(a0, _mm256_loadu_ps(hp), _mm256_mul_ps(du0, bn));
-      const __m256 h1 = _mm256_fmadd_ps(a1, _mm256_loadu_ps(hp + 8), _mm256_mul_ps(du1, bn));
-      _mm256_storeu_ps(hp, h0), _mm256_storeu_ps(hp + 8, h1);
-      y0 = _mm256_fmadd_ps(h0, cn, y0), y1 = _mm256_fmadd_ps(h1, cn, y1);
+    /* the decay without its clamps when every dt * A <= 0 (as in the prefill scan): A's signs, 2N vector maxima */
+    bool below_hi = sp;
+    if (below_hi) {
+      __m256 amax = _mm256_loadu_ps(ab);
+      for (int64_t i = 8; i < hs; i += 8) amax = _mm256_max_ps(amax, _mm256_loadu_ps(ab + i));
+      below_hi = _mm256_movemask_ps(_mm256_cmp_ps(amax, _mm256_setzero_ps(), _CMP_GT_OQ)) == 0;
     }
+    if (below_hi)
+      subq_s6_step_states_avx2(N, ab, hb, bp, cp, dv0, dv1, du0, du1, &y0, &y1, true);
+    else
+      subq_s6_step_states_avx2(N, ab, hb, bp, cp, dv0, dv1, du0, du1, &y0, &y1, false);
     if (dsk) y0 = _mm256_fmadd_ps(_mm256_loadu_ps(dsk), u0, y0), y1 = _mm256_fmadd_ps(_mm256_loadu_ps(dsk + 8), u1, y1);
     if (z) y0 = _mm256_mul_ps(y0, g0), y1 = _mm256_mul_ps(y1, g1);
     _mm256_storeu_ps(yp, y0), _mm256_storeu_ps(yp + 8, y1);
