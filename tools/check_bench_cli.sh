@@ -50,6 +50,8 @@ expect_rc 0 ternary --op gemm --n 17 --k 300 --t 70 --isa scalar --threads 1 --r
 expect_rc 0 ternary --op gemv --norm none --n 17 --k 300 --threads 1,2 --reps 1 --no-peak
 expect_rc 0 ternary --op qgemv --n 17 --k 300 --threads 1,2 --reps 1 --no-peak
 expect_rc 0 ternary --op qgemm --n 17 --k 300 --t 70 --isa scalar --threads 1 --reps 1 --no-peak
+expect_rc 0 q8 --n 37 --k 70 --m 3 --threads 1,2 --reps 1 --no-peak
+expect_rc 0 q8 --n 300 --k 64 --isa scalar --threads 1 --reps 1 --no-peak
 json=$("$bench" ssm --d 24 --n 8 --l 5 --threads 1 --reps 1 --no-peak --json 2>/dev/null)
 grep -q '"status": "ok"' <<<"$json" && grep -q '"ns_per_op": [0-9]' <<<"$json" && ok || bad "ssm --json: $json"
 
@@ -76,6 +78,8 @@ expect_rc 2 nn --d 96 --hd 32 --kv 4 --no-peak
 expect_rc 2 ternary --op foo --no-peak
 expect_rc 2 ternary --k 0 --no-peak
 expect_rc 2 ternary --norm foo --no-peak
+expect_rc 2 q8 --k 0 --no-peak
+expect_rc 2 q8 --bogus 3 --no-peak
 
 echo "check_bench_cli: $pass passed, $fails failed"
 [[ $fails -eq 0 ]]
