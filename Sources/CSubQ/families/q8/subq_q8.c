@@ -19,12 +19,11 @@
 
 typedef struct subq_q8_impl {
   subq_isa isa;
-  const char *name;
   subq_q8_dot_fn dot;
 } subq_q8_impl;
 
 static const subq_q8_impl subq_q8_impls[] = {
-#define SUBQ_Q8_UKERNEL(isa, dot) {isa, #dot, dot},
+#define SUBQ_Q8_UKERNEL(isa, dot) {isa, dot},
 #include "families/q8/subq_q8_impls.inc"
 #undef SUBQ_Q8_UKERNEL
 };
