@@ -17,6 +17,9 @@ SUBQ_ISA_BEGIN_AVX2
 
 #include "internal/simd/subq_avx2_lanes.h"
 
+/* How many C-row tiles ahead the kernel prefetches its rows. */
+#define SUBQ_Q8_PF_TILES 4
+
 /* 8 codes of a row from byte p, as floats. */
 static inline __m256 subq_q8_c8(const uint8_t *row, int64_t p) {
   return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(row + p))));
@@ -32,8 +35,9 @@ static inline __m256 subq_q8_c8(const uint8_t *row, int64_t p) {
     const float *sc[C];                                                                                            \
     for (int q = 0; q < C; q++) sc[q] = (const float *)(w + q * rb + kp);                                          \
     for (int64_t b0 = 0; b0 < kp; b0 += SUBQ_Q8_BLOCK) {                                                           \
-      /* stream the next C rows too: measured 1.8x at 1 thread (the rows are short, the prefetchers lag) */        \
-      for (int q = 0; q < C; q++) _mm_prefetch((const char *)(w + (C + q) * rb + b0), _MM_HINT_T0);               \
+      /* stream rows SUBQ_Q8_PF_TILES tiles ahead: the rows are short and the prefetchers lag (1 tile ahead: \
+       * 1.8x at 1 thread over none; 4 tiles: about 1.08x more at 1 and 2 threads) */                            \
+      for (int q = 0; q < C; q++) _mm_prefetch((const char *)(w + (SUBQ_Q8_PF_TILES * C + q) * rb + b0), _MM_HINT_T0); \
       __m256 part[M][C];                                                                                           \
       for (int i = 0; i < M; i++)                                                                                  \
         for (int q = 0; q < C; q++) part[i][q] = _mm256_setzero_ps();                                              \
