@@ -29,6 +29,7 @@
 
 #include "families/fattn/subq_fattn_ukernel.h"
 #include "families/fattn/subq_kvcache.h"
+#include "internal/subq_byte_range.h"
 #include "internal/subq_internal.h"
 #include "internal/subq_isa.h"
 #include "internal/subq_parallel.h"
@@ -152,7 +153,7 @@ static inline void subq_fattn_seq(const subq_fattn_prob *pr, int64_t b, int64_t 
  * its byte range. */
 static subq_status subq_fattn_check_tensor(const char *fn, const char *name, const void *p, int64_t nb, int64_t *bs,
                                            int64_t ns, int64_t *ss, int64_t nh, int64_t *hs, int64_t d, size_t es,
-                                           bool input, uintptr_t *lo, uintptr_t *hi) {
+                                           bool input, subq_byte_range *r) {
   static const char *suffix[3] = {"bs", "ss", "hs"};
   int64_t *st[3] = {bs, ss, hs};
   const int64_t ext[3] = {nb, ns, nh};
@@ -196,11 +197,8 @@ static subq_status subq_fattn_check_tensor(const char *fn, const char *name, con
   for (int i = 0; i < 3; i++)
     if (!subq_mul_i64(ext[i] - 1, *st[i], &t) || !subq_add_i64(last, t, &last))
       return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of %s overflows int64", fn, name);
-  if (!subq_add_i64(last, 1, &t) || !subq_mul_i64(t, (int64_t)es, &bytes) ||
-      (uint64_t)bytes > (uint64_t)PTRDIFF_MAX || (uintptr_t)p > UINTPTR_MAX - (uintptr_t)bytes)
+  if (!subq_add_i64(last, 1, &t) || !subq_mul_i64(t, (int64_t)es, &bytes) || !subq_byte_range_at(p, bytes, r))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of %s overflows int64", fn, name);
-  *lo = (uintptr_t)p;
-  *hi = (uintptr_t)p + (uintptr_t)bytes;
   return SUBQ_OK;
 }
 
@@ -300,48 +298,49 @@ static subq_status subq_fattn_validate(const char *fn, subq_context *ctx, const 
     *empty = true;
     return SUBQ_OK;
   }
-  uintptr_t qlo, qhi, klo = 0, khi = 0, vlo = 0, vhi = 0, olo, ohi;
+  subq_byte_range rq, rk = {0, 0}, rv = {0, 0}, ro;
   if ((st = subq_fattn_check_tensor(fn, "q", g->q, g->batch, &g->q_bs, g->sq, &g->q_ss, g->hq, &g->q_hs, g->dk,
-                                    pr->qes, true, &qlo, &qhi)) != SUBQ_OK)
+                                    pr->qes, true, &rq)) != SUBQ_OK)
     return st;
   if (g->sk > 0) {
     if ((st = subq_fattn_check_tensor(fn, "k", g->k, g->batch, &g->k_bs, g->sk, &g->k_ss, g->hkv, &g->k_hs, g->dk,
-                                      pr->kes, true, &klo, &khi)) != SUBQ_OK)
+                                      pr->kes, true, &rk)) != SUBQ_OK)
       return st;
     if ((st = subq_fattn_check_tensor(fn, "v", g->v, g->batch, &g->v_bs, g->sk, &g->v_ss, g->hkv, &g->v_hs, g->dv,
-                                      pr->kes, true, &vlo, &vhi)) != SUBQ_OK)
+                                      pr->kes, true, &rv)) != SUBQ_OK)
       return st;
   }
   /* the out tensor's error names use "o" strides but the pointer is "out" */
   if (!g->out) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out is NULL", fn);
   if ((st = subq_fattn_check_tensor(fn, "o", g->out, g->batch, &g->o_bs, g->sq, &g->o_ss, g->hq, &g->o_hs, g->dv,
-                                    pr->oes, false, &olo, &ohi)) != SUBQ_OK)
+                                    pr->oes, false, &ro)) != SUBQ_OK)
     return st;
-  if (olo < qhi && qlo < ohi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps q", fn);
-  if (g->sk > 0 && olo < khi && klo < ohi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps k", fn);
-  if (g->sk > 0 && olo < vhi && vlo < ohi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps v", fn);
+  /* rk and rv stay empty without keys */
+  if (subq_byte_ranges_overlap(ro, rq)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps q", fn);
+  if (subq_byte_ranges_overlap(ro, rk)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps k", fn);
+  if (subq_byte_ranges_overlap(ro, rv)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps v", fn);
   if (g->mask && g->sk > 0) { /* addressed range of the bias: index arithmetic and overlap with out */
     int64_t last = g->sk - 1, t2, bytes;
     const int64_t ext[3] = {g->batch, g->hq, g->sq}, st3[3] = {g->mask_bs, g->mask_hs, g->mask_ss};
     for (int i = 0; i < 3; i++)
       if (!subq_mul_i64(ext[i] - 1, st3[i], &t2) || !subq_add_i64(last, t2, &last))
         return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of mask overflows int64", fn);
+    subq_byte_range rm;
     if (!subq_add_i64(last, 1, &t2) || !subq_mul_i64(t2, (int64_t)sizeof(float), &bytes) ||
-        (uintptr_t)g->mask > UINTPTR_MAX - (uintptr_t)bytes)
+        !subq_byte_range_at(g->mask, bytes, &rm))
       return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of mask overflows int64", fn);
-    const uintptr_t mlo = (uintptr_t)g->mask, mhi = mlo + (uintptr_t)bytes;
-    if (olo < mhi && mlo < ohi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps mask", fn);
+    if (subq_byte_ranges_overlap(ro, rm)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps mask", fn);
   }
   if (g->lse) {
     int64_t n, bytes;
+    subq_byte_range rl;
     if (!subq_mul_i64(g->batch * g->hq, g->sq, &n) || !subq_mul_i64(n, (int64_t)sizeof(float), &bytes) ||
-        (uintptr_t)g->lse > UINTPTR_MAX - (uintptr_t)bytes)
+        !subq_byte_range_at(g->lse, bytes, &rl))
       return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of lse overflows int64", fn);
-    const uintptr_t llo = (uintptr_t)g->lse, lhi = llo + (uintptr_t)bytes;
-    if (olo < lhi && llo < ohi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps lse", fn);
-    if (qlo < lhi && llo < qhi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: lse overlaps q", fn);
-    if (g->sk > 0 && klo < lhi && llo < khi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: lse overlaps k", fn);
-    if (g->sk > 0 && vlo < lhi && llo < vhi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: lse overlaps v", fn);
+    if (subq_byte_ranges_overlap(ro, rl)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps lse", fn);
+    if (subq_byte_ranges_overlap(rl, rq)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: lse overlaps q", fn);
+    if (subq_byte_ranges_overlap(rl, rk)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: lse overlaps k", fn);
+    if (subq_byte_ranges_overlap(rl, rv)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: lse overlaps v", fn);
   }
 
   /* K/V source */

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "families/gemm/subq_gemm_ukernel.h"
+#include "internal/subq_byte_range.h"
 #include "internal/subq_internal.h"
 #include "internal/subq_isa.h"
 #include "internal/subq_parallel.h"
@@ -137,19 +138,15 @@ static subq_status subq_gemm_check_bstride(const char *fn, const char *name, int
   return SUBQ_OK;
 }
 
-/* Byte range [lo, hi) spanned by an operand; errors on int64 overflow. */
+/* Byte range spanned by an operand; errors on int64 overflow. */
 static subq_status subq_gemm_extent(const char *fn, const char *what, const void *p, size_t esize, int64_t d1,
-                                    int64_t s1, int64_t d2, int64_t s2, int64_t d3, int64_t s3, uintptr_t *lo,
-                                    uintptr_t *hi) {
+                                    int64_t s1, int64_t d2, int64_t s2, int64_t d3, int64_t s3, subq_byte_range *r) {
   int64_t o1, o2, o3, off, n, bytes;
   if (!subq_mul_i64(d1 - 1, s1, &o1) || !subq_mul_i64(d2 - 1, s2, &o2) || !subq_mul_i64(d3 - 1, s3, &o3) ||
       !subq_add_i64(o1, o2, &off) || !subq_add_i64(off, o3, &off) || !subq_add_i64(off, 1, &n) ||
-      !subq_mul_i64(n, (int64_t)esize, &bytes) || (uint64_t)bytes > (uint64_t)PTRDIFF_MAX ||
-      (uintptr_t)p > UINTPTR_MAX - (uintptr_t)bytes)
+      !subq_mul_i64(n, (int64_t)esize, &bytes) || !subq_byte_range_at(p, bytes, r))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of %s overflows int64 (shape and strides)", fn,
                       what);
-  *lo = (uintptr_t)p;
-  *hi = (uintptr_t)p + (uintptr_t)bytes;
   return SUBQ_OK;
 }
 
@@ -271,9 +268,8 @@ static subq_status subq_gemm_validate(const char *fn, subq_context *ctx, const s
   if ((st = subq_gemm_check_stride(fn, "c_rs", &g.c_rs, g.m, "m")) != SUBQ_OK) return st;
   if ((st = subq_gemm_check_stride(fn, "c_cs", &g.c_cs, g.n, "n")) != SUBQ_OK) return st;
   if ((st = subq_gemm_check_bstride(fn, "c_bs", &g.c_bs, batch, false)) != SUBQ_OK) return st;
-  uintptr_t clo = 0, chi = 0, lo = 0, hi = 0;
-  if ((st = subq_gemm_extent(fn, "c", g.c, sizeof(float), g.m, g.c_rs, g.n, g.c_cs, batch, g.c_bs, &clo, &chi)) !=
-      SUBQ_OK)
+  subq_byte_range rc = {0, 0}, ro = {0, 0};
+  if ((st = subq_gemm_extent(fn, "c", g.c, sizeof(float), g.m, g.c_rs, g.n, g.c_cs, batch, g.c_bs, &rc)) != SUBQ_OK)
     return st;
   {
     const int64_t d[3] = {g.m, g.n, batch}, s[3] = {g.c_rs, g.c_cs, g.c_bs};
@@ -288,10 +284,10 @@ static subq_status subq_gemm_validate(const char *fn, subq_context *ctx, const s
     if ((st = subq_gemm_check_stride(fn, "a_rs", &g.a_rs, g.m, "m")) != SUBQ_OK) return st;
     if ((st = subq_gemm_check_stride(fn, "a_cs", &g.a_cs, g.k, "k")) != SUBQ_OK) return st;
     if ((st = subq_gemm_check_bstride(fn, "a_bs", &g.a_bs, batch, true)) != SUBQ_OK) return st;
-    if ((st = subq_gemm_extent(fn, "a", g.a, subq_dtype_size(g.a_dtype), g.m, g.a_rs, g.k, g.a_cs, batch, g.a_bs, &lo,
-                               &hi)) != SUBQ_OK)
+    if ((st = subq_gemm_extent(fn, "a", g.a, subq_dtype_size(g.a_dtype), g.m, g.a_rs, g.k, g.a_cs, batch, g.a_bs, &ro)) !=
+        SUBQ_OK)
       return st;
-    if (reads_ab && lo < chi && clo < hi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: c overlaps a", fn);
+    if (reads_ab && subq_byte_ranges_overlap(rc, ro)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: c overlaps a", fn);
   }
   /* B */
   if (g.k > 0 && !use_packed) {
@@ -299,10 +295,10 @@ static subq_status subq_gemm_validate(const char *fn, subq_context *ctx, const s
     if ((st = subq_gemm_check_stride(fn, "b_rs", &g.b_rs, g.k, "k")) != SUBQ_OK) return st;
     if ((st = subq_gemm_check_stride(fn, "b_cs", &g.b_cs, g.n, "n")) != SUBQ_OK) return st;
     if ((st = subq_gemm_check_bstride(fn, "b_bs", &g.b_bs, batch, true)) != SUBQ_OK) return st;
-    if ((st = subq_gemm_extent(fn, "b", g.b, subq_dtype_size(g.b_dtype), g.k, g.b_rs, g.n, g.b_cs, batch, g.b_bs, &lo,
-                               &hi)) != SUBQ_OK)
+    if ((st = subq_gemm_extent(fn, "b", g.b, subq_dtype_size(g.b_dtype), g.k, g.b_rs, g.n, g.b_cs, batch, g.b_bs, &ro)) !=
+        SUBQ_OK)
       return st;
-    if (reads_ab && lo < chi && clo < hi) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: c overlaps b", fn);
+    if (reads_ab && subq_byte_ranges_overlap(rc, ro)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: c overlaps b", fn);
   }
   pr->a = g.a, pr->a_rs = g.a_rs, pr->a_cs = g.a_cs, pr->a_bs = g.a_bs;
   if (!use_packed) pr->b = g.b, pr->b_rs = g.b_rs, pr->b_cs = g.b_cs, pr->b_bs = g.b_bs;
@@ -957,8 +953,8 @@ subq_status subq_gemm_pack_b(subq_context *ctx, int64_t k, int64_t n, subq_dtype
     if (!b) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: b is NULL", fn);
     if ((st = subq_gemm_check_stride(fn, "b_rs", &b_rs, k, "k")) != SUBQ_OK) return st;
     if ((st = subq_gemm_check_stride(fn, "b_cs", &b_cs, n, "n")) != SUBQ_OK) return st;
-    uintptr_t lo, hi;
-    if ((st = subq_gemm_extent(fn, "b", b, subq_dtype_size(b_dtype), k, b_rs, n, b_cs, 1, 0, &lo, &hi)) != SUBQ_OK)
+    subq_byte_range rb;
+    if ((st = subq_gemm_extent(fn, "b", b, subq_dtype_size(b_dtype), k, b_rs, n, b_cs, 1, 0, &rb)) != SUBQ_OK)
       return st;
   }
   const subq_gemm_impl *u = subq_gemm_pick(subq_context_isa_or_default(ctx));
@@ -1017,12 +1013,10 @@ static subq_status subq_convert_check(const char *fn, const void *src, size_t ss
   if (n == 0) return SUBQ_OK;
   if (!src) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: src is NULL", fn);
   if (!dst) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: dst is NULL", fn);
-  size_t sb, db;
-  if (!subq_mul_size((size_t)n, ssize, &sb) || !subq_mul_size((size_t)n, dsize, &db) || sb > (size_t)PTRDIFF_MAX ||
-      db > (size_t)PTRDIFF_MAX || (uintptr_t)src > UINTPTR_MAX - sb || (uintptr_t)dst > UINTPTR_MAX - db)
+  subq_byte_range rs, rd;
+  if (!subq_byte_range_rows(src, 1, n, n, (int64_t)ssize, &rs) || !subq_byte_range_rows(dst, 1, n, n, (int64_t)dsize, &rd))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: n (%lld) overflows the address range", fn, (long long)n);
-  const uintptr_t s0 = (uintptr_t)src, d0 = (uintptr_t)dst;
-  if (s0 < d0 + db && d0 < s0 + sb) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: dst overlaps src", fn);
+  if (subq_byte_ranges_overlap(rs, rd)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: dst overlaps src", fn);
   return SUBQ_OK;
 }
 

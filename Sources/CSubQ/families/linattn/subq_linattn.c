@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "families/linattn/subq_linattn_ukernel.h"
+#include "internal/subq_byte_range.h"
 #include "internal/subq_internal.h"
 #include "internal/subq_isa.h"
 #include "internal/subq_parallel.h"
@@ -190,18 +191,10 @@ int64_t subq_linattn_state_floats(const subq_linattn_args *a) {
 
 /* ---- validation helpers ---------------------------------------------------------------- */
 
-typedef struct subq_la_range {
-  uintptr_t lo, hi;
-} subq_la_range;
-
-static bool subq_la_overlap(subq_la_range a, subq_la_range b) {
-  return a.lo < a.hi && b.lo < b.hi && a.lo < b.hi && b.lo < a.hi;
-}
-
 /* A (B, T, H, w) tensor with strides (bs, ss, hs), all 0 = dense. Strides
  * must be >= 0, and >= 1 where the extent exceeds one for outputs. */
 static subq_status subq_la_tensor(const char *fn, const char *name, const void *p, bool output, int64_t B, int64_t T,
-                                  int64_t H, int64_t w, int64_t *bs, int64_t *ss, int64_t *hs, subq_la_range *r) {
+                                  int64_t H, int64_t w, int64_t *bs, int64_t *ss, int64_t *hs, subq_byte_range *r) {
   r->lo = r->hi = 0;
   if (!p) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, name);
   if (*bs == 0 && *ss == 0 && *hs == 0) *hs = w, *ss = H * w, *bs = T * H * w;
@@ -211,9 +204,9 @@ static subq_status subq_la_tensor(const char *fn, const char *name, const void *
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: the strides of %s make rows overlap", fn, name);
   int64_t e = w, t;
   if (!subq_mul_i64(B - 1, *bs, &t) || !subq_add_i64(e, t, &e) || !subq_mul_i64(T - 1, *ss, &t) ||
-      !subq_add_i64(e, t, &e) || !subq_mul_i64(H - 1, *hs, &t) || !subq_add_i64(e, t, &e) || e > INT64_MAX / 8)
+      !subq_add_i64(e, t, &e) || !subq_mul_i64(H - 1, *hs, &t) || !subq_add_i64(e, t, &e) ||
+      !subq_mul_i64(e, (int64_t)sizeof(float), &e) || !subq_byte_range_at(p, e, r))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of %s overflows int64", fn, name);
-  r->lo = (uintptr_t)p, r->hi = r->lo + (uintptr_t)e * sizeof(float);
   return SUBQ_OK;
 }
 
@@ -718,7 +711,7 @@ static subq_status subq_la_call(subq_context *ctx, const subq_linattn_args *args
   if (g.state_bs < sf && B > 1)
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: state_bs (%lld) < state floats %lld", fn, (long long)g.state_bs,
                       (long long)sf);
-  subq_la_range rq, rk, rv, rg = {0, 0}, rw = {0, 0}, rsi = {0, 0}, rso = {0, 0}, ro;
+  subq_byte_range rq, rk, rv, rg = {0, 0}, rw = {0, 0}, rsi = {0, 0}, rso = {0, 0}, ro;
   const int64_t gw = g.gate == SUBQ_LINATTN_GATE_PER_KEY ? dk : 1;
   if ((st = subq_la_tensor(fn, "q", g.q, false, B, T, H, dk, &g.q_bs, &g.q_ss, &g.q_hs, &rq)) ||
       (st = subq_la_tensor(fn, "k", g.k, false, B, T, H, dk, &g.k_bs, &g.k_ss, &g.k_hs, &rk)) ||
@@ -747,15 +740,15 @@ static subq_status subq_la_call(subq_context *ctx, const subq_linattn_args *args
     if (g.state_in) rsi.lo = (uintptr_t)g.state_in, rsi.hi = rsi.lo + (uintptr_t)e * sizeof(float);
     if (g.state_out) rso.lo = (uintptr_t)g.state_out, rso.hi = rso.lo + (uintptr_t)e * sizeof(float);
   }
-  const subq_la_range ins[] = {rq, rk, rv, rg, rw, rsi};
+  const subq_byte_range ins[] = {rq, rk, rv, rg, rw, rsi};
   const char *names[] = {"q", "k", "v", "log_gate", "norm_weight", "state_in"};
   for (int i = 0; i < 6; i++) {
-    if (subq_la_overlap(ro, ins[i])) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps %s", fn, names[i]);
+    if (subq_byte_ranges_overlap(ro, ins[i])) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps %s", fn, names[i]);
     if (i == 5 && g.state_in == g.state_out) continue;
-    if (subq_la_overlap(rso, ins[i]))
+    if (subq_byte_ranges_overlap(rso, ins[i]))
       return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: state_out overlaps %s", fn, names[i]);
   }
-  if (subq_la_overlap(ro, rso)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps state_out", fn);
+  if (subq_byte_ranges_overlap(ro, rso)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps state_out", fn);
 
   subq_la_job job;
   memset(&job, 0, sizeof job);

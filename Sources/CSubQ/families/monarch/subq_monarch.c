@@ -368,26 +368,6 @@ int64_t subq_monarch_token_tile(const subq_monarch_weights *w) {
   return SUBQ_MAX(mr, SUBQ_MIN(tt, 16 * mr));
 }
 
-/* Byte range of a [rows][cols] f32 operand with row stride ld; false on overflow. */
-bool subq_monarch_extent(const void *p, int64_t rows, int64_t cols, int64_t ld, uintptr_t *lo, uintptr_t *hi) {
-  int64_t off, bytes;
-  if (rows <= 0 || cols <= 0) {
-    *lo = *hi = (uintptr_t)p;
-    return true;
-  }
-  if (!subq_mul_i64(rows - 1, ld, &off) || !subq_add_i64(off, cols, &off) ||
-      !subq_mul_i64(off, (int64_t)sizeof(float), &bytes) || (uint64_t)bytes > (uint64_t)PTRDIFF_MAX ||
-      (uintptr_t)p > UINTPTR_MAX - (uintptr_t)bytes)
-    return false;
-  *lo = (uintptr_t)p;
-  *hi = (uintptr_t)p + (uintptr_t)bytes;
-  return true;
-}
-
-bool subq_monarch_overlap(uintptr_t alo, uintptr_t ahi, uintptr_t blo, uintptr_t bhi) {
-  return alo < ahi && blo < bhi && alo < bhi && blo < ahi;
-}
-
 /* ---- the stages (shared with the backward pass) ----------------------------------------- */
 
 /* out[tok][col0 + jp*NR ..] = A . B for one packed block (K x N, panels of NR),
@@ -605,16 +585,14 @@ static subq_status subq_monarch_p2_items(void *arg, int64_t begin, int64_t end, 
 
 /* Validates a [rows][cols] operand with row stride ld (name, ld name). */
 subq_status subq_monarch_check_operand(const char *fn, const char *name, const char *ldname, const void *p,
-                                       int64_t rows, int64_t cols, int64_t ld, uintptr_t *lo, uintptr_t *hi) {
-  if (rows == 0) {
-    *lo = *hi = (uintptr_t)p;
-    return SUBQ_OK;
-  }
+                                       int64_t rows, int64_t cols, int64_t ld, subq_byte_range *r) {
+  r->lo = r->hi = (uintptr_t)p;
+  if (rows == 0) return SUBQ_OK;
   if (!p) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, name);
   if (ld < cols)
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s (%lld) is smaller than the row length (%lld)", fn, ldname,
                       (long long)ld, (long long)cols);
-  if (!subq_monarch_extent(p, rows, cols, ld, lo, hi))
+  if (!subq_byte_range_rows(p, rows, cols, ld, sizeof(float), r))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of %s overflows int64", fn, name);
   return SUBQ_OK;
 }
@@ -630,13 +608,13 @@ subq_status subq_monarch_forward(subq_context *ctx, const subq_monarch_weights *
   if (st != SUBQ_OK) return st;
   if (a.tokens < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: tokens (%lld) < 0", fn, (long long)a.tokens);
   const int64_t n = w->dims.n, m = w->dims.m, N = w->dims.nn, T = a.tokens;
-  uintptr_t xlo, xhi, ylo, yhi, blo = 0, bhi = 0;
-  if ((st = subq_monarch_check_operand(fn, "x", "ldx", a.x, T, n, a.ldx, &xlo, &xhi)) != SUBQ_OK) return st;
-  if ((st = subq_monarch_check_operand(fn, "y", "ldy", a.y, T, m, a.ldy, &ylo, &yhi)) != SUBQ_OK) return st;
-  if (a.bias && !subq_monarch_extent(a.bias, 1, m, m, &blo, &bhi))
+  subq_byte_range rx, ry, rb = {0, 0};
+  if ((st = subq_monarch_check_operand(fn, "x", "ldx", a.x, T, n, a.ldx, &rx)) != SUBQ_OK) return st;
+  if ((st = subq_monarch_check_operand(fn, "y", "ldy", a.y, T, m, a.ldy, &ry)) != SUBQ_OK) return st;
+  if (a.bias && !subq_byte_range_rows(a.bias, 1, m, m, sizeof(float), &rb))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: bias overflows the address range", fn);
-  if (subq_monarch_overlap(ylo, yhi, xlo, xhi)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps x", fn);
-  if (subq_monarch_overlap(ylo, yhi, blo, bhi)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps bias", fn);
+  if (subq_byte_ranges_overlap(ry, rx)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps x", fn);
+  if (subq_byte_ranges_overlap(ry, rb)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps bias", fn);
   if (T == 0) return SUBQ_OK;
 
   subq_monarch_fwd f;

@@ -247,18 +247,20 @@ subq_status subq_monarch_backward(subq_context *ctx, const subq_monarch_weights 
   if (bd && a.grad_w2) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: grad_w2 must be NULL for a block-diagonal layer", fn);
   const bool need_x = a.grad_w1 || a.grad_w2;
   /* byte ranges: inputs x, g; outputs gx, gw1, gw2, gb — outputs overlap nothing */
-  uintptr_t lo[6] = {0}, hi[6] = {0};
-  if ((st = subq_monarch_check_operand(fn, "grad_y", "ldgy", a.grad_y, T, m, a.ldgy, &lo[0], &hi[0])) != SUBQ_OK) return st;
-  if (need_x && (st = subq_monarch_check_operand(fn, "x", "ldx", a.x, T, n, a.ldx, &lo[1], &hi[1])) != SUBQ_OK) return st;
-  if (a.grad_x && (st = subq_monarch_check_operand(fn, "grad_x", "ldgx", a.grad_x, T, n, a.ldgx, &lo[2], &hi[2])) != SUBQ_OK)
-    return st;
-  if (a.grad_w1) subq_monarch_extent(a.grad_w1, 1, w->dims.w1_elems, w->dims.w1_elems, &lo[3], &hi[3]);
-  if (a.grad_w2) subq_monarch_extent(a.grad_w2, 1, w->dims.w2_elems, w->dims.w2_elems, &lo[4], &hi[4]);
-  if (a.grad_bias) subq_monarch_extent(a.grad_bias, 1, m, m, &lo[5], &hi[5]);
+  subq_byte_range rg[6] = {{0, 0}};
   static const char *const names[6] = {"grad_y", "x", "grad_x", "grad_w1", "grad_w2", "grad_bias"};
+  if ((st = subq_monarch_check_operand(fn, "grad_y", "ldgy", a.grad_y, T, m, a.ldgy, &rg[0])) != SUBQ_OK) return st;
+  if (need_x && (st = subq_monarch_check_operand(fn, "x", "ldx", a.x, T, n, a.ldx, &rg[1])) != SUBQ_OK) return st;
+  if (a.grad_x && (st = subq_monarch_check_operand(fn, "grad_x", "ldgx", a.grad_x, T, n, a.ldgx, &rg[2])) != SUBQ_OK)
+    return st;
+  const void *const flat[3] = {a.grad_w1, a.grad_w2, a.grad_bias};
+  const int64_t flat_n[3] = {w->dims.w1_elems, w->dims.w2_elems, m};
+  for (int i = 0; i < 3; i++)
+    if (flat[i] && !subq_byte_range_rows(flat[i], 1, flat_n[i], flat_n[i], sizeof(float), &rg[3 + i]))
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s overflows the address range", fn, names[3 + i]);
   for (int o = 2; o < 6; o++)
     for (int q = 0; q < 6; q++)
-      if (q != o && subq_monarch_overlap(lo[o], hi[o], lo[q], hi[q]))
+      if (q != o && subq_byte_ranges_overlap(rg[o], rg[q]))
         return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s overlaps %s", fn, names[o], names[q]);
   if (T == 0) { /* empty batch: weight and bias gradients are zero */
     if (a.grad_w1) memset(a.grad_w1, 0, (size_t)w->dims.w1_elems * sizeof(float));

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 
 #include "families/monarch/subq_monarch_ukernel.h"
+#include "internal/subq_byte_range.h"
 #include "internal/subq_internal.h"
 #include "internal/subq_weights.h"
 
@@ -60,10 +61,10 @@ subq_status subq_monarch_desc_read(const char *fn, const subq_monarch_desc *desc
                                    subq_monarch_dims *dims);
 subq_status subq_monarch_weights_check(const char *fn, subq_context *ctx, const subq_monarch_weights *w);
 int64_t subq_monarch_token_tile(const subq_monarch_weights *w);
-bool subq_monarch_extent(const void *p, int64_t rows, int64_t cols, int64_t ld, uintptr_t *lo, uintptr_t *hi);
-bool subq_monarch_overlap(uintptr_t alo, uintptr_t ahi, uintptr_t blo, uintptr_t bhi);
+/* Validates a [rows][cols] f32 operand with row stride ld (its name and ld's
+ * name for messages) and gives its byte range (empty when rows is 0). */
 subq_status subq_monarch_check_operand(const char *fn, const char *name, const char *ldname, const void *p,
-                                       int64_t rows, int64_t cols, int64_t ld, uintptr_t *lo, uintptr_t *hi);
+                                       int64_t rows, int64_t cols, int64_t ld, subq_byte_range *r);
 void subq_monarch_pack_block(const void *src, subq_dtype dt, int64_t b, int64_t rows, int64_t cols, bool transposed,
                              int64_t nr, float *dst);
 void subq_monarch_block_gemm(const subq_monarch_impl *u, int64_t tn, int64_t K, int64_t N, const float *a,

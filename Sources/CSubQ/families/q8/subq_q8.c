@@ -12,6 +12,7 @@
 #include "families/gemm/subq_gemm_ukernel.h"
 #include "families/nn/subq_nn_ukernel.h"
 #include "families/q8/subq_q8_ukernel.h"
+#include "internal/subq_byte_range.h"
 #include "internal/subq_internal.h"
 #include "internal/subq_parallel.h"
 #include "internal/subq_weights.h"
@@ -242,16 +243,6 @@ static subq_status subq_q8_mm_run(void *arg, int64_t begin, int64_t end, const s
   return SUBQ_OK;
 }
 
-static bool subq_q8_span(const void *p, int64_t rows, int64_t rs, int64_t cols, int64_t esize, uintptr_t *lo,
-                         uintptr_t *hi) {
-  int64_t last, bytes;
-  if (!subq_mul_i64(rows - 1, rs, &last) || !subq_add_i64(last, cols, &last) || !subq_mul_i64(last, esize, &bytes) ||
-      (uint64_t)bytes > (uint64_t)PTRDIFF_MAX || (uintptr_t)p > UINTPTR_MAX - (uintptr_t)bytes)
-    return false;
-  *lo = (uintptr_t)p, *hi = (uintptr_t)p + (uintptr_t)bytes;
-  return true;
-}
-
 subq_status subq_q8_linear(subq_context *ctx, int64_t m, const float *x, int64_t x_rs, const subq_q8_weights *w,
                            float *y, int64_t y_rs) {
   static const char fn[] = "subq_q8_linear";
@@ -266,15 +257,15 @@ subq_status subq_q8_linear(subq_context *ctx, int64_t m, const float *x, int64_t
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: x_rs (%lld) < k (%lld)", fn, (long long)x_rs, (long long)w->k);
   if (y_rs < w->n)
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y_rs (%lld) < n (%lld)", fn, (long long)y_rs, (long long)w->n);
-  uintptr_t xl, xh, yl, yh;
-  if (!subq_q8_span(x, m, x_rs, w->k, sizeof(float), &xl, &xh))
+  subq_byte_range rx, ry;
+  if (!subq_byte_range_rows(x, m, w->k, x_rs, sizeof(float), &rx))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: m and x_rs overflow the address range of x", fn);
-  if (!subq_q8_span(y, m, y_rs, w->n, sizeof(float), &yl, &yh))
+  if (!subq_byte_range_rows(y, m, w->n, y_rs, sizeof(float), &ry))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: m and y_rs overflow the address range of y", fn);
-  if (xl < yh && yl < xh) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps x", fn);
+  if (subq_byte_ranges_overlap(rx, ry)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps x", fn);
   for (int32_t c = 0; c < w->mem.n_copies; c++) {
-    const uintptr_t wl = (uintptr_t)w->mem.copy[c], wh = wl + w->mem.bytes;
-    if (wl < yh && yl < wh) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps the weights", fn);
+    const subq_byte_range rw = {(uintptr_t)w->mem.copy[c], (uintptr_t)w->mem.copy[c] + w->mem.bytes};
+    if (subq_byte_ranges_overlap(rw, ry)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps the weights", fn);
   }
   subq_q8_job job = {w, SUBQ_ISA_PICK(subq_context_isa_or_default(ctx), subq_q8_impls, subq_q8_impl), m, x, x_rs,
                      y, y_rs, NULL};

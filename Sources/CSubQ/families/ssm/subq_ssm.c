@@ -36,12 +36,10 @@ static const subq_ssm_impl *subq_ssm_pick(subq_isa chosen) {
 
 /* ---- shared validation -------------------------------------------------------------- */
 
-bool subq_ranges_overlap(subq_range a, subq_range b) { return a.lo < b.hi && b.lo < a.hi && a.lo < a.hi && b.lo < b.hi; }
-
 /* Token-major tensor of batch x rows x cols: defaults ld/bs, checks them and
  * computes the byte range. */
 subq_status subq_ssm_tensor(const char *fn, const char *name, const float *p, bool required, int64_t batch,
-                            int64_t rows, int64_t cols, int64_t *ld, int64_t *bs, subq_range *r) {
+                            int64_t rows, int64_t cols, int64_t *ld, int64_t *bs, subq_byte_range *r) {
   r->lo = r->hi = 0;
   if (!p) {
     if (required) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, name);
@@ -57,16 +55,14 @@ subq_status subq_ssm_tensor(const char *fn, const char *name, const float *p, bo
   int64_t o1, o2, off, bytes;
   if (!subq_mul_i64(batch - 1, *bs, &o1) || !subq_mul_i64(rows - 1, *ld, &o2) || !subq_add_i64(o1, o2, &off) ||
       !subq_add_i64(off, cols, &off) || !subq_mul_i64(off, (int64_t)sizeof(float), &bytes) ||
-      (uint64_t)bytes > (uint64_t)PTRDIFF_MAX || (uintptr_t)p > UINTPTR_MAX - (uintptr_t)bytes)
+      !subq_byte_range_at(p, bytes, r))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of %s overflows int64", fn, name);
-  r->lo = (uintptr_t)p;
-  r->hi = (uintptr_t)p + (uintptr_t)bytes;
   return SUBQ_OK;
 }
 
 /* A flat vector of n floats. */
 subq_status subq_ssm_vec(const char *fn, const char *name, const float *p, bool required, int64_t n,
-                         subq_range *r) {
+                         subq_byte_range *r) {
   int64_t ld = 0, bs = 0;
   return subq_ssm_tensor(fn, name, p, required, 1, 1, n, &ld, &bs, r);
 }
@@ -120,8 +116,8 @@ subq_status subq_ssm_slots_check(const char *fn, int64_t batch, const int32_t *s
 }
 
 subq_status subq_ssm_state_pool(const char *fn, int64_t batch, const int32_t *slots, int64_t n_slots, int64_t sf,
-                                int64_t *h_bs, const float *h_in, const float *h_out, subq_range *rhi,
-                                subq_range *rho) {
+                                int64_t *h_bs, const float *h_in, const float *h_out, subq_byte_range *rhi,
+                                subq_byte_range *rho) {
   if (*h_bs < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: h_bs (%lld) < 0", fn, (long long)*h_bs);
   if (*h_bs == 0) *h_bs = sf;
   if (*h_bs < sf && n_slots > 1)
@@ -135,16 +131,16 @@ subq_status subq_ssm_state_pool(const char *fn, int64_t batch, const int32_t *sl
   return subq_ssm_slots_check(fn, batch, slots, n_slots, h_out != NULL);
 }
 
-subq_status subq_ssm_outputs_apart(const char *fn, subq_range ry, subq_range rho, const subq_range *ins,
+subq_status subq_ssm_outputs_apart(const char *fn, subq_byte_range ry, subq_byte_range rho, const subq_byte_range *ins,
                                    const char *const *names, int n, int in_place_of) {
   for (int i = 0; i < n; i++) {
-    if (subq_ranges_overlap(ry, ins[i]))
+    if (subq_byte_ranges_overlap(ry, ins[i]))
       return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps %s", fn, names[i]);
     if (i == in_place_of) continue;
-    if (subq_ranges_overlap(rho, ins[i]))
+    if (subq_byte_ranges_overlap(rho, ins[i]))
       return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: h_out overlaps %s", fn, names[i]);
   }
-  if (subq_ranges_overlap(ry, rho)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps h_out", fn);
+  if (subq_byte_ranges_overlap(ry, rho)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps h_out", fn);
   return SUBQ_OK;
 }
 
@@ -246,7 +242,7 @@ static subq_status subq_conv1d_impl(subq_context *ctx, const subq_conv1d_args *a
   if (max_len == 0) return SUBQ_OK;
   if (g.cu_seqlens) g.x_bs = g.y_bs = 0;
   const int64_t n_slots = g.n_slots ? g.n_slots : g.batch;
-  subq_range rx, rw, rb, rsi, rso, ry;
+  subq_byte_range rx, rw, rb, rsi, rso, ry;
   int64_t wn, srows = g.width - 1;
   if (!subq_mul_i64(g.channels, g.width, &wn))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of weight overflows int64", fn);
@@ -269,16 +265,16 @@ static subq_status subq_conv1d_impl(subq_context *ctx, const subq_conv1d_args *a
     g.state_in = NULL, g.state_out = NULL; /* width 1 keeps no state */
     rsi.lo = rsi.hi = rso.lo = rso.hi = 0;
   }
-  const subq_range ins[] = {rx, rw, rb, rsi};
+  const subq_byte_range ins[] = {rx, rw, rb, rsi};
   const char *in_names[] = {"x", "weight", "bias", "state_in"};
   for (int i = 0; i < 4; i++) {
-    if (subq_ranges_overlap(ry, ins[i]))
+    if (subq_byte_ranges_overlap(ry, ins[i]))
       return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps %s", fn, in_names[i]);
     if (i == 3 && g.state_out == g.state_in) continue;
-    if (subq_ranges_overlap(rso, ins[i]))
+    if (subq_byte_ranges_overlap(rso, ins[i]))
       return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: state_out overlaps %s", fn, in_names[i]);
   }
-  if (subq_ranges_overlap(ry, rso)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps state_out", fn);
+  if (subq_byte_ranges_overlap(ry, rso)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps state_out", fn);
 
   subq_conv_job job;
   job.g = g;
@@ -343,10 +339,10 @@ subq_status subq_ssm1_pack_a(int64_t channels, int64_t d_state, const float *a, 
   int64_t en;
   if (sf == 0 || !subq_mul_i64(channels, d_state, &en))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: channels * d_state overflows int64", fn);
-  subq_range ra, rd;
+  subq_byte_range ra, rd;
   subq_status st;
   if ((st = subq_ssm_vec(fn, "a", a, true, en, &ra)) || (st = subq_ssm_vec(fn, "dst", dst, true, sf, &rd))) return st;
-  if (subq_ranges_overlap(ra, rd)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: dst overlaps a", fn);
+  if (subq_byte_ranges_overlap(ra, rd)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: dst overlaps a", fn);
   const int64_t blk = SUBQ_SSM_BLOCK * d_state;
   for (int64_t c0 = 0; c0 < channels; c0 += SUBQ_SSM_BLOCK)
     subq_ssm1_pack_block(a + c0 * d_state, d_state, SUBQ_MIN((int64_t)SUBQ_SSM_BLOCK, channels - c0), a_is_log,
@@ -477,7 +473,7 @@ static subq_status subq_ssm1_impl(subq_context *ctx, const subq_ssm1_args *args,
   int64_t gn, en;
   if (sf == 0 || !subq_mul_i64(g.n_groups, N, &gn) || !subq_mul_i64(E, N, &en))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of the state overflows int64", fn);
-  subq_range ru, rdt, rb, rc, rz, ra, rdb, rd, rhi, rho, ry;
+  subq_byte_range ru, rdt, rb, rc, rz, ra, rdb, rd, rhi, rho, ry;
   if ((st = subq_ssm_tensor(fn, "u", g.u, true, tb, tr, E, &g.u_ld, &g.u_bs, &ru)) ||
       (st = subq_ssm_tensor(fn, "dt", g.dt, true, tb, tr, E, &g.dt_ld, &g.dt_bs, &rdt)) ||
       (st = subq_ssm_tensor(fn, "b", g.b, true, tb, tr, gn, &g.b_ld, &g.b_bs, &rb)) ||
@@ -490,7 +486,7 @@ static subq_status subq_ssm1_impl(subq_context *ctx, const subq_ssm1_args *args,
     return st;
   if ((st = subq_ssm_state_pool(fn, g.batch, g.state_slots, n_slots, sf, &g.h_bs, g.h_in, g.h_out, &rhi, &rho)))
     return st;
-  const subq_range ins[] = {ru, rdt, rb, rc, rz, ra, rdb, rd, rhi};
+  const subq_byte_range ins[] = {ru, rdt, rb, rc, rz, ra, rdb, rd, rhi};
   const char *const in_names[] = {"u", "dt", "b", "c", "z", "a", "dt_bias", "d_skip", "h_in"};
   if ((st = subq_ssm_outputs_apart(fn, ry, rho, ins, in_names, 9, g.h_out == g.h_in ? 8 : -1))) return st;
 
@@ -529,12 +525,12 @@ static subq_status subq_ssm1_convert(int64_t batch, int64_t E, int64_t N, const 
   int64_t hf, sub, ld = 0, bs = 0, ld2 = 0, bs2 = 0;
   if (sf == 0 || !subq_mul_i64(E, N, &hf) || !subq_mul_i64(sf, batch, &sub))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic overflows int64", fn);
-  subq_range rs, rd;
+  subq_byte_range rs, rd;
   subq_status st;
   if ((st = subq_ssm_tensor(fn, "src", src, true, batch, 1, import ? hf : sf, &ld, &bs, &rs)) ||
       (st = subq_ssm_tensor(fn, "dst", dst, true, batch, 1, import ? sf : hf, &ld2, &bs2, &rd)))
     return st;
-  if (subq_ranges_overlap(rs, rd)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: dst overlaps src", fn);
+  if (subq_byte_ranges_overlap(rs, rd)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: dst overlaps src", fn);
   for (int64_t b = 0; b < batch; b++) {
     const int64_t Ep = sf / N;
     for (int64_t d = 0; d < Ep; d++)

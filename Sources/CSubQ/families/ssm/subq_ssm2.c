@@ -322,7 +322,7 @@ static subq_status subq_ssm2_impl_call(subq_context *ctx, const subq_ssm2_args *
   if (sf == 0 || !subq_mul_i64(H, P, &E) || !subq_mul_i64(G, N, &gn))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of the state overflows int64", fn);
   /* activations: uniform (batch, seqlen) or packed (1, total rows) */
-  subq_range rx, rdt, rb, rc, ra, rdb, rd, rhi, rho, ry;
+  subq_byte_range rx, rdt, rb, rc, ra, rdb, rd, rhi, rho, ry;
   if (g.cu_seqlens) g.x_bs = g.dt_bs = g.b_bs = g.c_bs = g.y_bs = 0;
   if ((st = subq_ssm_tensor(fn, "x", g.x, true, tb, tr, E, &g.x_ld, &g.x_bs, &rx)) ||
       (st = subq_ssm_tensor(fn, "dt", g.dt, true, tb, tr, H, &g.dt_ld, &g.dt_bs, &rdt)) ||
@@ -337,7 +337,7 @@ static subq_status subq_ssm2_impl_call(subq_context *ctx, const subq_ssm2_args *
   const int64_t n_slots = g.n_slots ? g.n_slots : g.batch;
   if ((st = subq_ssm_state_pool(fn, g.batch, g.state_slots, n_slots, sf, &g.h_bs, g.h_in, g.h_out, &rhi, &rho)))
     return st;
-  const subq_range ins[] = {rx, rdt, rb, rc, ra, rdb, rd, rhi};
+  const subq_byte_range ins[] = {rx, rdt, rb, rc, ra, rdb, rd, rhi};
   const char *const in_names[] = {"x", "dt", "b", "c", "a", "dt_bias", "d_skip", "h_in"};
   if ((st = subq_ssm_outputs_apart(fn, ry, rho, ins, in_names, 8, g.h_out == g.h_in ? 7 : -1))) return st;
 
@@ -436,12 +436,12 @@ static subq_status subq_ssm2_convert(int64_t batch, int64_t H, int64_t P, int64_
   const int64_t sf = subq_ssm2_state_floats(H, P, N);
   int64_t ld = 0, bs = 0, ld2 = 0, bs2 = 0;
   if (sf == 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic overflows int64", fn);
-  subq_range rs, rd;
+  subq_byte_range rs, rd;
   subq_status st;
   if ((st = subq_ssm_tensor(fn, "src", src, true, batch, 1, sf, &ld, &bs, &rs)) ||
       (st = subq_ssm_tensor(fn, "dst", dst, true, batch, 1, sf, &ld2, &bs2, &rd)))
     return st;
-  if (subq_ranges_overlap(rs, rd)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: dst overlaps src", fn);
+  if (subq_byte_ranges_overlap(rs, rd)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: dst overlaps src", fn);
   for (int64_t b = 0; b < batch; b++)
     for (int64_t h = 0; h < H; h++)
       for (int64_t p = 0; p < P; p++)
@@ -507,7 +507,7 @@ subq_status subq_gated_rmsnorm_f32(subq_context *ctx, const subq_gated_rmsnorm_a
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: flags (0x%x) has unknown bits", fn, (unsigned)g.flags);
   if (g.rows == 0 || g.width == 0) return SUBQ_OK;
   if (g.group_size == 0) g.group_size = g.width;
-  subq_range ry, rz, rw, ro;
+  subq_byte_range ry, rz, rw, ro;
   int64_t bs = 0, bs2 = 0, bs3 = 0;
   if ((st = subq_ssm_tensor(fn, "y", g.y, true, 1, g.rows, g.width, &g.y_ld, &bs, &ry)) ||
       (st = subq_ssm_tensor(fn, "z", g.z, false, 1, g.rows, g.width, &g.z_ld, &bs2, &rz)) ||
@@ -518,11 +518,11 @@ subq_status subq_gated_rmsnorm_f32(subq_context *ctx, const subq_gated_rmsnorm_a
     if (g.out_ld != g.y_ld)
       return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out == y needs out_ld == y_ld (%lld != %lld)", fn,
                         (long long)g.out_ld, (long long)g.y_ld);
-  } else if (subq_ranges_overlap(ro, ry)) {
+  } else if (subq_byte_ranges_overlap(ro, ry)) {
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps y", fn);
   }
-  if (subq_ranges_overlap(ro, rz)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps z", fn);
-  if (subq_ranges_overlap(ro, rw)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps weight", fn);
+  if (subq_byte_ranges_overlap(ro, rz)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps z", fn);
+  if (subq_byte_ranges_overlap(ro, rw)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps weight", fn);
   subq_norm_job job;
   job.g = g;
   job.norm = subq_ssm2_pick(subq_context_isa_or_default(ctx))->norm;

@@ -9,21 +9,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "internal/subq_byte_range.h"
 #include "internal/subq_internal.h"
 
-typedef struct subq_range {
-  uintptr_t lo, hi; /* [lo, hi) bytes; lo == hi: empty */
-} subq_range;
-
-SUBQ_INTERNAL bool subq_ranges_overlap(subq_range a, subq_range b);
 /* Token-major tensor of batch x rows x cols: defaults ld (0 = cols) and bs
  * (0 = rows * ld), checks them and computes the byte range. */
 SUBQ_INTERNAL subq_status subq_ssm_tensor(const char *fn, const char *name, const float *p, bool required,
                                           int64_t batch, int64_t rows, int64_t cols, int64_t *ld, int64_t *bs,
-                                          subq_range *r);
+                                          subq_byte_range *r);
 /* A flat vector of n floats. */
 SUBQ_INTERNAL subq_status subq_ssm_vec(const char *fn, const char *name, const float *p, bool required, int64_t n,
-                                       subq_range *r);
+                                       subq_byte_range *r);
 
 /* The sequences of a call (mamba spec §6). Without cu: batch x seqlen
  * (step: seqlen must be 1). With cu (batch + 1 int32 offsets): cu[0] >= 0,
@@ -41,10 +37,10 @@ SUBQ_INTERNAL subq_status subq_ssm_slots_check(const char *fn, int64_t batch, co
  * byte ranges out), then the slots check. */
 SUBQ_INTERNAL subq_status subq_ssm_state_pool(const char *fn, int64_t batch, const int32_t *slots, int64_t n_slots,
                                               int64_t sf, int64_t *h_bs, const float *h_in, const float *h_out,
-                                              subq_range *rhi, subq_range *rho);
+                                              subq_byte_range *rhi, subq_byte_range *rho);
 /* y and h_out overlap none of the n inputs ins[] (named names[]) nor each other;
  * h_out may be the input `in_place_of` itself (the state updated in place). */
-SUBQ_INTERNAL subq_status subq_ssm_outputs_apart(const char *fn, subq_range ry, subq_range rho, const subq_range *ins,
+SUBQ_INTERNAL subq_status subq_ssm_outputs_apart(const char *fn, subq_byte_range ry, subq_byte_range rho, const subq_byte_range *ins,
                                                  const char *const *names, int n, int in_place_of);
 
 #endif

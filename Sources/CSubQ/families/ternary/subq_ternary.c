@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "families/ternary/subq_ternary_ukernel.h"
+#include "internal/subq_byte_range.h"
 #include "internal/subq_internal.h"
 #include "internal/subq_isa.h"
 #include "internal/subq_parallel.h"
@@ -573,34 +574,24 @@ subq_status subq_ternary_to_codes(const subq_ternary *w, int8_t *t, int64_t ld, 
 
 /* ---- argument helpers ----------------------------------------------------------------------------- */
 
-/* [lo, hi) bytes of rows x cols elements of esz bytes with row stride ld. */
-typedef struct tern_range {
-  uintptr_t lo, hi;
-} tern_range;
-
+/* Checks a rows x cols operand of esz-byte elements with row stride *ld (0:
+ * cols) and gives its byte range. */
 static subq_status tern_tensor(const char *fn, const char *name, const void *p, size_t esz, int64_t rows, int64_t cols,
-                               int64_t *ld, tern_range *r) {
+                               int64_t *ld, subq_byte_range *r) {
   r->lo = r->hi = 0;
   if (!p) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, name);
   if (*ld == 0) *ld = cols;
   if (*ld < cols)
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s_ld (%lld) < row length %lld", fn, name, (long long)*ld,
                       (long long)cols);
-  int64_t e, bytes;
-  if (!subq_mul_i64(rows - 1, *ld, &e) || !subq_add_i64(e, cols, &e) || !subq_mul_i64(e, (int64_t)esz, &bytes) ||
-      (uintptr_t)p > UINTPTR_MAX - (uintptr_t)bytes)
+  if (!subq_byte_range_rows(p, rows, cols, *ld, (int64_t)esz, r))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of %s overflows int64", fn, name);
-  r->lo = (uintptr_t)p, r->hi = (uintptr_t)p + (uintptr_t)bytes;
   return SUBQ_OK;
 }
 
-static bool tern_overlap(tern_range a, tern_range b) {
-  return a.hi > a.lo && b.hi > b.lo && a.lo < b.hi && b.lo < a.hi;
-}
-
-static subq_status tern_check_disjoint(const char *fn, const char *out_name, tern_range o, const char *in_name,
-                                       tern_range in) {
-  if (tern_overlap(o, in)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s overlaps %s", fn, out_name, in_name);
+static subq_status tern_check_disjoint(const char *fn, const char *out_name, subq_byte_range o, const char *in_name,
+                                       subq_byte_range in) {
+  if (subq_byte_ranges_overlap(o, in)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s overlaps %s", fn, out_name, in_name);
   return SUBQ_OK;
 }
 
@@ -679,7 +670,7 @@ subq_status subq_ternary_act_quant(subq_context *ctx, const subq_ternary_act_arg
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: unknown flags 0x%x", fn, (unsigned)g.flags);
   if ((st = tern_check_round(fn, g.rounding)) || (st = tern_check_eps(fn, g.eps))) return st;
   if (g.rows == 0) return SUBQ_OK;
-  tern_range rx, rq, rw = {0, 0}, rs = {0, 0}, ra = {0, 0};
+  subq_byte_range rx, rq, rw = {0, 0}, rs = {0, 0}, ra = {0, 0};
   int64_t one = 0;
   if ((st = tern_tensor(fn, "x", g.x, 4, g.rows, g.cols, &g.x_ld, &rx)) ||
       (st = tern_tensor(fn, "q", g.q, 1, g.rows, g.cols, &g.q_ld, &rq)) ||
@@ -966,7 +957,7 @@ subq_status subq_ternary_matmul_i32(subq_context *ctx, const subq_ternary *w, in
   if (!w) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: w is NULL", fn);
   if (tokens < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: tokens (%lld) < 0", fn, (long long)tokens);
   if (tokens == 0) return SUBQ_OK;
-  tern_range rq, rd;
+  subq_byte_range rq, rd;
   subq_status st;
   if ((st = tern_tensor(fn, "q", q, 1, tokens, w->k, &q_ld, &rq)) ||
       (st = tern_tensor(fn, "d", d, 4, tokens, w->n, &d_ld, &rd)) || (st = tern_check_disjoint(fn, "d", rd, "q", rq)))
@@ -1004,7 +995,7 @@ subq_status subq_bitlinear(subq_context *ctx, const subq_ternary *w, const subq_
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: unknown flags 0x%x", fn, (unsigned)g.flags);
   if ((st = tern_check_round(fn, g.rounding)) || (st = tern_check_eps(fn, g.eps))) return st;
   if (g.tokens == 0) return SUBQ_OK;
-  tern_range rx, ro, rw = {0, 0}, rr = {0, 0};
+  subq_byte_range rx, ro, rw = {0, 0}, rr = {0, 0};
   int64_t one = 0;
   if ((st = tern_tensor(fn, "x", g.x, 4, g.tokens, w->k, &g.x_ld, &rx)) ||
       (st = tern_tensor(fn, "out", g.out, 4, g.tokens, w->n, &g.out_ld, &ro)) ||
@@ -1079,7 +1070,7 @@ static subq_status tern_hgrn(subq_context *ctx, const subq_hgrn_args *args, cons
   if (g->channels < 1) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: channels (%lld) < 1", fn, (long long)g->channels);
   if ((st = tern_check_eps(fn, g->eps))) return st;
   if (g->tokens == 0) return SUBQ_OK;
-  tern_range ri, rf, ro, rg = {0, 0}, rl = {0, 0}, rsi = {0, 0}, rso = {0, 0}, rw = {0, 0};
+  subq_byte_range ri, rf, ro, rg = {0, 0}, rl = {0, 0}, rsi = {0, 0}, rso = {0, 0}, rw = {0, 0};
   int64_t z1 = 0, z2 = 0, z3 = 0, z4 = 0;
   const int64_t T = g->tokens, C = g->channels;
   if ((st = tern_tensor(fn, "i", g->i, 4, T, C, &g->i_ld, &ri)) ||
@@ -1092,7 +1083,7 @@ static subq_status tern_hgrn(subq_context *ctx, const subq_hgrn_args *args, cons
       (g->gate_norm_weight && (st = tern_tensor(fn, "gate_norm_weight", g->gate_norm_weight, 4, 1, C, &z4, &rw))))
     return st;
   const char *in_names[] = {"i", "f", "gate", "lower_bound", "state_in", "gate_norm_weight"};
-  const tern_range ins[] = {ri, rf, rg, rl, rsi, rw};
+  const subq_byte_range ins[] = {ri, rf, rg, rl, rsi, rw};
   for (int k = 0; k < 6; k++) {
     if ((st = tern_check_disjoint(fn, "out", ro, in_names[k], ins[k]))) return st;
     if (k != 4 && (st = tern_check_disjoint(fn, "state_out", rso, in_names[k], ins[k]))) return st;

@@ -1,0 +1,49 @@
+/*
+ * subq_byte_range.h — the bytes an operand addresses, for the overflow and
+ * aliasing checks of every family's argument validation (one definition of
+ * "overflows" and "overlaps" for the whole library). Internal.
+ */
+#ifndef SUBQ_BYTE_RANGE_H
+#define SUBQ_BYTE_RANGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal/subq_internal.h"
+
+/* [lo, hi) bytes; lo == hi is empty. */
+typedef struct subq_byte_range {
+  uintptr_t lo, hi;
+} subq_byte_range;
+
+/* `bytes` (>= 0) from p; false when they pass PTRDIFF_MAX or the end of the
+ * address space. */
+static inline bool subq_byte_range_at(const void *p, int64_t bytes, subq_byte_range *r) {
+  if (bytes < 0 || (uint64_t)bytes > (uint64_t)PTRDIFF_MAX || (uintptr_t)p > UINTPTR_MAX - (uintptr_t)bytes)
+    return false;
+  r->lo = (uintptr_t)p, r->hi = (uintptr_t)p + (uintptr_t)bytes;
+  return true;
+}
+
+/* rows x cols elements of esize bytes, row i at p + i * ld elements (ld >= 0;
+ * callers check ld >= cols with their own message): from the first element
+ * to the end of the last row's last. rows or cols <= 0: the empty range at p.
+ * false when the offset arithmetic overflows int64 or the range does not fit
+ * (subq_byte_range_at). */
+static inline bool subq_byte_range_rows(const void *p, int64_t rows, int64_t cols, int64_t ld, int64_t esize,
+                                        subq_byte_range *r) {
+  r->lo = r->hi = (uintptr_t)p;
+  if (rows <= 0 || cols <= 0) return true;
+  int64_t last, bytes;
+  if (!subq_mul_i64(rows - 1, ld, &last) || !subq_add_i64(last, cols, &last) || !subq_mul_i64(last, esize, &bytes))
+    return false;
+  return subq_byte_range_at(p, bytes, r);
+}
+
+/* Whether a and b share a byte (an empty range shares none). */
+static inline bool subq_byte_ranges_overlap(subq_byte_range a, subq_byte_range b) {
+  return a.lo < a.hi && b.lo < b.hi && a.lo < b.hi && b.lo < a.hi;
+}
+
+#endif /* SUBQ_BYTE_RANGE_H */
