@@ -30,34 +30,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "ggml-cpu.h"
-#include "ggml.h"
-
-static void fill(float *p, int64_t n, unsigned seed, float scale, float offset) {
-  uint64_t s = 0x9e3779b97f4a7c15ull * (seed + 1);
-  for (int64_t i = 0; i < n; i++) {
-    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-    p[i] = offset + scale * ((float)(s >> 40) / (float)(1 << 24) - 0.5f);
-  }
-}
-
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
-static int cmp_d(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
+#include "ggml_peer_common.h"
 
 static struct ggml_tensor *new_filled(struct ggml_context *ctx, int nd, const int64_t *ne, unsigned seed, float scale,
                                       float offset) {
   struct ggml_tensor *t = ggml_new_tensor(ctx, GGML_TYPE_F32, nd, ne);
-  fill((float *)t->data, ggml_nelements(t), seed, scale, offset);
+  peer_fill((float *)t->data, ggml_nelements(t), seed, scale, offset);
   return t;
 }
 
@@ -103,7 +82,7 @@ static struct ggml_tensor *build_ssd(struct ggml_context *ctx, int64_t H, int64_
   struct ggml_tensor *Dsk = new_filled(ctx, 2, ne_d, 6, 2.0f, 0.0f);
   struct ggml_tensor *A = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, 1, H);
   float alog[256];
-  fill(alog, H, 7, 1.0f, 0.5f); /* A_log in [0, 1), A = -exp(A_log) as the converter stores it */
+  peer_fill(alog, H, 7, 1.0f, 0.5f); /* A_log in [0, 1), A = -exp(A_log) as the converter stores it */
   for (int64_t h = 0; h < H; h++) ((float *)A->data)[h] = -expf(alog[h]);
   struct ggml_tensor *s = ggml_new_tensor(ctx, GGML_TYPE_F32, 4, ne_s);
   memset(s->data, 0, ggml_nbytes(s));
@@ -141,8 +120,7 @@ static const peer_case k_cases[] = {
     {"ssd_step", 1, 48, 64, 128, 1, 0},       {"ssd_step_fused", 1, 48, 64, 128, 1, 1},
 };
 
-static int run_case(const peer_case *pc, int threads, int min_reps, double seconds, struct ggml_threadpool *tp,
-                    int first) {
+static int run_case(const peer_case *pc, const peer_opts *opt, struct ggml_threadpool *tp, int first) {
   struct ggml_init_params ip = {(size_t)512 << 20, NULL, false};
   struct ggml_context *ctx = ggml_init(ip);
   if (!ctx) {
@@ -154,78 +132,44 @@ static int run_case(const peer_case *pc, int threads, int min_reps, double secon
                                             : build_conv(ctx, pc->a, pc->b, pc->c, pc->fused);
   struct ggml_cgraph *gf = ggml_new_graph(ctx);
   ggml_build_forward_expand(gf, out);
-  struct ggml_cplan plan = ggml_graph_plan(gf, threads, tp);
-  uint8_t *work = plan.work_size ? malloc(plan.work_size) : NULL;
-  plan.work_data = work;
-  for (int i = 0; i < 3; i++)
-    if (ggml_graph_compute(gf, &plan) != GGML_STATUS_SUCCESS) {
-      fprintf(stderr, "%s: ggml_graph_compute failed\n", pc->name);
-      return 1;
-    }
-  int cap = 100000, n = 0;
-  double *t = malloc(sizeof(double) * (size_t)cap), t_start = now_ms();
-  while (n < cap && (n < min_reps || now_ms() - t_start < seconds * 1e3)) {
-    const double t0 = now_ms();
-    ggml_graph_compute(gf, &plan);
-    t[n++] = now_ms() - t0;
-  }
-  qsort(t, (size_t)n, sizeof(double), cmp_d);
+  peer_timing tm;
+  if (peer_time_graph(pc->name, gf, opt, tp, 3, &tm)) return 1;
   double sum = 0;
   const float *o = (const float *)out->data;
   for (int64_t i = 0; i < ggml_nelements(out); i += 997) sum += o[i];
   printf("%s  {\"case\": \"%s\", \"threads\": %d, \"nodes\": %d, \"reps\": %d, \"ms_median\": %.6f, \"ms_min\": %.6f, "
          "\"checksum\": %.6g}",
-         first ? "" : ",\n", pc->name, threads, ggml_graph_n_nodes(gf), n, t[n / 2], t[0], sum);
+         first ? "" : ",\n", pc->name, opt->threads, ggml_graph_n_nodes(gf), tm.reps, tm.ms_median, tm.ms_min, sum);
   fflush(stdout);
-  free(t);
-  free(work);
   ggml_free(ctx);
   return 0;
 }
 
 int main(int argc, char **argv) {
-  int threads = 2, min_reps = 20;
-  double seconds = 1.0;
-  const char *only = NULL;
+  peer_opts opt = {2, 20, 1.0, NULL};
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--case") && i + 1 < argc) only = argv[++i];
-    else if (!strcmp(argv[i], "--min-reps") && i + 1 < argc) min_reps = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
-    else {
-      fprintf(stderr, "usage: %s [--threads T] [--case a,b] [--min-reps R] [--seconds S]\ncases:", argv[0]);
-      for (size_t c = 0; c < sizeof k_cases / sizeof *k_cases; c++) fprintf(stderr, " %s", k_cases[c].name);
-      fprintf(stderr, "\n");
-      return 2;
-    }
+    if (peer_common_arg(argc, argv, &i, &opt)) continue;
+    fprintf(stderr, "usage: %s [--threads T] [--case a,b] [--min-reps R] [--seconds S]\ncases:", argv[0]);
+    for (size_t c = 0; c < sizeof k_cases / sizeof *k_cases; c++) fprintf(stderr, " %s", k_cases[c].name);
+    fprintf(stderr, "\n");
+    return 2;
   }
-  if (threads < 1 || min_reps < 1) return 2;
+  if (opt.threads < 1 || opt.min_reps < 1) return 2;
   ggml_cpu_init();
-  struct ggml_threadpool_params tpp = ggml_threadpool_params_default(threads);
+  struct ggml_threadpool_params tpp = ggml_threadpool_params_default(opt.threads);
   struct ggml_threadpool *tp = ggml_threadpool_new(&tpp);
   printf("[\n");
   int first = 1, rc = 0, matched = 0;
   for (size_t c = 0; c < sizeof k_cases / sizeof *k_cases; c++) {
-    if (only) {
-      const char *p = only;
-      size_t len = strlen(k_cases[c].name);
-      int hit = 0;
-      while (*p) {
-        const char *e = strchr(p, ',');
-        size_t l = e ? (size_t)(e - p) : strlen(p);
-        if (l == len && !strncmp(p, k_cases[c].name, len)) hit = 1;
-        p += l + (e ? 1 : 0);
-      }
-      if (!hit) continue;
-    }
+    if (opt.only && !peer_name_in(opt.only, k_cases[c].name)) continue;
     matched++;
-    rc |= run_case(&k_cases[c], threads, min_reps, seconds, tp, first);
+    rc |= run_case(&k_cases[c], &opt, tp, first);
     first = 0;
   }
   printf("\n]\n");
   ggml_threadpool_free(tp);
   if (!matched) {
-    fprintf(stderr, "no case matched '%s'\n", only ? only : "");
+    fprintf(stderr, "no case matched '%s'\n", opt.only ? opt.only : "");
     return 2;
   }
   return rc;

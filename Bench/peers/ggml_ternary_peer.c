@@ -34,29 +34,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "ggml-cpu.h"
-#include "ggml.h"
-
-static void fill(float *p, int64_t n, unsigned seed, float scale) {
-  uint64_t s = 0x9e3779b97f4a7c15ull * (seed + 1);
-  for (int64_t i = 0; i < n; i++) {
-    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-    p[i] = scale * ((float)(s >> 40) / (float)(1 << 24) - 0.5f);
-  }
-}
-
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
-static int cmp_d(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
+#include "ggml_peer_common.h"
 
 typedef struct {
   const char *name;
@@ -84,7 +63,7 @@ static void make_inputs(void) {
     fprintf(stderr, "out of memory\n");
     exit(1);
   }
-  fill(g_w, nk, 1, 0.1f);
+  peer_fill(g_w, nk, 1, 0.1f, 0.0f);
   double sum = 0;
   for (int64_t i = 0; i < nk; i++) sum += fabs((double)g_w[i]);
   float gamma = (float)(sum / (double)nk);
@@ -95,11 +74,10 @@ static void make_inputs(void) {
     t = t > 1.0f ? 1.0f : t < -1.0f ? -1.0f : t;
     g_w[i] = t * gamma;
   }
-  fill(g_x, g_t * g_k, 2, 4.0f);
+  peer_fill(g_x, g_t * g_k, 2, 4.0f, 0.0f);
 }
 
-static int run_case(const peer_case *pc, int threads, int min_reps, double seconds, struct ggml_threadpool *tp,
-                    int first) {
+static int run_case(const peer_case *pc, const peer_opts *opt, struct ggml_threadpool *tp, int first) {
   const int64_t N = g_n, K = g_k, T = pc->gemm ? g_t : 1;
   const size_t wbytes = ggml_row_size(pc->type, K) * (size_t)N;
   struct ggml_init_params ip = {wbytes + (size_t)(T * (K + N)) * 4 + ((size_t)4 << 20), NULL, false};
@@ -128,22 +106,8 @@ static int run_case(const peer_case *pc, int threads, int min_reps, double secon
   struct ggml_tensor *out = ggml_mul_mat(ctx, w, x);
   struct ggml_cgraph *gf = ggml_new_graph(ctx);
   ggml_build_forward_expand(gf, out);
-  struct ggml_cplan plan = ggml_graph_plan(gf, threads, tp);
-  uint8_t *work = plan.work_size ? malloc(plan.work_size) : NULL;
-  plan.work_data = work;
-  for (int i = 0; i < 2; i++)
-    if (ggml_graph_compute(gf, &plan) != GGML_STATUS_SUCCESS) {
-      fprintf(stderr, "%s: ggml_graph_compute failed\n", pc->name);
-      return 1;
-    }
-  int cap = 100000, n = 0;
-  double *t = malloc(sizeof(double) * (size_t)cap), t_start = now_ms();
-  while (n < cap && (n < min_reps || now_ms() - t_start < seconds * 1e3)) {
-    const double t0 = now_ms();
-    ggml_graph_compute(gf, &plan);
-    t[n++] = now_ms() - t0;
-  }
-  qsort(t, (size_t)n, sizeof(double), cmp_d);
+  peer_timing tm;
+  if (peer_time_graph(pc->name, gf, opt, tp, 2, &tm)) return 1;
   /* sampled outputs against fp64 of the f32 operands (ggml: out ne = {N, T}, row t holds N outputs) */
   double err = 0;
   const float *o = (const float *)out->data;
@@ -159,36 +123,18 @@ static int run_case(const peer_case *pc, int threads, int min_reps, double secon
   }
   printf("%s  {\"case\": \"%s\", \"type\": \"%s\", \"threads\": %d, \"n\": %lld, \"k\": %lld, \"tokens\": %lld, "
          "\"weight_bytes\": %zu, \"reps\": %d, \"ms_median\": %.6f, \"ms_min\": %.6f, \"err\": %.3g, \"src1\": \"%s\"}",
-         first ? "" : ",\n", pc->name, ggml_type_name(pc->type), threads, (long long)N, (long long)K, (long long)T,
-         wbytes, n, t[n / 2], t[0], err, ggml_type_name(x->type));
+         first ? "" : ",\n", pc->name, ggml_type_name(pc->type), opt->threads, (long long)N, (long long)K, (long long)T,
+         wbytes, tm.reps, tm.ms_median, tm.ms_min, err, ggml_type_name(x->type));
   fflush(stdout);
-  free(t);
-  free(work);
   ggml_free(ctx);
   return !(err < 0.05); /* a wrong product is a failure, not a timing */
 }
 
-static int name_in(const char *list, const char *name) {
-  size_t len = strlen(name);
-  for (const char *p = list; *p;) {
-    const char *e = strchr(p, ',');
-    size_t l = e ? (size_t)(e - p) : strlen(p);
-    if (l == len && !strncmp(p, name, len)) return 1;
-    p += l + (e ? 1 : 0);
-  }
-  return 0;
-}
-
 int main(int argc, char **argv) {
-  int threads = 2, min_reps = 10;
-  double seconds = 1.0;
-  const char *only = NULL;
+  peer_opts opt = {2, 10, 1.0, NULL};
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--case") && i + 1 < argc) only = argv[++i];
-    else if (!strcmp(argv[i], "--min-reps") && i + 1 < argc) min_reps = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
-    else if (!strcmp(argv[i], "--n") && i + 1 < argc) g_n = atoll(argv[++i]);
+    if (peer_common_arg(argc, argv, &i, &opt)) continue;
+    if (!strcmp(argv[i], "--n") && i + 1 < argc) g_n = atoll(argv[++i]);
     else if (!strcmp(argv[i], "--k") && i + 1 < argc) g_k = atoll(argv[++i]);
     else if (!strcmp(argv[i], "--t") && i + 1 < argc) g_t = atoll(argv[++i]);
     else {
@@ -200,27 +146,27 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  if (threads < 1 || min_reps < 1 || g_n < 1 || g_t < 1 || g_k < 256 || g_k % 256) {
+  if (opt.threads < 1 || opt.min_reps < 1 || g_n < 1 || g_t < 1 || g_k < 256 || g_k % 256) {
     fprintf(stderr, "need threads, min-reps, n, t >= 1 and k a multiple of 256 (QK_K)\n");
     return 2;
   }
   ggml_cpu_init();
   make_inputs();
-  struct ggml_threadpool_params tpp = ggml_threadpool_params_default(threads);
+  struct ggml_threadpool_params tpp = ggml_threadpool_params_default(opt.threads);
   struct ggml_threadpool *tp = ggml_threadpool_new(&tpp);
   printf("[\n");
   int first = 1, rc = 0, matched = 0;
   for (size_t c = 0; c < sizeof k_cases / sizeof *k_cases; c++) {
-    if (only && !name_in(only, k_cases[c].name)) continue;
+    if (opt.only && !peer_name_in(opt.only, k_cases[c].name)) continue;
     matched++;
-    rc |= run_case(&k_cases[c], threads, min_reps, seconds, tp, first);
+    rc |= run_case(&k_cases[c], &opt, tp, first);
     first = 0;
   }
   printf("\n]\n");
   ggml_threadpool_free(tp);
   free(g_w), free(g_x);
   if (!matched) {
-    fprintf(stderr, "no case matched '%s'\n", only ? only : "");
+    fprintf(stderr, "no case matched '%s'\n", opt.only ? opt.only : "");
     return 2;
   }
   return rc;
