@@ -2,6 +2,7 @@
  * subq_byte_range.h — the bytes an operand addresses, for the overflow and
  * aliasing checks of every family's argument validation (one definition of
  * "overflows" and "overlaps" for the whole library). Internal.
+ * Sources/CSubQ/runtime/subq_byte_range.c holds the one out-of-line check.
  */
 #ifndef SUBQ_BYTE_RANGE_H
 #define SUBQ_BYTE_RANGE_H
@@ -45,5 +46,16 @@ static inline bool subq_byte_range_rows(const void *p, int64_t rows, int64_t col
 static inline bool subq_byte_ranges_overlap(subq_byte_range a, subq_byte_range b) {
   return a.lo < a.hi && b.lo < b.hi && a.lo < b.hi && b.lo < a.hi;
 }
+
+/* The aliasing rule of a call that writes an output `out` and a state output
+ * `state` (either may be empty) from n inputs ins[] (named names[]): neither
+ * output overlaps an input or the other output, except that the state output
+ * may be the input in_place_of itself (a state updated in place; -1: none).
+ * Returns SUBQ_OK, or SUBQ_ERR_INVALID_ARGUMENT with a message naming both
+ * operands ("<fn>: <out_name> overlaps <input>"). subq_byte_range.c. */
+SUBQ_INTERNAL subq_status subq_byte_ranges_outputs_apart(const char *fn, const char *out_name, subq_byte_range out,
+                                                         const char *state_name, subq_byte_range state,
+                                                         const subq_byte_range *ins, const char *const *names, int n,
+                                                         int in_place_of);
 
 #endif /* SUBQ_BYTE_RANGE_H */

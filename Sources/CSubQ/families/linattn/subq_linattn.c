@@ -731,24 +731,18 @@ static subq_status subq_la_call(subq_context *ctx, const subq_linattn_args *args
                                 (double)gr[d], (long long)b, (long long)t, (long long)h);
         }
   }
-  if (g.normalize == SUBQ_LINATTN_NORM_RMSNORM && g.norm_weight)
-    rw.lo = (uintptr_t)g.norm_weight, rw.hi = rw.lo + (uintptr_t)dv * sizeof(float);
-  {
-    int64_t e; /* state pools: (B - 1) * state_bs + sf floats */
-    if (!subq_mul_i64(B - 1, g.state_bs, &e) || !subq_add_i64(e, sf, &e) || e > INT64_MAX / 8)
-      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of the state overflows int64", fn);
-    if (g.state_in) rsi.lo = (uintptr_t)g.state_in, rsi.hi = rsi.lo + (uintptr_t)e * sizeof(float);
-    if (g.state_out) rso.lo = (uintptr_t)g.state_out, rso.hi = rso.lo + (uintptr_t)e * sizeof(float);
-  }
+  if (g.normalize == SUBQ_LINATTN_NORM_RMSNORM && g.norm_weight &&
+      !subq_byte_range_rows(g.norm_weight, 1, dv, dv, sizeof(float), &rw))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: norm_weight overflows the address range", fn);
+  /* state pools: B slots of sf floats, state_bs apart */
+  if ((g.state_in && !subq_byte_range_rows(g.state_in, B, sf, g.state_bs, sizeof(float), &rsi)) ||
+      (g.state_out && !subq_byte_range_rows(g.state_out, B, sf, g.state_bs, sizeof(float), &rso)))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of the state overflows int64", fn);
   const subq_byte_range ins[] = {rq, rk, rv, rg, rw, rsi};
-  const char *names[] = {"q", "k", "v", "log_gate", "norm_weight", "state_in"};
-  for (int i = 0; i < 6; i++) {
-    if (subq_byte_ranges_overlap(ro, ins[i])) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps %s", fn, names[i]);
-    if (i == 5 && g.state_in == g.state_out) continue;
-    if (subq_byte_ranges_overlap(rso, ins[i]))
-      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: state_out overlaps %s", fn, names[i]);
-  }
-  if (subq_byte_ranges_overlap(ro, rso)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps state_out", fn);
+  const char *const names[] = {"q", "k", "v", "log_gate", "norm_weight", "state_in"};
+  if ((st = subq_byte_ranges_outputs_apart(fn, "out", ro, "state_out", rso, ins, names, 6,
+                                           g.state_in == g.state_out ? 5 : -1)))
+    return st;
 
   subq_la_job job;
   memset(&job, 0, sizeof job);

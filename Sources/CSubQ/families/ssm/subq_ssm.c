@@ -131,19 +131,6 @@ subq_status subq_ssm_state_pool(const char *fn, int64_t batch, const int32_t *sl
   return subq_ssm_slots_check(fn, batch, slots, n_slots, h_out != NULL);
 }
 
-subq_status subq_ssm_outputs_apart(const char *fn, subq_byte_range ry, subq_byte_range rho, const subq_byte_range *ins,
-                                   const char *const *names, int n, int in_place_of) {
-  for (int i = 0; i < n; i++) {
-    if (subq_byte_ranges_overlap(ry, ins[i]))
-      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps %s", fn, names[i]);
-    if (i == in_place_of) continue;
-    if (subq_byte_ranges_overlap(rho, ins[i]))
-      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: h_out overlaps %s", fn, names[i]);
-  }
-  if (subq_byte_ranges_overlap(ry, rho)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps h_out", fn);
-  return SUBQ_OK;
-}
-
 /* ---- conv1d ------------------------------------------------------------------------ */
 
 void subq_conv1d_args_default(subq_conv1d_args *p, size_t struct_size) {
@@ -266,15 +253,10 @@ static subq_status subq_conv1d_impl(subq_context *ctx, const subq_conv1d_args *a
     rsi.lo = rsi.hi = rso.lo = rso.hi = 0;
   }
   const subq_byte_range ins[] = {rx, rw, rb, rsi};
-  const char *in_names[] = {"x", "weight", "bias", "state_in"};
-  for (int i = 0; i < 4; i++) {
-    if (subq_byte_ranges_overlap(ry, ins[i]))
-      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps %s", fn, in_names[i]);
-    if (i == 3 && g.state_out == g.state_in) continue;
-    if (subq_byte_ranges_overlap(rso, ins[i]))
-      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: state_out overlaps %s", fn, in_names[i]);
-  }
-  if (subq_byte_ranges_overlap(ry, rso)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps state_out", fn);
+  const char *const in_names[] = {"x", "weight", "bias", "state_in"};
+  if ((st = subq_byte_ranges_outputs_apart(fn, "y", ry, "state_out", rso, ins, in_names, 4,
+                                           g.state_out == g.state_in ? 3 : -1)))
+    return st;
 
   subq_conv_job job;
   job.g = g;
@@ -488,7 +470,8 @@ static subq_status subq_ssm1_impl(subq_context *ctx, const subq_ssm1_args *args,
     return st;
   const subq_byte_range ins[] = {ru, rdt, rb, rc, rz, ra, rdb, rd, rhi};
   const char *const in_names[] = {"u", "dt", "b", "c", "z", "a", "dt_bias", "d_skip", "h_in"};
-  if ((st = subq_ssm_outputs_apart(fn, ry, rho, ins, in_names, 9, g.h_out == g.h_in ? 8 : -1))) return st;
+  if ((st = subq_byte_ranges_outputs_apart(fn, "y", ry, "h_out", rho, ins, in_names, 9, g.h_out == g.h_in ? 8 : -1)))
+    return st;
 
   subq_scan_job job;
   job.g = g;

@@ -339,7 +339,8 @@ static subq_status subq_ssm2_impl_call(subq_context *ctx, const subq_ssm2_args *
     return st;
   const subq_byte_range ins[] = {rx, rdt, rb, rc, ra, rdb, rd, rhi};
   const char *const in_names[] = {"x", "dt", "b", "c", "a", "dt_bias", "d_skip", "h_in"};
-  if ((st = subq_ssm_outputs_apart(fn, ry, rho, ins, in_names, 8, g.h_out == g.h_in ? 7 : -1))) return st;
+  if ((st = subq_byte_ranges_outputs_apart(fn, "y", ry, "h_out", rho, ins, in_names, 8, g.h_out == g.h_in ? 7 : -1)))
+    return st;
 
   subq_ssd_job job;
   memset(&job, 0, sizeof job);

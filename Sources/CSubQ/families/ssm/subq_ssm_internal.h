@@ -38,9 +38,4 @@ SUBQ_INTERNAL subq_status subq_ssm_slots_check(const char *fn, int64_t batch, co
 SUBQ_INTERNAL subq_status subq_ssm_state_pool(const char *fn, int64_t batch, const int32_t *slots, int64_t n_slots,
                                               int64_t sf, int64_t *h_bs, const float *h_in, const float *h_out,
                                               subq_byte_range *rhi, subq_byte_range *rho);
-/* y and h_out overlap none of the n inputs ins[] (named names[]) nor each other;
- * h_out may be the input `in_place_of` itself (the state updated in place). */
-SUBQ_INTERNAL subq_status subq_ssm_outputs_apart(const char *fn, subq_byte_range ry, subq_byte_range rho, const subq_byte_range *ins,
-                                                 const char *const *names, int n, int in_place_of);
-
 #endif
