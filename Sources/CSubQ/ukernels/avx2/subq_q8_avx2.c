@@ -36,7 +36,7 @@ static inline __m256 subq_q8_c8(const uint8_t *row, int64_t p) {
     for (int q = 0; q < C; q++) sc[q] = (const float *)(w + q * rb + kp);                                          \
     for (int64_t b0 = 0; b0 < kp; b0 += SUBQ_Q8_BLOCK) {                                                           \
       /* stream rows SUBQ_Q8_PF_TILES tiles ahead: the rows are short and the prefetchers lag (1 tile ahead: \
-       * 1.8x at 1 thread over none; 4 tiles: about 1.08x more at 1 and 2 threads) */                            \
+       * 1.8x at 1 thread over none; 4 tiles: 1.12x more at 1 and 2 threads)   */                            \
       for (int q = 0; q < C; q++) _mm_prefetch((const char *)(w + (SUBQ_Q8_PF_TILES * C + q) * rb + b0), _MM_HINT_T0); \
       __m256 part[M][C];                                                                                           \
       for (int i = 0; i < M; i++)                                                                                  \

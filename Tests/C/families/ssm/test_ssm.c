@@ -676,7 +676,7 @@ static void exp2_decay_accuracy(bool avx2) {
     for (int64_t i = 0; i < n && bad < 0; i++)
       if (memcmp(v + i, y + i, sizeof(float))) bad = i;
     CHECK_MSG(bad < 0, "AVX2 exp2 decay differs from the scalar twin at x = %.9g", bad < 0 ? 0.0 : (double)x[bad]);
-    /* the variant without the upper clamp (the scan's when dt >= 0 and A <= 0): the same bits on its domain */
+    /* the variant without its clamps (the scan's when dt >= 0 and A <= 0): the same bits on its domain */
     subq_f32_vexp2_decay_below_hi__avx2(x, v, n);
     bad = -1;
     for (int64_t i = 0; i < n && bad < 0; i++)
