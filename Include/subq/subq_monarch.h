@@ -134,6 +134,12 @@ typedef struct subq_monarch_args {
   const float *SUBQ_NULLABLE x; int64_t ldx;   /* [T][n], row stride ldx >= n */
   float *SUBQ_NULLABLE y;       int64_t ldy;   /* [T][m], row stride ldy >= m */
   const float *SUBQ_NULLABLE bias;             /* [m] in output order, or NULL */
+  /* Optional (a caller built against a shorter struct_size leaves it NULL):
+   * the stage-1 result u (before P1) for every token, [T][N] with N = k*q, row
+   * stride ldstage1 >= N, written beside y with the same bits the product uses.
+   * Pass it to subq_monarch_backward (its stage1) so the backward does not
+   * recompute stage 1. Must be NULL for BLOCKDIAG (there u is y). */
+  float *SUBQ_NULLABLE stage1;  int64_t ldstage1;
 } subq_monarch_args;
 
 /* Zeroes the first struct_size bytes of p and sets struct_size. */
@@ -148,7 +154,8 @@ SUBQ_API void subq_monarch_args_default(subq_monarch_args *p, size_t struct_size
  * the same bits either way.
  * Errors: SUBQ_ERR_INVALID_ARGUMENT — NULL w/args/x/y (T > 0), T < 0, ldx < n,
  * ldy < m, index arithmetic overflowing int64, y overlapping x or bias, w packed
- * for an ISA path ctx does not allow; SUBQ_ERR_UNSUPPORTED — unknown non-zero
+ * for an ISA path ctx does not allow, stage1 for BLOCKDIAG, ldstage1 < N, stage1
+ * overlapping x, y or bias; SUBQ_ERR_UNSUPPORTED — unknown non-zero
  * struct tail; SUBQ_ERR_OUT_OF_MEMORY — workspace. Nothing is written on error. */
 SUBQ_API SUBQ_WARN_UNUSED subq_status subq_monarch_forward(subq_context *SUBQ_NULLABLE ctx,
                                                           const subq_monarch_weights *w,
@@ -164,6 +171,13 @@ typedef struct subq_monarch_backward_args {
   float *SUBQ_NULLABLE grad_w1;      /* dL/dW1 [k][q][p] (f32 whatever the weight dtype), or NULL */
   float *SUBQ_NULLABLE grad_w2;      /* dL/dW2 [l][s][r], or NULL (must be NULL for BLOCKDIAG) */
   float *SUBQ_NULLABLE grad_bias;    /* dL/dbias [m] = sum over tokens of grad_y, or NULL */
+  /* Optional (a shorter struct_size leaves it NULL): the forward's
+   * stage-1 result for these tokens, [T][N] (N = k*q), row stride ldstage1 >= N,
+   * as subq_monarch_forward writes it into its args' stage1. Read only when
+   * grad_w2 is asked (it is what V comes from); then stage 1 is not recomputed.
+   * Must be NULL for BLOCKDIAG. Values other than the forward's give the
+   * gradients of that other V (garbage in, garbage out; never out of bounds). */
+  const float *SUBQ_NULLABLE stage1; int64_t ldstage1;
 } subq_monarch_backward_args;
 
 /* Zeroes the first struct_size bytes of p and sets struct_size. */
@@ -171,8 +185,9 @@ SUBQ_API void subq_monarch_backward_args_default(subq_monarch_backward_args *p, 
 
 /* Gradients of y = M x + bias (spec §7): with dZ_j[c] = g[c*l + j] (P2^T),
  * dW2[j] = dZ_j^T V_j, dV_j = dZ_j W2[j], dU[t*l + j] = dV_j[t] (P1^T),
- * dW1[i] = dU_i^T X_i, dX_i = dU_i W1[i], dbias = sum_tok g. V is recomputed from
- * x (stage 1 of the forward, same bits). Each output element is one f32 FMA chain
+ * dW1[i] = dU_i^T X_i, dX_i = dU_i W1[i], dbias = sum_tok g. V comes from the
+ * forward's saved stage1 when given, else it is recomputed from x (stage 1 of
+ * the forward, same bits, about an eighth of the time): results are identical. Each output element is one f32 FMA chain
  * (weight gradients: one chain per block of 256 tokens, blocks added in token
  * order), outputs are overwritten, so results are bitwise identical for any
  * thread count. Tokens go in chunks of 256; a chunk's intermediates (about
@@ -186,7 +201,8 @@ SUBQ_API void subq_monarch_backward_args_default(subq_monarch_backward_args *p, 
  * w may be used by concurrent calls on different contexts.
  * Errors: as subq_monarch_forward for each non-NULL operand (NULL x when grad_w1
  * or grad_w2 is asked, ld* smaller than the row, outputs overlapping inputs or
- * each other), grad_w2 for BLOCKDIAG; SUBQ_ERR_OUT_OF_MEMORY. */
+ * each other, stage1 included), grad_w2 or stage1 for BLOCKDIAG;
+ * SUBQ_ERR_OUT_OF_MEMORY. */
 SUBQ_API SUBQ_WARN_UNUSED subq_status subq_monarch_backward(subq_context *SUBQ_NULLABLE ctx,
                                                            const subq_monarch_weights *w,
                                                            const subq_monarch_backward_args *args);

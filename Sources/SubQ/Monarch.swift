@@ -64,6 +64,9 @@ public struct MonarchShape: Sendable, Hashable, CustomStringConvertible {
   /// Elements of `W1` (`k·q·p`) and `W2` (`l·s·r`, 0 when block-diagonal).
   public var w1Count: Int { k * q * p }
   public var w2Count: Int { isBlockDiagonal ? 0 : l * s * r }
+  /// Width of the stage-1 result `N = k·q` (what ``MonarchWeights/forwardSavingStage1(_:tokens:bias:context:)``
+  /// returns per token).
+  public var stage1Width: Int { k * q }
 
   public var description: String {
     isBlockDiagonal ? "blockdiag(k: \(k), q: \(q), p: \(p))" : "monarch(k: \(k), q: \(q), p: \(p), l: \(l), s: \(s), r: \(r))"
@@ -169,7 +172,22 @@ public struct MonarchWeights: ~Copyable, @unchecked Sendable {
   public func forward(_ x: [Float], tokens: Int, bias: [Float]? = nil, context: Context? = nil) throws(SubQError)
     -> [Float]
   {
-    let (n, m) = (shape.inputWidth, shape.outputWidth)
+    try forward(x, tokens: tokens, bias: bias, saveStage1: false, context: context).y
+  }
+
+  /// As ``forward(_:tokens:bias:context:)``, and also returns the stage-1 result `[tokens][N]`
+  /// (``MonarchShape/stage1Width``) for ``backward(x:gradOutput:tokens:stage1:context:)``, which then
+  /// does not recompute it. Not for block-diagonal shapes (their stage 1 is `y`).
+  public func forwardSavingStage1(_ x: [Float], tokens: Int, bias: [Float]? = nil, context: Context? = nil)
+    throws(SubQError) -> (y: [Float], stage1: [Float])
+  {
+    try forward(x, tokens: tokens, bias: bias, saveStage1: true, context: context)
+  }
+
+  private func forward(_ x: [Float], tokens: Int, bias: [Float]?, saveStage1: Bool, context: Context?)
+    throws(SubQError) -> (y: [Float], stage1: [Float])
+  {
+    let (n, m, nn) = (shape.inputWidth, shape.outputWidth, shape.stage1Width)
     guard tokens >= 0, x.count == tokens * n else {
       throw SubQError(
         code: .invalidArgument, message: "MonarchWeights.forward: x has \(x.count) elements but tokens=\(tokens), n=\(n)")
@@ -179,31 +197,41 @@ public struct MonarchWeights: ~Copyable, @unchecked Sendable {
         code: .invalidArgument, message: "MonarchWeights.forward: bias has \(bias.count) elements, m is \(m)")
     }
     var y = [Float](repeating: 0, count: tokens * m)
+    var u = [Float](repeating: 0, count: saveStage1 ? tokens * nn : 0)
     let raw = self.raw
     let st = x.withUnsafeBufferPointer { xb in
       y.withUnsafeMutableBufferPointer { yb in
-        withOptionalBuffer(bias) { bb in
-          var a = subq_monarch_args()
-          subq_monarch_args_default(&a, MemoryLayout<subq_monarch_args>.size)
-          a.tokens = Int64(tokens)
-          a.x = xb.baseAddress
-          a.ldx = Int64(n)
-          a.y = yb.baseAddress
-          a.ldy = Int64(m)
-          a.bias = bb
-          return withExtendedLifetime(context) { subq_monarch_forward(context.cPointer, raw, &a) }
+        u.withUnsafeMutableBufferPointer { ub in
+          withOptionalBuffer(bias) { bb in
+            var a = subq_monarch_args()
+            subq_monarch_args_default(&a, MemoryLayout<subq_monarch_args>.size)
+            a.tokens = Int64(tokens)
+            a.x = xb.baseAddress
+            a.ldx = Int64(n)
+            a.y = yb.baseAddress
+            a.ldy = Int64(m)
+            a.bias = bb
+            if saveStage1 {
+              // a non-NULL pointer even for 0 tokens, so block-diagonal shapes get the C error
+              a.stage1 = ub.baseAddress ?? MonarchDummy.f
+              a.ldstage1 = Int64(nn)
+            }
+            return withExtendedLifetime(context) { subq_monarch_forward(context.cPointer, raw, &a) }
+          }
         }
       }
     }
     guard st == .ok else { throw SubQError(st) }
-    return y
+    return (y, u)
   }
 
   /// Gradients for `dL/dy = gradOutput` (`[tokens][m]`) at input `x` (`[tokens][n]`): dX, dW1,
-  /// dW2 (empty for block-diagonal) and dbias, through `subq_monarch_backward`.
-  public func backward(x: [Float], gradOutput: [Float], tokens: Int, context: Context? = nil) throws(SubQError)
-    -> MonarchGradients
-  {
+  /// dW2 (empty for block-diagonal) and dbias, through `subq_monarch_backward`. `stage1`: the
+  /// forward's stage-1 result (``forwardSavingStage1(_:tokens:bias:context:)``, `[tokens][N]`), so
+  /// stage 1 is not recomputed; the gradients are the same bits either way.
+  public func backward(
+    x: [Float], gradOutput: [Float], tokens: Int, stage1: [Float]? = nil, context: Context? = nil
+  ) throws(SubQError) -> MonarchGradients {
     let (n, m) = (shape.inputWidth, shape.outputWidth)
     guard tokens >= 0, x.count == tokens * n, gradOutput.count == tokens * m else {
       throw SubQError(
@@ -211,29 +239,41 @@ public struct MonarchWeights: ~Copyable, @unchecked Sendable {
         message: "MonarchWeights.backward: x has \(x.count) and gradOutput \(gradOutput.count) elements "
           + "but tokens=\(tokens), n=\(n), m=\(m)")
     }
+    if let stage1, stage1.count != tokens * shape.stage1Width {
+      throw SubQError(
+        code: .invalidArgument,
+        message: "MonarchWeights.backward: stage1 has \(stage1.count) elements but tokens=\(tokens), "
+          + "N=\(shape.stage1Width)")
+    }
     var g = MonarchGradients(
       x: [Float](repeating: 0, count: tokens * n), w1: [Float](repeating: 0, count: shape.w1Count),
       w2: [Float](repeating: 0, count: shape.w2Count), bias: [Float](repeating: 0, count: m))
-    let raw = self.raw, blockDiagonal = shape.isBlockDiagonal
+    let raw = self.raw, blockDiagonal = shape.isBlockDiagonal, nn = shape.stage1Width
     let st = x.withUnsafeBufferPointer { xb in
       gradOutput.withUnsafeBufferPointer { gb in
         g.x.withUnsafeMutableBufferPointer { gx in
           g.w1.withUnsafeMutableBufferPointer { g1 in
             g.w2.withUnsafeMutableBufferPointer { g2 in
               g.bias.withUnsafeMutableBufferPointer { gbias in
-                var a = subq_monarch_backward_args()
-                subq_monarch_backward_args_default(&a, MemoryLayout<subq_monarch_backward_args>.size)
-                a.tokens = Int64(tokens)
-                a.x = xb.baseAddress
-                a.ldx = Int64(n)
-                a.grad_y = gb.baseAddress
-                a.ldgy = Int64(m)
-                a.grad_x = gx.baseAddress
-                a.ldgx = Int64(n)
-                a.grad_w1 = g1.baseAddress
-                a.grad_w2 = blockDiagonal ? nil : g2.baseAddress
-                a.grad_bias = gbias.baseAddress
-                return withExtendedLifetime(context) { subq_monarch_backward(context.cPointer, raw, &a) }
+                withOptionalBuffer(stage1) { ub in
+                  var a = subq_monarch_backward_args()
+                  subq_monarch_backward_args_default(&a, MemoryLayout<subq_monarch_backward_args>.size)
+                  a.tokens = Int64(tokens)
+                  a.x = xb.baseAddress
+                  a.ldx = Int64(n)
+                  a.grad_y = gb.baseAddress
+                  a.ldgy = Int64(m)
+                  a.grad_x = gx.baseAddress
+                  a.ldgx = Int64(n)
+                  a.grad_w1 = g1.baseAddress
+                  a.grad_w2 = blockDiagonal ? nil : g2.baseAddress
+                  a.grad_bias = gbias.baseAddress
+                  if stage1 != nil {
+                    a.stage1 = ub ?? UnsafePointer(MonarchDummy.f)
+                    a.ldstage1 = Int64(nn)
+                  }
+                  return withExtendedLifetime(context) { subq_monarch_backward(context.cPointer, raw, &a) }
+                }
               }
             }
           }
@@ -247,6 +287,7 @@ public struct MonarchWeights: ~Copyable, @unchecked Sendable {
 
 private enum MonarchDummy {
   nonisolated(unsafe) static let d = UnsafeMutablePointer<Double>.allocate(capacity: 1)
+  nonisolated(unsafe) static let f = UnsafeMutablePointer<Float>.allocate(capacity: 1)
 }
 
 private func withOptionalBuffer<R>(_ a: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {

@@ -4,7 +4,8 @@
  *   subq-bench monarch                       the standard cases (below)
  *   subq-bench monarch --n N --blocks B --tokens T [--dtype f32|bf16] [--dense]
  *   subq-bench monarch --project --n N --blocks B   (fp64 projection of N x N, 1 thread)
- *   subq-bench monarch --backward --n N --blocks B --tokens T   (all four gradients)
+ *   subq-bench monarch --backward [--saved-stage1] --n N --blocks B --tokens T   (all four gradients;
+ *       --saved-stage1: from the forward's saved stage 1, as an autograd caller runs it, instead of recomputing it)
  * Square blocks: k = l = B, q = p = s = r = N / B. Standard cases: n 4096 with
  * 64 blocks and 1024 tokens (spec §9 anchor; with the dense 4096 x 4096 GEMM on
  * the same tokens for the ratio), and the decode shapes n 1024 / 16384 with
@@ -26,13 +27,14 @@ typedef struct monarch_cfg {
   bool dense;
   bool project; /* time subq_monarch_project_f64 of an n x n matrix instead */
   bool backward; /* time subq_monarch_backward (grad x, W1, W2, bias) instead */
+  bool saved;    /* backward given the forward's stage 1 (args.stage1; the forward is not timed) */
 } monarch_cfg;
 
 static monarch_cfg g_cfgs[8];
 static int g_ncfg;
 
 void bench_monarch_parse(int argc, char **argv) {
-  monarch_cfg c = {0, 0, 0, SUBQ_DTYPE_F32, false, false, false};
+  monarch_cfg c = {0, 0, 0, SUBQ_DTYPE_F32, false, false, false, false};
   bool any = false;
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
@@ -42,6 +44,10 @@ void bench_monarch_parse(int argc, char **argv) {
     }
     if (!strcmp(a, "--backward")) {
       c.backward = true;
+      continue;
+    }
+    if (!strcmp(a, "--saved-stage1")) {
+      c.saved = true;
       continue;
     }
     if (!strcmp(a, "--project")) {
@@ -66,19 +72,21 @@ void bench_monarch_parse(int argc, char **argv) {
   }
   if (any) {
     if (c.project && !c.tokens) c.tokens = 1;
+    if (c.saved && !c.backward) bench_usage_error("monarch: --saved-stage1 goes with --backward");
     if (!c.n || !c.blocks || !c.tokens) bench_usage_error("monarch: --n, --blocks and --tokens go together");
     if (c.project && c.n > 8192) bench_usage_error("monarch: --project takes --n <= 8192");
     if (c.n % c.blocks) bench_usage_error("monarch: --blocks (%lld) must divide --n (%lld)", (long long)c.blocks, (long long)c.n);
     if ((double)c.n * (double)c.tokens > 1e9) bench_usage_error("monarch: n * tokens is too large");
     g_cfgs[g_ncfg++] = c;
   } else {
-    g_cfgs[g_ncfg++] = (monarch_cfg){4096, 64, 1024, SUBQ_DTYPE_F32, true, false, false};
-    g_cfgs[g_ncfg++] = (monarch_cfg){1024, 32, 1, SUBQ_DTYPE_F32, false, false, false};
-    g_cfgs[g_ncfg++] = (monarch_cfg){16384, 128, 1, SUBQ_DTYPE_F32, false, false, false};
-    g_cfgs[g_ncfg++] = (monarch_cfg){4096, 64, 1024, SUBQ_DTYPE_F32, false, false, true};
-    g_cfgs[g_ncfg++] = (monarch_cfg){1024, 32, 1, SUBQ_DTYPE_F32, false, false, true};
-    g_cfgs[g_ncfg++] = (monarch_cfg){16384, 128, 1, SUBQ_DTYPE_F32, false, false, true};
-    g_cfgs[g_ncfg++] = (monarch_cfg){4096, 64, 1, SUBQ_DTYPE_F32, false, true, false};
+    g_cfgs[g_ncfg++] = (monarch_cfg){4096, 64, 1024, SUBQ_DTYPE_F32, true, false, false, false};
+    g_cfgs[g_ncfg++] = (monarch_cfg){1024, 32, 1, SUBQ_DTYPE_F32, false, false, false, false};
+    g_cfgs[g_ncfg++] = (monarch_cfg){16384, 128, 1, SUBQ_DTYPE_F32, false, false, false, false};
+    g_cfgs[g_ncfg++] = (monarch_cfg){4096, 64, 1024, SUBQ_DTYPE_F32, false, false, true, false};
+    g_cfgs[g_ncfg++] = (monarch_cfg){4096, 64, 1024, SUBQ_DTYPE_F32, false, false, true, true};
+    g_cfgs[g_ncfg++] = (monarch_cfg){1024, 32, 1, SUBQ_DTYPE_F32, false, false, true, false};
+    g_cfgs[g_ncfg++] = (monarch_cfg){16384, 128, 1, SUBQ_DTYPE_F32, false, false, true, false};
+    g_cfgs[g_ncfg++] = (monarch_cfg){4096, 64, 1, SUBQ_DTYPE_F32, false, true, false, false};
   }
 }
 
@@ -143,8 +151,8 @@ static bool monarch_check(const monarch_cfg *c, const float *w1, const float *w2
 static int run_cfg(const bench_opts *opts, const monarch_cfg *c) {
   const int64_t n = c->n, B = c->blocks, b = n / B, T = c->tokens, np = B * b * b;
   char vars[96];
-  snprintf(vars, sizeof vars, "n%lldb%lldt%lld:%s%s", (long long)n, (long long)B, (long long)T,
-           c->dtype == SUBQ_DTYPE_BF16 ? "bf16" : "f32", c->backward ? ":backward" : "");
+  snprintf(vars, sizeof vars, "n%lldb%lldt%lld:%s%s%s", (long long)n, (long long)B, (long long)T,
+           c->dtype == SUBQ_DTYPE_BF16 ? "bf16" : "f32", c->backward ? ":backward" : "", c->saved ? ":saved" : "");
   float *w1 = bench_alloc((size_t)np * 4), *w2 = bench_alloc((size_t)np * 4);
   uint16_t *h1 = bench_alloc((size_t)np * 2), *h2 = bench_alloc((size_t)np * 2);
   float *x = bench_alloc((size_t)(T * n) * 4), *y = bench_alloc((size_t)(T * n) * 4);
@@ -191,7 +199,7 @@ static int run_cfg(const bench_opts *opts, const monarch_cfg *c) {
       body.w = w;
       subq_monarch_args_default(&body.a, sizeof body.a);
       body.a.tokens = T, body.a.x = x, body.a.ldx = n, body.a.y = y, body.a.ldy = n;
-      float *gx = NULL, *gw = NULL;
+      float *gx = NULL, *gw = NULL, *u = NULL;
       if (c->backward) {
         /* dL/dy = x (any data), all four gradients */
         gx = bench_alloc((size_t)(T * n) * 4), gw = bench_alloc((size_t)(2 * np + n) * 4);
@@ -200,10 +208,19 @@ static int run_cfg(const bench_opts *opts, const monarch_cfg *c) {
         body.ba.tokens = T, body.ba.x = x, body.ba.ldx = n, body.ba.grad_y = x, body.ba.ldgy = n;
         body.ba.grad_x = gx, body.ba.ldgx = n, body.ba.grad_w1 = gw, body.ba.grad_w2 = gw ? gw + np : NULL;
         body.ba.grad_bias = gw ? gw + 2 * np : NULL;
+        if (c->saved) {
+          /* stage 1 as the forward leaves it (N = B*b = n here), outside the timing */
+          u = bench_alloc((size_t)(T * n) * 4);
+          body.a.stage1 = u, body.a.ldstage1 = n;
+          body.ba.stage1 = u, body.ba.ldstage1 = n;
+        }
       }
-      if (c->backward && (!gx || !gw)) {
+      if (c->backward && (!gx || !gw || (c->saved && !u))) {
         r.status = SUBQ_ERR_OUT_OF_MEMORY;
         snprintf(r.message, sizeof r.message, "cannot allocate the gradients");
+      } else if (c->saved && (st = subq_monarch_forward(body.ctx, w, &body.a)) != SUBQ_OK) {
+        r.status = st;
+        snprintf(r.message, sizeof r.message, "%s", subq_last_error_message());
       } else {
         bench_time(opts, monarch_body_run, &body, 3, &r);
       }
@@ -220,14 +237,14 @@ static int run_cfg(const bench_opts *opts, const monarch_cfg *c) {
         }
         bench_sink += gx[0] + gw[0] + gw[np];
       }
-      bench_free(gx), bench_free(gw);
+      bench_free(gx), bench_free(gw), bench_free(u);
       if (!c->backward && r.status == SUBQ_OK && (!monarch_check(c, w1, w2, x, y, 0, r.message, sizeof r.message) ||
                                   !monarch_check(c, w1, w2, x, y, T - 1, r.message, sizeof r.message)))
         r.status = SUBQ_ERR_INTERNAL;
       if (r.status == SUBQ_OK) {
         const double sec = r.ms_median * 1e-3;
         /* backward: dX path + both weight gradients = 2x the forward (the
-         * recomputed stage 1 is not counted) */
+         * recomputed stage 1, when not saved, is not counted) */
         r.gflops = (c->backward ? 8.0 : 4.0) * (double)np * (double)T / sec * 1e-9;
         if (!opts->no_peak) {
           const double peak = bench_peak_gflops(opts, opts->threads[ti], false);

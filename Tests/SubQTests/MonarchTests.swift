@@ -124,6 +124,42 @@ private func relF(_ got: [Float], _ want: [Double]) -> Double {
     #expect(grads.w1.count == shape.w1Count && grads.w2.count == shape.w2Count)
   }
 
+  /// The forward's saved stage 1: y unchanged, stage 1 = R x, and the backward given it returns the
+  /// same gradients bit for bit; wrong counts and block-diagonal shapes are refused.
+  @Test func savedStage1() throws {
+    let shape = MonarchShape(k: 3, q: 6, p: 5, l: 2, s: 7, r: 9), tokens = 5
+    let w1 = randomFloats(shape.w1Count, seed: 20), w2 = randomFloats(shape.w2Count, seed: 21)
+    let x = randomFloats(tokens * shape.inputWidth, seed: 22), g = randomFloats(tokens * shape.outputWidth, seed: 23)
+    let w = try MonarchWeights(shape: shape, w1: w1, w2: w2)
+    let (y, u) = try w.forwardSavingStage1(x, tokens: tokens)
+    #expect(y == (try w.forward(x, tokens: tokens)))
+    #expect(u.count == tokens * shape.stage1Width)
+    var uref = [Double](repeating: 0, count: u.count)
+    for t in 0..<tokens {
+      for i in 0..<shape.k {
+        for a in 0..<shape.q {
+          var acc = 0.0
+          for e in 0..<shape.p {
+            acc += Double(w1[(i * shape.q + a) * shape.p + e]) * Double(x[t * shape.inputWidth + i * shape.p + e])
+          }
+          uref[t * shape.stage1Width + i * shape.q + a] = acc
+        }
+      }
+    }
+    #expect(relF(u, uref) <= 1e-6)
+    let plain = try w.backward(x: x, gradOutput: g, tokens: tokens)
+    let saved = try w.backward(x: x, gradOutput: g, tokens: tokens, stage1: u)
+    #expect(plain.x == saved.x && plain.w1 == saved.w1 && plain.w2 == saved.w2 && plain.bias == saved.bias)
+    expectSubQError(.invalidArgument, containing: ["stage1 has 3 elements"]) {
+      _ = try w.backward(x: x, gradOutput: g, tokens: tokens, stage1: [1, 2, 3])
+    }
+    let bd = try MonarchShape.blockDiagonal(inFeatures: 12, outFeatures: 8, blocks: 4)
+    let wb = try MonarchWeights(shape: bd, w1: randomFloats(bd.w1Count, seed: 24))
+    expectSubQError(.invalidArgument, containing: ["stage1 must be NULL for a block-diagonal layer"]) {
+      _ = try wb.forwardSavingStage1(randomFloats(2 * bd.inputWidth, seed: 25), tokens: 2)
+    }
+  }
+
   /// Projection recovers an exact Monarch (round trip through dense) and the residual is 0.
   @Test func projectionRoundTrip() throws {
     let shape = MonarchShape(k: 4, q: 6, p: 3, l: 4, s: 5, r: 6)

@@ -535,6 +535,7 @@ class MonarchArgs(ctypes.Structure):
         ("x", ctypes.c_void_p), ("ldx", ctypes.c_int64),
         ("y", ctypes.c_void_p), ("ldy", ctypes.c_int64),
         ("bias", ctypes.c_void_p),
+        ("stage1", ctypes.c_void_p), ("ldstage1", ctypes.c_int64),
     ]
 
 
@@ -548,6 +549,7 @@ class MonarchBackwardArgs(ctypes.Structure):
         ("grad_w1", ctypes.c_void_p),
         ("grad_w2", ctypes.c_void_p),
         ("grad_bias", ctypes.c_void_p),
+        ("stage1", ctypes.c_void_p), ("ldstage1", ctypes.c_int64),
     ]
 
 

@@ -95,6 +95,7 @@ class MonarchWeights(Owned):
         else:
             d = _desc(*W1.shape, dtype=dt1)
         self.n, self.m = _dims(d)
+        self.stage1_width = d.k * d.q  # N: the stage-1 result per token
         h = ctypes.c_void_p()
         _lib.check(_lib.subq_monarch_weights_create(handle_of(ctx), ctypes.byref(d), ptr(W1), ptr(W2),
                                                     ctypes.byref(h)))
@@ -138,9 +139,11 @@ class MonarchWeights(Owned):
         st = elem_strides(a2, name)
         return a, a2, max(st[0], width)
 
-    def forward(self, x, bias=None, out=None, *, ctx=None):
+    def forward(self, x, bias=None, out=None, *, save_stage1=False, ctx=None):
         """y = M x (+ bias) per token: x (tokens, n) or (n,) float32; bias (m,)
-        in output order; out (tokens, m) float32, allocated when None."""
+        in output order; out (tokens, m) float32, allocated when None.
+        save_stage1=True (Monarch only) returns (y, stage1) with stage1 the
+        stage-1 result (tokens, N) float32, N = k*q, for backward(stage1=...)."""
         h = self._handle()
         X, X2, ldx = self._rows(x, self.n, "x")
         T = X2.shape[0]
@@ -155,16 +158,24 @@ class MonarchWeights(Owned):
         a = _lib.new_args(_lib.MonarchArgs, _lib.subq_monarch_args_default)
         a.tokens = T
         a.x, a.ldx, a.y, a.ldy, a.bias = ptr(X2), ldx, ptr(Y2), ldy, ptr(B)
+        U = None
+        if save_stage1:
+            # at least one row, so that a block-diagonal layer gets the C library's error
+            U = np.empty((max(T, 1), self.stage1_width), np.float32)
+            a.stage1, a.ldstage1 = ptr(U), self.stage1_width
         _lib.check(_lib.subq_monarch_forward(handle_of(ctx), h, ctypes.byref(a)))
-        return Y
+        return Y if U is None else (Y, U[:T])
 
     __call__ = forward
 
-    def backward(self, x, grad_y, *, grad_x=True, grad_w=True, grad_bias=True, ctx=None) -> MonarchGrads:
+    def backward(self, x, grad_y, *, grad_x=True, grad_w=True, grad_bias=True, stage1=None,
+                 ctx=None) -> MonarchGrads:
         """Gradients of y = M x + bias for dL/dy = grad_y (tokens, m): returns
         MonarchGrads(x (tokens, n), w1 (k, q, p), w2 (l, s, r) or None for a
         block-diagonal layer, bias (m,)), float32, None where not asked. x is the
-        forward input (read when weight gradients are asked)."""
+        forward input (read when weight gradients are asked). stage1: the
+        forward's (tokens, N) stage-1 result (forward(save_stage1=True)), so that
+        it is not recomputed; the gradients are the same bits either way."""
         h = self._handle()
         X, X2, ldx = self._rows(x, self.n, "x")
         G, G2, ldg = self._rows(grad_y, self.m, "grad_y")
@@ -180,6 +191,11 @@ class MonarchWeights(Owned):
         a.x, a.ldx, a.grad_y, a.ldgy = ptr(X2), ldx, ptr(G2), ldg
         a.grad_x, a.ldgx = ptr(gx), self.n
         a.grad_w1, a.grad_w2, a.grad_bias = ptr(gw1), ptr(gw2), ptr(gb)
+        if stage1 is not None:
+            U, U2, ldu = self._rows(stage1, self.stage1_width, "stage1")
+            if U2.shape[0] != T:
+                raise ValueError("MonarchWeights.backward: stage1 has %d tokens, x %d" % (U2.shape[0], T))
+            a.stage1, a.ldstage1 = ptr(U2), ldu
         _lib.check(_lib.subq_monarch_backward(handle_of(ctx), h, ctypes.byref(a)))
         if gx is not None and X.ndim == 1:
             gx = gx[0]

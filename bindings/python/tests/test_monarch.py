@@ -119,6 +119,18 @@ def test_backward_matches_float64_gradients(ctx, rng, shape):
     assert np.allclose(gr.w1, dw1, atol=tol)
     only = W.backward(x, g, grad_w=False, grad_bias=False, ctx=ctx)
     assert only.w1 is None and only.bias is None and np.array_equal(only.x, gr.x)
+    if w2 is not None:  # the forward's saved stage 1 gives the same bits, without recomputing it
+        y, u1 = W.forward(x, save_stage1=True, ctx=ctx)
+        assert np.array_equal(y, W.forward(x, ctx=ctx))
+        assert np.allclose(u1, u, rtol=1e-5, atol=1e-5 * np.abs(u).max())
+        saved = W.backward(x, g, stage1=u1, ctx=ctx)
+        for a, b in zip(saved, gr):
+            assert np.array_equal(a, b)
+        with pytest.raises(ValueError, match="stage1 has 2 tokens"):
+            W.backward(x, g, stage1=u1[:2], ctx=ctx)
+    else:
+        with pytest.raises(subq.SubQError, match="stage1 must be NULL for a block-diagonal layer"):
+            W.forward(x, save_stage1=True, ctx=ctx)
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))

@@ -16,6 +16,7 @@
  * participant streams a share of the weights. Both modes call the same
  * ukernels on the same operands, so they give the same bits.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,7 +87,8 @@ static int64_t subq_monarch_round_up(int64_t a, int64_t b) { return subq_monarch
 /* ---- descriptors ------------------------------------------------------------------- */
 
 #define SUBQ_MONARCH_DESC_MIN_SIZE sizeof(subq_monarch_desc)
-#define SUBQ_MONARCH_ARGS_MIN_SIZE sizeof(subq_monarch_args)
+/* the forward args before stage1 was added: shorter structs still read */
+#define SUBQ_MONARCH_ARGS_MIN_SIZE offsetof(subq_monarch_args, stage1)
 
 static void subq_monarch_desc_fill(subq_monarch_desc *d) {
   memset(d, 0, sizeof *d);
@@ -456,7 +458,10 @@ typedef struct subq_monarch_fwd {
   float *y;
   int64_t ldy;
   const float *bias;
-  float *u, *z;       /* phased mode: [T][N], [T][m] */
+  float *u, *z;       /* phased mode: [T][N] (row stride ldu), [T][m] */
+  int64_t ldu;
+  float *s1;          /* the caller's stage-1 output (args.stage1) or NULL */
+  int64_t lds1;
   const float *w2b;   /* fused mode with lanes weights: W2 as bdmm B panels (subq_monarch_fwd_w2), else NULL */
 } subq_monarch_fwd;
 
@@ -511,24 +516,27 @@ static subq_status subq_monarch_fused_items(void *arg, int64_t begin, int64_t en
   const subq_monarch_weights *w = f->w;
   const subq_monarch_desc *d = &w->desc;
   const int64_t N = w->dims.nn, m = w->dims.m;
-  float *u = info->scratch, *z = u + f->tt * N;
+  float *z = (float *)info->scratch + f->tt * N;
   for (int64_t it = begin; it < end; it++) {
     const int64_t t0 = it * f->tt, tn = SUBQ_MIN(f->tt, f->T - t0);
     const float *x = f->x + t0 * f->ldx;
-    for (int64_t i = 0; i < d->k; i++) subq_monarch_stage1(w, info, i, tn, x, f->ldx, u, N);
+    /* u in the scratch, or straight in the caller's stage-1 output (same chains) */
+    float *u = f->s1 ? f->s1 + t0 * f->lds1 : info->scratch;
+    const int64_t ldu = f->s1 ? f->lds1 : N;
+    for (int64_t i = 0; i < d->k; i++) subq_monarch_stage1(w, info, i, tn, x, f->ldx, u, ldu);
     if (f->w2b) { /* P1 by register-tile transposes into v[tok][j*r + t], then contiguous A rows */
       float *v = z + f->tt * m;
       const int64_t spad = subq_monarch_round_up(d->s, w->impl->nr);
-      subq_monarch_p2(w->perm, tn, d->r, d->l, u, N, v, N, NULL);
+      subq_monarch_p2(w->perm, tn, d->r, d->l, u, ldu, v, N, NULL);
       for (int64_t j = 0; j < d->l; j++)
         subq_monarch_block_gemm(w->impl, tn, d->r, d->s, v + j * d->r, N, 1, f->w2b + j * d->r * spad, z + j * d->s, m,
                                 false);
     } else if (w->lanes) {
-      subq_monarch_stage2_lanes(w, info, 0, subq_monarch_ceil_div(d->l, w->lanes->lw), tn, u, N, f->y + t0 * f->ldy,
+      subq_monarch_stage2_lanes(w, info, 0, subq_monarch_ceil_div(d->l, w->lanes->lw), tn, u, ldu, f->y + t0 * f->ldy,
                                 f->ldy, f->bias);
       continue;
     } else {
-      for (int64_t j = 0; j < d->l; j++) subq_monarch_stage2(w, info, j, tn, u, N, z, m);
+      for (int64_t j = 0; j < d->l; j++) subq_monarch_stage2(w, info, j, tn, u, ldu, z, m);
     }
     subq_monarch_p2(w->perm, tn, d->l, d->s, z, m, f->y + t0 * f->ldy, f->ldy, f->bias);
   }
@@ -551,7 +559,7 @@ static subq_status subq_monarch_s1_items(void *arg, int64_t begin, int64_t end, 
         for (int64_t tok = 0; tok < tn; tok++)
           for (int64_t a = 0; a < d->q; a++) y[tok * f->ldy + i * d->q + a] += f->bias[i * d->q + a];
     } else {
-      subq_monarch_stage1(w, info, i, tn, f->x + t0 * f->ldx, f->ldx, f->u + t0 * w->dims.nn, w->dims.nn);
+      subq_monarch_stage1(w, info, i, tn, f->x + t0 * f->ldx, f->ldx, f->u + t0 * f->ldu, f->ldu);
     }
   }
   return SUBQ_OK;
@@ -560,15 +568,15 @@ static subq_status subq_monarch_s1_items(void *arg, int64_t begin, int64_t end, 
 static subq_status subq_monarch_s2_items(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
   const subq_monarch_fwd *f = arg;
   const subq_monarch_weights *w = f->w;
-  const int64_t N = w->dims.nn, m = w->dims.m;
+  const int64_t ldu = f->ldu, m = w->dims.m;
   const int64_t nb = w->lanes ? subq_monarch_ceil_div(w->desc.l, w->lanes->lw) : w->desc.l;
   for (int64_t it = begin; it < end; it++) {
     const int64_t j = it % nb, tile = it / nb;
     const int64_t t0 = tile * f->tt, tn = SUBQ_MIN(f->tt, f->T - t0);
     if (w->lanes)
-      subq_monarch_stage2_lanes(w, info, j, j + 1, tn, f->u + t0 * N, N, f->y + t0 * f->ldy, f->ldy, f->bias);
+      subq_monarch_stage2_lanes(w, info, j, j + 1, tn, f->u + t0 * ldu, ldu, f->y + t0 * f->ldy, f->ldy, f->bias);
     else
-      subq_monarch_stage2(w, info, j, tn, f->u + t0 * N, N, f->z + t0 * m, m);
+      subq_monarch_stage2(w, info, j, tn, f->u + t0 * ldu, ldu, f->z + t0 * m, m);
   }
   return SUBQ_OK;
 }
@@ -608,21 +616,31 @@ subq_status subq_monarch_forward(subq_context *ctx, const subq_monarch_weights *
   if (st != SUBQ_OK) return st;
   if (a.tokens < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: tokens (%lld) < 0", fn, (long long)a.tokens);
   const int64_t n = w->dims.n, m = w->dims.m, N = w->dims.nn, T = a.tokens;
-  subq_byte_range rx, ry, rb = {0, 0};
+  const bool bd = w->desc.kind == SUBQ_MONARCH_KIND_BLOCKDIAG;
+  subq_byte_range rx, ry, rb = {0, 0}, ru = {0, 0};
   if ((st = subq_monarch_check_operand(fn, "x", "ldx", a.x, T, n, a.ldx, &rx)) != SUBQ_OK) return st;
   if ((st = subq_monarch_check_operand(fn, "y", "ldy", a.y, T, m, a.ldy, &ry)) != SUBQ_OK) return st;
   if (a.bias && !subq_byte_range_rows(a.bias, 1, m, m, sizeof(float), &rb))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: bias overflows the address range", fn);
+  if (a.stage1 && bd)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: stage1 must be NULL for a block-diagonal layer", fn);
+  if (a.stage1 && (st = subq_monarch_check_operand(fn, "stage1", "ldstage1", a.stage1, T, N, a.ldstage1, &ru)) != SUBQ_OK)
+    return st;
   if (subq_byte_ranges_overlap(ry, rx)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps x", fn);
   if (subq_byte_ranges_overlap(ry, rb)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps bias", fn);
+  const subq_byte_range others[3] = {rx, ry, rb};
+  static const char *const other_names[3] = {"x", "y", "bias"};
+  for (int o = 0; o < 3; o++)
+    if (subq_byte_ranges_overlap(ru, others[o]))
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: stage1 overlaps %s", fn, other_names[o]);
   if (T == 0) return SUBQ_OK;
 
   subq_monarch_fwd f;
   memset(&f, 0, sizeof f);
   f.w = w, f.T = T, f.x = a.x, f.ldx = a.ldx, f.y = a.y, f.ldy = a.ldy, f.bias = a.bias;
+  f.s1 = a.stage1, f.lds1 = a.ldstage1;
   f.tt = subq_monarch_token_tile(w);
   f.n_tiles = subq_monarch_ceil_div(T, f.tt);
-  const bool bd = w->desc.kind == SUBQ_MONARCH_KIND_BLOCKDIAG;
   const int v = subq_context_verbosity(ctx);
   if (bd) {
     subq_phase ph = {subq_monarch_s1_items, &f, w->desc.k * f.n_tiles, 0};
@@ -658,10 +676,12 @@ subq_status subq_monarch_forward(subq_context *ctx, const subq_monarch_weights *
   size_t ub, zb;
   if (!subq_mul_size((size_t)T, (size_t)N * sizeof(float), &ub) || !subq_mul_size((size_t)T, (size_t)m * sizeof(float), &zb))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: workspace size overflows", fn);
-  f.u = subq_alloc(ub);
+  /* u: the caller's stage-1 output when given, else a workspace */
+  float *u_ws = f.s1 ? NULL : subq_alloc(ub);
+  f.u = f.s1 ? f.s1 : u_ws, f.ldu = f.s1 ? f.lds1 : N;
   f.z = w->lanes ? NULL : subq_alloc(zb);
   if (!f.u || (!w->lanes && !f.z)) {
-    subq_free(f.u);
+    subq_free(u_ws);
     subq_free(f.z);
     return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of workspace", fn, ub + zb);
   }
@@ -670,7 +690,7 @@ subq_status subq_monarch_forward(subq_context *ctx, const subq_monarch_weights *
                       {subq_monarch_s2_items, &f, n_s2 * f.n_tiles, 0},
                       {subq_monarch_p2_items, &f, T, 0}};
   st = subq_parallel_run(ctx, ph, w->lanes ? 2 : 3, 0);
-  subq_free(f.u);
+  subq_free(u_ws);
   subq_free(f.z);
   return st;
 }

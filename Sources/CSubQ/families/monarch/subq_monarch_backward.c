@@ -5,7 +5,8 @@
  *
  * Tokens go in chunks of SUBQ_MBWD_KC (256, spec §6.5); per chunk, phases
  * (items from the shape only):
- *   1. U = stage 1 of x (only when grad_w2 is asked)        items (block i, tile)
+ *   1. U = stage 1 of x (only when grad_w2 is asked and the forward's
+ *      stage 1 was not passed in)                           items (block i, tile)
  *   2. per token tile: V = P1 U, dZ = P2^T g (to the chunk buffers), dV_j =
  *      dZ_j . W2[j] (L2-resident scratch), dU = P1^T dV (chunk buffer),
  *      dX_i = dU_i . W1[i]                                   items tiles
@@ -17,6 +18,7 @@
  * token order, so thread counts never change bits. Block-diagonal: dU = g,
  * no buffers.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +50,8 @@ typedef struct subq_mbwd {
   float *gx, *gw1, *gw2, *gb;
   int64_t ldgx;
   const float *w1n, *w2n;      /* backward panels: W1[i] as (q x p), W2[j] as (s x r) B operands */
+  const float *saved_u;        /* the forward's stage 1 [T][N] (row stride ld_saved_u), or NULL: recompute */
+  int64_t ld_saved_u;
   bool want_v, want_du, want_dz;
   void *ws;                    /* the shared workspace, set by the runtime for the run */
   int64_t ldn, ldm;            /* row strides of the chunk buffers (padded off 4 KiB multiples) */
@@ -134,9 +138,11 @@ static subq_status subq_mbwd_tiles(void *arg, int64_t begin, int64_t end, const 
   float *dvt = info->scratch;
   for (int64_t it = begin; it < end; it++) {
     const int64_t r0 = it * b->tt, tn = SUBQ_MIN(b->tt, ch->tn - r0), tok0 = ch->t0 + r0;
-    if (b->want_v)
-      subq_monarch_p2(b->w->perm, tn, r, l, subq_mbwd_buf(b, b->off_u) + r0 * ldn, ldn,
-                      subq_mbwd_buf(b, b->off_v) + r0 * ldn, ldn, NULL);
+    if (b->want_v) {
+      const float *uu = b->saved_u ? b->saved_u + tok0 * b->ld_saved_u : subq_mbwd_buf(b, b->off_u) + r0 * ldn;
+      subq_monarch_p2(b->w->perm, tn, r, l, uu, b->saved_u ? b->ld_saved_u : ldn, subq_mbwd_buf(b, b->off_v) + r0 * ldn,
+                      ldn, NULL);
+    }
     if (dz) subq_monarch_p2(b->w->perm, tn, s, l, b->g + tok0 * b->ldg, b->ldg, dz + r0 * ldm, ldm, NULL);
     if (du) {
       for (int64_t j = 0; j < l; j++) /* A(tok, c) = dz[tok][j*s + c] */
@@ -238,28 +244,34 @@ subq_status subq_monarch_backward(subq_context *ctx, const subq_monarch_weights 
   if (!args) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: args is NULL", fn);
   subq_monarch_backward_args a;
   subq_monarch_backward_args_default(&a, sizeof a);
-  st = subq_read_struct(&a, sizeof a, args, args->struct_size, sizeof a, fn);
+  /* structs from before stage1 was added still read */
+  st = subq_read_struct(&a, sizeof a, args, args->struct_size, offsetof(subq_monarch_backward_args, stage1), fn);
   if (st != SUBQ_OK) return st;
   const subq_monarch_desc *d = &w->desc;
   const bool bd = d->kind == SUBQ_MONARCH_KIND_BLOCKDIAG;
   const int64_t n = w->dims.n, m = w->dims.m, N = w->dims.nn, T = a.tokens;
   if (T < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: tokens (%lld) < 0", fn, (long long)T);
   if (bd && a.grad_w2) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: grad_w2 must be NULL for a block-diagonal layer", fn);
-  const bool need_x = a.grad_w1 || a.grad_w2;
-  /* byte ranges: inputs x, g; outputs gx, gw1, gw2, gb — outputs overlap nothing */
-  subq_byte_range rg[6] = {{0, 0}};
-  static const char *const names[6] = {"grad_y", "x", "grad_x", "grad_w1", "grad_w2", "grad_bias"};
+  if (bd && a.stage1) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: stage1 must be NULL for a block-diagonal layer", fn);
+  /* x feeds dW1 and, unless the forward's stage 1 is given, the recomputed V of dW2 */
+  const bool use_saved = a.grad_w2 && a.stage1;
+  const bool need_x = a.grad_w1 || (a.grad_w2 && !use_saved);
+  /* byte ranges: inputs g, x, stage1; outputs gx, gw1, gw2, gb — outputs overlap nothing */
+  subq_byte_range rg[7] = {{0, 0}};
+  static const char *const names[7] = {"grad_y", "x", "stage1", "grad_x", "grad_w1", "grad_w2", "grad_bias"};
   if ((st = subq_monarch_check_operand(fn, "grad_y", "ldgy", a.grad_y, T, m, a.ldgy, &rg[0])) != SUBQ_OK) return st;
   if (need_x && (st = subq_monarch_check_operand(fn, "x", "ldx", a.x, T, n, a.ldx, &rg[1])) != SUBQ_OK) return st;
-  if (a.grad_x && (st = subq_monarch_check_operand(fn, "grad_x", "ldgx", a.grad_x, T, n, a.ldgx, &rg[2])) != SUBQ_OK)
+  if (a.stage1 && (st = subq_monarch_check_operand(fn, "stage1", "ldstage1", a.stage1, T, N, a.ldstage1, &rg[2])) != SUBQ_OK)
+    return st;
+  if (a.grad_x && (st = subq_monarch_check_operand(fn, "grad_x", "ldgx", a.grad_x, T, n, a.ldgx, &rg[3])) != SUBQ_OK)
     return st;
   const void *const flat[3] = {a.grad_w1, a.grad_w2, a.grad_bias};
   const int64_t flat_n[3] = {w->dims.w1_elems, w->dims.w2_elems, m};
   for (int i = 0; i < 3; i++)
-    if (flat[i] && !subq_byte_range_rows(flat[i], 1, flat_n[i], flat_n[i], sizeof(float), &rg[3 + i]))
-      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s overflows the address range", fn, names[3 + i]);
-  for (int o = 2; o < 6; o++)
-    for (int q = 0; q < 6; q++)
+    if (flat[i] && !subq_byte_range_rows(flat[i], 1, flat_n[i], flat_n[i], sizeof(float), &rg[4 + i]))
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s overflows the address range", fn, names[4 + i]);
+  for (int o = 3; o < 7; o++)
+    for (int q = 0; q < 7; q++)
       if (q != o && subq_byte_ranges_overlap(rg[o], rg[q]))
         return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s overlaps %s", fn, names[o], names[q]);
   if (T == 0) { /* empty batch: weight and bias gradients are zero */
@@ -273,6 +285,7 @@ subq_status subq_monarch_backward(subq_context *ctx, const subq_monarch_weights 
   memset(&b, 0, sizeof b);
   b.w = w, b.T = T, b.N = N, b.m = m, b.x = a.x, b.ldx = a.ldx, b.g = a.grad_y, b.ldg = a.ldgy;
   b.gx = a.grad_x, b.ldgx = a.ldgx, b.gw1 = a.grad_w1, b.gw2 = a.grad_w2, b.gb = a.grad_bias;
+  b.saved_u = use_saved ? a.stage1 : NULL, b.ld_saved_u = a.ldstage1;
   b.tt = subq_monarch_token_tile(w);
   const int64_t nr = w->impl->nr, k = d->k, q = d->q, p = d->p, l = d->l, s = d->s, r = d->r;
   const int64_t C = SUBQ_MIN(T, (int64_t)SUBQ_MBWD_KC), n_chunks = subq_monarch_ceil_div(T, SUBQ_MBWD_KC);
@@ -294,7 +307,7 @@ subq_status subq_monarch_backward(subq_context *ctx, const subq_monarch_weights 
        subq_add_size(SUBQ_MAX(pb, tvb), 64, &scratch);
   if (!ok) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: workspace size overflows", fn);
 #define SUBQ_TAKE(off, bytes) (off = wsb, wsb += ((bytes) + 63) & ~(size_t)63)
-  if (b.want_v) SUBQ_TAKE(b.off_u, nb);
+  if (b.want_v && !b.saved_u) SUBQ_TAKE(b.off_u, nb);
   if (b.want_v) SUBQ_TAKE(b.off_v, nb);
   if (b.want_dz) SUBQ_TAKE(b.off_dz, mb);
   if (b.want_du) SUBQ_TAKE(b.off_du, nb);
@@ -344,7 +357,7 @@ subq_status subq_monarch_backward(subq_context *ctx, const subq_monarch_weights 
       ch->n_dw1 = a.grad_w1 ? k : 0;
       ch->n_dw2 = a.grad_w2 ? l : 0;
       ch->n_db = a.grad_bias ? subq_monarch_ceil_div(m, SUBQ_MBWD_BIAS_COLS) : 0;
-      if (b.want_v) ph[nph++] = (subq_phase){subq_mbwd_s1, ch, k * ch->n_tiles, 0};
+      if (b.want_v && !b.saved_u) ph[nph++] = (subq_phase){subq_mbwd_s1, ch, k * ch->n_tiles, 0};
       if (b.want_dz || a.grad_x) ph[nph++] = (subq_phase){subq_mbwd_tiles, ch, ch->n_tiles, 1};
       ph[nph++] = (subq_phase){subq_mbwd_last, ch, ch->n_dw1 + ch->n_dw2 + ch->n_db, 1};
     }

@@ -4,10 +4,12 @@
  * dividing q, q < l, block-diagonal), the float64 formulas against central
  * finite differences of the float64 forward, determinism over thread counts
  * and executors, the context's reused workspace (calls of changing shapes in a
- * row, two threads sharing one context, token counts past one run's chunks), bad input. fp32 tolerance: relF <= 1e-5 per gradient (spec §11;
+ * row, two threads sharing one context, token counts past one run's chunks), the
+ * forward's saved stage 1 feeding the backward, bad input. fp32 tolerance: relF <= 1e-5 per gradient (spec §11;
  * chains over s + q for dX, over T = 1000 tokens for the weights).
  */
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ref/subq_ref_monarch.h"
@@ -202,6 +204,89 @@ static void determinism(void) {
   }
 }
 
+/* The forward's stage-1 output (args.stage1) and its use in the backward: on
+ * every ISA path and in every forward mode (one fused item, phased, fused tiles;
+ * plain, lanes and transpose-then-bdmm stage 2), y is bitwise the y of a call
+ * without stage1, stage1 matches float64 u = R x with its row padding untouched,
+ * and the backward given stage1 gives bitwise the gradients of the recomputing
+ * backward (and needs no x for grad_w2 alone). */
+static void saved_stage1(void) {
+  subq_isa isas[8];
+  const int ni = subq_test_isas(isas);
+  static const int64_t toks[] = {1, 3, 20, 300};
+  for (int si = 0; si < NS; si++) {
+    if (!shapes[si].l) continue;
+    for (int ti = 0; ti < 4; ti++) {
+      bcase c;
+      bcase_make(&c, &shapes[si], toks[ti], (unsigned long long)(700 + si * 10 + ti));
+      const bshape *sh = c.s;
+      const int64_t T = c.T, N = sh->k * sh->q, ldu = N + 3;
+      double *uref = malloc((size_t)(T * N) * 8);
+      for (int64_t t = 0; t < T; t++)
+        for (int64_t i = 0; i < sh->k; i++)
+          for (int64_t a = 0; a < sh->q; a++) {
+            double acc = 0;
+            for (int64_t e = 0; e < sh->p; e++)
+              acc += (double)c.w1[(i * sh->q + a) * sh->p + e] * c.x[t * c.n + i * sh->p + e];
+            uref[t * N + i * sh->q + a] = acc;
+          }
+      for (int ii = 0; ii < ni; ii++) {
+        if (T == 300 && c.n * c.m > 100000 && getenv("SUBQ_TEST_EMULATOR")) continue;
+        const char *in = subq_isa_name(isas[ii]);
+        subq_context *ctx = subq_test_context(isas[ii], 2);
+        subq_monarch_weights *w = pack(ctx, &c);
+        float *y0 = malloc((size_t)(T * c.m) * 4), *y1 = malloc((size_t)(T * c.m) * 4);
+        float *u = malloc((size_t)(T * ldu) * 4);
+        for (int64_t i = 0; i < T * ldu; i++) u[i] = -7.25f;
+        subq_monarch_args fa;
+        subq_monarch_args_default(&fa, sizeof fa);
+        fa.tokens = T, fa.x = c.x, fa.ldx = c.n, fa.y = y0, fa.ldy = c.m;
+        CHECK_OK(subq_monarch_forward(ctx, w, &fa));
+        fa.y = y1, fa.stage1 = u, fa.ldstage1 = ldu;
+        CHECK_OK(subq_monarch_forward(ctx, w, &fa));
+        CHECK_MSG(memcmp(y0, y1, (size_t)(T * c.m) * 4) == 0, "[%s] shape %d T %lld: y changes with stage1", in, si,
+                  (long long)T);
+        double e = 0, r = 0;
+        bool pad_ok = true;
+        for (int64_t t = 0; t < T; t++) {
+          for (int64_t j = 0; j < N; j++) {
+            const double d = u[t * ldu + j] - uref[t * N + j];
+            e += d * d, r += uref[t * N + j] * uref[t * N + j];
+          }
+          for (int64_t j = N; j < ldu; j++) pad_ok = pad_ok && u[t * ldu + j] == -7.25f;
+        }
+        CHECK_MSG(sqrt(e / r) <= 1e-6, "[%s] shape %d T %lld: stage1 relF %.3g", in, si, (long long)T, sqrt(e / r));
+        CHECK_MSG(pad_ok, "[%s] shape %d T %lld: stage1 written past N", in, si, (long long)T);
+        /* the backward with the saved stage 1, against the recomputing one */
+        int64_t tot;
+        float *want = run(ctx, &c, w, &tot);
+        float *got = malloc((size_t)tot * 4);
+        for (int64_t i = 0; i < tot; i++) got[i] = NAN;
+        subq_monarch_backward_args a;
+        subq_monarch_backward_args_default(&a, sizeof a);
+        a.tokens = T, a.x = c.x, a.ldx = c.n, a.grad_y = c.g, a.ldgy = c.m, a.grad_x = got, a.ldgx = c.n;
+        a.grad_w1 = got + T * c.n, a.grad_w2 = got + T * c.n + c.e1, a.grad_bias = got + T * c.n + c.e1 + c.e2;
+        a.stage1 = u, a.ldstage1 = ldu;
+        CHECK_OK(subq_monarch_backward(ctx, w, &a));
+        CHECK_MSG(memcmp(got, want, (size_t)tot * 4) == 0, "[%s] shape %d T %lld: backward with stage1 differs", in,
+                  si, (long long)T);
+        /* grad_w2 alone from stage1: x is not needed */
+        float *gw2 = malloc((size_t)c.e2 * 4);
+        subq_monarch_backward_args_default(&a, sizeof a);
+        a.tokens = T, a.grad_y = c.g, a.ldgy = c.m, a.grad_w2 = gw2, a.stage1 = u, a.ldstage1 = ldu;
+        CHECK_OK(subq_monarch_backward(ctx, w, &a));
+        CHECK_MSG(memcmp(gw2, want + T * c.n + c.e1, (size_t)c.e2 * 4) == 0, "[%s] shape %d T %lld: grad_w2 alone",
+                  in, si, (long long)T);
+        free(gw2), free(got), free(want), free(u), free(y0), free(y1);
+        subq_monarch_weights_destroy(w);
+        subq_context_destroy(ctx);
+      }
+      free(uref);
+      bcase_free(&c);
+    }
+  }
+}
+
 /* The same call on a fresh context (2 threads): the reference for reuse checks. */
 static float *run_fresh(const bcase *c, int64_t *tot) {
   subq_context *ctx = subq_test_context(SUBQ_ISA_AUTO, 2);
@@ -344,6 +429,26 @@ static void bad_inputs(void) {
   a.tokens = 0;
   CHECK_OK(subq_monarch_backward(NULL, w, &a));
   CHECK(gw1[0] == 0.0f && gb[13] == 0.0f);
+  /* stage1: its stride, its overlap with outputs, and a short struct_size (no stage1) */
+  float u[4 * 18];
+  a.tokens = 4, a.stage1 = u, a.ldstage1 = 17;
+  CHECK_STATUS(subq_monarch_backward(NULL, w, &a), SUBQ_ERR_INVALID_ARGUMENT, "ldstage1 (17)");
+  a.ldstage1 = 18, a.grad_w1 = u;
+  CHECK_STATUS(subq_monarch_backward(NULL, w, &a), SUBQ_ERR_INVALID_ARGUMENT, "grad_w1 overlaps stage1");
+  a.grad_w1 = gw1, a.struct_size = offsetof(subq_monarch_backward_args, stage1), a.ldstage1 = 1;
+  CHECK_OK(subq_monarch_backward(NULL, w, &a)); /* stage1 beyond struct_size: not read */
+  a.struct_size = sizeof a, a.stage1 = NULL;
+  subq_monarch_args fa;
+  subq_monarch_args_default(&fa, sizeof fa);
+  float y[4 * 14];
+  fa.tokens = 4, fa.x = c.x, fa.ldx = 15, fa.y = y, fa.ldy = 14, fa.stage1 = u, fa.ldstage1 = 17;
+  CHECK_STATUS(subq_monarch_forward(NULL, w, &fa), SUBQ_ERR_INVALID_ARGUMENT, "ldstage1 (17)");
+  fa.ldstage1 = 18, fa.stage1 = y + 2;
+  CHECK_STATUS(subq_monarch_forward(NULL, w, &fa), SUBQ_ERR_INVALID_ARGUMENT, "stage1 overlaps y");
+  fa.stage1 = (float *)c.x;
+  CHECK_STATUS(subq_monarch_forward(NULL, w, &fa), SUBQ_ERR_INVALID_ARGUMENT, "stage1 overlaps x");
+  fa.stage1 = u, fa.struct_size = offsetof(subq_monarch_args, stage1), fa.ldstage1 = 1;
+  CHECK_OK(subq_monarch_forward(NULL, w, &fa));
   /* only grad_x: x may be NULL */
   a.tokens = 4, a.x = NULL, a.grad_w1 = a.grad_w2 = a.grad_bias = NULL;
   CHECK_OK(subq_monarch_backward(NULL, w, &a));
@@ -355,6 +460,12 @@ static void bad_inputs(void) {
   a.x = cb.x, a.ldx = cb.n, a.grad_y = cb.g, a.ldgy = cb.m, a.grad_x = gx, a.ldgx = cb.n, a.tokens = 2;
   a.grad_w2 = gw2;
   CHECK_STATUS(subq_monarch_backward(NULL, wb, &a), SUBQ_ERR_INVALID_ARGUMENT, "grad_w2 must be NULL");
+  a.grad_w2 = NULL, a.stage1 = gw2, a.ldstage1 = cb.m;
+  CHECK_STATUS(subq_monarch_backward(NULL, wb, &a), SUBQ_ERR_INVALID_ARGUMENT, "stage1 must be NULL");
+  a.stage1 = NULL;
+  subq_monarch_args_default(&fa, sizeof fa);
+  fa.tokens = 2, fa.x = cb.x, fa.ldx = cb.n, fa.y = y, fa.ldy = cb.m, fa.stage1 = u, fa.ldstage1 = cb.m;
+  CHECK_STATUS(subq_monarch_forward(NULL, wb, &fa), SUBQ_ERR_INVALID_ARGUMENT, "stage1 must be NULL");
   subq_monarch_weights_destroy(wb);
   bcase_free(&cb);
 }
@@ -365,6 +476,7 @@ int main(void) {
   determinism();
   workspace_reuse();
   shared_context_threads();
+  saved_stage1();
   bad_inputs();
   return subq_test_finish("test_monarch_backward");
 }
