@@ -5,7 +5,8 @@
  *   subq-bench monarch --n N --blocks B --tokens T [--dtype f32|bf16] [--dense]
  *   subq-bench monarch --project --n N --blocks B   (fp64 projection of N x N, 1 thread)
  *   subq-bench monarch --backward [--saved-stage1] --n N --blocks B --tokens T   (all four gradients;
- *       --saved-stage1: from the forward's saved stage 1, as an autograd caller runs it, instead of recomputing it)
+ *       --saved-stage1: from the forward's saved stage 1, as an autograd caller runs it, instead of recomputing it;
+ *       without --backward: the forward that also writes its stage 1 out)
  * Square blocks: k = l = B, q = p = s = r = N / B. Standard cases: n 4096 with
  * 64 blocks and 1024 tokens (spec §9 anchor; with the dense 4096 x 4096 GEMM on
  * the same tokens for the ratio), and the decode shapes n 1024 / 16384 with
@@ -27,7 +28,7 @@ typedef struct monarch_cfg {
   bool dense;
   bool project; /* time subq_monarch_project_f64 of an n x n matrix instead */
   bool backward; /* time subq_monarch_backward (grad x, W1, W2, bias) instead */
-  bool saved;    /* backward given the forward's stage 1 (args.stage1; the forward is not timed) */
+  bool saved;    /* forward: also write stage 1 (args.stage1); backward: given it (that forward is not timed) */
 } monarch_cfg;
 
 static monarch_cfg g_cfgs[8];
@@ -72,7 +73,6 @@ void bench_monarch_parse(int argc, char **argv) {
   }
   if (any) {
     if (c.project && !c.tokens) c.tokens = 1;
-    if (c.saved && !c.backward) bench_usage_error("monarch: --saved-stage1 goes with --backward");
     if (!c.n || !c.blocks || !c.tokens) bench_usage_error("monarch: --n, --blocks and --tokens go together");
     if (c.project && c.n > 8192) bench_usage_error("monarch: --project takes --n <= 8192");
     if (c.n % c.blocks) bench_usage_error("monarch: --blocks (%lld) must divide --n (%lld)", (long long)c.blocks, (long long)c.n);
@@ -200,6 +200,10 @@ static int run_cfg(const bench_opts *opts, const monarch_cfg *c) {
       subq_monarch_args_default(&body.a, sizeof body.a);
       body.a.tokens = T, body.a.x = x, body.a.ldx = n, body.a.y = y, body.a.ldy = n;
       float *gx = NULL, *gw = NULL, *u = NULL;
+      if (c->saved) { /* stage 1 as the forward leaves it (N = B*b = n here) */
+        u = bench_alloc((size_t)(T * n) * 4);
+        body.a.stage1 = u, body.a.ldstage1 = n;
+      }
       if (c->backward) {
         /* dL/dy = x (any data), all four gradients */
         gx = bench_alloc((size_t)(T * n) * 4), gw = bench_alloc((size_t)(2 * np + n) * 4);
@@ -208,17 +212,13 @@ static int run_cfg(const bench_opts *opts, const monarch_cfg *c) {
         body.ba.tokens = T, body.ba.x = x, body.ba.ldx = n, body.ba.grad_y = x, body.ba.ldgy = n;
         body.ba.grad_x = gx, body.ba.ldgx = n, body.ba.grad_w1 = gw, body.ba.grad_w2 = gw ? gw + np : NULL;
         body.ba.grad_bias = gw ? gw + 2 * np : NULL;
-        if (c->saved) {
-          /* stage 1 as the forward leaves it (N = B*b = n here), outside the timing */
-          u = bench_alloc((size_t)(T * n) * 4);
-          body.a.stage1 = u, body.a.ldstage1 = n;
-          body.ba.stage1 = u, body.ba.ldstage1 = n;
-        }
+        body.ba.stage1 = u, body.ba.ldstage1 = n;
       }
-      if (c->backward && (!gx || !gw || (c->saved && !u))) {
+      if ((c->backward && (!gx || !gw)) || (c->saved && !u)) {
         r.status = SUBQ_ERR_OUT_OF_MEMORY;
-        snprintf(r.message, sizeof r.message, "cannot allocate the gradients");
-      } else if (c->saved && (st = subq_monarch_forward(body.ctx, w, &body.a)) != SUBQ_OK) {
+        snprintf(r.message, sizeof r.message, "cannot allocate the gradients or stage 1");
+      } else if (c->backward && c->saved && (st = subq_monarch_forward(body.ctx, w, &body.a)) != SUBQ_OK) {
+        /* the stage 1 the backward reads, outside the timing */
         r.status = st;
         snprintf(r.message, sizeof r.message, "%s", subq_last_error_message());
       } else {
