@@ -11,7 +11,7 @@
  * 64 blocks and 1024 tokens (spec §9 anchor; with the dense 4096 x 4096 GEMM on
  * the same tokens for the ratio), and the decode shapes n 1024 / 16384 with
  * sqrt(n) blocks and 1 token (GB/s of the packed weight read, % of the
- * measured read bandwidth), the backward pass at the same shapes, and the projection of a 4096 x 4096 matrix onto 64
+ * measured read bandwidth; backward: weights read plus dW1 and dW2 written), the backward pass at the same shapes, and the projection of a 4096 x 4096 matrix onto 64
  * blocks (GB/s column = bytes of M per second). GFLOP/s counts 2 (kqp + lsr) per token; every case
  * checks token 0 and the last token against a float64 evaluation.
  */
@@ -250,8 +250,9 @@ static int run_cfg(const bench_opts *opts, const monarch_cfg *c) {
           const double peak = bench_peak_gflops(opts, opts->threads[ti], false);
           if (peak > 0) r.pct_peak = 100.0 * r.gflops / peak;
         }
-        if (T <= 8 && !c->backward) {
-          r.gbps = (double)(2 * np) * 4.0 / sec * 1e-9; /* packed weights are f32 */
+        if (T <= 8) {
+          /* packed weights are f32; the backward also writes dW1 and dW2 (the same size again) */
+          r.gbps = (double)(2 * np) * (c->backward ? 8.0 : 4.0) / sec * 1e-9;
           if (!opts->no_peak) {
             const double bw = bench_peak_gbps(opts, opts->threads[ti], false);
             if (bw > 0) r.pct_bw = 100.0 * r.gbps / bw;
