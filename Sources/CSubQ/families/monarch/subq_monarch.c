@@ -359,15 +359,28 @@ subq_status subq_monarch_weights_check(const char *fn, subq_context *ctx, const 
  * weights stream through L1 once per tile, U is re-read from L2 by stage 2.
  * Measured n 4096 / 64 blocks / 1024 tokens, 1 Zen 3 core (512 KiB L2):
  * tile 6: 21.9 ms, 12: 18.2 ms, 24: 21.2 ms (the rule gives 12). */
+/* Tokens per tile of the many-token forward and of the backward. A tile reads
+ * every block of W1 and W2 once, i.e. 2 / tt bytes of weights per FLOP whatever
+ * the shape, so the tile trades its activations' cache footprint against how
+ * often W streams:
+ *  - packed W within half this core's share of the L3: W comes from cache at
+ *    any tile, and one micro-kernel row (mr tokens) keeps the tile's u, v and z
+ *    in L1/L2. Against the former L2-filling tile, medians of 5 alternated runs
+ *    on 1 / 2 Zen 3 cores (2026-11-24): n 4096 / 64 blocks 14.7 / 7.34 ms (12
+ *    tokens: 15.2 / 7.61), n 1024 / 32 blocks 2.24 / 1.08 ms (42 tokens: 3.7 /
+ *    1.9), n 4096 / 16 blocks (8 MB) 48.9 / 24.3 ms (12 tokens: 50.0 / 24.7);
+ *  - larger W: 16 mr tokens, W streams at 1 / (8 mr) bytes per FLOP (n 4096 /
+ *    8 blocks, 16 MB: 101.8 ms at 1 thread against 126.2 at 12 tokens and 169.9
+ *    at 6). Results never depend on the tile (one FMA chain per element). */
 int64_t subq_monarch_token_tile(const subq_monarch_weights *w) {
   const subq_topology *t = subq_host_topology();
-  size_t l2 = t ? subq_topology_cache_size(t, 2) : 0;
-  if (l2 < 65536 || l2 > ((size_t)1 << 26)) l2 = (size_t)512 << 10;
+  size_t l3 = t ? subq_topology_cache_size(t, 3) : 0;
+  if (l3 < ((size_t)1 << 20) || l3 > ((size_t)1 << 31)) l3 = (size_t)8 << 20;
+  const int32_t cores = t ? subq_topology_num_cores(t) : 1;
+  const double share = (double)l3 / (double)SUBQ_MAX(cores, 1);
+  const double w_bytes = (double)(w->dims.w1_elems + w->dims.w2_elems) * (double)sizeof(float);
   const int64_t mr = w->impl->mr;
-  const int64_t row_bytes = (w->dims.n + w->dims.nn + w->dims.m) * (int64_t)sizeof(float);
-  const int64_t rows = (int64_t)l2 / SUBQ_MAX(row_bytes, 1);
-  const int64_t tt = (rows + mr / 2) / mr * mr;
-  return SUBQ_MAX(mr, SUBQ_MIN(tt, 16 * mr));
+  return w_bytes <= share / 2 ? mr : 16 * mr;
 }
 
 /* ---- the stages (shared with the backward pass) ----------------------------------------- */
