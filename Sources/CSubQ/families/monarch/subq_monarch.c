@@ -372,6 +372,21 @@ subq_status subq_monarch_weights_check(const char *fn, subq_context *ctx, const 
  *  - larger W: 16 mr tokens, W streams at 1 / (8 mr) bytes per FLOP (n 4096 /
  *    8 blocks, 16 MB: 101.8 ms at 1 thread against 126.2 at 12 tokens and 169.9
  *    at 6). Results never depend on the tile (one FMA chain per element). */
+/* The phased forward's and the block-diagonal layer's tile: their items are
+ * (block, tile), each reading its block once per tile, and there is no u / v /
+ * z tile to keep small, so the tile's rows (x, u, y) fill the L2 (8-32 tokens at
+ * n 4096 / 64 blocks: mr tokens there measured 2-7% slower). */
+static int64_t subq_monarch_wide_tile(const subq_monarch_weights *w) {
+  const subq_topology *t = subq_host_topology();
+  size_t l2 = t ? subq_topology_cache_size(t, 2) : 0;
+  if (l2 < 65536 || l2 > ((size_t)1 << 26)) l2 = (size_t)512 << 10;
+  const int64_t mr = w->impl->mr;
+  const int64_t row_bytes = (w->dims.n + w->dims.nn + w->dims.m) * (int64_t)sizeof(float);
+  const int64_t rows = (int64_t)l2 / SUBQ_MAX(row_bytes, 1);
+  const int64_t tt = (rows + mr / 2) / mr * mr;
+  return SUBQ_MAX(mr, SUBQ_MIN(tt, 16 * mr));
+}
+
 int64_t subq_monarch_token_tile(const subq_monarch_weights *w) {
   const subq_topology *t = subq_host_topology();
   size_t l3 = t ? subq_topology_cache_size(t, 3) : 0;
@@ -652,7 +667,7 @@ subq_status subq_monarch_forward(subq_context *ctx, const subq_monarch_weights *
   memset(&f, 0, sizeof f);
   f.w = w, f.T = T, f.x = a.x, f.ldx = a.ldx, f.y = a.y, f.ldy = a.ldy, f.bias = a.bias;
   f.s1 = a.stage1, f.lds1 = a.ldstage1;
-  f.tt = subq_monarch_token_tile(w);
+  f.tt = bd ? subq_monarch_wide_tile(w) : subq_monarch_token_tile(w);
   f.n_tiles = subq_monarch_ceil_div(T, f.tt);
   const int v = subq_context_verbosity(ctx);
   if (bd) {
@@ -669,6 +684,7 @@ subq_status subq_monarch_forward(subq_context *ctx, const subq_monarch_weights *
    * one fused item: two barriers would cost more than the second core saves. */
   const double macs = (double)T * (double)(w->dims.w1_elems + w->dims.w2_elems);
   const bool fused = f.n_tiles >= 8 || macs < (double)(1 << 20);
+  if (!fused) f.tt = subq_monarch_wide_tile(w), f.n_tiles = subq_monarch_ceil_div(T, f.tt);
   if (v >= 1)
     subq_log_at(v, SUBQ_LOG_INFO, "%s: k=%lld q=%lld p=%lld l=%lld s=%lld r=%lld T=%lld tile=%lld mode=%s impl=%s", fn,
                 (long long)w->desc.k, (long long)w->desc.q, (long long)w->desc.p, (long long)w->desc.l,
