@@ -196,14 +196,14 @@ def head_tensor(path, cfg):
 
 def int8_head_saving(path):
     """Bytes per token that --int8-head saves: the head at its dtype minus its int8 form (per row, the
-    codes padded to 32 columns plus one f32 scale per 32: 36 bytes per 32 weights)."""
+    codes padded to 32 columns plus one bf16 scale per 32: 34 bytes per 32 weights)."""
     with open(os.path.join(path, "config.json")) as f:
         cfg = json.load(f)
     name = head_tensor(path, cfg)
     for k, shape, dt, n in tensors(path):
         if k == name:
             rows, cols = shape
-            return n * DTYPE_BYTES[dt] - rows * ((cols + 31) // 32) * 36
+            return n * DTYPE_BYTES[dt] - rows * ((cols + 31) // 32) * 34
     return 0
 
 

@@ -122,13 +122,15 @@ SUBQ_API SUBQ_WARN_UNUSED subq_status subq_gemm_packed(subq_context *SUBQ_NULLAB
 /* ---- int8 weights (weight-only quantization) -------------------------------- */
 /* A linear layer's weight W [n][k] (n outputs, k inputs, as PyTorch stores
  * it) quantized once to int8 for memory-bound products (decode, LM heads):
- * 1.125 bytes a weight instead of 2 (bf16) or 4 (f32). Activations and
+ * 1.0625 bytes a weight instead of 2 (bf16) or 4 (f32). Activations and
  * accumulation stay f32.
  * Quantization, per row and per block of SUBQ_Q8_BLOCK = 32 columns (the last
- * block of a row padded with zeros): scale s = max |w| / 127 (f32), code
- * c = round-half-even(w / s) clamped to [-127, 127] (s = 0 and codes 0 for an
- * all-zero block); the weight used is fl(c * s). So |w - fl(c * s)| <=
- * s / 2 + one f32 rounding: at most 0.4% of the block's largest magnitude.
+ * block of a row padded with zeros): scale s = max |w| / 127 (f32 division)
+ * rounded up to the next bf16 value (stored in 2 bytes; exact when it is one),
+ * code c = round-half-even(w / s) clamped to [-127, 127] (s = 0 and codes 0
+ * for an all-zero block); the weight used is fl(c * s). So |w - fl(c * s)| <=
+ * s / 2 + one f32 rounding, s <= (1 + 2^-7) max |w| / 127: at most 0.4% of
+ * the block's largest magnitude.
  * This changes a model's numerics: it is an opt-in, not a lossless packing.
  *
  * subq_q8_weights_create: W in f32, bf16 or f16 (uint16_t storage), row r at

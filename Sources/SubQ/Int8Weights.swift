@@ -3,10 +3,10 @@ internal import CSubQ
 /// A linear layer's weight `W[rows][columns]` (outputs × inputs, as PyTorch stores it) quantized
 /// once to int8 for memory-bound products such as decode and LM heads. Wraps `subq_q8_weights`.
 ///
-/// Quantization, per row and per block of 32 columns: scale `s = max|w| / 127`, code
-/// `c = round-half-even(w / s)`; the weight used is `c · s` (within `s / 2` of `w`). Activations and
-/// accumulation stay f32. This changes a model's numerics: it is an opt-in, not a lossless packing.
-/// 1.125 bytes per weight (f32 scales included) against 2 for bf16.
+/// Quantization, per row and per block of 32 columns: scale `s = max|w| / 127` rounded up to bf16,
+/// code `c = round-half-even(w / s)`; the weight used is `c · s` (within `s / 2` of `w`). Activations
+/// and accumulation stay f32. This changes a model's numerics: it is an opt-in, not a lossless
+/// packing. 1.0625 bytes per weight (bf16 scales included) against 2 for bf16.
 ///
 /// Thread-safety: immutable once made; share it across threads and contexts.
 public final class Int8Weights: @unchecked Sendable {

@@ -73,7 +73,7 @@ struct SubQRun: ParsableCommand {
     name: .customLong("int8-head"),
     help: ArgumentHelp(
       "Quantize the output head to int8 (per row and 32-column block) at load time and compute the logits with it,",
-      discussion: "reading 1.125 bytes a weight instead of 2 (bf16) in every decode step. Changes the logits: the relative "
+      discussion: "reading 1.0625 bytes a weight instead of 2 (bf16) in every decode step. Changes the logits: the relative "
         + "weight error is reported. Not for hgrn_bit (its head is ternary)."))
   var int8Head = false
 

@@ -29,7 +29,7 @@ public final class Model: @unchecked Sendable {
     /// sub-block, O(m·n·min(s, p)) per matrix); ``Model/monarchProjections`` reports its error.
     public var monarchBlocks: Int?
     /// Quantize the output head (lm_head, or the tied embedding matrix used as the head) to int8
-    /// per row and 32-column block (``Int8Weights``) and compute the logits with it: 1.125 bytes a
+    /// per row and 32-column block (``Int8Weights``) and compute the logits with it: 1.0625 bytes a
     /// weight instead of 2 (bf16) or 4, the largest read of a decode step in models with big
     /// vocabularies. Changes the logits (``Model/int8HeadError`` says by how much the weights
     /// moved); token embeddings stay as stored. Not for hgrn_bit, whose head is ternary.

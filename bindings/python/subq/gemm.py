@@ -113,8 +113,9 @@ class PackedB(Owned):
 
 class Int8Weights(Owned):
     """A Linear weight W (N outputs, K inputs: PyTorch's [out][in]) quantized once
-    to int8 per row and 32-column block (subq_q8_*: scale = absmax / 127, round
-    half to even) for memory-bound products; y = x @ W_int8.T with f32 x and y.
+    to int8 per row and 32-column block (subq_q8_*: scale = absmax / 127 rounded
+    up to bf16, round half to even; 1.0625 bytes a weight) for memory-bound
+    products; y = x @ W_int8.T with f32 x and y.
     Changes the numerics (each weight moves by at most scale / 2): an opt-in."""
 
     def __init__(self, w, *, ctx=None):

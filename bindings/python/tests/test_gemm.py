@@ -136,16 +136,16 @@ def test_int8_weights():
     x = rng.standard_normal((m, k)).astype(np.float32)
     q = subq.Int8Weights(w)
     deq = q.dequantize()
-    # each weight within scale / 2 of its value (scale = the block's absmax / 127)
+    # each weight within scale / 2 of its value (scale = the block's absmax / 127, rounded up to bf16)
     for b0 in range(0, k, 32):
         blk = slice(b0, min(k, b0 + 32))
         amax = np.abs(w[:, blk]).max(axis=1, keepdims=True)
-        assert np.all(np.abs(deq[:, blk] - w[:, blk]) <= amax / 254 + amax * 1e-6)
+        assert np.all(np.abs(deq[:, blk] - w[:, blk]) <= amax / 254 * (1 + 2.0**-7) + amax * 1e-6)
     y = q(x)
     ref = x.astype(np.float64) @ deq.astype(np.float64).T
     mag = np.abs(x.astype(np.float64)) @ np.abs(deq.astype(np.float64)).T
     assert np.all(np.abs(y - ref) <= (k + 16) * 2.0**-24 * mag)
-    assert q.nbytes >= n * 3 * 36
+    assert q.nbytes >= n * 3 * 34
     # bf16 weights quantize like their exact f32 widening
     wb = subq.to_bf16(w)
     assert np.array_equal(subq.Int8Weights(wb).dequantize(), subq.Int8Weights(subq.from_bf16(wb)).dequantize())

@@ -1,6 +1,6 @@
 /*
  * subq_q8.c — int8-weight linear: weights quantized once per row and block of
- * 32 (absmax / 127), activations and accumulation in f32. Validation,
+ * 32 (absmax / 127, kept as bf16 rounded up), activations and accumulation in f32. Validation,
  * quantization, NUMA placement and the split over row blocks; only the dot
  * micro-kernel is per ISA (subq_q8_impls.inc). Items are blocks of weight rows
  * and never split k, so results do not depend on the thread count.
@@ -58,14 +58,24 @@ static inline float subq_q8_load(const void *w, subq_dtype dt, int64_t off) {
   return ((const float *)w)[off];
 }
 
-/* One row: per block of 32, s = absmax / 127 and code = round-half-even(w / s)
+/* One row: per block of 32, s = absmax / 127 rounded up to bf16 (so |w| / s
+ * stays <= 127 and the scale takes 2 bytes) and code = round-half-even(w / s)
  * (|code| <= 127); an all-zero block has s = 0 and codes 0. Returns the first
  * non-finite column, or -1. No libm call and no early exit inside a block, so
  * the compiler vectorises the division and the rounding: a head of 10^8
  * weights is quantized at every load (BitNet-2B's: 1.8 -> 0.8 s on one core). */
+/* x >= 0 and finite, rounded up to the next bf16 value (exact when it is one):
+ * the bits below bf16's are cleared and, if any was set, one bf16 ulp added. */
+static inline float subq_q8_bf16_up(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  u = (u & 0xffffu) ? (u & 0xffff0000u) + 0x10000u : u;
+  memcpy(&x, &u, sizeof x);
+  return x;
+}
+
 static int64_t subq_q8_quant_row(const void *w, subq_dtype dt, int64_t off, int64_t k, int64_t kp, uint8_t *row) {
   int8_t *codes = (int8_t *)row;
-  float *scales = (float *)(row + kp);
   for (int64_t b0 = 0; b0 < kp; b0 += SUBQ_Q8_BLOCK) {
     float v[SUBQ_Q8_BLOCK], amax = 0.0f;
     const int64_t nb = SUBQ_MIN((int64_t)SUBQ_Q8_BLOCK, k - b0);
@@ -86,7 +96,7 @@ static int64_t subq_q8_quant_row(const void *w, subq_dtype dt, int64_t off, int6
     if (!finite)
       for (int64_t j = 0; j < SUBQ_Q8_BLOCK; j++)
         if (!isfinite(v[j])) return b0 + j;
-    const float s = amax / 127.0f;
+    const float s = subq_q8_bf16_up(amax / 127.0f);
     for (int64_t j = 0; j < SUBQ_Q8_BLOCK; j++) {
       /* round half to even by the 1.5 * 2^23 shift (exact for |x| < 2^22 in the default rounding mode, as
        * nearbyintf); |w / s| <= 127 up to rounding, and the clamp keeps a 127.0000x inside */
@@ -95,7 +105,10 @@ static int64_t subq_q8_quant_row(const void *w, subq_dtype dt, int64_t off, int6
       c = c < -127.0f ? -127.0f : c;
       codes[b0 + j] = (int8_t)c;
     }
-    memcpy(scales + b0 / SUBQ_Q8_BLOCK, &s, sizeof s);
+    uint32_t sb;
+    memcpy(&sb, &s, sizeof sb);
+    const uint16_t h = (uint16_t)(sb >> 16);
+    memcpy(row + kp + b0 / SUBQ_Q8_BLOCK * (int64_t)sizeof h, &h, sizeof h);
   }
   return -1;
 }
@@ -137,7 +150,7 @@ subq_status subq_q8_weights_create(subq_context *ctx, int64_t n, int64_t k, subq
       (uintptr_t)w > UINTPTR_MAX - (uintptr_t)wbytes)
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: n, k and w_rs overflow the address range of w", fn);
   kp = (k + SUBQ_Q8_BLOCK - 1) / SUBQ_Q8_BLOCK * SUBQ_Q8_BLOCK;
-  if (!subq_mul_i64(kp / SUBQ_Q8_BLOCK, (int64_t)sizeof(float), &rb) || !subq_add_i64(rb, kp, &rb) ||
+  if (!subq_mul_i64(kp / SUBQ_Q8_BLOCK, (int64_t)sizeof(uint16_t), &rb) || !subq_add_i64(rb, kp, &rb) ||
       !subq_mul_i64(n, rb, &bytes) || (uint64_t)bytes > (uint64_t)PTRDIFF_MAX / 2)
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: n x k int8 weights overflow the address range", fn);
   subq_q8_weights *q = subq_alloc(sizeof *q);
@@ -192,9 +205,7 @@ subq_status subq_q8_weights_dequantize(const subq_q8_weights *w, int64_t row0, i
   for (int64_t r = 0; r < rows; r++) {
     const uint8_t *row = base + (row0 + r) * w->rb;
     for (int64_t p = 0; p < w->k; p++) {
-      float s;
-      memcpy(&s, row + w->kp + p / SUBQ_Q8_BLOCK * (int64_t)sizeof(float), sizeof s);
-      dst[r * dst_rs + p] = (float)(int8_t)row[p] * s;
+      dst[r * dst_rs + p] = (float)(int8_t)row[p] * subq_q8_scale(row, w->kp, p / SUBQ_Q8_BLOCK);
     }
   }
   return SUBQ_OK;

@@ -39,7 +39,7 @@ void subq_f32wq8_dot_ukernel_2x4__neon(int64_t m, int64_t n, int64_t kp, const f
         }
       }
       for (int q = 0; q < 2; q++) {
-        const float s = ((const float *)(w + (j0 + (q < nc ? q : 0)) * rb + kp))[b0 / SUBQ_Q8_BLOCK];
+        const float s = subq_q8_scale(w + (j0 + (q < nc ? q : 0)) * rb, kp, b0 / SUBQ_Q8_BLOCK);
         for (int i = 0; i < SUBQ_Q8_MR; i++) {
           acc[i][q][0] = vfmaq_n_f32(acc[i][q][0], part[i][q][0], s);
           acc[i][q][1] = vfmaq_n_f32(acc[i][q][1], part[i][q][1], s);

@@ -17,8 +17,7 @@ void subq_f32wq8_dot_ukernel_2x4__scalar(int64_t m, int64_t n, int64_t kp, const
       const int8_t *codes = (const int8_t *)row;
       float acc = 0.0f;
       for (int64_t b0 = 0; b0 < kp; b0 += SUBQ_Q8_BLOCK) {
-        float s;
-        memcpy(&s, row + kp + b0 / SUBQ_Q8_BLOCK * (int64_t)sizeof(float), sizeof s);
+        const float s = subq_q8_scale(row, kp, b0 / SUBQ_Q8_BLOCK);
         float part = 0.0f;
         for (int64_t p = b0; p < b0 + SUBQ_Q8_BLOCK; p++) part = fmaf(x[i * ldx + p], (float)codes[p], part);
         acc = fmaf(part, s, acc);
