@@ -354,11 +354,23 @@ subq_status subq_monarch_weights_check(const char *fn, subq_context *ctx, const 
 
 /* ---- geometry ------------------------------------------------------------------------ */
 
-/* Token tile: the X, U and Y rows of a tile fill about L2 (measured size, spec
- * §6.3), rounded to the nearest multiple of MR, between MR and 16 MR. The
- * weights stream through L1 once per tile, U is re-read from L2 by stage 2.
- * Measured n 4096 / 64 blocks / 1024 tokens, 1 Zen 3 core (512 KiB L2):
- * tile 6: 21.9 ms, 12: 18.2 ms, 24: 21.2 ms (the rule gives 12). */
+/* The phased forward's and the block-diagonal layer's tile: the X, U and Y
+ * rows of a tile fill about L2 (measured size, spec §6.3), rounded to the
+ * nearest multiple of MR, between MR and 16 MR. Their items are (block, tile),
+ * each reading its block once per tile, and there is no u / v / z tile to keep
+ * small (8-32 tokens at n 4096 / 64 blocks: MR tokens there measured 2-7%
+ * slower). */
+static int64_t subq_monarch_wide_tile(const subq_monarch_weights *w) {
+  const subq_topology *t = subq_host_topology();
+  size_t l2 = t ? subq_topology_cache_size(t, 2) : 0;
+  if (l2 < 65536 || l2 > ((size_t)1 << 26)) l2 = (size_t)512 << 10;
+  const int64_t mr = w->impl->mr;
+  const int64_t row_bytes = (w->dims.n + w->dims.nn + w->dims.m) * (int64_t)sizeof(float);
+  const int64_t rows = (int64_t)l2 / SUBQ_MAX(row_bytes, 1);
+  const int64_t tt = (rows + mr / 2) / mr * mr;
+  return SUBQ_MAX(mr, SUBQ_MIN(tt, 16 * mr));
+}
+
 /* Tokens per tile of the many-token forward and of the backward. A tile reads
  * every block of W1 and W2 once, i.e. 2 / tt bytes of weights per FLOP whatever
  * the shape, so the tile trades its activations' cache footprint against how
@@ -372,21 +384,6 @@ subq_status subq_monarch_weights_check(const char *fn, subq_context *ctx, const 
  *  - larger W: 16 mr tokens, W streams at 1 / (8 mr) bytes per FLOP (n 4096 /
  *    8 blocks, 16 MB: 101.8 ms at 1 thread against 126.2 at 12 tokens and 169.9
  *    at 6). Results never depend on the tile (one FMA chain per element). */
-/* The phased forward's and the block-diagonal layer's tile: their items are
- * (block, tile), each reading its block once per tile, and there is no u / v /
- * z tile to keep small, so the tile's rows (x, u, y) fill the L2 (8-32 tokens at
- * n 4096 / 64 blocks: mr tokens there measured 2-7% slower). */
-static int64_t subq_monarch_wide_tile(const subq_monarch_weights *w) {
-  const subq_topology *t = subq_host_topology();
-  size_t l2 = t ? subq_topology_cache_size(t, 2) : 0;
-  if (l2 < 65536 || l2 > ((size_t)1 << 26)) l2 = (size_t)512 << 10;
-  const int64_t mr = w->impl->mr;
-  const int64_t row_bytes = (w->dims.n + w->dims.nn + w->dims.m) * (int64_t)sizeof(float);
-  const int64_t rows = (int64_t)l2 / SUBQ_MAX(row_bytes, 1);
-  const int64_t tt = (rows + mr / 2) / mr * mr;
-  return SUBQ_MAX(mr, SUBQ_MIN(tt, 16 * mr));
-}
-
 int64_t subq_monarch_token_tile(const subq_monarch_weights *w) {
   const subq_topology *t = subq_host_topology();
   size_t l3 = t ? subq_topology_cache_size(t, 3) : 0;
@@ -654,13 +651,10 @@ subq_status subq_monarch_forward(subq_context *ctx, const subq_monarch_weights *
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: stage1 must be NULL for a block-diagonal layer", fn);
   if (a.stage1 && (st = subq_monarch_check_operand(fn, "stage1", "ldstage1", a.stage1, T, N, a.ldstage1, &ru)) != SUBQ_OK)
     return st;
-  if (subq_byte_ranges_overlap(ry, rx)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps x", fn);
-  if (subq_byte_ranges_overlap(ry, rb)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: y overlaps bias", fn);
-  const subq_byte_range others[3] = {rx, ry, rb};
-  static const char *const other_names[3] = {"x", "y", "bias"};
-  for (int o = 0; o < 3; o++)
-    if (subq_byte_ranges_overlap(ru, others[o]))
-      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: stage1 overlaps %s", fn, other_names[o]);
+  /* the outputs y and stage1 overlap neither input nor each other */
+  const subq_byte_range ins[2] = {rx, rb};
+  static const char *const in_names[2] = {"x", "bias"};
+  if ((st = subq_byte_ranges_outputs_apart(fn, "y", ry, "stage1", ru, ins, in_names, 2, -1)) != SUBQ_OK) return st;
   if (T == 0) return SUBQ_OK;
 
   subq_monarch_fwd f;

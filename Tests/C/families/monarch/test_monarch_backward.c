@@ -444,7 +444,7 @@ static void bad_inputs(void) {
   fa.tokens = 4, fa.x = c.x, fa.ldx = 15, fa.y = y, fa.ldy = 14, fa.stage1 = u, fa.ldstage1 = 17;
   CHECK_STATUS(subq_monarch_forward(NULL, w, &fa), SUBQ_ERR_INVALID_ARGUMENT, "ldstage1 (17)");
   fa.ldstage1 = 18, fa.stage1 = y + 2;
-  CHECK_STATUS(subq_monarch_forward(NULL, w, &fa), SUBQ_ERR_INVALID_ARGUMENT, "stage1 overlaps y");
+  CHECK_STATUS(subq_monarch_forward(NULL, w, &fa), SUBQ_ERR_INVALID_ARGUMENT, "y overlaps stage1");
   fa.stage1 = (float *)c.x;
   CHECK_STATUS(subq_monarch_forward(NULL, w, &fa), SUBQ_ERR_INVALID_ARGUMENT, "stage1 overlaps x");
   fa.stage1 = u, fa.struct_size = offsetof(subq_monarch_args, stage1), fa.ldstage1 = 1;
