@@ -5,8 +5,8 @@
  * Weight layout (one copy, written by subq_q8.c, read by every ISA): row r of
  * W (an output feature) is SUBQ_Q8_ROW_BYTES(kp) bytes at w + r * rb: kp
  * int8 codes (kp = k rounded up to SUBQ_Q8_BLOCK, the padding codes 0), then
- * kp / SUBQ_Q8_BLOCK bf16 scales (uint16_t, little-endian bit patterns, widened
- * exactly to f32), one per block of 32 codes. Rows are 2-byte aligned only.
+ * kp / SUBQ_Q8_BLOCK bf16 scales (uint16_t bit patterns, widened exactly to
+ * f32), one per block of 32 codes. Rows are 2-byte aligned only.
  *
  * dot: y[i * y_rs + j] = sum over blocks b of scale(j, b) * (sum over the
  * block's p of x[i * ldx + p] * code(j, p)) for tokens i < m (m <=
@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "families/gemm/subq_gemm_ukernel.h" /* subq_bf16_widen */
 #include "internal/subq_isa.h"
 #include "subq/subq_gemm.h" /* SUBQ_Q8_BLOCK */
 
@@ -30,15 +31,12 @@
 #define SUBQ_Q8_MR 2
 #define SUBQ_Q8_NR 4
 
-/* Scale of block b (of 32 codes) of a row whose codes are kp bytes: its bf16
- * bits widened exactly (memcpy: rows are only 2-byte aligned). */
+/* Scale of block b (of 32 codes) of a row whose codes are kp bytes, widened
+ * exactly (memcpy: rows are only 2-byte aligned). */
 static inline float subq_q8_scale(const uint8_t *row, int64_t kp, int64_t b) {
   uint16_t h;
   memcpy(&h, row + kp + b * (int64_t)sizeof h, sizeof h);
-  const uint32_t u = (uint32_t)h << 16;
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return f;
+  return subq_bf16_widen(h);
 }
 
 typedef void (*subq_q8_dot_fn)(int64_t m, int64_t n, int64_t kp, const float *x, int64_t ldx, const uint8_t *w,
