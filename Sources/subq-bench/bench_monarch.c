@@ -67,7 +67,9 @@ void bench_monarch_parse(int argc, char **argv) {
     if (!strcmp(a, "--n")) dst = &c.n;
     else if (!strcmp(a, "--blocks")) dst = &c.blocks;
     else if (!strcmp(a, "--tokens")) dst = &c.tokens, hi = 1 << 16;
-    else bench_usage_error("monarch: unknown argument '%s' (--n, --blocks, --tokens, --dtype, --dense)", a);
+    else
+      bench_usage_error("monarch: unknown argument '%s' (--n, --blocks, --tokens, --dtype, --dense, --backward, "
+                        "--saved-stage1, --project)", a);
     if (!bench_parse_i64(v, 1, hi, dst)) bench_usage_error("monarch: %s: '%s' is not an integer in 1..%lld", a, v, (long long)hi);
     any = true;
   }
@@ -119,18 +121,20 @@ static subq_status monarch_body_run(void *arg, char *msg, size_t cap) {
   return st;
 }
 
-/* Token t of y against float64 (square blocks b x b, k = l = B). */
+/* Token t of y, and of the saved stage 1 s1 when not NULL, against float64
+ * (square blocks b x b, k = l = B). */
 static bool monarch_check(const monarch_cfg *c, const float *w1, const float *w2, const float *x, const float *y,
-                          int64_t t, char *msg, size_t cap) {
+                          const float *s1, int64_t t, char *msg, size_t cap) {
   const int64_t n = c->n, B = c->blocks, b = n / B;
   double *u = malloc((size_t)n * sizeof(double));
-  double err = 0, ref = 0;
+  double err = 0, ref = 0, err1 = 0, ref1 = 0;
   if (!u) return true;
   for (int64_t i = 0; i < B; i++)
     for (int64_t a = 0; a < b; a++) {
       double s = 0;
       for (int64_t e = 0; e < b; e++) s += (double)w1[(i * b + a) * b + e] * x[t * n + i * b + e];
       u[i * b + a] = s;
+      if (s1) err1 += (s - s1[t * n + i * b + a]) * (s - s1[t * n + i * b + a]), ref1 += s * s;
     }
   for (int64_t j = 0; j < B; j++)
     for (int64_t cc = 0; cc < b; cc++) {
@@ -140,6 +144,11 @@ static bool monarch_check(const monarch_cfg *c, const float *w1, const float *w2
       err += d * d, ref += s * s;
     }
   free(u);
+  const double rel1 = ref1 > 0 ? sqrt(err1 / ref1) : sqrt(err1);
+  if (rel1 > 1e-5) {
+    snprintf(msg, cap, "token %lld: stage 1 relative error %.3g against float64", (long long)t, rel1);
+    return false;
+  }
   const double rel = ref > 0 ? sqrt(err / ref) : sqrt(err);
   if (rel > 1e-5) {
     snprintf(msg, cap, "token %lld: relative error %.3g against float64", (long long)t, rel);
@@ -237,10 +246,12 @@ static int run_cfg(const bench_opts *opts, const monarch_cfg *c) {
         }
         bench_sink += gx[0] + gw[0] + gw[np];
       }
-      bench_free(gx), bench_free(gw), bench_free(u);
-      if (!c->backward && r.status == SUBQ_OK && (!monarch_check(c, w1, w2, x, y, 0, r.message, sizeof r.message) ||
-                                  !monarch_check(c, w1, w2, x, y, T - 1, r.message, sizeof r.message)))
+      bench_free(gx), bench_free(gw);
+      if (!c->backward && r.status == SUBQ_OK &&
+          (!monarch_check(c, w1, w2, x, y, u, 0, r.message, sizeof r.message) ||
+           !monarch_check(c, w1, w2, x, y, u, T - 1, r.message, sizeof r.message)))
         r.status = SUBQ_ERR_INTERNAL;
+      bench_free(u);
       if (r.status == SUBQ_OK) {
         const double sec = r.ms_median * 1e-3;
         /* backward: dX path + both weight gradients = 2x the forward (the
