@@ -143,7 +143,8 @@ class MonarchWeights(Owned):
         """y = M x (+ bias) per token: x (tokens, n) or (n,) float32; bias (m,)
         in output order; out (tokens, m) float32, allocated when None.
         save_stage1=True (Monarch only) returns (y, stage1) with stage1 the
-        stage-1 result (tokens, N) float32, N = k*q, for backward(stage1=...)."""
+        stage-1 result (tokens, N) float32, N = k*q ((N,) for a 1-D x), for
+        backward(stage1=...)."""
         h = self._handle()
         X, X2, ldx = self._rows(x, self.n, "x")
         T = X2.shape[0]
@@ -164,7 +165,9 @@ class MonarchWeights(Owned):
             U = np.empty((max(T, 1), self.stage1_width), np.float32)
             a.stage1, a.ldstage1 = ptr(U), self.stage1_width
         _lib.check(_lib.subq_monarch_forward(handle_of(ctx), h, ctypes.byref(a)))
-        return Y if U is None else (Y, U[:T])
+        if U is None:
+            return Y
+        return Y, (U[:T] if X.ndim == 2 else U[0])
 
     __call__ = forward
 

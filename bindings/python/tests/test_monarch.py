@@ -128,6 +128,8 @@ def test_backward_matches_float64_gradients(ctx, rng, shape):
             assert np.array_equal(a, b)
         with pytest.raises(ValueError, match="stage1 has 2 tokens"):
             W.backward(x, g, stage1=u1[:2], ctx=ctx)
+        y0, u0 = W.forward(x[0], save_stage1=True, ctx=ctx)  # one token as a 1-D row
+        assert y0.shape == (W.m,) and u0.shape == (W.stage1_width,) and np.array_equal(u0, u1[0])
     else:
         with pytest.raises(subq.SubQError, match="stage1 must be NULL for a block-diagonal layer"):
             W.forward(x, save_stage1=True, ctx=ctx)
