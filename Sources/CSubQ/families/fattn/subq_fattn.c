@@ -406,7 +406,7 @@ static void subq_fattn_store(const subq_fattn_prob *pr, int64_t b, int64_t tok, 
   uint16_t *o = (uint16_t *)(void *)a->out + at;
   for (int64_t d = 0; d < dv; d++) {
     const float x = l > 0.0f ? acc[d] / l : 0.0f;
-    o[d] = pr->oh == SUBQ_FATTN_H_F16 ? subq_fattn_f32_to_f16(x) : subq_fattn_f32_to_bf16(x);
+    o[d] = pr->oh == SUBQ_FATTN_H_F16 ? subq_f32_to_f16_1(x) : subq_f32_to_bf16_1(x);
   }
 }
 

@@ -46,6 +46,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "internal/subq_half.h"
 #include "internal/subq_internal.h"
 #include "internal/subq_isa.h"
 #include "internal/simd/subq_vexp.h"
@@ -77,54 +78,9 @@ typedef void (*subq_fattn_qkh_fn)(int dt, int64_t nr, int64_t nk, int64_t dk, co
 typedef void (*subq_fattn_pvh_fn)(int dt, int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp,
                                   const uint16_t *v, int64_t v_ss, float *acc, int64_t ldacc);
 
-/* Exact bf16/f16 -> f32 and round-to-nearest-even f32 -> bf16/f16 (NaN stays a
- * quiet NaN; magnitudes past the largest finite value become Inf). */
-static inline float subq_fattn_bf16_to_f32(uint16_t h) {
-  const uint32_t u = (uint32_t)h << 16;
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return f;
-}
-static inline float subq_fattn_f16_to_f32(uint16_t h) {
-  const uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
-  uint32_t u;
-  if (e == 0) {
-    const float f = (float)m * 0x1p-24f; /* zero or subnormal: exact */
-    memcpy(&u, &f, sizeof u);
-    u |= sign;
-  } else if (e == 31) {
-    u = sign | 0x7f800000u | (m << 13);
-  } else {
-    u = sign | ((e + 112u) << 23) | (m << 13);
-  }
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return f;
-}
-static inline uint16_t subq_fattn_f32_to_bf16(float x) {
-  uint32_t u;
-  memcpy(&u, &x, sizeof u);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return (uint16_t)(u >> 16);
-}
-static inline uint16_t subq_fattn_f32_to_f16(float x) {
-  uint32_t u;
-  memcpy(&u, &x, sizeof u);
-  const uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
-  u &= 0x7fffffffu;
-  if (u > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);
-  if (u >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* >= 65520 rounds to Inf */
-  if (u < 0x38800000u) { /* below 2^-14: subnormal f16 (units of 2^-24), RNE via rint */
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return (uint16_t)(sign | (uint16_t)rintf(f * 0x1p24f));
-  }
-  u += 0x0fffu + ((u >> 13) & 1u);
-  return (uint16_t)(sign | (uint16_t)((u >> 13) - (112u << 10)));
-}
+/* Scalar 16-bit conversions: internal/subq_half.h. */
 static inline float subq_fattn_h_to_f32(int dt, uint16_t h) {
-  return dt == SUBQ_FATTN_H_F16 ? subq_fattn_f16_to_f32(h) : subq_fattn_bf16_to_f32(h);
+  return dt == SUBQ_FATTN_H_F16 ? subq_f16_to_f32_1(h) : subq_bf16_to_f32_1(h);
 }
 
 /* The softmax's exp of x <= 0 (colsoftmax): x < SUBQ_VEXP_MID_LO (where

@@ -116,10 +116,10 @@ static void subq_kv_store_row(subq_dtype dt, void *dst, const float *src, int64_
     memcpy(dst, src, (size_t)n * sizeof(float));
   } else if (dt == SUBQ_DTYPE_BF16) {
     uint16_t *o = dst;
-    for (int64_t d = 0; d < n; d++) o[d] = subq_fattn_f32_to_bf16(src[d]);
+    for (int64_t d = 0; d < n; d++) o[d] = subq_f32_to_bf16_1(src[d]);
   } else {
     uint16_t *o = dst;
-    for (int64_t d = 0; d < n; d++) o[d] = subq_fattn_f32_to_f16(src[d]);
+    for (int64_t d = 0; d < n; d++) o[d] = subq_f32_to_f16_1(src[d]);
   }
 }
 

@@ -344,7 +344,7 @@ static subq_gemm_blocking subq_gemm_block_sizes(const subq_gemm_impl *u, double 
 /* ---- packing (any strides, f32 or bf16, exact widening) ----------------------------- */
 
 static inline float subq_load_elem(const void *p, subq_dtype t, int64_t off) {
-  return t == SUBQ_DTYPE_BF16 ? subq_bf16_widen(((const uint16_t *)p)[off]) : ((const float *)p)[off];
+  return t == SUBQ_DTYPE_BF16 ? subq_bf16_to_f32_1(((const uint16_t *)p)[off]) : ((const float *)p)[off];
 }
 
 /* rows x kc of a matrix (element (i, p) at x[i*rs + p*cs]) into one micro-panel
@@ -1023,22 +1023,13 @@ static subq_status subq_convert_check(const char *fn, const void *src, size_t ss
 subq_status subq_f32_to_bf16(const float *src, uint16_t *dst, int64_t n) {
   subq_status st = subq_convert_check("subq_f32_to_bf16", src, sizeof(float), dst, sizeof(uint16_t), n);
   if (st != SUBQ_OK) return st;
-  for (int64_t i = 0; i < n; i++) {
-    uint32_t u;
-    memcpy(&u, &src[i], sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u) {
-      dst[i] = (uint16_t)((u >> 16) | 0x0040u); /* quiet NaN, sign kept */
-    } else {
-      u += 0x7fffu + ((u >> 16) & 1u); /* round to nearest even; overflow goes to Inf */
-      dst[i] = (uint16_t)(u >> 16);
-    }
-  }
+  for (int64_t i = 0; i < n; i++) dst[i] = subq_f32_to_bf16_1(src[i]);
   return SUBQ_OK;
 }
 
 subq_status subq_bf16_to_f32(const uint16_t *src, float *dst, int64_t n) {
   subq_status st = subq_convert_check("subq_bf16_to_f32", src, sizeof(uint16_t), dst, sizeof(float), n);
   if (st != SUBQ_OK) return st;
-  for (int64_t i = 0; i < n; i++) dst[i] = subq_bf16_widen(src[i]);
+  for (int64_t i = 0; i < n; i++) dst[i] = subq_bf16_to_f32_1(src[i]);
   return SUBQ_OK;
 }

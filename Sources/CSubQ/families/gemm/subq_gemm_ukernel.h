@@ -29,6 +29,7 @@
 #ifndef SUBQ_GEMM_UKERNEL_H
 #define SUBQ_GEMM_UKERNEL_H
 
+#include "internal/subq_half.h" /* bf16 B operands: subq_bf16_to_f32_1 in the scalar tails */
 #include "internal/subq_isa.h"
 
 typedef void (*subq_f32_gemm_ukernel_fn)(int64_t kc, const float *a, const float *b, int64_t ldb, float *c, int64_t c_rs,
@@ -64,15 +65,6 @@ static inline float subq_gemm_out(float acc, float alpha, float beta, const floa
   float t = alpha * acc;
   if (beta != 0.0f) t = t + beta * *c;
   return t;
-}
-
-static inline float subq_bf16_widen(uint16_t h) {
-  union {
-    uint32_t u;
-    float f;
-  } v;
-  v.u = (uint32_t)h << 16;
-  return v.f;
 }
 
 #endif

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "families/monarch/subq_monarch_ukernel.h"
+#include "internal/subq_half.h"
 #include "internal/subq_internal.h"
 #include "internal/subq_isa.h"
 #include "internal/subq_parallel.h"
@@ -196,10 +197,7 @@ subq_status subq_monarch_linear_shapes(int64_t in, int64_t out, int64_t nblocks,
 
 static float subq_monarch_widen(const void *src, subq_dtype dt, int64_t idx) {
   if (dt == SUBQ_DTYPE_BF16) {
-    const uint32_t u = (uint32_t)((const uint16_t *)src)[idx] << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
+    return subq_bf16_to_f32_1(((const uint16_t *)src)[idx]);
   }
   return ((const float *)src)[idx];
 }

@@ -50,10 +50,7 @@ typedef void (*subq_nn_from16_fn)(const uint16_t *x, float *y, int64_t n);
 #include "families/nn/subq_nn_impls.inc"
 #undef SUBQ_NN_UKERNEL
 
-/* Portable scalar conversions (subq_f32_nn_scalar.c), also the tails of the SIMD paths. */
-uint16_t subq_nn_f32_to_bf16_1(float x);
-float subq_nn_bf16_to_f32_1(uint16_t h);
-uint16_t subq_nn_f32_to_f16_1(float x);
-float subq_nn_f16_to_f32_1(uint16_t h);
+/* Scalar conversions (kernel tails): internal/subq_half.h. */
+#include "internal/subq_half.h"
 
 #endif

@@ -53,8 +53,8 @@ typedef struct subq_q8_quant_job {
 } subq_q8_quant_job;
 
 static inline float subq_q8_load(const void *w, subq_dtype dt, int64_t off) {
-  if (dt == SUBQ_DTYPE_BF16) return subq_bf16_widen(((const uint16_t *)w)[off]);
-  if (dt == SUBQ_DTYPE_F16) return subq_nn_f16_to_f32_1(((const uint16_t *)w)[off]);
+  if (dt == SUBQ_DTYPE_BF16) return subq_bf16_to_f32_1(((const uint16_t *)w)[off]);
+  if (dt == SUBQ_DTYPE_F16) return subq_f16_to_f32_1(((const uint16_t *)w)[off]);
   return ((const float *)w)[off];
 }
 
@@ -82,9 +82,7 @@ static int64_t subq_q8_quant_row(const void *w, subq_dtype dt, int64_t off, int6
     if (dt == SUBQ_DTYPE_F32 && nb == SUBQ_Q8_BLOCK) {
       memcpy(v, (const float *)w + off + b0, sizeof v);
     } else if (dt == SUBQ_DTYPE_BF16 && nb == SUBQ_Q8_BLOCK) {
-      uint32_t u[SUBQ_Q8_BLOCK];
-      for (int64_t j = 0; j < SUBQ_Q8_BLOCK; j++) u[j] = (uint32_t)((const uint16_t *)w)[off + b0 + j] << 16;
-      memcpy(v, u, sizeof v);
+      for (int64_t j = 0; j < SUBQ_Q8_BLOCK; j++) v[j] = subq_bf16_to_f32_1(((const uint16_t *)w)[off + b0 + j]);
     } else
       for (int64_t j = 0; j < SUBQ_Q8_BLOCK; j++) v[j] = j < nb ? subq_q8_load(w, dt, off + b0 + j) : 0.0f;
     bool finite = true;

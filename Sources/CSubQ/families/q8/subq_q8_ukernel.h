@@ -22,7 +22,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "families/gemm/subq_gemm_ukernel.h" /* subq_bf16_widen */
+#include "internal/subq_half.h"
 #include "internal/subq_isa.h"
 #include "subq/subq_gemm.h" /* SUBQ_Q8_BLOCK */
 
@@ -36,7 +36,7 @@
 static inline float subq_q8_scale(const uint8_t *row, int64_t kp, int64_t b) {
   uint16_t h;
   memcpy(&h, row + kp + b * (int64_t)sizeof h, sizeof h);
-  return subq_bf16_widen(h);
+  return subq_bf16_to_f32_1(h);
 }
 
 typedef void (*subq_q8_dot_fn)(int64_t m, int64_t n, int64_t kp, const float *x, int64_t ldx, const uint8_t *w,

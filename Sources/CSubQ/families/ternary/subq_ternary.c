@@ -17,6 +17,7 @@
 
 #include "families/ternary/subq_ternary_ukernel.h"
 #include "internal/subq_byte_range.h"
+#include "internal/subq_half.h"
 #include "internal/subq_internal.h"
 #include "internal/subq_isa.h"
 #include "internal/subq_parallel.h"
@@ -222,10 +223,7 @@ subq_ternary_scale subq_ternary_scale_mode(const subq_ternary *w) { return w ? w
 
 static inline float src_at(subq_dtype dt, const void *w, int64_t ld, int64_t r, int64_t c) {
   if (dt == SUBQ_DTYPE_BF16) {
-    const uint32_t u = (uint32_t)((const uint16_t *)w)[r * ld + c] << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
+    return subq_bf16_to_f32_1(((const uint16_t *)w)[r * ld + c]);
   }
   return ((const float *)w)[r * ld + c];
 }
@@ -287,12 +285,7 @@ static subq_status tern_pack_run(void *arg, int64_t begin, int64_t end, const su
         const int64_t nc = SUBQ_MIN((int64_t)16, w->k - c0);
         if (j->dt == SUBQ_DTYPE_BF16) {
           const uint16_t *x = (const uint16_t *)j->src + r * j->ld + c0;
-          for (int64_t i = 0; i < nc; i++) {
-            const uint32_t b = (uint32_t)x[i] << 16;
-            float f;
-            memcpy(&f, &b, sizeof f);
-            c[i] = tern_code_of(f * inv);
-          }
+          for (int64_t i = 0; i < nc; i++) c[i] = tern_code_of(subq_bf16_to_f32_1(x[i]) * inv);
         } else {
           const float *x = (const float *)j->src + r * j->ld + c0;
           for (int64_t i = 0; i < nc; i++) c[i] = tern_code_of(x[i] * inv);

@@ -166,12 +166,12 @@ SUBQ_DOT_BLOCK(subq_avx2_dot_1x4_f32, 1, 4, float, _mm256_loadu_ps, SUBQ_F32_ID)
 SUBQ_DOT_BLOCK(subq_avx2_dot_3x1_f32, 3, 1, float, _mm256_loadu_ps, SUBQ_F32_ID)
 SUBQ_DOT_BLOCK(subq_avx2_dot_2x1_f32, 2, 1, float, _mm256_loadu_ps, SUBQ_F32_ID)
 SUBQ_DOT_BLOCK(subq_avx2_dot_1x1_f32, 1, 1, float, _mm256_loadu_ps, SUBQ_F32_ID)
-SUBQ_DOT_BLOCK(subq_avx2_dot_3x4_bf16, 3, 4, uint16_t, subq_avx2_load_bf16, subq_bf16_widen)
-SUBQ_DOT_BLOCK(subq_avx2_dot_2x4_bf16, 2, 4, uint16_t, subq_avx2_load_bf16, subq_bf16_widen)
-SUBQ_DOT_BLOCK(subq_avx2_dot_1x4_bf16, 1, 4, uint16_t, subq_avx2_load_bf16, subq_bf16_widen)
-SUBQ_DOT_BLOCK(subq_avx2_dot_3x1_bf16, 3, 1, uint16_t, subq_avx2_load_bf16, subq_bf16_widen)
-SUBQ_DOT_BLOCK(subq_avx2_dot_2x1_bf16, 2, 1, uint16_t, subq_avx2_load_bf16, subq_bf16_widen)
-SUBQ_DOT_BLOCK(subq_avx2_dot_1x1_bf16, 1, 1, uint16_t, subq_avx2_load_bf16, subq_bf16_widen)
+SUBQ_DOT_BLOCK(subq_avx2_dot_3x4_bf16, 3, 4, uint16_t, subq_avx2_load_bf16, subq_bf16_to_f32_1)
+SUBQ_DOT_BLOCK(subq_avx2_dot_2x4_bf16, 2, 4, uint16_t, subq_avx2_load_bf16, subq_bf16_to_f32_1)
+SUBQ_DOT_BLOCK(subq_avx2_dot_1x4_bf16, 1, 4, uint16_t, subq_avx2_load_bf16, subq_bf16_to_f32_1)
+SUBQ_DOT_BLOCK(subq_avx2_dot_3x1_bf16, 3, 1, uint16_t, subq_avx2_load_bf16, subq_bf16_to_f32_1)
+SUBQ_DOT_BLOCK(subq_avx2_dot_2x1_bf16, 2, 1, uint16_t, subq_avx2_load_bf16, subq_bf16_to_f32_1)
+SUBQ_DOT_BLOCK(subq_avx2_dot_1x1_bf16, 1, 1, uint16_t, subq_avx2_load_bf16, subq_bf16_to_f32_1)
 
 #define SUBQ_DOT_DRIVER(NAME, BT, SUF)                                                                             \
   void NAME(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const void *bv, int64_t ldb, float *c,   \
@@ -279,7 +279,7 @@ SUBQ_ROWS_BLOCK(subq_avx2_rows_1_bf16, 1, 8, uint16_t, subq_avx2_load_bf16)
   }
 
 SUBQ_ROWS_DRIVER(subq_f32_gemm_rows_ukernel_1x64__avx2, float, f32, SUBQ_F32_ID)
-SUBQ_ROWS_DRIVER(subq_f32wbf16_gemm_rows_ukernel_1x64__avx2, uint16_t, bf16, subq_bf16_widen)
+SUBQ_ROWS_DRIVER(subq_f32wbf16_gemm_rows_ukernel_1x64__avx2, uint16_t, bf16, subq_bf16_to_f32_1)
 
 SUBQ_ISA_END
 #endif

@@ -53,23 +53,23 @@ static inline __m256 subq_nn_f16_load_avx2(const uint16_t *p) {
 void subq_nn_cvt_f32_bf16_ukernel__avx2(const float *x, uint16_t *y, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) _mm_storeu_si128((__m128i *)(void *)(y + i), subq_nn_bf16_pack_avx2(_mm256_loadu_ps(x + i)));
-  for (; i < n; i++) y[i] = subq_nn_f32_to_bf16_1(x[i]);
+  for (; i < n; i++) y[i] = subq_f32_to_bf16_1(x[i]);
 }
 void subq_nn_cvt_bf16_f32_ukernel__avx2(const uint16_t *x, float *y, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, subq_nn_bf16_load_avx2(x + i));
-  for (; i < n; i++) y[i] = subq_nn_bf16_to_f32_1(x[i]);
+  for (; i < n; i++) y[i] = subq_bf16_to_f32_1(x[i]);
 }
 void subq_nn_cvt_f32_f16_ukernel__avx2(const float *x, uint16_t *y, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
     _mm_storeu_si128((__m128i *)(void *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
-  for (; i < n; i++) y[i] = subq_nn_f32_to_f16_1(x[i]);
+  for (; i < n; i++) y[i] = subq_f32_to_f16_1(x[i]);
 }
 void subq_nn_cvt_f16_f32_ukernel__avx2(const uint16_t *x, float *y, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, subq_nn_f16_load_avx2(x + i));
-  for (; i < n; i++) y[i] = subq_nn_f16_to_f32_1(x[i]);
+  for (; i < n; i++) y[i] = subq_f16_to_f32_1(x[i]);
 }
 
 /* ---- elementwise ------------------------------------------------------------------------ */
@@ -130,8 +130,8 @@ static inline __m256 subq_nn_weight_avx2(subq_dtype wdt, const void *w, int64_t 
   return _mm256_loadu_ps((const float *)w + i);
 }
 static inline float subq_nn_weight_1_avx2(subq_dtype wdt, const void *w, int64_t i) {
-  if (wdt == SUBQ_DTYPE_BF16) return subq_nn_bf16_to_f32_1(((const uint16_t *)w)[i]);
-  if (wdt == SUBQ_DTYPE_F16) return subq_nn_f16_to_f32_1(((const uint16_t *)w)[i]);
+  if (wdt == SUBQ_DTYPE_BF16) return subq_bf16_to_f32_1(((const uint16_t *)w)[i]);
+  if (wdt == SUBQ_DTYPE_F16) return subq_f16_to_f32_1(((const uint16_t *)w)[i]);
   return ((const float *)w)[i];
 }
 

@@ -92,7 +92,7 @@ static inline float subq_neon_hsum(float32x4_t v) {
   }
 
 SUBQ_DOT_DRIVER(subq_f32_gemm_dot_ukernel_3x4__neon, float, subq_neon_load_f32, SUBQ_F32_ID)
-SUBQ_DOT_DRIVER(subq_f32wbf16_gemm_dot_ukernel_3x4__neon, uint16_t, subq_neon_load_bf16, subq_bf16_widen)
+SUBQ_DOT_DRIVER(subq_f32wbf16_gemm_dot_ukernel_3x4__neon, uint16_t, subq_neon_load_bf16, subq_bf16_to_f32_1)
 
 #define SUBQ_ROWS_DRIVER(NAME, BT, LOADB, WIDEN)                                                          \
   void NAME(int64_t w, int64_t k, const float *a, const void *bv, int64_t ldb, int64_t pw, int64_t pstride, \
@@ -124,6 +124,6 @@ SUBQ_DOT_DRIVER(subq_f32wbf16_gemm_dot_ukernel_3x4__neon, uint16_t, subq_neon_lo
   }
 
 SUBQ_ROWS_DRIVER(subq_f32_gemm_rows_ukernel_1x64__neon, float, subq_neon_load_f32, SUBQ_F32_ID)
-SUBQ_ROWS_DRIVER(subq_f32wbf16_gemm_rows_ukernel_1x64__neon, uint16_t, subq_neon_load_bf16, subq_bf16_widen)
+SUBQ_ROWS_DRIVER(subq_f32wbf16_gemm_rows_ukernel_1x64__neon, uint16_t, subq_neon_load_bf16, subq_bf16_to_f32_1)
 
 #endif

@@ -40,22 +40,22 @@ static inline float32x4_t subq_nn_f16_load_neon(const uint16_t *p) {
 void subq_nn_cvt_f32_bf16_ukernel__neon(const float *x, uint16_t *y, int64_t n) {
   int64_t i = 0;
   for (; i + 4 <= n; i += 4) vst1_u16(y + i, subq_nn_bf16_pack_neon(vld1q_f32(x + i)));
-  for (; i < n; i++) y[i] = subq_nn_f32_to_bf16_1(x[i]);
+  for (; i < n; i++) y[i] = subq_f32_to_bf16_1(x[i]);
 }
 void subq_nn_cvt_bf16_f32_ukernel__neon(const uint16_t *x, float *y, int64_t n) {
   int64_t i = 0;
   for (; i + 4 <= n; i += 4) vst1q_f32(y + i, subq_nn_bf16_load_neon(x + i));
-  for (; i < n; i++) y[i] = subq_nn_bf16_to_f32_1(x[i]);
+  for (; i < n; i++) y[i] = subq_bf16_to_f32_1(x[i]);
 }
 void subq_nn_cvt_f32_f16_ukernel__neon(const float *x, uint16_t *y, int64_t n) {
   int64_t i = 0;
   for (; i + 4 <= n; i += 4) vst1_u16(y + i, vreinterpret_u16_f16(vcvt_f16_f32(vld1q_f32(x + i))));
-  for (; i < n; i++) y[i] = subq_nn_f32_to_f16_1(x[i]);
+  for (; i < n; i++) y[i] = subq_f32_to_f16_1(x[i]);
 }
 void subq_nn_cvt_f16_f32_ukernel__neon(const uint16_t *x, float *y, int64_t n) {
   int64_t i = 0;
   for (; i + 4 <= n; i += 4) vst1q_f32(y + i, subq_nn_f16_load_neon(x + i));
-  for (; i < n; i++) y[i] = subq_nn_f16_to_f32_1(x[i]);
+  for (; i < n; i++) y[i] = subq_f16_to_f32_1(x[i]);
 }
 
 /* ---- elementwise ------------------------------------------------------------------------ */
@@ -115,8 +115,8 @@ static inline float32x4_t subq_nn_weight_neon(subq_dtype wdt, const void *w, int
   return vld1q_f32((const float *)w + i);
 }
 static inline float subq_nn_weight_1_neon(subq_dtype wdt, const void *w, int64_t i) {
-  if (wdt == SUBQ_DTYPE_BF16) return subq_nn_bf16_to_f32_1(((const uint16_t *)w)[i]);
-  if (wdt == SUBQ_DTYPE_F16) return subq_nn_f16_to_f32_1(((const uint16_t *)w)[i]);
+  if (wdt == SUBQ_DTYPE_BF16) return subq_bf16_to_f32_1(((const uint16_t *)w)[i]);
+  if (wdt == SUBQ_DTYPE_F16) return subq_f16_to_f32_1(((const uint16_t *)w)[i]);
   return ((const float *)w)[i];
 }
 

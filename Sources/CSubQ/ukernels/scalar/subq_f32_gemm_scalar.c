@@ -31,7 +31,7 @@ static void subq_gemm_dot_scalar(int64_t m, int64_t n, int64_t k, const float *a
       float acc = 0.0f;
       if (bf16) {
         const uint16_t *bj = (const uint16_t *)b + j * ldb;
-        for (int64_t p = 0; p < k; p++) acc = fmaf(ai[p], subq_bf16_widen(bj[p]), acc);
+        for (int64_t p = 0; p < k; p++) acc = fmaf(ai[p], subq_bf16_to_f32_1(bj[p]), acc);
       } else {
         const float *bj = (const float *)b + j * ldb;
         for (int64_t p = 0; p < k; p++) acc = fmaf(ai[p], bj[p], acc);
@@ -63,7 +63,7 @@ static void subq_gemm_rows_scalar(int64_t w, int64_t k, const float *a, const vo
     const float ap = a[p];
     if (bf16) {
       const uint16_t *bp = (const uint16_t *)b + p * ldb;
-      for (int64_t j = 0; j < w; j++) acc[j] = fmaf(ap, subq_bf16_widen(bp[off[j]]), acc[j]);
+      for (int64_t j = 0; j < w; j++) acc[j] = fmaf(ap, subq_bf16_to_f32_1(bp[off[j]]), acc[j]);
     } else {
       const float *bp = (const float *)b + p * ldb;
       for (int64_t j = 0; j < w; j++) acc[j] = fmaf(ap, bp[off[j]], acc[j]);

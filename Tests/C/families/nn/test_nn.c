@@ -71,8 +71,8 @@ static void rms_vs_ref(subq_isa isa, const rms_case *k, unsigned long long seed)
   uint16_t *w16 = malloc((size_t)C * sizeof(uint16_t));
   double *wd = malloc((size_t)C * sizeof(double));
   for (int64_t i = 0; i < C; i++) {
-    if (k->wdt == SUBQ_DTYPE_BF16) w16[i] = subq_nn_f32_to_bf16_1(wf[i]), wd[i] = subq_nn_bf16_to_f32_1(w16[i]);
-    else if (k->wdt == SUBQ_DTYPE_F16) w16[i] = subq_nn_f32_to_f16_1(wf[i]), wd[i] = subq_nn_f16_to_f32_1(w16[i]);
+    if (k->wdt == SUBQ_DTYPE_BF16) w16[i] = subq_f32_to_bf16_1(wf[i]), wd[i] = subq_bf16_to_f32_1(w16[i]);
+    else if (k->wdt == SUBQ_DTYPE_F16) w16[i] = subq_f32_to_f16_1(wf[i]), wd[i] = subq_f16_to_f32_1(w16[i]);
     else wd[i] = wf[i];
   }
   float *x0 = malloc((size_t)n * sizeof(float)), *res0 = malloc((size_t)n * sizeof(float));
@@ -849,7 +849,7 @@ static void embedding(subq_isa isa) {
     const int64_t D = dims[di], tld = D + 3, T = 37;
     float *tf = gauss_buf(V * tld, 77 + (unsigned)D, 1.0f);
     uint16_t *tb = malloc((size_t)(V * tld) * sizeof(uint16_t)), *th = malloc((size_t)(V * tld) * sizeof(uint16_t));
-    for (int64_t i = 0; i < V * tld; i++) tb[i] = subq_nn_f32_to_bf16_1(tf[i]), th[i] = subq_nn_f32_to_f16_1(tf[i]);
+    for (int64_t i = 0; i < V * tld; i++) tb[i] = subq_f32_to_bf16_1(tf[i]), th[i] = subq_f32_to_f16_1(tf[i]);
     int64_t ids[37];
     subq_rng r = {(unsigned long long)D};
     for (int64_t t = 0; t < T; t++) ids[t] = (int64_t)(subq_rng_next(&r) % (uint64_t)V);
@@ -865,7 +865,7 @@ static void embedding(subq_isa isa) {
       for (int64_t t = 0; t < T; t++) {
         for (int64_t c = 0; c < D; c++) {
           const int64_t s = ids[t] * tld + c;
-          const float want = dt == 0 ? tf[s] : dt == 1 ? subq_nn_bf16_to_f32_1(tb[s]) : (float)subq_ref_nn_f16_to_f64(th[s]);
+          const float want = dt == 0 ? tf[s] : dt == 1 ? subq_bf16_to_f32_1(tb[s]) : (float)subq_ref_nn_f16_to_f64(th[s]);
           ok &= f32_bits(out[t * old + c]) == f32_bits(want);
         }
         ok &= out[t * old + D] == -5.0f;
