@@ -89,10 +89,11 @@ typedef struct subq_gemm_packed_b subq_gemm_packed_b;
 /* Packs the k x n matrix B (element (p, j) at b[p * b_rs + j * b_cs], dtype f32
  * or bf16) into the micro-kernel layout of ctx's ISA path (or the host's best
  * when ctx is NULL). A PyTorch Linear weight W[out][in] used as y = x W^T is
- * B with k = in, n = out, b_rs = 1, b_cs = in. bf16 stays bf16 in the packed
- * copy when the ISA path computes on bf16, else it is widened exactly to f32
- * (so far no path computes on bf16: a packed copy is always f32; for decode
- * with bf16 weights, subq_gemm on the unpacked bf16 B reads half the bytes).
+ * B with k = in, n = out, b_rs = 1, b_cs = in. The copy keeps the element
+ * type: bf16 B is packed as bf16 (2 bytes an element; every micro-kernel widens
+ * it exactly in registers), f32 as f32. Products with a bf16 pack have the bits
+ * of products with the pack of the same B widened to f32, and read half the
+ * bytes (decode GEMVs over large weights are bound by those bytes).
  * The packed object is immutable and may be shared by threads and contexts
  * whose ISA path equals the one it was packed for.
  * Placement follows ctx's NUMA mode (ctx's workers do the packing, so they

@@ -5,9 +5,10 @@ import Dispatch
 /// for reuse across many products (weights). Wraps `subq_gemm_packed_b`.
 ///
 /// A PyTorch `Linear` weight `W[out][in]` used as `y = x Wᵀ` is B with `k = in`, `n = out`,
-/// strides `(row: 1, column: in)`. bf16 input stays bf16 in the packed copy when the ISA path
-/// computes on bf16, else it is widened exactly to f32. Packing copies B (by design, the only copy
-/// the façade makes); the source may be freed afterwards.
+/// strides `(row: 1, column: in)`. The packed copy keeps the element type: bf16 input stays bf16
+/// (half the bytes of f32; the micro-kernels widen it exactly in registers, so products have the
+/// bits of the same B widened to f32). Packing copies B (by design, the only copy the façade
+/// makes); the source may be freed afterwards.
 ///
 /// `~Copyable`: one owner; `deinit` frees the packed copy, ``close()`` frees it early.
 /// Thread-safety: immutable once packed; may be shared by reference (`borrowing`) across threads

@@ -36,12 +36,13 @@ typedef struct subq_gemm_impl {
   const char *name;
   int64_t mr, nr;
   subq_f32_gemm_ukernel_fn gemm;
+  subq_f32wbf16_gemm_ukernel_fn gemm_bf16; /* the same over bf16 B panels (prepacked bf16 B) */
   subq_f32_gemm_dot_fn dot_f32, dot_bf16;
   subq_f32_gemm_rows_fn rows_f32, rows_bf16;
 } subq_gemm_impl;
 
 static const subq_gemm_impl subq_gemm_impls[] = {
-#define SUBQ_GEMM_UKERNEL(isa, gemm, mr, nr, d32, d16, r32, r16) {isa, #gemm, mr, nr, gemm, d32, d16, r32, r16},
+#define SUBQ_GEMM_UKERNEL(isa, gemm, g16, mr, nr, d32, d16, r32, r16) {isa, #gemm, mr, nr, gemm, g16, d32, d16, r32, r16},
 #include "families/gemm/subq_gemm_impls.inc"
 #undef SUBQ_GEMM_UKERNEL
 };
@@ -65,13 +66,14 @@ struct subq_gemm_packed_b {
   uint32_t magic;
   const subq_gemm_impl *impl; /* the ukernel whose panel layout `data` holds */
   int64_t k, n;
-  int64_t n_panels;           /* ceil(n / NR); panel j: k x NR at data + j * k * NR */
+  subq_dtype dt;              /* element type of the panels: f32, or bf16 (bf16 B kept as bf16) */
+  int64_t n_panels;           /* ceil(n / NR); panel j: k x NR elements at data + j * k * NR */
   size_t bytes;               /* of one copy */
   subq_weights_mem mem;       /* the panels, placed by the packing context's NUMA mode */
 };
 
 /* Panels of `p` as participant `info` reads them (its node's replica under MIRROR). */
-static inline const float *subq_packed_data(const subq_gemm_packed_b *p, const subq_task_info *info) {
+static inline const void *subq_packed_data(const subq_gemm_packed_b *p, const subq_task_info *info) {
   return subq_weights_copy_for(&p->mem, info);
 }
 
@@ -254,7 +256,7 @@ static subq_status subq_gemm_validate(const char *fn, subq_context *ctx, const s
   pr->fn = fn;
   pr->m = g.m, pr->n = g.n, pr->k = g.k, pr->batch = g.batch_count;
   pr->alpha = g.alpha, pr->beta = g.beta;
-  pr->at = g.a_dtype, pr->bt = use_packed ? SUBQ_DTYPE_F32 : g.b_dtype;
+  pr->at = g.a_dtype, pr->bt = use_packed ? packed->dt : g.b_dtype;
   pr->packed = use_packed ? packed : NULL;
   pr->impl = use_packed ? packed->impl : subq_gemm_pick(subq_context_isa_or_default(ctx));
   if (g.m == 0 || g.n == 0 || g.batch_count == 0) {
@@ -500,6 +502,20 @@ static void subq_gemm_macro(const subq_gemm_impl *u, int64_t mc, int64_t nc, int
   }
 }
 
+/* The same over bf16 B panels (prepacked bf16 B: panel stride bps, row stride ldb, in elements). */
+static void subq_gemm_macro_bf16(const subq_gemm_impl *u, int64_t mc, int64_t nc, int64_t kc, const float *pa,
+                                 const uint16_t *pb, int64_t bps, int64_t ldb, float *c, int64_t c_rs, int64_t c_cs,
+                                 float alpha, float beta) {
+  const int64_t mr = u->mr, nr = u->nr;
+  for (int64_t jr = 0; jr < nc; jr += nr) {
+    const uint16_t *bp = pb + (jr / nr) * bps;
+    const int64_t nn = SUBQ_MIN(nr, nc - jr);
+    for (int64_t ir = 0; ir < mc; ir += mr)
+      u->gemm_bf16(kc, pa + ir * kc, bp, ldb, c + ir * c_rs + jr * c_cs, c_rs, c_cs, SUBQ_MIN(mr, mc - ir), nn, alpha,
+                   beta);
+  }
+}
+
 /* ---- C = beta * C (k == 0 or alpha == 0) ------------------------------------------- */
 
 static subq_status subq_gemm_scale_rows(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
@@ -563,8 +579,13 @@ static subq_status subq_gemm_private_items(void *arg, int64_t begin, int64_t end
       }
       const float beta = p0 == 0 ? pr->beta : 1.0f;
       if (pr->packed) {
-        subq_gemm_macro(u, mc, nc, kc, pa, subq_packed_data(pr->packed, info) + (j0 / u->nr) * pr->k * u->nr + p0 * u->nr,
-                        pr->k * u->nr, u->nr, c, pr->c_rs, pr->c_cs, pr->alpha, beta, NULL);
+        const int64_t off = (j0 / u->nr) * pr->k * u->nr + p0 * u->nr; /* elements */
+        if (pr->bt == SUBQ_DTYPE_BF16)
+          subq_gemm_macro_bf16(u, mc, nc, kc, pa, (const uint16_t *)subq_packed_data(pr->packed, info) + off,
+                               pr->k * u->nr, u->nr, c, pr->c_rs, pr->c_cs, pr->alpha, beta);
+        else
+          subq_gemm_macro(u, mc, nc, kc, pa, (const float *)subq_packed_data(pr->packed, info) + off, pr->k * u->nr,
+                          u->nr, c, pr->c_rs, pr->c_cs, pr->alpha, beta, NULL);
       } else {
         const int64_t bps = kc * u->nr + SUBQ_GEMM_BPAD;
         subq_pack_b_block(pr, b, p0, kc, j0, nc, pb, bps);
@@ -704,8 +725,8 @@ static subq_status subq_gemm_small_rows(void *arg, int64_t begin, int64_t end, c
     const float *a = pl->a32 + t * pl->a32_bs + i * pl->lda32;
     float *c = pr->c + t * pr->c_bs + i * pr->c_rs + j0 * pr->c_cs;
     if (pr->packed) /* the item's panels stream side by side */
-      rows(nc, pr->k, a, subq_packed_data(pr->packed, info) + (j0 / u->nr) * pr->k * u->nr, u->nr, u->nr, pr->k * u->nr, c, pr->c_cs,
-           pr->alpha, pr->beta);
+      rows(nc, pr->k, a, subq_offset(subq_packed_data(pr->packed, info), pr->bt, (j0 / u->nr) * pr->k * u->nr), u->nr,
+           u->nr, pr->k * u->nr, c, pr->c_cs, pr->alpha, pr->beta);
     else
       rows(nc, pr->k, a, subq_offset(pr->b, pr->bt, t * pr->b_bs + j0 * pr->b_cs), pr->b_rs, nc, 0, c, pr->c_cs,
            pr->alpha, pr->beta);
@@ -930,12 +951,34 @@ typedef struct subq_pack_b_job {
   subq_gemm_packed_b *out;
 } subq_pack_b_job;
 
+/* NR columns of a bf16 B (element (p, j) at b[p * b_rs + j * b_cs]) as one bf16
+ * panel, k x NR (zero columns past n): the bits are copied, nothing is rounded. */
+static void subq_pack_b_panel_bf16(const subq_gemm_prob *pr, int64_t j0, uint16_t *dst) {
+  const int64_t nr = pr->impl->nr, w = SUBQ_MIN(nr, pr->n - j0), k = pr->k;
+  const uint16_t *b = (const uint16_t *)pr->b + j0 * pr->b_cs;
+  if (pr->b_rs == 1) { /* W[out][in]: each column of B is a contiguous row of W */
+    for (int64_t j = 0; j < w; j++) {
+      const uint16_t *src = b + j * pr->b_cs;
+      for (int64_t p = 0; p < k; p++) dst[p * nr + j] = src[p];
+    }
+  } else {
+    for (int64_t p = 0; p < k; p++)
+      for (int64_t j = 0; j < w; j++) dst[p * nr + j] = b[p * pr->b_rs + j * pr->b_cs];
+  }
+  for (int64_t p = 0; p < k && w < nr; p++)
+    for (int64_t j = w; j < nr; j++) dst[p * nr + j] = 0;
+}
+
 static subq_status subq_gemm_pack_b_items(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
   const subq_pack_b_job *j = arg;
   const int64_t nr = j->pr.impl->nr, k = j->pr.k;
-  float *data = subq_weights_copy_for(&j->out->mem, info);
-  for (int64_t it = begin; it < end; it++)
-    subq_pack_b_panel(&j->pr, j->pr.b, 0, k, it * nr, j->pr.n - it * nr, data + it * k * nr);
+  void *data = subq_weights_copy_for(&j->out->mem, info);
+  for (int64_t it = begin; it < end; it++) {
+    if (j->out->dt == SUBQ_DTYPE_BF16)
+      subq_pack_b_panel_bf16(&j->pr, it * nr, (uint16_t *)data + it * k * nr);
+    else
+      subq_pack_b_panel(&j->pr, j->pr.b, 0, k, it * nr, j->pr.n - it * nr, (float *)data + it * k * nr);
+  }
   return SUBQ_OK;
 }
 
@@ -959,19 +1002,22 @@ subq_status subq_gemm_pack_b(subq_context *ctx, int64_t k, int64_t n, subq_dtype
   }
   const subq_gemm_impl *u = subq_gemm_pick(subq_context_isa_or_default(ctx));
   const int64_t n_panels = subq_ceil_div64(n, u->nr);
+  /* bf16 stays bf16: every gemm ukernel has a bf16-panel twin, so the copy keeps half the bytes */
+  const subq_dtype dt = b_dtype == SUBQ_DTYPE_BF16 ? SUBQ_DTYPE_BF16 : SUBQ_DTYPE_F32;
+  const size_t es = subq_dtype_size(dt);
   size_t elems, bytes;
   if (!subq_mul_size((size_t)n_panels, (size_t)u->nr, &elems) || !subq_mul_size(elems, (size_t)k, &elems) ||
-      !subq_mul_size(elems, sizeof(float), &bytes) || bytes > (size_t)PTRDIFF_MAX)
+      !subq_mul_size(elems, es, &bytes) || bytes > (size_t)PTRDIFF_MAX)
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: packed size of k x n (%lld x %lld) overflows", fn,
                       (long long)k, (long long)n);
   subq_gemm_packed_b *p = calloc(1, sizeof *p);
   if (!p) return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
   p->magic = SUBQ_GEMM_PACKED_MAGIC;
   p->impl = u;
-  p->k = k, p->n = n, p->n_panels = n_panels, p->bytes = bytes;
+  p->k = k, p->n = n, p->dt = dt, p->n_panels = n_panels, p->bytes = bytes;
   if (bytes) {
     /* Units of the decode (m = 1) GEMV's items, so DISTRIBUTE puts each node's columns on that node. */
-    const size_t unit = (size_t)subq_gemm_packed_item_cols(u) * (size_t)k * sizeof(float);
+    const size_t unit = (size_t)subq_gemm_packed_item_cols(u) * (size_t)k * es;
     if ((st = subq_weights_alloc(ctx, fn, bytes, unit, &p->mem)) != SUBQ_OK) {
       free(p);
       return st;

@@ -12,6 +12,10 @@
  * writes the top-left mr x nr corner of it to C:
  *   C = alpha * acc            (beta == 0: C is not read)
  *   C = alpha * acc + beta * C (otherwise; two roundings, no FMA).
+ * The gemm_bf16 ukernel is the same product over a bf16 B micro-panel (same
+ * layout, element (p, j) at b[p * ldb + j], ldb in elements), widened exactly
+ * in registers: its results have the bits of the f32 ukernel on the widened
+ * panel (prepacked bf16 B keeps half the bytes of an f32 copy).
  *
  * Small-M (decode) ukernels stream B unpacked:
  *   dot:  B columns contiguous (b_rs == 1): c[i, j] for m <= 3 rows of A
@@ -34,6 +38,9 @@
 
 typedef void (*subq_f32_gemm_ukernel_fn)(int64_t kc, const float *a, const float *b, int64_t ldb, float *c, int64_t c_rs,
                                           int64_t c_cs, int64_t mr, int64_t nr, float alpha, float beta);
+typedef void (*subq_f32wbf16_gemm_ukernel_fn)(int64_t kc, const float *a, const uint16_t *b, int64_t ldb, float *c,
+                                              int64_t c_rs, int64_t c_cs, int64_t mr, int64_t nr, float alpha,
+                                              float beta);
 typedef void (*subq_f32_gemm_dot_fn)(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const void *b,
                                       int64_t ldb, float *c, int64_t c_rs, int64_t c_cs, float alpha, float beta);
 typedef void (*subq_f32_gemm_rows_fn)(int64_t w, int64_t k, const float *a, const void *b, int64_t ldb, int64_t pw,
@@ -46,9 +53,11 @@ typedef void (*subq_f32_gemm_rows_fn)(int64_t w, int64_t k, const float *a, cons
 #define SUBQ_GEMM_ROWS_MAX_W 64
 
 /* Prototypes of every entry of the impl list. */
-#define SUBQ_GEMM_UKERNEL(isa, gemm, mr, nr, dot_f32, dot_bf16, rows_f32, rows_bf16)                     \
+#define SUBQ_GEMM_UKERNEL(isa, gemm, gemm_bf16, mr, nr, dot_f32, dot_bf16, rows_f32, rows_bf16)          \
   void gemm(int64_t kc, const float *a, const float *b, int64_t ldb, float *c, int64_t c_rs, int64_t c_cs,   \
             int64_t mr_, int64_t nr_, float alpha, float beta);                                             \
+  void gemm_bf16(int64_t kc, const float *a, const uint16_t *b, int64_t ldb, float *c, int64_t c_rs,         \
+                 int64_t c_cs, int64_t mr_, int64_t nr_, float alpha, float beta);                          \
   void dot_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const void *b, int64_t ldb,    \
                float *c, int64_t c_rs, int64_t c_cs, float alpha, float beta);                              \
   void dot_bf16(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const void *b, int64_t ldb,   \

@@ -20,6 +20,47 @@ static inline __m256 subq_avx2_out(__m256 acc, __m256 valpha, float beta, const 
   return t;
 }
 
+/* The 6 x 16 tile (row i: ci0 = columns 0-7, ci1 = 8-15) to C by the alpha/beta rule. */
+static inline void subq_avx2_store_6x16(__m256 c00, __m256 c01, __m256 c10, __m256 c11, __m256 c20, __m256 c21,
+                                        __m256 c30, __m256 c31, __m256 c40, __m256 c41, __m256 c50, __m256 c51,
+                                        float *c, int64_t c_rs, int64_t c_cs, int64_t mr, int64_t nr, float alpha,
+                                        float beta) {
+  const __m256 valpha = _mm256_set1_ps(alpha);
+  if (mr == 6 && nr == 16 && c_cs == 1) {
+    float *r = c;
+    _mm256_storeu_ps(r, subq_avx2_out(c00, valpha, beta, r));
+    _mm256_storeu_ps(r + 8, subq_avx2_out(c01, valpha, beta, r + 8));
+    r += c_rs;
+    _mm256_storeu_ps(r, subq_avx2_out(c10, valpha, beta, r));
+    _mm256_storeu_ps(r + 8, subq_avx2_out(c11, valpha, beta, r + 8));
+    r += c_rs;
+    _mm256_storeu_ps(r, subq_avx2_out(c20, valpha, beta, r));
+    _mm256_storeu_ps(r + 8, subq_avx2_out(c21, valpha, beta, r + 8));
+    r += c_rs;
+    _mm256_storeu_ps(r, subq_avx2_out(c30, valpha, beta, r));
+    _mm256_storeu_ps(r + 8, subq_avx2_out(c31, valpha, beta, r + 8));
+    r += c_rs;
+    _mm256_storeu_ps(r, subq_avx2_out(c40, valpha, beta, r));
+    _mm256_storeu_ps(r + 8, subq_avx2_out(c41, valpha, beta, r + 8));
+    r += c_rs;
+    _mm256_storeu_ps(r, subq_avx2_out(c50, valpha, beta, r));
+    _mm256_storeu_ps(r + 8, subq_avx2_out(c51, valpha, beta, r + 8));
+    return;
+  }
+  float tile[6 * 16];
+  _mm256_storeu_ps(tile + 0, c00), _mm256_storeu_ps(tile + 8, c01);
+  _mm256_storeu_ps(tile + 16, c10), _mm256_storeu_ps(tile + 24, c11);
+  _mm256_storeu_ps(tile + 32, c20), _mm256_storeu_ps(tile + 40, c21);
+  _mm256_storeu_ps(tile + 48, c30), _mm256_storeu_ps(tile + 56, c31);
+  _mm256_storeu_ps(tile + 64, c40), _mm256_storeu_ps(tile + 72, c41);
+  _mm256_storeu_ps(tile + 80, c50), _mm256_storeu_ps(tile + 88, c51);
+  for (int64_t i = 0; i < mr; i++)
+    for (int64_t j = 0; j < nr; j++) {
+      float *cij = c + i * c_rs + j * c_cs;
+      *cij = subq_gemm_out(tile[i * 16 + j], alpha, beta, cij);
+    }
+}
+
 void subq_f32_gemm_ukernel_6x16__avx2(int64_t kc, const float *a, const float *b, int64_t ldb, float *c, int64_t c_rs,
                                       int64_t c_cs, int64_t mr, int64_t nr, float alpha, float beta) {
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
@@ -90,40 +131,98 @@ void subq_f32_gemm_ukernel_6x16__avx2(int64_t kc, const float *a, const float *b
                    : "r8", "r9", "r10", "r11", "rcx", "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc");
 #undef SUBQ_K_STEP
 
-  const __m256 valpha = _mm256_set1_ps(alpha);
-  if (mr == 6 && nr == 16 && c_cs == 1) {
-    float *r = c;
-    _mm256_storeu_ps(r, subq_avx2_out(c00, valpha, beta, r));
-    _mm256_storeu_ps(r + 8, subq_avx2_out(c01, valpha, beta, r + 8));
-    r += c_rs;
-    _mm256_storeu_ps(r, subq_avx2_out(c10, valpha, beta, r));
-    _mm256_storeu_ps(r + 8, subq_avx2_out(c11, valpha, beta, r + 8));
-    r += c_rs;
-    _mm256_storeu_ps(r, subq_avx2_out(c20, valpha, beta, r));
-    _mm256_storeu_ps(r + 8, subq_avx2_out(c21, valpha, beta, r + 8));
-    r += c_rs;
-    _mm256_storeu_ps(r, subq_avx2_out(c30, valpha, beta, r));
-    _mm256_storeu_ps(r + 8, subq_avx2_out(c31, valpha, beta, r + 8));
-    r += c_rs;
-    _mm256_storeu_ps(r, subq_avx2_out(c40, valpha, beta, r));
-    _mm256_storeu_ps(r + 8, subq_avx2_out(c41, valpha, beta, r + 8));
-    r += c_rs;
-    _mm256_storeu_ps(r, subq_avx2_out(c50, valpha, beta, r));
-    _mm256_storeu_ps(r + 8, subq_avx2_out(c51, valpha, beta, r + 8));
-    return;
-  }
-  float tile[6 * 16];
-  _mm256_storeu_ps(tile + 0, c00), _mm256_storeu_ps(tile + 8, c01);
-  _mm256_storeu_ps(tile + 16, c10), _mm256_storeu_ps(tile + 24, c11);
-  _mm256_storeu_ps(tile + 32, c20), _mm256_storeu_ps(tile + 40, c21);
-  _mm256_storeu_ps(tile + 48, c30), _mm256_storeu_ps(tile + 56, c31);
-  _mm256_storeu_ps(tile + 64, c40), _mm256_storeu_ps(tile + 72, c41);
-  _mm256_storeu_ps(tile + 80, c50), _mm256_storeu_ps(tile + 88, c51);
-  for (int64_t i = 0; i < mr; i++)
-    for (int64_t j = 0; j < nr; j++) {
-      float *cij = c + i * c_rs + j * c_cs;
-      *cij = subq_gemm_out(tile[i * 16 + j], alpha, beta, cij);
+  subq_avx2_store_6x16(c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c, c_rs, c_cs, mr, nr, alpha, beta);
+}
+
+/* The same tile over a bf16 B panel: one 32-byte load holds a k row's 16
+ * columns; as 8 dwords, `<< 16` gives the even columns as f32 and `& 0xffff0000`
+ * the odd ones (exact), so each step is 1 load, 2 integer ops, 6 broadcasts
+ * and 12 FMAs (the same FMA chains as the f32 kernel on the widened panel).
+ * The accumulators hold (even, odd) columns and are interleaved once at the end. */
+void subq_f32wbf16_gemm_ukernel_6x16__avx2(int64_t kc, const float *a, const uint16_t *b, int64_t ldb, float *c,
+                                           int64_t c_rs, int64_t c_cs, int64_t mr, int64_t nr, float alpha,
+                                           float beta) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+  __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+  __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+  __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+  if (c_cs == 1)
+    for (int64_t i = 0; i < mr; i++) {
+      _mm_prefetch((const char *)(c + i * c_rs), _MM_HINT_T0);
+      _mm_prefetch((const char *)(c + i * c_rs + 15), _MM_HINT_T0);
     }
+  static const uint32_t hi_mask[8] __attribute__((aligned(32))) = {0xffff0000u, 0xffff0000u, 0xffff0000u, 0xffff0000u,
+                                                                    0xffff0000u, 0xffff0000u, 0xffff0000u, 0xffff0000u};
+#define SUBQ_K_STEP(ao)                                          \
+  "vmovdqu (%%r9), %%ymm12\n\t"                                   \
+  "addq %%r10, %%r9\n\t"                                          \
+  "vpand %[hi], %%ymm12, %%ymm13\n\t"                             \
+  "vpslld $16, %%ymm12, %%ymm12\n\t"                              \
+  "vbroadcastss " #ao "(%%r8), %%ymm14\n\t"                       \
+  "vfmadd231ps %%ymm12, %%ymm14, %[c00]\n\t"                     \
+  "vfmadd231ps %%ymm13, %%ymm14, %[c01]\n\t"                     \
+  "vbroadcastss " #ao "+4(%%r8), %%ymm15\n\t"                     \
+  "vfmadd231ps %%ymm12, %%ymm15, %[c10]\n\t"                     \
+  "vfmadd231ps %%ymm13, %%ymm15, %[c11]\n\t"                     \
+  "vbroadcastss " #ao "+8(%%r8), %%ymm14\n\t"                     \
+  "vfmadd231ps %%ymm12, %%ymm14, %[c20]\n\t"                     \
+  "vfmadd231ps %%ymm13, %%ymm14, %[c21]\n\t"                     \
+  "vbroadcastss " #ao "+12(%%r8), %%ymm15\n\t"                    \
+  "vfmadd231ps %%ymm12, %%ymm15, %[c30]\n\t"                     \
+  "vfmadd231ps %%ymm13, %%ymm15, %[c31]\n\t"                     \
+  "vbroadcastss " #ao "+16(%%r8), %%ymm14\n\t"                    \
+  "vfmadd231ps %%ymm12, %%ymm14, %[c40]\n\t"                     \
+  "vfmadd231ps %%ymm13, %%ymm14, %[c41]\n\t"                     \
+  "vbroadcastss " #ao "+20(%%r8), %%ymm15\n\t"                    \
+  "vfmadd231ps %%ymm12, %%ymm15, %[c50]\n\t"                     \
+  "vfmadd231ps %%ymm13, %%ymm15, %[c51]\n\t"
+  const int64_t args[5] = {(int64_t)(intptr_t)a, (int64_t)(intptr_t)b, ldb * (int64_t)sizeof(uint16_t), kc / 4,
+                           kc % 4};
+  __asm__ volatile("movq 0(%[args]), %%r8\n\t"
+                   "movq 8(%[args]), %%r9\n\t"
+                   "movq 16(%[args]), %%r10\n\t"
+                   "movq 24(%[args]), %%r11\n\t"
+                   "movq 32(%[args]), %%rcx\n\t"
+                   "testq %%r11, %%r11\n\t"
+                   "jz 2f\n\t"
+                   ".p2align 5\n\t"
+                   "1:\n\t"
+                   "prefetcht0 384(%%r8)\n\t"
+                   "prefetcht0 (%%r9,%%r10,8)\n\t" SUBQ_K_STEP(0) SUBQ_K_STEP(24) SUBQ_K_STEP(48) SUBQ_K_STEP(72)
+                   "addq $96, %%r8\n\t"
+                   "decq %%r11\n\t"
+                   "jnz 1b\n\t"
+                   "2:\n\t"
+                   "testq %%rcx, %%rcx\n\t"
+                   "jz 4f\n\t"
+                   "3:\n\t" SUBQ_K_STEP(0)
+                   "addq $24, %%r8\n\t"
+                   "decq %%rcx\n\t"
+                   "jnz 3b\n\t"
+                   "4:\n\t"
+                   : [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20),
+                     [c21] "+x"(c21), [c30] "+x"(c30), [c31] "+x"(c31), [c40] "+x"(c40), [c41] "+x"(c41),
+                     [c50] "+x"(c50), [c51] "+x"(c51)
+                   : [args] "r"(args), [hi] "m"(hi_mask)
+                   : "r8", "r9", "r10", "r11", "rcx", "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc");
+#undef SUBQ_K_STEP
+  /* (even, odd) columns -> (0-7, 8-15) */
+#define SUBQ_INTERLEAVE(e, o)                                                                   \
+  do {                                                                                          \
+    const __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o); /* 0-3|8-11, 4-7|12-15 */ \
+    e = _mm256_permute2f128_ps(lo, hi, 0x20);                                                   \
+    o = _mm256_permute2f128_ps(lo, hi, 0x31);                                                   \
+  } while (0)
+  SUBQ_INTERLEAVE(c00, c01);
+  SUBQ_INTERLEAVE(c10, c11);
+  SUBQ_INTERLEAVE(c20, c21);
+  SUBQ_INTERLEAVE(c30, c31);
+  SUBQ_INTERLEAVE(c40, c41);
+  SUBQ_INTERLEAVE(c50, c51);
+#undef SUBQ_INTERLEAVE
+  subq_avx2_store_6x16(c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c, c_rs, c_cs, mr, nr, alpha, beta);
 }
 
 /* ---- small M: dot products against contiguous columns of B --------------- */

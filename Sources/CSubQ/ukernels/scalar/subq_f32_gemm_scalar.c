@@ -22,6 +22,22 @@ void subq_f32_gemm_ukernel_4x4__scalar(int64_t kc, const float *a, const float *
     }
 }
 
+void subq_f32wbf16_gemm_ukernel_4x4__scalar(int64_t kc, const float *a, const uint16_t *b, int64_t ldb, float *c,
+                                           int64_t c_rs, int64_t c_cs, int64_t mr, int64_t nr, float alpha, float beta) {
+  float acc[4][4] = {{0}};
+  for (int64_t p = 0; p < kc; p++) {
+    const float *ap = a + p * 4;
+    const uint16_t *bp = b + p * ldb;
+    for (int i = 0; i < 4; i++)
+      for (int j = 0; j < 4; j++) acc[i][j] = fmaf(ap[i], subq_bf16_to_f32_1(bp[j]), acc[i][j]);
+  }
+  for (int64_t i = 0; i < mr; i++)
+    for (int64_t j = 0; j < nr; j++) {
+      float *cij = c + i * c_rs + j * c_cs;
+      *cij = subq_gemm_out(acc[i][j], alpha, beta, cij);
+    }
+}
+
 static void subq_gemm_dot_scalar(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const void *b,
                                  int64_t ldb, bool bf16, float *c, int64_t c_rs, int64_t c_cs, float alpha,
                                  float beta) {

@@ -514,12 +514,78 @@ static void bf16_conversions(void) {
   CHECK_MSG(bad_rt == 0, "%d bf16 round trips not exact", bad_rt);
 }
 
+/* ---- prepacked bf16 B: kept as bf16, same bits as the widened f32 copy ----------------- */
+
+/* The bf16 panels are widened exactly in registers and run the same FMA chains
+ * as the f32 panels, so subq_gemm_packed on a bf16 pack equals, bit for bit,
+ * subq_gemm_packed on the pack of the widened f32 B (every path: small M rows,
+ * private macro with edge tiles, k tails, alpha/beta, a batch), and the bf16
+ * pack holds half the bytes. */
+static void packed_bf16_for_isa(subq_isa isa) {
+  subq_context *ctx = subq_test_context(isa, 2);
+  if (!ctx) return;
+  typedef struct {
+    int64_t m, n, k, batch;
+    int lb;
+    float alpha, beta;
+  } pshape;
+  const pshape shapes[] = {
+      {1, 300, 257, 1, LAY_COL, 1.0f, 0.0f},   /* m = 1: rows form over the panels (W[out][in] as B) */
+      {1, 37, 5, 1, LAY_ROW, 1.0f, 0.5f},      /* n and k tails */
+      {2, 67, 129, 1, LAY_COL, 1.0f, 0.5f},    /* small M on the macro path */
+      {7, 50, 63, 1, LAY_ROW_PAD, -2.0f, 0.0f}, /* edge rows and columns */
+      {128, 200, 300, 1, LAY_COL, 1.0f, 0.0f}, /* a prefill-sized product */
+      {300, 130, 1100, 1, LAY_COL_PAD, 1.0f, 1.0f}, /* several KC blocks */
+      {17, 40, 70, 3, LAY_COL, 1.0f, 0.0f},    /* batch sharing the packed B */
+  };
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+    const pshape *d = &shapes[s];
+    operand A, B;
+    operand_make(&A, SUBQ_DTYPE_F32, LAY_ROW, d->m, d->k, d->batch, false, 101 + s);
+    operand_make(&B, SUBQ_DTYPE_BF16, d->lb, d->k, d->n, 1, true, 131 + s);
+    float *bw = malloc(B.count * sizeof(float)); /* the same B widened, same strides */
+    CHECK_OK(subq_bf16_to_f32(B.data, bw, (int64_t)B.count));
+    subq_gemm_packed_b *p16 = NULL, *p32 = NULL;
+    CHECK_OK(subq_gemm_pack_b(ctx, d->k, d->n, SUBQ_DTYPE_BF16, B.data, B.rs, B.cs, &p16));
+    CHECK_OK(subq_gemm_pack_b(ctx, d->k, d->n, SUBQ_DTYPE_F32, bw, B.rs, B.cs, &p32));
+    const size_t csz = (size_t)(d->batch * d->m * d->n);
+    float *c16 = malloc(csz * sizeof(float)), *c32 = malloc(csz * sizeof(float));
+    subq_fill_random(c16, (long long)csz, 7 + s);
+    memcpy(c32, c16, csz * sizeof(float));
+    if (p16 && p32) {
+      /* half the panel bytes (each allocation is rounded up to a cache line or so) */
+      CHECK_MSG(subq_gemm_packed_b_size(p16) <= subq_gemm_packed_b_size(p32) / 2 + 128, "%s shape %zu: bf16 pack %zu B, f32 %zu B",
+                subq_isa_name(isa), s, subq_gemm_packed_b_size(p16), subq_gemm_packed_b_size(p32));
+      subq_gemm_args g;
+      subq_gemm_args_default(&g, sizeof g);
+      g.m = d->m, g.n = d->n, g.k = d->k, g.batch_count = d->batch, g.alpha = d->alpha, g.beta = d->beta;
+      g.a = A.data, g.a_rs = A.rs, g.a_cs = A.cs, g.a_bs = A.bs;
+      g.c_rs = d->n, g.c_cs = 1, g.c_bs = d->m * d->n;
+      g.c = c16;
+      CHECK_OK(subq_gemm_packed(ctx, &g, p16));
+      g.c = c32;
+      CHECK_OK(subq_gemm_packed(ctx, &g, p32));
+      size_t bad = 0;
+      for (size_t i = 0; i < csz; i++) bad += memcmp(&c16[i], &c32[i], sizeof(float)) != 0;
+      CHECK_MSG(bad == 0, "%s shape %zu (m %lld n %lld k %lld): %zu of %zu elements differ from the f32 pack",
+                subq_isa_name(isa), s, (long long)d->m, (long long)d->n, (long long)d->k, bad, csz);
+      n_cases_run++;
+    }
+    subq_gemm_packed_b_destroy(p16);
+    subq_gemm_packed_b_destroy(p32);
+    free(c16), free(c32), free(bw);
+    operand_free(&A), operand_free(&B);
+  }
+  subq_context_destroy(ctx);
+}
+
 int main(void) {
   bf16_conversions();
   errors();
   subq_isa isas[8];
   const int n = subq_test_isas(isas);
   for (int i = 0; i < n; i++) shapes_for_isa(isas[i]);
+  for (int i = 0; i < n; i++) packed_bf16_for_isa(isas[i]);
   determinism();
   printf("test_gemm: %d GEMM cases on %d ISA paths\n", n_cases_run, n);
   return subq_test_finish("test_gemm");
