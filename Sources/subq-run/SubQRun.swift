@@ -44,7 +44,7 @@ struct SubQRun: ParsableCommand {
   @Option(help: "Threads (participants incl. the caller); 0 = physical cores.")
   var threads = 0
 
-  @Option(help: "NUMA mode: off, isolate, distribute, inherit, mirror. isolate/distribute/mirror on a multi-node machine place the packed dense, Monarch and ternary projections (mirror: a copy per node) and read them from there, not from the mapped file.")
+  @Option(help: "NUMA mode: off, isolate, distribute, inherit, mirror. isolate/distribute/mirror on a multi-node machine place the packed dense, Monarch and ternary projections (mirror: a copy per node) on the nodes whose workers read them.")
   var numa = "off"
 
   @Option(help: "Highest ISA path: scalar, avx2, avx512, neon, ... (default: the best the host has).")

@@ -138,23 +138,16 @@ final class FloatBuffer: @unchecked Sendable {
 
 /// y = x Wᵀ (+ b) for a PyTorch Linear weight W [out][in], packed once for the GEMM micro-kernels.
 ///
-/// For bf16 checkpoints, decode-sized calls (at most `rowMajorMaxRows` rows) read the weights in
-/// their own row-major bf16 layout instead (the mapped tensor, or an owned copy for fused
-/// layers): a GEMV is bound by the bytes it reads, and the packed copy is f32. Not when the
-/// context places weights on NUMA nodes (``Context/placesWeights``): then every call reads the
-/// packed copy, which the context's own workers wrote on the nodes that read it. (For f32 weights
-/// the packed copy is the faster GEMV: 99% against 67% of the read bandwidth for the
-/// 50280 × 768 head, `subq-bench gemm m1n50280k768:f32:nt m1n50280k768:f32:nn:packed`.)
+/// bf16 checkpoints stay bf16 in the packed copy (2 bytes a weight: `subq_gemm_pack_b` keeps bf16
+/// panels and widens them in registers), which serves prefill and decode alike: the one-token
+/// GEMV streams the panels at the read bandwidth (`subq-bench gemm m1n14336k4096:bf16:nt:packed`,
+/// 32.9 GB/s against 32.3 for the row-major bf16 weights, 2 threads). f16 weights are widened to
+/// f32 at load; f32 stays f32.
 final class Linear: @unchecked Sendable {
   let packed: OpaquePointer
   let inFeatures: Int
   let outFeatures: Int
   let bias: FloatBuffer?
-  /// W [out][in] in bf16, or nil (f32/f16 checkpoints: packed path only).
-  let rowMajor: UnsafeRawPointer?
-  /// Owns `rowMajor` when it is not the mapped tensor (fused parts); keeps it alive.
-  private let owned: AnyObject?
-  static let rowMajorMaxRows = 4
 
   convenience init(_ ck: Checkpoint, _ name: String, out: Int, in inF: Int, bias: Bool, context: Context?) throws(SubQError) {
     try self.init(ck, parts: [(name, out)], in: inF, bias: bias, context: context)
@@ -165,27 +158,22 @@ final class Linear: @unchecked Sendable {
   init(_ ck: Checkpoint, parts: [(String, Int)], in inF: Int, bias: Bool, context: Context?) throws(SubQError) {
     let out = parts.reduce(0) { $0 + $1.1 }
     var h: OpaquePointer?
-    var rowMajor: UnsafeRawPointer? = nil
-    var owned: AnyObject? = nil
-    let placed = context?.placesWeights ?? false
-    if parts.count == 1 {
-      let t = try ck.tensor(parts[0].0 + ".weight", [out, inF])
-      // B = Wᵀ: k = in, n = out, element (p, j) at W[j][p] -> b_rs = 1, b_cs = in.
-      switch t.dtype {
-      case .f32, .bf16:
-        if t.dtype == .bf16 && !placed {
-          rowMajor = t.data
-          owned = ck
-        }
-        try SubQError.check(
-          subq_gemm_pack_b(context?.raw, Int64(inF), Int64(out), t.dtype == .f32 ? .f32 : .bf16, t.data, 1, Int64(inF), &h))
-      default:
-        let wide = FloatBuffer(count: t.count)
-        try ck.widen(t, into: wide.base)
-        try SubQError.check(subq_gemm_pack_b(context?.raw, Int64(inF), Int64(out), .f32, wide.base, 1, Int64(inF), &h))
+    // B = Wᵀ: k = in, n = out, element (p, j) at W[j][p] -> b_rs = 1, b_cs = in.
+    let tensors = try parts.map { (name, n) throws(SubQError) in try ck.tensor(name + ".weight", [n, inF]) }
+    if tensors.count == 1, tensors[0].dtype == .f32 || tensors[0].dtype == .bf16 {
+      let t = tensors[0]
+      try SubQError.check(
+        subq_gemm_pack_b(context?.raw, Int64(inF), Int64(out), t.dtype == .f32 ? .f32 : .bf16, t.data, 1, Int64(inF), &h))
+    } else if tensors.allSatisfy({ $0.dtype == .bf16 }) {
+      // fused bf16 parts: concatenated (bits copied) for the one packing pass, then dropped
+      let joined = HalfBuffer(count: out * inF)
+      var off = 0
+      for t in tensors {
+        joined.base.advanced(by: off).update(from: t.data.assumingMemoryBound(to: UInt16.self), count: t.count)
+        off += t.count
       }
+      try SubQError.check(subq_gemm_pack_b(context?.raw, Int64(inF), Int64(out), .bf16, joined.base, 1, Int64(inF), &h))
     } else {
-      let tensors = try parts.map { (name, n) throws(SubQError) in try ck.tensor(name + ".weight", [n, inF]) }
       let wide = FloatBuffer(count: out * inF)
       var row = 0
       for (t, (_, n)) in zip(tensors, parts) {
@@ -193,19 +181,7 @@ final class Linear: @unchecked Sendable {
         row += n
       }
       try SubQError.check(subq_gemm_pack_b(context?.raw, Int64(inF), Int64(out), .f32, wide.base, 1, Int64(inF), &h))
-      if !placed && tensors.allSatisfy({ $0.dtype == .bf16 }) {
-        let copy = HalfBuffer(count: out * inF)
-        var off = 0
-        for t in tensors {
-          copy.base.advanced(by: off).update(from: t.data.assumingMemoryBound(to: UInt16.self), count: t.count)
-          off += t.count
-        }
-        rowMajor = UnsafeRawPointer(copy.base)
-        owned = copy
-      }
     }
-    self.rowMajor = rowMajor
-    self.owned = owned
     packed = h!
     inFeatures = inF
     outFeatures = out
@@ -242,15 +218,7 @@ final class Linear: @unchecked Sendable {
     a.c_rs = Int64(outStride)
     a.c_cs = 1
     a.beta = accumulate ? 1 : 0
-    if rows <= Linear.rowMajorMaxRows, let w = rowMajor {
-      a.b_dtype = .bf16
-      a.b = w
-      a.b_rs = 1
-      a.b_cs = Int64(inFeatures)
-      try SubQError.check(subq_gemm(context?.raw, &a))
-    } else {
-      try SubQError.check(subq_gemm_packed(context?.raw, &a, packed))
-    }
+    try SubQError.check(subq_gemm_packed(context?.raw, &a, packed))
     if let b = bias {
       for r in 0..<rows {
         let row = out + r * outStride
