@@ -397,7 +397,22 @@ static void subq_pack_panel(float *dst, const void *x, subq_dtype t, int64_t rs,
     }
     return;
   }
-  if (t == SUBQ_DTYPE_F32) {
+  if (t == SUBQ_DTYPE_BF16 && rs == 1) { /* panel rows contiguous (row-major bf16 B): widen k row by k row */
+    const uint16_t *s = x;
+    for (int64_t p = 0; p < kc; p++) {
+      const uint16_t *sp = s + p * cs;
+      float *d = dst + p * mr;
+      int64_t i = 0;
+      for (; i < rows; i++) d[i] = subq_bf16_to_f32_1(sp[i]);
+      for (; i < mr; i++) d[i] = 0.0f;
+    }
+    return;
+  }
+  if (t == SUBQ_DTYPE_BF16 && cs == 1) { /* k contiguous: one sequential stream per panel row */
+    const uint16_t *s = x;
+    for (int64_t i = 0; i < rows; i++)
+      for (int64_t p = 0; p < kc; p++) dst[p * mr + i] = subq_bf16_to_f32_1(s[i * rs + p]);
+  } else if (t == SUBQ_DTYPE_F32) {
     const float *s = x;
     for (int64_t i = 0; i < rows; i++) {
       const float *si = s + i * rs;
@@ -442,6 +457,22 @@ static void subq_pack_b_panel(const subq_gemm_prob *pr, const void *b, int64_t p
 static void subq_pack_b_block(const subq_gemm_prob *pr, const void *b, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
                               float *dst, int64_t bps) {
   const int64_t nr = pr->impl->nr, nfull = nc / nr;
+  if (pr->bt == SUBQ_DTYPE_BF16 && pr->b_cs == 1 && nfull > 1) { /* the same, widening on the way */
+    const uint16_t *src = (const uint16_t *)b + p0 * pr->b_rs + j0;
+    for (int64_t p = 0; p < kc; p++) {
+      const uint16_t *row = src + p * pr->b_rs;
+      float *d = dst + p * nr;
+      if (nr == 16) {
+        for (int64_t q = 0; q < nfull; q++)
+          for (int jj = 0; jj < 16; jj++) d[q * bps + jj] = subq_bf16_to_f32_1(row[q * 16 + jj]);
+      } else {
+        for (int64_t q = 0; q < nfull; q++)
+          for (int64_t jj = 0; jj < nr; jj++) d[q * bps + jj] = subq_bf16_to_f32_1(row[q * nr + jj]);
+      }
+    }
+    if (nfull * nr < nc) subq_pack_b_panel(pr, b, p0, kc, j0 + nfull * nr, nc - nfull * nr, dst + nfull * bps);
+    return;
+  }
   if (pr->bt == SUBQ_DTYPE_F32 && pr->b_cs == 1 && nfull > 1) {
     const float *src = (const float *)b + p0 * pr->b_rs + j0;
     for (int64_t p = 0; p < kc; p++) {
