@@ -16,6 +16,24 @@ final class Checkpoint: @unchecked Sendable {
 
   deinit { subq_safetensors_destroy(raw) }
 
+  /// Drops this process's resident pages of the mapped files (`madvise(MADV_DONTNEED)` over the
+  /// whole pages inside each tensor). Packing reads every weight once; afterwards the weights live
+  /// in their packed copies, and what is still read in place (embedding rows) faults back in from
+  /// the page cache. The mappings are read-only, so contents never change: only the resident set
+  /// does (a bf16 TinyLlama held its 2.2 GB file in RSS beside the packed copy).
+  func releaseResidentPages() {
+    #if canImport(Glibc)
+      let page = max(1, Int(sysconf(Int32(_SC_PAGESIZE))))
+      for i in 0..<subq_safetensors_count(raw) {
+        var p: UnsafePointer<subq_safetensors_tensor>?
+        guard subq_safetensors_tensor_at(raw, i, &p) == .ok, let t = p?.pointee, t.n_bytes > 0 else { continue }
+        let start = UInt(bitPattern: t.data), end = start &+ UInt(t.n_bytes)
+        let lo = (start &+ UInt(page - 1)) & ~UInt(page - 1), hi = end & ~UInt(page - 1)
+        if hi > lo, let base = UnsafeMutableRawPointer(bitPattern: lo) { _ = madvise(base, Int(hi - lo), MADV_DONTNEED) }
+      }
+    #endif
+  }
+
   struct Tensor {
     let name: String
     let dtype: subq_safetensors_dtype

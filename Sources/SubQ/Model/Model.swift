@@ -79,6 +79,13 @@ public final class Model: @unchecked Sendable {
         code: .unsupported, message: "Model.load: int8Head: the hgrn_bit head is already a ternary BitLinear")
     }
     let ck = try Checkpoint(directory: directory)
+    // each layer's mapped weights leave the resident set once packed (peak RSS ~ packed copy)
+    let userProgress = progress
+    let progress: ((Int, Int) -> Void)? = { done, total in
+      ck.releaseResidentPages()
+      userProgress?(done, total)
+    }
+    defer { ck.releaseResidentPages() }
     let body: any ModelBody
     switch config.architecture {
     case .llama, .mistral:
