@@ -251,7 +251,9 @@ SUBQ_API SUBQ_WARN_UNUSED subq_status subq_fattn_kv(subq_context *SUBQ_NULLABLE 
  * e^src[i] for n floats on ctx's ISA path (NULL: host best). Accuracy: within
  * 2 ulp of the correctly rounded result for results >= 2^-126; results below
  * 2^-126 (x < -87.33) and x = -inf give +0; x > 88.72 gives +inf; NaN gives NaN.
- * Errors: n < 0, NULL src/dst with n > 0. */
+ * dst may equal src (in place); any other overlap is an error.
+ * Errors: n < 0, NULL src/dst with n > 0, n floats overflowing the address
+ * range, dst overlapping src other than dst == src. */
 SUBQ_API SUBQ_WARN_UNUSED subq_status subq_fattn_expf(subq_context *SUBQ_NULLABLE ctx, const float *SUBQ_NULLABLE src,
                                                      float *SUBQ_NULLABLE dst, int64_t n);
 

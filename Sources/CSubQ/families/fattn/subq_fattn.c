@@ -923,6 +923,12 @@ subq_status subq_fattn_expf(subq_context *ctx, const float *src, float *dst, int
   if (n == 0) return SUBQ_OK;
   if (!src) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: src is NULL", fn);
   if (!dst) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: dst is NULL", fn);
+  subq_byte_range rs, rd;
+  if (!subq_byte_range_rows(src, 1, n, n, (int64_t)sizeof(float), &rs) ||
+      !subq_byte_range_rows(dst, 1, n, n, (int64_t)sizeof(float), &rd))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: n (%lld) overflows the address range", fn, (long long)n);
+  if (src != dst && subq_byte_ranges_overlap(rs, rd))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: dst overlaps src (only dst == src is allowed)", fn);
   subq_fattn_pick(subq_context_isa_or_default(ctx))->exp(src, dst, n);
   return SUBQ_OK;
 }

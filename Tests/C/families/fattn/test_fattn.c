@@ -571,6 +571,15 @@ static void bad_args(void) {
   CHECK_STATUS(subq_fattn_expf(NULL, dummy, dummy, -1), SUBQ_ERR_INVALID_ARGUMENT, "n");
   CHECK_STATUS(subq_fattn_expf(NULL, NULL, dummy, 4), SUBQ_ERR_INVALID_ARGUMENT, "src");
   CHECK_STATUS(subq_fattn_expf(NULL, dummy, NULL, 4), SUBQ_ERR_INVALID_ARGUMENT, "dst");
+  /* n whose bytes pass the address space, and dst partly overlapping src, are
+   * refused before anything is read (fuzz_kernel_args); dst == src is in place */
+  for (int i = 0; i < 4; i++) dummy[i] = (float)i;
+  CHECK_STATUS(subq_fattn_expf(NULL, dummy, dummy, INT64_MAX), SUBQ_ERR_INVALID_ARGUMENT, "n (");
+  CHECK_STATUS(subq_fattn_expf(NULL, dummy, dummy, INT64_MAX / 4 + 1), SUBQ_ERR_INVALID_ARGUMENT, "n (");
+  CHECK_STATUS(subq_fattn_expf(NULL, dummy, dummy + 1, 3), SUBQ_ERR_INVALID_ARGUMENT, "dst overlaps src");
+  CHECK_STATUS(subq_fattn_expf(NULL, dummy + 1, dummy, 3), SUBQ_ERR_INVALID_ARGUMENT, "dst overlaps src");
+  CHECK_OK(subq_fattn_expf(NULL, dummy, dummy, 4));
+  CHECK(dummy[0] == 1.0f);
   /* args_default honours a shorter struct_size */
   subq_fattn_args d;
   memset(&d, 0x5a, sizeof d);
