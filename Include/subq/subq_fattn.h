@@ -48,8 +48,8 @@
  *     1..256), window_left/right < -1, unknown align, softcap < 0 or NaN,
  *     scale not finite, kv_split < -1, NULL q/k/v/out when the problem is not
  *     empty, a stride < 0 (or < 1 where its extent exceeds one), index
- *     arithmetic that overflows int64, out overlapping q, k, v or lse, lse
- *     overlapping q, k or v;
+ *     arithmetic that overflows int64, out overlapping q, k, v, lse or mask,
+ *     lse overlapping q, k, v or mask;
  *   SUBQ_ERR_UNSUPPORTED — struct_size larger than this library knows with a
  *     non-zero unknown tail; SUBQ_ERR_OUT_OF_MEMORY — workspace allocation.
  * Empty problems (batch, sq or hq*dv == 0) succeed and touch nothing; sk == 0

@@ -319,13 +319,13 @@ static subq_status subq_fattn_validate(const char *fn, subq_context *ctx, const 
   if (subq_byte_ranges_overlap(ro, rq)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps q", fn);
   if (subq_byte_ranges_overlap(ro, rk)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps k", fn);
   if (subq_byte_ranges_overlap(ro, rv)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps v", fn);
+  subq_byte_range rm = {0, 0}; /* stays empty without a mask or keys */
   if (g->mask && g->sk > 0) { /* addressed range of the bias: index arithmetic and overlap with out */
     int64_t last = g->sk - 1, t2, bytes;
     const int64_t ext[3] = {g->batch, g->hq, g->sq}, st3[3] = {g->mask_bs, g->mask_hs, g->mask_ss};
     for (int i = 0; i < 3; i++)
       if (!subq_mul_i64(ext[i] - 1, st3[i], &t2) || !subq_add_i64(last, t2, &last))
         return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of mask overflows int64", fn);
-    subq_byte_range rm;
     if (!subq_add_i64(last, 1, &t2) || !subq_mul_i64(t2, (int64_t)sizeof(float), &bytes) ||
         !subq_byte_range_at(g->mask, bytes, &rm))
       return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of mask overflows int64", fn);
@@ -341,6 +341,7 @@ static subq_status subq_fattn_validate(const char *fn, subq_context *ctx, const 
     if (subq_byte_ranges_overlap(rl, rq)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: lse overlaps q", fn);
     if (subq_byte_ranges_overlap(rl, rk)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: lse overlaps k", fn);
     if (subq_byte_ranges_overlap(rl, rv)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: lse overlaps v", fn);
+    if (subq_byte_ranges_overlap(rl, rm)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: lse overlaps mask", fn);
   }
 
   /* K/V source */

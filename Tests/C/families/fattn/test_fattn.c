@@ -530,6 +530,10 @@ static void bad_args(void) {
     BAD((a.mask = mk, a.mask_ss = -8), "mask stride");
     BAD((a.mask = mk, a.mask_hs = INT64_MAX / 2), "index arithmetic of mask");
     BAD((a.mask = p.ob, a.mask_ss = 8), "out overlaps mask");
+    /* lse is written while other tiles still read the mask (fuzz_kernel_args) */
+    float mkl[8 * 8 + 2 * 4 * 8] = {0};
+    BAD((a.mask = mkl, a.mask_ss = 8, a.lse = mkl + 5), "lse overlaps mask");
+    BAD((a.mask = mkl + 8, a.mask_ss = 8, a.lse = mkl), "lse overlaps mask");
     a = p.a, a.mask = mk, a.mask_ss = 8; /* (1, 1, Sq, Sk) */
     CHECK_OK(subq_fattn(NULL, &a));
   }
