@@ -47,12 +47,15 @@
  *     (batch, sq, sk < 0; hq, hkv < 1; a dtype other than F32/BF16/F16; hq not a multiple of hkv; dk, dv not in
  *     1..256), window_left/right < -1, unknown align, softcap < 0 or NaN,
  *     scale not finite, kv_split < -1, NULL q/k/v/out when the problem is not
- *     empty, a stride < 0 (or < 1 where its extent exceeds one), index
- *     arithmetic that overflows int64, out overlapping q, k, v, lse or mask,
- *     lse overlapping q, k, v or mask;
+ *     empty, a stride < 0 (or < 1 where its extent exceeds one; 0 is
+ *     allowed for the batch stride of q, k and v), strides of a tensor whose
+ *     dimensions do not nest (sorted by stride, each stride must be at least
+ *     the span of the smaller ones, the head dim spanning dk or dv: no two
+ *     elements share an address), index arithmetic that overflows int64, out
+ *     overlapping q, k, v, lse or mask, lse overlapping q, k, v or mask;
  *   SUBQ_ERR_UNSUPPORTED — struct_size larger than this library knows with a
  *     non-zero unknown tail; SUBQ_ERR_OUT_OF_MEMORY — workspace allocation.
- * Empty problems (batch, sq or hq*dv == 0) succeed and touch nothing; sk == 0
+ * Empty problems (batch or sq == 0) succeed and touch nothing; sk == 0
  * writes zeros (every row fully masked).
  */
 #ifndef SUBQ_FATTN_H
