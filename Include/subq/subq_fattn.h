@@ -125,7 +125,9 @@ typedef struct subq_fattn_args {
 SUBQ_API void subq_fattn_args_default(subq_fattn_args *p, size_t struct_size);
 
 /* Fills the strides of q, k, v and out for dense [B][S][H][D] (BSHD) tensors
- * from the shape fields already set in p. */
+ * from the shape fields already set in p. A stride whose product overflows
+ * int64 is stored as INT64_MAX (subq_fattn then reports the overflow, unless
+ * that dimension has extent 1). */
 SUBQ_API void subq_fattn_args_dense_bshd(subq_fattn_args *p);
 
 /* out = softmax(scale * Q K^T + mask) V. See above. ctx == NULL runs on the

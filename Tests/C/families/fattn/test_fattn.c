@@ -572,6 +572,7 @@ static void bad_args(void) {
     free(o0);
   }
   float dummy[4];
+  subq_fattn_args d;
   CHECK_STATUS(subq_fattn_expf(NULL, dummy, dummy, -1), SUBQ_ERR_INVALID_ARGUMENT, "n");
   CHECK_STATUS(subq_fattn_expf(NULL, NULL, dummy, 4), SUBQ_ERR_INVALID_ARGUMENT, "src");
   CHECK_STATUS(subq_fattn_expf(NULL, dummy, NULL, 4), SUBQ_ERR_INVALID_ARGUMENT, "dst");
@@ -584,8 +585,13 @@ static void bad_args(void) {
   CHECK_STATUS(subq_fattn_expf(NULL, dummy + 1, dummy, 3), SUBQ_ERR_INVALID_ARGUMENT, "dst overlaps src");
   CHECK_OK(subq_fattn_expf(NULL, dummy, dummy, 4));
   CHECK(dummy[0] == 1.0f);
+  /* dense strides that overflow saturate at INT64_MAX (the call then reports the overflow) */
+  d = p.a;
+  d.sq = INT64_MAX / 2, d.hq = 4, d.dk = 8;
+  subq_fattn_args_dense_bshd(&d);
+  CHECK(d.q_hs == 8 && d.q_ss == 32 && d.q_bs == INT64_MAX);
+  CHECK_STATUS(subq_fattn(NULL, &d), SUBQ_ERR_INVALID_ARGUMENT, "overflows");
   /* args_default honours a shorter struct_size */
-  subq_fattn_args d;
   memset(&d, 0x5a, sizeof d);
   subq_fattn_args_default(&d, sizeof d);
   CHECK(d.struct_size == sizeof d && d.window_left == -1 && d.window_right == -1 && d.kv_split == 0 &&
