@@ -47,12 +47,15 @@
  *     (batch, sq, sk < 0; hq, hkv < 1; a dtype other than F32/BF16/F16; hq not a multiple of hkv; dk, dv not in
  *     1..256), window_left/right < -1, unknown align, softcap < 0 or NaN,
  *     scale not finite, kv_split < -1, NULL q/k/v/out when the problem is not
- *     empty, a stride < 0 (or < 1 where its extent exceeds one), index
- *     arithmetic that overflows int64, out overlapping q, k, v or lse, lse
- *     overlapping q, k or v;
+ *     empty, a stride < 0 (or < 1 where its extent exceeds one; 0 is
+ *     allowed for the batch stride of q, k and v), strides of a tensor whose
+ *     dimensions do not nest (sorted by stride, each stride must be at least
+ *     the span of the smaller ones, the head dim spanning dk or dv: no two
+ *     elements share an address), index arithmetic that overflows int64, out
+ *     overlapping q, k, v, lse or mask, lse overlapping q, k, v or mask;
  *   SUBQ_ERR_UNSUPPORTED — struct_size larger than this library knows with a
  *     non-zero unknown tail; SUBQ_ERR_OUT_OF_MEMORY — workspace allocation.
- * Empty problems (batch, sq or hq*dv == 0) succeed and touch nothing; sk == 0
+ * Empty problems (batch or sq == 0) succeed and touch nothing; sk == 0
  * writes zeros (every row fully masked).
  */
 #ifndef SUBQ_FATTN_H
@@ -122,7 +125,9 @@ typedef struct subq_fattn_args {
 SUBQ_API void subq_fattn_args_default(subq_fattn_args *p, size_t struct_size);
 
 /* Fills the strides of q, k, v and out for dense [B][S][H][D] (BSHD) tensors
- * from the shape fields already set in p. */
+ * from the shape fields already set in p. A stride whose product overflows
+ * int64 is stored as INT64_MAX (subq_fattn then reports the overflow, unless
+ * that dimension has extent 1). */
 SUBQ_API void subq_fattn_args_dense_bshd(subq_fattn_args *p);
 
 /* out = softmax(scale * Q K^T + mask) V. See above. ctx == NULL runs on the
@@ -251,7 +256,9 @@ SUBQ_API SUBQ_WARN_UNUSED subq_status subq_fattn_kv(subq_context *SUBQ_NULLABLE 
  * e^src[i] for n floats on ctx's ISA path (NULL: host best). Accuracy: within
  * 2 ulp of the correctly rounded result for results >= 2^-126; results below
  * 2^-126 (x < -87.33) and x = -inf give +0; x > 88.72 gives +inf; NaN gives NaN.
- * Errors: n < 0, NULL src/dst with n > 0. */
+ * dst may equal src (in place); any other overlap is an error.
+ * Errors: n < 0, NULL src/dst with n > 0, n floats overflowing the address
+ * range, dst overlapping src other than dst == src. */
 SUBQ_API SUBQ_WARN_UNUSED subq_status subq_fattn_expf(subq_context *SUBQ_NULLABLE ctx, const float *SUBQ_NULLABLE src,
                                                      float *SUBQ_NULLABLE dst, int64_t n);
 

@@ -56,7 +56,10 @@
  * (the head dim is contiguous), likewise k, v, out and log_gate (its d is the
  * key dim for PER_KEY, absent for SCALAR). A tensor whose three strides are
  * all 0 is taken as dense [B][T][H][*] (subq_linattn_args_dense writes the
- * same strides). Input strides may be 0 (broadcast); out's must separate rows.
+ * same strides). Input strides may be 0 (broadcast); out's must separate rows:
+ * its dimensions of extent > 1, sorted by stride, nest (each stride at least
+ * the span of the smaller ones, a row spanning dv), so no two elements of out
+ * share an address.
  *
  * Algorithm: per (sequence, head) item the tokens run in chunks of `chunk`
  * (default 64): intra-chunk weights as a C x C product of dk-dim rows and
@@ -149,7 +152,9 @@ typedef struct subq_linattn_args {
 SUBQ_API void subq_linattn_args_default(subq_linattn_args *p, size_t struct_size);
 
 /* Strides of dense [B][T][H][*] q, k, v, out and log_gate from the shape
- * fields already set in p (log_gate: H or H * dk per token by p->gate). */
+ * fields already set in p (log_gate: H or H * dk per token by p->gate). A
+ * stride whose product overflows int64 is stored as INT64_MAX (the kernels
+ * then report the overflow, unless that dimension has extent 1). */
 SUBQ_API void subq_linattn_args_dense(subq_linattn_args *p);
 
 /* D of a feature map for dk (TAYLOR2: 1 + dk + dk(dk+1)/2); 0 for an unknown

@@ -232,7 +232,9 @@ typedef struct subq_rope_args {
 } subq_rope_args;
 
 /* Zeroes the first struct_size bytes of p and sets struct_size (strides 0 =
- * packed: head stride head_dim, token stride heads * head_dim). */
+ * packed: head stride head_dim; token stride the heads' span
+ * (heads - 1) * head_stride + head_dim, which is heads * head_dim when the
+ * head stride is packed too). */
 SUBQ_API void subq_rope_args_default(subq_rope_args *p, size_t struct_size);
 
 /* Errors beyond the shared ones: table NULL, head_dim < rot_dim, heads < 0,

@@ -96,12 +96,18 @@ void subq_fattn_args_default(subq_fattn_args *p, size_t struct_size) {
   subq_write_defaults(p, struct_size, &d, sizeof d);
 }
 
+/* a * b, INT64_MAX when it overflows (validation then reports the overflow) */
+static int64_t subq_fattn_sat_mul(int64_t a, int64_t b) {
+  int64_t r;
+  return subq_mul_i64(a, b, &r) ? r : INT64_MAX;
+}
+
 void subq_fattn_args_dense_bshd(subq_fattn_args *p) {
   if (!p) return;
-  p->q_hs = p->dk, p->q_ss = p->hq * p->dk, p->q_bs = p->sq * p->q_ss;
-  p->k_hs = p->dk, p->k_ss = p->hkv * p->dk, p->k_bs = p->sk * p->k_ss;
-  p->v_hs = p->dv, p->v_ss = p->hkv * p->dv, p->v_bs = p->sk * p->v_ss;
-  p->o_hs = p->dv, p->o_ss = p->hq * p->dv, p->o_bs = p->sq * p->o_ss;
+  p->q_hs = p->dk, p->q_ss = subq_fattn_sat_mul(p->hq, p->dk), p->q_bs = subq_fattn_sat_mul(p->sq, p->q_ss);
+  p->k_hs = p->dk, p->k_ss = subq_fattn_sat_mul(p->hkv, p->dk), p->k_bs = subq_fattn_sat_mul(p->sk, p->k_ss);
+  p->v_hs = p->dv, p->v_ss = subq_fattn_sat_mul(p->hkv, p->dv), p->v_bs = subq_fattn_sat_mul(p->sk, p->v_ss);
+  p->o_hs = p->dv, p->o_ss = subq_fattn_sat_mul(p->hq, p->dv), p->o_bs = subq_fattn_sat_mul(p->sq, p->o_ss);
 }
 
 /* The validated problem plus the plan derived from it. */
@@ -319,13 +325,13 @@ static subq_status subq_fattn_validate(const char *fn, subq_context *ctx, const 
   if (subq_byte_ranges_overlap(ro, rq)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps q", fn);
   if (subq_byte_ranges_overlap(ro, rk)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps k", fn);
   if (subq_byte_ranges_overlap(ro, rv)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: out overlaps v", fn);
+  subq_byte_range rm = {0, 0}; /* stays empty without a mask or keys */
   if (g->mask && g->sk > 0) { /* addressed range of the bias: index arithmetic and overlap with out */
     int64_t last = g->sk - 1, t2, bytes;
     const int64_t ext[3] = {g->batch, g->hq, g->sq}, st3[3] = {g->mask_bs, g->mask_hs, g->mask_ss};
     for (int i = 0; i < 3; i++)
       if (!subq_mul_i64(ext[i] - 1, st3[i], &t2) || !subq_add_i64(last, t2, &last))
         return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of mask overflows int64", fn);
-    subq_byte_range rm;
     if (!subq_add_i64(last, 1, &t2) || !subq_mul_i64(t2, (int64_t)sizeof(float), &bytes) ||
         !subq_byte_range_at(g->mask, bytes, &rm))
       return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of mask overflows int64", fn);
@@ -341,6 +347,7 @@ static subq_status subq_fattn_validate(const char *fn, subq_context *ctx, const 
     if (subq_byte_ranges_overlap(rl, rq)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: lse overlaps q", fn);
     if (subq_byte_ranges_overlap(rl, rk)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: lse overlaps k", fn);
     if (subq_byte_ranges_overlap(rl, rv)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: lse overlaps v", fn);
+    if (subq_byte_ranges_overlap(rl, rm)) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: lse overlaps mask", fn);
   }
 
   /* K/V source */
@@ -923,6 +930,12 @@ subq_status subq_fattn_expf(subq_context *ctx, const float *src, float *dst, int
   if (n == 0) return SUBQ_OK;
   if (!src) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: src is NULL", fn);
   if (!dst) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: dst is NULL", fn);
+  subq_byte_range rs, rd;
+  if (!subq_byte_range_rows(src, 1, n, n, (int64_t)sizeof(float), &rs) ||
+      !subq_byte_range_rows(dst, 1, n, n, (int64_t)sizeof(float), &rd))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: n (%lld) overflows the address range", fn, (long long)n);
+  if (src != dst && subq_byte_ranges_overlap(rs, rd))
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: dst overlaps src (only dst == src is allowed)", fn);
   subq_fattn_pick(subq_context_isa_or_default(ctx))->exp(src, dst, n);
   return SUBQ_OK;
 }

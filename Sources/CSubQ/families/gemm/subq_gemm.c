@@ -317,7 +317,8 @@ typedef struct subq_gemm_blocking {
 
 static int64_t subq_round_down(int64_t x, int64_t m) { return x / m * m; }
 static int64_t subq_round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
-static int64_t subq_ceil_div64(int64_t a, int64_t b) { return (a + b - 1) / b; }
+/* a >= 0, b >= 1; no overflow for any a (pack_b with k == 0 takes n up to INT64_MAX) */
+static int64_t subq_ceil_div64(int64_t a, int64_t b) { return a / b + (a % b != 0); }
 
 /* c_bytes: size of one C matrix. When C does not fit in half of L3, every KC
  * block re-reads and re-writes C from memory (4096^2 f32: 64 MiB x 16 blocks

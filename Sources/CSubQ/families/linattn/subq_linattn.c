@@ -170,13 +170,22 @@ void subq_linattn_args_default(subq_linattn_args *p, size_t struct_size) {
   subq_write_defaults(p, struct_size, &d, sizeof d);
 }
 
+/* a * b, INT64_MAX when it overflows (a dense stride no index can use: the
+ * kernels then report the overflow instead of reading a wrapped product) */
+static int64_t subq_la_sat_mul(int64_t a, int64_t b) {
+  int64_t r;
+  return subq_mul_i64(a, b, &r) ? r : INT64_MAX;
+}
+
 void subq_linattn_args_dense(subq_linattn_args *p) {
   if (!p) return;
   const int64_t H = p->n_heads, T = p->seqlen, dk = p->dim_qk, dv = p->dim_v;
-  p->q_hs = p->k_hs = dk, p->q_ss = p->k_ss = H * dk, p->q_bs = p->k_bs = T * H * dk;
-  p->v_hs = p->o_hs = dv, p->v_ss = p->o_ss = H * dv, p->v_bs = p->o_bs = T * H * dv;
+  p->q_hs = p->k_hs = dk, p->q_ss = p->k_ss = subq_la_sat_mul(H, dk);
+  p->q_bs = p->k_bs = subq_la_sat_mul(T, p->q_ss);
+  p->v_hs = p->o_hs = dv, p->v_ss = p->o_ss = subq_la_sat_mul(H, dv);
+  p->v_bs = p->o_bs = subq_la_sat_mul(T, p->v_ss);
   const int64_t gw = p->gate == SUBQ_LINATTN_GATE_PER_KEY ? dk : 1;
-  p->g_hs = gw, p->g_ss = H * gw, p->g_bs = T * H * gw;
+  p->g_hs = gw, p->g_ss = subq_la_sat_mul(H, gw), p->g_bs = subq_la_sat_mul(T, p->g_ss);
 }
 
 int64_t subq_linattn_state_floats(const subq_linattn_args *a) {
@@ -191,16 +200,42 @@ int64_t subq_linattn_state_floats(const subq_linattn_args *a) {
 
 /* ---- validation helpers ---------------------------------------------------------------- */
 
+/* Whether the rows of w elements of a (B, T, H) tensor are apart: the
+ * dimensions of extent > 1, sorted by stride, nest (each stride is at least
+ * the span of the smaller ones, the row spanning w). */
+static bool subq_la_rows_apart(int64_t B, int64_t T, int64_t H, int64_t w, int64_t bs, int64_t ss, int64_t hs) {
+  int64_t e[3], st[3];
+  int n = 0;
+  const int64_t ext[3] = {B, T, H}, str[3] = {bs, ss, hs};
+  for (int i = 0; i < 3; i++)
+    if (ext[i] > 1) {
+      int j = n++;
+      for (; j > 0 && st[j - 1] > str[i]; j--) e[j] = e[j - 1], st[j] = st[j - 1];
+      e[j] = ext[i], st[j] = str[i];
+    }
+  int64_t span = w, t;
+  for (int i = 0; i < n; i++) {
+    if (st[i] < span) return false;
+    if (!subq_mul_i64(e[i] - 1, st[i], &t) || !subq_add_i64(span, t, &span)) return true; /* overflow reported later */
+  }
+  return true;
+}
+
 /* A (B, T, H, w) tensor with strides (bs, ss, hs), all 0 = dense. Strides
- * must be >= 0, and >= 1 where the extent exceeds one for outputs. */
+ * must be >= 0; an output's rows must be apart (subq_la_rows_apart). */
 static subq_status subq_la_tensor(const char *fn, const char *name, const void *p, bool output, int64_t B, int64_t T,
                                   int64_t H, int64_t w, int64_t *bs, int64_t *ss, int64_t *hs, subq_byte_range *r) {
   r->lo = r->hi = 0;
   if (!p) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, name);
-  if (*bs == 0 && *ss == 0 && *hs == 0) *hs = w, *ss = H * w, *bs = T * H * w;
+  if (*bs == 0 && *ss == 0 && *hs == 0) {
+    *hs = w;
+    if (!subq_mul_i64(H, w, ss) || !subq_mul_i64(T, *ss, bs))
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of %s overflows int64 (dense strides)", fn,
+                        name);
+  }
   if (*bs < 0 || *ss < 0 || *hs < 0)
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: a stride of %s is negative", fn, name);
-  if (output && ((B > 1 && *bs < 1) || (T > 1 && *ss < 1) || (H > 1 && *hs < w)))
+  if (output && !subq_la_rows_apart(B, T, H, w, *bs, *ss, *hs))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: the strides of %s make rows overlap", fn, name);
   int64_t e = w, t;
   if (!subq_mul_i64(B - 1, *bs, &t) || !subq_add_i64(e, t, &e) || !subq_mul_i64(T - 1, *ss, &t) ||

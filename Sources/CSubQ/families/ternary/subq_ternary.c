@@ -659,6 +659,9 @@ subq_status subq_ternary_act_quant(subq_context *ctx, const subq_ternary_act_arg
   if (st) return st;
   if (g.rows < 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: rows (%lld) < 0", fn, (long long)g.rows);
   if (g.cols < 1) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: cols (%lld) < 1", fn, (long long)g.cols);
+  if (g.cols > SUBQ_TERNARY_MAX_K)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: cols (%lld) > SUBQ_TERNARY_MAX_K (%d)", fn, (long long)g.cols,
+                      SUBQ_TERNARY_MAX_K);
   if (g.flags & ~SUBQ_TERNARY_RMSNORM)
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: unknown flags 0x%x", fn, (unsigned)g.flags);
   if ((st = tern_check_round(fn, g.rounding)) || (st = tern_check_eps(fn, g.eps))) return st;

@@ -45,7 +45,10 @@ static inline __attribute__((always_inline)) void subq_monarch_avx2_tile(const i
                                                                         float *c, int64_t c_rs, int64_t nr,
                                                                         bool accumulate) {
   SUBQ_MA_DECL(0) SUBQ_MA_DECL(1) SUBQ_MA_DECL(2) SUBQ_MA_DECL(3) SUBQ_MA_DECL(4) SUBQ_MA_DECL(5)
-  const int64_t o0 = 0, o1 = a_rs, o2 = 2 * a_rs, o3 = 3 * a_rs, o4 = 4 * a_rs, o5 = 5 * a_rs;
+  /* offsets of the rows this tile has only: a_rs may be any legal stride of
+   * fewer rows (one token with a huge ldx), whose multiples overflow int64 */
+  const int64_t o0 = 0, o1 = M > 1 ? a_rs : 0, o2 = M > 2 ? 2 * a_rs : 0, o3 = M > 3 ? 3 * a_rs : 0,
+                o4 = M > 4 ? 4 * a_rs : 0, o5 = M > 5 ? 5 * a_rs : 0;
   const float *ap = a;
   for (int64_t p = 0; p < kc; p++) {
     const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);

@@ -328,8 +328,8 @@ static inline void subq_conv1d_interior_avx2(int32_t W, int64_t t0, int64_t T, i
     /* Rows are x_ld (y_ld) apart: prefetch the x row SUBQ_CONV_PF_ROWS ahead,
      * and the y row for writing, whose lines would otherwise each wait a full
      * miss (prefetches never fault; the addresses are formed as integers). */
-    const uintptr_t pf = (uintptr_t)x + (uintptr_t)((t + SUBQ_CONV_PF_ROWS) * x_ld) * sizeof(float);
-    const uintptr_t pfy = (uintptr_t)y + (uintptr_t)((t + SUBQ_CONV_PF_ROWS) * y_ld) * sizeof(float);
+    const uintptr_t pf = (uintptr_t)x + (uintptr_t)(t + SUBQ_CONV_PF_ROWS) * (uintptr_t)x_ld * sizeof(float);
+    const uintptr_t pfy = (uintptr_t)y + (uintptr_t)(t + SUBQ_CONV_PF_ROWS) * (uintptr_t)y_ld * sizeof(float);
     for (int64_t q = 0; q < nfull; q += 2) {
       __builtin_prefetch((const void *)(pf + (uintptr_t)q * 32), 0, 3);
       __builtin_prefetch((const void *)(pfy + (uintptr_t)q * 32), 1, 3);

@@ -530,6 +530,10 @@ static void bad_args(void) {
     BAD((a.mask = mk, a.mask_ss = -8), "mask stride");
     BAD((a.mask = mk, a.mask_hs = INT64_MAX / 2), "index arithmetic of mask");
     BAD((a.mask = p.ob, a.mask_ss = 8), "out overlaps mask");
+    /* lse is written while other tiles still read the mask (fuzz_kernel_args) */
+    float mkl[8 * 8 + 2 * 4 * 8] = {0};
+    BAD((a.mask = mkl, a.mask_ss = 8, a.lse = mkl + 5), "lse overlaps mask");
+    BAD((a.mask = mkl + 8, a.mask_ss = 8, a.lse = mkl), "lse overlaps mask");
     a = p.a, a.mask = mk, a.mask_ss = 8; /* (1, 1, Sq, Sk) */
     CHECK_OK(subq_fattn(NULL, &a));
   }
@@ -568,11 +572,26 @@ static void bad_args(void) {
     free(o0);
   }
   float dummy[4];
+  subq_fattn_args d;
   CHECK_STATUS(subq_fattn_expf(NULL, dummy, dummy, -1), SUBQ_ERR_INVALID_ARGUMENT, "n");
   CHECK_STATUS(subq_fattn_expf(NULL, NULL, dummy, 4), SUBQ_ERR_INVALID_ARGUMENT, "src");
   CHECK_STATUS(subq_fattn_expf(NULL, dummy, NULL, 4), SUBQ_ERR_INVALID_ARGUMENT, "dst");
+  /* n whose bytes pass the address space, and dst partly overlapping src, are
+   * refused before anything is read (fuzz_kernel_args); dst == src is in place */
+  for (int i = 0; i < 4; i++) dummy[i] = (float)i;
+  CHECK_STATUS(subq_fattn_expf(NULL, dummy, dummy, INT64_MAX), SUBQ_ERR_INVALID_ARGUMENT, "n (");
+  CHECK_STATUS(subq_fattn_expf(NULL, dummy, dummy, INT64_MAX / 4 + 1), SUBQ_ERR_INVALID_ARGUMENT, "n (");
+  CHECK_STATUS(subq_fattn_expf(NULL, dummy, dummy + 1, 3), SUBQ_ERR_INVALID_ARGUMENT, "dst overlaps src");
+  CHECK_STATUS(subq_fattn_expf(NULL, dummy + 1, dummy, 3), SUBQ_ERR_INVALID_ARGUMENT, "dst overlaps src");
+  CHECK_OK(subq_fattn_expf(NULL, dummy, dummy, 4));
+  CHECK(dummy[0] == 1.0f);
+  /* dense strides that overflow saturate at INT64_MAX (the call then reports the overflow) */
+  d = p.a;
+  d.sq = INT64_MAX / 2, d.hq = 4, d.dk = 8;
+  subq_fattn_args_dense_bshd(&d);
+  CHECK(d.q_hs == 8 && d.q_ss == 32 && d.q_bs == INT64_MAX);
+  CHECK_STATUS(subq_fattn(NULL, &d), SUBQ_ERR_INVALID_ARGUMENT, "overflows");
   /* args_default honours a shorter struct_size */
-  subq_fattn_args d;
   memset(&d, 0x5a, sizeof d);
   subq_fattn_args_default(&d, sizeof d);
   CHECK(d.struct_size == sizeof d && d.window_left == -1 && d.window_right == -1 && d.kv_split == 0 &&

@@ -422,6 +422,12 @@ static void errors(void) {
   CHECK_STATUS(subq_gemm_pack_b(NULL, 4, 3, SUBQ_DTYPE_F32, b, INT64_MAX / 2, 1, &pk), SUBQ_ERR_INVALID_ARGUMENT,
                "overflows");
   CHECK(pk == NULL);
+  /* k == 0 reads no B whatever n is: an empty packed B, not an overflowing
+   * panel count (fuzz_kernel_args: n = INT64_MAX overflowed a round-up) */
+  CHECK_OK(subq_gemm_pack_b(NULL, 0, INT64_MAX, SUBQ_DTYPE_F32, NULLP, 0, 0, &pk));
+  CHECK(pk && subq_gemm_packed_b_size(pk) > 0);
+  subq_gemm_packed_b_destroy(pk);
+  pk = NULL;
   CHECK_OK(subq_gemm_pack_b(NULL, 4, 3, SUBQ_DTYPE_F32, b, 3, 1, &pk));
   CHECK(pk && subq_gemm_packed_b_size(pk) >= 12 * sizeof(float));
   CHECK_OK(subq_gemm_packed(NULL, &g0, pk));

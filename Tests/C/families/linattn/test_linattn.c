@@ -494,6 +494,19 @@ static void test_bad_inputs(void) {
   CHECK_STATUS(subq_linattn_prefill_f32(NULL, &a), SUBQ_ERR_INVALID_ARGUMENT, "a stride of k is negative");
   RESET(), a.o_ss = 0, a.o_hs = 4, a.o_bs = 8;
   CHECK_STATUS(subq_linattn_prefill_f32(NULL, &a), SUBQ_ERR_INVALID_ARGUMENT, "the strides of out make rows overlap");
+  /* out's token rows must not overlap: o_ss 1 < dv 4 (found by fuzz_kernel_args) */
+  RESET(), a.o_ss = 1, a.o_hs = 4, a.o_bs = 8;
+  CHECK_STATUS(subq_linattn_prefill_f32(NULL, &a), SUBQ_ERR_INVALID_ARGUMENT, "the strides of out make rows overlap");
+  RESET(), a.batch = 2, a.o_ss = 4, a.o_hs = 4, a.o_bs = 4; /* sequences overlap */
+  CHECK_STATUS(subq_linattn_prefill_f32(NULL, &a), SUBQ_ERR_INVALID_ARGUMENT, "the strides of out make rows overlap");
+  RESET(), a.batch = 2, a.o_ss = 8, a.o_hs = 4, a.o_bs = 4; /* interleaved sequences are fine */
+  CHECK_OK(subq_linattn_prefill_f32(NULL, &a));
+  /* dense strides of a huge sequence: an overflow error, not a wrapped product */
+  RESET(), a.seqlen = INT64_MAX / 2;
+  CHECK_STATUS(subq_linattn_prefill_f32(NULL, &a), SUBQ_ERR_INVALID_ARGUMENT, "overflows");
+  RESET(), a.seqlen = INT64_MAX / 2, a.n_heads = 4, a.dim_qk = 8;
+  subq_linattn_args_dense(&a);
+  CHECK(a.q_hs == 8 && a.q_ss == 32 && a.q_bs == INT64_MAX && a.o_bs == INT64_MAX);
   RESET(), a.q_ss = INT64_MAX / 2, a.q_hs = 4;
   CHECK_STATUS(subq_linattn_prefill_f32(NULL, &a), SUBQ_ERR_INVALID_ARGUMENT, "index arithmetic of q overflows");
   RESET(), a.out = q;

@@ -447,6 +447,12 @@ static void bad_inputs(void) {
   int untouched = 0;
   for (int i = 0; i < 48; i++) untouched += y[i] == 7.0f;
   CHECK_MSG(untouched == 48, "failed calls wrote y");
+  /* one token: any row stride is legal (the AVX2 kernel formed 5 * ldx for
+   * rows it did not have, overflowing int64: UB; found by fuzz_kernel_args) */
+  a.tokens = 1, a.ldx = INT64_MAX / 4, a.ldy = INT64_MAX / 4;
+  CHECK_OK(subq_monarch_forward(NULL, pw, &a));
+  a.tokens = 2, a.ldx = 12, a.ldy = 20;
+  for (int i = 0; i < 48; i++) y[i] = 7.0f;
   a.tokens = 0;
   CHECK_OK(subq_monarch_forward(NULL, pw, &a));
   /* weights packed for a better ISA than a context allows */

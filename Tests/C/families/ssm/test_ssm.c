@@ -551,6 +551,12 @@ static void errors(void) {
   CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "state_out overlaps weight");
   e = c, e.x_ld = INT64_MAX / 2;
   CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "overflows");
+  /* one token: any row stride is legal (the kernel's prefetch address of the
+   * next rows overflowed int64, UB; found by fuzz_kernel_args) */
+  e = c, e.width = 1, e.seqlen = 1, e.x_ld = INT64_MAX, e.y_ld = INT64_MAX;
+  buf[0] = 2.0f, buf[100] = 3.0f;
+  CHECK_OK(subq_conv1d_f32(NULL, &e));
+  CHECK(buf[200] == 6.0f);
   e = c, e.state_out = buf + 300;
   CHECK_STATUS(subq_conv1d_update_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "seqlen");
   e = c, e.seqlen = 1;

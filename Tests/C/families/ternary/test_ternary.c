@@ -716,6 +716,15 @@ static void test_errors(void) {
     CHECK_STATUS(subq_ternary_act_quant(NULL, &aq), SUBQ_ERR_INVALID_ARGUMENT, "q is NULL");
     aq.q = (int8_t *)(void *)wf;
     CHECK_STATUS(subq_ternary_act_quant(NULL, &aq), SUBQ_ERR_INVALID_ARGUMENT, "q overlaps x");
+    { /* K above SUBQ_TERNARY_MAX_K is refused here too, as everywhere K is (fuzz_kernel_args) */
+      float *bx = calloc(SUBQ_TERNARY_MAX_K + 1, sizeof(float));
+      int8_t *bq = calloc(SUBQ_TERNARY_MAX_K + 1, 1);
+      aq.cols = SUBQ_TERNARY_MAX_K + 1, aq.x = bx, aq.q = bq;
+      CHECK_STATUS(subq_ternary_act_quant(NULL, &aq), SUBQ_ERR_INVALID_ARGUMENT, "cols (131073)");
+      aq.cols = SUBQ_TERNARY_MAX_K;
+      CHECK_OK(subq_ternary_act_quant(NULL, &aq));
+      free(bx), free(bq);
+    }
     subq_ternary_destroy(w);
   }
   subq_ternary_destroy(NULL);
