@@ -1748,7 +1748,9 @@ static void fuzz_nn_elementwise(void) {
     lda = ldb = sat_mul(2, cols) > cols ? sat_mul(2, cols) : cols;
     const int64_t e2 = ext2(rows, lda, sat_mul(2, cols));
     a = buf(e2, 4, 1, 0, "gate_up");
-    b = a ? a + cols : NULL;
+    /* the up half starts cols floats in, inside the buffer when it really holds e2 floats; else
+     * (a negative or huge cols: a 0-byte stand-in, the call must be refused) pass a itself */
+    b = a && cols >= 0 && e2 > cols && e2 <= (int64_t)(CAP_BYTES / 4) && !g_skip ? a + cols : a;
   }
   const int64_t lax = lda ? lda : cols, lbx = ldb ? ldb : cols;
   float *out = NULL;
