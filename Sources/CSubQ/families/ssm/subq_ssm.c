@@ -258,8 +258,13 @@ static subq_status subq_conv1d_impl(subq_context *ctx, const subq_conv1d_args *a
   if (srows > 0) {
     if (g.state_bs < 0)
       return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: state_bs (%lld) < 0", fn, (long long)g.state_bs);
-    if (g.state_bs == 0 && !subq_mul_i64(srows, g.channels, &g.state_bs))
+    int64_t sfl; /* floats of one slot */
+    if (!subq_mul_i64(srows, g.channels, &sfl))
       return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of the state overflows int64", fn);
+    if (g.state_bs == 0) g.state_bs = sfl;
+    if (g.state_out && n_slots > 1 && g.state_bs < sfl) /* written slots must not overlap */
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: state_bs (%lld) < state floats %lld", fn,
+                        (long long)g.state_bs, (long long)sfl);
     int64_t sbs = g.state_bs, sbs2 = g.state_bs, ld = g.channels, ld2 = g.channels;
     if ((st = subq_ssm_tensor(fn, "state_in", g.state_in, false, n_slots, srows, g.channels, &ld, &sbs, &rsi)) ||
         (st = subq_ssm_tensor(fn, "state_out", g.state_out, false, n_slots, srows, g.channels, &ld2, &sbs2, &rso)))

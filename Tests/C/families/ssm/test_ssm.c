@@ -545,6 +545,19 @@ static void errors(void) {
   CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "y_bs");
   e = c, e.state_bs = -1;
   CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "state_bs");
+  /* written state slots must not overlap (one slot: (4 - 1) * 8 = 24 floats), as h_bs of the scans */
+  e = c, e.batch = 2, e.state_out = buf + 1000, e.state_bs = 8;
+  CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "state_bs (8) < state floats 24");
+  e = c, e.batch = 1, e.n_slots = 2, e.state_out = buf + 1000, e.state_bs = 23;
+  CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "state_bs (23)");
+  e = c, e.batch = 2, e.seqlen = 1, e.state_in = e.state_out = buf + 1000, e.state_bs = 8;
+  CHECK_STATUS(subq_conv1d_update_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "state_bs (8)");
+  e = c, e.batch = 2, e.state_out = buf + 1000, e.state_bs = 24;
+  CHECK_OK(subq_conv1d_f32(NULL, &e));
+  e = c, e.batch = 1, e.state_out = buf + 1000, e.state_bs = 8; /* one slot: the stride is never used */
+  CHECK_OK(subq_conv1d_f32(NULL, &e));
+  e = c, e.batch = 2, e.state_in = buf + 1000, e.state_bs = 8; /* read-only slots may overlap */
+  CHECK_OK(subq_conv1d_f32(NULL, &e));
   e = c, e.y = buf + 10;
   CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "y overlaps x");
   e = c, e.state_out = buf + 105;
