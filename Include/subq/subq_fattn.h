@@ -194,7 +194,9 @@ SUBQ_API void subq_kv_cache_destroy(subq_kv_cache *SUBQ_NULLABLE cache);
  * head-dim stride is 1), and converted to the cache dtype (RNE). A RING cache
  * given more than `capacity` tokens stores only the last `capacity`. ctx may
  * be NULL (calling thread). Errors: NULL cache, b0/nb out of range, n_new < 0,
- * NULL k/v or negative strides (or index overflow) when n_new > 0, a LINEAR cache
+ * NULL k/v or negative strides when n_new > 0, a k or v view whose bytes
+ * (first element to the end of the last, over all n_new tokens) overflow
+ * int64 or pass PTRDIFF_MAX or the address space ("overflows"), a LINEAR cache
  * without room for n_new more positions ("full"), end position overflow. */
 SUBQ_API SUBQ_WARN_UNUSED subq_status subq_kv_cache_append(subq_context *SUBQ_NULLABLE ctx, subq_kv_cache *cache,
                                                            int64_t b0, int64_t nb, int64_t n_new,

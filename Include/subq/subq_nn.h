@@ -240,7 +240,8 @@ SUBQ_API void subq_rope_args_default(subq_rope_args *p, size_t struct_size);
 /* Errors beyond the shared ones: table NULL, head_dim < rot_dim, heads < 0,
  * a head stride below head_dim or a token stride below the heads' span
  * ((heads - 1) * head_stride + head_dim) when heads > 1, a negative position
- * (naming its index and value), q and k sharing elements. */
+ * (naming its index and value), q and k sharing elements. positions are
+ * checked whenever tokens > 0, also with no heads (nothing rotated). */
 SUBQ_API SUBQ_WARN_UNUSED subq_status subq_rope(subq_context *SUBQ_NULLABLE ctx, const subq_rope_args *args);
 
 /* ---- elementwise ------------------------------------------------------------------ */
@@ -275,7 +276,9 @@ SUBQ_API SUBQ_WARN_UNUSED subq_status subq_add(subq_context *SUBQ_NULLABLE ctx, 
  * dim values of table_dtype (F32, BF16 or F16) with row stride table_ld
  * (0 = dim). Every id is checked before anything is written: an id outside
  * [0, vocab) is SUBQ_ERR_INVALID_ARGUMENT naming its index and value
- * ("ids[3] (50281) is outside [0, 50280)"). out must not overlap table or ids. */
+ * ("ids[3] (50281) is outside [0, 50280)"). out must not overlap table or ids.
+ * n_ids > 0 with dim == 0 gathers nothing but still checks ids (NULL, vocab 0,
+ * every id in range); table and out are not used then. */
 SUBQ_API SUBQ_WARN_UNUSED subq_status subq_embedding(subq_context *SUBQ_NULLABLE ctx, subq_dtype table_dtype,
                                                     const void *SUBQ_NULLABLE table, int64_t vocab, int64_t dim,
                                                     int64_t table_ld, const int64_t *SUBQ_NULLABLE ids,

@@ -11,11 +11,20 @@
  *     columns [g * d_state, (g + 1) * d_state)). ld == 0 and bs == 0 select
  *     the packed defaults (ld = row length, bs = seqlen * ld); otherwise
  *     ld >= row length and bs >= 0 (bs is only read when batch > 1).
+ *     Inputs may overlap each other (they are only read). The sequences of
+ *     the output y must not overlap each other: with batch > 1, either
+ *     y_bs >= (seqlen - 1) * y_ld + row length (sequences one after the
+ *     other) or y_bs >= row length and y_ld >= (batch - 1) * y_bs + row
+ *     length (sequences interleaved token by token, a (seqlen, batch, row)
+ *     array); anything else is refused naming y_bs.
  *   conv1d weight: (channels, width) row-major = PyTorch conv1d.weight
  *     (C, 1, W) squeezed; tap width-1 multiplies the current token.
  *   Conv state: per sequence (width - 1) rows of `channels` floats, oldest
  *     first, holding the last width-1 *pre-conv* inputs (cs[b][k][c], at
- *     state + b * state_bs + k * channels + c; state_bs 0 = (width-1)*channels).
+ *     state + b * state_bs + k * channels + c; state_bs 0 = (width-1)*channels;
+ *     with a state_out and more than one slot (n_slots, 0 = batch) state_bs
+ *     must be >= (width-1)*channels, so written slots do not overlap, as h_bs
+ *     of the scans; slots only read may overlap).
  *   Mamba-1 SSM state: per sequence h[cb][n][16] with cb = channel / 16 (the
  *     channel count padded to a multiple of 16), i.e. element (d, n) at
  *     h + b * h_bs + (d / 16) * 16 * d_state + n * 16 + d % 16; h_bs 0 =
@@ -75,7 +84,10 @@
  *     < 0 (for the scan also channels or d_state < 1 when batch * seqlen >
  *     0; a conv1d with 0 channels is a no-op), width outside
  *     1..8, d_state > 256, n_groups < 1 or not dividing channels, unknown
- *     flags, ld smaller than the row length, bs < 0, seqlen != 1 for a step
+ *     flags, ld smaller than the row length, bs < 0, h_bs below the state
+ *     floats with several slots, state_bs below (width-1)*channels with a
+ *     state_out and several slots, a y_bs that lets the
+ *     sequences of y overlap (see Layouts), seqlen != 1 for a step
  *     call, overlapping outputs and inputs (other than the allowed in-place
  *     states), index arithmetic that overflows int64;
  *   SUBQ_ERR_UNSUPPORTED — struct_size larger than this library knows with a
@@ -108,7 +120,7 @@ typedef struct subq_conv1d_args {
   const float *SUBQ_NULLABLE bias;                     /* (channels) or NULL */
   const float *SUBQ_NULLABLE state_in;                 /* conv state or NULL (zeros) */
   float *SUBQ_NULLABLE state_out;                      /* conv state or NULL; may equal state_in */
-  int64_t state_bs;                                    /* 0 = (width - 1) * channels */
+  int64_t state_bs;                                    /* 0 = (width - 1) * channels; >= that with state_out and > 1 slot */
   float *SUBQ_NULLABLE y;        int64_t y_ld, y_bs;   /* (seqlen, channels) per sequence */
   /* packed variable-length batches (see "Variable length" below) */
   const int32_t *SUBQ_NULLABLE cu_seqlens;             /* (batch + 1) or NULL */
@@ -244,7 +256,8 @@ SUBQ_API SUBQ_WARN_UNUSED subq_status subq_ssm1_state_export(int64_t batch, int6
  * bitwise identical for any thread count and executor.
  * Errors as for the Mamba-1 scan (NULL pointers, sizes, d_state > 256,
  * n_groups not dividing n_heads, unknown flags or algo, chunk outside
- * 0..1024, dt_min > dt_max or NaN, bad strides, overlapping outputs and
+ * 0..1024, dt_min > dt_max or NaN, bad strides (y_bs letting the sequences
+ * of y overlap included, see Layouts), overlapping outputs and
  * inputs, cu_seqlens decreasing or negative, slots out of range or
  * repeated, overflowing index arithmetic); SUBQ_ERR_OUT_OF_MEMORY for the
  * CHUNKED workspace.

@@ -9,6 +9,7 @@
 
 #include "families/fattn/subq_fattn_ukernel.h"
 #include "families/fattn/subq_kvcache.h"
+#include "internal/subq_byte_range.h"
 #include "internal/subq_parallel.h"
 
 static void subq_kv_cache_fill_defaults(subq_kv_cache_args *d) {
@@ -140,17 +141,24 @@ static subq_status subq_kv_append_rows(void *arg, int64_t begin, int64_t end, co
   return SUBQ_OK;
 }
 
-/* Strides of one [nb][n][hkv][d] f32 source view: >= 0, the largest index in int64. */
+/* Strides of one [nb][n][hkv][d] f32 source view: >= 0, and its bytes, from
+ * the first element to the end of the last, a range of the library's one
+ * definition (subq_byte_range_rows: int64 offsets, at most PTRDIFF_MAX
+ * bytes, within the address space). */
 static subq_status subq_kv_check_src(const char *fn, const char *name, const float *p, int64_t nb, int64_t bs,
                                      int64_t n, int64_t ss, int64_t nh, int64_t hs, int64_t d) {
   if (!p) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, name);
   if (bs < 0 || ss < 0 || hs < 0)
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: a stride of %s (%lld, %lld, %lld) is < 0", fn, name,
                       (long long)bs, (long long)ss, (long long)hs);
-  int64_t last = d - 1, t;
-  if (!subq_mul_i64(nb - 1, bs, &t) || !subq_add_i64(last, t, &last) || !subq_mul_i64(n - 1, ss, &t) ||
-      !subq_add_i64(last, t, &last) || !subq_mul_i64(nh - 1, hs, &t) || !subq_add_i64(last, t, &last) ||
-      !subq_mul_i64(last, (int64_t)sizeof(float), &t) || (uintptr_t)p > UINTPTR_MAX - (uintptr_t)t)
+  /* the offset of the last row (sequence nb-1, token n-1, head nh-1); the
+   * first row and that one as two rows of d elements `last` apart: the range
+   * from the first element to the end of the last */
+  int64_t last, t;
+  subq_byte_range r;
+  if (!subq_mul_i64(nb - 1, bs, &last) || !subq_mul_i64(n - 1, ss, &t) || !subq_add_i64(last, t, &last) ||
+      !subq_mul_i64(nh - 1, hs, &t) || !subq_add_i64(last, t, &last) ||
+      !subq_byte_range_rows(p, 2, d, last, (int64_t)sizeof(float), &r))
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of %s overflows int64", fn, name);
   return SUBQ_OK;
 }

@@ -367,23 +367,25 @@ subq_status subq_embedding(subq_context *ctx, subq_dtype table_dtype, const void
   if (table_ld < 0 || out_ld < 0)
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s (%lld) < 0", fn, table_ld < 0 ? "table_ld" : "out_ld",
                       (long long)(table_ld < 0 ? table_ld : out_ld));
-  if (n_ids == 0 || dim == 0) return SUBQ_OK;
+  if (n_ids == 0) return SUBQ_OK;
+  /* the ids are checked even when dim == 0 (nothing gathered) */
   if (!ids) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: ids is NULL", fn);
   if (vocab == 0) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: vocab is 0 with %lld ids", fn, (long long)n_ids);
-  const size_t esz = subq_dtype_size(table_dtype);
   subq_nn_tensor tt, ti, to;
   int64_t ild = 0;
   subq_status st;
-  if ((st = subq_nn_tensor_init(fn, "table", table, esz, vocab, dim, &table_ld, &tt)) ||
-      (st = subq_nn_tensor_init(fn, "ids", ids, sizeof(int64_t), 1, n_ids, &ild, &ti)) ||
-      (st = subq_nn_tensor_init(fn, "out", out, 4, n_ids, dim, &out_ld, &to)) ||
-      (st = subq_nn_check_pair(fn, "out", &to, "table", &tt, false)) ||
-      (st = subq_nn_check_pair(fn, "out", &to, "ids", &ti, false)))
-    return st;
+  if ((st = subq_nn_tensor_init(fn, "ids", ids, sizeof(int64_t), 1, n_ids, &ild, &ti))) return st;
   for (int64_t t = 0; t < n_ids; t++)
     if (ids[t] < 0 || ids[t] >= vocab)
       return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: ids[%lld] (%lld) is outside [0, %lld)", fn, (long long)t,
                         (long long)ids[t], (long long)vocab);
+  if (dim == 0) return SUBQ_OK;
+  const size_t esz = subq_dtype_size(table_dtype);
+  if ((st = subq_nn_tensor_init(fn, "table", table, esz, vocab, dim, &table_ld, &tt)) ||
+      (st = subq_nn_tensor_init(fn, "out", out, 4, n_ids, dim, &out_ld, &to)) ||
+      (st = subq_nn_check_pair(fn, "out", &to, "table", &tt, false)) ||
+      (st = subq_nn_check_pair(fn, "out", &to, "ids", &ti, false)))
+    return st;
   const subq_nn_impl *im = subq_nn_pick(ctx);
   subq_emb_job job = {table, esz, table_ld, dim, out_ld, ids, out, NULL};
   if (table_dtype == SUBQ_DTYPE_BF16) job.from16 = im->from_bf16;
@@ -748,17 +750,19 @@ subq_status subq_rope(subq_context *ctx, const subq_rope_args *args) {
       (st = subq_rope_operand(fn, "k", g.k, SUBQ_MAX(g.tokens, 1), g.k_heads, g.head_dim, &g.k_token_stride,
                               &g.k_head_stride, &tk)))
     return st;
-  if (g.tokens == 0 || (g.q_heads == 0 && g.k_heads == 0)) return SUBQ_OK;
+  if (g.tokens == 0) return SUBQ_OK;
   int64_t pld = 0;
-  if ((st = subq_nn_tensor_init(fn, "positions", g.positions, sizeof(int64_t), 1, g.tokens, &pld, &tp)) ||
-      (st = subq_nn_check_pair(fn, "q", &tq, "k", &tk, false)) ||
-      (st = subq_nn_check_pair(fn, "q", &tq, "positions", &tp, false)) ||
-      (st = subq_nn_check_pair(fn, "k", &tk, "positions", &tp, false)))
-    return st;
+  if ((st = subq_nn_tensor_init(fn, "positions", g.positions, sizeof(int64_t), 1, g.tokens, &pld, &tp))) return st;
+  /* the positions are checked even with no heads (nothing rotated) */
   for (int64_t t = 0; t < g.tokens; t++)
     if (g.positions[t] < 0)
       return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: positions[%lld] (%lld) < 0", fn, (long long)t,
                         (long long)g.positions[t]);
+  if (g.q_heads == 0 && g.k_heads == 0) return SUBQ_OK;
+  if ((st = subq_nn_check_pair(fn, "q", &tq, "k", &tk, false)) ||
+      (st = subq_nn_check_pair(fn, "q", &tq, "positions", &tp, false)) ||
+      (st = subq_nn_check_pair(fn, "k", &tk, "positions", &tp, false)))
+    return st;
   subq_rope_job job = {g, g.table, subq_nn_pick(ctx)->rope};
   const double bytes = (double)g.tokens * (double)(g.q_heads + g.k_heads) * (double)g.table->p.rot_dim * 8.0;
   const subq_phase ph = {subq_rope_run, &job, g.tokens, 0};

@@ -60,6 +60,22 @@ subq_status subq_ssm_tensor(const char *fn, const char *name, const float *p, bo
   return SUBQ_OK;
 }
 
+/* The sequences of an output tensor checked by subq_ssm_tensor (ld, bs
+ * defaulted) are pairwise disjoint: stacked (bs >= the span of one sequence,
+ * (rows - 1) * ld + cols) or interleaved token by token (bs >= cols and
+ * (batch - 1) * bs + cols <= ld). No arithmetic can overflow here:
+ * subq_ssm_tensor has computed the whole extent. */
+subq_status subq_ssm_out_seqs_apart(const char *fn, const char *name, int64_t batch, int64_t rows, int64_t cols,
+                                    int64_t ld, int64_t bs) {
+  if (batch <= 1 || rows <= 0 || cols <= 0) return SUBQ_OK;
+  const int64_t span = (rows - 1) * ld + cols;
+  if (bs >= span || (bs >= cols && (batch - 1) * bs + cols <= ld)) return SUBQ_OK;
+  return subq_error(SUBQ_ERR_INVALID_ARGUMENT,
+                    "%s: %s_bs (%lld) lets the sequences of %s overlap (needs >= %lld, the span of one sequence, or "
+                    ">= %lld with %s_ld >= (batch - 1) * %s_bs + %lld)",
+                    fn, name, (long long)bs, name, (long long)span, (long long)cols, name, name, (long long)cols);
+}
+
 /* A flat vector of n floats. */
 subq_status subq_ssm_vec(const char *fn, const char *name, const float *p, bool required, int64_t n,
                          subq_byte_range *r) {
@@ -236,13 +252,19 @@ static subq_status subq_conv1d_impl(subq_context *ctx, const subq_conv1d_args *a
   if ((st = subq_ssm_tensor(fn, "x", g.x, true, tb, tr, g.channels, &g.x_ld, &g.x_bs, &rx)) ||
       (st = subq_ssm_vec(fn, "weight", g.weight, true, wn, &rw)) ||
       (st = subq_ssm_vec(fn, "bias", g.bias, false, g.channels, &rb)) ||
-      (st = subq_ssm_tensor(fn, "y", g.y, true, tb, tr, g.channels, &g.y_ld, &g.y_bs, &ry)))
+      (st = subq_ssm_tensor(fn, "y", g.y, true, tb, tr, g.channels, &g.y_ld, &g.y_bs, &ry)) ||
+      (st = subq_ssm_out_seqs_apart(fn, "y", tb, tr, g.channels, g.y_ld, g.y_bs)))
     return st;
   if (srows > 0) {
     if (g.state_bs < 0)
       return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: state_bs (%lld) < 0", fn, (long long)g.state_bs);
-    if (g.state_bs == 0 && !subq_mul_i64(srows, g.channels, &g.state_bs))
+    int64_t sfl; /* floats of one slot */
+    if (!subq_mul_i64(srows, g.channels, &sfl))
       return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of the state overflows int64", fn);
+    if (g.state_bs == 0) g.state_bs = sfl;
+    if (g.state_out && n_slots > 1 && g.state_bs < sfl) /* written slots must not overlap */
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: state_bs (%lld) < state floats %lld", fn,
+                        (long long)g.state_bs, (long long)sfl);
     int64_t sbs = g.state_bs, sbs2 = g.state_bs, ld = g.channels, ld2 = g.channels;
     if ((st = subq_ssm_tensor(fn, "state_in", g.state_in, false, n_slots, srows, g.channels, &ld, &sbs, &rsi)) ||
         (st = subq_ssm_tensor(fn, "state_out", g.state_out, false, n_slots, srows, g.channels, &ld2, &sbs2, &rso)))
@@ -464,7 +486,8 @@ static subq_status subq_ssm1_impl(subq_context *ctx, const subq_ssm1_args *args,
       (st = subq_ssm_vec(fn, "a", g.a, true, (g.flags & SUBQ_SSM1_A_PACKED) ? sf : en, &ra)) ||
       (st = subq_ssm_vec(fn, "dt_bias", g.dt_bias, false, E, &rdb)) ||
       (st = subq_ssm_vec(fn, "d_skip", g.d_skip, false, E, &rd)) ||
-      (st = subq_ssm_tensor(fn, "y", g.y, true, tb, tr, E, &g.y_ld, &g.y_bs, &ry)))
+      (st = subq_ssm_tensor(fn, "y", g.y, true, tb, tr, E, &g.y_ld, &g.y_bs, &ry)) ||
+      (st = subq_ssm_out_seqs_apart(fn, "y", tb, tr, E, g.y_ld, g.y_bs)))
     return st;
   if ((st = subq_ssm_state_pool(fn, g.batch, g.state_slots, n_slots, sf, &g.h_bs, g.h_in, g.h_out, &rhi, &rho)))
     return st;

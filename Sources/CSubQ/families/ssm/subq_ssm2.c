@@ -331,7 +331,8 @@ static subq_status subq_ssm2_impl_call(subq_context *ctx, const subq_ssm2_args *
       (st = subq_ssm_vec(fn, "a", g.a, true, H, &ra)) ||
       (st = subq_ssm_vec(fn, "dt_bias", g.dt_bias, false, H, &rdb)) ||
       (st = subq_ssm_vec(fn, "d_skip", g.d_skip, false, (g.flags & SUBQ_SSM2_D_PER_CHANNEL) ? E : H, &rd)) ||
-      (st = subq_ssm_tensor(fn, "y", g.y, true, tb, tr, E, &g.y_ld, &g.y_bs, &ry)))
+      (st = subq_ssm_tensor(fn, "y", g.y, true, tb, tr, E, &g.y_ld, &g.y_bs, &ry)) ||
+      (st = subq_ssm_out_seqs_apart(fn, "y", tb, tr, E, g.y_ld, g.y_bs)))
     return st;
   /* state pools */
   const int64_t n_slots = g.n_slots ? g.n_slots : g.batch;

@@ -17,6 +17,12 @@
 SUBQ_INTERNAL subq_status subq_ssm_tensor(const char *fn, const char *name, const float *p, bool required,
                                           int64_t batch, int64_t rows, int64_t cols, int64_t *ld, int64_t *bs,
                                           subq_byte_range *r);
+/* The rule for a written token-major tensor (after subq_ssm_tensor): with
+ * batch > 1 its sequences are disjoint, stacked (bs >= (rows - 1) * ld +
+ * cols) or interleaved token by token (bs >= cols and (batch - 1) * bs +
+ * cols <= ld); otherwise an error naming <name>_bs. */
+SUBQ_INTERNAL subq_status subq_ssm_out_seqs_apart(const char *fn, const char *name, int64_t batch, int64_t rows,
+                                                  int64_t cols, int64_t ld, int64_t bs);
 /* A flat vector of n floats. */
 SUBQ_INTERNAL subq_status subq_ssm_vec(const char *fn, const char *name, const float *p, bool required, int64_t n,
                                        subq_byte_range *r);

@@ -473,6 +473,16 @@ static void bad_args(void) {
                "stride of k");
   CHECK_STATUS(subq_kv_cache_append(NULL, c, 0, 1, 11, kv, 0, 32, 16, kv, 0, 32, 16), SUBQ_ERR_INVALID_ARGUMENT,
                "full");
+  {
+    /* The source's last element sits at byte 4 * (INT64_MAX / 4) - 4 (fits int64) but its end is
+     * 2^63 bytes past k: past PTRDIFF_MAX, refused as an overflow before anything else (found by
+     * fuzz_kernel_args: the check measured the last element's offset, not the end). */
+    const int64_t ss = INT64_MAX / 40 - 2, hs = INT64_MAX / 4 - 15 - 10 * ss;
+    CHECK_STATUS(subq_kv_cache_append(NULL, c, 0, 1, 11, kv, 0, ss, hs, kv, 0, 32, 16), SUBQ_ERR_INVALID_ARGUMENT,
+                 "index arithmetic of k overflows");
+    CHECK_STATUS(subq_kv_cache_append(NULL, c, 0, 1, 11, kv, 0, 32, 16, kv, 0, ss, hs), SUBQ_ERR_INVALID_ARGUMENT,
+                 "index arithmetic of v overflows");
+  }
   CHECK_OK(subq_kv_cache_append(NULL, c, 0, 2, 10, kv, 0, 32, 16, kv, 0, 32, 16));
   CHECK_STATUS(subq_kv_cache_append(NULL, c, 1, 1, 1, kv, 0, 32, 16, kv, 0, 32, 16), SUBQ_ERR_INVALID_ARGUMENT,
                "full");

@@ -1045,6 +1045,16 @@ static void errors(void) {
   CHECK_STATUS(subq_embedding(NULL, SUBQ_DTYPE_F32, buf, 0, 4, 0, ids, 3, out, 0), SUBQ_ERR_INVALID_ARGUMENT, "vocab is 0");
   CHECK_STATUS(subq_embedding(NULL, SUBQ_DTYPE_F32, buf, 2, 4, 0, ids, 3, out, 0), SUBQ_ERR_INVALID_ARGUMENT,
                "subq_embedding: ids[2] (2) is outside [0, 2)");
+  /* dim 0 gathers nothing but still checks the ids (found by fuzz_kernel_args); table and out are
+   * not read or written then and may be NULL */
+  CHECK_STATUS(subq_embedding(NULL, SUBQ_DTYPE_F32, buf, 2, 0, 0, ids, 3, out, 0), SUBQ_ERR_INVALID_ARGUMENT,
+               "subq_embedding: ids[2] (2) is outside [0, 2)");
+  CHECK_STATUS(subq_embedding(NULL, SUBQ_DTYPE_F32, NULL, 2, 0, 0, NULL, 3, NULL, 0), SUBQ_ERR_INVALID_ARGUMENT,
+               "ids is NULL");
+  CHECK_STATUS(subq_embedding(NULL, SUBQ_DTYPE_F32, NULL, 0, 0, 0, ids, 3, NULL, 0), SUBQ_ERR_INVALID_ARGUMENT,
+               "vocab is 0");
+  CHECK_OK(subq_embedding(NULL, SUBQ_DTYPE_F32, NULL, 3, 0, 0, ids, 3, NULL, 0));
+  CHECK_OK(subq_embedding(NULL, SUBQ_DTYPE_F32, NULL, 0, 4, 0, NULL, 0, NULL, 0)); /* no ids: nothing to check */
 
   /* RoPE parameters and tables */
   subq_rope_params p;
@@ -1164,6 +1174,15 @@ static void errors(void) {
   CHECK_STATUS(subq_rope(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "positions is NULL");
   pos[2] = -5;
   CHECK_STATUS(subq_rope(NULL, &r), SUBQ_ERR_INVALID_ARGUMENT, "subq_rope: positions[2] (-5) < 0");
+  /* no heads rotates nothing but still checks the positions (found by fuzz_kernel_args) */
+  e = r, e.q = e.k = NULL, e.q_heads = e.k_heads = 0;
+  CHECK_STATUS(subq_rope(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "subq_rope: positions[2] (-5) < 0");
+  e.positions = NULL;
+  CHECK_STATUS(subq_rope(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "positions is NULL");
+  pos[2] = 2;
+  e.positions = pos;
+  CHECK_OK(subq_rope(NULL, &e));
+  pos[2] = -5;
   e = r, e.tokens = 0, e.positions = NULL;
   CHECK_OK(subq_rope(NULL, &e));
   subq_rope_table_destroy(t);

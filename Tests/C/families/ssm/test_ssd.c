@@ -494,6 +494,10 @@ static void errors(void) {
   BAD(f.h_out = buf + 190, subq_ssm2_scan_f32, "y overlaps h_out");
   BAD(f.d_skip = buf + 66; f.flags |= SUBQ_SSM2_D_PER_CHANNEL; f.y = buf + 70, subq_ssm2_scan_f32, "y overlaps d_skip");
   BAD(f.seqlen = INT64_MAX / 4, subq_ssm2_scan_f32, "overflows");
+  /* output sequences must not overlap (span of y: 1 * 8 + 8 = 16) */
+  BAD(f.batch = 2; f.y_bs = 8, subq_ssm2_scan_f32, "y_bs (8) lets the sequences of y overlap");
+  BAD(f.batch = 2; f.y_bs = 8; f.y_ld = 15, subq_ssm2_scan_f32, "y_bs (8)");
+  BAD(f.batch = 2; f.seqlen = 1; f.y_bs = 4; f.h_out = buf + 1000, subq_ssm2_step_f32, "y_bs (4)");
   BAD(f.batch = 2; f.cu_seqlens = cu_bad, subq_ssm2_scan_f32, "decreases");
   BAD(f.batch = 1; f.cu_seqlens = cu_neg, subq_ssm2_scan_f32, "cu_seqlens[0]");
   BAD(f.batch = 2; f.cu_seqlens = cu2; f.h_out = buf + 1000; f.state_slots = slots_dup, subq_ssm2_scan_f32,
@@ -504,6 +508,12 @@ static void errors(void) {
   BAD(f.seqlen = 1, subq_ssm2_step_f32, "h_out is NULL");
   BAD(f.batch = 1; f.cu_seqlens = cu_step; f.h_out = buf + 1000, subq_ssm2_step_f32, "decode step takes <= 1");
 #undef BAD
+  f = s, f.batch = 2, f.y_bs = 16; /* stacked */
+  CHECK_OK(subq_ssm2_scan_f32(NULL, &f));
+  f = s, f.batch = 2, f.y_bs = 8, f.y_ld = 16; /* interleaved */
+  CHECK_OK(subq_ssm2_scan_f32(NULL, &f));
+  f = s, f.batch = 2, f.x_bs = 8, f.b_bs = 0; /* inputs may overlap each other */
+  CHECK_OK(subq_ssm2_scan_f32(NULL, &f));
   {
     unsigned char big[sizeof(subq_ssm2_args) + 8];
     memset(big, 0, sizeof big);

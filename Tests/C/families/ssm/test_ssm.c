@@ -545,12 +545,42 @@ static void errors(void) {
   CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "y_bs");
   e = c, e.state_bs = -1;
   CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "state_bs");
+  /* written state slots must not overlap (one slot: (4 - 1) * 8 = 24 floats), as h_bs of the scans */
+  e = c, e.batch = 2, e.state_out = buf + 1000, e.state_bs = 8;
+  CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "state_bs (8) < state floats 24");
+  e = c, e.batch = 1, e.n_slots = 2, e.state_out = buf + 1000, e.state_bs = 23;
+  CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "state_bs (23)");
+  e = c, e.batch = 2, e.seqlen = 1, e.state_in = e.state_out = buf + 1000, e.state_bs = 8;
+  CHECK_STATUS(subq_conv1d_update_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "state_bs (8)");
+  e = c, e.batch = 2, e.state_out = buf + 1000, e.state_bs = 24;
+  CHECK_OK(subq_conv1d_f32(NULL, &e));
+  e = c, e.batch = 1, e.state_out = buf + 1000, e.state_bs = 8; /* one slot: the stride is never used */
+  CHECK_OK(subq_conv1d_f32(NULL, &e));
+  e = c, e.batch = 2, e.state_in = buf + 1000, e.state_bs = 8; /* read-only slots may overlap */
+  CHECK_OK(subq_conv1d_f32(NULL, &e));
   e = c, e.y = buf + 10;
   CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "y overlaps x");
   e = c, e.state_out = buf + 105;
   CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "state_out overlaps weight");
   e = c, e.x_ld = INT64_MAX / 2;
   CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "overflows");
+  /* Sequences of the output must not overlap each other (found by fuzz_kernel_args): y_bs below
+   * one sequence's span (3 * 8 + 8 = 32) is refused, the interleaved (seqlen, batch, channels)
+   * layout is allowed, and inputs may overlap each other (read only). */
+  e = c, e.batch = 2, e.y_bs = 8;
+  CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "y_bs (8) lets the sequences of y overlap");
+  e = c, e.batch = 2, e.y_bs = 31;
+  CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "y_bs (31)");
+  e = c, e.batch = 2, e.y_bs = 8, e.y_ld = 15;
+  CHECK_STATUS(subq_conv1d_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "y_bs (8)");
+  e = c, e.batch = 2, e.y_bs = 32;
+  CHECK_OK(subq_conv1d_f32(NULL, &e));
+  e = c, e.batch = 2, e.y_bs = 8, e.y_ld = 16;
+  CHECK_OK(subq_conv1d_f32(NULL, &e));
+  e = c, e.batch = 2, e.x_bs = 8;
+  CHECK_OK(subq_conv1d_f32(NULL, &e));
+  e = c, e.batch = 2, e.seqlen = 1, e.y_bs = 4, e.state_out = buf + 1000;
+  CHECK_STATUS(subq_conv1d_update_f32(NULL, &e), SUBQ_ERR_INVALID_ARGUMENT, "y_bs (4)");
   /* one token: any row stride is legal (the kernel's prefetch address of the
    * next rows overflowed int64, UB; found by fuzz_kernel_args) */
   e = c, e.width = 1, e.seqlen = 1, e.x_ld = INT64_MAX, e.y_ld = INT64_MAX;
@@ -630,12 +660,22 @@ static void errors(void) {
   BAD(f.h_out = buf + 60, subq_ssm1_scan_f32, "h_out overlaps");
   BAD(f.h_in = buf + 1000; f.h_out = buf + 1010, subq_ssm1_scan_f32, "h_out overlaps h_in");
   BAD(f.seqlen = INT64_MAX / 4, subq_ssm1_scan_f32, "overflows");
+  /* output sequences must not overlap (span of y: 1 * 8 + 8 = 16) */
+  BAD(f.batch = 2; f.y_bs = 8, subq_ssm1_scan_f32, "y_bs (8) lets the sequences of y overlap");
+  BAD(f.batch = 2; f.y_bs = 8; f.y_ld = 15, subq_ssm1_scan_f32, "y_bs (8)");
+  BAD(f.batch = 2; f.seqlen = 1; f.y_bs = 4; f.h_out = buf + 1000, subq_ssm1_step_f32, "y_bs (4)");
   BAD(f.h_out = buf + 1000, subq_ssm1_step_f32, "seqlen");
   BAD(f.seqlen = 1, subq_ssm1_step_f32, "h_out is NULL");
 #undef BAD
   f = s, f.seqlen = 1, f.h_in = buf + 1000, f.h_out = buf + 1000;
   CHECK_OK(subq_ssm1_step_f32(NULL, &f)); /* in place */
   f = s, f.seqlen = 0, f.u = NULL;
+  CHECK_OK(subq_ssm1_scan_f32(NULL, &f));
+  f = s, f.batch = 2, f.y_bs = 16; /* stacked */
+  CHECK_OK(subq_ssm1_scan_f32(NULL, &f));
+  f = s, f.batch = 2, f.y_bs = 8, f.y_ld = 16; /* interleaved */
+  CHECK_OK(subq_ssm1_scan_f32(NULL, &f));
+  f = s, f.batch = 2, f.u_bs = 8, f.b_bs = 0; /* inputs may overlap each other */
   CHECK_OK(subq_ssm1_scan_f32(NULL, &f));
   CHECK(subq_ssm1_state_floats(17, 4) == 128 && subq_ssm1_state_floats(0, 4) == 0 &&
         subq_ssm1_state_floats(INT64_MAX, 2) == 0);
