@@ -458,7 +458,7 @@ private func gatherCall(
   out: inout MutableSpan<Float>, context: Context?
 ) throws(SubQError) {
   if vocab < 0 || dim < 0 { throw .invalidArgument("embeddingGather: vocab (\(vocab)) and dim (\(dim)) must be >= 0") }
-  if ids.isEmpty || dim == 0 { return }
+  if ids.isEmpty { return }  // with dim 0 the C call still checks the ids
   try nnNeed("embeddingGather", "out", out.count, ids.count, dim)
   try ids.withUnsafeBufferPointer { (ip) throws(SubQError) in
     try out.withUnsafeMutableBufferPointer { (o) throws(SubQError) in

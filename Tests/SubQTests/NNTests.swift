@@ -312,6 +312,17 @@ private func silu(_ x: Double) -> Double { x / (1 + exp(-x)) }
       #expect(error.code == .invalidArgument && error.message.contains("ids[1] (11) is outside [0, 11)"))
     }
     _ = consume os
+    // dim 0 gathers nothing, but the ids are still checked (as subq_embedding does)
+    var none = [Float]()
+    var ns = none.mutableSpan
+    do {
+      try embeddingGather(table: [Float]().span, vocab: vocab, dim: 0, ids: bad.span, out: &ns)
+      Issue.record("id 11 accepted with dim 0")
+    } catch {
+      #expect(error.code == .invalidArgument && error.message.contains("ids[1] (11) is outside [0, 11)"))
+    }
+    try embeddingGather(table: [Float]().span, vocab: vocab, dim: 0, ids: ids.span, out: &ns)
+    _ = consume ns
   }
 
   /// f16 round trips: every finite f16 survives decode then encode; rounding is nearest-even.
