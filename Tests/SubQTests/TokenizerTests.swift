@@ -292,6 +292,29 @@ func loadFixture(_ name: String, forceRegex: Bool = false) throws -> (Tokenizer,
       .unsupported, ["cannot compile regex"])
   }
 
+  /// Chains that multiply the text's length: a few KB of tokenizer.json would grow a one-character
+  /// text 2^40 times (a hang, then an out-of-memory kill) in encode or decode, so they are refused at
+  /// load, naming the components. Found by reading the code while fuzzing (fuzz_swift_tokenizer did not reach it).
+  @Test func blowUpChainsAreRefused() throws {
+    func chain(_ key: String, _ list: String, _ step: String, _ n: Int) -> String {
+      let steps = Array(repeating: step, count: n).joined(separator: ",")
+      return replacing(#"{"model""#, #"{"\#(key)":{"type":"Sequence","\#(list)":[\#(steps)]},"model""#)
+    }
+    let byteLevel = #"{"type":"ByteLevel","add_prefix_space":false,"use_regex":false}"#
+    let replace = #"{"type":"Replace","pattern":{"String":"a"},"content":"aa"}"#
+    let twice = #"{"type":"TemplateProcessing","single":[{"Sequence":{"id":"A"}},{"Sequence":{"id":"A"}}],"special_tokens":{}}"#
+    expectFailure(chain("pre_tokenizer", "pretokenizers", byteLevel, 40), .invalidArgument, ["pre_tokenizer", "grow"])
+    expectFailure(chain("normalizer", "normalizers", replace, 40), .invalidArgument, ["normalizer", "grow"])
+    expectFailure(chain("post_processor", "processors", twice, 40), .invalidArgument, ["post_processor", "grow"])
+    expectFailure(chain("decoder", "decoders", replace, 40), .invalidArgument, ["decoder", "grow"])
+    // A single long replacement is a blow-up too; real pipelines (a few steps) stay far below the bound.
+    let long = #"{"type":"Replace","pattern":{"String":"a"},"content":"\#(String(repeating: "b", count: 5000))"}"#
+    expectFailure(chain("decoder", "decoders", long, 1), .invalidArgument, ["decoder", "grow"])
+    let t = try Tokenizer(jsonString: chain("pre_tokenizer", "pretokenizers", byteLevel, 3))
+    #expect(t.encode("ab") == [2])
+    for name in tokenizerFixtures { _ = try loadFixture(name) }
+  }
+
   @Test func missingFile() {
     do {
       _ = try Tokenizer(contentsOfFile: "/nonexistent/tokenizer.json")

@@ -89,6 +89,17 @@ public final class Tokenizer: Sendable {
     model = try BPEModel(try r.object(root["model"], "model"), r)
     if let p = root["post_processor"], !p.isNull { postProcessor = try PostProcessor.parse(p, "post_processor", r) } else { postProcessor = .none }
     if let d = root["decoder"], !d.isNull { decoder = try Decoder.parse(d, "decoder", r) } else { decoder = nil }
+    // Chains of growing steps (ByteLevel after ByteLevel, Replace "a" -> "aa" again and again, templates
+    // repeating $A) grow a text exponentially: a few KB of hostile JSON would hang encode or decode.
+    let encodeGrowth = (normalizer?.growth ?? 1) * (preTokenizer?.growth ?? 1) * postProcessor.growth
+    guard encodeGrowth <= Self.maxGrowth else {
+      throw r.fail(
+        "normalizer, pre_tokenizer and post_processor",
+        "together grow a text up to \(Self.describe(encodeGrowth)) times (at most \(Int(Self.maxGrowth)) allowed)")
+    }
+    if let d = decoder, d.growth > Self.maxGrowth {
+      throw r.fail("decoder", "grows the text up to \(Self.describe(d.growth)) times (at most \(Int(Self.maxGrowth)) allowed)")
+    }
 
     var added: [AddedToken] = []
     if let a = root["added_tokens"], !a.isNull {
@@ -143,6 +154,15 @@ public final class Tokenizer: Sendable {
     tokenArena = arena
     special = isSpecial
     self.byContent = byContent
+  }
+
+  /// The most a pipeline may multiply a text's length (encode: normalizer × pre-tokenizer ×
+  /// post-processor; decode: the decoder), by the components' worst-case bounds. Real files stay
+  /// far below (Llama-2's Prepend + Replace " " -> "▁": 3; byte-level BPE: 2 to 4).
+  static let maxGrowth: Double = 1024
+
+  static func describe(_ growth: Double) -> String {
+    growth < 1e15 ? String(Int(growth.rounded(.up))) : "\(growth)"
   }
 
   // MARK: Vocabulary
