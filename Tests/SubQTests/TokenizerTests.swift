@@ -315,6 +315,22 @@ func loadFixture(_ name: String, forceRegex: Bool = false) throws -> (Tokenizer,
     for name in tokenizerFixtures { _ = try loadFixture(name) }
   }
 
+  /// TemplateProcessing looked every item's special token up by a linear scan of special_tokens:
+  /// 12,000 items naming one of 12,000 entries (1 MB) took tens of seconds to load.
+  @Test func largeTemplatesLoadInLinearTime() throws {
+    let n = 12_000
+    let specials = (0..<n).map { #""t\#($0)":{"id":"t\#($0)","ids":[0],"tokens":["a"]}"# }.joined(separator: ",")
+    let single = Array(repeating: #"{"SpecialToken":{"id":"t0","type_id":0}}"#, count: n).joined(separator: ",")
+    let json = replacing(
+      #"{"model""#, #"{"post_processor":{"type":"TemplateProcessing","single":[\#(single)],"special_tokens":{\#(specials)}},"model""#)
+    let clock = ContinuousClock()
+    let start = clock.now
+    let t = try Tokenizer(jsonString: json)
+    let elapsed = clock.now - start
+    #expect(elapsed < .seconds(5), "loading took \(elapsed)")
+    #expect(t.encode("ab") == Array(repeating: 0, count: n))
+  }
+
   @Test func missingFile() {
     do {
       _ = try Tokenizer(contentsOfFile: "/nonexistent/tokenizer.json")

@@ -600,7 +600,8 @@ indirect enum PostProcessor: Sendable {
     case "ByteLevel":
       return .none  // adjusts offsets only
     case "TemplateProcessing":
-      let specials = try r.object(v["special_tokens"], path + ".special_tokens")
+      // One dictionary, not a scan of the members per item (quadratic in a hostile file).
+      let specials = try r.object(v["special_tokens"], path + ".special_tokens").dictionary ?? [:]
       var items: [[Int32]?] = []
       for (k, item) in try r.array(v["single"], path + ".single").enumerated() {
         let ip = "\(path).single[\(k)]"
