@@ -331,6 +331,38 @@ func loadFixture(_ name: String, forceRegex: Bool = false) throws -> (Tokenizer,
     #expect(t.encode("ab") == Array(repeating: 0, count: n))
   }
 
+  /// Added tokens were matched by trying, at every position, every token that starts with the byte
+  /// there: 5,000 tokens sharing a 40-byte prefix (500 KB) made encoding 10 KB of that byte take ~45 s.
+  @Test func manyAddedTokensWithACommonPrefixEncodeInLinearTime() throws {
+    let n = 2_000
+    let prefix = String(repeating: "a", count: 40)
+    let added = (0..<n).map { #"{"id":\#($0 + 3),"content":"\#(prefix)\#($0)","special":true,"normalized":false}"# }
+    let t = try Tokenizer(jsonString: replacing(#"{"model""#, #"{"added_tokens":[\#(added.joined(separator: ","))],"model""#))
+    let clock = ContinuousClock()
+    let start = clock.now
+    let ids = t.encode(String(repeating: "a", count: 4_000), addSpecialTokens: false)
+    let elapsed = clock.now - start
+    #expect(elapsed < .seconds(2), "encoding took \(elapsed)")
+    #expect(ids == [Int32](repeating: 0, count: 4_000))
+    // Leftmost, then longest: "…a1" is not taken where "…a12" matches, nor "…a1" inside a longer match.
+    #expect(t.encode("b" + prefix + "12" + prefix + "1x", addSpecialTokens: false) == [1, 15, 4])
+    #expect(t.encode(prefix + "199" + prefix + "19", addSpecialTokens: false) == [202, 22])
+  }
+
+  /// An lstrip added token scanned back over all the whitespace before it, even what earlier matches
+  /// had consumed: a whitespace token with lstrip made a text of n spaces cost n² / 2.
+  @Test func lstripDoesNotRescanConsumedText() throws {
+    let t = try Tokenizer(
+      jsonString: replacing(#"{"model""#, #"{"added_tokens":[{"id":3,"content":" ","lstrip":true,"normalized":false}],"model""#))
+    let clock = ContinuousClock()
+    let start = clock.now
+    let ids = t.encode(String(repeating: " ", count: 20_000), addSpecialTokens: false)
+    let elapsed = clock.now - start
+    #expect(elapsed < .seconds(2), "encoding took \(elapsed)")
+    #expect(ids == [Int32](repeating: 3, count: 20_000))
+    #expect(t.encode("ab  b", addSpecialTokens: false) == [2, 3, 3, 1])
+  }
+
   @Test func missingFile() {
     do {
       _ = try Tokenizer(contentsOfFile: "/nonexistent/tokenizer.json")

@@ -370,25 +370,101 @@ struct EncodeState {
 
 /// Splits text on added tokens: leftmost match, longest at that position (Aho-Corasick
 /// LeftmostLongest as `tokenizers` uses), with lstrip / rstrip / single_word as it applies them.
+///
+/// The patterns form a byte trie, so finding the longest match at a position costs at most the
+/// longest pattern's length, however many patterns share a prefix (trying each pattern in turn made
+/// thousands of tokens with a common prefix quadratic).
 struct AddedTokenMatcher: Sendable {
   enum Segment {
     case token(Int32)
     case text(Int, Int)
   }
-  struct Pattern: Sendable {
-    let bytes: [UInt8]
-    let token: Tokenizer.AddedToken
-  }
-  /// Patterns by first byte, longest first.
-  let byFirst: [[Pattern]]
+  /// Trie nodes (0 is the root): the node's edges are `edgeByte[edgeStart[k]..<edgeStart[k + 1]]`,
+  /// ascending, leading to `edgeTarget`; `terminal[k]` is the token spelled by the path to k, or -1.
+  let edgeStart: [Int32]
+  let edgeByte: [UInt8]
+  let edgeTarget: [Int32]
+  let terminal: [Int32]
+  /// The root's children by byte (-1: none), the first step of every lookup.
+  let rootChild: [Int32]
+  let tokens: [Tokenizer.AddedToken]
   let isEmpty: Bool
 
   init(_ list: [(Tokenizer.AddedToken, [UInt8])]) {
-    var t = [[Pattern]](repeating: [], count: 256)
-    for (tok, b) in list where !b.isEmpty { t[Int(b[0])].append(Pattern(bytes: b, token: tok)) }
-    for k in 0..<256 { t[k].sort { $0.bytes.count > $1.bytes.count } }
-    byFirst = t
-    isEmpty = list.allSatisfy { $0.1.isEmpty }
+    var children: [[UInt8: Int32]] = [[:]]
+    var term: [Int32] = [-1]
+    var toks: [Tokenizer.AddedToken] = []
+    for (tok, b) in list where !b.isEmpty {
+      var node = 0
+      for c in b {
+        if let next = children[node][c] {
+          node = Int(next)
+        } else {
+          children.append([:])
+          term.append(-1)
+          children[node][c] = Int32(children.count - 1)
+          node = children.count - 1
+        }
+      }
+      // The first of equal patterns wins, as the longest-first stable order gave.
+      if term[node] < 0 {
+        term[node] = Int32(toks.count)
+        toks.append(tok)
+      }
+    }
+    var start: [Int32] = [0]
+    var bytes: [UInt8] = []
+    var targets: [Int32] = []
+    for c in children {
+      for (byte, next) in c.sorted(by: { $0.key < $1.key }) {
+        bytes.append(byte)
+        targets.append(next)
+      }
+      start.append(Int32(bytes.count))
+    }
+    edgeStart = start
+    edgeByte = bytes
+    edgeTarget = targets
+    terminal = term
+    var root = [Int32](repeating: -1, count: 256)
+    for (byte, next) in children[0] { root[Int(byte)] = next }
+    rootChild = root
+    tokens = toks
+    isEmpty = toks.isEmpty
+  }
+
+  /// The child of `node` along `byte`, or -1.
+  @inline(__always)
+  private func child(_ node: Int, _ byte: UInt8) -> Int {
+    var lo = Int(edgeStart[node])
+    var hi = Int(edgeStart[node + 1])
+    while lo < hi {
+      let mid = (lo + hi) / 2
+      let m = edgeByte[mid]
+      if m == byte { return Int(edgeTarget[mid]) }
+      if m < byte { lo = mid + 1 } else { hi = mid }
+    }
+    return -1
+  }
+
+  /// The longest pattern at `i`: (token, its length), or nil.
+  @inline(__always)
+  private func longestMatch(_ b: UnsafeBufferPointer<UInt8>, at i: Int) -> (Tokenizer.AddedToken, Int)? {
+    var node = Int(rootChild[Int(b[i])])
+    if node < 0 { return nil }
+    var best = Int(terminal[node])
+    var bestLength = 1
+    var k = i + 1
+    while k < b.count {
+      node = child(node, b[k])
+      if node < 0 { break }
+      k += 1
+      if terminal[node] >= 0 {
+        best = Int(terminal[node])
+        bestLength = k - i
+      }
+    }
+    return best < 0 ? nil : (tokens[best], bestLength)
   }
 
   func split(_ s: [UInt8]) -> [Segment] {
@@ -400,37 +476,27 @@ struct AddedTokenMatcher: Sendable {
     s.withUnsafeBufferPointer { b in
       let n = b.count
       while i < n {
-        let cands = byFirst[Int(b[i])]
-        var hit: Pattern?
-        for p in cands where p.bytes.count <= n - i {
-          var k = 1
-          while k < p.bytes.count && b[i + k] == p.bytes[k] { k += 1 }
-          if k == p.bytes.count {
-            hit = p
-            break
-          }
-        }
-        guard let p = hit else {
+        guard let (tok, length) = longestMatch(b, at: i) else {
           i += 1
           continue
         }
         var start = i
-        var stop = i + p.bytes.count
+        var stop = i + length
         i = stop  // matches never overlap, even a rejected one
-        let tok = p.token
         if tok.singleWord {
           let before = start > 0 && isWordChar(lastScalar(b, before: start))
           let after = stop < n && isWordChar(firstScalar(b, at: stop))
           if before || after { continue }
         }
         if tok.lstrip {
+          // Not past the end of the previous match: that text is consumed (and rescanning it is quadratic).
           var k = start
-          while k > 0 {
+          while k > startOffset {
             let (v, len) = lastScalarAndLength(b, before: k)
             if !isWhiteSpace(v) { break }
             k -= len
           }
-          start = max(k, startOffset)
+          start = k
         }
         if tok.rstrip {
           var k = stop
