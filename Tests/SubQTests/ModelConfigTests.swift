@@ -290,4 +290,26 @@ extension ModelConfigTests {
     #expect(throws: SubQError.self) { try NPY.encode(float32: [1], shape: [2]) }
     #expect(throws: SubQError.self) { try NPY.readFloat32(Data(d.prefix(20))) }
   }
+
+  /// A .npy header is hostile input: its shape's byte count must not overflow (fuzz_swift_npy found
+  /// a shape of 2^61 elements, whose count * 4 trapped).
+  @Test func hugeShapeIsAnErrorNotATrap() {
+    func message(_ shape: String) -> String {
+      var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shape), }"
+      header += String(repeating: " ", count: (64 - (10 + header.utf8.count + 1) % 64) % 64) + "\n"
+      var d = Data([0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
+      d.append(contentsOf: Array(header.utf8) + [0, 0, 0, 0])
+      do {
+        _ = try NPY.readFloat32(d)
+        return "no error"
+      } catch {
+        return error.message
+      }
+    }
+    #expect(message("(2305843009213693952, 1)").contains("shape"))
+    #expect(message("(4611686018427387904,)").contains("shape"))
+    #expect(message("(9223372036854775807,)").contains("shape"))
+    #expect(message("(3037000500, 3037000500)").contains("shape"))
+    #expect(message("(2,)").contains("4 data bytes for shape [2]"))
+  }
 }

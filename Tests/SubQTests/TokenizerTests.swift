@@ -292,6 +292,70 @@ func loadFixture(_ name: String, forceRegex: Bool = false) throws -> (Tokenizer,
       .unsupported, ["cannot compile regex"])
   }
 
+  /// Chains that multiply the text's length: a few KB of tokenizer.json would grow a one-character
+  /// text 2^40 times (a hang, then an out-of-memory kill) in encode or decode, so they are refused at
+  /// load, naming the components. Found by reading the code while fuzzing (fuzz_swift_tokenizer did not reach it).
+  @Test func blowUpChainsAreRefused() throws {
+    func chain(_ key: String, _ list: String, _ step: String, _ n: Int) -> String {
+      let steps = Array(repeating: step, count: n).joined(separator: ",")
+      return replacing(#"{"model""#, #"{"\#(key)":{"type":"Sequence","\#(list)":[\#(steps)]},"model""#)
+    }
+    let byteLevel = #"{"type":"ByteLevel","add_prefix_space":false,"use_regex":false}"#
+    let replace = #"{"type":"Replace","pattern":{"String":"a"},"content":"aa"}"#
+    let twice = #"{"type":"TemplateProcessing","single":[{"Sequence":{"id":"A"}},{"Sequence":{"id":"A"}}],"special_tokens":{}}"#
+    expectFailure(chain("pre_tokenizer", "pretokenizers", byteLevel, 40), .invalidArgument, ["pre_tokenizer", "grow"])
+    expectFailure(chain("normalizer", "normalizers", replace, 40), .invalidArgument, ["normalizer", "grow"])
+    expectFailure(chain("post_processor", "processors", twice, 40), .invalidArgument, ["post_processor", "grow"])
+    expectFailure(chain("decoder", "decoders", replace, 40), .invalidArgument, ["decoder", "grow"])
+    // A single long replacement is a blow-up too; real pipelines (a few steps) stay far below the bound.
+    let long = #"{"type":"Replace","pattern":{"String":"a"},"content":"\#(String(repeating: "b", count: 5000))"}"#
+    expectFailure(chain("decoder", "decoders", long, 1), .invalidArgument, ["decoder", "grow"])
+    let t = try Tokenizer(jsonString: chain("pre_tokenizer", "pretokenizers", byteLevel, 3))
+    #expect(t.encode("ab") == [2])
+    for name in tokenizerFixtures { _ = try loadFixture(name) }
+  }
+
+  /// TemplateProcessing looked every item's special token up by a linear scan of special_tokens:
+  /// 12,000 items naming one of 12,000 entries (1 MB) took 12 s to load. The size here would take
+  /// the quadratic form minutes; the time limit is a hang guard (loading takes about a second),
+  /// not a speed goal.
+  @Test(.timeLimit(.minutes(1))) func largeTemplatesLoadInLinearTime() throws {
+    let n = 40_000
+    let specials = (0..<n).map { #""t\#($0)":{"id":"t\#($0)","ids":[0],"tokens":["a"]}"# }.joined(separator: ",")
+    let single = Array(repeating: #"{"SpecialToken":{"id":"t0","type_id":0}}"#, count: n).joined(separator: ",")
+    let json = replacing(
+      #"{"model""#, #"{"post_processor":{"type":"TemplateProcessing","single":[\#(single)],"special_tokens":{\#(specials)}},"model""#)
+    let t = try Tokenizer(jsonString: json)
+    #expect(t.encode("ab") == Array(repeating: 0, count: n))
+  }
+
+  /// Added tokens were matched by trying, at every position, every token that starts with the byte
+  /// there: 5,000 tokens sharing a 40-byte prefix (500 KB) made encoding 10 KB of that byte take ~45 s.
+  /// 40,000 bytes against 2,000 such tokens would take the old matcher minutes; the time limit is a
+  /// hang guard, not a speed goal.
+  @Test(.timeLimit(.minutes(1))) func manyAddedTokensWithACommonPrefixEncodeInLinearTime() throws {
+    let n = 2_000
+    let prefix = String(repeating: "a", count: 40)
+    let added = (0..<n).map { #"{"id":\#($0 + 3),"content":"\#(prefix)\#($0)","special":true,"normalized":false}"# }
+    let t = try Tokenizer(jsonString: replacing(#"{"model""#, #"{"added_tokens":[\#(added.joined(separator: ","))],"model""#))
+    let ids = t.encode(String(repeating: "a", count: 40_000), addSpecialTokens: false)
+    #expect(ids == [Int32](repeating: 0, count: 40_000))
+    // Leftmost, then longest: "…a1" is not taken where "…a12" matches, nor "…a1" inside a longer match.
+    #expect(t.encode("b" + prefix + "12" + prefix + "1x", addSpecialTokens: false) == [1, 15, 4])
+    #expect(t.encode(prefix + "199" + prefix + "19", addSpecialTokens: false) == [202, 22])
+  }
+
+  /// An lstrip added token scanned back over all the whitespace before it, even what earlier matches
+  /// had consumed: a whitespace token with lstrip made a text of n spaces cost n² / 2 (20,000 spaces:
+  /// 21 s; the 200,000 here: over half an hour). The time limit is a hang guard, not a speed goal.
+  @Test(.timeLimit(.minutes(1))) func lstripDoesNotRescanConsumedText() throws {
+    let t = try Tokenizer(
+      jsonString: replacing(#"{"model""#, #"{"added_tokens":[{"id":3,"content":" ","lstrip":true,"normalized":false}],"model""#))
+    let ids = t.encode(String(repeating: " ", count: 200_000), addSpecialTokens: false)
+    #expect(ids == [Int32](repeating: 3, count: 200_000))
+    #expect(t.encode("ab  b", addSpecialTokens: false) == [2, 3, 3, 1])
+  }
+
   @Test func missingFile() {
     do {
       _ = try Tokenizer(contentsOfFile: "/nonexistent/tokenizer.json")

@@ -61,14 +61,17 @@ extension NPY {
       guard let n = Int(t), n >= 0 else { throw .invalidArgument("NPY.readFloat32: bad shape entry '\(t)'") }
       shape.append(n)
     }
+    // The element count and its byte count: a hostile shape may overflow either.
     var count = 1
     for n in shape {
       let (p, o) = count.multipliedReportingOverflow(by: n)
-      guard !o else { throw .invalidArgument("NPY.readFloat32: shape overflows") }
+      guard !o else { throw .invalidArgument("NPY.readFloat32: shape \(shape) overflows") }
       count = p
     }
+    let (byteCount, o) = count.multipliedReportingOverflow(by: 4)
+    guard !o else { throw .invalidArgument("NPY.readFloat32: shape \(shape) overflows") }
     let dataStart = start + hl
-    guard b.count - dataStart == count * 4 else {
+    guard b.count - dataStart == byteCount else {
       throw .invalidArgument("NPY.readFloat32: \(b.count - dataStart) data bytes for shape \(shape)")
     }
     var values = [Float](repeating: 0, count: count)

@@ -156,6 +156,17 @@ indirect enum Normalizer: Sendable {
     }
   }
 
+  /// At most how many times `apply` multiplies a text's length in bytes (plus constants), see `Tokenizer.maxGrowth`.
+  var growth: Double {
+    switch self {
+    case .nfc: 3  // the most NFC expands UTF-8 (U+1D160: 4 bytes -> 3 scalars, 12 bytes)
+    case .lowercase: 1.5  // U+0130 (2 bytes) -> "i\u{307}" (3 bytes), the largest lowercase mapping
+    case .prepend, .strip: 1
+    case .replace(let pattern, let content): max(1, Double(content.count) / Double(pattern.count))
+    case .sequence(let items): items.reduce(1) { $0 * $1.growth }
+    }
+  }
+
   func apply(_ s: [UInt8]) -> [UInt8] {
     switch self {
     case .nfc:
@@ -334,6 +345,17 @@ indirect enum PreTokenizer: Sendable {
   /// ByteLevel's add_prefix_space alone (internal, for the regex fallback).
   static func prefixSpaceOnly(_ on: Bool) -> PreTokenizer {
     .metaspace(replacement: [], prepend: on ? .always : .never, split: false)
+  }
+
+  /// At most how many times `apply` multiplies a text's length in bytes (a one-byte piece that gains
+  /// a prefix is the worst case), see `Tokenizer.maxGrowth`.
+  var growth: Double {
+    switch self {
+    case .byteLevel(let addPrefixSpace, _): addPrefixSpace ? 4 : 2  // every byte -> 1 or 2 bytes
+    case .split, .whitespaceSplit: 1
+    case .metaspace(let rep, let prepend, _): Double(max(1, rep.count) + (prepend == .never ? 0 : 1))
+    case .sequence(let items): items.reduce(1) { $0 * $1.growth }
+    }
   }
 
   func apply(_ input: Pieces, _ scratch: inout ScalarRun) -> Pieces {
@@ -578,7 +600,8 @@ indirect enum PostProcessor: Sendable {
     case "ByteLevel":
       return .none  // adjusts offsets only
     case "TemplateProcessing":
-      let specials = try r.object(v["special_tokens"], path + ".special_tokens")
+      // One dictionary, not a scan of the members per item (quadratic in a hostile file).
+      let specials = try r.object(v["special_tokens"], path + ".special_tokens").dictionary ?? [:]
       var items: [[Int32]?] = []
       for (k, item) in try r.array(v["single"], path + ".single").enumerated() {
         let ip = "\(path).single[\(k)]"
@@ -621,6 +644,16 @@ indirect enum PostProcessor: Sendable {
         message:
           "\(r.context): \(path).type \"\(type)\" is not a supported post-processor (supported: TemplateProcessing, ByteLevel, RobertaProcessing, BertProcessing, Sequence)"
       )
+    }
+  }
+
+  /// At most how many times `apply` multiplies the number of ids (plus constants): the copies of
+  /// the sequence a template makes. See `Tokenizer.maxGrowth`.
+  var growth: Double {
+    switch self {
+    case .none: 1
+    case .template(let items): Double(max(1, items.count { $0 == nil }))
+    case .sequence(let items): items.reduce(1) { $0 * $1.growth }
     }
   }
 
@@ -690,6 +723,16 @@ indirect enum Decoder: Sendable {
         message:
           "\(r.context): \(path).type \"\(type)\" is not a supported decoder (supported: ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace, BPEDecoder, Sequence)"
       )
+    }
+  }
+
+  /// At most how many times `chain` multiplies the tokens' total length in bytes, see `Tokenizer.maxGrowth`.
+  var growth: Double {
+    switch self {
+    case .byteLevel: 1.5  // a 2-byte character -> a byte that is not UTF-8 -> U+FFFD (3 bytes)
+    case .byteFallback, .fuse, .strip, .metaspace, .bpeSuffix: 1
+    case .replace(let pattern, let content): max(1, Double(content.count) / Double(pattern.count))
+    case .sequence(let items): items.reduce(1) { $0 * $1.growth }
     }
   }
 

@@ -89,6 +89,17 @@ public final class Tokenizer: Sendable {
     model = try BPEModel(try r.object(root["model"], "model"), r)
     if let p = root["post_processor"], !p.isNull { postProcessor = try PostProcessor.parse(p, "post_processor", r) } else { postProcessor = .none }
     if let d = root["decoder"], !d.isNull { decoder = try Decoder.parse(d, "decoder", r) } else { decoder = nil }
+    // Chains of growing steps (ByteLevel after ByteLevel, Replace "a" -> "aa" again and again, templates
+    // repeating $A) grow a text exponentially: a few KB of hostile JSON would hang encode or decode.
+    let encodeGrowth = (normalizer?.growth ?? 1) * (preTokenizer?.growth ?? 1) * postProcessor.growth
+    guard encodeGrowth <= Self.maxGrowth else {
+      throw r.fail(
+        "normalizer, pre_tokenizer and post_processor",
+        "together grow a text up to \(Self.describe(encodeGrowth)) times (at most \(Int(Self.maxGrowth)) allowed)")
+    }
+    if let d = decoder, d.growth > Self.maxGrowth {
+      throw r.fail("decoder", "grows the text up to \(Self.describe(d.growth)) times (at most \(Int(Self.maxGrowth)) allowed)")
+    }
 
     var added: [AddedToken] = []
     if let a = root["added_tokens"], !a.isNull {
@@ -143,6 +154,15 @@ public final class Tokenizer: Sendable {
     tokenArena = arena
     special = isSpecial
     self.byContent = byContent
+  }
+
+  /// The most a pipeline may multiply a text's length (encode: normalizer × pre-tokenizer ×
+  /// post-processor; decode: the decoder), by the components' worst-case bounds. Real files stay
+  /// far below (Llama-2's Prepend + Replace " " -> "▁": 3; byte-level BPE: 2 to 4).
+  static let maxGrowth: Double = 1024
+
+  static func describe(_ growth: Double) -> String {
+    growth < 1e15 ? String(Int(growth.rounded(.up))) : "\(growth)"
   }
 
   // MARK: Vocabulary
@@ -350,25 +370,101 @@ struct EncodeState {
 
 /// Splits text on added tokens: leftmost match, longest at that position (Aho-Corasick
 /// LeftmostLongest as `tokenizers` uses), with lstrip / rstrip / single_word as it applies them.
+///
+/// The patterns form a byte trie, so finding the longest match at a position costs at most the
+/// longest pattern's length, however many patterns share a prefix (trying each pattern in turn made
+/// thousands of tokens with a common prefix quadratic).
 struct AddedTokenMatcher: Sendable {
   enum Segment {
     case token(Int32)
     case text(Int, Int)
   }
-  struct Pattern: Sendable {
-    let bytes: [UInt8]
-    let token: Tokenizer.AddedToken
-  }
-  /// Patterns by first byte, longest first.
-  let byFirst: [[Pattern]]
+  /// Trie nodes (0 is the root): the node's edges are `edgeByte[edgeStart[k]..<edgeStart[k + 1]]`,
+  /// ascending, leading to `edgeTarget`; `terminal[k]` is the token spelled by the path to k, or -1.
+  let edgeStart: [Int32]
+  let edgeByte: [UInt8]
+  let edgeTarget: [Int32]
+  let terminal: [Int32]
+  /// The root's children by byte (-1: none), the first step of every lookup.
+  let rootChild: [Int32]
+  let tokens: [Tokenizer.AddedToken]
   let isEmpty: Bool
 
   init(_ list: [(Tokenizer.AddedToken, [UInt8])]) {
-    var t = [[Pattern]](repeating: [], count: 256)
-    for (tok, b) in list where !b.isEmpty { t[Int(b[0])].append(Pattern(bytes: b, token: tok)) }
-    for k in 0..<256 { t[k].sort { $0.bytes.count > $1.bytes.count } }
-    byFirst = t
-    isEmpty = list.allSatisfy { $0.1.isEmpty }
+    var children: [[UInt8: Int32]] = [[:]]
+    var term: [Int32] = [-1]
+    var toks: [Tokenizer.AddedToken] = []
+    for (tok, b) in list where !b.isEmpty {
+      var node = 0
+      for c in b {
+        if let next = children[node][c] {
+          node = Int(next)
+        } else {
+          children.append([:])
+          term.append(-1)
+          children[node][c] = Int32(children.count - 1)
+          node = children.count - 1
+        }
+      }
+      // The first of equal patterns wins, as the longest-first stable order gave.
+      if term[node] < 0 {
+        term[node] = Int32(toks.count)
+        toks.append(tok)
+      }
+    }
+    var start: [Int32] = [0]
+    var bytes: [UInt8] = []
+    var targets: [Int32] = []
+    for c in children {
+      for (byte, next) in c.sorted(by: { $0.key < $1.key }) {
+        bytes.append(byte)
+        targets.append(next)
+      }
+      start.append(Int32(bytes.count))
+    }
+    edgeStart = start
+    edgeByte = bytes
+    edgeTarget = targets
+    terminal = term
+    var root = [Int32](repeating: -1, count: 256)
+    for (byte, next) in children[0] { root[Int(byte)] = next }
+    rootChild = root
+    tokens = toks
+    isEmpty = toks.isEmpty
+  }
+
+  /// The child of `node` along `byte`, or -1.
+  @inline(__always)
+  private func child(_ node: Int, _ byte: UInt8) -> Int {
+    var lo = Int(edgeStart[node])
+    var hi = Int(edgeStart[node + 1])
+    while lo < hi {
+      let mid = (lo + hi) / 2
+      let m = edgeByte[mid]
+      if m == byte { return Int(edgeTarget[mid]) }
+      if m < byte { lo = mid + 1 } else { hi = mid }
+    }
+    return -1
+  }
+
+  /// The longest pattern at `i`: (token, its length), or nil.
+  @inline(__always)
+  private func longestMatch(_ b: UnsafeBufferPointer<UInt8>, at i: Int) -> (Tokenizer.AddedToken, Int)? {
+    var node = Int(rootChild[Int(b[i])])
+    if node < 0 { return nil }
+    var best = Int(terminal[node])
+    var bestLength = 1
+    var k = i + 1
+    while k < b.count {
+      node = child(node, b[k])
+      if node < 0 { break }
+      k += 1
+      if terminal[node] >= 0 {
+        best = Int(terminal[node])
+        bestLength = k - i
+      }
+    }
+    return best < 0 ? nil : (tokens[best], bestLength)
   }
 
   func split(_ s: [UInt8]) -> [Segment] {
@@ -380,37 +476,27 @@ struct AddedTokenMatcher: Sendable {
     s.withUnsafeBufferPointer { b in
       let n = b.count
       while i < n {
-        let cands = byFirst[Int(b[i])]
-        var hit: Pattern?
-        for p in cands where p.bytes.count <= n - i {
-          var k = 1
-          while k < p.bytes.count && b[i + k] == p.bytes[k] { k += 1 }
-          if k == p.bytes.count {
-            hit = p
-            break
-          }
-        }
-        guard let p = hit else {
+        guard let (tok, length) = longestMatch(b, at: i) else {
           i += 1
           continue
         }
         var start = i
-        var stop = i + p.bytes.count
+        var stop = i + length
         i = stop  // matches never overlap, even a rejected one
-        let tok = p.token
         if tok.singleWord {
           let before = start > 0 && isWordChar(lastScalar(b, before: start))
           let after = stop < n && isWordChar(firstScalar(b, at: stop))
           if before || after { continue }
         }
         if tok.lstrip {
+          // Not past the end of the previous match: that text is consumed (and rescanning it is quadratic).
           var k = start
-          while k > 0 {
+          while k > startOffset {
             let (v, len) = lastScalarAndLength(b, before: k)
             if !isWhiteSpace(v) { break }
             k -= len
           }
-          start = max(k, startOffset)
+          start = k
         }
         if tok.rstrip {
           var k = stop
