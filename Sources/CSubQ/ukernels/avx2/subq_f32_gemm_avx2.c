@@ -61,27 +61,13 @@ static inline void subq_avx2_store_6x16(__m256 c00, __m256 c01, __m256 c10, __m2
     }
 }
 
-void subq_f32_gemm_ukernel_6x16__avx2(int64_t kc, const float *a, const float *b, int64_t ldb, float *c, int64_t c_rs,
-                                      int64_t c_cs, int64_t mr, int64_t nr, float alpha, float beta) {
-  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
-  __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
-  __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
-  __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-  if (c_cs == 1)
-    for (int64_t i = 0; i < mr; i++) {
-      _mm_prefetch((const char *)(c + i * c_rs), _MM_HINT_T0);
-      _mm_prefetch((const char *)(c + i * c_rs + 15), _MM_HINT_T0);
-    }
-  /* The k loop is written in assembly: compilers spill or shuffle registers
-   * around 15 live ymm values. Accumulators stay in compiler-chosen registers
-   * (ymm0-11, since 12-15 are clobbered); each step is 2 aligned B loads, 6
-   * broadcasts and 12 FMAs, k in increasing order for every element. */
-#define SUBQ_K_STEP(ao)                                          \
-  "vmovups (%%r9), %%ymm12\n\t"                                   \
-  "vmovups 32(%%r9), %%ymm13\n\t"                                 \
-  "addq %%r10, %%r9\n\t"                                          \
+/* The two 6x16 kernels (f32 and bf16 B panels) share everything but the B load of
+ * a k step. The k loop is written in assembly: compilers spill or shuffle
+ * registers around 15 live ymm values. Accumulators stay in compiler-chosen
+ * registers (ymm0-11, since 12-15 are clobbered); a step puts one k row of B in
+ * ymm12 / ymm13, then 6 broadcasts and 12 FMAs, k in increasing order for every
+ * element. r8 = a, r9 = b, r10 = B row stride in bytes, r11 = k / 4, rcx = k % 4. */
+#define SUBQ_6X16_FMAS(ao)                                       \
   "vbroadcastss " #ao "(%%r8), %%ymm14\n\t"                       \
   "vfmadd231ps %%ymm12, %%ymm14, %[c00]\n\t"                     \
   "vfmadd231ps %%ymm13, %%ymm14, %[c01]\n\t"                     \
@@ -100,130 +86,87 @@ void subq_f32_gemm_ukernel_6x16__avx2(int64_t kc, const float *a, const float *b
   "vbroadcastss " #ao "+20(%%r8), %%ymm15\n\t"                    \
   "vfmadd231ps %%ymm12, %%ymm15, %[c50]\n\t"                     \
   "vfmadd231ps %%ymm13, %%ymm15, %[c51]\n\t"
-  /* a, b, B row stride in bytes, k / 4, k % 4: read by the asm into r8-r11, rcx */
-  const int64_t args[5] = {(int64_t)(intptr_t)a, (int64_t)(intptr_t)b, ldb * (int64_t)sizeof(float), kc / 4, kc % 4};
-  __asm__ volatile("movq 0(%[args]), %%r8\n\t"
-                   "movq 8(%[args]), %%r9\n\t"
-                   "movq 16(%[args]), %%r10\n\t"
-                   "movq 24(%[args]), %%r11\n\t"
-                   "movq 32(%[args]), %%rcx\n\t"
-                   "testq %%r11, %%r11\n\t"
-                   "jz 2f\n\t"
-                   ".p2align 5\n\t"
-                   "1:\n\t"
-                   "prefetcht0 384(%%r8)\n\t"
-                   "prefetcht0 (%%r9,%%r10,8)\n\t" SUBQ_K_STEP(0) SUBQ_K_STEP(24) SUBQ_K_STEP(48) SUBQ_K_STEP(72)
-                   "addq $96, %%r8\n\t"
-                   "decq %%r11\n\t"
-                   "jnz 1b\n\t"
-                   "2:\n\t"
-                   "testq %%rcx, %%rcx\n\t"
-                   "jz 4f\n\t"
-                   "3:\n\t" SUBQ_K_STEP(0)
-                   "addq $24, %%r8\n\t"
-                   "decq %%rcx\n\t"
-                   "jnz 3b\n\t"
-                   "4:\n\t"
-                   : [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20),
-                     [c21] "+x"(c21), [c30] "+x"(c30), [c31] "+x"(c31), [c40] "+x"(c40), [c41] "+x"(c41),
-                     [c50] "+x"(c50), [c51] "+x"(c51)
-                   : [args] "r"(args)
-                   : "r8", "r9", "r10", "r11", "rcx", "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc");
-#undef SUBQ_K_STEP
-
-  subq_avx2_store_6x16(c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c, c_rs, c_cs, mr, nr, alpha, beta);
-}
-
-/* The same tile over a bf16 B panel: one 32-byte load holds a k row's 16
- * columns; as 8 dwords, `<< 16` gives the even columns as f32 and `& 0xffff0000`
- * the odd ones (exact), so each step is 1 load, 2 integer ops, 6 broadcasts
- * and 12 FMAs (the same FMA chains as the f32 kernel on the widened panel).
- * The accumulators hold (even, odd) columns and are interleaved once at the end. */
-void subq_f32wbf16_gemm_ukernel_6x16__avx2(int64_t kc, const float *a, const uint16_t *b, int64_t ldb, float *c,
-                                           int64_t c_rs, int64_t c_cs, int64_t mr, int64_t nr, float alpha,
-                                           float beta) {
-  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
-  __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
-  __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
-  __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-  if (c_cs == 1)
-    for (int64_t i = 0; i < mr; i++) {
-      _mm_prefetch((const char *)(c + i * c_rs), _MM_HINT_T0);
-      _mm_prefetch((const char *)(c + i * c_rs + 15), _MM_HINT_T0);
-    }
-  static const uint32_t hi_mask[8] __attribute__((aligned(32))) = {0xffff0000u, 0xffff0000u, 0xffff0000u, 0xffff0000u,
-                                                                    0xffff0000u, 0xffff0000u, 0xffff0000u, 0xffff0000u};
-#define SUBQ_K_STEP(ao)                                          \
+/* f32 B: 2 aligned loads (columns 0-7, 8-15). */
+#define SUBQ_6X16_LOAD_F32                                       \
+  "vmovups (%%r9), %%ymm12\n\t"                                   \
+  "vmovups 32(%%r9), %%ymm13\n\t"                                 \
+  "addq %%r10, %%r9\n\t"
+/* bf16 B: one 32-byte load holds the row's 16 columns; as 8 dwords, `<< 16`
+ * gives the even columns as f32 and `& 0xffff0000` the odd ones (exact). */
+#define SUBQ_6X16_LOAD_BF16                                      \
   "vmovdqu (%%r9), %%ymm12\n\t"                                   \
   "addq %%r10, %%r9\n\t"                                          \
   "vpand %[hi], %%ymm12, %%ymm13\n\t"                             \
-  "vpslld $16, %%ymm12, %%ymm12\n\t"                              \
-  "vbroadcastss " #ao "(%%r8), %%ymm14\n\t"                       \
-  "vfmadd231ps %%ymm12, %%ymm14, %[c00]\n\t"                     \
-  "vfmadd231ps %%ymm13, %%ymm14, %[c01]\n\t"                     \
-  "vbroadcastss " #ao "+4(%%r8), %%ymm15\n\t"                     \
-  "vfmadd231ps %%ymm12, %%ymm15, %[c10]\n\t"                     \
-  "vfmadd231ps %%ymm13, %%ymm15, %[c11]\n\t"                     \
-  "vbroadcastss " #ao "+8(%%r8), %%ymm14\n\t"                     \
-  "vfmadd231ps %%ymm12, %%ymm14, %[c20]\n\t"                     \
-  "vfmadd231ps %%ymm13, %%ymm14, %[c21]\n\t"                     \
-  "vbroadcastss " #ao "+12(%%r8), %%ymm15\n\t"                    \
-  "vfmadd231ps %%ymm12, %%ymm15, %[c30]\n\t"                     \
-  "vfmadd231ps %%ymm13, %%ymm15, %[c31]\n\t"                     \
-  "vbroadcastss " #ao "+16(%%r8), %%ymm14\n\t"                    \
-  "vfmadd231ps %%ymm12, %%ymm14, %[c40]\n\t"                     \
-  "vfmadd231ps %%ymm13, %%ymm14, %[c41]\n\t"                     \
-  "vbroadcastss " #ao "+20(%%r8), %%ymm15\n\t"                    \
-  "vfmadd231ps %%ymm12, %%ymm15, %[c50]\n\t"                     \
-  "vfmadd231ps %%ymm13, %%ymm15, %[c51]\n\t"
-  const int64_t args[5] = {(int64_t)(intptr_t)a, (int64_t)(intptr_t)b, ldb * (int64_t)sizeof(uint16_t), kc / 4,
-                           kc % 4};
-  __asm__ volatile("movq 0(%[args]), %%r8\n\t"
-                   "movq 8(%[args]), %%r9\n\t"
-                   "movq 16(%[args]), %%r10\n\t"
-                   "movq 24(%[args]), %%r11\n\t"
-                   "movq 32(%[args]), %%rcx\n\t"
-                   "testq %%r11, %%r11\n\t"
-                   "jz 2f\n\t"
-                   ".p2align 5\n\t"
-                   "1:\n\t"
-                   "prefetcht0 384(%%r8)\n\t"
-                   "prefetcht0 (%%r9,%%r10,8)\n\t" SUBQ_K_STEP(0) SUBQ_K_STEP(24) SUBQ_K_STEP(48) SUBQ_K_STEP(72)
-                   "addq $96, %%r8\n\t"
-                   "decq %%r11\n\t"
-                   "jnz 1b\n\t"
-                   "2:\n\t"
-                   "testq %%rcx, %%rcx\n\t"
-                   "jz 4f\n\t"
-                   "3:\n\t" SUBQ_K_STEP(0)
-                   "addq $24, %%r8\n\t"
-                   "decq %%rcx\n\t"
-                   "jnz 3b\n\t"
-                   "4:\n\t"
-                   : [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20),
-                     [c21] "+x"(c21), [c30] "+x"(c30), [c31] "+x"(c31), [c40] "+x"(c40), [c41] "+x"(c41),
-                     [c50] "+x"(c50), [c51] "+x"(c51)
-                   : [args] "r"(args), [hi] "m"(hi_mask)
-                   : "r8", "r9", "r10", "r11", "rcx", "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc");
-#undef SUBQ_K_STEP
-  /* (even, odd) columns -> (0-7, 8-15) */
-#define SUBQ_INTERLEAVE(e, o)                                                                   \
-  do {                                                                                          \
+  "vpslld $16, %%ymm12, %%ymm12\n\t"
+
+static const uint32_t subq_avx2_hi16_mask[8] __attribute__((aligned(32))) = {
+    0xffff0000u, 0xffff0000u, 0xffff0000u, 0xffff0000u, 0xffff0000u, 0xffff0000u, 0xffff0000u, 0xffff0000u};
+
+#define SUBQ_6X16_KERNEL(NAME, BT, LOAD, INTERLEAVE)                                                                  \
+  void NAME(int64_t kc, const float *a, const BT *b, int64_t ldb, float *c, int64_t c_rs, int64_t c_cs, int64_t mr,    \
+            int64_t nr, float alpha, float beta) {                                                                    \
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();                                                      \
+    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();                                                      \
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();                                                      \
+    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();                                                      \
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();                                                      \
+    __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();                                                      \
+    if (c_cs == 1)                                                                                                    \
+      for (int64_t i = 0; i < mr; i++) {                                                                              \
+        _mm_prefetch((const char *)(c + i * c_rs), _MM_HINT_T0);                                                      \
+        _mm_prefetch((const char *)(c + i * c_rs + 15), _MM_HINT_T0);                                                 \
+      }                                                                                                               \
+    const int64_t args[5] = {(int64_t)(intptr_t)a, (int64_t)(intptr_t)b, ldb * (int64_t)sizeof(BT), kc / 4, kc % 4}; \
+    __asm__ volatile("movq 0(%[args]), %%r8\n\t"                                                                      \
+                     "movq 8(%[args]), %%r9\n\t"                                                                      \
+                     "movq 16(%[args]), %%r10\n\t"                                                                    \
+                     "movq 24(%[args]), %%r11\n\t"                                                                    \
+                     "movq 32(%[args]), %%rcx\n\t"                                                                    \
+                     "testq %%r11, %%r11\n\t"                                                                         \
+                     "jz 2f\n\t"                                                                                      \
+                     ".p2align 5\n\t"                                                                                 \
+                     "1:\n\t"                                                                                         \
+                     "prefetcht0 384(%%r8)\n\t"                                                                       \
+                     "prefetcht0 (%%r9,%%r10,8)\n\t" LOAD SUBQ_6X16_FMAS(0) LOAD SUBQ_6X16_FMAS(24) LOAD              \
+                         SUBQ_6X16_FMAS(48) LOAD SUBQ_6X16_FMAS(72) "addq $96, %%r8\n\t"                              \
+                     "decq %%r11\n\t"                                                                                 \
+                     "jnz 1b\n\t"                                                                                     \
+                     "2:\n\t"                                                                                         \
+                     "testq %%rcx, %%rcx\n\t"                                                                         \
+                     "jz 4f\n\t"                                                                                      \
+                     "3:\n\t" LOAD SUBQ_6X16_FMAS(0) "addq $24, %%r8\n\t"                                             \
+                     "decq %%rcx\n\t"                                                                                 \
+                     "jnz 3b\n\t"                                                                                     \
+                     "4:\n\t"                                                                                         \
+                     : [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20),           \
+                       [c21] "+x"(c21), [c30] "+x"(c30), [c31] "+x"(c31), [c40] "+x"(c40), [c41] "+x"(c41),           \
+                       [c50] "+x"(c50), [c51] "+x"(c51)                                                               \
+                     : [args] "r"(args), [hi] "m"(subq_avx2_hi16_mask)                                                \
+                     : "r8", "r9", "r10", "r11", "rcx", "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc");          \
+    INTERLEAVE(c00, c01);                                                                                             \
+    INTERLEAVE(c10, c11);                                                                                             \
+    INTERLEAVE(c20, c21);                                                                                             \
+    INTERLEAVE(c30, c31);                                                                                             \
+    INTERLEAVE(c40, c41);                                                                                             \
+    INTERLEAVE(c50, c51);                                                                                             \
+    subq_avx2_store_6x16(c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c, c_rs, c_cs, mr, nr, alpha,    \
+                         beta);                                                                                       \
+  }
+
+/* f32 B: the accumulators already hold columns (0-7, 8-15). */
+#define SUBQ_6X16_IN_ORDER(e, o) ((void)0)
+/* bf16 B: (even, odd) columns -> (0-7, 8-15). */
+#define SUBQ_6X16_EVEN_ODD(e, o)                                                                 \
+  do {                                                                                           \
     const __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o); /* 0-3|8-11, 4-7|12-15 */ \
-    e = _mm256_permute2f128_ps(lo, hi, 0x20);                                                   \
-    o = _mm256_permute2f128_ps(lo, hi, 0x31);                                                   \
+    e = _mm256_permute2f128_ps(lo, hi, 0x20);                                                    \
+    o = _mm256_permute2f128_ps(lo, hi, 0x31);                                                    \
   } while (0)
-  SUBQ_INTERLEAVE(c00, c01);
-  SUBQ_INTERLEAVE(c10, c11);
-  SUBQ_INTERLEAVE(c20, c21);
-  SUBQ_INTERLEAVE(c30, c31);
-  SUBQ_INTERLEAVE(c40, c41);
-  SUBQ_INTERLEAVE(c50, c51);
-#undef SUBQ_INTERLEAVE
-  subq_avx2_store_6x16(c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c, c_rs, c_cs, mr, nr, alpha, beta);
-}
+
+SUBQ_6X16_KERNEL(subq_f32_gemm_ukernel_6x16__avx2, float, SUBQ_6X16_LOAD_F32, SUBQ_6X16_IN_ORDER)
+/* bf16 B panels: 1 load and 2 integer ops a step instead of 2 loads; the same FMA
+ * chains as the f32 kernel on the widened panel. */
+SUBQ_6X16_KERNEL(subq_f32wbf16_gemm_ukernel_6x16__avx2, uint16_t, SUBQ_6X16_LOAD_BF16, SUBQ_6X16_EVEN_ODD)
 
 /* ---- small M: dot products against contiguous columns of B --------------- */
 
