@@ -114,6 +114,10 @@ let modelsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
     #expect(message("{\(base), \"num_attention_heads\": 2, \"rope_scaling\": {\"rope_type\": \"longrope\", \"factor\": 4}}").contains("needs 'short_factor' (2 numbers)"))
     #expect(message("{\(base), \"num_attention_heads\": -2}").contains("'num_attention_heads' = -2"))
     #expect(message("{\(base), \"num_attention_heads\": 2.5}").contains("not an integer"))
+    // a norm epsilon must be finite and >= 0 (the C norm kernel would refuse it only at run time)
+    #expect(message("{\(base), \"num_attention_heads\": 2, \"rms_norm_eps\": NaN}").contains("'rms_norm_eps' = nan must be finite and >= 0"))
+    #expect(message("{\(base), \"num_attention_heads\": 2, \"rms_norm_eps\": -1e-5}").contains("must be finite and >= 0"))
+    #expect(message(#"{"model_type": "mamba", "hidden_size": 64, "num_hidden_layers": 1, "vocab_size": 10, "layer_norm_epsilon": Infinity}"#).contains("'layer_norm_epsilon' = inf"))
     #expect(message("{\(base), \"num_attention_heads\": 99999999999999999999}").contains("not an integer"))
     // BitNet: only the packed "bitlinear" form, relu2, heads * head_dim == hidden
     let bq = #""quantization_config": {"quant_method": "bitnet", "linear_class": "bitlinear"}"#

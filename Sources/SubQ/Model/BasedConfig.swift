@@ -221,7 +221,7 @@ extension ModelConfig {
 
     var c = ModelConfig(
       architecture: .based, vocabSize: padded, hiddenSize: d, numLayers: layers,
-      normEps: try r.double("layer_norm_epsilon", default: 1e-5), tieWordEmbeddings: try r.bool("tie_word_embeddings", default: true),
+      normEps: try r.epsilon("layer_norm_epsilon", default: 1e-5), tieWordEmbeddings: try r.bool("tie_word_embeddings", default: true),
       bosTokenIds: try r.intList("bos_token_id"), eosTokenIds: try r.intList("eos_token_id"))
     c.based = Based(
       mixers: mixers, unpaddedVocabSize: vocab, innerSize: inner, mlpFc1Bias: try r.bool("mlp_fc1_bias", default: true),

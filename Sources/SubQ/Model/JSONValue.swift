@@ -152,6 +152,13 @@ struct JSONObjectReader {
     return x
   }
 
+  /// A norm epsilon: finite and >= 0 (NaN or Inf would only fail later, inside the norm kernel).
+  func epsilon(_ key: String, default d: Double) throws(SubQError) -> Double {
+    let x = try double(key, default: d)
+    guard x.isFinite, x >= 0 else { throw .invalidArgument("\(source): '\(key)' = \(x) must be finite and >= 0") }
+    return x
+  }
+
   func bool(_ key: String, default d: Bool) throws(SubQError) -> Bool {
     guard let v = object[key], !v.isNull else { return d }
     guard let b = v.bool else { throw .invalidArgument("\(source): '\(key)' is not a boolean") }

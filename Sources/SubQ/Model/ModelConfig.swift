@@ -204,7 +204,7 @@ public struct ModelConfig: Sendable, Equatable {
       maxPositionEmbeddings: maxPositions)
     var c = ModelConfig(
       architecture: arch, vocabSize: try r.positive("vocab_size", limit: 1 << 24), hiddenSize: hidden,
-      numLayers: try r.positive("num_hidden_layers", limit: 4096), normEps: try r.double("rms_norm_eps", default: 1e-6),
+      numLayers: try r.positive("num_hidden_layers", limit: 4096), normEps: try r.epsilon("rms_norm_eps", default: 1e-6),
       tieWordEmbeddings: try r.bool("tie_word_embeddings", default: false),
       bosTokenIds: try r.intList("bos_token_id"), eosTokenIds: try r.intList("eos_token_id"))
     c.transformer = t
@@ -388,7 +388,7 @@ public struct ModelConfig: Sendable, Equatable {
     }
     var c = ModelConfig(
       architecture: .mamba, vocabSize: try r.positive("vocab_size", limit: 1 << 24), hiddenSize: hidden,
-      numLayers: try r.positive("num_hidden_layers", limit: 4096), normEps: try r.double("layer_norm_epsilon", default: 1e-5),
+      numLayers: try r.positive("num_hidden_layers", limit: 4096), normEps: try r.epsilon("layer_norm_epsilon", default: 1e-5),
       tieWordEmbeddings: try r.bool("tie_word_embeddings", default: true),
       bosTokenIds: try r.intList("bos_token_id"), eosTokenIds: try r.intList("eos_token_id"))
     c.mamba = Mamba(
@@ -417,7 +417,7 @@ public struct ModelConfig: Sendable, Equatable {
     }
     var c = ModelConfig(
       architecture: .mamba2, vocabSize: try r.positive("vocab_size", default: 32768, limit: 1 << 24), hiddenSize: hidden,
-      numLayers: try r.positive("num_hidden_layers", limit: 4096), normEps: try r.double("layer_norm_epsilon", default: 1e-5),
+      numLayers: try r.positive("num_hidden_layers", limit: 4096), normEps: try r.epsilon("layer_norm_epsilon", default: 1e-5),
       tieWordEmbeddings: try r.bool("tie_word_embeddings", default: false),
       bosTokenIds: try r.intList("bos_token_id"), eosTokenIds: try r.intList("eos_token_id"))
     c.mamba2 = Mamba2(
@@ -464,7 +464,7 @@ public struct ModelConfig: Sendable, Equatable {
     }
     var c = ModelConfig(
       architecture: .hgrnBit, vocabSize: try r.positive("vocab_size", default: 32000, limit: 1 << 24), hiddenSize: hidden,
-      numLayers: try r.positive("num_hidden_layers", default: 24, limit: 4096), normEps: try r.double("rms_norm_eps", default: 1e-6),
+      numLayers: try r.positive("num_hidden_layers", default: 24, limit: 4096), normEps: try r.epsilon("rms_norm_eps", default: 1e-6),
       tieWordEmbeddings: false, bosTokenIds: r.has("bos_token_id") ? try r.intList("bos_token_id") : [1],
       eosTokenIds: r.has("eos_token_id") ? try r.intList("eos_token_id") : [2])
     guard c.normEps >= 0, c.normEps.isFinite else { throw .invalidArgument("\(r.source): rms_norm_eps \(c.normEps) must be finite and >= 0") }
