@@ -517,34 +517,26 @@ static inline void subq_prefetch_some(subq_prefetch *pf, int64_t count) {
   }
 }
 
-/* mc x nc of C from packed A (MR panels, kc deep) and B panels (panel stride bps). */
+/* mc x nc of C from packed A (MR panels, kc deep) and B panels of type bt (f32, or
+ * bf16 from a prepacked bf16 B; panel stride bps and row stride ldb in elements). */
 static void subq_gemm_macro(const subq_gemm_impl *u, int64_t mc, int64_t nc, int64_t kc, const float *pa,
-                            const float *pb, int64_t bps, int64_t ldb, float *c, int64_t c_rs, int64_t c_cs,
-                            float alpha, float beta, subq_prefetch *pf) {
+                            const void *pb, subq_dtype bt, int64_t bps, int64_t ldb, float *c, int64_t c_rs,
+                            int64_t c_cs, float alpha, float beta, subq_prefetch *pf) {
   const int64_t mr = u->mr, nr = u->nr;
   const int64_t calls = ((nc + nr - 1) / nr) * ((mc + mr - 1) / mr);
   const int64_t per_call = pf && pf->total ? (pf->total + calls - 1) / calls : 0;
   for (int64_t jr = 0; jr < nc; jr += nr) {
-    const float *bp = pb + (jr / nr) * bps;
+    const void *bp = subq_offset(pb, bt, (jr / nr) * bps);
     const int64_t nn = SUBQ_MIN(nr, nc - jr);
     for (int64_t ir = 0; ir < mc; ir += mr) {
-      u->gemm(kc, pa + ir * kc, bp, ldb, c + ir * c_rs + jr * c_cs, c_rs, c_cs, SUBQ_MIN(mr, mc - ir), nn, alpha, beta);
+      if (bt == SUBQ_DTYPE_BF16)
+        u->gemm_bf16(kc, pa + ir * kc, bp, ldb, c + ir * c_rs + jr * c_cs, c_rs, c_cs, SUBQ_MIN(mr, mc - ir), nn, alpha,
+                     beta);
+      else
+        u->gemm(kc, pa + ir * kc, bp, ldb, c + ir * c_rs + jr * c_cs, c_rs, c_cs, SUBQ_MIN(mr, mc - ir), nn, alpha,
+                beta);
       if (per_call) subq_prefetch_some(pf, per_call);
     }
-  }
-}
-
-/* The same over bf16 B panels (prepacked bf16 B: panel stride bps, row stride ldb, in elements). */
-static void subq_gemm_macro_bf16(const subq_gemm_impl *u, int64_t mc, int64_t nc, int64_t kc, const float *pa,
-                                 const uint16_t *pb, int64_t bps, int64_t ldb, float *c, int64_t c_rs, int64_t c_cs,
-                                 float alpha, float beta) {
-  const int64_t mr = u->mr, nr = u->nr;
-  for (int64_t jr = 0; jr < nc; jr += nr) {
-    const uint16_t *bp = pb + (jr / nr) * bps;
-    const int64_t nn = SUBQ_MIN(nr, nc - jr);
-    for (int64_t ir = 0; ir < mc; ir += mr)
-      u->gemm_bf16(kc, pa + ir * kc, bp, ldb, c + ir * c_rs + jr * c_cs, c_rs, c_cs, SUBQ_MIN(mr, mc - ir), nn, alpha,
-                   beta);
   }
 }
 
@@ -611,13 +603,9 @@ static subq_status subq_gemm_private_items(void *arg, int64_t begin, int64_t end
       }
       const float beta = p0 == 0 ? pr->beta : 1.0f;
       if (pr->packed) {
-        const int64_t off = (j0 / u->nr) * pr->k * u->nr + p0 * u->nr; /* elements */
-        if (pr->bt == SUBQ_DTYPE_BF16)
-          subq_gemm_macro_bf16(u, mc, nc, kc, pa, (const uint16_t *)subq_packed_data(pr->packed, info) + off,
-                               pr->k * u->nr, u->nr, c, pr->c_rs, pr->c_cs, pr->alpha, beta);
-        else
-          subq_gemm_macro(u, mc, nc, kc, pa, (const float *)subq_packed_data(pr->packed, info) + off, pr->k * u->nr,
-                          u->nr, c, pr->c_rs, pr->c_cs, pr->alpha, beta, NULL);
+        const int64_t off = (j0 / u->nr) * pr->k * u->nr + p0 * u->nr; /* elements, of the packed type pr->bt */
+        subq_gemm_macro(u, mc, nc, kc, pa, subq_offset(subq_packed_data(pr->packed, info), pr->bt, off), pr->bt,
+                        pr->k * u->nr, u->nr, c, pr->c_rs, pr->c_cs, pr->alpha, beta, NULL);
       } else {
         const int64_t bps = kc * u->nr + SUBQ_GEMM_BPAD;
         subq_pack_b_block(pr, b, p0, kc, j0, nc, pb, bps);
@@ -634,7 +622,7 @@ static subq_status subq_gemm_private_items(void *arg, int64_t begin, int64_t end
           else if (r2 / pl->n_jg == 0 && pr->b_rs == 1)
             subq_prefetch_init(&pf, b2, pr->b_cs * es, nc2, pr->k * es);
         }
-        subq_gemm_macro(u, mc, nc, kc, pa, pb, bps, u->nr, c, pr->c_rs, pr->c_cs, pr->alpha, beta, &pf);
+        subq_gemm_macro(u, mc, nc, kc, pa, pb, SUBQ_DTYPE_F32, bps, u->nr, c, pr->c_rs, pr->c_cs, pr->alpha, beta, &pf);
       }
     }
   }
@@ -687,8 +675,8 @@ static void subq_gemm_shared_compute_item(const subq_gemm_sblock *bk, int64_t it
   const subq_gemm_impl *u = pr->impl;
   const int64_t i0 = (it / bk->n_jg) * pl->mc, jj = (it % bk->n_jg) * pl->bl.ng;
   const int64_t mc = SUBQ_MIN(pl->mc, pr->m - i0), nc = SUBQ_MIN(pl->bl.ng, bk->ncb - jj);
-  subq_gemm_macro(u, mc, nc, bk->kcb, bk->pa + i0 * bk->kcb, bk->pb + jj * bk->kcb, bk->kcb * u->nr, u->nr,
-                  pr->c + i0 * pr->c_rs + (bk->j0 + jj) * pr->c_cs, pr->c_rs, pr->c_cs, pr->alpha,
+  subq_gemm_macro(u, mc, nc, bk->kcb, bk->pa + i0 * bk->kcb, bk->pb + jj * bk->kcb, SUBQ_DTYPE_F32, bk->kcb * u->nr,
+                  u->nr, pr->c + i0 * pr->c_rs + (bk->j0 + jj) * pr->c_cs, pr->c_rs, pr->c_cs, pr->alpha,
                   bk->p0 == 0 ? pr->beta : 1.0f, NULL);
 }
 
