@@ -55,6 +55,12 @@ static inline bool subq_mul_i64(int64_t a, int64_t b, int64_t *out) { return !__
 static inline bool subq_add_i64(int64_t a, int64_t b, int64_t *out) { return !__builtin_add_overflow(a, b, out); }
 static inline bool subq_mul_size(size_t a, size_t b, size_t *out) { return !__builtin_mul_overflow(a, b, out); }
 static inline bool subq_add_size(size_t a, size_t b, size_t *out) { return !__builtin_add_overflow(a, b, out); }
+/* a * b, or INT64_MAX when it overflows: for dense-stride defaults, which then
+ * fail validation's overflow check instead of holding a wrapped product. */
+static inline int64_t subq_sat_mul_i64(int64_t a, int64_t b) {
+  int64_t r;
+  return subq_mul_i64(a, b, &r) ? r : INT64_MAX;
+}
 
 /* 64-byte aligned allocation (NULL on failure or overflow); free with subq_free. */
 void *subq_alloc(size_t bytes);

@@ -96,18 +96,12 @@ void subq_fattn_args_default(subq_fattn_args *p, size_t struct_size) {
   subq_write_defaults(p, struct_size, &d, sizeof d);
 }
 
-/* a * b, INT64_MAX when it overflows (validation then reports the overflow) */
-static int64_t subq_fattn_sat_mul(int64_t a, int64_t b) {
-  int64_t r;
-  return subq_mul_i64(a, b, &r) ? r : INT64_MAX;
-}
-
 void subq_fattn_args_dense_bshd(subq_fattn_args *p) {
   if (!p) return;
-  p->q_hs = p->dk, p->q_ss = subq_fattn_sat_mul(p->hq, p->dk), p->q_bs = subq_fattn_sat_mul(p->sq, p->q_ss);
-  p->k_hs = p->dk, p->k_ss = subq_fattn_sat_mul(p->hkv, p->dk), p->k_bs = subq_fattn_sat_mul(p->sk, p->k_ss);
-  p->v_hs = p->dv, p->v_ss = subq_fattn_sat_mul(p->hkv, p->dv), p->v_bs = subq_fattn_sat_mul(p->sk, p->v_ss);
-  p->o_hs = p->dv, p->o_ss = subq_fattn_sat_mul(p->hq, p->dv), p->o_bs = subq_fattn_sat_mul(p->sq, p->o_ss);
+  p->q_hs = p->dk, p->q_ss = subq_sat_mul_i64(p->hq, p->dk), p->q_bs = subq_sat_mul_i64(p->sq, p->q_ss);
+  p->k_hs = p->dk, p->k_ss = subq_sat_mul_i64(p->hkv, p->dk), p->k_bs = subq_sat_mul_i64(p->sk, p->k_ss);
+  p->v_hs = p->dv, p->v_ss = subq_sat_mul_i64(p->hkv, p->dv), p->v_bs = subq_sat_mul_i64(p->sk, p->v_ss);
+  p->o_hs = p->dv, p->o_ss = subq_sat_mul_i64(p->hq, p->dv), p->o_bs = subq_sat_mul_i64(p->sq, p->o_ss);
 }
 
 /* The validated problem plus the plan derived from it. */

@@ -170,22 +170,15 @@ void subq_linattn_args_default(subq_linattn_args *p, size_t struct_size) {
   subq_write_defaults(p, struct_size, &d, sizeof d);
 }
 
-/* a * b, INT64_MAX when it overflows (a dense stride no index can use: the
- * kernels then report the overflow instead of reading a wrapped product) */
-static int64_t subq_la_sat_mul(int64_t a, int64_t b) {
-  int64_t r;
-  return subq_mul_i64(a, b, &r) ? r : INT64_MAX;
-}
-
 void subq_linattn_args_dense(subq_linattn_args *p) {
   if (!p) return;
   const int64_t H = p->n_heads, T = p->seqlen, dk = p->dim_qk, dv = p->dim_v;
-  p->q_hs = p->k_hs = dk, p->q_ss = p->k_ss = subq_la_sat_mul(H, dk);
-  p->q_bs = p->k_bs = subq_la_sat_mul(T, p->q_ss);
-  p->v_hs = p->o_hs = dv, p->v_ss = p->o_ss = subq_la_sat_mul(H, dv);
-  p->v_bs = p->o_bs = subq_la_sat_mul(T, p->v_ss);
+  p->q_hs = p->k_hs = dk, p->q_ss = p->k_ss = subq_sat_mul_i64(H, dk);
+  p->q_bs = p->k_bs = subq_sat_mul_i64(T, p->q_ss);
+  p->v_hs = p->o_hs = dv, p->v_ss = p->o_ss = subq_sat_mul_i64(H, dv);
+  p->v_bs = p->o_bs = subq_sat_mul_i64(T, p->v_ss);
   const int64_t gw = p->gate == SUBQ_LINATTN_GATE_PER_KEY ? dk : 1;
-  p->g_hs = gw, p->g_ss = subq_la_sat_mul(H, gw), p->g_bs = subq_la_sat_mul(T, p->g_ss);
+  p->g_hs = gw, p->g_ss = subq_sat_mul_i64(H, gw), p->g_bs = subq_sat_mul_i64(T, p->g_ss);
 }
 
 int64_t subq_linattn_state_floats(const subq_linattn_args *a) {
