@@ -58,4 +58,14 @@ SUBQ_INTERNAL subq_status subq_byte_ranges_outputs_apart(const char *fn, const c
                                                          const subq_byte_range *ins, const char *const *names, int n,
                                                          int in_place_of);
 
+/* The nesting rule of a strided tensor, in elements: its n (<= 4) dimensions
+ * of extent ext[i] > 1, sorted by stride str[i] >= 0, must each stride past
+ * the span of the ones inside it, the innermost past `inner` contiguous
+ * elements; then no two elements share an address. Dimensions of extent <= 1
+ * are ignored (pass 1 for one that may alias, a broadcast). Returns -1 when
+ * they nest, or when the span arithmetic overflows int64 (the caller's extent
+ * check reports that); else the index of the first dimension whose stride is
+ * below the span *need it has to cover. subq_byte_range.c. */
+SUBQ_INTERNAL int subq_strides_nest(int n, const int64_t *ext, const int64_t *str, int64_t inner, int64_t *need);
+
 #endif /* SUBQ_BYTE_RANGE_H */

@@ -163,35 +163,24 @@ static subq_status subq_fattn_check_tensor(const char *fn, const char *name, con
     if (ext[i] <= 1) *st[i] = 0;
   }
   if (!p) return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn, name);
-  /* nesting: sort the dimensions of extent > 1 by stride; each stride must
-   * cover the span of the dimensions inside it (the head dim has span d) */
-  int idx[3], n = 0;
+  /* nesting (subq_strides_nest; the head dim spans d); a broadcast batch is left out */
+  int64_t nest_ext[3] = {nb, ns, nh};
   for (int i = 0; i < 3; i++) {
-    if (ext[i] <= 1) continue;
-    if (*st[i] == 0) {
-      if (input && i == 0) continue; /* broadcast batch */
-      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s_%s is 0 but its extent (%lld) is > 1", fn, name,
-                        suffix[i], (long long)ext[i]);
+    if (ext[i] <= 1 || *st[i] != 0) continue;
+    if (input && i == 0) {
+      nest_ext[0] = 1; /* broadcast batch */
+      continue;
     }
-    idx[n++] = i;
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: %s_%s is 0 but its extent (%lld) is > 1", fn, name, suffix[i],
+                      (long long)ext[i]);
   }
-  for (int i = 1; i < n; i++)
-    for (int j = i; j > 0 && *st[idx[j]] < *st[idx[j - 1]]; j--) {
-      int t = idx[j];
-      idx[j] = idx[j - 1];
-      idx[j - 1] = t;
-    }
-  int64_t span = d; /* elements covered by the inner dimensions */
-  for (int i = 0; i < n; i++) {
-    const int dim = idx[i];
-    if (*st[dim] < span)
-      return subq_error(SUBQ_ERR_INVALID_ARGUMENT,
-                        "%s: %s_%s (%lld) makes elements of %s overlap (inner extent spans %lld elements)", fn, name,
-                        suffix[dim], (long long)*st[dim], name, (long long)span);
-    int64_t t;
-    if (!subq_mul_i64(ext[dim] - 1, *st[dim], &t) || !subq_add_i64(t, span, &span))
-      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: index arithmetic of %s overflows int64", fn, name);
-  }
+  const int64_t nest_st[3] = {*bs, *ss, *hs};
+  int64_t span;
+  const int dim = subq_strides_nest(3, nest_ext, nest_st, d, &span);
+  if (dim >= 0)
+    return subq_error(SUBQ_ERR_INVALID_ARGUMENT,
+                      "%s: %s_%s (%lld) makes elements of %s overlap (inner extent spans %lld elements)", fn, name,
+                      suffix[dim], (long long)*st[dim], name, (long long)span);
   /* byte range (broadcast batch included) */
   int64_t last = d - 1, t, bytes;
   for (int i = 0; i < 3; i++)

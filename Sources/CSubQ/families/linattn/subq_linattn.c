@@ -193,29 +193,8 @@ int64_t subq_linattn_state_floats(const subq_linattn_args *a) {
 
 /* ---- validation helpers ---------------------------------------------------------------- */
 
-/* Whether the rows of w elements of a (B, T, H) tensor are apart: the
- * dimensions of extent > 1, sorted by stride, nest (each stride is at least
- * the span of the smaller ones, the row spanning w). */
-static bool subq_la_rows_apart(int64_t B, int64_t T, int64_t H, int64_t w, int64_t bs, int64_t ss, int64_t hs) {
-  int64_t e[3], st[3];
-  int n = 0;
-  const int64_t ext[3] = {B, T, H}, str[3] = {bs, ss, hs};
-  for (int i = 0; i < 3; i++)
-    if (ext[i] > 1) {
-      int j = n++;
-      for (; j > 0 && st[j - 1] > str[i]; j--) e[j] = e[j - 1], st[j] = st[j - 1];
-      e[j] = ext[i], st[j] = str[i];
-    }
-  int64_t span = w, t;
-  for (int i = 0; i < n; i++) {
-    if (st[i] < span) return false;
-    if (!subq_mul_i64(e[i] - 1, st[i], &t) || !subq_add_i64(span, t, &span)) return true; /* overflow reported later */
-  }
-  return true;
-}
-
 /* A (B, T, H, w) tensor with strides (bs, ss, hs), all 0 = dense. Strides
- * must be >= 0; an output's rows must be apart (subq_la_rows_apart). */
+ * must be >= 0; an output's rows of w must be apart (subq_strides_nest). */
 static subq_status subq_la_tensor(const char *fn, const char *name, const void *p, bool output, int64_t B, int64_t T,
                                   int64_t H, int64_t w, int64_t *bs, int64_t *ss, int64_t *hs, subq_byte_range *r) {
   r->lo = r->hi = 0;
@@ -228,7 +207,9 @@ static subq_status subq_la_tensor(const char *fn, const char *name, const void *
   }
   if (*bs < 0 || *ss < 0 || *hs < 0)
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: a stride of %s is negative", fn, name);
-  if (output && !subq_la_rows_apart(B, T, H, w, *bs, *ss, *hs))
+  const int64_t ext[3] = {B, T, H}, str[3] = {*bs, *ss, *hs};
+  int64_t need;
+  if (output && subq_strides_nest(3, ext, str, w, &need) >= 0)
     return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: the strides of %s make rows overlap", fn, name);
   int64_t e = w, t;
   if (!subq_mul_i64(B - 1, *bs, &t) || !subq_add_i64(e, t, &e) || !subq_mul_i64(T - 1, *ss, &t) ||

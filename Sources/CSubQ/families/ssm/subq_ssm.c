@@ -61,15 +61,18 @@ subq_status subq_ssm_tensor(const char *fn, const char *name, const float *p, bo
 }
 
 /* The sequences of an output tensor checked by subq_ssm_tensor (ld, bs
- * defaulted) are pairwise disjoint: stacked (bs >= the span of one sequence,
+ * defaulted) are pairwise disjoint: the (batch, rows) strides nest
+ * (subq_strides_nest) — stacked (bs >= the span of one sequence,
  * (rows - 1) * ld + cols) or interleaved token by token (bs >= cols and
  * (batch - 1) * bs + cols <= ld). No arithmetic can overflow here:
  * subq_ssm_tensor has computed the whole extent. */
 subq_status subq_ssm_out_seqs_apart(const char *fn, const char *name, int64_t batch, int64_t rows, int64_t cols,
                                     int64_t ld, int64_t bs) {
   if (batch <= 1 || rows <= 0 || cols <= 0) return SUBQ_OK;
+  const int64_t ext[2] = {batch, rows}, str[2] = {bs, ld};
+  int64_t need;
+  if (subq_strides_nest(2, ext, str, cols, &need) < 0) return SUBQ_OK;
   const int64_t span = (rows - 1) * ld + cols;
-  if (bs >= span || (bs >= cols && (batch - 1) * bs + cols <= ld)) return SUBQ_OK;
   return subq_error(SUBQ_ERR_INVALID_ARGUMENT,
                     "%s: %s_bs (%lld) lets the sequences of %s overlap (needs >= %lld, the span of one sequence, or "
                     ">= %lld with %s_ld >= (batch - 1) * %s_bs + %lld)",
