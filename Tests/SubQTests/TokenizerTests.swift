@@ -401,9 +401,11 @@ func loadFixture(_ name: String, forceRegex: Bool = false) throws -> (Tokenizer,
 @Suite(.serialized) struct TokenizerThroughput {
   @Test(
     .enabled(if: ProcessInfo.processInfo.environment["SUBQ_TOKENIZER_BENCH"] != nil),
-    arguments: ["gpt2", "llama3", "llama2"])
+    arguments: ["gpt2", "llama3", "llama2", "gpt2-regex", "llama3-regex"])
   func encodeThroughput(name: String) throws {
-    let (tok, exp) = try loadFixture(name)
+    // "-regex": the pre-tokenizer's regex run by the regex engine instead of the hand scanner.
+    let viaRegex = name.hasSuffix("-regex")
+    let (tok, exp) = try loadFixture(viaRegex ? String(name.dropLast(6)) : name, forceRegex: viaRegex)
     let short = exp.cases.map(\.text).filter { $0.utf8.count < 300 }
     var repeated = ""
     var k = 0

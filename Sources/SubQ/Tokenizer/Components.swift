@@ -258,15 +258,10 @@ enum SplitBehavior: String, Sendable {
   case contiguous = "Contiguous"
 }
 
-/// A compiled regex that is used read-only (Regex's program is built once, thread-safely).
-struct SharedRegex: @unchecked Sendable {
-  let regex: Regex<AnyRegexOutput>
-}
-
 enum SplitPattern: Sendable {
   case literal([UInt8])
   case known(KnownPattern)
-  case regex(SharedRegex, source: String)
+  case regex(LinearRegex)
 }
 
 enum PrependScheme: String, Sendable {
@@ -290,7 +285,7 @@ indirect enum PreTokenizer: Sendable {
       let useRegex = try r.bool(v["use_regex"], path + ".use_regex", default: true)
       let prefixSpace = try r.bool(v["add_prefix_space"], path + ".add_prefix_space", default: true)
       if useRegex && forceRegex {
-        // Cross-check mode: the GPT-2 regex on Swift Regex instead of the scanner.
+        // Cross-check mode: the GPT-2 regex on LinearRegex instead of the scanner.
         let split = PreTokenizer.split(try compileRegex(KnownPattern.gpt2Source, r, path), .isolated, invert: false)
         return .sequence([.prefixSpaceOnly(prefixSpace), split, .byteLevel(addPrefixSpace: false, useRegex: false)])
       }
@@ -498,12 +493,10 @@ indirect enum PreTokenizer: Sendable {
               matches.append((prev, o))
               prev = o
             }
-          case .regex(let re, _):
-            let str = String(decoding: t, as: UTF8.self)
-            for m in str.matches(of: re.regex.matchingSemantics(.unicodeScalar)) where !m.range.isEmpty {
-              let a = str.utf8.distance(from: str.startIndex, to: m.range.lowerBound)
-              let z = str.utf8.distance(from: str.startIndex, to: m.range.upperBound)
-              matches.append((a, z))
+          case .regex(let re):
+            scratch.load(b, s..<e)
+            for (a, z) in re.matches(scratch.scalars) {
+              matches.append((Int(scratch.offsets[a]), Int(scratch.offsets[z])))
             }
           }
           var prev = 0
@@ -535,9 +528,9 @@ func parsePrependScheme(_ v: JSONValue, _ path: String, _ r: JSONReader) throws(
 
 func compileRegex(_ src: String, _ r: JSONReader, _ path: String) throws(SubQError) -> SplitPattern {
   do {
-    return .regex(SharedRegex(regex: try Regex(src)), source: src)
+    return .regex(try LinearRegex(src))
   } catch {
-    throw SubQError(code: .unsupported, message: "\(r.context): \(path): cannot compile regex \"\(src)\": \(error)")
+    throw SubQError(code: .unsupported, message: "\(r.context): \(path): cannot compile regex \"\(src.prefix(200))\": \(error)")
   }
 }
 

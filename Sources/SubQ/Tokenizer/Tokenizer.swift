@@ -11,7 +11,8 @@
 ///
 /// Supported pipelines (the families of the reference models):
 /// - byte-level BPE (GPT-2, GPT-NeoX, Llama-3, Qwen2): `ByteLevel` pre-tokenizer (add_prefix_space,
-///   use_regex), `Split` with the Llama-3/Qwen2 regex (other regexes run on Swift Regex), `Sequence`,
+///   use_regex), `Split` with the Llama-3/Qwen2 regex (hand scanners) or another regex (LinearRegex: a
+///   Pike VM, no backtracking; the constructs it refuses are named at load), `Sequence`,
 ///   `NFC` normalizer, `ByteLevel` decoder;
 /// - SentencePiece-style BPE (Llama-2, Mistral): `Prepend` + `Replace` normalizers or the `Metaspace`
 ///   pre-tokenizer, BPE with byte_fallback / fuse_unk / unk, decoders `Replace`, `ByteFallback`, `Fuse`,
