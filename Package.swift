@@ -25,6 +25,7 @@ let package = Package(
       path: ".",
       exclude: [
         "Sources/CSubQ/families/gemm/subq_gemm_impls.inc",
+        "Sources/CSubQ/families/gemm/subq_gemm_short_tiles.inc",
         "Sources/CSubQ/families/fattn/subq_fattn_impls.inc",
         "Sources/CSubQ/families/ssm/subq_ssm_impls.inc",
         "Sources/CSubQ/families/nn/subq_nn_impls.inc",

@@ -50,6 +50,26 @@ static const subq_gemm_impl subq_gemm_impls[] = {
 
 _Static_assert(sizeof subq_gemm_impls / sizeof subq_gemm_impls[0] >= 1, "the impl list ends with scalar");
 
+typedef struct subq_gemm_short_tile {
+  subq_f32_gemm_ukernel_fn main;
+  int64_t rows;
+  subq_f32_gemm_ukernel_fn f32;
+  subq_f32wbf16_gemm_ukernel_fn bf16;
+} subq_gemm_short_tile;
+
+static const subq_gemm_short_tile subq_gemm_short_tiles[] = {
+#define SUBQ_GEMM_SHORT_TILE(main, rows, f32, bf16) {main, rows, f32, bf16},
+#include "families/gemm/subq_gemm_short_tiles.inc"
+#undef SUBQ_GEMM_SHORT_TILE
+    {NULL, 0, NULL, NULL}};
+
+/* The smallest short-tile ukernel of `u` that computes `rows` rows, or NULL (the full one). */
+static const subq_gemm_short_tile *subq_gemm_short_for(const subq_gemm_impl *u, int64_t rows) {
+  for (const subq_gemm_short_tile *s = subq_gemm_short_tiles; s->main; s++)
+    if (s->main == u->gemm && rows <= s->rows) return s;
+  return NULL;
+}
+
 static const subq_gemm_impl *subq_gemm_pick(subq_isa chosen) {
   for (int i = 0; i < SUBQ_GEMM_N_IMPLS; i++)
     if (subq_gemm_impls[i].mr <= SUBQ_GEMM_MAX_MR && subq_gemm_impls[i].nr <= SUBQ_GEMM_MAX_NR &&
@@ -529,12 +549,14 @@ static void subq_gemm_macro(const subq_gemm_impl *u, int64_t mc, int64_t nc, int
     const void *bp = subq_offset(pb, bt, (jr / nr) * bps);
     const int64_t nn = SUBQ_MIN(nr, nc - jr);
     for (int64_t ir = 0; ir < mc; ir += mr) {
+      const int64_t mm = SUBQ_MIN(mr, mc - ir);
+      const subq_gemm_short_tile *st = mm < mr ? subq_gemm_short_for(u, mm) : NULL;
       if (bt == SUBQ_DTYPE_BF16)
-        u->gemm_bf16(kc, pa + ir * kc, bp, ldb, c + ir * c_rs + jr * c_cs, c_rs, c_cs, SUBQ_MIN(mr, mc - ir), nn, alpha,
-                     beta);
+        (st ? st->bf16 : u->gemm_bf16)(kc, pa + ir * kc, bp, ldb, c + ir * c_rs + jr * c_cs, c_rs, c_cs, mm, nn,
+                                        alpha, beta);
       else
-        u->gemm(kc, pa + ir * kc, bp, ldb, c + ir * c_rs + jr * c_cs, c_rs, c_cs, SUBQ_MIN(mr, mc - ir), nn, alpha,
-                beta);
+        (st ? st->f32 : u->gemm)(kc, pa + ir * kc, bp, ldb, c + ir * c_rs + jr * c_cs, c_rs, c_cs, mm, nn, alpha,
+                                 beta);
       if (per_call) subq_prefetch_some(pf, per_call);
     }
   }
@@ -754,6 +776,11 @@ static subq_status subq_gemm_small_rows(void *arg, int64_t begin, int64_t end, c
   return SUBQ_OK;
 }
 
+/* Prepacked B and at most this many rows of A: one k block of at most
+ * SUBQ_GEMM_PACKED_FULL_K_MAX (the A block then takes <= 16 x 16384 x 4 B = 1 MiB). */
+#define SUBQ_GEMM_PACKED_FULL_K_M 16
+#define SUBQ_GEMM_PACKED_FULL_K_MAX 16384
+
 /* Rows of A at most this many use the dot-form (B columns contiguous) path:
  * measured on Zen 3 (1 thread, B = W^T 4096 x 4096): m = 8: 42 vs 21 GFLOP/s
  * for packing B; m = 16: 54 vs 34; beyond that packing wins (m = 32: 50). */
@@ -831,6 +858,12 @@ static subq_status subq_gemm_execute(subq_context *ctx, const subq_gemm_prob *pr
     return subq_gemm_run_small(ctx, &pl, false);
   }
 
+  /* Prepacked B times a few rows of A: one k block, so that a tile streams whole
+   * panels (k x NR, contiguous) rather than KC-row pieces of panels k x NR apart;
+   * the A block (at most SUBQ_GEMM_PACKED_FULL_K_M rows) stays in L2. */
+  if (pr->packed && pr->m <= SUBQ_GEMM_PACKED_FULL_K_M)
+    pl.bl.kc = SUBQ_MAX(1, SUBQ_MIN(pr->k, SUBQ_GEMM_PACKED_FULL_K_MAX));
+
   /* row blocks of (nearly) equal height, a multiple of MR */
   const int64_t n_ib = subq_ceil_div64(pr->m, pl.bl.mc);
   pl.mc = subq_round_up(subq_ceil_div64(pr->m, n_ib), u->mr);
@@ -839,8 +872,9 @@ static subq_status subq_gemm_execute(subq_context *ctx, const subq_gemm_prob *pr
   if (pr->batch > 1 || pl.n_ib == 1 || pr->packed) {
     pl.n_jg = subq_ceil_div64(pr->n, pl.bl.ng);
     const int64_t n_items = pr->batch * pl.n_ib * pl.n_jg;
-    size_t scratch =
-        (size_t)(pl.mc * pl.bl.kc + pl.bl.kc * pl.bl.ng + (pl.bl.ng / u->nr) * SUBQ_GEMM_BPAD) * sizeof(float) + 64;
+    /* the A block, and B's packed group unless B is prepacked */
+    size_t scratch = (size_t)(pl.mc * pl.bl.kc) * sizeof(float) + 64;
+    if (!pr->packed) scratch += (size_t)(pl.bl.kc * pl.bl.ng + (pl.bl.ng / u->nr) * SUBQ_GEMM_BPAD) * sizeof(float);
     /* Claims of several items let an item prefetch its successor's B (the
      * first item of a claim packs a cold B): about 4 claims per participant
      * (claims only decide who runs an item, never its result). Measured on 2

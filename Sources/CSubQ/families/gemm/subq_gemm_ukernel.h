@@ -69,6 +69,17 @@ typedef void (*subq_f32_gemm_rows_fn)(int64_t w, int64_t k, const float *a, cons
 #include "families/gemm/subq_gemm_impls.inc"
 #undef SUBQ_GEMM_UKERNEL
 
+/* Short-tile ukernels (subq_gemm_short_tiles.inc): an edge tile of at most `rows`
+ * rows (m = 2..4 of a decode batch, the last row block of any m) costs rows/MR of
+ * the FMAs, and its results have the bits of the full ukernel's. */
+#define SUBQ_GEMM_SHORT_TILE(main, rows, f32, bf16)                                                        \
+  void f32(int64_t kc, const float *a, const float *b, int64_t ldb, float *c, int64_t c_rs, int64_t c_cs,  \
+           int64_t mr_, int64_t nr_, float alpha, float beta);                                             \
+  void bf16(int64_t kc, const float *a, const uint16_t *b, int64_t ldb, float *c, int64_t c_rs,            \
+            int64_t c_cs, int64_t mr_, int64_t nr_, float alpha, float beta);
+#include "families/gemm/subq_gemm_short_tiles.inc"
+#undef SUBQ_GEMM_SHORT_TILE
+
 /* The alpha/beta store rule, shared by every ISA's scalar tails. */
 static inline float subq_gemm_out(float acc, float alpha, float beta, const float *c) {
   float t = alpha * acc;

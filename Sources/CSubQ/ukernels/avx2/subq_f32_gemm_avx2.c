@@ -26,6 +26,15 @@ static inline void subq_avx2_store_6x16(__m256 c00, __m256 c01, __m256 c10, __m2
                                         float *c, int64_t c_rs, int64_t c_cs, int64_t mr, int64_t nr, float alpha,
                                         float beta) {
   const __m256 valpha = _mm256_set1_ps(alpha);
+  if (mr < 6 && nr == 16 && c_cs == 1) { /* an edge tile (the short kernels' rows) */
+    const __m256 t[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
+    for (int64_t i = 0; i < mr; i++) {
+      float *r = c + i * c_rs;
+      _mm256_storeu_ps(r, subq_avx2_out(t[2 * i], valpha, beta, r));
+      _mm256_storeu_ps(r + 8, subq_avx2_out(t[2 * i + 1], valpha, beta, r + 8));
+    }
+    return;
+  }
   if (mr == 6 && nr == 16 && c_cs == 1) {
     float *r = c;
     _mm256_storeu_ps(r, subq_avx2_out(c00, valpha, beta, r));
@@ -86,6 +95,28 @@ static inline void subq_avx2_store_6x16(__m256 c00, __m256 c01, __m256 c10, __m2
   "vbroadcastss " #ao "+20(%%r8), %%ymm15\n\t"                    \
   "vfmadd231ps %%ymm12, %%ymm15, %[c50]\n\t"                     \
   "vfmadd231ps %%ymm13, %%ymm15, %[c51]\n\t"
+/* The short kernels' steps: the first 4 or 2 rows of the same 6-row A panel, the
+ * same FMA chains (an edge tile of 1 to 4 rows costs 8 or 4 FMAs a step, not 12). */
+#define SUBQ_4X16_FMAS(ao)                                       \
+  "vbroadcastss " #ao "(%%r8), %%ymm14\n\t"                       \
+  "vfmadd231ps %%ymm12, %%ymm14, %[c00]\n\t"                     \
+  "vfmadd231ps %%ymm13, %%ymm14, %[c01]\n\t"                     \
+  "vbroadcastss " #ao "+4(%%r8), %%ymm15\n\t"                     \
+  "vfmadd231ps %%ymm12, %%ymm15, %[c10]\n\t"                     \
+  "vfmadd231ps %%ymm13, %%ymm15, %[c11]\n\t"                     \
+  "vbroadcastss " #ao "+8(%%r8), %%ymm14\n\t"                     \
+  "vfmadd231ps %%ymm12, %%ymm14, %[c20]\n\t"                     \
+  "vfmadd231ps %%ymm13, %%ymm14, %[c21]\n\t"                     \
+  "vbroadcastss " #ao "+12(%%r8), %%ymm15\n\t"                    \
+  "vfmadd231ps %%ymm12, %%ymm15, %[c30]\n\t"                     \
+  "vfmadd231ps %%ymm13, %%ymm15, %[c31]\n\t"
+#define SUBQ_2X16_FMAS(ao)                                       \
+  "vbroadcastss " #ao "(%%r8), %%ymm14\n\t"                       \
+  "vfmadd231ps %%ymm12, %%ymm14, %[c00]\n\t"                     \
+  "vfmadd231ps %%ymm13, %%ymm14, %[c01]\n\t"                     \
+  "vbroadcastss " #ao "+4(%%r8), %%ymm15\n\t"                     \
+  "vfmadd231ps %%ymm12, %%ymm15, %[c10]\n\t"                     \
+  "vfmadd231ps %%ymm13, %%ymm15, %[c11]\n\t"
 /* f32 B: 2 aligned loads (columns 0-7, 8-15). */
 #define SUBQ_6X16_LOAD_F32                                       \
   "vmovups (%%r9), %%ymm12\n\t"                                   \
@@ -102,7 +133,7 @@ static inline void subq_avx2_store_6x16(__m256 c00, __m256 c01, __m256 c10, __m2
 static const uint32_t subq_avx2_hi16_mask[8] __attribute__((aligned(32))) = {
     0xffff0000u, 0xffff0000u, 0xffff0000u, 0xffff0000u, 0xffff0000u, 0xffff0000u, 0xffff0000u, 0xffff0000u};
 
-#define SUBQ_6X16_KERNEL(NAME, BT, LOAD, INTERLEAVE)                                                                  \
+#define SUBQ_6X16_KERNEL(NAME, BT, LOAD, INTERLEAVE, FMAS)                                                            \
   void NAME(int64_t kc, const float *a, const BT *b, int64_t ldb, float *c, int64_t c_rs, int64_t c_cs, int64_t mr,    \
             int64_t nr, float alpha, float beta) {                                                                    \
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();                                                      \
@@ -127,14 +158,14 @@ static const uint32_t subq_avx2_hi16_mask[8] __attribute__((aligned(32))) = {
                      ".p2align 5\n\t"                                                                                 \
                      "1:\n\t"                                                                                         \
                      "prefetcht0 384(%%r8)\n\t"                                                                       \
-                     "prefetcht0 (%%r9,%%r10,8)\n\t" LOAD SUBQ_6X16_FMAS(0) LOAD SUBQ_6X16_FMAS(24) LOAD              \
-                         SUBQ_6X16_FMAS(48) LOAD SUBQ_6X16_FMAS(72) "addq $96, %%r8\n\t"                              \
+                     "prefetcht0 (%%r9,%%r10,8)\n\t" LOAD FMAS(0) LOAD FMAS(24) LOAD FMAS(48) LOAD FMAS(72)          \
+                     "addq $96, %%r8\n\t"                                                                            \
                      "decq %%r11\n\t"                                                                                 \
                      "jnz 1b\n\t"                                                                                     \
                      "2:\n\t"                                                                                         \
                      "testq %%rcx, %%rcx\n\t"                                                                         \
                      "jz 4f\n\t"                                                                                      \
-                     "3:\n\t" LOAD SUBQ_6X16_FMAS(0) "addq $24, %%r8\n\t"                                             \
+                     "3:\n\t" LOAD FMAS(0) "addq $24, %%r8\n\t"                                                       \
                      "decq %%rcx\n\t"                                                                                 \
                      "jnz 3b\n\t"                                                                                     \
                      "4:\n\t"                                                                                         \
@@ -163,10 +194,18 @@ static const uint32_t subq_avx2_hi16_mask[8] __attribute__((aligned(32))) = {
     o = _mm256_permute2f128_ps(lo, hi, 0x31);                                                    \
   } while (0)
 
-SUBQ_6X16_KERNEL(subq_f32_gemm_ukernel_6x16__avx2, float, SUBQ_6X16_LOAD_F32, SUBQ_6X16_IN_ORDER)
+SUBQ_6X16_KERNEL(subq_f32_gemm_ukernel_6x16__avx2, float, SUBQ_6X16_LOAD_F32, SUBQ_6X16_IN_ORDER, SUBQ_6X16_FMAS)
 /* bf16 B panels: 1 load and 2 integer ops a step instead of 2 loads; the same FMA
  * chains as the f32 kernel on the widened panel. */
-SUBQ_6X16_KERNEL(subq_f32wbf16_gemm_ukernel_6x16__avx2, uint16_t, SUBQ_6X16_LOAD_BF16, SUBQ_6X16_EVEN_ODD)
+SUBQ_6X16_KERNEL(subq_f32wbf16_gemm_ukernel_6x16__avx2, uint16_t, SUBQ_6X16_LOAD_BF16, SUBQ_6X16_EVEN_ODD,
+                 SUBQ_6X16_FMAS)
+/* Short tiles (mr <= 4, <= 2): the decode-batch and edge-row-block case. */
+SUBQ_6X16_KERNEL(subq_f32_gemm_ukernel_6x16r4__avx2, float, SUBQ_6X16_LOAD_F32, SUBQ_6X16_IN_ORDER, SUBQ_4X16_FMAS)
+SUBQ_6X16_KERNEL(subq_f32wbf16_gemm_ukernel_6x16r4__avx2, uint16_t, SUBQ_6X16_LOAD_BF16, SUBQ_6X16_EVEN_ODD,
+                 SUBQ_4X16_FMAS)
+SUBQ_6X16_KERNEL(subq_f32_gemm_ukernel_6x16r2__avx2, float, SUBQ_6X16_LOAD_F32, SUBQ_6X16_IN_ORDER, SUBQ_2X16_FMAS)
+SUBQ_6X16_KERNEL(subq_f32wbf16_gemm_ukernel_6x16r2__avx2, uint16_t, SUBQ_6X16_LOAD_BF16, SUBQ_6X16_EVEN_ODD,
+                 SUBQ_2X16_FMAS)
 
 /* ---- small M: dot products against contiguous columns of B --------------- */
 

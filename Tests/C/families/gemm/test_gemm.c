@@ -585,6 +585,44 @@ static void packed_bf16_for_isa(subq_isa isa) {
   subq_context_destroy(ctx);
 }
 
+/* A row of C does not depend on how many rows the call has: with prepacked B and
+ * 2 <= m <= 16 (one k block) every row is one FMA chain over k, whether a full
+ * tile or a short-tile ukernel (the edge rows) computes it. (m = 1 is the rows
+ * form, which splits k over several accumulators: other roundings.) */
+static void packed_rows_independent_of_m(subq_isa isa) {
+  subq_context *ctx = subq_test_context(isa, 2);
+  if (!ctx) return;
+  const int64_t mmax = 16, n = 50, k = 701;
+  for (int dt = 0; dt < 2; dt++) {
+    const subq_dtype bt = dt ? SUBQ_DTYPE_BF16 : SUBQ_DTYPE_F32;
+    operand A, B;
+    operand_make(&A, SUBQ_DTYPE_F32, LAY_ROW, mmax, k, 1, false, 211 + dt);
+    operand_make(&B, bt, LAY_COL, k, n, 1, true, 223 + dt);
+    subq_gemm_packed_b *pb = NULL;
+    CHECK_OK(subq_gemm_pack_b(ctx, k, n, bt, B.data, B.rs, B.cs, &pb));
+    float *full = calloc((size_t)(mmax * n), sizeof(float)), *part = calloc((size_t)(mmax * n), sizeof(float));
+    subq_gemm_args g;
+    subq_gemm_args_default(&g, sizeof g);
+    g.n = n, g.k = k, g.alpha = 1.5f, g.beta = 0.0f;
+    g.a = A.data, g.a_rs = A.rs, g.a_cs = A.cs, g.c_rs = n, g.c_cs = 1;
+    g.m = mmax, g.c = full;
+    if (pb) CHECK_OK(subq_gemm_packed(ctx, &g, pb));
+    for (int64_t m = 2; pb && m < mmax; m++) {
+      g.m = m, g.c = part;
+      CHECK_OK(subq_gemm_packed(ctx, &g, pb));
+      size_t bad = 0;
+      for (int64_t i = 0; i < m * n; i++) bad += memcmp(&part[i], &full[i], sizeof(float)) != 0;
+      CHECK_MSG(bad == 0, "%s %s B: m = %lld: %zu of %lld elements differ from the m = %lld product's rows",
+                subq_isa_name(isa), dt ? "bf16" : "f32", (long long)m, bad, (long long)(m * n), (long long)mmax);
+      n_cases_run++;
+    }
+    subq_gemm_packed_b_destroy(pb);
+    free(full), free(part);
+    operand_free(&A), operand_free(&B);
+  }
+  subq_context_destroy(ctx);
+}
+
 int main(void) {
   bf16_conversions();
   errors();
@@ -592,6 +630,7 @@ int main(void) {
   const int n = subq_test_isas(isas);
   for (int i = 0; i < n; i++) shapes_for_isa(isas[i]);
   for (int i = 0; i < n; i++) packed_bf16_for_isa(isas[i]);
+  for (int i = 0; i < n; i++) packed_rows_independent_of_m(isas[i]);
   determinism();
   printf("test_gemm: %d GEMM cases on %d ISA paths\n", n_cases_run, n);
   return subq_test_finish("test_gemm");
