@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the Swift libFuzzer harnesses (fuzz_config, fuzz_tokenizer, fuzz_npy) by hand: SwiftPM
+# Builds the Swift libFuzzer harnesses (fuzz_config, fuzz_tokenizer, fuzz_npy, fuzz_regex) by hand: SwiftPM
 # never sees them (the package keeps no unsafeFlags). Run from the repository root:
 #   Tests/fuzz/swift/build.sh [build-dir]          (default build-swiftfuzz)
 # OPT=-Onone keeps the standard library's debug checks (unsafe-buffer bounds) at ~5x the cost.
@@ -23,9 +23,9 @@ swiftc -module-name SubQ -parse-as-library -enable-testing "$OPT" -g "${SAN[@]}"
   -emit-module -emit-module-path "$B/swift/SubQ.swiftmodule" \
   -emit-library -static -o "$B/swift/libSubQ.a" "${SRC[@]}"
 # 3. One executable per harness.
-for h in config tokenizer npy; do
+for h in config tokenizer npy regex; do
   swiftc -parse-as-library "$OPT" -g "${SAN[@]}" -I "$B/swift" -I Include \
     "${LD[@]}" "Tests/fuzz/swift/fuzz_$h.swift" "$B/swift/libSubQ.a" "$B/libsubq.a" -lm -lpthread \
     -o "$B/fuzz_swift_$h"
 done
-echo "built: $B/fuzz_swift_config $B/fuzz_swift_tokenizer $B/fuzz_swift_npy"
+echo "built: $B/fuzz_swift_config $B/fuzz_swift_tokenizer $B/fuzz_swift_npy $B/fuzz_swift_regex"

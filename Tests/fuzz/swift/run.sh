@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs one Swift harness built by build.sh: Tests/fuzz/swift/run.sh config|tokenizer|npy [seconds] [build-dir]
+# Runs one Swift harness built by build.sh: Tests/fuzz/swift/run.sh config|tokenizer|npy|regex [seconds] [build-dir]
 # The corpus grows in <build-dir>/corpus_<harness>; seeds are the committed fixtures plus seeds/<harness>;
 # crashes, timeouts and OOMs land in <build-dir>/artifacts/. Extra libFuzzer flags: FUZZ_FLAGS="...".
 # SMALL=1: only seeds/<harness>, inputs of at most 4 KiB, corpus in <build-dir>/corpus_<harness>_small
@@ -30,7 +30,8 @@ case $h_fixtures in
     done
     for f in Tests/Models/*/tokenizer.json; do cp "$f" "$S/model_$(basename "$(dirname "$f")")"; done ;;
   npy) for f in Tests/Models/*/logits.npy; do cp "$f" "$S/$(basename "$(dirname "$f")")"; done ;;
-  *) echo "unknown harness $h (config, tokenizer, npy)" >&2; exit 2 ;;
+  regex) ;;  # seeds/regex: the patterns of split_regex.expected.json, each with a text
+  *) echo "unknown harness $h (config, tokenizer, npy, regex)" >&2; exit 2 ;;
 esac
 [ -x "$B/fuzz_swift_$h" ] || { echo "no $B/fuzz_swift_$h (run Tests/fuzz/swift/build.sh)" >&2; exit 2; }
 # Swift's own crash handler (backtracer) fights ASan's; libFuzzer reports the trap.
