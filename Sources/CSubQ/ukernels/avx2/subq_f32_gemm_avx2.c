@@ -26,34 +26,13 @@ static inline void subq_avx2_store_6x16(__m256 c00, __m256 c01, __m256 c10, __m2
                                         float *c, int64_t c_rs, int64_t c_cs, int64_t mr, int64_t nr, float alpha,
                                         float beta) {
   const __m256 valpha = _mm256_set1_ps(alpha);
-  if (mr < 6 && nr == 16 && c_cs == 1) { /* an edge tile (the short kernels' rows) */
+  if (nr == 16 && c_cs == 1) { /* full-width rows: a full tile or a short kernel's */
     const __m256 t[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
     for (int64_t i = 0; i < mr; i++) {
       float *r = c + i * c_rs;
       _mm256_storeu_ps(r, subq_avx2_out(t[2 * i], valpha, beta, r));
       _mm256_storeu_ps(r + 8, subq_avx2_out(t[2 * i + 1], valpha, beta, r + 8));
     }
-    return;
-  }
-  if (mr == 6 && nr == 16 && c_cs == 1) {
-    float *r = c;
-    _mm256_storeu_ps(r, subq_avx2_out(c00, valpha, beta, r));
-    _mm256_storeu_ps(r + 8, subq_avx2_out(c01, valpha, beta, r + 8));
-    r += c_rs;
-    _mm256_storeu_ps(r, subq_avx2_out(c10, valpha, beta, r));
-    _mm256_storeu_ps(r + 8, subq_avx2_out(c11, valpha, beta, r + 8));
-    r += c_rs;
-    _mm256_storeu_ps(r, subq_avx2_out(c20, valpha, beta, r));
-    _mm256_storeu_ps(r + 8, subq_avx2_out(c21, valpha, beta, r + 8));
-    r += c_rs;
-    _mm256_storeu_ps(r, subq_avx2_out(c30, valpha, beta, r));
-    _mm256_storeu_ps(r + 8, subq_avx2_out(c31, valpha, beta, r + 8));
-    r += c_rs;
-    _mm256_storeu_ps(r, subq_avx2_out(c40, valpha, beta, r));
-    _mm256_storeu_ps(r + 8, subq_avx2_out(c41, valpha, beta, r + 8));
-    r += c_rs;
-    _mm256_storeu_ps(r, subq_avx2_out(c50, valpha, beta, r));
-    _mm256_storeu_ps(r + 8, subq_avx2_out(c51, valpha, beta, r + 8));
     return;
   }
   float tile[6 * 16];
@@ -76,47 +55,21 @@ static inline void subq_avx2_store_6x16(__m256 c00, __m256 c01, __m256 c10, __m2
  * registers (ymm0-11, since 12-15 are clobbered); a step puts one k row of B in
  * ymm12 / ymm13, then 6 broadcasts and 12 FMAs, k in increasing order for every
  * element. r8 = a, r9 = b, r10 = B row stride in bytes, r11 = k / 4, rcx = k % 4. */
-#define SUBQ_6X16_FMAS(ao)                                       \
-  "vbroadcastss " #ao "(%%r8), %%ymm14\n\t"                       \
-  "vfmadd231ps %%ymm12, %%ymm14, %[c00]\n\t"                     \
-  "vfmadd231ps %%ymm13, %%ymm14, %[c01]\n\t"                     \
-  "vbroadcastss " #ao "+4(%%r8), %%ymm15\n\t"                     \
-  "vfmadd231ps %%ymm12, %%ymm15, %[c10]\n\t"                     \
-  "vfmadd231ps %%ymm13, %%ymm15, %[c11]\n\t"                     \
-  "vbroadcastss " #ao "+8(%%r8), %%ymm14\n\t"                     \
-  "vfmadd231ps %%ymm12, %%ymm14, %[c20]\n\t"                     \
-  "vfmadd231ps %%ymm13, %%ymm14, %[c21]\n\t"                     \
-  "vbroadcastss " #ao "+12(%%r8), %%ymm15\n\t"                    \
-  "vfmadd231ps %%ymm12, %%ymm15, %[c30]\n\t"                     \
-  "vfmadd231ps %%ymm13, %%ymm15, %[c31]\n\t"                     \
-  "vbroadcastss " #ao "+16(%%r8), %%ymm14\n\t"                    \
-  "vfmadd231ps %%ymm12, %%ymm14, %[c40]\n\t"                     \
-  "vfmadd231ps %%ymm13, %%ymm14, %[c41]\n\t"                     \
-  "vbroadcastss " #ao "+20(%%r8), %%ymm15\n\t"                    \
-  "vfmadd231ps %%ymm12, %%ymm15, %[c50]\n\t"                     \
-  "vfmadd231ps %%ymm13, %%ymm15, %[c51]\n\t"
-/* The short kernels' steps: the first 4 or 2 rows of the same 6-row A panel, the
- * same FMA chains (an edge tile of 1 to 4 rows costs 8 or 4 FMAs a step, not 12). */
-#define SUBQ_4X16_FMAS(ao)                                       \
-  "vbroadcastss " #ao "(%%r8), %%ymm14\n\t"                       \
-  "vfmadd231ps %%ymm12, %%ymm14, %[c00]\n\t"                     \
-  "vfmadd231ps %%ymm13, %%ymm14, %[c01]\n\t"                     \
-  "vbroadcastss " #ao "+4(%%r8), %%ymm15\n\t"                     \
-  "vfmadd231ps %%ymm12, %%ymm15, %[c10]\n\t"                     \
-  "vfmadd231ps %%ymm13, %%ymm15, %[c11]\n\t"                     \
-  "vbroadcastss " #ao "+8(%%r8), %%ymm14\n\t"                     \
-  "vfmadd231ps %%ymm12, %%ymm14, %[c20]\n\t"                     \
-  "vfmadd231ps %%ymm13, %%ymm14, %[c21]\n\t"                     \
-  "vbroadcastss " #ao "+12(%%r8), %%ymm15\n\t"                    \
-  "vfmadd231ps %%ymm12, %%ymm15, %[c30]\n\t"                     \
-  "vfmadd231ps %%ymm13, %%ymm15, %[c31]\n\t"
-#define SUBQ_2X16_FMAS(ao)                                       \
-  "vbroadcastss " #ao "(%%r8), %%ymm14\n\t"                       \
-  "vfmadd231ps %%ymm12, %%ymm14, %[c00]\n\t"                     \
-  "vfmadd231ps %%ymm13, %%ymm14, %[c01]\n\t"                     \
-  "vbroadcastss " #ao "+4(%%r8), %%ymm15\n\t"                     \
-  "vfmadd231ps %%ymm12, %%ymm15, %[c10]\n\t"                     \
-  "vfmadd231ps %%ymm13, %%ymm15, %[c11]\n\t"
+/* One row of a step: broadcast A(row) (at byte offset ao + off of the A panel) into
+ * ymm14 or ymm15 (alternating, so consecutive rows do not wait on one register),
+ * then its two FMAs. */
+#define SUBQ_X16_ROW(ao, off, reg, ci0, ci1)                   \
+  "vbroadcastss " #ao "+" #off "(%%r8), %%" #reg "\n\t"         \
+  "vfmadd231ps %%ymm12, %%" #reg ", %[" #ci0 "]\n\t"             \
+  "vfmadd231ps %%ymm13, %%" #reg ", %[" #ci1 "]\n\t"
+/* 6 rows for full tiles; the short kernels' steps take the first 4 or 2 rows of
+ * the same 6-row A panel, with the same FMA chains (an edge tile of 1 to 4 rows
+ * costs 8 or 4 FMAs a step, not 12). */
+#define SUBQ_2X16_FMAS(ao) SUBQ_X16_ROW(ao, 0, ymm14, c00, c01) SUBQ_X16_ROW(ao, 4, ymm15, c10, c11)
+#define SUBQ_4X16_FMAS(ao) \
+  SUBQ_2X16_FMAS(ao) SUBQ_X16_ROW(ao, 8, ymm14, c20, c21) SUBQ_X16_ROW(ao, 12, ymm15, c30, c31)
+#define SUBQ_6X16_FMAS(ao) \
+  SUBQ_4X16_FMAS(ao) SUBQ_X16_ROW(ao, 16, ymm14, c40, c41) SUBQ_X16_ROW(ao, 20, ymm15, c50, c51)
 /* f32 B: 2 aligned loads (columns 0-7, 8-15). */
 #define SUBQ_6X16_LOAD_F32                                       \
   "vmovups (%%r9), %%ymm12\n\t"                                   \
