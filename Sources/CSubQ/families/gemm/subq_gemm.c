@@ -545,18 +545,21 @@ static void subq_gemm_macro(const subq_gemm_impl *u, int64_t mc, int64_t nc, int
   const int64_t mr = u->mr, nr = u->nr;
   const int64_t calls = ((nc + nr - 1) / nr) * ((mc + mr - 1) / mr);
   const int64_t per_call = pf && pf->total ? (pf->total + calls - 1) / calls : 0;
+  /* only the last row tile can be short: its ukernels, chosen once */
+  const subq_gemm_short_tile *st = mc % mr ? subq_gemm_short_for(u, mc % mr) : NULL;
+  const subq_f32_gemm_ukernel_fn last32 = st ? st->f32 : u->gemm;
+  const subq_f32wbf16_gemm_ukernel_fn last16 = st ? st->bf16 : u->gemm_bf16;
   for (int64_t jr = 0; jr < nc; jr += nr) {
     const void *bp = subq_offset(pb, bt, (jr / nr) * bps);
     const int64_t nn = SUBQ_MIN(nr, nc - jr);
     for (int64_t ir = 0; ir < mc; ir += mr) {
       const int64_t mm = SUBQ_MIN(mr, mc - ir);
-      const subq_gemm_short_tile *st = mm < mr ? subq_gemm_short_for(u, mm) : NULL;
       if (bt == SUBQ_DTYPE_BF16)
-        (st ? st->bf16 : u->gemm_bf16)(kc, pa + ir * kc, bp, ldb, c + ir * c_rs + jr * c_cs, c_rs, c_cs, mm, nn,
-                                        alpha, beta);
+        (mm < mr ? last16 : u->gemm_bf16)(kc, pa + ir * kc, bp, ldb, c + ir * c_rs + jr * c_cs, c_rs, c_cs, mm, nn,
+                                          alpha, beta);
       else
-        (st ? st->f32 : u->gemm)(kc, pa + ir * kc, bp, ldb, c + ir * c_rs + jr * c_cs, c_rs, c_cs, mm, nn, alpha,
-                                 beta);
+        (mm < mr ? last32 : u->gemm)(kc, pa + ir * kc, bp, ldb, c + ir * c_rs + jr * c_cs, c_rs, c_cs, mm, nn, alpha,
+                                     beta);
       if (per_call) subq_prefetch_some(pf, per_call);
     }
   }
