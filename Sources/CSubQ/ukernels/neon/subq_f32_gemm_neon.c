@@ -20,48 +20,11 @@ static inline float32x4_t subq_neon_load_bf16(const uint16_t *p) {
 }
 static inline float32x4_t subq_neon_load_f32(const float *p) { return vld1q_f32(p); }
 
-/* f32 B panels and bf16 B panels (widened in registers): the same FMAs. */
-#define SUBQ_NEON_GEMM_8X12(NAME, BT, LOADB)                                                                      \
-  void NAME(int64_t kc, const float *a, const BT *b, int64_t ldb, float *c, int64_t c_rs, int64_t c_cs, int64_t mr, \
-            int64_t nr, float alpha, float beta) {                                                                 \
-    float32x4_t acc[8][3];                                                                                         \
-    for (int i = 0; i < 8; i++)                                                                                    \
-      for (int q = 0; q < 3; q++) acc[i][q] = vdupq_n_f32(0.0f);                                                   \
-    for (int64_t p = 0; p < kc; p++) {                                                                             \
-      const float32x4_t b0 = LOADB(b), b1 = LOADB(b + 4), b2 = LOADB(b + 8);                                       \
-      const float32x4_t a0 = vld1q_f32(a), a1 = vld1q_f32(a + 4);                                                  \
-      SUBQ_ROW(0, a0, 0) SUBQ_ROW(1, a0, 1) SUBQ_ROW(2, a0, 2) SUBQ_ROW(3, a0, 3)                                  \
-      SUBQ_ROW(4, a1, 0) SUBQ_ROW(5, a1, 1) SUBQ_ROW(6, a1, 2) SUBQ_ROW(7, a1, 3)                                  \
-      a += 8;                                                                                                      \
-      b += ldb;                                                                                                    \
-    }                                                                                                              \
-    if (mr == 8 && nr == 12 && c_cs == 1) {                                                                        \
-      for (int i = 0; i < 8; i++)                                                                                  \
-        for (int q = 0; q < 3; q++) {                                                                              \
-          float *r = c + i * c_rs + 4 * q;                                                                         \
-          vst1q_f32(r, subq_neon_out(acc[i][q], alpha, beta, r));                                                  \
-        }                                                                                                          \
-      return;                                                                                                      \
-    }                                                                                                              \
-    float tile[8 * 12];                                                                                            \
-    for (int i = 0; i < 8; i++)                                                                                    \
-      for (int q = 0; q < 3; q++) vst1q_f32(tile + i * 12 + 4 * q, acc[i][q]);                                     \
-    for (int64_t i = 0; i < mr; i++)                                                                               \
-      for (int64_t j = 0; j < nr; j++) {                                                                           \
-        float *cij = c + i * c_rs + j * c_cs;                                                                      \
-        *cij = subq_gemm_out(tile[i * 12 + j], alpha, beta, cij);                                                  \
-      }                                                                                                            \
-  }
-#define SUBQ_ROW(i, av, lane)                             \
-  acc[i][0] = vfmaq_laneq_f32(acc[i][0], b0, av, lane);   \
-  acc[i][1] = vfmaq_laneq_f32(acc[i][1], b1, av, lane);   \
-  acc[i][2] = vfmaq_laneq_f32(acc[i][2], b2, av, lane);
-SUBQ_NEON_GEMM_8X12(subq_f32_gemm_ukernel_8x12__neon, float, subq_neon_load_f32)
-SUBQ_NEON_GEMM_8X12(subq_f32wbf16_gemm_ukernel_8x12__neon, uint16_t, subq_neon_load_bf16)
-
-/* Short tiles (mr <= 4, <= 2) over the same 8-row A panel: the first R rows' FMAs
- * only, the same chains (subq_gemm_short_tiles.inc). */
-#define SUBQ_NEON_GEMM_SHORT(NAME, BT, LOADB, R, ROWS)                                                            \
+/* f32 B panels and bf16 B panels (widened in registers): the same FMAs. One
+ * macro makes the full 8-row kernels and the short ones for edge tiles of <= 4 or
+ * <= 2 rows (subq_gemm_short_tiles.inc): R rows of the same 8-row A panel, the
+ * first R rows' FMA chains of the full kernel. */
+#define SUBQ_NEON_GEMM_RX12(NAME, BT, LOADB, R, ROWS)                                                              \
   void NAME(int64_t kc, const float *a, const BT *b, int64_t ldb, float *c, int64_t c_rs, int64_t c_cs, int64_t mr, \
             int64_t nr, float alpha, float beta) {                                                                 \
     float32x4_t acc[R][3];                                                                                         \
@@ -69,7 +32,6 @@ SUBQ_NEON_GEMM_8X12(subq_f32wbf16_gemm_ukernel_8x12__neon, uint16_t, subq_neon_l
       for (int q = 0; q < 3; q++) acc[i][q] = vdupq_n_f32(0.0f);                                                   \
     for (int64_t p = 0; p < kc; p++) {                                                                             \
       const float32x4_t b0 = LOADB(b), b1 = LOADB(b + 4), b2 = LOADB(b + 8);                                       \
-      const float32x4_t a0 = vld1q_f32(a);                                                                         \
       ROWS                                                                                                         \
       a += 8;                                                                                                      \
       b += ldb;                                                                                                    \
@@ -91,12 +53,23 @@ SUBQ_NEON_GEMM_8X12(subq_f32wbf16_gemm_ukernel_8x12__neon, uint16_t, subq_neon_l
         *cij = subq_gemm_out(tile[i * 12 + j], alpha, beta, cij);                                                  \
       }                                                                                                            \
   }
-#define SUBQ_NEON_ROWS4 SUBQ_ROW(0, a0, 0) SUBQ_ROW(1, a0, 1) SUBQ_ROW(2, a0, 2) SUBQ_ROW(3, a0, 3)
-#define SUBQ_NEON_ROWS2 SUBQ_ROW(0, a0, 0) SUBQ_ROW(1, a0, 1)
-SUBQ_NEON_GEMM_SHORT(subq_f32_gemm_ukernel_8x12r4__neon, float, subq_neon_load_f32, 4, SUBQ_NEON_ROWS4)
-SUBQ_NEON_GEMM_SHORT(subq_f32wbf16_gemm_ukernel_8x12r4__neon, uint16_t, subq_neon_load_bf16, 4, SUBQ_NEON_ROWS4)
-SUBQ_NEON_GEMM_SHORT(subq_f32_gemm_ukernel_8x12r2__neon, float, subq_neon_load_f32, 2, SUBQ_NEON_ROWS2)
-SUBQ_NEON_GEMM_SHORT(subq_f32wbf16_gemm_ukernel_8x12r2__neon, uint16_t, subq_neon_load_bf16, 2, SUBQ_NEON_ROWS2)
+#define SUBQ_ROW(i, av, lane)                             \
+  acc[i][0] = vfmaq_laneq_f32(acc[i][0], b0, av, lane);   \
+  acc[i][1] = vfmaq_laneq_f32(acc[i][1], b1, av, lane);   \
+  acc[i][2] = vfmaq_laneq_f32(acc[i][2], b2, av, lane);
+#define SUBQ_NEON_ROWS2                   \
+  const float32x4_t a0 = vld1q_f32(a);    \
+  SUBQ_ROW(0, a0, 0) SUBQ_ROW(1, a0, 1)
+#define SUBQ_NEON_ROWS4 SUBQ_NEON_ROWS2 SUBQ_ROW(2, a0, 2) SUBQ_ROW(3, a0, 3)
+#define SUBQ_NEON_ROWS8                                                                  \
+  SUBQ_NEON_ROWS4 const float32x4_t a1 = vld1q_f32(a + 4);                               \
+  SUBQ_ROW(4, a1, 0) SUBQ_ROW(5, a1, 1) SUBQ_ROW(6, a1, 2) SUBQ_ROW(7, a1, 3)
+SUBQ_NEON_GEMM_RX12(subq_f32_gemm_ukernel_8x12__neon, float, subq_neon_load_f32, 8, SUBQ_NEON_ROWS8)
+SUBQ_NEON_GEMM_RX12(subq_f32wbf16_gemm_ukernel_8x12__neon, uint16_t, subq_neon_load_bf16, 8, SUBQ_NEON_ROWS8)
+SUBQ_NEON_GEMM_RX12(subq_f32_gemm_ukernel_8x12r4__neon, float, subq_neon_load_f32, 4, SUBQ_NEON_ROWS4)
+SUBQ_NEON_GEMM_RX12(subq_f32wbf16_gemm_ukernel_8x12r4__neon, uint16_t, subq_neon_load_bf16, 4, SUBQ_NEON_ROWS4)
+SUBQ_NEON_GEMM_RX12(subq_f32_gemm_ukernel_8x12r2__neon, float, subq_neon_load_f32, 2, SUBQ_NEON_ROWS2)
+SUBQ_NEON_GEMM_RX12(subq_f32wbf16_gemm_ukernel_8x12r2__neon, uint16_t, subq_neon_load_bf16, 2, SUBQ_NEON_ROWS2)
 #undef SUBQ_ROW
 
 /* Fixed-order horizontal sum. */
