@@ -181,6 +181,8 @@ enum RegexSetItem: Sendable {
     return t
   }()
 
+  /// P (Pc … Po), for Punct: a constant, not a dictionary lookup per scalar.
+  static let punctuationMask: UInt32 = 0b111_1111 << 11
   /// M, Nd and Pc: with Alphabetic, Oniguruma's word characters.
   static let wordMask: UInt32 = 0b111 << 5 | 1 << 8 | 1 << 11
 
@@ -218,7 +220,7 @@ enum RegexBinaryProperty: String, Sendable {
     case .emoji: return p.isEmoji
     case .alnum: return p.isAlphabetic || p.generalCategory == .decimalNumber
     case .punct:
-      return (RegexSetItem.categoryNames["p"]! >> RegexSetItem.categoryIndex(p.generalCategory)) & 1 != 0
+      return (RegexSetItem.punctuationMask >> RegexSetItem.categoryIndex(p.generalCategory)) & 1 != 0
     case .cntrl: return p.generalCategory == .control
     case .blank: return v == 9 || p.generalCategory == .spaceSeparator
     case .xdigit: return (0x30...0x39).contains(v) || (0x41...0x46).contains(v) || (0x61...0x66).contains(v)
