@@ -92,8 +92,10 @@ typedef struct subq_fattn_args {
   float *SUBQ_NULLABLE out;     int64_t o_bs, o_ss, o_hs;
   /* Optional log-sum-exp, natural log, element (b, h, i) at lse[(b * hq + h) * sq + i]; NULL = not written. */
   float *SUBQ_NULLABLE lse;
-  /* KV split length in keys for split-K: 0 (default) = automatic (512-key
-   * splits when the shape has fewer than 64 work items), -1 = never split,
+  /* KV split length in keys for split-K: 0 (default) = automatic (when the
+   * shape has fewer than 64 work items, batch x hkv x query tiles, each KV
+   * range is cut into equal splits, as few as make about 64 items but none
+   * shorter than 512 keys; from the shape only), -1 = never split,
    * n > 0 = always cut the KV range into splits of n keys. Part of the plan:
    * changing it may change the last bits of the result. */
   int64_t kv_split;
