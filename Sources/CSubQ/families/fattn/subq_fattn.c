@@ -41,6 +41,7 @@ typedef struct subq_fattn_impl {
   subq_isa isa;
   const char *name;
   subq_fattn_qk_fn qk;
+  int qk_keys; /* keys per block of qk / qkh (a sub-call of a multiple of it wastes none) */
   subq_fattn_pv_fn pv;
   subq_fattn_expsub_fn expsub;
   subq_fattn_exp_fn exp;
@@ -54,8 +55,8 @@ typedef struct subq_fattn_impl {
 } subq_fattn_impl;
 
 static const subq_fattn_impl subq_fattn_impls[] = {
-#define SUBQ_FATTN_UKERNEL(isa, qk, pv, expsub, exp, rowmax, scale, widen, qkh, pvh, mm, colsoftmax) \
-  {isa, #qk, qk, pv, expsub, exp, rowmax, scale, widen, qkh, pvh, mm, colsoftmax},
+#define SUBQ_FATTN_UKERNEL(isa, qk, qk_keys, pv, expsub, exp, rowmax, scale, widen, qkh, pvh, mm, colsoftmax) \
+  {isa, #qk, qk, qk_keys, pv, expsub, exp, rowmax, scale, widen, qkh, pvh, mm, colsoftmax},
 #include "families/fattn/subq_fattn_impls.inc"
 #undef SUBQ_FATTN_UKERNEL
 };
@@ -531,8 +532,13 @@ static void subq_fattn_tiles_direct(const subq_fattn_item *it, int64_t jlo, int6
   const size_t kst = (size_t)pr->k_ss * pr->kes, vst = (size_t)pr->v_ss * pr->kes;
   const int64_t krow = (int64_t)pr->kes * dk, vrow = (int64_t)pr->kes * dv;
   const bool stream = jhi - jlo > SUBQ_FATTN_BK;
-  /* keys per QK sub-call, keys per step (<= BK), prefetch distances in keys */
-  const int64_t qkw = stream ? SUBQ_MAX(2, SUBQ_MIN(16, SUBQ_FATTN_QK_BYTES / krow)) & ~(int64_t)1 : SUBQ_FATTN_BK;
+  /* keys per QK sub-call: ~1 KiB of K, rounded down to a multiple of the
+   * kernel's key block, else a pair (f32 D 128: 2 keys; f16 D 128: 3 on AVX2;
+   * measured 1 thread, 32/8 heads, 32768 keys: f32 with 3 keys 0.78x, with
+   * 6 0.65x; f16 with 6 0.97x, 9 0.91x, 12 0.80x), keys per step (<= BK),
+   * prefetch distances in keys */
+  const int64_t kb = u->qk_keys, near = SUBQ_MIN(16, SUBQ_FATTN_QK_BYTES / krow);
+  const int64_t qkw = !stream ? SUBQ_FATTN_BK : near >= kb ? near / kb * kb : SUBQ_MAX(2, near) & ~(int64_t)1;
   /* f32 K/V is memory-bound: PV of the previous tile in steps of 4 QK
    * sub-calls keeps both streams busy; 16-bit K/V moves half the bytes for
    * the same FMAs, and per-step PV calls (acc reloaded each time) cost more

@@ -118,7 +118,7 @@ void subq_fattn_widen__scalar(int dt, int64_t n, int64_t d_len, const uint16_t *
                               int64_t ldd);
 
 #if SUBQ_ARCH_X86_64
-void subq_fattn_qk_4x2__avx2(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *k,
+void subq_fattn_qk_4x3__avx2(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *k,
                             int64_t k_ss, float *s, int64_t lds);
 void subq_fattn_pv_6x16__avx2(int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp, const float *v,
                               int64_t v_ss, float *acc, int64_t ldacc);
@@ -131,7 +131,7 @@ void subq_fattn_mm_6x16__avx2(int64_t m, int64_t n, int64_t k, const float *a, i
                               const uint64_t *live);
 void subq_fattn_colsoftmax__avx2(int64_t nk, int64_t ncol, float *s, int64_t lds, float *m, float *l, float *alpha);
 void subq_fattn_widen__avx2(int dt, int64_t n, int64_t d_len, const uint16_t *src, int64_t ss, float *dst, int64_t ldd);
-void subq_fattn_qkh_4x2__avx2(int dt, int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq,
+void subq_fattn_qkh_4x3__avx2(int dt, int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq,
                               const uint16_t *k, int64_t k_ss, float *s, int64_t lds);
 void subq_fattn_pvh_6x16__avx2(int dt, int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp,
                                const uint16_t *v, int64_t v_ss, float *acc, int64_t ldacc);

@@ -1,21 +1,23 @@
 /*
  * subq_fattn_avx2.c — AVX2+FMA attention micro-kernels.
- *   qk 4x2: 4 query rows x 2 keys, 8 ymm dot accumulators over dk (masked
- *     tail for dk % 8), reduced in one transposing tree per block (the bits of
- *     per-dot horizontal sums); key pairs outside row blocks (decode: G rows);
+ *   qk 4x3: 4 query rows x 3 keys, 12 ymm dot accumulators over dk (masked
+ *     tail for dk % 8), reduced in one transposing tree per pair (the bits of
+ *     per-dot horizontal sums); key blocks outside row blocks (decode: G rows);
  *   pv 6x16: 6 rows x 16 dv lanes, 12 ymm accumulators, 6 broadcasts of p and
  *     2 V loads per key (a 4-row, 8-accumulator block for the last <= 4 rows),
  *     keys in increasing order (masked tail for dv % 8); keys no row uses
- *     (p == 0) skipped by a liveness word per 64 keys;
+ *     (p == 0) skipped by a liveness word per 64 keys (no per-key test when
+ *     all 64 are live);
  *   mm 6x16 (the transposed prefill tile, S^T = K Q^T and O^T += V^T P^T):
  *     6 rows x 16 columns, 12 ymm accumulators, 2 loads of b and 6 broadcasts
  *     of a per l (4- and 2-row blocks for the last rows);
  *   colsoftmax: column max, then exp and column sums, 8 columns a vector;
  *   exp: the shared subq_vexp_f32_u2_avx2 (internal/simd/subq_vexp_avx2.h);
  *     colsoftmax its mid-range core (terms below 1.2e-38 flushed);
- *   qkh / pvh: the same blocks with bf16 / f16 K / V widened in registers
- *     (F16C VCVTPH2PS, or a 16-bit shift for bf16), for decode over 16-bit
- *     caches; widen: 16-bit tiles to f32 for the prefill path.
+ *   qkh / pvh: the same code (one inline body per element type) with bf16 /
+ *     f16 K / V widened in registers (F16C VCVTPH2PS, or a 16-bit shift for
+ *     bf16), for decode over 16-bit caches; widen: 16-bit tiles to f32 for the
+ *     prefill path.
  * Whole file in one target region.
  */
 #include "families/fattn/subq_fattn_ukernel.h"
@@ -107,6 +109,19 @@ static inline __m256 subq_fattn_reduce8(__m256 a00, __m256 a01, __m256 a10, __m2
   return _mm256_add_ps(_mm256_shuffle_ps(r01, r23, 0x44), _mm256_shuffle_ps(r01, r23, 0xEE));
 }
 
+/* The 4 dot products of 4 rows x 1 key, in lanes 0..3 (row order), summed
+ * exactly as subq_fattn_reduce8 sums each of its 8: half of its tree. */
+static inline __m128 subq_fattn_reduce4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+  const __m256 x01 = _mm256_add_ps(_mm256_permute2f128_ps(a0, a1, 0x20), _mm256_permute2f128_ps(a0, a1, 0x31));
+  const __m256 x23 = _mm256_add_ps(_mm256_permute2f128_ps(a2, a3, 0x20), _mm256_permute2f128_ps(a2, a3, 0x31));
+  /* x01 = (row 0 lanes i + (i + 4) | row 1 ...), x23 likewise for rows 2, 3 */
+  const __m256 t = _mm256_add_ps(_mm256_unpacklo_ps(x01, x23), _mm256_unpackhi_ps(x01, x23));
+  /* low half: (0 + 2 of row 0, of row 2, 1 + 3 of row 0, of row 2); high: rows 1, 3 */
+  const __m128 lo = _mm256_castps256_ps128(t), hi = _mm256_extractf128_ps(t, 1);
+  const __m128 r02 = _mm_add_ps(lo, _mm_movehl_ps(lo, lo)), r13 = _mm_add_ps(hi, _mm_movehl_ps(hi, hi));
+  return _mm_unpacklo_ps(r02, r13); /* rows 0, 1, 2, 3 */
+}
+
 /* Writes subq_fattn_reduce8's result for rb rows and kb <= 2 keys at s (row stride lds). */
 static inline void subq_fattn_qk_store(__m256 f, int rb, int kb, float *s, int64_t lds) {
   const __m128 k0 = _mm256_castps256_ps128(f), k1 = _mm256_extractf128_ps(f, 1);
@@ -123,85 +138,198 @@ static inline void subq_fattn_qk_store(__m256 f, int rb, int kb, float *s, int64
   for (int i = 0; i < rb; i++) s[i * lds] = t[i];
 }
 
-/* Dot products of rb <= 4 packed q rows with 2 keys (k1 may equal k0 for a lone key). */
-static inline __m256 subq_fattn_qk_block(int rb, int64_t dk, const float *q, int64_t ldq, const float *k0,
-                                         const float *k1) {
-  __m256 a00 = _mm256_setzero_ps(), a01 = _mm256_setzero_ps(), a10 = _mm256_setzero_ps(), a11 = _mm256_setzero_ps();
-  __m256 a20 = _mm256_setzero_ps(), a21 = _mm256_setzero_ps(), a30 = _mm256_setzero_ps(), a31 = _mm256_setzero_ps();
-  const float *q0 = q, *q1 = q + (rb > 1 ? ldq : 0), *q2 = q + (rb > 2 ? 2 * ldq : 0), *q3 = q + (rb > 3 ? 3 * ldq : 0);
-  int64_t d = 0;
-  for (; d + 8 <= dk; d += 8) {
-    const __m256 kv0 = _mm256_loadu_ps(k0 + d), kv1 = _mm256_loadu_ps(k1 + d);
-    __m256 qv = _mm256_loadu_ps(q0 + d);
-    a00 = _mm256_fmadd_ps(qv, kv0, a00), a01 = _mm256_fmadd_ps(qv, kv1, a01);
-    qv = _mm256_loadu_ps(q1 + d);
-    a10 = _mm256_fmadd_ps(qv, kv0, a10), a11 = _mm256_fmadd_ps(qv, kv1, a11);
-    qv = _mm256_loadu_ps(q2 + d);
-    a20 = _mm256_fmadd_ps(qv, kv0, a20), a21 = _mm256_fmadd_ps(qv, kv1, a21);
-    qv = _mm256_loadu_ps(q3 + d);
-    a30 = _mm256_fmadd_ps(qv, kv0, a30), a31 = _mm256_fmadd_ps(qv, kv1, a31);
-  }
-  if (d < dk) {
-    const __m256i mk = subq_fattn_tail_mask(dk - d);
-    const __m256 kv0 = _mm256_maskload_ps(k0 + d, mk), kv1 = _mm256_maskload_ps(k1 + d, mk);
-    __m256 qv = _mm256_maskload_ps(q0 + d, mk);
-    a00 = _mm256_fmadd_ps(qv, kv0, a00), a01 = _mm256_fmadd_ps(qv, kv1, a01);
-    qv = _mm256_maskload_ps(q1 + d, mk);
-    a10 = _mm256_fmadd_ps(qv, kv0, a10), a11 = _mm256_fmadd_ps(qv, kv1, a11);
-    qv = _mm256_maskload_ps(q2 + d, mk);
-    a20 = _mm256_fmadd_ps(qv, kv0, a20), a21 = _mm256_fmadd_ps(qv, kv1, a21);
-    qv = _mm256_maskload_ps(q3 + d, mk);
-    a30 = _mm256_fmadd_ps(qv, kv0, a30), a31 = _mm256_fmadd_ps(qv, kv1, a31);
-  }
-  return subq_fattn_reduce8(a00, a01, a10, a11, a20, a21, a30, a31);
-}
-
-void subq_fattn_qk_4x2__avx2(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *k,
-                            int64_t k_ss, float *s, int64_t lds) {
-  for (int64_t j = 0; j < nk; j += 2) { /* key pairs outside: a pair stays in L1 across row blocks */
-    const int kb = (int)SUBQ_MIN(2, nk - j);
-    const float *k0 = k + j * k_ss, *k1 = kb > 1 ? k0 + k_ss : k0;
-    for (int64_t r = 0; r < nr; r += 4) {
-      const int rb = (int)SUBQ_MIN(4, nr - r);
-      subq_fattn_qk_store(subq_fattn_qk_block(rb, dk, q + r * ldq, ldq, k0, k1), rb, kb, s + r * lds + j, lds);
-    }
-  }
-}
-
 #define SUBQ_FATTN_INLINE static inline __attribute__((always_inline))
 
-/* acc rows += p rows * V over nk keys for a 16-lane (or narrower, masked) dv
- * block of rb <= R rows: 2R accumulators, p broadcast from memory (load port).
- * R is a constant where this is inlined (6 for prefill tiles, 4 for decode: G
- * heads of one token), so the loops over rows unroll and the arrays live in
- * registers. Rows past rb alias row 0 (same loads, stores done last by row 0). */
-SUBQ_FATTN_INLINE void subq_fattn_pv_rows(const int R, int rb, int64_t nk, uint64_t live, int64_t width,
-                                          const float *p, int64_t ldp, const float *v, int64_t v_ss, float *acc,
-                                          int64_t ldacc) {
-  const float *pr[6];
-  float *c[6];
-  for (int i = 0; i < R; i++) pr[i] = p + (rb > i ? i * ldp : 0), c[i] = acc + (rb > i ? i * ldacc : 0);
-  /* width in 1..16: lanes 0..7 in the first vector, 8..15 in the second */
-  const __m256i m0 = subq_fattn_tail_mask(SUBQ_MIN(8, width));
-  const bool two = width > 8, full = width == 16;
-  const __m256i m1 = two ? subq_fattn_tail_mask(width - 8) : _mm256_setzero_si256();
-  __m256 x0[6], x1[6];
-  for (int i = 0; i < R; i++)
-    x0[i] = _mm256_loadu_ps(c[i]), x1[i] = two ? _mm256_loadu_ps(c[i] + 8) : _mm256_setzero_ps();
+/* ---- K / V element loads: f32, or bf16 / f16 widened in registers ------------------ */
+
+#define SUBQ_FATTN_F32 (-1) /* dt of f32 K / V in the kernels below (else SUBQ_FATTN_H_*) */
+
+/* 8 elements to f32: VCVTPH2PS (f16) or zero-extend and shift left 16 (bf16); exact. */
+SUBQ_FATTN_INLINE __m256 subq_fattn_cvth(int dt, __m128i h) {
+  if (dt == SUBQ_FATTN_H_F16) return _mm256_cvtph_ps(h);
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+SUBQ_FATTN_INLINE __m256 subq_fattn_ldh(int dt, const uint16_t *p) {
+  return subq_fattn_cvth(dt, _mm_loadu_si128((const __m128i *)(const void *)p));
+}
+/* n < 8 elements (zeros after): no 16-bit masked load in AVX2, so via a stack copy */
+SUBQ_FATTN_INLINE __m256 subq_fattn_ldh_n(int dt, const uint16_t *p, int64_t n) {
+  uint16_t t[8] = {0};
+  memcpy(t, p, (size_t)n * sizeof(uint16_t));
+  return subq_fattn_cvth(dt, _mm_loadu_si128((const __m128i *)(void *)t));
+}
+/* Elements i .. i + 8 of row x (dt a constant where inlined), and the first
+ * 0 < n <= 8 of them with zeros after. */
+SUBQ_FATTN_INLINE __m256 subq_fattn_ld(int dt, const void *x, int64_t i) {
+  if (dt == SUBQ_FATTN_F32) return _mm256_loadu_ps((const float *)x + i);
+  return subq_fattn_ldh(dt, (const uint16_t *)x + i);
+}
+SUBQ_FATTN_INLINE __m256 subq_fattn_ld_n(int dt, const void *x, int64_t i, int64_t n) {
+  if (dt == SUBQ_FATTN_F32) return _mm256_maskload_ps((const float *)x + i, subq_fattn_tail_mask(n));
+  return subq_fattn_ldh_n(dt, (const uint16_t *)x + i, n);
+}
+
+/* ---- QK: dot products of up to 4 query rows with a block of keys ------------------- */
+
+/* Dot products of rb <= 4 packed q rows (rows past rb alias row 0) with KB
+ * keys (2 or 3, a constant where inlined: kp[1] may equal kp[0] for a lone
+ * key): 4 x KB lane accumulators over dk, one q load per row and step, each K
+ * vector used by 4 rows. 3 keys (12 accumulators, 3 K vectors, a q vector:
+ * all 16 registers) give each FMA chain 6 cycles of other FMAs to hide its
+ * latency behind; with 2 (8 accumulators) the chains only just cover the
+ * 4-cycle latency, and a 4x2 key loop ran at 45 cycles a key (f16, D 128,
+ * Zen 3, no reduction) against 34 for 4x3. f01 gets keys 0 and 1 as
+ * subq_fattn_reduce8 lays them out; f2 (KB = 3) key 2 of rows 0..3. */
+SUBQ_FATTN_INLINE void subq_fattn_qk_dots(const int dt, const int KB, int rb, int64_t dk, const float *q, int64_t ldq,
+                                          const void *const *kp, __m256 *f01, __m128 *f2) {
+  __m256 a[4][3];
+  const float *qr[4];
+  for (int i = 0; i < 4; i++) {
+    qr[i] = q + (rb > i ? i * ldq : 0);
+    for (int t = 0; t < KB; t++) a[i][t] = _mm256_setzero_ps();
+  }
+  int64_t d = 0;
+  for (; d + 8 <= dk; d += 8) {
+    __m256 kv[3];
+    for (int t = 0; t < KB; t++) kv[t] = subq_fattn_ld(dt, kp[t], d);
+    for (int i = 0; i < 4; i++) {
+      const __m256 qv = _mm256_loadu_ps(qr[i] + d);
+      for (int t = 0; t < KB; t++) a[i][t] = _mm256_fmadd_ps(qv, kv[t], a[i][t]);
+    }
+  }
+  if (d < dk) { /* masked tail: zeros past dk add nothing */
+    const __m256i mk = subq_fattn_tail_mask(dk - d);
+    __m256 kv[3];
+    for (int t = 0; t < KB; t++) kv[t] = subq_fattn_ld_n(dt, kp[t], d, dk - d);
+    for (int i = 0; i < 4; i++) {
+      const __m256 qv = _mm256_maskload_ps(qr[i] + d, mk);
+      for (int t = 0; t < KB; t++) a[i][t] = _mm256_fmadd_ps(qv, kv[t], a[i][t]);
+    }
+  }
+  *f01 = subq_fattn_reduce8(a[0][0], a[0][1], a[1][0], a[1][1], a[2][0], a[2][1], a[3][0], a[3][1]);
+  if (KB > 2) *f2 = subq_fattn_reduce4(a[0][2], a[1][2], a[2][2], a[3][2]);
+}
+
+/* s[r][j] = <q_r, k_j>: keys in blocks of 3 outside (a block stays in L1
+ * across row blocks), then a last pair or single key. */
+SUBQ_FATTN_INLINE void subq_fattn_qk_impl(const int dt, int64_t nr, int64_t nk, int64_t dk, const float *q,
+                                          int64_t ldq, const void *k, int64_t k_ss, float *s, int64_t lds) {
+  const size_t ks = (size_t)k_ss * (dt == SUBQ_FATTN_F32 ? sizeof(float) : sizeof(uint16_t));
+  int64_t j = 0;
+  for (; j + 3 <= nk; j += 3) {
+    const char *k0 = (const char *)k + (size_t)j * ks;
+    const void *kp[3] = {k0, k0 + ks, k0 + 2 * ks};
+    for (int64_t r = 0; r < nr; r += 4) {
+      const int rb = (int)SUBQ_MIN(4, nr - r);
+      __m256 f01;
+      __m128 f2;
+      subq_fattn_qk_dots(dt, 3, rb, dk, q + r * ldq, ldq, kp, &f01, &f2);
+      subq_fattn_qk_store(f01, rb, 2, s + r * lds + j, lds);
+      float *s2 = s + r * lds + j + 2; /* lane i to row i, from registers */
+      _mm_store_ss(s2, f2);
+      if (rb > 1) _mm_store_ss(s2 + lds, _mm_movehdup_ps(f2));
+      if (rb > 2) _mm_store_ss(s2 + 2 * lds, _mm_movehl_ps(f2, f2));
+      if (rb > 3) _mm_store_ss(s2 + 3 * lds, _mm_shuffle_ps(f2, f2, 3));
+    }
+  }
+  if (j < nk) {
+    const int kb = (int)(nk - j); /* 1 or 2 */
+    const char *k0 = (const char *)k + (size_t)j * ks;
+    const void *kp[2] = {k0, kb > 1 ? k0 + ks : k0};
+    for (int64_t r = 0; r < nr; r += 4) {
+      const int rb = (int)SUBQ_MIN(4, nr - r);
+      __m256 f01;
+      __m128 unused;
+      subq_fattn_qk_dots(dt, 2, rb, dk, q + r * ldq, ldq, kp, &f01, &unused);
+      subq_fattn_qk_store(f01, rb, kb, s + r * lds + j, lds);
+    }
+  }
+}
+
+void subq_fattn_qk_4x3__avx2(int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq, const float *k,
+                            int64_t k_ss, float *s, int64_t lds) {
+  subq_fattn_qk_impl(SUBQ_FATTN_F32, nr, nk, dk, q, ldq, k, k_ss, s, lds);
+}
+
+void subq_fattn_qkh_4x3__avx2(int dt, int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq,
+                              const uint16_t *k, int64_t k_ss, float *s, int64_t lds) {
+  if (dt == SUBQ_FATTN_H_F16)
+    subq_fattn_qk_impl(SUBQ_FATTN_H_F16, nr, nk, dk, q, ldq, k, k_ss, s, lds);
+  else
+    subq_fattn_qk_impl(SUBQ_FATTN_H_BF16, nr, nk, dk, q, ldq, k, k_ss, s, lds);
+}
+
+/* ---- PV: acc += P V ------------------------------------------------------------------ */
+
+/* Bit j (j < n <= 64) set when p[i * ldp + j] != 0 for some row i < rb:
+ * subq_fattn_live, 8 keys a compare (NEQ_UQ: NaN counts as live, -0 not). */
+static inline uint64_t subq_fattn_live_avx2(int rb, int64_t n, const float *p, int64_t ldp) {
+  const __m256 zero = _mm256_setzero_ps();
+  uint64_t live = 0;
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    __m256 any = _mm256_cmp_ps(_mm256_loadu_ps(p + j), zero, _CMP_NEQ_UQ);
+    for (int i = 1; i < rb; i++) any = _mm256_or_ps(any, _mm256_cmp_ps(_mm256_loadu_ps(p + i * ldp + j), zero, _CMP_NEQ_UQ));
+    live |= (uint64_t)(unsigned)_mm256_movemask_ps(any) << j;
+  }
+  for (; j < n; j++)
+    for (int i = 0; i < rb; i++) live |= (uint64_t)(p[i * ldp + j] != 0.0f) << j;
+  return live;
+}
+
+/* The keys of subq_fattn_pv_rows: TEST (a constant) skips keys whose live bit
+ * is clear; FULL (a constant) means 16 lanes, else width lanes (zeros after).
+ * Row pointers are named scalars, not an array: clang kept an array of them
+ * in memory and reloaded each per key. */
+SUBQ_FATTN_INLINE void subq_fattn_pv_keys(const int dt, const int R, const bool TEST, const bool FULL, int rb,
+                                          int64_t nk, uint64_t live, int64_t width, const float *p, int64_t ldp,
+                                          const void *v, int64_t v_ss, __m256 *x0, __m256 *x1) {
+  const float *p0 = p, *p1 = p + (rb > 1 ? ldp : 0), *p2 = p + (rb > 2 ? 2 * ldp : 0);
+  const float *p3 = p + (rb > 3 ? 3 * ldp : 0), *p4 = p + (rb > 4 ? 4 * ldp : 0), *p5 = p + (rb > 5 ? 5 * ldp : 0);
+  const size_t vs = (size_t)v_ss * (dt == SUBQ_FATTN_F32 ? sizeof(float) : sizeof(uint16_t));
+  const bool two = width > 8;
   for (int64_t j = 0; j < nk; j++) {
-    if (!(live >> j & 1)) continue; /* p == 0 in every row (masked): V not used */
-    const float *vj = v + j * v_ss;
+    if (TEST && !(live >> j & 1)) continue; /* p == 0 in every row (masked): V not read */
+    const void *vj = (const char *)v + (size_t)j * vs;
     __m256 v0, v1;
-    if (full) {
-      v0 = _mm256_loadu_ps(vj), v1 = _mm256_loadu_ps(vj + 8);
+    if (FULL) {
+      v0 = subq_fattn_ld(dt, vj, 0), v1 = subq_fattn_ld(dt, vj, 8);
     } else {
-      v0 = _mm256_maskload_ps(vj, m0), v1 = two ? _mm256_maskload_ps(vj + 8, m1) : _mm256_setzero_ps();
+      v0 = subq_fattn_ld_n(dt, vj, 0, SUBQ_MIN(8, width));
+      v1 = two ? subq_fattn_ld_n(dt, vj, 8, width - 8) : _mm256_setzero_ps();
     }
     for (int i = 0; i < R; i++) {
-      const __m256 b = _mm256_broadcast_ss(pr[i] + j);
+      const float *pi = i == 0 ? p0 : i == 1 ? p1 : i == 2 ? p2 : i == 3 ? p3 : i == 4 ? p4 : p5;
+      const __m256 b = _mm256_broadcast_ss(pi + j);
       x0[i] = _mm256_fmadd_ps(b, v0, x0[i]), x1[i] = _mm256_fmadd_ps(b, v1, x1[i]);
     }
   }
+}
+
+/* acc rows += p rows * V over nk <= 64 keys for a 16-lane (or narrower) dv
+ * block of rb <= R rows: 2R accumulators, p broadcast from memory (load
+ * port). R (6 for prefill tiles, 4 for decode: G heads of one token) and dt
+ * are constants where this is inlined, so the loops over rows unroll and the
+ * arrays live in registers. Rows past rb alias row 0 (same loads, stores done
+ * last by row 0). Lanes past width stay as they were (V reads as 0 there; acc
+ * rows are padded to a multiple of 8). A chunk whose keys are all live runs
+ * without the per-key test (decode: every chunk but the window's edges). */
+SUBQ_FATTN_INLINE void subq_fattn_pv_rows(const int dt, const int R, int rb, int64_t nk, uint64_t live, int64_t width,
+                                          const float *p, int64_t ldp, const void *v, int64_t v_ss, float *acc,
+                                          int64_t ldacc) {
+  float *c[6];
+  for (int i = 0; i < R; i++) c[i] = acc + (rb > i ? i * ldacc : 0);
+  const bool two = width > 8;
+  __m256 x0[6], x1[6];
+  for (int i = 0; i < R; i++)
+    x0[i] = _mm256_loadu_ps(c[i]), x1[i] = two ? _mm256_loadu_ps(c[i] + 8) : _mm256_setzero_ps();
+  const uint64_t all = nk == 64 ? ~(uint64_t)0 : ((uint64_t)1 << nk) - 1;
+  if (width < 16)
+    subq_fattn_pv_keys(dt, R, true, false, rb, nk, live, width, p, ldp, v, v_ss, x0, x1);
+  else if (live == all)
+    subq_fattn_pv_keys(dt, R, false, true, rb, nk, live, width, p, ldp, v, v_ss, x0, x1);
+  else
+    subq_fattn_pv_keys(dt, R, true, true, rb, nk, live, width, p, ldp, v, v_ss, x0, x1);
   /* store in reverse row order so aliased rows (rb < R) end with row 0's value */
   for (int i = R - 1; i >= 0; i--) {
     if (i > 0 && rb <= i) continue;
@@ -212,24 +340,40 @@ SUBQ_FATTN_INLINE void subq_fattn_pv_rows(const int R, int rb, int64_t nk, uint6
 
 /* Keys in chunks of 64 (one liveness word per row block and chunk, computed
  * once instead of per 16-lane strip); per element still j in increasing order. */
-void subq_fattn_pv_6x16__avx2(int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp, const float *v,
-                              int64_t v_ss, float *acc, int64_t ldacc) {
+SUBQ_FATTN_INLINE void subq_fattn_pv_impl(const int dt, int64_t nr, int64_t nk, int64_t dv, const float *p,
+                                          int64_t ldp, const void *v, int64_t v_ss, float *acc, int64_t ldacc) {
+  const size_t vs = (size_t)v_ss * (dt == SUBQ_FATTN_F32 ? sizeof(float) : sizeof(uint16_t));
+  const size_t es = dt == SUBQ_FATTN_F32 ? sizeof(float) : sizeof(uint16_t);
   for (int64_t j0 = 0; j0 < nk; j0 += 64) {
     const int64_t n = SUBQ_MIN(64, nk - j0);
-    const float *vj = v + j0 * v_ss;
+    const char *vj = (const char *)v + (size_t)j0 * vs;
     for (int64_t r = 0; r < nr; r += 6) {
       const int rb = (int)SUBQ_MIN(6, nr - r);
       const float *pr = p + r * ldp + j0;
-      const uint64_t live = subq_fattn_live(rb, n, pr, ldp);
+      const uint64_t live = subq_fattn_live_avx2(rb, n, pr, ldp);
       if (!live) continue;
       for (int64_t d = 0; d < dv; d += 16) {
+        const int64_t w = SUBQ_MIN(16, dv - d);
         if (rb <= 4)
-          subq_fattn_pv_rows(4, rb, n, live, SUBQ_MIN(16, dv - d), pr, ldp, vj + d, v_ss, acc + r * ldacc + d, ldacc);
+          subq_fattn_pv_rows(dt, 4, rb, n, live, w, pr, ldp, vj + (size_t)d * es, v_ss, acc + r * ldacc + d, ldacc);
         else
-          subq_fattn_pv_rows(6, rb, n, live, SUBQ_MIN(16, dv - d), pr, ldp, vj + d, v_ss, acc + r * ldacc + d, ldacc);
+          subq_fattn_pv_rows(dt, 6, rb, n, live, w, pr, ldp, vj + (size_t)d * es, v_ss, acc + r * ldacc + d, ldacc);
       }
     }
   }
+}
+
+void subq_fattn_pv_6x16__avx2(int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp, const float *v,
+                              int64_t v_ss, float *acc, int64_t ldacc) {
+  subq_fattn_pv_impl(SUBQ_FATTN_F32, nr, nk, dv, p, ldp, v, v_ss, acc, ldacc);
+}
+
+void subq_fattn_pvh_6x16__avx2(int dt, int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp,
+                               const uint16_t *v, int64_t v_ss, float *acc, int64_t ldacc) {
+  if (dt == SUBQ_FATTN_H_F16)
+    subq_fattn_pv_impl(SUBQ_FATTN_H_F16, nr, nk, dv, p, ldp, v, v_ss, acc, ldacc);
+  else
+    subq_fattn_pv_impl(SUBQ_FATTN_H_BF16, nr, nk, dv, p, ldp, v, v_ss, acc, ldacc);
 }
 
 /* ---- the transposed prefill tile: a 6x16 GEMM on strided operands ------------------ */
@@ -313,22 +457,7 @@ void subq_fattn_colsoftmax__avx2(int64_t nk, int64_t ncol, float *s, int64_t lds
   }
 }
 
-/* ---- 16-bit K/V (bf16, f16) widened in registers --------------------------------- */
-
-/* 8 elements to f32: VCVTPH2PS (f16) or zero-extend and shift left 16 (bf16); exact. */
-SUBQ_FATTN_INLINE __m256 subq_fattn_cvth(int dt, __m128i h) {
-  if (dt == SUBQ_FATTN_H_F16) return _mm256_cvtph_ps(h);
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-SUBQ_FATTN_INLINE __m256 subq_fattn_ldh(int dt, const uint16_t *p) {
-  return subq_fattn_cvth(dt, _mm_loadu_si128((const __m128i *)(const void *)p));
-}
-/* n < 8 elements (zeros after): no 16-bit masked load in AVX2, so via a stack copy */
-SUBQ_FATTN_INLINE __m256 subq_fattn_ldh_n(int dt, const uint16_t *p, int64_t n) {
-  uint16_t t[8] = {0};
-  memcpy(t, p, (size_t)n * sizeof(uint16_t));
-  return subq_fattn_cvth(dt, _mm_loadu_si128((const __m128i *)(void *)t));
-}
+/* ---- 16-bit K/V tiles widened for the prefill path -------------------------------- */
 
 void subq_fattn_widen__avx2(int dt, int64_t n, int64_t d_len, const uint16_t *src, int64_t ss, float *dst, int64_t ldd) {
   for (int64_t j = 0; j < n; j++) {
@@ -342,180 +471,6 @@ void subq_fattn_widen__avx2(int dt, int64_t n, int64_t d_len, const uint16_t *sr
     }
     for (; d < d_len; d++) dr[d] = subq_fattn_h_to_f32(dt, sr[d]);
   }
-}
-
-/* subq_fattn_qk_block with 16-bit keys. */
-SUBQ_FATTN_INLINE __m256 subq_fattn_qkh_block(int dt, int rb, int64_t dk, const float *q, int64_t ldq,
-                                              const uint16_t *k0, const uint16_t *k1) {
-  __m256 a00 = _mm256_setzero_ps(), a01 = _mm256_setzero_ps(), a10 = _mm256_setzero_ps(), a11 = _mm256_setzero_ps();
-  __m256 a20 = _mm256_setzero_ps(), a21 = _mm256_setzero_ps(), a30 = _mm256_setzero_ps(), a31 = _mm256_setzero_ps();
-  const float *q0 = q, *q1 = q + (rb > 1 ? ldq : 0), *q2 = q + (rb > 2 ? 2 * ldq : 0), *q3 = q + (rb > 3 ? 3 * ldq : 0);
-  int64_t d = 0;
-  for (; d + 8 <= dk; d += 8) {
-    const __m256 kv0 = subq_fattn_ldh(dt, k0 + d), kv1 = subq_fattn_ldh(dt, k1 + d);
-    __m256 qv = _mm256_loadu_ps(q0 + d);
-    a00 = _mm256_fmadd_ps(qv, kv0, a00), a01 = _mm256_fmadd_ps(qv, kv1, a01);
-    qv = _mm256_loadu_ps(q1 + d);
-    a10 = _mm256_fmadd_ps(qv, kv0, a10), a11 = _mm256_fmadd_ps(qv, kv1, a11);
-    qv = _mm256_loadu_ps(q2 + d);
-    a20 = _mm256_fmadd_ps(qv, kv0, a20), a21 = _mm256_fmadd_ps(qv, kv1, a21);
-    qv = _mm256_loadu_ps(q3 + d);
-    a30 = _mm256_fmadd_ps(qv, kv0, a30), a31 = _mm256_fmadd_ps(qv, kv1, a31);
-  }
-  if (d < dk) {
-    const __m256i mk = subq_fattn_tail_mask(dk - d);
-    const __m256 kv0 = subq_fattn_ldh_n(dt, k0 + d, dk - d), kv1 = subq_fattn_ldh_n(dt, k1 + d, dk - d);
-    __m256 qv = _mm256_maskload_ps(q0 + d, mk);
-    a00 = _mm256_fmadd_ps(qv, kv0, a00), a01 = _mm256_fmadd_ps(qv, kv1, a01);
-    qv = _mm256_maskload_ps(q1 + d, mk);
-    a10 = _mm256_fmadd_ps(qv, kv0, a10), a11 = _mm256_fmadd_ps(qv, kv1, a11);
-    qv = _mm256_maskload_ps(q2 + d, mk);
-    a20 = _mm256_fmadd_ps(qv, kv0, a20), a21 = _mm256_fmadd_ps(qv, kv1, a21);
-    qv = _mm256_maskload_ps(q3 + d, mk);
-    a30 = _mm256_fmadd_ps(qv, kv0, a30), a31 = _mm256_fmadd_ps(qv, kv1, a31);
-  }
-  return subq_fattn_reduce8(a00, a01, a10, a11, a20, a21, a30, a31);
-}
-
-SUBQ_FATTN_INLINE void subq_fattn_qkh_impl(int dt, int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq,
-                                           const uint16_t *k, int64_t k_ss, float *s, int64_t lds) {
-  for (int64_t j = 0; j < nk; j += 2) {
-    const int kb = (int)SUBQ_MIN(2, nk - j);
-    const uint16_t *k0 = k + j * k_ss, *k1 = kb > 1 ? k0 + k_ss : k0;
-    for (int64_t r = 0; r < nr; r += 4) {
-      const int rb = (int)SUBQ_MIN(4, nr - r);
-      subq_fattn_qk_store(subq_fattn_qkh_block(dt, rb, dk, q + r * ldq, ldq, k0, k1), rb, kb, s + r * lds + j, lds);
-    }
-  }
-}
-
-void subq_fattn_qkh_4x2__avx2(int dt, int64_t nr, int64_t nk, int64_t dk, const float *q, int64_t ldq,
-                              const uint16_t *k, int64_t k_ss, float *s, int64_t lds) {
-  if (dt == SUBQ_FATTN_H_F16)
-    subq_fattn_qkh_impl(SUBQ_FATTN_H_F16, nr, nk, dk, q, ldq, k, k_ss, s, lds);
-  else
-    subq_fattn_qkh_impl(SUBQ_FATTN_H_BF16, nr, nk, dk, q, ldq, k, k_ss, s, lds);
-}
-
-/* subq_fattn_pv_block4 / _block with 16-bit values: rb <= 4 (or <= 6) rows x
- * 16 lanes in named accumulators (8 or 12 ymm; arrays would be spilled). */
-#define SUBQ_PVH_ROW(i) __m256 x##i##0 = _mm256_loadu_ps(c[i]), x##i##1 = two ? _mm256_loadu_ps(c[i] + 8) : _mm256_setzero_ps()
-#define SUBQ_PVH_FMA(i)                                                       \
-  do {                                                                        \
-    const __m256 b = _mm256_broadcast_ss(p##i + j);                           \
-    x##i##0 = _mm256_fmadd_ps(b, v0, x##i##0), x##i##1 = _mm256_fmadd_ps(b, v1, x##i##1); \
-  } while (0)
-#define SUBQ_PVH_ST(i)                                    \
-  do {                                                    \
-    if (full) {                                           \
-      _mm256_storeu_ps(c[i], x##i##0);                    \
-      _mm256_storeu_ps(c[i] + 8, x##i##1);                \
-    } else {                                              \
-      _mm256_maskstore_ps(c[i], m0, x##i##0);             \
-      if (two) _mm256_maskstore_ps(c[i] + 8, m1, x##i##1); \
-    }                                                     \
-  } while (0)
-#define SUBQ_PVH_LOADV()                                                      \
-  const uint16_t *vj = v + j * v_ss;                                          \
-  __m256 v0, v1;                                                              \
-  if (full) {                                                                 \
-    v0 = subq_fattn_ldh(dt, vj), v1 = subq_fattn_ldh(dt, vj + 8);             \
-  } else {                                                                    \
-    v0 = subq_fattn_ldh_n(dt, vj, SUBQ_MIN(8, width));                        \
-    v1 = two ? subq_fattn_ldh_n(dt, vj + 8, width - 8) : _mm256_setzero_ps(); \
-  }
-
-SUBQ_FATTN_INLINE void subq_fattn_pvh_block4(int dt, int rb, int64_t nk, uint64_t live, int64_t width, const float *p,
-                                             int64_t ldp, const uint16_t *v, int64_t v_ss, float *acc, int64_t ldacc) {
-  const float *p0 = p, *p1 = p + (rb > 1 ? ldp : 0), *p2 = p + (rb > 2 ? 2 * ldp : 0), *p3 = p + (rb > 3 ? 3 * ldp : 0);
-  float *c[4];
-  for (int i = 0; i < 4; i++) c[i] = acc + (rb > i ? i * ldacc : 0);
-  const bool two = width > 8, full = width == 16;
-  SUBQ_PVH_ROW(0);
-  SUBQ_PVH_ROW(1);
-  SUBQ_PVH_ROW(2);
-  SUBQ_PVH_ROW(3);
-  for (int64_t j = 0; j < nk; j++) {
-    if (!(live >> j & 1)) continue; /* V not read */
-    SUBQ_PVH_LOADV();
-    SUBQ_PVH_FMA(0);
-    SUBQ_PVH_FMA(1);
-    SUBQ_PVH_FMA(2);
-    SUBQ_PVH_FMA(3);
-  }
-  const __m256i m0 = subq_fattn_tail_mask(SUBQ_MIN(8, width));
-  const __m256i m1 = two ? subq_fattn_tail_mask(width - 8) : _mm256_setzero_si256();
-  if (rb > 3) SUBQ_PVH_ST(3); /* only the real rows: aliased ones are never stored */
-  if (rb > 2) SUBQ_PVH_ST(2);
-  if (rb > 1) SUBQ_PVH_ST(1);
-  SUBQ_PVH_ST(0);
-}
-
-SUBQ_FATTN_INLINE void subq_fattn_pvh_block6(int dt, int rb, int64_t nk, uint64_t live, int64_t width, const float *p,
-                                             int64_t ldp, const uint16_t *v, int64_t v_ss, float *acc, int64_t ldacc) {
-  const float *p0 = p, *p1 = p + (rb > 1 ? ldp : 0), *p2 = p + (rb > 2 ? 2 * ldp : 0);
-  const float *p3 = p + (rb > 3 ? 3 * ldp : 0), *p4 = p + (rb > 4 ? 4 * ldp : 0), *p5 = p + (rb > 5 ? 5 * ldp : 0);
-  float *c[6];
-  for (int i = 0; i < 6; i++) c[i] = acc + (rb > i ? i * ldacc : 0);
-  const bool two = width > 8, full = width == 16;
-  SUBQ_PVH_ROW(0);
-  SUBQ_PVH_ROW(1);
-  SUBQ_PVH_ROW(2);
-  SUBQ_PVH_ROW(3);
-  SUBQ_PVH_ROW(4);
-  SUBQ_PVH_ROW(5);
-  for (int64_t j = 0; j < nk; j++) {
-    if (!(live >> j & 1)) continue;
-    SUBQ_PVH_LOADV();
-    SUBQ_PVH_FMA(0);
-    SUBQ_PVH_FMA(1);
-    SUBQ_PVH_FMA(2);
-    SUBQ_PVH_FMA(3);
-    SUBQ_PVH_FMA(4);
-    SUBQ_PVH_FMA(5);
-  }
-  const __m256i m0 = subq_fattn_tail_mask(SUBQ_MIN(8, width));
-  const __m256i m1 = two ? subq_fattn_tail_mask(width - 8) : _mm256_setzero_si256();
-  if (rb > 5) SUBQ_PVH_ST(5);
-  if (rb > 4) SUBQ_PVH_ST(4);
-  if (rb > 3) SUBQ_PVH_ST(3);
-  if (rb > 2) SUBQ_PVH_ST(2);
-  if (rb > 1) SUBQ_PVH_ST(1);
-  SUBQ_PVH_ST(0);
-}
-#undef SUBQ_PVH_ROW
-#undef SUBQ_PVH_FMA
-#undef SUBQ_PVH_ST
-#undef SUBQ_PVH_LOADV
-
-SUBQ_FATTN_INLINE void subq_fattn_pvh_impl(int dt, int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp,
-                                           const uint16_t *v, int64_t v_ss, float *acc, int64_t ldacc) {
-  for (int64_t j0 = 0; j0 < nk; j0 += 64) {
-    const int64_t n = SUBQ_MIN(64, nk - j0);
-    const uint16_t *vj = v + j0 * v_ss;
-    for (int64_t r = 0; r < nr; r += 6) {
-      const int rb = (int)SUBQ_MIN(6, nr - r);
-      const float *pr = p + r * ldp + j0;
-      const uint64_t live = subq_fattn_live(rb, n, pr, ldp);
-      if (!live) continue;
-      for (int64_t d = 0; d < dv; d += 16) {
-        if (rb <= 4)
-          subq_fattn_pvh_block4(dt, rb, n, live, SUBQ_MIN(16, dv - d), pr, ldp, vj + d, v_ss, acc + r * ldacc + d,
-                                ldacc);
-        else
-          subq_fattn_pvh_block6(dt, rb, n, live, SUBQ_MIN(16, dv - d), pr, ldp, vj + d, v_ss, acc + r * ldacc + d,
-                                ldacc);
-      }
-    }
-  }
-}
-
-void subq_fattn_pvh_6x16__avx2(int dt, int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp,
-                               const uint16_t *v, int64_t v_ss, float *acc, int64_t ldacc) {
-  if (dt == SUBQ_FATTN_H_F16)
-    subq_fattn_pvh_impl(SUBQ_FATTN_H_F16, nr, nk, dv, p, ldp, v, v_ss, acc, ldacc);
-  else
-    subq_fattn_pvh_impl(SUBQ_FATTN_H_BF16, nr, nk, dv, p, ldp, v, v_ss, acc, ldacc);
 }
 
 SUBQ_ISA_END
