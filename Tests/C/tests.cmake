@@ -1,7 +1,8 @@
 # tests.cmake — packaging tests, included by CMakeLists.txt when SUBQ_BUILD_TESTS.
 #   ctest -L headers   each public header alone as C11 and C++17, -Wall -Wextra -Werror
 #                      -pedantic (gcc/g++, and clang/clang++ with -Wnullability-completeness)
-#   ctest -L exports   nm -D of libsubq.so against abi/exports.txt
+#   ctest -L exports   nm -D of libsubq.so against abi/exports.txt; the per-ISA GEMM
+#                      micro-kernels of libsubq.so make no calls (tools/check_leaf_ukernels.sh)
 #   ctest -L install   install into a temp prefix (shared and static), consume with
 #                      find_package(SubQ CONFIG) and pkg-config from C and C++
 #   ctest -L bench     subq-bench's command line on small real cases
@@ -34,6 +35,11 @@ if(NOT CMAKE_CROSSCOMPILING AND NOT SUBQ_SANITIZE)
     add_test(NAME exports COMMAND ${SUBQ_BASH} "${_subq_root}/tools/check_exports.sh"
       --list "${_subq_root}/abi/exports.txt" --include "${_subq_root}/Include" "$<TARGET_FILE:subq>")
     set_tests_properties(exports PROPERTIES LABELS "exports" TIMEOUT 60)
+    find_program(SUBQ_OBJDUMP objdump)
+    if(SUBQ_OBJDUMP)
+      add_test(NAME leaf_ukernels COMMAND ${SUBQ_BASH} "${_subq_root}/tools/check_leaf_ukernels.sh" "$<TARGET_FILE:subq>")
+      set_tests_properties(leaf_ukernels PROPERTIES LABELS "exports" TIMEOUT 60 ENVIRONMENT "OBJDUMP=${SUBQ_OBJDUMP}")
+    endif()
   endif()
 
   # ---- install then consume (builds and installs SubQ twice: slow, run alone with -L install) ----
