@@ -23,13 +23,29 @@ static inline float32x4_t subq_neon_load_f32(const float *p) { return vld1q_f32(
 /* f32 B panels and bf16 B panels (widened in registers): the same FMAs. One
  * macro makes the full 8-row kernels and the short ones for edge tiles of <= 4 or
  * <= 2 rows (subq_gemm_short_tiles.inc): R rows of the same 8-row A panel, the
- * first R rows' FMA chains of the full kernel. */
+ * first R rows' FMA chains of the full kernel. The accumulators are named
+ * variables (c<row><quarter>), not an array: gcc 12 left a float32x4_t[8][3]
+ * unscalarised and stored 12 of its q registers to the stack on every k step
+ * (clang kept it in registers either way). EACH applies a macro to each row. */
+#define SUBQ_NEON_EACH2(X) X(0) X(1)
+#define SUBQ_NEON_EACH4(X) SUBQ_NEON_EACH2(X) X(2) X(3)
+#define SUBQ_NEON_EACH8(X) SUBQ_NEON_EACH4(X) X(4) X(5) X(6) X(7)
+#define SUBQ_NEON_ZERO(i) float32x4_t c##i##0 = vdupq_n_f32(0.0f), c##i##1 = c##i##0, c##i##2 = c##i##0;
+#define SUBQ_NEON_STORE(i)                                                   \
+  if (mr > i) {                                                              \
+    float *r = c + i * c_rs;                                                 \
+    vst1q_f32(r, subq_neon_out(c##i##0, alpha, beta, r));                    \
+    vst1q_f32(r + 4, subq_neon_out(c##i##1, alpha, beta, r + 4));            \
+    vst1q_f32(r + 8, subq_neon_out(c##i##2, alpha, beta, r + 8));            \
+  }
+#define SUBQ_NEON_TILE(i)                  \
+  vst1q_f32(tile + i * 12, c##i##0);       \
+  vst1q_f32(tile + i * 12 + 4, c##i##1);   \
+  vst1q_f32(tile + i * 12 + 8, c##i##2);
 #define SUBQ_NEON_GEMM_RX12(NAME, BT, LOADB, R, ROWS)                                                              \
   void NAME(int64_t kc, const float *a, const BT *b, int64_t ldb, float *c, int64_t c_rs, int64_t c_cs, int64_t mr, \
             int64_t nr, float alpha, float beta) {                                                                 \
-    float32x4_t acc[R][3];                                                                                         \
-    for (int i = 0; i < R; i++)                                                                                    \
-      for (int q = 0; q < 3; q++) acc[i][q] = vdupq_n_f32(0.0f);                                                   \
+    SUBQ_NEON_EACH##R(SUBQ_NEON_ZERO)                                                                              \
     for (int64_t p = 0; p < kc; p++) {                                                                             \
       const float32x4_t b0 = LOADB(b), b1 = LOADB(b + 4), b2 = LOADB(b + 8);                                       \
       ROWS                                                                                                         \
@@ -37,26 +53,21 @@ static inline float32x4_t subq_neon_load_f32(const float *p) { return vld1q_f32(
       b += ldb;                                                                                                    \
     }                                                                                                              \
     if (nr == 12 && c_cs == 1) {                                                                                   \
-      for (int64_t i = 0; i < mr; i++)                                                                             \
-        for (int q = 0; q < 3; q++) {                                                                              \
-          float *r = c + i * c_rs + 4 * q;                                                                         \
-          vst1q_f32(r, subq_neon_out(acc[i][q], alpha, beta, r));                                                  \
-        }                                                                                                          \
+      SUBQ_NEON_EACH##R(SUBQ_NEON_STORE)                                                                           \
       return;                                                                                                      \
     }                                                                                                              \
     float tile[R * 12];                                                                                            \
-    for (int i = 0; i < R; i++)                                                                                    \
-      for (int q = 0; q < 3; q++) vst1q_f32(tile + i * 12 + 4 * q, acc[i][q]);                                     \
+    SUBQ_NEON_EACH##R(SUBQ_NEON_TILE)                                                                              \
     for (int64_t i = 0; i < mr; i++)                                                                               \
       for (int64_t j = 0; j < nr; j++) {                                                                           \
         float *cij = c + i * c_rs + j * c_cs;                                                                      \
         *cij = subq_gemm_out(tile[i * 12 + j], alpha, beta, cij);                                                  \
       }                                                                                                            \
   }
-#define SUBQ_ROW(i, av, lane)                             \
-  acc[i][0] = vfmaq_laneq_f32(acc[i][0], b0, av, lane);   \
-  acc[i][1] = vfmaq_laneq_f32(acc[i][1], b1, av, lane);   \
-  acc[i][2] = vfmaq_laneq_f32(acc[i][2], b2, av, lane);
+#define SUBQ_ROW(i, av, lane)                           \
+  c##i##0 = vfmaq_laneq_f32(c##i##0, b0, av, lane);     \
+  c##i##1 = vfmaq_laneq_f32(c##i##1, b1, av, lane);     \
+  c##i##2 = vfmaq_laneq_f32(c##i##2, b2, av, lane);
 #define SUBQ_NEON_ROWS2                   \
   const float32x4_t a0 = vld1q_f32(a);    \
   SUBQ_ROW(0, a0, 0) SUBQ_ROW(1, a0, 1)
@@ -71,6 +82,9 @@ SUBQ_NEON_GEMM_RX12(subq_f32wbf16_gemm_ukernel_8x12r4__neon, uint16_t, subq_neon
 SUBQ_NEON_GEMM_RX12(subq_f32_gemm_ukernel_8x12r2__neon, float, subq_neon_load_f32, 2, SUBQ_NEON_ROWS2)
 SUBQ_NEON_GEMM_RX12(subq_f32wbf16_gemm_ukernel_8x12r2__neon, uint16_t, subq_neon_load_bf16, 2, SUBQ_NEON_ROWS2)
 #undef SUBQ_ROW
+#undef SUBQ_NEON_ZERO
+#undef SUBQ_NEON_STORE
+#undef SUBQ_NEON_TILE
 
 /* Fixed-order horizontal sum. */
 static inline float subq_neon_hsum(float32x4_t v) {
