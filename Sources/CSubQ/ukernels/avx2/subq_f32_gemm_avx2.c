@@ -23,10 +23,10 @@ static inline __m256 subq_avx2_out(__m256 acc, __m256 valpha, float beta, const 
 /* The 6 x 16 tile (row i: ci0 = columns 0-7, ci1 = 8-15) to C by the alpha/beta rule.
  * Inlined into each kernel, rows unrolled: an out-of-line call with the tile in an
  * array (spilled, 4 vectors passed on the stack) cost 1024^3-class products ~20%. */
-static inline __attribute__((always_inline)) void subq_avx2_store_6x16(__m256 c00, __m256 c01, __m256 c10, __m256 c11, __m256 c20, __m256 c21,
-                                        __m256 c30, __m256 c31, __m256 c40, __m256 c41, __m256 c50, __m256 c51,
-                                        float *c, int64_t c_rs, int64_t c_cs, int64_t mr, int64_t nr, float alpha,
-                                        float beta) {
+static inline __attribute__((always_inline)) void
+subq_avx2_store_6x16(__m256 c00, __m256 c01, __m256 c10, __m256 c11, __m256 c20, __m256 c21, __m256 c30, __m256 c31,
+                     __m256 c40, __m256 c41, __m256 c50, __m256 c51, float *c, int64_t c_rs, int64_t c_cs, int64_t mr,
+                     int64_t nr, float alpha, float beta) {
   const __m256 valpha = _mm256_set1_ps(alpha);
   if (nr == 16 && c_cs == 1) { /* full-width rows: a full tile or a short kernel's */
 #define SUBQ_AVX2_ROW_OUT(i, x0, x1)                                         \
