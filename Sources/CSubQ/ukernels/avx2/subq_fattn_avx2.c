@@ -122,6 +122,14 @@ static inline __m128 subq_fattn_reduce4(__m256 a0, __m256 a1, __m256 a2, __m256 
   return _mm_unpacklo_ps(r02, r13); /* rows 0, 1, 2, 3 */
 }
 
+/* Writes one key's dots of rows 0..3 (lanes 0..3 of f) for rb rows at s (row stride lds). */
+static inline void subq_fattn_qk_store1(__m128 f, int rb, float *s, int64_t lds) {
+  _mm_store_ss(s, f);
+  if (rb > 1) _mm_store_ss(s + lds, _mm_movehdup_ps(f));
+  if (rb > 2) _mm_store_ss(s + 2 * lds, _mm_movehl_ps(f, f));
+  if (rb > 3) _mm_store_ss(s + 3 * lds, _mm_shuffle_ps(f, f, 3));
+}
+
 /* Writes subq_fattn_reduce8's result for rb rows and kb <= 2 keys at s (row stride lds). */
 static inline void subq_fattn_qk_store(__m256 f, int rb, int kb, float *s, int64_t lds) {
   const __m128 k0 = _mm256_castps256_ps128(f), k1 = _mm256_extractf128_ps(f, 1);
@@ -133,9 +141,7 @@ static inline void subq_fattn_qk_store(__m256 f, int rb, int kb, float *s, int64
     if (rb > 3) _mm_storeh_pi((__m64 *)(void *)(s + 3 * lds), w);
     return;
   }
-  float t[4];
-  _mm_storeu_ps(t, k0);
-  for (int i = 0; i < rb; i++) s[i * lds] = t[i];
+  subq_fattn_qk_store1(k0, rb, s, lds);
 }
 
 #define SUBQ_FATTN_INLINE static inline __attribute__((always_inline))
@@ -225,11 +231,7 @@ SUBQ_FATTN_INLINE void subq_fattn_qk_impl(const int dt, int64_t nr, int64_t nk, 
       __m128 f2;
       subq_fattn_qk_dots(dt, 3, rb, dk, q + r * ldq, ldq, kp, &f01, &f2);
       subq_fattn_qk_store(f01, rb, 2, s + r * lds + j, lds);
-      float *s2 = s + r * lds + j + 2; /* lane i to row i, from registers */
-      _mm_store_ss(s2, f2);
-      if (rb > 1) _mm_store_ss(s2 + lds, _mm_movehdup_ps(f2));
-      if (rb > 2) _mm_store_ss(s2 + 2 * lds, _mm_movehl_ps(f2, f2));
-      if (rb > 3) _mm_store_ss(s2 + 3 * lds, _mm_shuffle_ps(f2, f2, 3));
+      subq_fattn_qk_store1(f2, rb, s + r * lds + j + 2, lds);
     }
   }
   if (j < nk) {
