@@ -39,6 +39,13 @@
  * Results are bitwise identical for any thread count and executor on one ISA
  * path; across ISA paths they agree within the tolerance above.
  *
+ * Workspace: calls with >= 2 query tiles per kv head (prefill: 64 rows of G
+ * heads x tokens a tile) first copy the K and V rows any query may see into
+ * one contiguous f32 buffer, in waves of kv heads of about 8 MiB (32 MiB at
+ * most; larger waves copy per tile instead). The buffer belongs to ctx and is
+ * reused by later calls on it (a NULL ctx allocates and frees it per call).
+ * Split partials (B Hq Sq x splits x (DV + 2) floats) are allocated per call.
+ *
  * Inputs and out may also be bf16 / f16 (q_dtype, kv_dtype, out_dtype);
  * decode over a persistent KV cache (linear or ring buffer) is subq_fattn_kv.
  *

@@ -14,7 +14,10 @@
  * identical for any thread count or executor.
  * Tiles of >= SUBQ_FATTN_MANY_ROWS rows (prefill) are computed transposed,
  * the tile's rows as columns (subq_fattn_tiles_t: Q^T packed once per item,
- * K/V tiles copied contiguous, a column-wise online softmax).
+ * K/V rows contiguous f32, a column-wise online softmax). With >= 2 query
+ * tiles per kv head, K/V are packed (16-bit: widened) once per call, in waves
+ * of kv heads, by a phase before the items (subq_fattn_wave); otherwise each
+ * tile copies its rows.
  * Tiles of fewer rows (decode: G heads x 1-2 tokens) take the direct path:
  * K/V read in place (16-bit widened in registers), QK of one tile
  * interleaved with PV of the previous one, K and V prefetched a few KiB ahead
@@ -125,6 +128,7 @@ typedef struct subq_fattn_prob {
   int64_t rows;       /* max rows per tile = g * bt */
   int64_t ldacc;      /* dv rounded up to 8 */
   float *part;        /* split partials: per (b, h, i, split): m, l, acc[dv] */
+  int64_t pk_lo, pk_n; /* packed K/V: keys [pk_lo, pk_lo + pk_n) of each (b, kv head) (subq_fattn_run) */
 } subq_fattn_prob;
 
 /* 16-bit code of a dtype for the kernels (-1 = f32); -2 = not supported. */
@@ -419,6 +423,7 @@ typedef struct subq_fattn_item {
   float *qp, *s0, *s1, *acc, *mrow, *lrow, *vt, *kw; /* s0, s1: two R x BK S / P tiles */
   float *qt, *ot, *alpha; /* transposed path: Q^T (dk x ldr), O^T (dv x ldr), rescale per column; s0: S^T */
   int64_t ldr;            /* rows rounded up to 16: the column count of the transposed tiles */
+  const float *kpack, *vpack; /* transposed path: this (b, kv head)'s packed K / V rows, or NULL */
 } subq_fattn_item;
 
 static inline int64_t subq_fattn_slot(const subq_fattn_item *it, int64_t pos) {
@@ -649,10 +654,69 @@ static void subq_fattn_mask_t(const subq_fattn_item *it, float *st, int64_t j0, 
   }
 }
 
+/* Requests the cache lines of [p, p + n) (n >= 1): for writing into L1 when
+ * `write`, else for reading into L2. */
+static inline void subq_fattn_prefetch_bytes(const unsigned char *p, size_t n, bool write) {
+  const uintptr_t last = (uintptr_t)p + n - 1;
+  for (uintptr_t x = (uintptr_t)p & ~(uintptr_t)63; x <= last; x += 64) {
+    if (write)
+      __builtin_prefetch((const void *)x, 1, 3);
+    else
+      __builtin_prefetch((const void *)x, 0, 2);
+  }
+}
+
+/* u->mm, with packed rows [j0, j0 + n) of K or V (d floats each) requested
+ * into L2 in shares before each block of SUBQ_FATTN_PF_ROWS rows of c (no
+ * packing or n <= 0: no requests). The packed copy is read from the L3:
+ * unrequested (H16 D64 BSHD on Zen 3) the tile products wait on it, and
+ * requested in one burst the requests stall on the miss buffers. */
+#define SUBQ_FATTN_PF_ROWS 12
+static void subq_fattn_mm_pf(const subq_fattn_item *it, const float *pack, int64_t j0, int64_t n, int64_t d,
+                             int64_t m, int64_t nc, int64_t k, const float *a, int64_t a_rs, int64_t a_ks,
+                             const float *b, int64_t ldb, float *c, int64_t ldc, bool accumulate, const float *scale,
+                             const uint64_t *live) {
+  const subq_fattn_mm_fn mm = it->pr->impl->mm;
+  if (!pack || n <= 0) {
+    mm(m, nc, k, a, a_rs, a_ks, b, ldb, c, ldc, accumulate, scale, live);
+    return;
+  }
+  const unsigned char *pf = (const unsigned char *)(pack + (j0 - it->pr->pk_lo) * d); /* packed rows: 64-byte aligned */
+  const size_t bytes = (size_t)(n * d) * sizeof(float);
+  const size_t blocks = (size_t)((m + SUBQ_FATTN_PF_ROWS - 1) / SUBQ_FATTN_PF_ROWS);
+  const size_t share = ((bytes + 63) / 64 + blocks - 1) / blocks * 64;
+  size_t done = 0;
+  for (int64_t i = 0; i < m; i += SUBQ_FATTN_PF_ROWS) {
+    if (done < bytes) subq_fattn_prefetch_bytes(pf + done, SUBQ_MIN(share, bytes - done), false);
+    done += share;
+    mm(SUBQ_MIN(SUBQ_FATTN_PF_ROWS, m - i), nc, k, a + i * a_rs, a_rs, a_ks, b, ldb, c + i * ldc, ldc, accumulate,
+       scale, live);
+  }
+}
+
+/* Rows [j0, j0 + nk) of K or V (d elements each, `tile` = row j0, ss
+ * elements apart) as contiguous f32: the call's packed copy (subq_fattn_pack),
+ * else copied or widened into dst. Read in place, token strides that are
+ * multiples of 4 KiB alias in L1 (measured on Zen 3, H16 D64 BSHD: 1.18x
+ * faster with the copy). */
+static const float *subq_fattn_rows_t(const subq_fattn_item *it, const float *pack, const unsigned char *tile,
+                                      int64_t ss, int64_t j0, int64_t nk, int64_t d, float *dst) {
+  const subq_fattn_prob *pr = it->pr;
+  if (pack) return pack + (j0 - pr->pk_lo) * d;
+  if (pr->kvh >= 0) {
+    pr->impl->widen(pr->kvh, nk, d, (const uint16_t *)(const void *)tile, ss, dst, d);
+  } else {
+    const size_t row = (size_t)ss * sizeof(float);
+    for (int64_t j = 0; j < nk; j++) memcpy(dst + j * d, tile + (size_t)j * row, (size_t)d * sizeof(float));
+  }
+  return dst;
+}
+
 /* Every tile computed transposed, columns = the item's rows: S^T = K Q^T, a
  * column-wise online softmax (no horizontal reductions), then
  * O^T = O^T * alpha + V^T P^T. Q^T is packed once per item; each K and V
- * tile is copied (16-bit: widened) into contiguous scratch, never transposed.
+ * tile comes from the call's packed copy or is copied (16-bit: widened) into
+ * contiguous scratch (subq_fattn_rows_t), never transposed.
  * Keys no row may see (masked tiles, bias) are skipped in P V, so their V
  * values never reach the output. Per element the sums run over d, then over
  * keys, in increasing order. */
@@ -660,7 +724,6 @@ static void subq_fattn_tiles_t(const subq_fattn_item *it, int64_t jlo, int64_t j
   const subq_fattn_prob *pr = it->pr;
   const subq_fattn_impl *u = pr->impl;
   const int64_t dk = pr->a.dk, dv = pr->a.dv, ldr = it->ldr;
-  const int kvh = pr->kvh;
   const size_t kst = (size_t)pr->k_ss * pr->kes, vst = (size_t)pr->v_ss * pr->kes;
   float *st = it->s0;
   uint64_t live[(SUBQ_FATTN_TBK + 63) / 64];
@@ -669,28 +732,77 @@ static void subq_fattn_tiles_t(const subq_fattn_item *it, int64_t jlo, int64_t j
     if (it->ring) j1 = SUBQ_MIN(j1, (j0 / it->ring + 1) * it->ring); /* slots of a tile are contiguous */
     const int64_t nk = j1 - j0, slot = subq_fattn_slot(it, j0);
     const unsigned char *ktile = it->kbase + (size_t)slot * kst, *vtile = it->vbase + (size_t)slot * vst;
-    /* K (then V) rows copied or widened into contiguous scratch: read in
-     * place, token strides that are multiples of 4 KiB alias in L1 (measured
-     * on Zen 3, H16 D64 BSHD: 1.18x faster with the copy) */
-    if (kvh >= 0)
-      u->widen(kvh, nk, dk, (const uint16_t *)(const void *)ktile, pr->k_ss, it->kw, dk);
-    else
-      for (int64_t j = 0; j < nk; j++) memcpy(it->kw + j * dk, ktile + j * kst, (size_t)dk * sizeof(float));
-    u->mm(nk, ldr, dk, it->kw, dk, 1, it->qt, ldr, st, ldr, false, NULL, NULL);
+    const float *kt = subq_fattn_rows_t(it, it->kpack, ktile, pr->k_ss, j0, nk, dk, it->kw);
+    subq_fattn_mm_pf(it, it->vpack, j0, nk, dv, /* this tile's V, during QK */
+                     nk, ldr, dk, kt, dk, 1, it->qt, ldr, st, ldr, false, NULL, NULL);
     const bool full = subq_fattn_tile_full(it, j0, j1);
     subq_fattn_mask_t(it, st, j0, nk, full, live);
     u->colsoftmax(nk, ldr, st, ldr, it->mrow, it->lrow, it->alpha);
-    if (kvh >= 0)
-      u->widen(kvh, nk, dv, (const uint16_t *)(const void *)vtile, pr->v_ss, it->vt, dv);
-    else
-      for (int64_t j = 0; j < nk; j++) memcpy(it->vt + j * dv, vtile + j * vst, (size_t)dv * sizeof(float));
-    u->mm(dv, ldr, nk, it->vt, 1, dv, st, ldr, it->ot, ldr, true, it->alpha, full && !pr->a.mask ? NULL : live);
+    const float *vt = subq_fattn_rows_t(it, it->vpack, vtile, pr->v_ss, j0, nk, dv, it->vt);
+    subq_fattn_mm_pf(it, it->kpack, j1, SUBQ_MIN(jhi - j1, SUBQ_FATTN_TBK), dk, /* the next K, during PV */
+                     dv, ldr, nk, vt, 1, dv, st, ldr, it->ot, ldr, true, it->alpha, full && !pr->a.mask ? NULL : live);
     j0 = j1;
   }
 }
 
-static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
-  const subq_fattn_prob *pr = arg;
+/* K/V packed once per call (subq_fattn_run): the transposed path's tiles
+ * otherwise copy (or widen) their K/V rows again for every query tile, and
+ * strided rows (BSHD: one 4 KiB page per token at H16 D64) make each tile's
+ * copy a run of TLB and cache misses. The (b, kv head) pairs run in waves
+ * whose packed rows fit SUBQ_FATTN_PACK_BYTES (so they are still in the L3
+ * when the wave's items read them): a pack phase, then the wave's items. */
+typedef struct subq_fattn_wave {
+  const subq_fattn_prob *pr;
+  void *const *buf;   /* the call's shared workspace (set before the first phase) */
+  int64_t bh0;        /* first (b, kv head) pair, b * hkv + kh */
+  int64_t chunks;     /* pack items per pair */
+} subq_fattn_wave;
+
+#define SUBQ_FATTN_PACK_TOKENS 128 /* tokens per pack item */
+#define SUBQ_FATTN_PACK_AHEAD 8    /* rows the pack loop requests ahead of its copies */
+
+/* Floats of one (b, kv head) pair's packed K then V. */
+static inline int64_t subq_fattn_pack_floats(const subq_fattn_prob *pr) {
+  return pr->pk_n * (pr->a.dk + pr->a.dv);
+}
+
+/* Pack item i: tokens [c * T, c * T + T) of the packed range of pair
+ * bh0 + p (i = p * chunks + c), K then V, widened to f32. */
+static subq_status subq_fattn_pack(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
+  (void)info;
+  const subq_fattn_wave *w = arg;
+  const subq_fattn_prob *pr = w->pr;
+  const int64_t dk = pr->a.dk, dv = pr->a.dv;
+  for (int64_t i = begin; i < end; i++) {
+    const int64_t p = i / w->chunks, bh = w->bh0 + p, b = bh / pr->a.hkv, kh = bh % pr->a.hkv;
+    const int64_t j0 = (i % w->chunks) * SUBQ_FATTN_PACK_TOKENS;
+    const int64_t n = SUBQ_MIN(SUBQ_FATTN_PACK_TOKENS, pr->pk_n - j0), pos = pr->pk_lo + j0;
+    float *pair = (float *)*w->buf + p * subq_fattn_pack_floats(pr);
+    float *kd = pair + j0 * dk, *vd = pair + pr->pk_n * dk + j0 * dv;
+    const unsigned char *ks = pr->k + (size_t)(b * pr->k_bs + kh * pr->k_hs + pos * pr->k_ss) * pr->kes;
+    const unsigned char *vs = pr->v + (size_t)(b * pr->v_bs + kh * pr->v_hs + pos * pr->v_ss) * pr->kes;
+    if (pr->kvh >= 0) {
+      pr->impl->widen(pr->kvh, n, dk, (const uint16_t *)(const void *)ks, pr->k_ss, kd, dk);
+      pr->impl->widen(pr->kvh, n, dv, (const uint16_t *)(const void *)vs, pr->v_ss, vd, dv);
+    } else {
+      const size_t kr = (size_t)pr->k_ss * sizeof(float), vr = (size_t)pr->v_ss * sizeof(float);
+      for (int64_t j = 0; j < n; j++) {
+        if (j + SUBQ_FATTN_PACK_AHEAD < n) { /* strided rows: a miss chain one row at a time */
+          subq_fattn_prefetch_bytes(ks + (size_t)(j + SUBQ_FATTN_PACK_AHEAD) * kr, (size_t)dk * sizeof(float), false);
+          subq_fattn_prefetch_bytes(vs + (size_t)(j + SUBQ_FATTN_PACK_AHEAD) * vr, (size_t)dv * sizeof(float), false);
+        }
+        memcpy(kd + j * dk, ks + (size_t)j * kr, (size_t)dk * sizeof(float));
+        memcpy(vd + j * dv, vs + (size_t)j * vr, (size_t)dv * sizeof(float));
+      }
+    }
+  }
+  return SUBQ_OK;
+}
+
+/* Items [begin, end); w: the wave whose packed K/V they read (items numbered
+ * from the wave's first pair), or NULL (no packing). */
+static subq_status subq_fattn_items_at(const subq_fattn_prob *pr, const subq_fattn_wave *w, int64_t begin,
+                                       int64_t end, const subq_task_info *info) {
   const subq_fattn_args *a = &pr->a;
   const subq_fattn_impl *u = pr->impl;
   const int64_t G = pr->g, dk = a->dk, dv = a->dv, ldacc = pr->ldacc, R = pr->rows;
@@ -721,7 +833,8 @@ static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const
     ib.qp = ib.s1 = NULL;
   }
   float *qp = ib.qp, *acc = ib.acc, *mrow = ib.mrow, *lrow = ib.lrow;
-  for (int64_t it = begin; it < end; it++) {
+  const int64_t first = w ? w->bh0 * pr->n_qt * pr->n_split : 0;
+  for (int64_t it = begin + first; it < end + first; it++) {
     int64_t rest = it;
     const int64_t s = rest % pr->n_split;
     rest /= pr->n_split;
@@ -737,6 +850,15 @@ static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const
 
     if (tpath) { /* Q^T (scaled; columns past nr zero), O^T = 0, m = -inf, l = 0 */
       const int64_t ldr = ib.ldr;
+      /* every row's Q and out lines requested first: row by row, the rows of
+       * a strided layout (BSHD: a page per token) are a chain of misses */
+      for (int64_t r = 0; r < nr; r++) {
+        const int64_t tok = t0 + r / G, h = kh * G + r % G;
+        const size_t qat = (size_t)(b * a->q_bs + tok * a->q_ss + h * a->q_hs) * pr->qes;
+        const size_t oat = (size_t)(b * a->o_bs + tok * a->o_ss + h * a->o_hs) * pr->oes;
+        subq_fattn_prefetch_bytes((const unsigned char *)a->q + qat, (size_t)dk * pr->qes, false);
+        subq_fattn_prefetch_bytes((const unsigned char *)a->out + oat, (size_t)dv * pr->oes, true);
+      }
       for (int64_t r = 0; r < ldr; r++) {
         mrow[r] = -INFINITY, lrow[r] = 0.0f;
         if (r >= nr) {
@@ -774,6 +896,10 @@ static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const
     if (wr >= 0) jhi = SUBQ_MIN(jhi, ib.p1 + wr + 1);
     ib.kbase = pr->k + (size_t)(b * pr->k_bs + kh * pr->k_hs) * pr->kes;
     ib.vbase = pr->v + (size_t)(b * pr->v_bs + kh * pr->v_hs) * pr->kes;
+    if (w) {
+      ib.kpack = (const float *)*w->buf + (b * a->hkv + kh - w->bh0) * subq_fattn_pack_floats(pr);
+      ib.vpack = ib.kpack + pr->pk_n * dk;
+    }
     if (tpath) {
       subq_fattn_tiles_t(itm, jlo, jhi);
       for (int64_t r = 0; r < nr; r++)
@@ -798,6 +924,15 @@ static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const
     }
   }
   return SUBQ_OK;
+}
+
+static subq_status subq_fattn_items(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
+  return subq_fattn_items_at(arg, NULL, begin, end, info);
+}
+
+static subq_status subq_fattn_items_wave(void *arg, int64_t begin, int64_t end, const subq_task_info *info) {
+  const subq_fattn_wave *w = arg;
+  return subq_fattn_items_at(w->pr, w, begin, end, info);
 }
 
 /* ---- phase 2: merge split partials in split order, one item per (b, h, token) ------- */
@@ -854,12 +989,91 @@ static subq_status subq_fattn_zero_rows(void *arg, int64_t begin, int64_t end, c
  * sums are the tiled path's own: results are bitwise identical. */
 #define SUBQ_FATTN_TINY_FMAS ((double)(1 << 17))
 #define SUBQ_FATTN_TINY_STACK 6144 /* floats (24 KiB) */
+#ifndef SUBQ_FATTN_PACK_BYTES
+#define SUBQ_FATTN_PACK_BYTES ((size_t)8 << 20) /* packed K/V of one wave */
+#endif
+#define SUBQ_FATTN_MAX_WAVES 4096
+
+size_t subq_fattn_pack_bytes = SUBQ_FATTN_PACK_BYTES;
+
+/* (b, kv head) pairs per packing wave, or 0 for no packing. Packing pays
+ * where the transposed path reads each K/V tile for >= 2 query tiles and K/V
+ * come from the args (a cache is head-major, its rows contiguous already).
+ * Sets pr->pk_lo, pr->pk_n: the keys any query of a pair may see. */
+static int64_t subq_fattn_pack_plan(subq_fattn_prob *pr, int32_t width) {
+  const subq_fattn_args *a = &pr->a;
+  if (pr->cache || !pr->impl->mm || pr->rows < SUBQ_FATTN_MANY_ROWS || pr->n_qt < 2) return 0;
+  const int64_t off = a->align == SUBQ_FATTN_ALIGN_BOTTOM_RIGHT ? a->sk - a->sq : 0; /* key position of token 0 */
+  int64_t lo = 0, hi = a->sk;
+  if (a->window_left >= 0) lo = SUBQ_MAX(0, off - a->window_left);
+  if (a->window_right >= 0) hi = SUBQ_MIN(hi, SUBQ_MAX(0, a->sq + off + a->window_right)); /* windows clamped */
+  if (hi <= lo) return 0;
+  pr->pk_lo = lo, pr->pk_n = hi - lo;
+  const size_t pair = (size_t)subq_fattn_pack_floats(pr) * sizeof(float); /* <= the K and V tensors' bytes */
+  const int64_t pairs = a->batch * a->hkv, items = pr->n_qt * pr->n_split;
+  int64_t per = (int64_t)SUBQ_MAX((size_t)1, subq_fattn_pack_bytes / pair);
+  per = SUBQ_MAX(per, (4 * (int64_t)width + items - 1) / items); /* enough items for every participant */
+  per = SUBQ_MIN(per, pairs);
+  /* too large a workspace, or too many waves: copy per tile */
+  if ((size_t)per > 4 * subq_fattn_pack_bytes / pair || (pairs + per - 1) / per > SUBQ_FATTN_MAX_WAVES) return 0;
+  return per;
+}
+
+/* The phases of subq_fattn_run with K/V packed in waves of `per` pairs
+ * (subq_fattn_wave): pack, items, pack, items, ..., then the merge of split
+ * partials (pr->part allocated by the caller). */
+static subq_status subq_fattn_run_packed(subq_context *ctx, const subq_fattn_prob *pr, int64_t per, size_t scratch) {
+  const subq_fattn_args *a = &pr->a;
+  const int64_t pairs = a->batch * a->hkv, n_waves = (pairs + per - 1) / per;
+  const int64_t chunks = (pr->pk_n + SUBQ_FATTN_PACK_TOKENS - 1) / SUBQ_FATTN_PACK_TOKENS;
+  const int n_ph = (int)(2 * n_waves + (pr->n_split > 1)); /* n_waves <= SUBQ_FATTN_MAX_WAVES */
+  subq_fattn_wave *waves = subq_alloc((size_t)n_waves * sizeof *waves);
+  subq_phase *ph = subq_alloc((size_t)n_ph * sizeof *ph);
+  subq_status st;
+  if (!waves || !ph) {
+    st = subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: cannot allocate the plan of %lld K/V packing waves", pr->fn,
+                    (long long)n_waves);
+  } else {
+    void *buf = NULL; /* set by subq_parallel_run_shared before the first phase */
+    for (int64_t w = 0; w < n_waves; w++) {
+      const int64_t np = SUBQ_MIN(per, pairs - w * per);
+      waves[w] = (subq_fattn_wave){pr, &buf, w * per, chunks};
+      ph[2 * w] = (subq_phase){subq_fattn_pack, &waves[w], np * chunks, 1};
+      ph[2 * w + 1] = (subq_phase){subq_fattn_items_wave, &waves[w], np * pr->n_qt * pr->n_split, 1};
+    }
+    if (pr->n_split > 1) ph[n_ph - 1] = (subq_phase){subq_fattn_merge, (void *)pr, a->batch * a->hq * a->sq, 16};
+    const size_t bytes = (size_t)per * (size_t)subq_fattn_pack_floats(pr) * sizeof(float); /* plan-checked */
+    st = subq_parallel_run_shared(ctx, ph, n_ph, scratch, bytes, &buf);
+  }
+  subq_free(ph);
+  subq_free(waves);
+  return st;
+}
+
+/* SUBQ_VERBOSE >= 1 (or the context's verbose): one line per call naming the plan. */
+static void subq_fattn_log_plan(subq_context *ctx, const subq_fattn_prob *pr, bool tiny, int64_t per, int32_t width) {
+  const int v = subq_context_verbosity(ctx);
+  if (v < 1) return;
+  const subq_fattn_args *a = &pr->a;
+  static const char *kv_name[] = {"f32", "bf16", "f16"};
+  const int64_t pairs = a->batch * a->hkv;
+  subq_log_at(v, SUBQ_LOG_INFO,
+              "%s: b=%lld hq=%lld hkv=%lld sq=%lld keys=%lld dk=%lld dv=%lld kv=%s path=%s rows=%lld "
+              "query_tiles=%lld splits=%lld packed_kv=%s waves=%lld pairs_per_wave=%lld threads=%d%s",
+              pr->fn, (long long)a->batch, (long long)a->hq, (long long)a->hkv, (long long)a->sq, (long long)pr->span,
+              (long long)a->dk, (long long)a->dv, kv_name[pr->kvh + 1],
+              pr->impl->mm && pr->rows >= SUBQ_FATTN_MANY_ROWS ? "transposed" : "direct", (long long)pr->rows,
+              (long long)pr->n_qt, (long long)pr->n_split, per > 0 ? "yes" : "no",
+              per > 0 ? (long long)((pairs + per - 1) / per) : 0LL, (long long)per, (int)width,
+              tiny ? " (tiny: inline)" : "");
+}
 
 static subq_status subq_fattn_run(subq_context *ctx, subq_fattn_prob *pr) {
   const subq_fattn_args *a = &pr->a;
   const int64_t n_rows = a->batch * a->hq * a->sq;
   const double fmas = (double)n_rows * (double)pr->span * (double)(a->dk + a->dv);
   const bool tiny = fmas < SUBQ_FATTN_TINY_FMAS;
+  subq_context *const caller_ctx = ctx;
   if (tiny) ctx = NULL; /* subq_parallel_run: inline on this thread */
   if (!pr->cache && a->sk == 0) {
     subq_phase ph = {subq_fattn_zero_rows, pr, n_rows, 0};
@@ -876,6 +1090,8 @@ static subq_status subq_fattn_run(subq_context *ctx, subq_fattn_prob *pr) {
               SUBQ_CACHELINE;
   }
   const int64_t n_items = a->batch * a->hkv * pr->n_qt * pr->n_split;
+  const int64_t per = tiny ? 0 : subq_fattn_pack_plan(pr, subq_parallel_width(ctx));
+  subq_fattn_log_plan(caller_ctx, pr, tiny, per, subq_parallel_width(ctx));
   if (tiny && pr->n_split == 1 && lean <= SUBQ_FATTN_TINY_STACK &&
       (pr->rows < SUBQ_FATTN_MANY_ROWS || !u->mm) && (pr->kvh < 0 || (u->qkh && u->pvh))) {
     /* never widened: vt / kw (after l) are not touched */
@@ -883,20 +1099,23 @@ static subq_status subq_fattn_run(subq_context *ctx, subq_fattn_prob *pr) {
     const subq_task_info info = {0, 1, 0, buf, sizeof buf};
     return subq_fattn_items(pr, 0, n_items, &info);
   }
-  if (pr->n_split == 1) {
-    subq_phase ph = {subq_fattn_items, pr, n_items, 1};
-    return subq_parallel_run(ctx, &ph, 1, scratch);
+  if (pr->n_split > 1) {
+    size_t bytes;
+    if (!subq_mul_size((size_t)n_rows, (size_t)pr->n_split, &bytes) ||
+        !subq_mul_size(bytes, (size_t)(a->dv + 2) * sizeof(float), &bytes) || bytes > (size_t)PTRDIFF_MAX)
+      return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: split workspace of kv_split (%lld) overflows", pr->fn,
+                        (long long)a->kv_split);
+    pr->part = subq_alloc(bytes);
+    if (!pr->part)
+      return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of split partials", pr->fn, bytes);
   }
-  size_t bytes;
-  if (!subq_mul_size((size_t)n_rows, (size_t)pr->n_split, &bytes) ||
-      !subq_mul_size(bytes, (size_t)(a->dv + 2) * sizeof(float), &bytes) || bytes > (size_t)PTRDIFF_MAX)
-    return subq_error(SUBQ_ERR_INVALID_ARGUMENT, "%s: split workspace of kv_split (%lld) overflows", pr->fn,
-                      (long long)a->kv_split);
-  pr->part = subq_alloc(bytes);
-  if (!pr->part)
-    return subq_error(SUBQ_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of split partials", pr->fn, bytes);
-  subq_phase ph[2] = {{subq_fattn_items, pr, n_items, 1}, {subq_fattn_merge, pr, n_rows, 16}};
-  subq_status st = subq_parallel_run(ctx, ph, 2, scratch);
+  subq_status st;
+  if (per > 0) {
+    st = subq_fattn_run_packed(ctx, pr, per, scratch);
+  } else {
+    const subq_phase ph[2] = {{subq_fattn_items, pr, n_items, 1}, {subq_fattn_merge, pr, n_rows, 16}};
+    st = subq_parallel_run(ctx, ph, pr->n_split > 1 ? 2 : 1, scratch);
+  }
   subq_free(pr->part);
   pr->part = NULL;
   return st;

@@ -68,6 +68,11 @@ typedef void (*subq_fattn_mm_fn)(int64_t m, int64_t n, int64_t k, const float *a
 typedef void (*subq_fattn_colsoftmax_fn)(int64_t nk, int64_t ncol, float *s, int64_t lds, float *m, float *l,
                                          float *alpha);
 
+/* Bytes of packed K/V per wave of the transposed path (subq_fattn.c; default
+ * SUBQ_FATTN_PACK_BYTES). Tests lower it to force several waves, or set 0 for
+ * no packing; not thread-safe, not public. */
+extern size_t subq_fattn_pack_bytes;
+
 /* 16-bit element types of the K/V kernels (index into qkh/pvh tables). */
 #define SUBQ_FATTN_H_BF16 0
 #define SUBQ_FATTN_H_F16 1

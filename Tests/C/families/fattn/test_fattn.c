@@ -12,6 +12,7 @@
 #include <float.h>
 #include <stdint.h>
 
+#include "families/fattn/subq_fattn_ukernel.h" /* subq_fattn_pack_bytes */
 #include "ref/subq_ref_fattn.h"
 #include "support/subq_test.h"
 
@@ -330,6 +331,104 @@ static void splits_and_determinism(void) {
   problem_free(&p);
 }
 
+/* K/V packed once per call (subq_fattn.c: the transposed path with >= 2
+ * query tiles and K/V from the args) in one wave, in several waves (the wave
+ * budget lowered to a few (b, kv head) pairs) and not at all (budget 0): the
+ * same bits at 1 and 2 threads and through the shuffled executor, within
+ * tolerance of the oracle. The verbose plan line must name the packing and the
+ * wave count, so a change that stops packing fails here. Shapes: strided
+ * layouts, windows that narrow the packed key range at both ends, top-left
+ * causal with Sq > Sk, an explicit split (packing, then the merge), soft-cap,
+ * and GQA. */
+static char plan_line[512];
+static void keep_plan(void *user, subq_log_level level, const char *msg) {
+  (void)user, (void)level;
+  if (strstr(msg, "subq_fattn:")) snprintf(plan_line, sizeof plan_line, "%s", msg);
+}
+
+static subq_context *verbose_context(subq_isa isa, int threads) {
+  subq_context_params cp;
+  subq_context_params_default(&cp, sizeof cp);
+  cp.max_isa = isa, cp.n_threads = threads, cp.verbose = 1;
+  subq_context *ctx = NULL;
+  CHECK_OK(subq_context_create(&cp, &ctx));
+  return ctx;
+}
+
+/* The plan line's value of `key=` (-1 when absent). */
+static long long plan_value(const char *key) {
+  const char *at = strstr(plan_line, key);
+  return at ? strtoll(at + strlen(key), NULL, 10) : -1;
+}
+
+static void packed_kv(subq_isa isa) {
+  static const struct {
+    int64_t B, hq, hkv, sq, sk, dk, dv;
+    int mi, lay;
+    int64_t split, keys; /* keys: how many keys some query may see (the packed range) */
+  } cs[] = {
+      {2, 6, 3, 200, 260, 40, 24, 1, LAY_PAD, 0, 260},   /* causal: every key */
+      {1, 4, 2, 150, 600, 64, 64, 3, LAY_BSHD, 0, 213},  /* window 63, first query at 450: [387, 600) */
+      {1, 4, 4, 130, 500, 32, 32, 2, LAY_BHSD, 0, 130},  /* top-left causal: [0, 130) */
+      {1, 2, 1, 300, 150, 16, 16, 2, LAY_BSHD, 0, 150},  /* top-left causal, Sq > Sk */
+      {1, 8, 2, 120, 900, 48, 48, 4, LAY_BSHD, 250, 125}, /* window (5, 7): [775, 900); splits of 250 */
+      {2, 4, 2, 140, 140, 64, 64, 7, LAY_PAD, 0, 140},   /* soft-cap */
+  };
+  const size_t saved = subq_fattn_pack_bytes;
+  subq_set_log_callback(keep_plan, NULL);
+  for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
+    problem p;
+    problem_make(&p, cs[c].B, cs[c].hq, cs[c].hkv, cs[c].sq, cs[c].sk, cs[c].dk, cs[c].dv, cs[c].lay, 500 + c);
+    const mask_case *m = &masks[cs[c].mi];
+    p.a.align = m->align, p.a.window_left = m->wl, p.a.window_right = m->wr, p.a.softcap = m->softcap;
+    p.a.kv_split = cs[c].split;
+    const size_t nl = (size_t)(cs[c].B * cs[c].hq * cs[c].sq);
+    float *lse = malloc(nl * sizeof(float)), *first = malloc(p.osize * sizeof(float)), *lse0 = malloc(nl * sizeof(float));
+    p.a.lse = lse;
+    const size_t pair = (size_t)cs[c].keys * (size_t)(cs[c].dk + cs[c].dv) * sizeof(float);
+    const size_t budgets[3] = {0, saved, pair}; /* none, the default (one wave here), one pair's worth */
+    for (int bi = 0; bi < 3; bi++)
+      for (int run = 0; run < 3; run++) {
+        subq_fattn_pack_bytes = budgets[bi];
+        subq_context *ctx = NULL;
+        if (run == 2) {
+          subq_executor ex = subq_test_shuffled_executor();
+          subq_context_params cp;
+          subq_context_params_default(&cp, sizeof cp);
+          cp.max_isa = isa, cp.verbose = 1;
+          CHECK_OK(subq_context_create_with_executor(&cp, &ex, &ctx));
+        } else {
+          ctx = verbose_context(isa, run + 1);
+        }
+        plan_line[0] = '\0';
+        for (size_t i = 0; i < p.osize; i++) p.ob[i] = NAN;
+        const subq_status st = subq_fattn(ctx, &p.a);
+        subq_context_destroy(ctx);
+        CHECK_MSG(st == SUBQ_OK, "packed_kv case %zu: %s", c, subq_last_error_message());
+        const bool packed = strstr(plan_line, "packed_kv=yes") != NULL;
+        const long long waves = plan_value("waves=");
+        CHECK_MSG(bi == 0 ? strstr(plan_line, "packed_kv=no") != NULL : packed,
+                  "%s case %zu budget %zu run %d: plan '%s'", subq_isa_name(isa), c, budgets[bi], run, plan_line);
+        if (bi == 1) CHECK_MSG(waves == 1, "case %zu: default budget: %lld waves, not 1", c, waves);
+        if (bi == 2 && run == 0 && cs[c].B * cs[c].hkv > 1)
+          CHECK_MSG(waves > 1, "case %zu: one pair's budget at 1 thread: %lld waves", c, waves);
+        if (bi == 0 && run == 0) {
+          memcpy(first, p.ob, p.osize * sizeof(float));
+          memcpy(lse0, lse, nl * sizeof(float));
+          compare("packed_kv", &p.a, p.ob, lse);
+        } else {
+          CHECK_MSG(memcmp(first, p.ob, p.osize * sizeof(float)) == 0 && memcmp(lse0, lse, nl * sizeof(float)) == 0,
+                    "%s case %zu budget %zu run %d: not bitwise identical to the unpacked pass", subq_isa_name(isa), c,
+                    budgets[bi], run);
+        }
+      }
+    free(lse), free(first), free(lse0);
+    problem_free(&p);
+  }
+  subq_set_log_callback(NULL, NULL);
+  subq_fattn_pack_bytes = saved;
+}
+
 /* Tiny problems (below the driver's 2^17 multiply-adds) run inline on the
  * calling thread, on a stack buffer when their tiles need no packing: batch 1
  * of a shape just under the threshold must give the same bits as batch 0 of
@@ -627,6 +726,7 @@ int main(void) {
     mask_tensor(isas[i]);
     padding_keys(isas[i]);
     tiny_threshold(isas[i]);
+    packed_kv(isas[i]);
   }
   splits_and_determinism();
   bad_args();

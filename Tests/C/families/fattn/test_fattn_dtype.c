@@ -9,6 +9,7 @@
  *     rel_rms <= 1.5e-3, |err| <= 2e-3 + 2e-3 |ref|; and for both the
  *     relative-to-baseline rule max_abs <= 2 * max_abs(naive) + 1e-6 with
  *     naive = the oracle rounded to the out dtype.
+ * Each case also runs with the transposed path's K/V packing off: the same bits.
  * Also: an old caller's struct (without the dtype fields) still runs as f32,
  * mixed f32 / 16-bit combinations, and bad dtype values.
  * Encoders and decoders here are written from the formats (not the library's).
@@ -17,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "families/fattn/subq_fattn_ukernel.h" /* subq_fattn_pack_bytes */
 #include "ref/subq_ref_dtype.h"
 #include "ref/subq_ref_fattn.h"
 #include "support/subq_test.h"
@@ -75,6 +77,16 @@ static void run(subq_context *ctx, const char *iname, subq_dtype qd, subq_dtype 
            (long long)sk, (long long)dk, (long long)dv, (long long)wl, (long long)wr, (double)qmul);
   subq_status st = subq_fattn(ctx, &a);
   CHECK_MSG(st == SUBQ_OK, "%s: %s", what, subq_last_error_message());
+  if (st == SUBQ_OK) { /* K/V packed once per call (widened there) or per tile: the same bits */
+    const size_t budget = subq_fattn_pack_bytes, osz = no * (od == SUBQ_DTYPE_F32 ? 4 : 2);
+    void *o2 = malloc(osz);
+    memcpy(o2, out, osz);
+    subq_fattn_pack_bytes = 0;
+    CHECK_OK(subq_fattn(ctx, &a));
+    subq_fattn_pack_bytes = budget;
+    CHECK_MSG(memcmp(o2, out, osz) == 0, "%s: packed and unpacked K/V differ", what);
+    free(o2);
+  }
   /* oracle on the rounded inputs */
   subq_fattn_args o = a;
   o.q_dtype = o.kv_dtype = o.out_dtype = SUBQ_DTYPE_F32;
