@@ -93,6 +93,18 @@ static inline float subq_neon_hsum(float32x4_t v) {
 }
 
 #define SUBQ_F32_ID(x) (x)
+/* Full 3 x 4 blocks keep their 12 accumulators in named variables
+ * (d<row><column>), for the reason the 8x12 kernels do; edge blocks (runtime
+ * nr, nc) use the array. Each accumulator takes the same FMAs in the same
+ * order either way. */
+#define SUBQ_DOT_ZERO4(r) \
+  float32x4_t d##r##0 = vdupq_n_f32(0.0f), d##r##1 = d##r##0, d##r##2 = d##r##0, d##r##3 = d##r##0;
+#define SUBQ_DOT_FMA4(r)                    \
+  d##r##0 = vfmaq_f32(d##r##0, a##r, b0); \
+  d##r##1 = vfmaq_f32(d##r##1, a##r, b1); \
+  d##r##2 = vfmaq_f32(d##r##2, a##r, b2); \
+  d##r##3 = vfmaq_f32(d##r##3, a##r, b3);
+#define SUBQ_DOT_SAVE4(r) acc[r][0] = d##r##0, acc[r][1] = d##r##1, acc[r][2] = d##r##2, acc[r][3] = d##r##3;
 #define SUBQ_DOT_DRIVER(NAME, BT, LOADB, WIDEN)                                                                  \
   void NAME(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const void *bv, int64_t ldb, float *c, \
             int64_t c_rs, int64_t c_cs, float alpha, float beta) {                                              \
@@ -102,14 +114,27 @@ static inline float subq_neon_hsum(float32x4_t v) {
       for (int64_t i0 = 0; i0 < m; i0 += 3) {                                                                    \
         const int nr = (int)SUBQ_MIN(3, m - i0);                                                                 \
         float32x4_t acc[3][4];                                                                                   \
-        for (int r = 0; r < 3; r++)                                                                              \
-          for (int q = 0; q < 4; q++) acc[r][q] = vdupq_n_f32(0.0f);                                             \
         int64_t p = 0;                                                                                           \
-        for (; p + 4 <= k; p += 4)                                                                               \
-          for (int q = 0; q < nc; q++) {                                                                         \
-            const float32x4_t bq = LOADB(b + (j0 + q) * ldb + p);                                                \
-            for (int r = 0; r < nr; r++) acc[r][q] = vfmaq_f32(acc[r][q], vld1q_f32(a + (i0 + r) * lda + p), bq); \
+        if (nr == 3 && nc == 4) {                                                                                \
+          const float *a0p = a + i0 * lda, *a1p = a0p + lda, *a2p = a1p + lda;                                   \
+          const BT *b0p = b + j0 * ldb, *b1p = b0p + ldb, *b2p = b1p + ldb, *b3p = b2p + ldb;                    \
+          SUBQ_DOT_ZERO4(0) SUBQ_DOT_ZERO4(1) SUBQ_DOT_ZERO4(2)                                                  \
+          for (; p + 4 <= k; p += 4) {                                                                           \
+            const float32x4_t b0 = LOADB(b0p + p), b1 = LOADB(b1p + p), b2 = LOADB(b2p + p), b3 = LOADB(b3p + p); \
+            const float32x4_t a0 = vld1q_f32(a0p + p), a1 = vld1q_f32(a1p + p), a2 = vld1q_f32(a2p + p);         \
+            SUBQ_DOT_FMA4(0) SUBQ_DOT_FMA4(1) SUBQ_DOT_FMA4(2)                                                   \
           }                                                                                                      \
+          SUBQ_DOT_SAVE4(0) SUBQ_DOT_SAVE4(1) SUBQ_DOT_SAVE4(2)                                                  \
+        } else {                                                                                                 \
+          for (int r = 0; r < 3; r++)                                                                            \
+            for (int q = 0; q < 4; q++) acc[r][q] = vdupq_n_f32(0.0f);                                           \
+          for (; p + 4 <= k; p += 4)                                                                             \
+            for (int q = 0; q < nc; q++) {                                                                       \
+              const float32x4_t bq = LOADB(b + (j0 + q) * ldb + p);                                              \
+              for (int r = 0; r < nr; r++)                                                                       \
+                acc[r][q] = vfmaq_f32(acc[r][q], vld1q_f32(a + (i0 + r) * lda + p), bq);                         \
+            }                                                                                                    \
+        }                                                                                                        \
         for (int r = 0; r < nr; r++)                                                                             \
           for (int q = 0; q < nc; q++) {                                                                         \
             float s = subq_neon_hsum(acc[r][q]);                                                                 \
@@ -123,6 +148,9 @@ static inline float subq_neon_hsum(float32x4_t v) {
 
 SUBQ_DOT_DRIVER(subq_f32_gemm_dot_ukernel_3x4__neon, float, subq_neon_load_f32, SUBQ_F32_ID)
 SUBQ_DOT_DRIVER(subq_f32wbf16_gemm_dot_ukernel_3x4__neon, uint16_t, subq_neon_load_bf16, subq_bf16_to_f32_1)
+#undef SUBQ_DOT_ZERO4
+#undef SUBQ_DOT_FMA4
+#undef SUBQ_DOT_SAVE4
 
 #define SUBQ_ROWS_DRIVER(NAME, BT, LOADB, WIDEN)                                                          \
   void NAME(int64_t w, int64_t k, const float *a, const void *bv, int64_t ldb, int64_t pw, int64_t pstride, \
