@@ -29,31 +29,45 @@ static inline void subq_la_st4(float *p, int n, float32x4_t v) {
   memcpy(p, buf, (size_t)n * sizeof(float));
 }
 
+/* One MR x 8 tile (MR a constant after inlining). The accumulators are named
+ * variables (c<row><half>), not an array: gcc 12 kept a float32x4_t[6][2] in
+ * memory and stored it on every k step (the GEMM 8x12 kernels' note). */
+#define SUBQ_LA_EACH6(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define SUBQ_LA_INIT(r)                                          \
+  float32x4_t c##r##0 = vdupq_n_f32(0.0f), c##r##1 = c##r##0;    \
+  if (MR > r && accumulate) {                                    \
+    c##r##0 = subq_la_ld4(C + r * ldc, n0);                      \
+    if (n1 > 0) c##r##1 = subq_la_ld4(C + r * ldc + 4, n1);      \
+  }
+#define SUBQ_LA_FMA(r)                          \
+  if (MR > r) {                                 \
+    const float a = ak[r * a_rs];               \
+    c##r##0 = vfmaq_n_f32(c##r##0, b0, a);      \
+    c##r##1 = vfmaq_n_f32(c##r##1, b1, a);      \
+  }
+#define SUBQ_LA_STORE(r)                                  \
+  if (MR > r) {                                           \
+    subq_la_st4(C + r * ldc, n0, c##r##0);                \
+    if (n1 > 0) subq_la_st4(C + r * ldc + 4, n1, c##r##1); \
+  }
 static inline __attribute__((always_inline)) void subq_la_tile_neon(const int MR, int64_t K, const float *A,
                                                                     int64_t a_rs, int64_t a_cs, const float *B, int64_t ldb,
                                                                     float *C, int64_t ldc, bool accumulate, int n0,
                                                                     int n1) {
-  float32x4_t acc[6][2];
-  for (int r = 0; r < MR; r++) {
-    acc[r][0] = accumulate ? subq_la_ld4(C + r * ldc, n0) : vdupq_n_f32(0.0f);
-    acc[r][1] = accumulate && n1 > 0 ? subq_la_ld4(C + r * ldc + 4, n1) : vdupq_n_f32(0.0f);
-  }
+  SUBQ_LA_EACH6(SUBQ_LA_INIT)
   const bool full = n0 == 4 && n1 == 4;
   for (int64_t k = 0; k < K; k++) {
     const float *br = B + k * ldb, *ak = A + k * a_cs;
     const float32x4_t b0 = full ? vld1q_f32(br) : subq_la_ld4(br, n0);
     const float32x4_t b1 = full ? vld1q_f32(br + 4) : (n1 > 0 ? subq_la_ld4(br + 4, n1) : vdupq_n_f32(0.0f));
-    for (int r = 0; r < MR; r++) {
-      const float a = ak[r * a_rs];
-      acc[r][0] = vfmaq_n_f32(acc[r][0], b0, a);
-      acc[r][1] = vfmaq_n_f32(acc[r][1], b1, a);
-    }
+    SUBQ_LA_EACH6(SUBQ_LA_FMA)
   }
-  for (int r = 0; r < MR; r++) {
-    subq_la_st4(C + r * ldc, n0, acc[r][0]);
-    if (n1 > 0) subq_la_st4(C + r * ldc + 4, n1, acc[r][1]);
-  }
+  SUBQ_LA_EACH6(SUBQ_LA_STORE)
 }
+#undef SUBQ_LA_EACH6
+#undef SUBQ_LA_INIT
+#undef SUBQ_LA_FMA
+#undef SUBQ_LA_STORE
 
 void subq_f32_linattn_gemm_ukernel_6x8__neon(int64_t M, int64_t N, int64_t K, const float *A, int64_t a_rs,
                                              int64_t a_cs, const float *B, int64_t ldb, float *C, int64_t ldc, bool accumulate,

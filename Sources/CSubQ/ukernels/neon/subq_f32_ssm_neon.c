@@ -298,6 +298,16 @@ void subq_f32_ssd_rec_ukernel_p4__neon(const subq_ssd_rec_params *p) {
   }
 }
 
+/* Full 6 x 8 tiles keep their 12 accumulators in named variables (c<row><half>):
+ * gcc 12 kept the float32x4_t[6][2] in memory and stored it on every k step (the
+ * GEMM 8x12 kernels' note). The first k multiplies, the rest fuse, as on the edge
+ * path, so every accumulator takes the same operations. */
+#define SUBQ_SSD_EACH6(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define SUBQ_SSD_MUL(r) \
+  float32x4_t c##r##0 = vmulq_n_f32(b0, ai[r * a_rs]), c##r##1 = vmulq_n_f32(b1, ai[r * a_rs]);
+#define SUBQ_SSD_FMA(r) \
+  c##r##0 = vfmaq_n_f32(c##r##0, b0, ak[r * a_rs]), c##r##1 = vfmaq_n_f32(c##r##1, b1, ak[r * a_rs]);
+#define SUBQ_SSD_SAVE(r) acc[r][0] = c##r##0, acc[r][1] = c##r##1;
 void subq_f32_ssd_gemm_ukernel_6x8__neon(int64_t M, int64_t Nc, int64_t K, const float *A, int64_t a_rs,
                                          int64_t a_cs, const float *B, int64_t ldb, float *C, int64_t ldc,
                                          const float *row_scale, float beta, int64_t k_tri) {
@@ -307,15 +317,27 @@ void subq_f32_ssd_gemm_ukernel_6x8__neon(int64_t M, int64_t Nc, int64_t K, const
     for (int64_t j0 = 0; j0 < Nc; j0 += 8) {
       const int32_t n0 = (int32_t)SUBQ_MIN((int64_t)4, Nc - j0), n1 = (int32_t)SUBQ_MAX((int64_t)0, SUBQ_MIN((int64_t)4, Nc - j0 - 4));
       float32x4_t acc[6][2];
-      for (int64_t r = 0; r < mr; r++) acc[r][0] = acc[r][1] = vdupq_n_f32(0.0f);
-      for (int64_t k = 0; k < kl; k++) {
-        const float32x4_t b0 = subq_ld4(B + k * ldb + j0, 0, n0), b1 = subq_ld4(B + k * ldb + j0 + 4, 0, n1);
-        for (int64_t r = 0; r < mr; r++) {
-          const float av = A[(i0 + r) * a_rs + k * a_cs];
-          if (k == 0) {
-            acc[r][0] = vmulq_n_f32(b0, av), acc[r][1] = vmulq_n_f32(b1, av);
-          } else {
-            acc[r][0] = vfmaq_n_f32(acc[r][0], b0, av), acc[r][1] = vfmaq_n_f32(acc[r][1], b1, av);
+      if (mr == 6 && n1 == 4 && kl > 0) { /* full tile: named accumulators */
+        const float *ai = A + i0 * a_rs;
+        float32x4_t b0 = vld1q_f32(B + j0), b1 = vld1q_f32(B + j0 + 4);
+        SUBQ_SSD_EACH6(SUBQ_SSD_MUL)
+        for (int64_t k = 1; k < kl; k++) {
+          const float *ak = ai + k * a_cs;
+          b0 = vld1q_f32(B + k * ldb + j0), b1 = vld1q_f32(B + k * ldb + j0 + 4);
+          SUBQ_SSD_EACH6(SUBQ_SSD_FMA)
+        }
+        SUBQ_SSD_EACH6(SUBQ_SSD_SAVE)
+      } else {
+        for (int64_t r = 0; r < mr; r++) acc[r][0] = acc[r][1] = vdupq_n_f32(0.0f);
+        for (int64_t k = 0; k < kl; k++) {
+          const float32x4_t b0 = subq_ld4(B + k * ldb + j0, 0, n0), b1 = subq_ld4(B + k * ldb + j0 + 4, 0, n1);
+          for (int64_t r = 0; r < mr; r++) {
+            const float av = A[(i0 + r) * a_rs + k * a_cs];
+            if (k == 0) {
+              acc[r][0] = vmulq_n_f32(b0, av), acc[r][1] = vmulq_n_f32(b1, av);
+            } else {
+              acc[r][0] = vfmaq_n_f32(acc[r][0], b0, av), acc[r][1] = vfmaq_n_f32(acc[r][1], b1, av);
+            }
           }
         }
       }
@@ -332,6 +354,11 @@ void subq_f32_ssd_gemm_ukernel_6x8__neon(int64_t M, int64_t Nc, int64_t K, const
     }
   }
 }
+
+#undef SUBQ_SSD_EACH6
+#undef SUBQ_SSD_MUL
+#undef SUBQ_SSD_FMA
+#undef SUBQ_SSD_SAVE
 
 void subq_f32_gated_rmsnorm_ukernel__neon(int64_t width, int64_t gs, float eps, bool norm_before_gate,
                                           const float *y, const float *z, const float *weight, float *out) {
