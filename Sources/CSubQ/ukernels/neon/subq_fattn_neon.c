@@ -151,6 +151,27 @@ void subq_fattn_qkh_4x2__neon(int dt, int64_t nr, int64_t nk, int64_t dk, const 
     subq_fattn_qk_impl(SUBQ_FATTN_H_BF16, nr, nk, dk, q, ldq, k, k_ss, s, lds);
 }
 
+/* The 16 accumulators of a 4 x 16 block as named variables (x<row><quarter>):
+ * gcc 12 kept a float32x4_t[4][4] in memory, loading and storing all 16 on
+ * every key (the GEMM 8x12 kernels' note). */
+#define SUBQ_PV_EACH4(X) X(0) X(1) X(2) X(3)
+#define SUBQ_PV_LOAD(i)                                                                       \
+  float32x4_t x##i##0 = vld1q_f32(ar[i] + d), x##i##1 = vld1q_f32(ar[i] + d + 4),             \
+              x##i##2 = vld1q_f32(ar[i] + d + 8), x##i##3 = vld1q_f32(ar[i] + d + 12);
+#define SUBQ_PV_FMA(i)                         \
+  {                                            \
+    const float pi = pr[i][j];                 \
+    x##i##0 = vfmaq_n_f32(x##i##0, v0, pi);    \
+    x##i##1 = vfmaq_n_f32(x##i##1, v1, pi);    \
+    x##i##2 = vfmaq_n_f32(x##i##2, v2, pi);    \
+    x##i##3 = vfmaq_n_f32(x##i##3, v3, pi);    \
+  }
+#define SUBQ_PV_STORE(i)                                                              \
+  {                                                                                   \
+    vst1q_f32(ar[i] + d, x##i##0), vst1q_f32(ar[i] + d + 4, x##i##1);                 \
+    vst1q_f32(ar[i] + d + 8, x##i##2), vst1q_f32(ar[i] + d + 12, x##i##3);            \
+  }
+
 /* acc += P V over nk <= 64 keys: 4 rows x 16 dv lanes (16 accumulators), p by
  * lane, keys in increasing order, one liveness word per row block (keys no row
  * uses are skipped), scalar columns for dv % 4; V row j starts at j * v_ss. */
@@ -168,24 +189,19 @@ SUBQ_FATTN_NEON_INLINE void subq_fattn_pv_impl(int dt, int64_t nr, int64_t nk, i
     if (!live) continue;
     int64_t d = 0;
     for (; d + 16 <= dv; d += 16) {
-      float32x4_t x[4][4];
-      for (int i = 0; i < 4; i++)
-        for (int c = 0; c < 4; c++) x[i][c] = vld1q_f32(ar[i] + d + 4 * c);
+      SUBQ_PV_EACH4(SUBQ_PV_LOAD)
       for (int64_t j = 0; j < nk; j++) {
         if (!(live >> j & 1)) continue;
         const int64_t vj = j * v_ss + d;
         const float32x4_t v0 = subq_fattn_ld4(dt, v, vj), v1 = subq_fattn_ld4(dt, v, vj + 4);
         const float32x4_t v2 = subq_fattn_ld4(dt, v, vj + 8), v3 = subq_fattn_ld4(dt, v, vj + 12);
-        for (int i = 0; i < 4; i++) {
-          const float pi = pr[i][j];
-          x[i][0] = vfmaq_n_f32(x[i][0], v0, pi);
-          x[i][1] = vfmaq_n_f32(x[i][1], v1, pi);
-          x[i][2] = vfmaq_n_f32(x[i][2], v2, pi);
-          x[i][3] = vfmaq_n_f32(x[i][3], v3, pi);
-        }
+        SUBQ_PV_EACH4(SUBQ_PV_FMA)
       }
-      for (int i = rb - 1; i >= 0; i--)
-        for (int c = 0; c < 4; c++) vst1q_f32(ar[i] + d + 4 * c, x[i][c]);
+      /* rows past rb alias row 0 (and hold its values): not stored again */
+      if (rb > 3) SUBQ_PV_STORE(3)
+      if (rb > 2) SUBQ_PV_STORE(2)
+      if (rb > 1) SUBQ_PV_STORE(1)
+      SUBQ_PV_STORE(0)
     }
     for (; d + 4 <= dv; d += 4) {
       float32x4_t x[4];
@@ -206,6 +222,11 @@ SUBQ_FATTN_NEON_INLINE void subq_fattn_pv_impl(int dt, int64_t nr, int64_t nk, i
       }
   }
 }
+
+#undef SUBQ_PV_EACH4
+#undef SUBQ_PV_LOAD
+#undef SUBQ_PV_FMA
+#undef SUBQ_PV_STORE
 
 void subq_fattn_pv_4x16__neon(int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp, const float *v,
                               int64_t v_ss, float *acc, int64_t ldacc) {
