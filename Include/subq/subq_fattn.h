@@ -45,6 +45,8 @@
  * most; larger waves copy per tile instead). The buffer belongs to ctx and is
  * reused by later calls on it (a NULL ctx allocates and frees it per call).
  * Split partials (B Hq Sq x splits x (DV + 2) floats) are allocated per call.
+ * With verbose >= 1 (context or SUBQ_VERBOSE) each call logs one line naming
+ * its plan: path, tile rows, query tiles, splits, K/V packing and waves.
  *
  * Inputs and out may also be bf16 / f16 (q_dtype, kv_dtype, out_dtype);
  * decode over a persistent KV cache (linear or ring buffer) is subq_fattn_kv.
