@@ -135,7 +135,9 @@ public enum Attention {
   ///   that do not divide, head dimensions outside 1…256, window extents below -1, negative
   ///   strides, offsets that overflow, or a buffer holding fewer elements than its shape and
   ///   strides address; from the library for overlapping out rows or out overlapping an input;
-  ///   ``SubQError/Code/outOfMemory`` for the split-K workspace.
+  ///   ``SubQError/Code/outOfMemory`` for the split-K workspace or the K/V packing buffer
+  ///   (prefill shapes pack K/V once per call into a buffer the context keeps: about 8 MiB, 32 MiB
+  ///   at most).
   public static func forward(
     shape: AttentionShape,
     q: Span<Float>, qStrides: AttentionStrides? = nil,
