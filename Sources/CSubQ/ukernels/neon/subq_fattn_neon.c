@@ -151,6 +151,23 @@ void subq_fattn_qkh_4x2__neon(int dt, int64_t nr, int64_t nk, int64_t dk, const 
     subq_fattn_qk_impl(SUBQ_FATTN_H_BF16, nr, nk, dk, q, ldq, k, k_ss, s, lds);
 }
 
+/* subq_fattn_live (bit j: some row i < rb has p[i * ldp + j] != 0, NaN
+ * included) by vector compares, 4 keys at a time. */
+static inline uint64_t subq_fattn_live_neon(int rb, int64_t n, const float *p, int64_t ldp) {
+  static const uint32_t bits[4] = {1, 2, 4, 8};
+  const uint32x4_t bit = vld1q_u32(bits);
+  uint64_t live = 0;
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    uint32x4_t zero = vceqzq_f32(vld1q_f32(p + j)); /* all ones where p == 0 (NaN compares unequal) */
+    for (int i = 1; i < rb; i++) zero = vandq_u32(zero, vceqzq_f32(vld1q_f32(p + i * ldp + j)));
+    live |= (uint64_t)vaddvq_u32(vbicq_u32(bit, zero)) << j;
+  }
+  for (; j < n; j++)
+    for (int i = 0; i < rb; i++) live |= (uint64_t)(p[i * ldp + j] != 0.0f) << j;
+  return live;
+}
+
 /* The 16 accumulators of a 4 x 16 block as named variables (x<row><quarter>):
  * gcc 12 kept a float32x4_t[4][4] in memory, loading and storing all 16 on
  * every key (the GEMM 8x12 kernels' note). */
@@ -165,6 +182,13 @@ void subq_fattn_qkh_4x2__neon(int dt, int64_t nr, int64_t nk, int64_t dk, const 
     x##i##1 = vfmaq_n_f32(x##i##1, v1, pi);    \
     x##i##2 = vfmaq_n_f32(x##i##2, v2, pi);    \
     x##i##3 = vfmaq_n_f32(x##i##3, v3, pi);    \
+  }
+#define SUBQ_PV_KEY                                                                               \
+  {                                                                                               \
+    const int64_t vj = j * v_ss + d;                                                              \
+    const float32x4_t v0 = subq_fattn_ld4(dt, v, vj), v1 = subq_fattn_ld4(dt, v, vj + 4);         \
+    const float32x4_t v2 = subq_fattn_ld4(dt, v, vj + 8), v3 = subq_fattn_ld4(dt, v, vj + 12);    \
+    SUBQ_PV_EACH4(SUBQ_PV_FMA)                                                                    \
   }
 #define SUBQ_PV_STORE(i)                                                              \
   {                                                                                   \
@@ -185,17 +209,17 @@ SUBQ_FATTN_NEON_INLINE void subq_fattn_pv_impl(int dt, int64_t nr, int64_t nk, i
       pr[i] = p + (r + (i < rb ? i : 0)) * ldp;
       ar[i] = acc + (r + (i < rb ? i : 0)) * ldacc;
     }
-    const uint64_t live = subq_fattn_live(rb, nk, p + r * ldp, ldp);
+    const uint64_t live = subq_fattn_live_neon(rb, nk, p + r * ldp, ldp);
     if (!live) continue;
+    const bool all = live == (nk == 64 ? ~(uint64_t)0 : ((uint64_t)1 << nk) - 1); /* no key to skip */
     int64_t d = 0;
     for (; d + 16 <= dv; d += 16) {
       SUBQ_PV_EACH4(SUBQ_PV_LOAD)
-      for (int64_t j = 0; j < nk; j++) {
-        if (!(live >> j & 1)) continue;
-        const int64_t vj = j * v_ss + d;
-        const float32x4_t v0 = subq_fattn_ld4(dt, v, vj), v1 = subq_fattn_ld4(dt, v, vj + 4);
-        const float32x4_t v2 = subq_fattn_ld4(dt, v, vj + 8), v3 = subq_fattn_ld4(dt, v, vj + 12);
-        SUBQ_PV_EACH4(SUBQ_PV_FMA)
+      if (all) {
+        for (int64_t j = 0; j < nk; j++) SUBQ_PV_KEY
+      } else {
+        for (int64_t j = 0; j < nk; j++)
+          if (live >> j & 1) SUBQ_PV_KEY
       }
       /* rows past rb alias row 0 (and hold its values): not stored again */
       if (rb > 3) SUBQ_PV_STORE(3)
@@ -227,6 +251,7 @@ SUBQ_FATTN_NEON_INLINE void subq_fattn_pv_impl(int dt, int64_t nr, int64_t nk, i
 #undef SUBQ_PV_LOAD
 #undef SUBQ_PV_FMA
 #undef SUBQ_PV_STORE
+#undef SUBQ_PV_KEY
 
 void subq_fattn_pv_4x16__neon(int64_t nr, int64_t nk, int64_t dv, const float *p, int64_t ldp, const float *v,
                               int64_t v_ss, float *acc, int64_t ldacc) {
