@@ -669,8 +669,9 @@ static inline void subq_fattn_prefetch_bytes(const unsigned char *p, size_t n, b
 /* u->mm, with packed rows [j0, j0 + n) of K or V (d floats each) requested
  * into L2 in shares before each block of SUBQ_FATTN_PF_ROWS rows of c (no
  * packing or n <= 0: no requests). The packed copy is read from the L3:
- * unrequested (H16 D64 BSHD on Zen 3) the tile products wait on it, and
- * requested in one burst the requests stall on the miss buffers. */
+ * unrequested, the tile products wait on it (Zen 3, 1 thread, H16 N2048 D64
+ * BSHD: 138 ms against 132-134 requested); in shares, H32 N2048 D128 ran
+ * 523 ms against 543 in one burst (D64: equal). */
 #define SUBQ_FATTN_PF_ROWS 12
 static void subq_fattn_mm_pf(const subq_fattn_item *it, const float *pack, int64_t j0, int64_t n, int64_t d,
                              int64_t m, int64_t nc, int64_t k, const float *a, int64_t a_rs, int64_t a_ks,
@@ -694,6 +695,26 @@ static void subq_fattn_mm_pf(const subq_fattn_item *it, const float *pack, int64
   }
 }
 
+#define SUBQ_FATTN_COPY_AHEAD 8 /* rows subq_fattn_copy_rows requests ahead of its f32 copies */
+
+/* n rows of K or V (d elements each, ss elements apart, from src) as
+ * contiguous f32 at dst: 16-bit widened, f32 copied with the rows
+ * SUBQ_FATTN_COPY_AHEAD ahead requested first (strided rows, BSHD: a page per
+ * token, are otherwise a chain of misses one row at a time). */
+static void subq_fattn_copy_rows(const subq_fattn_prob *pr, const unsigned char *src, int64_t ss, int64_t n,
+                                 int64_t d, float *dst) {
+  if (pr->kvh >= 0) {
+    pr->impl->widen(pr->kvh, n, d, (const uint16_t *)(const void *)src, ss, dst, d);
+    return;
+  }
+  const size_t row = (size_t)ss * sizeof(float), bytes = (size_t)d * sizeof(float);
+  for (int64_t j = 0; j < n; j++) {
+    if (j + SUBQ_FATTN_COPY_AHEAD < n)
+      subq_fattn_prefetch_bytes(src + (size_t)(j + SUBQ_FATTN_COPY_AHEAD) * row, bytes, false);
+    memcpy(dst + j * d, src + (size_t)j * row, bytes);
+  }
+}
+
 /* Rows [j0, j0 + nk) of K or V (d elements each, `tile` = row j0, ss
  * elements apart) as contiguous f32: the call's packed copy (subq_fattn_pack),
  * else copied or widened into dst. Read in place, token strides that are
@@ -701,14 +722,8 @@ static void subq_fattn_mm_pf(const subq_fattn_item *it, const float *pack, int64
  * faster with the copy). */
 static const float *subq_fattn_rows_t(const subq_fattn_item *it, const float *pack, const unsigned char *tile,
                                       int64_t ss, int64_t j0, int64_t nk, int64_t d, float *dst) {
-  const subq_fattn_prob *pr = it->pr;
-  if (pack) return pack + (j0 - pr->pk_lo) * d;
-  if (pr->kvh >= 0) {
-    pr->impl->widen(pr->kvh, nk, d, (const uint16_t *)(const void *)tile, ss, dst, d);
-  } else {
-    const size_t row = (size_t)ss * sizeof(float);
-    for (int64_t j = 0; j < nk; j++) memcpy(dst + j * d, tile + (size_t)j * row, (size_t)d * sizeof(float));
-  }
+  if (pack) return pack + (j0 - it->pr->pk_lo) * d;
+  subq_fattn_copy_rows(it->pr, tile, ss, nk, d, dst);
   return dst;
 }
 
@@ -759,7 +774,6 @@ typedef struct subq_fattn_wave {
 } subq_fattn_wave;
 
 #define SUBQ_FATTN_PACK_TOKENS 128 /* tokens per pack item */
-#define SUBQ_FATTN_PACK_AHEAD 8    /* rows the pack loop requests ahead of its copies */
 
 /* Floats of one (b, kv head) pair's packed K then V. */
 static inline int64_t subq_fattn_pack_floats(const subq_fattn_prob *pr) {
@@ -781,20 +795,8 @@ static subq_status subq_fattn_pack(void *arg, int64_t begin, int64_t end, const 
     float *kd = pair + j0 * dk, *vd = pair + pr->pk_n * dk + j0 * dv;
     const unsigned char *ks = pr->k + (size_t)(b * pr->k_bs + kh * pr->k_hs + pos * pr->k_ss) * pr->kes;
     const unsigned char *vs = pr->v + (size_t)(b * pr->v_bs + kh * pr->v_hs + pos * pr->v_ss) * pr->kes;
-    if (pr->kvh >= 0) {
-      pr->impl->widen(pr->kvh, n, dk, (const uint16_t *)(const void *)ks, pr->k_ss, kd, dk);
-      pr->impl->widen(pr->kvh, n, dv, (const uint16_t *)(const void *)vs, pr->v_ss, vd, dv);
-    } else {
-      const size_t kr = (size_t)pr->k_ss * sizeof(float), vr = (size_t)pr->v_ss * sizeof(float);
-      for (int64_t j = 0; j < n; j++) {
-        if (j + SUBQ_FATTN_PACK_AHEAD < n) { /* strided rows: a miss chain one row at a time */
-          subq_fattn_prefetch_bytes(ks + (size_t)(j + SUBQ_FATTN_PACK_AHEAD) * kr, (size_t)dk * sizeof(float), false);
-          subq_fattn_prefetch_bytes(vs + (size_t)(j + SUBQ_FATTN_PACK_AHEAD) * vr, (size_t)dv * sizeof(float), false);
-        }
-        memcpy(kd + j * dk, ks + (size_t)j * kr, (size_t)dk * sizeof(float));
-        memcpy(vd + j * dv, vs + (size_t)j * vr, (size_t)dv * sizeof(float));
-      }
-    }
+    subq_fattn_copy_rows(pr, ks, pr->k_ss, n, dk, kd);
+    subq_fattn_copy_rows(pr, vs, pr->v_ss, n, dv, vd);
   }
   return SUBQ_OK;
 }
@@ -1090,8 +1092,9 @@ static subq_status subq_fattn_run(subq_context *ctx, subq_fattn_prob *pr) {
               SUBQ_CACHELINE;
   }
   const int64_t n_items = a->batch * a->hkv * pr->n_qt * pr->n_split;
-  const int64_t per = tiny ? 0 : subq_fattn_pack_plan(pr, subq_parallel_width(ctx));
-  subq_fattn_log_plan(caller_ctx, pr, tiny, per, subq_parallel_width(ctx));
+  const int32_t width = subq_parallel_width(ctx);
+  const int64_t per = tiny ? 0 : subq_fattn_pack_plan(pr, width);
+  subq_fattn_log_plan(caller_ctx, pr, tiny, per, width);
   if (tiny && pr->n_split == 1 && lean <= SUBQ_FATTN_TINY_STACK &&
       (pr->rows < SUBQ_FATTN_MANY_ROWS || !u->mm) && (pr->kvh < 0 || (u->qkh && u->pvh))) {
     /* never widened: vt / kw (after l) are not touched */
