@@ -9,7 +9,7 @@
  *     (limits.max_input, at most 2^31 - 1 bytes so offsets fit 32 bits);
  *   - accepts exactly RFC 8259 JSON: strict UTF-8 (no overlong forms, no
  *     encoded surrogates, nothing above U+10FFFF), no raw control characters
- *     in strings, escapes \" \\ \/ \b \f \n \r \t \uXXXX with \u surrogates
+ *     in strings, escapes \" \\ \/ \b \f \n \r \t \u plus four hex digits, surrogates
  *     only as a high + low pair, no leading zeros, no NaN/Infinity, nothing
  *     but whitespace after the root value;
  *   - rejects duplicate keys inside any object;
