@@ -274,8 +274,7 @@ static inline uint64_t subq_fattn_live_avx2(int rb, int64_t n, const float *p, i
     for (int i = 1; i < rb; i++) any = _mm256_or_ps(any, _mm256_cmp_ps(_mm256_loadu_ps(p + i * ldp + j), zero, _CMP_NEQ_UQ));
     live |= (uint64_t)(unsigned)_mm256_movemask_ps(any) << j;
   }
-  for (; j < n; j++)
-    for (int i = 0; i < rb; i++) live |= (uint64_t)(p[i * ldp + j] != 0.0f) << j;
+  if (j < n) live |= subq_fattn_live(rb, n - j, p + j, ldp) << j; /* the last n % vector keys */
   return live;
 }
 

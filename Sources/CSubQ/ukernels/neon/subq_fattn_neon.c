@@ -163,8 +163,7 @@ static inline uint64_t subq_fattn_live_neon(int rb, int64_t n, const float *p, i
     for (int i = 1; i < rb; i++) zero = vandq_u32(zero, vceqzq_f32(vld1q_f32(p + i * ldp + j)));
     live |= (uint64_t)vaddvq_u32(vbicq_u32(bit, zero)) << j;
   }
-  for (; j < n; j++)
-    for (int i = 0; i < rb; i++) live |= (uint64_t)(p[i * ldp + j] != 0.0f) << j;
+  if (j < n) live |= subq_fattn_live(rb, n - j, p + j, ldp) << j; /* the last n % vector keys */
   return live;
 }
 
